@@ -1,0 +1,30 @@
+package io.cohort.protocol;
+
+import io.grpc.Metadata;
+
+/** Constants shared by every side of the wire. */
+public final class Protocol {
+
+    /** Minor version of cohort.v1 this build speaks; bumped when fields are added. */
+    public static final int PROTOCOL_MINOR = 1;
+
+    /** HTTP header that carries the XID between services. */
+    public static final String XID_HEADER = "Cohort-Xid";
+
+    /** gRPC metadata key that carries the XID between services. */
+    public static final Metadata.Key<String> XID_METADATA =
+            Metadata.Key.of("cohort-xid", Metadata.ASCII_STRING_MARSHALLER);
+
+    /** Trailer naming the {@link io.cohort.protocol.v1.ErrorCode} of a failed call. */
+    public static final Metadata.Key<String> ERROR_CODE_TRAILER =
+            Metadata.Key.of("cohort-error-code", Metadata.ASCII_STRING_MARSHALLER);
+
+    /** Bearer token sent by clients when the TC requires authentication. */
+    public static final Metadata.Key<String> AUTHORIZATION =
+            Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+
+    public static final int DEFAULT_GRPC_PORT = 8091;
+
+    private Protocol() {
+    }
+}

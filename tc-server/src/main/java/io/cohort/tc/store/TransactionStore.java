@@ -1,0 +1,106 @@
+package io.cohort.tc.store;
+
+import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.GlobalTransaction;
+import io.cohort.tc.model.RowKey;
+import io.cohort.tc.model.RowLock;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Where the TC keeps global transactions, branches and global row locks. Two implementations:
+ * the embedded store (local files, the default) and the PostgreSQL store (shared by replicas).
+ *
+ * <p><b>Durability.</b> Every write returns a future that completes once the write is durable
+ * (it survives {@code kill -9} of the TC and a power loss), except {@link #insertGlobal}, whose
+ * future completes once the transaction is visible to the other calls: an embedded store may make
+ * it durable with the next write. That is safe because nobody can depend on a global transaction
+ * before a branch is registered in it or a decision is logged for it, and both of those are
+ * durable writes that come after it. Implementations batch concurrent writes so many share one
+ * fsync (group commit).
+ *
+ * <p><b>Atomicity.</b> Every method is atomic on its own: {@link #registerBranch} either stores the
+ * branch with all its row locks or stores nothing; {@link #transitionGlobal} is a compare-and-set,
+ * so two replicas (or two threads) cannot both move a transaction out of the same status.
+ *
+ * <p><b>Failures.</b> A future fails with {@link StoreUnavailableException} when the store cannot
+ * write (disk full, database down); the caller must then treat the write as not done.
+ *
+ * <p>Finished transactions (final status) stay readable with their outcome for a retention period
+ * ({@link #purgeEndedBefore}); their branches and locks may be dropped once they end.
+ */
+public interface TransactionStore extends AutoCloseable {
+
+    /** Stores a new global transaction (status BEGIN). Fails if the XID exists already. */
+    CompletableFuture<Void> insertGlobal(GlobalTransaction tx);
+
+    /**
+     * Atomically: checks the global transaction exists and is in BEGIN, checks that no other XID
+     * holds any of {@code rows} (rows already held by the same XID are fine), then stores the
+     * branch and a lock on every row. Durable when the future completes with {@code Registered}.
+     */
+    CompletableFuture<RegisterResult> registerBranch(Branch branch, List<RowKey> rows);
+
+    /**
+     * Compare-and-set of the global status: moves {@code xid} to {@code to} only if its current
+     * status is {@code from}. Completes with false (and changes nothing) otherwise or if unknown.
+     * The caller checks the transition is legal; the store only guards against races.
+     */
+    CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason);
+
+    /** Sets the heuristic-outcome flag with its evidence. */
+    CompletableFuture<Void> markHeuristic(String xid, String evidence);
+
+    /** Sets a branch's status. Completes with false if the branch is unknown. */
+    CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason);
+
+    /** Releases every row lock held by {@code xid}. */
+    CompletableFuture<Void> releaseLocks(String xid);
+
+    /** Drops the branches of an ended transaction (its row in the global table stays). */
+    CompletableFuture<Void> deleteBranches(String xid);
+
+    Optional<GlobalTransaction> findGlobal(String xid);
+
+    /** The branches of {@code xid} in registration order. */
+    List<Branch> findBranches(String xid);
+
+    /** The row locks held by {@code xid}. */
+    List<RowLock> findLocks(String xid);
+
+    /**
+     * The first row among {@code rows} locked by an XID other than {@code ownXid} (which may be
+     * null or empty outside a global transaction), if any.
+     */
+    Optional<RowLock> findConflict(Collection<RowKey> rows, String ownXid);
+
+    /** Global transactions whose status is in {@code statuses} (all when empty), newest first. */
+    Page<GlobalTransaction> listGlobals(Set<GlobalStatus> statuses, int page, int size);
+
+    /** Row locks, oldest first, optionally only those on one resource. */
+    Page<RowLock> listLocks(String resourceIdOrNull, int page, int size);
+
+    /** Every global transaction that has not ended (the TC's recovery work list). */
+    List<GlobalTransaction> findUnended();
+
+    /**
+     * Removes transactions in a final status (committed or rolled back; not those waiting for a
+     * person) last updated before the cutoff, with their branches. Completes with the number removed.
+     */
+    CompletableFuture<Integer> purgeEndedBefore(long cutoffEpochMs);
+
+    /** Counts global transactions per status, for metrics. */
+    Map<GlobalStatus, Long> countByStatus();
+
+    /** Throws {@link StoreUnavailableException} with the reason when the store cannot serve. */
+    void checkHealth();
+
+    @Override
+    void close();
+}

