@@ -1,0 +1,230 @@
+package io.cohort.client;
+
+import io.cohort.protocol.Protocol;
+import io.cohort.protocol.v1.BranchCommand;
+import io.cohort.protocol.v1.BranchResult;
+import io.cohort.protocol.v1.BranchResults;
+import io.cohort.protocol.v1.RmHello;
+import io.cohort.protocol.v1.RmMessage;
+import io.cohort.protocol.v1.TcMessage;
+import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
+import io.grpc.ManagedChannel;
+import io.grpc.stub.MetadataUtils;
+import io.grpc.stub.StreamObserver;
+import java.net.InetAddress;
+import java.net.URI;
+import java.net.UnknownHostException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The RM's long-lived command streams: one to every TC replica, so whichever replica drives a
+ * branch can reach this RM. Each stream announces the RM's resources, receives batches of branch
+ * commands, runs them on a worker pool through the {@link BranchCommandHandler} and sends the
+ * results back on the same stream. A broken stream is reopened with backoff (up to 5 s), forever,
+ * until {@link #close()}; replicas behind a DNS name are re-resolved every 30 s.
+ */
+public final class RmConnection implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(RmConnection.class);
+    private static final long MAX_BACKOFF_MS = 5_000;
+
+    private final TcClientConfig config;
+    private final RmHello hello;
+    private final BranchCommandHandler handler;
+    private final ExecutorService workers;
+    private final ScheduledExecutorService scheduler;
+    private final Map<String, ReplicaStream> streams = new ConcurrentHashMap<>();
+    private volatile boolean closed;
+
+    public RmConnection(TcClientConfig config, String clientId, List<String> resourceIds,
+                        BranchCommandHandler handler, int workerThreads) {
+        this.config = config;
+        this.handler = handler;
+        this.hello = RmHello.newBuilder()
+                .setProtocolMinor(Protocol.PROTOCOL_MINOR)
+                .setApplicationId(config.applicationId())
+                .setClientId(clientId)
+                .addAllResourceIds(resourceIds)
+                .build();
+        this.workers = Executors.newFixedThreadPool(workerThreads, daemon("cohort-rm-phase2"));
+        this.scheduler = Executors.newSingleThreadScheduledExecutor(daemon("cohort-rm-connect"));
+        scheduler.execute(this::refreshReplicas);
+        scheduler.scheduleWithFixedDelay(this::refreshReplicas, 30, 30, TimeUnit.SECONDS);
+    }
+
+    private static java.util.concurrent.ThreadFactory daemon(String name) {
+        return r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    /** Number of replicas this RM currently has an open, welcomed stream to. */
+    public int connectedReplicas() {
+        return (int) streams.values().stream().filter(s -> s.welcomed).count();
+    }
+
+    /** Resolves the configured addresses to individual replicas and opens a stream to any new one. */
+    private void refreshReplicas() {
+        if (closed) {
+            return;
+        }
+        Set<String> replicas = ConcurrentHashMap.newKeySet();
+        for (String address : config.addresses()) {
+            replicas.addAll(resolve(address));
+        }
+        for (String replica : replicas) {
+            streams.computeIfAbsent(replica, r -> {
+                ReplicaStream s = new ReplicaStream(r);
+                s.connect();
+                return s;
+            });
+        }
+    }
+
+    private static List<String> resolve(String address) {
+        if (!address.contains("://")) {
+            return List.of(address);
+        }
+        URI uri = URI.create(address);
+        String hostPort = uri.getPath().startsWith("/") ? uri.getPath().substring(1) : uri.getPath();
+        int colon = hostPort.lastIndexOf(':');
+        String host = colon > 0 ? hostPort.substring(0, colon) : hostPort;
+        String port = colon > 0 ? hostPort.substring(colon + 1) : String.valueOf(Protocol.DEFAULT_GRPC_PORT);
+        List<String> out = new ArrayList<>();
+        try {
+            for (InetAddress a : InetAddress.getAllByName(host)) {
+                out.add(a.getHostAddress() + ":" + port);
+            }
+        } catch (UnknownHostException e) {
+            log.warn("Cannot resolve TC replicas behind {}: {}", address, e.getMessage());
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        scheduler.shutdownNow();
+        for (ReplicaStream s : streams.values()) {
+            s.shutdown();
+        }
+        workers.shutdown();
+    }
+
+    /** One replica's stream, reopened on failure. */
+    private final class ReplicaStream implements StreamObserver<TcMessage> {
+
+        private final String address;
+        private final ManagedChannel channel;
+        private volatile StreamObserver<RmMessage> outbound;
+        private volatile boolean welcomed;
+        private long backoffMs = 100;
+
+        ReplicaStream(String address) {
+            this.address = address;
+            this.channel = TcChannels.open(List.of(address), address);
+        }
+
+        void connect() {
+            if (closed) {
+                return;
+            }
+            welcomed = false;
+            StreamObserver<RmMessage> out = TransactionCoordinatorGrpc.newStub(channel)
+                    .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(TcClient.authHeaders(config)))
+                    .connect(this);
+            outbound = out;
+            synchronized (this) {
+                out.onNext(RmMessage.newBuilder().setHello(hello).build());
+            }
+        }
+
+        @Override
+        public void onNext(TcMessage message) {
+            switch (message.getBodyCase()) {
+                case WELCOME -> {
+                    welcomed = true;
+                    backoffMs = 100;
+                    log.info("RM {} connected to TC replica {} with resources {}", hello.getClientId(),
+                            message.getWelcome().getTcAddress(), hello.getResourceIdsList());
+                }
+                case COMMANDS -> {
+                    List<BranchCommand> commands = message.getCommands().getCommandsList();
+                    StreamObserver<RmMessage> out = outbound;
+                    workers.execute(() -> run(commands, out));
+                }
+                default -> log.warn("Ignoring unknown message from TC replica {}: {}", address, message.getBodyCase());
+            }
+        }
+
+        private void run(List<BranchCommand> commands, StreamObserver<RmMessage> out) {
+            List<BranchResult> results;
+            try {
+                results = handler.handle(commands);
+            } catch (RuntimeException e) {
+                // The TC will resend what it gets no answer for; say why here once.
+                log.warn("Branch command batch of {} commands (first xid={}, branchId={}) failed: {}",
+                        commands.size(), commands.get(0).getXid(), commands.get(0).getBranchId(), e.toString());
+                return;
+            }
+            RmMessage reply = RmMessage.newBuilder()
+                    .setResults(BranchResults.newBuilder().addAllResults(results)).build();
+            synchronized (this) {
+                try {
+                    out.onNext(reply);
+                } catch (RuntimeException e) {
+                    log.debug("Stream to {} closed before results were sent; the TC will resend", address);
+                }
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            reconnectLater("stream failed: " + t.getMessage());
+        }
+
+        @Override
+        public void onCompleted() {
+            reconnectLater("TC closed the stream");
+        }
+
+        private void reconnectLater(String why) {
+            welcomed = false;
+            if (closed) {
+                return;
+            }
+            log.warn("RM {} lost TC replica {} ({}); reconnecting in {} ms", hello.getClientId(), address, why, backoffMs);
+            long delay = backoffMs;
+            backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
+            try {
+                scheduler.schedule(this::connect, delay, TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                // closing
+            }
+        }
+
+        void shutdown() {
+            StreamObserver<RmMessage> out = outbound;
+            if (out != null) {
+                try {
+                    out.onCompleted();
+                } catch (RuntimeException ignored) {
+                    // already broken
+                }
+            }
+            channel.shutdownNow();
+        }
+    }
+}

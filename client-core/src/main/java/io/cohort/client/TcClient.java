@@ -1,0 +1,217 @@
+package io.cohort.client;
+
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.Protocol;
+import io.cohort.protocol.v1.BeginRequest;
+import io.cohort.protocol.v1.BeginResponse;
+import io.cohort.protocol.v1.BranchStatusCode;
+import io.cohort.protocol.v1.BranchType;
+import io.cohort.protocol.v1.ErrorCode;
+import io.cohort.protocol.v1.GlobalRequest;
+import io.cohort.protocol.v1.GlobalStatusResponse;
+import io.cohort.protocol.v1.QueryLocksRequest;
+import io.cohort.protocol.v1.QueryLocksResponse;
+import io.cohort.protocol.v1.RegisterBranchRequest;
+import io.cohort.protocol.v1.RegisterBranchResponse;
+import io.cohort.protocol.v1.ReportBranchRequest;
+import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
+import io.cohort.protocol.v1.TransactionProtocol;
+import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
+import io.github.resilience4j.core.IntervalFunction;
+import io.github.resilience4j.retry.Retry;
+import io.github.resilience4j.retry.RetryConfig;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.MetadataUtils;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/**
+ * The client side of the TC's gRPC API, shared by the TM and the RM. Thread-safe; one per process.
+ *
+ * <p>Calls that are safe to repeat (status, commit, rollback, lock queries — the TC makes commit
+ * and rollback idempotent) are retried with exponential backoff when no TC answered. Begin and
+ * branch registration are not retried after a timeout, since the TC may have acted on them. A
+ * circuit breaker stops hammering a TC that is down: while open, calls fail at once with
+ * {@link TcUnavailableException}.
+ */
+public final class TcClient implements AutoCloseable {
+
+    private final TcClientConfig config;
+    private final ManagedChannel channel;
+    private final TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stub;
+    private final Retry retry;
+    private final CircuitBreaker circuitBreaker;
+
+    public TcClient(TcClientConfig config) {
+        this.config = config;
+        this.channel = TcChannels.open(config.addresses(), null);
+        this.stub = TransactionCoordinatorGrpc.newBlockingStub(channel)
+                .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(authHeaders(config)));
+        this.retry = Retry.of("cohort-tc", RetryConfig.custom()
+                .maxAttempts(config.retryAttempts())
+                .intervalFunction(IntervalFunction.ofExponentialBackoff(config.retryBackoff(), 2.0))
+                .retryOnException(e -> e instanceof TcUnavailableException && !(e.getCause() instanceof CallNotPermittedException))
+                .build());
+        this.circuitBreaker = CircuitBreaker.of("cohort-tc", CircuitBreakerConfig.custom()
+                .failureRateThreshold(50)
+                .minimumNumberOfCalls(20)
+                .slidingWindowSize(50)
+                .waitDurationInOpenState(Duration.ofSeconds(2))
+                .recordException(e -> e instanceof TcUnavailableException)
+                .build());
+    }
+
+    static Metadata authHeaders(TcClientConfig config) {
+        Metadata headers = new Metadata();
+        if (!config.authToken().isEmpty()) {
+            headers.put(Protocol.AUTHORIZATION, "Bearer " + config.authToken());
+        }
+        return headers;
+    }
+
+    public TcClientConfig config() {
+        return config;
+    }
+
+    /** Begins a global transaction; returns its XID. Not retried: a lost answer leaves an orphan that times out. */
+    public String begin(String name, Duration timeout, TransactionProtocol protocol) {
+        BeginRequest request = BeginRequest.newBuilder()
+                .setProtocolMinor(Protocol.PROTOCOL_MINOR)
+                .setApplicationId(config.applicationId())
+                .setName(name == null ? "" : name)
+                .setTimeoutMs(timeout == null ? 0 : timeout.toMillis())
+                .setProtocol(protocol == null ? TransactionProtocol.PROTOCOL_UNSPECIFIED : protocol)
+                .build();
+        BeginResponse response = call("begin", null, false, () -> stub().begin(request));
+        return response.getXid();
+    }
+
+    /** Asks the TC to commit; returns the status it reached (COMMITTED, ASYNC_COMMITTING, ... or a rollback status). */
+    public GlobalStatusResponse commit(String xid) {
+        GlobalRequest request = globalRequest(xid);
+        return call("commit", xid, true, () -> stub().commit(request));
+    }
+
+    public GlobalStatusResponse rollback(String xid) {
+        GlobalRequest request = globalRequest(xid);
+        return call("rollback", xid, true, () -> stub().rollback(request));
+    }
+
+    public GlobalStatusResponse status(String xid) {
+        GlobalRequest request = globalRequest(xid);
+        return call("status", xid, true, () -> stub().getStatus(request));
+    }
+
+    /** Registers a branch; the response holds the branch id or the lock conflict. */
+    public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                 byte[] applicationData, String clientId) {
+        RegisterBranchRequest request = RegisterBranchRequest.newBuilder()
+                .setProtocolMinor(Protocol.PROTOCOL_MINOR)
+                .setXid(xid)
+                .setResourceId(resourceId)
+                .setBranchType(BranchType.AT)
+                .addAllLockKeys(lockKeys)
+                .setApplicationData(applicationData == null ? com.google.protobuf.ByteString.EMPTY
+                        : com.google.protobuf.ByteString.copyFrom(applicationData))
+                .setClientId(clientId == null ? "" : clientId)
+                .build();
+        return call("registerBranch", xid, false, () -> stub().registerBranch(request));
+    }
+
+    public GlobalStatus reportBranch(String xid, long branchId, BranchStatusCode status, String reason) {
+        ReportBranchRequest request = ReportBranchRequest.newBuilder()
+                .setProtocolMinor(Protocol.PROTOCOL_MINOR)
+                .setXid(xid)
+                .setBranchId(branchId)
+                .setStatus(status)
+                .setReason(reason == null ? "" : reason)
+                .build();
+        return GlobalStatus.fromWire(call("reportBranch", xid, true, () -> stub().reportBranch(request))
+                .getGlobalStatus());
+    }
+
+    /** Whether the rows are free of locks held by XIDs other than {@code ownXid} (may be null). */
+    public QueryLocksResponse queryLocks(String resourceId, List<String> lockKeys, String ownXid) {
+        QueryLocksRequest request = QueryLocksRequest.newBuilder()
+                .setProtocolMinor(Protocol.PROTOCOL_MINOR)
+                .setResourceId(resourceId)
+                .addAllLockKeys(lockKeys)
+                .setXid(ownXid == null ? "" : ownXid)
+                .build();
+        return call("queryLocks", ownXid, true, () -> stub().queryLocks(request));
+    }
+
+    private GlobalRequest globalRequest(String xid) {
+        return GlobalRequest.newBuilder().setProtocolMinor(Protocol.PROTOCOL_MINOR).setXid(xid).build();
+    }
+
+    private TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stub() {
+        return stub.withDeadlineAfter(config.callTimeout().toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private <T> T call(String operation, String xid, boolean idempotent, Supplier<T> body) {
+        Supplier<T> guarded = CircuitBreaker.decorateSupplier(circuitBreaker, () -> translate(operation, xid, body));
+        Supplier<T> withRetry = idempotent ? Retry.decorateSupplier(retry, guarded) : guarded;
+        try {
+            return withRetry.get();
+        } catch (CallNotPermittedException e) {
+            throw new TcUnavailableException("TC at " + config.address() + " is unavailable (circuit breaker open after "
+                    + "repeated failures); " + operation + (xid == null ? "" : " of " + xid) + " was not sent", e);
+        }
+    }
+
+    private <T> T translate(String operation, String xid, Supplier<T> body) {
+        try {
+            return body.get();
+        } catch (StatusRuntimeException e) {
+            throw toException(operation, xid, config.address(), e);
+        }
+    }
+
+    /** Turns a gRPC failure into a {@link TcException} that says what happened and what to do. */
+    static TcException toException(String operation, String xid, String address, StatusRuntimeException e) {
+        Status.Code code = e.getStatus().getCode();
+        String what = operation + (xid == null ? "" : " of " + xid);
+        if (code == Status.Code.UNAVAILABLE || code == Status.Code.DEADLINE_EXCEEDED) {
+            return new TcUnavailableException("No answer from the TC at " + address + " for " + what + " ("
+                    + code + ": " + e.getStatus().getDescription() + "); check the TC is running and reachable", e);
+        }
+        ErrorCode errorCode = ErrorCode.ERROR_UNSPECIFIED;
+        Metadata trailers = e.getTrailers();
+        if (trailers != null && trailers.get(Protocol.ERROR_CODE_TRAILER) != null) {
+            try {
+                errorCode = ErrorCode.valueOf(trailers.get(Protocol.ERROR_CODE_TRAILER));
+            } catch (IllegalArgumentException unknown) {
+                // A newer TC's code: keep UNSPECIFIED, the description still explains.
+            }
+        }
+        boolean retriable = errorCode == ErrorCode.STORE_UNAVAILABLE || code == Status.Code.RESOURCE_EXHAUSTED;
+        return new TcException("TC refused " + what + ": " + e.getStatus().getDescription()
+                + " [" + code + (errorCode == ErrorCode.ERROR_UNSPECIFIED ? "" : ", " + errorCode) + "]",
+                errorCode, retriable, e);
+    }
+
+    ManagedChannel channel() {
+        return channel;
+    }
+
+    @Override
+    public void close() {
+        channel.shutdown();
+        try {
+            if (!channel.awaitTermination(2, TimeUnit.SECONDS)) {
+                channel.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            channel.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+    }
+}
