@@ -58,13 +58,16 @@ final class JdbcRunner implements AutoCloseable {
                 .register(registry);
     }
 
+    /** Marks a call that concerns no particular branch. */
+    static final long NO_BRANCH = -1;
+
     /** Runs {@code work} on the worker pool; the future completes on a worker thread. */
-    <T> CompletableFuture<T> async(String op, String xid, Work<T> work) {
-        Task<T> task = new Task<>(op, xid, work);
+    <T> CompletableFuture<T> async(String op, String xid, long branchId, Work<T> work) {
+        Task<T> task = new Task<>(op, xid, branchId, work);
         try {
             executor.execute(task);
         } catch (RejectedExecutionException e) {
-            task.future.completeExceptionally(new StoreUnavailableException(op + " for xid " + xid
+            task.future.completeExceptionally(new StoreUnavailableException(where(op, xid, branchId)
                     + " rejected: " + (executor.isShutdown() ? "the store is closed"
                     : "the store's queue is full (" + QUEUE_CAPACITY + " pending calls)")));
         }
@@ -73,19 +76,28 @@ final class JdbcRunner implements AutoCloseable {
 
     /** Runs {@code work} on the calling thread (reads). */
     <T> T sync(String op, String xid, Work<T> work) {
+        return sync(op, xid, NO_BRANCH, work);
+    }
+
+    private <T> T sync(String op, String xid, long branchId, Work<T> work) {
         for (int attempt = 1; ; attempt++) {
             try (Connection c = dataSource.getConnection()) {
                 return work.run(c);
             } catch (SQLException e) {
                 if (!isTransient(e) || attempt == MAX_ATTEMPTS) {
-                    throw translate(op, xid, e, attempt);
+                    throw translate(where(op, xid, branchId), e, attempt);
                 }
-                log.debug("{} for xid {} hit SQLState {} ({}), attempt {} of {}", op, xid, e.getSQLState(),
+                log.debug("{} hit SQLState {} ({}), attempt {} of {}", where(op, xid, branchId), e.getSQLState(),
                         e.getMessage(), attempt, MAX_ATTEMPTS);
                 // A short random pause so the two sides of a deadlock do not meet again at once.
                 LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(ThreadLocalRandom.current().nextLong(1, 5L * attempt)));
             }
         }
+    }
+
+    /** "registerBranch for xid X, branch 7": the context of every message about one call. */
+    private static String where(String op, String xid, long branchId) {
+        return op + (xid == null ? "" : " for xid " + xid) + (branchId == NO_BRANCH ? "" : ", branch " + branchId);
     }
 
     /**
@@ -99,8 +111,10 @@ final class JdbcRunner implements AutoCloseable {
         } finally {
             try {
                 c.rollback(); // no round trip when the work committed: the driver sees no open transaction
-            } finally {
                 c.setAutoCommit(true);
+            } catch (SQLException e) {
+                // The connection broke: the pool evicts it. What the work did or threw is the outcome.
+                log.debug("Rollback on a broken store connection failed: {}", e.toString());
             }
         }
     }
@@ -130,9 +144,8 @@ final class JdbcRunner implements AutoCloseable {
         return "40P01".equals(state) || "40001".equals(state); // deadlock detected, serialization failure
     }
 
-    private static RuntimeException translate(String op, String xid, SQLException e, int attempts) {
+    private static RuntimeException translate(String where, SQLException e, int attempts) {
         String state = e.getSQLState();
-        String where = op + (xid == null ? "" : " for xid " + xid);
         if ("23505".equals(state)) {
             return new IllegalStateException(where + " failed: already exists (" + e.getMessage()
                     + ", SQLState 23505)", e);
@@ -155,8 +168,9 @@ final class JdbcRunner implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         for (Runnable r : executor.shutdownNow()) {
-            ((Task<?>) r).future.completeExceptionally(new StoreUnavailableException(
-                    ((Task<?>) r).op + " for xid " + ((Task<?>) r).xid + " not run: the store was closed"));
+            Task<?> task = (Task<?>) r;
+            task.future.completeExceptionally(new StoreUnavailableException(
+                    where(task.op, task.xid, task.branchId) + " not run: the store was closed"));
         }
     }
 
@@ -172,12 +186,14 @@ final class JdbcRunner implements AutoCloseable {
     private final class Task<T> implements Runnable {
         final String op;
         final String xid;
+        final long branchId;
         final Work<T> work;
         final CompletableFuture<T> future = new CompletableFuture<>();
 
-        Task(String op, String xid, Work<T> work) {
+        Task(String op, String xid, long branchId, Work<T> work) {
             this.op = op;
             this.xid = xid;
+            this.branchId = branchId;
             this.work = work;
         }
 
@@ -185,7 +201,7 @@ final class JdbcRunner implements AutoCloseable {
         public void run() {
             T result;
             try {
-                result = sync(op, xid, work);
+                result = sync(op, xid, branchId, work);
             } catch (RuntimeException | Error e) {
                 future.completeExceptionally(e);
                 return;

@@ -12,11 +12,7 @@ import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.StoreUnavailableException;
 import io.cohort.tc.store.TransactionStore;
 import io.micrometer.core.instrument.MeterRegistry;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.sql.Array;
-import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -50,7 +46,7 @@ import org.slf4j.LoggerFactory;
 public final class PostgresTransactionStore implements TransactionStore {
 
     /** Classpath location of {@code sql/tc/postgresql.sql}. */
-    public static final String SCHEMA_RESOURCE = "db/tc/postgresql.sql";
+    public static final String SCHEMA_RESOURCE = Schema.RESOURCE;
 
     private static final Logger log = LoggerFactory.getLogger(PostgresTransactionStore.class);
     private static final int DEFAULT_THREADS = 10;
@@ -77,7 +73,8 @@ public final class PostgresTransactionStore implements TransactionStore {
         this.ownedPool = ownedPool;
         if (initSchema) {
             try {
-                initSchema();
+                Schema.apply(jdbc);
+                log.info("TC store schema {} applied", SCHEMA_RESOURCE);
             } catch (RuntimeException e) {
                 jdbc.close();
                 throw e;
@@ -108,30 +105,9 @@ public final class PostgresTransactionStore implements TransactionStore {
                 ? hikari.getMaximumPoolSize() : DEFAULT_THREADS;
     }
 
-    private void initSchema() {
-        String ddl;
-        try (InputStream in = PostgresTransactionStore.class.getClassLoader().getResourceAsStream(SCHEMA_RESOURCE)) {
-            if (in == null) {
-                throw new IllegalStateException("TC store schema " + SCHEMA_RESOURCE + " is not on the classpath");
-            }
-            ddl = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new IllegalStateException("Cannot read TC store schema " + SCHEMA_RESOURCE + ": " + e.getMessage(), e);
-        }
-        jdbc.sync("initSchema", null, c -> JdbcRunner.inTransaction(c, tx -> {
-            try (Statement s = tx.createStatement()) {
-                s.execute(Sql.SCHEMA_LOCK);
-                s.execute(ddl);
-            }
-            tx.commit();
-            return null;
-        }));
-        log.info("TC store schema {} applied", SCHEMA_RESOURCE);
-    }
-
     @Override
     public CompletableFuture<Void> insertGlobal(GlobalTransaction tx) {
-        return jdbc.async("insertGlobal", tx.xid(), c -> {
+        return jdbc.async("insertGlobal", tx.xid(), JdbcRunner.NO_BRANCH, c -> {
             try (PreparedStatement ps = c.prepareStatement(Sql.INSERT_GLOBAL)) {
                 ps.setString(1, tx.xid());
                 ps.setString(2, tx.name());
@@ -154,7 +130,7 @@ public final class PostgresTransactionStore implements TransactionStore {
         // ON CONFLICT DO UPDATE may touch a row once per statement: drop repeated rows.
         Collection<RowKey> distinct = rows.size() < 2 ? rows : new LinkedHashSet<>(rows);
         String xid = branch.xid();
-        return jdbc.async("registerBranch", xid, c -> JdbcRunner.inTransaction(c, tx -> {
+        return jdbc.async("registerBranch", xid, branch.branchId(), c -> JdbcRunner.inTransaction(c, tx -> {
             Array[] columns = Rows.columns(tx, distinct);
             try (PreparedStatement ps = tx.prepareStatement(Sql.REGISTER_BRANCH)) {
                 ps.setString(1, xid);
@@ -197,7 +173,7 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason) {
-        return jdbc.async("transitionGlobal", xid, c -> {
+        return jdbc.async("transitionGlobal", xid, JdbcRunner.NO_BRANCH, c -> {
             try (PreparedStatement ps = c.prepareStatement(Sql.TRANSITION_GLOBAL)) {
                 ps.setShort(1, (short) to.code());
                 ps.setString(2, reason == null ? "" : reason);
@@ -211,7 +187,7 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public CompletableFuture<Void> markHeuristic(String xid, String evidence) {
-        return jdbc.async("markHeuristic", xid, c -> {
+        return jdbc.async("markHeuristic", xid, JdbcRunner.NO_BRANCH, c -> {
             try (PreparedStatement ps = c.prepareStatement(Sql.MARK_HEURISTIC)) {
                 ps.setString(1, evidence == null ? "" : evidence);
                 ps.setObject(2, Rows.timestamp(clock.millis()));
@@ -224,7 +200,7 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason) {
-        return jdbc.async("updateBranch(branch " + branchId + ")", xid, c -> {
+        return jdbc.async("updateBranch", xid, branchId, c -> {
             try (PreparedStatement ps = c.prepareStatement(Sql.UPDATE_BRANCH)) {
                 ps.setShort(1, (short) status.code());
                 ps.setString(2, reason == null ? "" : reason);
@@ -246,7 +222,7 @@ public final class PostgresTransactionStore implements TransactionStore {
     }
 
     private CompletableFuture<Void> updateByXid(String op, String sql, String xid) {
-        return jdbc.async(op, xid, c -> {
+        return jdbc.async(op, xid, JdbcRunner.NO_BRANCH, c -> {
             try (PreparedStatement ps = c.prepareStatement(sql)) {
                 ps.setString(1, xid);
                 jdbc.durableUpdate(ps);
@@ -257,18 +233,18 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public CompletableFuture<Integer> purgeEndedBefore(long cutoffEpochMs) {
-        return jdbc.async("purgeEndedBefore(" + cutoffEpochMs + ")", null, c -> {
+        return jdbc.async("purgeEndedBefore", null, JdbcRunner.NO_BRANCH, c -> {
             try (PreparedStatement ps = c.prepareStatement(Sql.PURGE_ENDED_BEFORE)) {
                 ps.setObject(1, Rows.timestamp(cutoffEpochMs));
                 long start = System.nanoTime();
+                int removed;
                 try (ResultSet rs = ps.executeQuery()) {
                     rs.next();
-                    int removed = rs.getInt(1);
-                    log.debug("Purged {} ended global transactions last updated before {}", removed, cutoffEpochMs);
-                    return removed;
-                } finally {
-                    jdbc.recordDurableWrite(start);
+                    removed = rs.getInt(1);
                 }
+                jdbc.recordDurableWrite(start);
+                log.debug("Purged {} ended global transactions last updated before {}", removed, cutoffEpochMs);
+                return removed;
             }
         });
     }
@@ -331,60 +307,14 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public Page<GlobalTransaction> listGlobals(Set<GlobalStatus> statuses, int page, int size) {
-        checkPage(page, size);
-        boolean all = statuses == null || statuses.isEmpty();
-        return jdbc.sync("listGlobals", null, c -> {
-            Array codes = all ? null : c.createArrayOf("int2",
-                    statuses.stream().map(s -> (short) s.code()).toArray());
-            List<GlobalTransaction> items = new ArrayList<>();
-            long total = 0;
-            try (PreparedStatement ps = c.prepareStatement(all ? Sql.LIST_GLOBALS : Sql.LIST_GLOBALS_BY_STATUS)) {
-                int i = 1;
-                if (!all) {
-                    ps.setArray(i++, codes);
-                }
-                ps.setInt(i++, size);
-                ps.setLong(i, (long) page * size);
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        items.add(Rows.global(rs));
-                        total = rs.getLong(11);
-                    }
-                }
-            }
-            if (items.isEmpty() && page > 0) {
-                total = count(c, all ? Sql.COUNT_GLOBALS : Sql.COUNT_GLOBALS_BY_STATUS, codes);
-            }
-            return new Page<>(items, page, size, total);
-        });
+        Listings.checkPage(page, size);
+        return jdbc.sync("listGlobals", null, c -> Listings.globals(c, statuses, page, size));
     }
 
     @Override
     public Page<RowLock> listLocks(String resourceIdOrNull, int page, int size) {
-        checkPage(page, size);
-        boolean all = resourceIdOrNull == null;
-        return jdbc.sync("listLocks", null, c -> {
-            List<RowLock> items = new ArrayList<>();
-            long total = 0;
-            try (PreparedStatement ps = c.prepareStatement(all ? Sql.LIST_LOCKS : Sql.LIST_LOCKS_BY_RESOURCE)) {
-                int i = 1;
-                if (!all) {
-                    ps.setString(i++, resourceIdOrNull);
-                }
-                ps.setInt(i++, size);
-                ps.setLong(i, (long) page * size);
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        items.add(Rows.lock(rs, 1));
-                        total = rs.getLong(7);
-                    }
-                }
-            }
-            if (items.isEmpty() && page > 0) {
-                total = count(c, all ? Sql.COUNT_LOCKS : Sql.COUNT_LOCKS_BY_RESOURCE, resourceIdOrNull);
-            }
-            return new Page<>(items, page, size, total);
-        });
+        Listings.checkPage(page, size);
+        return jdbc.sync("listLocks", null, c -> Listings.locks(c, resourceIdOrNull, page, size));
     }
 
     @Override
@@ -444,26 +374,5 @@ public final class PostgresTransactionStore implements TransactionStore {
             }
         }
         return locks;
-    }
-
-    private static long count(Connection c, String sql, Object parameterOrNull) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            if (parameterOrNull != null) {
-                ps.setObject(1, parameterOrNull);
-            }
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                return rs.getLong(1);
-            }
-        }
-    }
-
-    private static void checkPage(int page, int size) {
-        if (page < 0) {
-            throw new IllegalArgumentException("page must be 0 or more, was " + page);
-        }
-        if (size < 1) {
-            throw new IllegalArgumentException("size must be 1 or more, was " + size);
-        }
     }
 }
