@@ -22,7 +22,7 @@ import org.slf4j.LoggerFactory;
  * The files of a data directory and how they are read and written.
  *
  * <pre>
- * log-&lt;generation&gt;.wal       header, then frames (see {@link RecordCodec}); appended by the writer
+ * log-&lt;generation&gt;.wal       header, then batches: a BATCH frame and the frames it counts (see {@link RecordCodec})
  * snapshot-&lt;generation&gt;.snap header, then the state as frames, ending with a SNAPSHOT_END frame
  * LOCK                          held with FileChannel.tryLock while a store has the directory open
  * header = magic:int32  formatVersion:u8  generation:int64
@@ -179,13 +179,90 @@ final class LogFiles {
     }
 
     /**
-     * Reads every record of a log or snapshot into {@code sink}. A bad frame after which no valid
-     * frame follows is a torn last write: allowed only when {@code tornTailAllowed} (the newest
-     * log), reported in the result and left for the caller to truncate. Anything else is
-     * {@link EmbeddedStoreCorruptedException}.
+     * Reads a log into {@code sink}, one whole batch at a time. Damage with a complete batch after
+     * it is {@link EmbeddedStoreCorruptedException}: a batch is only written once the one before it
+     * was fsynced, so that damage hit acknowledged data. Damage with no batch after it is the last,
+     * never-acknowledged batch cut short (allowed only in the newest log, {@code newest}); the
+     * result says where the good part ends so the caller can truncate there.
      */
-    static ReadResult read(Path file, int magic, long generation, boolean tornTailAllowed, Consumer<LogRecord> sink)
-            throws IOException {
+    static ReadResult readLog(Path file, long generation, boolean newest, Consumer<LogRecord> sink) throws IOException {
+        byte[] bytes = readWithHeader(file, LOG_MAGIC, generation);
+        ByteBuffer buf = ByteBuffer.wrap(bytes);
+        int pos = HEADER_BYTES;
+        long records = 0;
+        String bad = null;
+        List<LogRecord> batch = new ArrayList<>();
+        while (pos < bytes.length) {
+            bad = checkFrame(buf, pos);
+            if (bad != null) {
+                break;
+            }
+            LogRecord head = decodeAt(file, buf, pos);
+            if (!(head instanceof LogRecord.Batch header)) {
+                bad = "expected a batch header, found a record of type " + head.type();
+                break;
+            }
+            int at = pos + frameLength(buf, pos);
+            long end = (long) at + header.bytes();
+            if (end > bytes.length) {
+                bad = "batch of " + header.bytes() + " bytes cut off after " + (bytes.length - at);
+                break;
+            }
+            batch.clear();
+            while (at < end && bad == null) {
+                bad = checkFrame(buf, at);
+                if (bad == null && at + frameLength(buf, at) > end) {
+                    bad = "a record crosses the end of its batch";
+                }
+                if (bad == null) {
+                    batch.add(decodeAt(file, buf, at));
+                    at += frameLength(buf, at);
+                }
+            }
+            if (bad == null && batch.size() != header.records()) {
+                bad = "batch holds " + batch.size() + " records, its header says " + header.records();
+            }
+            if (bad != null) {
+                bad = "in the batch starting there, at offset " + at + ": " + bad;
+                break;
+            }
+            batch.forEach(sink);
+            records += batch.size();
+            pos = (int) end;
+        }
+        if (bad == null) {
+            return new ReadResult(pos, bytes.length, records, null);
+        }
+        int next = findFrame(buf, pos + 1, LogRecord.BATCH);
+        if (next >= 0) {
+            throw corrupt(file, pos, "is damaged at offset " + pos + " (" + bad + ") but a complete batch follows at"
+                    + " offset " + next + ". Batches are written only after the previous one was fsynced, so this is"
+                    + " not a torn last write: records after offset " + pos + " were acknowledged and would be lost."
+                    + " Restore the directory from a backup; or, to accept losing everything after offset " + pos
+                    + ", truncate the file to " + pos + " bytes (truncate -s " + pos + " '" + file + "') and start again");
+        }
+        if (!newest) {
+            throw corrupt(file, pos, "is damaged at offset " + pos + " (" + bad + "); only the newest log may end in a"
+                    + " torn write. Restore the directory from a backup");
+        }
+        return new ReadResult(pos, bytes.length, records, bad);
+    }
+
+    private static int frameLength(ByteBuffer buf, int pos) {
+        return RecordCodec.FRAME_HEADER_BYTES + buf.getInt(pos);
+    }
+
+    private static LogRecord decodeAt(Path file, ByteBuffer buf, int pos) {
+        try {
+            return RecordCodec.decode(ByteBuffer.wrap(buf.array(), pos + RecordCodec.FRAME_HEADER_BYTES, buf.getInt(pos))
+                    .slice());
+        } catch (RuntimeException e) {
+            throw corrupt(file, pos, "holds a record at offset " + pos + " with a valid checksum that cannot be read ("
+                    + e.getMessage() + "). Start the store with the Cohort version that wrote it");
+        }
+    }
+
+    private static byte[] readWithHeader(Path file, int magic, long generation) throws IOException {
         long size = Files.size(file);
         if (size > Integer.MAX_VALUE - 64) {
             throw corrupt(file, 0, "is " + size + " bytes, more than this version can read in one piece");
@@ -197,41 +274,29 @@ final class LogFiles {
             throw corrupt(file, 0, "does not start with a Cohort " + (magic == LOG_MAGIC ? "log" : "snapshot")
                     + " header of format version " + RecordCodec.FORMAT_VERSION + " and generation " + generation);
         }
+        return bytes;
+    }
+
+    /**
+     * Reads every record of a snapshot into {@code sink}. Snapshots are complete before they are
+     * renamed into place, so any damage is {@link EmbeddedStoreCorruptedException}.
+     */
+    static ReadResult readSnapshot(Path file, long generation, Consumer<LogRecord> sink) throws IOException {
+        byte[] bytes = readWithHeader(file, SNAPSHOT_MAGIC, generation);
+        ByteBuffer buf = ByteBuffer.wrap(bytes);
         int pos = HEADER_BYTES;
         long records = 0;
-        String bad = null;
         while (pos < bytes.length) {
-            bad = checkFrame(buf, pos);
+            String bad = checkFrame(buf, pos);
             if (bad != null) {
-                break;
+                throw corrupt(file, pos, "is damaged at offset " + pos + " (" + bad + "). Restore the directory from a"
+                        + " backup");
             }
-            int length = buf.getInt(pos);
-            LogRecord record;
-            try {
-                record = RecordCodec.decode(ByteBuffer.wrap(bytes, pos + RecordCodec.FRAME_HEADER_BYTES, length).slice());
-            } catch (RuntimeException e) {
-                throw corrupt(file, pos, "holds a record with a valid checksum that cannot be read (" + e.getMessage()
-                        + "). Start the store with the Cohort version that wrote it");
-            }
-            sink.accept(record);
+            sink.accept(decodeAt(file, buf, pos));
             records++;
-            pos += RecordCodec.FRAME_HEADER_BYTES + length;
+            pos += frameLength(buf, pos);
         }
-        if (bad == null) {
-            return new ReadResult(pos, bytes.length, records, null);
-        }
-        int next = findValidFrame(buf, pos + 1);
-        if (next >= 0) {
-            throw corrupt(file, pos, "is damaged at offset " + pos + " (" + bad + ") but a valid record follows at offset "
-                    + next + ", so this is not a torn last write and records after offset " + pos + " would be lost."
-                    + " Restore the directory from a backup; or, to accept losing everything after offset " + pos
-                    + ", truncate the file to " + pos + " bytes (truncate -s " + pos + " '" + file + "') and start again");
-        }
-        if (!tornTailAllowed) {
-            throw corrupt(file, pos, "is damaged at offset " + pos + " (" + bad + "); only the newest log may end in a"
-                    + " torn write. Restore the directory from a backup");
-        }
-        return new ReadResult(pos, bytes.length, records, bad);
+        return new ReadResult(pos, bytes.length, records, null);
     }
 
     /** Null if a complete frame with a matching checksum starts at {@code pos}, else why not. */
@@ -255,16 +320,13 @@ final class LogFiles {
         return null;
     }
 
-    /** The offset of the first plausible, checksum-valid frame at or after {@code from}, or -1. */
-    private static int findValidFrame(ByteBuffer buf, int from) {
+    /** The offset of the first checksum-valid frame of {@code type} at or after {@code from}, or -1. */
+    private static int findFrame(ByteBuffer buf, int from, byte type) {
         byte[] bytes = buf.array();
         for (int q = from; q + RecordCodec.FRAME_HEADER_BYTES + 2 <= bytes.length; q++) {
-            int type = bytes[q + RecordCodec.FRAME_HEADER_BYTES];
-            int version = bytes[q + RecordCodec.FRAME_HEADER_BYTES + 1];
-            if (type < LogRecord.INSERT_GLOBAL || type > LogRecord.SNAPSHOT_END || version != RecordCodec.FORMAT_VERSION) {
-                continue;
-            }
-            if (checkFrame(buf, q) == null) {
+            if (bytes[q + RecordCodec.FRAME_HEADER_BYTES] == type
+                    && bytes[q + RecordCodec.FRAME_HEADER_BYTES + 1] == RecordCodec.FORMAT_VERSION
+                    && checkFrame(buf, q) == null) {
                 return q;
             }
         }

@@ -27,6 +27,7 @@ sealed interface LogRecord {
     byte PURGE = 8;
     byte SNAPSHOT_LOCK = 9;
     byte SNAPSHOT_END = 10;
+    byte BATCH = 11;
 
     byte type();
 
@@ -93,6 +94,17 @@ sealed interface LogRecord {
     record SnapshotEnd(long globals, long branches, long locks) implements LogRecord {
         public byte type() {
             return SNAPSHOT_END;
+        }
+    }
+
+    /**
+     * Log only: starts each group-commit batch ({@code records} frames, {@code bytes} long, follow).
+     * A batch is written only after the previous one was fsynced, so recovery can tell a torn last
+     * batch (dropped whole) from damage to data that had been acknowledged.
+     */
+    record Batch(int records, int bytes) implements LogRecord {
+        public byte type() {
+            return BATCH;
         }
     }
 }

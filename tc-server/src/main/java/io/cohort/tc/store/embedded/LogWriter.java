@@ -20,7 +20,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The single thread that appends to the log: it takes every pending record from the queue, writes
- * them with one {@code FileChannel.write}, forces them with one {@code force(false)} (group commit:
+ * them behind a {@link LogRecord.Batch} header with one {@code FileChannel.write}, forces them with one {@code force(false)} (group commit:
  * whatever arrived while the previous fsync ran shares the next one), then hands the batch's
  * futures to the completer thread so callers' continuations never run on, or block, this thread.
  *
@@ -166,7 +166,9 @@ final class LogWriter {
         if (records > 0) {
             long offset = segmentBytes.get();
             try {
-                ByteBuffer buf = buffer(bytes);
+                byte[] header = RecordCodec.encode(new LogRecord.Batch(records, bytes));
+                ByteBuffer buf = buffer(header.length + bytes);
+                buf.put(header);
                 for (Pending p : batch) {
                     if (p.frame != null) {
                         buf.put(p.frame);
@@ -179,7 +181,7 @@ final class LogWriter {
                     channel.force(false);
                     fsyncTimer.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
                 }
-                segmentBytes.addAndGet(bytes);
+                segmentBytes.addAndGet(header.length + bytes);
                 batchSize.record(records);
             } catch (IOException | RuntimeException e) {
                 Path file = LogFiles.log(directory, generation);

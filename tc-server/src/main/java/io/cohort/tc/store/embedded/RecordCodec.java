@@ -92,6 +92,9 @@ final class RecordCodec {
             out.varint(r.globals());
             out.varint(r.branches());
             out.varint(r.locks());
+        } else if (record instanceof LogRecord.Batch r) {
+            out.varint(r.records());
+            out.varint(r.bytes());
         } else {
             throw new IllegalArgumentException("no encoding for " + record.getClass().getSimpleName());
         }
@@ -183,6 +186,7 @@ final class RecordCodec {
             case LogRecord.SNAPSHOT_LOCK -> new LogRecord.SnapshotLock(new RowLock(readRow(in), in.string(),
                     in.varint(), in.varint()));
             case LogRecord.SNAPSHOT_END -> new LogRecord.SnapshotEnd(in.varint(), in.varint(), in.varint());
+            case LogRecord.BATCH -> new LogRecord.Batch(in.nonNegativeInt(), in.nonNegativeInt());
             default -> throw new IllegalArgumentException("unknown record type " + type);
         };
         if (body.hasRemaining()) {
@@ -334,6 +338,14 @@ final class RecordCodec {
                 throw new IllegalArgumentException("length " + n + " exceeds the " + buf.remaining() + " bytes left");
             }
             return (int) n;
+        }
+
+        int nonNegativeInt() {
+            long v = varint();
+            if (v < 0 || v > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("value " + v + " out of range");
+            }
+            return (int) v;
         }
 
         byte[] bytes() {

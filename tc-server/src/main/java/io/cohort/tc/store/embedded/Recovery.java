@@ -53,11 +53,11 @@ final class Recovery {
         long records = 0;
         for (Map.Entry<Long, Path> log : logs.entrySet()) {
             boolean newest = log.getKey().equals(logs.lastKey());
-            LogFiles.ReadResult read = LogFiles.read(log.getValue(), LogFiles.LOG_MAGIC, log.getKey(), newest, state::apply);
+            LogFiles.ReadResult read = LogFiles.readLog(log.getValue(), log.getKey(), newest, state::apply);
             records += read.records();
             if (read.torn()) {
-                LOG.warn("Torn write at the end of {} at offset {} ({}); truncating {} bytes. Those records were never"
-                        + " acknowledged", log.getValue(), read.validBytes(), read.tornReason(),
+                LOG.warn("Torn write at the end of {} at offset {} ({}); truncating {} bytes (a batch cut short by a crash"
+                        + " was never acknowledged)", log.getValue(), read.validBytes(), read.tornReason(),
                         read.fileSize() - read.validBytes());
                 try (FileChannel ch = FileChannel.open(log.getValue(), StandardOpenOption.WRITE)) {
                     ch.truncate(read.validBytes());
@@ -81,7 +81,7 @@ final class Recovery {
     private static void readSnapshot(Path file, long generation, MemoryState state) throws IOException {
         long[] globals = {0};
         LogRecord[] last = {null};
-        LogFiles.ReadResult read = LogFiles.read(file, LogFiles.SNAPSHOT_MAGIC, generation, false, r -> {
+        LogFiles.ReadResult read = LogFiles.readSnapshot(file, generation, r -> {
             if (last[0] instanceof LogRecord.SnapshotEnd) {
                 throw LogFiles.corrupt(file, 0, "has records after its end record");
             }
