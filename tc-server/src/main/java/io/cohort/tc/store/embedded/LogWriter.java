@@ -1,0 +1,254 @@
+package io.cohort.tc.store.embedded;
+
+import io.cohort.tc.store.StoreUnavailableException;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Timer;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The single thread that appends to the log: it takes every pending record from the queue, writes
+ * them behind a {@link LogRecord.Batch} header with one {@code FileChannel.write}, forces them with one {@code force(false)} (group commit:
+ * whatever arrived while the previous fsync ran shares the next one), then hands the batch's
+ * futures to the completer thread so callers' continuations never run on, or block, this thread.
+ *
+ * <p>The queue order is the order in which changes were applied to memory (the store appends under
+ * its mutex), so the log always replays to the state callers saw. A failed write or fsync fails the
+ * batch and everything queued after it; see {@link EmbeddedTransactionStore} for why the store
+ * then stops.
+ */
+final class LogWriter {
+
+    private static final Logger LOG = LoggerFactory.getLogger(LogWriter.class);
+
+    /** One queued record (or, with a null frame, a barrier: completes once everything before it is durable). */
+    record Pending(byte[] frame, CompletableFuture<?> future, Object result) {
+    }
+
+    private static final Pending STOP = new Pending(null, null, null);
+
+    private final Path directory;
+    private final boolean fsync;
+    private final long maxDelayNanos;
+    private final int maxBatch;
+    private final LinkedBlockingQueue<Pending> queue = new LinkedBlockingQueue<>();
+    private final ExecutorService completer;
+    private final Timer fsyncTimer;
+    private final DistributionSummary batchSize;
+    private final AtomicLong segmentBytes;
+    private final Consumer<StoreUnavailableException> onFailure;
+    private final Runnable afterBatch;
+    private final Thread thread;
+
+    private FileChannel channel;
+    private long generation;
+    private ByteBuffer buffer = ByteBuffer.allocateDirect(256 * 1024);
+    private volatile StoreUnavailableException failure;
+
+    LogWriter(Path directory, FileChannel channel, long generation, EmbeddedStoreConfig config,
+              ExecutorService completer, Timer fsyncTimer, DistributionSummary batchSize, AtomicLong segmentBytes,
+              Consumer<StoreUnavailableException> onFailure, Runnable afterBatch) throws IOException {
+        this.directory = directory;
+        this.channel = channel;
+        this.generation = generation;
+        this.fsync = config.fsync();
+        this.maxDelayNanos = config.maxBatchDelay().toNanos();
+        this.maxBatch = config.maxBatchRecords();
+        this.completer = completer;
+        this.fsyncTimer = fsyncTimer;
+        this.batchSize = batchSize;
+        this.segmentBytes = segmentBytes;
+        this.onFailure = onFailure;
+        this.afterBatch = afterBatch;
+        segmentBytes.set(channel.size());
+        this.thread = new Thread(this::run, "cohort-store-writer");
+        thread.setDaemon(true);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    /** Queues a record; the caller holds the store's mutex so queue order is memory order. */
+    void append(byte[] frame, CompletableFuture<?> future, Object result) {
+        queue.add(new Pending(frame, future, result));
+    }
+
+    /** Queues the end; everything appended before is written, forced and completed first. */
+    void stop() {
+        queue.add(STOP);
+    }
+
+    void join() throws InterruptedException {
+        thread.join();
+    }
+
+    boolean isAlive() {
+        return thread.isAlive();
+    }
+
+    long generation() {
+        return generation;
+    }
+
+    private void run() {
+        List<Pending> batch = new ArrayList<>();
+        boolean stop = false;
+        while (!stop) {
+            try {
+                batch.add(queue.take());
+                queue.drainTo(batch, maxBatch - 1);
+                if (maxDelayNanos > 0) {
+                    waitForMore(batch);
+                }
+            } catch (InterruptedException e) {
+                LOG.warn("Store writer interrupted; it keeps running until the store is closed");
+                continue;
+            }
+            stop = batch.get(batch.size() - 1) == STOP;
+            if (stop) {
+                batch.remove(batch.size() - 1);
+            }
+            writeBatch(batch);
+            batch = new ArrayList<>();
+            if (!stop && failure == null) {
+                afterBatch.run();
+            }
+        }
+        try {
+            channel.close();
+        } catch (IOException e) {
+            LOG.warn("Closing log {} failed: {}", LogFiles.log(directory, generation), e.toString());
+        }
+    }
+
+    private void waitForMore(List<Pending> batch) throws InterruptedException {
+        long deadline = System.nanoTime() + maxDelayNanos;
+        while (batch.size() < maxBatch && batch.get(batch.size() - 1) != STOP) {
+            long left = deadline - System.nanoTime();
+            Pending next = left > 0 ? queue.poll(left, TimeUnit.NANOSECONDS) : null;
+            if (next == null) {
+                return;
+            }
+            batch.add(next);
+            queue.drainTo(batch, maxBatch - batch.size());
+        }
+    }
+
+    private void writeBatch(List<Pending> batch) {
+        if (batch.isEmpty()) {
+            return;
+        }
+        if (failure != null) {
+            fail(batch, failure);
+            return;
+        }
+        int bytes = 0;
+        int records = 0;
+        for (Pending p : batch) {
+            if (p.frame != null) {
+                bytes += p.frame.length;
+                records++;
+            }
+        }
+        if (records > 0) {
+            long offset = segmentBytes.get();
+            try {
+                byte[] header = RecordCodec.encode(new LogRecord.Batch(records, bytes));
+                ByteBuffer buf = buffer(header.length + bytes);
+                buf.put(header);
+                for (Pending p : batch) {
+                    if (p.frame != null) {
+                        buf.put(p.frame);
+                    }
+                }
+                buf.flip();
+                LogFiles.writeFully(channel, buf);
+                if (fsync) {
+                    long start = System.nanoTime();
+                    channel.force(false);
+                    fsyncTimer.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+                }
+                segmentBytes.addAndGet(header.length + bytes);
+                batchSize.record(records);
+            } catch (IOException | RuntimeException e) {
+                Path file = LogFiles.log(directory, generation);
+                failure = new StoreUnavailableException("Writing " + records + " records to " + file + " at offset "
+                        + offset + " failed (" + e + "); the store stopped accepting writes and must be restarted", e);
+                LOG.error("Transaction log write failed: file={} offset={} records={} bytes={}; the store refuses"
+                        + " further writes until restarted", file, offset, records, bytes, e);
+                onFailure.accept(failure);
+                fail(batch, failure);
+                return;
+            }
+        }
+        List<Pending> done = batch;
+        completer.execute(() -> {
+            for (Pending p : done) {
+                if (p.future != null) {
+                    complete(p.future, p.result);
+                }
+            }
+        });
+    }
+
+    @SuppressWarnings("unchecked")
+    private static void complete(CompletableFuture<?> future, Object result) {
+        ((CompletableFuture<Object>) future).complete(result);
+    }
+
+    private void fail(List<Pending> batch, StoreUnavailableException cause) {
+        List<Pending> failed = batch;
+        completer.execute(() -> {
+            for (Pending p : failed) {
+                if (p.future != null) {
+                    p.future.completeExceptionally(cause);
+                }
+            }
+        });
+    }
+
+    private ByteBuffer buffer(int bytes) {
+        if (buffer.capacity() < bytes) {
+            buffer = ByteBuffer.allocateDirect(Math.max(bytes, buffer.capacity() * 2));
+        }
+        buffer.clear();
+        return buffer;
+    }
+
+    /**
+     * On the writer thread, between batches: starts {@code log-(generation+1)} and switches to it.
+     * Everything written so far is already forced, so the old segment is complete.
+     */
+    long roll() throws IOException {
+        long next = generation + 1;
+        java.nio.file.Files.deleteIfExists(directory.resolve(LogFiles.log(directory, next).getFileName() + ".tmp"));
+        FileChannel created = LogFiles.createLog(directory, next, fsync);
+        FileChannel old = channel;
+        channel = created;
+        generation = next;
+        segmentBytes.set(created.size());
+        try {
+            old.close();
+        } catch (IOException e) {
+            LOG.warn("Closing log {} failed: {}", LogFiles.log(directory, next - 1), e.toString());
+        }
+        return next;
+    }
+
+    long segmentBytes() {
+        return segmentBytes.get();
+    }
+}

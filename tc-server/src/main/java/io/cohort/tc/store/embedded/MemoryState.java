@@ -1,0 +1,360 @@
+package io.cohort.tc.store.embedded;
+
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.GlobalTransaction;
+import io.cohort.tc.model.RowKey;
+import io.cohort.tc.model.RowLock;
+import io.cohort.tc.store.Page;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.EnumMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.function.Consumer;
+
+/**
+ * The store's state in memory. {@link #apply} is the only way to change it and is called by one
+ * thread at a time (under the store's mutex, or by recovery before the store is shared); the read
+ * methods run concurrently without locks and see each transaction's fields through volatile,
+ * copy-on-write snapshots, so a reader never sees half of a change to one transaction.
+ */
+final class MemoryState {
+
+    private static final Branch[] NO_BRANCHES = new Branch[0];
+    private static final RowLock[] NO_LOCKS = new RowLock[0];
+
+    /** Newest first; the XID breaks ties between transactions begun in the same millisecond. */
+    private static final Comparator<OrderKey> NEWEST_FIRST = Comparator.comparingLong(OrderKey::beginTimeMs)
+            .thenComparing(OrderKey::xid).reversed();
+
+    /** Oldest first; branch and row break ties so the order is the same on every call. */
+    static final Comparator<RowLock> OLDEST_FIRST = Comparator.comparingLong(RowLock::acquiredAtMs)
+            .thenComparingLong(RowLock::branchId)
+            .thenComparing(l -> l.row().resourceId())
+            .thenComparing(l -> l.row().table())
+            .thenComparing(l -> l.row().pk());
+
+    /** One global transaction and what hangs off it. Fields are replaced, never mutated in place. */
+    static final class TxEntry {
+        volatile GlobalTransaction tx;
+        volatile Branch[] branches = NO_BRANCHES;
+        volatile RowLock[] locks = NO_LOCKS;
+
+        TxEntry(GlobalTransaction tx) {
+            this.tx = tx;
+        }
+    }
+
+    private record OrderKey(long beginTimeMs, String xid) {
+        static OrderKey of(GlobalTransaction tx) {
+            return new OrderKey(tx.beginTimeMs(), tx.xid());
+        }
+    }
+
+    private final ConcurrentHashMap<String, TxEntry> entries = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, TxEntry> unended = new ConcurrentHashMap<>();
+    private final ConcurrentSkipListMap<OrderKey, TxEntry> newestFirst = new ConcurrentSkipListMap<>(NEWEST_FIRST);
+    private final ConcurrentHashMap<RowKey, RowLock> locks = new ConcurrentHashMap<>();
+    /** Transactions per status code: kept up to date so a metrics scrape costs nothing. */
+    private final AtomicLongArray counts = new AtomicLongArray(GlobalStatus.values().length + 1);
+
+    // ------------------------------------------------------------------ changes (one thread at a time)
+
+    void apply(LogRecord record) {
+        if (record instanceof LogRecord.InsertGlobal r) {
+            insert(r.tx());
+        } else if (record instanceof LogRecord.RegisterBranch r) {
+            TxEntry e = entries.get(r.branch().xid());
+            if (e != null) {
+                e.branches = withBranch(e.branches, r.branch());
+                List<RowLock> acquired = new ArrayList<>(r.newRows().size());
+                for (RowKey row : r.newRows()) {
+                    acquired.add(new RowLock(row, r.branch().xid(), r.branch().branchId(), r.branch().registeredAtMs()));
+                }
+                putLocks(e, acquired);
+            }
+        } else if (record instanceof LogRecord.Transition r) {
+            TxEntry e = entries.get(r.xid());
+            if (e != null) {
+                setTx(e, e.tx.withStatus(r.status(), r.reason(), r.atMs()));
+            }
+        } else if (record instanceof LogRecord.Heuristic r) {
+            TxEntry e = entries.get(r.xid());
+            if (e != null) {
+                setTx(e, e.tx.withHeuristic(r.evidence(), r.atMs()));
+            }
+        } else if (record instanceof LogRecord.UpdateBranch r) {
+            TxEntry e = entries.get(r.xid());
+            int i = e == null ? -1 : indexOf(e.branches, r.branchId());
+            if (i >= 0) {
+                Branch[] copy = e.branches.clone();
+                copy[i] = copy[i].withStatus(r.status(), r.reason());
+                e.branches = copy;
+            }
+        } else if (record instanceof LogRecord.ReleaseLocks r) {
+            removeLocks(r.rows());
+        } else if (record instanceof LogRecord.DeleteBranches r) {
+            TxEntry e = entries.get(r.xid());
+            if (e != null) {
+                e.branches = NO_BRANCHES;
+            }
+        } else if (record instanceof LogRecord.Purge r) {
+            removeLocks(r.rows());
+            for (String xid : r.xids()) {
+                TxEntry e = entries.remove(xid);
+                if (e != null) {
+                    newestFirst.remove(OrderKey.of(e.tx));
+                    unended.remove(xid);
+                    counts.decrementAndGet(e.tx.status().code());
+                }
+            }
+        } else if (record instanceof LogRecord.SnapshotLock r) {
+            TxEntry e = entries.get(r.lock().xid());
+            if (e != null) {
+                putLocks(e, List.of(r.lock()));
+            }
+        } else if (!(record instanceof LogRecord.SnapshotEnd)) {
+            throw new IllegalArgumentException("cannot apply " + record.getClass().getSimpleName());
+        }
+    }
+
+    private void insert(GlobalTransaction tx) {
+        TxEntry e = entries.get(tx.xid());
+        if (e == null) {
+            e = new TxEntry(tx);
+            entries.put(tx.xid(), e);
+            counts.incrementAndGet(tx.status().code());
+            newestFirst.put(OrderKey.of(tx), e);
+            trackUnended(e);
+        } else {
+            setTx(e, tx); // replay over a snapshot that already has it
+        }
+    }
+
+    private void setTx(TxEntry e, GlobalTransaction tx) {
+        GlobalTransaction old = e.tx;
+        e.tx = tx;
+        if (old.status() != tx.status()) {
+            counts.decrementAndGet(old.status().code());
+            counts.incrementAndGet(tx.status().code());
+        }
+        if (old.beginTimeMs() != tx.beginTimeMs()) {
+            newestFirst.remove(OrderKey.of(old));
+            newestFirst.put(OrderKey.of(tx), e);
+        }
+        trackUnended(e);
+    }
+
+    private void trackUnended(TxEntry e) {
+        if (e.tx.status().isEnded()) {
+            unended.remove(e.tx.xid());
+        } else {
+            unended.put(e.tx.xid(), e);
+        }
+    }
+
+    private void putLocks(TxEntry e, List<RowLock> acquired) {
+        if (acquired.isEmpty()) {
+            return;
+        }
+        boolean replacedOwn = false;
+        for (RowLock lock : acquired) {
+            RowLock prev = locks.put(lock.row(), lock);
+            if (prev != null) {
+                if (prev.xid().equals(lock.xid())) {
+                    replacedOwn = true;
+                } else {
+                    dropFromHolder(prev);
+                }
+            }
+        }
+        RowLock[] held = e.locks;
+        if (replacedOwn) {
+            held = without(held, rowsOf(acquired));
+        }
+        RowLock[] merged = Arrays.copyOf(held, held.length + acquired.size());
+        for (int i = 0; i < acquired.size(); i++) {
+            merged[held.length + i] = acquired.get(i);
+        }
+        e.locks = merged;
+    }
+
+    private void removeLocks(List<RowKey> rows) {
+        for (RowKey row : rows) {
+            RowLock prev = locks.remove(row);
+            if (prev != null) {
+                dropFromHolder(prev);
+            }
+        }
+    }
+
+    private void dropFromHolder(RowLock lock) {
+        TxEntry holder = entries.get(lock.xid());
+        if (holder != null) {
+            holder.locks = without(holder.locks, Set.of(lock.row()));
+        }
+    }
+
+    private static Set<RowKey> rowsOf(List<RowLock> acquired) {
+        Set<RowKey> rows = new HashSet<>();
+        for (RowLock l : acquired) {
+            rows.add(l.row());
+        }
+        return rows;
+    }
+
+    private static RowLock[] without(RowLock[] held, Set<RowKey> rows) {
+        int kept = 0;
+        RowLock[] out = new RowLock[held.length];
+        for (RowLock l : held) {
+            if (!rows.contains(l.row())) {
+                out[kept++] = l;
+            }
+        }
+        return kept == 0 ? NO_LOCKS : kept == held.length ? held : Arrays.copyOf(out, kept);
+    }
+
+    /** Keeps branches ordered by id (ids are handed out in registration order); replaces an equal id. */
+    private static Branch[] withBranch(Branch[] branches, Branch b) {
+        int i = indexOf(branches, b.branchId());
+        if (i >= 0) {
+            Branch[] copy = branches.clone();
+            copy[i] = b;
+            return copy;
+        }
+        int at = branches.length;
+        while (at > 0 && branches[at - 1].branchId() > b.branchId()) {
+            at--;
+        }
+        Branch[] copy = new Branch[branches.length + 1];
+        System.arraycopy(branches, 0, copy, 0, at);
+        copy[at] = b;
+        System.arraycopy(branches, at, copy, at + 1, branches.length - at);
+        return copy;
+    }
+
+    private static int indexOf(Branch[] branches, long branchId) {
+        for (int i = 0; i < branches.length; i++) {
+            if (branches[i].branchId() == branchId) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** After recovery: the counters were moved by replayed records over a snapshot; count afresh. */
+    void recount() {
+        for (int i = 0; i < counts.length(); i++) {
+            counts.set(i, 0);
+        }
+        for (TxEntry e : entries.values()) {
+            counts.incrementAndGet(e.tx.status().code());
+        }
+    }
+
+    // ------------------------------------------------------------------ reads (any thread)
+
+    TxEntry entry(String xid) {
+        return entries.get(xid);
+    }
+
+    RowLock lock(RowKey row) {
+        return locks.get(row);
+    }
+
+    Optional<RowLock> findConflict(Collection<RowKey> rows, String ownXid) {
+        for (RowKey row : rows) {
+            RowLock held = locks.get(row);
+            if (held != null && !held.xid().equals(ownXid)) {
+                return Optional.of(held);
+            }
+        }
+        return Optional.empty();
+    }
+
+    Page<GlobalTransaction> listGlobals(Set<GlobalStatus> statuses, int page, int size) {
+        long from = (long) page * size;
+        long total = 0;
+        List<GlobalTransaction> items = new ArrayList<>(Math.min(size, 256));
+        for (TxEntry e : newestFirst.values()) {
+            GlobalTransaction tx = e.tx;
+            if (statuses.isEmpty() || statuses.contains(tx.status())) {
+                if (total >= from && items.size() < size) {
+                    items.add(tx);
+                }
+                total++;
+            }
+        }
+        return new Page<>(List.copyOf(items), page, size, total);
+    }
+
+    Page<RowLock> listLocks(String resourceIdOrNull, int page, int size) {
+        List<RowLock> matching = new ArrayList<>();
+        for (RowLock l : locks.values()) {
+            if (resourceIdOrNull == null || resourceIdOrNull.equals(l.row().resourceId())) {
+                matching.add(l);
+            }
+        }
+        matching.sort(OLDEST_FIRST);
+        int from = (int) Math.min((long) page * size, matching.size());
+        int to = (int) Math.min((long) from + size, matching.size());
+        return new Page<>(List.copyOf(matching.subList(from, to)), page, size, matching.size());
+    }
+
+    List<GlobalTransaction> findUnended() {
+        List<GlobalTransaction> out = new ArrayList<>(unended.size());
+        for (TxEntry e : unended.values()) {
+            out.add(e.tx);
+        }
+        return out;
+    }
+
+    Map<GlobalStatus, Long> countByStatus() {
+        Map<GlobalStatus, Long> out = new EnumMap<>(GlobalStatus.class);
+        for (GlobalStatus s : GlobalStatus.values()) {
+            out.put(s, counts.get(s.code()));
+        }
+        return out;
+    }
+
+    Collection<TxEntry> entries() {
+        return entries.values();
+    }
+
+    int size() {
+        return entries.size();
+    }
+
+    /**
+     * Feeds the whole state, as records, to {@code sink}: each transaction, its branches, then every
+     * row lock. Safe to call while another thread applies changes (see the fuzzy-snapshot argument
+     * in {@link EmbeddedTransactionStore}); returns what it wrote as a {@link LogRecord.SnapshotEnd}.
+     */
+    LogRecord.SnapshotEnd writeTo(Consumer<LogRecord> sink) {
+        long globals = 0;
+        long branches = 0;
+        long lockCount = 0;
+        for (TxEntry e : entries.values()) {
+            sink.accept(new LogRecord.InsertGlobal(e.tx));
+            globals++;
+            for (Branch b : e.branches) {
+                sink.accept(new LogRecord.RegisterBranch(b, List.of()));
+                branches++;
+            }
+        }
+        for (RowLock l : locks.values()) {
+            sink.accept(new LogRecord.SnapshotLock(l));
+            lockCount++;
+        }
+        return new LogRecord.SnapshotEnd(globals, branches, lockCount);
+    }
+}

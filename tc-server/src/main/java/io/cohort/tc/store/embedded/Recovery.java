@@ -1,0 +1,116 @@
+package io.cohort.tc.store.embedded;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Map;
+import java.util.SortedMap;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Rebuilds the state from a data directory: the newest snapshot, then every log from its
+ * generation on, in order. Only the newest log may end in a torn write (the crash interrupted the
+ * last batch, whose futures never completed); that tail is cut off with a WARN. Anything else that
+ * does not read back is {@link EmbeddedStoreCorruptedException}.
+ */
+final class Recovery {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Recovery.class);
+
+    /** The newest log, open for appending, and its generation. */
+    record Result(FileChannel channel, long generation) {
+    }
+
+    private Recovery() {
+    }
+
+    static Result run(Path dir, MemoryState state, boolean fsync) throws IOException {
+        long started = System.nanoTime();
+        LogFiles.Listing listing = LogFiles.list(dir, true);
+        long start;
+        if (!listing.snapshots().isEmpty()) {
+            start = listing.snapshots().lastKey();
+            readSnapshot(listing.snapshots().get(start), start, state);
+        } else {
+            start = listing.logs().isEmpty() ? 0 : listing.logs().firstKey();
+        }
+        deleteBefore(dir, start, fsync);
+        SortedMap<Long, Path> logs = listing.logs().tailMap(start);
+        long expected = start;
+        for (long generation : logs.keySet()) {
+            if (generation != expected) {
+                Path missing = LogFiles.log(dir, expected);
+                throw LogFiles.corrupt(missing, 0, "is missing: " + (expected == start && !listing.snapshots().isEmpty()
+                        ? "it continues " + LogFiles.snapshot(dir, start).getFileName() : "the logs jump from "
+                        + (expected - 1) + " to " + generation) + ". Restore the directory from a backup");
+            }
+            expected++;
+        }
+        long records = 0;
+        for (Map.Entry<Long, Path> log : logs.entrySet()) {
+            boolean newest = log.getKey().equals(logs.lastKey());
+            LogFiles.ReadResult read = LogFiles.readLog(log.getValue(), log.getKey(), newest, state::apply);
+            records += read.records();
+            if (read.torn()) {
+                LOG.warn("Torn write at the end of {} at offset {} ({}); truncating {} bytes (a batch cut short by a crash"
+                        + " was never acknowledged)", log.getValue(), read.validBytes(), read.tornReason(),
+                        read.fileSize() - read.validBytes());
+                try (FileChannel ch = FileChannel.open(log.getValue(), StandardOpenOption.WRITE)) {
+                    ch.truncate(read.validBytes());
+                    ch.force(true);
+                }
+            }
+        }
+        state.recount();
+        Result result;
+        if (logs.isEmpty()) {
+            result = new Result(LogFiles.createLog(dir, start, fsync), start);
+        } else {
+            result = new Result(LogFiles.openForAppend(logs.get(logs.lastKey())), logs.lastKey());
+        }
+        LOG.info("Opened the store in {}: {} transactions after {} log records from {} log segment(s){} in {} ms", dir,
+                state.size(), records, logs.size(), listing.snapshots().isEmpty() ? "" : " and snapshot-" + start,
+                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+        return result;
+    }
+
+    private static void readSnapshot(Path file, long generation, MemoryState state) throws IOException {
+        long[] globals = {0};
+        LogRecord[] last = {null};
+        LogFiles.ReadResult read = LogFiles.readSnapshot(file, generation, r -> {
+            if (last[0] instanceof LogRecord.SnapshotEnd) {
+                throw LogFiles.corrupt(file, 0, "has records after its end record");
+            }
+            if (r instanceof LogRecord.InsertGlobal) {
+                globals[0]++;
+            }
+            state.apply(r);
+            last[0] = r;
+        });
+        if (!(last[0] instanceof LogRecord.SnapshotEnd end) || end.globals() != globals[0]) {
+            throw LogFiles.corrupt(file, read.validBytes(), "is incomplete (no end record, or it counts other than"
+                    + " what was read). Restore the directory from a backup");
+        }
+    }
+
+    /** Deletes snapshots and logs older than {@code generation}: they are covered by its snapshot. */
+    static void deleteBefore(Path dir, long generation, boolean fsync) throws IOException {
+        LogFiles.Listing listing = LogFiles.list(dir, false);
+        boolean deleted = false;
+        for (Path p : listing.snapshots().headMap(generation).values()) {
+            Files.delete(p);
+            deleted = true;
+        }
+        for (Path p : listing.logs().headMap(generation).values()) {
+            Files.delete(p);
+            deleted = true;
+        }
+        if (deleted && fsync) {
+            LogFiles.fsyncDirectory(dir);
+        }
+    }
+}

@@ -1,0 +1,434 @@
+package io.cohort.tc.store.embedded;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.tc.model.RowKey;
+import io.cohort.tc.store.RegisterResult;
+import io.cohort.tc.store.TransactionStore;
+import io.cohort.tc.store.TransactionStoreContractTest;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
+
+/** The store contract on the embedded store, plus what only a file-based store has. */
+class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
+
+    @TempDir
+    Path dir;
+
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+
+    /** Overridden per test before the store is (re)opened. */
+    EmbeddedStoreConfig config;
+
+    EmbeddedStoreConfig config() {
+        if (config == null) {
+            config = EmbeddedStoreConfig.defaults(dir.resolve("data"));
+        }
+        return config;
+    }
+
+    @Override
+    protected TransactionStore newStore() {
+        return new EmbeddedTransactionStore(config(), clock, registry);
+    }
+
+    @Override
+    protected TransactionStore reopen(TransactionStore current) {
+        current.close();
+        return new EmbeddedTransactionStore(config(), clock, registry);
+    }
+
+    // ---------------------------------------------------------------- recovery
+
+    @Test
+    void tornTailIsTruncatedAndReportedWithItsOffset() throws Exception {
+        writeTransfers(3);
+        StoreView before = StoreView.of(store);
+        store.close();
+        Path log = newestLog();
+        long goodSize = Files.size(log);
+        byte[] frame = RecordCodec.encode(new LogRecord.DeleteBranches("tc:torn"));
+        append(log, java.util.Arrays.copyOf(frame, frame.length - 3)); // the last write was cut short
+
+        ListAppender<ILoggingEvent> logs = captureLogs(Recovery.class);
+        store = reopen(store);
+
+        assertThat(StoreView.of(store)).usingRecursiveComparison().isEqualTo(before);
+        assertThat(Files.size(log)).isEqualTo(goodSize);
+        assertThat(logs.list).anySatisfy(e -> {
+            assertThat(e.getLevel()).isEqualTo(Level.WARN);
+            assertThat(e.getFormattedMessage()).contains(log.toString()).contains("offset " + goodSize);
+        });
+    }
+
+    @Test
+    void lastRecordWithBadChecksumIsTreatedAsTornAndDropped() throws Exception {
+        writeTransfers(2);
+        long beforeLast = Files.size(newestLog());
+        store.deleteBranches("tc:1").join();
+        store.close();
+        Path log = newestLog();
+        flipByte(log, Files.size(log) - 1);
+
+        store = reopen(store);
+
+        assertThat(store.findBranches("tc:1")).isNotEmpty();
+        assertThat(Files.size(log)).isEqualTo(beforeLast);
+    }
+
+    @Test
+    void damageInsideTheLastBatchIsATornWriteEvenWithValidRecordsAfterIt() throws Exception {
+        writeTransfers(2);
+        StoreView before = StoreView.of(store);
+        store.close();
+        Path log = newestLog();
+        long goodSize = Files.size(log);
+        // A power loss can persist the later pages of the last (never fsynced) write but not the earlier ones.
+        byte[] first = RecordCodec.encode(new LogRecord.DeleteBranches("tc:0"));
+        byte[] second = RecordCodec.encode(new LogRecord.DeleteBranches("tc:1"));
+        byte[] header = RecordCodec.encode(new LogRecord.Batch(2, first.length + second.length));
+        first[first.length - 1] ^= 0x5A;
+        append(log, header);
+        append(log, first);
+        append(log, second);
+
+        store = reopen(store);
+
+        assertThat(StoreView.of(store)).usingRecursiveComparison().isEqualTo(before);
+        assertThat(Files.size(log)).isEqualTo(goodSize);
+    }
+
+    @Test
+    void corruptionFollowedByValidRecordsRefusesToStartNamingFileAndOffset() throws Exception {
+        writeTransfers(3);
+        store.close();
+        Path log = newestLog();
+        long firstRecord = LogFiles.HEADER_BYTES;
+        flipByte(log, firstRecord + 12);
+        long size = Files.size(log);
+
+        assertThatThrownBy(() -> new EmbeddedTransactionStore(config(), clock, registry))
+                .isInstanceOfSatisfying(EmbeddedStoreCorruptedException.class, e -> {
+                    assertThat(e.file()).isEqualTo(log);
+                    assertThat(e.offset()).isEqualTo(firstRecord);
+                    assertThat(e.getMessage()).contains(log.toString()).contains("offset " + firstRecord)
+                            .contains("complete batch follows").contains("truncate -s " + firstRecord);
+                });
+        assertThat(Files.size(log)).as("nothing is cut off a damaged log").isEqualTo(size);
+        store = null;
+        // The directory lock was released by the failed open.
+        store = new EmbeddedTransactionStore(EmbeddedStoreConfig.defaults(dir.resolve("other")), clock, registry);
+    }
+
+    // ---------------------------------------------------------------- compaction
+
+    @Test
+    void compactionThenReopenGivesTheSameState() throws Exception {
+        store.close();
+        config = config().withCompactionThresholdBytes(2048);
+        store = newStore();
+        writeTransfers(60);
+        store.purgeEndedBefore(clock.millis() - 1).join();
+        awaitCompactionSettled();
+        StoreView before = StoreView.of(store);
+
+        store = reopen(store);
+        assertThat(StoreView.of(store)).usingRecursiveComparison().isEqualTo(before);
+        store = reopen(store);
+        assertThat(StoreView.of(store)).usingRecursiveComparison().isEqualTo(before);
+        try (Stream<Path> files = Files.list(config().directory())) {
+            assertThat(files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("snapshot-"))).hasSize(1);
+        }
+    }
+
+    @Test
+    void compactionDuringConcurrentWritesLosesNothing() throws Exception {
+        store.close();
+        config = config().withCompactionThresholdBytes(4096).withFsync(false); // fsync off: this test is about replay
+        store = newStore();
+        int threads = 4;
+        ExecutorService pool = Executors.newFixedThreadPool(threads + 1);
+        try {
+            List<Future<?>> work = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                work.add(pool.submit(() -> randomLifecycles("w" + thread, 150)));
+            }
+            work.add(pool.submit(() -> {
+                for (int i = 0; i < 20; i++) {
+                    store.purgeEndedBefore(clock.millis() - 5).join();
+                    Thread.sleep(5);
+                }
+                return null;
+            }));
+            for (Future<?> f : work) {
+                f.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        StoreView before = StoreView.of(store);
+        assertThat(registry.find("cohort.store.batch.size").summary().count()).isPositive();
+
+        store = reopen(store);
+
+        assertThat(StoreView.of(store)).usingRecursiveComparison().isEqualTo(before);
+    }
+
+    // ---------------------------------------------------------------- concurrency, group commit
+
+    @Test
+    void concurrentRegistrationsOnOverlappingRowsNeverGrantARowTwice() throws Exception {
+        store.close();
+        config = config().withFsync(false); // fsync off: this test is about the lock table
+        store = newStore();
+        int threads = 8;
+        Map<RowKey, String> owners = new ConcurrentHashMap<>();
+        AtomicInteger granted = new AtomicInteger();
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<?>> work = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                work.add(pool.submit(() -> {
+                    start.await();
+                    ThreadLocalRandom random = ThreadLocalRandom.current();
+                    for (int n = 0; n < 300; n++) {
+                        String xid = "t" + thread + ":" + n;
+                        store.insertGlobal(global(xid, n)).join();
+                        List<RowKey> mine = new ArrayList<>();
+                        for (int b = 0; b < 3; b++) {
+                            List<RowKey> rows = new ArrayList<>();
+                            for (int r = 0; r < 1 + random.nextInt(3); r++) {
+                                rows.add(new RowKey("db", "account", Integer.toString(random.nextInt(12))));
+                            }
+                            RegisterResult result = store.registerBranch(
+                                    branch(xid, thread * 1_000_000L + n * 10L + b, "db"), rows).join();
+                            if (result instanceof RegisterResult.Registered) {
+                                granted.incrementAndGet();
+                                for (RowKey row : rows) {
+                                    String previous = owners.putIfAbsent(row, xid);
+                                    assertThat(previous).as("owner of %s granted to %s", row, xid).isIn(null, xid);
+                                    mine.add(row);
+                                }
+                            }
+                        }
+                        store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+                        mine.forEach(row -> owners.remove(row, xid)); // give up ownership before the store does
+                        store.releaseLocks(xid).join();
+                    }
+                    return null;
+                }));
+            }
+            start.countDown();
+            for (Future<?> f : work) {
+                f.get(120, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(granted.get()).isPositive();
+        assertThat(store.listLocks(null, 0, 100).total()).isZero();
+    }
+
+    @Test
+    void concurrentWritesShareAnFsync() throws Exception {
+        store.close();
+        config = config().withCompactionThresholdBytes(EmbeddedStoreConfig.DEFAULT_COMPACTION_THRESHOLD_BYTES);
+        store = newStore();
+        int threads = 16;
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<?>> work = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                work.add(pool.submit(() -> {
+                    for (int n = 0; n < 20; n++) {
+                        String xid = "g" + thread + ":" + n;
+                        store.insertGlobal(global(xid, n)).join();
+                        store.registerBranch(branch(xid, thread * 1000L + n, "db"), List.of()).join();
+                        store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : work) {
+                f.get(120, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        DistributionSummary batches = registry.find("cohort.store.batch.size").summary();
+        assertThat(batches.max()).isGreaterThan(1);
+        assertThat(batches.totalAmount() / batches.count()).as("records per fsync").isGreaterThan(1);
+        assertThat(registry.find("cohort.store.fsync").timer().count()).isEqualTo(batches.count());
+        assertThat(registry.find("cohort.store.log.bytes").gauge().value()).isGreaterThan(LogFiles.HEADER_BYTES);
+    }
+
+    // ---------------------------------------------------------------- directory lock, config
+
+    @Test
+    void aSecondStoreCannotOpenTheSameDirectory() {
+        assertThatThrownBy(() -> new EmbeddedTransactionStore(config(), clock, new SimpleMeterRegistry()))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining(config().directory().toAbsolutePath().toString())
+                .hasMessageContaining("in use by another TC");
+
+        store.close();
+        store = new EmbeddedTransactionStore(config(), clock, registry);
+        store.checkHealth();
+    }
+
+    @Test
+    void closedStoreRefusesWritesAndReportsUnhealthy() {
+        store.close();
+        assertThatThrownBy(() -> store.insertGlobal(global("tc:1", 1)).join())
+                .hasCauseInstanceOf(io.cohort.tc.store.StoreUnavailableException.class);
+        assertThatThrownBy(store::checkHealth).isInstanceOf(io.cohort.tc.store.StoreUnavailableException.class)
+                .hasMessageContaining("closed");
+    }
+
+    @Test
+    void invalidConfigurationNamesTheSettingAndValue() {
+        Path d = dir.resolve("x");
+        assertThatThrownBy(() -> new EmbeddedStoreConfig(d, 10, true, Duration.ZERO, 10))
+                .hasMessageContaining("compaction-threshold-bytes is 10");
+        assertThatThrownBy(() -> new EmbeddedStoreConfig(d, 1 << 20, true, Duration.ofMillis(-1), 10))
+                .hasMessageContaining("max-batch-delay is PT-0.001S");
+        assertThatThrownBy(() -> new EmbeddedStoreConfig(d, 1 << 20, true, Duration.ZERO, 0))
+                .hasMessageContaining("max-batch-records is 0");
+        assertThatThrownBy(() -> new EmbeddedStoreConfig(null, 1 << 20, true, Duration.ZERO, 1))
+                .hasMessageContaining("directory");
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /** n committed-and-finished transfers, each leaving a different trace. */
+    private void writeTransfers(int n) {
+        for (int i = 0; i < n; i++) {
+            String xid = "tc:" + i;
+            store.insertGlobal(global(xid, 1_000 + i)).join();
+            store.registerBranch(branch(xid, 10L * i + 1, "db1", "account:" + i), rows("db1", "account:" + i)).join();
+            store.registerBranch(branch(xid, 10L * i + 2, "db2", "ledger:" + i), rows("db2", "ledger:" + i)).join();
+            clock.advance(1);
+            store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.COMMITTING, "commit").join();
+            store.updateBranch(xid, 10L * i + 1, BranchStatus.PHASE2_COMMITTED, "").join();
+            if (i % 3 != 0) {
+                store.updateBranch(xid, 10L * i + 2, BranchStatus.PHASE2_COMMITTED, "").join();
+                store.transitionGlobal(xid, GlobalStatus.COMMITTING, GlobalStatus.COMMITTED, "").join();
+                store.releaseLocks(xid).join();
+            }
+            if (i % 3 == 2) {
+                store.deleteBranches(xid).join();
+            }
+        }
+    }
+
+    private Void randomLifecycles(String prefix, int count) {
+        ThreadLocalRandom random = ThreadLocalRandom.current();
+        for (int n = 0; n < count; n++) {
+            String xid = prefix + ":" + n;
+            store.insertGlobal(global(xid, n)).join();
+            store.registerBranch(branch(xid, n * 10L + 1, prefix, "t:" + n), rows(prefix, "t:" + n)).join();
+            if (random.nextBoolean()) {
+                store.registerBranch(branch(xid, n * 10L + 2, prefix + "b", "t:" + n), rows(prefix + "b", "t:" + n)).join();
+            }
+            switch (random.nextInt(4)) {
+                case 0 -> { } // stays in BEGIN, holding its locks
+                case 1 -> store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.COMMITTING, "").join();
+                case 2 -> {
+                    store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKED, "").join();
+                    store.markHeuristic(xid, "evidence " + n).join();
+                    store.releaseLocks(xid).join();
+                    store.deleteBranches(xid).join();
+                }
+                default -> {
+                    store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+                    store.updateBranch(xid, n * 10L + 1, BranchStatus.PHASE2_COMMITTED, "ok").join();
+                    store.releaseLocks(xid).join();
+                }
+            }
+            clock.advance(1);
+        }
+        return null;
+    }
+
+    private void awaitCompactionSettled() throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (System.nanoTime() < deadline) {
+            LogFiles.Listing l = listing();
+            if (l.snapshots().size() == 1 && l.logs().size() == 1
+                    && l.snapshots().firstKey().equals(l.logs().firstKey())) {
+                return;
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("compaction did not settle: " + listing());
+    }
+
+    private LogFiles.Listing listing() {
+        try {
+            return LogFiles.list(config().directory(), false);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private Path newestLog() {
+        return listing().logs().lastEntry().getValue();
+    }
+
+    private static void append(Path file, byte[] bytes) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.APPEND)) {
+            ch.write(ByteBuffer.wrap(bytes));
+        }
+    }
+
+    private static void flipByte(Path file, long offset) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer b = ByteBuffer.allocate(1);
+            ch.read(b, offset);
+            b.flip();
+            byte v = b.get(0);
+            ch.write(ByteBuffer.wrap(new byte[] {(byte) (v ^ 0x5A)}), offset);
+        }
+    }
+
+    private static ListAppender<ILoggingEvent> captureLogs(Class<?> type) {
+        ListAppender<ILoggingEvent> appender = new ListAppender<>();
+        appender.start();
+        ((Logger) LoggerFactory.getLogger(type)).addAppender(appender);
+        return appender;
+    }
+
+}
