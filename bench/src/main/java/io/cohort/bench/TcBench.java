@@ -42,13 +42,17 @@ public final class TcBench {
         String store = opts.getOrDefault("store", "embedded");
         int concurrency = Integer.parseInt(opts.getOrDefault("concurrency", "16"));
         Duration duration = Duration.parse("PT" + opts.getOrDefault("duration", "20s").toUpperCase(Locale.ROOT));
-        Duration warmup = Duration.parse("PT" + opts.getOrDefault("warmup", "10s").toUpperCase(Locale.ROOT));
+        Duration warmup = Duration.parse("PT" + opts.getOrDefault("warmup", "20s").toUpperCase(Locale.ROOT));
         String jar = opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar");
 
         int grpcPort = freePort();
         Path dataDir = Files.createTempDirectory("cohort-bench");
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx1g", "-jar", jar, "--cohort.tc.grpc-port=" + grpcPort, "--server.port=" + freePort(),
+                "-Xmx1g"));
+        if (opts.containsKey("tc-java-opts")) {
+            command.addAll(List.of(opts.get("tc-java-opts").split(" ")));
+        }
+        command.addAll(List.of("-jar", jar, "--cohort.tc.grpc-port=" + grpcPort, "--server.port=" + freePort(),
                 "--cohort.tc.advertised-address=127.0.0.1:" + grpcPort, "--logging.level.root=WARN",
                 "--cohort.tc.store.type=" + store, "--cohort.tc.store.embedded.dir=" + dataDir));
         if (store.equals("postgres")) {
@@ -185,7 +189,7 @@ public final class TcBench {
         for (String a : args) {
             if (!a.startsWith("--") || !a.contains("=")) {
                 throw new IllegalArgumentException("Unknown argument '" + a + "': use --name=value (store, concurrency, "
-                        + "duration, warmup, tc-jar, pg-url, pg-user, pg-password)");
+                        + "duration, warmup, tc-jar, tc-java-opts, pg-url, pg-user, pg-password)");
             }
             opts.put(a.substring(2, a.indexOf('=')), a.substring(a.indexOf('=') + 1));
         }

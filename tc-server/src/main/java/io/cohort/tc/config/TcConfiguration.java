@@ -10,6 +10,8 @@ import io.cohort.tc.coordinator.TcMetrics;
 import io.cohort.tc.rpc.CoordinatorGrpcService;
 import io.cohort.tc.rpc.GrpcServer;
 import io.cohort.tc.store.TransactionStore;
+import io.cohort.tc.store.embedded.EmbeddedStoreConfig;
+import io.cohort.tc.store.embedded.EmbeddedTransactionStore;
 import io.cohort.tc.store.postgres.PostgresStoreConfig;
 import io.cohort.tc.store.postgres.PostgresTransactionStore;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -67,7 +69,8 @@ public class TcConfiguration {
                     pg.maxPoolSize()), clock, registry, pg.initSchema());
         }
         TcProperties.Embedded embedded = store.embedded();
-        throw new IllegalStateException("tmp");
+        return new EmbeddedTransactionStore(new EmbeddedStoreConfig(embedded.dir(), embedded.compactionThreshold(),
+                embedded.fsync(), Duration.ZERO, EmbeddedStoreConfig.DEFAULT_MAX_BATCH_RECORDS), clock, registry);
     }
 
     @Bean(destroyMethod = "shutdownNow")
@@ -119,10 +122,18 @@ public class TcConfiguration {
                 tcScheduler);
     }
 
+    /**
+     * The embedded store answers reads from memory and writes through futures, so gRPC calls run
+     * on the network threads with no hand-off; the PostgreSQL store reads over JDBC, so its calls
+     * get a pool sized to its connections.
+     */
     @Bean
     GrpcServer grpcServer(Coordinator coordinator, BranchDispatcher dispatcher, TcProperties properties, Endpoint endpoint) {
+        ExecutorService callExecutor = properties.store().type().equals("postgres")
+                ? Executors.newFixedThreadPool(2 * properties.store().postgres().maxPoolSize(), r -> daemon(r, "cohort-tc-call"))
+                : null;
         return new GrpcServer(new CoordinatorGrpcService(coordinator, dispatcher), endpoint.grpcPort(),
-                properties.maxRequestBytes(), properties.auth().token());
+                properties.maxRequestBytes(), properties.auth().token(), callExecutor);
     }
 
     /** The store's health, shown by /actuator/health and used by the readiness probe. */

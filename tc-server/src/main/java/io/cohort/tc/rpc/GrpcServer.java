@@ -6,6 +6,8 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -20,13 +22,20 @@ public final class GrpcServer implements SmartLifecycle {
     private final int port;
     private final int maxRequestBytes;
     private final String authToken;
+    private final Executor callExecutor;
     private volatile Server server;
 
-    public GrpcServer(CoordinatorGrpcService service, int port, int maxRequestBytes, String authToken) {
+    /**
+     * @param callExecutor where calls run: {@code null} runs them on the network threads, which is
+     *                     right when nothing in a call blocks (the embedded store answers from memory)
+     */
+    public GrpcServer(CoordinatorGrpcService service, int port, int maxRequestBytes, String authToken,
+                      Executor callExecutor) {
         this.service = service;
         this.port = port;
         this.maxRequestBytes = maxRequestBytes;
         this.authToken = authToken;
+        this.callExecutor = callExecutor;
     }
 
     @Override
@@ -35,6 +44,11 @@ public final class GrpcServer implements SmartLifecycle {
                 .maxInboundMessageSize(maxRequestBytes)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true);
+        if (callExecutor == null) {
+            builder.directExecutor();
+        } else {
+            builder.executor(callExecutor);
+        }
         builder.addService(authToken.isEmpty() ? service.bindService()
                 : ServerInterceptors.intercept(service, new AuthInterceptor(authToken)));
         try {
@@ -64,6 +78,9 @@ public final class GrpcServer implements SmartLifecycle {
                 s.shutdownNow();
                 Thread.currentThread().interrupt();
             }
+        }
+        if (callExecutor instanceof ExecutorService pool) {
+            pool.shutdown();
         }
     }
 
