@@ -47,14 +47,19 @@ import org.slf4j.LoggerFactory;
  * The queue order is therefore the memory order. The {@link LogWriter} thread writes whatever is
  * queued with one write and one {@code force(false)}: group commit comes from the records that
  * arrive while an fsync runs (plus {@code maxBatchDelay}, if configured). Futures complete after
- * that fsync on a separate completer thread, one hand-off per batch; a caller's non-async
- * continuation runs there, so one that blocks should use the {@code *Async} variants.
+ * that fsync on a separate completer thread, one hand-off per batch, so the writer never runs
+ * callers' code. A caller's non-async continuation runs on the completer thread: it must not block,
+ * and above all must not {@code join()} another store future (that future needs this very thread
+ * to complete); continuations that block belong on the caller's executor ({@code *Async}).
  * {@code insertGlobal} completes at once: its record is made durable by the next write after it.
  *
- * <p><b>Visibility.</b> A change is visible to readers as soon as it is applied, possibly before its
- * fsync. That is safe for the TC because any decision it acts on is its own write (a CAS), and a
- * write that completes proves every record queued before it durable. Negative answers (a lost
- * CAS, a conflict, an unknown XID) change nothing and complete at once.
+ * <p><b>Visibility.</b> A change is visible to readers as soon as it is applied, possibly a fsync
+ * before it is durable (as in most group-commit logs). A write that completes proves every record
+ * queued before it durable, so the rule for the TC is: act on the outcome of your own completed
+ * write (the CAS that moved the transaction), not on a status you merely read; a reader that must
+ * act on a read can first complete any write for that XID. Negative answers (a lost CAS, a
+ * conflict, an unknown XID, an unknown branch) change nothing and complete at once; writes that
+ * find nothing to do (release without locks) complete once everything queued before is durable.
  *
  * <p><b>Failure.</b> If a write or fsync fails, the store fails: every pending and later write
  * fails with {@link StoreUnavailableException}, reads throw it too, and {@link #checkHealth()}
