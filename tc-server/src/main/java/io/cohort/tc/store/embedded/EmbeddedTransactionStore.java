@@ -30,9 +30,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -49,14 +47,19 @@ import org.slf4j.LoggerFactory;
  * The queue order is therefore the memory order. The {@link LogWriter} thread writes whatever is
  * queued with one write and one {@code force(false)}: group commit comes from the records that
  * arrive while an fsync runs (plus {@code maxBatchDelay}, if configured). Futures complete after
- * that fsync on a separate completer thread, one hand-off per batch; a caller's non-async
- * continuation runs there, so one that blocks should use the {@code *Async} variants.
+ * that fsync on a separate completer thread, one hand-off per batch, so the writer never runs
+ * callers' code. A caller's non-async continuation runs on the completer thread: it must not block,
+ * and above all must not {@code join()} another store future (that future needs this very thread
+ * to complete); continuations that block belong on the caller's executor ({@code *Async}).
  * {@code insertGlobal} completes at once: its record is made durable by the next write after it.
  *
- * <p><b>Visibility.</b> A change is visible to readers as soon as it is applied, possibly before its
- * fsync. That is safe for the TC because any decision it acts on is its own write (a CAS), and a
- * write that completes proves every record queued before it durable. Negative answers (a lost
- * CAS, a conflict, an unknown XID) change nothing and complete at once.
+ * <p><b>Visibility.</b> A change is visible to readers as soon as it is applied, possibly a fsync
+ * before it is durable (as in most group-commit logs). A write that completes proves every record
+ * queued before it durable, so the rule for the TC is: act on the outcome of your own completed
+ * write (the CAS that moved the transaction), not on a status you merely read; a reader that must
+ * act on a read can first complete any write for that XID. Negative answers (a lost CAS, a
+ * conflict, an unknown XID, an unknown branch) change nothing and complete at once; writes that
+ * find nothing to do (release without locks) complete once everything queued before is durable.
  *
  * <p><b>Failure.</b> If a write or fsync fails, the store fails: every pending and later write
  * fails with {@link StoreUnavailableException}, reads throw it too, and {@link #checkHealth()}
@@ -65,19 +68,19 @@ import org.slf4j.LoggerFactory;
  * only state known to match the disk is what recovery reads back. (As with any database whose
  * commit fails, a failed write may still turn out to be on disk after the restart.)
  *
- * <p><b>Compaction.</b> When the log segment passes {@code compactionThresholdBytes}, the writer
- * (between two batches, so only for the time of creating a file) switches to a new segment
- * {@code log-(g+1)} and a background thread writes {@code snapshot-(g+1)} while writes go on. That
- * snapshot is fuzzy: it holds everything before the switch plus some later changes. Replaying
- * {@code log-(g+1)} over it still gives the exact state because every record is an absolute
- * assignment ({@link LogRecord}). The snapshot replaces the old files only once a barrier queued
- * after it was written has completed, i.e. once everything it may contain is durable in the log.
+ * <p><b>Compaction</b> ({@link Compactor}). When the log segment passes
+ * {@code compactionThresholdBytes}, the writer (between two batches, so only for the time of
+ * creating a file) switches to a new segment {@code log-(g+1)} and a background thread writes
+ * {@code snapshot-(g+1)} while writes go on. That snapshot is fuzzy: it holds everything before the
+ * switch plus some later changes. Replaying {@code log-(g+1)} over it still gives the exact state
+ * because every record is an absolute assignment ({@link LogRecord}). The snapshot replaces the old
+ * files only once a barrier queued after it was read has completed, i.e. once everything it may
+ * contain is durable in the log.
  */
 public final class EmbeddedTransactionStore implements TransactionStore {
 
     private static final Logger LOG = LoggerFactory.getLogger(EmbeddedTransactionStore.class);
     private static final int PURGE_CHUNK = 1000;
-    private static final long COMPACTION_RETRY_NANOS = TimeUnit.SECONDS.toNanos(10);
 
     private final EmbeddedStoreConfig config;
     private final Path directory;
@@ -87,15 +90,13 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     private final ReentrantLock mutex = new ReentrantLock();
     private final DirectoryLock directoryLock;
     private final ExecutorService completer = singleThread("cohort-store-completer");
-    private final ExecutorService compactor = singleThread("cohort-store-compactor");
-    private final AtomicBoolean compacting = new AtomicBoolean();
+    private final Compactor compactor;
     private final AtomicLong logBytes = new AtomicLong();
     private final List<Meter> meters = new ArrayList<>();
     private final LogWriter writer;
 
     private volatile StoreUnavailableException failure;
     private volatile boolean closed;
-    private volatile long lastCompactionFailure = System.nanoTime() - COMPACTION_RETRY_NANOS;
 
     /**
      * Opens (creating if needed) the store in {@code config.directory()}, recovering its state.
@@ -115,6 +116,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
             throw new UncheckedIOException("Cannot create the store directory " + directory, e);
         }
         this.directoryLock = DirectoryLock.acquire(directory);
+        this.compactor = new Compactor(directory, config, state, this::durableBarrier);
         try {
             Recovery.Result recovered = Recovery.run(directory, state, config.fsync());
             Timer fsyncTimer = Timer.builder("cohort.store.fsync")
@@ -129,7 +131,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
                     .register(registry);
             meters.addAll(List.of(fsyncTimer, batchSize, gauge));
             this.writer = new LogWriter(directory, recovered.channel(), recovered.generation(), config, completer,
-                    fsyncTimer, batchSize, logBytes, this::fail, this::maybeCompact);
+                    fsyncTimer, batchSize, logBytes, this::fail, w -> compactor.maybeStart(w));
             writer.start();
         } catch (IOException e) {
             abandonOpen();
@@ -472,60 +474,14 @@ public final class EmbeddedTransactionStore implements TransactionStore {
         }
     }
 
-    // ------------------------------------------------------------------ compaction
-
-    /** On the writer thread after each batch. */
-    private void maybeCompact() {
-        if (writer.segmentBytes() < config.compactionThresholdBytes() || closed
-                || System.nanoTime() - lastCompactionFailure < COMPACTION_RETRY_NANOS
-                || !compacting.compareAndSet(false, true)) {
-            return;
-        }
+    /** For compaction: completes once every change applied so far is durable; fails if the store failed. */
+    private CompletableFuture<Object> durableBarrier() {
+        mutex.lock();
         try {
-            long generation = writer.roll();
-            compactor.execute(() -> compact(generation));
-        } catch (IOException | RejectedExecutionException e) {
-            compacting.set(false);
-            lastCompactionFailure = System.nanoTime();
-            LOG.warn("Cannot start log segment {} for compaction in {}; writing on in the current one: {}",
-                    writer.generation() + 1, directory, e.toString());
-        }
-    }
-
-    private void compact(long generation) {
-        long started = System.nanoTime();
-        Path tmp = null;
-        try {
-            tmp = LogFiles.writeSnapshotTemp(directory, generation, state, config.fsync());
-            CompletableFuture<Object> durable;
-            mutex.lock();
-            try {
-                if (failure != null) {
-                    throw failure;
-                }
-                durable = barrier();
-            } finally {
-                mutex.unlock();
-            }
-            durable.get();
-            LogFiles.installSnapshot(tmp, directory, generation, config.fsync());
-            tmp = null;
-            Recovery.deleteBefore(directory, generation, config.fsync());
-            LOG.info("Compacted the store in {}: snapshot-{} with {} transactions in {} ms", directory, generation,
-                    state.size(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
-        } catch (Exception e) {
-            lastCompactionFailure = System.nanoTime();
-            LOG.warn("Compaction of the store in {} to snapshot-{} failed; the logs stay and compaction is retried"
-                    + " later: {}", directory, generation, e.toString());
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // deleted on the next open
-                }
-            }
+            StoreUnavailableException f = failure;
+            return f != null ? CompletableFuture.failedFuture(f) : barrier();
         } finally {
-            compacting.set(false);
+            mutex.unlock();
         }
     }
 
@@ -545,7 +501,6 @@ public final class EmbeddedTransactionStore implements TransactionStore {
         }
         try {
             compactor.shutdown();
-            compactor.awaitTermination(1, TimeUnit.MINUTES);
             writer.stop();
             writer.join();
             completer.shutdown();

@@ -49,7 +49,7 @@ final class LogWriter {
     private final DistributionSummary batchSize;
     private final AtomicLong segmentBytes;
     private final Consumer<StoreUnavailableException> onFailure;
-    private final Runnable afterBatch;
+    private final Consumer<LogWriter> afterBatch;
     private final Thread thread;
 
     private FileChannel channel;
@@ -59,7 +59,7 @@ final class LogWriter {
 
     LogWriter(Path directory, FileChannel channel, long generation, EmbeddedStoreConfig config,
               ExecutorService completer, Timer fsyncTimer, DistributionSummary batchSize, AtomicLong segmentBytes,
-              Consumer<StoreUnavailableException> onFailure, Runnable afterBatch) throws IOException {
+              Consumer<StoreUnavailableException> onFailure, Consumer<LogWriter> afterBatch) throws IOException {
         this.directory = directory;
         this.channel = channel;
         this.generation = generation;
@@ -121,11 +121,15 @@ final class LogWriter {
             if (stop) {
                 batch.remove(batch.size() - 1);
             }
-            writeBatch(batch);
-            batch = new ArrayList<>();
-            if (!stop && failure == null) {
-                afterBatch.run();
+            try {
+                writeBatch(batch);
+                if (!stop && failure == null) {
+                    afterBatch.accept(this);
+                }
+            } catch (Throwable e) { // an Error here must not strand callers: fail the store instead
+                failed(batch, "an unexpected " + e, e);
             }
+            batch = new ArrayList<>();
         }
         try {
             channel.close();
@@ -184,13 +188,7 @@ final class LogWriter {
                 segmentBytes.addAndGet(header.length + bytes);
                 batchSize.record(records);
             } catch (IOException | RuntimeException e) {
-                Path file = LogFiles.log(directory, generation);
-                failure = new StoreUnavailableException("Writing " + records + " records to " + file + " at offset "
-                        + offset + " failed (" + e + "); the store stopped accepting writes and must be restarted", e);
-                LOG.error("Transaction log write failed: file={} offset={} records={} bytes={}; the store refuses"
-                        + " further writes until restarted", file, offset, records, bytes, e);
-                onFailure.accept(failure);
-                fail(batch, failure);
+                failed(batch, "writing " + records + " records (" + bytes + " bytes) at offset " + offset, e);
                 return;
             }
         }
@@ -207,6 +205,18 @@ final class LogWriter {
     @SuppressWarnings("unchecked")
     private static void complete(CompletableFuture<?> future, Object result) {
         ((CompletableFuture<Object>) future).complete(result);
+    }
+
+    /** The store is failed from here on: this batch fails, and so does everything queued later. */
+    private void failed(List<Pending> batch, String what, Throwable e) {
+        Path file = LogFiles.log(directory, generation);
+        if (failure == null) {
+            failure = new StoreUnavailableException("The transaction log " + file + " failed: " + what + ": " + e
+                    + ". The store refuses further writes until the TC is restarted", e);
+            LOG.error("Transaction log failure in {}: {}; the store refuses further writes until restarted", file, what, e);
+            onFailure.accept(failure);
+        }
+        fail(batch, failure);
     }
 
     private void fail(List<Pending> batch, StoreUnavailableException cause) {

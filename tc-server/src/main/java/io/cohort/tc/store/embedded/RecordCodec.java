@@ -24,7 +24,9 @@ import java.util.zip.CRC32C;
  *           arrays as varint length + bytes (UTF-8), statuses as their stable codes (u8)
  * </pre>
  *
- * A reader that meets a record version it does not know refuses to go on rather than guess.
+ * In a log, each group-commit batch is a {@link LogRecord.Batch} frame followed by the frames it
+ * counts ({@link LogFiles#readLog}). A reader that meets a record version it does not know refuses
+ * to go on rather than guess.
  */
 final class RecordCodec {
 

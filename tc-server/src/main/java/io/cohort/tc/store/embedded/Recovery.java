@@ -56,8 +56,8 @@ final class Recovery {
             LogFiles.ReadResult read = LogFiles.readLog(log.getValue(), log.getKey(), newest, state::apply);
             records += read.records();
             if (read.torn()) {
-                LOG.warn("Torn write at the end of {} at offset {} ({}); truncating {} bytes (a batch cut short by a crash"
-                        + " was never acknowledged)", log.getValue(), read.validBytes(), read.tornReason(),
+                LOG.warn("Torn write at the end of {} at offset {} ({}); truncating {} bytes (a batch cut short by a crash or a failed"
+                        + " write was never acknowledged)", log.getValue(), read.validBytes(), read.tornReason(),
                         read.fileSize() - read.validBytes());
                 try (FileChannel ch = FileChannel.open(log.getValue(), StandardOpenOption.WRITE)) {
                     ch.truncate(read.validBytes());

@@ -85,7 +85,7 @@ class EmbeddedStoreCrashTest {
         reader.start();
         try {
             ready.get(60, TimeUnit.SECONDS);
-            Thread.sleep(ThreadLocalRandom.current().nextLong(300, 1500));
+            Thread.sleep(ThreadLocalRandom.current().nextLong(500, 1500));
         } finally {
             child.destroyForcibly(); // SIGKILL on Linux
             child.waitFor(30, TimeUnit.SECONDS);

@@ -145,8 +145,9 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
                 });
         assertThat(Files.size(log)).as("nothing is cut off a damaged log").isEqualTo(size);
         store = null;
-        // The directory lock was released by the failed open.
-        store = new EmbeddedTransactionStore(EmbeddedStoreConfig.defaults(dir.resolve("other")), clock, registry);
+        // The failed open released the directory lock: opening again meets the damage, not the lock.
+        assertThatThrownBy(() -> new EmbeddedTransactionStore(config(), clock, registry))
+                .isInstanceOf(EmbeddedStoreCorruptedException.class);
     }
 
     // ---------------------------------------------------------------- compaction
