@@ -15,7 +15,7 @@ import java.time.Duration;
 import java.util.List;
 
 /**
- * The child process of {@link EmbeddedStoreCrashTest}: runs bank-transfer-like transactions on
+ * The child process of {@link EmbeddedStoreCrashIT}: runs bank-transfer-like transactions on
  * several threads against the store in {@code args[0]} until it is killed, printing one
  * {@code ACK <xid> <step>} line per write <em>after</em> that write's future completed (durable).
  * Steps: 1 branch registered, 2 COMMITTING, 3 branch committed, 4 COMMITTED, 5 locks released.

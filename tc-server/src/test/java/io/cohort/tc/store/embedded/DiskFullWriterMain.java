@@ -15,7 +15,7 @@ import java.util.List;
 import java.util.concurrent.CompletionException;
 
 /**
- * The child process of {@link EmbeddedStoreWriteFailureTest}, started under a file-size limit
+ * The child process of {@link EmbeddedStoreWriteFailureIT}, started under a file-size limit
  * ({@code ulimit -f}) so that a log write fails for real (EFBIG; the JVM ignores SIGXFSZ). It
  * writes until a write fails, prints each acknowledged step, then prints how the failed store
  * behaves ({@code FAILED}, {@code HEALTH}, {@code READ}, {@code LATER}) and closes it.

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
  * the log write that crosses the limit fails with EFBIG. The failed store must refuse writes and
  * reads and report unhealthy; after a restart every acknowledged write is there.
  */
-class EmbeddedStoreWriteFailureTest {
+class EmbeddedStoreWriteFailureIT {
 
     @TempDir
     Path dir;

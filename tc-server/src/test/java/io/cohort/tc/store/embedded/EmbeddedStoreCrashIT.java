@@ -27,7 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
  * prints every acknowledged write; it is killed with SIGKILL at a random moment, several rounds
  * on the same directory, and every acknowledged write must be there when the store is reopened.
  */
-class EmbeddedStoreCrashTest {
+class EmbeddedStoreCrashIT {
 
     private static final int ROUNDS = 4;
 
