@@ -7,7 +7,6 @@ import java.util.List;
  * Which exceptions roll a global transaction back, with Spring's {@code @Transactional} semantics:
  * the rule whose class is closest to the thrown exception's class (fewest superclass steps) wins;
  * with no rule, {@link RuntimeException} and {@link Error} roll back and checked exceptions commit.
- * An interface rule matches at the level of the first class that implements it.
  */
 public final class RollbackRules {
 
@@ -38,32 +37,14 @@ public final class RollbackRules {
 
     public boolean shouldRollback(Throwable thrown) {
         for (Class<?> level = thrown.getClass(); level != null && level != Object.class; level = level.getSuperclass()) {
-            boolean rollback = matches(rollbackFor, level);
-            boolean commit = matches(noRollbackFor, level);
-            if (rollback != commit) {
-                return rollback;
-            }
-            // Both at one level can only happen through two interfaces; rolling back is the safe side.
-            if (rollback) {
+            if (rollbackFor.contains(level)) {
                 return true;
+            }
+            if (noRollbackFor.contains(level)) {
+                return false;
             }
         }
         return thrown instanceof RuntimeException || thrown instanceof Error;
-    }
-
-    private static boolean matches(List<Class<? extends Throwable>> rules, Class<?> level) {
-        for (Class<?> rule : rules) {
-            if (rule == level || (rule.isInterface() && implementsDirectly(level, rule))) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** Whether {@code level} itself (not its superclass) brings in {@code iface}. */
-    private static boolean implementsDirectly(Class<?> level, Class<?> iface) {
-        Class<?> parent = level.getSuperclass();
-        return iface.isAssignableFrom(level) && (parent == null || !iface.isAssignableFrom(parent));
     }
 
     @Override
