@@ -11,9 +11,15 @@ public class GlobalTransactionRolledBackException extends GlobalTransactionExcep
     private final GlobalStatus status;
 
     public GlobalTransactionRolledBackException(String xid, GlobalStatus status, String reason, Throwable cause) {
-        super("Global transaction " + xid + " was rolled back instead of committed (TC status " + status
+        super("Global transaction " + xid + " was rolled back instead of committed"
+                + (isTimeout(status) ? " because it timed out" : "") + " (TC status " + status
                 + (reason == null || reason.isBlank() ? "" : ": " + reason) + ")", xid, cause);
         this.status = status;
+    }
+
+    private static boolean isTimeout(GlobalStatus status) {
+        return status == GlobalStatus.TIMEOUT_ROLLBACKING || status == GlobalStatus.TIMEOUT_ROLLBACK_RETRYING
+                || status == GlobalStatus.TIMEOUT_ROLLBACKED;
     }
 
     /** The rollback status the TC reported (ROLLBACKING, TIMEOUT_ROLLBACKED, ...). */
