@@ -1,0 +1,85 @@
+package io.cohort.tm.autoconfigure;
+
+import io.cohort.client.TcClient;
+import io.cohort.client.TcClientConfig;
+import io.cohort.tm.aspect.GlobalTransactionalAdvisor;
+import io.cohort.tm.aspect.GlobalTransactionalAttributeSource;
+import io.cohort.tm.aspect.GlobalTransactionalInterceptor;
+import io.cohort.tm.template.GlobalTransactionTemplate;
+import io.cohort.tm.template.TmConfig;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.beans.factory.config.BeanDefinition;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Import;
+import org.springframework.context.annotation.Role;
+import org.springframework.core.env.Environment;
+
+/**
+ * Boot auto-configuration of the TM: the TC client, {@link GlobalTransactionTemplate}, the
+ * {@code @GlobalTransactional} advisor, and XID propagation for whichever HTTP and gRPC stacks the
+ * application has ({@link CohortPropagationConfigurations}). Every bean backs off when the
+ * application defines its own; {@code cohort.enabled=false} turns it all off.
+ */
+@AutoConfiguration
+@ConditionalOnProperty(prefix = "cohort", name = "enabled", havingValue = "true", matchIfMissing = true)
+@EnableConfigurationProperties(CohortProperties.class)
+@Import({CohortPropagationConfigurations.Http.class, CohortPropagationConfigurations.RestClientSupport.class,
+        CohortPropagationConfigurations.RestTemplateSupport.class, CohortPropagationConfigurations.WebClientSupport.class,
+        CohortPropagationConfigurations.Servlet.class, CohortPropagationConfigurations.Grpc.class})
+public class CohortTmAutoConfiguration {
+
+    @Bean(destroyMethod = "close")
+    @ConditionalOnMissingBean
+    public TcClient cohortTcClient(CohortProperties properties, Environment environment) {
+        return new TcClient(tcClientConfig(properties, environment));
+    }
+
+    static TcClientConfig tcClientConfig(CohortProperties properties, Environment environment) {
+        String applicationId = properties.getApplicationId();
+        if (applicationId == null || applicationId.isBlank()) {
+            applicationId = environment.getProperty("spring.application.name");
+        }
+        if (applicationId == null || applicationId.isBlank()) {
+            throw new IllegalStateException("Cohort needs this service's name: set cohort.application-id "
+                    + "or spring.application.name (or cohort.enabled=false to turn Cohort off)");
+        }
+        CohortProperties.Tc tc = properties.getTc();
+        return new TcClientConfig(tc.getAddress(), applicationId, tc.getAuthToken(), tc.getCallTimeout(),
+                tc.getRetryAttempts(), tc.getRetryBackoff());
+    }
+
+    @Bean
+    @ConditionalOnMissingBean
+    public TmConfig cohortTmConfig(CohortProperties properties) {
+        CohortProperties.Tm tm = properties.getTm();
+        return new TmConfig(tm.getDefaultTimeout(), tm.getDefaultProtocol(), tm.getCommitRetryAttempts(),
+                tm.getRollbackRetryAttempts(), tm.getRetryBackoff());
+    }
+
+    @Bean
+    @ConditionalOnMissingBean
+    public GlobalTransactionTemplate globalTransactionTemplate(TcClient tcClient, TmConfig tmConfig) {
+        return new GlobalTransactionTemplate(tcClient, tmConfig);
+    }
+
+    /**
+     * Static and lazy about the template, so creating the advisor (which happens early, while
+     * post-processors are set up) does not create the TC client and keep other beans from being proxied.
+     */
+    @Bean
+    @Role(BeanDefinition.ROLE_INFRASTRUCTURE)
+    @ConditionalOnMissingBean
+    public static GlobalTransactionalAdvisor globalTransactionalAdvisor(ObjectProvider<GlobalTransactionTemplate> template,
+                                                                        Environment environment) {
+        GlobalTransactionalAttributeSource attributes = new GlobalTransactionalAttributeSource();
+        GlobalTransactionalAdvisor advisor = new GlobalTransactionalAdvisor(attributes,
+                new GlobalTransactionalInterceptor(attributes, template::getObject));
+        advisor.setOrder(environment.getProperty("cohort.tm.advisor-order", Integer.class,
+                GlobalTransactionalAdvisor.DEFAULT_ORDER));
+        return advisor;
+    }
+}
