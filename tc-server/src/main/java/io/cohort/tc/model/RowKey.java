@@ -23,7 +23,7 @@ public record RowKey(String resourceId, String table, String pk) {
                         + "': expected <table>:<pk>[,<pk>...]");
             }
             String table = key.substring(0, colon);
-            for (String pk : key.substring(colon + 1).split(",")) {
+            for (String pk : key.substring(colon + 1).split(",", -1)) {
                 if (pk.isEmpty()) {
                     throw new IllegalArgumentException("Malformed lock key '" + key + "': empty primary key value");
                 }

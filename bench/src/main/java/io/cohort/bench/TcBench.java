@@ -1,0 +1,194 @@
+package io.cohort.bench;
+
+import io.cohort.client.BranchCommandHandler;
+import io.cohort.client.RmConnection;
+import io.cohort.client.TcClient;
+import io.cohort.client.TcClientConfig;
+import io.cohort.protocol.v1.BranchAction;
+import io.cohort.protocol.v1.BranchResult;
+import io.cohort.protocol.v1.BranchStatusCode;
+import io.cohort.protocol.v1.TransactionProtocol;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The TC alone under load: each transaction is begin, two branch registrations (one row lock
+ * each, on two resources), commit; phase 2 runs against an in-process RM that answers at once.
+ * The TC is a real child process ({@code java -jar tc-server.jar}) so its CPU can be measured
+ * apart from the load generator's. Prints one JSON line per run.
+ *
+ * <pre>
+ * java -jar bench/target/cohort-bench.jar --store=embedded --concurrency=16 --duration=30s
+ * java -jar bench/target/cohort-bench.jar --store=postgres --pg-url=jdbc:postgresql://127.0.0.1:5432/cohort_bench
+ * </pre>
+ */
+public final class TcBench {
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> opts = parse(args);
+        String store = opts.getOrDefault("store", "embedded");
+        int concurrency = Integer.parseInt(opts.getOrDefault("concurrency", "16"));
+        Duration duration = Duration.parse("PT" + opts.getOrDefault("duration", "20s").toUpperCase(Locale.ROOT));
+        Duration warmup = Duration.parse("PT" + opts.getOrDefault("warmup", "10s").toUpperCase(Locale.ROOT));
+        String jar = opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar");
+
+        int grpcPort = freePort();
+        Path dataDir = Files.createTempDirectory("cohort-bench");
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx1g", "-jar", jar, "--cohort.tc.grpc-port=" + grpcPort, "--server.port=" + freePort(),
+                "--cohort.tc.advertised-address=127.0.0.1:" + grpcPort, "--logging.level.root=WARN",
+                "--cohort.tc.store.type=" + store, "--cohort.tc.store.embedded.dir=" + dataDir));
+        if (store.equals("postgres")) {
+            command.add("--cohort.tc.store.postgres.url=" + opts.getOrDefault("pg-url",
+                    "jdbc:postgresql://127.0.0.1:5432/cohort_bench"));
+            command.add("--cohort.tc.store.postgres.username=" + opts.getOrDefault("pg-user", "postgres"));
+            command.add("--cohort.tc.store.postgres.password=" + opts.getOrDefault("pg-password", ""));
+        }
+        Process tc = new ProcessBuilder(command).inheritIO().start();
+        try {
+            awaitPort(grpcPort, tc);
+            String address = "127.0.0.1:" + grpcPort;
+            try (RmConnection rm = new RmConnection(TcClientConfig.of(address, "bench-rm"), "bench-rm",
+                    List.of("bench://a", "bench://b"), answerAll(), 2);
+                 TcClient client = new TcClient(TcClientConfig.of(address, "bench-tm"))) {
+                while (rm.connectedReplicas() == 0) {
+                    Thread.sleep(10);
+                }
+                run(client, concurrency, warmup, tc.pid(), null);
+                run(client, concurrency, duration, tc.pid(), store);
+            }
+        } finally {
+            tc.destroy();
+            tc.waitFor();
+        }
+    }
+
+    private static BranchCommandHandler answerAll() {
+        return commands -> commands.stream().map(c -> BranchResult.newBuilder().setRequestId(c.getRequestId())
+                .setXid(c.getXid()).setBranchId(c.getBranchId())
+                .setStatus(c.getAction() == BranchAction.COMMIT ? BranchStatusCode.BRANCH_PHASE2_COMMITTED
+                        : BranchStatusCode.BRANCH_PHASE2_ROLLBACKED).build()).toList();
+    }
+
+    private static void run(TcClient client, int concurrency, Duration duration, long tcPid, String store)
+            throws Exception {
+        AtomicBoolean running = new AtomicBoolean(true);
+        AtomicLong rows = new AtomicLong();
+        AtomicLong failed = new AtomicLong();
+        long[][] latencies = new long[concurrency][];
+        int[] counts = new int[concurrency];
+        CountDownLatch done = new CountDownLatch(concurrency);
+        long cpuBefore = cpuNanos(tcPid);
+        long start = System.nanoTime();
+        for (int t = 0; t < concurrency; t++) {
+            int thread = t;
+            new Thread(() -> {
+                long[] mine = new long[1 << 16];
+                int n = 0;
+                while (running.get()) {
+                    long t0 = System.nanoTime();
+                    try {
+                        String xid = client.begin("bench", Duration.ofSeconds(30), TransactionProtocol.TWO_PHASE);
+                        long row = rows.incrementAndGet();
+                        client.registerBranch(xid, "bench://a", List.of("account:" + row), null, "bench-rm");
+                        client.registerBranch(xid, "bench://b", List.of("account:" + row), null, "bench-rm");
+                        client.commit(xid);
+                    } catch (RuntimeException e) {
+                        failed.incrementAndGet();
+                        continue;
+                    }
+                    if (n == mine.length) {
+                        mine = Arrays.copyOf(mine, n * 2);
+                    }
+                    mine[n++] = System.nanoTime() - t0;
+                }
+                latencies[thread] = mine;
+                counts[thread] = n;
+                done.countDown();
+            }, "bench-" + t).start();
+        }
+        Thread.sleep(duration.toMillis());
+        running.set(false);
+        done.await();
+        double seconds = (System.nanoTime() - start) / 1e9;
+        long cpu = cpuNanos(tcPid) - cpuBefore;
+        if (store == null) {
+            return; // warm-up
+        }
+        int total = Arrays.stream(counts).sum();
+        long[] all = new long[total];
+        int k = 0;
+        for (int t = 0; t < concurrency; t++) {
+            System.arraycopy(latencies[t], 0, all, k, counts[t]);
+            k += counts[t];
+        }
+        Arrays.sort(all);
+        System.out.printf(Locale.ROOT, "{\"benchmark\":\"tc-only\",\"store\":\"%s\",\"concurrency\":%d,"
+                        + "\"seconds\":%.1f,\"committed\":%d,\"failed\":%d,\"tps\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,"
+                        + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f}%n",
+                store, concurrency, seconds, total, failed.get(), total / seconds, pct(all, 0.50), pct(all, 0.95),
+                pct(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total);
+    }
+
+    private static double pct(long[] sorted, double p) {
+        return sorted.length == 0 ? 0 : sorted[Math.min(sorted.length - 1, (int) (sorted.length * p))] / 1e6;
+    }
+
+    /** User + system CPU of a process, from /proc (Linux). */
+    static long cpuNanos(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]);
+            return ticks * 10_000_000L; // USER_HZ = 100
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    private static void awaitPort(int port, Process tc) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (System.nanoTime() < deadline) {
+            if (!tc.isAlive()) {
+                throw new IllegalStateException("The TC exited with " + tc.exitValue());
+            }
+            try (Socket s = new Socket("127.0.0.1", port)) {
+                return;
+            } catch (IOException e) {
+                Thread.sleep(50);
+            }
+        }
+        throw new IllegalStateException("The TC did not listen on " + port + " within 60 s");
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static Map<String, String> parse(String[] args) {
+        Map<String, String> opts = new HashMap<>();
+        for (String a : args) {
+            if (!a.startsWith("--") || !a.contains("=")) {
+                throw new IllegalArgumentException("Unknown argument '" + a + "': use --name=value (store, concurrency, "
+                        + "duration, warmup, tc-jar, pg-url, pg-user, pg-password)");
+            }
+            opts.put(a.substring(2, a.indexOf('=')), a.substring(a.indexOf('=') + 1));
+        }
+        return opts;
+    }
+}

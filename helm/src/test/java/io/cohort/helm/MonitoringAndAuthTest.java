@@ -1,0 +1,73 @@
+package io.cohort.helm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import org.junit.jupiter.api.Test;
+
+class MonitoringAndAuthTest {
+
+    @Test
+    void serviceMonitorScrapesPrometheusOnTheHttpPortOfTheMainServiceOnly() {
+        Manifests manifests = Chart.render("servicemonitor.yaml");
+        Node monitor = manifests.single("ServiceMonitor");
+
+        assertThat(monitor.at("apiVersion").text()).isEqualTo("monitoring.coreos.com/v1");
+        assertThat(monitor.at("metadata.namespace").text()).isEqualTo("monitoring");
+        assertThat(monitor.at("metadata.labels").map()).containsEntry("release", "kube-prometheus-stack");
+        assertThat(monitor.at("spec.namespaceSelector.matchNames[0]").text()).isEqualTo(Chart.NAMESPACE);
+        Node endpoint = monitor.at("spec.endpoints[0]");
+        assertThat(endpoint.at("port").text()).isEqualTo("http");
+        assertThat(endpoint.at("path").text()).isEqualTo("/actuator/prometheus");
+        assertThat(endpoint.at("interval").text()).isEqualTo("15s");
+        assertThat(endpoint.at("scrapeTimeout").text()).isEqualTo("5s");
+        assertThat(endpoint.at("metricRelabelings[0].action").text()).isEqualTo("drop");
+
+        assertThat(monitor.at("spec.selector.matchLabels").map())
+                .containsEntry("cohort.io/service", "main")
+                .containsAllEntriesOf(manifests.workload().at("spec.selector.matchLabels").map());
+        assertThat(manifests.get("Service", "cohort").at("metadata.labels").map())
+                .containsAllEntriesOf(monitor.at("spec.selector.matchLabels").map());
+        assertThat(manifests.get("Service", "cohort-headless").at("metadata.labels").map())
+                .containsEntry("cohort.io/service", "headless");
+        assertThat(manifests.get("Service", "cohort").at("spec.ports[name=http].port").integer()).isEqualTo(7091);
+    }
+
+    @Test
+    void noServiceMonitorByDefault() {
+        assertThat(Chart.render().kinds()).doesNotContain("ServiceMonitor");
+    }
+
+    @Test
+    void authTokenFromValuesGoesThroughAChartSecret() {
+        Manifests manifests = Chart.render("auth-token.yaml");
+
+        Node secret = manifests.get("Secret", "cohort");
+        assertThat(secret.at("data").map()).containsOnlyKeys("auth-token");
+        assertThat(new String(Base64.getDecoder().decode(secret.at("data.auth-token").text()), StandardCharsets.UTF_8))
+                .isEqualTo("0123456789abcdef-token");
+        PostgresStoreTest.assertSecretRef(manifests.env("COHORT_TC_AUTH_TOKEN"), "cohort", "auth-token");
+        assertThat(manifests.single("ConfigMap").at("data").map().get("application.yaml").toString())
+                .doesNotContain("0123456789abcdef-token");
+        assertThat(manifests.workload().at("spec.template.metadata.annotations").map()).containsKey("checksum/secret");
+    }
+
+    @Test
+    void authTokenFromAnExistingSecret() {
+        Manifests manifests = Chart.render("auth-existing-secret.yaml");
+
+        assertThat(manifests.kinds()).doesNotContain("Secret");
+        PostgresStoreTest.assertSecretRef(manifests.env("COHORT_TC_AUTH_TOKEN"), "cohort-auth", "bearer");
+    }
+
+    @Test
+    void postgresPasswordAndAuthTokenShareTheChartSecret() {
+        Manifests manifests = Chart.render("postgres-chart-secret.yaml", "auth-token.yaml");
+
+        assertThat(manifests.single("Secret").at("data").map()).containsOnlyKeys("postgres-password", "auth-token");
+        PostgresStoreTest.assertSecretRef(manifests.env("COHORT_TC_AUTH_TOKEN"), "cohort", "auth-token");
+        PostgresStoreTest.assertSecretRef(manifests.env("COHORT_TC_STORE_POSTGRES_PASSWORD"), "cohort",
+                "postgres-password");
+    }
+}

@@ -1,0 +1,60 @@
+-- Cohort TC store schema for PostgreSQL (the shared store of several TC replicas).
+--
+-- The one source of this DDL. The TC applies it at start (cohort store "init schema", default on);
+-- apply it by hand when the TC's database user may not run DDL. Every statement is idempotent, so
+-- running the file again (or from several replicas at once) changes nothing.
+--
+-- Times are timestamptz written from the TC's clock (epoch milliseconds, exact at microsecond
+-- precision). Status columns hold the stable codes of io.cohort.protocol.GlobalStatus / BranchStatus:
+-- never renumbered, so old rows stay readable after an upgrade.
+
+-- One row per global transaction; kept after it ends (with its outcome) until the retention purge.
+CREATE TABLE IF NOT EXISTS cohort_global_tx (
+    xid            text        PRIMARY KEY,
+    name           text        NOT NULL DEFAULT '',
+    application_id text        NOT NULL DEFAULT '',
+    protocol       smallint    NOT NULL,               -- cohort.v1.TransactionProtocol number: 1 = 2PC, 2 = 3PC
+    status         smallint    NOT NULL,               -- GlobalStatus#code
+    begin_time     timestamptz NOT NULL,
+    timeout_ms     bigint      NOT NULL,
+    heuristic      boolean     NOT NULL DEFAULT false,  -- branches ended differently (see DESIGN.md, 3PC)
+    reason         text        NOT NULL DEFAULT '',
+    updated_at     timestamptz NOT NULL,               -- last status change
+    -- Reserved for recovery leases among live replicas (DESIGN.md, "The TC"); unused for now.
+    owner          text,
+    lease_until    timestamptz
+);
+
+-- Recovery (unended transactions), listings by status, purge of old final ones.
+CREATE INDEX IF NOT EXISTS cohort_global_tx_status_updated ON cohort_global_tx (status, updated_at);
+
+-- One row per branch. No foreign key to cohort_global_tx: registration already holds a share lock
+-- on the global row while it checks the status, and the purge deletes branches in the same statement
+-- as their global row, so the key check would only add a lookup to the hot path.
+CREATE TABLE IF NOT EXISTS cohort_branch (
+    branch_id        bigint      PRIMARY KEY,          -- unique across the cluster; registration order
+    xid              text        NOT NULL,
+    resource_id      text        NOT NULL,
+    client_id        text        NOT NULL DEFAULT '',
+    lock_keys        text[]      NOT NULL,             -- as the RM sent them: table:pk1,pk2
+    application_data bytea       NOT NULL,
+    status           smallint    NOT NULL,             -- BranchStatus#code
+    registered_at    timestamptz NOT NULL,
+    reason           text        NOT NULL DEFAULT ''
+);
+
+CREATE INDEX IF NOT EXISTS cohort_branch_xid ON cohort_branch (xid, branch_id);
+
+-- Global row locks: the primary key makes "one holder per row" a database guarantee across replicas.
+CREATE TABLE IF NOT EXISTS cohort_row_lock (
+    resource_id text        NOT NULL,
+    table_name  text        NOT NULL,
+    pk          text        NOT NULL,                  -- primary key value, composite keys joined by '_'
+    xid         text        NOT NULL,
+    branch_id   bigint      NOT NULL,
+    acquired_at timestamptz NOT NULL,
+    PRIMARY KEY (resource_id, table_name, pk)
+);
+
+-- Release and listing of the locks of one transaction.
+CREATE INDEX IF NOT EXISTS cohort_row_lock_xid ON cohort_row_lock (xid);

@@ -1,0 +1,128 @@
+package io.cohort.tc.api;
+
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.tc.coordinator.BranchDispatcher;
+import io.cohort.tc.coordinator.Coordinator;
+import io.cohort.tc.coordinator.CoordinatorException;
+import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.GlobalTransaction;
+import io.cohort.tc.model.RowLock;
+import io.cohort.tc.store.Page;
+import io.cohort.tc.store.TransactionStore;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+
+/**
+ * The REST API for people and tools: look at transactions, branches and locks; unstick a
+ * transaction that waits for a person. Errors come back as {@link ApiError} with a reason.
+ */
+@RestController
+@RequestMapping("/api/v1")
+public class TransactionsController {
+
+    static final int MAX_PAGE_SIZE = 500;
+
+    private final TransactionStore store;
+    private final Coordinator coordinator;
+    private final BranchDispatcher dispatcher;
+
+    public TransactionsController(TransactionStore store, Coordinator coordinator, BranchDispatcher dispatcher) {
+        this.store = store;
+        this.coordinator = coordinator;
+        this.dispatcher = dispatcher;
+    }
+
+    /** A global transaction with its branches and the row locks it holds. */
+    public record TransactionDetail(GlobalTransaction transaction, List<BranchView> branches, List<LockView> locks) {
+    }
+
+    /** A branch as shown by the API (application data left out). */
+    public record BranchView(long branchId, String resourceId, String clientId, List<String> lockKeys, String status,
+                             long registeredAtMs, String reason) {
+        static BranchView of(Branch b) {
+            return new BranchView(b.branchId(), b.resourceId(), b.clientId(), b.lockKeys(), b.status().name(),
+                    b.registeredAtMs(), b.reason());
+        }
+    }
+
+    public record LockView(String resourceId, String table, String pk, String xid, long branchId, long acquiredAtMs) {
+        static LockView of(RowLock l) {
+            return new LockView(l.row().resourceId(), l.row().table(), l.row().pk(), l.xid(), l.branchId(), l.acquiredAtMs());
+        }
+    }
+
+    public record RmView(String clientId, String applicationId, Set<String> resourceIds) {
+    }
+
+    @GetMapping("/transactions")
+    public Page<GlobalTransaction> list(@RequestParam(required = false) String status,
+                                        @RequestParam(defaultValue = "0") int page,
+                                        @RequestParam(defaultValue = "50") int size) {
+        checkPaging(page, size);
+        return store.listGlobals(parseStatuses(status), page, size);
+    }
+
+    @GetMapping("/transactions/{xid}")
+    public TransactionDetail get(@PathVariable String xid) {
+        GlobalTransaction tx = coordinator.status(xid);
+        return new TransactionDetail(tx, store.findBranches(xid).stream().map(BranchView::of).toList(),
+                store.findLocks(xid).stream().map(LockView::of).toList());
+    }
+
+    @PostMapping("/transactions/{xid}/retry")
+    public GlobalTransaction retry(@PathVariable String xid) {
+        return coordinator.retry(xid);
+    }
+
+    @PostMapping("/transactions/{xid}/rollback")
+    public GlobalTransaction rollback(@PathVariable String xid) {
+        return coordinator.forceRollback(xid).join();
+    }
+
+    @GetMapping("/locks")
+    public Page<LockView> locks(@RequestParam(required = false) String resourceId,
+                                @RequestParam(defaultValue = "0") int page,
+                                @RequestParam(defaultValue = "50") int size) {
+        checkPaging(page, size);
+        Page<RowLock> locks = store.listLocks(resourceId, page, size);
+        return new Page<>(locks.items().stream().map(LockView::of).toList(), locks.page(), locks.size(), locks.total());
+    }
+
+    @GetMapping("/rms")
+    public List<RmView> rms() {
+        return dispatcher.sessions().stream()
+                .map(s -> new RmView(s.clientId(), s.applicationId(), s.resourceIds())).toList();
+    }
+
+    private static void checkPaging(int page, int size) {
+        if (page < 0 || size < 1 || size > MAX_PAGE_SIZE) {
+            throw CoordinatorException.invalid("page must be >= 0 and size 1.." + MAX_PAGE_SIZE + " (was page=" + page
+                    + ", size=" + size + ")");
+        }
+    }
+
+    private static Set<GlobalStatus> parseStatuses(String csv) {
+        Set<GlobalStatus> statuses = EnumSet.noneOf(GlobalStatus.class);
+        if (csv == null || csv.isBlank()) {
+            return statuses;
+        }
+        for (String s : csv.split(",")) {
+            try {
+                statuses.add(GlobalStatus.valueOf(s.trim().toUpperCase(Locale.ROOT)));
+            } catch (IllegalArgumentException e) {
+                throw CoordinatorException.invalid("Unknown status '" + s.trim() + "'; use one of "
+                        + Arrays.toString(GlobalStatus.values()));
+            }
+        }
+        return statuses;
+    }
+}

@@ -1,0 +1,141 @@
+package io.cohort.tc.config;
+
+import io.cohort.protocol.v1.TransactionProtocol;
+import io.cohort.tc.coordinator.BranchDispatcher;
+import io.cohort.tc.coordinator.Coordinator;
+import io.cohort.tc.coordinator.IdGenerator;
+import io.cohort.tc.coordinator.Phase2Driver;
+import io.cohort.tc.coordinator.RecoveryLoop;
+import io.cohort.tc.coordinator.TcMetrics;
+import io.cohort.tc.rpc.CoordinatorGrpcService;
+import io.cohort.tc.rpc.GrpcServer;
+import io.cohort.tc.store.TransactionStore;
+import io.cohort.tc.store.postgres.PostgresStoreConfig;
+import io.cohort.tc.store.postgres.PostgresTransactionStore;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import org.springframework.boot.health.contributor.Health;
+import org.springframework.boot.health.contributor.HealthIndicator;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/** Wires the TC from {@link TcProperties}: store, coordinator, driver, recovery loop, gRPC server. */
+@Configuration(proxyBeanMethods = false)
+public class TcConfiguration {
+
+    /** The resolved gRPC port and advertised address (a port of 0 is replaced by a free one). */
+    public record Endpoint(int grpcPort, String advertisedAddress) {
+    }
+
+    @Bean
+    Clock clock() {
+        return Clock.systemUTC();
+    }
+
+    @Bean
+    Endpoint endpoint(TcProperties properties) throws IOException {
+        int port = properties.grpcPort();
+        if (port == 0) {
+            try (ServerSocket probe = new ServerSocket(0)) {
+                port = probe.getLocalPort();
+            }
+        }
+        String address = properties.advertisedAddress().isBlank()
+                ? InetAddress.getLocalHost().getHostAddress() + ":" + port
+                : properties.advertisedAddress();
+        return new Endpoint(port, address);
+    }
+
+    @Bean(destroyMethod = "close")
+    TransactionStore transactionStore(TcProperties properties, Clock clock, MeterRegistry registry) {
+        TcProperties.Store store = properties.store();
+        if (store.type().equals("postgres")) {
+            TcProperties.Postgres pg = store.postgres();
+            if (pg.url().isBlank()) {
+                throw new IllegalArgumentException("cohort.tc.store.type=postgres needs cohort.tc.store.postgres.url "
+                        + "(e.g. jdbc:postgresql://db:5432/cohort)");
+            }
+            return PostgresTransactionStore.create(new PostgresStoreConfig(pg.url(), pg.username(), pg.password(),
+                    pg.maxPoolSize()), clock, registry, pg.initSchema());
+        }
+        TcProperties.Embedded embedded = store.embedded();
+        throw new IllegalStateException("tmp");
+    }
+
+    @Bean(destroyMethod = "shutdownNow")
+    ScheduledExecutorService tcScheduler() {
+        return Executors.newScheduledThreadPool(1, r -> daemon(r, "cohort-tc-scheduler"));
+    }
+
+    @Bean(destroyMethod = "shutdownNow")
+    ExecutorService tcSendExecutor() {
+        return Executors.newFixedThreadPool(2, r -> daemon(r, "cohort-tc-send"));
+    }
+
+    private static Thread daemon(Runnable r, String name) {
+        Thread t = new Thread(r, name);
+        t.setDaemon(true);
+        return t;
+    }
+
+    @Bean
+    BranchDispatcher branchDispatcher(ExecutorService tcSendExecutor, ScheduledExecutorService tcScheduler,
+                                      TcProperties properties) {
+        return new BranchDispatcher(tcSendExecutor, tcScheduler, properties.recovery().commandTimeout());
+    }
+
+    @Bean
+    TcMetrics tcMetrics(MeterRegistry registry, TransactionStore store, BranchDispatcher dispatcher) {
+        return new TcMetrics(registry, store, dispatcher);
+    }
+
+    @Bean
+    Phase2Driver phase2Driver(TransactionStore store, BranchDispatcher dispatcher, TcMetrics metrics, Clock clock,
+                              TcProperties properties) {
+        TcProperties.Recovery r = properties.recovery();
+        return new Phase2Driver(store, dispatcher, metrics, clock, r.initialBackoff(), r.maxBackoff(), r.maxAttempts());
+    }
+
+    @Bean
+    Coordinator coordinator(TransactionStore store, Phase2Driver driver, BranchDispatcher dispatcher, TcMetrics metrics,
+                            Clock clock, TcProperties properties, Endpoint endpoint) {
+        return new Coordinator(store, driver, dispatcher, new IdGenerator(clock, endpoint.advertisedAddress()), metrics,
+                clock, endpoint.advertisedAddress(), properties.defaultTimeout(), properties.maxTimeout(),
+                TransactionProtocol.valueOf(properties.defaultProtocol()), properties.maxLockKeys());
+    }
+
+    @Bean(destroyMethod = "close")
+    RecoveryLoop recoveryLoop(TransactionStore store, Phase2Driver driver, Clock clock, TcProperties properties,
+                              ScheduledExecutorService tcScheduler) {
+        return new RecoveryLoop(store, driver, clock, properties.recovery().interval(), properties.recovery().retention(),
+                tcScheduler);
+    }
+
+    @Bean
+    GrpcServer grpcServer(Coordinator coordinator, BranchDispatcher dispatcher, TcProperties properties, Endpoint endpoint) {
+        return new GrpcServer(new CoordinatorGrpcService(coordinator, dispatcher), endpoint.grpcPort(),
+                properties.maxRequestBytes(), properties.auth().token());
+    }
+
+    /** The store's health, shown by /actuator/health and used by the readiness probe. */
+    @Bean
+    HealthIndicator storeHealthIndicator(TransactionStore store, TcProperties properties) {
+        return () -> {
+            try {
+                store.checkHealth();
+                return Health.up().withDetail("type", properties.store().type()).build();
+            } catch (RuntimeException e) {
+                return Health.down().withDetail("type", properties.store().type())
+                        .withDetail("reason", String.valueOf(e.getMessage())).build();
+            }
+        };
+    }
+}

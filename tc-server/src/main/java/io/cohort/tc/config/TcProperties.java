@@ -1,0 +1,121 @@
+package io.cohort.tc.config;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.bind.DefaultValue;
+
+/**
+ * Every TC setting, under {@code cohort.tc}. Validated at start: a bad value stops the TC with a
+ * message naming the property.
+ *
+ * @param grpcPort          port of the gRPC API for TMs and RMs (0 picks a free one)
+ * @param advertisedAddress host:port written into XIDs and told to RMs; default the local address
+ *                          and the gRPC port
+ * @param defaultTimeout    timeout of a global transaction whose TM asks for none
+ * @param maxTimeout        the longest timeout a TM may ask for
+ * @param defaultProtocol   TWO_PHASE or THREE_PHASE, for a TM that asks for neither
+ * @param maxRequestBytes   largest accepted gRPC message
+ * @param maxLockKeys       most row locks one branch may take
+ * @param store             where transactions are kept
+ * @param recovery          timeout checks and phase-2 retries
+ * @param auth              optional bearer token required on gRPC and /api
+ */
+@ConfigurationProperties("cohort.tc")
+public record TcProperties(
+        @DefaultValue("8091") int grpcPort,
+        @DefaultValue("") String advertisedAddress,
+        @DefaultValue("60s") Duration defaultTimeout,
+        @DefaultValue("1h") Duration maxTimeout,
+        @DefaultValue("TWO_PHASE") String defaultProtocol,
+        @DefaultValue("1048576") int maxRequestBytes,
+        @DefaultValue("10000") int maxLockKeys,
+        @DefaultValue Store store,
+        @DefaultValue Recovery recovery,
+        @DefaultValue Auth auth) {
+
+    public TcProperties {
+        if (grpcPort < 0 || grpcPort > 65535) {
+            throw new IllegalArgumentException("cohort.tc.grpc-port must be 0..65535, was " + grpcPort);
+        }
+        if (defaultTimeout.isNegative() || defaultTimeout.isZero()) {
+            throw new IllegalArgumentException("cohort.tc.default-timeout must be positive, was " + defaultTimeout);
+        }
+        if (maxTimeout.compareTo(defaultTimeout) < 0) {
+            throw new IllegalArgumentException("cohort.tc.max-timeout (" + maxTimeout
+                    + ") must be at least cohort.tc.default-timeout (" + defaultTimeout + ")");
+        }
+        if (!defaultProtocol.equals("TWO_PHASE") && !defaultProtocol.equals("THREE_PHASE")) {
+            throw new IllegalArgumentException("cohort.tc.default-protocol must be TWO_PHASE or THREE_PHASE, was "
+                    + defaultProtocol);
+        }
+        if (maxRequestBytes < 1024) {
+            throw new IllegalArgumentException("cohort.tc.max-request-bytes must be at least 1024, was " + maxRequestBytes);
+        }
+        if (maxLockKeys < 1) {
+            throw new IllegalArgumentException("cohort.tc.max-lock-keys must be at least 1, was " + maxLockKeys);
+        }
+    }
+
+    /**
+     * @param type     {@code embedded} (local files, one node) or {@code postgres} (shared, several replicas)
+     * @param embedded settings of the embedded store
+     * @param postgres settings of the PostgreSQL store
+     */
+    public record Store(@DefaultValue("embedded") String type, @DefaultValue Embedded embedded,
+                        @DefaultValue Postgres postgres) {
+        public Store {
+            if (!type.equals("embedded") && !type.equals("postgres")) {
+                throw new IllegalArgumentException("cohort.tc.store.type must be 'embedded' or 'postgres', was '"
+                        + type + "'");
+            }
+        }
+    }
+
+    /**
+     * @param dir                 data directory (created if missing)
+     * @param compactionThreshold log size that triggers a snapshot and a new log segment
+     * @param fsync               force every batch to disk; turn off only for throwaway tests
+     */
+    public record Embedded(@DefaultValue("./cohort-data") Path dir,
+                           @DefaultValue("67108864") long compactionThreshold,
+                           @DefaultValue("true") boolean fsync) {
+    }
+
+    /**
+     * @param url         JDBC URL of the PostgreSQL database holding the TC tables
+     * @param username    database user
+     * @param password    database password (pass it through the environment, never a file in git)
+     * @param maxPoolSize connections in the TC's pool
+     * @param initSchema  create the tables from sql/tc/postgresql.sql at start if missing
+     */
+    public record Postgres(@DefaultValue("") String url, @DefaultValue("") String username,
+                           @DefaultValue("") String password, @DefaultValue("16") int maxPoolSize,
+                           @DefaultValue("true") boolean initSchema) {
+    }
+
+    /**
+     * @param interval       how often the recovery loop looks for timed-out and unfinished transactions
+     * @param initialBackoff first wait before a failed phase-2 step is retried (doubles each time)
+     * @param maxBackoff     longest wait between retries
+     * @param maxAttempts    retries of one transaction's phase 2 before it waits for a person
+     * @param commandTimeout how long the TC waits for an RM's answer to a branch command
+     * @param retention      how long ended transactions stay queryable with their outcome
+     */
+    public record Recovery(@DefaultValue("1s") Duration interval,
+                           @DefaultValue("500ms") Duration initialBackoff,
+                           @DefaultValue("60s") Duration maxBackoff,
+                           @DefaultValue("100") int maxAttempts,
+                           @DefaultValue("30s") Duration commandTimeout,
+                           @DefaultValue("24h") Duration retention) {
+        public Recovery {
+            if (maxAttempts < 1) {
+                throw new IllegalArgumentException("cohort.tc.recovery.max-attempts must be at least 1, was " + maxAttempts);
+            }
+        }
+    }
+
+    /** @param token when set, every gRPC call and /api request must carry {@code Authorization: Bearer <token>} */
+    public record Auth(@DefaultValue("") String token) {
+    }
+}

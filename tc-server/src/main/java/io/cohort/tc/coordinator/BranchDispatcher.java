@@ -1,0 +1,247 @@
+package io.cohort.tc.coordinator;
+
+import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.v1.BranchAction;
+import io.cohort.protocol.v1.BranchCommand;
+import io.cohort.protocol.v1.BranchCommands;
+import io.cohort.protocol.v1.BranchResult;
+import io.cohort.protocol.v1.BranchType;
+import io.cohort.protocol.v1.TcMessage;
+import io.cohort.tc.model.Branch;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Queue;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import com.google.protobuf.ByteString;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The TC's side of the RM command streams: which RM processes are connected with which resources,
+ * and the branch commands in flight. A command goes to the RM that registered the branch when it
+ * is connected, else to any RM announcing the resource. Commands for one RM are coalesced into one
+ * stream message when they arrive together. A command with no answer within the command timeout,
+ * or whose RM disconnects, completes as a retryable failure; the driver retries it later.
+ */
+public final class BranchDispatcher {
+
+    private static final Logger log = LoggerFactory.getLogger(BranchDispatcher.class);
+
+    private final Map<String, List<RmSession>> sessionsByResource = new ConcurrentHashMap<>();
+    private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
+    private final AtomicLong requestIds = new AtomicLong();
+    private final Executor sendExecutor;
+    private final Duration commandTimeout;
+
+    public BranchDispatcher(Executor sendExecutor, ScheduledExecutorService scheduler, Duration commandTimeout) {
+        this.sendExecutor = sendExecutor;
+        this.commandTimeout = commandTimeout;
+        long period = Math.max(100, commandTimeout.toMillis() / 4);
+        scheduler.scheduleWithFixedDelay(this::expireOverdue, period, period, TimeUnit.MILLISECONDS);
+    }
+
+    /** What one branch command came back with. */
+    public record Outcome(BranchStatus status, String reason) {
+        static Outcome retryable(BranchAction action, String reason) {
+            return new Outcome(action == BranchAction.COMMIT ? BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE
+                    : BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, reason);
+        }
+    }
+
+    /** An RM stream after its hello. */
+    public final class RmSession {
+        private final String clientId;
+        private final String applicationId;
+        private final Set<String> resourceIds;
+        private final StreamObserver<TcMessage> outbound;
+        private final Queue<BranchCommand> queue = new ConcurrentLinkedQueue<>();
+        private final AtomicBoolean flushScheduled = new AtomicBoolean();
+        private volatile boolean open = true;
+
+        RmSession(String clientId, String applicationId, Set<String> resourceIds, StreamObserver<TcMessage> outbound) {
+            this.clientId = clientId;
+            this.applicationId = applicationId;
+            this.resourceIds = resourceIds;
+            this.outbound = outbound;
+        }
+
+        public String clientId() {
+            return clientId;
+        }
+
+        public String applicationId() {
+            return applicationId;
+        }
+
+        public Set<String> resourceIds() {
+            return resourceIds;
+        }
+
+        void enqueue(BranchCommand command) {
+            queue.add(command);
+            if (flushScheduled.compareAndSet(false, true)) {
+                sendExecutor.execute(this::flush);
+            }
+        }
+
+        private void flush() {
+            flushScheduled.set(false);
+            List<BranchCommand> batch = new ArrayList<>();
+            BranchCommand c;
+            while ((c = queue.poll()) != null) {
+                batch.add(c);
+            }
+            if (batch.isEmpty() || !open) {
+                return;
+            }
+            try {
+                synchronized (outbound) {
+                    outbound.onNext(TcMessage.newBuilder()
+                            .setCommands(BranchCommands.newBuilder().addAllCommands(batch)).build());
+                }
+            } catch (RuntimeException e) {
+                log.warn("Sending {} branch commands to RM {} failed: {}", batch.size(), clientId, e.toString());
+                disconnected(this);
+            }
+        }
+
+        public void send(TcMessage message) {
+            synchronized (outbound) {
+                outbound.onNext(message);
+            }
+        }
+    }
+
+    private record Pending(RmSession session, BranchAction action, CompletableFuture<Outcome> future, long sentAtNanos) {
+    }
+
+    /** Registers a connected RM; returns its session. */
+    public RmSession connected(String clientId, String applicationId, List<String> resourceIds,
+                               StreamObserver<TcMessage> outbound) {
+        RmSession session = new RmSession(clientId, applicationId, Set.copyOf(resourceIds), outbound);
+        for (String resourceId : session.resourceIds) {
+            sessionsByResource.computeIfAbsent(resourceId, r -> new CopyOnWriteArrayList<>()).add(session);
+        }
+        log.info("RM {} ({}) connected with resources {}", clientId, applicationId, resourceIds);
+        return session;
+    }
+
+    /** Forgets a closed stream and fails its commands in flight (they will be retried). */
+    public void disconnected(RmSession session) {
+        if (!session.open) {
+            return;
+        }
+        session.open = false;
+        for (String resourceId : session.resourceIds) {
+            List<RmSession> list = sessionsByResource.get(resourceId);
+            if (list != null) {
+                list.remove(session);
+            }
+        }
+        pending.entrySet().removeIf(e -> {
+            if (e.getValue().session == session) {
+                e.getValue().future.complete(Outcome.retryable(e.getValue().action,
+                        "RM " + session.clientId + " disconnected before answering"));
+                return true;
+            }
+            return false;
+        });
+        log.info("RM {} disconnected", session.clientId);
+    }
+
+    public boolean hasResource(String resourceId) {
+        List<RmSession> list = sessionsByResource.get(resourceId);
+        return list != null && !list.isEmpty();
+    }
+
+    /** Every connected RM session (for the REST API). */
+    public List<RmSession> sessions() {
+        return sessionsByResource.values().stream().flatMap(List::stream).distinct().toList();
+    }
+
+    private final AtomicInteger roundRobin = new AtomicInteger();
+
+    /** Sends {@code action} for {@code branch} to an RM holding its resource. Never fails: see {@link Outcome}. */
+    public CompletableFuture<Outcome> send(String xid, Branch branch, BranchAction action) {
+        RmSession session = pick(branch);
+        if (session == null) {
+            return CompletableFuture.completedFuture(Outcome.retryable(action,
+                    "no RM connected for resource " + branch.resourceId()));
+        }
+        long requestId = requestIds.incrementAndGet();
+        CompletableFuture<Outcome> future = new CompletableFuture<>();
+        pending.put(requestId, new Pending(session, action, future, System.nanoTime()));
+        session.enqueue(BranchCommand.newBuilder()
+                .setRequestId(requestId)
+                .setXid(xid)
+                .setBranchId(branch.branchId())
+                .setResourceId(branch.resourceId())
+                .setAction(action)
+                .setBranchType(BranchType.AT)
+                .setApplicationData(ByteString.copyFrom(branch.applicationData()))
+                .build());
+        return future;
+    }
+
+    private RmSession pick(Branch branch) {
+        List<RmSession> list = sessionsByResource.get(branch.resourceId());
+        if (list == null || list.isEmpty()) {
+            return null;
+        }
+        for (RmSession s : list) {
+            if (s.clientId.equals(branch.clientId()) && s.open) {
+                return s;
+            }
+        }
+        return list.get(Math.floorMod(roundRobin.getAndIncrement(), list.size()));
+    }
+
+    /** An RM's answer arrived. Unknown or late answers are ignored (the command was retried or timed out). */
+    public void resultArrived(RmSession from, BranchResult result) {
+        Pending p = pending.remove(result.getRequestId());
+        if (p == null) {
+            log.debug("Late or unknown branch result {} for xid={} branchId={} from RM {}",
+                    result.getRequestId(), result.getXid(), result.getBranchId(), from.clientId);
+            return;
+        }
+        BranchStatus status;
+        try {
+            status = BranchStatus.fromWire(result.getStatus());
+        } catch (IllegalArgumentException e) {
+            p.future.complete(Outcome.retryable(p.action, "RM " + from.clientId + " answered an unknown status "
+                    + result.getStatusValue()));
+            return;
+        }
+        p.future.complete(new Outcome(status, result.getReason()));
+    }
+
+    private void expireOverdue() {
+        long cutoff = System.nanoTime() - commandTimeout.toNanos();
+        pending.entrySet().removeIf(e -> {
+            Pending p = e.getValue();
+            if (p.sentAtNanos < cutoff) {
+                p.future.complete(Outcome.retryable(p.action, "RM " + p.session.clientId + " did not answer within "
+                        + commandTimeout));
+                return true;
+            }
+            return false;
+        });
+    }
+
+    public int pendingCount() {
+        return pending.size();
+    }
+}

@@ -1,0 +1,252 @@
+package io.cohort.tc.coordinator;
+
+import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.Xid;
+import io.cohort.protocol.v1.ErrorCode;
+import io.cohort.protocol.v1.TransactionProtocol;
+import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.GlobalTransaction;
+import io.cohort.tc.model.RowKey;
+import io.cohort.tc.model.RowLock;
+import io.cohort.tc.store.RegisterResult;
+import io.cohort.tc.store.TransactionStore;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The coordinator's entry points for TMs, RMs and people (REST). Validates each request, moves the
+ * global transaction through {@link GlobalStateMachine} with a compare-and-set on the store, and
+ * hands decided transactions to the {@link Phase2Driver}. Every method is asynchronous: it never
+ * blocks the RPC thread while the store makes a write durable.
+ *
+ * <p>Idempotence: a repeated commit (rollback) of a transaction already committing or committed
+ * (rolling back or rolled back) answers its current status; only a request that contradicts the
+ * decision is refused.
+ */
+public final class Coordinator {
+
+    private final TransactionStore store;
+    private final Phase2Driver driver;
+    private final BranchDispatcher dispatcher;
+    private final IdGenerator ids;
+    private final TcMetrics metrics;
+    private final Clock clock;
+    private final String tcAddress;
+    private final Duration defaultTimeout;
+    private final Duration maxTimeout;
+    private final TransactionProtocol defaultProtocol;
+    private final int maxLockKeys;
+
+    public Coordinator(TransactionStore store, Phase2Driver driver, BranchDispatcher dispatcher, IdGenerator ids,
+                       TcMetrics metrics, Clock clock, String tcAddress, Duration defaultTimeout,
+                       Duration maxTimeout, TransactionProtocol defaultProtocol, int maxLockKeys) {
+        this.store = store;
+        this.driver = driver;
+        this.dispatcher = dispatcher;
+        this.ids = ids;
+        this.metrics = metrics;
+        this.clock = clock;
+        this.tcAddress = tcAddress;
+        this.defaultTimeout = defaultTimeout;
+        this.maxTimeout = maxTimeout;
+        this.defaultProtocol = defaultProtocol;
+        this.maxLockKeys = maxLockKeys;
+    }
+
+    public String tcAddress() {
+        return tcAddress;
+    }
+
+    // ---- TM ----
+
+    public CompletableFuture<GlobalTransaction> begin(String name, String applicationId, long timeoutMs,
+                                                      TransactionProtocol protocol) {
+        if (timeoutMs < 0 || timeoutMs > maxTimeout.toMillis()) {
+            throw CoordinatorException.invalid("Timeout " + timeoutMs + " ms is out of range: use 1.."
+                    + maxTimeout.toMillis() + " ms (cohort.tc.max-timeout), or 0 for the default "
+                    + defaultTimeout.toMillis() + " ms");
+        }
+        TransactionProtocol chosen = protocol == TransactionProtocol.PROTOCOL_UNSPECIFIED ? defaultProtocol : protocol;
+        if (chosen == TransactionProtocol.THREE_PHASE) {
+            throw CoordinatorException.invalid("THREE_PHASE is not available in this TC version yet; "
+                    + "begin with TWO_PHASE (the default)");
+        }
+        if (chosen != TransactionProtocol.TWO_PHASE) {
+            throw CoordinatorException.invalid("Unknown protocol " + protocol + ": use TWO_PHASE or THREE_PHASE");
+        }
+        long now = clock.millis();
+        String xid = new Xid(tcAddress, ids.nextXidSequence()).toString();
+        GlobalTransaction tx = new GlobalTransaction(xid, name, applicationId, chosen, GlobalStatus.BEGIN, now,
+                timeoutMs == 0 ? defaultTimeout.toMillis() : timeoutMs, false, "", now);
+        return store.insertGlobal(tx).thenApply(v -> {
+            metrics.begun();
+            return tx;
+        });
+    }
+
+    public CompletableFuture<GlobalTransaction> commit(String xid) {
+        GlobalTransaction tx = require(xid);
+        GlobalStatus status = tx.status();
+        if (status == GlobalStatus.BEGIN) {
+            if (clock.millis() > tx.deadlineMs()) {
+                driver.timeOut(tx);
+                throw new CoordinatorException(ErrorCode.GLOBAL_TIMED_OUT, "Global transaction " + xid
+                        + " timed out after " + tx.timeoutMs() + " ms before commit was asked; it is being rolled back");
+            }
+            return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "commit requested by TM")
+                    .thenCompose(moved -> {
+                        if (!moved) {
+                            return commit(xid); // raced with rollback or timeout: answer from the new status
+                        }
+                        // AT branches are committed locally already: the rows are free as soon as the decision is durable.
+                        store.releaseLocks(xid);
+                        GlobalTransaction decided = tx.withStatus(GlobalStatus.ASYNC_COMMITTING, "commit requested by TM",
+                                clock.millis());
+                        driver.drive(xid);
+                        return CompletableFuture.completedFuture(decided);
+                    });
+        }
+        if (status.isCommitDecided()) {
+            return CompletableFuture.completedFuture(tx);
+        }
+        throw notActive(tx, "commit");
+    }
+
+    public CompletableFuture<GlobalTransaction> rollback(String xid) {
+        GlobalTransaction tx = require(xid);
+        GlobalStatus status = tx.status();
+        if (status == GlobalStatus.BEGIN) {
+            return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "rollback requested by TM")
+                    .thenCompose(moved -> {
+                        if (!moved) {
+                            return rollback(xid);
+                        }
+                        driver.drive(xid);
+                        return CompletableFuture.completedFuture(tx.withStatus(GlobalStatus.ROLLBACKING,
+                                "rollback requested by TM", clock.millis()));
+                    });
+        }
+        if (status.isRollbackDecided()) {
+            return CompletableFuture.completedFuture(tx);
+        }
+        throw new CoordinatorException(ErrorCode.GLOBAL_NOT_ACTIVE, "Cannot roll back global transaction " + xid
+                + ": commit was already decided (status " + status + ")");
+    }
+
+    public GlobalTransaction status(String xid) {
+        return require(xid);
+    }
+
+    // ---- RM ----
+
+    public CompletableFuture<RegisterResult> registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                           byte[] applicationData, String clientId) {
+        if (resourceId.isEmpty()) {
+            throw CoordinatorException.invalid("Branch registration for " + xid + " has no resource id");
+        }
+        if (lockKeys.size() > maxLockKeys) {
+            throw new CoordinatorException(ErrorCode.REQUEST_TOO_LARGE, "Branch of " + xid + " on " + resourceId
+                    + " asks for " + lockKeys.size() + " lock keys; at most " + maxLockKeys
+                    + " are allowed (cohort.tc.max-lock-keys): split the work into smaller local transactions");
+        }
+        List<RowKey> rows;
+        try {
+            rows = RowKey.expand(resourceId, lockKeys);
+        } catch (IllegalArgumentException e) {
+            throw CoordinatorException.invalid("Branch of " + xid + " on " + resourceId + ": " + e.getMessage());
+        }
+        if (rows.size() > maxLockKeys) {
+            throw new CoordinatorException(ErrorCode.REQUEST_TOO_LARGE, "Branch of " + xid + " on " + resourceId
+                    + " locks " + rows.size() + " rows; at most " + maxLockKeys + " are allowed (cohort.tc.max-lock-keys)");
+        }
+        if (!dispatcher.hasResource(resourceId)) {
+            throw new CoordinatorException(ErrorCode.UNKNOWN_RESOURCE, "No RM has announced resource '" + resourceId
+                    + "' on this TC: the RM must open its command stream (hello with its resource ids) before "
+                    + "registering branches, or phase 2 could never reach it");
+        }
+        GlobalTransaction tx = require(xid);
+        if (tx.status() == GlobalStatus.BEGIN && clock.millis() > tx.deadlineMs()) {
+            driver.timeOut(tx);
+            throw new CoordinatorException(ErrorCode.GLOBAL_TIMED_OUT, "Global transaction " + xid + " timed out after "
+                    + tx.timeoutMs() + " ms; no more branches can join it. Roll back the local transaction.");
+        }
+        Branch branch = new Branch(xid, ids.nextBranchId(), resourceId, clientId, lockKeys, applicationData,
+                BranchStatus.REGISTERED, clock.millis(), "");
+        return store.registerBranch(branch, rows).thenApply(result -> {
+            if (result instanceof RegisterResult.UnknownXid) {
+                throw CoordinatorException.unknownXid(xid);
+            }
+            if (result instanceof RegisterResult.NotActive notActive) {
+                throw notActive(tx.withStatus(notActive.status(), "", 0), "register a branch in");
+            }
+            return result;
+        });
+    }
+
+    /** An RM tells the outcome of a branch on its own (phase-1 failure, or a phase-2 result). */
+    public CompletableFuture<GlobalStatus> reportBranch(String xid, long branchId, BranchStatus status, String reason) {
+        GlobalTransaction tx = require(xid);
+        return store.updateBranch(xid, branchId, status, reason).thenApply(found -> {
+            if (!found) {
+                throw new CoordinatorException(ErrorCode.UNKNOWN_BRANCH, "Global transaction " + xid
+                        + " has no branch " + branchId);
+            }
+            return tx.status();
+        });
+    }
+
+    public Optional<RowLock> queryLocks(String resourceId, List<String> lockKeys, String ownXid) {
+        if (lockKeys.size() > maxLockKeys) {
+            throw new CoordinatorException(ErrorCode.REQUEST_TOO_LARGE, "Lock query on " + resourceId + " names "
+                    + lockKeys.size() + " keys; at most " + maxLockKeys + " are allowed");
+        }
+        try {
+            return store.findConflict(RowKey.expand(resourceId, lockKeys), ownXid);
+        } catch (IllegalArgumentException e) {
+            throw CoordinatorException.invalid("Lock query on " + resourceId + ": " + e.getMessage());
+        }
+    }
+
+    // ---- people (REST API) ----
+
+    /** Retries phase 2 of a transaction that waits for a person (or is retrying) right now, with a fresh retry budget. */
+    public GlobalTransaction retry(String xid) {
+        GlobalTransaction tx = require(xid);
+        return driver.retryNow(tx);
+    }
+
+    /** Rolls back a transaction still in BEGIN, or retries the rollback of one whose rollback failed. */
+    public CompletableFuture<GlobalTransaction> forceRollback(String xid) {
+        GlobalTransaction tx = require(xid);
+        if (tx.status() == GlobalStatus.BEGIN) {
+            return rollback(xid);
+        }
+        if (tx.status().isRollbackDecided() && !tx.status().isFinal()) {
+            return CompletableFuture.completedFuture(driver.retryNow(tx));
+        }
+        throw new CoordinatorException(ErrorCode.ILLEGAL_TRANSITION, "Cannot force a rollback of " + xid + " in status "
+                + tx.status() + ": only BEGIN, or a rollback that is retrying or failed, can be rolled back");
+    }
+
+    private GlobalTransaction require(String xid) {
+        try {
+            Xid.parse(xid);
+        } catch (IllegalArgumentException e) {
+            throw CoordinatorException.invalid(e.getMessage());
+        }
+        return store.findGlobal(xid).orElseThrow(() -> CoordinatorException.unknownXid(xid));
+    }
+
+    private static CoordinatorException notActive(GlobalTransaction tx, String what) {
+        GlobalStatus status = tx.status();
+        ErrorCode code = status == GlobalStatus.TIMEOUT_ROLLBACKING || status == GlobalStatus.TIMEOUT_ROLLBACKED
+                || status == GlobalStatus.TIMEOUT_ROLLBACK_RETRYING ? ErrorCode.GLOBAL_TIMED_OUT : ErrorCode.GLOBAL_NOT_ACTIVE;
+        return new CoordinatorException(code, "Cannot " + what + " global transaction " + tx.xid() + ": it is "
+                + status + (status.isRollbackDecided() ? " (rolled back" + (tx.reason().isEmpty() ? "" : ": " + tx.reason()) + ")" : "")
+                + "; only a transaction in BEGIN accepts this");
+    }
+}

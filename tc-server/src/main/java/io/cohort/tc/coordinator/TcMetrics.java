@@ -1,0 +1,87 @@
+package io.cohort.tc.coordinator;
+
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.tc.store.TransactionStore;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.util.concurrent.TimeUnit;
+
+/** The coordinator's metrics, named {@code cohort.tc.*} (Prometheus: {@code cohort_tc_*}). */
+public final class TcMetrics {
+
+    private final Counter begun;
+    private final Counter committed;
+    private final Counter rolledBack;
+    private final Counter timedOut;
+    private final Counter needPerson;
+    private final Counter retries;
+    private final Counter heuristic;
+    private final Timer commitLatency;
+    private final Timer rollbackLatency;
+
+    public TcMetrics(MeterRegistry registry, TransactionStore store, BranchDispatcher dispatcher) {
+        begun = transactions(registry, "begun");
+        committed = transactions(registry, "committed");
+        rolledBack = transactions(registry, "rolled_back");
+        timedOut = transactions(registry, "timed_out");
+        needPerson = transactions(registry, "failed");
+        heuristic = transactions(registry, "heuristic");
+        retries = Counter.builder("cohort.tc.phase2.retries")
+                .description("Phase-2 rounds that had to be retried").register(registry);
+        commitLatency = branchTimer(registry, "commit");
+        rollbackLatency = branchTimer(registry, "rollback");
+        Gauge.builder("cohort.tc.branch.commands.pending", dispatcher, BranchDispatcher::pendingCount)
+                .description("Branch commands sent to RMs and not answered yet").register(registry);
+        for (GlobalStatus status : GlobalStatus.values()) {
+            Gauge.builder("cohort.tc.transactions.current", store, s -> s.countByStatus().getOrDefault(status, 0L))
+                    .tag("status", status.name())
+                    .description("Global transactions in the store, by status").register(registry);
+        }
+    }
+
+    private static Counter transactions(MeterRegistry registry, String event) {
+        return Counter.builder("cohort.tc.transactions").tag("event", event)
+                .description("Global transactions by lifecycle event").register(registry);
+    }
+
+    private static Timer branchTimer(MeterRegistry registry, String action) {
+        return Timer.builder("cohort.tc.branch.phase2").tag("action", action)
+                .description("Latency of one branch's phase-2 command, sent to answered")
+                .publishPercentileHistogram().register(registry);
+    }
+
+    void begun() {
+        begun.increment();
+    }
+
+    void ended(GlobalStatus status) {
+        switch (status) {
+            case COMMITTED -> committed.increment();
+            case ROLLBACKED -> rolledBack.increment();
+            case TIMEOUT_ROLLBACKED -> {
+                rolledBack.increment();
+            }
+            case COMMIT_FAILED, ROLLBACK_FAILED -> needPerson.increment();
+            default -> {
+            }
+        }
+    }
+
+    void timedOut() {
+        timedOut.increment();
+    }
+
+    void retried() {
+        retries.increment();
+    }
+
+    void heuristic() {
+        heuristic.increment();
+    }
+
+    void branchPhase2(boolean commit, long nanos) {
+        (commit ? commitLatency : rollbackLatency).record(nanos, TimeUnit.NANOSECONDS);
+    }
+}

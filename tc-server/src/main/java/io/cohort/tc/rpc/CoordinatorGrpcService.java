@@ -1,0 +1,281 @@
+package io.cohort.tc.rpc;
+
+import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.Protocol;
+import io.cohort.protocol.Xid;
+import io.cohort.protocol.v1.BeginRequest;
+import io.cohort.protocol.v1.BeginResponse;
+import io.cohort.protocol.v1.BranchResult;
+import io.cohort.protocol.v1.ErrorCode;
+import io.cohort.protocol.v1.GlobalRequest;
+import io.cohort.protocol.v1.GlobalStatusResponse;
+import io.cohort.protocol.v1.LockConflict;
+import io.cohort.protocol.v1.QueryLocksRequest;
+import io.cohort.protocol.v1.QueryLocksResponse;
+import io.cohort.protocol.v1.RegisterBranchRequest;
+import io.cohort.protocol.v1.RegisterBranchResponse;
+import io.cohort.protocol.v1.ReportBranchRequest;
+import io.cohort.protocol.v1.ReportBranchResponse;
+import io.cohort.protocol.v1.RmMessage;
+import io.cohort.protocol.v1.TcMessage;
+import io.cohort.protocol.v1.TcWelcome;
+import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
+import io.cohort.tc.coordinator.BranchDispatcher;
+import io.cohort.tc.coordinator.Coordinator;
+import io.cohort.tc.coordinator.CoordinatorException;
+import io.cohort.tc.model.GlobalTransaction;
+import io.cohort.tc.model.RowLock;
+import io.cohort.tc.store.RegisterResult;
+import io.cohort.tc.store.StoreUnavailableException;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gRPC face of the {@link Coordinator}: checks the shape of each request, calls the
+ * coordinator, and turns refusals into gRPC statuses with a reason and an {@code cohort-error-code}
+ * trailer. Answers are sent from the store's completion, never by blocking an RPC thread.
+ */
+public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.TransactionCoordinatorImplBase {
+
+    private static final Logger log = LoggerFactory.getLogger(CoordinatorGrpcService.class);
+    static final int MAX_NAME_LENGTH = 256;
+    static final int MAX_ID_LENGTH = 512;
+    static final int MAX_APPLICATION_DATA = 64 * 1024;
+
+    private final Coordinator coordinator;
+    private final BranchDispatcher dispatcher;
+
+    public CoordinatorGrpcService(Coordinator coordinator, BranchDispatcher dispatcher) {
+        this.coordinator = coordinator;
+        this.dispatcher = dispatcher;
+    }
+
+    @Override
+    public void begin(BeginRequest request, StreamObserver<BeginResponse> response) {
+        answer(null, response, () -> {
+            checkLength("name", request.getName(), MAX_NAME_LENGTH);
+            checkLength("application_id", request.getApplicationId(), MAX_ID_LENGTH);
+            return coordinator.begin(request.getName(), request.getApplicationId(), request.getTimeoutMs(),
+                    request.getProtocol());
+        }, tx -> BeginResponse.newBuilder().setXid(tx.xid()).setTimeoutMs(tx.timeoutMs())
+                .setProtocol(tx.protocol()).build());
+    }
+
+    @Override
+    public void commit(GlobalRequest request, StreamObserver<GlobalStatusResponse> response) {
+        answer(request.getXid(), response, () -> coordinator.commit(checkXid(request.getXid())), this::statusOf);
+    }
+
+    @Override
+    public void rollback(GlobalRequest request, StreamObserver<GlobalStatusResponse> response) {
+        answer(request.getXid(), response, () -> coordinator.rollback(checkXid(request.getXid())), this::statusOf);
+    }
+
+    @Override
+    public void getStatus(GlobalRequest request, StreamObserver<GlobalStatusResponse> response) {
+        answer(request.getXid(), response,
+                () -> CompletableFuture.completedFuture(coordinator.status(checkXid(request.getXid()))), this::statusOf);
+    }
+
+    @Override
+    public void registerBranch(RegisterBranchRequest request, StreamObserver<RegisterBranchResponse> response) {
+        answer(request.getXid(), response, () -> {
+            checkXid(request.getXid());
+            checkLength("resource_id", request.getResourceId(), MAX_ID_LENGTH);
+            checkLength("client_id", request.getClientId(), MAX_ID_LENGTH);
+            if (request.getApplicationData().size() > MAX_APPLICATION_DATA) {
+                throw new CoordinatorException(ErrorCode.REQUEST_TOO_LARGE, "application_data of a branch of "
+                        + request.getXid() + " is " + request.getApplicationData().size() + " bytes; at most "
+                        + MAX_APPLICATION_DATA + " are allowed");
+            }
+            return coordinator.registerBranch(request.getXid(), request.getResourceId(), request.getLockKeysList(),
+                    request.getApplicationData().toByteArray(), request.getClientId());
+        }, result -> {
+            if (result instanceof RegisterResult.Registered r) {
+                return RegisterBranchResponse.newBuilder().setBranchId(r.branchId()).build();
+            }
+            RegisterResult.Conflict c = (RegisterResult.Conflict) result;
+            return RegisterBranchResponse.newBuilder().setConflict(conflictOf(c.heldBy())).build();
+        });
+    }
+
+    @Override
+    public void reportBranch(ReportBranchRequest request, StreamObserver<ReportBranchResponse> response) {
+        answer(request.getXid(), response, () -> {
+            checkXid(request.getXid());
+            BranchStatus status;
+            try {
+                status = BranchStatus.fromWire(request.getStatus());
+            } catch (IllegalArgumentException e) {
+                throw CoordinatorException.invalid("Branch report for " + request.getXid() + " has no valid status ("
+                        + request.getStatusValue() + ")");
+            }
+            checkLength("reason", request.getReason(), 4096);
+            return coordinator.reportBranch(request.getXid(), request.getBranchId(), status, request.getReason());
+        }, status -> ReportBranchResponse.newBuilder().setGlobalStatus(status.toWire()).build());
+    }
+
+    @Override
+    public void queryLocks(QueryLocksRequest request, StreamObserver<QueryLocksResponse> response) {
+        answer(request.getXid(), response, () -> {
+            checkLength("resource_id", request.getResourceId(), MAX_ID_LENGTH);
+            if (request.getResourceId().isEmpty()) {
+                throw CoordinatorException.invalid("Lock query has no resource id");
+            }
+            return CompletableFuture.completedFuture(coordinator.queryLocks(request.getResourceId(),
+                    request.getLockKeysList(), request.getXid()));
+        }, conflict -> conflict.map(c -> QueryLocksResponse.newBuilder().setLockable(false).setConflict(conflictOf(c)).build())
+                .orElseGet(() -> QueryLocksResponse.newBuilder().setLockable(true).build()));
+    }
+
+    @Override
+    public StreamObserver<RmMessage> connect(StreamObserver<TcMessage> outbound) {
+        return new StreamObserver<>() {
+            private BranchDispatcher.RmSession session;
+
+            @Override
+            public void onNext(RmMessage message) {
+                switch (message.getBodyCase()) {
+                    case HELLO -> {
+                        if (session != null) {
+                            fail("the RM sent a second hello on one stream");
+                            return;
+                        }
+                        var hello = message.getHello();
+                        if (hello.getClientId().isEmpty() || hello.getResourceIdsCount() == 0) {
+                            fail("hello needs a client_id and at least one resource id");
+                            return;
+                        }
+                        session = dispatcher.connected(hello.getClientId(), hello.getApplicationId(),
+                                hello.getResourceIdsList(), outbound);
+                        session.send(TcMessage.newBuilder().setWelcome(TcWelcome.newBuilder()
+                                .setProtocolMinor(Protocol.PROTOCOL_MINOR).setTcAddress(coordinator.tcAddress())).build());
+                    }
+                    case RESULTS -> {
+                        if (session == null) {
+                            fail("the first message on the stream must be hello");
+                            return;
+                        }
+                        for (BranchResult r : message.getResults().getResultsList()) {
+                            dispatcher.resultArrived(session, r);
+                        }
+                    }
+                    default -> fail("unknown message type " + message.getBodyCase());
+                }
+            }
+
+            private void fail(String why) {
+                log.warn("Closing an RM stream: {}", why);
+                if (session != null) {
+                    dispatcher.disconnected(session);
+                }
+                outbound.onError(Status.INVALID_ARGUMENT.withDescription(why).asRuntimeException(trailer(ErrorCode.INVALID_REQUEST)));
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                if (session != null) {
+                    dispatcher.disconnected(session);
+                }
+            }
+
+            @Override
+            public void onCompleted() {
+                if (session != null) {
+                    dispatcher.disconnected(session);
+                }
+                outbound.onCompleted();
+            }
+        };
+    }
+
+    private GlobalStatusResponse statusOf(GlobalTransaction tx) {
+        return GlobalStatusResponse.newBuilder().setXid(tx.xid()).setStatus(tx.status().toWire())
+                .setHeuristic(tx.heuristic()).setReason(tx.reason()).build();
+    }
+
+    private static LockConflict conflictOf(RowLock lock) {
+        return LockConflict.newBuilder().setLockKey(lock.row().lockKey()).setHolderXid(lock.xid())
+                .setHeldSinceEpochMs(lock.acquiredAtMs()).build();
+    }
+
+    private static String checkXid(String xid) {
+        try {
+            Xid.parse(xid);
+            return xid;
+        } catch (IllegalArgumentException e) {
+            throw CoordinatorException.invalid(e.getMessage());
+        }
+    }
+
+    private static void checkLength(String field, String value, int max) {
+        if (value.length() > max) {
+            throw CoordinatorException.invalid("Field " + field + " is " + value.length() + " characters long; at most "
+                    + max + " are allowed");
+        }
+    }
+
+    /** Runs {@code call}, sends its mapped result, or the failure as a gRPC status. */
+    private <T, R> void answer(String xid, StreamObserver<R> response, Supplier<CompletableFuture<T>> call,
+                               Function<T, R> map) {
+        CompletableFuture<T> future;
+        try {
+            future = call.get();
+        } catch (RuntimeException e) {
+            response.onError(toStatus(xid, e));
+            return;
+        }
+        future.whenComplete((result, error) -> {
+            if (error != null) {
+                response.onError(toStatus(xid, error));
+                return;
+            }
+            R mapped;
+            try {
+                mapped = map.apply(result);
+            } catch (RuntimeException e) {
+                response.onError(toStatus(xid, e));
+                return;
+            }
+            response.onNext(mapped);
+            response.onCompleted();
+        });
+    }
+
+    static StatusRuntimeException toStatus(String xid, Throwable error) {
+        Throwable e = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+        if (e instanceof CoordinatorException ce) {
+            Status status = switch (ce.errorCode()) {
+                case UNKNOWN_XID, UNKNOWN_BRANCH -> Status.NOT_FOUND;
+                case INVALID_REQUEST, REQUEST_TOO_LARGE -> Status.INVALID_ARGUMENT;
+                case UNAUTHENTICATED -> Status.UNAUTHENTICATED;
+                default -> Status.FAILED_PRECONDITION;
+            };
+            return status.withDescription(ce.getMessage()).asRuntimeException(trailer(ce.errorCode()));
+        }
+        if (e instanceof StoreUnavailableException) {
+            log.warn("Store unavailable while serving xid={}: {}", xid, e.getMessage());
+            return Status.UNAVAILABLE.withDescription("The TC's store cannot write right now (" + e.getMessage()
+                    + "); nothing was changed, try again").asRuntimeException(trailer(ErrorCode.STORE_UNAVAILABLE));
+        }
+        if (e instanceof StatusRuntimeException sre) {
+            return sre;
+        }
+        log.warn("Unexpected failure serving xid={}: {}", xid, e.toString(), e);
+        return Status.INTERNAL.withDescription("Unexpected TC failure: " + e).asRuntimeException();
+    }
+
+    static Metadata trailer(ErrorCode code) {
+        Metadata m = new Metadata();
+        m.put(Protocol.ERROR_CODE_TRAILER, code.name());
+        return m;
+    }
+}

@@ -1,0 +1,378 @@
+package io.cohort.tc.store.postgres;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.GlobalTransaction;
+import io.cohort.tc.model.RowKey;
+import io.cohort.tc.model.RowLock;
+import io.cohort.tc.store.Page;
+import io.cohort.tc.store.RegisterResult;
+import io.cohort.tc.store.StoreUnavailableException;
+import io.cohort.tc.store.TransactionStore;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.sql.Array;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.EnumMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The TC store in PostgreSQL, shared by several TC replicas at once (HA). Every guarantee of
+ * {@link TransactionStore} holds across processes because the database enforces it: a row lock is
+ * a primary key, registration share-locks the global row while it checks BEGIN, and a status change
+ * is a conditional UPDATE. No Java lock guards anything.
+ *
+ * <p>Each call is one statement (plus the commit for registration), so a write costs one or two
+ * round trips and one WAL flush. A new global transaction is committed without waiting for the
+ * flush (see {@link Sql#INSERT_GLOBAL}). Writes run on a worker pool as large as the connection
+ * pool; reads run on the caller's thread.
+ */
+public final class PostgresTransactionStore implements TransactionStore {
+
+    /** Classpath location of {@code sql/tc/postgresql.sql}. */
+    public static final String SCHEMA_RESOURCE = Schema.RESOURCE;
+
+    private static final Logger log = LoggerFactory.getLogger(PostgresTransactionStore.class);
+    private static final int DEFAULT_THREADS = 10;
+    private static final int HEALTH_TIMEOUT_SECONDS = 2;
+
+    private final Clock clock;
+    private final JdbcRunner jdbc;
+    private final AutoCloseable ownedPool;
+
+    /**
+     * A store over {@code dataSource}, which the caller keeps owning (and closes after the store).
+     *
+     * @param initSchema apply {@link #SCHEMA_RESOURCE} now (idempotent); off when a person manages the DDL
+     */
+    public PostgresTransactionStore(DataSource dataSource, Clock clock, MeterRegistry registry, boolean initSchema) {
+        this(dataSource, clock, registry, initSchema, null);
+    }
+
+    private PostgresTransactionStore(DataSource dataSource, Clock clock, MeterRegistry registry, boolean initSchema,
+            AutoCloseable ownedPool) {
+        Objects.requireNonNull(dataSource, "dataSource");
+        this.clock = Objects.requireNonNull(clock, "clock");
+        this.jdbc = new JdbcRunner(dataSource, threads(dataSource), Objects.requireNonNull(registry, "registry"));
+        this.ownedPool = ownedPool;
+        if (initSchema) {
+            try {
+                Schema.apply(jdbc);
+                log.info("TC store schema {} applied", SCHEMA_RESOURCE);
+            } catch (RuntimeException e) {
+                jdbc.close();
+                throw e;
+            }
+        }
+    }
+
+    /** A store with its own HikariCP pool built from {@code config}; closing the store closes the pool. */
+    public static PostgresTransactionStore create(PostgresStoreConfig config, Clock clock, MeterRegistry registry,
+            boolean initSchema) {
+        HikariDataSource pool;
+        try {
+            pool = config.createPool();
+        } catch (RuntimeException e) {
+            throw new StoreUnavailableException("Cannot open the TC store pool to " + config.url() + " as "
+                    + config.username() + ": " + e.getMessage(), e);
+        }
+        try {
+            return new PostgresTransactionStore(pool, clock, registry, initSchema, pool);
+        } catch (RuntimeException e) {
+            pool.close();
+            throw e;
+        }
+    }
+
+    private static int threads(DataSource dataSource) {
+        return dataSource instanceof HikariDataSource hikari && hikari.getMaximumPoolSize() > 0
+                ? hikari.getMaximumPoolSize() : DEFAULT_THREADS;
+    }
+
+    @Override
+    public CompletableFuture<Void> insertGlobal(GlobalTransaction tx) {
+        return jdbc.async("insertGlobal", tx.xid(), JdbcRunner.NO_BRANCH, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.INSERT_GLOBAL)) {
+                ps.setString(1, tx.xid());
+                ps.setString(2, tx.name());
+                ps.setString(3, tx.applicationId());
+                ps.setShort(4, (short) tx.protocol().getNumber());
+                ps.setShort(5, (short) tx.status().code());
+                ps.setObject(6, Rows.timestamp(tx.beginTimeMs()));
+                ps.setLong(7, tx.timeoutMs());
+                ps.setBoolean(8, tx.heuristic());
+                ps.setString(9, tx.reason());
+                ps.setObject(10, Rows.timestamp(tx.updatedAtMs()));
+                ps.executeUpdate(); // not a durable write: committed asynchronously
+            }
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<RegisterResult> registerBranch(Branch branch, List<RowKey> rows) {
+        // ON CONFLICT DO UPDATE may touch a row once per statement: drop repeated rows.
+        Collection<RowKey> distinct = rows.size() < 2 ? rows : new LinkedHashSet<>(rows);
+        String xid = branch.xid();
+        return jdbc.async("registerBranch", xid, branch.branchId(), c -> JdbcRunner.inTransaction(c, tx -> {
+            Array[] columns = Rows.columns(tx, distinct);
+            try (PreparedStatement ps = tx.prepareStatement(Sql.REGISTER_BRANCH)) {
+                ps.setString(1, xid);
+                ps.setString(2, xid);
+                ps.setLong(3, branch.branchId());
+                ps.setString(4, branch.resourceId());
+                ps.setString(5, branch.clientId());
+                ps.setArray(6, tx.createArrayOf("text", branch.lockKeys().toArray()));
+                ps.setBytes(7, branch.applicationData());
+                ps.setShort(8, (short) branch.status().code());
+                ps.setObject(9, Rows.timestamp(branch.registeredAtMs()));
+                ps.setString(10, branch.reason());
+                ps.setString(11, xid);
+                ps.setLong(12, branch.branchId());
+                ps.setObject(13, Rows.timestamp(branch.registeredAtMs())); // a lock is taken when its branch registers
+                ps.setArray(14, columns[0]);
+                ps.setArray(15, columns[1]);
+                ps.setArray(16, columns[2]);
+                ps.setString(17, xid);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        return new RegisterResult.UnknownXid();
+                    }
+                    GlobalStatus status = GlobalStatus.ofCode(rs.getShort(1));
+                    if (status != GlobalStatus.BEGIN) {
+                        return new RegisterResult.NotActive(status);
+                    }
+                    if (rs.getString(2) != null) {
+                        RowLock holder = Rows.lock(rs, 2);
+                        log.debug("Branch {} of xid {} not registered: {} is held by xid {}", branch.branchId(),
+                                xid, holder.row().lockKey(), holder.xid());
+                        return new RegisterResult.Conflict(holder); // rolled back by inTransaction
+                    }
+                }
+            }
+            jdbc.commit(tx);
+            return new RegisterResult.Registered(branch.branchId());
+        }));
+    }
+
+    @Override
+    public CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason) {
+        return jdbc.async("transitionGlobal", xid, JdbcRunner.NO_BRANCH, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.TRANSITION_GLOBAL)) {
+                ps.setShort(1, (short) to.code());
+                ps.setString(2, reason == null ? "" : reason);
+                ps.setObject(3, Rows.timestamp(clock.millis()));
+                ps.setString(4, xid);
+                ps.setShort(5, (short) from.code());
+                return jdbc.durableUpdate(ps) == 1;
+            }
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> markHeuristic(String xid, String evidence) {
+        return jdbc.async("markHeuristic", xid, JdbcRunner.NO_BRANCH, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.MARK_HEURISTIC)) {
+                ps.setString(1, evidence == null ? "" : evidence);
+                ps.setObject(2, Rows.timestamp(clock.millis()));
+                ps.setString(3, xid);
+                jdbc.durableUpdate(ps);
+            }
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason) {
+        return jdbc.async("updateBranch", xid, branchId, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.UPDATE_BRANCH)) {
+                ps.setShort(1, (short) status.code());
+                ps.setString(2, reason == null ? "" : reason);
+                ps.setLong(3, branchId);
+                ps.setString(4, xid);
+                return jdbc.durableUpdate(ps) == 1;
+            }
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> releaseLocks(String xid) {
+        return updateByXid("releaseLocks", Sql.RELEASE_LOCKS, xid);
+    }
+
+    @Override
+    public CompletableFuture<Void> deleteBranches(String xid) {
+        return updateByXid("deleteBranches", Sql.DELETE_BRANCHES, xid);
+    }
+
+    private CompletableFuture<Void> updateByXid(String op, String sql, String xid) {
+        return jdbc.async(op, xid, JdbcRunner.NO_BRANCH, c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                ps.setString(1, xid);
+                jdbc.durableUpdate(ps);
+            }
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<Integer> purgeEndedBefore(long cutoffEpochMs) {
+        return jdbc.async("purgeEndedBefore", null, JdbcRunner.NO_BRANCH, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.PURGE_ENDED_BEFORE)) {
+                ps.setObject(1, Rows.timestamp(cutoffEpochMs));
+                long start = System.nanoTime();
+                int removed;
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    removed = rs.getInt(1);
+                }
+                jdbc.recordDurableWrite(start);
+                log.debug("Purged {} ended global transactions last updated before {}", removed, cutoffEpochMs);
+                return removed;
+            }
+        });
+    }
+
+    @Override
+    public Optional<GlobalTransaction> findGlobal(String xid) {
+        return jdbc.sync("findGlobal", xid, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.FIND_GLOBAL)) {
+                ps.setString(1, xid);
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? Optional.of(Rows.global(rs)) : Optional.empty();
+                }
+            }
+        });
+    }
+
+    @Override
+    public List<Branch> findBranches(String xid) {
+        return jdbc.sync("findBranches", xid, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.FIND_BRANCHES)) {
+                ps.setString(1, xid);
+                List<Branch> branches = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        branches.add(Rows.branch(rs));
+                    }
+                }
+                return branches;
+            }
+        });
+    }
+
+    @Override
+    public List<RowLock> findLocks(String xid) {
+        return jdbc.sync("findLocks", xid, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.FIND_LOCKS)) {
+                ps.setString(1, xid);
+                return locks(ps);
+            }
+        });
+    }
+
+    @Override
+    public Optional<RowLock> findConflict(Collection<RowKey> rows, String ownXid) {
+        if (rows.isEmpty()) {
+            return Optional.empty();
+        }
+        return jdbc.sync("findConflict", ownXid, c -> {
+            Array[] columns = Rows.columns(c, rows);
+            try (PreparedStatement ps = c.prepareStatement(Sql.FIND_CONFLICT)) {
+                ps.setArray(1, columns[0]);
+                ps.setArray(2, columns[1]);
+                ps.setArray(3, columns[2]);
+                ps.setString(4, ownXid == null ? "" : ownXid);
+                List<RowLock> found = locks(ps);
+                return found.isEmpty() ? Optional.empty() : Optional.of(found.get(0));
+            }
+        });
+    }
+
+    @Override
+    public Page<GlobalTransaction> listGlobals(Set<GlobalStatus> statuses, int page, int size) {
+        Listings.checkPage(page, size);
+        return jdbc.sync("listGlobals", null, c -> Listings.globals(c, statuses, page, size));
+    }
+
+    @Override
+    public Page<RowLock> listLocks(String resourceIdOrNull, int page, int size) {
+        Listings.checkPage(page, size);
+        return jdbc.sync("listLocks", null, c -> Listings.locks(c, resourceIdOrNull, page, size));
+    }
+
+    @Override
+    public List<GlobalTransaction> findUnended() {
+        return jdbc.sync("findUnended", null, c -> {
+            List<GlobalTransaction> unended = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement(Sql.FIND_UNENDED); ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    unended.add(Rows.global(rs));
+                }
+            }
+            return unended;
+        });
+    }
+
+    @Override
+    public Map<GlobalStatus, Long> countByStatus() {
+        return jdbc.sync("countByStatus", null, c -> {
+            Map<GlobalStatus, Long> counts = new EnumMap<>(GlobalStatus.class);
+            try (PreparedStatement ps = c.prepareStatement(Sql.COUNT_BY_STATUS); ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    counts.put(GlobalStatus.ofCode(rs.getShort(1)), rs.getLong(2));
+                }
+            }
+            return counts;
+        });
+    }
+
+    @Override
+    public void checkHealth() {
+        jdbc.sync("checkHealth", null, c -> {
+            try (Statement s = c.createStatement()) {
+                s.setQueryTimeout(HEALTH_TIMEOUT_SECONDS);
+                s.execute(Sql.HEALTH);
+            }
+            return null;
+        });
+    }
+
+    @Override
+    public void close() {
+        jdbc.close();
+        if (ownedPool != null) {
+            try {
+                ownedPool.close();
+            } catch (Exception e) {
+                log.warn("Closing the TC store pool failed: {}", e.toString());
+            }
+        }
+    }
+
+    private static List<RowLock> locks(PreparedStatement ps) throws SQLException {
+        List<RowLock> locks = new ArrayList<>();
+        try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                locks.add(Rows.lock(rs, 1));
+            }
+        }
+        return locks;
+    }
+}

@@ -1,0 +1,143 @@
+package io.cohort.tc.store.postgres;
+
+import io.cohort.protocol.GlobalStatus;
+import java.util.Arrays;
+import java.util.function.Predicate;
+import java.util.stream.Collectors;
+
+/**
+ * Every statement of the PostgreSQL store, in one place so the round trips per call can be read off.
+ * Schema: {@code sql/tc/postgresql.sql}.
+ *
+ * <p>Row locks are always taken in the same order, the "C" collation (byte order) of
+ * (resource, table, pk), by registration and by release alike: two transactions that want
+ * overlapping rows then queue on the first shared row instead of deadlocking.
+ */
+final class Sql {
+
+    static final String GLOBAL_COLUMNS =
+            "xid, name, application_id, protocol, status, begin_time, timeout_ms, heuristic, reason, updated_at";
+    static final String BRANCH_COLUMNS =
+            "xid, branch_id, resource_id, client_id, lock_keys, application_data, status, registered_at, reason";
+    static final String LOCK_COLUMNS = "resource_id, table_name, pk, xid, branch_id, acquired_at";
+
+    private static final String LOCK_ORDER = "resource_id COLLATE \"C\", table_name COLLATE \"C\", pk COLLATE \"C\"";
+
+    /**
+     * The insert is committed without waiting for the WAL flush: {@code TransactionStore} lets a new
+     * global transaction become durable with the next write, and any later durable commit (a branch,
+     * a decision) flushes the WAL past this one, on the primary and on synchronous standbys alike.
+     */
+    static final String INSERT_GLOBAL = """
+            WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+            INSERT INTO cohort_global_tx (%s)
+            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM async""".formatted(GLOBAL_COLUMNS);
+
+    /**
+     * Registration in one statement. {@code g} share-locks the global row, so a concurrent decision
+     * (an UPDATE of the status) waits for this registration to end, or this one sees the decision.
+     * The branch and the locks are written only when the status is BEGIN. The lock upsert either
+     * inserts a row or locks the existing one; a row held by another XID is rewritten unchanged so
+     * that RETURNING reports its holder, a row already held by this XID is locked but left alone.
+     * The result is one row (status, first foreign holder or nulls), or none for an unknown XID;
+     * the caller commits on success and rolls back otherwise.
+     */
+    static final String REGISTER_BRANCH = """
+            WITH g AS (
+                SELECT status FROM cohort_global_tx WHERE xid = ? FOR SHARE
+            ), b AS (
+                INSERT INTO cohort_branch (%s)
+                SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? FROM g WHERE g.status = %d
+            ), l AS (
+                INSERT INTO cohort_row_lock AS cur (%s)
+                SELECT u.r, u.t, u.p, ?, ?, ? FROM unnest(?::text[], ?::text[], ?::text[]) AS u(r, t, p)
+                WHERE EXISTS (SELECT 1 FROM g WHERE g.status = %2$d)
+                ORDER BY u.r COLLATE "C", u.t COLLATE "C", u.p COLLATE "C"
+                ON CONFLICT (resource_id, table_name, pk) DO UPDATE SET xid = cur.xid WHERE cur.xid <> EXCLUDED.xid
+                RETURNING cur.resource_id, cur.table_name, cur.pk, cur.xid, cur.branch_id, cur.acquired_at
+            )
+            SELECT g.status, c.* FROM g LEFT JOIN LATERAL (
+                SELECT * FROM l WHERE l.xid <> ? ORDER BY %s LIMIT 1
+            ) c ON true""".formatted(BRANCH_COLUMNS, GlobalStatus.BEGIN.code(), LOCK_COLUMNS, LOCK_ORDER);
+
+    static final String TRANSITION_GLOBAL =
+            "UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ? WHERE xid = ? AND status = ?";
+
+    static final String MARK_HEURISTIC =
+            "UPDATE cohort_global_tx SET heuristic = true, reason = ?, updated_at = ? WHERE xid = ?";
+
+    static final String UPDATE_BRANCH =
+            "UPDATE cohort_branch SET status = ?, reason = ? WHERE branch_id = ? AND xid = ?";
+
+    /** Locks the rows in the global order before deleting them (see the class comment). */
+    static final String RELEASE_LOCKS = """
+            DELETE FROM cohort_row_lock l USING (
+                SELECT resource_id, table_name, pk FROM cohort_row_lock WHERE xid = ? ORDER BY %s FOR UPDATE
+            ) s
+            WHERE l.resource_id = s.resource_id AND l.table_name = s.table_name AND l.pk = s.pk""".formatted(LOCK_ORDER);
+
+    static final String DELETE_BRANCHES = "DELETE FROM cohort_branch WHERE xid = ?";
+
+    /** Final transactions with their branches and any lock left behind, in one statement. */
+    static final String PURGE_ENDED_BEFORE = """
+            WITH g AS (
+                DELETE FROM cohort_global_tx WHERE status IN (%s) AND updated_at < ? RETURNING xid
+            ), b AS (
+                DELETE FROM cohort_branch WHERE xid IN (SELECT xid FROM g)
+            ), l AS (
+                DELETE FROM cohort_row_lock WHERE xid IN (SELECT xid FROM g)
+            )
+            SELECT count(*) FROM g""".formatted(codes(GlobalStatus::isFinal));
+
+    static final String FIND_GLOBAL = "SELECT " + GLOBAL_COLUMNS + " FROM cohort_global_tx WHERE xid = ?";
+
+    static final String FIND_BRANCHES =
+            "SELECT " + BRANCH_COLUMNS + " FROM cohort_branch WHERE xid = ? ORDER BY branch_id";
+
+    static final String FIND_LOCKS =
+            "SELECT " + LOCK_COLUMNS + " FROM cohort_row_lock WHERE xid = ? ORDER BY " + LOCK_ORDER;
+
+    /** The first of the given rows (in the caller's order) held by another XID. */
+    static final String FIND_CONFLICT = """
+            SELECT l.resource_id, l.table_name, l.pk, l.xid, l.branch_id, l.acquired_at
+            FROM unnest(?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS u(r, t, p, n)
+            JOIN cohort_row_lock l ON l.resource_id = u.r AND l.table_name = u.t AND l.pk = u.p
+            WHERE l.xid <> ? ORDER BY u.n LIMIT 1""";
+
+    private static final String GLOBAL_ORDER = " ORDER BY begin_time DESC, xid DESC LIMIT ? OFFSET ?";
+
+    static final String LIST_GLOBALS =
+            "SELECT " + GLOBAL_COLUMNS + ", count(*) OVER () FROM cohort_global_tx" + GLOBAL_ORDER;
+    static final String LIST_GLOBALS_BY_STATUS = "SELECT " + GLOBAL_COLUMNS
+            + ", count(*) OVER () FROM cohort_global_tx WHERE status = ANY (?)" + GLOBAL_ORDER;
+    static final String COUNT_GLOBALS = "SELECT count(*) FROM cohort_global_tx";
+    static final String COUNT_GLOBALS_BY_STATUS = COUNT_GLOBALS + " WHERE status = ANY (?)";
+
+    private static final String LOCK_LIST_ORDER = " ORDER BY acquired_at, branch_id, " + LOCK_ORDER + " LIMIT ? OFFSET ?";
+
+    static final String LIST_LOCKS =
+            "SELECT " + LOCK_COLUMNS + ", count(*) OVER () FROM cohort_row_lock" + LOCK_LIST_ORDER;
+    static final String LIST_LOCKS_BY_RESOURCE = "SELECT " + LOCK_COLUMNS
+            + ", count(*) OVER () FROM cohort_row_lock WHERE resource_id = ?" + LOCK_LIST_ORDER;
+    static final String COUNT_LOCKS = "SELECT count(*) FROM cohort_row_lock";
+    static final String COUNT_LOCKS_BY_RESOURCE = COUNT_LOCKS + " WHERE resource_id = ?";
+
+    /** Status codes as literals, so the planner uses the (status, updated_at) index. */
+    static final String FIND_UNENDED = "SELECT " + GLOBAL_COLUMNS + " FROM cohort_global_tx WHERE status IN ("
+            + codes(s -> !s.isEnded()) + ") ORDER BY begin_time, xid";
+
+    static final String COUNT_BY_STATUS = "SELECT status, count(*) FROM cohort_global_tx GROUP BY status";
+
+    static final String HEALTH = "SELECT 1";
+
+    /** Serializes schema creation among replicas starting together (CREATE ... IF NOT EXISTS can race). */
+    static final String SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(4242424242)";
+
+    private static String codes(Predicate<GlobalStatus> filter) {
+        return Arrays.stream(GlobalStatus.values()).filter(filter)
+                .map(s -> Integer.toString(s.code())).collect(Collectors.joining(", "));
+    }
+
+    private Sql() {
+    }
+}

@@ -1,0 +1,327 @@
+package io.cohort.tc.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.cohort.client.TcClient;
+import io.cohort.client.TcClientConfig;
+import io.cohort.client.TcException;
+import io.cohort.protocol.v1.BranchAction;
+import io.cohort.protocol.v1.BranchCommand;
+import io.cohort.protocol.v1.BranchStatusCode;
+import io.cohort.protocol.v1.ErrorCode;
+import io.cohort.protocol.v1.GlobalStatusCode;
+import io.cohort.protocol.v1.RegisterBranchResponse;
+import io.cohort.protocol.v1.TransactionProtocol;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The coordinator end to end over real gRPC, with a test RM on the real command stream, against
+ * one store. Subclasses pick the store; every scenario runs on both.
+ */
+abstract class CoordinatorScenarios {
+
+    static final String R1 = "jdbc:postgresql://db1/bank_a";
+    static final String R2 = "jdbc:postgresql://db2/bank_b";
+
+    TcTestServer tc;
+    TcClient client;
+    TestRm rm;
+    final HttpClient http = HttpClient.newHttpClient();
+
+    /** Store settings for a new TC; calling it again must give a TC on the same data. */
+    abstract Map<String, Object> storeProperties();
+
+    Map<String, Object> properties() {
+        Map<String, Object> p = new HashMap<>(storeProperties());
+        p.put("cohort.tc.recovery.interval", "100ms");
+        p.put("cohort.tc.recovery.initial-backoff", "50ms");
+        p.put("cohort.tc.recovery.max-backoff", "200ms");
+        p.put("cohort.tc.recovery.max-attempts", "5");
+        p.put("cohort.tc.recovery.command-timeout", "2s");
+        return p;
+    }
+
+    @BeforeEach
+    void startTc() {
+        tc = new TcTestServer(properties());
+        client = new TcClient(new TcClientConfig(tc.grpcAddress(), "test-tm", "", Duration.ofSeconds(5), 1,
+                Duration.ofMillis(50)));
+        rm = new TestRm(tc.grpcAddress(), "rm-1", List.of(R1, R2));
+    }
+
+    @AfterEach
+    void stopTc() {
+        rm.close();
+        client.close();
+        tc.close();
+    }
+
+    String begin() {
+        return client.begin("transfer", Duration.ofSeconds(30), TransactionProtocol.TWO_PHASE);
+    }
+
+    long register(String xid, String resource, String... lockKeys) {
+        RegisterBranchResponse r = client.registerBranch(xid, resource, List.of(lockKeys), new byte[0], "rm-1");
+        assertThat(r.hasBranchId()).as("registered, not %s", r).isTrue();
+        return r.getBranchId();
+    }
+
+    GlobalStatusCode status(String xid) {
+        return client.status(xid).getStatus();
+    }
+
+    void awaitStatus(String xid, GlobalStatusCode expected) {
+        await(() -> status(xid) == expected, () -> xid + " to reach " + expected + " (is " + status(xid) + ")");
+    }
+
+    static void await(BooleanSupplier condition, java.util.function.Supplier<String> what) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("Timed out waiting for " + what.get());
+            }
+            TestRm.sleep(20);
+        }
+    }
+
+    ErrorCode errorOf(Runnable call) {
+        try {
+            call.run();
+        } catch (TcException e) {
+            return e.errorCode();
+        }
+        throw new AssertionError("expected the TC to refuse the call");
+    }
+
+    HttpResponse<String> rest(String method, String path) throws Exception {
+        HttpRequest request = HttpRequest.newBuilder(URI.create("http://localhost:" + tc.httpPort() + path))
+                .method(method, HttpRequest.BodyPublishers.noBody()).build();
+        return http.send(request, HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void commitDrivesEveryBranchToCommittedAndReleasesLocks() {
+        String xid = begin();
+        long b1 = register(xid, R1, "account:1");
+        long b2 = register(xid, R2, "account:2");
+
+        assertThat(client.commit(xid).getStatus()).isIn(GlobalStatusCode.GLOBAL_ASYNC_COMMITTING,
+                GlobalStatusCode.GLOBAL_COMMITTED);
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
+
+        assertThat(rm.receivedFor(xid)).extracting(BranchCommand::getBranchId).containsExactlyInAnyOrder(b1, b2);
+        assertThat(rm.receivedFor(xid)).allMatch(c -> c.getAction() == BranchAction.COMMIT);
+        assertThat(client.queryLocks(R1, List.of("account:1"), "").getLockable()).isTrue();
+    }
+
+    @Test
+    void rollbackUndoesBranchesInReverseRegistrationOrder() {
+        String xid = begin();
+        long b1 = register(xid, R1, "account:1");
+        long b2 = register(xid, R2, "account:2");
+        long b3 = register(xid, R1, "account:3");
+
+        assertThat(client.rollback(xid).getStatus()).isIn(GlobalStatusCode.GLOBAL_ROLLBACKING,
+                GlobalStatusCode.GLOBAL_ROLLBACKED);
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_ROLLBACKED);
+
+        assertThat(rm.receivedFor(xid)).extracting(BranchCommand::getBranchId).containsExactly(b3, b2, b1);
+        assertThat(rm.receivedFor(xid)).allMatch(c -> c.getAction() == BranchAction.ROLLBACK);
+        assertThat(client.queryLocks(R1, List.of("account:1,3"), "").getLockable()).isTrue();
+    }
+
+    @Test
+    void repeatedRequestsAnswerTheSameAndContradictionsAreRefused() {
+        String committed = begin();
+        register(committed, R1, "account:1");
+        client.commit(committed);
+        assertThat(client.commit(committed).getStatus()).isIn(GlobalStatusCode.GLOBAL_ASYNC_COMMITTING,
+                GlobalStatusCode.GLOBAL_COMMITTED);
+        assertThat(errorOf(() -> client.rollback(committed))).isEqualTo(ErrorCode.GLOBAL_NOT_ACTIVE);
+
+        String rolledBack = begin();
+        register(rolledBack, R1, "account:2");
+        client.rollback(rolledBack);
+        assertThat(client.rollback(rolledBack).getStatus()).isIn(GlobalStatusCode.GLOBAL_ROLLBACKING,
+                GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(errorOf(() -> client.commit(rolledBack))).isEqualTo(ErrorCode.GLOBAL_NOT_ACTIVE);
+        assertThat(errorOf(() -> register(rolledBack, R1, "account:9"))).isEqualTo(ErrorCode.GLOBAL_NOT_ACTIVE);
+
+        awaitStatus(committed, GlobalStatusCode.GLOBAL_COMMITTED);
+        awaitStatus(rolledBack, GlobalStatusCode.GLOBAL_ROLLBACKED);
+        // Each branch got exactly one phase-2 command although the TM asked twice.
+        assertThat(rm.receivedFor(committed)).hasSize(1);
+        assertThat(rm.receivedFor(rolledBack)).hasSize(1);
+    }
+
+    @Test
+    void lockConflictNamesTheHolderUntilItCommits() {
+        String first = begin();
+        register(first, R1, "account:1,2");
+        String second = begin();
+
+        RegisterBranchResponse conflict = client.registerBranch(second, R1, List.of("account:2"), new byte[0], "rm-1");
+        assertThat(conflict.hasConflict()).isTrue();
+        assertThat(conflict.getConflict().getHolderXid()).isEqualTo(first);
+        assertThat(conflict.getConflict().getLockKey()).isEqualTo("account:2");
+        // The same rows on another resource are other rows.
+        register(second, R2, "account:2");
+        // Re-entrant for the holder.
+        register(first, R1, "account:2");
+
+        client.commit(first);
+        register(second, R1, "account:2");
+        client.commit(second);
+        awaitStatus(second, GlobalStatusCode.GLOBAL_COMMITTED);
+    }
+
+    @Test
+    void badInputIsRefusedWithAReasonAndChangesNothing() {
+        assertThat(errorOf(() -> client.status("10.0.0.1:8091:42"))).isEqualTo(ErrorCode.UNKNOWN_XID);
+        assertThat(errorOf(() -> client.commit("not-an-xid"))).isEqualTo(ErrorCode.INVALID_REQUEST);
+        assertThat(errorOf(() -> client.begin("x", Duration.ofDays(2), TransactionProtocol.TWO_PHASE)))
+                .isEqualTo(ErrorCode.INVALID_REQUEST);
+
+        String xid = begin();
+        assertThat(errorOf(() -> register(xid, "jdbc:postgresql://nobody/announced", "account:1")))
+                .isEqualTo(ErrorCode.UNKNOWN_RESOURCE);
+        assertThat(errorOf(() -> register(xid, R1, "account"))).isEqualTo(ErrorCode.INVALID_REQUEST);
+        assertThat(errorOf(() -> register(xid, R1, "account:1,"))).isEqualTo(ErrorCode.INVALID_REQUEST);
+        assertThatThrownBy(() -> client.registerBranch(xid, R1, List.of("account:1"), new byte[2 * 1024 * 1024], "rm-1"))
+                .isInstanceOf(TcException.class).hasMessageContaining("RESOURCE_EXHAUSTED");
+        assertThat(errorOf(() -> client.registerBranch(xid, R1, List.of("account:1"), new byte[100 * 1024], "rm-1")))
+                .isEqualTo(ErrorCode.REQUEST_TOO_LARGE);
+        assertThat(errorOf(() -> client.reportBranch(xid, 12345, BranchStatusCode.BRANCH_PHASE1_FAILED, "x")))
+                .isEqualTo(ErrorCode.UNKNOWN_BRANCH);
+
+        // None of that registered anything: the rows are free and the transaction commits empty.
+        assertThat(client.queryLocks(R1, List.of("account:1"), "").getLockable()).isTrue();
+        client.commit(xid);
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
+        assertThat(rm.receivedFor(xid)).isEmpty();
+    }
+
+    @Test
+    void aTransactionPastItsTimeoutIsRolledBackByTheTc() {
+        String xid = client.begin("slow", Duration.ofMillis(300), TransactionProtocol.TWO_PHASE);
+        register(xid, R1, "account:7");
+
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_TIMEOUT_ROLLBACKED);
+
+        assertThat(rm.receivedFor(xid)).extracting(BranchCommand::getAction).containsExactly(BranchAction.ROLLBACK);
+        assertThat(errorOf(() -> client.commit(xid))).isEqualTo(ErrorCode.GLOBAL_TIMED_OUT);
+        assertThat(client.queryLocks(R1, List.of("account:7"), "").getLockable()).isTrue();
+    }
+
+    @Test
+    void failedPhaseTwoIsRetriedUntilTheRmSucceeds() {
+        AtomicInteger failures = new AtomicInteger();
+        rm.answer = c -> failures.incrementAndGet() <= 3 ? BranchStatusCode.BRANCH_PHASE2_COMMIT_FAILED_RETRYABLE
+                : TestRm.success(c);
+        String xid = begin();
+        register(xid, R1, "account:1");
+        client.commit(xid);
+
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
+        assertThat(rm.receivedFor(xid)).hasSize(4);
+    }
+
+    @Test
+    void retriesAreBoundedThenAPersonCanRetryThroughTheApi() throws Exception {
+        rm.answer = c -> BranchStatusCode.BRANCH_PHASE2_COMMIT_FAILED_RETRYABLE;
+        String xid = begin();
+        register(xid, R1, "account:1");
+        client.commit(xid);
+
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMIT_FAILED);
+        int attempts = rm.receivedFor(xid).size();
+        assertThat(attempts).isEqualTo(5);
+        assertThat(client.status(xid).getReason()).contains("gave up after 5 attempts");
+        TestRm.sleep(500);
+        assertThat(rm.receivedFor(xid)).hasSize(attempts); // it really stopped
+
+        rm.answer = TestRm::success;
+        HttpResponse<String> retry = rest("POST", "/api/v1/transactions/" + xid + "/retry");
+        assertThat(retry.statusCode()).isEqualTo(200);
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
+    }
+
+    @Test
+    void aDirtyRollbackWaitsForAPersonAndKeepsTheLocks() throws Exception {
+        rm.answer = c -> BranchStatusCode.BRANCH_PHASE2_ROLLBACK_FAILED_DIRTY;
+        String xid = begin();
+        register(xid, R1, "account:5");
+        client.rollback(xid);
+
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_ROLLBACK_FAILED);
+        assertThat(client.queryLocks(R1, List.of("account:5"), "").getConflict().getHolderXid()).isEqualTo(xid);
+        HttpResponse<String> detail = rest("GET", "/api/v1/transactions/" + xid);
+        assertThat(detail.statusCode()).isEqualTo(200);
+        assertThat(detail.body()).contains("PHASE2_ROLLBACK_FAILED_DIRTY").contains("ROLLBACK_FAILED");
+        assertThat(rest("GET", "/api/v1/transactions?status=ROLLBACK_FAILED").body()).contains(xid);
+        assertThat(rest("GET", "/api/v1/locks").body()).contains(xid);
+
+        rm.answer = TestRm::success; // a person repaired the row
+        assertThat(rest("POST", "/api/v1/transactions/" + xid + "/rollback").statusCode()).isEqualTo(200);
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(client.queryLocks(R1, List.of("account:5"), "").getLockable()).isTrue();
+    }
+
+    @Test
+    void restApiExplainsBadRequests() throws Exception {
+        HttpResponse<String> unknown = rest("GET", "/api/v1/transactions/10.0.0.1:8091:1");
+        assertThat(unknown.statusCode()).isEqualTo(404);
+        assertThat(unknown.body()).contains("UNKNOWN_XID");
+        HttpResponse<String> badStatus = rest("GET", "/api/v1/transactions?status=DONE");
+        assertThat(badStatus.statusCode()).isEqualTo(400);
+        assertThat(badStatus.body()).contains("Unknown status 'DONE'");
+        String xid = begin();
+        HttpResponse<String> retryBegin = rest("POST", "/api/v1/transactions/" + xid + "/retry");
+        assertThat(retryBegin.statusCode()).isEqualTo(409);
+        assertThat(status(xid)).isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
+        assertThat(rest("GET", "/actuator/health").body()).contains("\"store\"");
+        String metrics = rest("GET", "/actuator/prometheus").body();
+        assertThat(metrics).contains("cohort_tc_transactions_total").contains("cohort_store_fsync");
+    }
+
+    @Test
+    void unfinishedTransactionsAreFinishedAfterARestart() {
+        rm.close(); // no RM: phase 2 cannot run before the restart
+        rm = null;
+        String committing = begin();
+        String rollingBack = begin();
+        // Registration needs an RM announcing the resources.
+        try (TestRm registering = new TestRm(tc.grpcAddress(), "rm-1", List.of(R1, R2))) {
+            registering.answer = c -> BranchStatusCode.BRANCH_PHASE2_COMMIT_FAILED_RETRYABLE;
+            register(committing, R1, "account:1");
+            register(rollingBack, R2, "account:2");
+            client.commit(committing);
+            client.rollback(rollingBack);
+        }
+        String open = begin();
+
+        client.close();
+        tc.close();
+        tc = new TcTestServer(properties());
+        client = new TcClient(TcClientConfig.of(tc.grpcAddress(), "test-tm"));
+        rm = new TestRm(tc.grpcAddress(), "rm-1", List.of(R1, R2));
+
+        awaitStatus(committing, GlobalStatusCode.GLOBAL_COMMITTED);
+        awaitStatus(rollingBack, GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(status(open)).isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
+        assertThat(rm.receivedFor(rollingBack)).extracting(BranchCommand::getAction).containsOnly(BranchAction.ROLLBACK);
+    }
+}

@@ -1,0 +1,182 @@
+package io.cohort.tc.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.cohort.client.TcClient;
+import io.cohort.client.TcClientConfig;
+import io.cohort.client.TcException;
+import io.cohort.protocol.v1.ErrorCode;
+import io.cohort.protocol.v1.GlobalStatusCode;
+import io.cohort.protocol.v1.GlobalStatusResponse;
+import io.cohort.protocol.v1.RegisterBranchResponse;
+import io.cohort.protocol.v1.TransactionProtocol;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Kills a real TC process (embedded store) with SIGKILL at random moments while many clients run
+ * transactions, restarts it on the same data, and checks that every outcome the TC acknowledged
+ * survived and that every transaction with a registered branch ends.
+ */
+class TcCrashIT {
+
+    private static final String R1 = "jdbc:postgresql://crash/a";
+    private static final String R2 = "jdbc:postgresql://crash/b";
+    private static final int CLIENTS = 16;
+    private static final int ROUNDS = 4;
+
+    /** What the TC acknowledged for one XID. */
+    enum Acked { BEGUN, REGISTERED, COMMIT, ROLLBACK }
+
+    private final Map<String, Acked> acked = new ConcurrentHashMap<>();
+
+    @Test
+    void acknowledgedOutcomesSurviveKillNineAndEverythingEnds(@TempDir Path dir) throws Exception {
+        int grpcPort = freePort();
+        int httpPort = freePort();
+        Path log = dir.resolve("tc.log");
+        TcProcess tc = new TcProcess(dir.resolve("data"), grpcPort, httpPort, log,
+                "--cohort.tc.default-timeout=3s", "--cohort.tc.recovery.interval=200ms",
+                "--cohort.tc.recovery.initial-backoff=100ms", "--cohort.tc.recovery.max-backoff=500ms");
+        tc.start();
+        String address = "127.0.0.1:" + grpcPort;
+        Random random = new Random();
+        AtomicLong transactions = new AtomicLong();
+        try (TestRm rm = new TestRm(address, "crash-rm", List.of(R1, R2))) {
+            for (int round = 0; round < ROUNDS; round++) {
+                AtomicBoolean running = new AtomicBoolean(true);
+                ExecutorService pool = Executors.newFixedThreadPool(CLIENTS);
+                TcClient client = new TcClient(new TcClientConfig(address, "crash-tm", "", Duration.ofSeconds(2), 1,
+                        Duration.ofMillis(10)));
+                for (int i = 0; i < CLIENTS; i++) {
+                    int worker = i;
+                    pool.execute(() -> workload(client, running, worker, transactions));
+                }
+                Thread.sleep(300 + random.nextInt(1200));
+                tc.kill();
+                running.set(false);
+                pool.shutdown();
+                assertThat(pool.awaitTermination(30, TimeUnit.SECONDS)).isTrue();
+                client.close();
+                tc.start();
+            }
+
+            TcClient checker = new TcClient(TcClientConfig.of(address, "checker"));
+            assertThat(acked).as("the workload ran").hasSizeGreaterThan(100);
+            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            for (Map.Entry<String, Acked> e : acked.entrySet()) {
+                GlobalStatusCode status = awaitEnd(checker, e.getKey(), e.getValue(), deadline);
+                switch (e.getValue()) {
+                    case COMMIT -> assertThat(status).as(e.getKey()).isEqualTo(GlobalStatusCode.GLOBAL_COMMITTED);
+                    case ROLLBACK -> assertThat(status).as(e.getKey()).isEqualTo(GlobalStatusCode.GLOBAL_ROLLBACKED);
+                    case REGISTERED -> assertThat(status).as(e.getKey()).isIn(GlobalStatusCode.GLOBAL_COMMITTED,
+                            GlobalStatusCode.GLOBAL_ROLLBACKED, GlobalStatusCode.GLOBAL_TIMEOUT_ROLLBACKED);
+                    case BEGUN -> assertThat(status).as(e.getKey()).isIn(GlobalStatusCode.GLOBAL_UNKNOWN,
+                            GlobalStatusCode.GLOBAL_COMMITTED, GlobalStatusCode.GLOBAL_ROLLBACKED,
+                            GlobalStatusCode.GLOBAL_TIMEOUT_ROLLBACKED);
+                }
+            }
+            // Every row lock was released once everything ended.
+            assertThat(checker.queryLocks(R1, List.of("account:" + String.join(",", accounts())), "").getLockable())
+                    .isTrue();
+            checker.close();
+        } finally {
+            tc.stop();
+        }
+        System.out.println("crash test: " + transactions.get() + " transactions, " + acked.size() + " acknowledged");
+    }
+
+    private static List<String> accounts() {
+        List<String> keys = new ArrayList<>();
+        for (int i = 0; i < CLIENTS * 2; i++) {
+            keys.add(String.valueOf(i));
+        }
+        return keys;
+    }
+
+    /** Waits until the TC reports a final status; GLOBAL_UNKNOWN when it does not know the XID. */
+    private static GlobalStatusCode awaitEnd(TcClient client, String xid, Acked what, long deadline) {
+        while (true) {
+            try {
+                GlobalStatusResponse r = client.status(xid);
+                GlobalStatusCode s = r.getStatus();
+                if (s == GlobalStatusCode.GLOBAL_COMMITTED || s == GlobalStatusCode.GLOBAL_ROLLBACKED
+                        || s == GlobalStatusCode.GLOBAL_TIMEOUT_ROLLBACKED) {
+                    return s;
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError(xid + " (" + what + ") did not end: " + s + " " + r.getReason());
+                }
+            } catch (TcException e) {
+                if (e.errorCode() == ErrorCode.UNKNOWN_XID) {
+                    return GlobalStatusCode.GLOBAL_UNKNOWN;
+                }
+                if (System.nanoTime() > deadline) {
+                    throw e;
+                }
+            }
+            TestRm.sleep(50);
+        }
+    }
+
+    private void workload(TcClient client, AtomicBoolean running, int worker, AtomicLong transactions) {
+        Random random = new Random(worker);
+        while (running.get()) {
+            try {
+                String xid = client.begin("crash", Duration.ofSeconds(3), TransactionProtocol.TWO_PHASE);
+                transactions.incrementAndGet();
+                acked.put(xid, Acked.BEGUN);
+                RegisterBranchResponse b1 = client.registerBranch(xid, R1, List.of("account:" + worker * 2),
+                        new byte[0], "crash-rm");
+                if (b1.hasBranchId()) {
+                    acked.put(xid, Acked.REGISTERED);
+                }
+                RegisterBranchResponse b2 = client.registerBranch(xid, R2, List.of("account:" + (worker * 2 + 1)),
+                        new byte[0], "crash-rm");
+                if (!b1.hasBranchId() || !b2.hasBranchId()) {
+                    // A transaction of this worker from before a crash still holds its row (it will time out).
+                    client.rollback(xid);
+                    acked.put(xid, Acked.ROLLBACK);
+                    TestRm.sleep(50);
+                    continue;
+                }
+                acked.put(xid, Acked.REGISTERED);
+                int choice = random.nextInt(10);
+                if (choice < 7) {
+                    client.commit(xid);
+                    acked.put(xid, Acked.COMMIT);
+                } else if (choice < 9) {
+                    client.rollback(xid);
+                    acked.put(xid, Acked.ROLLBACK);
+                } // else: abandoned, the TC times it out
+            } catch (TcException e) {
+                // The TC died under us: whatever was not acknowledged is not promised.
+                if (!running.get()) {
+                    return;
+                }
+                TestRm.sleep(5);
+            }
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+}

@@ -1,0 +1,628 @@
+package io.cohort.tc.store;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.v1.TransactionProtocol;
+import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.GlobalTransaction;
+import io.cohort.tc.model.RowKey;
+import io.cohort.tc.model.RowLock;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The behaviour every {@link TransactionStore} must have, whatever keeps the data. An implementation
+ * test extends this class and provides {@link #newStore()} and {@link #reopen(TransactionStore)};
+ * nothing here assumes files, tables or threads of a particular store.
+ *
+ * <p>Conventions the tests rely on: pages are numbered from 0; the store takes "now" (for
+ * {@code updatedAtMs}) from {@link #clock}; a row lock's acquisition time is not asserted.
+ */
+public abstract class TransactionStoreContractTest {
+
+    /** Starts well after the epoch; tests move it forward with {@link TestClock#advance(long)}. */
+    protected final TestClock clock = new TestClock(1_700_000_000_000L);
+
+    protected TransactionStore store;
+
+    /** A new, empty store that reads the time from {@link #clock}. */
+    protected abstract TransactionStore newStore() throws Exception;
+
+    /**
+     * Closes {@code current} cleanly and opens a new store on the same data (for the embedded
+     * store: the same directory; for a database: the same schema), reading time from {@link #clock}.
+     */
+    protected abstract TransactionStore reopen(TransactionStore current) throws Exception;
+
+    @BeforeEach
+    void openStore() throws Exception {
+        store = newStore();
+    }
+
+    @AfterEach
+    void closeStore() {
+        if (store != null) {
+            store.close();
+        }
+    }
+
+    // ---------------------------------------------------------------- insert / find
+
+    @Test
+    void insertedGlobalIsFoundByXid() {
+        GlobalTransaction tx = global("tc:1", 100);
+        store.insertGlobal(tx).join();
+
+        assertThat(store.findGlobal("tc:1")).contains(tx);
+        assertThat(store.findBranches("tc:1")).isEmpty();
+        assertThat(store.findLocks("tc:1")).isEmpty();
+    }
+
+    @Test
+    void unknownXidIsNotFound() {
+        assertThat(store.findGlobal("tc:404")).isEmpty();
+        assertThat(store.findBranches("tc:404")).isEmpty();
+        assertThat(store.findLocks("tc:404")).isEmpty();
+    }
+
+    @Test
+    void insertingAnExistingXidFailsAndKeepsTheFirst() {
+        GlobalTransaction first = global("tc:1", 100);
+        store.insertGlobal(first).join();
+
+        GlobalTransaction second = new GlobalTransaction("tc:1", "other", "app2", TransactionProtocol.THREE_PHASE,
+                GlobalStatus.BEGIN, 200, 5_000, false, "", 200);
+        assertThatThrownBy(() -> store.insertGlobal(second).join()).isNotNull();
+        assertThat(store.findGlobal("tc:1")).contains(first);
+    }
+
+    // ---------------------------------------------------------------- registerBranch
+
+    @Test
+    void registerBranchStoresTheBranchAndLocksEveryRow() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        Branch branch = branch("tc:1", 11, "db1", "account:1,2");
+
+        RegisterResult result = store.registerBranch(branch, rows("db1", "account:1,2")).join();
+
+        assertThat(result).isEqualTo(new RegisterResult.Registered(11));
+        assertThat(store.findBranches("tc:1")).singleElement().satisfies(b -> assertSameBranch(b, branch));
+        assertThat(store.findLocks("tc:1"))
+                .extracting(RowLock::row, RowLock::xid, RowLock::branchId)
+                .containsExactlyInAnyOrder(
+                        org.assertj.core.groups.Tuple.tuple(new RowKey("db1", "account", "1"), "tc:1", 11L),
+                        org.assertj.core.groups.Tuple.tuple(new RowKey("db1", "account", "2"), "tc:1", 11L));
+    }
+
+    @Test
+    void registerBranchReportsTheConflictingHolderAndStoresNothing() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.insertGlobal(global("tc:2", 101)).join();
+        store.registerBranch(branch("tc:1", 11, "db1", "account:2"), rows("db1", "account:2")).join();
+
+        RegisterResult result = store.registerBranch(branch("tc:2", 21, "db1", "account:1,2,3"),
+                rows("db1", "account:1,2,3")).join();
+
+        assertThat(result).isInstanceOfSatisfying(RegisterResult.Conflict.class, c -> {
+            assertThat(c.heldBy().row()).isEqualTo(new RowKey("db1", "account", "2"));
+            assertThat(c.heldBy().xid()).isEqualTo("tc:1");
+            assertThat(c.heldBy().branchId()).isEqualTo(11);
+        });
+        // All or nothing: neither the branch nor the free rows 1 and 3 were taken.
+        assertThat(store.findBranches("tc:2")).isEmpty();
+        assertThat(store.findLocks("tc:2")).isEmpty();
+        assertThat(store.findConflict(rows("db1", "account:1,3"), "tc:9")).isEmpty();
+    }
+
+    @Test
+    void rowsAlreadyHeldByTheSameXidAreNotConflicts() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.registerBranch(branch("tc:1", 11, "db1", "account:1"), rows("db1", "account:1")).join();
+
+        RegisterResult again = store.registerBranch(branch("tc:1", 12, "db1", "account:1,2"),
+                rows("db1", "account:1,2")).join();
+
+        assertThat(again).isEqualTo(new RegisterResult.Registered(12));
+        assertThat(store.findBranches("tc:1")).extracting(Branch::branchId).containsExactly(11L, 12L);
+        assertThat(store.findLocks("tc:1")).extracting(l -> l.row().pk()).containsExactlyInAnyOrder("1", "2");
+    }
+
+    @Test
+    void sameRowOnDifferentResourcesOrTablesDoesNotConflict() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.insertGlobal(global("tc:2", 101)).join();
+        store.registerBranch(branch("tc:1", 11, "db1", "account:1"), rows("db1", "account:1")).join();
+
+        assertThat(store.registerBranch(branch("tc:2", 21, "db2", "account:1"), rows("db2", "account:1")).join())
+                .isEqualTo(new RegisterResult.Registered(21));
+        assertThat(store.registerBranch(branch("tc:2", 22, "db1", "ledger:1"), rows("db1", "ledger:1")).join())
+                .isEqualTo(new RegisterResult.Registered(22));
+    }
+
+    @Test
+    void registerBranchOnUnknownXidStoresNothing() {
+        RegisterResult result = store.registerBranch(branch("tc:404", 1, "db1", "account:1"),
+                rows("db1", "account:1")).join();
+
+        assertThat(result).isInstanceOf(RegisterResult.UnknownXid.class);
+        assertThat(store.findBranches("tc:404")).isEmpty();
+        assertThat(store.findConflict(rows("db1", "account:1"), null)).isEmpty();
+    }
+
+    @Test
+    void registerBranchWhenNotInBeginReportsTheStatusAndStoresNothing() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "timeout").join();
+
+        RegisterResult result = store.registerBranch(branch("tc:1", 11, "db1", "account:1"),
+                rows("db1", "account:1")).join();
+
+        assertThat(result).isEqualTo(new RegisterResult.NotActive(GlobalStatus.ROLLBACKING));
+        assertThat(store.findBranches("tc:1")).isEmpty();
+        assertThat(store.findLocks("tc:1")).isEmpty();
+    }
+
+    @Test
+    void registerBranchWithoutRowsStoresTheBranchOnly() {
+        store.insertGlobal(global("tc:1", 100)).join();
+
+        assertThat(store.registerBranch(branch("tc:1", 11, "db1"), List.of()).join())
+                .isEqualTo(new RegisterResult.Registered(11));
+        assertThat(store.findBranches("tc:1")).hasSize(1);
+        assertThat(store.findLocks("tc:1")).isEmpty();
+    }
+
+    @Test
+    void branchesAreListedInRegistrationOrder() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        for (long id = 1; id <= 5; id++) {
+            store.registerBranch(branch("tc:1", id, "db" + id), List.of()).join();
+        }
+        assertThat(store.findBranches("tc:1")).extracting(Branch::branchId).containsExactly(1L, 2L, 3L, 4L, 5L);
+    }
+
+    @Test
+    void concurrentRegistrationsOnTheSameRowGrantItOnce() throws Exception {
+        int contenders = 8;
+        for (int i = 0; i < contenders; i++) {
+            store.insertGlobal(global("tc:" + i, 100 + i)).join();
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(contenders);
+        try {
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<RegisterResult>> results = new ArrayList<>();
+            for (int i = 0; i < contenders; i++) {
+                String xid = "tc:" + i;
+                long branchId = 10 + i;
+                results.add(pool.submit(() -> {
+                    start.await();
+                    return store.registerBranch(branch(xid, branchId, "db1", "account:7"),
+                            rows("db1", "account:7")).join();
+                }));
+            }
+            start.countDown();
+            int registered = 0;
+            for (Future<RegisterResult> r : results) {
+                if (r.get(30, TimeUnit.SECONDS) instanceof RegisterResult.Registered) {
+                    registered++;
+                }
+            }
+            assertThat(registered).isEqualTo(1);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    // ---------------------------------------------------------------- transitionGlobal / markHeuristic
+
+    @Test
+    void transitionMovesTheStatusWhenTheCurrentOneMatches() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        clock.advance(500);
+
+        assertThat(store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.COMMITTING, "tm commit").join())
+                .isTrue();
+
+        GlobalTransaction tx = store.findGlobal("tc:1").orElseThrow();
+        assertThat(tx.status()).isEqualTo(GlobalStatus.COMMITTING);
+        assertThat(tx.reason()).isEqualTo("tm commit");
+        assertThat(tx.updatedAtMs()).isEqualTo(clock.millis());
+        assertThat(tx.beginTimeMs()).isEqualTo(100);
+    }
+
+    @Test
+    void transitionLosesWhenTheStatusHasMoved() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.TIMEOUT_ROLLBACKING, "timeout").join();
+
+        assertThat(store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.COMMITTING, "tm commit").join())
+                .isFalse();
+        assertThat(store.findGlobal("tc:1").orElseThrow().status()).isEqualTo(GlobalStatus.TIMEOUT_ROLLBACKING);
+        assertThat(store.findGlobal("tc:1").orElseThrow().reason()).isEqualTo("timeout");
+    }
+
+    @Test
+    void transitionOfAnUnknownXidReturnsFalse() {
+        assertThat(store.transitionGlobal("tc:404", GlobalStatus.BEGIN, GlobalStatus.COMMITTING, "").join())
+                .isFalse();
+        assertThat(store.findGlobal("tc:404")).isEmpty();
+    }
+
+    @Test
+    void concurrentTransitionsFromTheSameStatusHaveOneWinner() throws Exception {
+        store.insertGlobal(global("tc:1", 100)).join();
+        GlobalStatus[] targets = {GlobalStatus.COMMITTING, GlobalStatus.ROLLBACKING, GlobalStatus.TIMEOUT_ROLLBACKING,
+                GlobalStatus.PRE_COMMITTING};
+        ExecutorService pool = Executors.newFixedThreadPool(targets.length);
+        try {
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<Boolean>> results = new ArrayList<>();
+            for (GlobalStatus to : targets) {
+                results.add(pool.submit(() -> {
+                    start.await();
+                    return store.transitionGlobal("tc:1", GlobalStatus.BEGIN, to, "race").join();
+                }));
+            }
+            start.countDown();
+            List<GlobalStatus> winners = new ArrayList<>();
+            for (int i = 0; i < targets.length; i++) {
+                if (results.get(i).get(30, TimeUnit.SECONDS)) {
+                    winners.add(targets[i]);
+                }
+            }
+            assertThat(winners).hasSize(1);
+            assertThat(store.findGlobal("tc:1").orElseThrow().status()).isEqualTo(winners.get(0));
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void markHeuristicSetsTheFlagAndKeepsTheEvidence() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+
+        store.markHeuristic("tc:1", "branch 12 rolled back on its own").join();
+
+        GlobalTransaction tx = store.findGlobal("tc:1").orElseThrow();
+        assertThat(tx.heuristic()).isTrue();
+        assertThat(tx.reason()).isEqualTo("branch 12 rolled back on its own");
+        assertThat(tx.status()).isEqualTo(GlobalStatus.COMMITTED);
+    }
+
+    // ---------------------------------------------------------------- updateBranch / releaseLocks / deleteBranches
+
+    @Test
+    void updateBranchChangesItsStatusAndReason() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        Branch branch = branch("tc:1", 11, "db1", "account:1");
+        store.registerBranch(branch, rows("db1", "account:1")).join();
+
+        assertThat(store.updateBranch("tc:1", 11, BranchStatus.PHASE2_COMMITTED, "done").join()).isTrue();
+
+        Branch stored = store.findBranches("tc:1").get(0);
+        assertThat(stored.status()).isEqualTo(BranchStatus.PHASE2_COMMITTED);
+        assertThat(stored.reason()).isEqualTo("done");
+        assertThat(stored.resourceId()).isEqualTo("db1");
+        assertThat(stored.applicationData()).isEqualTo(branch.applicationData());
+    }
+
+    @Test
+    void updateOfAnUnknownBranchReturnsFalse() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        assertThat(store.updateBranch("tc:1", 99, BranchStatus.PHASE2_COMMITTED, "").join()).isFalse();
+        assertThat(store.updateBranch("tc:404", 99, BranchStatus.PHASE2_COMMITTED, "").join()).isFalse();
+    }
+
+    @Test
+    void releaseLocksFreesEveryRowOfThatXidOnly() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.insertGlobal(global("tc:2", 101)).join();
+        store.registerBranch(branch("tc:1", 11, "db1", "account:1,2"), rows("db1", "account:1,2")).join();
+        store.registerBranch(branch("tc:1", 12, "db2", "ledger:1"), rows("db2", "ledger:1")).join();
+        store.registerBranch(branch("tc:2", 21, "db1", "account:3"), rows("db1", "account:3")).join();
+
+        store.releaseLocks("tc:1").join();
+
+        assertThat(store.findLocks("tc:1")).isEmpty();
+        assertThat(store.findLocks("tc:2")).hasSize(1);
+        assertThat(store.findBranches("tc:1")).hasSize(2);
+        store.insertGlobal(global("tc:3", 102)).join();
+        assertThat(store.registerBranch(branch("tc:3", 31, "db1", "account:1,2"), rows("db1", "account:1,2")).join())
+                .isEqualTo(new RegisterResult.Registered(31));
+    }
+
+    @Test
+    void releaseLocksOfAnXidWithoutLocksDoesNothing() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.releaseLocks("tc:1").join();
+        store.releaseLocks("tc:404").join();
+        assertThat(store.findGlobal("tc:1")).isPresent();
+    }
+
+    @Test
+    void deleteBranchesKeepsTheGlobalTransaction() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.registerBranch(branch("tc:1", 11, "db1", "account:1"), rows("db1", "account:1")).join();
+        store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+        store.releaseLocks("tc:1").join();
+
+        store.deleteBranches("tc:1").join();
+
+        assertThat(store.findBranches("tc:1")).isEmpty();
+        assertThat(store.findGlobal("tc:1").orElseThrow().status()).isEqualTo(GlobalStatus.COMMITTED);
+    }
+
+    // ---------------------------------------------------------------- findConflict
+
+    @Test
+    void findConflictIgnoresRowsOfTheOwnXid() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.registerBranch(branch("tc:1", 11, "db1", "account:1"), rows("db1", "account:1")).join();
+
+        assertThat(store.findConflict(rows("db1", "account:1,2"), "tc:1")).isEmpty();
+        assertThat(store.findConflict(rows("db1", "account:2,1"), "tc:2")).hasValueSatisfying(l -> {
+            assertThat(l.xid()).isEqualTo("tc:1");
+            assertThat(l.row()).isEqualTo(new RowKey("db1", "account", "1"));
+        });
+        assertThat(store.findConflict(rows("db1", "account:1"), null)).isPresent();
+        assertThat(store.findConflict(rows("db1", "account:1"), "")).isPresent();
+        assertThat(store.findConflict(List.of(), null)).isEmpty();
+    }
+
+    // ---------------------------------------------------------------- listings
+
+    @Test
+    void listGlobalsIsNewestFirstFilteredAndPaged() {
+        for (int i = 1; i <= 7; i++) {
+            store.insertGlobal(global("tc:" + i, 1_000L * i)).join();
+        }
+        store.transitionGlobal("tc:2", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+        store.transitionGlobal("tc:5", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKED, "").join();
+
+        Page<GlobalTransaction> all = store.listGlobals(Set.of(), 0, 3);
+        assertThat(all.items()).extracting(GlobalTransaction::xid).containsExactly("tc:7", "tc:6", "tc:5");
+        assertThat(all.total()).isEqualTo(7);
+        assertThat(all.page()).isZero();
+        assertThat(all.size()).isEqualTo(3);
+
+        assertThat(store.listGlobals(Set.of(), 2, 3).items()).extracting(GlobalTransaction::xid)
+                .containsExactly("tc:1");
+        assertThat(store.listGlobals(Set.of(), 3, 3).items()).isEmpty();
+
+        Page<GlobalTransaction> begin = store.listGlobals(EnumSet.of(GlobalStatus.BEGIN), 1, 2);
+        assertThat(begin.items()).extracting(GlobalTransaction::xid).containsExactly("tc:4", "tc:3");
+        assertThat(begin.total()).isEqualTo(5);
+
+        Page<GlobalTransaction> ended = store.listGlobals(EnumSet.of(GlobalStatus.COMMITTED, GlobalStatus.ROLLBACKED),
+                0, 10);
+        assertThat(ended.items()).extracting(GlobalTransaction::xid).containsExactly("tc:5", "tc:2");
+        assertThat(ended.total()).isEqualTo(2);
+    }
+
+    @Test
+    void listLocksIsOldestFirstFilteredByResourceAndPaged() {
+        for (int i = 1; i <= 3; i++) {
+            store.insertGlobal(global("tc:" + i, 100 + i)).join();
+        }
+        store.registerBranch(branch("tc:1", 11, "db1", "account:1", 1_000), rows("db1", "account:1")).join();
+        store.registerBranch(branch("tc:2", 21, "db2", "ledger:9", 2_000), rows("db2", "ledger:9")).join();
+        store.registerBranch(branch("tc:3", 31, "db1", "account:2", 3_000), rows("db1", "account:2")).join();
+
+        Page<RowLock> all = store.listLocks(null, 0, 10);
+        assertThat(all.items()).extracting(RowLock::xid).containsExactly("tc:1", "tc:2", "tc:3");
+        assertThat(all.total()).isEqualTo(3);
+
+        Page<RowLock> db1 = store.listLocks("db1", 0, 1);
+        assertThat(db1.items()).extracting(l -> l.row().lockKey()).containsExactly("account:1");
+        assertThat(db1.total()).isEqualTo(2);
+        assertThat(store.listLocks("db1", 1, 1).items()).extracting(l -> l.row().lockKey())
+                .containsExactly("account:2");
+        assertThat(store.listLocks("db9", 0, 10).total()).isZero();
+    }
+
+    @Test
+    void findUnendedListsOnlyTransactionsTheTcStillDrives() {
+        store.insertGlobal(global("tc:begin", 100)).join();
+        store.insertGlobal(global("tc:committing", 101)).join();
+        store.insertGlobal(global("tc:committed", 102)).join();
+        store.insertGlobal(global("tc:failed", 103)).join();
+        store.transitionGlobal("tc:committing", GlobalStatus.BEGIN, GlobalStatus.COMMITTING, "").join();
+        store.transitionGlobal("tc:committed", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+        store.transitionGlobal("tc:failed", GlobalStatus.BEGIN, GlobalStatus.ROLLBACK_FAILED, "dirty").join();
+
+        assertThat(store.findUnended()).extracting(GlobalTransaction::xid)
+                .containsExactlyInAnyOrder("tc:begin", "tc:committing");
+    }
+
+    @Test
+    void countByStatusCountsEveryStoredTransaction() {
+        for (int i = 1; i <= 4; i++) {
+            store.insertGlobal(global("tc:" + i, 100 + i)).join();
+        }
+        store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.COMMITTING, "").join();
+        store.transitionGlobal("tc:1", GlobalStatus.COMMITTING, GlobalStatus.COMMITTED, "").join();
+        store.transitionGlobal("tc:2", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+
+        Map<GlobalStatus, Long> counts = store.countByStatus();
+        assertThat(counts.getOrDefault(GlobalStatus.BEGIN, 0L)).isEqualTo(2);
+        assertThat(counts.getOrDefault(GlobalStatus.COMMITTED, 0L)).isEqualTo(2);
+        assertThat(counts.getOrDefault(GlobalStatus.COMMITTING, 0L)).isZero();
+
+        store.purgeEndedBefore(clock.millis() + 1).join();
+        assertThat(store.countByStatus().getOrDefault(GlobalStatus.COMMITTED, 0L)).isZero();
+    }
+
+    // ---------------------------------------------------------------- purge
+
+    @Test
+    void purgeRemovesOnlyFinalTransactionsLastUpdatedBeforeTheCutoff() {
+        for (String xid : List.of("tc:old-committed", "tc:old-rolled-back", "tc:old-needs-person", "tc:old-begin",
+                "tc:new-committed")) {
+            store.insertGlobal(global(xid, 100)).join();
+        }
+        store.registerBranch(branch("tc:old-committed", 1, "db1", "account:1"), rows("db1", "account:1")).join();
+        store.transitionGlobal("tc:old-committed", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+        store.transitionGlobal("tc:old-rolled-back", GlobalStatus.BEGIN, GlobalStatus.TIMEOUT_ROLLBACKED, "").join();
+        store.transitionGlobal("tc:old-needs-person", GlobalStatus.BEGIN, GlobalStatus.COMMIT_FAILED, "").join();
+        clock.advance(10_000);
+        long cutoff = clock.millis();
+        clock.advance(1);
+        store.transitionGlobal("tc:new-committed", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+
+        int removed = store.purgeEndedBefore(cutoff).join();
+
+        assertThat(removed).isEqualTo(2);
+        assertThat(store.findGlobal("tc:old-committed")).isEmpty();
+        assertThat(store.findBranches("tc:old-committed")).isEmpty();
+        assertThat(store.findGlobal("tc:old-rolled-back")).isEmpty();
+        assertThat(store.findGlobal("tc:old-needs-person")).isPresent();
+        assertThat(store.findGlobal("tc:old-begin")).isPresent();
+        assertThat(store.findGlobal("tc:new-committed")).isPresent();
+        assertThat(store.listGlobals(Set.of(), 0, 10).total()).isEqualTo(3);
+        assertThat(store.purgeEndedBefore(cutoff).join()).isZero();
+    }
+
+    // ---------------------------------------------------------------- durability
+
+    @Test
+    void everythingAcknowledgedIsThereAfterReopen() throws Exception {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.insertGlobal(global("tc:2", 200)).join();
+        store.insertGlobal(global("tc:3", 300)).join();
+        store.insertGlobal(global("tc:4", 400)).join();
+        Branch b11 = branch("tc:1", 11, "db1", "account:1,2");
+        Branch b12 = branch("tc:1", 12, "db2", "ledger:5");
+        store.registerBranch(b11, rows("db1", "account:1,2")).join();
+        store.registerBranch(b12, rows("db2", "ledger:5")).join();
+        store.registerBranch(branch("tc:2", 21, "db1", "account:3"), rows("db1", "account:3")).join();
+        store.registerBranch(branch("tc:3", 31, "db1", "account:4"), rows("db1", "account:4")).join();
+        clock.advance(1_000);
+        store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.COMMITTING, "tm commit").join();
+        store.updateBranch("tc:1", 11, BranchStatus.PHASE2_COMMITTED, "").join();
+        store.transitionGlobal("tc:2", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKED, "tm rollback").join();
+        store.releaseLocks("tc:2").join();
+        store.deleteBranches("tc:2").join();
+        store.transitionGlobal("tc:3", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+        store.markHeuristic("tc:3", "evidence").join();
+        store.releaseLocks("tc:3").join();
+        clock.advance(1_000);
+        store.transitionGlobal("tc:4", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+        store.purgeEndedBefore(clock.millis() - 500).join(); // removes tc:2 and tc:3, not tc:4
+
+        StoreView before = StoreView.of(store);
+        store = reopen(store);
+        StoreView after = StoreView.of(store);
+
+        assertThat(after).usingRecursiveComparison().isEqualTo(before);
+        assertThat(after.globals).extracting(GlobalTransaction::xid).containsExactly("tc:4", "tc:1");
+        assertThat(store.findBranches("tc:1").get(0).status()).isEqualTo(BranchStatus.PHASE2_COMMITTED);
+        assertThat(store.findLocks("tc:1")).hasSize(3);
+        assertThat(store.findConflict(rows("db1", "account:3,4"), null)).isEmpty();
+
+        // The reopened store keeps working.
+        store.insertGlobal(global("tc:5", 500)).join();
+        assertThat(store.registerBranch(branch("tc:5", 51, "db1", "account:1"), rows("db1", "account:1")).join())
+                .isInstanceOf(RegisterResult.Conflict.class);
+        assertThat(store.registerBranch(branch("tc:5", 52, "db1", "account:3"), rows("db1", "account:3")).join())
+                .isEqualTo(new RegisterResult.Registered(52));
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /** Everything a store shows, for comparing two stores (or one store before and after reopen). */
+    protected record StoreView(List<GlobalTransaction> globals, Map<String, List<Branch>> branches,
+                               List<RowLock> locks, Map<GlobalStatus, Long> counts) {
+
+        public static StoreView of(TransactionStore store) {
+            List<GlobalTransaction> globals = store.listGlobals(Set.of(), 0, Integer.MAX_VALUE / 2).items();
+            Map<String, List<Branch>> branches = new java.util.TreeMap<>();
+            for (GlobalTransaction tx : globals) {
+                branches.put(tx.xid(), store.findBranches(tx.xid()));
+            }
+            List<RowLock> locks = store.listLocks(null, 0, Integer.MAX_VALUE / 2).items();
+            Map<GlobalStatus, Long> counts = new java.util.TreeMap<>();
+            store.countByStatus().forEach((s, n) -> {
+                if (n > 0) {
+                    counts.put(s, n);
+                }
+            });
+            return new StoreView(globals, branches, locks, counts);
+        }
+    }
+
+    protected static GlobalTransaction global(String xid, long beginTimeMs) {
+        return new GlobalTransaction(xid, "transfer", "bank", TransactionProtocol.TWO_PHASE, GlobalStatus.BEGIN,
+                beginTimeMs, 60_000, false, "", beginTimeMs);
+    }
+
+    protected static Branch branch(String xid, long branchId, String resourceId, String... lockKeys) {
+        return branch(xid, branchId, resourceId, lockKeys.length == 0 ? "" : lockKeys[0], 1_000 + branchId);
+    }
+
+    protected static Branch branch(String xid, long branchId, String resourceId, String lockKey, long registeredAtMs) {
+        List<String> keys = lockKey.isEmpty() ? List.of() : List.of(lockKey);
+        return new Branch(xid, branchId, resourceId, "rm-" + resourceId, keys,
+                new byte[] {1, 2, (byte) branchId}, BranchStatus.REGISTERED, registeredAtMs, "");
+    }
+
+    protected static List<RowKey> rows(String resourceId, String... lockKeys) {
+        return RowKey.expand(resourceId, List.of(lockKeys));
+    }
+
+    protected static void assertSameBranch(Branch actual, Branch expected) {
+        assertThat(actual).usingRecursiveComparison().isEqualTo(expected);
+    }
+
+    /** A clock the test moves by hand. */
+    protected static final class TestClock extends Clock {
+        private final AtomicLong millis;
+
+        public TestClock(long startMillis) {
+            this.millis = new AtomicLong(startMillis);
+        }
+
+        public void advance(long ms) {
+            millis.addAndGet(ms);
+        }
+
+        @Override
+        public long millis() {
+            return millis.get();
+        }
+
+        @Override
+        public Instant instant() {
+            return Instant.ofEpochMilli(millis.get());
+        }
+
+        @Override
+        public ZoneId getZone() {
+            return ZoneOffset.UTC;
+        }
+
+        @Override
+        public Clock withZone(ZoneId zone) {
+            return this;
+        }
+    }
+}
