@@ -1,0 +1,196 @@
+package io.cohort.rm;
+
+import io.cohort.client.RmConnection;
+import io.cohort.client.TcClientConfig;
+import io.cohort.rm.branch.AsyncUndoDeleter;
+import io.cohort.rm.branch.BranchPhase2Handler;
+import io.cohort.rm.dialect.Dialect;
+import io.cohort.rm.dialect.postgresql.PostgresDialect;
+import io.cohort.rm.jdbc.DataSourceProxy;
+import java.net.InetAddress;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import javax.sql.DataSource;
+
+/**
+ * The RM of one process, framework-free: wraps data sources ({@link #wrap}), answers the TC's
+ * phase-2 commands ({@link #handler()}), and holds what all resources share (configuration, the
+ * TC client, the client id). Typical use without Spring:
+ * <pre>{@code
+ * TcClient tc = new TcClient(TcClientConfig.of("localhost:8091", "bank-a"));
+ * ResourceManager rm = ResourceManager.builder(BranchCoordinator.of(tc)).build();
+ * DataSource ds = rm.wrap(hikari);
+ * rm.connect(tc.config());   // opens the phase-2 command streams
+ * }</pre>
+ */
+public final class ResourceManager implements AutoCloseable {
+
+    private final RmConfig config;
+    private final BranchCoordinator coordinator;
+    private final String clientId;
+    private final Clock clock;
+    private final Map<String, Resource> resources = new ConcurrentHashMap<>();
+    private final AsyncUndoDeleter deleter;
+    private final BranchPhase2Handler handler;
+    private volatile RmConnection connection;
+
+    private ResourceManager(Builder b) {
+        this.config = b.config;
+        this.coordinator = b.coordinator;
+        this.clientId = b.clientId != null ? b.clientId : defaultClientId();
+        this.clock = b.clock;
+        this.deleter = new AsyncUndoDeleter(config, clock);
+        this.handler = new BranchPhase2Handler(this::resource, deleter);
+    }
+
+    public static Builder builder(BranchCoordinator coordinator) {
+        return new Builder(coordinator);
+    }
+
+    /** Wraps {@code target}; its resource id is derived from its JDBC URL. */
+    public DataSourceProxy wrap(DataSource target) {
+        return wrap(target, null);
+    }
+
+    /** Wraps {@code target} as resource {@code resourceId} (null: derived from the JDBC URL). */
+    public DataSourceProxy wrap(DataSource target, String resourceId) {
+        if (target instanceof DataSourceProxy proxy) {
+            return proxy;
+        }
+        String id = resourceId != null && !resourceId.isBlank() ? resourceId : resourceIdOf(target);
+        Resource resource = new Resource(this, id, target, dialectOf(target));
+        Resource previous = resources.putIfAbsent(id, resource);
+        if (previous != null) {
+            throw new IllegalStateException("Two data sources have resource id " + id
+                    + "; set cohort.rm.resource-id to tell them apart");
+        }
+        deleter.register(resource);
+        return new DataSourceProxy(target, resource);
+    }
+
+    /** Opens the command streams to every TC replica, announcing the wrapped resources. Call after wrapping. */
+    public synchronized RmConnection connect(TcClientConfig tcConfig, int workerThreads) {
+        if (connection == null) {
+            connection = new RmConnection(tcConfig, clientId, new ArrayList<>(resources.keySet()), handler, workerThreads);
+        }
+        return connection;
+    }
+
+    public BranchPhase2Handler handler() {
+        return handler;
+    }
+
+    public Resource resource(String resourceId) {
+        return resources.get(resourceId);
+    }
+
+    public List<String> resourceIds() {
+        return List.copyOf(resources.keySet());
+    }
+
+    public RmConfig config() {
+        return config;
+    }
+
+    BranchCoordinator coordinator() {
+        return coordinator;
+    }
+
+    public String clientId() {
+        return clientId;
+    }
+
+    Clock clock() {
+        return clock;
+    }
+
+    /** Deletes queued undo logs now (tests, shutdown). */
+    public void flushUndoDeletes() {
+        deleter.flush();
+    }
+
+    @Override
+    public void close() {
+        RmConnection c = connection;
+        if (c != null) {
+            c.close();
+        }
+        deleter.close();
+    }
+
+    private static Dialect dialectOf(DataSource target) {
+        // PostgreSQL is the only database so far; MySQL/MariaDB will be chosen here by product name.
+        return new PostgresDialect();
+    }
+
+    /** {@code jdbc:postgresql://host:port/db}, lower-cased, without parameters. */
+    static String resourceIdOf(DataSource target) {
+        try (Connection c = target.getConnection()) {
+            return normalise(c.getMetaData().getURL());
+        } catch (SQLException e) {
+            throw new IllegalStateException("Cannot derive the RM resource id from the database URL (" + e.getMessage()
+                    + "); set cohort.rm.resource-id", e);
+        }
+    }
+
+    static String normalise(String jdbcUrl) {
+        String url = jdbcUrl;
+        int q = url.indexOf('?');
+        if (q >= 0) {
+            url = url.substring(0, q);
+        }
+        int hostStart = url.indexOf("//");
+        int slash = hostStart < 0 ? -1 : url.indexOf('/', hostStart + 2);
+        return slash < 0 ? url.toLowerCase(Locale.ROOT)
+                : url.substring(0, slash).toLowerCase(Locale.ROOT) + url.substring(slash);
+    }
+
+    private static String defaultClientId() {
+        String host;
+        try {
+            host = InetAddress.getLocalHost().getHostName();
+        } catch (Exception e) {
+            host = "unknown-host";
+        }
+        return host + ":" + ProcessHandle.current().pid() + ":" + UUID.randomUUID().toString().substring(0, 8);
+    }
+
+    /** Builds a {@link ResourceManager}. */
+    public static final class Builder {
+        private final BranchCoordinator coordinator;
+        private RmConfig config = RmConfig.defaults();
+        private String clientId;
+        private Clock clock = Clock.systemUTC();
+
+        private Builder(BranchCoordinator coordinator) {
+            this.coordinator = java.util.Objects.requireNonNull(coordinator, "coordinator");
+        }
+
+        public Builder config(RmConfig config) {
+            this.config = config;
+            return this;
+        }
+
+        /** Unique per process; the TC sends a branch's phase-2 commands to the client that registered it. */
+        public Builder clientId(String clientId) {
+            this.clientId = clientId;
+            return this;
+        }
+
+        public Builder clock(Clock clock) {
+            this.clock = clock;
+            return this;
+        }
+
+        public ResourceManager build() {
+            return new ResourceManager(this);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+package io.cohort.rm.dialect;
+
+import io.cohort.rm.image.TableMeta;
+import io.cohort.rm.sql.SqlPlan;
+import java.sql.Connection;
+import java.sql.SQLException;
+
+/**
+ * Everything about the SQL path and the undo log that differs between databases. One
+ * implementation per database, each in its own {@code dialect/<db>} package.
+ */
+public interface Dialect {
+
+    /** Resolves a table name as written in SQL (maybe schema-qualified or quoted); null if it does not exist. */
+    TableMeta loadTableMeta(Connection connection, String tableAsWritten) throws SQLException;
+
+    String quote(String identifier);
+
+    /** The table's schema-qualified, quoted name. */
+    String qualifiedName(String schema, String table);
+
+    /** Quoted, comma-separated column list of {@code meta}. */
+    String columnList(TableMeta meta);
+
+    /**
+     * One statement that locks the rows the UPDATE matches, updates exactly those, and returns the
+     * before image (first column 0) and the after image (first column 1), or null when the
+     * database cannot. Parameters: the WHERE condition's first, then the SET list's.
+     */
+    String updateWithImages(SqlPlan.Update plan, TableMeta meta);
+
+    /** Before image: {@code SELECT <columns> FROM <table clause> WHERE <where> FOR UPDATE}. */
+    String selectForUpdate(String tableClause, String where, TableMeta meta);
+
+    /** The statement with the table's columns returned after the caller's own RETURNING list, if any. */
+    String withReturning(String sql, boolean hasReturning, String[] callerColumns, TableMeta meta);
+
+    /** Current rows by primary key, {@code rows} keys bound in key-column order, locked. */
+    String selectByKeysForUpdate(TableMeta meta, int rows);
+
+    /** Re-inserts deleted rows with their original values, identity columns included. */
+    String restoreInsert(String qualifiedTable, String columnList, int columnCount);
+
+    // ---- undo log ----
+
+    /** Parameters: xid, branch_id, rollback_info, log_status. */
+    String insertUndo(String undoTable);
+
+    /** Parameters: xid, branch_id. Returns rollback_info, log_status, locked. */
+    String selectUndoForUpdate(String undoTable);
+
+    /** Parameters: xid, branch_id. Inserts an empty-rollback marker unless a row exists; 1 if inserted. */
+    String insertMarker(String undoTable);
+
+    /** Parameters: xid, branch_id. */
+    String deleteUndo(String undoTable);
+
+    /** Parameters: an array of xids and an array of branch ids, pairwise. */
+    String deleteUndoBatch(String undoTable);
+
+    /** Parameter: a cut-off timestamp; deletes markers created before it. */
+    String deleteOldMarkers(String undoTable);
+
+    /** Whether the exception is a unique-key violation. */
+    boolean isUniqueViolation(SQLException e);
+}

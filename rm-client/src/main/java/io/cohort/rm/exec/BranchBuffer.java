@@ -1,0 +1,55 @@
+package io.cohort.rm.exec;
+
+import io.cohort.rm.undo.UndoRecord;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * What one local transaction collected so far: its undo records, in statement order, and the
+ * primary keys it wrote or locked, by table. Becomes the branch at commit; dropped at rollback.
+ */
+public final class BranchBuffer {
+
+    private final String xid;
+    private final List<UndoRecord> records = new ArrayList<>();
+    private final Map<String, Set<String>> keysByTable = new LinkedHashMap<>();
+
+    /** @param xid the global transaction, or null when only checking global locks */
+    public BranchBuffer(String xid) {
+        this.xid = xid;
+    }
+
+    public String xid() {
+        return xid;
+    }
+
+    public void add(UndoRecord record) {
+        records.add(record);
+    }
+
+    public void addKey(String table, String key) {
+        keysByTable.computeIfAbsent(table, t -> new LinkedHashSet<>()).add(key);
+    }
+
+    public List<UndoRecord> records() {
+        return records;
+    }
+
+    /** Whether there is anything to register (writes) or check (locks). */
+    public boolean isEmpty() {
+        return records.isEmpty() && keysByTable.isEmpty();
+    }
+
+    /** Lock keys, one per table: {@code table:pk1,pk2} (composite keys joined by '_'). */
+    public List<String> lockKeys() {
+        List<String> out = new ArrayList<>(keysByTable.size());
+        for (Map.Entry<String, Set<String>> e : keysByTable.entrySet()) {
+            out.add(e.getKey() + ":" + String.join(",", e.getValue()));
+        }
+        return out;
+    }
+}

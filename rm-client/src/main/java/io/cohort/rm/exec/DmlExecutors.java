@@ -1,0 +1,182 @@
+package io.cohort.rm.exec;
+
+import io.cohort.rm.UnsupportedStatementException;
+import io.cohort.rm.image.TableMeta;
+import io.cohort.rm.sql.ParamCounter;
+import io.cohort.rm.sql.SqlPlan;
+import io.cohort.rm.undo.UndoRecord;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * INSERT, UPDATE and DELETE inside a global transaction (or under a global lock). Each takes its
+ * images with as few round trips as the database allows:
+ * <ul>
+ *   <li>INSERT: the statement itself {@code RETURNING} every column is the after image (1 statement);</li>
+ *   <li>DELETE: the statement {@code RETURNING} every column is the before image (1 statement);</li>
+ *   <li>UPDATE: the dialect's one-statement lock + update + images where it has one (PostgreSQL's
+ *       data-modifying CTE); with a RETURNING clause of its own, the classic before-image
+ *       {@code SELECT ... FOR UPDATE} followed by the UPDATE returning the after image (2 statements).</li>
+ * </ul>
+ * When the application wants rows back (its own RETURNING, or generated keys) the statement runs
+ * scrollable, the images are read from the columns appended after the caller's, and the result
+ * is rewound and handed over.
+ */
+final class DmlExecutors {
+
+    private DmlExecutors() {
+    }
+
+    static Outcome insert(ExecContext ctx, SqlPlan.Insert plan, Invocation inv) throws SQLException {
+        TableMeta meta = requireKey(ctx, plan.table(), plan.sql());
+        boolean callerWantsRows = plan.hasReturning() || inv.generatedKeys();
+        String sql = ctx.resource().rewritten("I" + (inv.generatedKeys() ? java.util.Arrays.toString(inv.keyColumns()) : "")
+                + ":" + plan.sql(), () -> ctx.resource().dialect()
+                .withReturning(plan.sql(), plan.hasReturning(), inv.generatedKeys() ? inv.keyColumns() : null, meta));
+        int params = ParamCounter.count(plan.sql());
+        List<String[]> after;
+        ResultSet callerRows = null;
+        PreparedStatement ps = callerWantsRows
+                ? ctx.raw().prepareStatement(sql, ResultSet.TYPE_SCROLL_INSENSITIVE, ResultSet.CONCUR_READ_ONLY)
+                : ctx.raw().prepareStatement(sql);
+        try {
+            ExecContext.bind(ps, inv.params(), ExecContext.range(1, params));
+            ResultSet rs = ps.executeQuery();
+            int offset = rs.getMetaData().getColumnCount() - meta.columns().size();
+            after = ExecContext.rows(rs, meta, offset);
+            if (callerWantsRows) {
+                rs.beforeFirst();
+                callerRows = rs;
+                ps.closeOnCompletion();
+            }
+        } finally {
+            if (callerRows == null) {
+                ps.close();
+            }
+        }
+        if (!after.isEmpty()) {
+            ctx.lock(meta, after);
+            if (ctx.xid() != null) {
+                ctx.buffer().add(record(UndoRecord.Op.INSERT, meta, List.of(), after));
+            }
+        }
+        return new Outcome(after.size(), plan.hasReturning() ? callerRows : null,
+                plan.hasReturning() ? null : callerRows);
+    }
+
+    static Outcome delete(ExecContext ctx, SqlPlan.Delete plan, Invocation inv) throws SQLException {
+        TableMeta meta = requireKey(ctx, plan.table(), plan.sql());
+        String sql = ctx.resource().rewritten("D:" + plan.sql(),
+                () -> ctx.resource().dialect().withReturning(plan.sql(), plan.hasReturning(), null, meta));
+        List<String[]> before;
+        ResultSet callerRows = null;
+        PreparedStatement ps = plan.hasReturning()
+                ? ctx.raw().prepareStatement(sql, ResultSet.TYPE_SCROLL_INSENSITIVE, ResultSet.CONCUR_READ_ONLY)
+                : ctx.raw().prepareStatement(sql);
+        try {
+            ExecContext.bind(ps, inv.params(), ExecContext.range(1, plan.whereParams()));
+            ResultSet rs = ps.executeQuery();
+            int offset = rs.getMetaData().getColumnCount() - meta.columns().size();
+            before = ExecContext.rows(rs, meta, offset);
+            if (plan.hasReturning()) {
+                rs.beforeFirst();
+                callerRows = rs;
+                ps.closeOnCompletion();
+            }
+        } finally {
+            if (callerRows == null) {
+                ps.close();
+            }
+        }
+        if (!before.isEmpty()) {
+            ctx.lock(meta, before);
+            if (ctx.xid() != null) {
+                ctx.buffer().add(record(UndoRecord.Op.DELETE, meta, before, List.of()));
+            }
+        }
+        return new Outcome(before.size(), callerRows, null);
+    }
+
+    static Outcome update(ExecContext ctx, SqlPlan.Update plan, Invocation inv) throws SQLException {
+        TableMeta meta = requireKey(ctx, plan.table(), plan.sql());
+        for (String column : plan.setColumns()) {
+            String name = column.startsWith("\"") ? column.substring(1, column.length() - 1) : column;
+            if (meta.isPrimaryKey(name)) {
+                throw new UnsupportedStatementException(plan.sql(), "it changes primary-key column " + name
+                        + " of " + meta.lockName() + ", and rows are undone and locked by primary key",
+                        "Delete the row and insert a new one instead.");
+            }
+        }
+        String cte = plan.hasReturning() ? null : ctx.resource().rewritten("U:" + plan.sql(),
+                () -> ctx.resource().dialect().updateWithImages(plan, meta));
+        List<String[]> before = new ArrayList<>();
+        List<String[]> after = new ArrayList<>();
+        ResultSet callerRows = null;
+        if (cte != null) {
+            int[] mapping = new int[plan.whereParams() + plan.setParams()];
+            for (int i = 0; i < plan.whereParams(); i++) {
+                mapping[i] = plan.setParams() + 1 + i;
+            }
+            for (int i = 0; i < plan.setParams(); i++) {
+                mapping[plan.whereParams() + i] = 1 + i;
+            }
+            try (PreparedStatement ps = ctx.raw().prepareStatement(cte)) {
+                ExecContext.bind(ps, inv.params(), mapping);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        (rs.getInt(1) == 0 ? before : after).add(ExecContext.row(rs, meta, 1));
+                    }
+                }
+            }
+        } else {
+            String select = ctx.resource().rewritten("B:" + plan.sql(),
+                    () -> ctx.resource().dialect().selectForUpdate(plan.tableClause(), plan.where(), meta));
+            try (PreparedStatement ps = ctx.raw().prepareStatement(select)) {
+                ExecContext.bind(ps, inv.params(), ExecContext.range(plan.setParams() + 1, plan.whereParams()));
+                try (ResultSet rs = ps.executeQuery()) {
+                    before = ExecContext.rows(rs, meta, 0);
+                }
+            }
+            String sql = ctx.resource().rewritten("R:" + plan.sql(),
+                    () -> ctx.resource().dialect().withReturning(plan.sql(), true, null, meta));
+            PreparedStatement ps = ctx.raw().prepareStatement(sql, ResultSet.TYPE_SCROLL_INSENSITIVE,
+                    ResultSet.CONCUR_READ_ONLY);
+            try {
+                ExecContext.bind(ps, inv.params(), ExecContext.range(1, plan.setParams() + plan.whereParams()));
+                ResultSet rs = ps.executeQuery();
+                after = ExecContext.rows(rs, meta, rs.getMetaData().getColumnCount() - meta.columns().size());
+                rs.beforeFirst();
+                callerRows = rs;
+                ps.closeOnCompletion();
+            } finally {
+                if (callerRows == null) {
+                    ps.close();
+                }
+            }
+        }
+        if (!after.isEmpty()) {
+            ctx.lock(meta, after);
+            if (ctx.xid() != null) {
+                ctx.buffer().add(record(UndoRecord.Op.UPDATE, meta, before, after));
+            }
+        }
+        return new Outcome(after.size(), callerRows, null);
+    }
+
+    private static TableMeta requireKey(ExecContext ctx, String table, String sql) throws SQLException {
+        TableMeta meta = ctx.meta(table);
+        if (meta.primaryKey().isEmpty()) {
+            throw new UnsupportedStatementException(sql, "table " + meta.lockName()
+                    + " has no primary key, and AT mode locks and undoes rows by primary key",
+                    "Add a primary key to the table.");
+        }
+        return meta;
+    }
+
+    private static UndoRecord record(UndoRecord.Op op, TableMeta meta, List<String[]> before, List<String[]> after) {
+        return new UndoRecord(op, meta.schema(), meta.name(), meta.columns(), meta.primaryKey(), before, after);
+    }
+}

@@ -1,0 +1,97 @@
+package io.cohort.rm.exec;
+
+import io.cohort.client.TcException;
+import io.cohort.rm.BranchCoordinator;
+import io.cohort.rm.GlobalLockConflictException;
+import io.cohort.rm.Resource;
+import io.cohort.rm.RmConfig;
+import io.cohort.protocol.v1.LockConflict;
+import io.cohort.protocol.v1.QueryLocksResponse;
+import io.cohort.protocol.v1.RegisterBranchResponse;
+import java.sql.SQLException;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * Global locks from the RM's side: registering a branch (which takes its locks) and checking that
+ * rows are free, both retried with backoff on a conflict — starting at
+ * {@code cohort.rm.lock-retry-interval}, doubling up to 16 times that, for
+ * {@code cohort.rm.lock-retry-attempts} attempts — and then failing with the holder named.
+ */
+public final class GlobalLocks {
+
+    private GlobalLocks() {
+    }
+
+    /** Registers the branch and returns its id; throws {@link GlobalLockConflictException} when the locks stay taken. */
+    public static long register(Resource resource, String xid, List<String> lockKeys) throws SQLException {
+        BranchCoordinator tc = resource.coordinator();
+        RmConfig config = resource.config();
+        Clock clock = resource.clock();
+        long start = clock.millis();
+        LockConflict conflict = null;
+        for (int attempt = 1; attempt <= config.lockRetryAttempts(); attempt++) {
+            RegisterBranchResponse response;
+            try {
+                response = tc.registerBranch(xid, resource.resourceId(), lockKeys, null, resource.clientId());
+            } catch (TcException e) {
+                throw new SQLException("Could not register the branch of global transaction " + xid + " with the TC: "
+                        + e.getMessage(), e.isRetriable() ? "08006" : "40000", e);
+            }
+            if (response.hasConflict()) {
+                conflict = response.getConflict();
+                pause(config, attempt);
+            } else {
+                return response.getBranchId();
+            }
+        }
+        throw conflict(conflict, config, clock, start, xid);
+    }
+
+    /** Waits until no other global transaction holds {@code lockKeys}. */
+    public static void awaitFree(Resource resource, String ownXid, List<String> lockKeys) throws SQLException {
+        if (lockKeys.isEmpty()) {
+            return;
+        }
+        RmConfig config = resource.config();
+        Clock clock = resource.clock();
+        long start = clock.millis();
+        LockConflict conflict = null;
+        for (int attempt = 1; attempt <= config.lockRetryAttempts(); attempt++) {
+            QueryLocksResponse response;
+            try {
+                response = resource.coordinator().queryLocks(resource.resourceId(), lockKeys, ownXid);
+            } catch (TcException e) {
+                throw new SQLException("Could not check global locks with the TC: " + e.getMessage(), "08006", e);
+            }
+            if (response.getLockable()) {
+                return;
+            }
+            conflict = response.getConflict();
+            pause(config, attempt);
+        }
+        throw conflict(conflict, config, clock, start, ownXid);
+    }
+
+    private static GlobalLockConflictException conflict(LockConflict c, RmConfig config, Clock clock, long start,
+                                                        String xid) {
+        long now = clock.millis();
+        return new GlobalLockConflictException(c.getLockKey(), c.getHolderXid(), c.getHeldSinceEpochMs(),
+                config.lockRetryAttempts(), Duration.ofMillis(now - start), xid, now);
+    }
+
+    private static void pause(RmConfig config, int attempt) throws SQLException {
+        if (attempt >= config.lockRetryAttempts()) {
+            return;
+        }
+        long base = config.lockRetryInterval().toMillis();
+        long wait = Math.min(base * 16, base << Math.min(attempt - 1, 4));
+        try {
+            Thread.sleep(wait);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SQLException("Interrupted while waiting for a global lock", "57014", e);
+        }
+    }
+}

@@ -1,0 +1,14 @@
+package io.cohort.rm.exec;
+
+import io.cohort.rm.jdbc.ParamLog;
+
+/**
+ * One execution the application asked for.
+ *
+ * @param sql           the SQL as the application wrote it
+ * @param params        the bound parameters, or null for a plain {@code Statement}
+ * @param generatedKeys the application asked for generated keys
+ * @param keyColumns    the generated-key columns it named, or null for all
+ */
+public record Invocation(String sql, ParamLog params, boolean generatedKeys, String[] keyColumns) {
+}

@@ -1,0 +1,61 @@
+package io.cohort.rm.exec;
+
+import io.cohort.rm.UnsupportedStatementException;
+import io.cohort.rm.image.TableMeta;
+import io.cohort.rm.image.ValueCodec;
+import io.cohort.rm.sql.ParamCounter;
+import io.cohort.rm.sql.SqlPlan;
+import io.cohort.rm.undo.UndoExecutor;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.StringJoiner;
+
+/**
+ * SELECT ... FOR UPDATE inside a global transaction or under a global lock: locks the rows locally
+ * while selecting their primary keys (the same statement with only the key columns), then waits
+ * until no other global transaction holds them. The application's own statement then runs as
+ * written and finds the rows already locked.
+ */
+final class LockingSelectExecutor {
+
+    private LockingSelectExecutor() {
+    }
+
+    static void lock(ExecContext ctx, SqlPlan.LockingSelect plan, Invocation inv) throws SQLException {
+        TableMeta meta = ctx.meta(plan.table());
+        if (meta.primaryKey().isEmpty()) {
+            throw new UnsupportedStatementException(plan.sql(), "table " + meta.lockName()
+                    + " has no primary key, and global locks are taken by primary key", "Add a primary key to the table.");
+        }
+        String sql = ctx.resource().rewritten("L:" + plan.sql(), () -> {
+            StringJoiner keys = new StringJoiner(", ");
+            for (String k : meta.primaryKey()) {
+                keys.add(ctx.resource().dialect().quote(k));
+            }
+            return plan.keySelect().replace(SqlPlan.PK_PLACEHOLDER, keys.toString());
+        });
+        int total = ParamCounter.count(plan.sql());
+        int[] pk = meta.primaryKeyIndexes();
+        List<String> keys = new ArrayList<>();
+        try (PreparedStatement ps = ctx.raw().prepareStatement(sql)) {
+            ExecContext.bind(ps, inv.params(), ExecContext.range(plan.leadingParams() + 1, total - plan.leadingParams()));
+            try (ResultSet rs = ps.executeQuery()) {
+                String[] row = new String[meta.columns().size()];
+                while (rs.next()) {
+                    for (int i = 0; i < pk.length; i++) {
+                        row[pk[i]] = ValueCodec.read(rs, i + 1, meta.columns().get(pk[i]).type());
+                    }
+                    keys.add(UndoExecutor.key(row, pk));
+                }
+            }
+        }
+        if (keys.isEmpty()) {
+            return;
+        }
+        String lockKey = meta.lockName() + ":" + String.join(",", keys);
+        GlobalLocks.awaitFree(ctx.resource(), ctx.xid(), List.of(lockKey));
+    }
+}

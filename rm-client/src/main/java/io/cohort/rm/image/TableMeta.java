@@ -1,0 +1,85 @@
+package io.cohort.rm.image;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * A table as the RM needs it: columns in catalog order and the primary key. Immutable; cached per
+ * data source ({@link TableMetaCache}). A table without a primary key has an empty {@link #primaryKey()}.
+ */
+public final class TableMeta {
+
+    private final String schema;
+    private final String name;
+    private final List<ColumnMeta> columns;
+    private final List<String> primaryKey;
+    private final Map<String, Integer> index = new HashMap<>();
+    private final int[] primaryKeyIndexes;
+
+    /**
+     * @param schema     the schema the name resolved to
+     * @param name       the table name as stored in the catalog
+     * @param columns    every column, in catalog order
+     * @param primaryKey primary-key column names, in key order
+     */
+    public TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey) {
+        this.schema = schema;
+        this.name = name;
+        this.columns = List.copyOf(columns);
+        this.primaryKey = List.copyOf(primaryKey);
+        for (int i = 0; i < this.columns.size(); i++) {
+            index.putIfAbsent(this.columns.get(i).name().toLowerCase(Locale.ROOT), i);
+        }
+        this.primaryKeyIndexes = new int[this.primaryKey.size()];
+        for (int i = 0; i < primaryKeyIndexes.length; i++) {
+            primaryKeyIndexes[i] = indexOf(this.primaryKey.get(i));
+        }
+    }
+
+    public String schema() {
+        return schema;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public List<ColumnMeta> columns() {
+        return columns;
+    }
+
+    public List<String> primaryKey() {
+        return primaryKey;
+    }
+
+    /** The name used in lock keys and undo records: {@code name} in the default schema, else {@code schema.name}. */
+    public String lockName() {
+        return schema == null || schema.equals("public") ? name : schema + "." + name;
+    }
+
+    /** Index in {@link #columns()} of the column named {@code column} (case-insensitive), or -1. */
+    public int indexOf(String column) {
+        return index.getOrDefault(column.toLowerCase(Locale.ROOT), -1);
+    }
+
+    /** Indexes of the primary-key columns in {@link #columns()}. Do not modify. */
+    public int[] primaryKeyIndexes() {
+        return primaryKeyIndexes;
+    }
+
+    public boolean isPrimaryKey(String column) {
+        for (String pk : primaryKey) {
+            if (pk.equalsIgnoreCase(column)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public String toString() {
+        return lockName() + columns + " pk" + primaryKey;
+    }
+}

@@ -1,0 +1,283 @@
+package io.cohort.rm.jdbc;
+
+import io.cohort.client.XidContext;
+import io.cohort.protocol.v1.BranchStatusCode;
+import io.cohort.rm.GlobalLockContext;
+import io.cohort.rm.Resource;
+import io.cohort.rm.UnsupportedStatementException;
+import io.cohort.rm.exec.BranchBuffer;
+import io.cohort.rm.exec.ExecContext;
+import io.cohort.rm.exec.GlobalLocks;
+import io.cohort.rm.exec.Invocation;
+import io.cohort.rm.exec.Outcome;
+import io.cohort.rm.exec.SqlPath;
+import io.cohort.rm.sql.SqlPlan;
+import java.sql.CallableStatement;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Objects;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A connection of a wrapped data source. Outside a global transaction it only forwards. Inside
+ * one, its statements feed a {@link BranchBuffer}, and {@link #commit()} turns the local
+ * transaction into a branch: register with the TC (taking global locks, retried on conflict),
+ * insert the undo log in the same local transaction, commit. Not thread-safe, like any JDBC
+ * connection.
+ */
+public final class ConnectionProxy extends DelegatingConnection {
+
+    private static final Logger log = LoggerFactory.getLogger(ConnectionProxy.class);
+
+    private final Resource resource;
+    private BranchBuffer buffer;
+
+    ConnectionProxy(Connection delegate, Resource resource) {
+        super(delegate);
+        this.resource = resource;
+    }
+
+    /** Whether the RM must look at statements on this thread: an XID is bound or a global lock asked for. */
+    static boolean intercepting() {
+        return XidContext.current() != null || GlobalLockContext.isActive();
+    }
+
+    public Resource resource() {
+        return resource;
+    }
+
+    /**
+     * Runs one statement through the RM's SQL path; null means "run the application's statement as written".
+     * With autocommit on, a statement that writes is its own local transaction and branch.
+     */
+    Outcome execute(Invocation inv) throws SQLException {
+        String xid = XidContext.current();
+        SqlPlan plan = resource.plans().plan(inv.sql());
+        if (SqlPath.isPassThrough(plan, xid == null)) {
+            return null;
+        }
+        if (buffer == null) {
+            buffer = new BranchBuffer(xid);
+        } else if (!Objects.equals(buffer.xid(), xid)) {
+            throw new SQLException("This local transaction began " + (buffer.xid() == null ? "under a global lock"
+                    : "in global transaction " + buffer.xid()) + " and now runs " + (xid == null ? "under a global lock"
+                    : "in global transaction " + xid) + "; commit or roll back in between", "25000");
+        }
+        ExecContext ctx = new ExecContext(delegate, resource, buffer);
+        if (!delegate.getAutoCommit() || plan instanceof SqlPlan.LockingSelect) {
+            try {
+                return SqlPath.execute(ctx, plan, inv);
+            } finally {
+                if (buffer != null && buffer.isEmpty()) {
+                    buffer = null;
+                }
+            }
+        }
+        delegate.setAutoCommit(false);
+        boolean committed = false;
+        try {
+            Outcome outcome = SqlPath.execute(ctx, plan, inv);
+            commit();
+            committed = true;
+            return outcome;
+        } finally {
+            if (!committed) {
+                buffer = null;
+                rollbackQuietly();
+            }
+            delegate.setAutoCommit(true);
+        }
+    }
+
+    @Override
+    public void commit() throws SQLException {
+        BranchBuffer b = buffer;
+        buffer = null;
+        if (b == null || b.isEmpty()) {
+            delegate.commit();
+            return;
+        }
+        if (b.xid() == null || b.records().isEmpty()) {
+            try {
+                GlobalLocks.awaitFree(resource, b.xid(), b.lockKeys());
+            } catch (SQLException | RuntimeException e) {
+                rollbackQuietly();
+                throw e;
+            }
+            delegate.commit();
+            return;
+        }
+        String xid = b.xid();
+        long branchId;
+        try {
+            branchId = GlobalLocks.register(resource, xid, b.lockKeys());
+        } catch (SQLException | RuntimeException e) {
+            rollbackQuietly();
+            throw e;
+        }
+        try (PreparedStatement ps = delegate.prepareStatement(resource.dialect().insertUndo(resource.config().undoTable()))) {
+            ps.setString(1, xid);
+            ps.setLong(2, branchId);
+            ps.setBytes(3, resource.undoCodec().encode(b.records()));
+            ps.setInt(4, 0);
+            ps.executeUpdate();
+        } catch (SQLException e) {
+            rollbackQuietly();
+            report(xid, branchId, "undo log insert failed: " + e.getMessage());
+            if (resource.dialect().isUniqueViolation(e)) {
+                throw new SQLException("Branch " + branchId + " of global transaction " + xid + " was already rolled back"
+                        + " by the TC (the global transaction ended or timed out); the local transaction was rolled back",
+                        "40000", e);
+            }
+            throw e;
+        }
+        try {
+            delegate.commit();
+        } catch (SQLException e) {
+            afterFailedCommit(xid, branchId, e);
+            throw e;
+        }
+    }
+
+    /**
+     * The commit failed — or its answer was lost. Report PHASE1_FAILED only when sure: if the
+     * undo log is in the database the branch did commit, and the TC's rollback will undo it.
+     */
+    private void afterFailedCommit(String xid, long branchId, SQLException e) {
+        Boolean committed = null;
+        try (Connection c = resource.target().getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT 1 FROM " + resource.config().undoTable()
+                     + " WHERE xid = ? AND branch_id = ? AND log_status = 0")) {
+            ps.setString(1, xid);
+            ps.setLong(2, branchId);
+            try (ResultSet rs = ps.executeQuery()) {
+                committed = rs.next();
+            }
+        } catch (SQLException check) {
+            log.warn("Commit of branch {} of {} failed ({}) and its outcome cannot be checked ({}); the TC will settle it",
+                    branchId, xid, e.getMessage(), check.getMessage());
+        }
+        if (Boolean.FALSE.equals(committed)) {
+            report(xid, branchId, "local commit failed: " + e.getMessage());
+        }
+    }
+
+    private void report(String xid, long branchId, String reason) {
+        try {
+            resource.coordinator().reportBranch(xid, branchId, BranchStatusCode.BRANCH_PHASE1_FAILED, reason);
+        } catch (RuntimeException r) {
+            log.warn("Could not report branch {} of {} as failed ({}); the TC will roll it back on its own",
+                    branchId, xid, r.getMessage());
+        }
+    }
+
+    private void rollbackQuietly() {
+        try {
+            delegate.rollback();
+        } catch (SQLException ignored) {
+            // the connection is broken; the pool discards it and the transaction ends with it
+        }
+    }
+
+    @Override
+    public void rollback() throws SQLException {
+        buffer = null;
+        delegate.rollback();
+    }
+
+    @Override
+    public void setAutoCommit(boolean autoCommit) throws SQLException {
+        if (autoCommit && buffer != null && !delegate.getAutoCommit()) {
+            commit(); // JDBC: switching autocommit on commits the transaction in progress
+        }
+        delegate.setAutoCommit(autoCommit);
+    }
+
+    @Override
+    public void close() throws SQLException {
+        buffer = null;
+        delegate.close();
+    }
+
+    // ---- statements ----
+
+    @Override
+    public Statement createStatement() throws SQLException {
+        return new StatementProxy(this, delegate.createStatement());
+    }
+
+    @Override
+    public Statement createStatement(int type, int concurrency) throws SQLException {
+        return new StatementProxy(this, delegate.createStatement(type, concurrency));
+    }
+
+    @Override
+    public Statement createStatement(int type, int concurrency, int holdability) throws SQLException {
+        return new StatementProxy(this, delegate.createStatement(type, concurrency, holdability));
+    }
+
+    @Override
+    public PreparedStatement prepareStatement(String sql) throws SQLException {
+        return prepared(delegate.prepareStatement(sql), sql, false, null);
+    }
+
+    @Override
+    public PreparedStatement prepareStatement(String sql, int type, int concurrency) throws SQLException {
+        return prepared(delegate.prepareStatement(sql, type, concurrency), sql, false, null);
+    }
+
+    @Override
+    public PreparedStatement prepareStatement(String sql, int type, int concurrency, int holdability)
+            throws SQLException {
+        return prepared(delegate.prepareStatement(sql, type, concurrency, holdability), sql, false, null);
+    }
+
+    @Override
+    public PreparedStatement prepareStatement(String sql, int autoGeneratedKeys) throws SQLException {
+        return prepared(delegate.prepareStatement(sql, autoGeneratedKeys), sql,
+                autoGeneratedKeys == Statement.RETURN_GENERATED_KEYS, null);
+    }
+
+    @Override
+    public PreparedStatement prepareStatement(String sql, int[] columnIndexes) throws SQLException {
+        return prepared(delegate.prepareStatement(sql, columnIndexes), sql, true, null);
+    }
+
+    @Override
+    public PreparedStatement prepareStatement(String sql, String[] columnNames) throws SQLException {
+        return prepared(delegate.prepareStatement(sql, columnNames), sql, true, columnNames);
+    }
+
+    private PreparedStatement prepared(PreparedStatement ps, String sql, boolean keys, String[] keyColumns) {
+        return new PreparedStatementProxy(this, ps, sql, intercepting() ? new ParamLog() : null, keys, keyColumns);
+    }
+
+    @Override
+    public CallableStatement prepareCall(String sql) throws SQLException {
+        refuseCall(sql);
+        return delegate.prepareCall(sql);
+    }
+
+    @Override
+    public CallableStatement prepareCall(String sql, int type, int concurrency) throws SQLException {
+        refuseCall(sql);
+        return delegate.prepareCall(sql, type, concurrency);
+    }
+
+    @Override
+    public CallableStatement prepareCall(String sql, int type, int concurrency, int holdability) throws SQLException {
+        refuseCall(sql);
+        return delegate.prepareCall(sql, type, concurrency, holdability);
+    }
+
+    private static void refuseCall(String sql) throws SQLException {
+        if (XidContext.current() != null) {
+            throw new UnsupportedStatementException(sql, "a stored procedure call changes data the RM cannot see",
+                    "Call it outside the global transaction, or write its statements in the application.");
+        }
+    }
+}

@@ -1,0 +1,290 @@
+package io.cohort.rm.undo;
+
+import io.cohort.rm.image.ColumnMeta;
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.sql.JDBCType;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.zip.DataFormatException;
+import java.util.zip.Deflater;
+import java.util.zip.Inflater;
+import tools.jackson.core.JacksonException;
+import tools.jackson.core.JsonGenerator;
+import tools.jackson.core.JsonParser;
+import tools.jackson.core.JsonToken;
+import tools.jackson.core.ObjectReadContext;
+import tools.jackson.core.ObjectWriteContext;
+import tools.jackson.core.json.JsonFactory;
+
+/**
+ * The undo log's bytes. JSON written and read token by token with Jackson's streaming API — no
+ * data binding, so no class name is ever read from the data — shaped as
+ * <pre>{"v":1,"records":[{"op":"UPDATE","schema":"public","table":"account",
+ *   "columns":[{"name":"id","type":"BIGINT"},...],"pk":["id"],
+ *   "before":[["1","100.00"]],"after":[["1","90.00"]]}]}</pre>
+ * Values are strings by {@link io.cohort.rm.image.ValueCodec}'s rules; null is JSON null.
+ * <p>Framing: one format byte, {@code 'J'} for plain JSON or {@code 'Z'} for deflated JSON
+ * followed by the inflated length (4 bytes). Logs above the compression threshold are deflated;
+ * inflating refuses anything declared or found larger than the cap, so a hostile row cannot
+ * exhaust memory.
+ */
+public final class UndoCodec {
+
+    public static final int VERSION = 1;
+    private static final byte PLAIN = 'J';
+    private static final byte DEFLATED = 'Z';
+    private static final JsonFactory JSON = new JsonFactory();
+
+    private final int compressThreshold;
+    private final int maxInflatedBytes;
+
+    public UndoCodec(int compressThreshold, int maxInflatedBytes) {
+        this.compressThreshold = compressThreshold;
+        this.maxInflatedBytes = maxInflatedBytes;
+    }
+
+    public byte[] encode(List<UndoRecord> records) {
+        byte[] json = toJson(records);
+        if (json.length <= compressThreshold) {
+            byte[] out = new byte[json.length + 1];
+            out[0] = PLAIN;
+            System.arraycopy(json, 0, out, 1, json.length);
+            return out;
+        }
+        Deflater deflater = new Deflater(Deflater.BEST_SPEED);
+        try {
+            deflater.setInput(json);
+            deflater.finish();
+            ByteArrayOutputStream out = new ByteArrayOutputStream(json.length / 4 + 16);
+            out.write(DEFLATED);
+            out.writeBytes(ByteBuffer.allocate(4).putInt(json.length).array());
+            byte[] buf = new byte[8192];
+            while (!deflater.finished()) {
+                int n = deflater.deflate(buf);
+                out.write(buf, 0, n);
+            }
+            return out.toByteArray();
+        } finally {
+            deflater.end();
+        }
+    }
+
+    public List<UndoRecord> decode(byte[] bytes) {
+        if (bytes == null || bytes.length == 0) {
+            throw new UndoFormatException("empty undo log");
+        }
+        byte[] json;
+        if (bytes[0] == PLAIN) {
+            json = java.util.Arrays.copyOfRange(bytes, 1, bytes.length);
+        } else if (bytes[0] == DEFLATED) {
+            json = inflate(bytes);
+        } else {
+            throw new UndoFormatException("unknown undo log format byte " + bytes[0]);
+        }
+        try {
+            return fromJson(json);
+        } catch (JacksonException | IllegalArgumentException e) {
+            throw new UndoFormatException("unreadable undo log: " + e.getMessage());
+        }
+    }
+
+    private byte[] inflate(byte[] bytes) {
+        if (bytes.length < 5) {
+            throw new UndoFormatException("truncated compressed undo log");
+        }
+        int declared = ByteBuffer.wrap(bytes, 1, 4).getInt();
+        if (declared < 0 || declared > maxInflatedBytes) {
+            throw new UndoFormatException("compressed undo log declares " + declared + " bytes, more than the "
+                    + maxInflatedBytes + " allowed (cohort.rm.undo.max-inflated-bytes)");
+        }
+        Inflater inflater = new Inflater();
+        try {
+            inflater.setInput(bytes, 5, bytes.length - 5);
+            byte[] out = new byte[declared];
+            int n = 0;
+            while (n < declared && !inflater.finished()) {
+                int r = inflater.inflate(out, n, declared - n);
+                if (r == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
+                    break;
+                }
+                n += r;
+            }
+            if (n != declared || !inflater.finished()) {
+                throw new UndoFormatException("compressed undo log does not inflate to its declared " + declared + " bytes");
+            }
+            return out;
+        } catch (DataFormatException e) {
+            throw new UndoFormatException("corrupt compressed undo log: " + e.getMessage());
+        } finally {
+            inflater.end();
+        }
+    }
+
+    private static byte[] toJson(List<UndoRecord> records) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(512);
+        try (JsonGenerator g = JSON.createGenerator(ObjectWriteContext.empty(), out)) {
+            g.writeStartObject();
+            g.writeNumberProperty("v", VERSION);
+            g.writeName("records");
+            g.writeStartArray();
+            for (UndoRecord r : records) {
+                g.writeStartObject();
+                g.writeStringProperty("op", r.op().name());
+                g.writeStringProperty("schema", r.schema());
+                g.writeStringProperty("table", r.table());
+                g.writeName("columns");
+                g.writeStartArray();
+                for (ColumnMeta c : r.columns()) {
+                    g.writeStartObject();
+                    g.writeStringProperty("name", c.name());
+                    g.writeStringProperty("type", c.type().getName());
+                    if (c.generated()) {
+                        g.writeBooleanProperty("generated", true);
+                    }
+                    g.writeEndObject();
+                }
+                g.writeEndArray();
+                g.writeName("pk");
+                g.writeStartArray();
+                for (String k : r.primaryKey()) {
+                    g.writeString(k);
+                }
+                g.writeEndArray();
+                writeRows(g, "before", r.before());
+                writeRows(g, "after", r.after());
+                g.writeEndObject();
+            }
+            g.writeEndArray();
+            g.writeEndObject();
+        }
+        return out.toByteArray();
+    }
+
+    private static void writeRows(JsonGenerator g, String name, List<String[]> rows) {
+        g.writeName(name);
+        g.writeStartArray();
+        for (String[] row : rows) {
+            g.writeStartArray();
+            for (String v : row) {
+                if (v == null) {
+                    g.writeNull();
+                } else {
+                    g.writeString(v);
+                }
+            }
+            g.writeEndArray();
+        }
+        g.writeEndArray();
+    }
+
+    private static List<UndoRecord> fromJson(byte[] json) {
+        try (JsonParser p = JSON.createParser(ObjectReadContext.empty(), json)) {
+            expect(p.nextToken(), JsonToken.START_OBJECT);
+            Integer version = null;
+            List<UndoRecord> records = null;
+            while (p.nextToken() == JsonToken.PROPERTY_NAME) {
+                String field = p.currentName();
+                JsonToken t = p.nextToken();
+                switch (field) {
+                    case "v" -> version = p.getIntValue();
+                    case "records" -> {
+                        expect(t, JsonToken.START_ARRAY);
+                        records = new ArrayList<>();
+                        while (p.nextToken() == JsonToken.START_OBJECT) {
+                            records.add(readRecord(p));
+                        }
+                    }
+                    default -> p.skipChildren();
+                }
+            }
+            if (version == null || version != VERSION) {
+                throw new UndoFormatException("undo log format version " + version + " is not " + VERSION
+                        + "; was it written by a newer Cohort?");
+            }
+            if (records == null) {
+                throw new UndoFormatException("undo log has no records");
+            }
+            return records;
+        }
+    }
+
+    private static UndoRecord readRecord(JsonParser p) {
+        String op = null;
+        String schema = null;
+        String table = null;
+        List<ColumnMeta> columns = new ArrayList<>();
+        List<String> pk = new ArrayList<>();
+        List<String[]> before = new ArrayList<>();
+        List<String[]> after = new ArrayList<>();
+        while (p.nextToken() == JsonToken.PROPERTY_NAME) {
+            String field = p.currentName();
+            JsonToken t = p.nextToken();
+            switch (field) {
+                case "op" -> op = p.getString();
+                case "schema" -> schema = t == JsonToken.VALUE_NULL ? null : p.getString();
+                case "table" -> table = p.getString();
+                case "columns" -> {
+                    expect(t, JsonToken.START_ARRAY);
+                    while (p.nextToken() == JsonToken.START_OBJECT) {
+                        String name = null;
+                        String type = null;
+                        boolean generated = false;
+                        while (p.nextToken() == JsonToken.PROPERTY_NAME) {
+                            String f = p.currentName();
+                            p.nextToken();
+                            switch (f) {
+                                case "name" -> name = p.getString();
+                                case "type" -> type = p.getString();
+                                case "generated" -> generated = p.getBooleanValue();
+                                default -> p.skipChildren();
+                            }
+                        }
+                        if (name == null || type == null) {
+                            throw new UndoFormatException("undo log column without name or type");
+                        }
+                        columns.add(new ColumnMeta(name, JDBCType.valueOf(type), generated));
+                    }
+                }
+                case "pk" -> {
+                    expect(t, JsonToken.START_ARRAY);
+                    while (p.nextToken() == JsonToken.VALUE_STRING) {
+                        pk.add(p.getString());
+                    }
+                }
+                case "before" -> readRows(p, t, columns.size(), before);
+                case "after" -> readRows(p, t, columns.size(), after);
+                default -> p.skipChildren();
+            }
+        }
+        if (op == null || table == null || columns.isEmpty() || pk.isEmpty()) {
+            throw new UndoFormatException("undo log record lacks op, table, columns or primary key");
+        }
+        return new UndoRecord(UndoRecord.Op.valueOf(op), schema, table, columns, pk, before, after);
+    }
+
+    private static void readRows(JsonParser p, JsonToken t, int width, List<String[]> rows) {
+        expect(t, JsonToken.START_ARRAY);
+        while (p.nextToken() == JsonToken.START_ARRAY) {
+            String[] row = new String[width];
+            int i = 0;
+            JsonToken v;
+            while ((v = p.nextToken()) != JsonToken.END_ARRAY) {
+                if (i >= width) {
+                    throw new UndoFormatException("undo log row has more values than columns");
+                }
+                row[i++] = v == JsonToken.VALUE_NULL ? null : p.getString();
+            }
+            if (i != width) {
+                throw new UndoFormatException("undo log row has " + i + " values for " + width + " columns");
+            }
+            rows.add(row);
+        }
+    }
+
+    private static void expect(JsonToken actual, JsonToken expected) {
+        if (actual != expected) {
+            throw new UndoFormatException("undo log: expected " + expected + " but found " + actual);
+        }
+    }
+}

@@ -1,0 +1,518 @@
+package io.cohort.rm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.cohort.client.XidContext;
+import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.v1.BranchResult;
+import io.cohort.testsupport.TestPostgres;
+import java.math.BigDecimal;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Named;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * AT mode on real PostgreSQL with the coordinator played by the test: for every supported
+ * statement shape and column type, a global rollback restores the exact tables and a global
+ * commit leaves no undo log; dirty writes, empty rollbacks, global locks and unsupported statements.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class AtModeIT {
+
+    private static final String[] TABLES = {"account", "all_types", "ledger.entry", "other"};
+    private static final String[] ORDER = {"id", "id", "book, line", "id"};
+
+    private HikariDataSource raw;
+    private DataSource ds;
+    private InMemoryCoordinator tc;
+    private ResourceManager rm;
+    private final AtomicInteger xids = new AtomicInteger();
+
+    @BeforeAll
+    void start() throws Exception {
+        raw = TestPostgres.get().dataSource(PgFixture.createDatabase("rm_at"), 8);
+        PgFixture.applyUndoLogDdl(raw);
+        PgFixture.exec(raw, """
+                CREATE TABLE account (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL,
+                                      version int NOT NULL DEFAULT 0);
+                CREATE TABLE all_types (id serial PRIMARY KEY, c_small smallint, c_int int, c_big bigint,
+                    c_num numeric(20,6), c_text text, c_varchar varchar(40), c_bool boolean, c_date date, c_time time,
+                    c_ts timestamp, c_tstz timestamptz, c_bytes bytea, c_uuid uuid, c_json json, c_jsonb jsonb,
+                    c_ints int[], c_texts text[], c_real real, c_double double precision);
+                CREATE SCHEMA ledger;
+                CREATE TABLE ledger.entry (book text, line int, amount numeric(10,2), note text, PRIMARY KEY (book, line));
+                CREATE TABLE other (id int PRIMARY KEY, v int);
+                CREATE TABLE nopk (a int, b int);
+                """);
+        tc = new InMemoryCoordinator();
+        rm = ResourceManager.builder(tc)
+                .config(RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512))
+                .build();
+        tc.attach(rm);
+        ds = rm.wrap(raw);
+    }
+
+    @AfterAll
+    void stop() {
+        rm.close();
+        raw.close();
+    }
+
+    @BeforeEach
+    void seed() throws SQLException {
+        tc.releaseAll();
+        PgFixture.exec(raw, """
+                TRUNCATE account, all_types, ledger.entry, other, nopk, undo_log RESTART IDENTITY;
+                INSERT INTO account VALUES (1, 'ann', 100.00, 0), (2, 'bob', 200.50, 0), (3, 'cy', 0.00, 0),
+                                           (4, 'di', 42.42, 0);
+                INSERT INTO other VALUES (1, 10), (2, 20), (3, 30);
+                INSERT INTO ledger.entry VALUES ('a', 1, 1.00, 'x'), ('a', 2, 2.00, NULL), ('b', 1, 3.00, 'y');
+                INSERT INTO all_types (c_small, c_int, c_big, c_num, c_text, c_varchar, c_bool, c_date, c_time, c_ts,
+                    c_tstz, c_bytes, c_uuid, c_json, c_jsonb, c_ints, c_texts, c_real, c_double) VALUES
+                  (1, 2, 3, 1.500000, 'text ''quoted'' ü', 'vc', true, '2024-02-29', '13:14:15.123456',
+                   '2024-02-29 13:14:15.123456', '2024-02-29 13:14:15.123456+05:30', '\\x00ff10', 
+                   'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"b": 1,  "a": [1, 2]}', '{"b": 1, "a": [1, 2]}',
+                   '{1,2,NULL}', '{"a,b","c\\"d",NULL}', 1.25, 3.141592653589793),
+                  (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   NULL, NULL, NULL);
+                INSERT INTO nopk VALUES (1, 1);
+                """);
+    }
+
+    // ---- statement shapes ----
+
+    interface Work {
+        void run(Connection c) throws Exception;
+    }
+
+    static Stream<Named<Work>> shapes() {
+        Map<String, Work> m = new LinkedHashMap<>();
+        m.put("insert one row with parameters", c -> {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO account (id, owner, balance) VALUES (?, ?, ?)")) {
+                ps.setLong(1, 10);
+                ps.setString(2, "eve");
+                ps.setBigDecimal(3, new BigDecimal("5.55"));
+                assertThat(ps.executeUpdate()).isEqualTo(1);
+            }
+        });
+        m.put("insert several rows as literals", c -> {
+            try (Statement s = c.createStatement()) {
+                assertThat(s.executeUpdate("INSERT INTO account VALUES (11, 'f', 1, 0), (12, 'g', 2, 0); ")).isEqualTo(2);
+            }
+        });
+        m.put("insert with generated keys", c -> {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO all_types (c_text) VALUES (?)",
+                    Statement.RETURN_GENERATED_KEYS)) {
+                ps.setString(1, "generated");
+                assertThat(ps.executeUpdate()).isEqualTo(1);
+                try (ResultSet keys = ps.getGeneratedKeys()) {
+                    assertThat(keys.next()).isTrue();
+                    assertThat(keys.getInt("id")).isEqualTo(3);
+                }
+            }
+        });
+        m.put("insert with its own RETURNING", c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "INSERT INTO ledger.entry (book, line, amount) VALUES (?, 1, 9), (?, 2, 8) RETURNING line")) {
+                ps.setString(1, "z");
+                ps.setString(2, "z");
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.getInt(1)).isEqualTo(1);
+                    assertThat(rs.next()).isTrue();
+                    assertThat(rs.next()).isFalse();
+                }
+            }
+        });
+        m.put("insert from a select", c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "INSERT INTO account (id, owner, balance) SELECT id + 100, 'o' || v, v FROM other WHERE v > ?")) {
+                ps.setInt(1, 15);
+                assertThat(ps.executeUpdate()).isEqualTo(2);
+            }
+        });
+        m.put("update by primary key with an expression", c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE account SET balance = balance - ?, version = version + 1 WHERE id = ?")) {
+                ps.setBigDecimal(1, new BigDecimal("30.00"));
+                ps.setLong(2, 1);
+                assertThat(ps.executeUpdate()).isEqualTo(1);
+            }
+        });
+        m.put("update with IN and a cast", c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE account a SET owner = ?::text || a.owner WHERE a.id IN (?, ?, ?)")) {
+                ps.setString(1, "mr ");
+                ps.setLong(2, 1);
+                ps.setLong(3, 2);
+                ps.setLong(4, 99);
+                assertThat(ps.executeUpdate()).isEqualTo(2);
+            }
+        });
+        m.put("update a range", c -> {
+            try (PreparedStatement ps = c.prepareStatement("UPDATE account SET balance = 0 WHERE balance BETWEEN ? AND ?")) {
+                ps.setInt(1, 40);
+                ps.setInt(2, 150);
+                assertThat(ps.executeUpdate()).isEqualTo(2);
+            }
+        });
+        m.put("update with a sub-select in WHERE", c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE account SET balance = balance * 2 WHERE id IN (SELECT id FROM other WHERE v >= ?)")) {
+                ps.setInt(1, 20);
+                assertThat(ps.executeUpdate()).isEqualTo(2);
+            }
+        });
+        m.put("update a schema-qualified table with alias and composite key", c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE ledger.entry e SET amount = e.amount + ?, note = ? WHERE e.book = ? AND e.line >= ?")) {
+                ps.setBigDecimal(1, BigDecimal.TEN);
+                ps.setString(2, "changed");
+                ps.setString(3, "a");
+                ps.setInt(4, 1);
+                assertThat(ps.executeUpdate()).isEqualTo(2);
+            }
+        });
+        m.put("update with its own RETURNING", c -> {
+            try (PreparedStatement ps = c.prepareStatement("UPDATE account SET balance = balance + 1 WHERE id <= ? RETURNING id, balance")) {
+                ps.setLong(1, 2);
+                assertThat(ps.execute()).isTrue();
+                try (ResultSet rs = ps.getResultSet()) {
+                    int n = 0;
+                    while (rs.next()) {
+                        n++;
+                    }
+                    assertThat(n).isEqualTo(2);
+                }
+            }
+        });
+        m.put("update every column type", c -> {
+            try (Statement s = c.createStatement()) {
+                assertThat(s.executeUpdate("""
+                        UPDATE all_types SET c_small = 7, c_int = -8, c_big = 9000000000, c_num = 2.000001,
+                          c_text = 'new', c_varchar = NULL, c_bool = NOT coalesce(c_bool, false), c_date = '1999-12-31',
+                          c_time = '00:00:01', c_ts = '2000-01-01 00:00:00', c_tstz = '2000-01-01 00:00:00Z',
+                          c_bytes = '\\x01'::bytea, c_uuid = gen_random_uuid(), c_json = '[1]', c_jsonb = '{"z": null}',
+                          c_ints = '{}', c_texts = ARRAY['q'], c_real = 0.5, c_double = -0.0""")).isEqualTo(2);
+            }
+        });
+        m.put("delete a range", c -> {
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM account WHERE id > ?")) {
+                ps.setLong(1, 2);
+                assertThat(ps.executeUpdate()).isEqualTo(2);
+            }
+        });
+        m.put("delete with a sub-select and composite key", c -> {
+            try (Statement s = c.createStatement()) {
+                assertThat(s.executeUpdate("DELETE FROM ledger.entry WHERE book IN (SELECT 'a') AND line = 2")).isEqualTo(1);
+            }
+        });
+        m.put("delete every column type", c -> {
+            try (Statement s = c.createStatement()) {
+                assertThat(s.executeUpdate("DELETE FROM all_types")).isEqualTo(2);
+            }
+        });
+        m.put("delete with its own RETURNING", c -> {
+            try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("DELETE FROM other WHERE id = 1 RETURNING v")) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getInt(1)).isEqualTo(10);
+            }
+        });
+        m.put("batch of updates and inserts", c -> {
+            try (PreparedStatement ps = c.prepareStatement("UPDATE account SET balance = balance + ? WHERE id = ?")) {
+                for (int i = 1; i <= 3; i++) {
+                    ps.setInt(1, i);
+                    ps.setLong(2, i);
+                    ps.addBatch();
+                }
+                assertThat(ps.executeBatch()).containsExactly(1, 1, 1);
+            }
+            try (Statement s = c.createStatement()) {
+                s.addBatch("INSERT INTO other VALUES (4, 40)");
+                s.addBatch("DELETE FROM other WHERE id = 2");
+                assertThat(s.executeBatch()).containsExactly(1, 1);
+            }
+        });
+        m.put("the same row changed by several statements", c -> {
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE account SET balance = 1 WHERE id = 1");
+                s.executeUpdate("UPDATE account SET balance = 2, owner = 'x' WHERE id = 1");
+                s.executeUpdate("DELETE FROM account WHERE id = 1");
+                s.executeUpdate("INSERT INTO account VALUES (1, 'reborn', 3, 9)");
+            }
+        });
+        m.put("select for update then update", c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT balance FROM account WHERE id = ? FOR UPDATE")) {
+                ps.setLong(1, 4);
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                }
+            }
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE account SET balance = 0 WHERE id = 4");
+            }
+        });
+        return m.entrySet().stream().map(e -> Named.of(e.getKey(), e.getValue()));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("shapes")
+    void globalRollbackRestoresTheExactRows(Work work) throws Exception {
+        Map<String, List<List<String>>> before = snapshot();
+        String xid = runInGlobal(work, false);
+        assertThat(snapshot()).isNotEqualTo(before).as("the work changed something");
+        assertThat(tc.rollback(xid)).allSatisfy(r ->
+                assertThat(r.getStatus()).as(r.getReason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire()));
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("shapes")
+    void globalCommitKeepsTheRowsAndDeletesTheUndoLog(Work work) throws Exception {
+        String xid = runInGlobal(work, false);
+        Map<String, List<List<String>>> after = snapshot();
+        assertThat(tc.branches(xid)).isNotEmpty();
+        assertThat(tc.commit(xid)).allSatisfy(r ->
+                assertThat(r.getStatus()).isEqualTo(BranchStatus.PHASE2_COMMITTED.toWire()));
+        rm.flushUndoDeletes();
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
+        assertThat(snapshot()).isEqualTo(after);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("shapes")
+    void autocommitMakesEachStatementItsOwnBranch(Work work) throws Exception {
+        Map<String, List<List<String>>> before = snapshot();
+        String xid = runInGlobal(work, true);
+        assertThat(tc.rollback(xid)).allSatisfy(r ->
+                assertThat(r.getStatus()).as(r.getReason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire()));
+        assertThat(snapshot()).isEqualTo(before);
+    }
+
+    // ---- dirty writes, idempotence, empty rollback ----
+
+    @Test
+    void dirtyWriteIsReportedAndNothingIsTouched() throws Exception {
+        String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id IN (1, 2)"), false);
+        PgFixture.exec(raw, "UPDATE account SET balance = 5 WHERE id = 2"); // outside the global transaction
+        Map<String, List<List<String>>> dirty = snapshot();
+
+        BranchResult result = tc.rollback(xid).get(0);
+
+        assertThat(result.getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACK_FAILED_DIRTY.toWire());
+        assertThat(result.getReason()).contains("account pk 2").contains("balance=5.00 (expected 1.00)");
+        assertThat(snapshot()).isEqualTo(dirty);
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isEqualTo(1);
+        // Repeated: same answer, still untouched.
+        assertThat(tc.rollback(xid).get(0).getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACK_FAILED_DIRTY.toWire());
+    }
+
+    @Test
+    void rollbackOfRowsAlreadyBackToTheirBeforeImageIsNotDirty() throws Exception {
+        String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false);
+        PgFixture.exec(raw, "UPDATE account SET balance = 100.00 WHERE id = 1");
+        assertThat(tc.rollback(xid).get(0).getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
+    }
+
+    @Test
+    void repeatedRollbackAnswersDone() throws Exception {
+        Map<String, List<List<String>>> before = snapshot();
+        String xid = runInGlobal(c -> c.createStatement().executeUpdate("DELETE FROM account WHERE id = 1"), false);
+        assertThat(tc.rollback(xid).get(0).getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
+        InMemoryCoordinator.Branch branch = tc.branches(xid).get(0);
+        assertThat(tc.command(branch, io.cohort.protocol.v1.BranchAction.ROLLBACK).getStatus())
+                .isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
+        assertThat(snapshot()).isEqualTo(before);
+    }
+
+    @Test
+    void rollbackBeforePhaseOneLeavesAMarkerThatStopsALatePhaseOne() throws Exception {
+        Map<String, List<List<String>>> before = snapshot();
+        String xid = "test:1:" + xids.incrementAndGet();
+        long branchId = tc.nextBranchId();
+        // The TC rolls back the branch before its phase 1 finished (e.g. the global transaction timed out).
+        BranchResult early = tc.command(new InMemoryCoordinator.Branch(xid, branchId, resourceId(), List.of()),
+                io.cohort.protocol.v1.BranchAction.ROLLBACK);
+        assertThat(early.getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 1")).isEqualTo(1);
+
+        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 0 WHERE id = 1"), false))
+                .isInstanceOf(SQLException.class).hasMessageContaining("already rolled back");
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(tc.reports).anyMatch(r -> r.startsWith(xid + "/" + branchId + "/BRANCH_PHASE1_FAILED"));
+    }
+
+    @Test
+    void aStatementThatChangesNothingRegistersNoBranch() throws Exception {
+        String xid = runInGlobal(c -> assertThat(c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 1 WHERE id = -1")).isZero(), false);
+        assertThat(tc.branches(xid)).isEmpty();
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
+    }
+
+    @Test
+    void localRollbackRegistersNothing() throws Exception {
+        String xid = "test:1:" + xids.incrementAndGet();
+        XidContext.runWith(xid, () -> {
+            try (Connection c = ds.getConnection()) {
+                c.setAutoCommit(false);
+                c.createStatement().executeUpdate("UPDATE account SET balance = 0 WHERE id = 1");
+                c.rollback();
+            } catch (SQLException e) {
+                throw new RuntimeException(e);
+            }
+            return null;
+        });
+        assertThat(tc.branches(xid)).isEmpty();
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
+    }
+
+    @Test
+    void outsideAGlobalTransactionNothingIsRecorded() throws Exception {
+        try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+            s.executeUpdate("UPDATE account SET balance = 0 WHERE id = 1");
+            s.execute("CREATE TABLE scratch (x int)");
+        }
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
+    }
+
+    // ---- unsupported statements ----
+
+    static Stream<Named<String[]>> unsupported() {
+        return Stream.of(
+                Named.of("table without primary key", new String[] {"UPDATE nopk SET b = 2 WHERE a = 1", "no primary key"}),
+                Named.of("multi-table update", new String[] {"UPDATE account SET balance = o.v FROM other o WHERE o.id = account.id", "multi-table UPDATE"}),
+                Named.of("multi-table delete", new String[] {"DELETE FROM account USING other WHERE other.id = account.id", "multi-table DELETE"}),
+                Named.of("update of the primary key", new String[] {"UPDATE account SET id = 50 WHERE id = 1", "primary-key column id"}),
+                Named.of("DDL", new String[] {"ALTER TABLE account ADD COLUMN z int", "DDL (ALTER)"}),
+                Named.of("insert on conflict", new String[] {"INSERT INTO account VALUES (1, 'a', 1, 0) ON CONFLICT (id) DO UPDATE SET balance = 0", "ON CONFLICT"}),
+                Named.of("transaction control", new String[] {"COMMIT", "transaction control"}));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("unsupported")
+    void unsupportedStatementsFailBeforeTheyRun(String[] statementAndReason) throws Exception {
+        Map<String, List<List<String>>> before = snapshot();
+        String xid = "test:1:" + xids.incrementAndGet();
+        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement().execute(statementAndReason[0]), false))
+                .isInstanceOf(UnsupportedStatementException.class)
+                .hasMessageContaining(statementAndReason[1])
+                .hasMessageContaining(statementAndReason[0])
+                .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(tc.branches(xid)).isEmpty();
+    }
+
+    // ---- global locks ----
+
+    @Test
+    void aSecondGlobalTransactionOnTheSameRowFailsNamingTheHolder() throws Exception {
+        String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false);
+        String xid = "test:1:" + xids.incrementAndGet();
+        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 2 WHERE id = 1"), false))
+                .isInstanceOf(GlobalLockConflictException.class)
+                .hasMessageContaining("account:1").hasMessageContaining(holder).hasMessageContaining("held for");
+        assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=1.00");
+        tc.commit(holder);
+        runInGlobal(xid, c -> c.createStatement().executeUpdate("UPDATE account SET balance = 2 WHERE id = 1"), false);
+        assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=2.00");
+    }
+
+    @Test
+    void selectForUpdateChecksGlobalLocks() throws Exception {
+        String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 2"), false);
+        assertThatThrownBy(() -> runInGlobal(c -> c.createStatement()
+                .executeQuery("SELECT * FROM account WHERE id BETWEEN 1 AND 3 FOR UPDATE"), false))
+                .isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(holder);
+        tc.commit(holder);
+    }
+
+    @Test
+    void globalLockContextKeepsLocalTransactionsOffRowsAGlobalOneHolds() throws Exception {
+        String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 3"), false);
+        Work local = c -> {
+            c.setAutoCommit(false);
+            c.createStatement().executeUpdate("UPDATE account SET balance = 7 WHERE id = 3");
+            c.commit();
+        };
+        assertThatThrownBy(() -> GlobalLockContext.call(() -> {
+            try (Connection c = ds.getConnection()) {
+                local.run(c);
+            }
+            return null;
+        })).isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(holder);
+        assertThat(PgFixture.rows(raw, "account WHERE id = 3", "id").get(0)).contains("balance=1.00");
+        tc.commit(holder);
+        GlobalLockContext.call(() -> {
+            try (Connection c = ds.getConnection()) {
+                local.run(c);
+            }
+            return null;
+        });
+        assertThat(PgFixture.rows(raw, "account WHERE id = 3", "id").get(0)).contains("balance=7.00");
+        rm.flushUndoDeletes();
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
+    }
+
+    // ---- helpers ----
+
+    private String resourceId() {
+        return rm.resourceIds().get(0);
+    }
+
+    private String runInGlobal(Work work, boolean autoCommit) throws Exception {
+        String xid = "test:1:" + xids.incrementAndGet();
+        runInGlobal(xid, work, autoCommit);
+        return xid;
+    }
+
+    private void runInGlobal(String xid, Work work, boolean autoCommit) throws Exception {
+        String previous = XidContext.bind(xid);
+        try (Connection c = ds.getConnection()) {
+            c.setAutoCommit(autoCommit);
+            try {
+                work.run(c);
+                if (!autoCommit) {
+                    c.commit();
+                }
+            } catch (Exception e) {
+                if (!autoCommit) {
+                    c.rollback();
+                }
+                throw e;
+            }
+        } finally {
+            XidContext.restore(previous);
+        }
+    }
+
+    private Map<String, List<List<String>>> snapshot() throws SQLException {
+        Map<String, List<List<String>>> out = new LinkedHashMap<>();
+        for (int i = 0; i < TABLES.length; i++) {
+            out.put(TABLES[i], PgFixture.rows(raw, TABLES[i], ORDER[i]));
+        }
+        return out;
+    }
+}
