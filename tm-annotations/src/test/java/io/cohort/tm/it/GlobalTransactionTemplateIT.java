@@ -1,5 +1,6 @@
 package io.cohort.tm.it;
 
+import io.cohort.testsupport.TcProcess;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
@@ -21,13 +22,13 @@ import org.junit.jupiter.api.Test;
 /** The template against the real TC, as a process. */
 class GlobalTransactionTemplateIT {
 
-    private static RealTc tc;
+    private static TcProcess tc;
     private static TcClient client;
     private static GlobalTransactionTemplate template;
 
     @BeforeAll
     static void start() {
-        tc = RealTc.start();
+        tc = TcProcess.postgres().start();
         client = new TcClient(TcClientConfig.of(tc.grpcAddress(), "template-it"));
         template = new GlobalTransactionTemplate(client, TmConfig.defaults().withRetryBackoff(Duration.ofMillis(10)));
     }
@@ -98,7 +99,7 @@ class GlobalTransactionTemplateIT {
 
     @Test
     void aTcThatDiesBeforeCommitShouldGiveAnUnknownOutcomeNeverSuccess() throws Exception {
-        try (RealTc doomed = RealTc.start();
+        try (TcProcess doomed = TcProcess.postgres().start();
              TcClient doomedClient = new TcClient(new TcClientConfig(doomed.grpcAddress(), "template-it", "",
                      Duration.ofSeconds(1), 2, Duration.ofMillis(10)))) {
             GlobalTransactionTemplate t = new GlobalTransactionTemplate(doomedClient,

@@ -1,5 +1,6 @@
 package io.cohort.tm.it;
 
+import io.cohort.testsupport.TcProcess;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
@@ -40,7 +41,7 @@ import org.springframework.web.client.RestClient;
  */
 class TwoServicesIT {
 
-    private static RealTc tc;
+    private static TcProcess tc;
     private static TcClient tcClient;
     private static ConfigurableApplicationContext callee;
     private static ConfigurableApplicationContext caller;
@@ -50,7 +51,7 @@ class TwoServicesIT {
 
     @BeforeAll
     static void start() {
-        tc = RealTc.start();
+        tc = TcProcess.postgres().start();
         tcClient = new TcClient(TcClientConfig.of(tc.grpcAddress(), "two-services-it"));
         callee = service(CalleeApp.class, "callee", "credit", Map.of(
                 // One request thread, so consecutive requests are served by the same (reused) thread.
