@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS cohort_global_tx (
     status         smallint    NOT NULL,               -- GlobalStatus#code
     begin_time     timestamptz NOT NULL,
     timeout_ms     bigint      NOT NULL,
-    heuristic      boolean     NOT NULL DEFAULT false,  -- branches ended differently (see DESIGN.md, 3PC)
+    heuristic_evidence text    NOT NULL DEFAULT '',     -- non-empty: branches ended differently (3PC split), and how
     reason         text        NOT NULL DEFAULT '',
     updated_at     timestamptz NOT NULL,               -- last status change
     -- Reserved for recovery leases among live replicas (DESIGN.md, "The TC"); unused for now.

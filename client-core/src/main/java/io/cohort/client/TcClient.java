@@ -125,13 +125,19 @@ public final class TcClient implements AutoCloseable {
         return call("registerBranch", xid, false, () -> stub().registerBranch(request));
     }
 
-    public GlobalStatus reportBranch(String xid, long branchId, BranchStatusCode status, String reason) {
+    /**
+     * Tells the TC how a branch ended outside a command: a phase-1 failure, or ({@code decidedByRm})
+     * a branch the RM finished on its own under 3PC while no TC answered.
+     */
+    public GlobalStatus reportBranch(String xid, long branchId, BranchStatusCode status, String reason,
+                                     boolean decidedByRm) {
         ReportBranchRequest request = ReportBranchRequest.newBuilder()
                 .setProtocolMinor(Protocol.PROTOCOL_MINOR)
                 .setXid(xid)
                 .setBranchId(branchId)
                 .setStatus(status)
                 .setReason(reason == null ? "" : reason)
+                .setDecidedByRm(decidedByRm)
                 .build();
         return GlobalStatus.fromWire(call("reportBranch", xid, true, () -> stub().reportBranch(request))
                 .getGlobalStatus());

@@ -19,7 +19,9 @@ public enum GlobalStatus {
     TIMEOUT_ROLLBACKING(8, Phase.ROLLING_BACK),
     ROLLBACKED(9, Phase.FINISHED),
     TIMEOUT_ROLLBACKED(10, Phase.FINISHED),
-    PRE_COMMITTING(11, Phase.COMMITTING),
+    /** 3PC: the TC is collecting CanCommit votes; nothing is decided (a crash here aborts). */
+    PRE_COMMITTING(11, Phase.VOTING),
+    /** 3PC: every branch voted yes and the decision to commit is durable. */
     PRE_COMMITTED(12, Phase.COMMITTING),
     /** Commit could not be completed within the retry budget: a person must look (REST API retry). */
     COMMIT_FAILED(13, Phase.NEEDS_PERSON),
@@ -28,7 +30,7 @@ public enum GlobalStatus {
     TIMEOUT_ROLLBACK_RETRYING(15, Phase.ROLLING_BACK);
 
     /** Coarse grouping used by the driver and by queries. */
-    public enum Phase { ACTIVE, COMMITTING, ROLLING_BACK, FINISHED, NEEDS_PERSON }
+    public enum Phase { ACTIVE, VOTING, COMMITTING, ROLLING_BACK, FINISHED, NEEDS_PERSON }
 
     private static final GlobalStatus[] BY_CODE = new GlobalStatus[16];
     static {

@@ -29,7 +29,7 @@ public interface BranchCoordinator {
 
             @Override
             public void reportBranch(String xid, long branchId, BranchStatusCode status, String reason) {
-                client.reportBranch(xid, branchId, status, reason);
+                client.reportBranch(xid, branchId, status, reason, false);
             }
 
             @Override

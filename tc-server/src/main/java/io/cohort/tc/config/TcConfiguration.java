@@ -104,7 +104,8 @@ public class TcConfiguration {
     Phase2Driver phase2Driver(TransactionStore store, BranchDispatcher dispatcher, TcMetrics metrics, Clock clock,
                               TcProperties properties) {
         TcProperties.Recovery r = properties.recovery();
-        return new Phase2Driver(store, dispatcher, metrics, clock, r.initialBackoff(), r.maxBackoff(), r.maxAttempts());
+        return new Phase2Driver(store, dispatcher, metrics, clock, r.initialBackoff(), r.maxBackoff(), r.maxAttempts(),
+                properties.threePhase().voteTimeout());
     }
 
     @Bean

@@ -19,6 +19,7 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param maxLockKeys       most row locks one branch may take
  * @param store             where transactions are kept
  * @param recovery          timeout checks and phase-2 retries
+ * @param threePhase        settings of three-phase commit
  * @param auth              optional bearer token required on gRPC and /api
  */
 @ConfigurationProperties("cohort.tc")
@@ -32,6 +33,7 @@ public record TcProperties(
         @DefaultValue("10000") int maxLockKeys,
         @DefaultValue Store store,
         @DefaultValue Recovery recovery,
+        @DefaultValue ThreePhase threePhase,
         @DefaultValue Auth auth) {
 
     public TcProperties {
@@ -111,6 +113,17 @@ public record TcProperties(
         public Recovery {
             if (maxAttempts < 1) {
                 throw new IllegalArgumentException("cohort.tc.recovery.max-attempts must be at least 1, was " + maxAttempts);
+            }
+        }
+    }
+
+    /**
+     * @param voteTimeout how long the TC waits for a branch's CanCommit vote; a missing vote is a no
+     */
+    public record ThreePhase(@DefaultValue("5s") Duration voteTimeout) {
+        public ThreePhase {
+            if (voteTimeout.isNegative() || voteTimeout.isZero()) {
+                throw new IllegalArgumentException("cohort.tc.three-phase.vote-timeout must be positive, was " + voteTimeout);
             }
         }
     }

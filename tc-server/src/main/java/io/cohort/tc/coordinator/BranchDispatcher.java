@@ -53,11 +53,17 @@ public final class BranchDispatcher {
         scheduler.scheduleWithFixedDelay(this::expireOverdue, period, period, TimeUnit.MILLISECONDS);
     }
 
-    /** What one branch command came back with. */
-    public record Outcome(BranchStatus status, String reason) {
+    /**
+     * What one branch command came back with; {@code decidedByRm} when the status is one the RM
+     * reached on its own (3PC termination), not the command's result.
+     */
+    public record Outcome(BranchStatus status, String reason, boolean decidedByRm) {
         static Outcome retryable(BranchAction action, String reason) {
-            return new Outcome(action == BranchAction.COMMIT ? BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE
-                    : BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, reason);
+            return new Outcome(switch (action) {
+                case ROLLBACK -> BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE;
+                case CAN_COMMIT -> BranchStatus.VOTED_NO;
+                default -> BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE;
+            }, reason, false);
         }
     }
 
@@ -225,7 +231,7 @@ public final class BranchDispatcher {
                     + result.getStatusValue()));
             return;
         }
-        p.future.complete(new Outcome(status, result.getReason()));
+        p.future.complete(new Outcome(status, result.getReason(), result.getDecidedByRm()));
     }
 
     private void expireOverdue() {

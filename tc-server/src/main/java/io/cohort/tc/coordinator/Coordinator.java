@@ -71,17 +71,13 @@ public final class Coordinator {
                     + defaultTimeout.toMillis() + " ms");
         }
         TransactionProtocol chosen = protocol == TransactionProtocol.PROTOCOL_UNSPECIFIED ? defaultProtocol : protocol;
-        if (chosen == TransactionProtocol.THREE_PHASE) {
-            throw CoordinatorException.invalid("THREE_PHASE is not available in this TC version yet; "
-                    + "begin with TWO_PHASE (the default)");
-        }
-        if (chosen != TransactionProtocol.TWO_PHASE) {
+        if (chosen != TransactionProtocol.TWO_PHASE && chosen != TransactionProtocol.THREE_PHASE) {
             throw CoordinatorException.invalid("Unknown protocol " + protocol + ": use TWO_PHASE or THREE_PHASE");
         }
         long now = clock.millis();
         String xid = new Xid(tcAddress, ids.nextXidSequence()).toString();
         GlobalTransaction tx = new GlobalTransaction(xid, name, applicationId, chosen, GlobalStatus.BEGIN, now,
-                timeoutMs == 0 ? defaultTimeout.toMillis() : timeoutMs, false, "", now);
+                timeoutMs == 0 ? defaultTimeout.toMillis() : timeoutMs, "", "", now);
         return store.insertGlobal(tx).thenApply(v -> {
             metrics.begun();
             return tx;
@@ -97,6 +93,10 @@ public final class Coordinator {
                 throw new CoordinatorException(ErrorCode.GLOBAL_TIMED_OUT, "Global transaction " + xid
                         + " timed out after " + tx.timeoutMs() + " ms before commit was asked; it is being rolled back");
             }
+            if (tx.protocol() == TransactionProtocol.THREE_PHASE) {
+                return driver.vote(tx).thenCompose(decided -> decided == null ? commit(xid)
+                        : CompletableFuture.completedFuture(decided));
+            }
             return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "commit requested by TM")
                     .thenCompose(moved -> {
                         if (!moved) {
@@ -110,7 +110,7 @@ public final class Coordinator {
                         return CompletableFuture.completedFuture(decided);
                     });
         }
-        if (status.isCommitDecided()) {
+        if (status.isCommitDecided() || status == GlobalStatus.PRE_COMMITTING) {
             return CompletableFuture.completedFuture(tx);
         }
         throw notActive(tx, "commit");
@@ -134,7 +134,8 @@ public final class Coordinator {
             return CompletableFuture.completedFuture(tx);
         }
         throw new CoordinatorException(ErrorCode.GLOBAL_NOT_ACTIVE, "Cannot roll back global transaction " + xid
-                + ": commit was already decided (status " + status + ")");
+                + ": " + (status == GlobalStatus.PRE_COMMITTING ? "its commit vote is in progress"
+                : "commit was already decided") + " (status " + status + ")");
     }
 
     public GlobalTransaction status(String xid) {
@@ -187,15 +188,34 @@ public final class Coordinator {
         });
     }
 
-    /** An RM tells the outcome of a branch on its own (phase-1 failure, or a phase-2 result). */
-    public CompletableFuture<GlobalStatus> reportBranch(String xid, long branchId, BranchStatus status, String reason) {
+    /**
+     * An RM tells the outcome of a branch: a phase-1 failure, or (3PC) a branch it finished on its
+     * own while no TC answered. A finish against the global decision is a heuristic outcome: the
+     * evidence goes on the branch and the transaction, and the driver repairs it.
+     */
+    public CompletableFuture<GlobalStatus> reportBranch(String xid, long branchId, BranchStatus status, String reason,
+                                                       boolean decidedByRm) {
         GlobalTransaction tx = require(xid);
-        return store.updateBranch(xid, branchId, status, reason).thenApply(found -> {
+        boolean againstDecision = decidedByRm
+                && (tx.status().isCommitDecided() && status == BranchStatus.PHASE2_ROLLBACKED
+                || tx.status().isRollbackDecided() && status == BranchStatus.PHASE2_COMMITTED);
+        String recorded = decidedByRm ? "finished by its RM on its own: " + reason : reason;
+        return store.updateBranch(xid, branchId, status, recorded).thenCompose(found -> {
             if (!found) {
                 throw new CoordinatorException(ErrorCode.UNKNOWN_BRANCH, "Global transaction " + xid
                         + " has no branch " + branchId);
             }
-            return tx.status();
+            if (!againstDecision) {
+                return CompletableFuture.completedFuture(tx.status());
+            }
+            String evidence = "branch " + branchId + " was " + (status == BranchStatus.PHASE2_ROLLBACKED
+                    ? "rolled back" : "committed") + " by its RM on its own (" + reason + ") while the decision was "
+                    + (tx.status().isCommitDecided() ? "commit" : "rollback");
+            metrics.heuristic();
+            return store.markHeuristic(xid, evidence).thenApply(v -> {
+                driver.drive(xid);
+                return tx.status();
+            });
         });
     }
 

@@ -16,6 +16,7 @@ import java.util.Set;
  * <pre>
  * BEGIN ──commit──► ASYNC_COMMITTING ──► COMMITTED            (2PC, AT: undo logs deleted later)
  *   │      └─3PC──► PRE_COMMITTING ─► PRE_COMMITTED ─► COMMITTING ─► COMMITTED
+ *   │               (votes)    └─no──► ROLLBACKING   (PreCommit)   (DoCommit)
  *   ├──rollback──► ROLLBACKING ──► ROLLBACKED
  *   └──timeout───► TIMEOUT_ROLLBACKING ──► TIMEOUT_ROLLBACKED
  * each *ING state may go to its *_RETRYING state (retried with backoff) and, when the retry
@@ -30,7 +31,7 @@ public final class GlobalStateMachine {
     static {
         allow(BEGIN, ASYNC_COMMITTING, COMMITTING, PRE_COMMITTING, ROLLBACKING, TIMEOUT_ROLLBACKING);
         allow(PRE_COMMITTING, PRE_COMMITTED, ROLLBACKING);
-        allow(PRE_COMMITTED, COMMITTING);
+        allow(PRE_COMMITTED, COMMITTING, COMMIT_FAILED);
         allow(COMMITTING, COMMITTED, COMMIT_RETRYING, COMMIT_FAILED);
         allow(ASYNC_COMMITTING, COMMITTED, COMMIT_RETRYING, COMMIT_FAILED);
         allow(COMMIT_RETRYING, COMMITTED, COMMIT_FAILED);
@@ -67,6 +68,7 @@ public final class GlobalStateMachine {
     /** The retrying status for a driving status (itself if it is one already). */
     public static GlobalStatus retryingOf(GlobalStatus status) {
         return switch (status) {
+            case PRE_COMMITTED -> PRE_COMMITTED; // 3PC: PreCommit is simply sent again
             case COMMITTING, ASYNC_COMMITTING, COMMIT_RETRYING, COMMIT_FAILED -> COMMIT_RETRYING;
             case ROLLBACKING, ROLLBACK_RETRYING, ROLLBACK_FAILED -> ROLLBACK_RETRYING;
             case TIMEOUT_ROLLBACKING, TIMEOUT_ROLLBACK_RETRYING -> TIMEOUT_ROLLBACK_RETRYING;

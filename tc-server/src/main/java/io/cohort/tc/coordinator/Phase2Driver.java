@@ -3,6 +3,7 @@ package io.cohort.tc.coordinator;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchAction;
+import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.store.TransactionStore;
@@ -14,19 +15,29 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Drives decided global transactions to their end: sends every branch its phase-2 command,
- * records what comes back, and moves the transaction to its final status, to a retrying status
- * (tried again by the {@link RecoveryLoop} after a backoff), or — when the retry budget is spent
- * or a branch cannot be finished safely — to COMMIT_FAILED / ROLLBACK_FAILED for a person.
+ * Drives global transactions once the TM asked for the outcome: the 3PC vote, and phase 2 of both
+ * protocols. Each pass sends every unfinished branch its command, records what comes back, and
+ * moves the transaction on — to its next status, to a retry after a backoff (the
+ * {@link RecoveryLoop} calls {@link #drive} again), or, when the retry budget is spent or a branch
+ * cannot be finished safely, to COMMIT_FAILED / ROLLBACK_FAILED for a person.
  *
- * <p>Commit (AT): every branch at once; the data is committed already, phase 2 only deletes undo
- * logs. Rollback: one branch at a time in reverse registration order, so later changes are undone
- * before earlier ones; global locks are released only after the last branch is undone, and are
- * kept when a rollback fails, so nobody builds on data that still has to be restored.
+ * <ul>
+ *   <li><b>2PC commit</b> (ASYNC_COMMITTING): every branch at once. AT data is committed already;
+ *       phase 2 only deletes undo logs, and the locks were released at the decision.</li>
+ *   <li><b>3PC</b>: PRE_COMMITTING collects CanCommit votes (any no or missing vote aborts);
+ *       PRE_COMMITTED sends PreCommit to every branch; COMMITTING sends DoCommit. The row locks
+ *       stay held until the end, so a branch an RM rolled back on its own (it heard nothing while
+ *       cut off) can be redone from its after image: the outcome is then marked heuristic, with
+ *       the evidence kept on the branch.</li>
+ *   <li><b>Rollback</b>: one branch at a time in reverse registration order; locks are released
+ *       after the last one and kept when a rollback fails, so nobody builds on data that still has
+ *       to be restored.</li>
+ * </ul>
  *
  * <p>One transaction is driven by at most one task at a time in this process ({@code inFlight}).
  */
@@ -41,6 +52,7 @@ public final class Phase2Driver {
     private final Duration initialBackoff;
     private final Duration maxBackoff;
     private final int maxAttempts;
+    private final Duration voteTimeout;
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
     private final Map<String, RetryState> retries = new ConcurrentHashMap<>();
 
@@ -48,7 +60,7 @@ public final class Phase2Driver {
     }
 
     public Phase2Driver(TransactionStore store, BranchDispatcher dispatcher, TcMetrics metrics, Clock clock,
-                        Duration initialBackoff, Duration maxBackoff, int maxAttempts) {
+                        Duration initialBackoff, Duration maxBackoff, int maxAttempts, Duration voteTimeout) {
         this.store = store;
         this.dispatcher = dispatcher;
         this.metrics = metrics;
@@ -56,6 +68,7 @@ public final class Phase2Driver {
         this.initialBackoff = initialBackoff;
         this.maxBackoff = maxBackoff;
         this.maxAttempts = maxAttempts;
+        this.voteTimeout = voteTimeout;
     }
 
     /** Whether the recovery loop should drive {@code xid} now (not in flight, backoff elapsed). */
@@ -80,6 +93,52 @@ public final class Phase2Driver {
                         drive(tx.xid());
                     }
                 });
+    }
+
+    /**
+     * 3PC: moves {@code tx} from BEGIN to PRE_COMMITTING, collects every branch's CanCommit vote and
+     * logs the decision: PRE_COMMITTED when all voted yes, else ROLLBACKING. Completes with the
+     * transaction in its decided status (phase 2 then runs on its own), or with null when the
+     * transaction had already left BEGIN (the caller answers from its new status).
+     */
+    CompletableFuture<GlobalTransaction> vote(GlobalTransaction tx) {
+        String xid = tx.xid();
+        if (!inFlight.add(xid)) { // marked before the status moves, so the recovery loop cannot abort the vote
+            return CompletableFuture.completedFuture(null);
+        }
+        return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.PRE_COMMITTING,
+                "commit requested by TM: collecting votes").thenCompose(moved -> {
+            if (!moved) {
+                return CompletableFuture.<GlobalTransaction>completedFuture(null);
+            }
+            List<Branch> branches = store.findBranches(xid);
+            List<CompletableFuture<BranchDispatcher.Outcome>> votes = new ArrayList<>();
+            for (Branch b : branches) {
+                votes.add(send(xid, b, BranchAction.CAN_COMMIT).completeOnTimeout(
+                        new BranchDispatcher.Outcome(BranchStatus.VOTED_NO, "no vote within " + voteTimeout, false),
+                        voteTimeout.toMillis(), TimeUnit.MILLISECONDS));
+            }
+            return CompletableFuture.allOf(votes.toArray(CompletableFuture[]::new)).thenCompose(v -> {
+                String no = null;
+                for (int i = 0; i < votes.size() && no == null; i++) {
+                    BranchDispatcher.Outcome o = votes.get(i).join();
+                    if (o.status() != BranchStatus.VOTED_YES) {
+                        Branch b = branches.get(i);
+                        no = "branch " + b.branchId() + " on " + b.resourceId() + " voted no: "
+                                + (o.reason().isEmpty() ? o.status().name() : o.reason());
+                    }
+                }
+                GlobalStatus next = no == null ? GlobalStatus.PRE_COMMITTED : GlobalStatus.ROLLBACKING;
+                String reason = no == null ? "all " + branches.size() + " branches voted yes" : no;
+                return store.transitionGlobal(xid, GlobalStatus.PRE_COMMITTING, next, reason)
+                        .thenApply(decided -> tx.withStatus(next, reason, clock.millis()));
+            });
+        }).whenComplete((decided, error) -> {
+            inFlight.remove(xid);
+            if (decided != null || error != null) {
+                drive(xid);
+            }
+        });
     }
 
     /** Retries now with a fresh budget (a person asked). Returns the status it is driven from. */
@@ -108,52 +167,120 @@ public final class Phase2Driver {
         if (!inFlight.add(xid)) {
             return;
         }
-        CompletableFuture<Void> run;
+        CompletableFuture<Boolean> run;
         try {
             run = driveOnce(xid);
         } catch (RuntimeException e) {
             run = CompletableFuture.failedFuture(e);
         }
-        run.whenComplete((v, error) -> {
+        run.whenComplete((again, error) -> {
             inFlight.remove(xid);
             if (error != null) {
                 log.warn("Phase 2 of xid={} stopped on an error ({}); the recovery loop will retry", xid, error.toString());
                 scheduleRetry(xid);
+            } else if (again) {
+                drive(xid); // moved to the next 3PC round: go on at once
             }
         });
     }
 
-    private CompletableFuture<Void> driveOnce(String xid) {
+    /** One pass; completes with true when the transaction moved to a status that needs another pass now. */
+    private CompletableFuture<Boolean> driveOnce(String xid) {
         GlobalTransaction tx = store.findGlobal(xid).orElse(null);
         if (tx == null || tx.status() == GlobalStatus.BEGIN || tx.status().isEnded()) {
             retries.remove(xid);
-            return CompletableFuture.completedFuture(null);
+            return CompletableFuture.completedFuture(false);
         }
         List<Branch> branches = store.findBranches(xid);
-        return tx.status().isCommitDecided() ? commitBranches(tx, branches) : rollbackBranches(tx, branches);
+        GlobalStatus status = tx.status();
+        if (status == GlobalStatus.PRE_COMMITTING) {
+            // Found waiting for votes without a vote in progress (the TC restarted): abort, as 3PC says.
+            return store.transitionGlobal(xid, status, GlobalStatus.ROLLBACKING,
+                    "the TC restarted while collecting votes: aborted").thenApply(moved -> moved);
+        }
+        if (status == GlobalStatus.PRE_COMMITTED) {
+            return commitRound(tx, branches, BranchAction.PRE_COMMIT, BranchStatus.PRE_COMMITTED);
+        }
+        if (status.isCommitDecided()) {
+            return commitRound(tx, branches, BranchAction.COMMIT, BranchStatus.PHASE2_COMMITTED);
+        }
+        return rollbackBranches(tx, branches).thenApply(v -> false);
     }
 
-    private CompletableFuture<Void> commitBranches(GlobalTransaction tx, List<Branch> branches) {
+    /**
+     * Sends {@code action} to every branch not there yet (REDO to a branch its RM rolled back on its
+     * own), then moves on: PRE_COMMITTED → COMMITTING, or the commit statuses → COMMITTED.
+     */
+    private CompletableFuture<Boolean> commitRound(GlobalTransaction tx, List<Branch> branches, BranchAction action,
+                                                   BranchStatus reached) {
+        List<Branch> sentTo = new ArrayList<>();
         List<CompletableFuture<BranchDispatcher.Outcome>> sent = new ArrayList<>();
         for (Branch b : branches) {
-            if (b.status() != BranchStatus.PHASE2_COMMITTED && b.status() != BranchStatus.PHASE1_FAILED) {
-                sent.add(send(tx.xid(), b, BranchAction.COMMIT));
+            if (b.status() == reached || b.status() == BranchStatus.PHASE2_COMMITTED || b.status() == BranchStatus.PHASE1_FAILED) {
+                continue;
             }
+            boolean rolledBackByRm = b.status() == BranchStatus.PHASE2_ROLLBACKED;
+            sentTo.add(b);
+            sent.add(send(tx.xid(), b, rolledBackByRm ? BranchAction.REDO : action));
         }
         return CompletableFuture.allOf(sent.toArray(CompletableFuture[]::new)).thenCompose(v -> {
+            List<CompletableFuture<?>> records = new ArrayList<>();
+            List<Branch> done = new ArrayList<>();
             String failure = null;
             boolean unretryable = false;
+            boolean splitFound = false;
             for (int i = 0; i < sent.size(); i++) {
                 BranchDispatcher.Outcome o = sent.get(i).join();
-                if (o.status() != BranchStatus.PHASE2_COMMITTED) {
-                    failure = o.reason();
-                    unretryable |= o.status().isUnretryableFailure();
+                Branch b = sentTo.get(i);
+                if (o.status() == reached || o.status() == BranchStatus.PHASE2_COMMITTED) {
+                    if (b.status() == BranchStatus.PHASE2_ROLLBACKED) {
+                        records.add(store.updateBranch(tx.xid(), b.branchId(), BranchStatus.PHASE2_COMMITTED,
+                                b.reason() + "; redone by the TC from the after image"));
+                    } else {
+                        done.add(b);
+                    }
+                    continue;
+                }
+                if (o.status() == BranchStatus.PHASE2_ROLLBACKED && o.decidedByRm()) {
+                    // The RM gave up waiting and rolled back on its own: a split the locks let us repair.
+                    String evidence = "branch " + b.branchId() + " on " + b.resourceId()
+                            + " was rolled back by its RM on its own (" + o.reason() + ") while the decision was commit";
+                    log.error("Heuristic outcome in xid={}: {}; redoing it", tx.xid(), evidence);
+                    metrics.heuristic();
+                    records.add(store.updateBranch(tx.xid(), b.branchId(), BranchStatus.PHASE2_ROLLBACKED, evidence));
+                    records.add(store.markHeuristic(tx.xid(), evidence));
+                    splitFound = true;
+                    continue;
+                }
+                failure = "branch " + b.branchId() + " on " + b.resourceId() + ": " + o.reason();
+                unretryable |= o.status().isUnretryableFailure();
+            }
+            if (failure != null || splitFound) {
+                // Another pass will come: remember who is done so it is not asked again.
+                for (Branch b : done) {
+                    records.add(store.updateBranch(tx.xid(), b.branchId(), reached, ""));
                 }
             }
-            if (failure == null) {
-                return finish(tx, GlobalStateMachine.doneOf(tx.status()), "all branches committed");
-            }
-            return unretryable ? giveUp(tx, failure) : retryLater(tx, failure);
+            final String why = failure;
+            final boolean giveUp = unretryable;
+            final boolean again = splitFound;
+            return CompletableFuture.allOf(records.toArray(CompletableFuture[]::new)).thenCompose(x -> {
+                if (why != null) {
+                    return (giveUp ? giveUp(tx, why) : retryLater(tx, why)).thenApply(y -> false);
+                }
+                if (again) {
+                    return CompletableFuture.completedFuture(true); // redo the split branches next pass
+                }
+                if (tx.status() == GlobalStatus.PRE_COMMITTED) {
+                    return store.transitionGlobal(tx.xid(), tx.status(), GlobalStatus.COMMITTING,
+                            "every branch acknowledged PreCommit").thenApply(moved -> moved);
+                }
+                boolean threePhase = tx.protocol() == TransactionProtocol.THREE_PHASE;
+                CompletableFuture<Void> unlocked = threePhase ? store.releaseLocks(tx.xid())
+                        : CompletableFuture.completedFuture(null);
+                return unlocked.thenCompose(y -> finish(tx, GlobalStateMachine.doneOf(tx.status()),
+                        "all branches committed")).thenApply(y -> false);
+            });
         });
     }
 
@@ -192,17 +319,23 @@ public final class Phase2Driver {
     private CompletableFuture<BranchDispatcher.Outcome> send(String xid, Branch b, BranchAction action) {
         long start = System.nanoTime();
         return dispatcher.send(xid, b, action).whenComplete((o, e) ->
-                metrics.branchPhase2(action == BranchAction.COMMIT, System.nanoTime() - start));
+                metrics.branchPhase2(action, System.nanoTime() - start));
     }
 
     private CompletableFuture<Void> finish(GlobalTransaction tx, GlobalStatus done, String reason) {
-        return store.transitionGlobal(tx.xid(), tx.status(), done, reason).thenCompose(moved -> {
+        GlobalTransaction current = store.findGlobal(tx.xid()).orElse(tx);
+        // Keep why it was decided (a no vote, a timeout, the TM's request) next to how it ended.
+        boolean firstPass = tx.status() != GlobalStateMachine.retryingOf(tx.status()) && !tx.reason().isEmpty();
+        String fullReason = (firstPass ? tx.reason() + "; " : "") + reason
+                + (current.heuristic() ? " (heuristic outcome repaired by the TC)" : "");
+        return store.transitionGlobal(tx.xid(), tx.status(), done, fullReason).thenCompose(moved -> {
             retries.remove(tx.xid());
             if (!moved) {
                 return CompletableFuture.completedFuture(null); // someone else finished or changed it
             }
             metrics.ended(done);
-            return store.deleteBranches(tx.xid());
+            // A heuristic transaction keeps its branches as evidence until the retention purge.
+            return current.heuristic() ? CompletableFuture.completedFuture(null) : store.deleteBranches(tx.xid());
         });
     }
 
@@ -241,9 +374,5 @@ public final class Phase2Driver {
             long backoff = Math.min(maxBackoff.toMillis(), initialBackoff.toMillis() << Math.min(20, attempts - 1));
             return new RetryState(attempts, clock.millis() + backoff);
         });
-    }
-
-    int inFlightCount() {
-        return inFlight.size();
     }
 }

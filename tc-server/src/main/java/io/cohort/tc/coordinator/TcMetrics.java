@@ -1,11 +1,15 @@
 package io.cohort.tc.coordinator;
 
 import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.v1.BranchAction;
 import io.cohort.tc.store.TransactionStore;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import java.util.EnumMap;
+import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /** The coordinator's metrics, named {@code cohort.tc.*} (Prometheus: {@code cohort_tc_*}). */
@@ -18,8 +22,7 @@ public final class TcMetrics {
     private final Counter needPerson;
     private final Counter retries;
     private final Counter heuristic;
-    private final Timer commitLatency;
-    private final Timer rollbackLatency;
+    private final Map<BranchAction, Timer> branchLatency = new EnumMap<>(BranchAction.class);
 
     public TcMetrics(MeterRegistry registry, TransactionStore store, BranchDispatcher dispatcher) {
         begun = transactions(registry, "begun");
@@ -30,8 +33,11 @@ public final class TcMetrics {
         heuristic = transactions(registry, "heuristic");
         retries = Counter.builder("cohort.tc.phase2.retries")
                 .description("Phase-2 rounds that had to be retried").register(registry);
-        commitLatency = branchTimer(registry, "commit");
-        rollbackLatency = branchTimer(registry, "rollback");
+        for (BranchAction action : BranchAction.values()) {
+            if (action != BranchAction.UNRECOGNIZED && action != BranchAction.BRANCH_ACTION_UNSPECIFIED) {
+                branchLatency.put(action, branchTimer(registry, action.name().toLowerCase(Locale.ROOT)));
+            }
+        }
         Gauge.builder("cohort.tc.branch.commands.pending", dispatcher, BranchDispatcher::pendingCount)
                 .description("Branch commands sent to RMs and not answered yet").register(registry);
         for (GlobalStatus status : GlobalStatus.values()) {
@@ -48,7 +54,7 @@ public final class TcMetrics {
 
     private static Timer branchTimer(MeterRegistry registry, String action) {
         return Timer.builder("cohort.tc.branch.phase2").tag("action", action)
-                .description("Latency of one branch's phase-2 command, sent to answered")
+                .description("Latency of one branch command (3PC vote, PreCommit, commit, rollback, redo), sent to answered")
                 .publishPercentileHistogram().register(registry);
     }
 
@@ -60,9 +66,7 @@ public final class TcMetrics {
         switch (status) {
             case COMMITTED -> committed.increment();
             case ROLLBACKED -> rolledBack.increment();
-            case TIMEOUT_ROLLBACKED -> {
-                rolledBack.increment();
-            }
+            case TIMEOUT_ROLLBACKED -> rolledBack.increment();
             case COMMIT_FAILED, ROLLBACK_FAILED -> needPerson.increment();
             default -> {
             }
@@ -81,7 +85,7 @@ public final class TcMetrics {
         heuristic.increment();
     }
 
-    void branchPhase2(boolean commit, long nanos) {
-        (commit ? commitLatency : rollbackLatency).record(nanos, TimeUnit.NANOSECONDS);
+    void branchPhase2(BranchAction action, long nanos) {
+        branchLatency.get(action).record(nanos, TimeUnit.NANOSECONDS);
     }
 }

@@ -1,6 +1,7 @@
 package io.cohort.tc.model;
 
 import io.cohort.protocol.GlobalStatus;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import io.cohort.protocol.v1.TransactionProtocol;
 
 /**
@@ -14,7 +15,8 @@ import io.cohort.protocol.v1.TransactionProtocol;
  * @param status        the current status
  * @param beginTimeMs   when it began (epoch ms, TC clock)
  * @param timeoutMs     how long it may stay in BEGIN before the TC rolls it back
- * @param heuristic     branches ended differently and the TC could not repair it
+ * @param heuristicEvidence empty, or what shows that branches ended differently (3PC split): kept
+ *                      for good, whatever the status does later
  * @param reason        why it is in its status (empty when nothing to say)
  * @param updatedAtMs   when the status last changed (epoch ms, TC clock)
  */
@@ -26,14 +28,21 @@ public record GlobalTransaction(
         GlobalStatus status,
         long beginTimeMs,
         long timeoutMs,
-        boolean heuristic,
+        String heuristicEvidence,
         String reason,
         long updatedAtMs) {
 
     public GlobalTransaction {
         reason = reason == null ? "" : reason;
+        heuristicEvidence = heuristicEvidence == null ? "" : heuristicEvidence;
         name = name == null ? "" : name;
         applicationId = applicationId == null ? "" : applicationId;
+    }
+
+    /** Branches ended differently at some point (even if the TC repaired it since). */
+    @JsonProperty("heuristic")
+    public boolean heuristic() {
+        return !heuristicEvidence.isEmpty();
     }
 
     public long deadlineMs() {
@@ -42,11 +51,11 @@ public record GlobalTransaction(
 
     public GlobalTransaction withStatus(GlobalStatus newStatus, String newReason, long nowMs) {
         return new GlobalTransaction(xid, name, applicationId, protocol, newStatus, beginTimeMs, timeoutMs,
-                heuristic, newReason, nowMs);
+                heuristicEvidence, newReason, nowMs);
     }
 
-    public GlobalTransaction withHeuristic(String newReason, long nowMs) {
+    public GlobalTransaction withHeuristic(String evidence, long nowMs) {
         return new GlobalTransaction(xid, name, applicationId, protocol, status, beginTimeMs, timeoutMs,
-                true, newReason, nowMs);
+                evidence, reason, nowMs);
     }
 }

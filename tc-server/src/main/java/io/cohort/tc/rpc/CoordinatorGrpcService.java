@@ -119,7 +119,8 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                         + request.getStatusValue() + ")");
             }
             checkLength("reason", request.getReason(), 4096);
-            return coordinator.reportBranch(request.getXid(), request.getBranchId(), status, request.getReason());
+            return coordinator.reportBranch(request.getXid(), request.getBranchId(), status, request.getReason(),
+                    request.getDecidedByRm());
         }, status -> ReportBranchResponse.newBuilder().setGlobalStatus(status.toWire()).build());
     }
 
@@ -199,7 +200,7 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
 
     private GlobalStatusResponse statusOf(GlobalTransaction tx) {
         return GlobalStatusResponse.newBuilder().setXid(tx.xid()).setStatus(tx.status().toWire())
-                .setHeuristic(tx.heuristic()).setReason(tx.reason()).build();
+                .setHeuristic(tx.heuristic()).setHeuristicEvidence(tx.heuristicEvidence()).setReason(tx.reason()).build();
     }
 
     private static LockConflict conflictOf(RowLock lock) {

@@ -17,7 +17,7 @@ class GlobalStateMachineTest {
     private static final Map<GlobalStatus, Set<GlobalStatus>> LEGAL = Map.ofEntries(
             Map.entry(BEGIN, EnumSet.of(ASYNC_COMMITTING, COMMITTING, PRE_COMMITTING, ROLLBACKING, TIMEOUT_ROLLBACKING)),
             Map.entry(PRE_COMMITTING, EnumSet.of(PRE_COMMITTED, ROLLBACKING)),
-            Map.entry(PRE_COMMITTED, EnumSet.of(COMMITTING)),
+            Map.entry(PRE_COMMITTED, EnumSet.of(COMMITTING, COMMIT_FAILED)),
             Map.entry(COMMITTING, EnumSet.of(COMMITTED, COMMIT_RETRYING, COMMIT_FAILED)),
             Map.entry(ASYNC_COMMITTING, EnumSet.of(COMMITTED, COMMIT_RETRYING, COMMIT_FAILED)),
             Map.entry(COMMIT_RETRYING, EnumSet.of(COMMITTED, COMMIT_FAILED)),

@@ -11,6 +11,7 @@ import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchStatusCode;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.GlobalStatusCode;
+import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.protocol.v1.TransactionProtocol;
 import java.net.URI;
@@ -51,6 +52,7 @@ abstract class CoordinatorScenarios {
         p.put("cohort.tc.recovery.max-backoff", "200ms");
         p.put("cohort.tc.recovery.max-attempts", "5");
         p.put("cohort.tc.recovery.command-timeout", "2s");
+        p.put("cohort.tc.three-phase.vote-timeout", "1s");
         return p;
     }
 
@@ -204,7 +206,7 @@ abstract class CoordinatorScenarios {
                 .isInstanceOf(TcException.class).hasMessageContaining("RESOURCE_EXHAUSTED");
         assertThat(errorOf(() -> client.registerBranch(xid, R1, List.of("account:1"), new byte[100 * 1024], "rm-1")))
                 .isEqualTo(ErrorCode.REQUEST_TOO_LARGE);
-        assertThat(errorOf(() -> client.reportBranch(xid, 12345, BranchStatusCode.BRANCH_PHASE1_FAILED, "x")))
+        assertThat(errorOf(() -> client.reportBranch(xid, 12345, BranchStatusCode.BRANCH_PHASE1_FAILED, "x", false)))
                 .isEqualTo(ErrorCode.UNKNOWN_BRANCH);
 
         // None of that registered anything: the rows are free and the transaction commits empty.
@@ -323,5 +325,168 @@ abstract class CoordinatorScenarios {
         awaitStatus(rollingBack, GlobalStatusCode.GLOBAL_ROLLBACKED);
         assertThat(status(open)).isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
         assertThat(rm.receivedFor(rollingBack)).extracting(BranchCommand::getAction).containsOnly(BranchAction.ROLLBACK);
+    }
+
+    // ---- three-phase commit ----
+
+    String begin3pc() {
+        return client.begin("transfer-3pc", Duration.ofSeconds(30), TransactionProtocol.THREE_PHASE);
+    }
+
+    List<BranchAction> actionsFor(String xid, long branchId) {
+        return rm.receivedFor(xid).stream().filter(c -> c.getBranchId() == branchId).map(BranchCommand::getAction).toList();
+    }
+
+    @Test
+    void threePhaseCommitVotesThenPreCommitsThenCommitsHoldingLocksToTheEnd() {
+        String xid = begin3pc();
+        long b1 = register(xid, R1, "account:1");
+        long b2 = register(xid, R2, "account:2");
+
+        GlobalStatusCode answered = client.commit(xid).getStatus();
+        assertThat(answered).isIn(GlobalStatusCode.GLOBAL_PRE_COMMITTED, GlobalStatusCode.GLOBAL_COMMITTING,
+                GlobalStatusCode.GLOBAL_COMMITTED);
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
+
+        for (long b : List.of(b1, b2)) {
+            assertThat(actionsFor(xid, b)).containsExactly(BranchAction.CAN_COMMIT, BranchAction.PRE_COMMIT,
+                    BranchAction.COMMIT);
+        }
+        assertThat(client.status(xid).getHeuristic()).isFalse();
+        assertThat(client.queryLocks(R1, List.of("account:1"), "").getLockable()).isTrue();
+    }
+
+    @Test
+    void threePhaseLocksStayHeldUntilDoCommitEnds() {
+        AtomicInteger commits = new AtomicInteger();
+        rm.answer = c -> c.getAction() == BranchAction.COMMIT && commits.incrementAndGet() <= 2
+                ? BranchStatusCode.BRANCH_PHASE2_COMMIT_FAILED_RETRYABLE : TestRm.success(c);
+        String xid = begin3pc();
+        register(xid, R1, "account:3");
+        client.commit(xid);
+        await(() -> commits.get() >= 1, () -> "a DoCommit");
+        // Decided, but not finished: the row stays locked so a split could still be repaired.
+        assertThat(client.queryLocks(R1, List.of("account:3"), "").getConflict().getHolderXid()).isEqualTo(xid);
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
+        assertThat(client.queryLocks(R1, List.of("account:3"), "").getLockable()).isTrue();
+    }
+
+    @Test
+    void aNoVoteAbortsAndRollsBackEveryBranch() {
+        String xid = begin3pc();
+        long b1 = register(xid, R1, "account:1");
+        long b2 = register(xid, R2, "account:2");
+        rm.answer = c -> c.getAction() == BranchAction.CAN_COMMIT && c.getBranchId() == b2
+                ? BranchStatusCode.BRANCH_VOTED_NO : TestRm.success(c);
+
+        GlobalStatusResponse answer = client.commit(xid);
+        assertThat(answer.getStatus()).isIn(GlobalStatusCode.GLOBAL_ROLLBACKING, GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(answer.getReason()).contains("voted no");
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(actionsFor(xid, b1)).containsExactly(BranchAction.CAN_COMMIT, BranchAction.ROLLBACK);
+        assertThat(actionsFor(xid, b2)).containsExactly(BranchAction.CAN_COMMIT, BranchAction.ROLLBACK);
+    }
+
+    @Test
+    void aMissingVoteAbortsAfterTheVoteTimeout() {
+        String xid = begin3pc();
+        long b1 = register(xid, R1, "account:1");
+        rm.answer = c -> {
+            if (c.getAction() == BranchAction.CAN_COMMIT) {
+                TestRm.sleep(2500); // longer than cohort.tc.three-phase.vote-timeout
+            }
+            return TestRm.success(c);
+        };
+        GlobalStatusResponse answer = client.commit(xid);
+        assertThat(answer.getStatus()).isIn(GlobalStatusCode.GLOBAL_ROLLBACKING, GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(answer.getReason()).contains("no vote within");
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(actionsFor(xid, b1)).endsWith(BranchAction.ROLLBACK);
+    }
+
+    @Test
+    void aBranchItsRmRolledBackAloneIsRedoneAndTheOutcomeIsMarkedHeuristic() throws Exception {
+        String xid = begin3pc();
+        long b1 = register(xid, R1, "account:1");
+        long b2 = register(xid, R2, "account:2");
+        // b2's RM was cut off before PreCommit reached it, timed out and rolled back on its own.
+        rm.answer = c -> c.getAction() == BranchAction.PRE_COMMIT && c.getBranchId() == b2
+                ? BranchStatusCode.BRANCH_PHASE2_ROLLBACKED : TestRm.success(c);
+        rm.decidedByRm = c -> c.getAction() == BranchAction.PRE_COMMIT && c.getBranchId() == b2;
+
+        client.commit(xid);
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
+
+        GlobalStatusResponse end = client.status(xid);
+        assertThat(end.getHeuristic()).isTrue();
+        assertThat(end.getHeuristicEvidence()).contains("rolled back by its RM on its own");
+        assertThat(end.getReason()).contains("repaired");
+        assertThat(actionsFor(xid, b2)).containsExactly(BranchAction.CAN_COMMIT, BranchAction.PRE_COMMIT,
+                BranchAction.REDO);
+        assertThat(actionsFor(xid, b1)).containsExactly(BranchAction.CAN_COMMIT, BranchAction.PRE_COMMIT,
+                BranchAction.COMMIT);
+        String detail = rest("GET", "/api/v1/transactions/" + xid).body();
+        assertThat(detail).contains("\"heuristic\":true").contains("redone by the TC");
+        assertThat(rest("GET", "/actuator/prometheus").body())
+                .containsPattern("cohort_tc_transactions_total\\{[^}]*event=\"heuristic\"[^}]*\\} [1-9]");
+    }
+
+    @Test
+    void anRmReportingItRolledBackAloneAfterTheDecisionIsDetected() {
+        String xid = begin3pc();
+        long b1 = register(xid, R1, "account:1");
+        // PreCommit is not answered for now: the RM is "cut off".
+        rm.answer = c -> c.getAction() == BranchAction.PRE_COMMIT
+                ? BranchStatusCode.BRANCH_PHASE2_COMMIT_FAILED_RETRYABLE : TestRm.success(c);
+        client.commit(xid);
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_PRE_COMMITTED);
+
+        // The RM gave up waiting, rolled back by itself, and tells the TC when it can reach it again.
+        client.reportBranch(xid, b1, BranchStatusCode.BRANCH_PHASE2_ROLLBACKED, "no word from any TC for 10s",
+                true);
+        rm.answer = TestRm::success;
+
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
+        assertThat(client.status(xid).getHeuristic()).isTrue();
+        assertThat(actionsFor(xid, b1)).contains(BranchAction.REDO);
+    }
+
+    @Test
+    void aTcRestartWhileCollectingVotesAbortsAndOneAfterPreCommitCommits() {
+        String voting = begin3pc();
+        register(voting, R1, "account:1");
+        String preCommitted = begin3pc();
+        register(preCommitted, R2, "account:2");
+        rm.answer = c -> {
+            if (c.getXid().equals(voting) && c.getAction() == BranchAction.CAN_COMMIT) {
+                TestRm.sleep(60_000); // never answers before the TC dies
+            }
+            if (c.getXid().equals(preCommitted) && c.getAction() == BranchAction.PRE_COMMIT) {
+                return BranchStatusCode.BRANCH_PHASE2_COMMIT_FAILED_RETRYABLE;
+            }
+            return TestRm.success(c);
+        };
+        client.commit(preCommitted);
+        awaitStatus(preCommitted, GlobalStatusCode.GLOBAL_PRE_COMMITTED);
+        Thread commitInFlight = new Thread(() -> {
+            try {
+                client.commit(voting);
+            } catch (RuntimeException expected) {
+                // the TC goes away mid-vote
+            }
+        });
+        commitInFlight.start();
+        await(() -> status(voting) == GlobalStatusCode.GLOBAL_PRE_COMMITTING, () -> voting + " voting");
+
+        rm.close();
+        client.close();
+        tc.close();
+        tc = new TcTestServer(properties());
+        client = new TcClient(TcClientConfig.of(tc.grpcAddress(), "test-tm"));
+        rm = new TestRm(tc.grpcAddress(), "rm-1", List.of(R1, R2));
+
+        awaitStatus(voting, GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(rm.receivedFor(voting)).extracting(BranchCommand::getAction).containsOnly(BranchAction.ROLLBACK);
+        awaitStatus(preCommitted, GlobalStatusCode.GLOBAL_COMMITTED);
     }
 }

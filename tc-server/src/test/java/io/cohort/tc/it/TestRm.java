@@ -3,7 +3,6 @@ package io.cohort.tc.it;
 import io.cohort.client.BranchCommandHandler;
 import io.cohort.client.RmConnection;
 import io.cohort.client.TcClientConfig;
-import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.BranchStatusCode;
@@ -12,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Function;
+import java.util.function.Predicate;
 
 /**
  * A test RM over the real command stream: answers each branch command with what {@link #answer}
@@ -21,6 +21,8 @@ public final class TestRm implements AutoCloseable {
 
     public final List<BranchCommand> received = new CopyOnWriteArrayList<>();
     public volatile Function<BranchCommand, BranchStatusCode> answer = TestRm::success;
+    /** Which answers claim the RM reached the status on its own (3PC termination). */
+    public volatile Predicate<BranchCommand> decidedByRm = c -> false;
     private final RmConnection connection;
 
     public TestRm(String tcAddress, String clientId, List<String> resourceIds) {
@@ -31,7 +33,8 @@ public final class TestRm implements AutoCloseable {
                 BranchStatusCode status = answer.apply(c);
                 results.add(BranchResult.newBuilder().setRequestId(c.getRequestId()).setXid(c.getXid())
                         .setBranchId(c.getBranchId()).setStatus(status)
-                        .setReason(status == success(c) ? "" : "test RM said " + status).build());
+                        .setReason(status == success(c) ? "" : "test RM said " + status)
+                        .setDecidedByRm(decidedByRm.test(c)).build());
             }
             return results;
         };
@@ -46,8 +49,12 @@ public final class TestRm implements AutoCloseable {
     }
 
     public static BranchStatusCode success(BranchCommand c) {
-        return c.getAction() == BranchAction.COMMIT ? BranchStatusCode.BRANCH_PHASE2_COMMITTED
-                : BranchStatusCode.BRANCH_PHASE2_ROLLBACKED;
+        return switch (c.getAction()) {
+            case COMMIT, REDO -> BranchStatusCode.BRANCH_PHASE2_COMMITTED;
+            case CAN_COMMIT -> BranchStatusCode.BRANCH_VOTED_YES;
+            case PRE_COMMIT -> BranchStatusCode.BRANCH_PRE_COMMITTED;
+            default -> BranchStatusCode.BRANCH_PHASE2_ROLLBACKED;
+        };
     }
 
     public List<BranchCommand> receivedFor(String xid) {

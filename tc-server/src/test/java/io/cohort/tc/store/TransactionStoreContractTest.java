@@ -90,7 +90,7 @@ public abstract class TransactionStoreContractTest {
         store.insertGlobal(first).join();
 
         GlobalTransaction second = new GlobalTransaction("tc:1", "other", "app2", TransactionProtocol.THREE_PHASE,
-                GlobalStatus.BEGIN, 200, 5_000, false, "", 200);
+                GlobalStatus.BEGIN, 200, 5_000, "", "", 200);
         assertThatThrownBy(() -> store.insertGlobal(second).join()).isNotNull();
         assertThat(store.findGlobal("tc:1")).contains(first);
     }
@@ -305,7 +305,8 @@ public abstract class TransactionStoreContractTest {
 
         GlobalTransaction tx = store.findGlobal("tc:1").orElseThrow();
         assertThat(tx.heuristic()).isTrue();
-        assertThat(tx.reason()).isEqualTo("branch 12 rolled back on its own");
+        assertThat(tx.heuristicEvidence()).isEqualTo("branch 12 rolled back on its own");
+        assertThat(tx.reason()).as("the status reason is left alone").isEmpty();
         assertThat(tx.status()).isEqualTo(GlobalStatus.COMMITTED);
     }
 
@@ -572,7 +573,7 @@ public abstract class TransactionStoreContractTest {
 
     protected static GlobalTransaction global(String xid, long beginTimeMs) {
         return new GlobalTransaction(xid, "transfer", "bank", TransactionProtocol.TWO_PHASE, GlobalStatus.BEGIN,
-                beginTimeMs, 60_000, false, "", beginTimeMs);
+                beginTimeMs, 60_000, "", "", beginTimeMs);
     }
 
     protected static Branch branch(String xid, long branchId, String resourceId, String... lockKeys) {

@@ -111,7 +111,7 @@ final class RecordCodec {
         out.u8(tx.status().code());
         out.varint(tx.beginTimeMs());
         out.varint(tx.timeoutMs());
-        out.u8(tx.heuristic() ? 1 : 0);
+        out.string(tx.heuristicEvidence());
         out.string(tx.reason());
         out.varint(tx.updatedAtMs());
     }
@@ -209,10 +209,11 @@ final class RecordCodec {
         GlobalStatus status = GlobalStatus.ofCode(in.u8());
         long begin = in.varint();
         long timeout = in.varint();
-        boolean heuristic = in.u8() != 0;
+        String heuristicEvidence = in.string();
         String reason = in.string();
         long updated = in.varint();
-        return new GlobalTransaction(xid, name, app, protocol, status, begin, timeout, heuristic, reason, updated);
+        return new GlobalTransaction(xid, name, app, protocol, status, begin, timeout, heuristicEvidence, reason,
+                updated);
     }
 
     private static Branch readBranch(In in) {

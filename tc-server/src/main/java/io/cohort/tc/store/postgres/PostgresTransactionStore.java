@@ -116,7 +116,7 @@ public final class PostgresTransactionStore implements TransactionStore {
                 ps.setShort(5, (short) tx.status().code());
                 ps.setObject(6, Rows.timestamp(tx.beginTimeMs()));
                 ps.setLong(7, tx.timeoutMs());
-                ps.setBoolean(8, tx.heuristic());
+                ps.setString(8, tx.heuristicEvidence());
                 ps.setString(9, tx.reason());
                 ps.setObject(10, Rows.timestamp(tx.updatedAtMs()));
                 ps.executeUpdate(); // not a durable write: committed asynchronously

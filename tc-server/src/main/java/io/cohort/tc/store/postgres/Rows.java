@@ -30,7 +30,7 @@ final class Rows {
                 GlobalStatus.ofCode(rs.getShort(5)),
                 millis(rs, 6),
                 rs.getLong(7),
-                rs.getBoolean(8),
+                rs.getString(8),
                 rs.getString(9),
                 millis(rs, 10));
     }

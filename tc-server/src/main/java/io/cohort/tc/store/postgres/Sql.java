@@ -16,7 +16,7 @@ import java.util.stream.Collectors;
 final class Sql {
 
     static final String GLOBAL_COLUMNS =
-            "xid, name, application_id, protocol, status, begin_time, timeout_ms, heuristic, reason, updated_at";
+            "xid, name, application_id, protocol, status, begin_time, timeout_ms, heuristic_evidence, reason, updated_at";
     static final String BRANCH_COLUMNS =
             "xid, branch_id, resource_id, client_id, lock_keys, application_data, status, registered_at, reason";
     static final String LOCK_COLUMNS = "resource_id, table_name, pk, xid, branch_id, acquired_at";
@@ -64,7 +64,7 @@ final class Sql {
             "UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ? WHERE xid = ? AND status = ?";
 
     static final String MARK_HEURISTIC =
-            "UPDATE cohort_global_tx SET heuristic = true, reason = ?, updated_at = ? WHERE xid = ?";
+            "UPDATE cohort_global_tx SET heuristic_evidence = ?, updated_at = ? WHERE xid = ?";
 
     static final String UPDATE_BRANCH =
             "UPDATE cohort_branch SET status = ?, reason = ? WHERE branch_id = ? AND xid = ?";

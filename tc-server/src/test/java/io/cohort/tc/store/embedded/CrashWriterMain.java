@@ -41,7 +41,7 @@ public final class CrashWriterMain {
                     String xid = prefix + "-" + thread + ":" + n;
                     long now = System.currentTimeMillis();
                     store.insertGlobal(new GlobalTransaction(xid, "transfer", "crash", TransactionProtocol.TWO_PHASE,
-                            GlobalStatus.BEGIN, now, 60_000, false, "", now)).join();
+                            GlobalStatus.BEGIN, now, 60_000, "", "", now)).join();
                     Branch branch = new Branch(xid, n, "db", "rm", List.of("account:" + xid), new byte[] {1},
                             BranchStatus.REGISTERED, now, "");
                     RegisterResult r = store.registerBranch(branch, List.of(new RowKey("db", "account", xid))).join();

@@ -32,7 +32,7 @@ public final class DiskFullWriterMain {
             long now = System.currentTimeMillis();
             try {
                 store.insertGlobal(new GlobalTransaction(xid, "transfer", "full", TransactionProtocol.TWO_PHASE,
-                        GlobalStatus.BEGIN, now, 60_000, false, "", now)).join();
+                        GlobalStatus.BEGIN, now, 60_000, "", "", now)).join();
                 store.registerBranch(new Branch(xid, n, "db", "rm", List.of("account:" + n), new byte[64],
                         BranchStatus.REGISTERED, now, ""), List.of(new RowKey("db", "account", Long.toString(n)))).join();
                 out.println("ACK " + xid + " 1");

@@ -196,7 +196,7 @@ class PostgresTransactionStoreReplicasTest {
     private GlobalTransaction global(String xid) {
         long now = clock.millis();
         return new GlobalTransaction(xid, "transfer", "bank", TransactionProtocol.TWO_PHASE, GlobalStatus.BEGIN, now,
-                60_000, false, "", now);
+                60_000, "", "", now);
     }
 
     private Branch branch(String xid, List<RowKey> rows) {
