@@ -36,6 +36,7 @@ abstract class CoordinatorScenarios {
 
     static final String R1 = "jdbc:postgresql://db1/bank_a";
     static final String R2 = "jdbc:postgresql://db2/bank_b";
+    static final int MAX_ATTEMPTS = 10;
 
     TcTestServer tc;
     TcClient client;
@@ -49,8 +50,9 @@ abstract class CoordinatorScenarios {
         Map<String, Object> p = new HashMap<>(storeProperties());
         p.put("cohort.tc.recovery.interval", "100ms");
         p.put("cohort.tc.recovery.initial-backoff", "50ms");
-        p.put("cohort.tc.recovery.max-backoff", "200ms");
-        p.put("cohort.tc.recovery.max-attempts", "5");
+        p.put("cohort.tc.recovery.max-backoff", "400ms");
+        // Enough for RMs to reconnect after a TC restart before the budget is spent.
+        p.put("cohort.tc.recovery.max-attempts", String.valueOf(MAX_ATTEMPTS));
         p.put("cohort.tc.recovery.command-timeout", "2s");
         p.put("cohort.tc.three-phase.vote-timeout", "1s");
         return p;
@@ -242,6 +244,26 @@ abstract class CoordinatorScenarios {
     }
 
     @Test
+    void aLateAnswerToAnEarlierCommandIsIgnoredAndTheRetryDecides() {
+        AtomicInteger attempts = new AtomicInteger();
+        rm.answer = c -> {
+            if (attempts.incrementAndGet() == 1) {
+                TestRm.sleep(3000); // past cohort.tc.recovery.command-timeout: the TC gives up on this one
+                return BranchStatusCode.BRANCH_PHASE2_ROLLBACKED; // and a nonsense late answer must not count
+            }
+            return TestRm.success(c);
+        };
+        String xid = begin();
+        register(xid, R1, "account:1");
+        client.commit(xid);
+
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
+        TestRm.sleep(1500); // the late answer has arrived by now
+        assertThat(status(xid)).isEqualTo(GlobalStatusCode.GLOBAL_COMMITTED);
+        assertThat(rm.receivedFor(xid)).hasSizeGreaterThanOrEqualTo(2);
+    }
+
+    @Test
     void retriesAreBoundedThenAPersonCanRetryThroughTheApi() throws Exception {
         rm.answer = c -> BranchStatusCode.BRANCH_PHASE2_COMMIT_FAILED_RETRYABLE;
         String xid = begin();
@@ -250,8 +272,8 @@ abstract class CoordinatorScenarios {
 
         awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMIT_FAILED);
         int attempts = rm.receivedFor(xid).size();
-        assertThat(attempts).isEqualTo(5);
-        assertThat(client.status(xid).getReason()).contains("gave up after 5 attempts");
+        assertThat(attempts).isEqualTo(MAX_ATTEMPTS);
+        assertThat(client.status(xid).getReason()).contains("gave up after " + MAX_ATTEMPTS + " attempts");
         TestRm.sleep(500);
         assertThat(rm.receivedFor(xid)).hasSize(attempts); // it really stopped
 
