@@ -163,7 +163,7 @@ public final class TcBench {
         }
     }
 
-    private static void awaitPort(int port, Process tc) throws InterruptedException {
+    static void awaitPort(int port, Process tc) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (System.nanoTime() < deadline) {
             if (!tc.isAlive()) {
@@ -178,13 +178,13 @@ public final class TcBench {
         throw new IllegalStateException("The TC did not listen on " + port + " within 60 s");
     }
 
-    private static int freePort() throws IOException {
+    static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         }
     }
 
-    private static Map<String, String> parse(String[] args) {
+    static Map<String, String> parse(String[] args) {
         Map<String, String> opts = new HashMap<>();
         for (String a : args) {
             if (!a.startsWith("--") || !a.contains("=")) {

@@ -40,6 +40,8 @@ public final class ResourceManager implements AutoCloseable {
     private final AsyncUndoDeleter deleter;
     private final BranchPhase2Handler handler;
     private volatile RmConnection connection;
+    private TcClientConfig connectedWith;
+    private int connectedWorkers;
 
     private ResourceManager(Builder b) {
         this.config = b.config;
@@ -72,14 +74,58 @@ public final class ResourceManager implements AutoCloseable {
                     + "; set cohort.rm.resource-id to tell them apart");
         }
         deleter.register(resource);
+        reconnectIfConnected();
         return new DataSourceProxy(target, resource);
     }
 
-    /** Opens the command streams to every TC replica, announcing the wrapped resources. Call after wrapping. */
+    /**
+     * Opens the command streams to every TC replica, announcing the wrapped resources. The TC
+     * refuses branches on a resource no connected RM announced, so call it after wrapping; a data
+     * source wrapped later re-opens the streams with the longer list.
+     */
     public synchronized RmConnection connect(TcClientConfig tcConfig, int workerThreads) {
         if (connection == null) {
+            connectedWith = tcConfig;
+            connectedWorkers = workerThreads;
             connection = new RmConnection(tcConfig, clientId, new ArrayList<>(resources.keySet()), handler, workerThreads);
         }
+        return connection;
+    }
+
+    private synchronized void reconnectIfConnected() {
+        RmConnection old = connection;
+        if (old != null) {
+            connection = new RmConnection(connectedWith, clientId, new ArrayList<>(resources.keySet()), handler,
+                    connectedWorkers);
+            old.close();
+        }
+    }
+
+    /**
+     * Waits until at least one TC replica has welcomed this RM's command stream; false if none did
+     * within {@code timeout} (the streams keep trying in the background).
+     */
+    public boolean awaitConnected(java.time.Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            RmConnection c = connection;
+            if (c != null && c.connectedReplicas() > 0) {
+                return true;
+            }
+            if (System.nanoTime() >= deadline) {
+                return false;
+            }
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+    }
+
+    /** The command streams, or null before {@link #connect}. */
+    public RmConnection connection() {
         return connection;
     }
 

@@ -6,7 +6,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.v1.BranchAction;
+import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
+import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.testsupport.TestPostgres;
 import java.math.BigDecimal;
 import java.sql.Connection;
@@ -15,13 +19,14 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -31,9 +36,12 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * AT mode on real PostgreSQL with the coordinator played by the test: for every supported
- * statement shape and column type, a global rollback restores the exact tables and a global
- * commit leaves no undo log; dirty writes, empty rollbacks, global locks and unsupported statements.
+ * AT mode on real PostgreSQL with the real TC (tc-server's jar as a child process, one for the
+ * class): the test is the TM ({@link io.cohort.client.TcClient} begin / commit / rollback), the RM
+ * registers branches and takes global locks at the TC, and phase 2 comes down the RM's own command
+ * stream. For every supported statement shape and column type, a global rollback restores the exact
+ * tables and a global commit leaves no undo log; dirty writes, empty rollbacks, global locks and
+ * unsupported statements. After each test every global transaction has ended and no lock is left.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class AtModeIT {
@@ -43,9 +51,9 @@ class AtModeIT {
 
     private HikariDataSource raw;
     private DataSource ds;
-    private InMemoryCoordinator tc;
+    private TcHarness tc;
     private ResourceManager rm;
-    private final AtomicInteger xids = new AtomicInteger();
+    private final List<String> begun = new ArrayList<>();
 
     @BeforeAll
     void start() throws Exception {
@@ -63,23 +71,55 @@ class AtModeIT {
                 CREATE TABLE other (id int PRIMARY KEY, v int);
                 CREATE TABLE nopk (a int, b int);
                 """);
-        tc = new InMemoryCoordinator();
-        rm = ResourceManager.builder(tc)
+        // Test-only: a phase 1 that opts in (SET LOCAL cohort_test.slow_undo = on) is held for 3 s just
+        // before its undo-log row is inserted, so a rollback can overtake it.
+        PgFixture.exec(raw, """
+                CREATE FUNCTION slow_undo_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                  IF NEW.log_status = 0 AND current_setting('cohort_test.slow_undo', true) = 'on' THEN
+                    PERFORM pg_sleep(3);
+                  END IF;
+                  RETURN NEW;
+                END $$;
+                CREATE TRIGGER slow_undo BEFORE INSERT ON undo_log FOR EACH ROW EXECUTE FUNCTION slow_undo_insert();
+                """);
+        tc = TcHarness.start();
+        rm = ResourceManager.builder(BranchCoordinator.of(tc.tm()))
                 .config(RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512))
                 .build();
-        tc.attach(rm);
         ds = rm.wrap(raw);
+        rm.connect(tc.tcConfig("rm-at-it"), 2);
+        assertThat(rm.awaitConnected(Duration.ofSeconds(10))).as("RM stream welcomed by the TC").isTrue();
     }
 
     @AfterAll
     void stop() {
-        rm.close();
+        if (rm != null) {
+            rm.close();
+        }
+        if (tc != null) {
+            tc.close();
+        }
         raw.close();
+    }
+
+    /** Ends whatever a test left in BEGIN, and checks the invariants: every transaction ended, no lock left. */
+    @AfterEach
+    void everyGlobalTransactionEnds() {
+        for (String xid : begun) {
+            if (tc.status(xid) == GlobalStatus.BEGIN) {
+                tc.rollbackAndWait(xid);
+            }
+            assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus())
+                    .as("status of " + xid).isIn(GlobalStatus.COMMITTED.toWire(), GlobalStatus.ROLLBACKED.toWire(),
+                            GlobalStatus.TIMEOUT_ROLLBACKED.toWire());
+        }
+        begun.clear();
+        assertThat(tc.lockCount()).as("global locks left at the TC").isZero();
     }
 
     @BeforeEach
     void seed() throws SQLException {
-        tc.releaseAll();
         PgFixture.exec(raw, """
                 TRUNCATE account, all_types, ledger.entry, other, nopk, undo_log RESTART IDENTITY;
                 INSERT INTO account VALUES (1, 'ann', 100.00, 0), (2, 'bob', 200.50, 0), (3, 'cy', 0.00, 0),
@@ -280,8 +320,11 @@ class AtModeIT {
         Map<String, List<List<String>>> before = snapshot();
         String xid = runInGlobal(work, false);
         assertThat(snapshot()).isNotEqualTo(before).as("the work changed something");
-        assertThat(tc.rollback(xid)).allSatisfy(r ->
-                assertThat(r.getStatus()).as(r.getReason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire()));
+        assertThat(tc.branchIds(xid)).isNotEmpty();
+        assertThat(tc.lockCount()).isPositive();
+
+        assertThat(tc.rollbackAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.ROLLBACKED);
+
         assertThat(snapshot()).isEqualTo(before);
         assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
     }
@@ -291,9 +334,11 @@ class AtModeIT {
     void globalCommitKeepsTheRowsAndDeletesTheUndoLog(Work work) throws Exception {
         String xid = runInGlobal(work, false);
         Map<String, List<List<String>>> after = snapshot();
-        assertThat(tc.branches(xid)).isNotEmpty();
-        assertThat(tc.commit(xid)).allSatisfy(r ->
-                assertThat(r.getStatus()).isEqualTo(BranchStatus.PHASE2_COMMITTED.toWire()));
+        assertThat(tc.branchIds(xid)).isNotEmpty();
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isPositive();
+
+        assertThat(tc.commitAndWait(xid)).isEqualTo(GlobalStatus.COMMITTED);
+
         rm.flushUndoDeletes();
         assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
         assertThat(snapshot()).isEqualTo(after);
@@ -304,76 +349,98 @@ class AtModeIT {
     void autocommitMakesEachStatementItsOwnBranch(Work work) throws Exception {
         Map<String, List<List<String>>> before = snapshot();
         String xid = runInGlobal(work, true);
-        assertThat(tc.rollback(xid)).allSatisfy(r ->
-                assertThat(r.getStatus()).as(r.getReason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire()));
+        assertThat(tc.rollbackAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.ROLLBACKED);
         assertThat(snapshot()).isEqualTo(before);
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
     }
 
     // ---- dirty writes, idempotence, empty rollback ----
 
     @Test
-    void dirtyWriteIsReportedAndNothingIsTouched() throws Exception {
+    void dirtyWriteStopsTheRollbackForAPersonAndTouchesNothing() throws Exception {
         String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id IN (1, 2)"), false);
         PgFixture.exec(raw, "UPDATE account SET balance = 5 WHERE id = 2"); // outside the global transaction
         Map<String, List<List<String>>> dirty = snapshot();
 
-        BranchResult result = tc.rollback(xid).get(0);
+        tc.tm().rollback(xid);
+        GlobalStatusResponse ended = tc.awaitEnded(xid, Duration.ofSeconds(20));
 
-        assertThat(result.getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACK_FAILED_DIRTY.toWire());
-        assertThat(result.getReason()).contains("account pk 2").contains("balance=5.00 (expected 1.00)");
+        assertThat(GlobalStatus.fromWire(ended.getStatus())).isEqualTo(GlobalStatus.ROLLBACK_FAILED);
+        assertThat(ended.getReason()).contains("account pk 2").contains("balance=5.00 (expected 1.00)");
         assertThat(snapshot()).isEqualTo(dirty);
         assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isEqualTo(1);
-        // Repeated: same answer, still untouched.
-        assertThat(tc.rollback(xid).get(0).getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACK_FAILED_DIRTY.toWire());
+        assertThat(tc.lockCount()).as("locks stay held while the rollback waits for a person").isEqualTo(2);
+
+        // A person retries without repairing: same answer, still untouched.
+        tc.post("/api/v1/transactions/" + xid + "/rollback");
+        TcHarness.sleep(200);
+        assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACK_FAILED.toWire());
+        assertThat(snapshot()).isEqualTo(dirty);
+
+        // The person puts the after image back and retries: the rollback completes.
+        PgFixture.exec(raw, "UPDATE account SET balance = 1 WHERE id = 2");
+        tc.post("/api/v1/transactions/" + xid + "/rollback");
+        TcHarness.sleep(200);
+        assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
+        assertThat(PgFixture.rows(raw, "account WHERE id IN (1, 2)", "id"))
+                .containsExactly(List.of("id=1", "owner=ann", "balance=100.00", "version=0"),
+                        List.of("id=2", "owner=bob", "balance=200.50", "version=0"));
     }
 
     @Test
     void rollbackOfRowsAlreadyBackToTheirBeforeImageIsNotDirty() throws Exception {
         String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false);
         PgFixture.exec(raw, "UPDATE account SET balance = 100.00 WHERE id = 1");
-        assertThat(tc.rollback(xid).get(0).getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
+        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
     }
 
     @Test
-    void repeatedRollbackAnswersDone() throws Exception {
+    void aRepeatedRollbackCommandAnswersDone() throws Exception {
         Map<String, List<List<String>>> before = snapshot();
         String xid = runInGlobal(c -> c.createStatement().executeUpdate("DELETE FROM account WHERE id = 1"), false);
-        assertThat(tc.rollback(xid).get(0).getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
-        InMemoryCoordinator.Branch branch = tc.branches(xid).get(0);
-        assertThat(tc.command(branch, io.cohort.protocol.v1.BranchAction.ROLLBACK).getStatus())
-                .isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
+        long branchId = tc.branchIds(xid).get(0);
+        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
+
+        // The same command delivered again (the TC repeats what it got no answer for).
+        BranchResult again = rm.handler().handle(BranchCommand.newBuilder().setRequestId(1).setXid(xid)
+                .setBranchId(branchId).setResourceId(resourceId()).setAction(BranchAction.ROLLBACK).build());
+
+        assertThat(again.getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
         assertThat(snapshot()).isEqualTo(before);
     }
 
     @Test
-    void rollbackBeforePhaseOneLeavesAMarkerThatStopsALatePhaseOne() throws Exception {
+    void aRollbackThatOvertakesPhaseOneLeavesAMarkerThatStopsIt() throws Exception {
         Map<String, List<List<String>>> before = snapshot();
-        String xid = "test:1:" + xids.incrementAndGet();
-        long branchId = tc.nextBranchId();
-        // The TC rolls back the branch before its phase 1 finished (e.g. the global transaction timed out).
-        BranchResult early = tc.command(new InMemoryCoordinator.Branch(xid, branchId, resourceId(), List.of()),
-                io.cohort.protocol.v1.BranchAction.ROLLBACK);
-        assertThat(early.getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
-        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 1")).isEqualTo(1);
+        String xid = tc.begin(Duration.ofMillis(1000));
+        begun.add(xid);
 
-        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
-                .executeUpdate("UPDATE account SET balance = 0 WHERE id = 1"), false))
-                .isInstanceOf(SQLException.class).hasMessageContaining("already rolled back");
+        // Phase 1 registers its branch in time, then stalls before its undo log is written; meanwhile the
+        // TC times the global transaction out and rolls the branch back: no undo log yet, so a marker.
+        assertThatThrownBy(() -> runInGlobal(xid, c -> {
+            try (Statement s = c.createStatement()) {
+                s.execute("SELECT set_config('cohort_test.slow_undo', 'on', true)");
+                s.executeUpdate("UPDATE account SET balance = 0 WHERE id = 1");
+            }
+        }, false)).isInstanceOf(SQLException.class).hasMessageContaining("already rolled back");
+
+        assertThat(tc.awaitEnded(xid, Duration.ofSeconds(10)).getStatus()).isEqualTo(GlobalStatus.TIMEOUT_ROLLBACKED.toWire());
         assertThat(snapshot()).isEqualTo(before);
-        assertThat(tc.reports).anyMatch(r -> r.startsWith(xid + "/" + branchId + "/BRANCH_PHASE1_FAILED"));
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 1")).isEqualTo(1);
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
     }
 
     @Test
     void aStatementThatChangesNothingRegistersNoBranch() throws Exception {
         String xid = runInGlobal(c -> assertThat(c.createStatement()
                 .executeUpdate("UPDATE account SET balance = 1 WHERE id = -1")).isZero(), false);
-        assertThat(tc.branches(xid)).isEmpty();
+        assertThat(tc.branchIds(xid)).isEmpty();
         assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
     }
 
     @Test
     void localRollbackRegistersNothing() throws Exception {
-        String xid = "test:1:" + xids.incrementAndGet();
+        String xid = begin();
         XidContext.runWith(xid, () -> {
             try (Connection c = ds.getConnection()) {
                 c.setAutoCommit(false);
@@ -384,7 +451,8 @@ class AtModeIT {
             }
             return null;
         });
-        assertThat(tc.branches(xid)).isEmpty();
+        assertThat(tc.branchIds(xid)).isEmpty();
+        assertThat(tc.lockCount()).isZero();
         assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
     }
 
@@ -395,6 +463,7 @@ class AtModeIT {
             s.execute("CREATE TABLE scratch (x int)");
         }
         assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
+        assertThat(tc.lockCount()).isZero();
     }
 
     // ---- unsupported statements ----
@@ -414,14 +483,14 @@ class AtModeIT {
     @MethodSource("unsupported")
     void unsupportedStatementsFailBeforeTheyRun(String[] statementAndReason) throws Exception {
         Map<String, List<List<String>>> before = snapshot();
-        String xid = "test:1:" + xids.incrementAndGet();
+        String xid = begin();
         assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement().execute(statementAndReason[0]), false))
                 .isInstanceOf(UnsupportedStatementException.class)
                 .hasMessageContaining(statementAndReason[1])
                 .hasMessageContaining(statementAndReason[0])
                 .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
         assertThat(snapshot()).isEqualTo(before);
-        assertThat(tc.branches(xid)).isEmpty();
+        assertThat(tc.branchIds(xid)).isEmpty();
     }
 
     // ---- global locks ----
@@ -429,15 +498,19 @@ class AtModeIT {
     @Test
     void aSecondGlobalTransactionOnTheSameRowFailsNamingTheHolder() throws Exception {
         String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false);
-        String xid = "test:1:" + xids.incrementAndGet();
+        String xid = begin();
         assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
                 .executeUpdate("UPDATE account SET balance = 2 WHERE id = 1"), false))
                 .isInstanceOf(GlobalLockConflictException.class)
                 .hasMessageContaining("account:1").hasMessageContaining(holder).hasMessageContaining("held for");
         assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=1.00");
-        tc.commit(holder);
+        assertThat(tc.branchIds(xid)).isEmpty();
+
+        assertThat(tc.commitAndWait(holder)).isEqualTo(GlobalStatus.COMMITTED);
         runInGlobal(xid, c -> c.createStatement().executeUpdate("UPDATE account SET balance = 2 WHERE id = 1"), false);
         assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=2.00");
+        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=1.00");
     }
 
     @Test
@@ -446,7 +519,7 @@ class AtModeIT {
         assertThatThrownBy(() -> runInGlobal(c -> c.createStatement()
                 .executeQuery("SELECT * FROM account WHERE id BETWEEN 1 AND 3 FOR UPDATE"), false))
                 .isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(holder);
-        tc.commit(holder);
+        assertThat(tc.commitAndWait(holder)).isEqualTo(GlobalStatus.COMMITTED);
     }
 
     @Test
@@ -464,7 +537,7 @@ class AtModeIT {
             return null;
         })).isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(holder);
         assertThat(PgFixture.rows(raw, "account WHERE id = 3", "id").get(0)).contains("balance=1.00");
-        tc.commit(holder);
+        assertThat(tc.commitAndWait(holder)).isEqualTo(GlobalStatus.COMMITTED);
         GlobalLockContext.call(() -> {
             try (Connection c = ds.getConnection()) {
                 local.run(c);
@@ -482,8 +555,15 @@ class AtModeIT {
         return rm.resourceIds().get(0);
     }
 
+    /** Begins a global transaction at the TC; the test's clean-up makes sure it ends. */
+    private String begin() {
+        String xid = tc.begin(Duration.ofSeconds(60));
+        begun.add(xid);
+        return xid;
+    }
+
     private String runInGlobal(Work work, boolean autoCommit) throws Exception {
-        String xid = "test:1:" + xids.incrementAndGet();
+        String xid = begin();
         runInGlobal(xid, work, autoCommit);
         return xid;
     }

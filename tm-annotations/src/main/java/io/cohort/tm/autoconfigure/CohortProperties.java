@@ -5,104 +5,18 @@ import io.cohort.tm.aspect.GlobalTransactionalAdvisor;
 import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
-/** The {@code cohort.*} properties of a service that uses Cohort. */
+/**
+ * The TM's {@code cohort.tm.*} properties. {@code cohort.enabled}, {@code cohort.application-id}
+ * and {@code cohort.tc.*} are shared with the RM and bound by client-core's
+ * {@link io.cohort.client.autoconfigure.CohortTcProperties}.
+ */
 @ConfigurationProperties("cohort")
 public class CohortProperties {
 
-    /** Whether Cohort's TM is active; false leaves @GlobalTransactional methods untouched. */
-    private boolean enabled = true;
-
-    /** This service's name, shown in the TC's API; defaults to spring.application.name. */
-    private String applicationId;
-
-    private final Tc tc = new Tc();
-
     private final Tm tm = new Tm();
-
-    public boolean isEnabled() {
-        return enabled;
-    }
-
-    public void setEnabled(boolean enabled) {
-        this.enabled = enabled;
-    }
-
-    public String getApplicationId() {
-        return applicationId;
-    }
-
-    public void setApplicationId(String applicationId) {
-        this.applicationId = applicationId;
-    }
-
-    public Tc getTc() {
-        return tc;
-    }
 
     public Tm getTm() {
         return tm;
-    }
-
-    /** How to reach the TC. */
-    public static class Tc {
-
-        /**
-         * The TC's gRPC address: host:port, a comma-separated list of replicas, or a gRPC target
-         * such as dns:///cohort-tc-headless.ns.svc:8091.
-         */
-        private String address = "localhost:8091";
-
-        /** Bearer token sent to the TC when it requires authentication; empty for none. */
-        private String authToken = "";
-
-        /** Deadline of one call to the TC. */
-        private Duration callTimeout = Duration.ofSeconds(5);
-
-        /** Attempts for TC calls that are safe to repeat, when no TC answers (at least 1). */
-        private int retryAttempts = 3;
-
-        /** First wait between those attempts; doubles each time. */
-        private Duration retryBackoff = Duration.ofMillis(100);
-
-        public String getAddress() {
-            return address;
-        }
-
-        public void setAddress(String address) {
-            this.address = address;
-        }
-
-        public String getAuthToken() {
-            return authToken;
-        }
-
-        public void setAuthToken(String authToken) {
-            this.authToken = authToken;
-        }
-
-        public Duration getCallTimeout() {
-            return callTimeout;
-        }
-
-        public void setCallTimeout(Duration callTimeout) {
-            this.callTimeout = callTimeout;
-        }
-
-        public int getRetryAttempts() {
-            return retryAttempts;
-        }
-
-        public void setRetryAttempts(int retryAttempts) {
-            this.retryAttempts = retryAttempts;
-        }
-
-        public Duration getRetryBackoff() {
-            return retryBackoff;
-        }
-
-        public void setRetryBackoff(Duration retryBackoff) {
-            this.retryBackoff = retryBackoff;
-        }
     }
 
     /** The transaction manager: @GlobalTransactional and GlobalTransactionTemplate. */

@@ -1,7 +1,7 @@
 package io.cohort.tm.autoconfigure;
 
 import io.cohort.client.TcClient;
-import io.cohort.client.TcClientConfig;
+import io.cohort.client.autoconfigure.CohortTcAutoConfiguration;
 import io.cohort.tm.aspect.GlobalTransactionalAdvisor;
 import io.cohort.tm.aspect.GlobalTransactionalAttributeSource;
 import io.cohort.tm.aspect.GlobalTransactionalInterceptor;
@@ -19,38 +19,19 @@ import org.springframework.context.annotation.Role;
 import org.springframework.core.env.Environment;
 
 /**
- * Boot auto-configuration of the TM: the TC client, {@link GlobalTransactionTemplate}, the
+ * Boot auto-configuration of the TM: {@link GlobalTransactionTemplate} over the shared TC client
+ * (client-core's {@link CohortTcAutoConfiguration}), the
  * {@code @GlobalTransactional} advisor, and XID propagation for whichever HTTP and gRPC stacks the
  * application has ({@link CohortPropagationConfigurations}). Every bean backs off when the
  * application defines its own; {@code cohort.enabled=false} turns it all off.
  */
-@AutoConfiguration
+@AutoConfiguration(after = CohortTcAutoConfiguration.class)
 @ConditionalOnProperty(prefix = "cohort", name = "enabled", havingValue = "true", matchIfMissing = true)
 @EnableConfigurationProperties(CohortProperties.class)
 @Import({CohortPropagationConfigurations.Http.class, CohortPropagationConfigurations.RestClientSupport.class,
         CohortPropagationConfigurations.RestTemplateSupport.class, CohortPropagationConfigurations.WebClientSupport.class,
         CohortPropagationConfigurations.Servlet.class, CohortPropagationConfigurations.Grpc.class})
 public class CohortTmAutoConfiguration {
-
-    @Bean(destroyMethod = "close")
-    @ConditionalOnMissingBean
-    public TcClient cohortTcClient(CohortProperties properties, Environment environment) {
-        return new TcClient(tcClientConfig(properties, environment));
-    }
-
-    static TcClientConfig tcClientConfig(CohortProperties properties, Environment environment) {
-        String applicationId = properties.getApplicationId();
-        if (applicationId == null || applicationId.isBlank()) {
-            applicationId = environment.getProperty("spring.application.name");
-        }
-        if (applicationId == null || applicationId.isBlank()) {
-            throw new IllegalStateException("Cohort needs this service's name: set cohort.application-id "
-                    + "or spring.application.name (or cohort.enabled=false to turn Cohort off)");
-        }
-        CohortProperties.Tc tc = properties.getTc();
-        return new TcClientConfig(tc.getAddress(), applicationId, tc.getAuthToken(), tc.getCallTimeout(),
-                tc.getRetryAttempts(), tc.getRetryBackoff());
-    }
 
     @Bean
     @ConditionalOnMissingBean

@@ -3,6 +3,7 @@ package io.cohort.tm.aspect;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.cohort.client.autoconfigure.CohortTcAutoConfiguration;
 import io.cohort.client.XidContext;
 import io.cohort.tm.GlobalTransactional;
 import io.cohort.tm.Propagation;
@@ -138,7 +139,8 @@ class GlobalTransactionalAdvisorTest {
     void start() throws IOException {
         tc = new ScriptedCoordinator();
         runner = new ApplicationContextRunner()
-                .withConfiguration(AutoConfigurations.of(AopAutoConfiguration.class, CohortTmAutoConfiguration.class))
+                .withConfiguration(AutoConfigurations.of(AopAutoConfiguration.class, CohortTcAutoConfiguration.class,
+                        CohortTmAutoConfiguration.class))
                 .withUserConfiguration(Beans.class)
                 .withPropertyValues("cohort.application-id=advisor-test", "cohort.tc.address=" + tc.address(),
                         "cohort.tm.retry-backoff=1ms");

@@ -3,6 +3,7 @@ package io.cohort.tm.autoconfigure;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.cohort.client.TcClient;
+import io.cohort.client.autoconfigure.CohortTcAutoConfiguration;
 import io.cohort.tm.CommitProtocol;
 import io.cohort.tm.aspect.GlobalTransactionalAdvisor;
 import io.cohort.tm.propagation.XidClientHttpRequestInterceptor;
@@ -25,7 +26,7 @@ import org.springframework.web.client.RestTemplate;
 class CohortTmAutoConfigurationTest {
 
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
-            .withConfiguration(AutoConfigurations.of(CohortTmAutoConfiguration.class))
+            .withConfiguration(AutoConfigurations.of(CohortTcAutoConfiguration.class, CohortTmAutoConfiguration.class))
             .withPropertyValues("spring.application.name=orders");
 
     @Test
@@ -66,7 +67,7 @@ class CohortTmAutoConfigurationTest {
 
     @Test
     void shouldFailAtStartNamingThePropertyWhenTheServiceHasNoName() {
-        new ApplicationContextRunner().withConfiguration(AutoConfigurations.of(CohortTmAutoConfiguration.class))
+        new ApplicationContextRunner().withConfiguration(AutoConfigurations.of(CohortTcAutoConfiguration.class, CohortTmAutoConfiguration.class))
                 .run(context -> assertThat(context).hasFailed().getFailure()
                         .rootCause().hasMessageContaining("cohort.application-id").hasMessageContaining("spring.application.name"));
     }
@@ -110,7 +111,7 @@ class CohortTmAutoConfigurationTest {
 
     @Test
     void aServletApplicationShouldGetTheXidFilter() {
-        new WebApplicationContextRunner().withConfiguration(AutoConfigurations.of(CohortTmAutoConfiguration.class))
+        new WebApplicationContextRunner().withConfiguration(AutoConfigurations.of(CohortTcAutoConfiguration.class, CohortTmAutoConfiguration.class))
                 .withPropertyValues("spring.application.name=orders")
                 .run(context -> assertThat(context).getBean("cohortXidServletFilter", FilterRegistrationBean.class)
                         .isNotNull());

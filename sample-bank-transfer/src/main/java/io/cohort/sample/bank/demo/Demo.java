@@ -78,8 +78,8 @@ public final class Demo {
 
         Duration timeout = Duration.ofSeconds(30);
         Scenario scenario = new Scenario(new BankClient("A", a.url(), timeout), new BankClient("B", b.url(), timeout),
-                new TcApi(tcHttp), pg, System.out, Integer.parseInt(opts.getOrDefault("burst", "200")),
-                Integer.parseInt(opts.getOrDefault("concurrency", "16")),
+                new TcApi(tcHttp), pg, System.out, Integer.parseInt(opts.getOrDefault("burst", "100")),
+                Integer.parseInt(opts.getOrDefault("concurrency", "8")),
                 Boolean.parseBoolean(opts.getOrDefault("both-directions", "false")));
         boolean ok = scenario.play();
 

@@ -1,0 +1,26 @@
+package io.cohort.client.autoconfigure;
+
+import io.cohort.client.TcClient;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Bean;
+import org.springframework.core.env.Environment;
+
+/**
+ * The one {@link TcClient} of a Spring Boot service, shared by the TM and the RM auto-configurations
+ * (both run after this one and take the bean). Backs off when the application defines its own;
+ * {@code cohort.enabled=false} turns it off.
+ */
+@AutoConfiguration
+@ConditionalOnProperty(prefix = "cohort", name = "enabled", havingValue = "true", matchIfMissing = true)
+@EnableConfigurationProperties(CohortTcProperties.class)
+public class CohortTcAutoConfiguration {
+
+    @Bean(destroyMethod = "close")
+    @ConditionalOnMissingBean
+    public TcClient cohortTcClient(CohortTcProperties properties, Environment environment) {
+        return new TcClient(properties.toClientConfig(environment.getProperty("spring.application.name")));
+    }
+}

@@ -1,0 +1,213 @@
+package io.cohort.rm.autoconfigure;
+
+import io.cohort.rm.RmConfig;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+/**
+ * The RM's {@code cohort.rm.*} properties; {@link #toConfig()} validates them, naming a bad one.
+ * Defaults are literals (so IDE metadata shows them) equal to {@link RmConfig#defaults()}.
+ */
+@ConfigurationProperties("cohort.rm")
+public class CohortRmProperties {
+
+    /** Whether DataSource beans are wrapped by the AT-mode resource manager. */
+    private boolean enabled = true;
+
+    /**
+     * Resource id of the wrapped DataSource, as the TC knows it; empty derives it from the JDBC URL
+     * (jdbc:postgresql://host:port/db). Every process writing to one database must use the same id.
+     */
+    private String resourceId = "";
+
+    /** Resource ids by DataSource bean name, for services with several data sources. */
+    private Map<String, String> resourceIds = new LinkedHashMap<>();
+
+    /** DataSource bean names left unwrapped (their writes never join a global transaction). */
+    private List<String> excludedDataSources = new ArrayList<>();
+
+    /** First wait after a global lock conflict; doubles per attempt up to 16 times this. */
+    private Duration lockRetryInterval = Duration.ofMillis(20);
+
+    /** Attempts to take global locks before the local commit fails with the holder named. */
+    private int lockRetryAttempts = 30;
+
+    /** Parsed SQL statements cached per data source. */
+    private int sqlCacheSize = 2048;
+
+    /** Threads running the TC's phase-2 commands (undo-log deletes, rollbacks). */
+    private int phase2Threads = 4;
+
+    /**
+     * How long start-up waits for the TC to welcome the RM's command stream; when it does not,
+     * start-up goes on with a warning and the stream keeps trying in the background.
+     */
+    private Duration connectTimeout = Duration.ofSeconds(10);
+
+    private final Undo undo = new Undo();
+
+    /** The undo log. */
+    public static class Undo {
+
+        /** Name of the undo-log table (optionally schema-qualified); see sql/rm/postgresql.sql. */
+        private String table = "undo_log";
+
+        /** Undo logs larger than this many bytes are deflated. */
+        private int compressThreshold = 4096;
+
+        /** An undo log that inflates beyond this many bytes is refused (decompression bomb guard). */
+        private int maxInflatedBytes = 67108864;
+
+        /** Undo logs deleted per statement after phase-2 commit. */
+        private int deleteBatchSize = 500;
+
+        /** How often queued undo-log deletes of committed branches are flushed. */
+        private Duration deleteInterval = Duration.ofMillis(200);
+
+        /** Age after which empty-rollback markers are deleted. */
+        private Duration markerRetention = Duration.ofDays(1);
+
+        public String getTable() {
+            return table;
+        }
+
+        public void setTable(String table) {
+            this.table = table;
+        }
+
+        public int getCompressThreshold() {
+            return compressThreshold;
+        }
+
+        public void setCompressThreshold(int compressThreshold) {
+            this.compressThreshold = compressThreshold;
+        }
+
+        public int getMaxInflatedBytes() {
+            return maxInflatedBytes;
+        }
+
+        public void setMaxInflatedBytes(int maxInflatedBytes) {
+            this.maxInflatedBytes = maxInflatedBytes;
+        }
+
+        public int getDeleteBatchSize() {
+            return deleteBatchSize;
+        }
+
+        public void setDeleteBatchSize(int deleteBatchSize) {
+            this.deleteBatchSize = deleteBatchSize;
+        }
+
+        public Duration getDeleteInterval() {
+            return deleteInterval;
+        }
+
+        public void setDeleteInterval(Duration deleteInterval) {
+            this.deleteInterval = deleteInterval;
+        }
+
+        public Duration getMarkerRetention() {
+            return markerRetention;
+        }
+
+        public void setMarkerRetention(Duration markerRetention) {
+            this.markerRetention = markerRetention;
+        }
+    }
+
+    /** The immutable RM configuration; throws naming the property when a value is bad. */
+    public RmConfig toConfig() {
+        return new RmConfig(lockRetryInterval, lockRetryAttempts, undo.table, undo.compressThreshold,
+                undo.maxInflatedBytes, undo.deleteBatchSize, undo.deleteInterval, undo.markerRetention, sqlCacheSize);
+    }
+
+    /** The resource id for the DataSource bean {@code beanName}, or null to derive it from the JDBC URL. */
+    String resourceIdFor(String beanName) {
+        String id = resourceIds.get(beanName);
+        if (id == null || id.isBlank()) {
+            id = resourceId;
+        }
+        return id == null || id.isBlank() ? null : id;
+    }
+
+    public boolean isEnabled() {
+        return enabled;
+    }
+
+    public void setEnabled(boolean enabled) {
+        this.enabled = enabled;
+    }
+
+    public String getResourceId() {
+        return resourceId;
+    }
+
+    public void setResourceId(String resourceId) {
+        this.resourceId = resourceId;
+    }
+
+    public Map<String, String> getResourceIds() {
+        return resourceIds;
+    }
+
+    public void setResourceIds(Map<String, String> resourceIds) {
+        this.resourceIds = resourceIds;
+    }
+
+    public List<String> getExcludedDataSources() {
+        return excludedDataSources;
+    }
+
+    public void setExcludedDataSources(List<String> excludedDataSources) {
+        this.excludedDataSources = excludedDataSources;
+    }
+
+    public Duration getLockRetryInterval() {
+        return lockRetryInterval;
+    }
+
+    public void setLockRetryInterval(Duration lockRetryInterval) {
+        this.lockRetryInterval = lockRetryInterval;
+    }
+
+    public int getLockRetryAttempts() {
+        return lockRetryAttempts;
+    }
+
+    public void setLockRetryAttempts(int lockRetryAttempts) {
+        this.lockRetryAttempts = lockRetryAttempts;
+    }
+
+    public int getSqlCacheSize() {
+        return sqlCacheSize;
+    }
+
+    public void setSqlCacheSize(int sqlCacheSize) {
+        this.sqlCacheSize = sqlCacheSize;
+    }
+
+    public int getPhase2Threads() {
+        return phase2Threads;
+    }
+
+    public void setPhase2Threads(int phase2Threads) {
+        this.phase2Threads = phase2Threads;
+    }
+
+    public Duration getConnectTimeout() {
+        return connectTimeout;
+    }
+
+    public void setConnectTimeout(Duration connectTimeout) {
+        this.connectTimeout = connectTimeout;
+    }
+
+    public Undo getUndo() {
+        return undo;
+    }
+}

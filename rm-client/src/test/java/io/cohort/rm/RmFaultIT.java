@@ -1,0 +1,267 @@
+package io.cohort.rm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.cohort.client.TcClient;
+import io.cohort.client.XidContext;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.testsupport.TestPostgres;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Faults with real processes: the TC as a child process (killed and restarted with SIGKILL), an RM
+ * in a child JVM killed between its local commit and phase 2, and concurrent global transactions on
+ * the same rows. After each test: every global transaction ended, no global lock and no undo log left.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class RmFaultIT {
+
+    private static final String RESOURCE = "fault-db";
+    private static final int ACCOUNTS = 4;
+    private static final long INITIAL = 1_000;
+
+    private TcHarness tc;
+    private HikariDataSource raw;
+    private String url;
+    private ResourceManager rm;
+    private DataSource ds;
+
+    @BeforeAll
+    void start() throws Exception {
+        url = PgFixture.createDatabase("rm_fault");
+        raw = TestPostgres.get().dataSource(url, 12);
+        PgFixture.applyUndoLogDdl(raw);
+        PgFixture.exec(raw, "CREATE TABLE account (id bigint PRIMARY KEY, balance bigint NOT NULL)");
+        tc = TcHarness.start("--cohort.tc.store.embedded.fsync=true", "--cohort.tc.recovery.command-timeout=3s");
+    }
+
+    @AfterAll
+    void stop() {
+        tc.close();
+        raw.close();
+    }
+
+    @BeforeEach
+    void seed() throws SQLException {
+        PgFixture.exec(raw, "TRUNCATE account, undo_log; INSERT INTO account SELECT g, " + INITIAL
+                + " FROM generate_series(1, " + ACCOUNTS + ") g");
+    }
+
+    @AfterEach
+    void closeRm() {
+        if (rm != null) {
+            rm.close();
+            rm = null;
+        }
+    }
+
+    private ResourceManager newRm(RmConfig config) {
+        ResourceManager m = ResourceManager.builder(BranchCoordinator.of(tc.tm())).config(config).build();
+        ds = m.wrap(raw, RESOURCE);
+        m.connect(tc.tcConfig("rm-fault-it"), 2);
+        assertThat(m.awaitConnected(Duration.ofSeconds(20))).isTrue();
+        return m;
+    }
+
+    // ---- concurrency: global locks serialize ----
+
+    @Test
+    void concurrentTransfersOnTheSameRowsSerializeThroughGlobalLocksAndLoseNoUpdate() throws Exception {
+        rm = newRm(RmConfig.defaults().withLockRetry(Duration.ofMillis(5), 10));
+        int threads = 6;
+        int perThread = 12;
+        Map<Long, Long> expected = new ConcurrentHashMap<>();
+        for (long id = 1; id <= ACCOUNTS; id++) {
+            expected.put(id, INITIAL);
+        }
+        AtomicInteger committed = new AtomicInteger();
+        AtomicInteger rolledBack = new AtomicInteger();
+        List<String> xids = java.util.Collections.synchronizedList(new ArrayList<>());
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        List<Future<?>> futures = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+            futures.add(pool.submit(() -> {
+                ThreadLocalRandom random = ThreadLocalRandom.current();
+                for (int i = 0; i < perThread; i++) {
+                    long from = random.nextLong(1, ACCOUNTS + 1);
+                    long to = from % ACCOUNTS + 1;
+                    long amount = random.nextLong(1, 50);
+                    boolean abort = random.nextInt(5) == 0;
+                    String xid = tc.tm().begin("transfer", Duration.ofSeconds(30), null);
+                    xids.add(xid);
+                    boolean phase1 = false;
+                    try {
+                        // Two branches: debit and credit in separate local transactions.
+                        update(xid, "UPDATE account SET balance = balance - " + amount + " WHERE id = " + from);
+                        update(xid, "UPDATE account SET balance = balance + " + amount + " WHERE id = " + to);
+                        phase1 = true;
+                    } catch (SQLException e) {
+                        // lock wait exhausted or deadlock: the global transaction rolls back
+                    }
+                    if (phase1 && !abort) {
+                        tc.tm().commit(xid);
+                        expected.merge(from, -amount, Long::sum);
+                        expected.merge(to, amount, Long::sum);
+                        committed.incrementAndGet();
+                    } else {
+                        tc.tm().rollback(xid);
+                        rolledBack.incrementAndGet();
+                    }
+                }
+                return null;
+            }));
+        }
+        for (Future<?> f : futures) {
+            f.get(5, TimeUnit.MINUTES);
+        }
+        pool.shutdown();
+        for (String xid : xids) {
+            assertThat(tc.awaitEnded(xid, Duration.ofSeconds(30)).getStatus()).as(xid)
+                    .isIn(GlobalStatus.COMMITTED.toWire(), GlobalStatus.ROLLBACKED.toWire());
+        }
+        System.out.printf("concurrent transfers: %d committed, %d rolled back%n", committed.get(), rolledBack.get());
+        // Under this much contention (6 threads, 4 rows, two branches each, short lock waits) many
+        // transfers give up on a global lock and roll back; what matters is that none is lost.
+        assertThat(committed.get()).as("transfers that committed").isGreaterThanOrEqualTo(threads);
+        assertThat(rolledBack.get()).isPositive();
+        assertThat(balances()).isEqualTo(expected);
+        assertThat(balances().values().stream().mapToLong(Long::longValue).sum()).isEqualTo(ACCOUNTS * INITIAL);
+        assertNothingLeft();
+    }
+
+    private void update(String xid, String sql) throws SQLException {
+        String previous = XidContext.bind(xid);
+        try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+            c.setAutoCommit(false);
+            try {
+                s.executeUpdate(sql);
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        } finally {
+            XidContext.restore(previous);
+        }
+    }
+
+    // ---- an RM process killed between its local commit and phase 2 ----
+
+    @ParameterizedTest(name = "global {0}")
+    @ValueSource(strings = {"rollback", "commit"})
+    void anRmKilledAfterItsLocalCommitIsFinishedByTheTcWhenAnRmWithTheSameResourceComesBack(String decision)
+            throws Exception {
+        String xid = tc.tm().begin("crash", Duration.ofSeconds(60), null);
+        TestPostgres pg = TestPostgres.get();
+        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx128m", "-cp", System.getProperty("java.class.path"), RmChild.class.getName(),
+                tc.process.grpcAddress(), url, pg.user(), pg.password(), RESOURCE, xid,
+                "UPDATE account SET balance = balance + 100 WHERE id = 1")
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
+            assertThat(out.readLine()).isEqualTo("PHASE1-DONE");
+        }
+        assertThat(balances().get(1L)).isEqualTo(INITIAL + 100);
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isEqualTo(1);
+
+        child.destroyForcibly().waitFor();
+
+        if (decision.equals("rollback")) {
+            tc.tm().rollback(xid);
+        } else {
+            tc.tm().commit(xid);
+        }
+        Thread.sleep(1_000);
+        assertThat(tc.status(xid).isEnded()).as("no RM for the branch: phase 2 waits").isFalse();
+
+        rm = newRm(RmConfig.defaults());
+        GlobalStatus ended = GlobalStatus.fromWire(tc.awaitEnded(xid, Duration.ofSeconds(30)).getStatus());
+        if (decision.equals("rollback")) {
+            assertThat(ended).isEqualTo(GlobalStatus.ROLLBACKED);
+            assertThat(balances().get(1L)).isEqualTo(INITIAL);
+        } else {
+            assertThat(ended).isEqualTo(GlobalStatus.COMMITTED);
+            assertThat(balances().get(1L)).isEqualTo(INITIAL + 100);
+        }
+        assertNothingLeft();
+    }
+
+    // ---- the TC killed and restarted while the RM is connected ----
+
+    @Test
+    void theRmReconnectsToARestartedTcAndPhaseTwoResumes() throws Exception {
+        rm = newRm(RmConfig.defaults());
+        String toRollBack = tc.tm().begin("before-crash-1", Duration.ofSeconds(120), null);
+        String toCommit = tc.tm().begin("before-crash-2", Duration.ofSeconds(120), null);
+        String duringOutage = tc.tm().begin("during-outage", Duration.ofSeconds(120), null);
+        update(toRollBack, "UPDATE account SET balance = balance - 10 WHERE id = 1");
+        update(toCommit, "UPDATE account SET balance = balance + 20 WHERE id = 2");
+
+        tc.process.kill();
+        assertThatThrownBy(() -> update(duringOutage, "UPDATE account SET balance = 0 WHERE id = 3"))
+                .isInstanceOf(SQLException.class).hasMessageContaining("Could not register the branch");
+        assertThat(balances().get(3L)).as("the local transaction was rolled back").isEqualTo(INITIAL);
+        tc.process.start();
+
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!tc.get("/api/v1/rms").contains(RESOURCE) && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(tc.get("/api/v1/rms")).as("the RM reconnected on its own").contains(RESOURCE);
+        assertThat(tc.lockCount()).as("locks survived the crash").isEqualTo(2);
+
+        tc.tm().rollback(toRollBack);
+        tc.tm().commit(toCommit);
+        update(duringOutage, "UPDATE account SET balance = balance + 5 WHERE id = 3");
+        tc.tm().commit(duringOutage);
+        assertThat(tc.awaitEnded(toRollBack, Duration.ofSeconds(30)).getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
+        assertThat(tc.awaitEnded(toCommit, Duration.ofSeconds(30)).getStatus()).isEqualTo(GlobalStatus.COMMITTED.toWire());
+        assertThat(tc.awaitEnded(duringOutage, Duration.ofSeconds(30)).getStatus()).isEqualTo(GlobalStatus.COMMITTED.toWire());
+        assertThat(balances()).isEqualTo(Map.of(1L, INITIAL, 2L, INITIAL + 20, 3L, INITIAL + 5, 4L, INITIAL));
+        assertNothingLeft();
+    }
+
+    // ---- helpers ----
+
+    private void assertNothingLeft() throws SQLException {
+        rm.flushUndoDeletes();
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).as("undo logs left").isZero();
+        assertThat(tc.lockCount()).as("global locks left").isZero();
+    }
+
+    private Map<Long, Long> balances() throws SQLException {
+        Map<Long, Long> out = new java.util.TreeMap<>();
+        for (List<String> row : PgFixture.rows(raw, "account", "id")) {
+            out.put(Long.parseLong(row.get(0).substring(3)), Long.parseLong(row.get(1).substring(8)));
+        }
+        return out;
+    }
+}

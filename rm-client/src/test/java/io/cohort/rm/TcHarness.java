@@ -1,0 +1,158 @@
+package io.cohort.rm;
+
+import io.cohort.client.TcClient;
+import io.cohort.client.TcClientConfig;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.v1.GlobalStatusResponse;
+import io.cohort.testsupport.TcProcess;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The real TC for the RM's integration tests: tc-server's jar as a child process (embedded store),
+ * the TM's side ({@link TcClient}: begin, commit, rollback, status) and the TC's REST API.
+ */
+final class TcHarness implements AutoCloseable {
+
+    private static final Pattern TOTAL = Pattern.compile("\"total\"\\s*:\\s*(\\d+)");
+    private static final Pattern BRANCH_ID = Pattern.compile("\"branchId\"\\s*:\\s*(\\d+)");
+
+    final TcProcess process;
+    private TcClient tm;
+    private final HttpClient http = HttpClient.newHttpClient();
+
+    private TcHarness(TcProcess process) {
+        this.process = process;
+        this.tm = new TcClient(tcConfig("rm-it-tm"));
+    }
+
+    /** Starts a TC on a fresh embedded store; {@code args} are extra {@code --name=value} settings. */
+    static TcHarness start(String... args) {
+        try {
+            Path dir = Files.createTempDirectory("cohort-rm-it");
+            List<String> all = new ArrayList<>(List.of("--cohort.tc.store.embedded.fsync=false"));
+            all.addAll(List.of(args));
+            return new TcHarness(TcProcess.embedded(dir.resolve("data"), all.toArray(String[]::new)).start());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    TcClientConfig tcConfig(String applicationId) {
+        return new TcClientConfig(process.grpcAddress(), applicationId, "", Duration.ofSeconds(5), 3,
+                Duration.ofMillis(100));
+    }
+
+    TcClient tm() {
+        return tm;
+    }
+
+    String begin(Duration timeout) {
+        return tm.begin("rm-it", timeout, null);
+    }
+
+    GlobalStatus status(String xid) {
+        return GlobalStatus.fromWire(tm.status(xid).getStatus());
+    }
+
+    /** Waits until the TC stops driving {@code xid} (final, or waiting for a person) and returns its status. */
+    GlobalStatusResponse awaitEnded(String xid, Duration max) {
+        long deadline = System.nanoTime() + max.toNanos();
+        while (true) {
+            GlobalStatusResponse r = tm.status(xid);
+            if (GlobalStatus.fromWire(r.getStatus()).isEnded() || System.nanoTime() > deadline) {
+                return r;
+            }
+            sleep(5);
+        }
+    }
+
+    GlobalStatus commitAndWait(String xid) {
+        tm.commit(xid);
+        return GlobalStatus.fromWire(awaitEnded(xid, Duration.ofSeconds(20)).getStatus());
+    }
+
+    GlobalStatus rollbackAndWait(String xid) {
+        tm.rollback(xid);
+        return GlobalStatus.fromWire(awaitEnded(xid, Duration.ofSeconds(20)).getStatus());
+    }
+
+    /** {@code GET} on the REST API; the body. */
+    String get(String path) {
+        return call(HttpRequest.newBuilder(uri(path)).GET().build());
+    }
+
+    String post(String path) {
+        return call(HttpRequest.newBuilder(uri(path)).POST(HttpRequest.BodyPublishers.noBody()).build());
+    }
+
+    /** Global row locks held at the TC, all resources. */
+    long lockCount() {
+        Matcher m = TOTAL.matcher(get("/api/v1/locks?size=1"));
+        if (!m.find()) {
+            throw new IllegalStateException("no total in the lock listing");
+        }
+        return Long.parseLong(m.group(1));
+    }
+
+    /** Branch ids of a transaction the TC still knows branches of. */
+    List<Long> branchIds(String xid) {
+        Matcher m = BRANCH_ID.matcher(get("/api/v1/transactions/" + xid));
+        List<Long> ids = new ArrayList<>();
+        while (m.find()) {
+            ids.add(Long.parseLong(m.group(1)));
+        }
+        return ids;
+    }
+
+    /** SIGKILL, then the same TC on the same data and ports; the TM's client is kept (it reconnects). */
+    void killAndRestart() {
+        process.kill();
+        process.start();
+    }
+
+    private URI uri(String path) {
+        return URI.create("http://127.0.0.1:" + process.httpPort() + path);
+    }
+
+    private String call(HttpRequest request) {
+        try {
+            HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
+            if (response.statusCode() >= 300) {
+                throw new IllegalStateException(request.uri() + " answered " + response.statusCode() + ": " + response.body());
+            }
+            return response.body();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        tm.close();
+        process.close();
+    }
+}

@@ -1,0 +1,108 @@
+package io.cohort.rm.autoconfigure;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.cohort.client.TcClient;
+import io.cohort.client.XidContext;
+import io.cohort.client.autoconfigure.CohortTcAutoConfiguration;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.rm.ResourceManager;
+import io.cohort.rm.jdbc.DataSourceProxy;
+import io.cohort.testsupport.TcProcess;
+import io.cohort.testsupport.TestPostgres;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration;
+import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+
+/** The auto-configured RM in a Spring context, against the real TC and PostgreSQL. */
+class CohortRmAutoConfigurationIT {
+
+    private static TcProcess tc;
+
+    @BeforeAll
+    static void startTc() throws Exception {
+        tc = TcProcess.embedded(Files.createTempDirectory("cohort-rm-boot").resolve("data"),
+                "--cohort.tc.store.embedded.fsync=false").start();
+    }
+
+    @AfterAll
+    static void stopTc() {
+        tc.close();
+    }
+
+    @Test
+    void aBootServiceShouldConnectItsRmAndHaveItsWritesUndoneByAGlobalRollback() throws Exception {
+        TestPostgres pg = TestPostgres.get();
+        String url = pg.createDatabase("rm_boot");
+        new ApplicationContextRunner()
+                .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class, CohortTcAutoConfiguration.class,
+                        CohortRmAutoConfiguration.class))
+                .withPropertyValues("spring.application.name=boot-rm", "spring.datasource.url=" + url,
+                        "spring.datasource.username=" + pg.user(), "spring.datasource.password=" + pg.password(),
+                        "cohort.tc.address=" + tc.grpcAddress())
+                .run(context -> {
+                    assertThat(context).hasNotFailed();
+                    DataSource ds = context.getBean(DataSource.class);
+                    assertThat(ds).isInstanceOf(DataSourceProxy.class);
+                    String resourceId = context.getBean(ResourceManager.class).resourceIds().get(0);
+                    assertThat(get("/api/v1/rms")).as("the RM announced its resource at start").contains(resourceId);
+                    exec(ds, new String(getClass().getResourceAsStream("/db/rm/postgresql.sql").readAllBytes()));
+                    exec(ds, "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 10)");
+
+                    TcClient tm = context.getBean(TcClient.class);
+                    String xid = tm.begin("boot", Duration.ofSeconds(30), null);
+                    XidContext.runWith(xid, () -> {
+                        exec(ds, "UPDATE t SET v = 11 WHERE id = 1");
+                        return null;
+                    });
+                    assertThat(value(ds)).isEqualTo(11);
+                    tm.rollback(xid);
+                    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+                    while (!GlobalStatus.fromWire(tm.status(xid).getStatus()).isEnded() && System.nanoTime() < deadline) {
+                        Thread.sleep(10);
+                    }
+                    assertThat(GlobalStatus.fromWire(tm.status(xid).getStatus())).isEqualTo(GlobalStatus.ROLLBACKED);
+                    assertThat(value(ds)).isEqualTo(10);
+                });
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (get("/api/v1/rms").contains("rm_boot") && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertThat(get("/api/v1/rms")).as("the RM disconnected at shutdown").doesNotContain("rm_boot");
+    }
+
+    private static Object exec(DataSource ds, String sql) {
+        try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+            s.execute(sql);
+            return null;
+        } catch (java.sql.SQLException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static int value(DataSource ds) throws Exception {
+        try (Connection c = ds.getConnection(); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT v FROM t WHERE id = 1")) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
+    private static String get(String path) throws Exception {
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + tc.httpPort() + path)).build(), HttpResponse.BodyHandlers.ofString()).body();
+    }
+}
