@@ -102,6 +102,10 @@ public class BankController {
         } catch (GlobalTransactionPropagationException e) {
             return ResponseEntity.badRequest().body(new PeerBank.ErrorBody("credits are only made inside a transfer: "
                     + e.getMessage()));
+        } catch (RuntimeException e) {
+            // The caller's global transaction rolls back, undoing this credit too.
+            log.info("Credit for transfer {} failed: {}", r.transferId(), describe(e));
+            return ResponseEntity.internalServerError().body(new PeerBank.ErrorBody(describe(e)));
         }
     }
 

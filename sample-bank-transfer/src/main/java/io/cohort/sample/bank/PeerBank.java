@@ -40,7 +40,7 @@ public class PeerBank {
                 throw new TransferRefusedException(HttpStatus.valueOf(e.getStatusCode().value()), reason(e));
             }
             throw new PeerBankException("bank " + peerName + " failed to credit account " + account + ": "
-                    + e.getStatusCode(), e);
+                    + reason(e), null);
         } catch (RuntimeException e) {
             throw new PeerBankException("bank " + peerName + " did not answer: " + e.getMessage(), e);
         }
