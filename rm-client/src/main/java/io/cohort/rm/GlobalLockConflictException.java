@@ -14,13 +14,16 @@ public class GlobalLockConflictException extends SQLTransientException {
     private final String lockKey;
 
     public GlobalLockConflictException(String lockKey, String holderXid, long heldSinceEpochMs, int attempts,
-                                       Duration waited, String ownXid, long nowEpochMs) {
+                                       Duration waited, String ownXid, long nowEpochMs, boolean holderRollingBack) {
         super("Global lock on " + lockKey + " is held by global transaction " + holderXid
                 + (heldSinceEpochMs > 0 ? " (held for " + (nowEpochMs - heldSinceEpochMs) + " ms)" : "")
-                + "; gave up after " + attempts + " attempts in " + waited.toMillis() + " ms"
+                + (holderRollingBack
+                        ? ", which is rolling back and needs these rows to undo its own change; gave up at once"
+                        : "; gave up after " + attempts + " attempts in " + waited.toMillis() + " ms")
                 + (ownXid == null ? " (local transaction under GlobalLock)" : " (global transaction " + ownXid + ")")
-                + ". The local transaction was rolled back; retry later, or raise cohort.rm.lock-retry-attempts"
-                + " / cohort.rm.lock-retry-interval if such waits are expected.", "55P03");
+                + ". The local transaction was rolled back; retry later"
+                + (holderRollingBack ? "." : ", or raise cohort.rm.lock-retry-attempts"
+                + " / cohort.rm.lock-retry-interval if such waits are expected."), "55P03");
         this.holderXid = holderXid;
         this.lockKey = lockKey;
     }

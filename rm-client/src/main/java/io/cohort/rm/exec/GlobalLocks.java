@@ -5,6 +5,8 @@ import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.GlobalLockConflictException;
 import io.cohort.rm.Resource;
 import io.cohort.rm.RmConfig;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.v1.GlobalStatusCode;
 import io.cohort.protocol.v1.LockConflict;
 import io.cohort.protocol.v1.QueryLocksResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
@@ -41,6 +43,9 @@ public final class GlobalLocks {
             }
             if (response.hasConflict()) {
                 conflict = response.getConflict();
+                if (holderRollingBack(conflict)) {
+                    break;
+                }
                 pause(config, attempt);
             } else {
                 return response.getBranchId();
@@ -69,16 +74,29 @@ public final class GlobalLocks {
                 return;
             }
             conflict = response.getConflict();
+            if (holderRollingBack(conflict)) {
+                break;
+            }
             pause(config, attempt);
         }
         throw conflict(conflict, config, clock, start, ownXid);
+    }
+
+    /**
+     * A holder that is rolling back must lock these rows to undo them, and this local transaction
+     * holds them: waiting would stall both until the retries run out, so give them up at once.
+     */
+    private static boolean holderRollingBack(LockConflict c) {
+        GlobalStatusCode s = c.getHolderStatus();
+        return s != GlobalStatusCode.GLOBAL_UNKNOWN && s != GlobalStatusCode.UNRECOGNIZED
+                && GlobalStatus.fromWire(s).isRollbackDecided();
     }
 
     private static GlobalLockConflictException conflict(LockConflict c, RmConfig config, Clock clock, long start,
                                                         String xid) {
         long now = clock.millis();
         return new GlobalLockConflictException(c.getLockKey(), c.getHolderXid(), c.getHeldSinceEpochMs(),
-                config.lockRetryAttempts(), Duration.ofMillis(now - start), xid, now);
+                config.lockRetryAttempts(), Duration.ofMillis(now - start), xid, now, holderRollingBack(c));
     }
 
     private static void pause(RmConfig config, int attempt) throws SQLException {

@@ -142,6 +142,11 @@ public final class Coordinator {
         return require(xid);
     }
 
+    /** The status of {@code xid} if the store knows it (no validation: for lock holders, which are ours). */
+    public Optional<GlobalStatus> findStatus(String xid) {
+        return store.findGlobal(xid).map(GlobalTransaction::status);
+    }
+
     // ---- RM ----
 
     public CompletableFuture<RegisterResult> registerBranch(String xid, String resourceId, List<String> lockKeys,

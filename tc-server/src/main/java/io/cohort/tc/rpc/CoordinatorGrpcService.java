@@ -203,9 +203,11 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                 .setHeuristic(tx.heuristic()).setHeuristicEvidence(tx.heuristicEvidence()).setReason(tx.reason()).build();
     }
 
-    private static LockConflict conflictOf(RowLock lock) {
-        return LockConflict.newBuilder().setLockKey(lock.row().lockKey()).setHolderXid(lock.xid())
-                .setHeldSinceEpochMs(lock.acquiredAtMs()).build();
+    private LockConflict conflictOf(RowLock lock) {
+        LockConflict.Builder conflict = LockConflict.newBuilder().setLockKey(lock.row().lockKey())
+                .setHolderXid(lock.xid()).setHeldSinceEpochMs(lock.acquiredAtMs());
+        coordinator.findStatus(lock.xid()).ifPresent(s -> conflict.setHolderStatus(s.toWire()));
+        return conflict.build();
     }
 
     private static String checkXid(String xid) {

@@ -181,6 +181,7 @@ abstract class CoordinatorScenarios {
         assertThat(conflict.hasConflict()).isTrue();
         assertThat(conflict.getConflict().getHolderXid()).isEqualTo(first);
         assertThat(conflict.getConflict().getLockKey()).isEqualTo("account:2");
+        assertThat(conflict.getConflict().getHolderStatus()).isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
         // The same rows on another resource are other rows.
         register(second, R2, "account:2");
         // Re-entrant for the holder.
@@ -292,6 +293,9 @@ abstract class CoordinatorScenarios {
 
         awaitStatus(xid, GlobalStatusCode.GLOBAL_ROLLBACK_FAILED);
         assertThat(client.queryLocks(R1, List.of("account:5"), "").getConflict().getHolderXid()).isEqualTo(xid);
+        // A writer waiting for these rows learns the holder is rolling back (and needs them), so it stops waiting.
+        assertThat(client.queryLocks(R1, List.of("account:5"), "").getConflict().getHolderStatus())
+                .isEqualTo(GlobalStatusCode.GLOBAL_ROLLBACK_FAILED);
         HttpResponse<String> detail = rest("GET", "/api/v1/transactions/" + xid);
         assertThat(detail.statusCode()).isEqualTo(200);
         assertThat(detail.body()).contains("PHASE2_ROLLBACK_FAILED_DIRTY").contains("ROLLBACK_FAILED");
