@@ -70,7 +70,8 @@ public class TcConfiguration {
         }
         TcProperties.Embedded embedded = store.embedded();
         return new EmbeddedTransactionStore(new EmbeddedStoreConfig(embedded.dir(), embedded.compactionThreshold(),
-                embedded.fsync(), Duration.ZERO, EmbeddedStoreConfig.DEFAULT_MAX_BATCH_RECORDS), clock, registry);
+                embedded.fsync(), embedded.groupCommitDelay(), EmbeddedStoreConfig.DEFAULT_MAX_BATCH_RECORDS), clock,
+                registry);
     }
 
     @Bean(destroyMethod = "shutdownNow")

@@ -78,10 +78,13 @@ public record TcProperties(
      * @param dir                 data directory (created if missing)
      * @param compactionThreshold log size that triggers a snapshot and a new log segment
      * @param fsync               force every batch to disk; turn off only for throwaway tests
+     * @param groupCommitDelay    how long the log writer waits for more records before an fsync;
+     *                            0 batches only what arrives while the previous fsync runs
      */
     public record Embedded(@DefaultValue("./cohort-data") Path dir,
                            @DefaultValue("67108864") long compactionThreshold,
-                           @DefaultValue("true") boolean fsync) {
+                           @DefaultValue("true") boolean fsync,
+                           @DefaultValue("0ms") Duration groupCommitDelay) {
     }
 
     /**
