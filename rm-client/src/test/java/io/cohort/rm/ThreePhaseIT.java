@@ -208,6 +208,35 @@ class ThreePhaseIT {
         assertConsistentAndNothingLeft();
     }
 
+    @Test
+    void theVoteDoesNotWaitForALocalTransactionThatWaitsForThisBranchsGlobalLock() throws Exception {
+        String first = transfer();
+        // A second transfer updates the same row of bank A: it holds the row's local lock while it waits
+        // (lock retries) for the global lock the first one holds until DoCommit.
+        String second = tc.tm().begin("transfer-3pc-2", Duration.ofSeconds(120), TransactionProtocol.THREE_PHASE);
+        java.util.concurrent.CompletableFuture<Void> waiting = java.util.concurrent.CompletableFuture.runAsync(() -> {
+            try {
+                a.update(second, "UPDATE account SET balance = balance - 1 WHERE id = 1");
+            } catch (SQLException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        Thread.sleep(300);
+        long start = System.nanoTime();
+        tc.tm().commit(first);
+        assertThat(GlobalStatus.fromWire(tc.awaitEnded(first, Duration.ofSeconds(20)).getStatus()))
+                .isEqualTo(GlobalStatus.COMMITTED);
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).as("no wait for the vote timeout")
+                .isLessThan(Duration.ofSeconds(5));
+        waiting.get(20, java.util.concurrent.TimeUnit.SECONDS);
+        b.update(second, "UPDATE account SET balance = balance + 1 WHERE id = 1");
+        tc.tm().commit(second);
+        assertThat(GlobalStatus.fromWire(tc.awaitEnded(second, Duration.ofSeconds(20)).getStatus()))
+                .isEqualTo(GlobalStatus.COMMITTED);
+        assertThat(a.balance()).isEqualTo(INITIAL - AMOUNT - 1);
+        assertConsistentAndNothingLeft();
+    }
+
     // ---- the TC killed in each three-phase state ----
 
     @Test

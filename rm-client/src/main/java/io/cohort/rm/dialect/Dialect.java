@@ -38,6 +38,9 @@ public interface Dialect {
     /** Current rows by primary key, {@code rows} keys bound in key-column order, locked. */
     String selectByKeysForUpdate(TableMeta meta, int rows);
 
+    /** Current rows by primary key, {@code rows} keys bound in key-column order, not locked (the last committed values). */
+    String selectByKeys(TableMeta meta, int rows);
+
     /** Re-inserts deleted rows with their original values, identity columns included. */
     String restoreInsert(String qualifiedTable, String columnList, int columnCount);
 

@@ -50,6 +50,11 @@ public final class RedoExecutor {
     /**
      * Null when every row the branch wrote still holds its final after image (an inserted or updated
      * row as written, a deleted row still gone), else the evidence of the first difference.
+     *
+     * <p>Reads the last committed rows without locking them: another local transaction that updated
+     * a row and now waits for this branch's global lock holds the row's local lock, and a locking read
+     * here would wait for it while it waits for us — until the vote times out. Its uncommitted write
+     * is not what the vote is about; a committed write from outside is.
      */
     public String verifyAfterImages(Connection c, byte[] info) throws SQLException {
         List<UndoRecord> records;
@@ -65,7 +70,7 @@ public final class RedoExecutor {
             TableMeta meta = RowAccess.metaOf(r);
             int[] pk = meta.primaryKeyIndexes();
             List<String[]> images = r.op() == UndoRecord.Op.DELETE ? r.before() : r.after();
-            Map<String, String[]> current = rows.currentRows(c, meta, images);
+            Map<String, String[]> current = rows.currentRows(c, meta, images, false);
             for (String[] image : images) {
                 String k = RowAccess.key(image, pk);
                 if (!checked.add(r.schema() + "." + r.table() + ":" + k)) {

@@ -37,12 +37,19 @@ final class RowAccess {
 
     /** The current rows with the keys of {@code images}, locked, by lock-key form of their primary key. */
     Map<String, String[]> currentRows(Connection c, TableMeta meta, List<String[]> images) throws SQLException {
+        return currentRows(c, meta, images, true);
+    }
+
+    /** As {@link #currentRows(Connection, TableMeta, List)}, optionally without locking (last committed values). */
+    Map<String, String[]> currentRows(Connection c, TableMeta meta, List<String[]> images, boolean lock)
+            throws SQLException {
         int[] pk = meta.primaryKeyIndexes();
         Map<String, String[]> out = new HashMap<>();
         List<ColumnMeta> columns = meta.columns();
         for (int from = 0; from < images.size(); from += KEYS_PER_SELECT) {
             List<String[]> chunk = images.subList(from, Math.min(images.size(), from + KEYS_PER_SELECT));
-            try (PreparedStatement ps = c.prepareStatement(dialect.selectByKeysForUpdate(meta, chunk.size()))) {
+            String sql = lock ? dialect.selectByKeysForUpdate(meta, chunk.size()) : dialect.selectByKeys(meta, chunk.size());
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
                 int p = 1;
                 for (String[] row : chunk) {
                     for (int k : pk) {

@@ -158,6 +158,11 @@ public final class PostgresDialect implements Dialect {
 
     @Override
     public String selectByKeysForUpdate(TableMeta meta, int rows) {
+        return selectByKeys(meta, rows) + " FOR UPDATE";
+    }
+
+    @Override
+    public String selectByKeys(TableMeta meta, int rows) {
         StringBuilder sb = new StringBuilder("SELECT ").append(columnList(meta)).append(" FROM ")
                 .append(qualifiedName(meta.schema(), meta.name())).append(" WHERE (").append(keyList(meta))
                 .append(") IN (");
@@ -165,7 +170,7 @@ public final class PostgresDialect implements Dialect {
         for (int i = 0; i < rows; i++) {
             sb.append(i == 0 ? "" : ", ").append(tuple);
         }
-        return sb.append(") FOR UPDATE").toString();
+        return sb.append(")").toString();
     }
 
     @Override
