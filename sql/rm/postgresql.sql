@@ -43,3 +43,6 @@ CREATE TABLE IF NOT EXISTS cohort_branch_decision (
     reported_at TIMESTAMPTZ,
     CONSTRAINT pk_cohort_branch_decision PRIMARY KEY (xid, branch_id)
 );
+-- The RM looks for decisions the TC has not heard of every check interval.
+CREATE INDEX IF NOT EXISTS ix_cohort_branch_decision_unreported ON cohort_branch_decision (decided_at)
+    WHERE reported_at IS NULL;
