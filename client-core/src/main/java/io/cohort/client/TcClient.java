@@ -190,6 +190,11 @@ public final class TcClient implements AutoCloseable {
         try {
             return body.get();
         } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.UNAVAILABLE) {
+                // Let the next attempt connect now: after an outage the channel's own backoff grows to
+                // minutes, and every call in between would fail at once although the TC is back.
+                channel.resetConnectBackoff();
+            }
             throw toException(operation, xid, config.address(), e);
         }
     }
