@@ -57,6 +57,7 @@ public final class TerminationMonitor implements AutoCloseable {
     private final Clock clock;
     private final ScheduledExecutorService scheduler;
     private final Map<String, Long> schemaWarnedAt = new ConcurrentHashMap<>();
+    private final Map<String, Long> nextReportAt = new ConcurrentHashMap<>();
 
     public TerminationMonitor(Supplier<List<Resource>> resources, ThreePhaseBranches branches, RmConfig config,
                               Clock clock) {
@@ -91,6 +92,9 @@ public final class TerminationMonitor implements AutoCloseable {
     // ---- decisions the TC has not heard of ----
 
     private void reportDecisions(Resource r) throws SQLException {
+        if (clock.millis() < nextReportAt.getOrDefault(r.resourceId(), 0L)) {
+            return;
+        }
         List<String[]> pending = new ArrayList<>();
         try (Connection c = r.target().getConnection();
              PreparedStatement ps = c.prepareStatement(r.dialect().selectUnreportedDecisions(config.decisionTable()));
@@ -101,7 +105,10 @@ public final class TerminationMonitor implements AutoCloseable {
         }
         for (String[] d : pending) {
             if (!report(r, d[0], Long.parseLong(d[1]), d[2].equals("COMMITTED"), d[3])) {
-                return; // no TC now: the next pass tries again
+                // No TC now. Try again later, not every check: failed calls would open the TC client's
+                // circuit breaker, and the application's own calls would be refused for a while after the TC is back.
+                nextReportAt.put(r.resourceId(), clock.millis() + Math.min(5_000, config.terminationTimeout().toMillis()));
+                return;
             }
         }
     }
