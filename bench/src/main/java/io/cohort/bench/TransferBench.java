@@ -4,11 +4,14 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
+import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchStatusCode;
+import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.QueryLocksResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.ResourceManager;
+import io.cohort.tm.CommitProtocol;
 import io.cohort.tm.template.GlobalTransactionTemplate;
 import io.cohort.tm.template.TmConfig;
 import io.cohort.tm.template.TransactionDefinition;
@@ -48,6 +51,10 @@ import javax.sql.DataSource;
  *   <li>{@code cohort} — the same two updates in one global transaction: the TM template begins and
  *       commits it at a real TC child process (embedded store, fsync on), each update is an AT
  *       branch through the RM's DataSource proxy (undo log, global row lock).</li>
+ *   <li>{@code cohort-3pc} — the same, with three-phase commit: the TM's commit waits for the
+ *       CanCommit vote of both branches (each RM checks its undo log and the current rows) and the
+ *       PreCommit decision; PreCommit and DoCommit follow, and the row locks are held until DoCommit
+ *       ends. Run it next to {@code cohort} to see what the extra round and the longer-held locks cost.</li>
  * </ul>
  * Both drivers run in the same process against the same PostgreSQL, the same accounts and the same
  * distribution, one after the other, each warmed up first. One JSON line per driver.
@@ -114,8 +121,10 @@ public final class TransferBench {
             for (String driver : drivers) {
                 Result r = switch (driver.trim()) {
                     case "local" -> measure("local", new LocalDriver(a, b), tc.pid());
-                    case "cohort" -> measureCohort(a, b, grpcPort, tc.pid());
-                    default -> throw new IllegalArgumentException("Unknown driver " + driver + ": use local, cohort");
+                    case "cohort" -> measureCohort("cohort", CommitProtocol.TWO_PHASE, a, b, grpcPort, tc.pid());
+                    case "cohort-3pc" -> measureCohort("cohort-3pc", CommitProtocol.THREE_PHASE, a, b, grpcPort, tc.pid());
+                    default -> throw new IllegalArgumentException("Unknown driver " + driver
+                            + ": use local, cohort, cohort-3pc");
                 };
                 if (r.driver.equals("local")) {
                     localTps = r.tps;
@@ -164,7 +173,8 @@ public final class TransferBench {
         }
     }
 
-    private Result measureCohort(HikariDataSource a, HikariDataSource b, int grpcPort, long tcPid) throws Exception {
+    private Result measureCohort(String name, CommitProtocol protocol, HikariDataSource a, HikariDataSource b,
+                                 int grpcPort, long tcPid) throws Exception {
         String address = "127.0.0.1:" + grpcPort;
         Timings timings = new Timings();
         try (TcClient tcClient = new TcClient(TcClientConfig.of(address, "transfer-bench"));
@@ -173,7 +183,7 @@ public final class TransferBench {
             DataSource wrappedB = rm.wrap(b, "bench-b");
             rm.connect(tcClient.config(), 4);
             GlobalTransactionTemplate template = new GlobalTransactionTemplate(tcClient, TmConfig.defaults());
-            TransactionDefinition definition = TransactionDefinition.named("transfer");
+            TransactionDefinition definition = TransactionDefinition.named("transfer").withProtocol(protocol);
             Driver cohort = (from, to, amount) -> {
                 long t0 = System.nanoTime();
                 long[] body = new long[1];
@@ -187,7 +197,7 @@ public final class TransferBench {
                 timings.record(System.nanoTime() - t0, body[0]);
             };
             Thread.sleep(500); // the RM's command stream announces both resources before the first branch
-            Result r = measure("cohort", cohort, tcPid, timings);
+            Result r = measure(name, cohort, tcPid, timings);
             rm.flushUndoDeletes();
             return r;
         }
@@ -434,6 +444,16 @@ public final class TransferBench {
                 @Override
                 public QueryLocksResponse queryLocks(String resourceId, List<String> lockKeys, String ownXid) {
                     return real.queryLocks(resourceId, lockKeys, ownXid);
+                }
+
+                @Override
+                public GlobalStatusResponse status(String xid) {
+                    return real.status(xid);
+                }
+
+                @Override
+                public GlobalStatus reportDecision(String xid, long branchId, BranchStatusCode status, String reason) {
+                    return real.reportDecision(xid, branchId, status, reason);
                 }
             };
         }

@@ -142,6 +142,9 @@ public final class RmConnection implements AutoCloseable {
                 return;
             }
             welcomed = false;
+            // Reconnect on this class's schedule (at most 5 s apart), not after the channel's own backoff,
+            // which grows to minutes during a long TC outage and would fail every attempt at once.
+            channel.resetConnectBackoff();
             StreamObserver<RmMessage> out = TransactionCoordinatorGrpc.newStub(channel)
                     .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(TcClient.authHeaders(config)))
                     .connect(this);

@@ -109,6 +109,19 @@ public final class TcClient implements AutoCloseable {
         return call("status", xid, true, () -> stub().getStatus(request));
     }
 
+    /**
+     * The status as any reachable TC replica sees it, asked afresh: the channel's connection backoff
+     * is reset and the call waits (up to the call timeout) for a connection to any replica instead of
+     * failing fast on an earlier failure; the circuit breaker is bypassed. For a caller about to act
+     * on "no TC answers" (the RM's three-phase termination), so that it only does when it is true now.
+     */
+    public GlobalStatusResponse statusFromAnyReplica(String xid) {
+        GlobalRequest request = globalRequest(xid);
+        channel.resetConnectBackoff();
+        return Retry.decorateSupplier(retry, () -> translate("status", xid,
+                () -> stub().withWaitForReady().getStatus(request))).get();
+    }
+
     /** Registers a branch; the response holds the branch id or the lock conflict. */
     public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                  byte[] applicationData, String clientId) {
@@ -177,6 +190,11 @@ public final class TcClient implements AutoCloseable {
         try {
             return body.get();
         } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.UNAVAILABLE) {
+                // Let the next attempt connect now: after an outage the channel's own backoff grows to
+                // minutes, and every call in between would fail at once although the TC is back.
+                channel.resetConnectBackoff();
+            }
             throw toException(operation, xid, config.address(), e);
         }
     }

@@ -5,8 +5,11 @@ import io.grpc.Metadata;
 /** Constants shared by every side of the wire. */
 public final class Protocol {
 
-    /** Minor version of cohort.v1 this build speaks; bumped when fields are added (2: 3PC REDO, decided_by_rm). */
-    public static final int PROTOCOL_MINOR = 2;
+    /**
+     * Minor version of cohort.v1 this build speaks; bumped when fields are added (2: 3PC REDO,
+     * decided_by_rm; 3: the protocol in RegisterBranchResponse).
+     */
+    public static final int PROTOCOL_MINOR = 3;
 
     /** HTTP header that carries the XID between services. */
     public static final String XID_HEADER = "Cohort-Xid";

@@ -1,14 +1,18 @@
 package io.cohort.rm;
 
 import io.cohort.client.TcClient;
+import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchStatusCode;
+import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.QueryLocksResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
 import java.util.List;
 
 /**
- * The three TC calls the RM's phase 1 makes. {@link #of(TcClient)} is the real one; tests of the
- * SQL path may plug in a coordinator of their own.
+ * The TC calls the RM makes: phase 1 (register, report a failure, query locks) and, for three-phase
+ * commit, asking the outcome of a branch it has heard nothing about and telling the TC what it
+ * decided on its own. {@link #of(TcClient)} is the real one; tests may plug in a coordinator of
+ * their own.
  */
 public interface BranchCoordinator {
 
@@ -18,6 +22,16 @@ public interface BranchCoordinator {
     void reportBranch(String xid, long branchId, BranchStatusCode status, String reason);
 
     QueryLocksResponse queryLocks(String resourceId, List<String> lockKeys, String ownXid);
+
+    /**
+     * The global transaction's status from any reachable TC replica. Throws
+     * {@link io.cohort.client.TcUnavailableException} when none answers, a
+     * {@link io.cohort.client.TcException} with {@code UNKNOWN_XID} when the TC does not know it.
+     */
+    GlobalStatusResponse status(String xid);
+
+    /** 3PC: tells the TC how the RM finished a branch on its own; returns the global status the TC answered. */
+    GlobalStatus reportDecision(String xid, long branchId, BranchStatusCode status, String reason);
 
     static BranchCoordinator of(TcClient client) {
         return new BranchCoordinator() {
@@ -35,6 +49,16 @@ public interface BranchCoordinator {
             @Override
             public QueryLocksResponse queryLocks(String resourceId, List<String> lockKeys, String ownXid) {
                 return client.queryLocks(resourceId, lockKeys, ownXid);
+            }
+
+            @Override
+            public GlobalStatusResponse status(String xid) {
+                return client.statusFromAnyReplica(xid);
+            }
+
+            @Override
+            public GlobalStatus reportDecision(String xid, long branchId, BranchStatusCode status, String reason) {
+                return client.reportBranch(xid, branchId, status, reason, true);
             }
         };
     }

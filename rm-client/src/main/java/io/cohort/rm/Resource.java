@@ -3,6 +3,7 @@ package io.cohort.rm;
 import io.cohort.rm.dialect.Dialect;
 import io.cohort.rm.image.TableMetaCache;
 import io.cohort.rm.sql.SqlPlanCache;
+import io.cohort.rm.undo.RedoExecutor;
 import io.cohort.rm.undo.UndoCodec;
 import io.cohort.rm.undo.UndoExecutor;
 import java.time.Clock;
@@ -24,6 +25,7 @@ public final class Resource {
     private final SqlPlanCache plans;
     private final UndoCodec undoCodec;
     private final UndoExecutor undoExecutor;
+    private final RedoExecutor redoExecutor;
     private final ConcurrentHashMap<String, String> rewritten = new ConcurrentHashMap<>();
 
     Resource(ResourceManager manager, String resourceId, DataSource target, Dialect dialect) {
@@ -36,6 +38,7 @@ public final class Resource {
         this.plans = new SqlPlanCache(config.sqlCacheSize());
         this.undoCodec = new UndoCodec(config.compressThreshold(), config.maxInflatedBytes());
         this.undoExecutor = new UndoExecutor(dialect, undoCodec, config.undoTable());
+        this.redoExecutor = new RedoExecutor(dialect, undoCodec, config.undoTable());
     }
 
     public String resourceId() {
@@ -65,6 +68,10 @@ public final class Resource {
 
     public UndoExecutor undoExecutor() {
         return undoExecutor;
+    }
+
+    public RedoExecutor redoExecutor() {
+        return redoExecutor;
     }
 
     public RmConfig config() {

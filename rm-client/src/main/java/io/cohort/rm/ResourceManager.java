@@ -4,6 +4,8 @@ import io.cohort.client.RmConnection;
 import io.cohort.client.TcClientConfig;
 import io.cohort.rm.branch.AsyncUndoDeleter;
 import io.cohort.rm.branch.BranchPhase2Handler;
+import io.cohort.rm.branch.TerminationMonitor;
+import io.cohort.rm.branch.ThreePhaseBranches;
 import io.cohort.rm.dialect.Dialect;
 import io.cohort.rm.dialect.postgresql.PostgresDialect;
 import io.cohort.rm.jdbc.DataSourceProxy;
@@ -39,6 +41,8 @@ public final class ResourceManager implements AutoCloseable {
     private final Map<String, Resource> resources = new ConcurrentHashMap<>();
     private final AsyncUndoDeleter deleter;
     private final BranchPhase2Handler handler;
+    private final ThreePhaseBranches threePhase;
+    private final TerminationMonitor termination;
     private volatile RmConnection connection;
     private TcClientConfig connectedWith;
     private int connectedWorkers;
@@ -49,7 +53,9 @@ public final class ResourceManager implements AutoCloseable {
         this.clientId = b.clientId != null ? b.clientId : defaultClientId();
         this.clock = b.clock;
         this.deleter = new AsyncUndoDeleter(config, clock);
-        this.handler = new BranchPhase2Handler(this::resource, deleter);
+        this.threePhase = new ThreePhaseBranches();
+        this.handler = new BranchPhase2Handler(this::resource, deleter, threePhase);
+        this.termination = new TerminationMonitor(() -> List.copyOf(resources.values()), threePhase, config, clock);
     }
 
     public static Builder builder(BranchCoordinator coordinator) {
@@ -74,6 +80,7 @@ public final class ResourceManager implements AutoCloseable {
                     + "; set cohort.rm.resource-id to tell them apart");
         }
         deleter.register(resource);
+        threePhase.loadDecidedAlone(resource); // before any command can arrive for it
         reconnectIfConnected();
         return new DataSourceProxy(target, resource);
     }
@@ -157,6 +164,11 @@ public final class ResourceManager implements AutoCloseable {
         return clock;
     }
 
+    /** 3PC: looks for branches past their termination timeout now, instead of at the next check. */
+    public void checkTermination() {
+        termination.checkAll();
+    }
+
     /** Deletes queued undo logs now (tests, shutdown). */
     public void flushUndoDeletes() {
         deleter.flush();
@@ -168,6 +180,7 @@ public final class ResourceManager implements AutoCloseable {
         if (c != null) {
             c.close();
         }
+        termination.close();
         deleter.close();
     }
 

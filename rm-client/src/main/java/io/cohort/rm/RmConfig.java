@@ -22,6 +22,13 @@ import java.time.Duration;
  * @param markerRetention        age after which empty-rollback markers are deleted
  *                               ({@code cohort.rm.undo.marker-retention}, 1 day)
  * @param sqlCacheSize           parsed statements kept per data source ({@code cohort.rm.sql-cache-size}, 2048)
+ * @param terminationTimeout     3PC: how long a branch may go without word from the TC before this RM asks
+ *                               any TC replica for the outcome and, when none answers, finishes the branch
+ *                               on its own ({@code cohort.rm.three-phase.termination-timeout}, 30 s)
+ * @param terminationCheckInterval 3PC: how often the RM looks for such branches
+ *                               ({@code cohort.rm.three-phase.check-interval}, 1 s)
+ * @param decisionTable          3PC: table recording what the RM decided on its own and why
+ *                               ({@code cohort.rm.three-phase.decision-table}, {@code cohort_branch_decision})
  */
 public record RmConfig(
         Duration lockRetryInterval,
@@ -32,19 +39,29 @@ public record RmConfig(
         int deleteBatchSize,
         Duration deleteInterval,
         Duration markerRetention,
-        int sqlCacheSize) {
+        int sqlCacheSize,
+        Duration terminationTimeout,
+        Duration terminationCheckInterval,
+        String decisionTable) {
+
+    private static final String TABLE_NAME = "[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?";
 
     public RmConfig {
         require(lockRetryInterval != null && !lockRetryInterval.isNegative(), "cohort.rm.lock-retry-interval", lockRetryInterval);
         require(lockRetryAttempts >= 1, "cohort.rm.lock-retry-attempts", lockRetryAttempts);
-        require(undoTable != null && undoTable.matches("[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?"),
-                "cohort.rm.undo.table", undoTable);
+        require(undoTable != null && undoTable.matches(TABLE_NAME), "cohort.rm.undo.table", undoTable);
         require(compressThreshold >= 0, "cohort.rm.undo.compress-threshold", compressThreshold);
         require(maxInflatedBytes > 0, "cohort.rm.undo.max-inflated-bytes", maxInflatedBytes);
         require(deleteBatchSize >= 1, "cohort.rm.undo.delete-batch-size", deleteBatchSize);
         require(deleteInterval != null && deleteInterval.toMillis() > 0, "cohort.rm.undo.delete-interval", deleteInterval);
         require(markerRetention != null && !markerRetention.isNegative(), "cohort.rm.undo.marker-retention", markerRetention);
         require(sqlCacheSize >= 16, "cohort.rm.sql-cache-size", sqlCacheSize);
+        require(terminationTimeout != null && terminationTimeout.toMillis() >= 100,
+                "cohort.rm.three-phase.termination-timeout (at least 100ms)", terminationTimeout);
+        require(terminationCheckInterval != null && terminationCheckInterval.toMillis() >= 10,
+                "cohort.rm.three-phase.check-interval (at least 10ms)", terminationCheckInterval);
+        require(decisionTable != null && decisionTable.matches(TABLE_NAME), "cohort.rm.three-phase.decision-table",
+                decisionTable);
     }
 
     private static void require(boolean ok, String property, Object value) {
@@ -55,16 +72,24 @@ public record RmConfig(
 
     public static RmConfig defaults() {
         return new RmConfig(Duration.ofMillis(20), 30, "undo_log", 4096, 64 * 1024 * 1024, 500,
-                Duration.ofMillis(200), Duration.ofDays(1), 2048);
+                Duration.ofMillis(200), Duration.ofDays(1), 2048, Duration.ofSeconds(30), Duration.ofSeconds(1),
+                "cohort_branch_decision");
+    }
+
+    /** 3PC: the termination timeout and how often it is checked. */
+    public RmConfig withTermination(Duration timeout, Duration checkInterval) {
+        return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
+                deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, timeout, checkInterval, decisionTable);
     }
 
     public RmConfig withLockRetry(Duration interval, int attempts) {
         return new RmConfig(interval, attempts, undoTable, compressThreshold, maxInflatedBytes, deleteBatchSize,
-                deleteInterval, markerRetention, sqlCacheSize);
+                deleteInterval, markerRetention, sqlCacheSize, terminationTimeout, terminationCheckInterval, decisionTable);
     }
 
     public RmConfig withCompressThreshold(int threshold) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, threshold, maxInflatedBytes,
-                deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize);
+                deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
+                terminationCheckInterval, decisionTable);
     }
 }

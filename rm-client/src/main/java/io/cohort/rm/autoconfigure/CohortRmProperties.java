@@ -50,6 +50,50 @@ public class CohortRmProperties {
 
     private final Undo undo = new Undo();
 
+    private final ThreePhase threePhase = new ThreePhase();
+
+    /** Three-phase commit: how this RM finishes a branch when it hears nothing from the TC. */
+    public static class ThreePhase {
+
+        /**
+         * How long a three-phase branch may go without word from the TC (no command, no answer)
+         * before this RM asks any TC replica for the outcome; when none answers, the RM finishes the
+         * branch on its own: rolls back if it never saw PreCommit, commits if it did. Two-phase
+         * branches never finish on their own.
+         */
+        private Duration terminationTimeout = Duration.ofSeconds(30);
+
+        /** How often the RM looks for three-phase branches past their termination timeout. */
+        private Duration checkInterval = Duration.ofSeconds(1);
+
+        /** Table recording what the RM decided on its own and why; see sql/rm/postgresql.sql. */
+        private String decisionTable = "cohort_branch_decision";
+
+        public Duration getTerminationTimeout() {
+            return terminationTimeout;
+        }
+
+        public void setTerminationTimeout(Duration terminationTimeout) {
+            this.terminationTimeout = terminationTimeout;
+        }
+
+        public Duration getCheckInterval() {
+            return checkInterval;
+        }
+
+        public void setCheckInterval(Duration checkInterval) {
+            this.checkInterval = checkInterval;
+        }
+
+        public String getDecisionTable() {
+            return decisionTable;
+        }
+
+        public void setDecisionTable(String decisionTable) {
+            this.decisionTable = decisionTable;
+        }
+    }
+
     /** The undo log. */
     public static class Undo {
 
@@ -123,7 +167,8 @@ public class CohortRmProperties {
     /** The immutable RM configuration; throws naming the property when a value is bad. */
     public RmConfig toConfig() {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undo.table, undo.compressThreshold,
-                undo.maxInflatedBytes, undo.deleteBatchSize, undo.deleteInterval, undo.markerRetention, sqlCacheSize);
+                undo.maxInflatedBytes, undo.deleteBatchSize, undo.deleteInterval, undo.markerRetention, sqlCacheSize,
+                threePhase.terminationTimeout, threePhase.checkInterval, threePhase.decisionTable);
     }
 
     /** The resource id for the DataSource bean {@code beanName}, or null to derive it from the JDBC URL. */
@@ -209,5 +254,9 @@ public class CohortRmProperties {
 
     public Undo getUndo() {
         return undo;
+    }
+
+    public ThreePhase getThreePhase() {
+        return threePhase;
     }
 }

@@ -5,7 +5,6 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.rm.Resource;
-import io.cohort.rm.undo.UndoExecutor;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
@@ -21,9 +20,13 @@ import org.slf4j.LoggerFactory;
  *   <li>ROLLBACK: {@link UndoExecutor} — restore the before images, or write the empty-rollback
  *       marker, or report a dirty write. A repeat finds the marker or no undo log and answers
  *       PHASE2_ROLLBACKED;</li>
- *   <li>CAN_COMMIT / PRE_COMMIT (three-phase commit): not supported by this RM yet — it votes no,
- *       so the TC aborts safely.</li>
+ *   <li>CAN_COMMIT, PRE_COMMIT, REDO (three-phase commit): {@link ThreePhaseBranches} — vote on the
+ *       undo log and the current rows, record the pre-commit durably, redo a branch this RM rolled
+ *       back on its own. A COMMIT or ROLLBACK of a branch the RM finished on its own is answered
+ *       from what it did: the same outcome is "done", a contradicting one says so (decided_by_rm,
+ *       or an unretryable failure when a committed branch is asked to roll back).</li>
  * </ul>
+ * A CanCommit or PreCommit is word from the TC: it restarts the branch's 3PC termination timer.
  */
 public final class BranchPhase2Handler implements BranchCommandHandler {
 
@@ -31,10 +34,13 @@ public final class BranchPhase2Handler implements BranchCommandHandler {
 
     private final Function<String, Resource> resources;
     private final AsyncUndoDeleter deleter;
+    private final ThreePhaseBranches threePhase;
 
-    public BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter) {
+    public BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
+                               ThreePhaseBranches threePhase) {
         this.resources = resources;
         this.deleter = deleter;
+        this.threePhase = threePhase;
     }
 
     @Override
@@ -53,23 +59,24 @@ public final class BranchPhase2Handler implements BranchCommandHandler {
             log.warn("Branch {} of {}: {}", command.getBranchId(), command.getXid(), reason);
             return result(command, failureFor(command), reason);
         }
-        switch (command.getAction()) {
+        String xid = command.getXid();
+        long branchId = command.getBranchId();
+        ThreePhaseBranches.Answer answer = switch (command.getAction()) {
             case COMMIT -> {
-                deleter.enqueue(resource, command.getXid(), command.getBranchId());
-                return result(command, BranchStatus.PHASE2_COMMITTED, "");
+                if (threePhase.needsCheckOnCommit(resource, xid, branchId)) {
+                    yield threePhase.commitDecidedAlone(resource, xid, branchId);
+                }
+                deleter.enqueue(resource, xid, branchId);
+                yield new ThreePhaseBranches.Answer(BranchStatus.PHASE2_COMMITTED, "", false);
             }
-            case ROLLBACK -> {
-                UndoExecutor.Outcome outcome =
-                        resource.undoExecutor().rollback(resource.target(), command.getXid(), command.getBranchId());
-                return result(command, outcome.status(), outcome.reason());
-            }
-            case CAN_COMMIT -> {
-                return result(command, BranchStatus.VOTED_NO, "three-phase commit is not supported by this RM yet");
-            }
-            default -> {
-                return result(command, failureFor(command), "unsupported branch action " + command.getAction());
-            }
-        }
+            case ROLLBACK -> threePhase.rollback(resource, xid, branchId);
+            case CAN_COMMIT -> threePhase.vote(resource, xid, branchId);
+            case PRE_COMMIT -> threePhase.preCommit(resource, xid, branchId);
+            case REDO -> threePhase.redo(resource, xid, branchId);
+            default -> new ThreePhaseBranches.Answer(failureFor(command),
+                    "unsupported branch action " + command.getAction(), false);
+        };
+        return result(command, answer.status(), answer.reason()).toBuilder().setDecidedByRm(answer.decidedByRm()).build();
     }
 
     private static BranchStatus failureFor(BranchCommand command) {

@@ -38,6 +38,9 @@ public interface Dialect {
     /** Current rows by primary key, {@code rows} keys bound in key-column order, locked. */
     String selectByKeysForUpdate(TableMeta meta, int rows);
 
+    /** Current rows by primary key, {@code rows} keys bound in key-column order, not locked (the last committed values). */
+    String selectByKeys(TableMeta meta, int rows);
+
     /** Re-inserts deleted rows with their original values, identity columns included. */
     String restoreInsert(String qualifiedTable, String columnList, int columnCount);
 
@@ -60,6 +63,41 @@ public interface Dialect {
 
     /** Parameter: a cut-off timestamp; deletes markers created before it. */
     String deleteOldMarkers(String undoTable);
+
+    // ---- three-phase commit (undo_log.log_status, updated; the decision table) ----
+
+    /** Parameters: log_status, xid, branch_id. Also stamps {@code updated} (the last word from the TC). */
+    String updateUndoStatus(String undoTable);
+
+    /** Parameters: xid, branch_id. Stamps {@code updated}: the TC spoke about the branch. */
+    String touchUndo(String undoTable);
+
+    /** Parameters: xid, branch_id. The branch was committed by the RM alone: empties rollback_info, status 5. */
+    String markCommittedAlone(String undoTable);
+
+    /**
+     * Parameters: milliseconds, row limit. xid, branch_id, log_status of three-phase rows
+     * (log_status 2 to 5) whose {@code updated} is older than that many milliseconds by the database's clock.
+     */
+    String selectQuietThreePhase(String undoTable);
+
+    /** No parameters. xid, branch_id of every branch the RM finished on its own that the TC has not settled. */
+    String selectDecidedAlone(String undoTable);
+
+    /** Parameters: xid, branch_id, decision, reason. Inserts unless the branch has a decision already. */
+    String insertDecision(String decisionTable);
+
+    /** Parameters: xid, branch_id. The reason of the branch's decision. */
+    String selectDecisionReason(String decisionTable);
+
+    /** No parameters. xid, branch_id, decision, reason of decisions the TC has not heard of. */
+    String selectUnreportedDecisions(String decisionTable);
+
+    /** Parameters: xid, branch_id. */
+    String markDecisionReported(String decisionTable);
+
+    /** Parameter: a cut-off timestamp; deletes decisions reported before it. */
+    String deleteOldDecisions(String decisionTable);
 
     /** Whether the exception is a unique-key violation. */
     boolean isUniqueViolation(SQLException e);

@@ -26,8 +26,11 @@ public final class GlobalLocks {
     private GlobalLocks() {
     }
 
-    /** Registers the branch and returns its id; throws {@link GlobalLockConflictException} when the locks stay taken. */
-    public static long register(Resource resource, String xid, List<String> lockKeys) throws SQLException {
+    /**
+     * Registers the branch; the answer holds its id and the global transaction's protocol. Throws
+     * {@link GlobalLockConflictException} when the locks stay taken.
+     */
+    public static RegisterBranchResponse register(Resource resource, String xid, List<String> lockKeys) throws SQLException {
         BranchCoordinator tc = resource.coordinator();
         RmConfig config = resource.config();
         Clock clock = resource.clock();
@@ -48,7 +51,7 @@ public final class GlobalLocks {
                 }
                 pause(config, attempt);
             } else {
-                return response.getBranchId();
+                return response;
             }
         }
         throw conflict(conflict, config, clock, start, xid);

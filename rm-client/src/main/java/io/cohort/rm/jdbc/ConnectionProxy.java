@@ -2,6 +2,8 @@ package io.cohort.rm.jdbc;
 
 import io.cohort.client.XidContext;
 import io.cohort.protocol.v1.BranchStatusCode;
+import io.cohort.protocol.v1.RegisterBranchResponse;
+import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.rm.GlobalLockContext;
 import io.cohort.rm.Resource;
 import io.cohort.rm.UnsupportedStatementException;
@@ -12,6 +14,7 @@ import io.cohort.rm.exec.Invocation;
 import io.cohort.rm.exec.Outcome;
 import io.cohort.rm.exec.SqlPath;
 import io.cohort.rm.sql.SqlPlan;
+import io.cohort.rm.undo.UndoLogStatus;
 import java.sql.CallableStatement;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -113,8 +116,11 @@ public final class ConnectionProxy extends DelegatingConnection {
         }
         String xid = b.xid();
         long branchId;
+        boolean threePhase;
         try {
-            branchId = GlobalLocks.register(resource, xid, b.lockKeys());
+            RegisterBranchResponse registered = GlobalLocks.register(resource, xid, b.lockKeys());
+            branchId = registered.getBranchId();
+            threePhase = registered.getProtocol() == TransactionProtocol.THREE_PHASE;
         } catch (SQLException | RuntimeException e) {
             rollbackQuietly();
             throw e;
@@ -123,7 +129,8 @@ public final class ConnectionProxy extends DelegatingConnection {
             ps.setString(1, xid);
             ps.setLong(2, branchId);
             ps.setBytes(3, resource.undoCodec().encode(b.records()));
-            ps.setInt(4, 0);
+            // A 3PC branch is marked as such in its own database, so its termination timer survives a restart.
+            ps.setInt(4, threePhase ? UndoLogStatus.THREE_PHASE : UndoLogStatus.TWO_PHASE);
             ps.executeUpdate();
         } catch (SQLException e) {
             rollbackQuietly();
@@ -151,7 +158,7 @@ public final class ConnectionProxy extends DelegatingConnection {
         Boolean committed = null;
         try (Connection c = resource.target().getConnection();
              PreparedStatement ps = c.prepareStatement("SELECT 1 FROM " + resource.config().undoTable()
-                     + " WHERE xid = ? AND branch_id = ? AND log_status = 0")) {
+                     + " WHERE xid = ? AND branch_id = ? AND log_status IN (0, 2)")) {
             ps.setString(1, xid);
             ps.setLong(2, branchId);
             try (ResultSet rs = ps.executeQuery()) {

@@ -2,9 +2,7 @@ package io.cohort.rm.undo;
 
 import io.cohort.protocol.BranchStatus;
 import io.cohort.rm.dialect.Dialect;
-import io.cohort.rm.image.ColumnMeta;
 import io.cohort.rm.image.TableMeta;
-import io.cohort.rm.image.ValueCodec;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -14,7 +12,6 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.StringJoiner;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,7 +22,10 @@ import org.slf4j.LoggerFactory;
  *   <li>lock and read the branch's undo-log row;</li>
  *   <li>none: write an empty-rollback marker so a late phase 1 of this branch fails on the unique
  *       key and can never commit; done;</li>
- *   <li>a marker: rolled back before; done;</li>
+ *   <li>a marker, or a 3PC branch this RM already rolled back on its own: done (the latter becomes
+ *       a marker);</li>
+ *   <li>a 3PC branch this RM committed on its own: its undo log is gone, so it cannot be undone —
+ *       an unretryable failure that says so, never a silent "done";</li>
  *   <li>else undo each statement, last first: lock the current rows by primary key and compare
  *       them with the images. Equal to the after image: restore the before image. Equal to the
  *       before image already: nothing to do. Anything else is a dirty write: roll back, touch
@@ -37,21 +37,21 @@ import org.slf4j.LoggerFactory;
 public final class UndoExecutor {
 
     private static final Logger log = LoggerFactory.getLogger(UndoExecutor.class);
-    private static final int KEYS_PER_SELECT = 500;
-    private static final int MAX_EVIDENCE = 1000;
 
-    /** How a rollback ended. */
+    /** How a rollback (or redo) ended. */
     public record Outcome(BranchStatus status, String reason) {
     }
 
     private final Dialect dialect;
     private final UndoCodec codec;
     private final String undoTable;
+    private final RowAccess rows;
 
     public UndoExecutor(Dialect dialect, UndoCodec codec, String undoTable) {
         this.dialect = dialect;
         this.codec = codec;
         this.undoTable = undoTable;
+        this.rows = new RowAccess(dialect);
     }
 
     public Outcome rollback(DataSource dataSource, String xid, long branchId) {
@@ -93,26 +93,59 @@ public final class UndoExecutor {
                     }
                 }
             }
-            if (status == 1) {
-                return new Outcome(BranchStatus.PHASE2_ROLLBACKED, "already rolled back");
-            }
-            if (status == 0) {
-                return apply(c, xid, branchId, info);
-            }
-            try (PreparedStatement ps = c.prepareStatement(dialect.insertMarker(undoTable))) {
-                ps.setString(1, xid);
-                ps.setLong(2, branchId);
-                if (ps.executeUpdate() == 1) {
-                    return new Outcome(BranchStatus.PHASE2_ROLLBACKED,
-                            "no undo log: the branch never committed locally; marker written so it never will");
+            switch (status) {
+                case UndoLogStatus.ROLLBACK_MARKER -> {
+                    return new Outcome(BranchStatus.PHASE2_ROLLBACKED, "already rolled back");
+                }
+                case UndoLogStatus.ROLLED_BACK_ALONE -> {
+                    // The TC agrees with what this RM did alone: nothing will be redone, keep only a marker.
+                    setStatus(c, xid, branchId, UndoLogStatus.ROLLBACK_MARKER);
+                    return new Outcome(BranchStatus.PHASE2_ROLLBACKED, "already rolled back by this RM on its own");
+                }
+                case UndoLogStatus.COMMITTED_ALONE -> {
+                    String why = "branch " + branchId + " of " + xid + " was committed by this RM on its own (three-phase"
+                            + " termination after it had seen PreCommit) and its undo log is gone: it cannot be rolled"
+                            + " back; compensate it by hand (the RM's decision table says when and why)";
+                    log.error("Rollback refused: {}", why);
+                    return new Outcome(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, why);
+                }
+                case UndoLogStatus.TWO_PHASE, UndoLogStatus.THREE_PHASE, UndoLogStatus.PRE_COMMITTED -> {
+                    Outcome outcome = undo(c, xid, branchId, info);
+                    if (outcome.status() == BranchStatus.PHASE2_ROLLBACKED) {
+                        try (PreparedStatement ps = c.prepareStatement(dialect.deleteUndo(undoTable))) {
+                            ps.setString(1, xid);
+                            ps.setLong(2, branchId);
+                            ps.executeUpdate();
+                        }
+                    }
+                    return outcome;
+                }
+                case -1 -> {
+                    try (PreparedStatement ps = c.prepareStatement(dialect.insertMarker(undoTable))) {
+                        ps.setString(1, xid);
+                        ps.setLong(2, branchId);
+                        if (ps.executeUpdate() == 1) {
+                            return new Outcome(BranchStatus.PHASE2_ROLLBACKED,
+                                    "no undo log: the branch never committed locally; marker written so it never will");
+                        }
+                    }
+                    // A phase 1 of this branch committed between our read and our insert: read again.
+                }
+                default -> {
+                    return new Outcome(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE,
+                            "undo log of branch " + branchId + " has an unknown log_status " + status);
                 }
             }
-            // A phase 1 of this branch committed between our read and our insert: read again.
         }
         return new Outcome(BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, "undo log row kept changing; try again");
     }
 
-    private Outcome apply(Connection c, String xid, long branchId, byte[] info) throws SQLException {
+    /**
+     * Restores the before images of an undo log on {@code c}, in the caller's transaction, without
+     * touching the undo-log row. PHASE2_ROLLBACKED, or a dirty write / unreadable log (the caller
+     * must then roll back its transaction).
+     */
+    public Outcome undo(Connection c, String xid, long branchId, byte[] info) throws SQLException {
         List<UndoRecord> records;
         try {
             records = codec.decode(info);
@@ -129,26 +162,21 @@ public final class UndoExecutor {
                     branchId, xid, e.getMessage());
             return new Outcome(BranchStatus.PHASE2_ROLLBACK_FAILED_DIRTY, e.getMessage());
         }
-        try (PreparedStatement ps = c.prepareStatement(dialect.deleteUndo(undoTable))) {
-            ps.setString(1, xid);
-            ps.setLong(2, branchId);
-            ps.executeUpdate();
-        }
         return new Outcome(BranchStatus.PHASE2_ROLLBACKED, "undone " + records.size() + " statement(s)");
     }
 
     private void undo(Connection c, UndoRecord r) throws SQLException, DirtyWriteException {
-        TableMeta meta = new TableMeta(r.schema(), r.table(), r.columns(), r.primaryKey());
+        TableMeta meta = RowAccess.metaOf(r);
         int[] pk = meta.primaryKeyIndexes();
         List<String[]> images = r.op() == UndoRecord.Op.DELETE ? r.before() : r.after();
-        Map<String, String[]> current = currentRows(c, meta, pk, images);
+        Map<String, String[]> current = rows.currentRows(c, meta, images);
         Map<String, String[]> beforeByKey = new HashMap<>();
         for (String[] b : r.before()) {
-            beforeByKey.put(key(b, pk), b);
+            beforeByKey.put(RowAccess.key(b, pk), b);
         }
         List<String[]> restore = new ArrayList<>();
         for (String[] image : images) {
-            String k = key(image, pk);
+            String k = RowAccess.key(image, pk);
             String[] now = current.get(k);
             switch (r.op()) {
                 case UPDATE -> {
@@ -156,177 +184,49 @@ public final class UndoExecutor {
                     if (now != null && Arrays.equals(now, image)) {
                         restore.add(before);
                     } else if (now == null || !Arrays.equals(now, before)) {
-                        throw dirty(r, k, "after image", image, now);
+                        throw RowAccess.dirty(r, k, "after image", image, now);
                     }
                 }
                 case INSERT -> {
                     if (now != null && Arrays.equals(now, image)) {
                         restore.add(image);
                     } else if (now != null) {
-                        throw dirty(r, k, "inserted row", image, now);
+                        throw RowAccess.dirty(r, k, "inserted row", image, now);
                     }
                 }
                 case DELETE -> {
                     if (now == null) {
                         restore.add(image);
                     } else if (!Arrays.equals(now, image)) {
-                        throw dirty(r, k, "no row (deleted)", null, now);
+                        throw RowAccess.dirty(r, k, "no row (deleted)", null, now);
                     }
                 }
                 default -> throw new IllegalStateException(r.op().name());
             }
         }
-        if (restore.isEmpty()) {
-            return;
-        }
         switch (r.op()) {
-            case UPDATE -> restoreUpdates(c, meta, pk, restore);
-            case INSERT -> deleteRows(c, meta, pk, restore);
-            case DELETE -> insertRows(c, meta, restore);
+            case UPDATE -> rows.updateRows(c, meta, restore);
+            case INSERT -> rows.deleteRows(c, meta, restore);
+            case DELETE -> rows.insertRows(c, meta, restore);
             default -> throw new IllegalStateException(r.op().name());
         }
     }
 
-    private Map<String, String[]> currentRows(Connection c, TableMeta meta, int[] pk, List<String[]> images)
-            throws SQLException {
-        Map<String, String[]> out = new HashMap<>();
-        List<ColumnMeta> columns = meta.columns();
-        for (int from = 0; from < images.size(); from += KEYS_PER_SELECT) {
-            List<String[]> chunk = images.subList(from, Math.min(images.size(), from + KEYS_PER_SELECT));
-            try (PreparedStatement ps = c.prepareStatement(dialect.selectByKeysForUpdate(meta, chunk.size()))) {
-                int p = 1;
-                for (String[] row : chunk) {
-                    for (int k : pk) {
-                        ValueCodec.bind(ps, p++, columns.get(k).type(), row[k]);
-                    }
-                }
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        String[] row = new String[columns.size()];
-                        for (int i = 0; i < row.length; i++) {
-                            row[i] = ValueCodec.read(rs, i + 1, columns.get(i).type());
-                        }
-                        out.put(key(row, pk), row);
-                    }
-                }
-            }
+    private void setStatus(Connection c, String xid, long branchId, int status) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(dialect.updateUndoStatus(undoTable))) {
+            ps.setInt(1, status);
+            ps.setString(2, xid);
+            ps.setLong(3, branchId);
+            ps.executeUpdate();
         }
-        return out;
-    }
-
-    private void restoreUpdates(Connection c, TableMeta meta, int[] pk, List<String[]> rows) throws SQLException {
-        List<ColumnMeta> columns = meta.columns();
-        List<Integer> set = new ArrayList<>();
-        StringJoiner assignments = new StringJoiner(", ");
-        for (int i = 0; i < columns.size(); i++) {
-            ColumnMeta col = columns.get(i);
-            if (!col.generated() && !meta.isPrimaryKey(col.name())) {
-                set.add(i);
-                assignments.add(dialect.quote(col.name()) + " = ?");
-            }
-        }
-        if (set.isEmpty()) {
-            return;
-        }
-        String sql = "UPDATE " + dialect.qualifiedName(meta.schema(), meta.name()) + " SET " + assignments
-                + " WHERE " + keyCondition(meta);
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            for (String[] row : rows) {
-                int p = 1;
-                for (int i : set) {
-                    ValueCodec.bind(ps, p++, columns.get(i).type(), row[i]);
-                }
-                for (int k : pk) {
-                    ValueCodec.bind(ps, p++, columns.get(k).type(), row[k]);
-                }
-                ps.addBatch();
-            }
-            ps.executeBatch();
-        }
-    }
-
-    private void deleteRows(Connection c, TableMeta meta, int[] pk, List<String[]> rows) throws SQLException {
-        String sql = "DELETE FROM " + dialect.qualifiedName(meta.schema(), meta.name()) + " WHERE " + keyCondition(meta);
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            for (String[] row : rows) {
-                int p = 1;
-                for (int k : pk) {
-                    ValueCodec.bind(ps, p++, meta.columns().get(k).type(), row[k]);
-                }
-                ps.addBatch();
-            }
-            ps.executeBatch();
-        }
-    }
-
-    private void insertRows(Connection c, TableMeta meta, List<String[]> rows) throws SQLException {
-        List<ColumnMeta> columns = meta.columns();
-        List<Integer> written = new ArrayList<>();
-        StringJoiner names = new StringJoiner(", ");
-        for (int i = 0; i < columns.size(); i++) {
-            if (!columns.get(i).generated()) {
-                written.add(i);
-                names.add(dialect.quote(columns.get(i).name()));
-            }
-        }
-        String sql = dialect.restoreInsert(dialect.qualifiedName(meta.schema(), meta.name()), names.toString(),
-                written.size());
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            for (String[] row : rows) {
-                int p = 1;
-                for (int i : written) {
-                    ValueCodec.bind(ps, p++, columns.get(i).type(), row[i]);
-                }
-                ps.addBatch();
-            }
-            ps.executeBatch();
-        }
-    }
-
-    private String keyCondition(TableMeta meta) {
-        StringJoiner j = new StringJoiner(" AND ");
-        for (String k : meta.primaryKey()) {
-            j.add(dialect.quote(k) + " = ?");
-        }
-        return j.toString();
     }
 
     /** The lock-key form of a row's primary key: values joined by '_'. */
     public static String key(String[] row, int[] pk) {
-        if (pk.length == 1) {
-            return row[pk[0]];
-        }
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < pk.length; i++) {
-            sb.append(i == 0 ? "" : "_").append(row[pk[i]]);
-        }
-        return sb.toString();
+        return RowAccess.key(row, pk);
     }
 
-    private static DirtyWriteException dirty(UndoRecord r, String key, String expectedWhat, String[] expected,
-                                             String[] found) {
-        StringBuilder sb = new StringBuilder("dirty write on ")
-                .append(r.schema() == null || r.schema().equals("public") ? "" : r.schema() + ".")
-                .append(r.table()).append(" pk ").append(key).append(": expected ").append(expectedWhat);
-        if (found == null) {
-            sb.append(" but the row is gone");
-        } else {
-            sb.append(" but found");
-            for (int i = 0; i < r.columns().size(); i++) {
-                String e = expected == null ? null : expected[i];
-                if (expected == null || !java.util.Objects.equals(e, found[i])) {
-                    sb.append(' ').append(r.columns().get(i).name()).append('=').append(found[i]);
-                    if (expected != null) {
-                        sb.append(" (expected ").append(e).append(')');
-                    }
-                }
-            }
-        }
-        String s = sb.toString();
-        return new DirtyWriteException(s.length() <= MAX_EVIDENCE ? s : s.substring(0, MAX_EVIDENCE) + "...");
-    }
-
-    private static void safeRollback(Connection c) {
+    static void safeRollback(Connection c) {
         try {
             c.rollback();
         } catch (SQLException ignored) {

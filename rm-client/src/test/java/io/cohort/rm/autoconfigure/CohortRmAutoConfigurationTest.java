@@ -66,9 +66,12 @@ class CohortRmAutoConfigurationTest {
         runner.withPropertyValues("cohort.rm.lock-retry-interval=5ms", "cohort.rm.lock-retry-attempts=7",
                 "cohort.rm.sql-cache-size=64", "cohort.rm.undo.table=rm.undo_log", "cohort.rm.undo.compress-threshold=100",
                 "cohort.rm.undo.max-inflated-bytes=1000", "cohort.rm.undo.delete-batch-size=10",
-                "cohort.rm.undo.delete-interval=1s", "cohort.rm.undo.marker-retention=2h").run(context ->
+                "cohort.rm.undo.delete-interval=1s", "cohort.rm.undo.marker-retention=2h",
+                "cohort.rm.three-phase.termination-timeout=45s", "cohort.rm.three-phase.check-interval=250ms",
+                "cohort.rm.three-phase.decision-table=rm.decisions").run(context ->
                 assertThat(context.getBean(ResourceManager.class).config()).isEqualTo(new RmConfig(Duration.ofMillis(5), 7,
-                        "rm.undo_log", 100, 1000, 10, Duration.ofSeconds(1), Duration.ofHours(2), 64)));
+                        "rm.undo_log", 100, 1000, 10, Duration.ofSeconds(1), Duration.ofHours(2), 64,
+                        Duration.ofSeconds(45), Duration.ofMillis(250), "rm.decisions")));
         runner.run(context -> assertThat(context.getBean(ResourceManager.class).config()).isEqualTo(RmConfig.defaults()));
     }
 
@@ -78,6 +81,8 @@ class CohortRmAutoConfigurationTest {
                 .getFailure().rootCause().hasMessageContaining("cohort.rm.lock-retry-attempts").hasMessageContaining("0"));
         runner.withPropertyValues("cohort.rm.phase2-threads=0").run(context -> assertThat(context).hasFailed()
                 .getFailure().rootCause().hasMessageContaining("cohort.rm.phase2-threads"));
+        runner.withPropertyValues("cohort.rm.three-phase.termination-timeout=5ms").run(context -> assertThat(context)
+                .hasFailed().getFailure().rootCause().hasMessageContaining("cohort.rm.three-phase.termination-timeout"));
     }
 
     @Test

@@ -149,8 +149,12 @@ public final class Coordinator {
 
     // ---- RM ----
 
-    public CompletableFuture<RegisterResult> registerBranch(String xid, String resourceId, List<String> lockKeys,
-                                                           byte[] applicationData, String clientId) {
+    /** The outcome of a branch registration, with the global transaction's protocol (the RM needs it for 3PC). */
+    public record Registration(RegisterResult result, TransactionProtocol protocol) {
+    }
+
+    public CompletableFuture<Registration> registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId) {
         if (resourceId.isEmpty()) {
             throw CoordinatorException.invalid("Branch registration for " + xid + " has no resource id");
         }
@@ -189,7 +193,7 @@ public final class Coordinator {
             if (result instanceof RegisterResult.NotActive notActive) {
                 throw notActive(tx.withStatus(notActive.status(), "", 0), "register a branch in");
             }
-            return result;
+            return new Registration(result, tx.protocol());
         });
     }
 

@@ -3,7 +3,6 @@ package io.cohort.tc.coordinator;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchAction;
-import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.store.TransactionStore;
@@ -275,10 +274,10 @@ public final class Phase2Driver {
                     return store.transitionGlobal(tx.xid(), tx.status(), GlobalStatus.COMMITTING,
                             "every branch acknowledged PreCommit").thenApply(moved -> moved);
                 }
-                boolean threePhase = tx.protocol() == TransactionProtocol.THREE_PHASE;
-                CompletableFuture<Void> unlocked = threePhase ? store.releaseLocks(tx.xid())
-                        : CompletableFuture.completedFuture(null);
-                return unlocked.thenCompose(y -> finish(tx, GlobalStateMachine.doneOf(tx.status()),
+                // 3PC holds the locks to the end. 2PC released them at the decision, but as a second
+                // write: a TC killed between the two restarts with the locks still held, so release
+                // (again) here — a no-op when there is nothing left.
+                return store.releaseLocks(tx.xid()).thenCompose(y -> finish(tx, GlobalStateMachine.doneOf(tx.status()),
                         "all branches committed")).thenApply(y -> false);
             });
         });

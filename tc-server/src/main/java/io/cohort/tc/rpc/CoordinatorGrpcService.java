@@ -98,11 +98,12 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
             }
             return coordinator.registerBranch(request.getXid(), request.getResourceId(), request.getLockKeysList(),
                     request.getApplicationData().toByteArray(), request.getClientId());
-        }, result -> {
-            if (result instanceof RegisterResult.Registered r) {
-                return RegisterBranchResponse.newBuilder().setBranchId(r.branchId()).build();
+        }, registration -> {
+            if (registration.result() instanceof RegisterResult.Registered r) {
+                return RegisterBranchResponse.newBuilder().setBranchId(r.branchId())
+                        .setProtocol(registration.protocol()).build();
             }
-            RegisterResult.Conflict c = (RegisterResult.Conflict) result;
+            RegisterResult.Conflict c = (RegisterResult.Conflict) registration.result();
             return RegisterBranchResponse.newBuilder().setConflict(conflictOf(c.heldBy())).build();
         });
     }

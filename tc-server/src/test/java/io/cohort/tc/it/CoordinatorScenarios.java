@@ -364,6 +364,14 @@ abstract class CoordinatorScenarios {
     }
 
     @Test
+    void aRegistrationTellsTheRmTheProtocolOfItsGlobalTransaction() {
+        assertThat(client.registerBranch(begin3pc(), R1, List.of("account:7"), new byte[0], "rm-1").getProtocol())
+                .isEqualTo(TransactionProtocol.THREE_PHASE);
+        assertThat(client.registerBranch(begin(), R1, List.of("account:8"), new byte[0], "rm-1").getProtocol())
+                .isEqualTo(TransactionProtocol.TWO_PHASE);
+    }
+
+    @Test
     void threePhaseCommitVotesThenPreCommitsThenCommitsHoldingLocksToTheEnd() {
         String xid = begin3pc();
         long b1 = register(xid, R1, "account:1");

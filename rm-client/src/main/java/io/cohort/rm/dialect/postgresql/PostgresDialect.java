@@ -158,6 +158,11 @@ public final class PostgresDialect implements Dialect {
 
     @Override
     public String selectByKeysForUpdate(TableMeta meta, int rows) {
+        return selectByKeys(meta, rows) + " FOR UPDATE";
+    }
+
+    @Override
+    public String selectByKeys(TableMeta meta, int rows) {
         StringBuilder sb = new StringBuilder("SELECT ").append(columnList(meta)).append(" FROM ")
                 .append(qualifiedName(meta.schema(), meta.name())).append(" WHERE (").append(keyList(meta))
                 .append(") IN (");
@@ -165,7 +170,7 @@ public final class PostgresDialect implements Dialect {
         for (int i = 0; i < rows; i++) {
             sb.append(i == 0 ? "" : ", ").append(tuple);
         }
-        return sb.append(") FOR UPDATE").toString();
+        return sb.append(")").toString();
     }
 
     @Override
@@ -198,12 +203,65 @@ public final class PostgresDialect implements Dialect {
     @Override
     public String deleteUndoBatch(String undoTable) {
         return "DELETE FROM " + undoTable + " WHERE (xid, branch_id) IN "
-                + "(SELECT * FROM unnest(?::varchar[], ?::bigint[])) AND log_status = 0";
+                + "(SELECT * FROM unnest(?::varchar[], ?::bigint[])) AND log_status IN (0, 2, 3)";
     }
 
     @Override
     public String deleteOldMarkers(String undoTable) {
         return "DELETE FROM " + undoTable + " WHERE log_status = 1 AND created < ?";
+    }
+
+    @Override
+    public String updateUndoStatus(String undoTable) {
+        return "UPDATE " + undoTable + " SET log_status = ?, updated = now() WHERE xid = ? AND branch_id = ?";
+    }
+
+    @Override
+    public String touchUndo(String undoTable) {
+        return "UPDATE " + undoTable + " SET updated = now() WHERE xid = ? AND branch_id = ?";
+    }
+
+    @Override
+    public String markCommittedAlone(String undoTable) {
+        return "UPDATE " + undoTable + " SET log_status = 5, rollback_info = '\\x'::bytea, updated = now() "
+                + "WHERE xid = ? AND branch_id = ?";
+    }
+
+    @Override
+    public String selectQuietThreePhase(String undoTable) {
+        return "SELECT xid, branch_id, log_status FROM " + undoTable + " WHERE log_status >= 2 "
+                + "AND updated < now() - ? * interval '1 millisecond' ORDER BY updated LIMIT ?";
+    }
+
+    @Override
+    public String selectDecidedAlone(String undoTable) {
+        return "SELECT xid, branch_id FROM " + undoTable + " WHERE log_status IN (4, 5)";
+    }
+
+    @Override
+    public String insertDecision(String decisionTable) {
+        return "INSERT INTO " + decisionTable + " (xid, branch_id, decision, reason, decided_at) VALUES (?, ?, ?, ?, now()) "
+                + "ON CONFLICT (xid, branch_id) DO NOTHING";
+    }
+
+    @Override
+    public String selectDecisionReason(String decisionTable) {
+        return "SELECT reason FROM " + decisionTable + " WHERE xid = ? AND branch_id = ?";
+    }
+
+    @Override
+    public String selectUnreportedDecisions(String decisionTable) {
+        return "SELECT xid, branch_id, decision, reason FROM " + decisionTable + " WHERE reported_at IS NULL";
+    }
+
+    @Override
+    public String markDecisionReported(String decisionTable) {
+        return "UPDATE " + decisionTable + " SET reported_at = now() WHERE xid = ? AND branch_id = ? AND reported_at IS NULL";
+    }
+
+    @Override
+    public String deleteOldDecisions(String decisionTable) {
+        return "DELETE FROM " + decisionTable + " WHERE reported_at < ?";
     }
 
     @Override

@@ -1,0 +1,367 @@
+package io.cohort.rm.branch;
+
+import io.cohort.protocol.BranchStatus;
+import io.cohort.rm.Resource;
+import io.cohort.rm.undo.UndoExecutor;
+import io.cohort.rm.undo.UndoLogStatus;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The three-phase state of branches in the RM's own database — the undo-log row's
+ * {@code log_status} (see {@link UndoLogStatus}) and the decision table — and every move of it:
+ * the TC's CanCommit, PreCommit, DoCommit and REDO, and the RM's own termination (finishing a
+ * branch alone, or on an outcome a TC told it). Each move locks the undo-log row first, so the TC's
+ * commands and the termination never interleave on one branch.
+ *
+ * <p>Hazard: the DoCommit of a two-phase branch must stay a queued delete (no read), so this class
+ * keeps in memory which branches were finished alone ({@link #loadDecidedAlone}, at wrap time);
+ * only those take the slow path when a COMMIT arrives.
+ */
+public final class ThreePhaseBranches {
+
+    private static final Logger log = LoggerFactory.getLogger(ThreePhaseBranches.class);
+
+    /** What the RM answers the TC: a branch status, why, and whether the RM reached it on its own. */
+    public record Answer(BranchStatus status, String reason, boolean decidedByRm) {
+        static Answer of(BranchStatus status, String reason) {
+            return new Answer(status, reason, false);
+        }
+    }
+
+    private record Row(byte[] info, int status) {
+    }
+
+    @FunctionalInterface
+    private interface Work {
+        Answer run(Connection c) throws SQLException;
+    }
+
+    private final Set<String> decidedAlone = ConcurrentHashMap.newKeySet();
+    private final Set<String> unloaded = ConcurrentHashMap.newKeySet();
+
+    /** Reads which branches of {@code resource} were finished alone; until it succeeds every COMMIT there is checked. */
+    public void loadDecidedAlone(Resource resource) {
+        try (Connection c = resource.target().getConnection();
+             PreparedStatement ps = c.prepareStatement(resource.dialect().selectDecidedAlone(resource.config().undoTable()));
+             ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                decidedAlone.add(key(resource, rs.getString(1), rs.getLong(2)));
+            }
+            unloaded.remove(resource.resourceId());
+        } catch (SQLException e) {
+            unloaded.add(resource.resourceId());
+            log.warn("Cannot read the three-phase branches of {} ({}); every COMMIT there will read its undo log "
+                    + "until it can", resource.resourceId(), e.getMessage());
+        }
+    }
+
+    // ---- commands from the TC ----
+
+    /** CanCommit: yes only with an undo log, not rolled back, and the rows still holding the after images. */
+    public Answer vote(Resource r, String xid, long branchId) {
+        return inTransaction(r, xid, branchId, BranchStatus.VOTED_NO, c -> {
+            Row row = lock(r, c, xid, branchId);
+            if (row == null) {
+                return Answer.of(BranchStatus.VOTED_NO, "no undo log: phase 1 of this branch never committed locally");
+            }
+            switch (row.status) {
+                case UndoLogStatus.ROLLBACK_MARKER -> {
+                    return Answer.of(BranchStatus.VOTED_NO, "the branch was rolled back already");
+                }
+                case UndoLogStatus.ROLLED_BACK_ALONE -> {
+                    return Answer.of(BranchStatus.VOTED_NO, "rolled back by this RM on its own: " + reason(r, c, xid, branchId));
+                }
+                case UndoLogStatus.COMMITTED_ALONE -> {
+                    return Answer.of(BranchStatus.VOTED_YES, "committed by this RM on its own");
+                }
+                default -> {
+                    String dirty = r.redoExecutor().verifyAfterImages(c, row.info);
+                    if (dirty != null) {
+                        c.rollback();
+                        log.error("Branch {} of {} votes no: {}", branchId, xid, dirty);
+                        return Answer.of(BranchStatus.VOTED_NO, "data changed outside the global transaction: " + dirty);
+                    }
+                    // A branch registered as two-phase that gets a CanCommit learns it is three-phase here.
+                    setStatus(r, c, xid, branchId, row.status == UndoLogStatus.TWO_PHASE ? UndoLogStatus.THREE_PHASE : row.status);
+                    return Answer.of(BranchStatus.VOTED_YES, "");
+                }
+            }
+        });
+    }
+
+    /** PreCommit: records the branch as pre-committed, durably, before answering. */
+    public Answer preCommit(Resource r, String xid, long branchId) {
+        return inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
+            Row row = lock(r, c, xid, branchId);
+            if (row == null) {
+                return Answer.of(BranchStatus.PHASE2_COMMITTED, "no undo log left: already committed");
+            }
+            return switch (row.status) {
+                case UndoLogStatus.ROLLBACK_MARKER -> Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE,
+                        "the branch was rolled back on the TC's order; it cannot be pre-committed");
+                case UndoLogStatus.ROLLED_BACK_ALONE -> rolledBackAlone(r, c, xid, branchId);
+                case UndoLogStatus.COMMITTED_ALONE -> committedAlone(r, c, xid, branchId, false);
+                default -> {
+                    setStatus(r, c, xid, branchId, UndoLogStatus.PRE_COMMITTED);
+                    yield Answer.of(BranchStatus.PRE_COMMITTED, "");
+                }
+            };
+        });
+    }
+
+    /**
+     * DoCommit of a branch this RM finished alone (the caller queues a plain delete for every other
+     * branch): committed alone — same outcome, the row goes; rolled back alone — say so, decided by the RM.
+     */
+    public Answer commitDecidedAlone(Resource r, String xid, long branchId) {
+        return inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
+            Row row = lock(r, c, xid, branchId);
+            if (row != null && row.status == UndoLogStatus.ROLLED_BACK_ALONE) {
+                return rolledBackAlone(r, c, xid, branchId);
+            }
+            if (row != null && row.status == UndoLogStatus.COMMITTED_ALONE) {
+                return committedAlone(r, c, xid, branchId, true);
+            }
+            if (row != null && row.status != UndoLogStatus.ROLLBACK_MARKER) {
+                delete(r, c, xid, branchId);
+            }
+            return Answer.of(BranchStatus.PHASE2_COMMITTED, "");
+        });
+    }
+
+    /** Whether a COMMIT for this branch must read its undo log (it was finished alone, or we cannot tell). */
+    public boolean needsCheckOnCommit(Resource r, String xid, long branchId) {
+        return unloaded.contains(r.resourceId()) || decidedAlone.contains(key(r, xid, branchId));
+    }
+
+    /** The TC's ROLLBACK: undo as usual; a branch rolled back alone is done, one committed alone is refused. */
+    public Answer rollback(Resource r, String xid, long branchId) {
+        UndoExecutor.Outcome outcome = r.undoExecutor().rollback(r.target(), xid, branchId);
+        if (outcome.status() == BranchStatus.PHASE2_ROLLBACKED && decidedAlone.remove(key(r, xid, branchId))) {
+            markReported(r, xid, branchId);
+        }
+        return Answer.of(outcome.status(), outcome.reason());
+    }
+
+    /** The TC's REDO of a branch this RM rolled back alone while the outcome was commit. */
+    public Answer redo(Resource r, String xid, long branchId) {
+        UndoExecutor.Outcome outcome = r.redoExecutor().redo(r.target(), xid, branchId);
+        if (outcome.status() == BranchStatus.PHASE2_COMMITTED && decidedAlone.remove(key(r, xid, branchId))) {
+            markReported(r, xid, branchId);
+        }
+        return Answer.of(outcome.status(), outcome.reason());
+    }
+
+    private Answer rolledBackAlone(Resource r, Connection c, String xid, long branchId) throws SQLException {
+        String why = "rolled back by this RM on its own: " + reason(r, c, xid, branchId);
+        markReported(r, c, xid, branchId);
+        return new Answer(BranchStatus.PHASE2_ROLLBACKED, why, true);
+    }
+
+    private Answer committedAlone(Resource r, Connection c, String xid, long branchId, boolean settled) throws SQLException {
+        String why = "committed by this RM on its own: " + reason(r, c, xid, branchId);
+        markReported(r, c, xid, branchId);
+        if (settled) {
+            delete(r, c, xid, branchId);
+            decidedAlone.remove(key(r, xid, branchId));
+        }
+        return new Answer(BranchStatus.PHASE2_COMMITTED, why, true);
+    }
+
+    // ---- termination: the RM finishes a branch ----
+
+    /** Rolls back a branch that never saw PreCommit because no TC answered. True when done. */
+    boolean rollBackAlone(Resource r, String xid, long branchId, String why) {
+        Answer a = inTransaction(r, xid, branchId, BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, c -> {
+            Row row = lock(r, c, xid, branchId);
+            if (row == null || row.status != UndoLogStatus.THREE_PHASE) {
+                return Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, "changed meanwhile");
+            }
+            UndoExecutor.Outcome undone = r.undoExecutor().undo(c, xid, branchId, row.info);
+            if (undone.status() != BranchStatus.PHASE2_ROLLBACKED) {
+                c.rollback();
+                touch(r, c, xid, branchId);
+                return Answer.of(undone.status(), undone.reason());
+            }
+            setStatus(r, c, xid, branchId, UndoLogStatus.ROLLED_BACK_ALONE);
+            insertDecision(r, c, xid, branchId, "ROLLBACKED", why);
+            return Answer.of(BranchStatus.PHASE2_ROLLBACKED, undone.reason());
+        });
+        if (a.status() == BranchStatus.PHASE2_ROLLBACKED) {
+            decidedAlone.add(key(r, xid, branchId));
+            log.warn("Branch {} of {} on {} rolled back by this RM on its own: {}", branchId, xid, r.resourceId(), why);
+            return true;
+        }
+        if (!a.reason().equals("changed meanwhile")) {
+            log.error("Branch {} of {} on {} could not be rolled back on its own ({}); it keeps waiting for the TC",
+                    branchId, xid, r.resourceId(), a.reason());
+        }
+        return false;
+    }
+
+    /** Commits a branch that saw PreCommit because no TC answered: the undo log goes, the row stays as a tombstone. */
+    boolean commitAlone(Resource r, String xid, long branchId, String why) {
+        Answer a = inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
+            Row row = lock(r, c, xid, branchId);
+            if (row == null || row.status != UndoLogStatus.PRE_COMMITTED) {
+                return Answer.of(BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, "changed meanwhile");
+            }
+            try (PreparedStatement ps = c.prepareStatement(r.dialect().markCommittedAlone(r.config().undoTable()))) {
+                ps.setString(1, xid);
+                ps.setLong(2, branchId);
+                ps.executeUpdate();
+            }
+            insertDecision(r, c, xid, branchId, "COMMITTED", why);
+            return Answer.of(BranchStatus.PHASE2_COMMITTED, "");
+        });
+        if (a.status() == BranchStatus.PHASE2_COMMITTED) {
+            decidedAlone.add(key(r, xid, branchId));
+            log.warn("Branch {} of {} on {} committed by this RM on its own: {}", branchId, xid, r.resourceId(), why);
+            return true;
+        }
+        return false;
+    }
+
+    /** A TC said the outcome is commit: a branch waiting for PreCommit now counts as pre-committed. */
+    void learnCommit(Resource r, String xid, long branchId) {
+        inTransaction(r, xid, branchId, BranchStatus.PRE_COMMITTED, c -> {
+            Row row = lock(r, c, xid, branchId);
+            if (row != null) {
+                setStatus(r, c, xid, branchId, row.status == UndoLogStatus.THREE_PHASE ? UndoLogStatus.PRE_COMMITTED : row.status);
+            }
+            return null;
+        });
+    }
+
+    /** A TC spoke about the branch (or it is waiting on something else): restart its termination timer. */
+    void touch(Resource r, String xid, long branchId) {
+        inTransaction(r, xid, branchId, BranchStatus.PRE_COMMITTED, c -> {
+            touch(r, c, xid, branchId);
+            return null;
+        });
+    }
+
+    /** The TC has settled a branch finished alone with the same outcome: a rollback leaves a marker, a commit nothing. */
+    void settle(Resource r, String xid, long branchId) {
+        inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMITTED, c -> {
+            Row row = lock(r, c, xid, branchId);
+            if (row != null && row.status == UndoLogStatus.ROLLED_BACK_ALONE) {
+                setStatus(r, c, xid, branchId, UndoLogStatus.ROLLBACK_MARKER);
+            } else if (row != null && row.status == UndoLogStatus.COMMITTED_ALONE) {
+                delete(r, c, xid, branchId);
+            }
+            markReported(r, c, xid, branchId);
+            return null;
+        });
+        decidedAlone.remove(key(r, xid, branchId));
+    }
+
+    void markReported(Resource r, String xid, long branchId) {
+        inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMITTED, c -> {
+            markReported(r, c, xid, branchId);
+            return null;
+        });
+    }
+
+    // ---- SQL ----
+
+    private Row lock(Resource r, Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(r.dialect().selectUndoForUpdate(r.config().undoTable()))) {
+            ps.setString(1, xid);
+            ps.setLong(2, branchId);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? new Row(rs.getBytes(1), rs.getInt(2)) : null;
+            }
+        }
+    }
+
+    private static void setStatus(Resource r, Connection c, String xid, long branchId, int status) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(r.dialect().updateUndoStatus(r.config().undoTable()))) {
+            ps.setInt(1, status);
+            ps.setString(2, xid);
+            ps.setLong(3, branchId);
+            ps.executeUpdate();
+        }
+    }
+
+    private static void touch(Resource r, Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(r.dialect().touchUndo(r.config().undoTable()))) {
+            ps.setString(1, xid);
+            ps.setLong(2, branchId);
+            ps.executeUpdate();
+        }
+    }
+
+    private static void delete(Resource r, Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(r.dialect().deleteUndo(r.config().undoTable()))) {
+            ps.setString(1, xid);
+            ps.setLong(2, branchId);
+            ps.executeUpdate();
+        }
+    }
+
+    private static void insertDecision(Resource r, Connection c, String xid, long branchId, String decision, String why)
+            throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(r.dialect().insertDecision(r.config().decisionTable()))) {
+            ps.setString(1, xid);
+            ps.setLong(2, branchId);
+            ps.setString(3, decision);
+            ps.setString(4, why.length() <= 2000 ? why : why.substring(0, 2000));
+            ps.executeUpdate();
+        }
+    }
+
+    private static void markReported(Resource r, Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(r.dialect().markDecisionReported(r.config().decisionTable()))) {
+            ps.setString(1, xid);
+            ps.setLong(2, branchId);
+            ps.executeUpdate();
+        }
+    }
+
+    private static String reason(Resource r, Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(r.dialect().selectDecisionReason(r.config().decisionTable()))) {
+            ps.setString(1, xid);
+            ps.setLong(2, branchId);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getString(1) : "(no decision recorded)";
+            }
+        }
+    }
+
+    private static String key(Resource r, String xid, long branchId) {
+        return r.resourceId() + '\n' + xid + '\n' + branchId;
+    }
+
+    /** Runs {@code work} in one local transaction; a database error becomes {@code onError} with the message. */
+    private static Answer inTransaction(Resource r, String xid, long branchId, BranchStatus onError, Work work) {
+        try (Connection c = r.target().getConnection()) {
+            boolean autoCommit = c.getAutoCommit();
+            c.setAutoCommit(false);
+            try {
+                Answer result = work.run(c);
+                c.commit();
+                return result;
+            } catch (SQLException | RuntimeException e) {
+                try {
+                    c.rollback();
+                } catch (SQLException ignored) {
+                    // broken connection: closing it ends the transaction
+                }
+                throw e;
+            } finally {
+                c.setAutoCommit(autoCommit);
+            }
+        } catch (SQLException e) {
+            log.warn("Three-phase step on branch {} of {} ({}) failed: {}", branchId, xid, r.resourceId(), e.toString());
+            return Answer.of(onError, "database error: " + e.getMessage());
+        }
+    }
+}

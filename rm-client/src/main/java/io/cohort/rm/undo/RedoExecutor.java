@@ -1,0 +1,220 @@
+package io.cohort.rm.undo;
+
+import io.cohort.protocol.BranchStatus;
+import io.cohort.rm.dialect.Dialect;
+import io.cohort.rm.image.TableMeta;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The after-image side of an undo log, for three-phase commit:
+ * <ul>
+ *   <li>{@link #verifyAfterImages}: the CanCommit check — do the rows still hold what the branch
+ *       wrote? A write from outside the global transaction is caught here, before anything is
+ *       decided;</li>
+ *   <li>{@link #redo}: the TC's repair of a branch this RM rolled back on its own while the global
+ *       outcome was commit. The global locks were held all along, so the rows must still equal the
+ *       before images; then the after images are written again, statement by statement in their
+ *       original order, and the undo log is deleted. Rows that changed anyway are not touched:
+ *       an unretryable failure with the evidence, for a person.</li>
+ * </ul>
+ */
+public final class RedoExecutor {
+
+    private static final Logger log = LoggerFactory.getLogger(RedoExecutor.class);
+
+    private final Dialect dialect;
+    private final UndoCodec codec;
+    private final String undoTable;
+    private final RowAccess rows;
+
+    public RedoExecutor(Dialect dialect, UndoCodec codec, String undoTable) {
+        this.dialect = dialect;
+        this.codec = codec;
+        this.undoTable = undoTable;
+        this.rows = new RowAccess(dialect);
+    }
+
+    /**
+     * Null when every row the branch wrote still holds its final after image (an inserted or updated
+     * row as written, a deleted row still gone), else the evidence of the first difference.
+     *
+     * <p>Reads the last committed rows without locking them: another local transaction that updated
+     * a row and now waits for this branch's global lock holds the row's local lock, and a locking read
+     * here would wait for it while it waits for us — until the vote times out. Its uncommitted write
+     * is not what the vote is about; a committed write from outside is.
+     */
+    public String verifyAfterImages(Connection c, byte[] info) throws SQLException {
+        List<UndoRecord> records;
+        try {
+            records = codec.decode(info);
+        } catch (UndoFormatException e) {
+            return "undo log unreadable: " + e.getMessage();
+        }
+        Set<String> checked = new HashSet<>();
+        // Last statement first: a row written twice must hold what the last statement wrote.
+        for (int i = records.size() - 1; i >= 0; i--) {
+            UndoRecord r = records.get(i);
+            TableMeta meta = RowAccess.metaOf(r);
+            int[] pk = meta.primaryKeyIndexes();
+            List<String[]> images = r.op() == UndoRecord.Op.DELETE ? r.before() : r.after();
+            Map<String, String[]> current = rows.currentRows(c, meta, images, false);
+            for (String[] image : images) {
+                String k = RowAccess.key(image, pk);
+                if (!checked.add(r.schema() + "." + r.table() + ":" + k)) {
+                    continue;
+                }
+                String[] now = current.get(k);
+                if (r.op() == UndoRecord.Op.DELETE) {
+                    if (now != null) {
+                        return RowAccess.dirty(r, k, "no row (deleted by the branch)", null, now).getMessage();
+                    }
+                } else if (now == null || !Arrays.equals(now, image)) {
+                    return RowAccess.dirty(r, k, "after image", image, now).getMessage();
+                }
+            }
+        }
+        return null;
+    }
+
+    /** REDO of one branch in its own local transaction; idempotent (a second run finds no undo log). */
+    public UndoExecutor.Outcome redo(DataSource dataSource, String xid, long branchId) {
+        try (Connection c = dataSource.getConnection()) {
+            boolean autoCommit = c.getAutoCommit();
+            c.setAutoCommit(false);
+            try {
+                UndoExecutor.Outcome outcome = redo(c, xid, branchId);
+                if (outcome.status() == BranchStatus.PHASE2_COMMITTED) {
+                    c.commit();
+                } else {
+                    c.rollback();
+                }
+                return outcome;
+            } catch (SQLException | RuntimeException e) {
+                UndoExecutor.safeRollback(c);
+                throw e;
+            } finally {
+                c.setAutoCommit(autoCommit);
+            }
+        } catch (SQLException e) {
+            log.warn("Redo of branch {} of {} failed, the TC will retry: {}", branchId, xid, e.toString());
+            return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE,
+                    "database error during redo: " + e.getMessage());
+        }
+    }
+
+    private UndoExecutor.Outcome redo(Connection c, String xid, long branchId) throws SQLException {
+        byte[] info = null;
+        int status = -1;
+        try (PreparedStatement ps = c.prepareStatement(dialect.selectUndoForUpdate(undoTable))) {
+            ps.setString(1, xid);
+            ps.setLong(2, branchId);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (rs.next()) {
+                    info = rs.getBytes(1);
+                    status = rs.getInt(2);
+                }
+            }
+        }
+        switch (status) {
+            case -1 -> {
+                return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMITTED, "no undo log: redone before");
+            }
+            case UndoLogStatus.ROLLBACK_MARKER -> {
+                return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMIT_FAILED_UNRETRYABLE, "branch " + branchId
+                        + " of " + xid + " was rolled back on the TC's order and its undo log is gone: it cannot be redone");
+            }
+            case UndoLogStatus.ROLLED_BACK_ALONE -> {
+                // below
+            }
+            default -> {
+                // Never rolled back (or committed alone): the rows hold the after images already.
+                deleteUndo(c, xid, branchId);
+                return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMITTED, "not rolled back: nothing to redo");
+            }
+        }
+        List<UndoRecord> records;
+        try {
+            records = codec.decode(info);
+        } catch (UndoFormatException e) {
+            return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMIT_FAILED_UNRETRYABLE,
+                    "undo log unreadable, cannot redo: " + e.getMessage());
+        }
+        try {
+            for (UndoRecord r : records) {
+                redo(c, r);
+            }
+        } catch (DirtyWriteException e) {
+            String why = "cannot redo branch " + branchId + " of " + xid + ": the rows changed after this RM rolled it"
+                    + " back on its own; data left untouched for a person to check: " + e.getMessage();
+            log.error(why);
+            return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMIT_FAILED_UNRETRYABLE, why);
+        }
+        deleteUndo(c, xid, branchId);
+        return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMITTED,
+                "redone " + records.size() + " statement(s) from the after image");
+    }
+
+    private void redo(Connection c, UndoRecord r) throws SQLException, DirtyWriteException {
+        TableMeta meta = RowAccess.metaOf(r);
+        int[] pk = meta.primaryKeyIndexes();
+        List<String[]> images = r.op() == UndoRecord.Op.INSERT ? r.after() : r.before();
+        Map<String, String[]> current = rows.currentRows(c, meta, images);
+        Map<String, String[]> afterByKey = new HashMap<>();
+        for (String[] a : r.after()) {
+            afterByKey.put(RowAccess.key(a, pk), a);
+        }
+        List<String[]> write = new ArrayList<>();
+        for (String[] image : images) {
+            String k = RowAccess.key(image, pk);
+            String[] now = current.get(k);
+            switch (r.op()) {
+                case UPDATE -> {
+                    if (now == null || !Arrays.equals(now, image)) {
+                        throw RowAccess.dirty(r, k, "before image", image, now);
+                    }
+                    write.add(afterByKey.get(k));
+                }
+                case INSERT -> {
+                    if (now != null) {
+                        throw RowAccess.dirty(r, k, "no row (the insert was undone)", null, now);
+                    }
+                    write.add(image);
+                }
+                case DELETE -> {
+                    if (now == null || !Arrays.equals(now, image)) {
+                        throw RowAccess.dirty(r, k, "the deleted row restored", image, now);
+                    }
+                    write.add(image);
+                }
+                default -> throw new IllegalStateException(r.op().name());
+            }
+        }
+        switch (r.op()) {
+            case UPDATE -> rows.updateRows(c, meta, write);
+            case INSERT -> rows.insertRows(c, meta, write);
+            case DELETE -> rows.deleteRows(c, meta, write);
+            default -> throw new IllegalStateException(r.op().name());
+        }
+    }
+
+    private void deleteUndo(Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(dialect.deleteUndo(undoTable))) {
+            ps.setString(1, xid);
+            ps.setLong(2, branchId);
+            ps.executeUpdate();
+        }
+    }
+}

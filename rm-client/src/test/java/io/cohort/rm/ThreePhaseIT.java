@@ -1,0 +1,482 @@
+package io.cohort.rm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.cohort.client.TcClient;
+import io.cohort.client.TcClientConfig;
+import io.cohort.client.XidContext;
+import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.v1.BranchAction;
+import io.cohort.protocol.v1.BranchCommand;
+import io.cohort.protocol.v1.BranchResult;
+import io.cohort.protocol.v1.GlobalStatusResponse;
+import io.cohort.protocol.v1.TransactionProtocol;
+import io.cohort.rm.undo.UndoLogStatus;
+import io.cohort.testsupport.TestPostgres;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * Three-phase commit end to end: the real TC as a child process (killed with SIGKILL at chosen
+ * 3PC states and restarted), two RMs on two PostgreSQL databases (bank A debits, bank B credits),
+ * each behind its own {@link TcProxy} that fails the network at a chosen command. Proves that every
+ * branch ends the same way, that RMs finish branches without the TC within their termination
+ * timeout, and that a split left by a partition is detected, reported and repaired by the TC.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class ThreePhaseIT {
+
+    private static final long INITIAL = 1_000;
+    private static final long AMOUNT = 70;
+    private static final Duration TERMINATION = Duration.ofSeconds(4);
+    /** Termination timeout + check interval + a status call that fails + scheduling slack. */
+    private static final Duration TERMINATION_BOUND = TERMINATION.plusSeconds(4);
+
+    private TcHarness tc;
+    private Bank a;
+    private Bank b;
+
+    /** One bank: its database, its RM (with its own TC client) behind its own proxy. */
+    private final class Bank implements AutoCloseable {
+        final String name;
+        final HikariDataSource raw;
+        final TcProxy proxy;
+        TcClient client;
+        ResourceManager rm;
+        DataSource ds;
+
+        Bank(String name) throws Exception {
+            this.name = name;
+            raw = TestPostgres.get().dataSource(PgFixture.createDatabase("rm_3pc_" + name), 8);
+            PgFixture.applyUndoLogDdl(raw);
+            PgFixture.exec(raw, "CREATE TABLE account (id bigint PRIMARY KEY, balance bigint NOT NULL)");
+            proxy = new TcProxy(tc.process.grpcPort());
+        }
+
+        void startRm() {
+            client = new TcClient(new TcClientConfig(proxy.address(), "bank-" + name, "", Duration.ofSeconds(1), 2,
+                    Duration.ofMillis(100)));
+            rm = ResourceManager.builder(BranchCoordinator.of(client))
+                    .config(RmConfig.defaults().withTermination(TERMINATION, Duration.ofMillis(200))).build();
+            ds = rm.wrap(raw, "bank-" + name);
+            rm.connect(client.config(), 2);
+            assertThat(rm.awaitConnected(Duration.ofSeconds(20))).isTrue();
+        }
+
+        void update(String xid, String sql) throws SQLException {
+            String previous = XidContext.bind(xid);
+            try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+                c.setAutoCommit(false);
+                s.executeUpdate(sql);
+                c.commit();
+            } finally {
+                XidContext.restore(previous);
+            }
+        }
+
+        long balance() throws SQLException {
+            return PgFixture.count(raw, "SELECT balance FROM account WHERE id = 1");
+        }
+
+        /** log_status of the branch's undo-log row, or -1 when there is none. */
+        int undoStatus(String xid) throws SQLException {
+            return (int) PgFixture.count(raw, "SELECT coalesce(max(log_status), -1) FROM undo_log WHERE xid = '" + xid + "'");
+        }
+
+        long liveUndoLogs() throws SQLException {
+            rm.flushUndoDeletes();
+            return PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status <> 1");
+        }
+
+        String decision(String xid) throws SQLException {
+            try (Connection c = raw.getConnection(); Statement s = c.createStatement();
+                 var rs = s.executeQuery("SELECT decision, reason, reported_at IS NOT NULL FROM cohort_branch_decision"
+                         + " WHERE xid = '" + xid + "'")) {
+                return rs.next() ? rs.getString(1) + (rs.getBoolean(3) ? " reported" : " unreported") + ": "
+                        + rs.getString(2) : null;
+            }
+        }
+
+        @Override
+        public void close() throws Exception {
+            if (rm != null) {
+                rm.close();
+                client.close();
+            }
+            proxy.close();
+            raw.close();
+        }
+    }
+
+    @BeforeAll
+    void start() throws Exception {
+        tc = TcHarness.start("--cohort.tc.store.embedded.fsync=true", "--cohort.tc.three-phase.vote-timeout=60s",
+                "--cohort.tc.recovery.command-timeout=3s");
+        a = new Bank("a");
+        b = new Bank("b");
+        a.startRm();
+        b.startRm();
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        a.close();
+        b.close();
+        tc.close();
+    }
+
+    @BeforeEach
+    void seed() throws Exception {
+        a.proxy.heal();
+        b.proxy.heal();
+        if (!tc.process.isAlive()) {
+            restartTc();
+        }
+        awaitTrue(() -> tc.get("/api/v1/rms").contains("bank-a") && tc.get("/api/v1/rms").contains("bank-b"),
+                Duration.ofSeconds(30), "both RMs' command streams are connected");
+        for (Bank bank : new Bank[] {a, b}) {
+            PgFixture.exec(bank.raw, "TRUNCATE account, undo_log, cohort_branch_decision; "
+                    + "INSERT INTO account VALUES (1, " + INITIAL + ")");
+        }
+    }
+
+    @AfterEach
+    void healNetwork() {
+        a.proxy.heal();
+        b.proxy.heal();
+    }
+
+    private String transfer() throws SQLException {
+        String xid = tc.tm().begin("transfer-3pc", Duration.ofSeconds(120), TransactionProtocol.THREE_PHASE);
+        a.update(xid, "UPDATE account SET balance = balance - " + AMOUNT + " WHERE id = 1");
+        b.update(xid, "UPDATE account SET balance = balance + " + AMOUNT + " WHERE id = 1");
+        assertThat(a.undoStatus(xid)).as("registered as three-phase").isEqualTo(UndoLogStatus.THREE_PHASE);
+        assertThat(b.undoStatus(xid)).isEqualTo(UndoLogStatus.THREE_PHASE);
+        return xid;
+    }
+
+    private static java.util.function.Predicate<BranchCommand> command(String xid, BranchAction action) {
+        return c -> c.getXid().equals(xid) && c.getAction() == action;
+    }
+
+    // ---- without faults ----
+
+    @Test
+    void aThreePhaseTransferVotesPreCommitsAndCommitsInBothDatabases() throws Exception {
+        String xid = transfer();
+        GlobalStatus answered = GlobalStatus.fromWire(tc.tm().commit(xid).getStatus());
+        assertThat(answered).isIn(GlobalStatus.PRE_COMMITTED, GlobalStatus.COMMITTING, GlobalStatus.COMMITTED);
+        GlobalStatusResponse end = tc.awaitEnded(xid, Duration.ofSeconds(20));
+        assertThat(GlobalStatus.fromWire(end.getStatus())).isEqualTo(GlobalStatus.COMMITTED);
+        assertThat(end.getHeuristic()).isFalse();
+        assertThat(a.balance()).isEqualTo(INITIAL - AMOUNT);
+        assertThat(b.balance()).isEqualTo(INITIAL + AMOUNT);
+        assertConsistentAndNothingLeft();
+    }
+
+    @Test
+    void aWriteOutsideTheGlobalTransactionIsCaughtAtVoteTimeBeforeAnythingIsDecided() throws Exception {
+        String xid = transfer();
+        PgFixture.exec(a.raw, "UPDATE account SET balance = 5 WHERE id = 1"); // not through the RM
+        GlobalStatusResponse answer = tc.tm().commit(xid);
+        assertThat(GlobalStatus.fromWire(answer.getStatus())).isIn(GlobalStatus.ROLLBACKING, GlobalStatus.ROLLBACK_FAILED);
+        assertThat(answer.getReason()).contains("voted no").contains("data changed outside the global transaction")
+                .contains("balance=5 (expected " + (INITIAL - AMOUNT) + ")");
+        GlobalStatusResponse end = tc.awaitEnded(xid, Duration.ofSeconds(20));
+        // Bank B is undone; bank A's row is not overwritten: a person decides (the rollback says why).
+        assertThat(GlobalStatus.fromWire(end.getStatus())).isEqualTo(GlobalStatus.ROLLBACK_FAILED);
+        assertThat(end.getReason()).contains("dirty write");
+        assertThat(b.balance()).isEqualTo(INITIAL);
+        assertThat(a.balance()).isEqualTo(5);
+        // Clean up for the next test: the person restores the row and retries the rollback.
+        PgFixture.exec(a.raw, "UPDATE account SET balance = " + (INITIAL - AMOUNT) + " WHERE id = 1");
+        tc.post("/api/v1/transactions/" + xid + "/rollback");
+        assertThat(GlobalStatus.fromWire(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus()))
+                .isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(a.balance()).isEqualTo(INITIAL);
+        assertConsistentAndNothingLeft();
+    }
+
+    @Test
+    void theVoteDoesNotWaitForALocalTransactionThatWaitsForThisBranchsGlobalLock() throws Exception {
+        String first = transfer();
+        // A second transfer updates the same row of bank A: it holds the row's local lock while it waits
+        // (lock retries) for the global lock the first one holds until DoCommit.
+        String second = tc.tm().begin("transfer-3pc-2", Duration.ofSeconds(120), TransactionProtocol.THREE_PHASE);
+        java.util.concurrent.CompletableFuture<Void> waiting = java.util.concurrent.CompletableFuture.runAsync(() -> {
+            try {
+                a.update(second, "UPDATE account SET balance = balance - 1 WHERE id = 1");
+            } catch (SQLException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        Thread.sleep(300);
+        long start = System.nanoTime();
+        tc.tm().commit(first);
+        assertThat(GlobalStatus.fromWire(tc.awaitEnded(first, Duration.ofSeconds(20)).getStatus()))
+                .isEqualTo(GlobalStatus.COMMITTED);
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).as("no wait for the vote timeout")
+                .isLessThan(Duration.ofSeconds(5));
+        waiting.get(20, java.util.concurrent.TimeUnit.SECONDS);
+        b.update(second, "UPDATE account SET balance = balance + 1 WHERE id = 1");
+        tc.tm().commit(second);
+        assertThat(GlobalStatus.fromWire(tc.awaitEnded(second, Duration.ofSeconds(20)).getStatus()))
+                .isEqualTo(GlobalStatus.COMMITTED);
+        assertThat(a.balance()).isEqualTo(INITIAL - AMOUNT - 1);
+        assertConsistentAndNothingLeft();
+    }
+
+    // ---- the TC killed in each three-phase state ----
+
+    @Test
+    void tcKilledWhileCollectingVotesBothRmsRollBackAloneAndTheRestartedTcAgrees() throws Exception {
+        String xid = transfer();
+        b.proxy.failOn(command(xid, BranchAction.CAN_COMMIT), TcProxy.Mode.BLACKHOLE); // B never hears the vote
+        Thread tm = commitInBackground(xid);
+        assertThat(b.proxy.awaitTriggered(20)).isTrue();
+        awaitTrue(() -> tc.status(xid) == GlobalStatus.PRE_COMMITTING, Duration.ofSeconds(5), "PRE_COMMITTING");
+        Thread.sleep(300); // A's yes vote is in
+        tc.process.kill();
+        long killedAt = System.nanoTime();
+        b.proxy.heal();
+        tm.join();
+
+        awaitTrue(() -> a.undoStatus(xid) == UndoLogStatus.ROLLED_BACK_ALONE
+                && b.undoStatus(xid) == UndoLogStatus.ROLLED_BACK_ALONE, TERMINATION_BOUND, "both RMs finish alone");
+        System.out.printf("3PC PRE_COMMITTING crash: both RMs rolled back alone %d ms after the TC died%n",
+                (System.nanoTime() - killedAt) / 1_000_000);
+        assertThat(a.balance()).isEqualTo(INITIAL);
+        assertThat(b.balance()).isEqualTo(INITIAL);
+        assertThat(a.decision(xid)).startsWith("ROLLBACKED unreported: no word from the TC")
+                .contains("never saw PreCommit");
+
+        restartTc();
+        GlobalStatusResponse end = tc.awaitEnded(xid, Duration.ofSeconds(30));
+        assertThat(GlobalStatus.fromWire(end.getStatus())).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(end.getHeuristic()).as("same outcome everywhere").isFalse();
+        awaitTrue(() -> a.decision(xid).startsWith("ROLLBACKED reported") && b.decision(xid).startsWith("ROLLBACKED reported"),
+                Duration.ofSeconds(20), "the TC heard of both decisions");
+        assertConsistentAndNothingLeft();
+    }
+
+    @Test
+    void tcKilledAfterPreCommitReachedOnlyOneRmSplitsAloneAndTheRestartedTcRepairsItAsHeuristic() throws Exception {
+        String xid = transfer();
+        b.proxy.failOn(command(xid, BranchAction.PRE_COMMIT), TcProxy.Mode.CUT); // PreCommit reaches A, not B
+        tc.tm().commit(xid);
+        assertThat(b.proxy.awaitTriggered(20)).isTrue();
+        awaitTrue(() -> a.undoStatus(xid) == UndoLogStatus.PRE_COMMITTED, Duration.ofSeconds(10), "A pre-committed");
+        assertThat(tc.status(xid)).isEqualTo(GlobalStatus.PRE_COMMITTED);
+        tc.process.kill();
+        long killedAt = System.nanoTime();
+        b.proxy.heal();
+
+        awaitTrue(() -> a.undoStatus(xid) == UndoLogStatus.COMMITTED_ALONE
+                && b.undoStatus(xid) == UndoLogStatus.ROLLED_BACK_ALONE, TERMINATION_BOUND, "both RMs finish alone");
+        System.out.printf("3PC PRE_COMMITTED crash: A committed, B rolled back, alone, %d ms after the TC died%n",
+                (System.nanoTime() - killedAt) / 1_000_000);
+        assertThat(a.balance()).as("A saw PreCommit: committed").isEqualTo(INITIAL - AMOUNT);
+        assertThat(b.balance()).as("B did not: rolled back").isEqualTo(INITIAL);
+        assertThat(a.decision(xid)).contains("had seen PreCommit, so it committed");
+        assertThat(b.decision(xid)).contains("never saw PreCommit, so it rolled back");
+
+        restartTc();
+        GlobalStatusResponse end = tc.awaitEnded(xid, Duration.ofSeconds(30));
+        assertThat(GlobalStatus.fromWire(end.getStatus())).isEqualTo(GlobalStatus.COMMITTED);
+        assertThat(end.getHeuristic()).isTrue();
+        assertThat(end.getHeuristicEvidence()).contains("rolled back by its RM on its own");
+        assertThat(b.balance()).as("redone by the TC from the after image").isEqualTo(INITIAL + AMOUNT);
+        assertConsistentAndNothingLeft();
+    }
+
+    @Test
+    void tcKilledDuringDoCommitTheRmStillWaitingCommitsAloneAndTheRestartedTcAgrees() throws Exception {
+        String xid = transfer();
+        b.proxy.failOn(command(xid, BranchAction.COMMIT), TcProxy.Mode.CUT); // DoCommit reaches A, not B
+        tc.tm().commit(xid);
+        assertThat(b.proxy.awaitTriggered(20)).isTrue();
+        awaitTrue(() -> a.undoStatus(xid) == -1, Duration.ofSeconds(10), "A's undo log deleted by DoCommit");
+        assertThat(tc.status(xid)).isIn(GlobalStatus.COMMITTING, GlobalStatus.COMMIT_RETRYING);
+        assertThat(b.undoStatus(xid)).isEqualTo(UndoLogStatus.PRE_COMMITTED);
+        tc.process.kill();
+        long killedAt = System.nanoTime();
+        b.proxy.heal();
+
+        awaitTrue(() -> b.undoStatus(xid) == UndoLogStatus.COMMITTED_ALONE, TERMINATION_BOUND, "B commits alone");
+        System.out.printf("3PC COMMITTING crash: B committed alone %d ms after the TC died%n",
+                (System.nanoTime() - killedAt) / 1_000_000);
+        assertThat(b.balance()).isEqualTo(INITIAL + AMOUNT);
+        // A rollback can no longer be honoured for it: refused, with the reason, never a silent "done".
+        BranchResult refused = b.rm.handler().handle(BranchCommand.newBuilder().setXid(xid)
+                .setBranchId(branchIdOf(b, xid)).setResourceId("bank-b").setAction(BranchAction.ROLLBACK).build());
+        assertThat(BranchStatus.fromWire(refused.getStatus())).isEqualTo(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE);
+        assertThat(refused.getReason()).contains("committed by this RM on its own").contains("cannot be rolled back");
+
+        restartTc();
+        GlobalStatusResponse end = tc.awaitEnded(xid, Duration.ofSeconds(30));
+        assertThat(GlobalStatus.fromWire(end.getStatus())).isEqualTo(GlobalStatus.COMMITTED);
+        assertThat(end.getHeuristic()).isFalse();
+        assertConsistentAndNothingLeft();
+    }
+
+    // ---- a partition while the TC stays up ----
+
+    @Test
+    void anRmCutOffAfterPreCommitIsLoggedRollsBackAloneAndTheTcDetectsReportsAndRepairsTheSplit() throws Exception {
+        String heuristicBefore = heuristicMetric();
+        String xid = transfer();
+        b.proxy.failOn(command(xid, BranchAction.PRE_COMMIT), TcProxy.Mode.CUT);
+        tc.tm().commit(xid);
+        assertThat(b.proxy.awaitTriggered(20)).isTrue();
+        long cutAt = System.nanoTime();
+        awaitTrue(() -> b.undoStatus(xid) == UndoLogStatus.ROLLED_BACK_ALONE, TERMINATION_BOUND,
+                "B rolls back alone while cut off");
+        System.out.printf("3PC partition: B rolled back alone %d ms after the cut%n", (System.nanoTime() - cutAt) / 1_000_000);
+        assertThat(b.balance()).isEqualTo(INITIAL);
+        assertThat(tc.status(xid)).as("the TC keeps sending PreCommit").isEqualTo(GlobalStatus.PRE_COMMITTED);
+        assertThat(tc.tm().status(xid).getHeuristic()).isFalse();
+
+        b.proxy.heal();
+        GlobalStatusResponse end = tc.awaitEnded(xid, Duration.ofSeconds(30));
+        assertThat(GlobalStatus.fromWire(end.getStatus())).isEqualTo(GlobalStatus.COMMITTED);
+        assertThat(end.getHeuristic()).isTrue();
+        assertThat(end.getHeuristicEvidence()).contains("rolled back by its RM on its own").contains("no word from the TC");
+        assertThat(end.getReason()).contains("heuristic outcome repaired by the TC");
+        String detail = tc.get("/api/v1/transactions/" + xid);
+        assertThat(detail).contains("\"heuristic\":true").contains("\"heuristicEvidence\":\"")
+                .contains("redone by the TC");
+        assertThat(heuristicMetric()).isNotEqualTo(heuristicBefore);
+        assertThat(b.balance()).as("repaired: B credited").isEqualTo(INITIAL + AMOUNT);
+        assertThat(b.decision(xid)).startsWith("ROLLBACKED reported");
+        assertConsistentAndNothingLeft();
+    }
+
+    @Test
+    void aSplitWhoseRowsChangedAnywayIsNotRedoneButLeftForAPersonWithTheEvidence() throws Exception {
+        String xid = transfer();
+        b.proxy.failOn(command(xid, BranchAction.PRE_COMMIT), TcProxy.Mode.CUT);
+        tc.tm().commit(xid);
+        assertThat(b.proxy.awaitTriggered(20)).isTrue();
+        awaitTrue(() -> b.undoStatus(xid) == UndoLogStatus.ROLLED_BACK_ALONE, TERMINATION_BOUND, "B rolls back alone");
+        PgFixture.exec(b.raw, "UPDATE account SET balance = 1 WHERE id = 1"); // someone writes outside Cohort
+
+        b.proxy.heal();
+        GlobalStatusResponse end = tc.awaitEnded(xid, Duration.ofSeconds(30));
+        assertThat(GlobalStatus.fromWire(end.getStatus())).isEqualTo(GlobalStatus.COMMIT_FAILED);
+        assertThat(end.getHeuristic()).isTrue();
+        assertThat(end.getReason()).contains("cannot redo").contains("balance=1 (expected " + INITIAL + ")");
+        assertThat(b.balance()).as("not overwritten").isEqualTo(1);
+        assertThat(tc.lockCount()).as("the rows stay locked for the person").isPositive();
+
+        // The person puts the row back as the RM left it and retries: the TC redoes B and finishes.
+        PgFixture.exec(b.raw, "UPDATE account SET balance = " + INITIAL + " WHERE id = 1");
+        tc.post("/api/v1/transactions/" + xid + "/retry");
+        assertThat(GlobalStatus.fromWire(tc.awaitEnded(xid, Duration.ofSeconds(30)).getStatus()))
+                .isEqualTo(GlobalStatus.COMMITTED);
+        assertThat(b.balance()).isEqualTo(INITIAL + AMOUNT);
+        assertConsistentAndNothingLeft();
+    }
+
+    // ---- two-phase branches never decide alone ----
+
+    @Test
+    void twoPhaseBranchesWaitForTheTcHoweverLongItIsAway() throws Exception {
+        String xid = tc.tm().begin("transfer-2pc", Duration.ofSeconds(120), TransactionProtocol.TWO_PHASE);
+        a.update(xid, "UPDATE account SET balance = balance - " + AMOUNT + " WHERE id = 1");
+        b.update(xid, "UPDATE account SET balance = balance + " + AMOUNT + " WHERE id = 1");
+        tc.process.kill();
+        Thread.sleep(TERMINATION_BOUND.toMillis());
+        a.rm.checkTermination();
+        b.rm.checkTermination();
+        assertThat(a.undoStatus(xid)).isEqualTo(UndoLogStatus.TWO_PHASE);
+        assertThat(b.undoStatus(xid)).isEqualTo(UndoLogStatus.TWO_PHASE);
+        assertThat(a.decision(xid)).isNull();
+        assertThat(a.balance()).isEqualTo(INITIAL - AMOUNT);
+
+        restartTc();
+        tc.tm().rollback(xid);
+        assertThat(GlobalStatus.fromWire(tc.awaitEnded(xid, Duration.ofSeconds(30)).getStatus()))
+                .isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(a.balance()).isEqualTo(INITIAL);
+        assertThat(b.balance()).isEqualTo(INITIAL);
+        assertConsistentAndNothingLeft();
+    }
+
+    // ---- helpers ----
+
+    /** Starts the TC again on the same data and waits until the TM and both RMs reach it. */
+    private void restartTc() throws Exception {
+        tc.process.start();
+        awaitTrue(() -> reachable(tc.tm()) && reachable(a.client) && reachable(b.client), Duration.ofSeconds(60),
+                "the TM and both RMs reach the restarted TC");
+        awaitTrue(() -> tc.get("/api/v1/rms").contains("bank-a") && tc.get("/api/v1/rms").contains("bank-b"),
+                Duration.ofSeconds(30), "both RMs' command streams are connected");
+    }
+
+    private static boolean reachable(TcClient client) {
+        try {
+            client.status("127.0.0.1:1:1"); // through the circuit breaker, like the application's calls
+            return true;
+        } catch (io.cohort.client.TcUnavailableException e) {
+            return false;
+        } catch (io.cohort.client.TcException e) {
+            return true; // it answered: unknown XID
+        }
+    }
+
+    /** Total money constant, no undo log, no global lock. */
+    private void assertConsistentAndNothingLeft() throws Exception {
+        assertThat(a.balance() + b.balance()).as("money is neither created nor lost").isEqualTo(2 * INITIAL);
+        awaitTrue(() -> a.liveUndoLogs() == 0 && b.liveUndoLogs() == 0, Duration.ofSeconds(10), "no undo log left");
+        assertThat(tc.lockCount()).as("global locks left").isZero();
+    }
+
+    private String heuristicMetric() {
+        return tc.get("/actuator/prometheus").lines()
+                .filter(l -> l.startsWith("cohort_tc_transactions_total") && l.contains("event=\"heuristic\""))
+                .findFirst().orElse("none");
+    }
+
+    private Thread commitInBackground(String xid) {
+        Thread t = new Thread(() -> {
+            try {
+                tc.tm().commit(xid);
+            } catch (RuntimeException expected) {
+                // the TC dies while the vote is open
+            }
+        });
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
+    private static long branchIdOf(Bank bank, String xid) throws SQLException {
+        return PgFixture.count(bank.raw, "SELECT branch_id FROM undo_log WHERE xid = '" + xid + "'");
+    }
+
+    @FunctionalInterface
+    private interface Check {
+        boolean ok() throws Exception;
+    }
+
+    private static void awaitTrue(Check check, Duration max, String what) throws Exception {
+        long deadline = System.nanoTime() + max.toNanos();
+        while (!check.ok()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("Not within " + max.toMillis() + " ms: " + what);
+            }
+            Thread.sleep(50);
+        }
+    }
+}
