@@ -322,12 +322,11 @@ public final class Phase2Driver {
     }
 
     private CompletableFuture<Void> finish(GlobalTransaction tx, GlobalStatus done, String reason) {
-        // tx was read at the start of this pass; a split found in an earlier pass is in it, and a
-        // pass that finds one goes round again before it finishes.
+        GlobalTransaction current = store.findGlobal(tx.xid()).orElse(tx);
         // Keep why it was decided (a no vote, a timeout, the TM's request) next to how it ended.
         boolean firstPass = tx.status() != GlobalStateMachine.retryingOf(tx.status()) && !tx.reason().isEmpty();
         String fullReason = (firstPass ? tx.reason() + "; " : "") + reason
-                + (tx.heuristic() ? " (heuristic outcome repaired by the TC)" : "");
+                + (current.heuristic() ? " (heuristic outcome repaired by the TC)" : "");
         return store.transitionGlobal(tx.xid(), tx.status(), done, fullReason).thenCompose(moved -> {
             retries.remove(tx.xid());
             if (!moved) {
@@ -335,7 +334,7 @@ public final class Phase2Driver {
             }
             metrics.ended(done);
             // A heuristic transaction keeps its branches as evidence until the retention purge.
-            return tx.heuristic() ? CompletableFuture.completedFuture(null) : store.deleteBranches(tx.xid());
+            return current.heuristic() ? CompletableFuture.completedFuture(null) : store.deleteBranches(tx.xid());
         });
     }
 
