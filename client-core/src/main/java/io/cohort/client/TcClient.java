@@ -222,10 +222,6 @@ public final class TcClient implements AutoCloseable {
                 errorCode, retriable, e);
     }
 
-    ManagedChannel channel() {
-        return channel;
-    }
-
     @Override
     public void close() {
         channel.shutdown();

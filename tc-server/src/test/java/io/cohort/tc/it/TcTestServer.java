@@ -20,9 +20,6 @@ public final class TcTestServer implements AutoCloseable {
         all.put("logging.level.io.cohort", "INFO");
         all.putAll(properties);
         this.context = new SpringApplicationBuilder(TcServerApplication.class).properties(all).run();
-        if (all.get("cohort.tc.advertised-address").toString().isEmpty()) {
-            // keep the default
-        }
     }
 
     public String grpcAddress() {
