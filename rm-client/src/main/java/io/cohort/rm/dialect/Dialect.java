@@ -1,9 +1,11 @@
 package io.cohort.rm.dialect;
 
+import io.cohort.rm.image.ColumnMeta;
 import io.cohort.rm.image.TableMeta;
 import io.cohort.rm.sql.SqlPlan;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.util.List;
 
 /**
  * Everything about the SQL path and the undo log that differs between databases. One
@@ -11,7 +13,10 @@ import java.sql.SQLException;
  */
 public interface Dialect {
 
-    /** Resolves a table name as written in SQL (maybe schema-qualified or quoted); null if it does not exist. */
+    /**
+     * Resolves a table name as written in SQL (maybe schema-qualified or quoted); null if it does not
+     * exist. Marks the columns whose type the RM cannot restore exactly ({@link TableMeta#unrestorable()}).
+     */
     TableMeta loadTableMeta(Connection connection, String tableAsWritten) throws SQLException;
 
     String quote(String identifier);
@@ -21,6 +26,16 @@ public interface Dialect {
 
     /** Quoted, comma-separated column list of {@code meta}. */
     String columnList(TableMeta meta);
+
+    /**
+     * The table's columns as images read them, in catalog order, each named as its column: text the
+     * database renders itself, so a value reads the same in the driver's text and binary result
+     * formats ({@link io.cohort.rm.image.ValueCodec}). Every image and current-row read uses it.
+     */
+    String imageList(TableMeta meta);
+
+    /** As {@link #imageList}, the primary-key columns only, in key order. */
+    String keyImageList(TableMeta meta);
 
     /**
      * One statement that locks the rows the UPDATE matches, updates exactly those, and returns the
@@ -35,11 +50,19 @@ public interface Dialect {
     /** The statement with the table's columns returned after the caller's own RETURNING list, if any. */
     String withReturning(String sql, boolean hasReturning, String[] callerColumns, TableMeta meta);
 
-    /** Current rows by primary key, {@code rows} keys bound in key-column order, locked. */
-    String selectByKeysForUpdate(TableMeta meta, int rows);
+    /**
+     * Current rows by primary key: {@code rows} keys bound in key-column order, as image text. Each
+     * result row is the 1-based number of the key it matched, then {@link #imageList}. Locked, or
+     * not locked (the last committed values).
+     */
+    String selectByKeys(TableMeta meta, int rows, boolean lock);
 
-    /** Current rows by primary key, {@code rows} keys bound in key-column order, not locked (the last committed values). */
-    String selectByKeys(TableMeta meta, int rows);
+    /**
+     * Whether pairs of image values are the same value: for each column, two texts bound one after
+     * the other, one boolean column back. Both are rendered by the same session, so texts written
+     * under other session settings (time zone, interval style) compare by value.
+     */
+    String sameValues(List<ColumnMeta> columns);
 
     /** Re-inserts deleted rows with their original values, identity columns included. */
     String restoreInsert(String qualifiedTable, String columnList, int columnCount);

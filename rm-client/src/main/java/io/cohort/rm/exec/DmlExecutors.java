@@ -10,6 +10,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.StringJoiner;
 
 /**
  * INSERT, UPDATE and DELETE inside a global transaction (or under a global lock). Each takes its
@@ -166,6 +167,11 @@ final class DmlExecutors {
         return new Outcome(after.size(), callerRows, null);
     }
 
+    /**
+     * The table, if the RM can make the statement safe: it has a primary key, and inside a global
+     * transaction every column's type can be restored exactly from its image (under a global lock
+     * only the keys are used).
+     */
     private static TableMeta requireKey(ExecContext ctx, String table, String sql) throws SQLException {
         TableMeta meta = ctx.meta(table);
         if (meta.primaryKey().isEmpty()) {
@@ -173,7 +179,29 @@ final class DmlExecutors {
                     + " has no primary key, and AT mode locks and undoes rows by primary key",
                     "Add a primary key to the table.");
         }
+        if (ctx.xid() == null) {
+            refuseUnrestorableKeys(meta, sql);
+        } else if (!meta.unrestorable().isEmpty()) {
+            StringJoiner columns = new StringJoiner(", ");
+            meta.unrestorable().forEach((column, type) -> columns.add("column " + column + " of " + meta.lockName()
+                    + " has type " + type));
+            throw new UnsupportedStatementException(sql, columns + ", which the RM cannot restore exactly from an"
+                    + " undo log", "Use a supported type (the README lists them; numeric instead of money), or change"
+                    + " the table outside global transactions.");
+        }
         return meta;
+    }
+
+    /** Lock keys are the keys' text: a key type without one exact text cannot be locked reliably. */
+    static void refuseUnrestorableKeys(TableMeta meta, String sql) throws SQLException {
+        for (String k : meta.primaryKey()) {
+            String type = meta.unrestorable().get(k);
+            if (type != null) {
+                throw new UnsupportedStatementException(sql, "primary-key column " + k + " of " + meta.lockName()
+                        + " has type " + type + ", whose text (the global lock key) the RM cannot rely on",
+                        "Use a supported key type (the README lists them).");
+            }
+        }
     }
 
     private static UndoRecord record(UndoRecord.Op op, TableMeta meta, List<String[]> before, List<String[]> after) {

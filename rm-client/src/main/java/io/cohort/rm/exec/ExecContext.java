@@ -46,11 +46,11 @@ public record ExecContext(Connection raw, Resource resource, BranchBuffer buffer
         return out;
     }
 
-    /** Reads the table's columns from {@code rs}, starting at column {@code offset + 1}. */
+    /** Reads the table's image columns ({@code Dialect#imageList}) from {@code rs}, starting at column {@code offset + 1}. */
     static String[] row(ResultSet rs, TableMeta meta, int offset) throws SQLException {
         String[] row = new String[meta.columns().size()];
         for (int i = 0; i < row.length; i++) {
-            row[i] = ValueCodec.read(rs, offset + i + 1, meta.columns().get(i).type());
+            row[i] = ValueCodec.read(rs, offset + i + 1);
         }
         return row;
     }

@@ -11,7 +11,6 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.StringJoiner;
 
 /**
  * SELECT ... FOR UPDATE inside a global transaction or under a global lock: locks the rows locally
@@ -30,13 +29,10 @@ final class LockingSelectExecutor {
             throw new UnsupportedStatementException(plan.sql(), "table " + meta.lockName()
                     + " has no primary key, and global locks are taken by primary key", "Add a primary key to the table.");
         }
-        String sql = ctx.resource().rewritten("L:" + plan.sql(), () -> {
-            StringJoiner keys = new StringJoiner(", ");
-            for (String k : meta.primaryKey()) {
-                keys.add(ctx.resource().dialect().quote(k));
-            }
-            return plan.keySelect().replace(SqlPlan.PK_PLACEHOLDER, keys.toString());
-        });
+        DmlExecutors.refuseUnrestorableKeys(meta, plan.sql());
+        // The keys as images read them, so that lock keys are the same text as the ones writes take.
+        String sql = ctx.resource().rewritten("L:" + plan.sql(), () -> plan.keySelect()
+                .replace(SqlPlan.PK_PLACEHOLDER, ctx.resource().dialect().keyImageList(meta)));
         int total = ParamCounter.count(plan.sql());
         int[] pk = meta.primaryKeyIndexes();
         List<String> keys = new ArrayList<>();
@@ -46,7 +42,7 @@ final class LockingSelectExecutor {
                 String[] row = new String[meta.columns().size()];
                 while (rs.next()) {
                     for (int i = 0; i < pk.length; i++) {
-                        row[pk[i]] = ValueCodec.read(rs, i + 1, meta.columns().get(pk[i]).type());
+                        row[pk[i]] = ValueCodec.read(rs, i + 1);
                     }
                     keys.add(UndoExecutor.key(row, pk));
                 }

@@ -1,6 +1,8 @@
 package io.cohort.rm.image;
 
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -17,15 +19,24 @@ public final class TableMeta {
     private final List<String> primaryKey;
     private final Map<String, Integer> index = new HashMap<>();
     private final int[] primaryKeyIndexes;
+    private final Map<String, String> unrestorable;
+
+    /** A table whose every column the RM can restore exactly. */
+    public TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey) {
+        this(schema, name, columns, primaryKey, Map.of());
+    }
 
     /**
-     * @param schema     the schema the name resolved to
-     * @param name       the table name as stored in the catalog
-     * @param columns    every column, in catalog order
-     * @param primaryKey primary-key column names, in key order
+     * @param schema       the schema the name resolved to
+     * @param name         the table name as stored in the catalog
+     * @param columns      every column, in catalog order
+     * @param primaryKey   primary-key column names, in key order
+     * @param unrestorable columns whose type (or a type inside it) the RM cannot restore exactly, to that type
      */
-    public TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey) {
+    public TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey,
+                     Map<String, String> unrestorable) {
         this.schema = schema;
+        this.unrestorable = Collections.unmodifiableMap(new LinkedHashMap<>(unrestorable));
         this.name = name;
         this.columns = List.copyOf(columns);
         this.primaryKey = List.copyOf(primaryKey);
@@ -52,6 +63,14 @@ public final class TableMeta {
 
     public List<String> primaryKey() {
         return primaryKey;
+    }
+
+    /**
+     * Columns the RM cannot restore exactly (e.g. {@code money}, whose text depends on the session's
+     * locale), each to the offending type, in catalog order: statements that need their images are refused.
+     */
+    public Map<String, String> unrestorable() {
+        return unrestorable;
     }
 
     /** The name used in lock keys and undo records: {@code name} in the default schema, else {@code schema.name}. */

@@ -8,7 +8,6 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -67,22 +66,24 @@ public final class RedoExecutor {
         // Last statement first: a row written twice must hold what the last statement wrote.
         for (int i = records.size() - 1; i >= 0; i--) {
             UndoRecord r = records.get(i);
-            TableMeta meta = RowAccess.metaOf(r);
+            TableMeta meta = rows.metaOf(c, r);
             int[] pk = meta.primaryKeyIndexes();
             List<String[]> images = r.op() == UndoRecord.Op.DELETE ? r.before() : r.after();
-            Map<String, String[]> current = rows.currentRows(c, meta, images, false);
-            for (String[] image : images) {
+            List<String[]> current = rows.currentRows(c, meta, images, false);
+            for (int j = 0; j < images.size(); j++) {
+                String[] image = images.get(j);
                 String k = RowAccess.key(image, pk);
                 if (!checked.add(r.schema() + "." + r.table() + ":" + k)) {
                     continue;
                 }
-                String[] now = current.get(k);
+                String[] now = current.get(j);
                 if (r.op() == UndoRecord.Op.DELETE) {
                     if (now != null) {
-                        return RowAccess.dirty(r, k, "no row (deleted by the branch)", null, now).getMessage();
+                        return RowAccess.dirty(r, k, "no row (deleted by the branch)", null, now, List.of()).getMessage();
                     }
-                } else if (now == null || !Arrays.equals(now, image)) {
-                    return RowAccess.dirty(r, k, "after image", image, now).getMessage();
+                } else if (!rows.same(c, meta, now, image)) {
+                    return RowAccess.dirty(r, k, "after image", image, now,
+                            now == null ? List.of() : rows.differences(c, meta, now, image)).getMessage();
                 }
             }
         }
@@ -168,34 +169,37 @@ public final class RedoExecutor {
     }
 
     private void redo(Connection c, UndoRecord r) throws SQLException, DirtyWriteException {
-        TableMeta meta = RowAccess.metaOf(r);
+        TableMeta meta = rows.metaOf(c, r);
         int[] pk = meta.primaryKeyIndexes();
         List<String[]> images = r.op() == UndoRecord.Op.INSERT ? r.after() : r.before();
-        Map<String, String[]> current = rows.currentRows(c, meta, images);
+        List<String[]> current = rows.currentRows(c, meta, images, true);
         Map<String, String[]> afterByKey = new HashMap<>();
         for (String[] a : r.after()) {
             afterByKey.put(RowAccess.key(a, pk), a);
         }
         List<String[]> write = new ArrayList<>();
-        for (String[] image : images) {
+        for (int i = 0; i < images.size(); i++) {
+            String[] image = images.get(i);
             String k = RowAccess.key(image, pk);
-            String[] now = current.get(k);
+            String[] now = current.get(i);
             switch (r.op()) {
                 case UPDATE -> {
-                    if (now == null || !Arrays.equals(now, image)) {
-                        throw RowAccess.dirty(r, k, "before image", image, now);
+                    if (!rows.same(c, meta, now, image)) {
+                        throw RowAccess.dirty(r, k, "before image", image, now,
+                                now == null ? List.of() : rows.differences(c, meta, now, image));
                     }
                     write.add(afterByKey.get(k));
                 }
                 case INSERT -> {
                     if (now != null) {
-                        throw RowAccess.dirty(r, k, "no row (the insert was undone)", null, now);
+                        throw RowAccess.dirty(r, k, "no row (the insert was undone)", null, now, List.of());
                     }
                     write.add(image);
                 }
                 case DELETE -> {
-                    if (now == null || !Arrays.equals(now, image)) {
-                        throw RowAccess.dirty(r, k, "the deleted row restored", image, now);
+                    if (!rows.same(c, meta, now, image)) {
+                        throw RowAccess.dirty(r, k, "the deleted row restored", image, now,
+                                now == null ? List.of() : rows.differences(c, meta, now, image));
                     }
                     write.add(image);
                 }

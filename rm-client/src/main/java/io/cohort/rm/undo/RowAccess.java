@@ -9,9 +9,8 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.StringJoiner;
 
@@ -31,43 +30,105 @@ final class RowAccess {
         this.dialect = dialect;
     }
 
-    static TableMeta metaOf(UndoRecord r) {
-        return new TableMeta(r.schema(), r.table(), r.columns(), r.primaryKey());
+    /**
+     * The table of a record, every column with its SQL type: undo logs written before the type was
+     * recorded (format version 1) take it from the catalog.
+     */
+    TableMeta metaOf(Connection c, UndoRecord r) throws SQLException {
+        List<ColumnMeta> columns = r.columns();
+        if (columns.stream().anyMatch(col -> col.sqlType() == null)) {
+            TableMeta now = dialect.loadTableMeta(c, dialect.qualifiedName(r.schema(), r.table()));
+            if (now == null) {
+                throw new SQLException("Table " + r.table() + " of an undo log no longer exists", "42P01");
+            }
+            List<ColumnMeta> typed = new ArrayList<>(columns.size());
+            for (ColumnMeta col : columns) {
+                int i = now.indexOf(col.name());
+                if (i < 0) {
+                    throw new SQLException("Column " + col.name() + " of " + r.table() + " in an undo log no longer exists",
+                            "42703");
+                }
+                typed.add(col.withSqlType(now.columns().get(i).sqlType()));
+            }
+            columns = typed;
+        }
+        return new TableMeta(r.schema(), r.table(), columns, r.primaryKey());
     }
 
-    /** The current rows with the keys of {@code images}, locked, by lock-key form of their primary key. */
-    Map<String, String[]> currentRows(Connection c, TableMeta meta, List<String[]> images) throws SQLException {
-        return currentRows(c, meta, images, true);
-    }
-
-    /** As {@link #currentRows(Connection, TableMeta, List)}, optionally without locking (last committed values). */
-    Map<String, String[]> currentRows(Connection c, TableMeta meta, List<String[]> images, boolean lock)
-            throws SQLException {
+    /**
+     * The current rows with the keys of {@code images}, aligned with {@code images} (null where the
+     * row is gone); locked, or not locked (the last committed values).
+     */
+    List<String[]> currentRows(Connection c, TableMeta meta, List<String[]> images, boolean lock) throws SQLException {
         int[] pk = meta.primaryKeyIndexes();
-        Map<String, String[]> out = new HashMap<>();
         List<ColumnMeta> columns = meta.columns();
+        String[][] out = new String[images.size()][];
         for (int from = 0; from < images.size(); from += KEYS_PER_SELECT) {
             List<String[]> chunk = images.subList(from, Math.min(images.size(), from + KEYS_PER_SELECT));
-            String sql = lock ? dialect.selectByKeysForUpdate(meta, chunk.size()) : dialect.selectByKeys(meta, chunk.size());
-            try (PreparedStatement ps = c.prepareStatement(sql)) {
+            try (PreparedStatement ps = c.prepareStatement(dialect.selectByKeys(meta, chunk.size(), lock))) {
                 int p = 1;
                 for (String[] row : chunk) {
                     for (int k : pk) {
-                        ValueCodec.bind(ps, p++, columns.get(k).type(), row[k]);
+                        ValueCodec.bind(ps, p++, row[k]);
                     }
                 }
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         String[] row = new String[columns.size()];
                         for (int i = 0; i < row.length; i++) {
-                            row[i] = ValueCodec.read(rs, i + 1, columns.get(i).type());
+                            row[i] = ValueCodec.read(rs, i + 2);
                         }
-                        out.put(key(row, pk), row);
+                        out[from + rs.getInt(1) - 1] = row;
                     }
                 }
             }
         }
-        return out;
+        return Arrays.asList(out);
+    }
+
+    /**
+     * The columns whose values differ between a current row and an image (empty: the same row).
+     * Equal texts are the same value; different texts are asked of the database, which renders both
+     * in one session — an image read under another time zone or interval style is not a change.
+     */
+    List<Integer> differences(Connection c, TableMeta meta, String[] found, String[] expected) throws SQLException {
+        List<Integer> differ = new ArrayList<>();
+        List<Integer> ask = new ArrayList<>();
+        for (int i = 0; i < found.length; i++) {
+            if (Objects.equals(found[i], expected[i])) {
+                continue;
+            }
+            (found[i] == null || expected[i] == null ? differ : ask).add(i);
+        }
+        if (ask.isEmpty()) {
+            return differ;
+        }
+        List<ColumnMeta> columns = new ArrayList<>(ask.size());
+        for (int i : ask) {
+            columns.add(meta.columns().get(i));
+        }
+        try (PreparedStatement ps = c.prepareStatement(dialect.sameValues(columns))) {
+            int p = 1;
+            for (int i : ask) {
+                ValueCodec.bind(ps, p++, found[i]);
+                ValueCodec.bind(ps, p++, expected[i]);
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                for (int j = 0; j < ask.size(); j++) {
+                    if (!rs.getBoolean(j + 1)) {
+                        differ.add(ask.get(j));
+                    }
+                }
+            }
+        }
+        differ.sort(null);
+        return differ;
+    }
+
+    /** Whether the current row {@code found} (null: gone) holds exactly the values of {@code expected}. */
+    boolean same(Connection c, TableMeta meta, String[] found, String[] expected) throws SQLException {
+        return found != null && differences(c, meta, found, expected).isEmpty();
     }
 
     /** Writes every non-key, non-generated column of {@code rows} over the rows with the same key. */
@@ -92,10 +153,10 @@ final class RowAccess {
             for (String[] row : rows) {
                 int p = 1;
                 for (int i : set) {
-                    ValueCodec.bind(ps, p++, columns.get(i).type(), row[i]);
+                    ValueCodec.bind(ps, p++, row[i]);
                 }
                 for (int k : pk) {
-                    ValueCodec.bind(ps, p++, columns.get(k).type(), row[k]);
+                    ValueCodec.bind(ps, p++, row[k]);
                 }
                 ps.addBatch();
             }
@@ -113,7 +174,7 @@ final class RowAccess {
             for (String[] row : rows) {
                 int p = 1;
                 for (int k : pk) {
-                    ValueCodec.bind(ps, p++, meta.columns().get(k).type(), row[k]);
+                    ValueCodec.bind(ps, p++, row[k]);
                 }
                 ps.addBatch();
             }
@@ -141,7 +202,7 @@ final class RowAccess {
             for (String[] row : rows) {
                 int p = 1;
                 for (int i : written) {
-                    ValueCodec.bind(ps, p++, columns.get(i).type(), row[i]);
+                    ValueCodec.bind(ps, p++, row[i]);
                 }
                 ps.addBatch();
             }
@@ -169,8 +230,12 @@ final class RowAccess {
         return sb.toString();
     }
 
-    /** Evidence of a row that is not what it should be: the differing columns, found and expected. */
-    static DirtyWriteException dirty(UndoRecord r, String key, String expectedWhat, String[] expected, String[] found) {
+    /**
+     * Evidence of a row that is not what it should be: the columns that differ ({@code differing};
+     * every column when nothing was expected), found and expected.
+     */
+    static DirtyWriteException dirty(UndoRecord r, String key, String expectedWhat, String[] expected, String[] found,
+                                     List<Integer> differing) {
         StringBuilder sb = new StringBuilder("dirty write on ")
                 .append(r.schema() == null || r.schema().equals("public") ? "" : r.schema() + ".")
                 .append(r.table()).append(" pk ").append(key).append(": expected ").append(expectedWhat);
@@ -179,11 +244,10 @@ final class RowAccess {
         } else {
             sb.append(" but found");
             for (int i = 0; i < r.columns().size(); i++) {
-                String e = expected == null ? null : expected[i];
-                if (expected == null || !Objects.equals(e, found[i])) {
+                if (expected == null || differing.contains(i)) {
                     sb.append(' ').append(r.columns().get(i).name()).append('=').append(found[i]);
                     if (expected != null) {
-                        sb.append(" (expected ").append(e).append(')');
+                        sb.append(" (expected ").append(expected[i]).append(')');
                     }
                 }
             }

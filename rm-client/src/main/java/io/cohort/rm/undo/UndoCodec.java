@@ -5,6 +5,8 @@ import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.sql.JDBCType;
 import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.zip.DataFormatException;
 import java.util.zip.Deflater;
@@ -20,10 +22,13 @@ import tools.jackson.core.json.JsonFactory;
 /**
  * The undo log's bytes. JSON written and read token by token with Jackson's streaming API — no
  * data binding, so no class name is ever read from the data — shaped as
- * <pre>{"v":1,"records":[{"op":"UPDATE","schema":"public","table":"account",
- *   "columns":[{"name":"id","type":"BIGINT"},...],"pk":["id"],
+ * <pre>{"v":2,"records":[{"op":"UPDATE","schema":"public","table":"account",
+ *   "columns":[{"name":"id","type":"BIGINT","sqlType":"bigint"},...],"pk":["id"],
  *   "before":[["1","100.00"]],"after":[["1","90.00"]]}]}</pre>
- * Values are strings by {@link io.cohort.rm.image.ValueCodec}'s rules; null is JSON null.
+ * Values are the database's own text for them ({@link io.cohort.rm.image.ValueCodec}); null is JSON null.
+ * <p>Version 1 (before 2026-11-29) held the driver's renderings and no {@code sqlType}. It is still
+ * read, for logs written before an upgrade: its bytea values (base64) become the database's hex
+ * text, its other renderings are text the database parses, and the SQL types come from the catalog.
  * <p>Framing: one format byte, {@code 'J'} for plain JSON or {@code 'Z'} for deflated JSON
  * followed by the inflated length (4 bytes). Logs above the compression threshold are deflated;
  * inflating refuses anything declared or found larger than the cap, so a hostile row cannot
@@ -31,7 +36,8 @@ import tools.jackson.core.json.JsonFactory;
  */
 public final class UndoCodec {
 
-    public static final int VERSION = 1;
+    public static final int VERSION = 2;
+    private static final int VERSION_1 = 1;
     private static final byte PLAIN = 'J';
     private static final byte DEFLATED = 'Z';
     private static final JsonFactory JSON = new JsonFactory();
@@ -139,6 +145,9 @@ public final class UndoCodec {
                     g.writeStartObject();
                     g.writeStringProperty("name", c.name());
                     g.writeStringProperty("type", c.type().getName());
+                    if (c.sqlType() != null) {
+                        g.writeStringProperty("sqlType", c.sqlType());
+                    }
                     if (c.generated()) {
                         g.writeBooleanProperty("generated", true);
                     }
@@ -198,14 +207,14 @@ public final class UndoCodec {
                     default -> p.skipChildren();
                 }
             }
-            if (version == null || version != VERSION) {
-                throw new UndoFormatException("undo log format version " + version + " is not " + VERSION
-                        + "; was it written by a newer Cohort?");
+            if (version == null || (version != VERSION && version != VERSION_1)) {
+                throw new UndoFormatException("undo log format version " + version + " is neither " + VERSION
+                        + " nor " + VERSION_1 + "; was it written by a newer Cohort?");
             }
             if (records == null) {
                 throw new UndoFormatException("undo log has no records");
             }
-            return records;
+            return version == VERSION_1 ? fromVersion1(records) : records;
         }
     }
 
@@ -229,6 +238,7 @@ public final class UndoCodec {
                     while (p.nextToken() == JsonToken.START_OBJECT) {
                         String name = null;
                         String type = null;
+                        String sqlType = null;
                         boolean generated = false;
                         while (p.nextToken() == JsonToken.PROPERTY_NAME) {
                             String f = p.currentName();
@@ -236,6 +246,7 @@ public final class UndoCodec {
                             switch (f) {
                                 case "name" -> name = p.getString();
                                 case "type" -> type = p.getString();
+                                case "sqlType" -> sqlType = p.getString();
                                 case "generated" -> generated = p.getBooleanValue();
                                 default -> p.skipChildren();
                             }
@@ -243,7 +254,7 @@ public final class UndoCodec {
                         if (name == null || type == null) {
                             throw new UndoFormatException("undo log column without name or type");
                         }
-                        columns.add(new ColumnMeta(name, JDBCType.valueOf(type), generated));
+                        columns.add(new ColumnMeta(name, JDBCType.valueOf(type), sqlType, generated));
                     }
                 }
                 case "pk" -> {
@@ -261,6 +272,31 @@ public final class UndoCodec {
             throw new UndoFormatException("undo log record lacks op, table, columns or primary key");
         }
         return new UndoRecord(UndoRecord.Op.valueOf(op), schema, table, columns, pk, before, after);
+    }
+
+    /** Version 1 wrote bytea as base64: the database's hex text instead, the one form values have now. */
+    private static List<UndoRecord> fromVersion1(List<UndoRecord> records) {
+        List<UndoRecord> out = new ArrayList<>(records.size());
+        for (UndoRecord r : records) {
+            List<ColumnMeta> columns = r.columns();
+            out.add(new UndoRecord(r.op(), r.schema(), r.table(), columns, r.primaryKey(), hexBytea(columns, r.before()),
+                    hexBytea(columns, r.after())));
+        }
+        return out;
+    }
+
+    private static List<String[]> hexBytea(List<ColumnMeta> columns, List<String[]> rows) {
+        List<String[]> out = new ArrayList<>(rows.size());
+        for (String[] row : rows) {
+            String[] copy = row.clone();
+            for (int i = 0; i < copy.length; i++) {
+                if (copy[i] != null && columns.get(i).type() == JDBCType.BINARY) {
+                    copy[i] = "\\x" + HexFormat.of().formatHex(Base64.getDecoder().decode(copy[i]));
+                }
+            }
+            out.add(copy);
+        }
+        return out;
     }
 
     private static void readRows(JsonParser p, JsonToken t, int width, List<String[]> rows) {

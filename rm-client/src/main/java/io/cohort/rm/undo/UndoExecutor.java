@@ -8,7 +8,6 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -166,39 +165,42 @@ public final class UndoExecutor {
     }
 
     private void undo(Connection c, UndoRecord r) throws SQLException, DirtyWriteException {
-        TableMeta meta = RowAccess.metaOf(r);
+        TableMeta meta = rows.metaOf(c, r);
         int[] pk = meta.primaryKeyIndexes();
         List<String[]> images = r.op() == UndoRecord.Op.DELETE ? r.before() : r.after();
-        Map<String, String[]> current = rows.currentRows(c, meta, images);
+        List<String[]> current = rows.currentRows(c, meta, images, true);
+        // Before and after images of one statement were read in one session: their key texts match.
         Map<String, String[]> beforeByKey = new HashMap<>();
         for (String[] b : r.before()) {
             beforeByKey.put(RowAccess.key(b, pk), b);
         }
         List<String[]> restore = new ArrayList<>();
-        for (String[] image : images) {
-            String k = RowAccess.key(image, pk);
-            String[] now = current.get(k);
+        for (int i = 0; i < images.size(); i++) {
+            String[] image = images.get(i);
+            String[] now = current.get(i);
             switch (r.op()) {
                 case UPDATE -> {
-                    String[] before = beforeByKey.get(k);
-                    if (now != null && Arrays.equals(now, image)) {
+                    String[] before = beforeByKey.get(RowAccess.key(image, pk));
+                    if (rows.same(c, meta, now, image)) {
                         restore.add(before);
-                    } else if (now == null || !Arrays.equals(now, before)) {
-                        throw RowAccess.dirty(r, k, "after image", image, now);
+                    } else if (!rows.same(c, meta, now, before)) {
+                        throw RowAccess.dirty(r, RowAccess.key(image, pk), "after image", image, now,
+                                now == null ? List.of() : rows.differences(c, meta, now, image));
                     }
                 }
                 case INSERT -> {
-                    if (now != null && Arrays.equals(now, image)) {
+                    if (rows.same(c, meta, now, image)) {
                         restore.add(image);
                     } else if (now != null) {
-                        throw RowAccess.dirty(r, k, "inserted row", image, now);
+                        throw RowAccess.dirty(r, RowAccess.key(image, pk), "inserted row", image, now,
+                                rows.differences(c, meta, now, image));
                     }
                 }
                 case DELETE -> {
                     if (now == null) {
                         restore.add(image);
-                    } else if (!Arrays.equals(now, image)) {
-                        throw RowAccess.dirty(r, k, "no row (deleted)", null, now);
+                    } else if (!rows.same(c, meta, now, image)) {
+                        throw RowAccess.dirty(r, RowAccess.key(image, pk), "no row (deleted)", null, now, List.of());
                     }
                 }
                 default -> throw new IllegalStateException(r.op().name());

@@ -11,8 +11,8 @@ import org.junit.jupiter.api.Test;
 
 class UndoCodecTest {
 
-    private final List<ColumnMeta> columns = List.of(new ColumnMeta("id", JDBCType.BIGINT, false),
-            new ColumnMeta("note", JDBCType.VARCHAR, false), new ColumnMeta("doc", JDBCType.OTHER, true));
+    private final List<ColumnMeta> columns = List.of(new ColumnMeta("id", JDBCType.BIGINT, "bigint", false),
+            new ColumnMeta("note", JDBCType.VARCHAR, "text", false), new ColumnMeta("doc", JDBCType.OTHER, "jsonb", true));
 
     private UndoRecord record(String note) {
         return new UndoRecord(UndoRecord.Op.UPDATE, "public", "t", columns, List.of("id"),
@@ -25,7 +25,7 @@ class UndoCodecTest {
         byte[] bytes = codec.encode(List.of(record("ü \"quoted\"")));
         assertThat(bytes[0]).isEqualTo((byte) 'J');
         String json = new String(bytes, 1, bytes.length - 1, StandardCharsets.UTF_8);
-        assertThat(json).startsWith("{\"v\":1,").doesNotContain("io.cohort").doesNotContain("@class");
+        assertThat(json).startsWith("{\"v\":2,").contains("\"sqlType\":\"jsonb\"").doesNotContain("io.cohort").doesNotContain("@class");
         UndoRecord back = codec.decode(bytes).get(0);
         assertThat(back.columns()).isEqualTo(columns);
         assertThat(back.before().get(0)).containsExactly("1", null, "{\"a\":1}");
@@ -46,11 +46,22 @@ class UndoCodecTest {
     @Test
     void refusesUnknownVersionsAndGarbage() {
         UndoCodec codec = new UndoCodec(4096, 1 << 20);
-        assertThatThrownBy(() -> codec.decode("J{\"v\":2,\"records\":[]}".getBytes(StandardCharsets.UTF_8)))
-                .isInstanceOf(UndoFormatException.class).hasMessageContaining("version 2");
+        assertThatThrownBy(() -> codec.decode("J{\"v\":3,\"records\":[]}".getBytes(StandardCharsets.UTF_8)))
+                .isInstanceOf(UndoFormatException.class).hasMessageContaining("version 3");
         assertThatThrownBy(() -> codec.decode(new byte[] {'Z', 0x7f, 0, 0, 0, 1}))
                 .isInstanceOf(UndoFormatException.class);
         assertThatThrownBy(() -> codec.decode("J{\"v\":1,\"records\":[{\"op\":\"UPDATE\",\"@class\":\"x\"}]}"
                 .getBytes(StandardCharsets.UTF_8))).isInstanceOf(UndoFormatException.class);
+    }
+
+    @Test
+    void readsVersionOneLogsWrittenBeforeAnUpgradeWithByteaAsTheDatabasesHexText() {
+        String v1 = "J{\"v\":1,\"records\":[{\"op\":\"DELETE\",\"schema\":\"public\",\"table\":\"t\","
+                + "\"columns\":[{\"name\":\"id\",\"type\":\"BIGINT\"},{\"name\":\"b\",\"type\":\"BINARY\"}],"
+                + "\"pk\":[\"id\"],\"before\":[[\"1\",\"AP8Q\"],[\"2\",null]],\"after\":[]}]}";
+        UndoRecord r = new UndoCodec(4096, 1 << 20).decode(v1.getBytes(StandardCharsets.UTF_8)).get(0);
+        assertThat(r.columns()).extracting(ColumnMeta::sqlType).containsOnlyNulls();
+        assertThat(r.before().get(0)).containsExactly("1", "\\x00ff10");
+        assertThat(r.before().get(1)).containsExactly("2", null);
     }
 }

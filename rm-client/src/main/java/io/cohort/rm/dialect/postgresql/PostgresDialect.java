@@ -10,7 +10,9 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.StringJoiner;
 
 /**
@@ -20,15 +22,58 @@ import java.util.StringJoiner;
 public final class PostgresDialect implements Dialect {
 
     private static final String COLUMNS_SQL = """
-            SELECT n.nspname, c.relname, a.attname, t.typname, t.typcategory, a.attgenerated <> '',
+            SELECT n.nspname, c.relname, a.attname, t.typcategory, a.attgenerated <> '',
                    (SELECT array_position(i.indkey::int2[], a.attnum) FROM pg_catalog.pg_index i
-                     WHERE i.indrelid = c.oid AND i.indisprimary)
+                     WHERE i.indrelid = c.oid AND i.indisprimary),
+                   pg_catalog.format_type(a.atttypid, a.atttypmod),
+                   (WITH RECURSIVE d(typtype, typbasetype, typname) AS (
+                        SELECT t.typtype, t.typbasetype, t.typname
+                        UNION ALL
+                        SELECT b.typtype, b.typbasetype, b.typname FROM d JOIN pg_catalog.pg_type b ON b.oid = d.typbasetype
+                         WHERE d.typtype = 'd')
+                    SELECT d.typname FROM d WHERE d.typtype <> 'd')
               FROM pg_catalog.pg_class c
               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
               JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
              WHERE c.oid = to_regclass(?)
              ORDER BY a.attnum""";
+
+    /**
+     * The built-in base types whose text form the server parses back to the identical value in any
+     * session. Left out, for example: {@code money} (its text follows the session's lc_monetary)
+     * and types from extensions, whose text forms the RM knows nothing about.
+     */
+    private static final String EXACT_TEXT_TYPES = "'int2', 'int4', 'int8', 'numeric', 'float4', 'float8', 'bool',"
+            + " 'text', 'varchar', 'bpchar', 'char', 'name', 'bytea', 'date', 'time', 'timetz', 'timestamp',"
+            + " 'timestamptz', 'interval', 'uuid', 'json', 'jsonb', 'xml', 'inet', 'cidr', 'macaddr', 'macaddr8',"
+            + " 'bit', 'varbit', 'point', 'tsvector'";
+
+    /**
+     * Per column, the base types inside its type that are not in {@link #EXACT_TEXT_TYPES}: the type
+     * is unfolded through domains, array elements, range and multirange subtypes and composite
+     * fields; enums are leaves the RM supports.
+     */
+    private static final String UNRESTORABLE_SQL = """
+            WITH RECURSIVE part(col, oid) AS (
+                SELECT a.attname, a.atttypid FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = to_regclass(?) AND a.attnum > 0 AND NOT a.attisdropped
+                UNION
+                SELECT p.col, x.child FROM part p JOIN pg_catalog.pg_type t ON t.oid = p.oid
+                 CROSS JOIN LATERAL (
+                    SELECT t.typbasetype WHERE t.typtype = 'd'
+                    UNION ALL SELECT t.typelem WHERE t.typcategory = 'A' AND t.typelem <> 0
+                    UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid
+                    UNION ALL SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid
+                    UNION ALL SELECT f.atttypid FROM pg_catalog.pg_attribute f
+                     WHERE t.typtype = 'c' AND f.attrelid = t.typrelid AND f.attnum > 0 AND NOT f.attisdropped
+                 ) x(child))
+            SELECT p.col, string_agg(DISTINCT pg_catalog.format_type(t.oid, NULL), ', ')
+              FROM part p JOIN pg_catalog.pg_type t ON t.oid = p.oid
+              JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+             WHERE t.typtype = 'b' AND t.typcategory <> 'A'
+               AND NOT (n.nspname = 'pg_catalog' AND t.typname IN (%s))
+             GROUP BY p.col""".formatted(EXACT_TEXT_TYPES);
 
     @Override
     public TableMeta loadTableMeta(Connection connection, String tableAsWritten) throws SQLException {
@@ -43,8 +88,9 @@ public final class PostgresDialect implements Dialect {
                     schema = rs.getString(1);
                     name = rs.getString(2);
                     String column = rs.getString(3);
-                    columns.add(new ColumnMeta(column, jdbcType(rs.getString(4), rs.getString(5)), rs.getBoolean(6)));
-                    int keyPosition = rs.getInt(7);
+                    columns.add(new ColumnMeta(column, jdbcType(rs.getString(8), rs.getString(4)), rs.getString(7),
+                            rs.getBoolean(5)));
+                    int keyPosition = rs.getInt(6);
                     if (!rs.wasNull()) {
                         keys.add(new Object[] {keyPosition, column});
                     }
@@ -59,10 +105,28 @@ public final class PostgresDialect implements Dialect {
         for (Object[] k : keys) {
             primaryKey.add((String) k[1]);
         }
-        return new TableMeta(schema, name, columns, primaryKey);
+        Map<String, String> unrestorable = new LinkedHashMap<>();
+        try (PreparedStatement ps = connection.prepareStatement(UNRESTORABLE_SQL)) {
+            ps.setString(1, tableAsWritten);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    unrestorable.put(rs.getString(1), rs.getString(2));
+                }
+            }
+        }
+        Map<String, String> inCatalogOrder = new LinkedHashMap<>();
+        for (ColumnMeta c : columns) {
+            if (unrestorable.containsKey(c.name())) {
+                inCatalogOrder.put(c.name(), unrestorable.get(c.name()));
+            }
+        }
+        return new TableMeta(schema, name, columns, primaryKey, inCatalogOrder);
     }
 
-    /** Maps a PostgreSQL type to the JDBC type whose {@link io.cohort.rm.image.ValueCodec} rule fits it. */
+    /**
+     * Maps a PostgreSQL base type (a domain's underlying type) to a JDBC type. Only
+     * {@link #imageColumn} reads it: every value is text, and two kinds get a session-independent form.
+     */
     static JDBCType jdbcType(String typname, String category) {
         return switch (typname) {
             case "int2" -> JDBCType.SMALLINT;
@@ -81,6 +145,44 @@ public final class PostgresDialect implements Dialect {
             case "bytea" -> JDBCType.BINARY;
             default -> "A".equals(category) ? JDBCType.ARRAY : JDBCType.OTHER;
         };
+    }
+
+    /**
+     * A column as its image reads it: the server's text for the value, so the driver's result format
+     * does not matter. timestamptz is written in UTC and bytea in hex whatever the session's TimeZone
+     * and bytea_output, so that a key's lock-key text is the same on every connection.
+     */
+    String imageColumn(ColumnMeta column, String qualifier) {
+        String q = (qualifier == null ? "" : qualifier + ".") + quote(column.name());
+        String text = switch (column.type()) {
+            case TIMESTAMP_WITH_TIMEZONE ->
+                    "CASE WHEN isfinite(" + q + ") THEN ((" + q + " AT TIME ZONE 'UTC')::text || '+00') ELSE " + q + "::text END";
+            case BINARY -> "(E'\\\\x' || encode(" + q + ", 'hex'))";
+            default -> q + "::text";
+        };
+        return text + " AS " + quote(column.name());
+    }
+
+    @Override
+    public String imageList(TableMeta meta) {
+        return imageList(meta.columns(), null);
+    }
+
+    @Override
+    public String keyImageList(TableMeta meta) {
+        List<ColumnMeta> keys = new ArrayList<>();
+        for (int k : meta.primaryKeyIndexes()) {
+            keys.add(meta.columns().get(k));
+        }
+        return imageList(keys, null);
+    }
+
+    private String imageList(List<ColumnMeta> columns, String qualifier) {
+        StringJoiner j = new StringJoiner(", ");
+        for (ColumnMeta c : columns) {
+            j.add(imageColumn(c, qualifier));
+        }
+        return j.toString();
     }
 
     @Override
@@ -122,16 +224,17 @@ public final class PostgresDialect implements Dialect {
     public String updateWithImages(SqlPlan.Update plan, TableMeta meta) {
         String cols = columnList(meta);
         String keys = keyList(meta);
+        String images = imageList(meta);
         return "WITH cohort_before AS (SELECT " + cols + " FROM " + plan.tableClause()
                 + (plan.where() == null ? "" : " WHERE " + plan.where()) + " FOR UPDATE), "
                 + "cohort_after AS (UPDATE " + plan.tableClause() + " SET " + plan.setClause()
                 + " WHERE (" + keys + ") IN (SELECT " + keys + " FROM cohort_before) RETURNING " + cols + ") "
-                + "SELECT 0, " + cols + " FROM cohort_before UNION ALL SELECT 1, " + cols + " FROM cohort_after";
+                + "SELECT 0, " + images + " FROM cohort_before UNION ALL SELECT 1, " + images + " FROM cohort_after";
     }
 
     @Override
     public String selectForUpdate(String tableClause, String where, TableMeta meta) {
-        return "SELECT " + columnList(meta) + " FROM " + tableClause + (where == null ? "" : " WHERE " + where)
+        return "SELECT " + imageList(meta) + " FROM " + tableClause + (where == null ? "" : " WHERE " + where)
                 + " FOR UPDATE";
     }
 
@@ -153,24 +256,43 @@ public final class PostgresDialect implements Dialect {
                 }
             }
         }
-        return out.append(columnList(meta)).toString();
+        return out.append(imageList(meta)).toString();
     }
 
+    /**
+     * {@code SELECT k.cohort_row, <images> FROM t cohort_t JOIN (VALUES (1, CAST(? AS type), ...), ...)
+     * AS k(cohort_row, cohort_k1, ...) ON cohort_t.pk1 = k.cohort_k1 AND ... [FOR UPDATE OF cohort_t]}:
+     * rows are matched to the images by the server's equality of key values, not by their texts.
+     */
     @Override
-    public String selectByKeysForUpdate(TableMeta meta, int rows) {
-        return selectByKeys(meta, rows) + " FOR UPDATE";
-    }
-
-    @Override
-    public String selectByKeys(TableMeta meta, int rows) {
-        StringBuilder sb = new StringBuilder("SELECT ").append(columnList(meta)).append(" FROM ")
-                .append(qualifiedName(meta.schema(), meta.name())).append(" WHERE (").append(keyList(meta))
-                .append(") IN (");
-        String tuple = "(" + "?, ".repeat(meta.primaryKey().size() - 1) + "?)";
-        for (int i = 0; i < rows; i++) {
-            sb.append(i == 0 ? "" : ", ").append(tuple);
+    public String selectByKeys(TableMeta meta, int rows, boolean lock) {
+        int[] pk = meta.primaryKeyIndexes();
+        StringBuilder tuple = new StringBuilder();
+        StringJoiner names = new StringJoiner(", ", "(cohort_row, ", ")");
+        StringJoiner on = new StringJoiner(" AND ");
+        for (int i = 0; i < pk.length; i++) {
+            ColumnMeta k = meta.columns().get(pk[i]);
+            tuple.append(", CAST(? AS ").append(k.sqlType()).append(')');
+            names.add("cohort_k" + i);
+            on.add("cohort_t." + quote(k.name()) + " = k.cohort_k" + i);
         }
-        return sb.append(")").toString();
+        StringBuilder sb = new StringBuilder("SELECT k.cohort_row, ").append(imageList(meta.columns(), "cohort_t"))
+                .append(" FROM ").append(qualifiedName(meta.schema(), meta.name())).append(" cohort_t JOIN (VALUES ");
+        for (int r = 1; r <= rows; r++) {
+            sb.append(r == 1 ? "(" : ", (").append(r).append(tuple).append(')');
+        }
+        sb.append(") AS k").append(names).append(" ON ").append(on);
+        return lock ? sb.append(" FOR UPDATE OF cohort_t").toString() : sb.toString();
+    }
+
+    /** {@code SELECT CAST(? AS t1)::text = CAST(? AS t1)::text, ...}: both sides rendered by this one session. */
+    @Override
+    public String sameValues(List<ColumnMeta> columns) {
+        StringJoiner j = new StringJoiner(", ", "SELECT ", "");
+        for (ColumnMeta c : columns) {
+            j.add("CAST(? AS " + c.sqlType() + ")::text = CAST(? AS " + c.sqlType() + ")::text");
+        }
+        return j.toString();
     }
 
     @Override
