@@ -45,7 +45,7 @@ public final class PostgresDialect implements Dialect {
      * and types from extensions, whose text forms the RM knows nothing about.
      */
     private static final String EXACT_TEXT_TYPES = "'int2', 'int4', 'int8', 'numeric', 'float4', 'float8', 'bool',"
-            + " 'text', 'varchar', 'bpchar', 'char', 'name', 'bytea', 'date', 'time', 'timetz', 'timestamp',"
+            + " 'text', 'varchar', 'bpchar', 'char', 'bytea', 'date', 'time', 'timetz', 'timestamp',"
             + " 'timestamptz', 'interval', 'uuid', 'json', 'jsonb', 'xml', 'inet', 'cidr', 'macaddr', 'macaddr8',"
             + " 'bit', 'varbit', 'point', 'tsvector'";
 
