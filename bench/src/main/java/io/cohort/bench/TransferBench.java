@@ -442,6 +442,11 @@ public final class TransferBench {
                 }
 
                 @Override
+                public GlobalStatusResponse markRollbackOnly(String xid, String resourceId, String reason) {
+                    return real.markRollbackOnly(xid, resourceId, reason);
+                }
+
+                @Override
                 public QueryLocksResponse queryLocks(String resourceId, List<String> lockKeys, String ownXid) {
                     return real.queryLocks(resourceId, lockKeys, ownXid);
                 }

@@ -14,6 +14,7 @@ import io.cohort.protocol.v1.QueryLocksResponse;
 import io.cohort.protocol.v1.RegisterBranchRequest;
 import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.protocol.v1.ReportBranchRequest;
+import io.cohort.protocol.v1.RollbackOnlyRequest;
 import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
@@ -154,6 +155,21 @@ public final class TcClient implements AutoCloseable {
                 .build();
         return GlobalStatus.fromWire(call("reportBranch", xid, true, () -> stub().reportBranch(request))
                 .getGlobalStatus());
+    }
+
+    /**
+     * Tells the TC that work of {@code resourceId} in {@code xid} failed in phase 1 without a branch
+     * to report it on, so the global transaction must not commit; the TC rolls it back if it is
+     * still in BEGIN. Returns the status it is in afterwards. Idempotent, so retried.
+     */
+    public GlobalStatusResponse markRollbackOnly(String xid, String resourceId, String reason) {
+        RollbackOnlyRequest request = RollbackOnlyRequest.newBuilder()
+                .setProtocolMinor(Protocol.PROTOCOL_MINOR)
+                .setXid(xid)
+                .setResourceId(resourceId)
+                .setReason(reason == null ? "" : reason)
+                .build();
+        return call("markRollbackOnly", xid, true, () -> stub().markRollbackOnly(request));
     }
 
     /** Whether the rows are free of locks held by XIDs other than {@code ownXid} (may be null). */

@@ -21,6 +21,13 @@ public interface BranchCoordinator {
 
     void reportBranch(String xid, long branchId, BranchStatusCode status, String reason);
 
+    /**
+     * Tells the TC that work of {@code resourceId} in {@code xid} failed in phase 1 with no branch to
+     * report it on (registration refused, a statement the RM started failed): the global transaction
+     * must roll back. Returns the global status the TC answered.
+     */
+    GlobalStatusResponse markRollbackOnly(String xid, String resourceId, String reason);
+
     QueryLocksResponse queryLocks(String resourceId, List<String> lockKeys, String ownXid);
 
     /**
@@ -44,6 +51,11 @@ public interface BranchCoordinator {
             @Override
             public void reportBranch(String xid, long branchId, BranchStatusCode status, String reason) {
                 client.reportBranch(xid, branchId, status, reason, false);
+            }
+
+            @Override
+            public GlobalStatusResponse markRollbackOnly(String xid, String resourceId, String reason) {
+                return client.markRollbackOnly(xid, resourceId, reason);
             }
 
             @Override

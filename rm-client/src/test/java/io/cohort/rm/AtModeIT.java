@@ -476,7 +476,12 @@ class AtModeIT {
                 Named.of("update of the primary key", new String[] {"UPDATE account SET id = 50 WHERE id = 1", "primary-key column id"}),
                 Named.of("DDL", new String[] {"ALTER TABLE account ADD COLUMN z int", "DDL (ALTER)"}),
                 Named.of("insert on conflict", new String[] {"INSERT INTO account VALUES (1, 'a', 1, 0) ON CONFLICT (id) DO UPDATE SET balance = 0", "ON CONFLICT"}),
-                Named.of("transaction control", new String[] {"COMMIT", "transaction control"}));
+                Named.of("transaction control", new String[] {"COMMIT", "transaction control"}),
+                Named.of("two statements in one string", new String[] {
+                        "UPDATE account SET balance = 1 WHERE id = 1; UPDATE other SET v = 0 WHERE id = 1",
+                        "more than one statement"}),
+                Named.of("a write hidden behind a plain select", new String[] {
+                        "SELECT 1; DELETE FROM other", "more than one statement"}));
     }
 
     @ParameterizedTest(name = "{0}")
@@ -493,6 +498,27 @@ class AtModeIT {
         assertThat(tc.branchIds(xid)).isEmpty();
     }
 
+    @Test
+    void aTrailingSemicolonOrCommentDropsNothing() throws Exception {
+        Map<String, List<List<String>>> before = snapshot();
+        String xid = runInGlobal(c -> {
+            Statement s = c.createStatement();
+            assertThat(s.executeUpdate("UPDATE account SET balance = 5 WHERE id = 1; -- trailing ; comment\n")).isEqualTo(1);
+            assertThat(s.executeUpdate("INSERT INTO other VALUES (9, 9) /* c */ ;;")).isEqualTo(1);
+            assertThat(s.executeUpdate("DELETE FROM other WHERE id = 2 -- gone")).isEqualTo(1);
+            try (PreparedStatement ps = c.prepareStatement("UPDATE other SET v = ? WHERE id = ?;")) {
+                ps.setInt(1, 33);
+                ps.setInt(2, 3);
+                assertThat(ps.executeUpdate()).isEqualTo(1);
+            }
+        }, false);
+        assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=5.00");
+        assertThat(PgFixture.rows(raw, "other", "id")).containsExactly(List.of("id=1", "v=10"), List.of("id=3", "v=33"),
+                List.of("id=9", "v=9"));
+        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(snapshot()).isEqualTo(before);
+    }
+
     // ---- global locks ----
 
     @Test
@@ -505,12 +531,28 @@ class AtModeIT {
                 .hasMessageContaining("account:1").hasMessageContaining(holder).hasMessageContaining("held for");
         assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=1.00");
         assertThat(tc.branchIds(xid)).isEmpty();
+        // A branch that could not register dooms its global transaction at the TC: it must not commit without it.
+        GlobalStatusResponse doomed = tc.awaitEnded(xid, Duration.ofSeconds(20));
+        assertThat(doomed.getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
+        assertThat(doomed.getReason()).contains("rollback-only").contains(resourceId()).contains(holder);
 
         assertThat(tc.commitAndWait(holder)).isEqualTo(GlobalStatus.COMMITTED);
-        runInGlobal(xid, c -> c.createStatement().executeUpdate("UPDATE account SET balance = 2 WHERE id = 1"), false);
+        String retry = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 2 WHERE id = 1"), false);
         assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=2.00");
-        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(tc.rollbackAndWait(retry)).isEqualTo(GlobalStatus.ROLLBACKED);
         assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=1.00");
+    }
+
+    @Test
+    void aStatementTheRmStartedThatFailsDoomsItsGlobalTransaction() throws Exception {
+        String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 7 WHERE id = 1"), false);
+        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
+                .executeUpdate("UPDATE account SET owner = NULL WHERE id = 2"), false))
+                .isInstanceOf(SQLException.class).satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("23502"));
+        GlobalStatusResponse doomed = tc.awaitEnded(xid, Duration.ofSeconds(20));
+        assertThat(doomed.getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
+        assertThat(doomed.getReason()).contains("rollback-only").contains("a statement failed (SQLState 23502)");
+        assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=100.00");
     }
 
     @Test

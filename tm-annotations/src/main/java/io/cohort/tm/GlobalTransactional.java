@@ -12,10 +12,11 @@ import java.lang.annotation.Target;
  * calls over HTTP or gRPC, commits or rolls back as one.
  *
  * <p>The method that begins the global transaction asks the TC to commit when it returns and to
- * roll back when it throws an exception that {@link #rollbackFor()} / {@link #noRollbackFor()}
- * mark for rollback (by default: {@link RuntimeException} and {@link Error}, like Spring's
- * {@code @Transactional}). Methods that join an existing global transaction never commit or roll
- * back themselves; their exceptions travel to the method that began it.
+ * roll back when it throws — <b>any</b> exception by default, checked ones too (unlike Spring's
+ * {@code @Transactional}; see {@link io.cohort.tm.template.RollbackRules} for why), except those
+ * {@link #noRollbackFor()} names. Methods that join an existing global transaction never commit or
+ * roll back themselves; their exceptions travel to the method that began it. Whatever the rules say,
+ * the TC does not commit a global transaction one of whose branches failed in phase 1.
  *
  * <p>On a class (or interface) it applies to every public method; an annotation on a method wins
  * over one on its class. The Spring advisor runs outside Spring's {@code @Transactional}, so a
@@ -40,7 +41,10 @@ public @interface GlobalTransactional {
      */
     long timeoutMs() default DEFAULT_TIMEOUT;
 
-    /** Exceptions (and their subclasses) that roll back, in addition to RuntimeException and Error. */
+    /**
+     * Exceptions (and their subclasses) that roll back although a superclass is in
+     * {@link #noRollbackFor()}: everything else rolls back anyway.
+     */
     Class<? extends Throwable>[] rollbackFor() default {};
 
     /** Exceptions (and their subclasses) that commit. The rule closest to the thrown class wins. */

@@ -1,7 +1,9 @@
 package io.cohort.rm.jdbc;
 
 import io.cohort.client.XidContext;
+import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchStatusCode;
+import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.rm.GlobalLockContext;
@@ -73,7 +75,7 @@ public final class ConnectionProxy extends DelegatingConnection {
         ExecContext ctx = new ExecContext(delegate, resource, buffer);
         if (!delegate.getAutoCommit() || plan instanceof SqlPlan.LockingSelect) {
             try {
-                return SqlPath.execute(ctx, plan, inv);
+                return executeOrDoom(ctx, plan, inv);
             } finally {
                 if (buffer != null && buffer.isEmpty()) {
                     buffer = null;
@@ -83,7 +85,7 @@ public final class ConnectionProxy extends DelegatingConnection {
         delegate.setAutoCommit(false);
         boolean committed = false;
         try {
-            Outcome outcome = SqlPath.execute(ctx, plan, inv);
+            Outcome outcome = executeOrDoom(ctx, plan, inv);
             commit();
             committed = true;
             return outcome;
@@ -93,6 +95,26 @@ public final class ConnectionProxy extends DelegatingConnection {
                 rollbackQuietly();
             }
             delegate.setAutoCommit(true);
+        }
+    }
+
+    /**
+     * Runs the plan; if a statement the RM started fails inside a global transaction, the global
+     * transaction is made rollback-only at the TC before the failure reaches the application, so no
+     * rollback rule for the exception can commit the other branches without this work. A statement
+     * refused before it ran ({@link UnsupportedStatementException}) changed nothing and dooms nothing.
+     */
+    private Outcome executeOrDoom(ExecContext ctx, SqlPlan plan, Invocation inv) throws SQLException {
+        try {
+            return SqlPath.execute(ctx, plan, inv);
+        } catch (UnsupportedStatementException e) {
+            throw e;
+        } catch (SQLException | RuntimeException e) {
+            if (ctx.xid() != null) {
+                markRollbackOnly(ctx.xid(), "a statement failed" + (e instanceof SQLException sql && sql.getSQLState() != null
+                        ? " (SQLState " + sql.getSQLState() + ")" : "") + ": " + e.getMessage());
+            }
+            throw e;
         }
     }
 
@@ -123,6 +145,7 @@ public final class ConnectionProxy extends DelegatingConnection {
             threePhase = registered.getProtocol() == TransactionProtocol.THREE_PHASE;
         } catch (SQLException | RuntimeException e) {
             rollbackQuietly();
+            markRollbackOnly(xid, "its branch could not be registered: " + e.getMessage());
             throw e;
         }
         try (PreparedStatement ps = delegate.prepareStatement(resource.dialect().insertUndo(resource.config().undoTable()))) {
@@ -179,6 +202,22 @@ public final class ConnectionProxy extends DelegatingConnection {
         } catch (RuntimeException r) {
             log.warn("Could not report branch {} of {} as failed ({}); the TC will roll it back on its own",
                     branchId, xid, r.getMessage());
+        }
+    }
+
+    /** Best effort: when the TC cannot be told, the TM's default rule (roll back on any exception) still applies. */
+    private void markRollbackOnly(String xid, String reason) {
+        // The TC keeps a bounded reason and refuses a request whose reason is over 4 KiB.
+        String bounded = reason.length() <= 2000 ? reason : reason.substring(0, 2000) + "...";
+        try {
+            GlobalStatusResponse answer = resource.coordinator().markRollbackOnly(xid, resource.resourceId(), bounded);
+            if (GlobalStatus.fromWire(answer.getStatus()).isCommitDecided()) {
+                log.error("Global transaction {} was already decided to commit ({}) when work of resource {} failed "
+                        + "in phase 1; that work is not part of it", xid, answer.getStatus(), resource.resourceId());
+            }
+        } catch (RuntimeException r) {
+            log.warn("Could not mark global transaction {} rollback-only after work of resource {} failed ({}); "
+                    + "it must not be committed", xid, resource.resourceId(), r.getMessage());
         }
     }
 

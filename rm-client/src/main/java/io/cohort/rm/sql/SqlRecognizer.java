@@ -38,7 +38,17 @@ public final class SqlRecognizer {
     private SqlRecognizer() {
     }
 
-    public static SqlPlan recognize(String sql) {
+    public static SqlPlan recognize(String text) {
+        int semicolon = SqlLexer.firstSemicolon(text);
+        if (semicolon >= 0 && !SqlLexer.onlyCommentsFrom(text, semicolon)) {
+            // pgJDBC would run every statement, but the RM makes only the one it parses safe (or runs a
+            // statement rebuilt from it alone): a second statement would run without an undo log or not at all.
+            return new SqlPlan.Unsupported(text, "the SQL string holds more than one statement, and the RM makes "
+                    + "one statement at a time safe", "Run each statement with its own execute() call, or add them "
+                    + "one by one to a batch (addBatch).");
+        }
+        // One statement, without its terminating ';' and trailing comments (they would end up inside rewrites).
+        String sql = semicolon >= 0 ? text.substring(0, semicolon) : text;
         String keyword = firstKeyword(sql);
         if (keyword.equals("SELECT")) {
             return LOCKING_CLAUSE.matcher(sql).find() ? parse(sql) : new SqlPlan.PassThrough(sql);

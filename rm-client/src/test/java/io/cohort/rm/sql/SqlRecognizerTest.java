@@ -46,6 +46,37 @@ class SqlRecognizerTest {
         assertThat(ParamCounter.count("SELECT '?', \"?\", $$?$$, x ?? y -- ?\n, ? /* ? */")).isEqualTo(1);
     }
 
+    @Test
+    void aSecondStatementIsRefusedWhereverItHides() {
+        for (String sql : new String[] {
+                "UPDATE a SET x = 1 WHERE id = 1; UPDATE b SET y = 2 WHERE id = 2",
+                "UPDATE a SET x = 1 WHERE id = 1;UPDATE b SET y = 2",
+                "SELECT 1; DELETE FROM b",                        // a pass-through first statement
+                "SET search_path = public; UPDATE b SET y = 2",
+                "INSERT INTO a VALUES ('it''s'); DELETE FROM b",
+                "INSERT INTO a VALUES (E'\\\\'); DELETE FROM b",  // SQL E'\\' is one backslash
+                "UPDATE a SET x = $$;$$ WHERE id = 1; DELETE FROM b",
+                "UPDATE a SET x$ = 1; DELETE FROM b WHERE y = $1$", // a$ is an identifier, not a dollar quote
+                "UPDATE a SET x = 1 /* c */; -- c\n DELETE FROM b",
+                "UPDATE a SET x = 1 /* a /* nested */ comment */ ; DELETE FROM b",
+                "UPDATE a SET x = 1;;; DELETE FROM b"}) {
+            assertThat(reason(sql)).as(sql).contains("more than one statement");
+        }
+    }
+
+    @Test
+    void semicolonsAndCommentsInsideOneStatementAndATrailingSemicolonAreFine() {
+        assertThat(SqlRecognizer.recognize("UPDATE a SET x = ';', \"y;\" = E'\\';' WHERE id = 1 -- ; DELETE\n"))
+                .isInstanceOf(SqlPlan.Update.class);
+        assertThat(SqlRecognizer.recognize("UPDATE a SET x = $t$ ; $$ ; $t$ /* ; DELETE */ WHERE id = 1"))
+                .isInstanceOf(SqlPlan.Update.class);
+        SqlPlan.Insert insert = (SqlPlan.Insert) SqlRecognizer.recognize("INSERT INTO a VALUES (1);  -- done\n/* ok */;\n");
+        assertThat(insert.sql()).isEqualTo("INSERT INTO a VALUES (1)");
+        SqlPlan.Delete delete = (SqlPlan.Delete) SqlRecognizer.recognize("DELETE FROM a WHERE id = ? ;");
+        assertThat(delete.whereParams()).isEqualTo(1);
+        assertThat(SqlRecognizer.recognize("SELECT 1;")).isInstanceOf(SqlPlan.PassThrough.class);
+    }
+
     private static String reason(String sql) {
         return ((SqlPlan.Unsupported) SqlRecognizer.recognize(sql)).reason();
     }

@@ -29,6 +29,9 @@ import java.util.concurrent.CompletableFuture;
  */
 public final class Coordinator {
 
+    /** Longest reason from a client that is kept (the rest is cut). */
+    private static final int MAX_REASON = 1000;
+
     private final TransactionStore store;
     private final Phase2Driver driver;
     private final BranchDispatcher dispatcher;
@@ -214,6 +217,10 @@ public final class Coordinator {
                 throw new CoordinatorException(ErrorCode.UNKNOWN_BRANCH, "Global transaction " + xid
                         + " has no branch " + branchId);
             }
+            if (status == BranchStatus.PHASE1_FAILED) {
+                // The branch is registered but its local transaction did not commit: it must not commit alone.
+                return rollbackOnly(xid, "branch " + branchId, reason).thenApply(GlobalTransaction::status);
+            }
             if (!againstDecision) {
                 return CompletableFuture.completedFuture(tx.status());
             }
@@ -226,6 +233,42 @@ public final class Coordinator {
                 return tx.status();
             });
         });
+    }
+
+    /**
+     * A branch of {@code xid} failed in phase 1 (its registration was refused, a statement its RM had
+     * started failed, or its local commit failed): committing would commit only the branches that did
+     * register. A transaction still in BEGIN is rolled back at once, durably and with the reason, so a
+     * later commit is refused with it whatever the TM's rules make of the exception; rolling back now
+     * rather than at the TM's commit frees the locks early and fails the rest of its work fast.
+     * Answers the status the transaction is in afterwards; a commit decided before the report came is
+     * not undone (it is in the answer, for the RM to report).
+     */
+    public CompletableFuture<GlobalTransaction> markRollbackOnly(String xid, String resourceId, String reason) {
+        return rollbackOnly(xid, "a branch on resource " + resourceId, reason);
+    }
+
+    private CompletableFuture<GlobalTransaction> rollbackOnly(String xid, String who, String reason) {
+        GlobalTransaction tx = require(xid);
+        if (tx.status() != GlobalStatus.BEGIN) {
+            return CompletableFuture.completedFuture(tx);
+        }
+        String recorded = "rollback-only: " + who + " failed in phase 1: " + oneLine(reason);
+        return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, recorded)
+                .thenCompose(moved -> {
+                    if (!moved) {
+                        return rollbackOnly(xid, who, reason); // raced: answer from the new status
+                    }
+                    driver.drive(xid);
+                    return CompletableFuture.completedFuture(tx.withStatus(GlobalStatus.ROLLBACKING, recorded,
+                            clock.millis()));
+                });
+    }
+
+    /** A reason from a client as one bounded line: it goes into logs, the store and other clients' errors. */
+    private static String oneLine(String reason) {
+        String line = reason.replaceAll("\\s+", " ").strip();
+        return line.length() <= MAX_REASON ? line : line.substring(0, MAX_REASON) + "...";
     }
 
     public Optional<RowLock> queryLocks(String resourceId, List<String> lockKeys, String ownXid) {

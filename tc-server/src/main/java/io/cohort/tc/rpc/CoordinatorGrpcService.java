@@ -17,6 +17,7 @@ import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.protocol.v1.ReportBranchRequest;
 import io.cohort.protocol.v1.ReportBranchResponse;
 import io.cohort.protocol.v1.RmMessage;
+import io.cohort.protocol.v1.RollbackOnlyRequest;
 import io.cohort.protocol.v1.TcMessage;
 import io.cohort.protocol.v1.TcWelcome;
 import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
@@ -123,6 +124,19 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
             return coordinator.reportBranch(request.getXid(), request.getBranchId(), status, request.getReason(),
                     request.getDecidedByRm());
         }, status -> ReportBranchResponse.newBuilder().setGlobalStatus(status.toWire()).build());
+    }
+
+    @Override
+    public void markRollbackOnly(RollbackOnlyRequest request, StreamObserver<GlobalStatusResponse> response) {
+        answer(request.getXid(), response, () -> {
+            checkXid(request.getXid());
+            checkLength("resource_id", request.getResourceId(), MAX_ID_LENGTH);
+            checkLength("reason", request.getReason(), 4096);
+            if (request.getResourceId().isEmpty()) {
+                throw CoordinatorException.invalid("Rollback-only report for " + request.getXid() + " has no resource id");
+            }
+            return coordinator.markRollbackOnly(request.getXid(), request.getResourceId(), request.getReason());
+        }, this::statusOf);
     }
 
     @Override

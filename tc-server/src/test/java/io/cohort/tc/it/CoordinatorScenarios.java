@@ -172,6 +172,62 @@ abstract class CoordinatorScenarios {
     }
 
     @Test
+    void aTransactionMarkedRollbackOnlyIsRolledBackAndItsCommitRefusedWithTheReason() throws Exception {
+        String xid = begin();
+        long b1 = register(xid, R1, "account:1");
+
+        GlobalStatusResponse marked = client.markRollbackOnly(xid, R2, "lock conflict on account:2\nheld by tc:9");
+        assertThat(marked.getStatus()).isIn(GlobalStatusCode.GLOBAL_ROLLBACKING, GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(marked.getReason()).isEqualTo("rollback-only: a branch on resource " + R2
+                + " failed in phase 1: lock conflict on account:2 held by tc:9");
+        TcException refused = org.assertj.core.api.Assertions.catchThrowableOfType(TcException.class,
+                () -> client.commit(xid));
+        assertThat(refused.errorCode()).isEqualTo(ErrorCode.GLOBAL_NOT_ACTIVE);
+        assertThat(refused).hasMessageContaining("rollback-only").hasMessageContaining("lock conflict on account:2");
+        assertThat(errorOf(() -> register(xid, R1, "account:5"))).isEqualTo(ErrorCode.GLOBAL_NOT_ACTIVE);
+        assertThat(client.markRollbackOnly(xid, R2, "again").getReason()).as("idempotent").contains("lock conflict");
+
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(rm.receivedFor(xid)).extracting(BranchCommand::getBranchId).containsExactly(b1);
+        assertThat(rm.receivedFor(xid)).allMatch(c -> c.getAction() == BranchAction.ROLLBACK);
+
+        String committed = begin();
+        register(committed, R1, "account:3");
+        client.commit(committed);
+        assertThat(client.markRollbackOnly(committed, R2, "too late").getStatus())
+                .as("a decided commit is answered, not undone")
+                .isIn(GlobalStatusCode.GLOBAL_ASYNC_COMMITTING, GlobalStatusCode.GLOBAL_COMMITTED);
+        assertThat(errorOf(() -> client.markRollbackOnly(committed, "", "x"))).isEqualTo(ErrorCode.INVALID_REQUEST);
+        assertThat(errorOf(() -> client.markRollbackOnly("10.0.0.1:8091:42", R1, "x"))).isEqualTo(ErrorCode.UNKNOWN_XID);
+
+        // The decision and its reason are durable: a restarted TC still refuses the commit, with the reason.
+        rm.close();
+        client.close();
+        tc.close();
+        tc = new TcTestServer(properties());
+        client = new TcClient(TcClientConfig.of(tc.grpcAddress(), "test-tm"));
+        rm = new TestRm(tc.grpcAddress(), "rm-1", List.of(R1, R2));
+        assertThat(client.status(xid).getStatus()).isEqualTo(GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(client.status(xid).getReason()).contains("rollback-only").contains("lock conflict on account:2");
+        assertThat(errorOf(() -> client.commit(xid))).isEqualTo(ErrorCode.GLOBAL_NOT_ACTIVE);
+    }
+
+    @Test
+    void aRegisteredBranchWhosePhaseOneFailedMakesItsTransactionRollBack() {
+        String xid = begin();
+        long b1 = register(xid, R1, "account:1");
+        long b2 = register(xid, R2, "account:2");
+
+        client.reportBranch(xid, b2, BranchStatusCode.BRANCH_PHASE1_FAILED, "local commit failed", false);
+
+        awaitStatus(xid, GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(client.status(xid).getReason()).contains("rollback-only: branch " + b2)
+                .contains("local commit failed");
+        assertThat(errorOf(() -> client.commit(xid))).isEqualTo(ErrorCode.GLOBAL_NOT_ACTIVE);
+        assertThat(rm.receivedFor(xid)).extracting(BranchCommand::getBranchId).contains(b1);
+    }
+
+    @Test
     void lockConflictNamesTheHolderUntilItCommits() {
         String first = begin();
         register(first, R1, "account:1,2");

@@ -548,6 +548,26 @@ public abstract class TransactionStoreContractTest {
                 .isEqualTo(new RegisterResult.Registered(52));
     }
 
+    /** A branch failed in phase 1: the TC's rollback-only decision, with its reason, outlives a restart. */
+    @Test
+    void aRollbackOnlyDecisionKeepsItsReasonAfterReopenAndRefusesNewBranches() throws Exception {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.registerBranch(branch("tc:1", 11, "db1", "account:1"), rows("db1", "account:1")).join();
+        String reason = "rollback-only: a branch on resource db2 failed in phase 1: lock conflict on account:2";
+        assertThat(store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, reason).join()).isTrue();
+
+        store = reopen(store);
+
+        GlobalTransaction tx = store.findGlobal("tc:1").orElseThrow();
+        assertThat(tx.status()).isEqualTo(GlobalStatus.ROLLBACKING);
+        assertThat(tx.reason()).isEqualTo(reason);
+        assertThat(store.findUnended()).extracting(GlobalTransaction::xid).contains("tc:1");
+        assertThat(store.registerBranch(branch("tc:1", 12, "db2", "account:2"), rows("db2", "account:2")).join())
+                .isEqualTo(new RegisterResult.NotActive(GlobalStatus.ROLLBACKING));
+        assertThat(store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "commit").join())
+                .as("a commit cannot overtake it").isFalse();
+    }
+
     // ---------------------------------------------------------------- helpers
 
     /** Everything a store shows, for comparing two stores (or one store before and after reopen). */

@@ -90,18 +90,18 @@ class GlobalTransactionTemplateTest {
     }
 
     @Test
-    void shouldCommitOnACheckedExceptionByDefaultAndRollBackWhenRollbackForNamesIt() {
+    void shouldRollBackOnACheckedExceptionByDefaultAndCommitWhenNoRollbackForNamesIt() {
         Exception checked = new IOException("checked");
         assertThatThrownBy(() -> template.execute(TransactionDefinition.named("default-rules"), () -> {
             throw checked;
         })).isSameAs(checked);
-        assertThat(tc.calls()).last().asString().startsWith("commit ");
+        assertThat(tc.calls()).last().asString().startsWith("rollback ");
 
-        RollbackRules rules = RollbackRules.of(List.of(IOException.class), List.of());
-        assertThatThrownBy(() -> template.execute(TransactionDefinition.named("rollback-for").withRollbackRules(rules), () -> {
+        RollbackRules rules = RollbackRules.of(List.of(), List.of(IOException.class));
+        assertThatThrownBy(() -> template.execute(TransactionDefinition.named("no-rollback-for").withRollbackRules(rules), () -> {
             throw checked;
         })).isSameAs(checked);
-        assertThat(tc.calls()).last().asString().startsWith("rollback ");
+        assertThat(tc.calls()).last().asString().startsWith("commit ");
     }
 
     @Test

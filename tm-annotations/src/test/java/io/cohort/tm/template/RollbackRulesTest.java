@@ -14,19 +14,21 @@ class RollbackRulesTest {
     }
 
     @Test
-    void byDefaultRuntimeExceptionsAndErrorsRollBackAndCheckedExceptionsCommit() {
+    void byDefaultEveryExceptionRollsBackCheckedOnesToo() {
         assertThat(RollbackRules.DEFAULT.shouldRollback(new IllegalStateException())).isTrue();
         assertThat(RollbackRules.DEFAULT.shouldRollback(new AssertionError())).isTrue();
-        assertThat(RollbackRules.DEFAULT.shouldRollback(new IOException())).isFalse();
+        assertThat(RollbackRules.DEFAULT.shouldRollback(new IOException())).isTrue();
+        assertThat(RollbackRules.DEFAULT.shouldRollback(new java.sql.SQLException())).isTrue();
+        assertThat(RollbackRules.DEFAULT.shouldRollback(new BusinessException())).isTrue();
     }
 
     @Test
-    void rollbackForShouldRollBackTheNamedCheckedExceptionAndItsSubclasses() {
-        RollbackRules rules = RollbackRules.of(List.of(IOException.class), List.of());
+    void noRollbackForShouldCommitTheNamedCheckedExceptionAndItsSubclassesOnly() {
+        RollbackRules rules = RollbackRules.of(List.of(), List.of(IOException.class));
 
-        assertThat(rules.shouldRollback(new IOException())).isTrue();
-        assertThat(rules.shouldRollback(new FileNotFoundException())).isTrue();
-        assertThat(rules.shouldRollback(new BusinessException())).isFalse();
+        assertThat(rules.shouldRollback(new IOException())).isFalse();
+        assertThat(rules.shouldRollback(new FileNotFoundException())).isFalse();
+        assertThat(rules.shouldRollback(new BusinessException())).isTrue();
     }
 
     @Test
