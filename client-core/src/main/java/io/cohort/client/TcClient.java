@@ -41,7 +41,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Calls that are safe to repeat (status, commit, rollback, lock queries — the TC makes commit
  * and rollback idempotent) are retried with exponential backoff when no TC answered. Begin and
- * branch registration are not retried after a timeout, since the TC may have acted on them.
+ * branch registration are not retried after a timeout, since the TC may have acted on them; they
+ * wait instead, within their deadline, for a connection to a TC (after a TC restart the channel may
+ * still be waiting out its reconnect backoff).
  *
  * <p>A circuit breaker spares the application the call timeout while no TC answers: after repeated
  * failures it opens, and calls fail at once with {@link TcUnavailableException}. It is open only as
@@ -150,7 +152,7 @@ public final class TcClient implements AutoCloseable {
                 .setTimeoutMs(timeout == null ? 0 : timeout.toMillis())
                 .setProtocol(protocol == null ? TransactionProtocol.PROTOCOL_UNSPECIFIED : protocol)
                 .build();
-        BeginResponse response = call("begin", null, false, () -> stub().begin(request));
+        BeginResponse response = call("begin", null, false, () -> stubWaitingForConnection().begin(request));
         return response.getXid();
     }
 
@@ -196,7 +198,7 @@ public final class TcClient implements AutoCloseable {
                         : com.google.protobuf.ByteString.copyFrom(applicationData))
                 .setClientId(clientId == null ? "" : clientId)
                 .build();
-        return call("registerBranch", xid, false, () -> stub().registerBranch(request));
+        return call("registerBranch", xid, false, () -> stubWaitingForConnection().registerBranch(request));
     }
 
     /**
@@ -234,6 +236,18 @@ public final class TcClient implements AutoCloseable {
 
     private TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stub() {
         return stub.withDeadlineAfter(config.callTimeout().toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * For the calls that are never retried (begin, registration): a channel still waiting out its
+     * reconnect backoff after a TC restart would fail them at once although the TC is back, so they
+     * make it connect now and wait for the connection, within their deadline.
+     */
+    private TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stubWaitingForConnection() {
+        if (channel.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
+            channel.resetConnectBackoff();
+        }
+        return stub().withWaitForReady();
     }
 
     private <T> T call(String operation, String xid, boolean idempotent, Supplier<T> body) {

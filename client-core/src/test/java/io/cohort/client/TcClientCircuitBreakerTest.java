@@ -62,6 +62,23 @@ class TcClientCircuitBreakerTest {
     }
 
     @Test
+    void aBeginRightAfterATcRestartIsAnsweredAlthoughTheChannelWasWaitingToReconnect() {
+        TestTcServer tc = closing(TestTcServer.start());
+        TcClient client = client(tc.address());
+        untilAnswered(() -> client.status("x:1:0"));
+
+        tc.stop();
+        // A few failed calls, too few to open the breaker: the channel is left in its reconnect backoff.
+        for (int i = 0; i < 3; i++) {
+            String xid = "x:1:" + i;
+            assertThatThrownBy(() -> client.status(xid)).isInstanceOf(TcUnavailableException.class)
+                    .hasMessageContaining("No answer from the TC");
+        }
+        tc.restart();
+        assertThat(client.begin("right-after", Duration.ofSeconds(10), null)).startsWith(tc.address());
+    }
+
+    @Test
     void aTcThatAcceptsConnectionsButNeverAnswersInTimeOpensTheBreakerAndItStaysOpen() {
         Duration shortTimeout = Duration.ofMillis(100);
         TestTcServer tc = closing(TestTcServer.start());
