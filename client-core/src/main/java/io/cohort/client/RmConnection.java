@@ -21,7 +21,9 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,7 +33,8 @@ import org.slf4j.LoggerFactory;
  * branch can reach this RM. Each stream announces the RM's resources, receives batches of branch
  * commands, runs them on a worker pool through the {@link BranchCommandHandler} and sends the
  * results back on the same stream. A broken stream is reopened with backoff (up to 5 s), forever,
- * until {@link #close()}; replicas behind a DNS name are re-resolved every 30 s.
+ * until {@link #close()}, or at once by {@link #reconnectNow()}; replicas behind a DNS name are
+ * re-resolved every 30 s.
  */
 public final class RmConnection implements AutoCloseable {
 
@@ -73,6 +76,35 @@ public final class RmConnection implements AutoCloseable {
     /** Number of replicas this RM currently has an open, welcomed stream to. */
     public int connectedReplicas() {
         return (int) streams.values().stream().filter(s -> s.welcomed).count();
+    }
+
+    /**
+     * Reconnects at once every stream that is waiting out its reconnect backoff, and waits until every
+     * known replica has welcomed this RM, at most the TC call timeout; whether all did. For an RM the
+     * TC turned away because, after a TC restart, its stream had not announced its resources yet: the
+     * TC answering proves it is back, so there is no reason to wait for the backoff.
+     */
+    public boolean reconnectNow() {
+        long deadline = System.nanoTime() + config.callTimeout().toNanos();
+        while (true) {
+            boolean all = !streams.isEmpty();
+            for (ReplicaStream s : streams.values()) {
+                all &= s.welcomed;
+                s.reconnectIfWaiting();
+            }
+            if (all) {
+                return true;
+            }
+            if (closed || System.nanoTime() >= deadline) {
+                return false;
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
     }
 
     /** Resolves the configured addresses to individual replicas and opens a stream to any new one. */
@@ -131,6 +163,8 @@ public final class RmConnection implements AutoCloseable {
         private volatile StreamObserver<RmMessage> outbound;
         private volatile boolean welcomed;
         private long backoffMs = 100;
+        /** The scheduled reconnection while the stream waits out its backoff, else null. Guarded by this. */
+        private ScheduledFuture<?> pendingReconnect;
 
         ReplicaStream(String address) {
             this.address = address;
@@ -138,6 +172,9 @@ public final class RmConnection implements AutoCloseable {
         }
 
         void connect() {
+            synchronized (this) {
+                pendingReconnect = null;
+            }
             if (closed) {
                 return;
             }
@@ -212,8 +249,25 @@ public final class RmConnection implements AutoCloseable {
             long delay = backoffMs;
             backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
             try {
-                scheduler.schedule(this::connect, delay, TimeUnit.MILLISECONDS);
-            } catch (java.util.concurrent.RejectedExecutionException e) {
+                synchronized (this) {
+                    pendingReconnect = scheduler.schedule(this::connect, delay, TimeUnit.MILLISECONDS);
+                }
+            } catch (RejectedExecutionException e) {
+                // closing
+            }
+        }
+
+        /** Connects now if the stream is waiting out its backoff (not while an attempt is in flight). */
+        void reconnectIfWaiting() {
+            synchronized (this) {
+                if (pendingReconnect == null || !pendingReconnect.cancel(false)) {
+                    return;
+                }
+                pendingReconnect = null;
+            }
+            try {
+                scheduler.execute(this::connect);
+            } catch (RejectedExecutionException e) {
                 // closing
             }
         }

@@ -23,6 +23,7 @@ import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import io.github.resilience4j.core.IntervalFunction;
 import io.github.resilience4j.retry.Retry;
 import io.github.resilience4j.retry.RetryConfig;
+import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
@@ -31,26 +32,49 @@ import io.grpc.stub.MetadataUtils;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The client side of the TC's gRPC API, shared by the TM and the RM. Thread-safe; one per process.
  *
  * <p>Calls that are safe to repeat (status, commit, rollback, lock queries — the TC makes commit
  * and rollback idempotent) are retried with exponential backoff when no TC answered. Begin and
- * branch registration are not retried after a timeout, since the TC may have acted on them. A
- * circuit breaker stops hammering a TC that is down: while open, calls fail at once with
- * {@link TcUnavailableException}.
+ * branch registration are not retried after a timeout, since the TC may have acted on them; they
+ * wait instead, within their deadline, for a connection to a TC (after a TC restart the channel may
+ * still be waiting out its reconnect backoff).
+ *
+ * <p>A circuit breaker spares the application the call timeout while no TC answers: after repeated
+ * failures it opens, and calls fail at once with {@link TcUnavailableException}. It is open only as
+ * long as the TC is away: the moment the channel connects to a TC again (a finished TCP and HTTP/2
+ * handshake is the probe) the breaker closes, so a TC that comes back is not refused traffic by a
+ * timer. Each call it refuses makes the channel try to connect now instead of after gRPC's growing
+ * backoff, and after {@link #OPEN_STATE_WAIT} a few calls go through as probes in any case (a TC
+ * that accepts connections but does not answer keeps the channel connected).
  */
 public final class TcClient implements AutoCloseable {
+
+    /** How long the breaker stays open before letting probe calls through, if no reconnection closed it first. */
+    static final Duration OPEN_STATE_WAIT = Duration.ofSeconds(1);
+
+    private static final Logger log = LoggerFactory.getLogger(TcClient.class);
 
     private final TcClientConfig config;
     private final ManagedChannel channel;
     private final TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stub;
     private final Retry retry;
     private final CircuitBreaker circuitBreaker;
+    /** Whether a callback on the channel's state is registered to close the open breaker on reconnection. */
+    private final AtomicBoolean watchingForReconnection = new AtomicBoolean();
 
     public TcClient(TcClientConfig config) {
+        this(config, OPEN_STATE_WAIT);
+    }
+
+    /** {@code openStateWait}: tests set it long, to see that only a reconnection closes the breaker. */
+    TcClient(TcClientConfig config, Duration openStateWait) {
         this.config = config;
         this.channel = TcChannels.open(config.addresses(), null);
         this.stub = TransactionCoordinatorGrpc.newBlockingStub(channel)
@@ -58,15 +82,54 @@ public final class TcClient implements AutoCloseable {
         this.retry = Retry.of("cohort-tc", RetryConfig.custom()
                 .maxAttempts(config.retryAttempts())
                 .intervalFunction(IntervalFunction.ofExponentialBackoff(config.retryBackoff(), 2.0))
-                .retryOnException(e -> e instanceof TcUnavailableException && !(e.getCause() instanceof CallNotPermittedException))
+                // A call the open breaker refused is retried too: the refusal made the channel reconnect, and
+                // the breaker closes as soon as it has.
+                .retryOnException(e -> e instanceof TcUnavailableException || e instanceof CallNotPermittedException)
                 .build());
         this.circuitBreaker = CircuitBreaker.of("cohort-tc", CircuitBreakerConfig.custom()
                 .failureRateThreshold(50)
                 .minimumNumberOfCalls(20)
                 .slidingWindowSize(50)
-                .waitDurationInOpenState(Duration.ofSeconds(2))
+                .waitDurationInOpenState(openStateWait)
+                .permittedNumberOfCallsInHalfOpenState(3)
                 .recordException(e -> e instanceof TcUnavailableException)
                 .build());
+        circuitBreaker.getEventPublisher().onStateTransition(event -> {
+            CircuitBreaker.State to = event.getStateTransition().getToState();
+            if (to == CircuitBreaker.State.OPEN) {
+                log.warn("TC at {} does not answer: circuit breaker open, calls fail at once until a connection "
+                        + "to a TC is back", config.address());
+                closeBreakerOnReconnection();
+            } else if (to == CircuitBreaker.State.CLOSED) {
+                log.info("TC at {} answers again: circuit breaker closed", config.address());
+            }
+        });
+    }
+
+    /**
+     * Follows the channel's connectivity while the breaker is open and closes the breaker when the
+     * channel becomes READY again. A channel that was already READY when the breaker opened (a TC that
+     * accepts connections but does not answer in time) must first lose its connection.
+     */
+    private void closeBreakerOnReconnection() {
+        if (watchingForReconnection.compareAndSet(false, true)) {
+            ConnectivityState atOpening = channel.getState(true);
+            channel.notifyWhenStateChanged(atOpening, () -> onChannelStateChanged(atOpening));
+        }
+    }
+
+    private void onChannelStateChanged(ConnectivityState before) {
+        ConnectivityState now = channel.getState(true);
+        boolean open = circuitBreaker.getState() == CircuitBreaker.State.OPEN
+                || circuitBreaker.getState() == CircuitBreaker.State.HALF_OPEN;
+        if (!open || now == ConnectivityState.SHUTDOWN) {
+            watchingForReconnection.set(false);
+        } else if (now == ConnectivityState.READY && before != ConnectivityState.READY) {
+            watchingForReconnection.set(false);
+            circuitBreaker.transitionToClosedState();
+        } else {
+            channel.notifyWhenStateChanged(now, () -> onChannelStateChanged(now));
+        }
     }
 
     static Metadata authHeaders(TcClientConfig config) {
@@ -90,7 +153,7 @@ public final class TcClient implements AutoCloseable {
                 .setTimeoutMs(timeout == null ? 0 : timeout.toMillis())
                 .setProtocol(protocol == null ? TransactionProtocol.PROTOCOL_UNSPECIFIED : protocol)
                 .build();
-        BeginResponse response = call("begin", null, false, () -> stub().begin(request));
+        BeginResponse response = call("begin", null, false, () -> stubWaitingForConnection().begin(request));
         return response.getXid();
     }
 
@@ -136,7 +199,7 @@ public final class TcClient implements AutoCloseable {
                         : com.google.protobuf.ByteString.copyFrom(applicationData))
                 .setClientId(clientId == null ? "" : clientId)
                 .build();
-        return call("registerBranch", xid, false, () -> stub().registerBranch(request));
+        return call("registerBranch", xid, false, () -> stubWaitingForConnection().registerBranch(request));
     }
 
     /**
@@ -191,14 +254,36 @@ public final class TcClient implements AutoCloseable {
         return stub.withDeadlineAfter(config.callTimeout().toMillis(), TimeUnit.MILLISECONDS);
     }
 
+    /**
+     * For the calls that are never retried (begin, registration): a channel still waiting out its
+     * reconnect backoff after a TC restart would fail them at once although the TC is back, so they
+     * make it connect now and wait for the connection, within their deadline.
+     */
+    private TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stubWaitingForConnection() {
+        if (channel.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
+            channel.resetConnectBackoff();
+        }
+        return stub().withWaitForReady();
+    }
+
     private <T> T call(String operation, String xid, boolean idempotent, Supplier<T> body) {
-        Supplier<T> guarded = CircuitBreaker.decorateSupplier(circuitBreaker, () -> translate(operation, xid, body));
+        Supplier<T> breaker = CircuitBreaker.decorateSupplier(circuitBreaker, () -> translate(operation, xid, body));
+        Supplier<T> guarded = () -> {
+            try {
+                return breaker.get();
+            } catch (CallNotPermittedException refused) {
+                // Let the channel try to connect now rather than after its backoff, so the breaker can close.
+                channel.resetConnectBackoff();
+                throw refused;
+            }
+        };
         Supplier<T> withRetry = idempotent ? Retry.decorateSupplier(retry, guarded) : guarded;
         try {
             return withRetry.get();
         } catch (CallNotPermittedException e) {
             throw new TcUnavailableException("TC at " + config.address() + " is unavailable (circuit breaker open after "
-                    + "repeated failures); " + operation + (xid == null ? "" : " of " + xid) + " was not sent", e);
+                    + "repeated failures; it closes as soon as a connection to a TC is back); " + operation
+                    + (xid == null ? "" : " of " + xid) + " was not sent", e);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.cohort.rm;
 
+import io.cohort.client.RmConnection;
 import io.cohort.rm.dialect.Dialect;
 import io.cohort.rm.image.TableMetaCache;
 import io.cohort.rm.sql.SqlPlanCache;
@@ -88,6 +89,15 @@ public final class Resource {
 
     public Clock clock() {
         return manager.clock();
+    }
+
+    /**
+     * Reopens this RM's command streams now if they wait out a reconnect backoff, and waits (at most
+     * the TC call timeout) until every TC replica has welcomed them; whether all did.
+     */
+    public boolean reconnectCommandStreams() {
+        RmConnection connection = manager.connection();
+        return connection != null && connection.reconnectNow();
     }
 
     /** Rewritten SQL by a key naming the rewrite and the original SQL; built once. */

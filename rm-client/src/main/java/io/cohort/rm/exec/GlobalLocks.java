@@ -6,6 +6,7 @@ import io.cohort.rm.GlobalLockConflictException;
 import io.cohort.rm.Resource;
 import io.cohort.rm.RmConfig;
 import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.GlobalStatusCode;
 import io.cohort.protocol.v1.LockConflict;
 import io.cohort.protocol.v1.QueryLocksResponse;
@@ -31,7 +32,6 @@ public final class GlobalLocks {
      * {@link GlobalLockConflictException} when the locks stay taken.
      */
     public static RegisterBranchResponse register(Resource resource, String xid, List<String> lockKeys) throws SQLException {
-        BranchCoordinator tc = resource.coordinator();
         RmConfig config = resource.config();
         Clock clock = resource.clock();
         long start = clock.millis();
@@ -39,7 +39,7 @@ public final class GlobalLocks {
         for (int attempt = 1; attempt <= config.lockRetryAttempts(); attempt++) {
             RegisterBranchResponse response;
             try {
-                response = tc.registerBranch(xid, resource.resourceId(), lockKeys, null, resource.clientId());
+                response = registerOnce(resource, xid, lockKeys);
             } catch (TcException e) {
                 throw new SQLException("Could not register the branch of global transaction " + xid + " with the TC: "
                         + e.getMessage(), e.isRetriable() ? "08006" : "40000", e);
@@ -55,6 +55,23 @@ public final class GlobalLocks {
             }
         }
         throw conflict(conflict, config, clock, start, xid);
+    }
+
+    /**
+     * One registration. A TC that does not know this RM's resource has restarted while this RM's
+     * command stream waits out its reconnect backoff: the stream is reopened at once and the
+     * registration sent again, instead of turning away an RM that is alive.
+     */
+    private static RegisterBranchResponse registerOnce(Resource resource, String xid, List<String> lockKeys) {
+        BranchCoordinator tc = resource.coordinator();
+        try {
+            return tc.registerBranch(xid, resource.resourceId(), lockKeys, null, resource.clientId());
+        } catch (TcException e) {
+            if (e.errorCode() != ErrorCode.UNKNOWN_RESOURCE || !resource.reconnectCommandStreams()) {
+                throw e;
+            }
+            return tc.registerBranch(xid, resource.resourceId(), lockKeys, null, resource.clientId());
+        }
     }
 
     /** Waits until no other global transaction holds {@code lockKeys}. */

@@ -62,6 +62,7 @@ class EmbeddedStoreCrashIT {
                 .start();
         long[] count = {0};
         CompletableFuture<Void> ready = new CompletableFuture<>();
+        CompletableFuture<Void> firstAck = new CompletableFuture<>();
         Thread reader = new Thread(() -> {
             try (BufferedReader in = new BufferedReader(new InputStreamReader(child.getInputStream(),
                     StandardCharsets.UTF_8))) {
@@ -75,17 +76,21 @@ class EmbeddedStoreCrashIT {
                                 acked.merge(parts[1], Integer.parseInt(parts[2]), Math::max);
                             }
                             count[0]++;
+                            firstAck.complete(null);
                         }
                     }
                 }
             } catch (Exception e) {
                 ready.completeExceptionally(e);
+                firstAck.completeExceptionally(e);
             }
         });
         reader.start();
         try {
             ready.get(60, TimeUnit.SECONDS);
-            Thread.sleep(ThreadLocalRandom.current().nextLong(500, 1500));
+            // Writes are under way before the kill, however slow the machine; then a random kill point.
+            firstAck.get(60, TimeUnit.SECONDS);
+            Thread.sleep(ThreadLocalRandom.current().nextLong(0, 1000));
         } finally {
             child.destroyForcibly(); // SIGKILL on Linux
             child.waitFor(30, TimeUnit.SECONDS);

@@ -1,0 +1,163 @@
+package io.cohort.client;
+
+import io.cohort.protocol.v1.BeginRequest;
+import io.cohort.protocol.v1.BeginResponse;
+import io.cohort.protocol.v1.GlobalRequest;
+import io.cohort.protocol.v1.GlobalStatusCode;
+import io.cohort.protocol.v1.GlobalStatusResponse;
+import io.cohort.protocol.v1.RmMessage;
+import io.cohort.protocol.v1.TcMessage;
+import io.cohort.protocol.v1.TcWelcome;
+import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.ChannelOption;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A real gRPC server on a real port speaking the TC's API, just enough of it for the client's
+ * connection behaviour: Begin, GetStatus (optionally slower than the client's deadline) and the RM's
+ * command stream (a welcome for every hello). It can be stopped and started again on the same port,
+ * as a TC that is killed and restarted.
+ */
+final class TestTcServer implements AutoCloseable {
+
+    private final int port;
+    private final AtomicLong xids = new AtomicLong();
+    private final AtomicLong statusCalls = new AtomicLong();
+    private volatile Duration answerDelay = Duration.ZERO;
+    private Server server;
+
+    private TestTcServer(int port) {
+        this.port = port;
+    }
+
+    static TestTcServer start() {
+        return new TestTcServer(freePort()).restart();
+    }
+
+    /** A server on a given port (one the test freed for it). */
+    static TestTcServer onPort(int port) {
+        return new TestTcServer(port).restart();
+    }
+
+    String address() {
+        return "127.0.0.1:" + port;
+    }
+
+    int port() {
+        return port;
+    }
+
+    /** GetStatus calls received so far. */
+    long statusCalls() {
+        return statusCalls.get();
+    }
+
+    /** Every unary answer comes this much later (a TC that accepts connections but is too slow). */
+    void answerAfter(Duration delay) {
+        answerDelay = delay;
+    }
+
+    TestTcServer restart() {
+        try {
+            server = NettyServerBuilder.forPort(port)
+                    // The port's earlier connections may still be in TIME_WAIT.
+                    .withOption(ChannelOption.SO_REUSEADDR, true)
+                    .addService(new Service())
+                    .build()
+                    .start();
+        } catch (IOException e) {
+            throw new UncheckedIOException("Cannot listen on " + port, e);
+        }
+        return this;
+    }
+
+    /** Like a killed TC: every connection is dropped at once. */
+    void stop() {
+        server.shutdownNow();
+        try {
+            if (!server.awaitTermination(10, TimeUnit.SECONDS)) {
+                throw new IllegalStateException("gRPC server on " + port + " did not stop within 10 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (server != null && !server.isTerminated()) {
+            stop();
+        }
+    }
+
+    static int freePort() {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private final class Service extends TransactionCoordinatorGrpc.TransactionCoordinatorImplBase {
+
+        @Override
+        public void begin(BeginRequest request, StreamObserver<BeginResponse> response) {
+            delay();
+            response.onNext(BeginResponse.newBuilder().setXid(address() + ":" + xids.incrementAndGet())
+                    .setTimeoutMs(request.getTimeoutMs()).build());
+            response.onCompleted();
+        }
+
+        @Override
+        public void getStatus(GlobalRequest request, StreamObserver<GlobalStatusResponse> response) {
+            statusCalls.incrementAndGet();
+            delay();
+            response.onNext(GlobalStatusResponse.newBuilder().setXid(request.getXid())
+                    .setStatus(GlobalStatusCode.GLOBAL_BEGIN).build());
+            response.onCompleted();
+        }
+
+        @Override
+        public StreamObserver<RmMessage> connect(StreamObserver<TcMessage> toRm) {
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(RmMessage message) {
+                    if (message.hasHello()) {
+                        toRm.onNext(TcMessage.newBuilder().setWelcome(TcWelcome.newBuilder()
+                                .setTcAddress(address())).build());
+                    }
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                    // the RM went away
+                }
+
+                @Override
+                public void onCompleted() {
+                    toRm.onCompleted();
+                }
+            };
+        }
+
+        private void delay() {
+            long ms = answerDelay.toMillis();
+            if (ms > 0) {
+                try {
+                    Thread.sleep(ms); // the slow TC itself, not a wait in a test
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+}
