@@ -9,11 +9,15 @@ import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowLock;
 import io.cohort.tc.store.Page;
 import io.cohort.tc.store.TransactionStore;
+import jakarta.servlet.http.HttpServletRequest;
+import java.security.Principal;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.concurrent.CompletionException;
+import java.util.function.Function;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -34,8 +38,11 @@ public class TransactionsController {
     private final TransactionStore store;
     private final Coordinator coordinator;
     private final BranchDispatcher dispatcher;
+    private final ApiAudit audit;
 
-    public TransactionsController(TransactionStore store, Coordinator coordinator, BranchDispatcher dispatcher) {
+    public TransactionsController(TransactionStore store, Coordinator coordinator, BranchDispatcher dispatcher,
+                                  ApiAudit audit) {
+        this.audit = audit;
         this.store = store;
         this.coordinator = coordinator;
         this.dispatcher = dispatcher;
@@ -79,13 +86,28 @@ public class TransactionsController {
     }
 
     @PostMapping("/transactions/{xid}/retry")
-    public GlobalTransaction retry(@PathVariable String xid) {
-        return coordinator.retry(xid);
+    public GlobalTransaction retry(@PathVariable String xid, Principal principal, HttpServletRequest request) {
+        return audited("retry", xid, principal, request, caller -> coordinator.retry(xid, caller));
     }
 
     @PostMapping("/transactions/{xid}/rollback")
-    public GlobalTransaction rollback(@PathVariable String xid) {
-        return coordinator.forceRollback(xid).join();
+    public GlobalTransaction rollback(@PathVariable String xid, Principal principal, HttpServletRequest request) {
+        return audited("rollback", xid, principal, request, caller -> coordinator.forceRollback(xid, caller).join());
+    }
+
+    /** Runs a change asked by a person and logs who asked it, from where, and how it ended. */
+    private GlobalTransaction audited(String action, String xid, Principal principal, HttpServletRequest request,
+                                      Function<String, GlobalTransaction> change) {
+        String caller = ApiAudit.caller(principal.getName(), request);
+        try {
+            GlobalTransaction result = change.apply(caller);
+            audit.adminAction(caller, action, xid, "now " + result.status());
+            return result;
+        } catch (RuntimeException e) {
+            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+            audit.adminAction(caller, action, xid, "refused: " + cause.getMessage());
+            throw e;
+        }
     }
 
     @GetMapping("/locks")

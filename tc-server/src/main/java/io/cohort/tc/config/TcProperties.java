@@ -20,7 +20,7 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param store             where transactions are kept
  * @param recovery          timeout checks and phase-2 retries
  * @param threePhase        settings of three-phase commit
- * @param auth              optional bearer token required on gRPC and /api
+ * @param auth              bearer tokens: the client token on gRPC and for REST reads, the admin token for REST changes
  */
 @ConfigurationProperties("cohort.tc")
 public record TcProperties(
@@ -131,7 +131,20 @@ public record TcProperties(
         }
     }
 
-    /** @param token when set, every gRPC call and /api request must carry {@code Authorization: Bearer <token>} */
-    public record Auth(@DefaultValue("") String token) {
+    /**
+     * With neither token set, authentication is off.
+     *
+     * @param token      the client token: every gRPC call (TMs, RMs) must carry {@code Authorization: Bearer <token>};
+     *                   it also lets a caller read the REST API and the actuator
+     * @param adminToken the admin token: needed for REST requests that change something (retry, rollback);
+     *                   without it the REST API is read-only. Must differ from {@code token}
+     */
+    public record Auth(@DefaultValue("") String token, @DefaultValue("") String adminToken) {
+        public Auth {
+            if (!adminToken.isEmpty() && adminToken.equals(token)) {
+                throw new IllegalArgumentException("cohort.tc.auth.admin-token must differ from cohort.tc.auth.token: "
+                        + "every TM and RM holds the client token, and it must not be enough to change transactions");
+            }
+        }
     }
 }

@@ -120,17 +120,22 @@ public final class Coordinator {
     }
 
     public CompletableFuture<GlobalTransaction> rollback(String xid) {
+        return rollback(xid, "rollback requested by TM");
+    }
+
+    /** @param reason why, and who asked: recorded on the transaction */
+    private CompletableFuture<GlobalTransaction> rollback(String xid, String reason) {
         GlobalTransaction tx = require(xid);
         GlobalStatus status = tx.status();
         if (status == GlobalStatus.BEGIN) {
-            return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "rollback requested by TM")
+            return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, reason)
                     .thenCompose(moved -> {
                         if (!moved) {
-                            return rollback(xid);
+                            return rollback(xid, reason);
                         }
                         driver.drive(xid);
                         return CompletableFuture.completedFuture(tx.withStatus(GlobalStatus.ROLLBACKING,
-                                "rollback requested by TM", clock.millis()));
+                                reason, clock.millis()));
                     });
         }
         if (status.isRollbackDecided()) {
@@ -285,20 +290,24 @@ public final class Coordinator {
 
     // ---- people (REST API) ----
 
-    /** Retries phase 2 of a transaction that waits for a person (or is retrying) right now, with a fresh retry budget. */
-    public GlobalTransaction retry(String xid) {
+    /**
+     * Retries phase 2 of a transaction that waits for a person (or is retrying) right now, with a fresh retry budget.
+     *
+     * @param requestedBy who asked, recorded on the transaction (e.g. "admin from 10.0.0.7 over REST")
+     */
+    public GlobalTransaction retry(String xid, String requestedBy) {
         GlobalTransaction tx = require(xid);
-        return driver.retryNow(tx);
+        return driver.retryNow(tx, "retry requested by " + requestedBy);
     }
 
     /** Rolls back a transaction still in BEGIN, or retries the rollback of one whose rollback failed. */
-    public CompletableFuture<GlobalTransaction> forceRollback(String xid) {
+    public CompletableFuture<GlobalTransaction> forceRollback(String xid, String requestedBy) {
         GlobalTransaction tx = require(xid);
         if (tx.status() == GlobalStatus.BEGIN) {
-            return rollback(xid);
+            return rollback(xid, "rollback requested by " + requestedBy);
         }
         if (tx.status().isRollbackDecided() && !tx.status().isFinal()) {
-            return CompletableFuture.completedFuture(driver.retryNow(tx));
+            return CompletableFuture.completedFuture(driver.retryNow(tx, "rollback retry requested by " + requestedBy));
         }
         throw new CoordinatorException(ErrorCode.ILLEGAL_TRANSITION, "Cannot force a rollback of " + xid + " in status "
                 + tx.status() + ": only BEGIN, or a rollback that is retrying or failed, can be rolled back");

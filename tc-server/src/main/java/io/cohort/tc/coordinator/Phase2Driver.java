@@ -141,17 +141,17 @@ public final class Phase2Driver {
     }
 
     /** Retries now with a fresh budget (a person asked). Returns the status it is driven from. */
-    GlobalTransaction retryNow(GlobalTransaction tx) {
+    GlobalTransaction retryNow(GlobalTransaction tx, String reason) {
         GlobalStatus status = tx.status();
         if (status == GlobalStatus.COMMIT_FAILED || status == GlobalStatus.ROLLBACK_FAILED) {
             GlobalStatus next = GlobalStateMachine.retryingOf(status);
             GlobalStateMachine.checkMove(tx.xid(), status, next);
-            boolean moved = store.transitionGlobal(tx.xid(), status, next, "retry requested through the API").join();
+            boolean moved = store.transitionGlobal(tx.xid(), status, next, reason).join();
             if (!moved) {
                 throw new CoordinatorException(io.cohort.protocol.v1.ErrorCode.ILLEGAL_TRANSITION,
                         "Global transaction " + tx.xid() + " changed status while the retry was asked; look again");
             }
-            tx = tx.withStatus(next, "retry requested through the API", clock.millis());
+            tx = tx.withStatus(next, reason, clock.millis());
         } else if (status == GlobalStatus.BEGIN || status.isFinal()) {
             throw new CoordinatorException(io.cohort.protocol.v1.ErrorCode.ILLEGAL_TRANSITION, "Nothing to retry for "
                     + tx.xid() + " in status " + status + ": only transactions in phase 2 or waiting for a person");

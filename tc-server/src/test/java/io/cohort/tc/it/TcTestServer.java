@@ -2,6 +2,7 @@ package io.cohort.tc.it;
 
 import io.cohort.tc.TcServerApplication;
 import io.cohort.tc.config.TcConfiguration;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.Map;
 import org.springframework.boot.builder.SpringApplicationBuilder;
@@ -19,7 +20,9 @@ public final class TcTestServer implements AutoCloseable {
         all.put("cohort.tc.advertised-address", "");
         all.put("logging.level.io.cohort", "INFO");
         all.putAll(properties);
-        this.context = new SpringApplicationBuilder(TcServerApplication.class).properties(all).run();
+        // As arguments, not default properties: those rank below application.yaml (server.port: 7091).
+        String[] args = all.entrySet().stream().map(e -> "--" + e.getKey() + "=" + e.getValue()).toArray(String[]::new);
+        this.context = new SpringApplicationBuilder(TcServerApplication.class).run(args);
     }
 
     public String grpcAddress() {
@@ -32,6 +35,10 @@ public final class TcTestServer implements AutoCloseable {
 
     public <T> T bean(Class<T> type) {
         return context.getBean(type);
+    }
+
+    public <T> Collection<T> beans(Class<T> type) {
+        return context.getBeansOfType(type).values();
     }
 
     @Override

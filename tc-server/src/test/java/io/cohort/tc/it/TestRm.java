@@ -26,6 +26,11 @@ public final class TestRm implements AutoCloseable {
     private final RmConnection connection;
 
     public TestRm(String tcAddress, String clientId, List<String> resourceIds) {
+        this(TcClientConfig.of(tcAddress, "test-rm"), clientId, resourceIds);
+    }
+
+    public TestRm(TcClientConfig config, String clientId, List<String> resourceIds) {
+        String tcAddress = config.address();
         BranchCommandHandler handler = commands -> {
             List<BranchResult> results = new ArrayList<>();
             for (BranchCommand c : commands) {
@@ -38,7 +43,7 @@ public final class TestRm implements AutoCloseable {
             }
             return results;
         };
-        this.connection = new RmConnection(TcClientConfig.of(tcAddress, "test-rm"), clientId, resourceIds, handler, 2);
+        this.connection = new RmConnection(config, clientId, resourceIds, handler, 2);
         long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
         while (connection.connectedReplicas() == 0) {
             if (System.nanoTime() > deadline) {
