@@ -32,6 +32,19 @@ class BomMatchesBuildTest {
         }
     }
 
+    @Test
+    void theConsumerCheckBuildsAgainstThisVersion() throws Exception {
+        Properties build = new Properties();
+        try (InputStream in = getClass().getResourceAsStream("/build-versions.properties")) {
+            build.load(in);
+        }
+        Document consumer = DocumentBuilderFactory.newInstance().newDocumentBuilder()
+                .parse(Path.of("..", "examples", "consumer-it", "pom.xml").toFile());
+        Element properties = (Element) consumer.getDocumentElement().getElementsByTagName("properties").item(0);
+
+        assertThat(text(properties, "cohort.version")).isEqualTo(build.getProperty("cohort.version"));
+    }
+
     private static String text(Element parent, String childTag) {
         for (var node = parent.getFirstChild(); node != null; node = node.getNextSibling()) {
             if (node instanceof Element child && child.getTagName().equals(childTag)) {
