@@ -35,7 +35,8 @@ public class BankController {
 
     private static final Logger log = LoggerFactory.getLogger(BankController.class);
 
-    public record TransferRequest(String id, long from, long to, long amount, boolean failInPeer) {
+    /** {@code failInPeer} is boxed: Jackson 3 refuses a missing primitive, and most requests leave it out. */
+    public record TransferRequest(String id, long from, long to, long amount, Boolean failInPeer) {
     }
 
     public record TransferResult(String id, String status, String xid, String error) {
@@ -58,7 +59,7 @@ public class BankController {
     public ResponseEntity<TransferResult> transfer(@RequestBody TransferRequest r) {
         String id = r.id() == null || r.id().isBlank() ? UUID.randomUUID().toString() : r.id();
         try {
-            String xid = transfers.transfer(id, r.from(), r.to(), r.amount(), r.failInPeer());
+            String xid = transfers.transfer(id, r.from(), r.to(), r.amount(), Boolean.TRUE.equals(r.failInPeer()));
             return ResponseEntity.ok(new TransferResult(id, "COMMITTED", xid, null));
         } catch (TransferRefusedException e) {
             return failed(e.status(), id, "ROLLED_BACK", null, e);

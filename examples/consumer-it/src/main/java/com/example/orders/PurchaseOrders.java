@@ -1,0 +1,6 @@
+package com.example.orders;
+
+import org.springframework.data.jpa.repository.JpaRepository;
+
+public interface PurchaseOrders extends JpaRepository<PurchaseOrder, Long> {
+}
