@@ -259,6 +259,34 @@ class TypeMatrixIT {
         }
     }
 
+    /** Undo logs of format 1 held the driver's renderings (base64 bytea, ISO times, true/false): still undone exactly. */
+    @Test
+    void anUndoLogWrittenBeforeImagesWereTheServersTextIsStillUndoneExactly() throws Exception {
+        try (Fixture f = new Fixture(Mode.DRIVER_DEFAULTS)) {
+            PgFixture.exec(f.admin, """
+                    CREATE TABLE legacy (id bigint PRIMARY KEY, b bytea, flag boolean, at timestamptz, t time, r real);
+                    INSERT INTO legacy VALUES (1, '\\x01', false, '2024-01-01 11:00:00+00', '11:00', 2.2);
+                    """);
+            String expected = f.dumpOf("SELECT 1::bigint, '\\x00ff10'::bytea, true, '2024-01-01 10:00:00+00'::timestamptz,"
+                    + " '10:00'::time, 1.1::real").text;
+            String columns = "[{\"name\":\"id\",\"type\":\"BIGINT\"},{\"name\":\"b\",\"type\":\"BINARY\"},"
+                    + "{\"name\":\"flag\",\"type\":\"BOOLEAN\"},{\"name\":\"at\",\"type\":\"TIMESTAMP_WITH_TIMEZONE\"},"
+                    + "{\"name\":\"t\",\"type\":\"TIME\"},{\"name\":\"r\",\"type\":\"REAL\"}]";
+            byte[] v1 = ("J{\"v\":1,\"records\":[{\"op\":\"UPDATE\",\"schema\":\"public\",\"table\":\"legacy\",\"columns\":"
+                    + columns + ",\"pk\":[\"id\"],"
+                    + "\"before\":[[\"1\",\"AP8Q\",\"true\",\"2024-01-01T10:00Z\",\"10:00\",\"1.100000023841858\"]],"
+                    + "\"after\":[[\"1\",\"AQ==\",\"false\",\"2024-01-01T11:00Z\",\"11:00\",\"2.200000047683716\"]]}]}")
+                    .getBytes(StandardCharsets.UTF_8);
+            try (Connection c = f.raw.getConnection()) {
+                c.setAutoCommit(false);
+                UndoExecutor.Outcome undone = f.rm.resource(f.resourceId).undoExecutor().undo(c, "legacy-xid", 1, v1);
+                assertThat(undone.status()).as(undone.reason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED);
+                c.commit();
+            }
+            assertThat(f.dumpOf("SELECT * FROM legacy").text).isEqualTo(expected);
+        }
+    }
+
     // ---- helpers ----
 
     private String reason(String xid) {

@@ -152,7 +152,7 @@ public final class PostgresDialect implements Dialect {
      * does not matter. timestamptz is written in UTC and bytea in hex whatever the session's TimeZone
      * and bytea_output, so that a key's lock-key text is the same on every connection.
      */
-    String imageColumn(ColumnMeta column, String qualifier) {
+    private String imageColumn(ColumnMeta column, String qualifier) {
         String q = (qualifier == null ? "" : qualifier + ".") + quote(column.name());
         String text = switch (column.type()) {
             case TIMESTAMP_WITH_TIMEZONE ->
