@@ -142,6 +142,27 @@ class RollbackOnlyIT {
     }
 
     @Test
+    void aBodyThatSwallowsTheLockConflictAndReturnsGetsARollbackNotACommit() throws Exception {
+        String holder = holdAccountInBankB();
+        String[] xid = new String[1];
+
+        Throwable thrown = catchThrowable(() -> template.execute(TransactionDefinition.named("transfer"), () -> {
+            xid[0] = XidContext.current();
+            try {
+                transfer(bankA, bankB, 30);
+            } catch (GlobalLockConflictException swallowed) {
+                return "pretend it worked";
+            }
+            return "done";
+        }));
+
+        assertThat(thrown).isInstanceOf(GlobalTransactionRolledBackException.class)
+                .hasMessageContaining("rollback-only").hasMessageContaining(holder);
+        assertNothingApplied(xid[0]);
+        release(holder);
+    }
+
+    @Test
     void aRegistrationTheTcRefusesRollsBackEveryBranch() throws Exception {
         String[] xid = new String[1];
 
