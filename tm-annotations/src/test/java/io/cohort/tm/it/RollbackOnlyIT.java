@@ -27,9 +27,11 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -58,6 +60,7 @@ class RollbackOnlyIT {
     private static DataSource bankB;
     /** Bank B through an RM that never opened its command stream: the TC refuses its registrations. */
     private static DataSource bankBUnannounced;
+    private final List<String> holders = new ArrayList<>();
 
     @BeforeAll
     static void start() throws Exception {
@@ -98,6 +101,16 @@ class RollbackOnlyIT {
         rawB.close();
     }
 
+    /** Rolls back the lock holders a test began and waits until their locks are free for the next test. */
+    @AfterEach
+    void releaseHolders() throws InterruptedException {
+        for (String holder : holders) {
+            client.rollback(holder);
+            assertThat(awaitEnded(holder)).as("holder " + holder).isEqualTo(GlobalStatus.ROLLBACKED);
+        }
+        holders.clear();
+    }
+
     @BeforeEach
     void seed() throws SQLException {
         for (DataSource ds : List.of(rawA, rawB)) {
@@ -122,7 +135,6 @@ class RollbackOnlyIT {
                 .hasMessageContaining(holder);
         assertThat(thrown.getSuppressed()).singleElement().isInstanceOf(GlobalLockConflictException.class);
         assertNothingApplied(xid[0]);
-        release(holder);
     }
 
     @Test
@@ -138,7 +150,26 @@ class RollbackOnlyIT {
 
         assertThat(thrown).isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(holder);
         assertNothingApplied(xid[0]);
-        release(holder);
+    }
+
+    @Test
+    void aBodyThatSwallowsTheLockConflictAndReturnsGetsARollbackNotACommit() throws Exception {
+        String holder = holdAccountInBankB();
+        String[] xid = new String[1];
+
+        Throwable thrown = catchThrowable(() -> template.execute(TransactionDefinition.named("transfer"), () -> {
+            xid[0] = XidContext.current();
+            try {
+                transfer(bankA, bankB, 30);
+            } catch (GlobalLockConflictException swallowed) {
+                return "pretend it worked";
+            }
+            return "done";
+        }));
+
+        assertThat(thrown).isInstanceOf(GlobalTransactionRolledBackException.class)
+                .hasMessageContaining("rollback-only").hasMessageContaining(holder);
+        assertNothingApplied(xid[0]);
     }
 
     @Test
@@ -189,8 +220,9 @@ class RollbackOnlyIT {
     }
 
     /** A global transaction, left in BEGIN, that holds the global lock on bank B's account 1. */
-    private static String holdAccountInBankB() throws SQLException {
+    private String holdAccountInBankB() throws SQLException {
         String holder = client.begin("holder", Duration.ofSeconds(60), null);
+        holders.add(holder);
         String previous = XidContext.bind(holder);
         try {
             update(bankB, "UPDATE account SET balance = balance WHERE id = 1");
@@ -218,12 +250,6 @@ class RollbackOnlyIT {
             status = GlobalStatus.fromWire(client.status(xid).getStatus());
         }
         return status;
-    }
-
-    /** Rolls the lock holder back and waits until its lock is free for the next test. */
-    private static void release(String holder) throws InterruptedException {
-        client.rollback(holder);
-        assertThat(awaitEnded(holder)).isEqualTo(GlobalStatus.ROLLBACKED);
     }
 
     private static long query(DataSource ds, String sql) throws SQLException {
