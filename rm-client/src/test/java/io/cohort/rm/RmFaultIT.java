@@ -269,7 +269,7 @@ class RmFaultIT {
             }
             long lostAt = System.nanoTime();
             tc.process.start();
-            String xid = tc.tm().begin("right-after-restart", Duration.ofSeconds(60), null);
+            String xid = beginOnceTheTcAnswers();
             // Failed attempts 100 + 200 + 400 + 800 + 1600 ms apart: the stream's next one is at least 3.2 s
             // away. (A lower bound on the outage, not a wait for the machine.)
             while (System.nanoTime() - lostAt < Duration.ofMillis(3_200).toNanos()) {
@@ -286,6 +286,21 @@ class RmFaultIT {
     }
 
     // ---- helpers ----
+
+    /** Begins a global transaction; a TC just restarted on a busy machine may miss the first deadlines. */
+    private String beginOnceTheTcAnswers() throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (true) {
+            try {
+                return tc.tm().begin("right-after-restart", Duration.ofSeconds(60), null);
+            } catch (io.cohort.client.TcUnavailableException notYet) {
+                if (System.nanoTime() > deadline) {
+                    throw notYet;
+                }
+                Thread.sleep(50);
+            }
+        }
+    }
 
     private void assertNothingLeft() throws SQLException {
         rm.flushUndoDeletes();
