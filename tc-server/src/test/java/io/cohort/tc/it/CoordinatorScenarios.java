@@ -221,7 +221,8 @@ abstract class CoordinatorScenarios {
 
     @Test
     void aTransactionPastItsTimeoutIsRolledBackByTheTc() {
-        String xid = client.begin("slow", Duration.ofMillis(300), TransactionProtocol.TWO_PHASE);
+        // Long enough for the registration to get in first on a busy machine.
+        String xid = client.begin("slow", Duration.ofSeconds(2), TransactionProtocol.TWO_PHASE);
         register(xid, R1, "account:7");
 
         awaitStatus(xid, GlobalStatusCode.GLOBAL_TIMEOUT_ROLLBACKED);
