@@ -32,7 +32,7 @@ import io.grpc.stub.MetadataUtils;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -66,8 +66,8 @@ public final class TcClient implements AutoCloseable {
     private final TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stub;
     private final Retry retry;
     private final CircuitBreaker circuitBreaker;
-    /** Whether a callback on the channel's state is registered to close the open breaker on reconnection. */
-    private final AtomicBoolean watchingForReconnection = new AtomicBoolean();
+    /** Counts the breaker's openings; a channel watcher left from an earlier one stops when it sees a newer. */
+    private final AtomicLong openings = new AtomicLong();
 
     public TcClient(TcClientConfig config) {
         this(config, OPEN_STATE_WAIT);
@@ -112,23 +112,22 @@ public final class TcClient implements AutoCloseable {
      * accepts connections but does not answer in time) must first lose its connection.
      */
     private void closeBreakerOnReconnection() {
-        if (watchingForReconnection.compareAndSet(false, true)) {
-            ConnectivityState atOpening = channel.getState(true);
-            channel.notifyWhenStateChanged(atOpening, () -> onChannelStateChanged(atOpening));
-        }
+        long opening = openings.incrementAndGet();
+        ConnectivityState atOpening = channel.getState(true);
+        channel.notifyWhenStateChanged(atOpening, () -> onChannelStateChanged(opening, atOpening));
     }
 
-    private void onChannelStateChanged(ConnectivityState before) {
+    private void onChannelStateChanged(long opening, ConnectivityState before) {
         ConnectivityState now = channel.getState(true);
         boolean open = circuitBreaker.getState() == CircuitBreaker.State.OPEN
                 || circuitBreaker.getState() == CircuitBreaker.State.HALF_OPEN;
-        if (!open || now == ConnectivityState.SHUTDOWN) {
-            watchingForReconnection.set(false);
-        } else if (now == ConnectivityState.READY && before != ConnectivityState.READY) {
-            watchingForReconnection.set(false);
+        if (opening != openings.get() || !open || now == ConnectivityState.SHUTDOWN) {
+            return; // a newer opening has its own watcher, or the breaker closed otherwise
+        }
+        if (now == ConnectivityState.READY && before != ConnectivityState.READY) {
             circuitBreaker.transitionToClosedState();
         } else {
-            channel.notifyWhenStateChanged(now, () -> onChannelStateChanged(now));
+            channel.notifyWhenStateChanged(now, () -> onChannelStateChanged(opening, now));
         }
     }
 

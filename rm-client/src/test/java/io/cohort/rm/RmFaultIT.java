@@ -249,7 +249,58 @@ class RmFaultIT {
         assertNothingLeft();
     }
 
+    @Test
+    void aBranchRegistersRightAfterATcRestartWhileTheRmsStreamStillWaitsToReconnect() throws Exception {
+        // The RM's command stream goes through a proxy, its registrations straight to the TC: the test
+        // decides when the stream can reach the restarted TC again.
+        try (TcProxy streamProxy = new TcProxy(tc.process.grpcPort())) {
+            rm = ResourceManager.builder(BranchCoordinator.of(tc.tm())).config(RmConfig.defaults()).build();
+            ds = rm.wrap(raw, RESOURCE);
+            rm.connect(new io.cohort.client.TcClientConfig(streamProxy.address(), "rm-fault-it", "",
+                    Duration.ofSeconds(5), 3, Duration.ofMillis(100)), 2);
+            assertThat(rm.awaitConnected(Duration.ofSeconds(20))).isTrue();
+
+            streamProxy.set(TcProxy.Mode.CUT);
+            tc.process.kill();
+            long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+            while (rm.connection().connectedReplicas() > 0) {
+                assertThat(System.nanoTime()).as("the RM notices the TC is gone").isLessThan(deadline);
+                Thread.sleep(20);
+            }
+            long lostAt = System.nanoTime();
+            tc.process.start();
+            String xid = beginOnceTheTcAnswers();
+            // Failed attempts 100 + 200 + 400 + 800 + 1600 ms apart: the stream's next one is at least 3.2 s
+            // away. (A lower bound on the outage, not a wait for the machine.)
+            while (System.nanoTime() - lostAt < Duration.ofMillis(3_200).toNanos()) {
+                Thread.sleep(20);
+            }
+            streamProxy.heal();
+
+            update(xid, "UPDATE account SET balance = balance + 7 WHERE id = 4");
+            tc.tm().commit(xid);
+            assertThat(tc.awaitEnded(xid, Duration.ofSeconds(30)).getStatus()).isEqualTo(GlobalStatus.COMMITTED.toWire());
+            assertThat(balances().get(4L)).isEqualTo(INITIAL + 7);
+            assertNothingLeft();
+        }
+    }
+
     // ---- helpers ----
+
+    /** Begins a global transaction; a TC just restarted on a busy machine may miss the first deadlines. */
+    private String beginOnceTheTcAnswers() throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (true) {
+            try {
+                return tc.tm().begin("right-after-restart", Duration.ofSeconds(60), null);
+            } catch (io.cohort.client.TcUnavailableException notYet) {
+                if (System.nanoTime() > deadline) {
+                    throw notYet;
+                }
+                Thread.sleep(50);
+            }
+        }
+    }
 
     private void assertNothingLeft() throws SQLException {
         rm.flushUndoDeletes();

@@ -277,7 +277,8 @@ abstract class CoordinatorScenarios {
 
     @Test
     void aTransactionPastItsTimeoutIsRolledBackByTheTc() {
-        String xid = client.begin("slow", Duration.ofMillis(300), TransactionProtocol.TWO_PHASE);
+        // Long enough for the registration to get in first on a busy machine.
+        String xid = client.begin("slow", Duration.ofSeconds(2), TransactionProtocol.TWO_PHASE);
         register(xid, R1, "account:7");
 
         awaitStatus(xid, GlobalStatusCode.GLOBAL_TIMEOUT_ROLLBACKED);
@@ -303,9 +304,11 @@ abstract class CoordinatorScenarios {
     @Test
     void aLateAnswerToAnEarlierCommandIsIgnoredAndTheRetryDecides() {
         AtomicInteger attempts = new AtomicInteger();
+        java.util.concurrent.CountDownLatch lateAnswerSent = new java.util.concurrent.CountDownLatch(1);
         rm.answer = c -> {
             if (attempts.incrementAndGet() == 1) {
                 TestRm.sleep(3000); // past cohort.tc.recovery.command-timeout: the TC gives up on this one
+                lateAnswerSent.countDown();
                 return BranchStatusCode.BRANCH_PHASE2_ROLLBACKED; // and a nonsense late answer must not count
             }
             return TestRm.success(c);
@@ -315,7 +318,13 @@ abstract class CoordinatorScenarios {
         client.commit(xid);
 
         awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
-        TestRm.sleep(1500); // the late answer has arrived by now
+        try {
+            assertThat(lateAnswerSent.await(30, java.util.concurrent.TimeUnit.SECONDS)).as("late answer sent").isTrue();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+        TestRm.sleep(500); // it is on the wire now: give the TC a moment to (wrongly) act on it
         assertThat(status(xid)).isEqualTo(GlobalStatusCode.GLOBAL_COMMITTED);
         assertThat(rm.receivedFor(xid)).hasSizeGreaterThanOrEqualTo(2);
     }

@@ -39,6 +39,8 @@ class TcCrashIT {
     private static final String R2 = "jdbc:postgresql://crash/b";
     private static final int CLIENTS = 16;
     private static final int ROUNDS = 4;
+    /** Acknowledged transactions each round before the kill (the check below wants more than 200 in all). */
+    private static final int ACKS_PER_ROUND = 60;
 
     /** What the TC acknowledged for one XID. */
     enum Acked { BEGUN, REGISTERED, COMMIT, ROLLBACK }
@@ -62,7 +64,15 @@ class TcCrashIT {
                     int worker = i;
                     pool.execute(() -> workload(client, running, worker, transactions));
                 }
-                Thread.sleep(1000 + random.nextInt(2000));
+                // Work acknowledged in this round however slow the machine, then a random kill point.
+                int target = (round + 1) * ACKS_PER_ROUND;
+                long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+                while (acked.size() < target) {
+                    assertThat(System.nanoTime()).as("%d acknowledgements in round %d", ACKS_PER_ROUND, round)
+                            .isLessThan(deadline);
+                    Thread.sleep(20);
+                }
+                Thread.sleep(random.nextInt(1000));
                 tc.kill();
                 running.set(false);
                 pool.shutdown();

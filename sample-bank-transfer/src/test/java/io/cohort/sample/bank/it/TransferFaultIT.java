@@ -49,6 +49,8 @@ class TransferFaultIT {
     private static final int ACCOUNTS = 20;
     private static final long SEED = 1_000_000;
     private static final int CLIENTS = 8;
+    /** Transfers committed before the fault, and again after it, before the load stops. */
+    private static final int TRANSFERS_AROUND_THE_FAULT = 20;
 
     /** What a client asked for and what it was told. */
     record Attempt(long from, long to, long amount, String status) {
@@ -172,14 +174,31 @@ class TransferFaultIT {
                 }
             }, java.util.concurrent.Executors.newCachedThreadPool()));
         }
-        sleep(4_000);
-        fault.run();
-        sleep(5_000);
-        running.set(false);
+        try {
+            // Load before and after the fault, measured in transfers done rather than in seconds: a busy
+            // machine gets as many as a quiet one.
+            awaitCommitted(outcomes, TRANSFERS_AROUND_THE_FAULT, "before the fault");
+            fault.run();
+            awaitCommitted(outcomes, outcomes.getOrDefault("COMMITTED", 0) + TRANSFERS_AROUND_THE_FAULT,
+                    "after the fault");
+        } finally {
+            running.set(false);
+        }
         CompletableFuture.allOf(clients.toArray(CompletableFuture[]::new)).join();
         System.out.println("TransferFaultIT outcomes: " + new TreeMap<>(outcomes));
         assertThat(outcomes.getOrDefault("COMMITTED", 0)).as("transfers committed around the fault").isPositive();
         assertInvariants();
+    }
+
+    private static void awaitCommitted(Map<String, Integer> outcomes, int committed, String when) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+        while (outcomes.getOrDefault("COMMITTED", 0) < committed) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("Fewer than " + committed + " transfers committed " + when + " within 120 s: "
+                        + new TreeMap<>(outcomes));
+            }
+            sleep(20);
+        }
     }
 
     private static void assertInvariants() throws SQLException {
