@@ -182,6 +182,10 @@ public record TcProperties(
      */
     public record Auth(@DefaultValue("") String token, @DefaultValue("") String adminToken) {
         public Auth {
+            if (!adminToken.isEmpty() && token.isEmpty()) {
+                throw new IllegalArgumentException("cohort.tc.auth.admin-token is set but cohort.tc.auth.token is not: "
+                        + "the gRPC port would be open to anyone. Set cohort.tc.auth.token too");
+            }
             if (!adminToken.isEmpty() && adminToken.equals(token)) {
                 throw new IllegalArgumentException("cohort.tc.auth.admin-token must differ from cohort.tc.auth.token: "
                         + "every TM and RM holds the client token, and it must not be enough to change transactions");
