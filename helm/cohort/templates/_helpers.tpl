@@ -73,7 +73,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* "true" when the chart must create a Secret for the auth token. */}}
 {{- define "cohort.chartSecret.authToken" -}}
-{{- if and .Values.auth.token (not .Values.auth.existingSecret) }}true{{ end }}
+{{- if and (or .Values.auth.token .Values.auth.adminToken) (not .Values.auth.existingSecret) }}true{{ end }}
 {{- end }}
 
 {{- define "cohort.chartSecret.enabled" -}}

@@ -136,6 +136,19 @@ spec:
               key: auth-token
               {{- end }}
         {{- end }}
+        {{- if or .Values.auth.adminToken .Values.auth.existingSecret }}
+        - name: COHORT_TC_AUTH_ADMIN_TOKEN
+          valueFrom:
+            secretKeyRef:
+              {{- if .Values.auth.existingSecret }}
+              name: {{ .Values.auth.existingSecret }}
+              key: {{ .Values.auth.existingSecretAdminKey }}
+              optional: true
+              {{- else }}
+              name: {{ include "cohort.fullname" . }}
+              key: admin-token
+              {{- end }}
+        {{- end }}
         {{- with .Values.env }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

@@ -70,4 +70,25 @@ class MonitoringAndAuthTest {
         PostgresStoreTest.assertSecretRef(manifests.env("COHORT_TC_STORE_POSTGRES_PASSWORD"), "cohort",
                 "postgres-password");
     }
+
+    @Test
+    void adminTokenGoesThroughTheChartSecretAndTheServiceMonitorPresentsTheClientToken() {
+        Manifests manifests = Chart.render("auth-admin-token.yaml", "servicemonitor.yaml");
+
+        assertThat(manifests.single("Secret").at("data").map()).containsOnlyKeys("auth-token", "admin-token");
+        PostgresStoreTest.assertSecretRef(manifests.env("COHORT_TC_AUTH_ADMIN_TOKEN"), "cohort", "admin-token");
+        Node authorization = manifests.single("ServiceMonitor").at("spec.endpoints[0].authorization");
+        assertThat(authorization.at("type").text()).isEqualTo("Bearer");
+        assertThat(authorization.at("credentials.name").text()).isEqualTo("cohort");
+        assertThat(authorization.at("credentials.key").text()).isEqualTo("auth-token");
+    }
+
+    @Test
+    void adminTokenFromAnExistingSecretIsOptional() {
+        Manifests manifests = Chart.render("auth-existing-secret.yaml");
+
+        Node admin = manifests.env("COHORT_TC_AUTH_ADMIN_TOKEN");
+        PostgresStoreTest.assertSecretRef(admin, "cohort-auth", "admin-token");
+        assertThat(admin.at("valueFrom.secretKeyRef.optional").text()).isEqualTo("true");
+    }
 }

@@ -130,12 +130,28 @@ public class TcConfiguration {
      * get a pool sized to its connections.
      */
     @Bean
-    GrpcServer grpcServer(Coordinator coordinator, BranchDispatcher dispatcher, TcProperties properties, Endpoint endpoint) {
+    GrpcServer grpcServer(Coordinator coordinator, BranchDispatcher dispatcher, TcProperties properties, Endpoint endpoint,
+                          Clock clock) {
         ExecutorService callExecutor = properties.store().type().equals("postgres")
                 ? Executors.newFixedThreadPool(2 * properties.store().postgres().maxPoolSize(), r -> daemon(r, "cohort-tc-call"))
                 : null;
-        return new GrpcServer(new CoordinatorGrpcService(coordinator, dispatcher), endpoint.grpcPort(),
-                properties.maxRequestBytes(), properties.auth().token(), callExecutor);
+        return new GrpcServer(new CoordinatorGrpcService(coordinator, dispatcher, clock), endpoint.grpcPort(),
+                properties.maxRequestBytes(), properties.auth().token(), callExecutor, properties.connections(), clock);
+    }
+
+    /**
+     * Readiness is DOWN while the gRPC port cannot take one more connection: at its cap, or with
+     * the process out of file descriptors. Kubernetes then sends new clients to other replicas.
+     */
+    @Bean
+    HealthIndicator grpcConnectionsHealthIndicator(GrpcServer grpcServer) {
+        return () -> {
+            Health.Builder health = grpcServer.atConnectionLimit() || FileDescriptors.nearlyExhausted()
+                    ? Health.down() : Health.up();
+            return health.withDetail("open", grpcServer.openConnections())
+                    .withDetail("refusedAtCap", grpcServer.refusedConnections())
+                    .withDetail("fileDescriptors", FileDescriptors.describe()).build();
+        };
     }
 
     /** The store's health, shown by /actuator/health and used by the readiness probe. */

@@ -20,6 +20,7 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param store             where transactions are kept
  * @param recovery          timeout checks and phase-2 retries
  * @param threePhase        settings of three-phase commit
+ * @param connections       limits of the gRPC port's connections
  * @param auth              bearer tokens: the client token on gRPC and for REST reads, the admin token for REST changes
  */
 @ConfigurationProperties("cohort.tc")
@@ -34,7 +35,8 @@ public record TcProperties(
         @DefaultValue Store store,
         @DefaultValue Recovery recovery,
         @DefaultValue ThreePhase threePhase,
-        @DefaultValue Auth auth) {
+        @DefaultValue Auth auth,
+        @DefaultValue Connections connections) {
 
     public TcProperties {
         if (grpcPort < 0 || grpcPort > 65535) {
@@ -132,6 +134,45 @@ public record TcProperties(
     }
 
     /**
+     * Limits of the gRPC port, so that connections that never finish a handshake, never call, or
+     * abuse HTTP/2 cannot exhaust the TC.
+     *
+     * @param max                   most open TCP connections; one more is closed at accept, and readiness
+     *                              is DOWN while the port is full
+     * @param handshakeTimeout      a connection that has not finished its HTTP/2 (or TLS) handshake by then is closed
+     * @param idleTimeout           a connection without calls for this long is closed (clients reconnect)
+     * @param keepAliveTime         the TC pings a quiet connection after this long ...
+     * @param keepAliveTimeout      ... and closes it when the ping is not answered within this
+     * @param maxCallsPerConnection concurrent calls on one connection
+     * @param maxResetsPerSecond    stream resets (RST_STREAM) a client may send per second before it gets a GOAWAY
+     */
+    public record Connections(@DefaultValue("10000") int max,
+                              @DefaultValue("10s") Duration handshakeTimeout,
+                              @DefaultValue("5m") Duration idleTimeout,
+                              @DefaultValue("60s") Duration keepAliveTime,
+                              @DefaultValue("20s") Duration keepAliveTimeout,
+                              @DefaultValue("1000") int maxCallsPerConnection,
+                              @DefaultValue("200") int maxResetsPerSecond) {
+        public Connections {
+            if (max < 1) {
+                throw new IllegalArgumentException("cohort.tc.connections.max must be at least 1, was " + max);
+            }
+            for (var d : java.util.Map.of("handshake-timeout", handshakeTimeout, "idle-timeout", idleTimeout,
+                    "keep-alive-time", keepAliveTime, "keep-alive-timeout", keepAliveTimeout).entrySet()) {
+                if (d.getValue().isNegative() || d.getValue().isZero()) {
+                    throw new IllegalArgumentException("cohort.tc.connections." + d.getKey() + " must be positive, was "
+                            + d.getValue());
+                }
+            }
+            if (maxCallsPerConnection < 1 || maxResetsPerSecond < 1) {
+                throw new IllegalArgumentException("cohort.tc.connections.max-calls-per-connection and "
+                        + "max-resets-per-second must be at least 1, were " + maxCallsPerConnection + " and "
+                        + maxResetsPerSecond);
+            }
+        }
+    }
+
+    /**
      * With neither token set, authentication is off.
      *
      * @param token      the client token: every gRPC call (TMs, RMs) must carry {@code Authorization: Bearer <token>};
@@ -141,6 +182,10 @@ public record TcProperties(
      */
     public record Auth(@DefaultValue("") String token, @DefaultValue("") String adminToken) {
         public Auth {
+            if (!adminToken.isEmpty() && token.isEmpty()) {
+                throw new IllegalArgumentException("cohort.tc.auth.admin-token is set but cohort.tc.auth.token is not: "
+                        + "the gRPC port would be open to anyone. Set cohort.tc.auth.token too");
+            }
             if (!adminToken.isEmpty() && adminToken.equals(token)) {
                 throw new IllegalArgumentException("cohort.tc.auth.admin-token must differ from cohort.tc.auth.token: "
                         + "every TM and RM holds the client token, and it must not be enough to change transactions");

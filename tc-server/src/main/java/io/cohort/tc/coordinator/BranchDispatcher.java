@@ -9,6 +9,10 @@ import io.cohort.protocol.v1.BranchType;
 import io.cohort.protocol.v1.TcMessage;
 import io.cohort.tc.model.Branch;
 import io.grpc.stub.StreamObserver;
+import io.cohort.tc.support.LogText;
+import io.cohort.tc.support.WarningThrottle;
+import java.security.SecureRandom;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,7 +28,6 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import com.google.protobuf.ByteString;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -35,6 +38,10 @@ import org.slf4j.LoggerFactory;
  * is connected, else to any RM announcing the resource. Commands for one RM are coalesced into one
  * stream message when they arrive together. A command with no answer within the command timeout,
  * or whose RM disconnects, completes as a retryable failure; the driver retries it later.
+ *
+ * <p>An answer counts only when it comes on the stream its command went to and names the
+ * command's (xid, branch): request ids are random, but it is the binding to the stream that keeps
+ * another RM (anyone holding the client token) from finishing a branch it does not hold.
  */
 public final class BranchDispatcher {
 
@@ -42,7 +49,9 @@ public final class BranchDispatcher {
 
     private final Map<String, List<RmSession>> sessionsByResource = new ConcurrentHashMap<>();
     private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
-    private final AtomicLong requestIds = new AtomicLong();
+    private final SecureRandom requestIds = new SecureRandom();
+    private final WarningThrottle forgedAnswers = new WarningThrottle(log, "branch result not matching its command",
+            20, Duration.ofSeconds(10), Clock.systemUTC());
     private final Executor sendExecutor;
     private final Duration commandTimeout;
 
@@ -119,7 +128,7 @@ public final class BranchDispatcher {
                             .setCommands(BranchCommands.newBuilder().addAllCommands(batch)).build());
                 }
             } catch (RuntimeException e) {
-                log.warn("Sending {} branch commands to RM {} failed: {}", batch.size(), clientId, e.toString());
+                log.warn("Sending {} branch commands to RM {} failed: {}", batch.size(), LogText.safe(clientId), e.toString());
                 disconnected(this);
             }
         }
@@ -131,7 +140,8 @@ public final class BranchDispatcher {
         }
     }
 
-    private record Pending(RmSession session, BranchAction action, CompletableFuture<Outcome> future, long sentAtNanos) {
+    private record Pending(RmSession session, String xid, long branchId, BranchAction action,
+                           CompletableFuture<Outcome> future, long sentAtNanos) {
     }
 
     /** Registers a connected RM; returns its session. */
@@ -141,7 +151,8 @@ public final class BranchDispatcher {
         for (String resourceId : session.resourceIds) {
             sessionsByResource.computeIfAbsent(resourceId, r -> new CopyOnWriteArrayList<>()).add(session);
         }
-        log.info("RM {} ({}) connected with resources {}", clientId, applicationId, resourceIds);
+        log.info("RM {} ({}) connected with resources {}", LogText.safe(clientId), LogText.safe(applicationId),
+                LogText.safe(String.valueOf(resourceIds)));
         return session;
     }
 
@@ -165,7 +176,7 @@ public final class BranchDispatcher {
             }
             return false;
         });
-        log.info("RM {} disconnected", session.clientId);
+        log.info("RM {} disconnected", LogText.safe(session.clientId));
     }
 
     public boolean hasResource(String resourceId) {
@@ -187,9 +198,12 @@ public final class BranchDispatcher {
             return CompletableFuture.completedFuture(Outcome.retryable(action,
                     "no RM connected for resource " + branch.resourceId()));
         }
-        long requestId = requestIds.incrementAndGet();
         CompletableFuture<Outcome> future = new CompletableFuture<>();
-        pending.put(requestId, new Pending(session, action, future, System.nanoTime()));
+        Pending command = new Pending(session, xid, branch.branchId(), action, future, System.nanoTime());
+        long requestId;
+        do {
+            requestId = requestIds.nextLong();
+        } while (requestId == 0 || pending.putIfAbsent(requestId, command) != null);
         session.enqueue(BranchCommand.newBuilder()
                 .setRequestId(requestId)
                 .setXid(xid)
@@ -215,20 +229,32 @@ public final class BranchDispatcher {
         return list.get(Math.floorMod(roundRobin.getAndIncrement(), list.size()));
     }
 
-    /** An RM's answer arrived. Unknown or late answers are ignored (the command was retried or timed out). */
+    /**
+     * An RM's answer arrived. Unknown or late answers are ignored (the command was retried or timed
+     * out); so is an answer from another stream than the command's, or for another (xid, branch).
+     */
     public void resultArrived(RmSession from, BranchResult result) {
-        Pending p = pending.remove(result.getRequestId());
+        Pending p = pending.get(result.getRequestId());
         if (p == null) {
-            log.debug("Late or unknown branch result {} for xid={} branchId={} from RM {}",
-                    result.getRequestId(), result.getXid(), result.getBranchId(), from.clientId);
+            log.debug("Late or unknown branch result {} for xid={} branchId={} from RM {}", result.getRequestId(),
+                    LogText.safe(result.getXid()), result.getBranchId(), LogText.safe(from.clientId));
             return;
+        }
+        if (p.session != from || !p.xid.equals(result.getXid()) || p.branchId != result.getBranchId()) {
+            forgedAnswers.warn("Ignored a branch result from RM {} for xid={} branchId={}: its request id belongs to "
+                            + "a command for xid={} branchId={} sent to RM {}", LogText.safe(from.clientId),
+                    LogText.safe(result.getXid()), result.getBranchId(), p.xid, p.branchId, LogText.safe(p.session.clientId));
+            return;
+        }
+        if (!pending.remove(result.getRequestId(), p)) {
+            return; // expired or disconnected meanwhile
         }
         BranchStatus status;
         try {
             status = BranchStatus.fromWire(result.getStatus());
         } catch (IllegalArgumentException e) {
-            p.future.complete(Outcome.retryable(p.action, "RM " + from.clientId + " answered an unknown status "
-                    + result.getStatusValue()));
+            p.future.complete(Outcome.retryable(p.action, "RM " + LogText.safe(from.clientId)
+                    + " answered an unknown status " + result.getStatusValue()));
             return;
         }
         p.future.complete(new Outcome(status, result.getReason(), result.getDecidedByRm()));

@@ -6,6 +6,7 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.store.TransactionStore;
+import io.cohort.tc.support.LogText;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -244,7 +245,7 @@ public final class Phase2Driver {
                     // The RM gave up waiting and rolled back on its own: a split the locks let us repair.
                     String evidence = "branch " + b.branchId() + " on " + b.resourceId()
                             + " was rolled back by its RM on its own (" + o.reason() + ") while the decision was commit";
-                    log.error("Heuristic outcome in xid={}: {}; redoing it", tx.xid(), evidence);
+                    log.error("Heuristic outcome in xid={}: {}; redoing it", tx.xid(), LogText.safe(evidence, 4096));
                     metrics.heuristic();
                     records.add(store.updateBranch(tx.xid(), b.branchId(), BranchStatus.PHASE2_ROLLBACKED, evidence));
                     records.add(store.markHeuristic(tx.xid(), evidence));
@@ -341,7 +342,8 @@ public final class Phase2Driver {
     /** A branch failed in a way retrying cannot fix: park the transaction for a person, with the reason. */
     private CompletableFuture<Void> giveUp(GlobalTransaction tx, String reason) {
         GlobalStatus failed = GlobalStateMachine.failedOf(tx.status());
-        log.error("Global transaction xid={} needs a person: {} -> {} because {}", tx.xid(), tx.status(), failed, reason);
+        log.error("Global transaction xid={} needs a person: {} -> {} because {}", tx.xid(), tx.status(), failed,
+                LogText.safe(reason, 4096));
         return store.transitionGlobal(tx.xid(), tx.status(), failed, reason).thenAccept(moved -> {
             retries.remove(tx.xid());
             if (moved) {
@@ -358,7 +360,8 @@ public final class Phase2Driver {
         metrics.retried();
         GlobalStatus retrying = GlobalStateMachine.retryingOf(tx.status());
         if (r.attempts == 1 || r.attempts % 10 == 0) {
-            log.warn("Phase 2 of xid={} will be retried (attempt {} of {}): {}", tx.xid(), r.attempts, maxAttempts, reason);
+            log.warn("Phase 2 of xid={} will be retried (attempt {} of {}): {}", tx.xid(), r.attempts, maxAttempts,
+                    LogText.safe(reason, 4096));
         }
         if (retrying == tx.status()) {
             return CompletableFuture.completedFuture(null);

@@ -16,6 +16,7 @@ import io.cohort.protocol.v1.RegisterBranchRequest;
 import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.protocol.v1.ReportBranchRequest;
 import io.cohort.protocol.v1.ReportBranchResponse;
+import io.cohort.protocol.v1.RmHello;
 import io.cohort.protocol.v1.RmMessage;
 import io.cohort.protocol.v1.RollbackOnlyRequest;
 import io.cohort.protocol.v1.TcMessage;
@@ -28,10 +29,14 @@ import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowLock;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.StoreUnavailableException;
+import io.cohort.tc.support.LogText;
+import io.cohort.tc.support.WarningThrottle;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
+import java.time.Clock;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.function.Function;
@@ -50,13 +55,16 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
     static final int MAX_NAME_LENGTH = 256;
     static final int MAX_ID_LENGTH = 512;
     static final int MAX_APPLICATION_DATA = 64 * 1024;
+    static final int MAX_RESOURCES_PER_RM = 256;
 
     private final Coordinator coordinator;
     private final BranchDispatcher dispatcher;
+    private final WarningThrottle refusedStreams;
 
-    public CoordinatorGrpcService(Coordinator coordinator, BranchDispatcher dispatcher) {
+    public CoordinatorGrpcService(Coordinator coordinator, BranchDispatcher dispatcher, Clock clock) {
         this.coordinator = coordinator;
         this.dispatcher = dispatcher;
+        this.refusedStreams = new WarningThrottle(log, "refused RM stream", 20, Duration.ofSeconds(10), clock);
     }
 
     @Override
@@ -166,8 +174,9 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                             return;
                         }
                         var hello = message.getHello();
-                        if (hello.getClientId().isEmpty() || hello.getResourceIdsCount() == 0) {
-                            fail("hello needs a client_id and at least one resource id");
+                        String invalid = checkHello(hello);
+                        if (invalid != null) {
+                            fail(invalid);
                             return;
                         }
                         session = dispatcher.connected(hello.getClientId(), hello.getApplicationId(),
@@ -189,7 +198,8 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
             }
 
             private void fail(String why) {
-                log.warn("Closing an RM stream: {}", why);
+                refusedStreams.warn("Closing an RM stream{}: {}", session == null ? "" : " of RM "
+                        + LogText.safe(session.clientId()), why);
                 if (session != null) {
                     dispatcher.disconnected(session);
                 }
@@ -211,6 +221,40 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                 outbound.onCompleted();
             }
         };
+    }
+
+    /** What is wrong with an RM's hello (the message says which field and the limit), or null when it is fine. */
+    static String checkHello(RmHello hello) {
+        if (hello.getClientId().isEmpty() || hello.getResourceIdsCount() == 0) {
+            return "hello needs a client_id and at least one resource id";
+        }
+        if (hello.getResourceIdsCount() > MAX_RESOURCES_PER_RM) {
+            return "hello announces " + hello.getResourceIdsCount() + " resource ids; at most " + MAX_RESOURCES_PER_RM
+                    + " are allowed per RM stream";
+        }
+        String invalid = invalidId("client_id", hello.getClientId());
+        if (invalid == null) {
+            invalid = invalidId("application_id", hello.getApplicationId());
+        }
+        for (int i = 0; invalid == null && i < hello.getResourceIdsCount(); i++) {
+            invalid = invalidId("resource_ids[" + i + "]", hello.getResourceIds(i));
+            if (invalid == null && hello.getResourceIds(i).isEmpty()) {
+                invalid = "resource_ids[" + i + "] is empty";
+            }
+        }
+        return invalid;
+    }
+
+    private static String invalidId(String field, String value) {
+        if (value.length() > MAX_ID_LENGTH) {
+            return "Field " + field + " is " + value.length() + " characters long; at most " + MAX_ID_LENGTH + " are allowed";
+        }
+        for (int i = 0; i < value.length(); i++) {
+            if (Character.isISOControl(value.charAt(i))) {
+                return "Field " + field + " contains a control character at index " + i + "; ids must be printable";
+            }
+        }
+        return null;
     }
 
     private GlobalStatusResponse statusOf(GlobalTransaction tx) {
@@ -280,14 +324,14 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
             return status.withDescription(ce.getMessage()).asRuntimeException(trailer(ce.errorCode()));
         }
         if (e instanceof StoreUnavailableException) {
-            log.warn("Store unavailable while serving xid={}: {}", xid, e.getMessage());
+            log.warn("Store unavailable while serving xid={}: {}", LogText.safe(xid), e.getMessage());
             return Status.UNAVAILABLE.withDescription("The TC's store cannot write right now (" + e.getMessage()
                     + "); nothing was changed, try again").asRuntimeException(trailer(ErrorCode.STORE_UNAVAILABLE));
         }
         if (e instanceof StatusRuntimeException sre) {
             return sre;
         }
-        log.warn("Unexpected failure serving xid={}: {}", xid, e.toString(), e);
+        log.warn("Unexpected failure serving xid={}: {}", LogText.safe(xid), e.toString(), e);
         return Status.INTERNAL.withDescription("Unexpected TC failure: " + e).asRuntimeException();
     }
 

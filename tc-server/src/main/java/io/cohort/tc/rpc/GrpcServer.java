@@ -1,13 +1,20 @@
 package io.cohort.tc.rpc;
 
+import io.cohort.tc.config.TcProperties;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.nio.NioEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import java.time.Clock;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -17,47 +24,91 @@ import org.springframework.context.SmartLifecycle;
 public final class GrpcServer implements SmartLifecycle {
 
     private static final Logger log = LoggerFactory.getLogger(GrpcServer.class);
+    /** Headers of one call: the token and a few gRPC headers fit many times over. */
+    private static final int MAX_METADATA_BYTES = 16 * 1024;
 
     private final CoordinatorGrpcService service;
     private final int port;
     private final int maxRequestBytes;
-    private final String authToken;
+    private final AuthInterceptor authInterceptor;
     private final Executor callExecutor;
+    private final TcProperties.Connections limits;
+    private final ConnectionLimit connectionLimit;
+    private final MalformedRequestGuard malformedRequestGuard;
     private volatile Server server;
+    private EventLoopGroup acceptor;
+    private EventLoopGroup workers;
 
     /**
      * @param callExecutor where calls run: {@code null} runs them on the network threads, which is
      *                     right when nothing in a call blocks (the embedded store answers from memory)
      */
     public GrpcServer(CoordinatorGrpcService service, int port, int maxRequestBytes, String authToken,
-                      Executor callExecutor) {
+                      Executor callExecutor, TcProperties.Connections limits, Clock clock) {
+        this.limits = limits;
+        this.connectionLimit = new ConnectionLimit(limits.max());
+        this.malformedRequestGuard = new MalformedRequestGuard(clock);
+        this.authInterceptor = authToken.isEmpty() ? null : new AuthInterceptor(authToken, clock);
         this.service = service;
         this.port = port;
         this.maxRequestBytes = maxRequestBytes;
-        this.authToken = authToken;
         this.callExecutor = callExecutor;
     }
 
     @Override
     public void start() {
+        acceptor = new NioEventLoopGroup(1, daemonThreads("cohort-tc-grpc-accept"));
+        workers = new NioEventLoopGroup(0, daemonThreads("cohort-tc-grpc"));
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(port))
+                .channelFactory(connectionLimit::newServerChannel)
+                .bossEventLoopGroup(acceptor)
+                .workerEventLoopGroup(workers)
                 .maxInboundMessageSize(maxRequestBytes)
+                .maxInboundMetadataSize(MAX_METADATA_BYTES)
+                // A connection that has not finished its HTTP/2 (or TLS) handshake in time is closed.
+                .handshakeTimeout(limits.handshakeTimeout().toMillis(), TimeUnit.MILLISECONDS)
+                // A connection with no call for this long is closed (clients reconnect when they need to).
+                .maxConnectionIdle(limits.idleTimeout().toMillis(), TimeUnit.MILLISECONDS)
+                // The TC pings quiet connections and closes those whose peer does not answer.
+                .keepAliveTime(limits.keepAliveTime().toMillis(), TimeUnit.MILLISECONDS)
+                .keepAliveTimeout(limits.keepAliveTimeout().toMillis(), TimeUnit.MILLISECONDS)
+                // Clients may not ping more often than this (our client pings every 30 s); more is a GOAWAY.
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
-                .permitKeepAliveWithoutCalls(true);
+                .permitKeepAliveWithoutCalls(true)
+                .maxConcurrentCallsPerConnection(limits.maxCallsPerConnection())
+                // HTTP/2 "rapid reset": a client that cancels streams faster than this gets a GOAWAY.
+                .maxRstFramesPerWindow(limits.maxResetsPerSecond(), 1);
         if (callExecutor == null) {
             builder.directExecutor();
         } else {
             builder.executor(callExecutor);
         }
-        builder.addService(authToken.isEmpty() ? service.bindService()
-                : ServerInterceptors.intercept(service, new AuthInterceptor(authToken)));
+        ServerServiceDefinition guarded = malformedRequestGuard.guard(service.bindService());
+        builder.addService(authInterceptor == null ? guarded : ServerInterceptors.intercept(guarded, authInterceptor));
         try {
             server = builder.build().start();
         } catch (IOException e) {
             throw new UncheckedIOException("Cannot start the gRPC server on port " + port
                     + " (cohort.tc.grpc-port): " + e.getMessage(), e);
         }
-        log.info("Cohort TC gRPC listening on port {}", server.getPort());
+        log.info("Cohort TC gRPC listening on port {} (at most {} connections)", server.getPort(), limits.max());
+    }
+
+    /** Open TCP connections of the gRPC port, and whether it is at its cap (cannot accept one more). */
+    public int openConnections() {
+        return connectionLimit.open();
+    }
+
+    public boolean atConnectionLimit() {
+        return connectionLimit.full();
+    }
+
+    public int refusedConnections() {
+        return connectionLimit.refused();
+    }
+
+    private static ThreadFactory daemonThreads(String name) {
+        return new DefaultThreadFactory(name, true);
     }
 
     /** The bound port (useful with cohort.tc.grpc-port=0). */
@@ -81,6 +132,10 @@ public final class GrpcServer implements SmartLifecycle {
         }
         if (callExecutor instanceof ExecutorService pool) {
             pool.shutdown();
+        }
+        if (acceptor != null) {
+            acceptor.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            workers.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         }
     }
 

@@ -14,10 +14,15 @@ public final class LogText {
     }
 
     public static String safe(String value) {
+        return safe(value, MAX_LENGTH);
+    }
+
+    /** As {@link #safe(String)}, for text worth more room (an RM's reason, evidence of a heuristic outcome). */
+    public static String safe(String value, int maxLength) {
         if (value == null) {
             return "null";
         }
-        int end = Math.min(value.length(), MAX_LENGTH);
+        int end = Math.min(value.length(), maxLength);
         StringBuilder out = new StringBuilder(end + 16);
         for (int i = 0; i < end; i++) {
             char c = value.charAt(i);
