@@ -165,6 +165,18 @@ class TwoServicesIT {
     }
 
     @Test
+    void aTimeoutOfAMethodThatIsAlsoTransactionalShouldEndInTheSameException() throws Exception {
+        Throwable thrown = catchThrowable(() -> onCallerThread(() -> transfers.slowLocalTransfer(111, 1600)));
+
+        assertThat(thrown).isInstanceOf(GlobalTransactionRolledBackException.class)
+                .hasMessageContaining(transfers.lastXid()).hasMessageContaining("timed out");
+        assertThat(thrown.getCause()).as("the local commit the RM refused").isNotNull();
+        assertThat(statusAtTc(transfers.lastXid()).isRollbackDecided()).isTrue();
+        assertThat(rows(caller, "debit", 111)).isZero();
+        assertNoXidLeft();
+    }
+
+    @Test
     void requiresNewInTheCalleeShouldCommitOnItsOwnWhenTheCallerRollsBack() throws Exception {
         catchThrowable(() -> onCallerThread(() -> transfers.transfer("requires-new", 105, false, true)));
         String calleeXid = rowXid(callee, "credit", 105);
