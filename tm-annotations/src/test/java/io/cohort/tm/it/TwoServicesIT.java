@@ -166,11 +166,15 @@ class TwoServicesIT {
 
     @Test
     void aTimeoutOfAMethodThatIsAlsoTransactionalShouldEndInTheSameException() throws Exception {
-        Throwable thrown = catchThrowable(() -> onCallerThread(() -> transfers.slowLocalTransfer(111, 1600)));
+        Throwable thrown = catchThrowable(() -> onCallerThread(() -> {
+            transfers.slowLocalDebit(111, 1600);
+            return null;
+        }));
 
         assertThat(thrown).isInstanceOf(GlobalTransactionRolledBackException.class)
                 .hasMessageContaining(transfers.lastXid()).hasMessageContaining("timed out");
-        assertThat(thrown.getCause()).as("the local commit the RM refused").isNotNull();
+        assertThat(thrown.getCause()).as("the local commit the RM refused, as Spring reports it")
+                .isInstanceOf(org.springframework.dao.PessimisticLockingFailureException.class);
         assertThat(statusAtTc(transfers.lastXid()).isRollbackDecided()).isTrue();
         assertThat(rows(caller, "debit", 111)).isZero();
         assertNoXidLeft();
