@@ -136,3 +136,19 @@ Names of the env vars the chart sets itself; .Values.env may not repeat them.
 {{- define "cohort.managedEnvNames" -}}
 POD_IP POD_NAME COHORT_TC_ADVERTISED_ADDRESS SPRING_CONFIG_ADDITIONAL_LOCATION JAVA_TOOL_OPTIONS COHORT_TC_STORE_POSTGRES_URL COHORT_TC_STORE_POSTGRES_USERNAME COHORT_TC_STORE_POSTGRES_PASSWORD COHORT_TC_AUTH_TOKEN
 {{- end }}
+
+{{/*
+Every leaf key of a map as a dotted path, one per line; nested maps and dotted keys alike
+("cohort: {tc: {grpc-port: 1}}" and "cohort.tc.grpc-port: 1" give the same path).
+*/}}
+{{- define "cohort.flatKeys" -}}
+{{- $prefix := .prefix }}
+{{- range $k, $val := .map }}
+{{- $key := ternary $k (printf "%s.%s" $prefix $k) (eq $prefix "") }}
+{{- if kindIs "map" $val }}
+{{- include "cohort.flatKeys" (dict "prefix" $key "map" $val) }}
+{{- else }}
+{{ $key }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -28,6 +28,10 @@ class InvalidValuesTest {
             config-token-in-configmap.yaml           | config.cohort.tc.auth.token is set by the chart            | a ConfigMap is no place for a token
             config-store-type.yaml                   | config.cohort.tc.store.type is set by the chart            | set store.type instead
             config-management-port.yaml              | config.management.server.port moves the actuator off ports.http | Remove config.management.server.port
+            config-grpc-port-camel-case.yaml         | config.cohort.tc.grpcPort is cohort.tc.grpc-port to Spring Boot | set ports.grpc instead
+            config-grpc-port-dotted-upper.yaml       | config.cohort.tc.GRPC_PORT is cohort.tc.grpc-port to Spring Boot | set ports.grpc instead
+            env-grpc-port.yaml                       | env COHORT_TC_GRPC_PORT is cohort.tc.grpc-port to Spring Boot | set ports.grpc instead
+            env-server-port.yaml                     | env SERVER_PORT is server.port to Spring Boot              | set ports.http instead
             env-managed.yaml                         | env COHORT_TC_STORE_POSTGRES_PASSWORD is set by the chart  | use the matching chart value
             same-ports.yaml                          | ports.grpc and ports.http are both 8091                    | need different ports
             schema-store-type-unknown.yaml           | store.type                                                 | "embedded", "postgres"

@@ -2,6 +2,8 @@ package io.cohort.client.autoconfigure;
 
 import io.cohort.client.TcClientConfig;
 import java.time.Duration;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
 /**
@@ -50,7 +52,33 @@ public class CohortTcProperties {
             throw new IllegalStateException("Cohort needs this service's name: set cohort.application-id "
                     + "or spring.application.name (or cohort.enabled=false to turn Cohort off)");
         }
+        checkAddress(tc.address);
         return new TcClientConfig(tc.address, name, tc.authToken, tc.callTimeout, tc.retryAttempts, tc.retryBackoff);
+    }
+
+    private static final Pattern HOST_PORT = Pattern.compile("(\\[[^\\]]+\\]|[^:\\[\\]/]+):\\d{1,5}");
+    private static final Pattern TARGET = Pattern.compile("[a-zA-Z][a-zA-Z0-9+.-]*://[^/]*/(.*)");
+
+    /**
+     * Every entry needs a port: gRPC would otherwise dial 443 and the TM would warn every few
+     * seconds about a TC it can never reach.
+     */
+    private static void checkAddress(String address) {
+        if (address == null || address.isBlank()) {
+            throw new IllegalStateException("cohort.tc.address is empty: set it to the TC's gRPC address, e.g. localhost:8091");
+        }
+        for (String entry : address.split(",")) {
+            String trimmed = entry.trim();
+            Matcher target = TARGET.matcher(trimmed);
+            String hostPort = target.matches() ? target.group(1) : trimmed;
+            if (trimmed.startsWith("unix:") || HOST_PORT.matcher(hostPort).matches()) {
+                continue;
+            }
+            throw new IllegalStateException("cohort.tc.address '" + address + "': '" + trimmed + "' has no port; write "
+                    + "host:port with the TC's gRPC port (cohort.tc.grpc-port on the TC, 8091 by default), e.g. "
+                    + (target.matches() ? trimmed.substring(0, trimmed.length() - hostPort.length()) : "") + hostPort
+                    + ":8091");
+        }
     }
 
     /** How to reach the TC. */

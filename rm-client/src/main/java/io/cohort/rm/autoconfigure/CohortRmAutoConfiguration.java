@@ -5,6 +5,7 @@ import io.cohort.client.autoconfigure.CohortTcAutoConfiguration;
 import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.ResourceManager;
 import javax.sql.DataSource;
+import org.springframework.beans.factory.ListableBeanFactory;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.beans.factory.config.BeanDefinition;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
@@ -19,7 +20,8 @@ import org.springframework.context.annotation.Role;
 /**
  * Boot auto-configuration of the AT-mode RM: one {@link ResourceManager} over the shared TC client
  * (client-core's {@link CohortTcAutoConfiguration}), every {@link DataSource} bean wrapped in its
- * proxy, and the command stream to the TC opened at start and closed at shutdown. Off with
+ * proxy, start-up failed when a DataSource bean escaped the wrapping or its database lacks the RM's
+ * tables ({@link RmSetupCheck}), and the command stream to the TC opened at start and closed at shutdown. Off with
  * {@code cohort.enabled=false} or {@code cohort.rm.enabled=false}; every bean backs off when the
  * application defines its own.
  */
@@ -43,6 +45,12 @@ public class CohortRmAutoConfiguration {
     public static DataSourceWrapper cohortDataSourceWrapper(ObjectProvider<ResourceManager> manager,
                                                             ObjectProvider<CohortRmProperties> properties) {
         return new DataSourceWrapper(manager, properties);
+    }
+
+    @Bean
+    @ConditionalOnBean(ResourceManager.class)
+    RmSetupCheck cohortRmSetupCheck(ListableBeanFactory beans, ResourceManager manager, CohortRmProperties properties) {
+        return new RmSetupCheck(beans, manager, properties);
     }
 
     @Bean

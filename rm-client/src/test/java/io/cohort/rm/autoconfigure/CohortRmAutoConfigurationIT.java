@@ -47,6 +47,7 @@ class CohortRmAutoConfigurationIT {
     void aBootServiceShouldConnectItsRmAndHaveItsWritesUndoneByAGlobalRollback() throws Exception {
         TestPostgres pg = TestPostgres.get();
         String url = pg.createDatabase("rm_boot");
+        applyRmSchema(url);
         new ApplicationContextRunner()
                 .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class, CohortTcAutoConfiguration.class,
                         CohortRmAutoConfiguration.class))
@@ -59,7 +60,6 @@ class CohortRmAutoConfigurationIT {
                     assertThat(ds).isInstanceOf(DataSourceProxy.class);
                     String resourceId = context.getBean(ResourceManager.class).resourceIds().get(0);
                     assertThat(get("/api/v1/rms")).as("the RM announced its resource at start").contains(resourceId);
-                    exec(ds, new String(getClass().getResourceAsStream("/db/rm/postgresql.sql").readAllBytes()));
                     exec(ds, "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 10)");
 
                     TcClient tm = context.getBean(TcClient.class);
@@ -82,6 +82,38 @@ class CohortRmAutoConfigurationIT {
             Thread.sleep(20);
         }
         assertThat(get("/api/v1/rms")).as("the RM disconnected at shutdown").doesNotContain("rm_boot");
+    }
+
+    @Test
+    void aDatabaseWithoutTheRmTablesShouldFailTheStartNamingTheTableAndTheSqlFile() throws Exception {
+        TestPostgres pg = TestPostgres.get();
+        String url = pg.createDatabase("rm_boot_no_tables");
+        runner(url).run(context -> assertThat(context).hasFailed().getFailure()
+                .hasMessageContaining("has no table undo_log").hasMessageContaining("sql/rm/postgresql.sql")
+                .hasMessageContaining("dataSource"));
+
+        try (Connection c = java.sql.DriverManager.getConnection(url, pg.user(), pg.password()); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE undo_log (id bigint PRIMARY KEY)");
+        }
+        runner(url).run(context -> assertThat(context).hasFailed().getFailure()
+                .hasMessageContaining("has no table cohort_branch_decision"));
+    }
+
+    private static ApplicationContextRunner runner(String url) {
+        TestPostgres pg = TestPostgres.get();
+        return new ApplicationContextRunner()
+                .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class, CohortTcAutoConfiguration.class,
+                        CohortRmAutoConfiguration.class))
+                .withPropertyValues("spring.application.name=boot-rm", "spring.datasource.url=" + url,
+                        "spring.datasource.username=" + pg.user(), "spring.datasource.password=" + pg.password(),
+                        "cohort.tc.address=" + tc.grpcAddress());
+    }
+
+    private static void applyRmSchema(String url) throws Exception {
+        TestPostgres pg = TestPostgres.get();
+        try (Connection c = java.sql.DriverManager.getConnection(url, pg.user(), pg.password()); Statement s = c.createStatement()) {
+            s.execute(new String(CohortRmAutoConfigurationIT.class.getResourceAsStream("/db/rm/postgresql.sql").readAllBytes()));
+        }
     }
 
     private static Object exec(DataSource ds, String sql) {

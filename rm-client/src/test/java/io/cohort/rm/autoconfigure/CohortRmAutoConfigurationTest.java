@@ -109,6 +109,33 @@ class CohortRmAutoConfigurationTest {
                 .hasFailed().getFailure().rootCause().hasMessageContaining("db-orders").hasMessageContaining("cohort.rm.resource-id"));
     }
 
+    /** A post-processor whose static factory method needs a DataSource: Spring creates it before the RM's wrapper. */
+    @Configuration(proxyBeanMethods = false)
+    static class DataSourceNeededByAPostProcessor {
+        @Bean(destroyMethod = "close")
+        static HikariDataSource early() {
+            HikariDataSource ds = new HikariDataSource();
+            ds.setJdbcUrl("jdbc:postgresql://127.0.0.1:1/early");
+            return ds;
+        }
+
+        @Bean
+        static org.springframework.beans.factory.config.BeanPostProcessor auditing(DataSource early) {
+            return new org.springframework.beans.factory.config.BeanPostProcessor() {
+            };
+        }
+    }
+
+    @Test
+    void shouldFailAtStartWhenADataSourceBeanEscapedTheWrapping() {
+        runner.withUserConfiguration(DataSourceNeededByAPostProcessor.class).run(context -> assertThat(context)
+                .hasFailed().getFailure().hasMessageContaining("DataSource bean 'early' is not wrapped")
+                .hasMessageContaining("cohort.rm.excluded-data-sources"));
+        runner.withUserConfiguration(DataSourceNeededByAPostProcessor.class)
+                .withPropertyValues("cohort.rm.excluded-data-sources=early")
+                .run(context -> assertThat(context).hasNotFailed());
+    }
+
     @Configuration(proxyBeanMethods = false)
     static class OwnTcClient {
         @Bean(destroyMethod = "close")

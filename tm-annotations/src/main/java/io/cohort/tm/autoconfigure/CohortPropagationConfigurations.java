@@ -38,6 +38,12 @@ final class CohortPropagationConfigurations {
         XidClientHttpRequestInterceptor cohortXidClientHttpRequestInterceptor() {
             return new XidClientHttpRequestInterceptor();
         }
+
+        /** Static: a post-processor, created before the beans it looks at. */
+        @Bean
+        static XidClientCheck cohortXidClientCheck() {
+            return new XidClientCheck();
+        }
     }
 
     @Configuration(proxyBeanMethods = false)

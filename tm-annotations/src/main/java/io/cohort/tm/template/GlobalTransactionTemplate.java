@@ -33,7 +33,8 @@ import org.slf4j.LoggerFactory;
  * <p>Failures never look like success: a TC that cannot be reached at begin fails fast (the body
  * does not run); a commit that the TC never confirms ends in
  * {@link GlobalTransactionOutcomeUnknownException}; a commit answered with a rollback ends in
- * {@link GlobalTransactionRolledBackException}. Thread-safe; one per process.
+ * {@link GlobalTransactionRolledBackException}, and so does a body that threw after the TC had
+ * timed the transaction out (the body's exception is then its cause). Thread-safe; one per process.
  */
 public final class GlobalTransactionTemplate {
 
@@ -130,11 +131,25 @@ public final class GlobalTransactionTemplate {
             }
             return;
         }
+        GlobalStatus rolledBack;
         try {
-            rollback(xid);
+            rolledBack = rollback(xid);
         } catch (RuntimeException rollbackFailure) {
             thrown.addSuppressed(rollbackFailure);
+            return;
         }
+        if (isTimeout(rolledBack)) {
+            // The TC had timed the transaction out before the method failed, so the method's exception is
+            // a consequence (typically a local commit the RM refused, SQLState 40000, which Spring calls
+            // retryable): report the timeout, as a commit would, so nothing retries a finished transaction.
+            throw new GlobalTransactionRolledBackException(xid, rolledBack,
+                    "it timed out while the method ran; the method's exception is the cause", thrown);
+        }
+    }
+
+    private static boolean isTimeout(GlobalStatus status) {
+        return status == GlobalStatus.TIMEOUT_ROLLBACKING || status == GlobalStatus.TIMEOUT_ROLLBACK_RETRYING
+                || status == GlobalStatus.TIMEOUT_ROLLBACKED;
     }
 
     private void commit(String xid) {
@@ -215,7 +230,8 @@ public final class GlobalTransactionTemplate {
                 + refusal.getMessage() + " (status now " + now.getStatus() + ")" + lookUp(xid), xid, refusal);
     }
 
-    private void rollback(String xid) {
+    /** Rolls back; returns the rollback status the TC answered. */
+    private GlobalStatus rollback(String xid) {
         Exception last = null;
         for (int attempt = 1; attempt <= config.rollbackRetryAttempts(); attempt++) {
             if (attempt > 1 && !backoff(attempt)) {
@@ -226,7 +242,7 @@ public final class GlobalTransactionTemplate {
                 if (answer.getStatus() != GlobalStatusCode.GLOBAL_UNKNOWN
                         && GlobalStatus.fromWire(answer.getStatus()).isRollbackDecided()) {
                     log.debug("Global transaction {} rolled back ({})", xid, answer.getStatus());
-                    return;
+                    return GlobalStatus.fromWire(answer.getStatus());
                 }
                 throw new GlobalTransactionRollbackFailedException("The TC at " + tc.config().address()
                         + " answered rollback of " + xid + " with status " + answer.getStatus() + ": "

@@ -42,6 +42,15 @@ class CallerApp {
             return debitThenCredit("required", amount, false, false, sleepMs);
         }
 
+        /** Also a local transaction: its commit, after the timeout, is what fails (the branch registers there). */
+        @GlobalTransactional(name = "slow-local-debit", timeoutMs = 1000)
+        @org.springframework.transaction.annotation.Transactional
+        public void slowLocalDebit(int amount, long sleepMs) throws InterruptedException {
+            lastXid = XidContext.current();
+            jdbc.update("insert into debit(xid, amount) values (?, ?)", lastXid, amount);
+            Thread.sleep(sleepMs);
+        }
+
         private Outcome debitThenCredit(String mode, int amount, boolean calleeFails, boolean failAfter, long sleepMs) {
             lastXid = XidContext.current();
             jdbc.update("insert into debit(xid, amount) values (?, ?)", lastXid, amount);

@@ -64,21 +64,23 @@ class TwoServicesIT {
 
     private static ConfigurableApplicationContext service(Class<?> app, String name, String table, Map<String, Object> extra) {
         TestPostgres pg = TestPostgres.get();
+        String url = pg.createDatabase("tm_it_" + name);
+        // The schema before the service starts: the RM checks at start that its tables are there.
+        JdbcTemplate schema = new JdbcTemplate(new org.springframework.jdbc.datasource.DriverManagerDataSource(
+                url, pg.user(), pg.password()));
+        schema.execute("create table " + table + " (id bigserial primary key, xid varchar(128), amount int not null)");
+        applyRmSchemaIfPresent(schema);
         Map<String, Object> properties = new HashMap<>(Map.of(
                 "spring.application.name", name,
                 "server.port", 0,
-                "spring.datasource.url", pg.createDatabase("tm_it_" + name),
+                "spring.datasource.url", url,
                 "spring.datasource.username", pg.user(),
                 "spring.datasource.password", pg.password(),
                 "spring.datasource.hikari.maximum-pool-size", 4,
                 "cohort.tc.address", tc.grpcAddress(),
                 "cohort.tm.retry-backoff", "10ms"));
         properties.putAll(extra);
-        ConfigurableApplicationContext context = new SpringApplicationBuilder(app).properties(properties).run();
-        JdbcTemplate jdbc = context.getBean(JdbcTemplate.class);
-        jdbc.execute("create table " + table + " (id bigserial primary key, xid varchar(128), amount int not null)");
-        applyRmSchemaIfPresent(jdbc);
-        return context;
+        return new SpringApplicationBuilder(app).properties(properties).run();
     }
 
     @AfterAll
@@ -159,6 +161,22 @@ class TwoServicesIT {
         assertThat(thrown).isInstanceOf(GlobalTransactionRolledBackException.class)
                 .hasMessageContaining(transfers.lastXid()).hasMessageContaining("timed out");
         assertThat(statusAtTc(transfers.lastXid()).isRollbackDecided()).isTrue();
+        assertNoXidLeft();
+    }
+
+    @Test
+    void aTimeoutOfAMethodThatIsAlsoTransactionalShouldEndInTheSameException() throws Exception {
+        Throwable thrown = catchThrowable(() -> onCallerThread(() -> {
+            transfers.slowLocalDebit(111, 1600);
+            return null;
+        }));
+
+        assertThat(thrown).isInstanceOf(GlobalTransactionRolledBackException.class)
+                .hasMessageContaining(transfers.lastXid()).hasMessageContaining("timed out");
+        assertThat(thrown.getCause()).as("the local commit the RM refused, as Spring reports it")
+                .isInstanceOf(org.springframework.dao.PessimisticLockingFailureException.class);
+        assertThat(statusAtTc(transfers.lastXid()).isRollbackDecided()).isTrue();
+        assertThat(rows(caller, "debit", 111)).isZero();
         assertNoXidLeft();
     }
 
