@@ -1,11 +1,13 @@
 package io.cohort.rm;
 
 import io.cohort.client.TcClient;
+import io.cohort.client.TcProbe;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchStatusCode;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.QueryLocksResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
+import java.time.Duration;
 import java.util.List;
 
 /**
@@ -40,6 +42,27 @@ public interface BranchCoordinator {
     /** 3PC: tells the TC how the RM finished a branch on its own; returns the global status the TC answered. */
     GlobalStatus reportDecision(String xid, long branchId, BranchStatusCode status, String reason);
 
+    /**
+     * 3PC: a round of status questions in which "no TC answers" is known within {@code deadline} per
+     * question, however the network fails (see {@link TcProbe}); closed after the round. This default
+     * asks {@link #status} and so is only as bounded as that call.
+     */
+    default StatusProbe openStatusProbe(Duration deadline) {
+        return this::status;
+    }
+
+    /** Status questions to the TC for one round of three-phase termination. */
+    @FunctionalInterface
+    interface StatusProbe extends AutoCloseable {
+
+        /** As {@link BranchCoordinator#status}. */
+        GlobalStatusResponse status(String xid);
+
+        @Override
+        default void close() {
+        }
+    }
+
     static BranchCoordinator of(TcClient client) {
         return new BranchCoordinator() {
             @Override
@@ -71,6 +94,22 @@ public interface BranchCoordinator {
             @Override
             public GlobalStatus reportDecision(String xid, long branchId, BranchStatusCode status, String reason) {
                 return client.reportBranch(xid, branchId, status, reason, true);
+            }
+
+            @Override
+            public StatusProbe openStatusProbe(Duration deadline) {
+                TcProbe probe = new TcProbe(client.config(), deadline);
+                return new StatusProbe() {
+                    @Override
+                    public GlobalStatusResponse status(String xid) {
+                        return probe.status(xid);
+                    }
+
+                    @Override
+                    public void close() {
+                        probe.close();
+                    }
+                };
             }
         };
     }

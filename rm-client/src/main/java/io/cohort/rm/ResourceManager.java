@@ -55,7 +55,8 @@ public final class ResourceManager implements AutoCloseable {
         this.deleter = new AsyncUndoDeleter(config, clock);
         this.threePhase = new ThreePhaseBranches();
         this.handler = new BranchPhase2Handler(this::resource, deleter, threePhase);
-        this.termination = new TerminationMonitor(() -> List.copyOf(resources.values()), threePhase, config, clock);
+        this.termination = new TerminationMonitor(() -> List.copyOf(resources.values()), coordinator, threePhase, config,
+                clock);
     }
 
     public static Builder builder(BranchCoordinator coordinator) {

@@ -27,6 +27,9 @@ import java.time.Duration;
  *                               on its own ({@code cohort.rm.three-phase.termination-timeout}, 30 s)
  * @param terminationCheckInterval 3PC: how often the RM looks for such branches
  *                               ({@code cohort.rm.three-phase.check-interval}, 1 s)
+ * @param terminationProbeTimeout 3PC: the one deadline within which the RM finds out whether any TC replica
+ *                               answers before it finishes quiet branches on its own, shared by all of them
+ *                               ({@code cohort.rm.three-phase.probe-timeout}, 2 s)
  * @param decisionTable          3PC: table recording what the RM decided on its own and why
  *                               ({@code cohort.rm.three-phase.decision-table}, {@code cohort_branch_decision})
  */
@@ -42,6 +45,7 @@ public record RmConfig(
         int sqlCacheSize,
         Duration terminationTimeout,
         Duration terminationCheckInterval,
+        Duration terminationProbeTimeout,
         String decisionTable) {
 
     private static final String TABLE_NAME = "[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?";
@@ -60,6 +64,8 @@ public record RmConfig(
                 "cohort.rm.three-phase.termination-timeout (at least 100ms)", terminationTimeout);
         require(terminationCheckInterval != null && terminationCheckInterval.toMillis() >= 10,
                 "cohort.rm.three-phase.check-interval (at least 10ms)", terminationCheckInterval);
+        require(terminationProbeTimeout != null && terminationProbeTimeout.toMillis() >= 10,
+                "cohort.rm.three-phase.probe-timeout (at least 10ms)", terminationProbeTimeout);
         require(decisionTable != null && decisionTable.matches(TABLE_NAME), "cohort.rm.three-phase.decision-table",
                 decisionTable);
     }
@@ -73,23 +79,32 @@ public record RmConfig(
     public static RmConfig defaults() {
         return new RmConfig(Duration.ofMillis(20), 30, "undo_log", 4096, 64 * 1024 * 1024, 500,
                 Duration.ofMillis(200), Duration.ofDays(1), 2048, Duration.ofSeconds(30), Duration.ofSeconds(1),
-                "cohort_branch_decision");
+                Duration.ofSeconds(2), "cohort_branch_decision");
     }
 
     /** 3PC: the termination timeout and how often it is checked. */
     public RmConfig withTermination(Duration timeout, Duration checkInterval) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
-                deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, timeout, checkInterval, decisionTable);
+                deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, timeout, checkInterval,
+                terminationProbeTimeout, decisionTable);
+    }
+
+    /** 3PC: the deadline of the probe that finds out whether any TC replica answers. */
+    public RmConfig withTerminationProbe(Duration probeTimeout) {
+        return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
+                deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
+                terminationCheckInterval, probeTimeout, decisionTable);
     }
 
     public RmConfig withLockRetry(Duration interval, int attempts) {
         return new RmConfig(interval, attempts, undoTable, compressThreshold, maxInflatedBytes, deleteBatchSize,
-                deleteInterval, markerRetention, sqlCacheSize, terminationTimeout, terminationCheckInterval, decisionTable);
+                deleteInterval, markerRetention, sqlCacheSize, terminationTimeout, terminationCheckInterval,
+                terminationProbeTimeout, decisionTable);
     }
 
     public RmConfig withCompressThreshold(int threshold) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, threshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
-                terminationCheckInterval, decisionTable);
+                terminationCheckInterval, terminationProbeTimeout, decisionTable);
     }
 }

@@ -29,7 +29,7 @@ import java.util.function.Predicate;
  *   <li>{@link Mode#CUT}: every connection is closed and new ones are closed at once (the RM sees
  *       UNAVAILABLE quickly);</li>
  *   <li>{@link Mode#BLACKHOLE}: connections stay open but nothing passes either way, and new ones
- *       are held the same way (nobody hears an error; calls time out).</li>
+ *       are accepted and never answered, even with the TC down (nobody hears an error; calls time out).</li>
  * </ul>
  * {@link #heal()} closes whatever was held and forwards again.
  */
@@ -56,6 +56,10 @@ final class TcProxy implements AutoCloseable {
 
     String address() {
         return "127.0.0.1:" + server.getLocalPort();
+    }
+
+    int port() {
+        return server.getLocalPort();
     }
 
     /** When the TC sends a command matching {@code when}, switch to {@code mode} without forwarding it. */
@@ -94,6 +98,9 @@ final class TcProxy implements AutoCloseable {
                     continue;
                 }
                 sockets.add(client);
+                if (mode == Mode.BLACKHOLE) {
+                    continue; // accepted and never answered, whether or not the TC is up (heal closes it)
+                }
                 Socket upstream;
                 try {
                     upstream = new Socket(InetAddress.getLoopbackAddress(), targetPort);

@@ -66,6 +66,13 @@ public class CohortRmProperties {
         /** How often the RM looks for three-phase branches past their termination timeout. */
         private Duration checkInterval = Duration.ofSeconds(1);
 
+        /**
+         * The one deadline within which the RM finds out whether any TC replica answers (each replica
+         * asked once, no retries, no waiting for a connection) before it finishes its quiet branches on
+         * its own; every quiet branch is decided within termination-timeout + this + check-interval.
+         */
+        private Duration probeTimeout = Duration.ofSeconds(2);
+
         /** Table recording what the RM decided on its own and why; see sql/rm/postgresql.sql. */
         private String decisionTable = "cohort_branch_decision";
 
@@ -75,6 +82,14 @@ public class CohortRmProperties {
 
         public void setTerminationTimeout(Duration terminationTimeout) {
             this.terminationTimeout = terminationTimeout;
+        }
+
+        public Duration getProbeTimeout() {
+            return probeTimeout;
+        }
+
+        public void setProbeTimeout(Duration probeTimeout) {
+            this.probeTimeout = probeTimeout;
         }
 
         public Duration getCheckInterval() {
@@ -168,7 +183,7 @@ public class CohortRmProperties {
     public RmConfig toConfig() {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undo.table, undo.compressThreshold,
                 undo.maxInflatedBytes, undo.deleteBatchSize, undo.deleteInterval, undo.markerRetention, sqlCacheSize,
-                threePhase.terminationTimeout, threePhase.checkInterval, threePhase.decisionTable);
+                threePhase.terminationTimeout, threePhase.checkInterval, threePhase.probeTimeout, threePhase.decisionTable);
     }
 
     /** The resource id for the DataSource bean {@code beanName}, or null to derive it from the JDBC URL. */

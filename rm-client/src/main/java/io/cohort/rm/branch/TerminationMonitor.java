@@ -6,6 +6,7 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchStatusCode;
 import io.cohort.protocol.v1.ErrorCode;
+import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.Resource;
 import io.cohort.rm.RmConfig;
 import io.cohort.rm.undo.UndoLogStatus;
@@ -16,9 +17,11 @@ import java.sql.SQLException;
 import java.sql.Timestamp;
 import java.time.Clock;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -33,13 +36,18 @@ import org.slf4j.LoggerFactory;
  * that heard nothing from the TC for {@code cohort.rm.three-phase.termination-timeout} (by the
  * database's clock, from {@code undo_log.updated}, so the timer survives an RM restart), and:
  * <ol>
- *   <li>asks any reachable TC replica for the outcome. A decided outcome is followed (rollback:
+ *   <li>asks the TC replicas about each quiet transaction, all of them at once, each question
+ *       answered or given up within {@code cohort.rm.three-phase.probe-timeout} — not the
+ *       application's call timeout and retries (see {@link io.cohort.client.TcProbe}). A decided
+ *       outcome is followed (rollback:
  *       undone now; commit: the branch counts as pre-committed and waits for DoCommit); an
  *       undecided one (BEGIN, PRE_COMMITTING) or one waiting for a person restarts the timer;</li>
- *   <li>only when no TC answers does it decide alone: roll back if the branch never saw PreCommit,
- *       commit if it did — recording what and why in the decision table — and tells the TC as soon
- *       as one answers (ReportBranch with decided_by_rm). The TC reconciles: a split is marked
- *       heuristic and repaired by REDO while the global locks still hold.</li>
+ *   <li>only when no replica answers does it decide alone — and then for every quiet branch, in the
+ *       same pass, not one question per branch: roll back if the branch never saw PreCommit, commit if
+ *       it did, recording what and why in the decision table in the same local transaction — and tells
+ *       the TC as soon as one answers (ReportBranch with
+ *       decided_by_rm). The TC reconciles: a split is marked heuristic and repaired by REDO while the
+ *       global locks still hold.</li>
  * </ol>
  * Two-phase branches are never looked at: under 2PC an RM never decides alone.
  */
@@ -47,11 +55,14 @@ public final class TerminationMonitor implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(TerminationMonitor.class);
     private static final int BATCH = 200;
+    /** Reads of the quiet branches per resource and pass: BATCH x this many branches at most. */
+    private static final int MAX_ROUNDS = 50;
 
     private record Quiet(String xid, long branchId, int status) {
     }
 
     private final Supplier<List<Resource>> resources;
+    private final BranchCoordinator coordinator;
     private final ThreePhaseBranches branches;
     private final RmConfig config;
     private final Clock clock;
@@ -59,9 +70,10 @@ public final class TerminationMonitor implements AutoCloseable {
     private final Map<String, Long> schemaWarnedAt = new ConcurrentHashMap<>();
     private final Map<String, Long> nextReportAt = new ConcurrentHashMap<>();
 
-    public TerminationMonitor(Supplier<List<Resource>> resources, ThreePhaseBranches branches, RmConfig config,
-                              Clock clock) {
+    public TerminationMonitor(Supplier<List<Resource>> resources, BranchCoordinator coordinator,
+                              ThreePhaseBranches branches, RmConfig config, Clock clock) {
         this.resources = resources;
+        this.coordinator = coordinator;
         this.branches = branches;
         this.config = config;
         this.clock = clock;
@@ -75,49 +87,120 @@ public final class TerminationMonitor implements AutoCloseable {
         scheduler.scheduleWithFixedDelay(this::deleteOldDecisions, 1, 1, TimeUnit.HOURS);
     }
 
-    /** One pass over every resource (the scheduler runs it; tests and shutdown may too). */
+    /**
+     * One pass over every resource (the scheduler runs it; tests and shutdown may too). Its questions
+     * to the TC go through one {@link BranchCoordinator.StatusProbe}: every TC replica asked at once,
+     * each question answered within {@code cohort.rm.three-phase.probe-timeout}. The first question
+     * nobody answers settles "no TC answers" for the whole pass, and every quiet branch left, on every
+     * resource, is decided alone in the same pass. Quiet branches are read again until none is left,
+     * so one that fell quiet while a question waited is decided too: each is decided within
+     * termination-timeout + probe timeout + one check interval (plus the pass's own database work),
+     * however many there are.
+     */
     public synchronized void checkAll() {
-        for (Resource r : resources.get()) {
-            try {
-                reportDecisions(r);
-                terminateQuiet(r);
-            } catch (SQLException e) {
-                warnSchema(r, e);
-            } catch (RuntimeException e) {
-                log.warn("Three-phase termination pass on {} failed, will try again: {}", r.resourceId(), e.toString());
+        List<Resource> all = resources.get();
+        if (all.stream().noneMatch(this::hasWork)) {
+            return;
+        }
+        try (BranchCoordinator.StatusProbe tc = coordinator.openStatusProbe(config.terminationProbeTimeout())) {
+            String noTc = null; // why no TC answers, once a question went unanswered in this pass
+            for (Resource r : all) {
+                try {
+                    noTc = terminateQuiet(r, tc, noTc);
+                } catch (SQLException e) {
+                    warnSchema(r, e);
+                } catch (RuntimeException e) {
+                    log.warn("Three-phase termination pass on {} failed, will try again: {}", r.resourceId(), e.toString());
+                }
+            }
+            for (Resource r : all) {
+                try {
+                    noTc = reportDecisions(r, tc, noTc);
+                } catch (SQLException e) {
+                    warnSchema(r, e);
+                } catch (RuntimeException e) {
+                    log.warn("Reporting three-phase decisions of {} failed, will try again: {}", r.resourceId(), e.toString());
+                }
             }
         }
     }
 
+    /** Whether a branch of {@code r} is quiet or a decision is due to be reported. */
+    private boolean hasWork(Resource r) {
+        try {
+            return !selectQuiet(r, 1).isEmpty()
+                    || clock.millis() >= nextReportAt.getOrDefault(r.resourceId(), 0L) && !selectUnreported(r, 1).isEmpty();
+        } catch (SQLException e) {
+            warnSchema(r, e);
+            return false;
+        }
+    }
+
+    /**
+     * How long to wait before reporting again after no TC answered: not every check, since each try
+     * costs a probe (and, when a TC answers the probe but not the report, calls that would open the TC
+     * client's circuit breaker and refuse the application's own calls for a while after the TC is back).
+     */
+    private long reportRetryMillis() {
+        return Math.min(5_000, config.terminationTimeout().toMillis());
+    }
+
     // ---- decisions the TC has not heard of ----
 
-    private void reportDecisions(Resource r) throws SQLException {
+    /** Reports the decisions the TC has not heard of, once a question shows a TC answers; returns {@code noTc} as known after. */
+    private String reportDecisions(Resource r, BranchCoordinator.StatusProbe tc, String noTc) throws SQLException {
         if (clock.millis() < nextReportAt.getOrDefault(r.resourceId(), 0L)) {
-            return;
+            return noTc;
         }
+        List<String[]> pending = selectUnreported(r, BATCH);
+        if (pending.isEmpty()) {
+            return noTc;
+        }
+        if (noTc == null) {
+            noTc = whyNoAnswer(tc, pending.get(0)[0]);
+        }
+        if (noTc != null) {
+            nextReportAt.put(r.resourceId(), clock.millis() + reportRetryMillis());
+            return noTc;
+        }
+        for (String[] d : pending) {
+            if (!report(r, d[0], Long.parseLong(d[1]), d[2].equals("COMMITTED"), d[3])) {
+                nextReportAt.put(r.resourceId(), clock.millis() + reportRetryMillis());
+                return noTc;
+            }
+        }
+        return noTc;
+    }
+
+    /** Null when a TC answers a question about {@code xid} (with its status or an error of its own), else why none did. */
+    private static String whyNoAnswer(BranchCoordinator.StatusProbe tc, String xid) {
+        try {
+            tc.status(xid);
+            return null;
+        } catch (TcUnavailableException e) {
+            return firstLine(e.getMessage());
+        } catch (TcException e) {
+            return null;
+        }
+    }
+
+    private List<String[]> selectUnreported(Resource r, int limit) throws SQLException {
         List<String[]> pending = new ArrayList<>();
         try (Connection c = r.target().getConnection();
              PreparedStatement ps = c.prepareStatement(r.dialect().selectUnreportedDecisions(config.decisionTable()));
              ResultSet rs = ps.executeQuery()) {
-            while (rs.next() && pending.size() < BATCH) {
+            while (rs.next() && pending.size() < limit) {
                 pending.add(new String[] {rs.getString(1), Long.toString(rs.getLong(2)), rs.getString(3), rs.getString(4)});
             }
         }
-        for (String[] d : pending) {
-            if (!report(r, d[0], Long.parseLong(d[1]), d[2].equals("COMMITTED"), d[3])) {
-                // No TC now. Try again later, not every check: failed calls would open the TC client's
-                // circuit breaker, and the application's own calls would be refused for a while after the TC is back.
-                nextReportAt.put(r.resourceId(), clock.millis() + Math.min(5_000, config.terminationTimeout().toMillis()));
-                return;
-            }
-        }
+        return pending;
     }
 
     /** Tells the TC; false when no TC answered. */
     private boolean report(Resource r, String xid, long branchId, boolean committed, String why) {
         GlobalStatus global;
         try {
-            global = r.coordinator().reportDecision(xid, branchId, committed ? BranchStatusCode.BRANCH_PHASE2_COMMITTED
+            global = coordinator.reportDecision(xid, branchId, committed ? BranchStatusCode.BRANCH_PHASE2_COMMITTED
                     : BranchStatusCode.BRANCH_PHASE2_ROLLBACKED, why);
         } catch (TcUnavailableException e) {
             return false;
@@ -144,38 +227,72 @@ public final class TerminationMonitor implements AutoCloseable {
 
     // ---- branches without word from the TC ----
 
-    private void terminateQuiet(Resource r) throws SQLException {
-        Map<String, List<Quiet>> byXid = new LinkedHashMap<>();
+    private List<Quiet> selectQuiet(Resource r, int limit) throws SQLException {
+        List<Quiet> quiet = new ArrayList<>();
         try (Connection c = r.target().getConnection();
              PreparedStatement ps = c.prepareStatement(r.dialect().selectQuietThreePhase(config.undoTable()))) {
             ps.setLong(1, config.terminationTimeout().toMillis());
-            ps.setInt(2, BATCH);
+            ps.setInt(2, limit);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    Quiet q = new Quiet(rs.getString(1), rs.getLong(2), rs.getInt(3));
-                    byXid.computeIfAbsent(q.xid, x -> new ArrayList<>()).add(q);
+                    quiet.add(new Quiet(rs.getString(1), rs.getLong(2), rs.getInt(3)));
                 }
             }
         }
-        for (Map.Entry<String, List<Quiet>> e : byXid.entrySet()) {
-            // Several branches of one transaction on this database: undo the later ones first.
-            List<Quiet> quiet = e.getValue();
-            quiet.sort((a, b) -> Long.compare(b.branchId, a.branchId));
-            terminate(r, e.getKey(), quiet);
-        }
+        return quiet;
     }
 
-    private void terminate(Resource r, String xid, List<Quiet> quiet) {
-        GlobalStatus global;
-        String silence = "no word from the TC for " + config.terminationTimeout().toMillis() + " ms";
-        try {
-            global = GlobalStatus.fromWire(r.coordinator().status(xid).getStatus());
-        } catch (TcUnavailableException e) {
-            String why = silence + " and no TC replica answered (" + firstLine(e.getMessage()) + ")";
-            for (Quiet q : quiet) {
-                decideAlone(r, q, why);
+    /** Quiet branches grouped by transaction, the later branches of one transaction first (undone first). */
+    private static Map<String, List<Quiet>> byXid(List<Quiet> quiet) {
+        Map<String, List<Quiet>> byXid = new LinkedHashMap<>();
+        for (Quiet q : quiet) {
+            byXid.computeIfAbsent(q.xid, x -> new ArrayList<>()).add(q);
+        }
+        byXid.values().forEach(l -> l.sort((a, b) -> Long.compare(b.branchId, a.branchId)));
+        return byXid;
+    }
+
+    /**
+     * Asks about each quiet transaction of {@code r} while a TC answers, and decides alone from the
+     * first unanswered question on; reads the quiet branches again until none is left (or none of
+     * them moves). Returns {@code noTc} as known after.
+     */
+    private String terminateQuiet(Resource r, BranchCoordinator.StatusProbe tc, String noTc) throws SQLException {
+        Set<String> seen = new HashSet<>();
+        for (int round = 0; round < MAX_ROUNDS; round++) {
+            boolean progress = false;
+            for (Map.Entry<String, List<Quiet>> e : byXid(selectQuiet(r, BATCH)).entrySet()) {
+                List<Quiet> quiet = e.getValue();
+                for (Quiet q : quiet) {
+                    progress |= seen.add(q.xid + '\n' + q.branchId);
+                }
+                if (noTc == null) {
+                    noTc = askAbout(r, tc, e.getKey(), quiet);
+                } else {
+                    String why = noTc(noTc);
+                    quiet.forEach(q -> decideAlone(r, q, why));
+                }
             }
-            return;
+            if (!progress) {
+                break; // nothing quiet left, or only branches that could not move (logged); the next pass tries again
+            }
+        }
+        return noTc;
+    }
+
+    private String noTc(String why) {
+        return "no word from the TC for " + config.terminationTimeout().toMillis() + " ms and " + why;
+    }
+
+    /** Asks the TC about one transaction's quiet branches and follows it; null when a TC answered, else why none did. */
+    private String askAbout(Resource r, BranchCoordinator.StatusProbe tc, String xid, List<Quiet> quiet) {
+        GlobalStatus global;
+        try {
+            global = GlobalStatus.fromWire(tc.status(xid).getStatus());
+        } catch (TcUnavailableException e) {
+            String none = firstLine(e.getMessage());
+            quiet.forEach(q -> decideAlone(r, q, noTc(none)));
+            return none;
         } catch (TcException e) {
             if (e.errorCode() == ErrorCode.UNKNOWN_XID) {
                 // The TC answered and has no such transaction (never had it, or ended and forgot it).
@@ -186,7 +303,7 @@ public final class TerminationMonitor implements AutoCloseable {
                 log.warn("Asking the TC about {} failed ({}); branches keep waiting", xid, e.getMessage());
                 quiet.forEach(q -> branches.touch(r, q.xid, q.branchId));
             }
-            return;
+            return null;
         }
         boolean finalCommit = global == GlobalStatus.COMMITTED;
         boolean rollback = global.isRollbackDecided() && global != GlobalStatus.ROLLBACK_FAILED;
@@ -203,6 +320,7 @@ public final class TerminationMonitor implements AutoCloseable {
                 branches.touch(r, q.xid, q.branchId); // BEGIN, PRE_COMMITTING, or waiting for a person
             }
         }
+        return null;
     }
 
     /** A TC answered with an outcome: do what it would have asked for. */
@@ -232,21 +350,17 @@ public final class TerminationMonitor implements AutoCloseable {
         }
     }
 
-    /** No TC answered: roll back what never saw PreCommit, commit what did, then tell the TC if it is back. */
+    /**
+     * No TC answered: roll back what never saw PreCommit, commit what did. The decision is recorded
+     * with its reason in the same local transaction; the TC hears of it at the first pass a TC answers.
+     */
     private void decideAlone(Resource r, Quiet q, String why) {
-        boolean done;
         switch (q.status) {
-            case UndoLogStatus.THREE_PHASE -> done = branches.rollBackAlone(r, q.xid, q.branchId,
+            case UndoLogStatus.THREE_PHASE -> branches.rollBackAlone(r, q.xid, q.branchId,
                     why + "; it never saw PreCommit, so it rolled back");
-            case UndoLogStatus.PRE_COMMITTED -> done = branches.commitAlone(r, q.xid, q.branchId,
+            case UndoLogStatus.PRE_COMMITTED -> branches.commitAlone(r, q.xid, q.branchId,
                     why + "; it had seen PreCommit, so it committed");
-            default -> {
-                branches.touch(r, q.xid, q.branchId); // finished alone already; reported when a TC answers
-                return;
-            }
-        }
-        if (done) {
-            report(r, q.xid, q.branchId, q.status == UndoLogStatus.PRE_COMMITTED, why);
+            default -> branches.touch(r, q.xid, q.branchId); // finished alone already; reported when a TC answers
         }
     }
 
