@@ -59,7 +59,7 @@ class TcProbeTest {
             long start = System.nanoTime();
             assertThatThrownBy(() -> probe.status("127.0.0.1:1:1")).isInstanceOf(TcUnavailableException.class)
                     .hasMessageStartingWith("no TC replica answered within 800 ms (")
-                    .hasMessageContaining(refused + ": UNAVAILABLE").hasMessageContaining(unresolvable + ": ")
+                    .hasMessageContaining(refused + ": ").hasMessageContaining(unresolvable + ": ")
                     .hasMessageContaining(silent + ": ");
             assertThat(elapsedMs(start)).isLessThan(DEADLINE.toMillis() + SLACK_MS);
         }

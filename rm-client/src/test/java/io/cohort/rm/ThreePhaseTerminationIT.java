@@ -39,10 +39,13 @@ import org.junit.jupiter.api.TestInstance;
  * deadline + one check interval (+ a stated slack), however many there are; the TC, once back,
  * agrees with every decision or repairs it as heuristic with the evidence, and no money is made or lost.
  *
- * <p>Both kinds of branch come from real means: the TM asks to commit part of the transfers while
- * each RM's {@link TcProxy} stops forwarding at the first DoCommit it sees, so branches the TC
- * pre-committed stay PRE_COMMITTED while others never heard PreCommit; the rest of the transfers are
- * still open (the TM has not asked to commit yet). Then the TC is killed.
+ * <p>Both kinds of branch come from real means: the TM asks to commit part of the transfers at once
+ * while each RM's {@link TcProxy} stops forwarding at the first DoCommit it sees (the second RM is
+ * cut off by hand if no DoCommit reached it within a third of the termination timeout), so branches
+ * the TC pre-committed stay PRE_COMMITTED while others never heard PreCommit; the rest of the
+ * transfers are still open (the TM has not asked to commit yet). Then the TC is SIGKILLed. The
+ * measure is the README's: from each branch's last word from the TC ({@code undo_log.updated}) to its
+ * decision ({@code decided_at}), both by the database's clock.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ThreePhaseTerminationIT {
