@@ -1,5 +1,6 @@
 package io.cohort.rm.jdbc;
 
+import io.cohort.client.TcUnavailableException;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchStatusCode;
@@ -145,7 +146,10 @@ public final class ConnectionProxy extends DelegatingConnection {
             threePhase = registered.getProtocol() == TransactionProtocol.THREE_PHASE;
         } catch (SQLException | RuntimeException e) {
             rollbackQuietly();
-            markRollbackOnly(xid, "its branch could not be registered: " + e.getMessage());
+            // With no TC to answer, telling it would fail too (and only feed the client's circuit breaker).
+            if (!(e.getCause() instanceof TcUnavailableException)) {
+                markRollbackOnly(xid, "its branch could not be registered: " + e.getMessage());
+            }
             throw e;
         }
         try (PreparedStatement ps = delegate.prepareStatement(resource.dialect().insertUndo(resource.config().undoTable()))) {
