@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.example.inventory.InventoryApplication;
 import com.example.orders.OrdersApplication;
+import io.cohort.testsupport.TestPostgres;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -13,11 +14,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.DriverManager;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.function.Supplier;
@@ -30,7 +27,8 @@ import org.springframework.jdbc.core.JdbcTemplate;
 
 /**
  * Two services built only from cohort-spring-boot-starter and README.md's recipe, each with its own
- * PostgreSQL database (COHORT_TEST_PG_URL), coordinated by the real TC as a child process: an order
+ * PostgreSQL database (from cohort-test-support: COHORT_TEST_PG_URL, else Docker, else embedded
+ * binaries, like the main build's tests), coordinated by the real TC as a child process: an order
  * commits in both databases, and a failure in either service leaves neither database changed.
  */
 class TwoServicesConsumerIT {
@@ -39,7 +37,6 @@ class TwoServicesConsumerIT {
     private static final Duration PHASE2_DEADLINE = Duration.ofSeconds(30);
 
     private static final HttpClient http = HttpClient.newHttpClient();
-    private static final List<String> databases = new ArrayList<>();
     private static Process tc;
     private static ConfigurableApplicationContext inventory;
     private static ConfigurableApplicationContext orders;
@@ -67,8 +64,8 @@ class TwoServicesConsumerIT {
             throws Exception {
         Map<String, Object> properties = new java.util.HashMap<>(Map.of(
                 "spring.datasource.url", createDatabase(profile),
-                "spring.datasource.username", pgUser(),
-                "spring.datasource.password", System.getenv().getOrDefault("COHORT_TEST_PG_PASSWORD", ""),
+                "spring.datasource.username", TestPostgres.get().user(),
+                "spring.datasource.password", TestPostgres.get().password(),
                 "cohort.tc.address", "127.0.0.1:" + tcPort,
                 "server.port", 0));
         properties.putAll(extra);
@@ -87,11 +84,6 @@ class TwoServicesConsumerIT {
         if (tc != null) {
             tc.destroy();
             tc.waitFor();
-        }
-        try (Connection admin = admin()) {
-            for (String db : databases) {
-                admin.createStatement().execute("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
-            }
         }
     }
 
@@ -167,31 +159,8 @@ class TwoServicesConsumerIT {
         }
     }
 
-    private static String createDatabase(String service) throws Exception {
-        String name = "consumer_" + service + "_" + UUID.randomUUID().toString().replace("-", "").substring(0, 12);
-        try (Connection admin = admin()) {
-            admin.createStatement().execute("CREATE DATABASE " + name);
-        }
-        databases.add(name);
-        String url = pgUrl();
-        return url.substring(0, url.lastIndexOf('/') + 1) + name;
-    }
-
-    private static Connection admin() throws Exception {
-        return DriverManager.getConnection(pgUrl(), pgUser(), System.getenv().getOrDefault("COHORT_TEST_PG_PASSWORD", ""));
-    }
-
-    private static String pgUrl() {
-        String url = System.getenv("COHORT_TEST_PG_URL");
-        if (url == null || url.isBlank()) {
-            throw new IllegalStateException("Set COHORT_TEST_PG_URL (e.g. jdbc:postgresql://127.0.0.1:5432/postgres) "
-                    + "and COHORT_TEST_PG_USER: this check runs on a real PostgreSQL");
-        }
-        return url;
-    }
-
-    private static String pgUser() {
-        return System.getenv().getOrDefault("COHORT_TEST_PG_USER", "postgres");
+    private static String createDatabase(String service) {
+        return TestPostgres.get().createDatabase("consumer_" + service);
     }
 
     private static int port(ConfigurableApplicationContext service) {
