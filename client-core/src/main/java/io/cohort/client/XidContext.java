@@ -19,10 +19,6 @@ public final class XidContext {
         return CURRENT.get();
     }
 
-    public static boolean inGlobalTransaction() {
-        return CURRENT.get() != null;
-    }
-
     /** Binds {@code xid} and returns what was bound before (to restore it with {@link #restore}). */
     public static String bind(String xid) {
         String previous = CURRENT.get();

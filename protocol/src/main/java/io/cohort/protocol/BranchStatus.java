@@ -35,11 +35,6 @@ public enum BranchStatus {
         return code;
     }
 
-    /** Phase 2 is over for this branch, one way or the other, and no retry will change it. */
-    public boolean isPhase2Done() {
-        return this == PHASE2_COMMITTED || this == PHASE2_ROLLBACKED || this == PHASE1_FAILED;
-    }
-
     /** The branch failed in a way that retrying will not fix. */
     public boolean isUnretryableFailure() {
         return this == PHASE2_ROLLBACK_FAILED_DIRTY || this == PHASE2_COMMIT_FAILED_UNRETRYABLE

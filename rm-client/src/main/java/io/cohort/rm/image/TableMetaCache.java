@@ -31,8 +31,4 @@ public final class TableMetaCache {
         }
         return meta;
     }
-
-    public void invalidate() {
-        tables.clear();
-    }
 }

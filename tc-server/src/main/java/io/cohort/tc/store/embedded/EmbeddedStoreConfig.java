@@ -59,8 +59,4 @@ public record EmbeddedStoreConfig(Path directory, long compactionThresholdBytes,
     public EmbeddedStoreConfig withFsync(boolean enabled) {
         return new EmbeddedStoreConfig(directory, compactionThresholdBytes, enabled, maxBatchDelay, maxBatchRecords);
     }
-
-    public EmbeddedStoreConfig withMaxBatchDelay(Duration delay) {
-        return new EmbeddedStoreConfig(directory, compactionThresholdBytes, fsync, delay, maxBatchRecords);
-    }
 }
