@@ -37,6 +37,9 @@ abstract class CoordinatorScenarios {
     static final String R1 = "jdbc:postgresql://db1/bank_a";
     static final String R2 = "jdbc:postgresql://db2/bank_b";
     static final int MAX_ATTEMPTS = 10;
+    static final Duration MAX_BACKOFF = Duration.ofMillis(400);
+    /** How long {@link #await} waits for a condition. */
+    static final Duration AWAIT_DEADLINE = Duration.ofSeconds(60);
 
     TcTestServer tc;
     TcClient client;
@@ -50,8 +53,7 @@ abstract class CoordinatorScenarios {
         Map<String, Object> p = new HashMap<>(storeProperties());
         p.put("cohort.tc.recovery.interval", "100ms");
         p.put("cohort.tc.recovery.initial-backoff", "50ms");
-        p.put("cohort.tc.recovery.max-backoff", "400ms");
-        // Enough for RMs to reconnect after a TC restart before the budget is spent.
+        p.put("cohort.tc.recovery.max-backoff", MAX_BACKOFF.toMillis() + "ms");
         p.put("cohort.tc.recovery.max-attempts", String.valueOf(MAX_ATTEMPTS));
         p.put("cohort.tc.recovery.command-timeout", "2s");
         p.put("cohort.tc.three-phase.vote-timeout", "1s");
@@ -73,6 +75,27 @@ abstract class CoordinatorScenarios {
         tc.close();
     }
 
+    /**
+     * Stops the TC, TM client and RM, and starts them again on the same data. The new TC resumes
+     * phase 2 while its context is still starting, before any RM can reconnect, and every pass
+     * without an RM spends an attempt: on a loaded machine MAX_ATTEMPTS backoffs (about 3 s) run
+     * out first. So the restarted TC's budget outlasts {@link #AWAIT_DEADLINE}: a scenario then
+     * fails only when its RM really does not come back in time.
+     */
+    void restartTc() {
+        if (rm != null) {
+            rm.close();
+        }
+        client.close();
+        tc.close();
+        Map<String, Object> p = properties();
+        p.put("cohort.tc.recovery.max-attempts",
+                String.valueOf(MAX_ATTEMPTS + AWAIT_DEADLINE.toMillis() / MAX_BACKOFF.toMillis()));
+        tc = new TcTestServer(p);
+        client = new TcClient(TcClientConfig.of(tc.grpcAddress(), "test-tm"));
+        rm = new TestRm(tc.grpcAddress(), "rm-1", List.of(R1, R2));
+    }
+
     String begin() {
         return client.begin("transfer", Duration.ofSeconds(30), TransactionProtocol.TWO_PHASE);
     }
@@ -92,7 +115,7 @@ abstract class CoordinatorScenarios {
     }
 
     static void await(BooleanSupplier condition, java.util.function.Supplier<String> what) {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        long deadline = System.nanoTime() + AWAIT_DEADLINE.toNanos();
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("Timed out waiting for " + what.get());
@@ -201,12 +224,7 @@ abstract class CoordinatorScenarios {
         assertThat(errorOf(() -> client.markRollbackOnly("10.0.0.1:8091:42", R1, "x"))).isEqualTo(ErrorCode.UNKNOWN_XID);
 
         // The decision and its reason are durable: a restarted TC still refuses the commit, with the reason.
-        rm.close();
-        client.close();
-        tc.close();
-        tc = new TcTestServer(properties());
-        client = new TcClient(TcClientConfig.of(tc.grpcAddress(), "test-tm"));
-        rm = new TestRm(tc.grpcAddress(), "rm-1", List.of(R1, R2));
+        restartTc();
         assertThat(client.status(xid).getStatus()).isEqualTo(GlobalStatusCode.GLOBAL_ROLLBACKED);
         assertThat(client.status(xid).getReason()).contains("rollback-only").contains("lock conflict on account:2");
         assertThat(errorOf(() -> client.commit(xid))).isEqualTo(ErrorCode.GLOBAL_NOT_ACTIVE);
@@ -406,11 +424,7 @@ abstract class CoordinatorScenarios {
         }
         String open = begin();
 
-        client.close();
-        tc.close();
-        tc = new TcTestServer(properties());
-        client = new TcClient(TcClientConfig.of(tc.grpcAddress(), "test-tm"));
-        rm = new TestRm(tc.grpcAddress(), "rm-1", List.of(R1, R2));
+        restartTc();
 
         awaitStatus(committing, GlobalStatusCode.GLOBAL_COMMITTED);
         awaitStatus(rollingBack, GlobalStatusCode.GLOBAL_ROLLBACKED);
@@ -577,12 +591,7 @@ abstract class CoordinatorScenarios {
         commitInFlight.start();
         await(() -> status(voting) == GlobalStatusCode.GLOBAL_PRE_COMMITTING, () -> voting + " voting");
 
-        rm.close();
-        client.close();
-        tc.close();
-        tc = new TcTestServer(properties());
-        client = new TcClient(TcClientConfig.of(tc.grpcAddress(), "test-tm"));
-        rm = new TestRm(tc.grpcAddress(), "rm-1", List.of(R1, R2));
+        restartTc();
 
         awaitStatus(voting, GlobalStatusCode.GLOBAL_ROLLBACKED);
         assertThat(rm.receivedFor(voting)).extracting(BranchCommand::getAction).containsOnly(BranchAction.ROLLBACK);
