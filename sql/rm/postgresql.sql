@@ -1,7 +1,7 @@
 -- Cohort RM: the undo log, one table in every database an AT-mode service writes to, and (for
 -- three-phase commit) the record of branches the RM finished on its own.
--- Apply once per database (the RM never creates them on its own); re-applying is harmless and
--- upgrades an older undo_log in place.
+-- Apply once per database (the RM creates them itself only with cohort.rm.schema.initialize=true);
+-- re-applying is harmless and upgrades an older undo_log in place.
 --
 -- One undo_log row per branch. log_status:
 --   0 = undo log of a two-phase (2PC) branch, written by phase 1;

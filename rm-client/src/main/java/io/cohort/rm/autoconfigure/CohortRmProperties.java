@@ -52,6 +52,27 @@ public class CohortRmProperties {
 
     private final ThreePhase threePhase = new ThreePhase();
 
+    private final Schema schema = new Schema();
+
+    /** The RM's own tables. */
+    public static class Schema {
+
+        /**
+         * Whether start-up creates the RM's tables (sql/rm/postgresql.sql: undo_log,
+         * cohort_branch_decision) in every wrapped DataSource's database, when they do not exist yet.
+         * Off: apply the script yourself; start-up fails while a table is missing.
+         */
+        private boolean initialize = false;
+
+        public boolean isInitialize() {
+            return initialize;
+        }
+
+        public void setInitialize(boolean initialize) {
+            this.initialize = initialize;
+        }
+    }
+
     /** Three-phase commit: how this RM finishes a branch when it hears nothing from the TC. */
     public static class ThreePhase {
 
@@ -273,5 +294,9 @@ public class CohortRmProperties {
 
     public ThreePhase getThreePhase() {
         return threePhase;
+    }
+
+    public Schema getSchema() {
+        return schema;
     }
 }

@@ -9,7 +9,8 @@ import org.springframework.beans.factory.config.BeanPostProcessor;
 /**
  * Wraps every {@link DataSource} bean in the RM's {@link DataSourceProxy}, once: a bean that is a
  * proxy already is left alone. The resource manager is looked up only when the first data source
- * appears, so creating this post-processor early creates nothing else.
+ * appears, so creating this post-processor early creates nothing else. With
+ * {@code cohort.rm.schema.initialize} it also creates the RM's tables in the wrapped database.
  */
 final class DataSourceWrapper implements BeanPostProcessor {
 
@@ -31,6 +32,14 @@ final class DataSourceWrapper implements BeanPostProcessor {
             return bean;
         }
         ResourceManager rm = manager.getIfAvailable();
-        return rm == null ? bean : rm.wrap(dataSource, props.resourceIdFor(beanName));
+        if (rm == null) {
+            return bean;
+        }
+        DataSourceProxy proxy = rm.wrap(dataSource, props.resourceIdFor(beanName));
+        if (props.getSchema().isInitialize()) {
+            // Here rather than later: the tables exist before anything can use the wrapped bean.
+            RmSchema.create(beanName, proxy, rm.config());
+        }
+        return proxy;
     }
 }

@@ -17,7 +17,8 @@ import org.springframework.beans.factory.SmartInitializingSingleton;
  * Fails start-up on the two setup mistakes that otherwise surface only at the first global
  * transaction: a DataSource bean the RM did not wrap (its writes would silently stay outside every
  * global transaction), and a wrapped database without the RM's tables. Runs once every singleton
- * exists, so schema scripts run by Spring Boot ({@code spring.sql.init}) have been applied.
+ * exists, so schema scripts run by Spring Boot ({@code spring.sql.init}) and by
+ * {@code cohort.rm.schema.initialize} (at wrapping) have been applied.
  */
 final class RmSetupCheck implements SmartInitializingSingleton {
 
@@ -80,8 +81,9 @@ final class RmSetupCheck implements SmartInitializingSingleton {
         }
         if (missing != null) {
             throw new IllegalStateException("The database of DataSource bean '" + beanName + "' (" + resourceId
-                    + ") has no table " + missing + ", which Cohort's RM needs: apply sql/rm/postgresql.sql to it "
-                    + "(also inside rm-client.jar, e.g. spring.sql.init.schema-locations=classpath:db/rm/postgresql.sql)");
+                    + ") has no table " + missing + ", which Cohort's RM needs: set cohort.rm.schema.initialize=true to "
+                    + "have it created at start, or apply sql/rm/postgresql.sql to it yourself (also inside "
+                    + "rm-client.jar, e.g. spring.sql.init.schema-locations=classpath:db/rm/postgresql.sql)");
         }
     }
 

@@ -60,22 +60,7 @@ class CohortRmAutoConfigurationIT {
                     assertThat(ds).isInstanceOf(DataSourceProxy.class);
                     String resourceId = context.getBean(ResourceManager.class).resourceIds().get(0);
                     assertThat(get("/api/v1/rms")).as("the RM announced its resource at start").contains(resourceId);
-                    exec(ds, "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 10)");
-
-                    TcClient tm = context.getBean(TcClient.class);
-                    String xid = tm.begin("boot", Duration.ofSeconds(30), null);
-                    XidContext.runWith(xid, () -> {
-                        exec(ds, "UPDATE t SET v = 11 WHERE id = 1");
-                        return null;
-                    });
-                    assertThat(value(ds)).isEqualTo(11);
-                    tm.rollback(xid);
-                    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-                    while (!GlobalStatus.fromWire(tm.status(xid).getStatus()).isEnded() && System.nanoTime() < deadline) {
-                        Thread.sleep(10);
-                    }
-                    assertThat(GlobalStatus.fromWire(tm.status(xid).getStatus())).isEqualTo(GlobalStatus.ROLLBACKED);
-                    assertThat(value(ds)).isEqualTo(10);
+                    assertAGlobalRollbackUndoesAWrite(context.getBean(TcClient.class), ds);
                 });
         long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
         while (get("/api/v1/rms").contains("rm_boot") && System.nanoTime() < deadline) {
@@ -90,6 +75,7 @@ class CohortRmAutoConfigurationIT {
         String url = pg.createDatabase("rm_boot_no_tables");
         runner(url).run(context -> assertThat(context).hasFailed().getFailure()
                 .hasMessageContaining("has no table undo_log").hasMessageContaining("sql/rm/postgresql.sql")
+                .hasMessageContaining("set cohort.rm.schema.initialize=true")
                 .hasMessageContaining("dataSource"));
 
         try (Connection c = java.sql.DriverManager.getConnection(url, pg.user(), pg.password()); Statement s = c.createStatement()) {
@@ -97,6 +83,46 @@ class CohortRmAutoConfigurationIT {
         }
         runner(url).run(context -> assertThat(context).hasFailed().getFailure()
                 .hasMessageContaining("has no table cohort_branch_decision"));
+    }
+
+    @Test
+    void withSchemaInitializeTheStartShouldCreateTheRmTablesOnceAndAGlobalTransactionShouldWork() throws Exception {
+        String url = TestPostgres.get().createDatabase("rm_boot_schema_init");
+        for (int start = 1; start <= 2; start++) {
+            runner(url).withPropertyValues("cohort.rm.schema.initialize=true").run(context -> {
+                assertThat(context).hasNotFailed();
+                DataSource ds = context.getBean(DataSource.class);
+                exec(ds, "DROP TABLE IF EXISTS t");
+                assertAGlobalRollbackUndoesAWrite(context.getBean(TcClient.class), ds);
+            });
+        }
+    }
+
+    @Test
+    void schemaInitializeWithCustomTableNamesShouldFailTheStartSayingWhatToDo() throws Exception {
+        String url = TestPostgres.get().createDatabase("rm_boot_schema_custom");
+        runner(url).withPropertyValues("cohort.rm.schema.initialize=true", "cohort.rm.undo.table=rm_undo").run(context ->
+                assertThat(context).hasFailed().getFailure().rootCause()
+                        .hasMessageContaining("creates only the default tables undo_log and cohort_branch_decision")
+                        .hasMessageContaining("rm_undo").hasMessageContaining("set cohort.rm.schema.initialize=false"));
+    }
+
+    private static void assertAGlobalRollbackUndoesAWrite(TcClient tm, DataSource ds) throws Exception {
+        exec(ds, "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 10)");
+
+        String xid = tm.begin("boot", Duration.ofSeconds(30), null);
+        XidContext.runWith(xid, () -> {
+            exec(ds, "UPDATE t SET v = 11 WHERE id = 1");
+            return null;
+        });
+        assertThat(value(ds)).isEqualTo(11);
+        tm.rollback(xid);
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!GlobalStatus.fromWire(tm.status(xid).getStatus()).isEnded() && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertThat(GlobalStatus.fromWire(tm.status(xid).getStatus())).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(value(ds)).isEqualTo(10);
     }
 
     private static ApplicationContextRunner runner(String url) {
