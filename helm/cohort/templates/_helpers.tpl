@@ -71,9 +71,24 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and (eq .Values.store.type "postgres") .Values.store.postgres.password (not .Values.store.postgres.existingSecret) }}true{{ end }}
 {{- end }}
 
-{{/* "true" when the chart must create a Secret for the auth token. */}}
+{{/* "true" when the chart's Secret holds the client and admin tokens (given or generated). */}}
 {{- define "cohort.chartSecret.authToken" -}}
-{{- if and (or .Values.auth.token .Values.auth.adminToken) (not .Values.auth.existingSecret) }}true{{ end }}
+{{- if and .Values.auth.enabled (not .Values.auth.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{/*
+One token of the chart's Secret, base64-encoded: the value given, else what the installed Secret
+holds (so "helm upgrade" keeps a generated token), else a new random one. Without access to a
+cluster (helm template, --dry-run) lookup finds nothing and every render generates anew.
+Call with (dict "ctx" $ "key" "auth-token" "given" .Values.auth.token).
+*/}}
+{{- define "cohort.chartSecret.token" -}}
+{{- if .given }}
+{{- .given | b64enc }}
+{{- else }}
+{{- $installed := lookup "v1" "Secret" .ctx.Release.Namespace (include "cohort.fullname" .ctx) | default dict }}
+{{- dig "data" .key "" $installed | default (randAlphaNum 48 | b64enc) }}
+{{- end }}
 {{- end }}
 
 {{- define "cohort.chartSecret.enabled" -}}
@@ -134,7 +149,7 @@ management:
 Names of the env vars the chart sets itself; .Values.env may not repeat them.
 */}}
 {{- define "cohort.managedEnvNames" -}}
-POD_IP POD_NAME COHORT_TC_ADVERTISED_ADDRESS SPRING_CONFIG_ADDITIONAL_LOCATION JAVA_TOOL_OPTIONS COHORT_TC_STORE_POSTGRES_URL COHORT_TC_STORE_POSTGRES_USERNAME COHORT_TC_STORE_POSTGRES_PASSWORD COHORT_TC_AUTH_TOKEN
+POD_IP POD_NAME COHORT_TC_ADVERTISED_ADDRESS SPRING_CONFIG_ADDITIONAL_LOCATION JAVA_TOOL_OPTIONS COHORT_TC_STORE_POSTGRES_URL COHORT_TC_STORE_POSTGRES_USERNAME COHORT_TC_STORE_POSTGRES_PASSWORD COHORT_TC_AUTH_TOKEN COHORT_TC_AUTH_ADMIN_TOKEN
 {{- end }}
 
 {{/*

@@ -10,10 +10,14 @@ metadata:
     {{- toYaml . | nindent 4 }}
     {{- end }}
   annotations:
-    {{- /* Roll the pods when the configuration or a chart-made secret changes. */}}
+    {{- /*
+    Roll the pods when the configuration or a secret value given to the chart changes. Hashed from
+    the values, not the rendered Secret: a generated token is random in every render but the first
+    is kept (lookup), so hashing it would roll the pods on the first upgrade for nothing.
+    */}}
     checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
     {{- if include "cohort.chartSecret.enabled" . }}
-    checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+    checksum/secret: {{ list .Values.store.postgres.password .Values.auth.token .Values.auth.adminToken | toJson | sha256sum }}
     {{- end }}
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
@@ -124,7 +128,7 @@ spec:
               key: postgres-password
               {{- end }}
         {{- end }}
-        {{- if or .Values.auth.token .Values.auth.existingSecret }}
+        {{- if .Values.auth.enabled }}
         - name: COHORT_TC_AUTH_TOKEN
           valueFrom:
             secretKeyRef:
@@ -135,8 +139,6 @@ spec:
               name: {{ include "cohort.fullname" . }}
               key: auth-token
               {{- end }}
-        {{- end }}
-        {{- if or .Values.auth.adminToken .Values.auth.existingSecret }}
         - name: COHORT_TC_AUTH_ADMIN_TOKEN
           valueFrom:
             secretKeyRef:

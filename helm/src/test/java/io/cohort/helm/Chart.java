@@ -28,6 +28,7 @@ final class Chart {
     }
 
     static Helm helm() {
+        KubernetesApi.start();
         if (!Files.isRegularFile(DIR.resolve("Chart.yaml"))) {
             throw new IllegalStateException("chart not found at " + DIR.toAbsolutePath()
                     + "; run the tests from the helm module directory");
@@ -43,6 +44,11 @@ final class Chart {
     /** Renders with value files and --set style overrides. */
     static Manifests render(List<String> valueFiles, Map<String, Object> sets) {
         return Manifests.parse(template(valueFiles.toArray(String[]::new), sets).call());
+    }
+
+    /** Renders with default values into another release namespace. */
+    static Manifests renderIn(String namespace) {
+        return Manifests.parse(template(new String[0], Map.of()).withNamespace(namespace).call());
     }
 
     /** Renders a values file that must be rejected, and returns Helm's error message. */

@@ -32,7 +32,8 @@ class ChartLintTest {
     @ParameterizedTest
     @ValueSource(strings = {
         "embedded-custom-storage.yaml", "postgres-existing-secret.yaml", "postgres-chart-secret.yaml",
-        "servicemonitor.yaml", "auth-token.yaml", "auth-existing-secret.yaml"})
+        "servicemonitor.yaml", "auth-token.yaml", "auth-existing-secret.yaml", "auth-disabled.yaml",
+        "network-policy.yaml"})
     void lintPassesInStrictModeWithRealisticValues(String file, @TempDir Path tmp) throws IOException {
         Path chart = copyChart(tmp.resolve("cohort"));
         Map<String, Object> values = Chart.parseYaml(Files.readString(Chart.DIR.resolve("values.yaml")));

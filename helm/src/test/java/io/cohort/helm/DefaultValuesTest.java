@@ -20,7 +20,7 @@ class DefaultValuesTest {
     @Test
     void rendersOneEmbeddedTcWithItsServicesAndNothingOptional() {
         assertThat(manifests.kinds()).containsExactlyInAnyOrder(
-                "ConfigMap", "PodDisruptionBudget", "Service", "Service", "ServiceAccount", "StatefulSet");
+                "ConfigMap", "PodDisruptionBudget", "Secret", "Service", "Service", "ServiceAccount", "StatefulSet");
     }
 
     @Test
@@ -109,7 +109,6 @@ class DefaultValuesTest {
         assertThat(manifests.env("POD_IP").at("valueFrom.fieldRef.fieldPath").text()).isEqualTo("status.podIP");
         assertThat(manifests.env("COHORT_TC_ADVERTISED_ADDRESS").at("value").text()).isEqualTo("$(POD_IP):8091");
         assertThat(manifests.env("JAVA_TOOL_OPTIONS").at("value").text()).contains("MaxRAMPercentage");
-        assertThat(manifests.hasEnv("COHORT_TC_AUTH_TOKEN")).isFalse();
         assertThat(manifests.hasEnv("COHORT_TC_STORE_POSTGRES_PASSWORD")).isFalse();
     }
 

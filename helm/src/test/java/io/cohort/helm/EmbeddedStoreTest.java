@@ -24,7 +24,7 @@ class EmbeddedStoreTest {
         assertThat(claim.at("spec.storageClassName").text()).isEqualTo("fast-ssd");
         assertThat(claim.at("spec.resources.requests.storage").text()).isEqualTo("50Gi");
         assertThat(claim.at("metadata.annotations").map()).containsEntry("backup.example.com/enabled", "true");
-        assertThat(manifests.kinds()).doesNotContain("Deployment", "Secret");
+        assertThat(manifests.kinds()).doesNotContain("Deployment");
     }
 
     @Test

@@ -24,6 +24,7 @@ class InvalidValuesTest {
             pdb-max-unavailable-zero.yaml            | maxUnavailable=0 would block every voluntary eviction      | Use maxUnavailable=1
             servicemonitor-prometheus-not-exposed.yaml | does not expose the prometheus endpoint                  | Add "prometheus" to config.management.endpoints.web.exposure.include
             auth-token-twice.yaml                    | both auth.token and auth.existingSecret are set            | unset auth.token
+            auth-disabled-with-token.yaml            | auth.enabled=false turns authentication off, but a token is given | Set auth.enabled=true to use it
             auth-admin-token-same.yaml               | auth.adminToken equals auth.token                          | the admin token must be another secret
             config-token-in-configmap.yaml           | config.cohort.tc.auth.token is set by the chart            | a ConfigMap is no place for a token
             config-store-type.yaml                   | config.cohort.tc.store.type is set by the chart            | set store.type instead

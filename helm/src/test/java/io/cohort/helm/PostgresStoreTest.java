@@ -20,7 +20,9 @@ class PostgresStoreTest {
             Node deployment = manifests.single("Deployment");
             assertThat(deployment.at("spec.replicas").integer()).isEqualTo(3);
             assertThat(deployment.at("spec.strategy.rollingUpdate.maxUnavailable").integer()).isZero();
-            assertThat(manifests.kinds()).doesNotContain("StatefulSet", "Secret");
+            assertThat(manifests.kinds()).doesNotContain("StatefulSet");
+            assertThat(manifests.single("Secret").at("data").map()).as("the generated tokens, no password")
+                    .containsOnlyKeys("auth-token", "admin-token");
         }
 
         @Test
@@ -79,7 +81,7 @@ class PostgresStoreTest {
             Node secret = manifests.get("Secret", "cohort");
             String encoded = secret.at("data.postgres-password").text();
             assertThat(new String(Base64.getDecoder().decode(encoded), StandardCharsets.UTF_8)).isEqualTo("s3cret-pw");
-            assertThat(secret.at("data").map()).containsOnlyKeys("postgres-password");
+            assertThat(secret.at("data").map()).containsOnlyKeys("postgres-password", "auth-token", "admin-token");
             assertSecretRef(manifests.env("COHORT_TC_STORE_POSTGRES_PASSWORD"), "cohort", "postgres-password");
         }
 
