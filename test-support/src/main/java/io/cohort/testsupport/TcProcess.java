@@ -21,6 +21,8 @@ import java.util.Map;
  */
 public final class TcProcess implements AutoCloseable {
 
+    private static final Duration START_TIMEOUT = Duration.ofMinutes(5);
+
     private final List<String> command;
     private final int grpcPort;
     private final int httpPort;
@@ -92,13 +94,16 @@ public final class TcProcess implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        // A JVM starting Spring Boot on a busy 2-core machine took 100 s (load average 33): the
+        // deadline only catches a TC that hangs, a crash is seen at once.
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         while (!listening()) {
             if (!process.isAlive()) {
                 throw new IllegalStateException("TC process exited with " + process.exitValue() + "; see " + log);
             }
             if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("TC did not listen on " + grpcPort + " within 90 s; see " + log);
+                throw new IllegalStateException("TC did not listen on " + grpcPort + " within "
+                        + START_TIMEOUT.toSeconds() + " s; see " + log);
             }
             sleep(50);
         }

@@ -23,7 +23,8 @@ import org.springframework.security.web.firewall.RequestRejectedHandler;
  * are matched by Spring Security on the normalised path (decoded, path parameters removed), the
  * same path Spring MVC routes on; a path that is not in normal form at all ({@code ;}, {@code //},
  * encoded dots) is refused before routing. Reads need the client or the admin token, changes the
- * admin token. Health details are shown only to a caller with a token.
+ * admin token. Health details are shown only to a caller with a token. The console's files are
+ * open: they hold no data, and the console reads the API with the token its operator signs in with.
  */
 @Configuration(proxyBeanMethods = false)
 public class ApiSecurity {
@@ -55,11 +56,16 @@ public class ApiSecurity {
                 .logout(AbstractHttpConfigurer::disable)
                 .requestCache(AbstractHttpConfigurer::disable)
                 .sessionManagement(s -> s.sessionCreationPolicy(SessionCreationPolicy.STATELESS))
+                // Pages load only their own scripts and styles, and no other site may frame them.
+                .headers(headers -> headers.contentSecurityPolicy(csp -> csp.policyDirectives(
+                        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")))
                 .addFilterBefore(new ApiTokenFilter(tokens, audit), AuthorizationFilter.class)
                 .authorizeHttpRequests(rules -> rules
                         // An error page rendered for a request that was already let through.
                         .dispatcherTypeMatchers(DispatcherType.ERROR).permitAll()
                         .requestMatchers(HttpMethod.GET, "/actuator/health", "/actuator/health/**").permitAll()
+                        // The console's static files (no data: it reads /api with the token the operator signs in with).
+                        .requestMatchers(HttpMethod.GET, "/console", "/console/**").permitAll()
                         .requestMatchers(HttpMethod.GET).hasRole(ApiTokens.Role.CLIENT.name())
                         .requestMatchers(HttpMethod.HEAD).hasRole(ApiTokens.Role.CLIENT.name())
                         .anyRequest().hasRole(ApiTokens.Role.ADMIN.name()))

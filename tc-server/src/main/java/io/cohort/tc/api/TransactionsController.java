@@ -4,17 +4,22 @@ import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.coordinator.BranchDispatcher;
 import io.cohort.tc.coordinator.Coordinator;
 import io.cohort.tc.coordinator.CoordinatorException;
+import io.cohort.tc.coordinator.TcMetrics;
 import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.store.GlobalQuery;
 import io.cohort.tc.store.Page;
 import io.cohort.tc.store.TransactionStore;
 import jakarta.servlet.http.HttpServletRequest;
 import java.security.Principal;
+import java.time.Clock;
 import java.util.Arrays;
+import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletionException;
 import java.util.function.Function;
@@ -39,10 +44,14 @@ public class TransactionsController {
     private final Coordinator coordinator;
     private final BranchDispatcher dispatcher;
     private final ApiAudit audit;
+    private final TcMetrics metrics;
+    private final Clock clock;
 
     public TransactionsController(TransactionStore store, Coordinator coordinator, BranchDispatcher dispatcher,
-                                  ApiAudit audit) {
+                                  ApiAudit audit, TcMetrics metrics, Clock clock) {
         this.audit = audit;
+        this.metrics = metrics;
+        this.clock = clock;
         this.store = store;
         this.coordinator = coordinator;
         this.dispatcher = dispatcher;
@@ -72,10 +81,31 @@ public class TransactionsController {
 
     @GetMapping("/transactions")
     public Page<GlobalTransaction> list(@RequestParam(required = false) String status,
+                                        @RequestParam(required = false) String name,
+                                        @RequestParam(required = false) String applicationId,
+                                        @RequestParam(defaultValue = "0") long olderThanSeconds,
                                         @RequestParam(defaultValue = "0") int page,
                                         @RequestParam(defaultValue = "50") int size) {
         checkPaging(page, size);
-        return store.listGlobals(parseStatuses(status), page, size);
+        if (olderThanSeconds < 0) {
+            throw CoordinatorException.invalid("olderThanSeconds must be >= 0 (was " + olderThanSeconds + ")");
+        }
+        long beganBefore = olderThanSeconds == 0 ? 0 : clock.millis() - olderThanSeconds * 1000;
+        return store.listGlobals(new GlobalQuery(parseStatuses(status), name, applicationId, beganBefore), page, size);
+    }
+
+    /** What the console's overview shows: transactions per status now, and counters since start. */
+    public record Overview(Map<GlobalStatus, Long> statusCounts, TcMetrics.Snapshot metrics) {
+    }
+
+    @GetMapping("/overview")
+    public Overview overview() {
+        Map<GlobalStatus, Long> counts = new EnumMap<>(GlobalStatus.class);
+        for (GlobalStatus s : GlobalStatus.values()) {
+            counts.put(s, 0L);
+        }
+        counts.putAll(store.countByStatus());
+        return new Overview(counts, metrics.snapshot(clock.millis()));
     }
 
     @GetMapping("/transactions/{xid}")

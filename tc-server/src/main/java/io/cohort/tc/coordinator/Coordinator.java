@@ -195,6 +195,9 @@ public final class Coordinator {
         Branch branch = new Branch(xid, ids.nextBranchId(), resourceId, clientId, lockKeys, applicationData,
                 BranchStatus.REGISTERED, clock.millis(), "");
         return store.registerBranch(branch, rows).thenApply(result -> {
+            if (result instanceof RegisterResult.Conflict) {
+                metrics.lockConflict();
+            }
             if (result instanceof RegisterResult.UnknownXid) {
                 throw CoordinatorException.unknownXid(xid);
             }

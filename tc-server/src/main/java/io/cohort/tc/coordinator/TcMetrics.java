@@ -7,7 +7,9 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.distribution.ValueAtPercentile;
 import java.util.EnumMap;
+import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -22,6 +24,7 @@ public final class TcMetrics {
     private final Counter needPerson;
     private final Counter retries;
     private final Counter heuristic;
+    private final Counter lockConflicts;
     private final Map<BranchAction, Timer> branchLatency = new EnumMap<>(BranchAction.class);
 
     public TcMetrics(MeterRegistry registry, TransactionStore store, BranchDispatcher dispatcher) {
@@ -31,6 +34,8 @@ public final class TcMetrics {
         timedOut = transactions(registry, "timed_out");
         needPerson = transactions(registry, "failed");
         heuristic = transactions(registry, "heuristic");
+        lockConflicts = Counter.builder("cohort.tc.lock.conflicts")
+                .description("Branch registrations refused because another transaction holds a row lock").register(registry);
         retries = Counter.builder("cohort.tc.phase2.retries")
                 .description("Phase-2 rounds that had to be retried").register(registry);
         for (BranchAction action : BranchAction.values()) {
@@ -55,7 +60,7 @@ public final class TcMetrics {
     private static Timer branchTimer(MeterRegistry registry, String action) {
         return Timer.builder("cohort.tc.branch.phase2").tag("action", action)
                 .description("Latency of one branch command (3PC vote, PreCommit, commit, rollback, redo), sent to answered")
-                .publishPercentileHistogram().register(registry);
+                .publishPercentileHistogram().publishPercentiles(0.5, 0.95, 0.99).register(registry);
     }
 
     void begun() {
@@ -87,5 +92,33 @@ public final class TcMetrics {
 
     void branchPhase2(BranchAction action, long nanos) {
         branchLatency.get(action).record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    void lockConflict() {
+        lockConflicts.increment();
+    }
+
+    /** Counts since start and recent phase-2 latency percentiles, for the console's live charts. */
+    public record Snapshot(long atMs, Map<String, Long> transactions, long retries, long lockConflicts,
+                           Map<String, Map<String, Double>> phase2LatencyMs) {
+    }
+
+    public Snapshot snapshot(long nowMs) {
+        Map<String, Long> transactions = new LinkedHashMap<>();
+        transactions.put("begun", (long) begun.count());
+        transactions.put("committed", (long) committed.count());
+        transactions.put("rolled_back", (long) rolledBack.count());
+        transactions.put("timed_out", (long) timedOut.count());
+        transactions.put("failed", (long) needPerson.count());
+        transactions.put("heuristic", (long) heuristic.count());
+        Map<String, Map<String, Double>> latency = new LinkedHashMap<>();
+        branchLatency.forEach((action, timer) -> {
+            Map<String, Double> percentiles = new LinkedHashMap<>();
+            for (ValueAtPercentile p : timer.takeSnapshot().percentileValues()) {
+                percentiles.put("p" + Math.round(p.percentile() * 100), p.value(TimeUnit.MILLISECONDS));
+            }
+            latency.put(action.name().toLowerCase(Locale.ROOT), percentiles);
+        });
+        return new Snapshot(nowMs, transactions, (long) retries.count(), (long) lockConflicts.count(), latency);
     }
 }

@@ -80,8 +80,8 @@ public interface TransactionStore extends AutoCloseable {
      */
     Optional<RowLock> findConflict(Collection<RowKey> rows, String ownXid);
 
-    /** Global transactions whose status is in {@code statuses} (all when empty), newest first. */
-    Page<GlobalTransaction> listGlobals(Set<GlobalStatus> statuses, int page, int size);
+    /** Global transactions that match {@code query}, newest first. */
+    Page<GlobalTransaction> listGlobals(GlobalQuery query, int page, int size);
 
     /** Row locks, oldest first, optionally only those on one resource. */
     Page<RowLock> listLocks(String resourceIdOrNull, int page, int size);

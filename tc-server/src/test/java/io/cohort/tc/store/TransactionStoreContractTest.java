@@ -400,24 +400,50 @@ public abstract class TransactionStoreContractTest {
         store.transitionGlobal("tc:2", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
         store.transitionGlobal("tc:5", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKED, "").join();
 
-        Page<GlobalTransaction> all = store.listGlobals(Set.of(), 0, 3);
+        Page<GlobalTransaction> all = store.listGlobals(GlobalQuery.ALL, 0, 3);
         assertThat(all.items()).extracting(GlobalTransaction::xid).containsExactly("tc:7", "tc:6", "tc:5");
         assertThat(all.total()).isEqualTo(7);
         assertThat(all.page()).isZero();
         assertThat(all.size()).isEqualTo(3);
 
-        assertThat(store.listGlobals(Set.of(), 2, 3).items()).extracting(GlobalTransaction::xid)
+        assertThat(store.listGlobals(GlobalQuery.ALL, 2, 3).items()).extracting(GlobalTransaction::xid)
                 .containsExactly("tc:1");
-        assertThat(store.listGlobals(Set.of(), 3, 3).items()).isEmpty();
+        assertThat(store.listGlobals(GlobalQuery.ALL, 3, 3).items()).isEmpty();
 
-        Page<GlobalTransaction> begin = store.listGlobals(EnumSet.of(GlobalStatus.BEGIN), 1, 2);
+        Page<GlobalTransaction> begin = store.listGlobals(GlobalQuery.byStatus(EnumSet.of(GlobalStatus.BEGIN)), 1, 2);
         assertThat(begin.items()).extracting(GlobalTransaction::xid).containsExactly("tc:4", "tc:3");
         assertThat(begin.total()).isEqualTo(5);
 
-        Page<GlobalTransaction> ended = store.listGlobals(EnumSet.of(GlobalStatus.COMMITTED, GlobalStatus.ROLLBACKED),
-                0, 10);
+        Page<GlobalTransaction> ended = store.listGlobals(
+                GlobalQuery.byStatus(EnumSet.of(GlobalStatus.COMMITTED, GlobalStatus.ROLLBACKED)), 0, 10);
         assertThat(ended.items()).extracting(GlobalTransaction::xid).containsExactly("tc:5", "tc:2");
         assertThat(ended.total()).isEqualTo(2);
+    }
+
+    @Test
+    void listGlobalsFiltersByNameApplicationAndAge() {
+        store.insertGlobal(new GlobalTransaction("tc:1", "Transfers.transfer", "bank-a", TransactionProtocol.TWO_PHASE,
+                GlobalStatus.BEGIN, 1_000, 60_000, "", "", 1_000)).join();
+        store.insertGlobal(new GlobalTransaction("tc:2", "Orders.place", "shop", TransactionProtocol.TWO_PHASE,
+                GlobalStatus.BEGIN, 2_000, 60_000, "", "", 2_000)).join();
+        store.insertGlobal(new GlobalTransaction("tc:3", "Transfers.refund", "shop", TransactionProtocol.TWO_PHASE,
+                GlobalStatus.BEGIN, 3_000, 60_000, "", "", 3_000)).join();
+        store.transitionGlobal("tc:3", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKED, "").join();
+
+        assertThat(xids(new GlobalQuery(Set.of(), "TRANSFER", "", 0))).containsExactly("tc:3", "tc:1");
+        assertThat(xids(new GlobalQuery(Set.of(), "", "shop", 0))).containsExactly("tc:3", "tc:2");
+        assertThat(xids(new GlobalQuery(Set.of(), "", "", 2_000))).containsExactly("tc:1");
+        assertThat(xids(new GlobalQuery(EnumSet.of(GlobalStatus.BEGIN), "transfers", "", 0))).containsExactly("tc:1");
+        Page<GlobalTransaction> none = store.listGlobals(new GlobalQuery(Set.of(), "transfer", "bank-a", 1_000), 0, 10);
+        assertThat(none.items()).isEmpty();
+        assertThat(none.total()).isZero();
+        Page<GlobalTransaction> past = store.listGlobals(new GlobalQuery(Set.of(), "", "shop", 0), 5, 10);
+        assertThat(past.items()).isEmpty();
+        assertThat(past.total()).isEqualTo(2);
+    }
+
+    private List<String> xids(GlobalQuery query) {
+        return store.listGlobals(query, 0, 10).items().stream().map(GlobalTransaction::xid).toList();
     }
 
     @Test
@@ -499,7 +525,7 @@ public abstract class TransactionStoreContractTest {
         assertThat(store.findGlobal("tc:old-needs-person")).isPresent();
         assertThat(store.findGlobal("tc:old-begin")).isPresent();
         assertThat(store.findGlobal("tc:new-committed")).isPresent();
-        assertThat(store.listGlobals(Set.of(), 0, 10).total()).isEqualTo(3);
+        assertThat(store.listGlobals(GlobalQuery.ALL, 0, 10).total()).isEqualTo(3);
         assertThat(store.purgeEndedBefore(cutoff).join()).isZero();
     }
 
@@ -575,7 +601,7 @@ public abstract class TransactionStoreContractTest {
                                List<RowLock> locks, Map<GlobalStatus, Long> counts) {
 
         public static StoreView of(TransactionStore store) {
-            List<GlobalTransaction> globals = store.listGlobals(Set.of(), 0, Integer.MAX_VALUE / 2).items();
+            List<GlobalTransaction> globals = store.listGlobals(GlobalQuery.ALL, 0, Integer.MAX_VALUE / 2).items();
             Map<String, List<Branch>> branches = new java.util.TreeMap<>();
             for (GlobalTransaction tx : globals) {
                 branches.put(tx.xid(), store.findBranches(tx.xid()));

@@ -6,6 +6,7 @@ import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.store.GlobalQuery;
 import io.cohort.tc.store.Page;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.StoreUnavailableException;
@@ -424,10 +425,10 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     }
 
     @Override
-    public Page<GlobalTransaction> listGlobals(Set<GlobalStatus> statuses, int page, int size) {
+    public Page<GlobalTransaction> listGlobals(GlobalQuery query, int page, int size) {
         ensureReadable();
         checkPage(page, size);
-        return state.listGlobals(statuses == null ? Set.of() : statuses, page, size);
+        return state.listGlobals(query, page, size);
     }
 
     @Override

@@ -5,6 +5,7 @@ import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.store.GlobalQuery;
 import io.cohort.tc.store.Page;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -281,13 +282,13 @@ final class MemoryState {
         return Optional.empty();
     }
 
-    Page<GlobalTransaction> listGlobals(Set<GlobalStatus> statuses, int page, int size) {
+    Page<GlobalTransaction> listGlobals(GlobalQuery query, int page, int size) {
         long from = (long) page * size;
         long total = 0;
         List<GlobalTransaction> items = new ArrayList<>(Math.min(size, 256));
         for (TxEntry e : newestFirst.values()) {
             GlobalTransaction tx = e.tx;
-            if (statuses.isEmpty() || statuses.contains(tx.status())) {
+            if (query.matches(tx)) {
                 if (total >= from && items.size() < size) {
                     items.add(tx);
                 }

@@ -1,17 +1,15 @@
 package io.cohort.tc.store.postgres;
 
-import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.store.GlobalQuery;
 import io.cohort.tc.store.Page;
-import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 
 /**
  * The paged listings of the REST API. A page and its total come from one query
@@ -19,14 +17,30 @@ import java.util.Set;
  */
 final class Listings {
 
-    static Page<GlobalTransaction> globals(Connection c, Set<GlobalStatus> statuses, int page, int size)
-            throws SQLException {
-        boolean all = statuses == null || statuses.isEmpty();
-        Array codes = all ? null : c.createArrayOf("int2", statuses.stream().map(s -> (short) s.code()).toArray());
+    static Page<GlobalTransaction> globals(Connection c, GlobalQuery query, int page, int size) throws SQLException {
+        // Only the conditions that are set become SQL: the statement text names its own filter.
+        StringBuilder where = new StringBuilder();
+        List<Object> params = new ArrayList<>();
+        if (!query.statuses().isEmpty()) {
+            condition(where, "status = ANY (?)");
+            params.add(c.createArrayOf("int2", query.statuses().stream().map(s -> (short) s.code()).toArray()));
+        }
+        if (!query.nameContains().isEmpty()) {
+            condition(where, "strpos(lower(name), lower(?)) > 0");
+            params.add(query.nameContains());
+        }
+        if (!query.applicationId().isEmpty()) {
+            condition(where, "application_id = ?");
+            params.add(query.applicationId());
+        }
+        if (query.beganBeforeMs() > 0) {
+            condition(where, "begin_time < ?");
+            params.add(Rows.timestamp(query.beganBeforeMs()));
+        }
         List<GlobalTransaction> items = new ArrayList<>();
         long total = 0;
-        try (PreparedStatement ps = c.prepareStatement(all ? Sql.LIST_GLOBALS : Sql.LIST_GLOBALS_BY_STATUS)) {
-            int i = bindFilter(ps, codes);
+        try (PreparedStatement ps = c.prepareStatement(Sql.LIST_GLOBALS_SELECT + where + Sql.GLOBAL_ORDER)) {
+            int i = bind(ps, params);
             ps.setInt(i++, size);
             ps.setLong(i, (long) page * size);
             try (ResultSet rs = ps.executeQuery()) {
@@ -37,9 +51,27 @@ final class Listings {
             }
         }
         if (items.isEmpty() && page > 0) {
-            total = count(c, all ? Sql.COUNT_GLOBALS : Sql.COUNT_GLOBALS_BY_STATUS, codes);
+            try (PreparedStatement ps = c.prepareStatement(Sql.COUNT_GLOBALS + where)) {
+                bind(ps, params);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    total = rs.getLong(1);
+                }
+            }
         }
         return new Page<>(items, page, size, total);
+    }
+
+    private static void condition(StringBuilder where, String condition) {
+        where.append(where.isEmpty() ? " WHERE " : " AND ").append(condition);
+    }
+
+    private static int bind(PreparedStatement ps, List<Object> params) throws SQLException {
+        int i = 1;
+        for (Object p : params) {
+            ps.setObject(i++, p);
+        }
+        return i;
     }
 
     static Page<RowLock> locks(Connection c, String resourceIdOrNull, int page, int size) throws SQLException {

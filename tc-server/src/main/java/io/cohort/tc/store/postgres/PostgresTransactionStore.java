@@ -7,6 +7,7 @@ import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.store.GlobalQuery;
 import io.cohort.tc.store.Page;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.StoreUnavailableException;
@@ -306,9 +307,9 @@ public final class PostgresTransactionStore implements TransactionStore {
     }
 
     @Override
-    public Page<GlobalTransaction> listGlobals(Set<GlobalStatus> statuses, int page, int size) {
+    public Page<GlobalTransaction> listGlobals(GlobalQuery query, int page, int size) {
         Listings.checkPage(page, size);
-        return jdbc.sync("listGlobals", null, c -> Listings.globals(c, statuses, page, size));
+        return jdbc.sync("listGlobals", null, c -> Listings.globals(c, query, page, size));
     }
 
     @Override

@@ -104,14 +104,11 @@ final class Sql {
             JOIN cohort_row_lock l ON l.resource_id = u.r AND l.table_name = u.t AND l.pk = u.p
             WHERE l.xid <> ? ORDER BY u.n LIMIT 1""";
 
-    private static final String GLOBAL_ORDER = " ORDER BY begin_time DESC, xid DESC LIMIT ? OFFSET ?";
+    static final String GLOBAL_ORDER = " ORDER BY begin_time DESC, xid DESC LIMIT ? OFFSET ?";
 
-    static final String LIST_GLOBALS =
-            "SELECT " + GLOBAL_COLUMNS + ", count(*) OVER () FROM cohort_global_tx" + GLOBAL_ORDER;
-    static final String LIST_GLOBALS_BY_STATUS = "SELECT " + GLOBAL_COLUMNS
-            + ", count(*) OVER () FROM cohort_global_tx WHERE status = ANY (?)" + GLOBAL_ORDER;
+    /** Followed by an optional WHERE clause and {@link #GLOBAL_ORDER} (see {@code Listings.globals}). */
+    static final String LIST_GLOBALS_SELECT = "SELECT " + GLOBAL_COLUMNS + ", count(*) OVER () FROM cohort_global_tx";
     static final String COUNT_GLOBALS = "SELECT count(*) FROM cohort_global_tx";
-    static final String COUNT_GLOBALS_BY_STATUS = COUNT_GLOBALS + " WHERE status = ANY (?)";
 
     private static final String LOCK_LIST_ORDER = " ORDER BY acquired_at, branch_id, " + LOCK_ORDER + " LIMIT ? OFFSET ?";
 
