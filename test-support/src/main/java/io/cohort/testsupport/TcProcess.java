@@ -21,6 +21,9 @@ import java.util.Map;
  */
 public final class TcProcess implements AutoCloseable {
 
+    /** A Boot start on a loaded 2-core machine (several builds at once) was seen to take over 120 s. */
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(240);
+
     private final List<String> command;
     private final int grpcPort;
     private final int httpPort;
@@ -92,13 +95,14 @@ public final class TcProcess implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         while (!listening()) {
             if (!process.isAlive()) {
                 throw new IllegalStateException("TC process exited with " + process.exitValue() + "; see " + log);
             }
             if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("TC did not listen on " + grpcPort + " within 90 s; see " + log);
+                throw new IllegalStateException("TC did not listen on " + grpcPort + " within " + START_TIMEOUT.toSeconds()
+                        + " s; see " + log);
             }
             sleep(50);
         }
