@@ -39,8 +39,10 @@ import org.slf4j.LoggerFactory;
  * The TC's side of the RM command streams: which RM processes are connected with which resources,
  * and the branch commands in flight. A command goes to the RM that registered the branch when it
  * is connected, else to any RM announcing the resource. Commands for one RM are coalesced into one
- * stream message when they arrive together. A command with no answer within the command timeout,
- * or whose RM disconnects, completes as a retryable failure; the driver retries it later.
+ * stream message when they arrive together, and only as fast as the stream takes them (gRPC flow
+ * control; see {@link RmSession}). A command with no answer within the command timeout, or whose
+ * RM disconnects, completes as a retryable failure; the driver retries it later. A stream that
+ * takes nothing for a command timeout is closed as a dead RM.
  *
  * <p>An answer counts only when it comes on the stream its command went to and names the
  * command's (xid, branch): request ids are random, but it is the binding to the stream that keeps
@@ -99,8 +101,8 @@ public final class BranchDispatcher {
 
     /**
      * An RM stream after its hello. Commands wait in {@code unsent} until gRPC flow control says
-     * the stream takes more ({@code isReady}), so an RM that does not read holds at most
-     * {@code maxQueuedBytes} here plus gRPC's own small buffer, never one copy per retry.
+     * the stream takes more ({@code isReady}), so an RM that does not read costs at most
+     * {@code maxQueuedBytesPerStream} here plus gRPC's own small buffer, never one copy per retry.
      * {@code outstanding} is every command queued or awaiting its answer on this stream, by what
      * it asks: a retry of one of them waits for it instead of adding a copy. Guarded by {@code this}.
      */
