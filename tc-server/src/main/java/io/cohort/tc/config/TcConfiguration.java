@@ -93,7 +93,8 @@ public class TcConfiguration {
     @Bean
     BranchDispatcher branchDispatcher(ExecutorService tcSendExecutor, ScheduledExecutorService tcScheduler,
                                       TcProperties properties) {
-        return new BranchDispatcher(tcSendExecutor, tcScheduler, properties.recovery().commandTimeout());
+        return new BranchDispatcher(tcSendExecutor, tcScheduler, properties.recovery().commandTimeout(),
+                properties.connections().maxQueuedBytesPerStream());
     }
 
     @Bean

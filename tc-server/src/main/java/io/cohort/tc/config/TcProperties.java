@@ -145,6 +145,8 @@ public record TcProperties(
      * @param keepAliveTimeout      ... and closes it when the ping is not answered within this
      * @param maxCallsPerConnection concurrent calls on one connection
      * @param maxResetsPerSecond    stream resets (RST_STREAM) a client may send per second before it gets a GOAWAY
+     * @param maxQueuedBytesPerStream bytes of branch commands the TC holds for one RM stream that does not take
+     *                              them (gRPC flow control); further commands for it fail and are retried later
      */
     public record Connections(@DefaultValue("10000") int max,
                               @DefaultValue("10s") Duration handshakeTimeout,
@@ -152,7 +154,8 @@ public record TcProperties(
                               @DefaultValue("60s") Duration keepAliveTime,
                               @DefaultValue("20s") Duration keepAliveTimeout,
                               @DefaultValue("1000") int maxCallsPerConnection,
-                              @DefaultValue("200") int maxResetsPerSecond) {
+                              @DefaultValue("200") int maxResetsPerSecond,
+                              @DefaultValue("8388608") long maxQueuedBytesPerStream) {
         public Connections {
             if (max < 1) {
                 throw new IllegalArgumentException("cohort.tc.connections.max must be at least 1, was " + max);
@@ -168,6 +171,10 @@ public record TcProperties(
                 throw new IllegalArgumentException("cohort.tc.connections.max-calls-per-connection and "
                         + "max-resets-per-second must be at least 1, were " + maxCallsPerConnection + " and "
                         + maxResetsPerSecond);
+            }
+            if (maxQueuedBytesPerStream < 1024) {
+                throw new IllegalArgumentException("cohort.tc.connections.max-queued-bytes-per-stream must be at least "
+                        + "1024, was " + maxQueuedBytesPerStream);
             }
         }
     }

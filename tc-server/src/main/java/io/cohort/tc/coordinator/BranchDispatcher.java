@@ -8,6 +8,9 @@ import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.BranchType;
 import io.cohort.protocol.v1.TcMessage;
 import io.cohort.tc.model.Branch;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.cohort.tc.support.LogText;
 import io.cohort.tc.support.WarningThrottle;
@@ -15,13 +18,13 @@ import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
@@ -36,8 +39,10 @@ import org.slf4j.LoggerFactory;
  * The TC's side of the RM command streams: which RM processes are connected with which resources,
  * and the branch commands in flight. A command goes to the RM that registered the branch when it
  * is connected, else to any RM announcing the resource. Commands for one RM are coalesced into one
- * stream message when they arrive together. A command with no answer within the command timeout,
- * or whose RM disconnects, completes as a retryable failure; the driver retries it later.
+ * stream message when they arrive together, and only as fast as the stream takes them (gRPC flow
+ * control; see {@link RmSession}). A command with no answer within the command timeout, or whose
+ * RM disconnects, completes as a retryable failure; the driver retries it later. A stream that
+ * takes nothing for a command timeout is closed as a dead RM.
  *
  * <p>An answer counts only when it comes on the stream its command went to and names the
  * command's (xid, branch): request ids are random, but it is the binding to the stream that keeps
@@ -46,20 +51,34 @@ import org.slf4j.LoggerFactory;
 public final class BranchDispatcher {
 
     private static final Logger log = LoggerFactory.getLogger(BranchDispatcher.class);
+    /** A batch is cut here (a single larger command still goes alone), well below a client's 4 MiB inbound limit. */
+    private static final long MAX_BATCH_BYTES = 1 << 20;
 
     private final Map<String, List<RmSession>> sessionsByResource = new ConcurrentHashMap<>();
     private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
     private final SecureRandom requestIds = new SecureRandom();
     private final WarningThrottle forgedAnswers = new WarningThrottle(log, "branch result not matching its command",
             20, Duration.ofSeconds(10), Clock.systemUTC());
+    private final WarningThrottle stalledStreams = new WarningThrottle(log, "RM stream not reading its commands",
+            20, Duration.ofSeconds(10), Clock.systemUTC());
     private final Executor sendExecutor;
     private final Duration commandTimeout;
+    private final long maxQueuedBytesPerStream;
 
-    public BranchDispatcher(Executor sendExecutor, ScheduledExecutorService scheduler, Duration commandTimeout) {
+    /**
+     * @param maxQueuedBytesPerStream bytes of commands held for one RM stream that does not take
+     *                                them; more commands for it fail (retryable) until it reads
+     */
+    public BranchDispatcher(Executor sendExecutor, ScheduledExecutorService scheduler, Duration commandTimeout,
+                            long maxQueuedBytesPerStream) {
         this.sendExecutor = sendExecutor;
         this.commandTimeout = commandTimeout;
+        this.maxQueuedBytesPerStream = maxQueuedBytesPerStream;
         long period = Math.max(100, commandTimeout.toMillis() / 4);
-        scheduler.scheduleWithFixedDelay(this::expireOverdue, period, period, TimeUnit.MILLISECONDS);
+        scheduler.scheduleWithFixedDelay(() -> {
+            expireOverdue();
+            closeStalled();
+        }, period, period, TimeUnit.MILLISECONDS);
     }
 
     /**
@@ -76,14 +95,29 @@ public final class BranchDispatcher {
         }
     }
 
-    /** An RM stream after its hello. */
+    /** A command is the same as another when it asks the same of the same branch. */
+    private record CommandKey(String xid, long branchId, BranchAction action) {
+    }
+
+    /**
+     * An RM stream after its hello. Commands wait in {@code unsent} until gRPC flow control says
+     * the stream takes more ({@code isReady}), so an RM that does not read costs at most
+     * {@code maxQueuedBytesPerStream} here plus gRPC's own small buffer, never one copy per retry.
+     * {@code outstanding} is every command queued or awaiting its answer on this stream, by what
+     * it asks: a retry of one of them waits for it instead of adding a copy. Guarded by {@code this}.
+     */
     public final class RmSession {
         private final String clientId;
         private final String applicationId;
         private final Set<String> resourceIds;
         private final StreamObserver<TcMessage> outbound;
-        private final Queue<BranchCommand> queue = new ConcurrentLinkedQueue<>();
+        private final ServerCallStreamObserver<TcMessage> flowControl;
+        private final Map<Long, BranchCommand> unsent = new LinkedHashMap<>();
+        private final Map<CommandKey, Long> outstanding = new HashMap<>();
         private final AtomicBoolean flushScheduled = new AtomicBoolean();
+        private long unsentBytes;
+        private long stalledSinceNanos;
+        private boolean streamClosed; // guarded by outbound
         private volatile boolean open = true;
 
         RmSession(String clientId, String applicationId, Set<String> resourceIds, StreamObserver<TcMessage> outbound) {
@@ -91,6 +125,7 @@ public final class BranchDispatcher {
             this.applicationId = applicationId;
             this.resourceIds = resourceIds;
             this.outbound = outbound;
+            this.flowControl = outbound instanceof ServerCallStreamObserver<TcMessage> s ? s : null;
         }
 
         public String clientId() {
@@ -105,8 +140,12 @@ public final class BranchDispatcher {
             return resourceIds;
         }
 
-        void enqueue(BranchCommand command) {
-            queue.add(command);
+        /** gRPC says the stream takes more: send what waits. */
+        public void onReady() {
+            scheduleFlush();
+        }
+
+        private void scheduleFlush() {
             if (flushScheduled.compareAndSet(false, true)) {
                 sendExecutor.execute(this::flush);
             }
@@ -114,34 +153,105 @@ public final class BranchDispatcher {
 
         private void flush() {
             flushScheduled.set(false);
-            List<BranchCommand> batch = new ArrayList<>();
-            BranchCommand c;
-            while ((c = queue.poll()) != null) {
-                batch.add(c);
-            }
-            if (batch.isEmpty() || !open) {
-                return;
-            }
-            try {
-                synchronized (outbound) {
-                    outbound.onNext(TcMessage.newBuilder()
-                            .setCommands(BranchCommands.newBuilder().addAllCommands(batch)).build());
+            while (open) {
+                List<BranchCommand> batch = new ArrayList<>();
+                synchronized (this) {
+                    if (unsent.isEmpty()) {
+                        stalledSinceNanos = 0;
+                        return;
+                    }
+                    if (flowControl != null && !flowControl.isReady()) {
+                        if (stalledSinceNanos == 0) {
+                            stalledSinceNanos = System.nanoTime();
+                        }
+                        return; // the onReady handler flushes again
+                    }
+                    stalledSinceNanos = 0;
+                    long bytes = 0;
+                    var it = unsent.values().iterator();
+                    while (it.hasNext() && (batch.isEmpty() || bytes < MAX_BATCH_BYTES)) {
+                        BranchCommand c = it.next();
+                        it.remove();
+                        unsentBytes -= c.getSerializedSize();
+                        if (!pending.containsKey(c.getRequestId())) {
+                            // Nobody waits for its answer any more (timed out, not retried): drop it.
+                            outstanding.remove(new CommandKey(c.getXid(), c.getBranchId(), c.getAction()), c.getRequestId());
+                            continue;
+                        }
+                        bytes += c.getSerializedSize();
+                        batch.add(c);
+                    }
                 }
-            } catch (RuntimeException e) {
-                log.warn("Sending {} branch commands to RM {} failed: {}", batch.size(), LogText.safe(clientId), e.toString());
-                disconnected(this);
+                if (batch.isEmpty()) {
+                    continue;
+                }
+                try {
+                    synchronized (outbound) {
+                        if (streamClosed) {
+                            return;
+                        }
+                        outbound.onNext(TcMessage.newBuilder()
+                                .setCommands(BranchCommands.newBuilder().addAllCommands(batch)).build());
+                    }
+                } catch (RuntimeException e) {
+                    log.warn("Sending {} branch commands to RM {} failed: {}", batch.size(), LogText.safe(clientId), e.toString());
+                    disconnected(this);
+                    return;
+                }
             }
+        }
+
+        /** How long nothing queued could be sent, in nanoseconds; 0 when the stream takes what it gets. */
+        private synchronized long stalledNanos(long now) {
+            return stalledSinceNanos == 0 || unsent.isEmpty() ? 0 : now - stalledSinceNanos;
+        }
+
+        private synchronized long unsentBytes() {
+            return unsentBytes;
+        }
+
+        /** Drops a command's binding once it can no longer be answered, unless it still waits to be sent. */
+        private synchronized void forget(CommandKey key, long requestId, boolean evenIfUnsent) {
+            if (evenIfUnsent || !unsent.containsKey(requestId)) {
+                outstanding.remove(key, requestId);
+            }
+        }
+
+        private synchronized void clear() {
+            unsent.clear();
+            outstanding.clear();
+            unsentBytes = 0;
         }
 
         public void send(TcMessage message) {
             synchronized (outbound) {
-                outbound.onNext(message);
+                if (!streamClosed) {
+                    outbound.onNext(message);
+                }
+            }
+        }
+
+        /** Ends the stream once, from whichever side gets there first; {@code error} null completes it normally. */
+        public void closeStream(Status error, Metadata trailers) {
+            synchronized (outbound) {
+                if (streamClosed) {
+                    return;
+                }
+                streamClosed = true;
+                try {
+                    if (error == null) {
+                        outbound.onCompleted();
+                    } else {
+                        outbound.onError(error.asRuntimeException(trailers));
+                    }
+                } catch (RuntimeException e) {
+                    log.debug("The stream of RM {} was closed already: {}", LogText.safe(clientId), e.toString());
+                }
             }
         }
     }
 
-    private record Pending(RmSession session, String xid, long branchId, BranchAction action,
-                           CompletableFuture<Outcome> future, long sentAtNanos) {
+    private record Pending(RmSession session, CommandKey key, CompletableFuture<Outcome> future, long sentAtNanos) {
     }
 
     /** Registers a connected RM; returns its session. */
@@ -168,9 +278,10 @@ public final class BranchDispatcher {
                 list.remove(session);
             }
         }
+        session.clear();
         pending.entrySet().removeIf(e -> {
             if (e.getValue().session == session) {
-                e.getValue().future.complete(Outcome.retryable(e.getValue().action,
+                e.getValue().future.complete(Outcome.retryable(e.getValue().key.action(),
                         "RM " + session.clientId + " disconnected before answering"));
                 return true;
             }
@@ -191,28 +302,63 @@ public final class BranchDispatcher {
 
     private final AtomicInteger roundRobin = new AtomicInteger();
 
-    /** Sends {@code action} for {@code branch} to an RM holding its resource. Never fails: see {@link Outcome}. */
+    /**
+     * Sends {@code action} for {@code branch} to an RM holding its resource. Never fails: see
+     * {@link Outcome}. When the stream already holds the same command, unsent or unanswered, this
+     * waits for that one instead of sending a copy.
+     */
     public CompletableFuture<Outcome> send(String xid, Branch branch, BranchAction action) {
         RmSession session = pick(branch);
         if (session == null) {
             return CompletableFuture.completedFuture(Outcome.retryable(action,
                     "no RM connected for resource " + branch.resourceId()));
         }
+        CommandKey key = new CommandKey(xid, branch.branchId(), action);
         CompletableFuture<Outcome> future = new CompletableFuture<>();
-        Pending command = new Pending(session, xid, branch.branchId(), action, future, System.nanoTime());
-        long requestId;
-        do {
-            requestId = requestIds.nextLong();
-        } while (requestId == 0 || pending.putIfAbsent(requestId, command) != null);
-        session.enqueue(BranchCommand.newBuilder()
-                .setRequestId(requestId)
-                .setXid(xid)
-                .setBranchId(branch.branchId())
-                .setResourceId(branch.resourceId())
-                .setAction(action)
-                .setBranchType(BranchType.AT)
-                .setApplicationData(ByteString.copyFrom(branch.applicationData()))
-                .build());
+        synchronized (session) {
+            if (!session.open) {
+                return CompletableFuture.completedFuture(Outcome.retryable(action,
+                        "RM " + session.clientId + " disconnected before the command was sent"));
+            }
+            Long queued = session.outstanding.get(key);
+            if (queued != null) {
+                Pending live = pending.get(queued);
+                if (live != null) {
+                    return live.future.copy();
+                }
+                if (session.unsent.containsKey(queued)) {
+                    // Its answer timed out before it could even be sent: wait for it again, afresh.
+                    pending.put(queued, new Pending(session, key, future, System.nanoTime()));
+                    return future;
+                }
+                session.outstanding.remove(key, queued); // sent, and its answer timed out: send it again
+            }
+            long requestId;
+            Pending p = new Pending(session, key, future, System.nanoTime());
+            do {
+                requestId = requestIds.nextLong();
+            } while (requestId == 0 || pending.putIfAbsent(requestId, p) != null);
+            BranchCommand command = BranchCommand.newBuilder()
+                    .setRequestId(requestId)
+                    .setXid(xid)
+                    .setBranchId(branch.branchId())
+                    .setResourceId(branch.resourceId())
+                    .setAction(action)
+                    .setBranchType(BranchType.AT)
+                    .setApplicationData(ByteString.copyFrom(branch.applicationData()))
+                    .build();
+            int bytes = command.getSerializedSize();
+            if (!session.unsent.isEmpty() && session.unsentBytes + bytes > maxQueuedBytesPerStream) {
+                pending.remove(requestId);
+                return CompletableFuture.completedFuture(Outcome.retryable(action, "RM " + session.clientId
+                        + " is not taking its commands: " + session.unsentBytes + " bytes wait for it already"
+                        + " (cohort.tc.connections.max-queued-bytes-per-stream is " + maxQueuedBytesPerStream + ")"));
+            }
+            session.unsent.put(requestId, command);
+            session.unsentBytes += bytes;
+            session.outstanding.put(key, requestId);
+        }
+        session.scheduleFlush();
         return future;
     }
 
@@ -240,20 +386,22 @@ public final class BranchDispatcher {
                     LogText.safe(result.getXid()), result.getBranchId(), LogText.safe(from.clientId));
             return;
         }
-        if (p.session != from || !p.xid.equals(result.getXid()) || p.branchId != result.getBranchId()) {
+        if (p.session != from || !p.key.xid().equals(result.getXid()) || p.key.branchId() != result.getBranchId()) {
             forgedAnswers.warn("Ignored a branch result from RM {} for xid={} branchId={}: its request id belongs to "
                             + "a command for xid={} branchId={} sent to RM {}", LogText.safe(from.clientId),
-                    LogText.safe(result.getXid()), result.getBranchId(), p.xid, p.branchId, LogText.safe(p.session.clientId));
+                    LogText.safe(result.getXid()), result.getBranchId(), p.key.xid(), p.key.branchId(),
+                    LogText.safe(p.session.clientId));
             return;
         }
         if (!pending.remove(result.getRequestId(), p)) {
             return; // expired or disconnected meanwhile
         }
+        from.forget(p.key, result.getRequestId(), true);
         BranchStatus status;
         try {
             status = BranchStatus.fromWire(result.getStatus());
         } catch (IllegalArgumentException e) {
-            p.future.complete(Outcome.retryable(p.action, "RM " + LogText.safe(from.clientId)
+            p.future.complete(Outcome.retryable(p.key.action(), "RM " + LogText.safe(from.clientId)
                     + " answered an unknown status " + result.getStatusValue()));
             return;
         }
@@ -265,12 +413,38 @@ public final class BranchDispatcher {
         pending.entrySet().removeIf(e -> {
             Pending p = e.getValue();
             if (p.sentAtNanos < cutoff) {
-                p.future.complete(Outcome.retryable(p.action, "RM " + p.session.clientId + " did not answer within "
-                        + commandTimeout));
+                p.session.forget(p.key, e.getKey(), false);
+                p.future.complete(Outcome.retryable(p.key.action(), "RM " + p.session.clientId
+                        + " did not answer within " + commandTimeout));
                 return true;
             }
             return false;
         });
+    }
+
+    /**
+     * Closes the streams that have not taken a queued command for a whole command timeout: such an
+     * RM could not answer anything in time, and its branches go to another RM or wait for it to
+     * reconnect. Nothing is half done: a branch counts as done only on its answer.
+     */
+    private void closeStalled() {
+        long now = System.nanoTime();
+        for (RmSession s : sessions()) {
+            long stalled = s.stalledNanos(now);
+            if (stalled > commandTimeout.toNanos()) {
+                String why = "it has not read its commands for " + Duration.ofNanos(stalled).toSeconds() + " s ("
+                        + s.unsentBytes() + " bytes wait for it); its branches will be retried";
+                stalledStreams.warn("Closing the command stream of RM {} ({}): {}", LogText.safe(s.clientId),
+                        LogText.safe(s.applicationId), why);
+                disconnected(s);
+                s.closeStream(Status.UNAVAILABLE.withDescription("the TC closed this RM stream: " + why), null);
+            }
+        }
+    }
+
+    /** Bytes of commands waiting for their RM streams to take them. */
+    public long queuedBytes() {
+        return sessions().stream().mapToLong(RmSession::unsentBytes).sum();
     }
 
     public int pendingCount() {

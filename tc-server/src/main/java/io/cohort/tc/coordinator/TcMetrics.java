@@ -45,6 +45,9 @@ public final class TcMetrics {
         }
         Gauge.builder("cohort.tc.branch.commands.pending", dispatcher, BranchDispatcher::pendingCount)
                 .description("Branch commands sent to RMs and not answered yet").register(registry);
+        Gauge.builder("cohort.tc.branch.commands.queued.bytes", dispatcher, BranchDispatcher::queuedBytes)
+                .description("Bytes of branch commands waiting for their RM streams to take them (flow control)")
+                .register(registry);
         for (GlobalStatus status : GlobalStatus.values()) {
             Gauge.builder("cohort.tc.transactions.current", store, s -> s.countByStatus().getOrDefault(status, 0L))
                     .tag("status", status.name())

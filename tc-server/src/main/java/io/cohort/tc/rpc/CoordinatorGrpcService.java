@@ -34,6 +34,7 @@ import io.cohort.tc.support.WarningThrottle;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.time.Clock;
 import java.time.Duration;
@@ -162,8 +163,8 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
 
     @Override
     public StreamObserver<RmMessage> connect(StreamObserver<TcMessage> outbound) {
-        return new StreamObserver<>() {
-            private BranchDispatcher.RmSession session;
+        var rmStream = new StreamObserver<RmMessage>() {
+            private volatile BranchDispatcher.RmSession session;
 
             @Override
             public void onNext(RmMessage message) {
@@ -200,10 +201,13 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
             private void fail(String why) {
                 refusedStreams.warn("Closing an RM stream{}: {}", session == null ? "" : " of RM "
                         + LogText.safe(session.clientId()), why);
+                Status status = Status.INVALID_ARGUMENT.withDescription(why);
                 if (session != null) {
                     dispatcher.disconnected(session);
+                    session.closeStream(status, trailer(ErrorCode.INVALID_REQUEST));
+                } else {
+                    outbound.onError(status.asRuntimeException(trailer(ErrorCode.INVALID_REQUEST)));
                 }
-                outbound.onError(Status.INVALID_ARGUMENT.withDescription(why).asRuntimeException(trailer(ErrorCode.INVALID_REQUEST)));
             }
 
             @Override
@@ -217,10 +221,22 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
             public void onCompleted() {
                 if (session != null) {
                     dispatcher.disconnected(session);
+                    session.closeStream(null, null);
+                } else {
+                    outbound.onCompleted();
                 }
-                outbound.onCompleted();
             }
         };
+        // Commands wait in the session while the RM does not read; this sends them once it does.
+        if (outbound instanceof ServerCallStreamObserver<TcMessage> call) {
+            call.setOnReadyHandler(() -> {
+                BranchDispatcher.RmSession s = rmStream.session;
+                if (s != null) {
+                    s.onReady();
+                }
+            });
+        }
+        return rmStream;
     }
 
     /** What is wrong with an RM's hello (the message says which field and the limit), or null when it is fine. */
