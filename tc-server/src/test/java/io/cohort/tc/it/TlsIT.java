@@ -200,7 +200,8 @@ class TlsIT {
              TcClient tm = new TcClient(config(tc.grpcAddress(), SHARED_TOKEN, trustingCa()));
              TcClient clientB = new TcClient(asB);
              TcClient clientA = new TcClient(config(tc.grpcAddress(), "", as(bankA)));
-             TcClient clientC = new TcClient(config(tc.grpcAddress(), C_TOKEN, trustingCa()))) {
+             TcClient clientC = new TcClient(config(tc.grpcAddress(), C_TOKEN, trustingCa()));
+             TestRm rmC = new TestRm(config(tc.grpcAddress(), C_TOKEN, trustingCa()), "rm-c", List.of(BANK_C))) {
             Status refused = impostor.closedByTc.get(60, TimeUnit.SECONDS);
             assertThat(refused.getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
             assertThat(refused.getDescription()).contains("bank-a").contains(BANK_B);
@@ -222,7 +223,7 @@ class TlsIT {
             }
             assertThat(tm.status(other).getStatus()).as("nothing was registered or doomed").isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
             assertThat(clientC.registerBranch(other, BANK_C, List.of("account:1"), new byte[0], "rm-c").hasBranchId())
-                    .as("svc-c registers for its own resource").isTrue();
+                    .as("svc-c, known by its token, registers for its own resource").isTrue();
             tm.rollback(other);
         }
     }
