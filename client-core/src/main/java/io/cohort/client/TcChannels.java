@@ -38,7 +38,8 @@ final class TcChannels {
         } else if (addresses.size() == 1) {
             builder = NettyChannelBuilder.forTarget(addresses.get(0), credentials).defaultLoadBalancingPolicy("round_robin");
         } else {
-            builder = NettyChannelBuilder.forTarget(StaticAddressResolver.register(addresses), credentials)
+            builder = NettyChannelBuilder.forTarget(StaticAddressResolver.register(addresses,
+                            tls.serverName().isEmpty() ? null : tls.serverName()), credentials)
                     .defaultLoadBalancingPolicy("round_robin");
         }
         String authority = !tls.serverName().isEmpty() ? tls.serverName() : hostName;

@@ -144,6 +144,13 @@ class TlsIT {
                 assertThat(probe.status(xid).getStatus()).as("the 3PC probe over TLS")
                         .isEqualTo(GlobalStatusCode.GLOBAL_COMMITTED);
             }
+            // A list of replicas: each is checked against its own name (both are in the TC's certificate).
+            String replicas = "localhost:" + tc.grpcPort() + ",127.0.0.1:" + tc.grpcPort();
+            try (TcClient listed = new TcClient(config(replicas, SHARED_TOKEN, trustingCa()))) {
+                for (int i = 0; i < 4; i++) {
+                    assertThat(listed.status(xid).getStatus()).isEqualTo(GlobalStatusCode.GLOBAL_COMMITTED);
+                }
+            }
         }
     }
 
