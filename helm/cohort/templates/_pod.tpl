@@ -98,6 +98,20 @@ spec:
           value: {{ .Values.tc.advertisedAddress | default (printf "$(POD_IP):%d" (int .Values.ports.grpc)) | quote }}
         - name: SPRING_CONFIG_ADDITIONAL_LOCATION
           value: "optional:file:/config/"
+        {{- if .Values.tls.existingSecret }}
+        - name: COHORT_TC_TLS_ENABLED
+          value: "true"
+        - name: COHORT_TC_TLS_CERTIFICATE
+          value: /etc/cohort/tls/tls.crt
+        - name: COHORT_TC_TLS_PRIVATE_KEY
+          value: /etc/cohort/tls/tls.key
+        - name: COHORT_TC_TLS_CLIENT_AUTH
+          value: {{ .Values.tls.clientAuth | quote }}
+        {{- if ne .Values.tls.clientAuth "none" }}
+        - name: COHORT_TC_TLS_CLIENT_CA
+          value: /etc/cohort/tls/ca.crt
+        {{- end }}
+        {{- end }}
         {{- with .Values.javaToolOptions }}
         - name: JAVA_TOOL_OPTIONS
           value: {{ . | quote }}
@@ -187,6 +201,11 @@ spec:
           mountPath: {{ include "cohort.dataDir" . }}
         - name: tmp
           mountPath: /tmp
+        {{- if .Values.tls.existingSecret }}
+        - name: tls
+          mountPath: /etc/cohort/tls
+          readOnly: true
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -194,6 +213,11 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: {{ .Values.tmpVolume.sizeLimit }}
+    {{- if .Values.tls.existingSecret }}
+    - name: tls
+      secret:
+        secretName: {{ .Values.tls.existingSecret }}
+    {{- end }}
     {{- if eq .Values.store.type "postgres" }}
     {{- /* The postgres store keeps nothing on disk; the TC still gets a writable data dir. */}}
     - name: data

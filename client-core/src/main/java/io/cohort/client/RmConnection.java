@@ -14,10 +14,9 @@ import io.grpc.stub.StreamObserver;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.UnknownHostException;
-import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -112,32 +111,35 @@ public final class RmConnection implements AutoCloseable {
         if (closed) {
             return;
         }
-        Set<String> replicas = ConcurrentHashMap.newKeySet();
+        Map<String, String> replicas = new LinkedHashMap<>();
         for (String address : config.addresses()) {
-            replicas.addAll(resolve(address));
+            replicas.putAll(resolve(address));
         }
-        for (String replica : replicas) {
-            streams.computeIfAbsent(replica, r -> {
-                ReplicaStream s = new ReplicaStream(r);
-                s.connect();
-                return s;
-            });
-        }
+        replicas.forEach((replica, hostName) -> streams.computeIfAbsent(replica, r -> {
+            ReplicaStream s = new ReplicaStream(r, hostName);
+            s.connect();
+            return s;
+        }));
     }
 
-    private static List<String> resolve(String address) {
+    /**
+     * Each replica's {@code ip:port} with the host name it was found under (which its TLS certificate
+     * names), or with null for an address listed as is.
+     */
+    private static Map<String, String> resolve(String address) {
+        Map<String, String> out = new LinkedHashMap<>();
         if (!address.contains("://")) {
-            return List.of(address);
+            out.put(address, null);
+            return out;
         }
         URI uri = URI.create(address);
         String hostPort = uri.getPath().startsWith("/") ? uri.getPath().substring(1) : uri.getPath();
         int colon = hostPort.lastIndexOf(':');
         String host = colon > 0 ? hostPort.substring(0, colon) : hostPort;
         String port = colon > 0 ? hostPort.substring(colon + 1) : String.valueOf(Protocol.DEFAULT_GRPC_PORT);
-        List<String> out = new ArrayList<>();
         try {
             for (InetAddress a : InetAddress.getAllByName(host)) {
-                out.add(a.getHostAddress() + ":" + port);
+                out.put(a.getHostAddress() + ":" + port, host);
             }
         } catch (UnknownHostException e) {
             log.warn("Cannot resolve TC replicas behind {}: {}", address, e.getMessage());
@@ -166,9 +168,9 @@ public final class RmConnection implements AutoCloseable {
         /** The scheduled reconnection while the stream waits out its backoff, else null. Guarded by this. */
         private ScheduledFuture<?> pendingReconnect;
 
-        ReplicaStream(String address) {
+        ReplicaStream(String address, String hostName) {
             this.address = address;
-            this.channel = TcChannels.open(List.of(address), address);
+            this.channel = TcChannels.open(List.of(address), address, config.tls(), hostName);
         }
 
         void connect() {

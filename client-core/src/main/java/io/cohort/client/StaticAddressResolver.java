@@ -1,5 +1,6 @@
 package io.cohort.client;
 
+import io.grpc.Attributes;
 import io.grpc.EquivalentAddressGroup;
 import io.grpc.NameResolver;
 import io.grpc.NameResolverProvider;
@@ -19,7 +20,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class StaticAddressResolver extends NameResolverProvider {
 
     private static final String SCHEME = "cohort-static";
-    private static final Map<String, List<String>> LISTS = new ConcurrentHashMap<>();
+    private static final Map<String, Listing> LISTS = new ConcurrentHashMap<>();
     private static final AtomicInteger SEQUENCE = new AtomicInteger();
     private static final StaticAddressResolver INSTANCE = new StaticAddressResolver();
 
@@ -27,10 +28,17 @@ final class StaticAddressResolver extends NameResolverProvider {
         NameResolverRegistry.getDefaultRegistry().register(INSTANCE);
     }
 
-    /** Returns a channel target that resolves to {@code addresses}. */
-    static String register(List<String> addresses) {
+    /** The replicas, and the name each one's TLS certificate must carry: its own host, or {@code serverName}. */
+    private record Listing(List<String> addresses, String serverName) {
+    }
+
+    /**
+     * Returns a channel target that resolves to {@code addresses}. Each replica is spoken to (and,
+     * over TLS, checked) under its own {@code host:port}, or under {@code serverName} when not null.
+     */
+    static String register(List<String> addresses, String serverName) {
         String id = "list" + SEQUENCE.incrementAndGet();
-        LISTS.put(id, List.copyOf(addresses));
+        LISTS.put(id, new Listing(List.copyOf(addresses), serverName));
         return SCHEME + ":///" + id;
     }
 
@@ -71,7 +79,7 @@ final class StaticAddressResolver extends NameResolverProvider {
         if (!SCHEME.equals(targetUri.getScheme())) {
             return null;
         }
-        List<String> addresses = LISTS.get(targetUri.getPath().substring(1));
+        Listing listing = LISTS.get(targetUri.getPath().substring(1));
         return new NameResolver() {
             @Override
             public String getServiceAuthority() {
@@ -80,13 +88,15 @@ final class StaticAddressResolver extends NameResolverProvider {
 
             @Override
             public void start(Listener2 listener) {
-                if (addresses == null) {
+                if (listing == null) {
                     listener.onError(Status.INVALID_ARGUMENT.withDescription("unknown address list " + targetUri));
                     return;
                 }
                 List<EquivalentAddressGroup> groups = new ArrayList<>();
-                for (String a : addresses) {
-                    groups.add(new EquivalentAddressGroup(parse(a)));
+                for (String a : listing.addresses()) {
+                    groups.add(new EquivalentAddressGroup(parse(a), Attributes.newBuilder().set(
+                            EquivalentAddressGroup.ATTR_AUTHORITY_OVERRIDE,
+                            listing.serverName() == null ? a : listing.serverName()).build()));
                 }
                 listener.onResult(ResolutionResult.newBuilder().setAddresses(groups).build());
             }

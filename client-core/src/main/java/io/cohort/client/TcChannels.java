@@ -1,12 +1,24 @@
 package io.cohort.client;
 
+import io.cohort.protocol.PemTls;
+import io.grpc.ChannelCredentials;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.TlsChannelCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 /** Builds gRPC channels to the TC: one target, a list of replicas, or a DNS name over all replicas. */
 final class TcChannels {
+
+    /**
+     * One set of reloading key and trust managers per TLS configuration in the process: the TM, the
+     * RM streams and every probe share them, and the files are watched once.
+     */
+    private static final Map<TcTls, ChannelCredentials> CREDENTIALS = new ConcurrentHashMap<>();
 
     private TcChannels() {
     }
@@ -14,22 +26,47 @@ final class TcChannels {
     /**
      * One channel over every listed address: a single {@code host:port} is used as is, a
      * {@code dns:///} (or other scheme) target resolves to every replica, and a list is balanced
-     * round-robin through a static resolver. {@code singleAddress} pins the channel to one replica.
+     * round-robin through a static resolver. {@code singleAddress} pins the channel to one replica;
+     * {@code hostName}, when not null, is the name the TC's certificate must carry instead of the
+     * dialled one (a replica dialled by the IP its DNS name resolved to).
      */
-    static ManagedChannel open(List<String> addresses, String singleAddress) {
+    static ManagedChannel open(List<String> addresses, String singleAddress, TcTls tls, String hostName) {
+        ChannelCredentials credentials = CREDENTIALS.computeIfAbsent(tls, TcChannels::credentials);
         NettyChannelBuilder builder;
         if (singleAddress != null) {
-            builder = NettyChannelBuilder.forTarget(singleAddress);
+            builder = NettyChannelBuilder.forTarget(singleAddress, credentials);
         } else if (addresses.size() == 1) {
-            builder = NettyChannelBuilder.forTarget(addresses.get(0)).defaultLoadBalancingPolicy("round_robin");
+            builder = NettyChannelBuilder.forTarget(addresses.get(0), credentials).defaultLoadBalancingPolicy("round_robin");
         } else {
-            builder = NettyChannelBuilder.forTarget(StaticAddressResolver.register(addresses))
+            builder = NettyChannelBuilder.forTarget(StaticAddressResolver.register(addresses,
+                            tls.serverName().isEmpty() ? null : tls.serverName()), credentials)
                     .defaultLoadBalancingPolicy("round_robin");
         }
-        return builder.usePlaintext()
-                .keepAliveTime(30, TimeUnit.SECONDS)
+        String authority = !tls.serverName().isEmpty() ? tls.serverName() : hostName;
+        if (tls.enabled() && authority != null) {
+            builder.overrideAuthority(authority);
+        }
+        return builder.keepAliveTime(30, TimeUnit.SECONDS)
                 .keepAliveWithoutCalls(true)
                 .maxInboundMessageSize(4 * 1024 * 1024)
                 .build();
+    }
+
+    static ManagedChannel open(List<String> addresses, String singleAddress, TcTls tls) {
+        return open(addresses, singleAddress, tls, null);
+    }
+
+    private static ChannelCredentials credentials(TcTls tls) {
+        if (!tls.enabled()) {
+            return InsecureChannelCredentials.create();
+        }
+        TlsChannelCredentials.Builder builder = TlsChannelCredentials.newBuilder();
+        if (tls.trustCa() != null) {
+            builder.trustManager(PemTls.trustManager(tls.trustCa(), tls.refreshInterval(), true, "cohort.tc.tls.trust-ca"));
+        }
+        if (tls.certificate() != null) {
+            builder.keyManager(PemTls.keyManager(tls.certificate(), tls.privateKey(), tls.refreshInterval(), "cohort.tc.tls"));
+        }
+        return builder.build();
     }
 }

@@ -76,7 +76,7 @@ public final class TcClient implements AutoCloseable {
     /** {@code openStateWait}: tests set it long, to see that only a reconnection closes the breaker. */
     TcClient(TcClientConfig config, Duration openStateWait) {
         this.config = config;
-        this.channel = TcChannels.open(config.addresses(), null);
+        this.channel = TcChannels.open(config.addresses(), null, config.tls());
         this.stub = TransactionCoordinatorGrpc.newBlockingStub(channel)
                 .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(authHeaders(config)));
         this.retry = Retry.of("cohort-tc", RetryConfig.custom()

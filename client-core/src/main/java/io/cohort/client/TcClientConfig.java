@@ -14,6 +14,7 @@ import java.util.List;
  * @param callTimeout    deadline of one call to the TC
  * @param retryAttempts  attempts for calls that are safe to repeat (at least 1)
  * @param retryBackoff   first wait between attempts; doubles each time
+ * @param tls            plaintext or TLS (and mutual TLS) to the TC
  */
 public record TcClientConfig(
         String address,
@@ -21,7 +22,8 @@ public record TcClientConfig(
         String authToken,
         Duration callTimeout,
         int retryAttempts,
-        Duration retryBackoff) {
+        Duration retryBackoff,
+        TcTls tls) {
 
     public TcClientConfig {
         if (address == null || address.isBlank()) {
@@ -40,6 +42,17 @@ public record TcClientConfig(
             throw new IllegalArgumentException("TC retry attempts must be at least 1, was " + retryAttempts);
         }
         retryBackoff = retryBackoff == null ? Duration.ofMillis(100) : retryBackoff;
+        tls = tls == null ? TcTls.PLAINTEXT : tls;
+    }
+
+    /** Plaintext to the TC. */
+    public TcClientConfig(String address, String applicationId, String authToken, Duration callTimeout,
+                          int retryAttempts, Duration retryBackoff) {
+        this(address, applicationId, authToken, callTimeout, retryAttempts, retryBackoff, TcTls.PLAINTEXT);
+    }
+
+    public TcClientConfig withTls(TcTls tls) {
+        return new TcClientConfig(address, applicationId, authToken, callTimeout, retryAttempts, retryBackoff, tls);
     }
 
     public static TcClientConfig of(String address, String applicationId) {

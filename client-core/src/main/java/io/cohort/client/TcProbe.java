@@ -52,7 +52,7 @@ public final class TcProbe implements AutoCloseable {
         this.deadline = deadline;
         this.targets = config.addresses();
         for (String target : targets) {
-            ManagedChannel channel = TcChannels.open(List.of(target), null);
+            ManagedChannel channel = TcChannels.open(List.of(target), null, config.tls());
             channels.add(channel);
             stubs.add(TransactionCoordinatorGrpc.newFutureStub(channel)
                     .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(TcClient.authHeaders(config))));

@@ -1,6 +1,8 @@
 package io.cohort.client.autoconfigure;
 
 import io.cohort.client.TcClientConfig;
+import io.cohort.client.TcTls;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -53,7 +55,8 @@ public class CohortTcProperties {
                     + "or spring.application.name (or cohort.enabled=false to turn Cohort off)");
         }
         checkAddress(tc.address);
-        return new TcClientConfig(tc.address, name, tc.authToken, tc.callTimeout, tc.retryAttempts, tc.retryBackoff);
+        return new TcClientConfig(tc.address, name, tc.authToken, tc.callTimeout, tc.retryAttempts, tc.retryBackoff,
+                tc.tls.toTcTls());
     }
 
     private static final Pattern HOST_PORT = Pattern.compile("(\\[[^\\]]+\\]|[^:\\[\\]/]+):\\d{1,5}");
@@ -102,6 +105,12 @@ public class CohortTcProperties {
         /** First wait between those attempts; doubles each time. */
         private Duration retryBackoff = Duration.ofMillis(100);
 
+        private final Tls tls = new Tls();
+
+        public Tls getTls() {
+            return tls;
+        }
+
         public String getAddress() {
             return address;
         }
@@ -140,6 +149,80 @@ public class CohortTcProperties {
 
         public void setRetryBackoff(Duration retryBackoff) {
             this.retryBackoff = retryBackoff;
+        }
+    }
+
+    /** TLS to the TC (needed when the TC has cohort.tc.tls.enabled); the PEM files are re-read when they change. */
+    public static class Tls {
+
+        /** Use TLS to the TC. */
+        private boolean enabled;
+
+        /** PEM file of the CA certificates the TC's certificate must lead to; empty for the JVM's trusted CAs. */
+        private Path trustCa;
+
+        /** PEM certificate chain this service presents to the TC (mutual TLS); empty for none. */
+        private Path certificate;
+
+        /** Unencrypted PKCS#8 PEM key of that certificate. */
+        private Path privateKey;
+
+        /** Host name the TC's certificate must carry when it is not the host in cohort.tc.address. */
+        private String serverName = "";
+
+        /** How often the PEM files are checked for changes (a rotated certificate serves new connections). */
+        private Duration refreshInterval = Duration.ofMinutes(1);
+
+        TcTls toTcTls() {
+            return new TcTls(enabled, trustCa, certificate, privateKey, serverName, refreshInterval);
+        }
+
+        public boolean isEnabled() {
+            return enabled;
+        }
+
+        public void setEnabled(boolean enabled) {
+            this.enabled = enabled;
+        }
+
+        public Path getTrustCa() {
+            return trustCa;
+        }
+
+        public void setTrustCa(Path trustCa) {
+            this.trustCa = trustCa;
+        }
+
+        public Path getCertificate() {
+            return certificate;
+        }
+
+        public void setCertificate(Path certificate) {
+            this.certificate = certificate;
+        }
+
+        public Path getPrivateKey() {
+            return privateKey;
+        }
+
+        public void setPrivateKey(Path privateKey) {
+            this.privateKey = privateKey;
+        }
+
+        public String getServerName() {
+            return serverName;
+        }
+
+        public void setServerName(String serverName) {
+            this.serverName = serverName;
+        }
+
+        public Duration getRefreshInterval() {
+            return refreshInterval;
+        }
+
+        public void setRefreshInterval(Duration refreshInterval) {
+            this.refreshInterval = refreshInterval;
         }
     }
 }

@@ -3,6 +3,7 @@ package io.cohort.client.autoconfigure;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.cohort.client.TcClient;
+import io.cohort.client.TcTls;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
@@ -33,5 +34,25 @@ class CohortTcAutoConfigurationTest {
                 assertThat(context.getBean(TcClient.class).config().address()).isEqualTo(address);
             });
         }
+    }
+
+    @Test
+    void tlsSettingsReachTheClientAndHalfOfThemFailTheStart() {
+        runner.withPropertyValues("cohort.tc.tls.enabled=true", "cohort.tc.tls.server-name=tc.example",
+                "cohort.tc.tls.refresh-interval=5s").run(context -> {
+                    TcTls tls = context.getBean(TcClient.class).config().tls();
+                    assertThat(tls.enabled()).isTrue();
+                    assertThat(tls.trustCa()).as("the JVM's trusted CAs").isNull();
+                    assertThat(tls.serverName()).isEqualTo("tc.example");
+                    assertThat(tls.refreshInterval()).hasSeconds(5);
+                });
+        runner.withPropertyValues("cohort.tc.tls.trust-ca=/etc/ca.crt").run(context -> assertThat(context).hasFailed()
+                .getFailure().rootCause().hasMessageContaining("cohort.tc.tls.enabled is false"));
+        runner.withPropertyValues("cohort.tc.tls.enabled=true", "cohort.tc.tls.certificate=/etc/svc.crt").run(context ->
+                assertThat(context).hasFailed().getFailure().rootCause()
+                        .hasMessageContaining("cohort.tc.tls.certificate and cohort.tc.tls.private-key go together"));
+        runner.withPropertyValues("cohort.tc.tls.enabled=true", "cohort.tc.tls.trust-ca=/nowhere/ca.crt").run(context ->
+                assertThat(context).hasFailed().getFailure().rootCause()
+                        .hasMessageContaining("cohort.tc.tls.trust-ca=/nowhere/ca.crt: no readable file there"));
     }
 }

@@ -137,7 +137,7 @@ public class TcConfiguration {
                 ? Executors.newFixedThreadPool(2 * properties.store().postgres().maxPoolSize(), r -> daemon(r, "cohort-tc-call"))
                 : null;
         return new GrpcServer(new CoordinatorGrpcService(coordinator, dispatcher, clock), endpoint.grpcPort(),
-                properties.maxRequestBytes(), properties.auth().token(), callExecutor, properties.connections(), clock);
+                properties.maxRequestBytes(), properties.auth(), properties.tls(), callExecutor, properties.connections(), clock);
     }
 
     /**

@@ -2,6 +2,10 @@ package io.cohort.tc.config;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
 
@@ -21,7 +25,9 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param recovery          timeout checks and phase-2 retries
  * @param threePhase        settings of three-phase commit
  * @param connections       limits of the gRPC port's connections
- * @param auth              bearer tokens: the client token on gRPC and for REST reads, the admin token for REST changes
+ * @param auth              bearer tokens: the client token on gRPC and for REST reads, the admin token for REST
+ *                          changes; per-service identities and the resources each may serve
+ * @param tls               TLS (and mutual TLS) on the gRPC port
  */
 @ConfigurationProperties("cohort.tc")
 public record TcProperties(
@@ -36,7 +42,8 @@ public record TcProperties(
         @DefaultValue Recovery recovery,
         @DefaultValue ThreePhase threePhase,
         @DefaultValue Auth auth,
-        @DefaultValue Connections connections) {
+        @DefaultValue Connections connections,
+        @DefaultValue Tls tls) {
 
     public TcProperties {
         if (grpcPort < 0 || grpcPort > 65535) {
@@ -59,6 +66,13 @@ public record TcProperties(
         if (maxLockKeys < 1) {
             throw new IllegalArgumentException("cohort.tc.max-lock-keys must be at least 1, was " + maxLockKeys);
         }
+        auth.clients().forEach((name, client) -> {
+            if (client.token().isEmpty() && (!tls.enabled() || tls.clientAuth().equals("none"))) {
+                throw new IllegalArgumentException("cohort.tc.auth.clients." + name + " has no token, and without "
+                        + "mutual TLS its certificate cannot name it either: set cohort.tc.auth.clients." + name
+                        + ".token, or cohort.tc.tls.client-auth=optional or require");
+            }
+        });
     }
 
     /**
@@ -180,22 +194,92 @@ public record TcProperties(
     }
 
     /**
-     * With neither token set, authentication is off.
+     * With no token and no client set, authentication is off.
      *
-     * @param token      the client token: every gRPC call (TMs, RMs) must carry {@code Authorization: Bearer <token>};
-     *                   it also lets a caller read the REST API and the actuator
+     * @param token      the shared client token: a gRPC call (TM or RM) carrying {@code Authorization: Bearer <token>}
+     *                   is accepted and may serve any resource; it also lets a caller read the REST API and the actuator
      * @param adminToken the admin token: needed for REST requests that change something (retry, rollback);
      *                   without it the REST API is read-only. Must differ from {@code token}
+     * @param clients    per-service identities by name: a call is that service when it carries the service's
+     *                   token, or (mutual TLS) a client certificate whose CN or a DNS name is the service's name;
+     *                   it may then announce and register branches only for the service's resources
      */
-    public record Auth(@DefaultValue("") String token, @DefaultValue("") String adminToken) {
+    public record Auth(@DefaultValue("") String token, @DefaultValue("") String adminToken, Map<String, Client> clients) {
         public Auth {
-            if (!adminToken.isEmpty() && token.isEmpty()) {
+            clients = clients == null ? Map.of() : Map.copyOf(clients);
+            if (!adminToken.isEmpty() && token.isEmpty() && clients.isEmpty()) {
                 throw new IllegalArgumentException("cohort.tc.auth.admin-token is set but cohort.tc.auth.token is not: "
-                        + "the gRPC port would be open to anyone. Set cohort.tc.auth.token too");
+                        + "the gRPC port would be open to anyone. Set cohort.tc.auth.token (or cohort.tc.auth.clients) too");
             }
             if (!adminToken.isEmpty() && adminToken.equals(token)) {
                 throw new IllegalArgumentException("cohort.tc.auth.admin-token must differ from cohort.tc.auth.token: "
                         + "every TM and RM holds the client token, and it must not be enough to change transactions");
+            }
+            Map<String, String> holders = new HashMap<>();
+            holders.put(token, "cohort.tc.auth.token");
+            holders.put(adminToken, "cohort.tc.auth.admin-token");
+            for (var client : new TreeMap<>(clients).entrySet()) {
+                String setting = "cohort.tc.auth.clients." + client.getKey() + ".token";
+                String clash = client.getValue().token().isEmpty() ? null : holders.putIfAbsent(client.getValue().token(), setting);
+                if (clash != null) {
+                    throw new IllegalArgumentException(setting + " equals " + clash + ": each service needs a token of "
+                            + "its own, or the TC cannot tell which one is calling");
+                }
+            }
+        }
+
+        /** Whether gRPC calls must prove who they are. */
+        public boolean required() {
+            return !token.isEmpty() || !clients.isEmpty();
+        }
+    }
+
+    /**
+     * One service's identity.
+     *
+     * @param token     its bearer token; empty when it is known by its client certificate only (mutual TLS)
+     * @param resources the resource ids it may serve as an RM: exact ids, or patterns where {@code *} stands
+     *                  for any characters ({@code jdbc:postgresql://db1/*}); empty for a TM-only service
+     */
+    public record Client(@DefaultValue("") String token, List<String> resources) {
+        public Client {
+            resources = resources == null ? List.of() : List.copyOf(resources);
+        }
+    }
+
+    /**
+     * TLS on the gRPC port. The PEM files are checked every {@code refreshInterval} and a changed
+     * certificate serves new connections without a restart.
+     *
+     * @param enabled         serve TLS only (a plaintext client is refused)
+     * @param certificate     PEM certificate chain of the TC, leaf first; it must name the host clients dial
+     * @param privateKey      its unencrypted PKCS#8 PEM key
+     * @param clientCa        PEM CA certificates that client certificates must lead to (mutual TLS)
+     * @param clientAuth      {@code none}, {@code optional} (a client certificate, when sent, must be valid and names
+     *                        the caller) or {@code require} (no connection without a valid client certificate)
+     * @param refreshInterval how often the files are checked for changes
+     */
+    public record Tls(@DefaultValue("false") boolean enabled, Path certificate, Path privateKey, Path clientCa,
+                      @DefaultValue("none") String clientAuth, @DefaultValue("1m") Duration refreshInterval) {
+        public Tls {
+            if (!List.of("none", "optional", "require").contains(clientAuth)) {
+                throw new IllegalArgumentException("cohort.tc.tls.client-auth must be none, optional or require, was '"
+                        + clientAuth + "'");
+            }
+            if (refreshInterval.isNegative() || refreshInterval.isZero()) {
+                throw new IllegalArgumentException("cohort.tc.tls.refresh-interval must be positive, was " + refreshInterval);
+            }
+            if (!enabled && (certificate != null || clientCa != null || !clientAuth.equals("none"))) {
+                throw new IllegalArgumentException("cohort.tc.tls.* is configured but cohort.tc.tls.enabled is false: the "
+                        + "gRPC port would stay plaintext. Set cohort.tc.tls.enabled=true, or remove the TLS settings");
+            }
+            if (enabled && (certificate == null || privateKey == null)) {
+                throw new IllegalArgumentException("cohort.tc.tls.enabled=true needs cohort.tc.tls.certificate and "
+                        + "cohort.tc.tls.private-key (PEM files)");
+            }
+            if (enabled && !clientAuth.equals("none") && clientCa == null) {
+                throw new IllegalArgumentException("cohort.tc.tls.client-auth=" + clientAuth + " needs cohort.tc.tls.client-ca: "
+                        + "the PEM CA certificates that client certificates must lead to");
             }
         }
     }

@@ -101,6 +101,7 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
             checkXid(request.getXid());
             checkLength("resource_id", request.getResourceId(), MAX_ID_LENGTH);
             checkLength("client_id", request.getClientId(), MAX_ID_LENGTH);
+            checkMayServe(request.getResourceId(), "register a branch of " + request.getXid() + " for");
             if (request.getApplicationData().size() > MAX_APPLICATION_DATA) {
                 throw new CoordinatorException(ErrorCode.REQUEST_TOO_LARGE, "application_data of a branch of "
                         + request.getXid() + " is " + request.getApplicationData().size() + " bytes; at most "
@@ -144,6 +145,7 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
             if (request.getResourceId().isEmpty()) {
                 throw CoordinatorException.invalid("Rollback-only report for " + request.getXid() + " has no resource id");
             }
+            checkMayServe(request.getResourceId(), "mark " + request.getXid() + " rollback-only for");
             return coordinator.markRollbackOnly(request.getXid(), request.getResourceId(), request.getReason());
         }, this::statusOf);
     }
@@ -178,6 +180,17 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                         String invalid = checkHello(hello);
                         if (invalid != null) {
                             fail(invalid);
+                            return;
+                        }
+                        Caller caller = Caller.current();
+                        String denied = hello.getResourceIdsList().stream().filter(r -> !caller.mayServe(r)).findFirst()
+                                .orElse(null);
+                        if (denied != null) {
+                            // Refused before the RM is known to the dispatcher: no command for that resource reaches it.
+                            refusedStreams.warn("Refusing the RM stream of {} ({}): it may not serve resource {}",
+                                    LogText.safe(hello.getClientId()), caller.name(), LogText.safe(denied));
+                            outbound.onError(Status.PERMISSION_DENIED.withDescription(notPermitted(caller, "serve", denied))
+                                    .asRuntimeException(trailer(ErrorCode.PERMISSION_DENIED)));
                             return;
                         }
                         session = dispatcher.connected(hello.getClientId(), hello.getApplicationId(),
@@ -261,6 +274,20 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
         return invalid;
     }
 
+    /** Refuses a call naming a resource that its caller may not serve (per-service identities). */
+    private static void checkMayServe(String resourceId, String action) {
+        Caller caller = Caller.current();
+        if (!caller.mayServe(resourceId)) {
+            throw new CoordinatorException(ErrorCode.PERMISSION_DENIED, notPermitted(caller, action, resourceId));
+        }
+    }
+
+    private static String notPermitted(Caller caller, String action, String resourceId) {
+        String shown = resourceId.length() > 200 ? resourceId.substring(0, 200) + "..." : resourceId;
+        return "Service " + caller.name() + " may not " + action + " resource " + shown
+                + "; the TC lists the resources of each service in cohort.tc.auth.clients.<name>.resources";
+    }
+
     private static String invalidId(String field, String value) {
         if (value.length() > MAX_ID_LENGTH) {
             return "Field " + field + " is " + value.length() + " characters long; at most " + MAX_ID_LENGTH + " are allowed";
@@ -335,6 +362,7 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                 case UNKNOWN_XID, UNKNOWN_BRANCH -> Status.NOT_FOUND;
                 case INVALID_REQUEST, REQUEST_TOO_LARGE -> Status.INVALID_ARGUMENT;
                 case UNAUTHENTICATED -> Status.UNAUTHENTICATED;
+                case PERMISSION_DENIED -> Status.PERMISSION_DENIED;
                 default -> Status.FAILED_PRECONDITION;
             };
             return status.withDescription(ce.getMessage()).asRuntimeException(trailer(ce.errorCode()));

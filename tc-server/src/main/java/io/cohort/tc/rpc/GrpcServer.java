@@ -1,9 +1,13 @@
 package io.cohort.tc.rpc;
 
+import io.cohort.protocol.PemTls;
 import io.cohort.tc.config.TcProperties;
+import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
+import io.grpc.ServerCredentials;
 import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
+import io.grpc.TlsServerCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.nio.NioEventLoopGroup;
@@ -35,6 +39,8 @@ public final class GrpcServer implements SmartLifecycle {
     private final TcProperties.Connections limits;
     private final ConnectionLimit connectionLimit;
     private final MalformedRequestGuard malformedRequestGuard;
+    private final TcProperties.Tls tls;
+    private final ServerCredentials credentials;
     private volatile Server server;
     private EventLoopGroup acceptor;
     private EventLoopGroup workers;
@@ -43,12 +49,14 @@ public final class GrpcServer implements SmartLifecycle {
      * @param callExecutor where calls run: {@code null} runs them on the network threads, which is
      *                     right when nothing in a call blocks (the embedded store answers from memory)
      */
-    public GrpcServer(CoordinatorGrpcService service, int port, int maxRequestBytes, String authToken,
-                      Executor callExecutor, TcProperties.Connections limits, Clock clock) {
+    public GrpcServer(CoordinatorGrpcService service, int port, int maxRequestBytes, TcProperties.Auth auth,
+                      TcProperties.Tls tls, Executor callExecutor, TcProperties.Connections limits, Clock clock) {
         this.limits = limits;
         this.connectionLimit = new ConnectionLimit(limits.max());
         this.malformedRequestGuard = new MalformedRequestGuard(clock);
-        this.authInterceptor = authToken.isEmpty() ? null : new AuthInterceptor(authToken, clock);
+        this.authInterceptor = auth.required() ? new AuthInterceptor(auth, clock) : null;
+        this.tls = tls;
+        this.credentials = credentials(tls);
         this.service = service;
         this.port = port;
         this.maxRequestBytes = maxRequestBytes;
@@ -59,7 +67,7 @@ public final class GrpcServer implements SmartLifecycle {
     public void start() {
         acceptor = new NioEventLoopGroup(1, daemonThreads("cohort-tc-grpc-accept"));
         workers = new NioEventLoopGroup(0, daemonThreads("cohort-tc-grpc"));
-        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(port))
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(port), credentials)
                 .channelFactory(connectionLimit::newServerChannel)
                 .bossEventLoopGroup(acceptor)
                 .workerEventLoopGroup(workers)
@@ -91,7 +99,26 @@ public final class GrpcServer implements SmartLifecycle {
             throw new UncheckedIOException("Cannot start the gRPC server on port " + port
                     + " (cohort.tc.grpc-port): " + e.getMessage(), e);
         }
-        log.info("Cohort TC gRPC listening on port {} (at most {} connections)", server.getPort(), limits.max());
+        log.info("Cohort TC gRPC listening on port {} ({}, at most {} connections)", server.getPort(),
+                tls.enabled() ? "TLS, client certificates: " + tls.clientAuth() : "plaintext", limits.max());
+    }
+
+    /**
+     * Plaintext, or TLS from PEM files that are re-read when they change: a renewed certificate
+     * serves the next handshake, open connections keep theirs.
+     */
+    private static ServerCredentials credentials(TcProperties.Tls tls) {
+        if (!tls.enabled()) {
+            return InsecureServerCredentials.create();
+        }
+        TlsServerCredentials.Builder builder = TlsServerCredentials.newBuilder()
+                .keyManager(PemTls.keyManager(tls.certificate(), tls.privateKey(), tls.refreshInterval(), "cohort.tc.tls"));
+        if (!tls.clientAuth().equals("none")) {
+            builder.trustManager(PemTls.trustManager(tls.clientCa(), tls.refreshInterval(), false, "cohort.tc.tls.client-ca"))
+                    .clientAuth(tls.clientAuth().equals("require") ? TlsServerCredentials.ClientAuth.REQUIRE
+                            : TlsServerCredentials.ClientAuth.OPTIONAL);
+        }
+        return builder.build();
     }
 
     /** Open TCP connections of the gRPC port, and whether it is at its cap (cannot accept one more). */

@@ -15,6 +15,7 @@ import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -27,20 +28,33 @@ final class ForgingRm implements AutoCloseable {
     private final ManagedChannel channel;
     private final StreamObserver<RmMessage> toTc;
     final CompletableFuture<Status> closedByTc = new CompletableFuture<>();
+    /** What the TC sent on the stream (the welcome, commands). */
+    final List<TcMessage> received = new CopyOnWriteArrayList<>();
+    /** The trailers the TC closed the stream with, once {@link #closedByTc} completed with an error. */
+    volatile Metadata closingTrailers;
 
     ForgingRm(String tcAddress, String token, String clientId, String... resourceIds) {
-        channel = NettyChannelBuilder.forTarget(tcAddress).usePlaintext().build();
+        this(NettyChannelBuilder.forTarget(tcAddress).usePlaintext().build(), token, clientId, resourceIds);
+    }
+
+    /** Over {@code channel} (closed with this), with {@code token} unless it is null. */
+    ForgingRm(ManagedChannel channel, String token, String clientId, String... resourceIds) {
+        this.channel = channel;
         Metadata headers = new Metadata();
-        headers.put(Protocol.AUTHORIZATION, "Bearer " + token);
+        if (token != null) {
+            headers.put(Protocol.AUTHORIZATION, "Bearer " + token);
+        }
         var stub = TransactionCoordinatorGrpc.newStub(channel)
                 .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
         toTc = stub.connect(new StreamObserver<>() {
             @Override
             public void onNext(TcMessage message) {
+                received.add(message);
             }
 
             @Override
             public void onError(Throwable t) {
+                closingTrailers = Status.trailersFromThrowable(t);
                 closedByTc.complete(Status.fromThrowable(t));
             }
 
