@@ -36,6 +36,7 @@ class EmbeddedStoreDiskFullIT {
 
     private static final String RESOURCE = "jdbc:postgresql://full/a";
     private static final Duration WAIT = Duration.ofSeconds(60);
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
 
     @TempDir
     Path dir;
@@ -175,9 +176,7 @@ class EmbeddedStoreDiskFullIT {
     }
 
     private static int status(TcProcess tc, String probe) throws Exception {
-        try (HttpClient http = HttpClient.newHttpClient()) {
-            return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + tc.httpPort()
-                    + "/actuator/health/" + probe)).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
-        }
+        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + tc.httpPort()
+                + "/actuator/health/" + probe)).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
     }
 }

@@ -496,8 +496,8 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     private void ensureReadable() {
         StoreUnavailableException f = failure;
         if (f != null) {
-            throw new StoreUnavailableException("The embedded store in " + directory + " failed and must be restarted: "
-                    + f.getMessage(), f);
+            throw new StoreUnavailableException("The embedded store in " + directory + " failed (it reopens by itself"
+                    + " once its disk takes writes again): " + f.getMessage(), f);
         }
     }
 
