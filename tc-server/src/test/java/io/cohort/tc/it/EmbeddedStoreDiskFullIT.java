@@ -56,6 +56,12 @@ class EmbeddedStoreDiskFullIT {
 
     @AfterEach
     void unmount() throws Exception {
+        Path log = dir.resolve("tc.log");
+        if (Files.exists(log)) { // into the failsafe report: the TC's side of a failure
+            List<String> lines = Files.readAllLines(log);
+            lines.subList(Math.max(0, lines.size() - 80), lines.size()).stream()
+                    .filter(l -> !l.contains(" DEBUG ")).forEach(System.out::println);
+        }
         if (mounted) {
             new ProcessBuilder("umount", "-l", data.toString()).inheritIO().start().waitFor();
         }
