@@ -8,22 +8,18 @@ import io.cohort.client.TcException;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.GlobalStatusCode;
 import io.cohort.protocol.v1.TransactionProtocol;
+import io.cohort.tc.store.embedded.SmallTmpfs;
 import io.cohort.testsupport.TcProcess;
-import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,17 +37,12 @@ class EmbeddedStoreDiskFullIT {
     @TempDir
     Path dir;
     private Path data;
-    private boolean mounted;
+    private SmallTmpfs disk;
 
     @BeforeEach
     void mountTmpfs() throws Exception {
-        data = Files.createDirectories(dir.resolve("data"));
-        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", data.toString())
-                .redirectErrorStream(true).start();
-        String out = new String(mount.getInputStream().readAllBytes());
-        mounted = mount.waitFor() == 0;
-        Assumptions.assumeTrue(mounted, () -> "Skipped: a full disk is simulated with a mounted 8 MB tmpfs, and"
-                + " 'mount -t tmpfs' was refused here (it needs root): " + out.strip());
+        data = dir.resolve("data");
+        disk = SmallTmpfs.mountOrSkip(data);
     }
 
     @AfterEach
@@ -62,8 +53,8 @@ class EmbeddedStoreDiskFullIT {
             lines.subList(Math.max(0, lines.size() - 80), lines.size()).stream()
                     .filter(l -> !l.contains(" DEBUG ")).forEach(System.out::println);
         }
-        if (mounted) {
-            new ProcessBuilder("umount", "-l", data.toString()).inheritIO().start().waitFor();
+        if (disk != null) {
+            disk.close();
         }
     }
 
@@ -76,7 +67,7 @@ class EmbeddedStoreDiskFullIT {
                 for (int i = 0; i < 5; i++) {
                     committed.add(commitOne(client));
                 }
-                Path filler = fill(data);
+                Path filler = disk.fill();
                 TcException refused = null;
                 for (int i = 0; i < 10_000 && refused == null; i++) { // the log's last page may still take a few
                     try {
@@ -128,7 +119,7 @@ class EmbeddedStoreDiskFullIT {
     void livenessGoesDownWhenTheStoreStaysFailedPastItsBound() throws Exception {
         TcProcess tc = TcProcess.embedded(data, "--cohort.tc.store.embedded.liveness-down-after=2s").start();
         try (TcClient client = client(tc)) {
-            fill(data);
+            disk.fill();
             boolean refused = false;
             for (int i = 0; i < 10_000 && !refused; i++) {
                 try {
@@ -161,24 +152,6 @@ class EmbeddedStoreDiskFullIT {
         client.registerBranch(xid, RESOURCE, List.of("account:" + xid), new byte[0], "full-rm");
         client.commit(xid);
         return xid;
-    }
-
-    /** Fills the file system of {@code mount} up to its last byte; returns the filling file. */
-    private static Path fill(Path mount) throws IOException {
-        Path filler = mount.resolve("filler");
-        try (FileChannel ch = FileChannel.open(filler, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            for (int chunk = 1 << 20; chunk >= 1; chunk /= 2) {
-                ByteBuffer buf = ByteBuffer.allocate(chunk);
-                try {
-                    while (true) {
-                        ch.write(buf.clear());
-                    }
-                } catch (IOException full) {
-                    // no room for a chunk this size: try smaller ones
-                }
-            }
-        }
-        return filler;
     }
 
     private static int status(TcProcess tc, String probe) throws Exception {
