@@ -60,8 +60,8 @@ class EmbeddedStoreDiskFullIT {
 
     @Test
     void theStoreTakesWritesAgainOnceSpaceReturnsAndKeepsWhatItAcknowledged() throws Exception {
-        TcProcess tc = TcProcess.embedded(data, "--cohort.tc.default-timeout=60s").start();
-        try (TestRm rm = new TestRm(tc.grpcAddress(), "full-rm", List.of(RESOURCE))) {
+        TcProcess tc = TcProcess.embedded(data, "--cohort.tc.default-timeout=60s");
+        try (TestRm rm = new TestRm(tc.start().grpcAddress(), "full-rm", List.of(RESOURCE))) {
             List<String> committed = new ArrayList<>();
             try (TcClient client = client(tc)) {
                 for (int i = 0; i < 5; i++) {
@@ -117,8 +117,8 @@ class EmbeddedStoreDiskFullIT {
 
     @Test
     void livenessGoesDownWhenTheStoreStaysFailedPastItsBound() throws Exception {
-        TcProcess tc = TcProcess.embedded(data, "--cohort.tc.store.embedded.liveness-down-after=2s").start();
-        try (TcClient client = client(tc)) {
+        TcProcess tc = TcProcess.embedded(data, "--cohort.tc.store.embedded.liveness-down-after=2s");
+        try (TcClient client = client(tc.start())) {
             disk.fill();
             boolean refused = false;
             for (int i = 0; i < 10_000 && !refused; i++) {
