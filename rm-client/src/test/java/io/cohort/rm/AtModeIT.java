@@ -11,6 +11,8 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
+import io.cohort.rm.undo.UndoCodec;
+import io.cohort.rm.undo.UndoRecord;
 import io.cohort.testsupport.TestPostgres;
 import java.math.BigDecimal;
 import java.sql.Connection;
@@ -23,6 +25,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
@@ -388,6 +391,87 @@ class AtModeIT {
     }
 
     @Test
+    void anUndoLogThatCannotBeAppliedFailsOnlyItsOwnBranchAndTheRestOfTheBatchIsAnswered() throws Exception {
+        Map<String, List<List<String>>> before = snapshot();
+        String[] xids = {
+                runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false),
+                runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 2 WHERE id = 2"), false),
+                runInGlobal(c -> c.createStatement().executeUpdate("UPDATE other SET v = 3 WHERE id = 3"), false)};
+        long[] branches = {undoBranches(xids[0]).get(0), undoBranches(xids[1]).get(0), undoBranches(xids[2]).get(0)};
+        // The second: its before image no longer matches the after image's key (a runtime exception in the
+        // RM); the third: a value the database cannot parse (a data exception).
+        byte[] original1 = alterUndo(xids[1], branches[1], r -> new UndoRecord(r.op(), r.schema(), r.table(),
+                r.columns(), r.primaryKey(), r.before().stream().map(row -> with(row, r, "id", "999")).toList(),
+                r.after()));
+        byte[] original2 = alterUndo(xids[2], branches[2], r -> new UndoRecord(r.op(), r.schema(), r.table(),
+                r.columns(), r.primaryKey(), r.before().stream().map(row -> with(row, r, "v", "not-a-number")).toList(),
+                r.after()));
+
+        // One batch of rollbacks, as one message from the TC brings it.
+        List<BranchCommand> batch = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            batch.add(BranchCommand.newBuilder().setRequestId(i).setXid(xids[i]).setBranchId(branches[i])
+                    .setResourceId(resourceId()).setAction(BranchAction.ROLLBACK).build());
+        }
+        List<BranchResult> results = rm.handler().handle(batch);
+
+        assertThat(results).extracting(BranchResult::getStatus).containsExactly(
+                BranchStatus.PHASE2_ROLLBACKED.toWire(), BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE.toWire(),
+                BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE.toWire());
+        assertThat(results.get(1).getReason()).contains("branch " + branches[1]).contains("cannot be applied");
+        assertThat(results.get(2).getReason()).contains("branch " + branches[2]).contains("cannot be applied")
+                .contains("not-a-number");
+        // The intact branch was rolled back; the damaged ones are untouched.
+        assertThat(PgFixture.rows(raw, "account WHERE id IN (1, 2)", "id"))
+                .containsExactly(List.of("id=1", "owner=ann", "balance=100.00", "version=0"),
+                        List.of("id=2", "owner=bob", "balance=2.00", "version=0"));
+        assertThat(PgFixture.rows(raw, "other WHERE id = 3", "id")).containsExactly(List.of("id=3", "v=3"));
+
+        // Through the TC: the damaged branch's transaction waits for a person, with the reason.
+        tc.tm().rollback(xids[1]);
+        GlobalStatusResponse ended = tc.awaitEnded(xids[1], Duration.ofSeconds(20));
+        assertThat(GlobalStatus.fromWire(ended.getStatus())).isEqualTo(GlobalStatus.ROLLBACK_FAILED);
+        assertThat(ended.getReason()).contains("cannot be applied");
+
+        // A person repairs the rows and retries: the rollbacks complete.
+        setUndo(xids[1], branches[1], original1);
+        setUndo(xids[2], branches[2], original2);
+        tc.post("/api/v1/transactions/" + xids[1] + "/rollback");
+        assertThat(tc.awaitEnded(xids[1], Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
+        assertThat(tc.rollbackAndWait(xids[0])).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(tc.rollbackAndWait(xids[2])).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(snapshot()).isEqualTo(before);
+    }
+
+    @Test
+    void anUndoLogNamingATableTheBranchDidNotWriteIsRefused() throws Exception {
+        PgFixture.exec(raw, """
+                CREATE TABLE IF NOT EXISTS shadow (id int PRIMARY KEY, v int);
+                TRUNCATE shadow;
+                INSERT INTO shadow VALUES (1, 99);
+                """);
+        String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE other SET v = 99 WHERE id = 1"), false);
+        long branch = undoBranches(xid).get(0);
+        // Altered in the database: same shape, another table whose row matches the after image.
+        byte[] original = alterUndo(xid, branch, r -> new UndoRecord(r.op(), r.schema(), "shadow", r.columns(),
+                r.primaryKey(), r.before(), r.after()));
+
+        tc.tm().rollback(xid);
+        GlobalStatusResponse ended = tc.awaitEnded(xid, Duration.ofSeconds(20));
+
+        assertThat(GlobalStatus.fromWire(ended.getStatus())).isEqualTo(GlobalStatus.ROLLBACK_FAILED);
+        assertThat(ended.getReason()).contains("names table 'shadow'").contains("did not write (it wrote other");
+        assertThat(PgFixture.rows(raw, "shadow", "id")).containsExactly(List.of("id=1", "v=99"));
+        assertThat(PgFixture.rows(raw, "other WHERE id = 1", "id")).containsExactly(List.of("id=1", "v=99"));
+
+        setUndo(xid, branch, original);
+        tc.post("/api/v1/transactions/" + xid + "/rollback");
+        assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
+        assertThat(PgFixture.rows(raw, "other WHERE id = 1", "id")).containsExactly(List.of("id=1", "v=10"));
+        assertThat(PgFixture.rows(raw, "shadow", "id")).containsExactly(List.of("id=1", "v=99"));
+    }
+
+    @Test
     void rollbackOfRowsAlreadyBackToTheirBeforeImageIsNotDirty() throws Exception {
         String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false);
         PgFixture.exec(raw, "UPDATE account SET balance = 100.00 WHERE id = 1");
@@ -628,6 +712,59 @@ class AtModeIT {
         } finally {
             XidContext.restore(previous);
         }
+    }
+
+    /** The branches of {@code xid} with an undo log, in the order they wrote it. */
+    private List<Long> undoBranches(String xid) throws SQLException {
+        List<Long> out = new ArrayList<>();
+        try (Connection c = raw.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT branch_id FROM undo_log WHERE xid = ? ORDER BY id")) {
+            ps.setString(1, xid);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getLong(1));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Rewrites a branch's undo-log row as someone with access to the database could; returns the original. */
+    private byte[] alterUndo(String xid, long branchId, UnaryOperator<UndoRecord> change) throws SQLException {
+        UndoCodec codec = new UndoCodec(Integer.MAX_VALUE, 1 << 24);
+        byte[] info;
+        try (Connection c = raw.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT rollback_info FROM undo_log WHERE xid = ? AND branch_id = ?")) {
+            ps.setString(1, xid);
+            ps.setLong(2, branchId);
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).as("undo log of branch %d", branchId).isTrue();
+                info = rs.getBytes(1);
+            }
+        }
+        setUndo(xid, branchId, codec.encode(codec.decode(info).stream().map(change).toList()));
+        return info;
+    }
+
+    private void setUndo(String xid, long branchId, byte[] info) throws SQLException {
+        try (Connection c = raw.getConnection();
+             PreparedStatement ps = c.prepareStatement("UPDATE undo_log SET rollback_info = ? WHERE xid = ? AND branch_id = ?")) {
+            ps.setBytes(1, info);
+            ps.setString(2, xid);
+            ps.setLong(3, branchId);
+            assertThat(ps.executeUpdate()).isEqualTo(1);
+        }
+    }
+
+    /** {@code row} with the value of {@code column} replaced. */
+    private static String[] with(String[] row, UndoRecord r, String column, String value) {
+        String[] out = row.clone();
+        for (int i = 0; i < r.columns().size(); i++) {
+            if (r.columns().get(i).name().equals(column)) {
+                out[i] = value;
+            }
+        }
+        return out;
     }
 
     private Map<String, List<List<String>>> snapshot() throws SQLException {

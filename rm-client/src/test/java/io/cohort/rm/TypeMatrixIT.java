@@ -279,7 +279,7 @@ class TypeMatrixIT {
                     .getBytes(StandardCharsets.UTF_8);
             try (Connection c = f.raw.getConnection()) {
                 c.setAutoCommit(false);
-                UndoExecutor.Outcome undone = f.rm.resource(f.resourceId).undoExecutor().undo(c, "legacy-xid", 1, v1);
+                UndoExecutor.Outcome undone = f.rm.resource(f.resourceId).undoExecutor().undo(c, "legacy-xid", 1, v1, null);
                 assertThat(undone.status()).as(undone.reason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED);
                 c.commit();
             }
@@ -452,7 +452,7 @@ class TypeMatrixIT {
                         info = rs.getBytes(1);
                     }
                 }
-                UndoExecutor.Outcome undone = rm.resource(resourceId).undoExecutor().undo(c, xid, branchId, info);
+                UndoExecutor.Outcome undone = rm.resource(resourceId).undoExecutor().undo(c, xid, branchId, info, null);
                 assertThat(undone.status()).as(undone.reason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED);
                 try (PreparedStatement ps = c.prepareStatement(
                         "UPDATE undo_log SET log_status = ? WHERE xid = ? AND branch_id = ?")) {

@@ -102,6 +102,7 @@ public final class TcProcess implements AutoCloseable {
                 throw new IllegalStateException("TC process exited with " + process.exitValue() + "; see " + log);
             }
             if (System.nanoTime() > deadline) {
+                kill(); // not left running behind a test that gives up on it
                 throw new IllegalStateException("TC did not listen on " + grpcPort + " within "
                         + START_TIMEOUT.toSeconds() + " s; see " + log);
             }

@@ -5,8 +5,10 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.rm.Resource;
+import io.cohort.rm.undo.BranchTables;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -17,9 +19,10 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>COMMIT: the data is already committed; queue the undo-log delete and answer
  *       PHASE2_COMMITTED at once. A repeat queues a delete that finds nothing;</li>
- *   <li>ROLLBACK: {@link UndoExecutor} — restore the before images, or write the empty-rollback
- *       marker, or report a dirty write. A repeat finds the marker or no undo log and answers
- *       PHASE2_ROLLBACKED;</li>
+ *   <li>ROLLBACK: {@link io.cohort.rm.undo.UndoExecutor} — restore the before images, or write the
+ *       empty-rollback marker, or report a dirty write. Only tables the branch wrote, as recorded at
+ *       the TC ({@link BranchTables}, the command's application data), are touched. A repeat finds the
+ *       marker or no undo log and answers PHASE2_ROLLBACKED;</li>
  *   <li>CAN_COMMIT, PRE_COMMIT, REDO (three-phase commit): {@link ThreePhaseBranches} — vote on the
  *       undo log and the current rows, record the pre-commit durably, redo a branch this RM rolled
  *       back on its own. A COMMIT or ROLLBACK of a branch the RM finished on its own is answered
@@ -47,7 +50,14 @@ public final class BranchPhase2Handler implements BranchCommandHandler {
     public List<BranchResult> handle(List<BranchCommand> commands) {
         List<BranchResult> results = new ArrayList<>(commands.size());
         for (BranchCommand command : commands) {
-            results.add(handle(command));
+            try {
+                results.add(handle(command));
+            } catch (RuntimeException e) {
+                // One branch's surprise must not cost the others of the batch their answers.
+                String reason = "unexpected failure handling " + command.getAction() + ": " + e;
+                log.warn("Branch {} of {}: {}", command.getBranchId(), command.getXid(), reason, e);
+                results.add(result(command, failureFor(command), reason));
+            }
         }
         return results;
     }
@@ -69,7 +79,18 @@ public final class BranchPhase2Handler implements BranchCommandHandler {
                 deleter.enqueue(resource, xid, branchId);
                 yield new ThreePhaseBranches.Answer(BranchStatus.PHASE2_COMMITTED, "", false);
             }
-            case ROLLBACK -> threePhase.rollback(resource, xid, branchId);
+            case ROLLBACK -> {
+                Set<String> tables;
+                try {
+                    tables = BranchTables.decode(command.getApplicationData().toByteArray());
+                } catch (IllegalArgumentException e) {
+                    String why = "cannot check the undo log of branch " + branchId + " of " + xid + " against the"
+                            + " tables it wrote: " + e.getMessage() + "; roll it back by hand";
+                    log.error("Rollback refused: {}", why);
+                    yield new ThreePhaseBranches.Answer(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, why, false);
+                }
+                yield threePhase.rollback(resource, xid, branchId, tables);
+            }
             case CAN_COMMIT -> threePhase.vote(resource, xid, branchId);
             case PRE_COMMIT -> threePhase.preCommit(resource, xid, branchId);
             case REDO -> threePhase.redo(resource, xid, branchId);

@@ -330,7 +330,8 @@ public final class TerminationMonitor implements AutoCloseable {
                 if (commit) {
                     branches.commitDecidedAlone(r, q.xid, q.branchId); // deletes the undo log
                 } else {
-                    ThreePhaseBranches.Answer a = branches.rollback(r, q.xid, q.branchId);
+                    // A status answer carries no table list (only commands do): not checked here.
+                    ThreePhaseBranches.Answer a = branches.rollback(r, q.xid, q.branchId, null);
                     if (a.status() != BranchStatus.PHASE2_ROLLBACKED) {
                         log.error("Branch {} of {}: {}, but it could not be rolled back: {}", q.branchId, q.xid, why, a.reason());
                         branches.touch(r, q.xid, q.branchId);

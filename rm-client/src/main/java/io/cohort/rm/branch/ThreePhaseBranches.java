@@ -142,8 +142,8 @@ public final class ThreePhaseBranches {
     }
 
     /** The TC's ROLLBACK: undo as usual; a branch rolled back alone is done, one committed alone is refused. */
-    public Answer rollback(Resource r, String xid, long branchId) {
-        UndoExecutor.Outcome outcome = r.undoExecutor().rollback(r.target(), xid, branchId);
+    public Answer rollback(Resource r, String xid, long branchId, Set<String> tables) {
+        UndoExecutor.Outcome outcome = r.undoExecutor().rollback(r.target(), xid, branchId, tables);
         if (outcome.status() == BranchStatus.PHASE2_ROLLBACKED && decidedAlone.remove(key(r, xid, branchId))) {
             markReported(r, xid, branchId);
         }
@@ -184,7 +184,8 @@ public final class ThreePhaseBranches {
             if (row == null || row.status != UndoLogStatus.THREE_PHASE) {
                 return Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, "changed meanwhile");
             }
-            UndoExecutor.Outcome undone = r.undoExecutor().undo(c, xid, branchId, row.info);
+            // Alone, no TC command carries the recorded table list: the tables are not checked here.
+            UndoExecutor.Outcome undone = r.undoExecutor().undo(c, xid, branchId, row.info, null);
             if (undone.status() != BranchStatus.PHASE2_ROLLBACKED) {
                 c.rollback();
                 touch(r, c, xid, branchId);

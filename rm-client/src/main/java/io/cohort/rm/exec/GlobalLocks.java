@@ -30,8 +30,11 @@ public final class GlobalLocks {
     /**
      * Registers the branch; the answer holds its id and the global transaction's protocol. Throws
      * {@link GlobalLockConflictException} when the locks stay taken.
+     *
+     * @param applicationData kept by the TC and sent back with the branch's phase-2 commands
      */
-    public static RegisterBranchResponse register(Resource resource, String xid, List<String> lockKeys) throws SQLException {
+    public static RegisterBranchResponse register(Resource resource, String xid, List<String> lockKeys,
+                                                  byte[] applicationData) throws SQLException {
         RmConfig config = resource.config();
         Clock clock = resource.clock();
         long start = clock.millis();
@@ -39,7 +42,7 @@ public final class GlobalLocks {
         for (int attempt = 1; attempt <= config.lockRetryAttempts(); attempt++) {
             RegisterBranchResponse response;
             try {
-                response = registerOnce(resource, xid, lockKeys);
+                response = registerOnce(resource, xid, lockKeys, applicationData);
             } catch (TcException e) {
                 throw new SQLException("Could not register the branch of global transaction " + xid + " with the TC: "
                         + e.getMessage(), e.isRetriable() ? "08006" : "40000", e);
@@ -62,15 +65,16 @@ public final class GlobalLocks {
      * command stream waits out its reconnect backoff: the stream is reopened at once and the
      * registration sent again, instead of turning away an RM that is alive.
      */
-    private static RegisterBranchResponse registerOnce(Resource resource, String xid, List<String> lockKeys) {
+    private static RegisterBranchResponse registerOnce(Resource resource, String xid, List<String> lockKeys,
+                                                       byte[] applicationData) {
         BranchCoordinator tc = resource.coordinator();
         try {
-            return tc.registerBranch(xid, resource.resourceId(), lockKeys, null, resource.clientId());
+            return tc.registerBranch(xid, resource.resourceId(), lockKeys, applicationData, resource.clientId());
         } catch (TcException e) {
             if (e.errorCode() != ErrorCode.UNKNOWN_RESOURCE || !resource.reconnectCommandStreams()) {
                 throw e;
             }
-            return tc.registerBranch(xid, resource.resourceId(), lockKeys, null, resource.clientId());
+            return tc.registerBranch(xid, resource.resourceId(), lockKeys, applicationData, resource.clientId());
         }
     }
 

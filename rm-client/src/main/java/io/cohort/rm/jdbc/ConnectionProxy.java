@@ -17,6 +17,7 @@ import io.cohort.rm.exec.Invocation;
 import io.cohort.rm.exec.Outcome;
 import io.cohort.rm.exec.SqlPath;
 import io.cohort.rm.sql.SqlPlan;
+import io.cohort.rm.undo.BranchTables;
 import io.cohort.rm.undo.UndoLogStatus;
 import java.sql.CallableStatement;
 import java.sql.Connection;
@@ -141,7 +142,8 @@ public final class ConnectionProxy extends DelegatingConnection {
         long branchId;
         boolean threePhase;
         try {
-            RegisterBranchResponse registered = GlobalLocks.register(resource, xid, b.lockKeys());
+            RegisterBranchResponse registered = GlobalLocks.register(resource, xid, b.lockKeys(),
+                    BranchTables.encode(b.records()));
             branchId = registered.getBranchId();
             threePhase = registered.getProtocol() == TransactionProtocol.THREE_PHASE;
         } catch (SQLException | RuntimeException e) {

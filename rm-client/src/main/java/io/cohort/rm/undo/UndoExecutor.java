@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -41,6 +42,9 @@ public final class UndoExecutor {
     public record Outcome(BranchStatus status, String reason) {
     }
 
+    /** SQLSTATE class 22: a value the database cannot take. */
+    private static final String DATA_EXCEPTION = "22";
+
     private final Dialect dialect;
     private final UndoCodec codec;
     private final String undoTable;
@@ -53,12 +57,16 @@ public final class UndoExecutor {
         this.rows = new RowAccess(dialect);
     }
 
-    public Outcome rollback(DataSource dataSource, String xid, long branchId) {
+    /**
+     * @param tables the tables the branch wrote, as recorded at the TC ({@link BranchTables}); an undo
+     *               log naming any other is refused. Null: not recorded (an older RM), not checked
+     */
+    public Outcome rollback(DataSource dataSource, String xid, long branchId, Set<String> tables) {
         try (Connection c = dataSource.getConnection()) {
             boolean autoCommit = c.getAutoCommit();
             c.setAutoCommit(false);
             try {
-                Outcome outcome = rollback(c, xid, branchId);
+                Outcome outcome = rollback(c, xid, branchId, tables);
                 if (outcome.status() == BranchStatus.PHASE2_ROLLBACKED) {
                     c.commit();
                 } else {
@@ -78,7 +86,7 @@ public final class UndoExecutor {
         }
     }
 
-    private Outcome rollback(Connection c, String xid, long branchId) throws SQLException {
+    private Outcome rollback(Connection c, String xid, long branchId, Set<String> tables) throws SQLException {
         for (int attempt = 0; attempt < 3; attempt++) {
             byte[] info = null;
             int status = -1;
@@ -109,7 +117,7 @@ public final class UndoExecutor {
                     return new Outcome(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, why);
                 }
                 case UndoLogStatus.TWO_PHASE, UndoLogStatus.THREE_PHASE, UndoLogStatus.PRE_COMMITTED -> {
-                    Outcome outcome = undo(c, xid, branchId, info);
+                    Outcome outcome = undo(c, xid, branchId, info, tables);
                     if (outcome.status() == BranchStatus.PHASE2_ROLLBACKED) {
                         try (PreparedStatement ps = c.prepareStatement(dialect.deleteUndo(undoTable))) {
                             ps.setString(1, xid);
@@ -141,16 +149,32 @@ public final class UndoExecutor {
 
     /**
      * Restores the before images of an undo log on {@code c}, in the caller's transaction, without
-     * touching the undo-log row. PHASE2_ROLLBACKED, or a dirty write / unreadable log (the caller
-     * must then roll back its transaction).
+     * touching the undo-log row. PHASE2_ROLLBACKED, or a dirty write / unreadable or refused log
+     * (the caller must then roll back its transaction, so nothing of it stays applied).
+     *
+     * @param tables the tables the branch wrote as the TC recorded them, or null (not checked)
      */
-    public Outcome undo(Connection c, String xid, long branchId, byte[] info) throws SQLException {
+    public Outcome undo(Connection c, String xid, long branchId, byte[] info, Set<String> tables) throws SQLException {
         List<UndoRecord> records;
         try {
             records = codec.decode(info);
         } catch (UndoFormatException e) {
             log.error("Undo log of branch {} of {} cannot be read: {}", branchId, xid, e.getMessage());
             return new Outcome(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, "undo log unreadable: " + e.getMessage());
+        }
+        if (tables != null) {
+            for (UndoRecord r : records) {
+                // Quoted with control characters escaped: the name comes from the row under suspicion.
+                String table = BranchTables.name(r.schema(), r.table()).replaceAll("\\p{Cntrl}", "?");
+                if (!tables.contains(table)) {
+                    String why = "the undo log of branch " + branchId + " of " + xid + " names table '" + table
+                            + "', which the branch did not write (it wrote " + String.join(", ", tables) + ", as the TC"
+                            + " recorded at phase 1): rollback refused, nothing changed; the undo_log row may have been"
+                            + " altered: check it, then roll back by hand";
+                    log.error("Rollback refused: {}", why);
+                    return new Outcome(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, why);
+                }
+            }
         }
         try {
             for (int i = records.size() - 1; i >= 0; i--) {
@@ -160,8 +184,26 @@ public final class UndoExecutor {
             log.error("Dirty write found rolling back branch {} of {}; data left untouched for a person to check: {}",
                     branchId, xid, e.getMessage());
             return new Outcome(BranchStatus.PHASE2_ROLLBACK_FAILED_DIRTY, e.getMessage());
+        } catch (SQLException e) {
+            if (e.getSQLState() == null || !e.getSQLState().startsWith(DATA_EXCEPTION)) {
+                throw e;
+            }
+            return cannotApply(xid, branchId, e);
+        } catch (RuntimeException e) {
+            return cannotApply(xid, branchId, e);
         }
         return new Outcome(BranchStatus.PHASE2_ROLLBACKED, "undone " + records.size() + " statement(s)");
+    }
+
+    /**
+     * A value the database will not take (data exception) or one this code cannot handle (a runtime
+     * exception): an altered or damaged undo-log row, which fails the same way on every retry.
+     */
+    private static Outcome cannotApply(String xid, long branchId, Exception e) {
+        String why = "the undo log of branch " + branchId + " of " + xid + " cannot be applied: " + e
+                + "; nothing changed; check the undo_log row, then roll back by hand";
+        log.error("Rollback failed: {}", why);
+        return new Outcome(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, why);
     }
 
     private void undo(Connection c, UndoRecord r) throws SQLException, DirtyWriteException {

@@ -155,6 +155,21 @@ public class TcConfiguration {
         };
     }
 
+    /**
+     * Liveness: DOWN once the embedded store has been failed (it cannot write its log) for longer
+     * than {@code cohort.tc.store.embedded.liveness-down-after}; until then it retries by itself and
+     * only readiness is DOWN. A restart is the last resort when the disk does not come back.
+     */
+    @Bean
+    HealthIndicator storeLivenessHealthIndicator(TransactionStore store, TcProperties properties) {
+        Duration bound = properties.store().embedded().livenessDownAfter();
+        return () -> {
+            Duration failed = store instanceof EmbeddedTransactionStore embedded ? embedded.failedFor() : Duration.ZERO;
+            return (failed.compareTo(bound) > 0 ? Health.down() : Health.up())
+                    .withDetail("storeFailedForMs", failed.toMillis()).withDetail("downAfterMs", bound.toMillis()).build();
+        };
+    }
+
     /** The store's health, shown by /actuator/health and used by the readiness probe. */
     @Bean
     HealthIndicator storeHealthIndicator(TransactionStore store, TcProperties properties) {

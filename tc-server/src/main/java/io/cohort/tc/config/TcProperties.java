@@ -96,11 +96,20 @@ public record TcProperties(
      * @param fsync               force every batch to disk; turn off only for throwaway tests
      * @param groupCommitDelay    how long the log writer waits for more records before an fsync;
      *                            0 batches only what arrives while the previous fsync runs
+     * @param livenessDownAfter   how long the store may stay failed (a full or broken disk; it retries
+     *                            every second) before the liveness probe goes DOWN so the TC is restarted
      */
     public record Embedded(@DefaultValue("./cohort-data") Path dir,
                            @DefaultValue("67108864") long compactionThreshold,
                            @DefaultValue("true") boolean fsync,
-                           @DefaultValue("0ms") Duration groupCommitDelay) {
+                           @DefaultValue("0ms") Duration groupCommitDelay,
+                           @DefaultValue("5m") Duration livenessDownAfter) {
+        public Embedded {
+            if (livenessDownAfter.isNegative() || livenessDownAfter.isZero()) {
+                throw new IllegalArgumentException("cohort.tc.store.embedded.liveness-down-after must be positive (e.g."
+                        + " 5m), was " + livenessDownAfter);
+            }
+        }
     }
 
     /**

@@ -28,7 +28,7 @@ final class Compactor {
 
     private final Path directory;
     private final EmbeddedStoreConfig config;
-    private final MemoryState state;
+    private final Supplier<MemoryState> state;
     private final Supplier<CompletableFuture<Object>> durableBarrier;
     private final ExecutorService executor = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "cohort-store-compactor");
@@ -39,9 +39,10 @@ final class Compactor {
     private volatile long lastFailure = System.nanoTime() - RETRY_AFTER_FAILURE_NANOS;
 
     /**
+     * @param state          the live state (replaced when the store reopens its log after a failure)
      * @param durableBarrier completes once every change applied to memory before the call is durable
      */
-    Compactor(Path directory, EmbeddedStoreConfig config, MemoryState state,
+    Compactor(Path directory, EmbeddedStoreConfig config, Supplier<MemoryState> state,
               Supplier<CompletableFuture<Object>> durableBarrier) {
         this.directory = directory;
         this.config = config;
@@ -72,13 +73,14 @@ final class Compactor {
         long started = System.nanoTime();
         Path tmp = null;
         try {
-            tmp = LogFiles.writeSnapshotTemp(directory, generation, state, config.fsync());
+            MemoryState live = state.get();
+            tmp = LogFiles.writeSnapshotTemp(directory, generation, live, config.fsync());
             durableBarrier.get().get();
             LogFiles.installSnapshot(tmp, directory, generation, config.fsync());
             tmp = null;
             Recovery.deleteBefore(directory, generation, config.fsync());
             LOG.info("Compacted the store in {}: snapshot-{} with {} transactions in {} ms", directory, generation,
-                    state.size(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+                    live.size(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
         } catch (Exception e) {
             if (e instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
@@ -100,6 +102,11 @@ final class Compactor {
                 // the next open deletes stray .tmp files
             }
         }
+    }
+
+    /** Whether a compaction is under way (its snapshot and barrier still to come). */
+    boolean busy() {
+        return running.get();
     }
 
     /** Lets a running compaction finish (it needs the writer alive for its barrier) and starts no more. */

@@ -21,6 +21,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
@@ -64,10 +65,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Failure.</b> If a write or fsync fails, the store fails: every pending and later write
  * fails with {@link StoreUnavailableException}, reads throw it too, and {@link #checkHealth()}
- * reports it until the TC restarts. Memory already holds the failed changes, and after a failed
- * fsync the kernel may have dropped the dirty pages while a retried fsync reports success, so the
- * only state known to match the disk is what recovery reads back. (As with any database whose
- * commit fails, a failed write may still turn out to be on disk after the restart.)
+ * reports it. Memory already holds the failed changes, and after a failed fsync the kernel may have
+ * dropped the dirty pages while a retried fsync reports success, so the only state known to match
+ * the disk is what recovery reads back. The writer therefore retries every second: once a probe
+ * write as large as the failed batch succeeds (space came back), it cuts the log back to the end of
+ * the last batch that was forced (everything after it failed, so nothing cut was acknowledged), and
+ * the store rebuilds its memory from the files as at start and takes writes again. A store that
+ * stays failed is reported by {@link #failedFor()} so the liveness probe can have the TC restarted.
  *
  * <p><b>Compaction</b> ({@link Compactor}). When the log segment passes
  * {@code compactionThresholdBytes}, the writer (between two batches, so only for the time of
@@ -87,7 +91,8 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     private final Path directory;
     private final Clock clock;
     private final MeterRegistry registry;
-    private final MemoryState state = new MemoryState();
+    /** Replaced, under the mutex, when the store reopens its files after a write failure. */
+    private volatile MemoryState state = new MemoryState();
     private final ReentrantLock mutex = new ReentrantLock();
     private final DirectoryLock directoryLock;
     private final ExecutorService completer = singleThread("cohort-store-completer");
@@ -97,6 +102,8 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     private final LogWriter writer;
 
     private volatile StoreUnavailableException failure;
+    /** {@link System#nanoTime()} when the current failure began; meaningful only while {@code failure} is set. */
+    private volatile long failedSince;
     private volatile boolean closed;
 
     /**
@@ -117,7 +124,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
             throw new UncheckedIOException("Cannot create the store directory " + directory, e);
         }
         this.directoryLock = DirectoryLock.acquire(directory);
-        this.compactor = new Compactor(directory, config, state, this::durableBarrier);
+        this.compactor = new Compactor(directory, config, () -> state, this::durableBarrier);
         try {
             Recovery.Result recovered = Recovery.run(directory, state, config.fsync());
             Timer fsyncTimer = Timer.builder("cohort.store.fsync")
@@ -132,7 +139,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
                     .register(registry);
             meters.addAll(List.of(fsyncTimer, batchSize, gauge));
             this.writer = new LogWriter(directory, recovered.channel(), recovered.generation(), config, completer,
-                    fsyncTimer, batchSize, logBytes, this::fail, w -> compactor.maybeStart(w));
+                    fsyncTimer, batchSize, logBytes, this::fail, this::reopen, w -> compactor.maybeStart(w));
             writer.start();
         } catch (IOException e) {
             abandonOpen();
@@ -389,10 +396,41 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     private void fail(StoreUnavailableException cause) {
         mutex.lock();
         try {
+            failedSince = System.nanoTime();
             failure = cause;
         } finally {
             mutex.unlock();
         }
+    }
+
+    /**
+     * On the writer thread, once the disk takes writes again and the failed batch is cut off the
+     * log: memory holds changes that failed, so it is rebuilt from the files, exactly as at start.
+     * Null (try again later) while a compaction is still winding down or the store is closing.
+     */
+    private Recovery.Result reopen(Runnable failQueued) throws IOException {
+        mutex.lock();
+        try {
+            if (closed || compactor.busy()) {
+                return null;
+            }
+            failQueued.run();
+            MemoryState fresh = new MemoryState();
+            Recovery.Result reopened = Recovery.run(directory, fresh, config.fsync());
+            state = fresh;
+            failure = null;
+            return reopened;
+        } finally {
+            mutex.unlock();
+        }
+    }
+
+    /**
+     * How long the store has been failed without a break (zero while it works): the liveness probe
+     * goes DOWN past a bound so an orchestrator restarts a TC whose disk does not come back.
+     */
+    public Duration failedFor() {
+        return failure == null ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - failedSince);
     }
 
     // ------------------------------------------------------------------ reads
@@ -459,8 +497,8 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     private void ensureReadable() {
         StoreUnavailableException f = failure;
         if (f != null) {
-            throw new StoreUnavailableException("The embedded store in " + directory + " failed and must be restarted: "
-                    + f.getMessage(), f);
+            throw new StoreUnavailableException("The embedded store in " + directory + " failed (it reopens by itself"
+                    + " once its disk takes writes again): " + f.getMessage(), f);
         }
     }
 

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.TreeMap;
 import java.util.function.Consumer;
@@ -318,6 +319,45 @@ final class LogFiles {
             return "checksum mismatch";
         }
         return null;
+    }
+
+    /**
+     * The global transactions named by the checksum-valid records from {@code from} to the end of
+     * {@code file} (a torn or cut tail), in order, at most {@code max}: what a cut may have lost.
+     */
+    static List<String> xidsAfter(Path file, long from, int max) throws IOException {
+        ByteBuffer buf = ByteBuffer.wrap(Files.readAllBytes(file));
+        LinkedHashSet<String> xids = new LinkedHashSet<>();
+        for (int q = (int) from; q + RecordCodec.FRAME_HEADER_BYTES + 2 <= buf.limit() && xids.size() < max; q++) {
+            if (buf.get(q + RecordCodec.FRAME_HEADER_BYTES + 1) != RecordCodec.FORMAT_VERSION || checkFrame(buf, q) != null) {
+                continue;
+            }
+            try {
+                LogRecord r = RecordCodec.decode(ByteBuffer.wrap(buf.array(), q + RecordCodec.FRAME_HEADER_BYTES,
+                        buf.getInt(q)).slice());
+                if (r instanceof LogRecord.InsertGlobal g) {
+                    xids.add(g.tx().xid());
+                } else if (r instanceof LogRecord.RegisterBranch b) {
+                    xids.add(b.branch().xid());
+                } else if (r instanceof LogRecord.Transition t) {
+                    xids.add(t.xid());
+                } else if (r instanceof LogRecord.Heuristic h) {
+                    xids.add(h.xid());
+                } else if (r instanceof LogRecord.UpdateBranch u) {
+                    xids.add(u.xid());
+                } else if (r instanceof LogRecord.ReleaseLocks l) {
+                    xids.add(l.xid());
+                } else if (r instanceof LogRecord.DeleteBranches d) {
+                    xids.add(d.xid());
+                } else if (r instanceof LogRecord.Purge p) {
+                    xids.addAll(p.xids());
+                }
+                q += frameLength(buf, q) - 1;
+            } catch (RuntimeException unreadable) {
+                // not a record after all: keep scanning
+            }
+        }
+        return new ArrayList<>(xids).subList(0, Math.min(max, xids.size()));
     }
 
     /** The offset of the first checksum-valid frame of {@code type} at or after {@code from}, or -1. */

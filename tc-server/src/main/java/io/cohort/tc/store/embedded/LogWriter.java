@@ -6,7 +6,9 @@ import io.micrometer.core.instrument.Timer;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -26,8 +28,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The queue order is the order in which changes were applied to memory (the store appends under
  * its mutex), so the log always replays to the state callers saw. A failed write or fsync fails the
- * batch and everything queued after it; see {@link EmbeddedTransactionStore} for why the store
- * then stops.
+ * batch and everything queued after it, and the store refuses writes. Every
+ * {@link #RETRY_INTERVAL_NANOS} the writer then checks that the disk takes writes again (a probe
+ * file the size of the failed batch, forced) and, if so, cuts the failed batch off the log and
+ * has the store {@linkplain Reopener reopen} from what is on disk; see {@link EmbeddedTransactionStore}.
  */
 final class LogWriter {
 
@@ -38,6 +42,18 @@ final class LogWriter {
     }
 
     private static final Pending STOP = new Pending(null, null, null);
+    static final long RETRY_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
+    static final String PROBE_FILE = "write-probe.tmp";
+    private static final int MIN_PROBE_BYTES = 64 * 1024;
+
+    /**
+     * Rebuilds the store from its files once the failed batch is cut off; called on the writer
+     * thread, which fails what is still queued through {@code failQueued} (under the store's mutex,
+     * so nothing new is queued meanwhile). Returns null if the store cannot reopen now.
+     */
+    interface Reopener {
+        Recovery.Result reopen(Runnable failQueued) throws IOException;
+    }
 
     private final Path directory;
     private final boolean fsync;
@@ -49,6 +65,7 @@ final class LogWriter {
     private final DistributionSummary batchSize;
     private final AtomicLong segmentBytes;
     private final Consumer<StoreUnavailableException> onFailure;
+    private final Reopener reopener;
     private final Consumer<LogWriter> afterBatch;
     private final Thread thread;
 
@@ -56,10 +73,14 @@ final class LogWriter {
     private long generation;
     private ByteBuffer buffer = ByteBuffer.allocateDirect(256 * 1024);
     private volatile StoreUnavailableException failure;
+    private int failedBatchBytes;
+    private long lastAttempt;
+    private int attempts;
 
     LogWriter(Path directory, FileChannel channel, long generation, EmbeddedStoreConfig config,
               ExecutorService completer, Timer fsyncTimer, DistributionSummary batchSize, AtomicLong segmentBytes,
-              Consumer<StoreUnavailableException> onFailure, Consumer<LogWriter> afterBatch) throws IOException {
+              Consumer<StoreUnavailableException> onFailure, Reopener reopener, Consumer<LogWriter> afterBatch)
+            throws IOException {
         this.directory = directory;
         this.channel = channel;
         this.generation = generation;
@@ -71,6 +92,7 @@ final class LogWriter {
         this.batchSize = batchSize;
         this.segmentBytes = segmentBytes;
         this.onFailure = onFailure;
+        this.reopener = reopener;
         this.afterBatch = afterBatch;
         segmentBytes.set(channel.size());
         this.thread = new Thread(this::run, "cohort-store-writer");
@@ -108,7 +130,14 @@ final class LogWriter {
         boolean stop = false;
         while (!stop) {
             try {
-                batch.add(queue.take());
+                Pending first = failure == null ? queue.take() : queue.poll(RETRY_INTERVAL_NANOS, TimeUnit.NANOSECONDS);
+                if (failure != null && System.nanoTime() - lastAttempt >= RETRY_INTERVAL_NANOS) {
+                    tryToReopen();
+                }
+                if (first == null) {
+                    continue;
+                }
+                batch.add(first);
                 queue.drainTo(batch, maxBatch - 1);
                 if (maxDelayNanos > 0) {
                     waitForMore(batch);
@@ -169,8 +198,8 @@ final class LogWriter {
         }
         if (records > 0) {
             long offset = segmentBytes.get();
+            byte[] header = RecordCodec.encode(new LogRecord.Batch(records, bytes));
             try {
-                byte[] header = RecordCodec.encode(new LogRecord.Batch(records, bytes));
                 ByteBuffer buf = buffer(header.length + bytes);
                 buf.put(header);
                 for (Pending p : batch) {
@@ -188,6 +217,7 @@ final class LogWriter {
                 segmentBytes.addAndGet(header.length + bytes);
                 batchSize.record(records);
             } catch (IOException | RuntimeException e) {
+                failedBatchBytes = header.length + bytes;
                 failed(batch, "writing " + records + " records (" + bytes + " bytes) at offset " + offset, e);
                 return;
             }
@@ -212,8 +242,12 @@ final class LogWriter {
         Path file = LogFiles.log(directory, generation);
         if (failure == null) {
             failure = new StoreUnavailableException("The transaction log " + file + " failed: " + what + ": " + e
-                    + ". The store refuses further writes until the TC is restarted", e);
-            LOG.error("Transaction log failure in {}: {}; the store refuses further writes until restarted", file, what, e);
+                    + ". The store refuses writes until the disk takes writes again (it retries every second);"
+                    + " free space in " + directory + " or fix the disk", e);
+            LOG.error("Transaction log failure in {}: {}: {}; the store refuses writes and retries every second until"
+                    + " the disk takes writes again", file, what, e.toString());
+            lastAttempt = System.nanoTime();
+            attempts = 0;
             onFailure.accept(failure);
         }
         fail(batch, failure);
@@ -230,6 +264,68 @@ final class LogWriter {
         });
     }
 
+    /**
+     * After a failure, between batches: if a probe as large as the failed batch can be written and
+     * forced, cuts the log back to the end of its last good batch (everything after it failed and
+     * was never acknowledged) and lets the store rebuild its memory from the files, so no failed
+     * change stays applied. Anything that goes wrong leaves the store failed for the next try.
+     */
+    private void tryToReopen() {
+        lastAttempt = System.nanoTime();
+        attempts++;
+        Path file = LogFiles.log(directory, generation);
+        long good = segmentBytes.get();
+        try {
+            probe(Math.max(MIN_PROBE_BYTES, failedBatchBytes));
+            channel.truncate(good);
+            channel.force(true);
+            Recovery.Result reopened = reopener.reopen(() -> {
+                List<Pending> stale = new ArrayList<>();
+                queue.drainTo(stale);
+                fail(stale, failure);
+            });
+            if (reopened == null) {
+                return;
+            }
+            FileChannel old = channel;
+            channel = reopened.channel();
+            generation = reopened.generation();
+            segmentBytes.set(channel.size());
+            failure = null;
+            closeQuietly(old);
+            LOG.warn("The transaction log {} takes writes again after {} attempt(s): cut back to its last acknowledged"
+                    + " batch at offset {}, the store reopened from its files and accepts writes", file, attempts, good);
+        } catch (IOException | RuntimeException e) {
+            if (attempts == 1 || attempts % 60 == 0) {
+                LOG.warn("The transaction log {} still cannot be written ({} attempts): {}", file, attempts, e.toString());
+            }
+        }
+    }
+
+    /** Writes and forces a file of {@code bytes} in the directory, then deletes it: does the disk take writes? */
+    private void probe(int bytes) throws IOException {
+        Path probe = directory.resolve(PROBE_FILE);
+        try (FileChannel ch = FileChannel.open(probe, StandardOpenOption.CREATE,
+                StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
+            ByteBuffer zeros = ByteBuffer.allocate(64 * 1024);
+            for (int left = bytes; left > 0; left -= zeros.capacity()) {
+                zeros.clear().limit(Math.min(left, zeros.capacity()));
+                LogFiles.writeFully(ch, zeros);
+            }
+            ch.force(false);
+        } finally {
+            Files.deleteIfExists(probe);
+        }
+    }
+
+    private void closeQuietly(FileChannel ch) {
+        try {
+            ch.close();
+        } catch (IOException e) {
+            LOG.warn("Closing the failed log channel in {} failed: {}", directory, e.toString());
+        }
+    }
+
     private ByteBuffer buffer(int bytes) {
         if (buffer.capacity() < bytes) {
             buffer = ByteBuffer.allocateDirect(Math.max(bytes, buffer.capacity() * 2));
@@ -244,7 +340,7 @@ final class LogWriter {
      */
     long roll() throws IOException {
         long next = generation + 1;
-        java.nio.file.Files.deleteIfExists(directory.resolve(LogFiles.log(directory, next).getFileName() + ".tmp"));
+        Files.deleteIfExists(directory.resolve(LogFiles.log(directory, next).getFileName() + ".tmp"));
         FileChannel created = LogFiles.createLog(directory, next, fsync);
         FileChannel old = channel;
         channel = created;

@@ -1,10 +1,12 @@
 package io.cohort.tc.store.embedded;
 
+import io.cohort.tc.support.LogText;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
 import java.util.concurrent.TimeUnit;
@@ -20,6 +22,8 @@ import org.slf4j.LoggerFactory;
 final class Recovery {
 
     private static final Logger LOG = LoggerFactory.getLogger(Recovery.class);
+    /** The most transactions a torn-tail warning names. */
+    private static final int NAMED_XIDS = 20;
 
     /** The newest log, open for appending, and its generation. */
     record Result(FileChannel channel, long generation) {
@@ -56,9 +60,7 @@ final class Recovery {
             LogFiles.ReadResult read = LogFiles.readLog(log.getValue(), log.getKey(), newest, state::apply);
             records += read.records();
             if (read.torn()) {
-                LOG.warn("Torn write at the end of {} at offset {} ({}); truncating {} bytes (a batch cut short by a crash or a failed"
-                        + " write was never acknowledged)", log.getValue(), read.validBytes(), read.tornReason(),
-                        read.fileSize() - read.validBytes());
+                warnTorn(log.getValue(), read);
                 try (FileChannel ch = FileChannel.open(log.getValue(), StandardOpenOption.WRITE)) {
                     ch.truncate(read.validBytes());
                     ch.force(true);
@@ -76,6 +78,26 @@ final class Recovery {
                 state.size(), records, logs.size(), listing.snapshots().isEmpty() ? "" : " and snapshot-" + start,
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
         return result;
+    }
+
+    /**
+     * Says what is known about a log that ends in an incomplete batch. A crash or a failed write
+     * leaves exactly that, and then the batch was never acknowledged; but a file cut short (a
+     * partial copy or restore, a truncation) looks the same from inside, since a torn write can leave
+     * any prefix of its batch, and then acknowledged records are lost. The log cannot tell the two
+     * apart, so the warning names both and the transactions the readable remains belong to.
+     */
+    private static void warnTorn(Path file, LogFiles.ReadResult read) throws IOException {
+        List<String> xids = LogFiles.xidsAfter(file, read.validBytes(), NAMED_XIDS);
+        LOG.warn("The log {} ends in an incomplete batch at offset {} ({}); truncating the {} bytes after it. A crash or a"
+                + " failed write leaves exactly this, and then that batch was never acknowledged and nothing is lost. But if"
+                + " the file was cut short instead (a partial copy or restore, a truncation), transactions acknowledged after"
+                + " offset {} are lost, and the log cannot tell the two apart: if the TC did not crash or fail a write just"
+                + " before, compare with a backup. {}", file, read.validBytes(), read.tornReason(),
+                read.fileSize() - read.validBytes(), read.validBytes(), xids.isEmpty()
+                        ? "No readable record remains after that offset."
+                        : "Readable records after that offset name " + (xids.size() == NAMED_XIDS ? "at least " : "")
+                        + xids.size() + " transaction(s): " + LogText.safe(String.join(", ", xids), 4000) + ".");
     }
 
     private static void readSnapshot(Path file, long generation, MemoryState state) throws IOException {

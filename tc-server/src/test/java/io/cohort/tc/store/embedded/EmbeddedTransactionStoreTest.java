@@ -86,7 +86,34 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
         assertThat(Files.size(log)).isEqualTo(goodSize);
         assertThat(logs.list).anySatisfy(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.WARN);
-            assertThat(e.getFormattedMessage()).contains(log.toString()).contains("offset " + goodSize);
+            assertThat(e.getFormattedMessage()).contains(log.toString()).contains("offset " + goodSize)
+                    .contains("never acknowledged").contains("cannot tell the two apart")
+                    .contains("No readable record remains");
+        });
+    }
+
+    @Test
+    void aLogCutInsideABatchSaysAcknowledgedDataMayBeLostAndNamesWhatRemainsOfIt() throws Exception {
+        writeTransfers(3);
+        store.close();
+        Path log = newestLog();
+        long goodSize = Files.size(log);
+        // What a file cut short inside a batch leaves: its header and its first records, the rest gone.
+        byte[] first = RecordCodec.encode(new LogRecord.DeleteBranches("tc:cut-1"));
+        byte[] second = RecordCodec.encode(new LogRecord.DeleteBranches("tc:cut-2"));
+        append(log, RecordCodec.encode(new LogRecord.Batch(3, first.length + second.length + 40)));
+        append(log, first);
+        append(log, second);
+
+        ListAppender<ILoggingEvent> logs = captureLogs(Recovery.class);
+        store = reopen(store);
+
+        assertThat(Files.size(log)).isEqualTo(goodSize);
+        assertThat(logs.list).anySatisfy(e -> {
+            assertThat(e.getLevel()).isEqualTo(Level.WARN);
+            assertThat(e.getFormattedMessage()).contains(log.toString()).contains("offset " + goodSize)
+                    .contains("transactions acknowledged after offset " + goodSize + " are lost")
+                    .contains("compare with a backup").contains("2 transaction(s): tc:cut-1, tc:cut-2");
         });
     }
 
