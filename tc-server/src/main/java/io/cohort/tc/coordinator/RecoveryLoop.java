@@ -48,7 +48,7 @@ public final class RecoveryLoop implements AutoCloseable {
     /** One pass; public so tests can drive it deterministically. */
     public void runOnce() {
         long now = clock.millis();
-        for (GlobalTransaction tx : store.findUnended()) {
+        for (GlobalTransaction tx : store.claimUnended(driver.reachableResources())) {
             if (tx.status() == GlobalStatus.BEGIN) {
                 if (now > tx.deadlineMs()) {
                     driver.timeOut(tx);
