@@ -22,6 +22,8 @@ import java.util.UUID;
  */
 public final class TcProcess implements AutoCloseable {
 
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(240);
+
     private final List<String> command;
     private final int grpcPort;
     private final int httpPort;
@@ -104,13 +106,15 @@ public final class TcProcess implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        // Generous: with several builds on two cores a TC has taken over two minutes to start.
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         while (!listening()) {
             if (!process.isAlive()) {
                 throw new IllegalStateException("TC process exited with " + process.exitValue() + "; see " + log);
             }
             if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("TC did not listen on " + grpcPort + " within 90 s; see " + log);
+                throw new IllegalStateException("TC did not listen on " + grpcPort + " within " + START_TIMEOUT.toSeconds()
+                        + " s; see " + log);
             }
             sleep(50);
         }

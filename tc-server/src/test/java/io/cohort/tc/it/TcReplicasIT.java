@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.function.BooleanSupplier;
 import java.util.function.Function;
@@ -41,12 +42,15 @@ import org.junit.jupiter.api.Test;
 class TcReplicasIT {
 
     private static final String R = "jdbc:postgresql://replicas/db";
-    private static final Duration LEASE = Duration.ofSeconds(3);
+    /** Lease of the tests that kill a replica: what the survivor waits for. */
+    private static final Duration LEASE = Duration.ofSeconds(5);
+    /** Lease of the tests where no replica dies: long, so a replica starved by a loaded machine keeps it. */
+    private static final Duration LONG_LEASE = Duration.ofSeconds(20);
     private static final Duration RENEW = Duration.ofMillis(500);
     /** TcProcess's recovery interval. */
     private static final Duration RECOVERY_INTERVAL = Duration.ofMillis(200);
     /** How late a recovery pass (and this test's poll of the table) may run on a loaded machine. */
-    private static final Duration SCHEDULING_SLACK = Duration.ofSeconds(2);
+    private static final Duration SCHEDULING_SLACK = Duration.ofSeconds(5);
     private static final Duration AWAIT = Duration.ofSeconds(60);
 
     private final List<AutoCloseable> resources = new ArrayList<>();
@@ -73,12 +77,22 @@ class TcReplicasIT {
         return resource;
     }
 
-    private TcProcess replica(String id, String... extra) {
-        List<String> args = new ArrayList<>(List.of("--cohort.tc.store.postgres.replica-id=" + id,
-                "--cohort.tc.store.postgres.lease-time=" + LEASE.toMillis() + "ms",
-                "--cohort.tc.store.postgres.renew-interval=" + RENEW.toMillis() + "ms"));
-        args.addAll(List.of(extra));
-        return closing(TcProcess.postgresOn(url, args.toArray(String[]::new)).start());
+    /** Replicas "replica-a" and "replica-b" with the given extra settings each, started side by side. */
+    private List<TcProcess> replicas(Duration lease, List<String> extraA, List<String> extraB) {
+        List<CompletableFuture<TcProcess>> starting = new ArrayList<>();
+        for (String id : List.of("replica-a", "replica-b")) {
+            List<String> args = new ArrayList<>(List.of("--cohort.tc.store.postgres.replica-id=" + id,
+                    "--cohort.tc.store.postgres.lease-time=" + lease.toMillis() + "ms",
+                    "--cohort.tc.store.postgres.renew-interval=" + RENEW.toMillis() + "ms"));
+            args.addAll(id.equals("replica-a") ? extraA : extraB);
+            TcProcess tc = closing(TcProcess.postgresOn(url, args.toArray(String[]::new)));
+            starting.add(CompletableFuture.supplyAsync(tc::start));
+        }
+        return starting.stream().map(CompletableFuture::join).toList();
+    }
+
+    private List<TcProcess> replicas(Duration lease) {
+        return replicas(lease, List.of(), List.of());
     }
 
     private TcClient client(TcProcess tc) {
@@ -101,8 +115,9 @@ class TcReplicasIT {
      */
     @Test
     void twoLiveReplicasNeverDriveTheSameTransaction() {
-        TcProcess a = replica("replica-a");
-        TcProcess b = replica("replica-b");
+        List<TcProcess> ab = replicas(LONG_LEASE);
+        TcProcess a = ab.get(0);
+        TcProcess b = ab.get(1);
         TestRm rmA = closing(new TestRm(a.grpcAddress(), "rm-a", List.of(R)));
         TestRm rmB = closing(new TestRm(b.grpcAddress(), "rm-b", List.of(R)));
         Function<BranchCommand, BranchStatusCode> slow = c -> {
@@ -151,8 +166,9 @@ class TcReplicasIT {
      */
     @Test
     void aKilledReplicasTransactionsAreFinishedByTheSurvivorOnceItsLeasesRunOut() throws Exception {
-        TcProcess a = replica("replica-a");
-        TcProcess b = replica("replica-b");
+        List<TcProcess> ab = replicas(LEASE);
+        TcProcess a = ab.get(0);
+        TcProcess b = ab.get(1);
         CountDownLatch release = new CountDownLatch(1);
         TestRm rmA = closing(new TestRm(a.grpcAddress(), "rm-a", List.of(R)));
         rmA.answer = c -> {
@@ -199,8 +215,10 @@ class TcReplicasIT {
      */
     @Test
     void replicasWithClocksHoursApartHonourEachOthersLeases() throws Exception {
-        TcProcess a = replica("replica-a", "--cohort.tc.clock-offset=-1h");
-        TcProcess b = replica("replica-b", "--cohort.tc.clock-offset=1h");
+        List<TcProcess> ab = replicas(LEASE, List.of("--cohort.tc.clock-offset=-1h"),
+                List.of("--cohort.tc.clock-offset=1h"));
+        TcProcess a = ab.get(0);
+        TcProcess b = ab.get(1);
         closing(new TestRm(a.grpcAddress(), "rm-a", List.of(R)));
         closing(new TestRm(b.grpcAddress(), "rm-b", List.of(R)));
         TcClient viaA = client(a);
@@ -244,8 +262,9 @@ class TcReplicasIT {
     @Test
     void aTransactionWhoseRmIsConnectedOnlyToAnotherReplicaIsFinishedByThatReplica() {
         String r2 = R + "2";
-        TcProcess a = replica("replica-a");
-        TcProcess b = replica("replica-b");
+        List<TcProcess> ab = replicas(LONG_LEASE);
+        TcProcess a = ab.get(0);
+        TcProcess b = ab.get(1);
         TestRm rmA = closing(new TestRm(a.grpcAddress(), "rm-a", List.of(R)));
         TestRm rmB = closing(new TestRm(b.grpcAddress(), "rm-b", List.of(R)));
         TestRm onlyOnB = closing(new TestRm(b.grpcAddress(), "rm-only-b", List.of(r2)));
