@@ -113,6 +113,7 @@ public final class TcProcess implements AutoCloseable {
                 throw new IllegalStateException("TC process exited with " + process.exitValue() + "; see " + log);
             }
             if (System.nanoTime() > deadline) {
+                process.destroyForcibly(); // not left running behind the failed test
                 throw new IllegalStateException("TC did not listen on " + grpcPort + " within " + START_TIMEOUT.toSeconds()
                         + " s; see " + log);
             }

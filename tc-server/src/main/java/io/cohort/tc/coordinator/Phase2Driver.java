@@ -10,6 +10,7 @@ import io.cohort.tc.support.LogText;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -77,6 +78,15 @@ public final class Phase2Driver {
     /** The resources an RM announced to this replica: the transactions it can finish. */
     Set<String> reachableResources() {
         return dispatcher.resourceIds();
+    }
+
+    /** Drops the retry state of transactions this replica no longer works on (ended, or owned by another). */
+    void forgetAllBut(List<GlobalTransaction> mine) {
+        if (!retries.isEmpty()) {
+            Set<String> keep = new HashSet<>();
+            mine.forEach(tx -> keep.add(tx.xid()));
+            retries.keySet().retainAll(keep);
+        }
     }
 
     /** Whether the recovery loop should drive {@code xid} now (not in flight, backoff elapsed). */

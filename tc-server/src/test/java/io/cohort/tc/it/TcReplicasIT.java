@@ -96,7 +96,9 @@ class TcReplicasIT {
     }
 
     private TcClient client(TcProcess tc) {
-        return closing(new TcClient(TcClientConfig.of(tc.grpcAddress(), "replicas-tm")));
+        // A long call timeout: a just-started TC on a loaded machine answers its first calls slowly.
+        return closing(new TcClient(new TcClientConfig(tc.grpcAddress(), "replicas-tm", "", Duration.ofSeconds(30), 3,
+                Duration.ofMillis(100))));
     }
 
     private static String begin(TcClient client, Duration timeout) {
