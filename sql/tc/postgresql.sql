@@ -5,7 +5,7 @@
 -- running the file again (or from several replicas at once) changes nothing.
 --
 -- Times are timestamptz written from the TC's clock (epoch milliseconds, exact at microsecond
--- precision). Status columns hold the stable codes of io.cohort.protocol.GlobalStatus / BranchStatus:
+-- precision), except lease_until, which is the database's. Status columns hold the stable codes of io.cohort.protocol.GlobalStatus / BranchStatus:
 -- never renumbered, so old rows stay readable after an upgrade.
 
 -- One row per global transaction; kept after it ends (with its outcome) until the retention purge.
@@ -20,7 +20,9 @@ CREATE TABLE IF NOT EXISTS cohort_global_tx (
     heuristic_evidence text    NOT NULL DEFAULT '',     -- non-empty: branches ended differently (3PC split), and how
     reason         text        NOT NULL DEFAULT '',
     updated_at     timestamptz NOT NULL,               -- last status change
-    -- Reserved for recovery leases among live replicas (DESIGN.md, "The TC"); unused for now.
+    -- The replica that drives this transaction (cohort.tc.store.postgres.replica-id) until lease_until,
+    -- by the database's clock (now()); renewed while the replica lives, taken over by another once it
+    -- has passed. NULL: nobody holds it (handed over, or written before leases existed).
     owner          text,
     lease_until    timestamptz
 );

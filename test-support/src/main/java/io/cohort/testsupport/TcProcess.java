@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 
 /**
  * The real TC — tc-server's Boot jar — as a child process on fixed free ports, so tests can kill
@@ -62,9 +63,20 @@ public final class TcProcess implements AutoCloseable {
 
     /** A TC on the PostgreSQL store in a fresh database of the test PostgreSQL. */
     public static TcProcess postgres(String... args) {
+        return postgresOn(TestPostgres.get().createDatabase("tc"), args);
+    }
+
+    /**
+     * A TC on the PostgreSQL store in {@code jdbcUrl}, a database of the test PostgreSQL: several of
+     * them on one URL are replicas. Each gets its own replica id, kept across {@link #kill} and
+     * {@link #start}, so a restarted TC owns its transactions again at once (override with
+     * {@code --cohort.tc.store.postgres.replica-id=...}).
+     */
+    public static TcProcess postgresOn(String jdbcUrl, String... args) {
         TestPostgres pg = TestPostgres.get();
         List<String> all = new ArrayList<>(List.of("--cohort.tc.store.type=postgres",
-                "--cohort.tc.store.postgres.url=" + pg.createDatabase("tc"),
+                "--cohort.tc.store.postgres.url=" + jdbcUrl,
+                "--cohort.tc.store.postgres.replica-id=tc-process-" + UUID.randomUUID(),
                 "--cohort.tc.store.postgres.username=" + pg.user(),
                 "--cohort.tc.store.postgres.password=" + pg.password(),
                 "--cohort.tc.store.postgres.max-pool-size=4"));

@@ -12,6 +12,7 @@ import io.cohort.tc.rpc.GrpcServer;
 import io.cohort.tc.store.TransactionStore;
 import io.cohort.tc.store.embedded.EmbeddedStoreConfig;
 import io.cohort.tc.store.embedded.EmbeddedTransactionStore;
+import io.cohort.tc.store.postgres.Leases;
 import io.cohort.tc.store.postgres.PostgresStoreConfig;
 import io.cohort.tc.store.postgres.PostgresTransactionStore;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -38,8 +39,9 @@ public class TcConfiguration {
     }
 
     @Bean
-    Clock clock() {
-        return Clock.systemUTC();
+    Clock clock(TcProperties properties) {
+        return properties.clockOffset().isZero() ? Clock.systemUTC()
+                : Clock.offset(Clock.systemUTC(), properties.clockOffset());
     }
 
     @Bean
@@ -65,8 +67,10 @@ public class TcConfiguration {
                 throw new IllegalArgumentException("cohort.tc.store.type=postgres needs cohort.tc.store.postgres.url "
                         + "(e.g. jdbc:postgresql://db:5432/cohort)");
             }
+            Leases leases = new Leases(pg.replicaId().isEmpty() ? Leases.generatedId() : pg.replicaId(),
+                    pg.leaseTime(), pg.renewInterval());
             return PostgresTransactionStore.create(new PostgresStoreConfig(pg.url(), pg.username(), pg.password(),
-                    pg.maxPoolSize()), clock, registry, pg.initSchema());
+                    pg.maxPoolSize()), leases, clock, registry, pg.initSchema());
         }
         TcProperties.Embedded embedded = store.embedded();
         return new EmbeddedTransactionStore(new EmbeddedStoreConfig(embedded.dir(), embedded.compactionThreshold(),

@@ -28,6 +28,8 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param auth              bearer tokens: the client token on gRPC and for REST reads, the admin token for REST
  *                          changes; per-service identities and the resources each may serve
  * @param tls               TLS (and mutual TLS) on the gRPC port
+ * @param clockOffset       for tests only: shifts this TC's own clock (begin times, timeouts, backoffs); lease
+ *                          times are the database's, so a skewed replica still honours other replicas' leases
  */
 @ConfigurationProperties("cohort.tc")
 public record TcProperties(
@@ -43,7 +45,8 @@ public record TcProperties(
         @DefaultValue ThreePhase threePhase,
         @DefaultValue Auth auth,
         @DefaultValue Connections connections,
-        @DefaultValue Tls tls) {
+        @DefaultValue Tls tls,
+        @DefaultValue("0s") Duration clockOffset) {
 
     public TcProperties {
         if (grpcPort < 0 || grpcPort > 65535) {
@@ -118,10 +121,16 @@ public record TcProperties(
      * @param password    database password (pass it through the environment, never a file in git)
      * @param maxPoolSize connections in the TC's pool
      * @param initSchema  create the tables from sql/tc/postgresql.sql at start if missing
+     * @param replicaId   this replica's name as owner of its transactions; empty for hostname-pid-random.
+     *                    Must differ between live replicas
+     * @param leaseTime   how long a replica's hold on its transactions lasts without renewal: a dead
+     *                    replica's transactions are taken over this long after its last renewal
+     * @param renewInterval how often a replica renews all its leases (at most half the lease time)
      */
     public record Postgres(@DefaultValue("") String url, @DefaultValue("") String username,
                            @DefaultValue("") String password, @DefaultValue("16") int maxPoolSize,
-                           @DefaultValue("true") boolean initSchema) {
+                           @DefaultValue("true") boolean initSchema, @DefaultValue("") String replicaId,
+                           @DefaultValue("10s") Duration leaseTime, @DefaultValue("2s") Duration renewInterval) {
     }
 
     /**

@@ -19,6 +19,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -293,6 +294,17 @@ public final class BranchDispatcher {
     public boolean hasResource(String resourceId) {
         List<RmSession> list = sessionsByResource.get(resourceId);
         return list != null && !list.isEmpty();
+    }
+
+    /** The resources at least one connected RM announced. */
+    public Set<String> resourceIds() {
+        Set<String> ids = new HashSet<>();
+        sessionsByResource.forEach((resourceId, list) -> {
+            if (!list.isEmpty()) {
+                ids.add(resourceId);
+            }
+        });
+        return ids;
     }
 
     /** Every connected RM session (for the REST API). */

@@ -236,10 +236,14 @@ public final class Coordinator {
                     ? "rolled back" : "committed") + " by its RM on its own (" + reason + ") while the decision was "
                     + (tx.status().isCommitDecided() ? "commit" : "rollback");
             metrics.heuristic();
-            return store.markHeuristic(xid, evidence).thenApply(v -> {
-                driver.drive(xid);
-                return tx.status();
-            });
+            // The replica holding the lease repairs it; this one only when nobody holds a live lease.
+            return store.markHeuristic(xid, evidence).thenCompose(v -> store.acquireLease(xid, false))
+                    .thenApply(mine -> {
+                        if (mine) {
+                            driver.drive(xid);
+                        }
+                        return tx.status();
+                    });
         });
     }
 

@@ -10,6 +10,7 @@ import io.cohort.tc.support.LogText;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -39,7 +40,10 @@ import org.slf4j.LoggerFactory;
  *       to be restored.</li>
  * </ul>
  *
- * <p>One transaction is driven by at most one task at a time in this process ({@code inFlight}).
+ * <p>One transaction is driven by at most one task at a time in this process ({@code inFlight}), and
+ * by one replica at a time: the one holding its lease in the store (see {@link TransactionStore}).
+ * A replica that finds a branch on a resource no RM announced to it hands the transaction over
+ * ({@link TransactionStore#releaseLease}) to a replica that has one, instead of retrying in vain.
  */
 public final class Phase2Driver {
 
@@ -69,6 +73,20 @@ public final class Phase2Driver {
         this.maxBackoff = maxBackoff;
         this.maxAttempts = maxAttempts;
         this.voteTimeout = voteTimeout;
+    }
+
+    /** The resources an RM announced to this replica: the transactions it can finish. */
+    Set<String> reachableResources() {
+        return dispatcher.resourceIds();
+    }
+
+    /** Drops the retry state of transactions this replica no longer works on (ended, or owned by another). */
+    void forgetAllBut(List<GlobalTransaction> mine) {
+        if (!retries.isEmpty()) {
+            Set<String> keep = new HashSet<>();
+            mine.forEach(tx -> keep.add(tx.xid()));
+            retries.keySet().retainAll(keep);
+        }
     }
 
     /** Whether the recovery loop should drive {@code xid} now (not in flight, backoff elapsed). */
@@ -156,6 +174,9 @@ public final class Phase2Driver {
         } else if (status == GlobalStatus.BEGIN || status.isFinal()) {
             throw new CoordinatorException(io.cohort.protocol.v1.ErrorCode.ILLEGAL_TRANSITION, "Nothing to retry for "
                     + tx.xid() + " in status " + status + ": only transactions in phase 2 or waiting for a person");
+        } else {
+            // A person asked this replica: it takes the transaction over, whoever held it.
+            store.acquireLease(tx.xid(), true).join();
         }
         retries.remove(tx.xid());
         drive(tx.xid());
@@ -197,6 +218,14 @@ public final class Phase2Driver {
             // Found waiting for votes without a vote in progress (the TC restarted): abort, as 3PC says.
             return store.transitionGlobal(xid, status, GlobalStatus.ROLLBACKING,
                     "the TC restarted while collecting votes: aborted").thenApply(moved -> moved);
+        }
+        Branch unreachable = branches.stream().filter(b -> !dispatcher.hasResource(b.resourceId())).findFirst()
+                .orElse(null);
+        if (unreachable != null && store.releaseLease(xid)) {
+            retries.remove(xid);
+            log.info("xid={} has branch {} on resource {}, which no RM announced to this TC replica: handed over to "
+                    + "a replica that has one", xid, unreachable.branchId(), LogText.safe(unreachable.resourceId()));
+            return CompletableFuture.completedFuture(false);
         }
         if (status == GlobalStatus.PRE_COMMITTED) {
             return commitRound(tx, branches, BranchAction.PRE_COMMIT, BranchStatus.PRE_COMMITTED);

@@ -5,6 +5,7 @@ import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.store.TransactionStore;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -48,7 +49,9 @@ public final class RecoveryLoop implements AutoCloseable {
     /** One pass; public so tests can drive it deterministically. */
     public void runOnce() {
         long now = clock.millis();
-        for (GlobalTransaction tx : store.findUnended()) {
+        List<GlobalTransaction> mine = store.claimUnended(driver.reachableResources());
+        driver.forgetAllBut(mine);
+        for (GlobalTransaction tx : mine) {
             if (tx.status() == GlobalStatus.BEGIN) {
                 if (now > tx.deadlineMs()) {
                     driver.timeOut(tx);

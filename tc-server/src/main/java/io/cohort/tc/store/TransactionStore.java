@@ -32,6 +32,12 @@ import java.util.concurrent.CompletableFuture;
  * <p><b>Failures.</b> A future fails with {@link StoreUnavailableException} when the store cannot
  * write (disk full, database down); the caller must then treat the write as not done.
  *
+ * <p><b>Ownership.</b> A store shared by several TC replicas gives each unended transaction to one
+ * replica at a time through a lease: {@link #insertGlobal} and {@link #transitionGlobal} make the
+ * calling replica the owner, {@link #claimUnended} answers only what the caller owns (taking over
+ * expired leases), and only the owner drives phase 2, timeouts and retries. A single-node store
+ * owns everything: the lease methods' defaults say so.
+ *
  * <p>Finished transactions (final status) stay readable with their outcome for a retention period
  * ({@link #purgeEndedBefore}); their branches and locks may be dropped once they end.
  */
@@ -88,6 +94,34 @@ public interface TransactionStore extends AutoCloseable {
 
     /** Every global transaction that has not ended (the TC's recovery work list). */
     List<GlobalTransaction> findUnended();
+
+    /**
+     * The unended transactions this TC should work on (timeouts, phase 2): on a single-node store
+     * all of them. On a shared store, those whose lease this replica holds, after it took over those
+     * whose lease expired and whose every branch is on one of {@code reachableResources} (resources
+     * an RM announced to this replica), each by exactly one replica.
+     */
+    default List<GlobalTransaction> claimUnended(Set<String> reachableResources) {
+        return findUnended();
+    }
+
+    /**
+     * Makes this replica the owner of {@code xid} if nobody else holds a live lease on it, or
+     * whatever the lease when {@code evenIfHeld} (a person asked this replica to act). Completes
+     * with whether this replica owns it now; always true on a single-node store.
+     */
+    default CompletableFuture<Boolean> acquireLease(String xid, boolean evenIfHeld) {
+        return CompletableFuture.completedFuture(true);
+    }
+
+    /**
+     * Gives up this replica's lease on {@code xid} so that a replica that can reach its RMs takes it
+     * over. Answers whether another replica may now drive it: false on a single-node store, where
+     * the caller must keep the transaction.
+     */
+    default boolean releaseLease(String xid) {
+        return false;
+    }
 
     /**
      * Removes transactions in a final status (committed or rolled back; not those waiting for a

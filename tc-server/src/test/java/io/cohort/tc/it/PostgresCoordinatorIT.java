@@ -22,6 +22,8 @@ class PostgresCoordinatorIT extends CoordinatorScenarios {
                 "cohort.tc.store.postgres.url", url,
                 "cohort.tc.store.postgres.username", TestPostgres.get().user(),
                 "cohort.tc.store.postgres.password", TestPostgres.get().password(),
-                "cohort.tc.store.postgres.max-pool-size", "8");
+                "cohort.tc.store.postgres.max-pool-size", "8",
+                // One id across the restarts of the scenarios: the restarted TC owns its transactions at once.
+                "cohort.tc.store.postgres.replica-id", "coordinator-it");
     }
 }

@@ -44,7 +44,8 @@ public final class TestRm implements AutoCloseable {
             return results;
         };
         this.connection = new RmConnection(config, clientId, resourceIds, handler, 2);
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        // Generous: a TC that just started on a loaded machine can take many seconds to welcome an RM.
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (connection.connectedReplicas() == 0) {
             if (System.nanoTime() > deadline) {
                 throw new IllegalStateException("test RM could not connect to " + tcAddress);

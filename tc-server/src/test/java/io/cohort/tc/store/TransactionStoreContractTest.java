@@ -482,6 +482,20 @@ public abstract class TransactionStoreContractTest {
     }
 
     @Test
+    void aTcWorksOnTheUnendedTransactionsItBeganAndDecidedAndMayDriveThem() {
+        store.insertGlobal(global("tc:begin", 100)).join();
+        store.insertGlobal(global("tc:committing", 101)).join();
+        store.insertGlobal(global("tc:committed", 102)).join();
+        store.transitionGlobal("tc:committing", GlobalStatus.BEGIN, GlobalStatus.COMMITTING, "").join();
+        store.transitionGlobal("tc:committed", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+
+        // No RM connected: what a TC holds is its own whatever it reaches (only takeovers ask).
+        assertThat(store.claimUnended(Set.of())).extracting(GlobalTransaction::xid)
+                .containsExactlyInAnyOrder("tc:begin", "tc:committing");
+        assertThat(store.acquireLease("tc:committing", false).join()).isTrue();
+    }
+
+    @Test
     void countByStatusCountsEveryStoredTransaction() {
         for (int i = 1; i <= 4; i++) {
             store.insertGlobal(global("tc:" + i, 100 + i)).join();

@@ -29,6 +29,9 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,6 +41,11 @@ import org.slf4j.LoggerFactory;
  * {@link TransactionStore} holds across processes because the database enforces it: a row lock is
  * a primary key, registration share-locks the global row while it checks BEGIN, and a status change
  * is a conditional UPDATE. No Java lock guards anything.
+ *
+ * <p><b>Leases.</b> Every replica works only on the unended transactions it holds the lease of (see
+ * {@link Leases}): those it began, decided or took over. A background thread renews all of them
+ * in one statement every {@code renewInterval}; {@link #claimUnended} takes over the ones whose
+ * lease ran out. Lease times are the database's clock, never this process's.
  *
  * <p>Each call is one statement (plus the commit for registration), so a write costs one or two
  * round trips and one WAL flush. A new global transaction is committed without waiting for the
@@ -53,9 +61,15 @@ public final class PostgresTransactionStore implements TransactionStore {
     private static final int DEFAULT_THREADS = 10;
     private static final int HEALTH_TIMEOUT_SECONDS = 2;
 
+    /** Most expired transactions one recovery pass takes over, so survivors share a dead replica's backlog. */
+    static final int MAX_TAKEOVER = 500;
+
     private final Clock clock;
     private final JdbcRunner jdbc;
     private final AutoCloseable ownedPool;
+    private final Leases leases;
+    private final long leaseMs;
+    private final ScheduledExecutorService renewer;
 
     /**
      * A store over {@code dataSource}, which the caller keeps owning (and closes after the store).
@@ -63,13 +77,15 @@ public final class PostgresTransactionStore implements TransactionStore {
      * @param initSchema apply {@link #SCHEMA_RESOURCE} now (idempotent); off when a person manages the DDL
      */
     public PostgresTransactionStore(DataSource dataSource, Clock clock, MeterRegistry registry, boolean initSchema) {
-        this(dataSource, clock, registry, initSchema, null);
+        this(dataSource, Leases.defaults(), clock, registry, initSchema, null);
     }
 
-    private PostgresTransactionStore(DataSource dataSource, Clock clock, MeterRegistry registry, boolean initSchema,
-            AutoCloseable ownedPool) {
+    private PostgresTransactionStore(DataSource dataSource, Leases leases, Clock clock, MeterRegistry registry,
+            boolean initSchema, AutoCloseable ownedPool) {
         Objects.requireNonNull(dataSource, "dataSource");
         this.clock = Objects.requireNonNull(clock, "clock");
+        this.leases = Objects.requireNonNull(leases, "leases");
+        this.leaseMs = leases.leaseTime().toMillis();
         this.jdbc = new JdbcRunner(dataSource, threads(dataSource), Objects.requireNonNull(registry, "registry"));
         this.ownedPool = ownedPool;
         if (initSchema) {
@@ -81,11 +97,27 @@ public final class PostgresTransactionStore implements TransactionStore {
                 throw e;
             }
         }
+        // Its own thread: a slow recovery pass or a busy store pool must not delay the renewal.
+        this.renewer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "cohort-tc-lease-renewal");
+            t.setDaemon(true);
+            return t;
+        });
+        long every = leases.renewInterval().toMillis();
+        renewer.scheduleWithFixedDelay(this::renewSafely, every, every, TimeUnit.MILLISECONDS);
+        log.info("TC replica {} holds leases for {} and renews them every {}", leases.replicaId(), leases.leaseTime(),
+                leases.renewInterval());
     }
 
     /** A store with its own HikariCP pool built from {@code config}; closing the store closes the pool. */
     public static PostgresTransactionStore create(PostgresStoreConfig config, Clock clock, MeterRegistry registry,
             boolean initSchema) {
+        return create(config, Leases.defaults(), clock, registry, initSchema);
+    }
+
+    /** As {@link #create(PostgresStoreConfig, Clock, MeterRegistry, boolean)}, as the replica {@code leases} names. */
+    public static PostgresTransactionStore create(PostgresStoreConfig config, Leases leases, Clock clock,
+            MeterRegistry registry, boolean initSchema) {
         HikariDataSource pool;
         try {
             pool = config.createPool();
@@ -94,7 +126,7 @@ public final class PostgresTransactionStore implements TransactionStore {
                     + config.username() + ": " + e.getMessage(), e);
         }
         try {
-            return new PostgresTransactionStore(pool, clock, registry, initSchema, pool);
+            return new PostgresTransactionStore(pool, leases, clock, registry, initSchema, pool);
         } catch (RuntimeException e) {
             pool.close();
             throw e;
@@ -120,6 +152,8 @@ public final class PostgresTransactionStore implements TransactionStore {
                 ps.setString(8, tx.heuristicEvidence());
                 ps.setString(9, tx.reason());
                 ps.setObject(10, Rows.timestamp(tx.updatedAtMs()));
+                ps.setString(11, leases.replicaId()); // the replica that begins a transaction owns it
+                ps.setLong(12, leaseMs);
                 ps.executeUpdate(); // not a durable write: committed asynchronously
             }
             return null;
@@ -179,8 +213,10 @@ public final class PostgresTransactionStore implements TransactionStore {
                 ps.setShort(1, (short) to.code());
                 ps.setString(2, reason == null ? "" : reason);
                 ps.setObject(3, Rows.timestamp(clock.millis()));
-                ps.setString(4, xid);
-                ps.setShort(5, (short) from.code());
+                ps.setString(4, leases.replicaId());
+                ps.setLong(5, leaseMs);
+                ps.setString(6, xid);
+                ps.setShort(7, (short) from.code());
                 return jdbc.durableUpdate(ps) == 1;
             }
         });
@@ -331,6 +367,78 @@ public final class PostgresTransactionStore implements TransactionStore {
         });
     }
 
+    /** This replica's id, as written to {@code cohort_global_tx.owner}. */
+    public String replicaId() {
+        return leases.replicaId();
+    }
+
+    @Override
+    public List<GlobalTransaction> claimUnended(Set<String> reachableResources) {
+        return jdbc.sync("claimUnended", null, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.CLAIM)) {
+                ps.setString(1, leases.replicaId());
+                ps.setLong(2, leaseMs);
+                ps.setArray(3, c.createArrayOf("text", reachableResources.toArray()));
+                ps.setInt(4, MAX_TAKEOVER);
+                ps.setString(5, leases.replicaId());
+                List<GlobalTransaction> mine = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        mine.add(Rows.global(rs));
+                    }
+                }
+                return mine;
+            }
+        });
+    }
+
+    @Override
+    public CompletableFuture<Boolean> acquireLease(String xid, boolean evenIfHeld) {
+        return jdbc.async("acquireLease", xid, JdbcRunner.NO_BRANCH, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.ACQUIRE_LEASE)) {
+                ps.setString(1, leases.replicaId());
+                ps.setLong(2, leaseMs);
+                ps.setString(3, xid);
+                ps.setBoolean(4, evenIfHeld);
+                ps.setString(5, leases.replicaId());
+                return ps.executeUpdate() == 1;
+            }
+        });
+    }
+
+    @Override
+    public boolean releaseLease(String xid) {
+        return jdbc.sync("releaseLease", xid, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.RELEASE_LEASE)) {
+                ps.setString(1, xid);
+                ps.setString(2, leases.replicaId());
+                ps.executeUpdate();
+                return true;
+            }
+        });
+    }
+
+    /** Renews every lease of this replica now; answers how many transactions it holds. */
+    int renewLeases() {
+        return jdbc.sync("renewLeases", null, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.RENEW_LEASES)) {
+                ps.setLong(1, leaseMs);
+                ps.setString(2, leases.replicaId());
+                return ps.executeUpdate();
+            }
+        });
+    }
+
+    private void renewSafely() {
+        try {
+            renewLeases();
+        } catch (RuntimeException e) {
+            // Leases not renewed within the lease time pass to other replicas: safe, only duplicated work.
+            log.warn("Renewing the leases of TC replica {} failed ({}); trying again in {}", leases.replicaId(),
+                    e.getMessage(), leases.renewInterval());
+        }
+    }
+
     @Override
     public Map<GlobalStatus, Long> countByStatus() {
         return jdbc.sync("countByStatus", null, c -> {
@@ -357,6 +465,7 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public void close() {
+        renewer.shutdownNow();
         jdbc.close();
         if (ownedPool != null) {
             try {

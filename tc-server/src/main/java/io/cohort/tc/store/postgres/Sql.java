@@ -21,6 +21,9 @@ final class Sql {
             "xid, branch_id, resource_id, client_id, lock_keys, application_data, status, registered_at, reason";
     static final String LOCK_COLUMNS = "resource_id, table_name, pk, xid, branch_id, acquired_at";
 
+    /** The end of a lease taken now, by the database's clock; its parameter is the lease time in ms. */
+    static final String LEASE_END = "now() + ? * interval '1 millisecond'";
+
     private static final String LOCK_ORDER = "resource_id COLLATE \"C\", table_name COLLATE \"C\", pk COLLATE \"C\"";
 
     /**
@@ -30,8 +33,8 @@ final class Sql {
      */
     static final String INSERT_GLOBAL = """
             WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
-            INSERT INTO cohort_global_tx (%s)
-            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM async""".formatted(GLOBAL_COLUMNS);
+            INSERT INTO cohort_global_tx (%s, owner, lease_until)
+            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, %s FROM async""".formatted(GLOBAL_COLUMNS, LEASE_END);
 
     /**
      * Registration in one statement. {@code g} share-locks the global row, so a concurrent decision
@@ -60,8 +63,9 @@ final class Sql {
                 SELECT * FROM l WHERE l.xid <> ? ORDER BY %s LIMIT 1
             ) c ON true""".formatted(BRANCH_COLUMNS, GlobalStatus.BEGIN.code(), LOCK_COLUMNS, LOCK_ORDER);
 
-    static final String TRANSITION_GLOBAL =
-            "UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ? WHERE xid = ? AND status = ?";
+    /** Whoever moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}). */
+    static final String TRANSITION_GLOBAL = "UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, "
+            + "owner = ?, lease_until = " + LEASE_END + " WHERE xid = ? AND status = ?";
 
     static final String MARK_HEURISTIC =
             "UPDATE cohort_global_tx SET heuristic_evidence = ?, updated_at = ? WHERE xid = ?";
@@ -123,12 +127,57 @@ final class Sql {
     static final String FIND_UNENDED = "SELECT " + GLOBAL_COLUMNS + " FROM cohort_global_tx WHERE status IN ("
             + codes(s -> !s.isEnded()) + ") ORDER BY begin_time, xid";
 
+    // ---- leases. Every time is the database's now(): replicas' clocks are never compared.
+
+    private static final String UNENDED = "status IN (" + codes(s -> !s.isEnded()) + ")";
+
+    /** Every lease of one replica, renewed in one statement (parameters: lease ms, owner). */
+    static final String RENEW_LEASES =
+            "UPDATE cohort_global_tx SET lease_until = " + LEASE_END + " WHERE owner = ? AND " + UNENDED;
+
+    /**
+     * The recovery work of one replica, in one statement: takes over unended transactions whose
+     * lease ran out (their owner died or gave them up) and whose branches are all on resources this
+     * replica has an RM for, then answers those together with the ones it holds. {@code SKIP
+     * LOCKED} leaves a row another replica is claiming (or anyone is updating) to that one; the lock
+     * re-checks the expiry on the newest row version, so of two replicas claiming the same row
+     * exactly one gets it, and neither waits for the other. Parameters: owner, lease ms, the
+     * resources this replica reaches, the most rows to take over, owner.
+     */
+    static final String CLAIM = """
+            WITH taken AS (
+                UPDATE cohort_global_tx g SET owner = ?, lease_until = %s
+                FROM (
+                    SELECT c.xid FROM cohort_global_tx c
+                    WHERE c.%s AND (c.owner IS NULL OR c.lease_until IS NULL OR c.lease_until < now())
+                      AND NOT EXISTS (SELECT 1 FROM cohort_branch b WHERE b.xid = c.xid AND b.resource_id <> ALL (?::text[]))
+                    ORDER BY c.begin_time LIMIT ? FOR UPDATE SKIP LOCKED
+                ) e
+                WHERE g.xid = e.xid
+                RETURNING %s
+            )
+            SELECT %s FROM cohort_global_tx WHERE %s AND owner = ? AND lease_until >= now()
+            UNION ALL SELECT * FROM taken""".formatted(LEASE_END, UNENDED, prefixed("g.", GLOBAL_COLUMNS),
+            GLOBAL_COLUMNS, UNENDED);
+
+    /** Takes the lease of one transaction if it is free, expired or ours, or (first parameter true) in any case. */
+    static final String ACQUIRE_LEASE = "UPDATE cohort_global_tx SET owner = ?, lease_until = " + LEASE_END
+            + " WHERE xid = ? AND (? OR owner IS NULL OR owner = ? OR lease_until IS NULL OR lease_until < now())";
+
+    /** Gives a lease up so another replica claims the transaction on its next recovery pass. */
+    static final String RELEASE_LEASE =
+            "UPDATE cohort_global_tx SET owner = NULL, lease_until = NULL WHERE xid = ? AND owner = ?";
+
     static final String COUNT_BY_STATUS = "SELECT status, count(*) FROM cohort_global_tx GROUP BY status";
 
     static final String HEALTH = "SELECT 1";
 
     /** Serializes schema creation among replicas starting together (CREATE ... IF NOT EXISTS can race). */
     static final String SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(4242424242)";
+
+    private static String prefixed(String prefix, String columns) {
+        return Arrays.stream(columns.split(", ")).map(c -> prefix + c).collect(Collectors.joining(", "));
+    }
 
     private static String codes(Predicate<GlobalStatus> filter) {
         return Arrays.stream(GlobalStatus.values()).filter(filter)
