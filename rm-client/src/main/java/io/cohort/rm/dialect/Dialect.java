@@ -3,7 +3,9 @@ package io.cohort.rm.dialect;
 import io.cohort.rm.image.ColumnMeta;
 import io.cohort.rm.image.TableMeta;
 import io.cohort.rm.sql.SqlPlan;
+import io.cohort.rm.image.ValueCodec;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.util.List;
 
@@ -52,8 +54,8 @@ public interface Dialect {
 
     /**
      * Current rows by primary key: {@code rows} keys bound in key-column order, as image text. Each
-     * result row is the 1-based number of the key it matched, then {@link #imageList}. Locked, or
-     * not locked (the last committed values).
+     * result row is the 1-based number of the key it matched (or NULL: matched by its key's text),
+     * then {@link #imageList}. Locked, or not locked (the last committed values).
      */
     String selectByKeys(TableMeta meta, int rows, boolean lock);
 
@@ -64,8 +66,66 @@ public interface Dialect {
      */
     String sameValues(List<ColumnMeta> columns);
 
-    /** Re-inserts deleted rows with their original values, identity columns included. */
-    String restoreInsert(String qualifiedTable, String columnList, int columnCount);
+    /**
+     * Re-inserts deleted rows with their original values, identity columns included: {@code values} are
+     * the columns' {@link #writeValue} expressions.
+     */
+    String restoreInsert(String qualifiedTable, String columnList, List<String> values);
+
+    /** The SQL that turns one bound image text into the value written to {@code column}. */
+    String writeValue(ColumnMeta column);
+
+    /** {@code column = <the bound image text as the column's value>}: how rows are found by primary key. */
+    String keyMatch(ColumnMeta column);
+
+    /** Binds an image text (null for SQL NULL) where {@link #writeValue} or {@link #keyMatch} put a parameter. */
+    default void bindImage(PreparedStatement ps, int index, String value) throws SQLException {
+        ValueCodec.bind(ps, index, value);
+    }
+
+    /**
+     * Prepares {@code connection}'s session for writing image texts of {@code meta} back (MySQL: pins
+     * the time zone to UTC while TIMESTAMP values are written); the result undoes that.
+     */
+    default SessionPin pinForWrites(Connection connection, TableMeta meta) throws SQLException {
+        return () -> { };
+    }
+
+    /** Undoes what {@link #pinForWrites} changed in a session. */
+    @FunctionalInterface
+    interface SessionPin extends AutoCloseable {
+        @Override
+        void close() throws SQLException;
+    }
+
+    // ---- databases without RETURNING ----
+
+    /**
+     * Whether INSERT and DELETE can return every column ({@code RETURNING}). Without it the executors
+     * read the images around the statement: {@code SELECT ... FOR UPDATE} before it, and the rows by
+     * primary key after it.
+     */
+    default boolean hasReturning() {
+        return true;
+    }
+
+    /**
+     * Rows an INSERT just wrote, found by the key expressions it wrote them with: {@code keyExpressions}
+     * holds one array per row, in primary-key order (its parameters are bound in that order). Each
+     * result row is the 1-based number of its key, then {@link #imageList}; locked.
+     */
+    default String selectByKeyExpressions(TableMeta meta, List<String[]> keyExpressions) {
+        throw new UnsupportedOperationException("this database returns INSERT images with RETURNING");
+    }
+
+    /**
+     * No parameters: the first auto-increment value the session's last INSERT generated, the increment
+     * between its values, and whether an INSERT ... SELECT's values are consecutive too (true), not only
+     * those of an INSERT ... VALUES.
+     */
+    default String generatedKeyRange() {
+        throw new UnsupportedOperationException("this database returns INSERT images with RETURNING");
+    }
 
     // ---- undo log ----
 
@@ -81,8 +141,8 @@ public interface Dialect {
     /** Parameters: xid, branch_id. */
     String deleteUndo(String undoTable);
 
-    /** Parameters: an array of xids and an array of branch ids, pairwise. */
-    String deleteUndoBatch(String undoTable);
+    /** Deletes the two-phase undo logs of the branches {@code xids[i]}, {@code branchIds[i]}. */
+    void deleteUndoBatch(Connection connection, String undoTable, String[] xids, long[] branchIds) throws SQLException;
 
     /** Parameter: a cut-off timestamp; deletes markers created before it. */
     String deleteOldMarkers(String undoTable);
@@ -124,4 +184,10 @@ public interface Dialect {
 
     /** Whether the exception is a unique-key violation. */
     boolean isUniqueViolation(SQLException e);
+
+    /** Whether the exception says a table does not exist. */
+    boolean isUndefinedTable(SQLException e);
+
+    /** The file in {@code sql/rm/} (in the jar: {@code db/rm/}) that creates the RM's tables on this database. */
+    String ddlScript();
 }

@@ -296,9 +296,20 @@ public final class PostgresDialect implements Dialect {
     }
 
     @Override
-    public String restoreInsert(String qualifiedTable, String columnList, int columnCount) {
+    public String restoreInsert(String qualifiedTable, String columnList, List<String> values) {
         return "INSERT INTO " + qualifiedTable + " (" + columnList + ") OVERRIDING SYSTEM VALUE VALUES ("
-                + "?, ".repeat(columnCount - 1) + "?)";
+                + String.join(", ", values) + ")";
+    }
+
+    /** Untyped text: the server parses it as the column's type. */
+    @Override
+    public String writeValue(ColumnMeta column) {
+        return "?";
+    }
+
+    @Override
+    public String keyMatch(ColumnMeta column) {
+        return quote(column.name()) + " = ?";
     }
 
     @Override
@@ -322,10 +333,20 @@ public final class PostgresDialect implements Dialect {
         return "DELETE FROM " + undoTable + " WHERE xid = ? AND branch_id = ?";
     }
 
+    /** One statement for any number of branches: the pairs travel as two arrays. */
     @Override
-    public String deleteUndoBatch(String undoTable) {
-        return "DELETE FROM " + undoTable + " WHERE (xid, branch_id) IN "
-                + "(SELECT * FROM unnest(?::varchar[], ?::bigint[])) AND log_status IN (0, 2, 3)";
+    public void deleteUndoBatch(Connection connection, String undoTable, String[] xids, long[] branchIds)
+            throws SQLException {
+        Long[] ids = new Long[branchIds.length];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = branchIds[i];
+        }
+        try (PreparedStatement ps = connection.prepareStatement("DELETE FROM " + undoTable + " WHERE (xid, branch_id) IN "
+                + "(SELECT * FROM unnest(?::varchar[], ?::bigint[])) AND log_status IN (0, 2, 3)")) {
+            ps.setArray(1, connection.createArrayOf("varchar", xids));
+            ps.setArray(2, connection.createArrayOf("int8", ids));
+            ps.executeUpdate();
+        }
     }
 
     @Override
@@ -384,6 +405,16 @@ public final class PostgresDialect implements Dialect {
     @Override
     public String deleteOldDecisions(String decisionTable) {
         return "DELETE FROM " + decisionTable + " WHERE reported_at < ?";
+    }
+
+    @Override
+    public boolean isUndefinedTable(SQLException e) {
+        return "42P01".equals(e.getSQLState());
+    }
+
+    @Override
+    public String ddlScript() {
+        return "postgresql.sql";
     }
 
     @Override
