@@ -1,6 +1,6 @@
 -- Cohort RM on MySQL 8 and MariaDB 10.11+ (InnoDB): the undo log and the three-phase decision
 -- table, with the same columns and meanings as sql/rm/postgresql.sql (read it for log_status and
--- the decision table). Apply once per database the service writes to; re-applying is harmless.
+-- the decision table). Apply once per database the service writes to (re-applying is harmless).
 CREATE TABLE IF NOT EXISTS undo_log (
     id            BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
     xid           VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,

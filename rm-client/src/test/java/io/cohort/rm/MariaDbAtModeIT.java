@@ -5,8 +5,15 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.XidContext;
+import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.v1.BranchAction;
+import io.cohort.protocol.v1.BranchCommand;
+import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
+import io.cohort.protocol.v1.TransactionProtocol;
+import io.cohort.rm.undo.UndoExecutor;
+import io.cohort.rm.undo.UndoLogStatus;
 import io.cohort.testsupport.TestMariaDb;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -310,6 +317,94 @@ class MariaDbAtModeIT {
         assertThat(tc.rollbackAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.ROLLBACKED);
 
         assertThat(dump()).isEqualTo(before);
+    }
+
+    // ---- three-phase commit: the vote and redo read and write the images too ----
+
+    /** Every type, written under another time zone than phase 2's: the 3PC vote finds the after images, the commit keeps them. */
+    @Test
+    void threePhaseCommitVotesYesOnEveryTypeAndKeepsIt() throws Exception {
+        String xid = tc.tm().begin("rm-it", Duration.ofSeconds(60), TransactionProtocol.THREE_PHASE);
+        begun.add(xid);
+        runInGlobal(xid, THREE_PHASE_WORK, false);
+        Map<String, List<String>> written = dump();
+
+        assertThat(tc.commitAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.COMMITTED);
+
+        assertThat(dump()).isEqualTo(written);
+        rm.flushUndoDeletes();
+        assertThat(count("SELECT count(*) FROM undo_log WHERE log_status <> 1")).isZero();
+    }
+
+    /**
+     * The TC's repair of a three-phase split: the RM rolled the branch back on its own (as the
+     * termination monitor does, on a connection in yet another time zone), the outcome was commit:
+     * redo writes the after images back, byte for byte.
+     */
+    @Test
+    void redoWritesTheAfterImagesBackExactly() throws Exception {
+        Map<String, List<String>> original = dump();
+        String xid = runInGlobal(THREE_PHASE_WORK, false);
+        Map<String, List<String>> written = dump();
+        List<Long> branches = tc.branchIds(xid).stream().distinct().toList();
+        assertThat(branches).isNotEmpty();
+
+        for (long branchId : branches) {
+            rollBackAlone(xid, branchId);
+        }
+        assertThat(dump()).as("after the RM's own rollback").isEqualTo(original);
+
+        for (long branchId : branches) {
+            BranchResult redone = rm.handler().handle(BranchCommand.newBuilder().setRequestId(1).setXid(xid)
+                    .setBranchId(branchId).setResourceId(rm.resourceIds().get(0)).setAction(BranchAction.REDO).build());
+            assertThat(redone.getStatus()).as(redone.getReason()).isEqualTo(BranchStatus.PHASE2_COMMITTED.toWire());
+        }
+        assertThat(dump()).as("after redo").isEqualTo(written);
+        assertThat(tc.commitAndWait(xid)).isEqualTo(GlobalStatus.COMMITTED);
+        assertThat(dump()).isEqualTo(written);
+    }
+
+    private static final Work THREE_PHASE_WORK = c -> {
+        try (Statement s = c.createStatement()) {
+            s.execute("SET time_zone = '+05:30'");
+            s.executeUpdate("UPDATE matrix SET c_ts = '2030-06-01 12:00:00.123456', c_float = 1.0000001, c_bit = b'11',"
+                    + " c_varbinary = x'0102', c_varchar = '😀' WHERE id IN (1, 3, 4)");
+            s.executeUpdate("DELETE FROM matrix WHERE id = 2");
+            s.executeUpdate("INSERT INTO matrix (id, c_ubig, c_dec, c_double, c_ts, c_json, c_set, c_binary, c_time)"
+                    + " VALUES (22, 18446744073709551615, '0.000000000000000000000000000001', 4.9e-324,"
+                    + " '1970-01-01 00:00:01.000001', '{\"x\": [1]}', 'x,z', x'00', '-838:59:59')");
+            s.executeUpdate("UPDATE binkey SET v = 0 WHERE k = x'00'");
+            s.executeUpdate("INSERT INTO auto_row (note) VALUES ('a'), ('b')");
+        }
+    };
+
+    private void rollBackAlone(String xid, long branchId) throws SQLException {
+        try (Connection c = raw.getConnection()) {
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.execute("SET time_zone = '-08:00'");
+            }
+            byte[] info;
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT rollback_info FROM undo_log WHERE xid = ? AND branch_id = ? FOR UPDATE")) {
+                ps.setString(1, xid);
+                ps.setLong(2, branchId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                    info = rs.getBytes(1);
+                }
+            }
+            UndoExecutor.Outcome undone = rm.resource(rm.resourceIds().get(0)).undoExecutor().undo(c, xid, branchId, info);
+            assertThat(undone.status()).as(undone.reason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED);
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE undo_log SET log_status = ? WHERE xid = ? AND branch_id = ?")) {
+                ps.setInt(1, UndoLogStatus.ROLLED_BACK_ALONE);
+                ps.setString(2, xid);
+                ps.setLong(3, branchId);
+                assertThat(ps.executeUpdate()).isEqualTo(1);
+            }
+            c.commit();
+        }
     }
 
     // ---- dirty writes, empty rollback ----

@@ -17,6 +17,7 @@ import net.sf.jsqlparser.statement.insert.Insert;
 import net.sf.jsqlparser.statement.select.PlainSelect;
 import net.sf.jsqlparser.statement.select.Select;
 import net.sf.jsqlparser.statement.select.SelectItem;
+import net.sf.jsqlparser.statement.select.Values;
 import net.sf.jsqlparser.statement.update.Update;
 import net.sf.jsqlparser.statement.update.UpdateSet;
 
@@ -161,8 +162,8 @@ public final class SqlRecognizer {
                 }
             }
             rows = List.of(List.copyOf(row));
-        } else if (insert.getValues() != null) {
-            rows = valuesRows(insert.getValues().getExpressions());
+        } else if (insert.getSelect() instanceof Values values) {
+            rows = valuesRows(values.getExpressions());
         }
         return new SqlPlan.Insert(sql, tableName(insert.getTable()), insert.getReturningClause() != null,
                 columns == null ? null : List.copyOf(columns), rows);
