@@ -11,7 +11,8 @@ import java.util.List;
 
 /**
  * Everything about the SQL path and the undo log that differs between databases. One
- * implementation per database, each in its own {@code dialect/<db>} package.
+ * implementation per database, each in its own {@code dialect/<db>} package; the default methods are
+ * SQL every supported database runs as written.
  */
 public interface Dialect {
 
@@ -133,19 +134,25 @@ public interface Dialect {
     String insertUndo(String undoTable);
 
     /** Parameters: xid, branch_id. Returns rollback_info, log_status, locked. */
-    String selectUndoForUpdate(String undoTable);
+    default String selectUndoForUpdate(String undoTable) {
+        return "SELECT rollback_info, log_status FROM " + undoTable + " WHERE xid = ? AND branch_id = ? FOR UPDATE";
+    }
 
     /** Parameters: xid, branch_id. Inserts an empty-rollback marker unless a row exists; 1 if inserted. */
     String insertMarker(String undoTable);
 
     /** Parameters: xid, branch_id. */
-    String deleteUndo(String undoTable);
+    default String deleteUndo(String undoTable) {
+        return "DELETE FROM " + undoTable + " WHERE xid = ? AND branch_id = ?";
+    }
 
     /** Deletes the two-phase undo logs of the branches {@code xids[i]}, {@code branchIds[i]}. */
     void deleteUndoBatch(Connection connection, String undoTable, String[] xids, long[] branchIds) throws SQLException;
 
     /** Parameter: a cut-off timestamp; deletes markers created before it. */
-    String deleteOldMarkers(String undoTable);
+    default String deleteOldMarkers(String undoTable) {
+        return "DELETE FROM " + undoTable + " WHERE log_status = 1 AND created < ?";
+    }
 
     // ---- three-phase commit (undo_log.log_status, updated; the decision table) ----
 
@@ -165,22 +172,30 @@ public interface Dialect {
     String selectQuietThreePhase(String undoTable);
 
     /** No parameters. xid, branch_id of every branch the RM finished on its own that the TC has not settled. */
-    String selectDecidedAlone(String undoTable);
+    default String selectDecidedAlone(String undoTable) {
+        return "SELECT xid, branch_id FROM " + undoTable + " WHERE log_status IN (4, 5)";
+    }
 
     /** Parameters: xid, branch_id, decision, reason. Inserts unless the branch has a decision already. */
     String insertDecision(String decisionTable);
 
     /** Parameters: xid, branch_id. The reason of the branch's decision. */
-    String selectDecisionReason(String decisionTable);
+    default String selectDecisionReason(String decisionTable) {
+        return "SELECT reason FROM " + decisionTable + " WHERE xid = ? AND branch_id = ?";
+    }
 
     /** No parameters. xid, branch_id, decision, reason of decisions the TC has not heard of. */
-    String selectUnreportedDecisions(String decisionTable);
+    default String selectUnreportedDecisions(String decisionTable) {
+        return "SELECT xid, branch_id, decision, reason FROM " + decisionTable + " WHERE reported_at IS NULL";
+    }
 
     /** Parameters: xid, branch_id. */
     String markDecisionReported(String decisionTable);
 
     /** Parameter: a cut-off timestamp; deletes decisions reported before it. */
-    String deleteOldDecisions(String decisionTable);
+    default String deleteOldDecisions(String decisionTable) {
+        return "DELETE FROM " + decisionTable + " WHERE reported_at < ?";
+    }
 
     /** Whether the exception is a unique-key violation. */
     boolean isUniqueViolation(SQLException e);

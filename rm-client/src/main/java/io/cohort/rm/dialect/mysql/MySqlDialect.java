@@ -414,19 +414,9 @@ public final class MySqlDialect implements Dialect {
     }
 
     @Override
-    public String selectUndoForUpdate(String undoTable) {
-        return "SELECT rollback_info, log_status FROM " + undoTable + " WHERE xid = ? AND branch_id = ? FOR UPDATE";
-    }
-
-    @Override
     public String insertMarker(String undoTable) {
         return "INSERT IGNORE INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created, updated) "
                 + "VALUES (?, ?, x'', 1, CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6))";
-    }
-
-    @Override
-    public String deleteUndo(String undoTable) {
-        return "DELETE FROM " + undoTable + " WHERE xid = ? AND branch_id = ?";
     }
 
     @Override
@@ -443,11 +433,6 @@ public final class MySqlDialect implements Dialect {
             }
             ps.executeUpdate();
         }
-    }
-
-    @Override
-    public String deleteOldMarkers(String undoTable) {
-        return "DELETE FROM " + undoTable + " WHERE log_status = 1 AND created < ?";
     }
 
     @Override
@@ -473,35 +458,15 @@ public final class MySqlDialect implements Dialect {
     }
 
     @Override
-    public String selectDecidedAlone(String undoTable) {
-        return "SELECT xid, branch_id FROM " + undoTable + " WHERE log_status IN (4, 5)";
-    }
-
-    @Override
     public String insertDecision(String decisionTable) {
         return "INSERT IGNORE INTO " + decisionTable + " (xid, branch_id, decision, reason, decided_at) "
                 + "VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP(6))";
     }
 
     @Override
-    public String selectDecisionReason(String decisionTable) {
-        return "SELECT reason FROM " + decisionTable + " WHERE xid = ? AND branch_id = ?";
-    }
-
-    @Override
-    public String selectUnreportedDecisions(String decisionTable) {
-        return "SELECT xid, branch_id, decision, reason FROM " + decisionTable + " WHERE reported_at IS NULL";
-    }
-
-    @Override
     public String markDecisionReported(String decisionTable) {
         return "UPDATE " + decisionTable + " SET reported_at = CURRENT_TIMESTAMP(6) WHERE xid = ? AND branch_id = ? "
                 + "AND reported_at IS NULL";
-    }
-
-    @Override
-    public String deleteOldDecisions(String decisionTable) {
-        return "DELETE FROM " + decisionTable + " WHERE reported_at < ?";
     }
 
     @Override

@@ -318,19 +318,9 @@ public final class PostgresDialect implements Dialect {
     }
 
     @Override
-    public String selectUndoForUpdate(String undoTable) {
-        return "SELECT rollback_info, log_status FROM " + undoTable + " WHERE xid = ? AND branch_id = ? FOR UPDATE";
-    }
-
-    @Override
     public String insertMarker(String undoTable) {
         return "INSERT INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created) "
                 + "VALUES (?, ?, '\\x'::bytea, 1, now()) ON CONFLICT (xid, branch_id) DO NOTHING";
-    }
-
-    @Override
-    public String deleteUndo(String undoTable) {
-        return "DELETE FROM " + undoTable + " WHERE xid = ? AND branch_id = ?";
     }
 
     /** One statement for any number of branches: the pairs travel as two arrays. */
@@ -347,11 +337,6 @@ public final class PostgresDialect implements Dialect {
             ps.setArray(2, connection.createArrayOf("int8", ids));
             ps.executeUpdate();
         }
-    }
-
-    @Override
-    public String deleteOldMarkers(String undoTable) {
-        return "DELETE FROM " + undoTable + " WHERE log_status = 1 AND created < ?";
     }
 
     @Override
@@ -377,34 +362,14 @@ public final class PostgresDialect implements Dialect {
     }
 
     @Override
-    public String selectDecidedAlone(String undoTable) {
-        return "SELECT xid, branch_id FROM " + undoTable + " WHERE log_status IN (4, 5)";
-    }
-
-    @Override
     public String insertDecision(String decisionTable) {
         return "INSERT INTO " + decisionTable + " (xid, branch_id, decision, reason, decided_at) VALUES (?, ?, ?, ?, now()) "
                 + "ON CONFLICT (xid, branch_id) DO NOTHING";
     }
 
     @Override
-    public String selectDecisionReason(String decisionTable) {
-        return "SELECT reason FROM " + decisionTable + " WHERE xid = ? AND branch_id = ?";
-    }
-
-    @Override
-    public String selectUnreportedDecisions(String decisionTable) {
-        return "SELECT xid, branch_id, decision, reason FROM " + decisionTable + " WHERE reported_at IS NULL";
-    }
-
-    @Override
     public String markDecisionReported(String decisionTable) {
         return "UPDATE " + decisionTable + " SET reported_at = now() WHERE xid = ? AND branch_id = ? AND reported_at IS NULL";
-    }
-
-    @Override
-    public String deleteOldDecisions(String decisionTable) {
-        return "DELETE FROM " + decisionTable + " WHERE reported_at < ?";
     }
 
     @Override
