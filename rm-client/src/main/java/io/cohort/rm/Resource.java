@@ -2,11 +2,14 @@ package io.cohort.rm;
 
 import io.cohort.client.RmConnection;
 import io.cohort.rm.dialect.Dialect;
+import io.cohort.rm.dialect.Dialects;
 import io.cohort.rm.image.TableMetaCache;
 import io.cohort.rm.sql.SqlPlanCache;
 import io.cohort.rm.undo.RedoExecutor;
 import io.cohort.rm.undo.UndoCodec;
 import io.cohort.rm.undo.UndoExecutor;
+import java.sql.Connection;
+import java.sql.SQLException;
 import java.time.Clock;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
@@ -21,25 +24,60 @@ public final class Resource {
     private final ResourceManager manager;
     private final String resourceId;
     private final DataSource target;
-    private final Dialect dialect;
-    private final TableMetaCache tableMetas;
     private final SqlPlanCache plans;
     private final UndoCodec undoCodec;
-    private final UndoExecutor undoExecutor;
-    private final RedoExecutor redoExecutor;
+    private volatile Engine engine;
     private final ConcurrentHashMap<String, String> rewritten = new ConcurrentHashMap<>();
 
-    Resource(ResourceManager manager, String resourceId, DataSource target, Dialect dialect) {
+    /** What depends on the database's dialect. */
+    private record Engine(Dialect dialect, TableMetaCache tableMetas, UndoExecutor undoExecutor,
+                          RedoExecutor redoExecutor) {
+    }
+
+    Resource(ResourceManager manager, String resourceId, DataSource target) {
         this.manager = manager;
         this.resourceId = resourceId;
         this.target = target;
-        this.dialect = dialect;
         RmConfig config = manager.config();
-        this.tableMetas = new TableMetaCache(dialect);
         this.plans = new SqlPlanCache(config.sqlCacheSize());
         this.undoCodec = new UndoCodec(config.compressThreshold(), config.maxInflatedBytes());
-        this.undoExecutor = new UndoExecutor(dialect, undoCodec, config.undoTable());
-        this.redoExecutor = new RedoExecutor(dialect, undoCodec, config.undoTable());
+    }
+
+    /**
+     * Tells the database's dialect from a connection, once ({@link Dialects}); until a connection could be
+     * had (the database was down when the data source was wrapped) it is told at first use.
+     */
+    private Engine engine() {
+        Engine e = engine;
+        if (e == null) {
+            synchronized (this) {
+                e = engine;
+                if (e == null) {
+                    Dialect dialect;
+                    try (Connection c = target.getConnection()) {
+                        dialect = Dialects.of(c);
+                    } catch (SQLException x) {
+                        throw new IllegalStateException("Cannot tell which database resource " + resourceId + " is ("
+                                + x.getMessage() + "); the RM needs a connection to it", x);
+                    }
+                    String undoTable = manager.config().undoTable();
+                    e = new Engine(dialect, new TableMetaCache(dialect), new UndoExecutor(dialect, undoCodec, undoTable),
+                            new RedoExecutor(dialect, undoCodec, undoTable));
+                    engine = e;
+                }
+            }
+        }
+        return e;
+    }
+
+    /** Tells the dialect now if the database answers; false if it does not (it is told at first use then). */
+    boolean detectDialect() {
+        try {
+            engine();
+            return true;
+        } catch (IllegalStateException e) {
+            return false;
+        }
     }
 
     public String resourceId() {
@@ -51,12 +89,13 @@ public final class Resource {
         return target;
     }
 
+    /** The database's dialect; throws IllegalStateException while the database cannot be reached to tell it. */
     public Dialect dialect() {
-        return dialect;
+        return engine().dialect();
     }
 
     public TableMetaCache tableMetas() {
-        return tableMetas;
+        return engine().tableMetas();
     }
 
     public SqlPlanCache plans() {
@@ -68,11 +107,11 @@ public final class Resource {
     }
 
     public UndoExecutor undoExecutor() {
-        return undoExecutor;
+        return engine().undoExecutor();
     }
 
     public RedoExecutor redoExecutor() {
-        return redoExecutor;
+        return engine().redoExecutor();
     }
 
     public RmConfig config() {

@@ -6,8 +6,6 @@ import io.cohort.rm.branch.AsyncUndoDeleter;
 import io.cohort.rm.branch.BranchPhase2Handler;
 import io.cohort.rm.branch.TerminationMonitor;
 import io.cohort.rm.branch.ThreePhaseBranches;
-import io.cohort.rm.dialect.Dialect;
-import io.cohort.rm.dialect.postgresql.PostgresDialect;
 import io.cohort.rm.jdbc.DataSourceProxy;
 import java.net.InetAddress;
 import java.sql.Connection;
@@ -20,6 +18,8 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The RM of one process, framework-free: wraps data sources ({@link #wrap}), answers the TC's
@@ -33,6 +33,8 @@ import javax.sql.DataSource;
  * }</pre>
  */
 public final class ResourceManager implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(ResourceManager.class);
 
     private final RmConfig config;
     private final BranchCoordinator coordinator;
@@ -74,11 +76,14 @@ public final class ResourceManager implements AutoCloseable {
             return proxy;
         }
         String id = resourceId != null && !resourceId.isBlank() ? resourceId : resourceIdOf(target);
-        Resource resource = new Resource(this, id, target, dialectOf(target));
+        Resource resource = new Resource(this, id, target);
         Resource previous = resources.putIfAbsent(id, resource);
         if (previous != null) {
             throw new IllegalStateException("Two data sources have resource id " + id
                     + "; set cohort.rm.resource-id to tell them apart");
+        }
+        if (!resource.detectDialect()) {
+            log.warn("Cannot reach the database of resource {} to tell which it is; it will be told at first use", id);
         }
         deleter.register(resource);
         threePhase.loadDecidedAlone(resource); // before any command can arrive for it
@@ -183,11 +188,6 @@ public final class ResourceManager implements AutoCloseable {
         }
         termination.close();
         deleter.close();
-    }
-
-    private static Dialect dialectOf(DataSource target) {
-        // PostgreSQL is the only database so far; MySQL/MariaDB will be chosen here by product name.
-        return new PostgresDialect();
     }
 
     /** {@code jdbc:postgresql://host:port/db}, lower-cased, without parameters. */

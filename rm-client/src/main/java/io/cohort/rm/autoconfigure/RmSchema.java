@@ -44,6 +44,13 @@ final class RmSchema {
                     + " (cohort.rm.undo.table, cohort.rm.three-phase.decision-table): create those from "
                     + "sql/rm/postgresql.sql yourself and set cohort.rm.schema.initialize=false");
         }
+        String dialectScript = proxy.resource().dialect().ddlScript();
+        if (!SCRIPT.endsWith("/" + dialectScript)) {
+            throw new IllegalStateException("cohort.rm.schema.initialize=true creates the RM's tables on PostgreSQL "
+                    + "only, and the database of DataSource bean '" + beanName + "' (" + resourceId + ") is not "
+                    + "PostgreSQL: apply sql/rm/" + dialectScript + " to it yourself (also inside rm-client.jar as db/rm/"
+                    + dialectScript + ") and set cohort.rm.schema.initialize=false");
+        }
         String script = script();
         try (Connection connection = proxy.target().getConnection()) {
             connection.setAutoCommit(false);

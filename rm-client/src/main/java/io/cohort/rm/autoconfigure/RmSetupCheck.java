@@ -24,9 +24,6 @@ final class RmSetupCheck implements SmartInitializingSingleton {
 
     private static final Logger log = LoggerFactory.getLogger(RmSetupCheck.class);
 
-    /** PostgreSQL's SQLState for "relation does not exist". */
-    private static final String UNDEFINED_TABLE = "42P01";
-
     private final ListableBeanFactory beans;
     private final ResourceManager manager;
     private final CohortRmProperties properties;
@@ -71,7 +68,7 @@ final class RmSetupCheck implements SmartInitializingSingleton {
         String resourceId = proxy.resource().resourceId();
         String missing;
         try (Connection connection = proxy.target().getConnection()) {
-            missing = missingTable(connection);
+            missing = missingTable(connection, proxy);
         } catch (SQLException | RuntimeException e) {
             // The database may come up later (pools throw unchecked exceptions too); the first global
             // transaction says what is wrong then.
@@ -80,20 +77,21 @@ final class RmSetupCheck implements SmartInitializingSingleton {
             return;
         }
         if (missing != null) {
+            String script = proxy.resource().dialect().ddlScript();
             throw new IllegalStateException("The database of DataSource bean '" + beanName + "' (" + resourceId
                     + ") has no table " + missing + ", which Cohort's RM needs: set cohort.rm.schema.initialize=true to "
-                    + "have it created at start, or apply sql/rm/postgresql.sql to it yourself (also inside "
-                    + "rm-client.jar, e.g. spring.sql.init.schema-locations=classpath:db/rm/postgresql.sql)");
+                    + "have it created at start, or apply sql/rm/" + script + " to it yourself (also inside "
+                    + "rm-client.jar, e.g. spring.sql.init.schema-locations=classpath:db/rm/" + script + ")");
         }
     }
 
     /** The first of the RM's tables this database lacks, or null. */
-    private String missingTable(Connection connection) throws SQLException {
+    private String missingTable(Connection connection, DataSourceProxy proxy) throws SQLException {
         for (String table : List.of(manager.config().undoTable(), manager.config().decisionTable())) {
             try (Statement statement = connection.createStatement()) {
                 statement.execute("SELECT 1 FROM " + table + " WHERE 1 = 0");
             } catch (SQLException e) {
-                if (UNDEFINED_TABLE.equals(e.getSQLState())) {
+                if (proxy.resource().dialect().isUndefinedTable(e)) {
                     return table;
                 }
                 throw e;

@@ -2,7 +2,6 @@ package io.cohort.rm.branch;
 
 import io.cohort.rm.Resource;
 import io.cohort.rm.RmConfig;
-import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
@@ -82,20 +81,14 @@ public final class AsyncUndoDeleter implements AutoCloseable {
 
     private boolean delete(Resource resource, List<Pending> batch) {
         String[] xids = new String[batch.size()];
-        Long[] ids = new Long[batch.size()];
+        long[] ids = new long[batch.size()];
         for (int i = 0; i < xids.length; i++) {
             xids[i] = batch.get(i).xid();
             ids[i] = batch.get(i).branchId();
         }
         try (Connection c = resource.target().getConnection()) {
             c.setAutoCommit(true);
-            try (PreparedStatement ps = c.prepareStatement(resource.dialect().deleteUndoBatch(resource.config().undoTable()))) {
-                Array xidArray = c.createArrayOf("varchar", xids);
-                Array idArray = c.createArrayOf("int8", ids);
-                ps.setArray(1, xidArray);
-                ps.setArray(2, idArray);
-                ps.executeUpdate();
-            }
+            resource.dialect().deleteUndoBatch(c, resource.config().undoTable(), xids, ids);
             return true;
         } catch (SQLException e) {
             log.warn("Deleting {} undo logs of committed branches on {} failed, will retry: {}", batch.size(),

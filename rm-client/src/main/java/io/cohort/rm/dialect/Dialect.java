@@ -3,13 +3,16 @@ package io.cohort.rm.dialect;
 import io.cohort.rm.image.ColumnMeta;
 import io.cohort.rm.image.TableMeta;
 import io.cohort.rm.sql.SqlPlan;
+import io.cohort.rm.image.ValueCodec;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.util.List;
 
 /**
  * Everything about the SQL path and the undo log that differs between databases. One
- * implementation per database, each in its own {@code dialect/<db>} package.
+ * implementation per database, each in its own {@code dialect/<db>} package; the default methods are
+ * SQL every supported database runs as written.
  */
 public interface Dialect {
 
@@ -52,8 +55,8 @@ public interface Dialect {
 
     /**
      * Current rows by primary key: {@code rows} keys bound in key-column order, as image text. Each
-     * result row is the 1-based number of the key it matched, then {@link #imageList}. Locked, or
-     * not locked (the last committed values).
+     * result row is the 1-based number of the key it matched (or NULL: matched by its key's text),
+     * then {@link #imageList}. Locked, or not locked (the last committed values).
      */
     String selectByKeys(TableMeta meta, int rows, boolean lock);
 
@@ -64,8 +67,66 @@ public interface Dialect {
      */
     String sameValues(List<ColumnMeta> columns);
 
-    /** Re-inserts deleted rows with their original values, identity columns included. */
-    String restoreInsert(String qualifiedTable, String columnList, int columnCount);
+    /**
+     * Re-inserts deleted rows with their original values, identity columns included: {@code values} are
+     * the columns' {@link #writeValue} expressions.
+     */
+    String restoreInsert(String qualifiedTable, String columnList, List<String> values);
+
+    /** The SQL that turns one bound image text into the value written to {@code column}. */
+    String writeValue(ColumnMeta column);
+
+    /** {@code column = <the bound image text as the column's value>}: how rows are found by primary key. */
+    String keyMatch(ColumnMeta column);
+
+    /** Binds an image text (null for SQL NULL) where {@link #writeValue} or {@link #keyMatch} put a parameter. */
+    default void bindImage(PreparedStatement ps, int index, String value) throws SQLException {
+        ValueCodec.bind(ps, index, value);
+    }
+
+    /**
+     * Prepares {@code connection}'s session for writing image texts of {@code meta} back (MySQL: pins
+     * the time zone to UTC while TIMESTAMP values are written); the result undoes that.
+     */
+    default SessionPin pinForWrites(Connection connection, TableMeta meta) throws SQLException {
+        return () -> { };
+    }
+
+    /** Undoes what {@link #pinForWrites} changed in a session. */
+    @FunctionalInterface
+    interface SessionPin extends AutoCloseable {
+        @Override
+        void close() throws SQLException;
+    }
+
+    // ---- databases without RETURNING ----
+
+    /**
+     * Whether INSERT and DELETE can return every column ({@code RETURNING}). Without it the executors
+     * read the images around the statement: {@code SELECT ... FOR UPDATE} before it, and the rows by
+     * primary key after it.
+     */
+    default boolean hasReturning() {
+        return true;
+    }
+
+    /**
+     * Rows an INSERT just wrote, found by the key expressions it wrote them with: {@code keyExpressions}
+     * holds one array per row, in primary-key order (its parameters are bound in that order). Each
+     * result row is the 1-based number of its key, then {@link #imageList}; locked.
+     */
+    default String selectByKeyExpressions(TableMeta meta, List<String[]> keyExpressions) {
+        throw new UnsupportedOperationException("this database returns INSERT images with RETURNING");
+    }
+
+    /**
+     * No parameters: the first auto-increment value the session's last INSERT generated, the increment
+     * between its values, and whether an INSERT ... SELECT's values are consecutive too (true), not only
+     * those of an INSERT ... VALUES.
+     */
+    default String generatedKeyRange() {
+        throw new UnsupportedOperationException("this database returns INSERT images with RETURNING");
+    }
 
     // ---- undo log ----
 
@@ -73,19 +134,25 @@ public interface Dialect {
     String insertUndo(String undoTable);
 
     /** Parameters: xid, branch_id. Returns rollback_info, log_status, locked. */
-    String selectUndoForUpdate(String undoTable);
+    default String selectUndoForUpdate(String undoTable) {
+        return "SELECT rollback_info, log_status FROM " + undoTable + " WHERE xid = ? AND branch_id = ? FOR UPDATE";
+    }
 
     /** Parameters: xid, branch_id. Inserts an empty-rollback marker unless a row exists; 1 if inserted. */
     String insertMarker(String undoTable);
 
     /** Parameters: xid, branch_id. */
-    String deleteUndo(String undoTable);
+    default String deleteUndo(String undoTable) {
+        return "DELETE FROM " + undoTable + " WHERE xid = ? AND branch_id = ?";
+    }
 
-    /** Parameters: an array of xids and an array of branch ids, pairwise. */
-    String deleteUndoBatch(String undoTable);
+    /** Deletes the two-phase undo logs of the branches {@code xids[i]}, {@code branchIds[i]}. */
+    void deleteUndoBatch(Connection connection, String undoTable, String[] xids, long[] branchIds) throws SQLException;
 
     /** Parameter: a cut-off timestamp; deletes markers created before it. */
-    String deleteOldMarkers(String undoTable);
+    default String deleteOldMarkers(String undoTable) {
+        return "DELETE FROM " + undoTable + " WHERE log_status = 1 AND created < ?";
+    }
 
     // ---- three-phase commit (undo_log.log_status, updated; the decision table) ----
 
@@ -105,23 +172,37 @@ public interface Dialect {
     String selectQuietThreePhase(String undoTable);
 
     /** No parameters. xid, branch_id of every branch the RM finished on its own that the TC has not settled. */
-    String selectDecidedAlone(String undoTable);
+    default String selectDecidedAlone(String undoTable) {
+        return "SELECT xid, branch_id FROM " + undoTable + " WHERE log_status IN (4, 5)";
+    }
 
     /** Parameters: xid, branch_id, decision, reason. Inserts unless the branch has a decision already. */
     String insertDecision(String decisionTable);
 
     /** Parameters: xid, branch_id. The reason of the branch's decision. */
-    String selectDecisionReason(String decisionTable);
+    default String selectDecisionReason(String decisionTable) {
+        return "SELECT reason FROM " + decisionTable + " WHERE xid = ? AND branch_id = ?";
+    }
 
     /** No parameters. xid, branch_id, decision, reason of decisions the TC has not heard of. */
-    String selectUnreportedDecisions(String decisionTable);
+    default String selectUnreportedDecisions(String decisionTable) {
+        return "SELECT xid, branch_id, decision, reason FROM " + decisionTable + " WHERE reported_at IS NULL";
+    }
 
     /** Parameters: xid, branch_id. */
     String markDecisionReported(String decisionTable);
 
     /** Parameter: a cut-off timestamp; deletes decisions reported before it. */
-    String deleteOldDecisions(String decisionTable);
+    default String deleteOldDecisions(String decisionTable) {
+        return "DELETE FROM " + decisionTable + " WHERE reported_at < ?";
+    }
 
     /** Whether the exception is a unique-key violation. */
     boolean isUniqueViolation(SQLException e);
+
+    /** Whether the exception says a table does not exist. */
+    boolean isUndefinedTable(SQLException e);
+
+    /** The file in {@code sql/rm/} (in the jar: {@code db/rm/}) that creates the RM's tables on this database. */
+    String ddlScript();
 }

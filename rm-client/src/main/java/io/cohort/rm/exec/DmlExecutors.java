@@ -22,6 +22,8 @@ import java.util.StringJoiner;
  *       data-modifying CTE); with a RETURNING clause of its own, the classic before-image
  *       {@code SELECT ... FOR UPDATE} followed by the UPDATE returning the after image (2 statements).</li>
  * </ul>
+ * Databases without RETURNING (MySQL, MariaDB) read the images around the statement instead
+ * ({@link AroundExecutors}).
  * When the application wants rows back (its own RETURNING, or generated keys) the statement runs
  * scrollable, the images are read from the columns appended after the caller's, and the result
  * is rewound and handed over.
@@ -33,6 +35,9 @@ final class DmlExecutors {
 
     static Outcome insert(ExecContext ctx, SqlPlan.Insert plan, Invocation inv) throws SQLException {
         TableMeta meta = requireKey(ctx, plan.table(), plan.sql());
+        if (!ctx.resource().dialect().hasReturning()) {
+            return AroundExecutors.insert(ctx, plan, inv, meta);
+        }
         boolean callerWantsRows = plan.hasReturning() || inv.generatedKeys();
         String sql = ctx.resource().rewritten("I" + (inv.generatedKeys() ? java.util.Arrays.toString(inv.keyColumns()) : "")
                 + ":" + plan.sql(), () -> ctx.resource().dialect()
@@ -70,6 +75,9 @@ final class DmlExecutors {
 
     static Outcome delete(ExecContext ctx, SqlPlan.Delete plan, Invocation inv) throws SQLException {
         TableMeta meta = requireKey(ctx, plan.table(), plan.sql());
+        if (!ctx.resource().dialect().hasReturning()) {
+            return AroundExecutors.delete(ctx, plan, inv, meta);
+        }
         String sql = ctx.resource().rewritten("D:" + plan.sql(),
                 () -> ctx.resource().dialect().withReturning(plan.sql(), plan.hasReturning(), null, meta));
         List<String[]> before;
@@ -104,12 +112,16 @@ final class DmlExecutors {
     static Outcome update(ExecContext ctx, SqlPlan.Update plan, Invocation inv) throws SQLException {
         TableMeta meta = requireKey(ctx, plan.table(), plan.sql());
         for (String column : plan.setColumns()) {
-            String name = column.startsWith("\"") ? column.substring(1, column.length() - 1) : column;
+            String name = column.length() > 1 && (column.startsWith("\"") || column.startsWith("`"))
+                    ? column.substring(1, column.length() - 1) : column;
             if (meta.isPrimaryKey(name)) {
                 throw new UnsupportedStatementException(plan.sql(), "it changes primary-key column " + name
                         + " of " + meta.lockName() + ", and rows are undone and locked by primary key",
                         "Delete the row and insert a new one instead.");
             }
+        }
+        if (!ctx.resource().dialect().hasReturning()) {
+            return AroundExecutors.update(ctx, plan, inv, meta);
         }
         String cte = plan.hasReturning() ? null : ctx.resource().rewritten("U:" + plan.sql(),
                 () -> ctx.resource().dialect().updateWithImages(plan, meta));
@@ -172,7 +184,7 @@ final class DmlExecutors {
      * transaction every column's type can be restored exactly from its image (under a global lock
      * only the keys are used).
      */
-    private static TableMeta requireKey(ExecContext ctx, String table, String sql) throws SQLException {
+    static TableMeta requireKey(ExecContext ctx, String table, String sql) throws SQLException {
         TableMeta meta = ctx.meta(table);
         if (meta.primaryKey().isEmpty()) {
             throw new UnsupportedStatementException(sql, "table " + meta.lockName()
@@ -204,7 +216,7 @@ final class DmlExecutors {
         }
     }
 
-    private static UndoRecord record(UndoRecord.Op op, TableMeta meta, List<String[]> before, List<String[]> after) {
+    static UndoRecord record(UndoRecord.Op op, TableMeta meta, List<String[]> before, List<String[]> after) {
         return new UndoRecord(op, meta.schema(), meta.name(), meta.columns(), meta.primaryKey(), before, after);
     }
 }

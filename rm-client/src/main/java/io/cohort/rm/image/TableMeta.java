@@ -20,6 +20,7 @@ public final class TableMeta {
     private final Map<String, Integer> index = new HashMap<>();
     private final int[] primaryKeyIndexes;
     private final Map<String, String> unrestorable;
+    private final String autoIncrement;
 
     /** A table whose every column the RM can restore exactly. */
     public TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey) {
@@ -35,7 +36,14 @@ public final class TableMeta {
      */
     public TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey,
                      Map<String, String> unrestorable) {
+        this(schema, name, columns, primaryKey, unrestorable, null);
+    }
+
+    /** As above; {@code autoIncrement} is the column the database numbers itself (MySQL AUTO_INCREMENT), or null. */
+    public TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey,
+                     Map<String, String> unrestorable, String autoIncrement) {
         this.schema = schema;
+        this.autoIncrement = autoIncrement;
         this.unrestorable = Collections.unmodifiableMap(new LinkedHashMap<>(unrestorable));
         this.name = name;
         this.columns = List.copyOf(columns);
@@ -71,6 +79,11 @@ public final class TableMeta {
      */
     public Map<String, String> unrestorable() {
         return unrestorable;
+    }
+
+    /** The AUTO_INCREMENT column (MySQL, MariaDB), or null. */
+    public String autoIncrement() {
+        return autoIncrement;
     }
 
     /** The name used in lock keys and undo records: {@code name} in the default schema, else {@code schema.name}. */

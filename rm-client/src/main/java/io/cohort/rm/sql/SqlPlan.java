@@ -25,8 +25,12 @@ public sealed interface SqlPlan {
      *
      * @param table        the target table as written (schema-qualified, quoted, as in the SQL)
      * @param hasReturning the statement has its own RETURNING clause (its result goes to the caller)
+     * @param columns      the column list as written, or null when the statement has none
+     * @param rows         per VALUES row, each value's expression text; null for INSERT ... SELECT. Only
+     *                     databases without RETURNING read it (to find the rows an INSERT wrote)
      */
-    record Insert(String sql, String table, boolean hasReturning) implements SqlPlan {
+    record Insert(String sql, String table, boolean hasReturning, List<String> columns, List<List<String>> rows)
+            implements SqlPlan {
     }
 
     /**

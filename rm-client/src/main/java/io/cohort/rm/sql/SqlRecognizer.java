@@ -6,6 +6,8 @@ import java.util.Locale;
 import java.util.Set;
 import java.util.regex.Pattern;
 import net.sf.jsqlparser.JSQLParserException;
+import net.sf.jsqlparser.expression.Expression;
+import net.sf.jsqlparser.expression.operators.relational.ExpressionList;
 import net.sf.jsqlparser.parser.CCJSqlParserUtil;
 import net.sf.jsqlparser.schema.Column;
 import net.sf.jsqlparser.schema.Table;
@@ -15,6 +17,7 @@ import net.sf.jsqlparser.statement.insert.Insert;
 import net.sf.jsqlparser.statement.select.PlainSelect;
 import net.sf.jsqlparser.statement.select.Select;
 import net.sf.jsqlparser.statement.select.SelectItem;
+import net.sf.jsqlparser.statement.select.Values;
 import net.sf.jsqlparser.statement.update.Update;
 import net.sf.jsqlparser.statement.update.UpdateSet;
 
@@ -62,6 +65,10 @@ public final class SqlRecognizer {
         if (DDL.contains(keyword)) {
             return new SqlPlan.Unsupported(sql, "DDL (" + keyword + ") cannot be undone by an undo log",
                     "Run schema changes outside global transactions.");
+        }
+        if (keyword.equals("REPLACE")) {
+            return new SqlPlan.Unsupported(sql, "REPLACE deletes the rows it collides with, whose before image the RM "
+                    + "cannot take", "Select first and then INSERT or UPDATE explicitly.");
         }
         if (TRANSACTION_CONTROL.contains(keyword)) {
             return new SqlPlan.Unsupported(sql, "transaction control in SQL text (" + keyword
@@ -127,10 +134,61 @@ public final class SqlRecognizer {
             return withClause(sql);
         }
         if (insert.getConflictAction() != null || insert.getDuplicateUpdateSets() != null) {
-            return new SqlPlan.Unsupported(sql, "INSERT ... ON CONFLICT may update existing rows, whose before image "
-                    + "the RM cannot take", "Select first and then INSERT or UPDATE explicitly.");
+            return new SqlPlan.Unsupported(sql, "INSERT ... ON CONFLICT / ON DUPLICATE KEY UPDATE may update existing "
+                    + "rows, whose before image the RM cannot take", "Select first and then INSERT or UPDATE explicitly.");
         }
-        return new SqlPlan.Insert(sql, tableName(insert.getTable()), insert.getReturningClause() != null);
+        if (insert.isModifierIgnore()) {
+            return new SqlPlan.Unsupported(sql, "INSERT IGNORE skips rows that already exist, and the RM cannot tell "
+                    + "them from the rows it inserted", "Select first and then INSERT only the new rows.");
+        }
+        List<String> columns = null;
+        if (insert.getColumns() != null) {
+            columns = new ArrayList<>();
+            for (Column c : insert.getColumns()) {
+                columns.add(c.getColumnName());
+            }
+        }
+        List<List<String>> rows = null;
+        if (notEmpty(insert.getSetUpdateSets())) {
+            // MySQL's INSERT ... SET a = 1, b = 2: one row.
+            columns = new ArrayList<>();
+            List<String> row = new ArrayList<>();
+            for (UpdateSet set : insert.getSetUpdateSets()) {
+                for (Column c : set.getColumns()) {
+                    columns.add(c.getColumnName());
+                }
+                for (Expression e : set.getValues()) {
+                    row.add(e.toString());
+                }
+            }
+            rows = List.of(List.copyOf(row));
+        } else if (insert.getSelect() instanceof Values values) {
+            rows = valuesRows(values.getExpressions());
+        }
+        return new SqlPlan.Insert(sql, tableName(insert.getTable()), insert.getReturningClause() != null,
+                columns == null ? null : List.copyOf(columns), rows);
+    }
+
+    /** {@code VALUES (a, b), (c, d)} holds one list per row; {@code VALUES (a, b)} is the row itself. */
+    private static List<List<String>> valuesRows(ExpressionList<?> values) {
+        List<List<String>> rows = new ArrayList<>();
+        boolean listOfRows = !values.isEmpty() && values.stream().allMatch(e -> e instanceof ExpressionList<?>);
+        if (listOfRows) {
+            for (Expression row : values) {
+                rows.add(texts((ExpressionList<?>) row));
+            }
+        } else {
+            rows.add(texts(values));
+        }
+        return List.copyOf(rows);
+    }
+
+    private static List<String> texts(ExpressionList<?> list) {
+        List<String> out = new ArrayList<>();
+        for (Expression e : list) {
+            out.add(e.toString());
+        }
+        return List.copyOf(out);
     }
 
     private static SqlPlan update(String sql, Update update) {

@@ -10,7 +10,9 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.StringJoiner;
 
@@ -69,16 +71,31 @@ final class RowAccess {
                 int p = 1;
                 for (String[] row : chunk) {
                     for (int k : pk) {
-                        ValueCodec.bind(ps, p++, row[k]);
+                        dialect.bindImage(ps, p++, row[k]);
                     }
                 }
+                Map<String, List<Integer>> byKey = null;
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         String[] row = new String[columns.size()];
                         for (int i = 0; i < row.length; i++) {
                             row[i] = ValueCodec.read(rs, i + 2);
                         }
-                        out[from + rs.getInt(1) - 1] = row;
+                        int number = rs.getInt(1);
+                        if (!rs.wasNull()) {
+                            out[from + number - 1] = row;
+                            continue;
+                        }
+                        // Unnumbered (Dialect#selectByKeys): the key's text says which image the row belongs to.
+                        if (byKey == null) {
+                            byKey = new HashMap<>();
+                            for (int i = 0; i < chunk.size(); i++) {
+                                byKey.computeIfAbsent(key(chunk.get(i), pk), k -> new ArrayList<>()).add(from + i);
+                            }
+                        }
+                        for (int i : byKey.getOrDefault(key(row, pk), List.of())) {
+                            out[i] = row;
+                        }
                     }
                 }
             }
@@ -110,8 +127,8 @@ final class RowAccess {
         try (PreparedStatement ps = c.prepareStatement(dialect.sameValues(columns))) {
             int p = 1;
             for (int i : ask) {
-                ValueCodec.bind(ps, p++, found[i]);
-                ValueCodec.bind(ps, p++, expected[i]);
+                dialect.bindImage(ps, p++, found[i]);
+                dialect.bindImage(ps, p++, expected[i]);
             }
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -141,7 +158,7 @@ final class RowAccess {
             ColumnMeta col = columns.get(i);
             if (!col.generated() && !meta.isPrimaryKey(col.name())) {
                 set.add(i);
-                assignments.add(dialect.quote(col.name()) + " = ?");
+                assignments.add(dialect.quote(col.name()) + " = " + dialect.writeValue(col));
             }
         }
         if (set.isEmpty() || rows.isEmpty()) {
@@ -149,14 +166,14 @@ final class RowAccess {
         }
         String sql = "UPDATE " + dialect.qualifiedName(meta.schema(), meta.name()) + " SET " + assignments
                 + " WHERE " + keyCondition(meta);
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
+        try (Dialect.SessionPin pin = dialect.pinForWrites(c, meta); PreparedStatement ps = c.prepareStatement(sql)) {
             for (String[] row : rows) {
                 int p = 1;
                 for (int i : set) {
-                    ValueCodec.bind(ps, p++, row[i]);
+                    dialect.bindImage(ps, p++, row[i]);
                 }
                 for (int k : pk) {
-                    ValueCodec.bind(ps, p++, row[k]);
+                    dialect.bindImage(ps, p++, row[k]);
                 }
                 ps.addBatch();
             }
@@ -174,7 +191,7 @@ final class RowAccess {
             for (String[] row : rows) {
                 int p = 1;
                 for (int k : pk) {
-                    ValueCodec.bind(ps, p++, row[k]);
+                    dialect.bindImage(ps, p++, row[k]);
                 }
                 ps.addBatch();
             }
@@ -190,19 +207,20 @@ final class RowAccess {
         List<ColumnMeta> columns = meta.columns();
         List<Integer> written = new ArrayList<>();
         StringJoiner names = new StringJoiner(", ");
+        List<String> values = new ArrayList<>();
         for (int i = 0; i < columns.size(); i++) {
             if (!columns.get(i).generated()) {
                 written.add(i);
                 names.add(dialect.quote(columns.get(i).name()));
+                values.add(dialect.writeValue(columns.get(i)));
             }
         }
-        String sql = dialect.restoreInsert(dialect.qualifiedName(meta.schema(), meta.name()), names.toString(),
-                written.size());
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
+        String sql = dialect.restoreInsert(dialect.qualifiedName(meta.schema(), meta.name()), names.toString(), values);
+        try (Dialect.SessionPin pin = dialect.pinForWrites(c, meta); PreparedStatement ps = c.prepareStatement(sql)) {
             for (String[] row : rows) {
                 int p = 1;
                 for (int i : written) {
-                    ValueCodec.bind(ps, p++, row[i]);
+                    dialect.bindImage(ps, p++, row[i]);
                 }
                 ps.addBatch();
             }
@@ -212,8 +230,8 @@ final class RowAccess {
 
     private String keyCondition(TableMeta meta) {
         StringJoiner j = new StringJoiner(" AND ");
-        for (String k : meta.primaryKey()) {
-            j.add(dialect.quote(k) + " = ?");
+        for (int k : meta.primaryKeyIndexes()) {
+            j.add(dialect.keyMatch(meta.columns().get(k)));
         }
         return j.toString();
     }

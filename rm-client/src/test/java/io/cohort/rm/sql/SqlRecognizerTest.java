@@ -77,6 +77,35 @@ class SqlRecognizerTest {
         assertThat(SqlRecognizer.recognize("SELECT 1;")).isInstanceOf(SqlPlan.PassThrough.class);
     }
 
+    @Test
+    void mySqlStatementsKeepTheirBackticksAndTheirValuesRows() {
+        SqlPlan.Insert rows = (SqlPlan.Insert) SqlRecognizer.recognize(
+                "INSERT INTO `db`.`order` (`id`, note) VALUES (?, 'a'), (7, ?)");
+        assertThat(rows.table()).isEqualTo("`db`.`order`");
+        assertThat(rows.columns()).containsExactly("`id`", "note");
+        assertThat(rows.rows()).containsExactly(java.util.List.of("?", "'a'"), java.util.List.of("7", "?"));
+        SqlPlan.Insert one = (SqlPlan.Insert) SqlRecognizer.recognize("INSERT INTO t VALUES (?, ?)");
+        assertThat(one.columns()).isNull();
+        assertThat(one.rows()).containsExactly(java.util.List.of("?", "?"));
+        SqlPlan.Insert set = (SqlPlan.Insert) SqlRecognizer.recognize("INSERT INTO t SET id = 1, note = ?");
+        assertThat(set.columns()).containsExactly("id", "note");
+        assertThat(set.rows()).containsExactly(java.util.List.of("1", "?"));
+        assertThat(((SqlPlan.Insert) SqlRecognizer.recognize("INSERT INTO t (id) SELECT 1")).rows()).isNull();
+        SqlPlan.Update u = (SqlPlan.Update) SqlRecognizer.recognize("UPDATE `t` SET `v` = ? WHERE `id` = ?");
+        assertThat(u.table()).isEqualTo("`t`");
+        assertThat(u.setColumns()).containsExactly("`v`");
+    }
+
+    @Test
+    void mySqlStatementsThatCannotBeMadeSafeAreUnsupportedWithAReason() {
+        assertThat(reason("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE v = 2")).contains("ON DUPLICATE KEY UPDATE");
+        assertThat(reason("INSERT IGNORE INTO t VALUES (1)")).contains("INSERT IGNORE");
+        assertThat(reason("REPLACE INTO t VALUES (1)")).contains("REPLACE");
+        assertThat(reason("UPDATE a JOIN b ON a.id = b.id SET a.x = b.x")).contains("multi-table UPDATE");
+        assertThat(reason("DELETE a FROM a JOIN b ON a.id = b.id")).contains("multi-table DELETE");
+        assertThat(reason("UPDATE t SET x = 1 ORDER BY id LIMIT 1")).contains("ORDER BY/LIMIT");
+    }
+
     private static String reason(String sql) {
         return ((SqlPlan.Unsupported) SqlRecognizer.recognize(sql)).reason();
     }

@@ -296,9 +296,20 @@ public final class PostgresDialect implements Dialect {
     }
 
     @Override
-    public String restoreInsert(String qualifiedTable, String columnList, int columnCount) {
+    public String restoreInsert(String qualifiedTable, String columnList, List<String> values) {
         return "INSERT INTO " + qualifiedTable + " (" + columnList + ") OVERRIDING SYSTEM VALUE VALUES ("
-                + "?, ".repeat(columnCount - 1) + "?)";
+                + String.join(", ", values) + ")";
+    }
+
+    /** Untyped text: the server parses it as the column's type. */
+    @Override
+    public String writeValue(ColumnMeta column) {
+        return "?";
+    }
+
+    @Override
+    public String keyMatch(ColumnMeta column) {
+        return quote(column.name()) + " = ?";
     }
 
     @Override
@@ -307,30 +318,25 @@ public final class PostgresDialect implements Dialect {
     }
 
     @Override
-    public String selectUndoForUpdate(String undoTable) {
-        return "SELECT rollback_info, log_status FROM " + undoTable + " WHERE xid = ? AND branch_id = ? FOR UPDATE";
-    }
-
-    @Override
     public String insertMarker(String undoTable) {
         return "INSERT INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created) "
                 + "VALUES (?, ?, '\\x'::bytea, 1, now()) ON CONFLICT (xid, branch_id) DO NOTHING";
     }
 
+    /** One statement for any number of branches: the pairs travel as two arrays. */
     @Override
-    public String deleteUndo(String undoTable) {
-        return "DELETE FROM " + undoTable + " WHERE xid = ? AND branch_id = ?";
-    }
-
-    @Override
-    public String deleteUndoBatch(String undoTable) {
-        return "DELETE FROM " + undoTable + " WHERE (xid, branch_id) IN "
-                + "(SELECT * FROM unnest(?::varchar[], ?::bigint[])) AND log_status IN (0, 2, 3)";
-    }
-
-    @Override
-    public String deleteOldMarkers(String undoTable) {
-        return "DELETE FROM " + undoTable + " WHERE log_status = 1 AND created < ?";
+    public void deleteUndoBatch(Connection connection, String undoTable, String[] xids, long[] branchIds)
+            throws SQLException {
+        Long[] ids = new Long[branchIds.length];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = branchIds[i];
+        }
+        try (PreparedStatement ps = connection.prepareStatement("DELETE FROM " + undoTable + " WHERE (xid, branch_id) IN "
+                + "(SELECT * FROM unnest(?::varchar[], ?::bigint[])) AND log_status IN (0, 2, 3)")) {
+            ps.setArray(1, connection.createArrayOf("varchar", xids));
+            ps.setArray(2, connection.createArrayOf("int8", ids));
+            ps.executeUpdate();
+        }
     }
 
     @Override
@@ -356,24 +362,9 @@ public final class PostgresDialect implements Dialect {
     }
 
     @Override
-    public String selectDecidedAlone(String undoTable) {
-        return "SELECT xid, branch_id FROM " + undoTable + " WHERE log_status IN (4, 5)";
-    }
-
-    @Override
     public String insertDecision(String decisionTable) {
         return "INSERT INTO " + decisionTable + " (xid, branch_id, decision, reason, decided_at) VALUES (?, ?, ?, ?, now()) "
                 + "ON CONFLICT (xid, branch_id) DO NOTHING";
-    }
-
-    @Override
-    public String selectDecisionReason(String decisionTable) {
-        return "SELECT reason FROM " + decisionTable + " WHERE xid = ? AND branch_id = ?";
-    }
-
-    @Override
-    public String selectUnreportedDecisions(String decisionTable) {
-        return "SELECT xid, branch_id, decision, reason FROM " + decisionTable + " WHERE reported_at IS NULL";
     }
 
     @Override
@@ -382,8 +373,13 @@ public final class PostgresDialect implements Dialect {
     }
 
     @Override
-    public String deleteOldDecisions(String decisionTable) {
-        return "DELETE FROM " + decisionTable + " WHERE reported_at < ?";
+    public boolean isUndefinedTable(SQLException e) {
+        return "42P01".equals(e.getSQLState());
+    }
+
+    @Override
+    public String ddlScript() {
+        return "postgresql.sql";
     }
 
     @Override
