@@ -22,6 +22,7 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param threePhase        settings of three-phase commit
  * @param connections       limits of the gRPC port's connections
  * @param auth              bearer tokens: the client token on gRPC and for REST reads, the admin token for REST changes
+ * @param limits            caps that bound the TC's memory whatever the traffic
  */
 @ConfigurationProperties("cohort.tc")
 public record TcProperties(
@@ -36,7 +37,8 @@ public record TcProperties(
         @DefaultValue Recovery recovery,
         @DefaultValue ThreePhase threePhase,
         @DefaultValue Auth auth,
-        @DefaultValue Connections connections) {
+        @DefaultValue Connections connections,
+        @DefaultValue Limits limits) {
 
     public TcProperties {
         if (grpcPort < 0 || grpcPort > 65535) {
@@ -168,6 +170,37 @@ public record TcProperties(
                 throw new IllegalArgumentException("cohort.tc.connections.max-calls-per-connection and "
                         + "max-resets-per-second must be at least 1, were " + maxCallsPerConnection + " and "
                         + maxResetsPerSecond);
+            }
+        }
+    }
+
+    /**
+     * Every unfinished transaction, and every finished one still kept, takes memory (about 400 bytes
+     * plus its branches and locks); these caps keep that bounded by configuration, not by traffic.
+     * The defaults hold roughly 100 MB of transactions at most, within the Helm chart's 512 MiB.
+     *
+     * @param maxActiveTransactions    unfinished transactions (active, in phase 2, or waiting for a person);
+     *                                 a begin past it is refused with RESOURCE_EXHAUSTED / TOO_MANY_TRANSACTIONS
+     * @param maxActivePerApplication  the same cap for one application id (the TM's application_id), so that
+     *                                 one application cannot take all of them
+     * @param endedKept                embedded store: finished transactions kept in memory and readable, the most
+     *                                 recently finished; older ones are dropped before the retention passes
+     *                                 (the PostgreSQL store keeps them in its table for the retention)
+     */
+    public record Limits(@DefaultValue("100000") int maxActiveTransactions,
+                         @DefaultValue("50000") int maxActivePerApplication,
+                         @DefaultValue("100000") int endedKept) {
+        public Limits {
+            if (maxActiveTransactions < 1) {
+                throw new IllegalArgumentException("cohort.tc.limits.max-active-transactions must be at least 1, was "
+                        + maxActiveTransactions);
+            }
+            if (maxActivePerApplication < 1) {
+                throw new IllegalArgumentException("cohort.tc.limits.max-active-per-application must be at least 1, was "
+                        + maxActivePerApplication);
+            }
+            if (endedKept < 0) {
+                throw new IllegalArgumentException("cohort.tc.limits.ended-kept must be at least 0, was " + endedKept);
             }
         }
     }

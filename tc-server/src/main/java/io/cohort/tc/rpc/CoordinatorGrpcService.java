@@ -319,6 +319,7 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                 case UNKNOWN_XID, UNKNOWN_BRANCH -> Status.NOT_FOUND;
                 case INVALID_REQUEST, REQUEST_TOO_LARGE -> Status.INVALID_ARGUMENT;
                 case UNAUTHENTICATED -> Status.UNAUTHENTICATED;
+                case TOO_MANY_TRANSACTIONS -> Status.RESOURCE_EXHAUSTED;
                 default -> Status.FAILED_PRECONDITION;
             };
             return status.withDescription(ce.getMessage()).asRuntimeException(trailer(ce.errorCode()));

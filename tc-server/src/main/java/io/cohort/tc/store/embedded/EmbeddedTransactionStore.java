@@ -86,7 +86,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     private final Path directory;
     private final Clock clock;
     private final MeterRegistry registry;
-    private final MemoryState state = new MemoryState();
+    private final MemoryState state;
     private final ReentrantLock mutex = new ReentrantLock();
     private final DirectoryLock directoryLock;
     private final ExecutorService completer = singleThread("cohort-store-completer");
@@ -110,6 +110,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
         this.directory = config.directory().toAbsolutePath();
         this.clock = clock;
         this.registry = registry;
+        this.state = new MemoryState(config.endedKept());
         try {
             Files.createDirectories(directory);
         } catch (IOException e) {
@@ -447,6 +448,18 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     public List<GlobalTransaction> findUnended() {
         ensureReadable();
         return state.findUnended();
+    }
+
+    @Override
+    public Unfinished countUnfinished(String applicationId) {
+        return new Unfinished(state.unfinished(), state.unfinished(applicationId == null ? "" : applicationId));
+    }
+
+    @Override
+    public String whyUnknown() {
+        return "it never began on this TC, or it finished and is no longer kept: the embedded store keeps only the "
+                + config.endedKept() + " most recently finished transactions (cohort.tc.limits.ended-kept), each at most"
+                + " for the retention period (cohort.tc.recovery.retention)";
     }
 
     @Override
