@@ -22,6 +22,7 @@ import java.util.Map;
 public final class TcProcess implements AutoCloseable {
 
     static final String DEFAULT_MAX_HEAP = "-Xmx256m";
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(240);
 
     private final List<String> command;
     private final int grpcPort;
@@ -108,13 +109,17 @@ public final class TcProcess implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        // A Spring Boot start takes seconds alone, and minutes on a machine shared by several builds.
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         while (!listening()) {
             if (!process.isAlive()) {
                 throw new IllegalStateException("TC process exited with " + process.exitValue() + "; see " + log);
             }
             if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("TC did not listen on " + grpcPort + " within 90 s; see " + log);
+                process.destroyForcibly(); // the caller never gets this object to close
+                waitForExit();
+                throw new IllegalStateException("TC did not listen on " + grpcPort + " within "
+                        + START_TIMEOUT.toSeconds() + " s; see " + log);
             }
             sleep(50);
         }

@@ -43,7 +43,7 @@ class MemoryBoundsIT {
         try (TcProcess tc = TcProcess.embedded(dir.resolve("data"), "--cohort.tc.default-timeout=10m",
                 "--cohort.tc.limits.max-active-transactions=" + maxActive,
                 "--cohort.tc.limits.max-active-per-application=" + perApplication)
-                .jvmOptions("-Xmx96m", "-XX:+ExitOnOutOfMemoryError").start();
+                .jvmOptions("-Xmx64m", "-XX:+ExitOnOutOfMemoryError").start();
              TcClient a = client(tc, "flood-a");
              TcClient b = client(tc, "flood-b")) {
 
@@ -76,9 +76,9 @@ class MemoryBoundsIT {
 
     @Test
     void manyFinishedTransactionsFitASmallHeapAndSoDoesTheRestartOnTheirLog(@TempDir Path dir) throws Exception {
-        int transactions = 150_000;
+        int transactions = 100_000;
         int kept = 5000;
-        String[] heap = {"-Xmx80m", "-XX:+ExitOnOutOfMemoryError"};
+        String[] heap = {"-Xmx64m", "-XX:+ExitOnOutOfMemoryError"};
         TcProcess tc = TcProcess.embedded(dir.resolve("data"), "--cohort.tc.store.embedded.fsync=false",
                 "--cohort.tc.limits.ended-kept=" + kept).jvmOptions(heap).start();
         try (TcClient client = client(tc, "many")) {
@@ -87,7 +87,7 @@ class MemoryBoundsIT {
             String last = null;
             long firstCheckpoint = -1;
             int threads = 8;
-            int step = 25_000;
+            int step = 20_000;
             for (int done = 0; done < transactions; done += step) {
                 ExecutorService pool = Executors.newFixedThreadPool(threads);
                 List<Future<String>> work = new ArrayList<>();
@@ -113,7 +113,7 @@ class MemoryBoundsIT {
             }
             awaitNoneUnfinished(tc);
             long atEnd = heapAfterGc(tc);
-            // 125,000 more retained transactions would be ~50 MB at ~400 bytes each.
+            // 80,000 more retained transactions would be ~32 MB at ~400 bytes each.
             assertThat(atEnd).as("heap after GC at the end vs after the first %d", step).isLessThan(firstCheckpoint + (10 << 20));
 
             tc.kill();
