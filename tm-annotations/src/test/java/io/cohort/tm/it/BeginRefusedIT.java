@@ -26,7 +26,9 @@ class BeginRefusedIT {
     void aBeginPastTheApplicationsCapFailsAtOnceWithTheReasonAndTheMethodDoesNotRun(@TempDir Path dir) {
         try (TcProcess tc = TcProcess.embedded(dir.resolve("data"),
                 "--cohort.tc.limits.max-active-per-application=1").start();
-             TcClient client = new TcClient(TcClientConfig.of(tc.grpcAddress(), "capped-app"))) {
+             // A first call to a TC that has just started can take seconds on a loaded machine.
+             TcClient client = new TcClient(new TcClientConfig(tc.grpcAddress(), "capped-app", "",
+                     Duration.ofSeconds(60), 1, Duration.ofMillis(10)))) {
             client.begin("holds the only place", Duration.ofMinutes(5), TransactionProtocol.TWO_PHASE);
             GlobalTransactionTemplate template = new GlobalTransactionTemplate(client,
                     TmConfig.defaults().withRetryBackoff(Duration.ofMillis(10)));
