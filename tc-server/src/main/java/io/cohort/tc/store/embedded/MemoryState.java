@@ -95,7 +95,6 @@ final class MemoryState {
     /** Unfinished transactions per application id, for the per-application cap; no entry at zero. */
     private final ConcurrentHashMap<String, Integer> unfinishedByApplication = new ConcurrentHashMap<>();
     private final AtomicLong unfinished = new AtomicLong();
-    private final AtomicLong evicted = new AtomicLong();
 
     /** @param endedKept how many finished transactions to keep, the most recently finished */
     MemoryState(int endedKept) {
@@ -167,7 +166,6 @@ final class MemoryState {
         TxEntry e = entries.get(tx.xid());
         if (e == null) {
             if (tx.status().isFinal() && !keepsFinished(EndKey.of(tx))) {
-                evicted.incrementAndGet();
                 return; // replay of one that finished before every one kept: it would be evicted at once
             }
             e = new TxEntry(tx);
@@ -217,7 +215,6 @@ final class MemoryState {
         finished.put(EndKey.of(e.tx), e);
         while (finished.size() > endedKept) {
             remove(finished.firstEntry().getValue());
-            evicted.incrementAndGet();
         }
     }
 
@@ -377,11 +374,6 @@ final class MemoryState {
     long unfinished(String applicationId) {
         Integer n = unfinishedByApplication.get(applicationId);
         return n == null ? 0 : n;
-    }
-
-    /** Finished transactions dropped from memory to keep {@code endedKept}, since the state was made. */
-    long evicted() {
-        return evicted.get();
     }
 
     RowLock lock(RowKey row) {
