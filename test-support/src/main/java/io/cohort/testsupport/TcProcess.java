@@ -22,6 +22,7 @@ import java.util.UUID;
  */
 public final class TcProcess implements AutoCloseable {
 
+    static final String DEFAULT_MAX_HEAP = "-Xmx256m";
     private static final Duration START_TIMEOUT = Duration.ofMinutes(5);
 
     private final List<String> command;
@@ -50,7 +51,7 @@ public final class TcProcess implements AutoCloseable {
             settings.put(arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg, arg);
         }
         this.command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx256m", "-jar", jar.toString()));
+                DEFAULT_MAX_HEAP, "-jar", jar.toString()));
         command.addAll(settings.values());
     }
 
@@ -96,6 +97,20 @@ public final class TcProcess implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * Runs the TC with these JVM options in place of the default {@value #DEFAULT_MAX_HEAP} (give an
+     * {@code -Xmx}, e.g. {@code -Xmx96m}); before {@link #start}.
+     */
+    public TcProcess jvmOptions(String... options) {
+        int at = command.indexOf(DEFAULT_MAX_HEAP);
+        if (at < 0) {
+            throw new IllegalStateException("jvmOptions can be set once, before start");
+        }
+        command.remove(at);
+        command.addAll(at, List.of(options));
+        return this;
     }
 
     /** Starts the process (again, after {@link #kill}) and waits until gRPC listens. */

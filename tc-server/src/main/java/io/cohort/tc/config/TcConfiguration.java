@@ -74,8 +74,8 @@ public class TcConfiguration {
         }
         TcProperties.Embedded embedded = store.embedded();
         return new EmbeddedTransactionStore(new EmbeddedStoreConfig(embedded.dir(), embedded.compactionThreshold(),
-                embedded.fsync(), embedded.groupCommitDelay(), EmbeddedStoreConfig.DEFAULT_MAX_BATCH_RECORDS), clock,
-                registry);
+                embedded.fsync(), embedded.groupCommitDelay(), EmbeddedStoreConfig.DEFAULT_MAX_BATCH_RECORDS,
+                properties.limits().endedKept()), clock, registry);
     }
 
     @Bean(destroyMethod = "shutdownNow")
@@ -119,7 +119,9 @@ public class TcConfiguration {
                             Clock clock, TcProperties properties, Endpoint endpoint) {
         return new Coordinator(store, driver, dispatcher, new IdGenerator(clock, endpoint.advertisedAddress()), metrics,
                 clock, endpoint.advertisedAddress(), properties.defaultTimeout(), properties.maxTimeout(),
-                TransactionProtocol.valueOf(properties.defaultProtocol()), properties.maxLockKeys());
+                TransactionProtocol.valueOf(properties.defaultProtocol()), properties.maxLockKeys(),
+                new Coordinator.Limits(properties.limits().maxActiveTransactions(),
+                        properties.limits().maxActivePerApplication()));
     }
 
     @Bean(destroyMethod = "close")

@@ -30,6 +30,7 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param tls               TLS (and mutual TLS) on the gRPC port
  * @param clockOffset       for tests only: shifts this TC's own clock (begin times, timeouts, backoffs); lease
  *                          times are the database's, so a skewed replica still honours other replicas' leases
+ * @param limits            caps that bound the TC's memory whatever the traffic
  */
 @ConfigurationProperties("cohort.tc")
 public record TcProperties(
@@ -46,6 +47,7 @@ public record TcProperties(
         @DefaultValue Auth auth,
         @DefaultValue Connections connections,
         @DefaultValue Tls tls,
+        @DefaultValue Limits limits,
         @DefaultValue("0s") Duration clockOffset) {
 
     public TcProperties {
@@ -207,6 +209,37 @@ public record TcProperties(
             if (maxQueuedBytesPerStream < 1024) {
                 throw new IllegalArgumentException("cohort.tc.connections.max-queued-bytes-per-stream must be at least "
                         + "1024, was " + maxQueuedBytesPerStream);
+            }
+        }
+    }
+
+    /**
+     * Every unfinished transaction, and every finished one still kept, takes memory (about 400 bytes
+     * plus its branches and locks); these caps keep that bounded by configuration, not by traffic.
+     * The defaults hold roughly 100 MB of transactions at most, within the Helm chart's 512 MiB.
+     *
+     * @param maxActiveTransactions    unfinished transactions (active, in phase 2, or waiting for a person);
+     *                                 a begin past it is refused with RESOURCE_EXHAUSTED / TOO_MANY_TRANSACTIONS
+     * @param maxActivePerApplication  the same cap for one application id (the TM's application_id), so that
+     *                                 one application cannot take all of them
+     * @param endedKept                embedded store: finished transactions kept in memory and readable, the most
+     *                                 recently finished; older ones are dropped before the retention passes
+     *                                 (the PostgreSQL store keeps them in its table for the retention)
+     */
+    public record Limits(@DefaultValue("100000") int maxActiveTransactions,
+                         @DefaultValue("50000") int maxActivePerApplication,
+                         @DefaultValue("100000") int endedKept) {
+        public Limits {
+            if (maxActiveTransactions < 1) {
+                throw new IllegalArgumentException("cohort.tc.limits.max-active-transactions must be at least 1, was "
+                        + maxActiveTransactions);
+            }
+            if (maxActivePerApplication < 1) {
+                throw new IllegalArgumentException("cohort.tc.limits.max-active-per-application must be at least 1, was "
+                        + maxActivePerApplication);
+            }
+            if (endedKept < 0) {
+                throw new IllegalArgumentException("cohort.tc.limits.ended-kept must be at least 0, was " + endedKept);
             }
         }
     }

@@ -43,10 +43,23 @@ public final class Coordinator {
     private final Duration maxTimeout;
     private final TransactionProtocol defaultProtocol;
     private final int maxLockKeys;
+    private final Limits limits;
+
+    /**
+     * Caps on unfinished transactions (not in a final status: active, in phase 2, or waiting for a
+     * person), checked at begin: they bound what the TC holds whatever the traffic. Concurrent begins
+     * may pass a cap by as many as are in flight together.
+     *
+     * @param maxActive               in all
+     * @param maxActivePerApplication of one application id (the TM's {@code application_id} in BeginRequest),
+     *                                so one application cannot take the whole of {@code maxActive}
+     */
+    public record Limits(long maxActive, long maxActivePerApplication) {
+    }
 
     public Coordinator(TransactionStore store, Phase2Driver driver, BranchDispatcher dispatcher, IdGenerator ids,
                        TcMetrics metrics, Clock clock, String tcAddress, Duration defaultTimeout,
-                       Duration maxTimeout, TransactionProtocol defaultProtocol, int maxLockKeys) {
+                       Duration maxTimeout, TransactionProtocol defaultProtocol, int maxLockKeys, Limits limits) {
         this.store = store;
         this.driver = driver;
         this.dispatcher = dispatcher;
@@ -58,6 +71,7 @@ public final class Coordinator {
         this.maxTimeout = maxTimeout;
         this.defaultProtocol = defaultProtocol;
         this.maxLockKeys = maxLockKeys;
+        this.limits = limits;
     }
 
     public String tcAddress() {
@@ -77,6 +91,7 @@ public final class Coordinator {
         if (chosen != TransactionProtocol.TWO_PHASE && chosen != TransactionProtocol.THREE_PHASE) {
             throw CoordinatorException.invalid("Unknown protocol " + protocol + ": use TWO_PHASE or THREE_PHASE");
         }
+        checkLimits(applicationId);
         long now = clock.millis();
         String xid = new Xid(tcAddress, ids.nextXidSequence()).toString();
         GlobalTransaction tx = new GlobalTransaction(xid, name, applicationId, chosen, GlobalStatus.BEGIN, now,
@@ -85,6 +100,25 @@ public final class Coordinator {
             metrics.begun();
             return tx;
         });
+    }
+
+    private void checkLimits(String applicationId) {
+        TransactionStore.Unfinished unfinished = store.countUnfinished(applicationId);
+        if (unfinished.total() >= limits.maxActive()) {
+            metrics.refusedBegin();
+            throw new CoordinatorException(ErrorCode.TOO_MANY_TRANSACTIONS, "The TC holds " + unfinished.total()
+                    + " unfinished global transactions, its limit (cohort.tc.limits.max-active-transactions = "
+                    + limits.maxActive() + "): no new one begins until some finish. Try again later; if the load is"
+                    + " expected, raise the limit with the TC's heap");
+        }
+        if (unfinished.ofApplication() >= limits.maxActivePerApplication()) {
+            metrics.refusedBegin();
+            throw new CoordinatorException(ErrorCode.TOO_MANY_TRANSACTIONS, "Application '"
+                    + oneLine(applicationId) + "' has " + unfinished.ofApplication()
+                    + " unfinished global transactions, the limit per application id"
+                    + " (cohort.tc.limits.max-active-per-application = " + limits.maxActivePerApplication()
+                    + "): no new one begins for it until some finish. Try again later");
+        }
     }
 
     public CompletableFuture<GlobalTransaction> commit(String xid) {
@@ -199,7 +233,7 @@ public final class Coordinator {
                 metrics.lockConflict();
             }
             if (result instanceof RegisterResult.UnknownXid) {
-                throw CoordinatorException.unknownXid(xid);
+                throw CoordinatorException.unknownXid(xid, store.whyUnknown());
             }
             if (result instanceof RegisterResult.NotActive notActive) {
                 throw notActive(tx.withStatus(notActive.status(), "", 0), "register a branch in");
@@ -326,7 +360,7 @@ public final class Coordinator {
         } catch (IllegalArgumentException e) {
             throw CoordinatorException.invalid(e.getMessage());
         }
-        return store.findGlobal(xid).orElseThrow(() -> CoordinatorException.unknownXid(xid));
+        return store.findGlobal(xid).orElseThrow(() -> CoordinatorException.unknownXid(xid, store.whyUnknown()));
     }
 
     private static CoordinatorException notActive(GlobalTransaction tx, String what) {

@@ -19,9 +19,10 @@ public class CoordinatorException extends RuntimeException {
         return errorCode;
     }
 
-    public static CoordinatorException unknownXid(String xid) {
+    /** @param why the store's {@code whyUnknown()}: what may have become of it */
+    public static CoordinatorException unknownXid(String xid, String why) {
         return new CoordinatorException(ErrorCode.UNKNOWN_XID, "Unknown XID " + xid
-                + ": no such global transaction on this TC (it never began, or ended and was purged after the retention period)");
+                + ": no such global transaction on this TC (" + why + ")");
     }
 
     public static CoordinatorException invalid(String message) {

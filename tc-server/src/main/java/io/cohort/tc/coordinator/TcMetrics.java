@@ -18,6 +18,7 @@ import java.util.concurrent.TimeUnit;
 public final class TcMetrics {
 
     private final Counter begun;
+    private final Counter refused;
     private final Counter committed;
     private final Counter rolledBack;
     private final Counter timedOut;
@@ -29,6 +30,7 @@ public final class TcMetrics {
 
     public TcMetrics(MeterRegistry registry, TransactionStore store, BranchDispatcher dispatcher) {
         begun = transactions(registry, "begun");
+        refused = transactions(registry, "refused");
         committed = transactions(registry, "committed");
         rolledBack = transactions(registry, "rolled_back");
         timedOut = transactions(registry, "timed_out");
@@ -68,6 +70,11 @@ public final class TcMetrics {
 
     void begun() {
         begun.increment();
+    }
+
+    /** A begin refused at a cap on unfinished transactions. */
+    void refusedBegin() {
+        refused.increment();
     }
 
     void ended(GlobalStatus status) {

@@ -363,6 +363,7 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                 case INVALID_REQUEST, REQUEST_TOO_LARGE -> Status.INVALID_ARGUMENT;
                 case UNAUTHENTICATED -> Status.UNAUTHENTICATED;
                 case PERMISSION_DENIED -> Status.PERMISSION_DENIED;
+                case TOO_MANY_TRANSACTIONS -> Status.RESOURCE_EXHAUSTED;
                 default -> Status.FAILED_PRECONDITION;
             };
             return status.withDescription(ce.getMessage()).asRuntimeException(trailer(ce.errorCode()));

@@ -129,6 +129,19 @@ public interface TransactionStore extends AutoCloseable {
      */
     CompletableFuture<Integer> purgeEndedBefore(long cutoffEpochMs);
 
+    /** Transactions not in a final status (active, in phase 2, or waiting for a person): in all and of one application. */
+    record Unfinished(long total, long ofApplication) {
+    }
+
+    /** Counts {@link Unfinished} transactions, for the caps at begin; cheap enough to call on every begin. */
+    Unfinished countUnfinished(String applicationId);
+
+    /**
+     * Why a well-formed XID may be unknown to this store, for the refusal a client or person reads:
+     * it never began here, or it ended and is gone (and after how much).
+     */
+    String whyUnknown();
+
     /** Counts global transactions per status, for metrics. */
     Map<GlobalStatus, Long> countByStatus();
 

@@ -68,6 +68,21 @@ public abstract class TransactionStoreContractTest {
     // ---------------------------------------------------------------- insert / find
 
     @Test
+    void unfinishedAreCountedInAllAndPerApplication() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.insertGlobal(global("tc:2", 101)).join();
+        store.insertGlobal(new GlobalTransaction("tc:3", "x", "other", TransactionProtocol.TWO_PHASE, GlobalStatus.BEGIN,
+                102, 60_000, "", "", 102)).join();
+        store.insertGlobal(global("tc:4", 103)).join();
+        store.transitionGlobal("tc:2", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "").join();
+        store.transitionGlobal("tc:4", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKED, "").join();
+
+        assertThat(store.countUnfinished("bank")).isEqualTo(new TransactionStore.Unfinished(3, 2));
+        assertThat(store.countUnfinished("other")).isEqualTo(new TransactionStore.Unfinished(3, 1));
+        assertThat(store.countUnfinished("nobody")).isEqualTo(new TransactionStore.Unfinished(3, 0));
+    }
+
+    @Test
     void insertedGlobalIsFoundByXid() {
         GlobalTransaction tx = global("tc:1", 100);
         store.insertGlobal(tx).join();

@@ -2,6 +2,7 @@ package io.cohort.tm.template;
 
 import io.cohort.client.TcClient;
 import io.cohort.client.TcException;
+import io.cohort.client.TcUnavailableException;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.GlobalStatusCode;
@@ -113,7 +114,8 @@ public final class GlobalTransactionTemplate {
             return xid;
         } catch (TcException e) {
             throw new GlobalTransactionBeginException("Cannot begin global transaction '" + definition.name()
-                    + "': the TC at " + tc.config().address() + (e.isRetriable() ? " did not answer" : " refused")
+                    + "': the TC at " + tc.config().address()
+                    + (e instanceof TcUnavailableException ? " did not answer" : " refused")
                     + " (" + e.getMessage() + "); the method did not run", e);
         }
     }

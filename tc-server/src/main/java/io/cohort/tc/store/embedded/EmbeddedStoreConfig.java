@@ -15,15 +15,19 @@ import java.time.Duration;
  * @param maxBatchDelay            how long the writer waits for more records before an fsync; zero (the
  *                                 default) still batches everything that arrives while the previous fsync runs
  * @param maxBatchRecords          the most records written and fsynced together
+ * @param endedKept                how many finished transactions stay in memory (and readable), the most
+ *                                 recently finished; older ones are dropped although the retention has not passed
  */
 public record EmbeddedStoreConfig(Path directory, long compactionThresholdBytes, boolean fsync,
-                                  Duration maxBatchDelay, int maxBatchRecords) {
+                                  Duration maxBatchDelay, int maxBatchRecords, int endedKept) {
 
     public static final long DEFAULT_COMPACTION_THRESHOLD_BYTES = 64L * 1024 * 1024;
     public static final int DEFAULT_MAX_BATCH_RECORDS = 4096;
     /** Below this a snapshot per few records would cost more than it saves. */
     public static final long MIN_COMPACTION_THRESHOLD_BYTES = 1024;
     public static final Duration MAX_BATCH_DELAY_LIMIT = Duration.ofSeconds(1);
+    /** About 40 MB of heap at ~400 bytes a transaction (cohort.tc.limits.ended-kept). */
+    public static final int DEFAULT_ENDED_KEPT = 100_000;
 
     public EmbeddedStoreConfig {
         if (directory == null) {
@@ -44,19 +48,33 @@ public record EmbeddedStoreConfig(Path directory, long compactionThresholdBytes,
             throw new IllegalArgumentException("cohort.store.embedded.max-batch-records is " + maxBatchRecords
                     + "; it must be between 1 and 1000000");
         }
+        if (endedKept < 0) {
+            throw new IllegalArgumentException("cohort.tc.limits.ended-kept is " + endedKept + "; it must be at least 0");
+        }
     }
 
-    /** The defaults: 64 MiB segments, fsync on, no added batch delay, up to 4096 records per fsync. */
+    /** With the default {@code endedKept}. */
+    public EmbeddedStoreConfig(Path directory, long compactionThresholdBytes, boolean fsync, Duration maxBatchDelay,
+                               int maxBatchRecords) {
+        this(directory, compactionThresholdBytes, fsync, maxBatchDelay, maxBatchRecords, DEFAULT_ENDED_KEPT);
+    }
+
+    /** The defaults: 64 MiB segments, fsync on, no added batch delay, up to 4096 records per fsync, 100,000 kept. */
     public static EmbeddedStoreConfig defaults(Path directory) {
         return new EmbeddedStoreConfig(directory, DEFAULT_COMPACTION_THRESHOLD_BYTES, true, Duration.ZERO,
                 DEFAULT_MAX_BATCH_RECORDS);
     }
 
     public EmbeddedStoreConfig withCompactionThresholdBytes(long bytes) {
-        return new EmbeddedStoreConfig(directory, bytes, fsync, maxBatchDelay, maxBatchRecords);
+        return new EmbeddedStoreConfig(directory, bytes, fsync, maxBatchDelay, maxBatchRecords, endedKept);
     }
 
     public EmbeddedStoreConfig withFsync(boolean enabled) {
-        return new EmbeddedStoreConfig(directory, compactionThresholdBytes, enabled, maxBatchDelay, maxBatchRecords);
+        return new EmbeddedStoreConfig(directory, compactionThresholdBytes, enabled, maxBatchDelay, maxBatchRecords,
+                endedKept);
+    }
+
+    public EmbeddedStoreConfig withEndedKept(int kept) {
+        return new EmbeddedStoreConfig(directory, compactionThresholdBytes, fsync, maxBatchDelay, maxBatchRecords, kept);
     }
 }

@@ -92,7 +92,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     private final Clock clock;
     private final MeterRegistry registry;
     /** Replaced, under the mutex, when the store reopens its files after a write failure. */
-    private volatile MemoryState state = new MemoryState();
+    private volatile MemoryState state;
     private final ReentrantLock mutex = new ReentrantLock();
     private final DirectoryLock directoryLock;
     private final ExecutorService completer = singleThread("cohort-store-completer");
@@ -118,6 +118,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
         this.directory = config.directory().toAbsolutePath();
         this.clock = clock;
         this.registry = registry;
+        this.state = new MemoryState(config.endedKept());
         try {
             Files.createDirectories(directory);
         } catch (IOException e) {
@@ -415,7 +416,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
                 return null;
             }
             failQueued.run();
-            MemoryState fresh = new MemoryState();
+            MemoryState fresh = new MemoryState(config.endedKept());
             Recovery.Result reopened = Recovery.run(directory, fresh, config.fsync());
             state = fresh;
             failure = null;
@@ -486,6 +487,18 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     public List<GlobalTransaction> findUnended() {
         ensureReadable();
         return state.findUnended();
+    }
+
+    @Override
+    public Unfinished countUnfinished(String applicationId) {
+        return new Unfinished(state.unfinished(), state.unfinished(applicationId == null ? "" : applicationId));
+    }
+
+    @Override
+    public String whyUnknown() {
+        return "it never began on this TC, or it finished and is no longer kept: the embedded store keeps only the "
+                + config.endedKept() + " most recently finished transactions (cohort.tc.limits.ended-kept), each at most"
+                + " for the retention period (cohort.tc.recovery.retention)";
     }
 
     @Override

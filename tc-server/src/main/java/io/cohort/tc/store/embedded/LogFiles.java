@@ -187,13 +187,13 @@ final class LogFiles {
      * result says where the good part ends so the caller can truncate there.
      */
     static ReadResult readLog(Path file, long generation, boolean newest, Consumer<LogRecord> sink) throws IOException {
-        byte[] bytes = readWithHeader(file, LOG_MAGIC, generation);
-        ByteBuffer buf = ByteBuffer.wrap(bytes);
+        ByteBuffer buf = readWithHeader(file, LOG_MAGIC, generation);
+        int size = buf.limit();
         int pos = HEADER_BYTES;
         long records = 0;
         String bad = null;
         List<LogRecord> batch = new ArrayList<>();
-        while (pos < bytes.length) {
+        while (pos < size) {
             bad = checkFrame(buf, pos);
             if (bad != null) {
                 break;
@@ -205,8 +205,8 @@ final class LogFiles {
             }
             int at = pos + frameLength(buf, pos);
             long end = (long) at + header.bytes();
-            if (end > bytes.length) {
-                bad = "batch of " + header.bytes() + " bytes cut off after " + (bytes.length - at);
+            if (end > size) {
+                bad = "batch of " + header.bytes() + " bytes cut off after " + (size - at);
                 break;
             }
             batch.clear();
@@ -232,7 +232,7 @@ final class LogFiles {
             pos = (int) end;
         }
         if (bad == null) {
-            return new ReadResult(pos, bytes.length, records, null);
+            return new ReadResult(pos, size, records, null);
         }
         int next = findFrame(buf, pos + 1, LogRecord.BATCH);
         if (next >= 0) {
@@ -246,7 +246,7 @@ final class LogFiles {
             throw corrupt(file, pos, "is damaged at offset " + pos + " (" + bad + "); only the newest log may end in a"
                     + " torn write. Restore the directory from a backup");
         }
-        return new ReadResult(pos, bytes.length, records, bad);
+        return new ReadResult(pos, size, records, bad);
     }
 
     private static int frameLength(ByteBuffer buf, int pos) {
@@ -255,27 +255,34 @@ final class LogFiles {
 
     private static LogRecord decodeAt(Path file, ByteBuffer buf, int pos) {
         try {
-            return RecordCodec.decode(ByteBuffer.wrap(buf.array(), pos + RecordCodec.FRAME_HEADER_BYTES, buf.getInt(pos))
-                    .slice());
+            byte[] body = new byte[buf.getInt(pos)];
+            buf.get(pos + RecordCodec.FRAME_HEADER_BYTES, body);
+            return RecordCodec.decode(ByteBuffer.wrap(body));
         } catch (RuntimeException e) {
             throw corrupt(file, pos, "holds a record at offset " + pos + " with a valid checksum that cannot be read ("
                     + e.getMessage() + "). Start the store with the Cohort version that wrote it");
         }
     }
 
-    private static byte[] readWithHeader(Path file, int magic, long generation) throws IOException {
+    /**
+     * The file mapped, not read onto the heap: a log segment may be as large as the compaction
+     * threshold (64 MiB by default), and recovery must fit in the heap the TC ran in.
+     */
+    private static ByteBuffer readWithHeader(Path file, int magic, long generation) throws IOException {
         long size = Files.size(file);
         if (size > Integer.MAX_VALUE - 64) {
             throw corrupt(file, 0, "is " + size + " bytes, more than this version can read in one piece");
         }
-        byte[] bytes = Files.readAllBytes(file);
-        ByteBuffer buf = ByteBuffer.wrap(bytes);
-        if (bytes.length < HEADER_BYTES || buf.getInt(0) != magic || bytes[4] != RecordCodec.FORMAT_VERSION
+        ByteBuffer buf;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            buf = ch.map(FileChannel.MapMode.READ_ONLY, 0, size);
+        }
+        if (size < HEADER_BYTES || buf.getInt(0) != magic || buf.get(4) != RecordCodec.FORMAT_VERSION
                 || buf.getLong(5) != generation) {
             throw corrupt(file, 0, "does not start with a Cohort " + (magic == LOG_MAGIC ? "log" : "snapshot")
                     + " header of format version " + RecordCodec.FORMAT_VERSION + " and generation " + generation);
         }
-        return bytes;
+        return buf;
     }
 
     /**
@@ -283,11 +290,10 @@ final class LogFiles {
      * renamed into place, so any damage is {@link EmbeddedStoreCorruptedException}.
      */
     static ReadResult readSnapshot(Path file, long generation, Consumer<LogRecord> sink) throws IOException {
-        byte[] bytes = readWithHeader(file, SNAPSHOT_MAGIC, generation);
-        ByteBuffer buf = ByteBuffer.wrap(bytes);
+        ByteBuffer buf = readWithHeader(file, SNAPSHOT_MAGIC, generation);
         int pos = HEADER_BYTES;
         long records = 0;
-        while (pos < bytes.length) {
+        while (pos < buf.limit()) {
             String bad = checkFrame(buf, pos);
             if (bad != null) {
                 throw corrupt(file, pos, "is damaged at offset " + pos + " (" + bad + "). Restore the directory from a"
@@ -297,7 +303,7 @@ final class LogFiles {
             records++;
             pos += frameLength(buf, pos);
         }
-        return new ReadResult(pos, bytes.length, records, null);
+        return new ReadResult(pos, buf.limit(), records, null);
     }
 
     /** Null if a complete frame with a matching checksum starts at {@code pos}, else why not. */
@@ -314,7 +320,7 @@ final class LogFiles {
             return "record of " + length + " bytes cut off after " + (remaining - RecordCodec.FRAME_HEADER_BYTES);
         }
         int expected = buf.getInt(pos + 4);
-        int actual = RecordCodec.crc(buf.array(), pos + RecordCodec.FRAME_HEADER_BYTES, length);
+        int actual = RecordCodec.crc(buf.slice(pos + RecordCodec.FRAME_HEADER_BYTES, length));
         if (expected != actual) {
             return "checksum mismatch";
         }
@@ -362,10 +368,9 @@ final class LogFiles {
 
     /** The offset of the first checksum-valid frame of {@code type} at or after {@code from}, or -1. */
     private static int findFrame(ByteBuffer buf, int from, byte type) {
-        byte[] bytes = buf.array();
-        for (int q = from; q + RecordCodec.FRAME_HEADER_BYTES + 2 <= bytes.length; q++) {
-            if (bytes[q + RecordCodec.FRAME_HEADER_BYTES] == type
-                    && bytes[q + RecordCodec.FRAME_HEADER_BYTES + 1] == RecordCodec.FORMAT_VERSION
+        for (int q = from; q + RecordCodec.FRAME_HEADER_BYTES + 2 <= buf.limit(); q++) {
+            if (buf.get(q + RecordCodec.FRAME_HEADER_BYTES) == type
+                    && buf.get(q + RecordCodec.FRAME_HEADER_BYTES + 1) == RecordCodec.FORMAT_VERSION
                     && checkFrame(buf, q) == null) {
                 return q;
             }

@@ -17,8 +17,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.function.Consumer;
 
@@ -27,6 +29,13 @@ import java.util.function.Consumer;
  * thread at a time (under the store's mutex, or by recovery before the store is shared); the read
  * methods run concurrently without locks and see each transaction's fields through volatile,
  * copy-on-write snapshots, so a reader never sees half of a change to one transaction.
+ *
+ * <p><b>Bounded.</b> Only the {@code endedKept} most recently finished transactions (final status)
+ * stay: finishing one more drops the one that finished longest ago, in memory only (the log is not
+ * touched, and the next snapshot leaves it out). Eviction picks by end time and XID, not by the
+ * order records happen to be applied, so recovery, which replays the same records, keeps the same
+ * set. Unfinished transactions (active, in phase 2, waiting for a person) always stay; the
+ * coordinator caps their number at begin ({@link #unfinished}).
  */
 final class MemoryState {
 
@@ -61,12 +70,40 @@ final class MemoryState {
         }
     }
 
+    /** Oldest end first; the XID breaks ties so live and replayed state evict the same transaction. */
+    private record EndKey(long endedAtMs, String xid) implements Comparable<EndKey> {
+        static EndKey of(GlobalTransaction tx) {
+            return new EndKey(tx.updatedAtMs(), tx.xid());
+        }
+
+        @Override
+        public int compareTo(EndKey o) {
+            int c = Long.compare(endedAtMs, o.endedAtMs);
+            return c != 0 ? c : xid.compareTo(o.xid);
+        }
+    }
+
+    private final int endedKept;
+
     private final ConcurrentHashMap<String, TxEntry> entries = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, TxEntry> unended = new ConcurrentHashMap<>();
     private final ConcurrentSkipListMap<OrderKey, TxEntry> newestFirst = new ConcurrentSkipListMap<>(NEWEST_FIRST);
     private final ConcurrentHashMap<RowKey, RowLock> locks = new ConcurrentHashMap<>();
     /** Transactions per status code: kept up to date so a metrics scrape costs nothing. */
     private final AtomicLongArray counts = new AtomicLongArray(GlobalStatus.values().length + 1);
+    /** Finished transactions by end time: only {@link #apply} touches it, so it needs no locking. */
+    private final TreeMap<EndKey, TxEntry> finished = new TreeMap<>();
+    /** Unfinished transactions per application id, for the per-application cap; no entry at zero. */
+    private final ConcurrentHashMap<String, Integer> unfinishedByApplication = new ConcurrentHashMap<>();
+    private final AtomicLong unfinished = new AtomicLong();
+
+    /** @param endedKept how many finished transactions to keep, the most recently finished */
+    MemoryState(int endedKept) {
+        if (endedKept < 0) {
+            throw new IllegalArgumentException("endedKept must be >= 0, was " + endedKept);
+        }
+        this.endedKept = endedKept;
+    }
 
     // ------------------------------------------------------------------ changes (one thread at a time)
 
@@ -102,20 +139,18 @@ final class MemoryState {
                 e.branches = copy;
             }
         } else if (record instanceof LogRecord.ReleaseLocks r) {
-            removeLocks(r.rows());
+            removeLocks(r.rows(), Set.of(r.xid()));
         } else if (record instanceof LogRecord.DeleteBranches r) {
             TxEntry e = entries.get(r.xid());
             if (e != null) {
                 e.branches = NO_BRANCHES;
             }
         } else if (record instanceof LogRecord.Purge r) {
-            removeLocks(r.rows());
+            removeLocks(r.rows(), Set.copyOf(r.xids()));
             for (String xid : r.xids()) {
-                TxEntry e = entries.remove(xid);
+                TxEntry e = entries.get(xid);
                 if (e != null) {
-                    newestFirst.remove(OrderKey.of(e.tx));
-                    unended.remove(xid);
-                    counts.decrementAndGet(e.tx.status().code());
+                    remove(e);
                 }
             }
         } else if (record instanceof LogRecord.SnapshotLock r) {
@@ -131,11 +166,15 @@ final class MemoryState {
     private void insert(GlobalTransaction tx) {
         TxEntry e = entries.get(tx.xid());
         if (e == null) {
+            if (tx.status().isFinal() && !keepsFinished(EndKey.of(tx))) {
+                return; // replay of one that finished before every one kept: it would be evicted at once
+            }
             e = new TxEntry(tx);
             entries.put(tx.xid(), e);
             counts.incrementAndGet(tx.status().code());
             newestFirst.put(OrderKey.of(tx), e);
             trackUnended(e);
+            trackFinished(e, null);
         } else {
             setTx(e, tx); // replay over a snapshot that already has it
         }
@@ -153,6 +192,56 @@ final class MemoryState {
             newestFirst.put(OrderKey.of(tx), e);
         }
         trackUnended(e);
+        trackFinished(e, old);
+    }
+
+    /** False if {@code key} would be the first to go: the kept ones are full and all ended later. */
+    private boolean keepsFinished(EndKey key) {
+        return finished.size() < endedKept || !finished.isEmpty() && finished.firstKey().compareTo(key) < 0;
+    }
+
+    /** Moves {@code e} into or out of the finished set and the unfinished counts; evicts past the bound. */
+    private void trackFinished(TxEntry e, GlobalTransaction old) {
+        boolean wasFinal = old != null && old.status().isFinal();
+        boolean isFinal = e.tx.status().isFinal();
+        if (wasFinal) {
+            finished.remove(EndKey.of(old));
+        } else if (old != null) {
+            countUnfinished(old.applicationId(), -1);
+        }
+        if (!isFinal) {
+            countUnfinished(e.tx.applicationId(), 1);
+            return;
+        }
+        finished.put(EndKey.of(e.tx), e);
+        while (finished.size() > endedKept) {
+            remove(finished.firstEntry().getValue());
+        }
+    }
+
+    private void countUnfinished(String applicationId, int delta) {
+        unfinished.addAndGet(delta);
+        unfinishedByApplication.compute(applicationId, (k, n) -> {
+            int next = (n == null ? 0 : n) + delta;
+            return next == 0 ? null : next;
+        });
+    }
+
+    /** Forgets {@code e} with its branches and any row lock it still holds. */
+    private void remove(TxEntry e) {
+        GlobalTransaction tx = e.tx;
+        entries.remove(tx.xid());
+        newestFirst.remove(OrderKey.of(tx));
+        unended.remove(tx.xid());
+        counts.decrementAndGet(tx.status().code());
+        if (tx.status().isFinal()) {
+            finished.remove(EndKey.of(tx));
+        } else {
+            countUnfinished(tx.applicationId(), -1);
+        }
+        for (RowLock l : e.locks) {
+            locks.remove(l.row(), l);
+        }
     }
 
     private void trackUnended(TxEntry e) {
@@ -189,10 +278,14 @@ final class MemoryState {
         e.locks = merged;
     }
 
-    private void removeLocks(List<RowKey> rows) {
+    /**
+     * Only locks of {@code owners}: replay may have evicted an owner earlier than the live TC did
+     * (a smaller {@code endedKept}), and its row may be another transaction's lock by now.
+     */
+    private void removeLocks(List<RowKey> rows, Set<String> owners) {
         for (RowKey row : rows) {
-            RowLock prev = locks.remove(row);
-            if (prev != null) {
+            RowLock prev = locks.get(row);
+            if (prev != null && owners.contains(prev.xid()) && locks.remove(row, prev)) {
                 dropFromHolder(prev);
             }
         }
@@ -257,8 +350,13 @@ final class MemoryState {
         for (int i = 0; i < counts.length(); i++) {
             counts.set(i, 0);
         }
+        unfinished.set(0);
+        unfinishedByApplication.clear();
         for (TxEntry e : entries.values()) {
             counts.incrementAndGet(e.tx.status().code());
+            if (!e.tx.status().isFinal()) {
+                countUnfinished(e.tx.applicationId(), 1);
+            }
         }
     }
 
@@ -266,6 +364,17 @@ final class MemoryState {
 
     TxEntry entry(String xid) {
         return entries.get(xid);
+    }
+
+    /** Transactions not in a final status (active, in phase 2, or waiting for a person). */
+    long unfinished() {
+        return unfinished.get();
+    }
+
+    /** {@link #unfinished()} of one application id. */
+    long unfinished(String applicationId) {
+        Integer n = unfinishedByApplication.get(applicationId);
+        return n == null ? 0 : n;
     }
 
     RowLock lock(RowKey row) {

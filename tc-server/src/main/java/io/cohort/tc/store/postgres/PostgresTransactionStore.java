@@ -440,6 +440,24 @@ public final class PostgresTransactionStore implements TransactionStore {
     }
 
     @Override
+    public Unfinished countUnfinished(String applicationId) {
+        return jdbc.sync("countUnfinished", null, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.COUNT_UNFINISHED)) {
+                ps.setString(1, applicationId == null ? "" : applicationId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    return new Unfinished(rs.getLong(1), rs.getLong(2));
+                }
+            }
+        });
+    }
+
+    @Override
+    public String whyUnknown() {
+        return "it never began, or it finished and was purged after the retention period (cohort.tc.recovery.retention)";
+    }
+
+    @Override
     public Map<GlobalStatus, Long> countByStatus() {
         return jdbc.sync("countByStatus", null, c -> {
             Map<GlobalStatus, Long> counts = new EnumMap<>(GlobalStatus.class);

@@ -93,6 +93,11 @@ final class Sql {
             )
             SELECT count(*) FROM g""".formatted(codes(GlobalStatus::isFinal));
 
+    /** Uses the (status, updated_at) index: unfinished rows are few, and capped at begin. */
+    static final String COUNT_UNFINISHED = """
+            SELECT count(*), count(*) FILTER (WHERE application_id = ?)
+            FROM cohort_global_tx WHERE status IN (%s)""".formatted(codes(s -> !s.isFinal()));
+
     static final String FIND_GLOBAL = "SELECT " + GLOBAL_COLUMNS + " FROM cohort_global_tx WHERE xid = ?";
 
     static final String FIND_BRANCHES =

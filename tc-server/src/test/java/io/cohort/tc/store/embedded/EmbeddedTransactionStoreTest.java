@@ -10,6 +10,7 @@ import ch.qos.logback.core.read.ListAppender;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.model.RowKey;
+import io.cohort.tc.store.GlobalQuery;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.TransactionStore;
 import io.cohort.tc.store.TransactionStoreContractTest;
@@ -25,6 +26,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -65,6 +67,77 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
     protected TransactionStore reopen(TransactionStore current) {
         current.close();
         return new EmbeddedTransactionStore(config(), clock, registry);
+    }
+
+    // ---------------------------------------------------------------- bounded memory
+
+    @Test
+    void onlyTheMostRecentlyFinishedAreKeptAndRecoveryKeepsTheSameOnes() throws Exception {
+        config = config().withEndedKept(3).withCompactionThresholdBytes(EmbeddedStoreConfig.MIN_COMPACTION_THRESHOLD_BYTES);
+        store = reopen(store);
+        // Finished in the order 4, 0, 5, 1, 3, 2 (not the order begun); 6 stays unfinished, 7 waits for a person.
+        for (int i = 0; i < 8; i++) {
+            store.insertGlobal(global("tc:" + i, 100 + i)).join();
+        }
+        for (int i : new int[] {4, 0, 5, 1, 3, 2}) {
+            clock.advance(10);
+            assertThat(store.transitionGlobal("tc:" + i, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKED, "done").join()).isTrue();
+        }
+        store.transitionGlobal("tc:7", GlobalStatus.BEGIN, GlobalStatus.ROLLBACK_FAILED, "a person must look").join();
+
+        assertKept(List.of("tc:1", "tc:3", "tc:2"), List.of("tc:4", "tc:0", "tc:5"));
+        assertThat(store.countUnfinished("bank")).isEqualTo(new TransactionStore.Unfinished(2, 2));
+        assertThat(store.whyUnknown()).contains("3 most recently finished").contains("cohort.tc.limits.ended-kept");
+
+        // Enough writes for a compaction: the snapshot holds only what is kept.
+        for (int i = 0; i < 40; i++) {
+            store.markHeuristic("tc:6", "evidence " + i).join();
+        }
+        awaitSnapshot();
+        store = reopen(store);
+        assertKept(List.of("tc:1", "tc:3", "tc:2"), List.of("tc:4", "tc:0", "tc:5"));
+        assertThat(store.countUnfinished("bank")).isEqualTo(new TransactionStore.Unfinished(2, 2));
+
+        // A smaller setting applies on the next start: replay keeps the newest.
+        config = config.withEndedKept(1);
+        store = reopen(store);
+        assertKept(List.of("tc:2"), List.of("tc:1", "tc:3"));
+        assertThat(store.findGlobal("tc:6")).isPresent();
+        assertThat(store.findGlobal("tc:7")).isPresent();
+    }
+
+    @Test
+    void replayOfALongLogKeepsOnlyTheNewestFinished() throws Exception {
+        config = config().withEndedKept(10);
+        store = reopen(store);
+        for (int i = 0; i < 500; i++) {
+            clock.advance(1);
+            store.insertGlobal(global("tc:" + i, clock.millis())).join();
+            store.transitionGlobal("tc:" + i, GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
+        }
+        store = reopen(store);
+        assertThat(store.listGlobals(GlobalQuery.ALL, 0, 1000).total()).isEqualTo(10);
+        assertThat(store.findGlobal("tc:499")).isPresent();
+        assertThat(store.findGlobal("tc:489")).isEmpty();
+        assertThat(store.countByStatus().get(GlobalStatus.COMMITTED)).isEqualTo(10);
+    }
+
+    private void assertKept(List<String> kept, List<String> gone) {
+        for (String xid : kept) {
+            assertThat(store.findGlobal(xid)).as(xid).isPresent();
+        }
+        for (String xid : gone) {
+            assertThat(store.findGlobal(xid)).as(xid).isEmpty();
+        }
+        assertThat(store.countByStatus().get(GlobalStatus.ROLLBACKED)).isEqualTo(kept.size());
+    }
+
+    private void awaitSnapshot() throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (LogFiles.list(dir.resolve("data"), false).snapshots().isEmpty()) {
+            assertThat(System.nanoTime()).as("a snapshot was written").isLessThan(deadline);
+            Thread.sleep(20);
+        }
     }
 
     // ---------------------------------------------------------------- recovery
