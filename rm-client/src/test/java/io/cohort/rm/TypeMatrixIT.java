@@ -32,6 +32,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -76,6 +77,12 @@ class TypeMatrixIT {
     @BeforeAll
     void start() {
         tc = TcHarness.start();
+    }
+
+    /** Each test's own TM client, on which its fixture's RM registers its branches. */
+    @BeforeEach
+    void freshTm() {
+        tc.freshTm();
     }
 
     @AfterAll

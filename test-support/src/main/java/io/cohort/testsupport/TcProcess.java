@@ -13,15 +13,16 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The real TC — tc-server's Boot jar — as a child process on fixed free ports, so tests can kill
- * it with SIGKILL and start it again on the same data. The jar comes from the system property
- * {@code tc.jar} (set by each module's failsafe configuration), else
+ * The real TC — tc-server's Boot jar, started as {@link TcLaunch} says — as a child process on
+ * fixed free ports, so tests can kill it with SIGKILL and start it again on the same data. The jar
+ * comes from the system property {@code tc.jar} (set by each module's failsafe configuration), else
  * {@code ../tc-server/target/tc-server.jar}; the root build packages tc-server before the modules
  * that use it.
  */
 public final class TcProcess implements AutoCloseable {
 
-    private final List<String> command;
+    private final TcLaunch launch;
+    private final List<String> args;
     private final int grpcPort;
     private final int httpPort;
     private final Path log;
@@ -46,9 +47,8 @@ public final class TcProcess implements AutoCloseable {
         for (String arg : extraArgs) {
             settings.put(arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg, arg);
         }
-        this.command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx256m", "-jar", jar.toString()));
-        command.addAll(settings.values());
+        this.launch = TcLaunch.of(jar);
+        this.args = List.copyOf(settings.values());
     }
 
     /** A TC on the embedded store in {@code dataDir}; {@code args} are extra {@code --name=value} settings. */
@@ -87,7 +87,7 @@ public final class TcProcess implements AutoCloseable {
     /** Starts the process (again, after {@link #kill}) and waits until gRPC listens. */
     public TcProcess start() {
         try {
-            process = new ProcessBuilder(command).redirectErrorStream(true)
+            process = new ProcessBuilder(launch.command(args)).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -133,6 +133,7 @@ public final class TcProcess implements AutoCloseable {
     public void kill() {
         process.destroyForcibly();
         waitForExit();
+        launch.exited(false);
     }
 
     @Override
@@ -140,6 +141,9 @@ public final class TcProcess implements AutoCloseable {
         if (isAlive()) {
             process.destroy();
             waitForExit();
+            launch.exited(true);
+        } else {
+            launch.exited(false);
         }
     }
 
