@@ -121,7 +121,7 @@ class AtModeIT {
                 .build();
         ds = rm.wrap(raw);
         rm.connect(tc.tcConfig("rm-at-it"), 2);
-        assertThat(rm.awaitConnected(Duration.ofSeconds(10))).as("RM stream welcomed by the TC").isTrue();
+        assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
         PgFixture.exec(raw, """
                 TRUNCATE account, all_types, ledger.entry, other, nopk, undo_log RESTART IDENTITY;
                 INSERT INTO account VALUES (1, 'ann', 100.00, 0), (2, 'bob', 200.50, 0), (3, 'cy', 0.00, 0),

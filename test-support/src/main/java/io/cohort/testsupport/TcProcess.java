@@ -84,21 +84,31 @@ public final class TcProcess implements AutoCloseable {
         }
     }
 
-    /** Starts the process (again, after {@link #kill}) and waits until gRPC listens. */
+    /** Starts the process (again, after {@link #kill}) and waits until gRPC listens, 90 s at most. */
     public TcProcess start() {
+        return start(Duration.ofSeconds(90));
+    }
+
+    /**
+     * Starts the process and waits until gRPC listens; a TC not listening within {@code maxWait} is
+     * killed, not left to come up later and load the machine for the rest of the build.
+     */
+    public TcProcess start(Duration maxWait) {
         try {
             process = new ProcessBuilder(launch.command(args)).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        long deadline = System.nanoTime() + maxWait.toNanos();
         while (!listening()) {
             if (!process.isAlive()) {
                 throw new IllegalStateException("TC process exited with " + process.exitValue() + "; see " + log);
             }
             if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("TC did not listen on " + grpcPort + " within 90 s; see " + log);
+                kill();
+                throw new IllegalStateException("TC did not listen on " + grpcPort + " within " + maxWait.toMillis()
+                        + " ms (killed); see " + log);
             }
             sleep(50);
         }
