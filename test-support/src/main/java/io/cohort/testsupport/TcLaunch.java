@@ -11,8 +11,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * How a test starts the TC's JVM quickly. Starting tc-server.jar as it ships (nested jars, C2,
- * G1) takes 50–120 s on the 2-core machine under the load of a build, and the fault tests start
- * TCs dozens of times. So the test TC runs:
+ * G1) took 105–180 s on the 2-core machine at a load average of about 30, and the fault tests
+ * start TCs dozens of times. So the test TC runs:
  * <ul>
  *   <li>from the jar extracted once with Spring Boot's {@code -Djarmode=tools extract} (a plain
  *       class path: no nested-jar class loading), next to the jar in a directory named after the
@@ -24,9 +24,10 @@ import java.util.concurrent.TimeUnit;
  *   <li>with C1 only and the serial collector: a test TC lives seconds to minutes, never long
  *       enough for C2 to pay off, on a heap of 256 MB.</li>
  * </ul>
- * Measured on that machine at a load average of about 30: 105–117 s to gRPC listening as shipped,
- * 12–20 s this way. The jar as a user runs it ({@code java -jar}) is still what the consumer check
- * ({@code examples/consumer-it}) starts.
+ * Seconds to gRPC listening on that machine at a load average of about 30: 105–180 as shipped,
+ * 52–71 with C1 and the serial collector alone, 25–36 extracted too, 12–20 with the archive too
+ * (at 55, started side by side: 298 as shipped, 171 this way). The jar as a user runs it
+ * ({@code java -jar}) is still what the consumer check ({@code examples/consumer-it}) starts.
  */
 final class TcLaunch {
 
