@@ -6,8 +6,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 /**
  * How a test starts the TC's JVM quickly. Starting tc-server.jar as it ships (nested jars, C2,
@@ -54,6 +56,7 @@ final class TcLaunch {
                         + Files.getLastModifiedTime(bootJar).toMillis());
                 Path jar = dir.resolve(bootJar.getFileName());
                 if (!Files.isRegularFile(jar)) {
+                    deleteOlderExtractions(dir);
                     extract(bootJar, dir);
                 }
                 return new TcLaunch(jar, dir.resolve("tc.jsa"));
@@ -88,6 +91,19 @@ final class TcLaunch {
         }
         Files.delete(log);
         Files.delete(tmp);
+    }
+
+    /** Those of jars built before this one: 120 MB each, in a target/ that is seldom cleaned. */
+    private static void deleteOlderExtractions(Path dir) throws IOException {
+        try (Stream<Path> siblings = Files.list(dir.getParent())) {
+            for (Path old : siblings.filter(p -> p.getFileName().toString().startsWith("tc-launch-")).toList()) {
+                try (Stream<Path> tree = Files.walk(old)) {
+                    for (Path p : tree.sorted(Comparator.reverseOrder()).toList()) {
+                        Files.deleteIfExists(p);
+                    }
+                }
+            }
+        }
     }
 
     /** The command line for one start: the TC's {@code args} after the JVM's settings. */
