@@ -109,7 +109,10 @@ class AtModeIT {
             assertThat(tc.lockCount()).as("global locks left at the TC").isZero();
         } finally {
             begun.clear();
-            rm.close();
+            if (rm != null) {
+                rm.close();
+                rm = null;
+            }
         }
     }
 
