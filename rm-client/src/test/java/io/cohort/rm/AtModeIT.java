@@ -87,19 +87,10 @@ class AtModeIT {
                 CREATE TRIGGER slow_undo BEFORE INSERT ON undo_log FOR EACH ROW EXECUTE FUNCTION slow_undo_insert();
                 """);
         tc = TcHarness.start();
-        rm = ResourceManager.builder(BranchCoordinator.of(tc.tm()))
-                .config(RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512))
-                .build();
-        ds = rm.wrap(raw);
-        rm.connect(tc.tcConfig("rm-at-it"), 2);
-        assertThat(rm.awaitConnected(Duration.ofSeconds(10))).as("RM stream welcomed by the TC").isTrue();
     }
 
     @AfterAll
     void stop() {
-        if (rm != null) {
-            rm.close();
-        }
         if (tc != null) {
             tc.close();
         }
@@ -109,20 +100,34 @@ class AtModeIT {
     /** Ends whatever a test left in BEGIN, and checks the invariants: every transaction ended, no lock left. */
     @AfterEach
     void everyGlobalTransactionEnds() {
-        for (String xid : begun) {
-            if (tc.status(xid) == GlobalStatus.BEGIN) {
-                tc.rollbackAndWait(xid);
+        try {
+            for (String xid : begun) {
+                if (tc.status(xid) == GlobalStatus.BEGIN) {
+                    tc.rollbackAndWait(xid);
+                }
+                assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus())
+                        .as("status of " + xid).isIn(GlobalStatus.COMMITTED.toWire(), GlobalStatus.ROLLBACKED.toWire(),
+                                GlobalStatus.TIMEOUT_ROLLBACKED.toWire());
             }
-            assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus())
-                    .as("status of " + xid).isIn(GlobalStatus.COMMITTED.toWire(), GlobalStatus.ROLLBACKED.toWire(),
-                            GlobalStatus.TIMEOUT_ROLLBACKED.toWire());
+            assertThat(tc.lockCount()).as("global locks left at the TC").isZero();
+        } finally {
+            begun.clear();
+            if (rm != null) {
+                rm.close();
+                rm = null;
+            }
         }
-        begun.clear();
-        assertThat(tc.lockCount()).as("global locks left at the TC").isZero();
     }
 
+    /** Each test's own TM client and RM; the TC and the database serve the class. */
     @BeforeEach
     void seed() throws SQLException {
+        rm = ResourceManager.builder(BranchCoordinator.of(tc.freshTm()))
+                .config(RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512))
+                .build();
+        ds = rm.wrap(raw);
+        rm.connect(tc.tcConfig("rm-at-it"), 2);
+        assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
         PgFixture.exec(raw, """
                 TRUNCATE account, all_types, ledger.entry, other, nopk, undo_log RESTART IDENTITY;
                 INSERT INTO account VALUES (1, 'ann', 100.00, 0), (2, 'bob', 200.50, 0), (3, 'cy', 0.00, 0),

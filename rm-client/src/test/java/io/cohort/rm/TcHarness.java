@@ -21,7 +21,8 @@ import java.util.regex.Pattern;
 
 /**
  * The real TC for the RM's integration tests: tc-server's jar as a child process (embedded store),
- * the TM's side ({@link TcClient}: begin, commit, rollback, status) and the TC's REST API.
+ * the TM's side ({@link TcClient}: begin, commit, rollback, status) and the TC's REST API. The TC
+ * may serve a whole test class; the TM's client is each test's own ({@link #freshTm}).
  */
 final class TcHarness implements AutoCloseable {
 
@@ -55,6 +56,17 @@ final class TcHarness implements AutoCloseable {
     }
 
     TcClient tm() {
+        return tm;
+    }
+
+    /**
+     * Closes the TM's client and opens another, for a test's start: its calls then go over a new
+     * channel through a closed circuit breaker, whatever an earlier test's outage did to the old
+     * client. Branch coordinators built on the old client must be built again too.
+     */
+    TcClient freshTm() {
+        tm.close();
+        tm = new TcClient(tcConfig("rm-it-tm"));
         return tm;
     }
 

@@ -217,6 +217,7 @@ class ThreePhaseTerminationIT {
         if (!tc.process.isAlive()) {
             restartTc();
         }
+        tc.freshTm(); // the TM's: the previous test's outage left nothing in it
     }
 
     @Test

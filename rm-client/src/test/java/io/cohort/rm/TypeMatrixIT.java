@@ -32,6 +32,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -76,6 +77,12 @@ class TypeMatrixIT {
     @BeforeAll
     void start() {
         tc = TcHarness.start();
+    }
+
+    /** Each test's own TM client, on which its fixture's RM registers its branches. */
+    @BeforeEach
+    void freshTm() {
+        tc.freshTm();
     }
 
     @AfterAll
@@ -348,7 +355,7 @@ class TypeMatrixIT {
             resourceId = "types-" + mode.name().toLowerCase() + "-" + RESOURCES.incrementAndGet();
             ds = rm.wrap(raw, resourceId);
             rm.connect(tc.tcConfig("rm-types-it"), 2);
-            assertThat(rm.awaitConnected(Duration.ofSeconds(10))).as("RM stream welcomed by the TC").isTrue();
+            assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
         }
 
         /** matrix: the template rows as 1-6 and again as 11-16; shadow 21-26: template rows 2-6, then 1. */

@@ -14,18 +14,18 @@ import java.util.Map;
 import java.util.UUID;
 
 /**
- * The real TC — tc-server's Boot jar — as a child process on fixed free ports, so tests can kill
- * it with SIGKILL and start it again on the same data. The jar comes from the system property
- * {@code tc.jar} (set by each module's failsafe configuration), else
+ * The real TC — tc-server's Boot jar, started as {@link TcLaunch} says — as a child process on
+ * fixed free ports, so tests can kill it with SIGKILL and start it again on the same data. The jar
+ * comes from the system property {@code tc.jar} (set by each module's failsafe configuration), else
  * {@code ../tc-server/target/tc-server.jar}; the root build packages tc-server before the modules
  * that use it.
  */
 public final class TcProcess implements AutoCloseable {
 
-    static final String DEFAULT_MAX_HEAP = "-Xmx256m";
-    private static final Duration START_TIMEOUT = Duration.ofMinutes(5);
-
-    private final List<String> command;
+    private final TcLaunch launch;
+    private final List<String> args;
+    /** JVM options in place of the default heap (see {@link #jvmOptions}); null for the default. */
+    private List<String> jvmOptions;
     private final int grpcPort;
     private final int httpPort;
     private final Path log;
@@ -50,9 +50,8 @@ public final class TcProcess implements AutoCloseable {
         for (String arg : extraArgs) {
             settings.put(arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg, arg);
         }
-        this.command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                DEFAULT_MAX_HEAP, "-jar", jar.toString()));
-        command.addAll(settings.values());
+        this.launch = TcLaunch.of(jar);
+        this.args = List.copyOf(settings.values());
     }
 
     /** A TC on the embedded store in {@code dataDir}; {@code args} are extra {@code --name=value} settings. */
@@ -100,38 +99,46 @@ public final class TcProcess implements AutoCloseable {
     }
 
     /**
-     * Runs the TC with these JVM options in place of the default {@value #DEFAULT_MAX_HEAP} (give an
-     * {@code -Xmx}, e.g. {@code -Xmx96m}); before {@link #start}.
+     * Runs the TC with these JVM options in place of the default heap setting (give an {@code -Xmx},
+     * e.g. {@code -Xmx96m}); before {@link #start}.
      */
     public TcProcess jvmOptions(String... options) {
-        int at = command.indexOf(DEFAULT_MAX_HEAP);
-        if (at < 0) {
-            throw new IllegalStateException("jvmOptions can be set once, before start");
+        if (process != null) {
+            throw new IllegalStateException("jvmOptions must be set before start");
         }
-        command.remove(at);
-        command.addAll(at, List.of(options));
+        jvmOptions = List.of(options);
         return this;
     }
 
-    /** Starts the process (again, after {@link #kill}) and waits until gRPC listens. */
+    /**
+     * Starts the process (again, after {@link #kill}) and waits until gRPC listens, 5 minutes at most:
+     * a start takes 10–40 s at a load average of 30 on the 2-core machine, up to 170 s at 55; the
+     * deadline only catches a TC that hangs, a crash is seen at once.
+     */
     public TcProcess start() {
+        return start(Duration.ofMinutes(5));
+    }
+
+    /**
+     * Starts the process and waits until gRPC listens; a TC not listening within {@code maxWait} is
+     * killed, not left to come up later and load the machine for the rest of the build.
+     */
+    public TcProcess start(Duration maxWait) {
         try {
-            process = new ProcessBuilder(command).redirectErrorStream(true)
+            process = new ProcessBuilder(launch.command(jvmOptions, args)).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        // A JVM starting Spring Boot on a busy 2-core machine took 100 s (load average 33): the
-        // deadline only catches a TC that hangs, a crash is seen at once.
-        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
+        long deadline = System.nanoTime() + maxWait.toNanos();
         while (!listening()) {
             if (!process.isAlive()) {
                 throw new IllegalStateException("TC process exited with " + process.exitValue() + "; see " + log);
             }
             if (System.nanoTime() > deadline) {
-                kill(); // not left running behind a test that gives up on it
-                throw new IllegalStateException("TC did not listen on " + grpcPort + " within "
-                        + START_TIMEOUT.toSeconds() + " s; see " + log);
+                kill();
+                throw new IllegalStateException("TC did not listen on " + grpcPort + " within " + maxWait.toMillis()
+                        + " ms (killed); see " + log);
             }
             sleep(50);
         }
@@ -166,6 +173,7 @@ public final class TcProcess implements AutoCloseable {
     public void kill() {
         process.destroyForcibly();
         waitForExit();
+        launch.exited(false);
     }
 
     @Override
@@ -173,6 +181,9 @@ public final class TcProcess implements AutoCloseable {
         if (isAlive()) {
             process.destroy();
             waitForExit();
+            launch.exited(true);
+        } else {
+            launch.exited(false);
         }
     }
 

@@ -77,7 +77,7 @@ class RollbackOnlyIT {
         bankA = rm.wrap(rawA, "bank-a");
         bankB = rm.wrap(rawB, "bank-b");
         rm.connect(tcConfig, 2);
-        assertThat(rm.awaitConnected(Duration.ofSeconds(10))).as("RM stream welcomed by the TC").isTrue();
+        assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
         silentRm = ResourceManager.builder(BranchCoordinator.of(client)).config(rmConfig).build();
         bankBUnannounced = silentRm.wrap(rawB, "bank-b-unannounced");
     }
@@ -93,12 +93,16 @@ class RollbackOnlyIT {
 
     @AfterAll
     static void stop() {
-        silentRm.close();
-        rm.close();
-        client.close();
-        tc.close();
-        rawA.close();
-        rawB.close();
+        // What start() made before it failed, if it did: its failure is the one to see.
+        for (AutoCloseable c : new AutoCloseable[] {silentRm, rm, client, tc, rawA, rawB}) {
+            if (c != null) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }
     }
 
     /** Rolls back the lock holders a test began and waits until their locks are free for the next test. */

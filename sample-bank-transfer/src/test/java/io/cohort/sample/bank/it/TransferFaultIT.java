@@ -98,7 +98,9 @@ class TransferFaultIT {
         settings.put("bank.seed-balance", String.valueOf(SEED));
         settings.put("cohort.tc.address", proxy.address());
         settings.put("cohort.tm.retry-backoff", "200ms");
-        return new BankProcess(name, port, settings, work, List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"));
+        // The serial collector: no concurrent GC threads competing for the machine's 2 cores at start.
+        return new BankProcess(name, port, settings, work,
+                List.of("-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"));
     }
 
     @AfterAll
