@@ -6,11 +6,8 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.Locale;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.testcontainers.DockerClientFactory;
 import org.testcontainers.containers.GenericContainer;
 import org.testcontainers.containers.wait.strategy.Wait;
 
@@ -28,7 +25,6 @@ import org.testcontainers.containers.wait.strategy.Wait;
 public final class TestMariaDb {
 
     private static final Logger log = LoggerFactory.getLogger(TestMariaDb.class);
-    private static final AtomicInteger DATABASE_SEQUENCE = new AtomicInteger();
     /** Why there is no server, when there is none. */
     public static final String MISSING = "No MariaDB for tests: set COHORT_TEST_MARIADB_URL (e.g. "
             + "jdbc:mariadb://127.0.0.1:3306/) or run Docker";
@@ -72,10 +68,10 @@ public final class TestMariaDb {
     private static TestMariaDb start() {
         String url = System.getenv("COHORT_TEST_MARIADB_URL");
         if (url != null && !url.isBlank()) {
-            return new TestMariaDb(serverUrl(url), envOr("COHORT_TEST_MARIADB_USER", "root"),
-                    envOr("COHORT_TEST_MARIADB_PASSWORD", ""));
+            return new TestMariaDb(TestDatabases.serverUrl(url), TestDatabases.envOr("COHORT_TEST_MARIADB_USER", "root"),
+                    TestDatabases.envOr("COHORT_TEST_MARIADB_PASSWORD", ""));
         }
-        if (!dockerAvailable()) {
+        if (!TestDatabases.dockerAvailable()) {
             return null;
         }
         GenericContainer<?> container = new GenericContainer<>("mariadb:10.11")
@@ -88,30 +84,9 @@ public final class TestMariaDb {
                 "root", "cohort");
     }
 
-    private static boolean dockerAvailable() {
-        try {
-            return DockerClientFactory.instance().isDockerAvailable();
-        } catch (Throwable t) {
-            return false;
-        }
-    }
-
-    private static String envOr(String name, String fallback) {
-        String v = System.getenv(name);
-        return v == null ? fallback : v;
-    }
-
-    /** {@code jdbc:mariadb://host:port/db?x} becomes {@code jdbc:mariadb://host:port/}. */
-    private static String serverUrl(String jdbcUrl) {
-        int hostStart = jdbcUrl.indexOf("//");
-        int slash = jdbcUrl.indexOf('/', hostStart + 2);
-        return slash < 0 ? jdbcUrl + "/" : jdbcUrl.substring(0, slash + 1);
-    }
-
     /** Creates a new, empty database (utf8mb4) whose name starts with {@code prefix}; returns its JDBC URL. */
     public String createDatabase(String prefix) {
-        String name = (prefix + "_" + ProcessHandle.current().pid() + "_" + DATABASE_SEQUENCE.incrementAndGet())
-                .toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9_]", "_");
+        String name = TestDatabases.freshName(prefix);
         try (Connection c = DriverManager.getConnection(baseUrl, user, password); Statement s = c.createStatement()) {
             s.execute("DROP DATABASE IF EXISTS " + name);
             s.execute("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");

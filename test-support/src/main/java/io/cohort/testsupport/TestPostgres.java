@@ -7,11 +7,8 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.Locale;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.testcontainers.DockerClientFactory;
 import org.testcontainers.postgresql.PostgreSQLContainer;
 
 /**
@@ -27,7 +24,6 @@ import org.testcontainers.postgresql.PostgreSQLContainer;
 public final class TestPostgres {
 
     private static final Logger log = LoggerFactory.getLogger(TestPostgres.class);
-    private static final AtomicInteger DATABASE_SEQUENCE = new AtomicInteger();
     private static volatile TestPostgres instance;
 
     private final String baseUrl; // jdbc:postgresql://host:port/
@@ -61,16 +57,16 @@ public final class TestPostgres {
     private static TestPostgres start() {
         String url = System.getenv("COHORT_TEST_PG_URL");
         if (url != null && !url.isBlank()) {
-            String user = envOr("COHORT_TEST_PG_USER", "postgres");
-            String password = envOr("COHORT_TEST_PG_PASSWORD", "");
-            return new TestPostgres(serverUrl(url), user, password, "COHORT_TEST_PG_URL");
+            String user = TestDatabases.envOr("COHORT_TEST_PG_USER", "postgres");
+            String password = TestDatabases.envOr("COHORT_TEST_PG_PASSWORD", "");
+            return new TestPostgres(TestDatabases.serverUrl(url), user, password, "COHORT_TEST_PG_URL");
         }
-        if (dockerAvailable()) {
+        if (TestDatabases.dockerAvailable()) {
             PostgreSQLContainer container = new PostgreSQLContainer("postgres:16-alpine")
                     .withCommand("postgres", "-c", "max_connections=300", "-c", "max_prepared_transactions=100");
             container.start();
             Runtime.getRuntime().addShutdownHook(new Thread(container::stop));
-            return new TestPostgres(serverUrl(container.getJdbcUrl()), container.getUsername(),
+            return new TestPostgres(TestDatabases.serverUrl(container.getJdbcUrl()), container.getUsername(),
                     container.getPassword(), "Testcontainers");
         }
         try {
@@ -93,30 +89,9 @@ public final class TestPostgres {
         }
     }
 
-    private static boolean dockerAvailable() {
-        try {
-            return DockerClientFactory.instance().isDockerAvailable();
-        } catch (Throwable t) {
-            return false;
-        }
-    }
-
-    private static String envOr(String name, String fallback) {
-        String v = System.getenv(name);
-        return v == null ? fallback : v;
-    }
-
-    /** {@code jdbc:postgresql://host:port/db?x} becomes {@code jdbc:postgresql://host:port/}. */
-    private static String serverUrl(String jdbcUrl) {
-        int hostStart = jdbcUrl.indexOf("//");
-        int slash = jdbcUrl.indexOf('/', hostStart + 2);
-        return slash < 0 ? jdbcUrl + "/" : jdbcUrl.substring(0, slash + 1);
-    }
-
     /** Creates a new, empty database whose name starts with {@code prefix}; returns its JDBC URL. */
     public String createDatabase(String prefix) {
-        String name = (prefix + "_" + ProcessHandle.current().pid() + "_" + DATABASE_SEQUENCE.incrementAndGet())
-                .toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9_]", "_");
+        String name = TestDatabases.freshName(prefix);
         try (Connection c = DriverManager.getConnection(baseUrl + "postgres", user, password);
              Statement s = c.createStatement()) {
             s.execute("DROP DATABASE IF EXISTS " + name);
