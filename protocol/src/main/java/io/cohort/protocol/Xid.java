@@ -1,38 +1,92 @@
 package io.cohort.protocol;
 
-/**
- * A global transaction id: {@code <tc-address>:<sequence>}, e.g. {@code 10.0.0.5:8091:739216}.
- * Readable in logs, and it names the TC replica that created the transaction.
- */
-public record Xid(String tcAddress, long sequence) {
+import java.util.HexFormat;
+import java.util.random.RandomGenerator;
 
-    /** XIDs longer than this are refused on the wire (they cannot be ours). */
+/**
+ * A global transaction id: {@code <tc-host>:<tc-port>:<tag>:<sequence>}, e.g.
+ * {@code 10.0.0.5:8091:3f9a0c2e7b1d4a58:1732931704000123}. Readable in logs, and it names the TC replica
+ * that created the transaction.
+ *
+ * <p>Address and sequence make it unique (the TC's counter never repeats a value); the tag, 64 bits
+ * from a {@link java.security.SecureRandom}, makes it unguessable: a caller who knows one XID cannot
+ * compute its neighbours, so it cannot commit, roll back or join a transaction it was not told about.
+ * The tag sits before the sequence so that a parser that takes the number after the last {@code ':'}
+ * (every Cohort client before the tag existed) still accepts it.
+ *
+ * <p>XIDs written before the tag existed ({@code <tc-host>:<tc-port>:<sequence>}) still parse, with
+ * an empty tag: a TC upgraded with transactions in flight must go on finishing them.
+ */
+public record Xid(String tcAddress, String tag, long sequence) {
+
+    /** XIDs longer than this are refused on the wire (they cannot be ours); the RM's xid columns have this width. */
     public static final int MAX_LENGTH = 128;
+
+    /** Hex digits of the tag: 64 random bits. */
+    public static final int TAG_LENGTH = 16;
+
+    /** The longest address a TC may write into its XIDs, leaving room for the tag and any sequence. */
+    public static final int MAX_ADDRESS_LENGTH = MAX_LENGTH - 1 - TAG_LENGTH - 1 - String.valueOf(Long.MAX_VALUE).length();
+
+    private static final String EXPECTED = "expected <tc-host>:<tc-port>:<tag>:<sequence>";
 
     public Xid {
         if (tcAddress == null || tcAddress.isBlank()) {
             throw new IllegalArgumentException("XID needs the TC address");
         }
+        if (tag == null || !(tag.isEmpty() || isTag(tag))) {
+            throw new IllegalArgumentException("XID tag '" + tag + "' must be " + TAG_LENGTH + " lowercase hex digits");
+        }
+    }
+
+    /** A new XID with a tag drawn from {@code random} (pass a {@link java.security.SecureRandom}). */
+    public static Xid tagged(String tcAddress, long sequence, RandomGenerator random) {
+        return new Xid(tcAddress, HexFormat.of().toHexDigits(random.nextLong()), sequence);
     }
 
     public static Xid parse(String text) {
         if (text == null || text.isEmpty() || text.length() > MAX_LENGTH) {
-            throw new IllegalArgumentException("Malformed XID '" + text
-                    + "': expected <tc-host>:<tc-port>:<sequence>, at most " + MAX_LENGTH + " characters");
+            throw new IllegalArgumentException("Malformed XID '" + text + "': " + EXPECTED + ", at most "
+                    + MAX_LENGTH + " characters");
         }
         int colon = text.lastIndexOf(':');
         if (colon <= 0 || colon == text.length() - 1) {
-            throw new IllegalArgumentException("Malformed XID '" + text + "': expected <tc-host>:<tc-port>:<sequence>");
+            throw new IllegalArgumentException("Malformed XID '" + text + "': " + EXPECTED);
         }
+        long sequence;
         try {
-            return new Xid(text.substring(0, colon), Long.parseLong(text.substring(colon + 1)));
+            sequence = Long.parseLong(text.substring(colon + 1));
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("Malformed XID '" + text + "': the part after the last ':' must be a number");
         }
+        String rest = text.substring(0, colon);
+        int tagColon = rest.lastIndexOf(':');
+        if (tagColon > 0 && isTag(rest.substring(tagColon + 1))) {
+            return new Xid(rest.substring(0, tagColon), rest.substring(tagColon + 1), sequence);
+        }
+        return new Xid(rest, "", sequence); // written before XIDs had a tag
+    }
+
+    /** Whether this XID predates the tag (and so could be guessed from its neighbours). */
+    public boolean legacy() {
+        return tag.isEmpty();
+    }
+
+    private static boolean isTag(String s) {
+        if (s.length() != TAG_LENGTH) {
+            return false;
+        }
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (!(c >= '0' && c <= '9' || c >= 'a' && c <= 'f')) {
+                return false;
+            }
+        }
+        return true;
     }
 
     @Override
     public String toString() {
-        return tcAddress + ':' + sequence;
+        return tag.isEmpty() ? tcAddress + ':' + sequence : tcAddress + ':' + tag + ':' + sequence;
     }
 }

@@ -93,7 +93,7 @@ public final class Coordinator {
         }
         checkLimits(applicationId);
         long now = clock.millis();
-        String xid = new Xid(tcAddress, ids.nextXidSequence()).toString();
+        String xid = ids.nextXid().toString();
         GlobalTransaction tx = new GlobalTransaction(xid, name, applicationId, chosen, GlobalStatus.BEGIN, now,
                 timeoutMs == 0 ? defaultTimeout.toMillis() : timeoutMs, "", "", now);
         return store.insertGlobal(tx).thenApply(v -> {

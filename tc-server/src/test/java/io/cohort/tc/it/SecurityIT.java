@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
+import io.cohort.client.TcException;
+import io.cohort.protocol.Xid;
+import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.GlobalStatusCode;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.protocol.v1.BranchResult;
@@ -169,6 +172,53 @@ class SecurityIT {
         RawHttp.send(tc.httpPort(), "GET", "/api/v1/locks%0aFAKE-LINE");
         assertThat(output.getOut()).contains("Authentication failed: GET /api/v1/rms from 127.0.0.1 with a wrong");
         assertThat(output.getOut()).doesNotContain("\nFAKE-LINE");
+    }
+
+    // ---- XIDs ----
+
+    /**
+     * A client that knows two consecutive XIDs knows the next sequence number, but not the next
+     * XID: every guess built from what it knows (the next sequences with either tag seen, or in
+     * the untagged form of old XIDs) finds nothing over gRPC (status, rollback, register a branch,
+     * mark rollback-only) nor over REST, and the real next transaction is left alone.
+     */
+    @Test
+    void aGuessedNeighbourXidFindsNothingOverGrpcOrRest() {
+        Xid first = Xid.parse(begin());
+        Xid second = Xid.parse(begin());
+        String next = begin();
+        assertThat(Xid.parse(next).sequence()).as("the sequence alone is predictable").isGreaterThan(second.sequence());
+
+        List<String> guesses = new ArrayList<>();
+        for (long sequence = second.sequence() + 1; sequence <= second.sequence() + 20; sequence++) {
+            guesses.add(new Xid(second.tcAddress(), first.tag(), sequence).toString());
+            guesses.add(new Xid(second.tcAddress(), second.tag(), sequence).toString());
+            guesses.add(new Xid(second.tcAddress(), "", sequence).toString());
+        }
+        assertThat(guesses).doesNotContain(next);
+        for (String guess : guesses) {
+            assertThat(grpcError(() -> client.status(guess))).as(guess).isEqualTo(ErrorCode.UNKNOWN_XID);
+            assertThat(grpcError(() -> client.rollback(guess))).as(guess).isEqualTo(ErrorCode.UNKNOWN_XID);
+            assertThat(grpcError(() -> client.registerBranch(guess, RESOURCE, List.of("account:77"), new byte[0], "rm")))
+                    .as(guess).isEqualTo(ErrorCode.UNKNOWN_XID);
+            assertThat(grpcError(() -> client.markRollbackOnly(guess, RESOURCE, "guessed"))).as(guess)
+                    .isEqualTo(ErrorCode.UNKNOWN_XID);
+            assertThat(RawHttp.send(tc.httpPort(), "GET", "/api/v1/transactions/" + guess,
+                    "Authorization: Bearer " + CLIENT_TOKEN).status()).as(guess).isEqualTo(404);
+            assertThat(RawHttp.send(tc.httpPort(), "POST", "/api/v1/transactions/" + guess + "/rollback",
+                    "Authorization: Bearer " + ADMIN_TOKEN).status()).as(guess).isEqualTo(404);
+        }
+        assertThat(client.status(next).getStatus()).isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
+        assertThat(client.queryLocks(RESOURCE, List.of("account:77"), "").getLockable()).isTrue();
+    }
+
+    static ErrorCode grpcError(Runnable call) {
+        try {
+            call.run();
+            return ErrorCode.UNRECOGNIZED;
+        } catch (TcException e) {
+            return e.errorCode();
+        }
     }
 
     // ---- gRPC: phase-2 answers ----
