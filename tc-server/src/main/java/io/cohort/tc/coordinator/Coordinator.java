@@ -115,7 +115,8 @@ public final class Coordinator {
             metrics.refusedBegin();
             throw new CoordinatorException(ErrorCode.TOO_MANY_TRANSACTIONS, "Application '"
                     + oneLine(applicationId) + "' has " + unfinished.ofApplication()
-                    + " unfinished global transactions, the limit per application id"
+                    + " unfinished global transactions, the limit per application id (with per-service identities,"
+                    + " the authenticated service's name)"
                     + " (cohort.tc.limits.max-active-per-application = " + limits.maxActivePerApplication()
                     + "): no new one begins for it until some finish. Try again later");
         }

@@ -28,6 +28,15 @@ record Caller(String name, List<Pattern> resources) {
         return new Caller(name, patterns.stream().map(Caller::glob).toList());
     }
 
+    /**
+     * The application id a transaction this caller begins is recorded and counted under
+     * ({@code cohort.tc.limits.max-active-per-application}): a named service's own name, whatever
+     * it claims, so it cannot escape its cap by claiming another id; otherwise the claimed id.
+     */
+    String applicationId(String claimed) {
+        return this == ANY ? claimed : name;
+    }
+
     boolean mayServe(String resourceId) {
         return resources == null || resources.stream().anyMatch(p -> p.matcher(resourceId).matches());
     }

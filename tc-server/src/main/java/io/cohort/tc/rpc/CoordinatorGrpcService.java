@@ -73,8 +73,8 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
         answer(null, response, () -> {
             checkLength("name", request.getName(), MAX_NAME_LENGTH);
             checkLength("application_id", request.getApplicationId(), MAX_ID_LENGTH);
-            return coordinator.begin(request.getName(), request.getApplicationId(), request.getTimeoutMs(),
-                    request.getProtocol());
+            return coordinator.begin(request.getName(), Caller.current().applicationId(request.getApplicationId()),
+                    request.getTimeoutMs(), request.getProtocol());
         }, tx -> BeginResponse.newBuilder().setXid(tx.xid()).setTimeoutMs(tx.timeoutMs())
                 .setProtocol(tx.protocol()).build());
     }
@@ -157,6 +157,8 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
             if (request.getResourceId().isEmpty()) {
                 throw CoordinatorException.invalid("Lock query has no resource id");
             }
+            // A conflict names the holder's XID: only a service that may serve the resource learns it.
+            checkMayServe(request.getResourceId(), "query the locks of");
             return CompletableFuture.completedFuture(coordinator.queryLocks(request.getResourceId(),
                     request.getLockKeysList(), request.getXid()));
         }, conflict -> conflict.map(c -> QueryLocksResponse.newBuilder().setLockable(false).setConflict(conflictOf(c)).build())
