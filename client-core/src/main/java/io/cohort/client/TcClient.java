@@ -84,7 +84,9 @@ public final class TcClient implements AutoCloseable {
                 .intervalFunction(IntervalFunction.ofExponentialBackoff(config.retryBackoff(), 2.0))
                 // A call the open breaker refused is retried too: the refusal made the channel reconnect, and
                 // the breaker closes as soon as it has.
-                .retryOnException(e -> e instanceof TcUnavailableException || e instanceof CallNotPermittedException)
+                // A store that cannot write changed nothing: repeating a call that is safe to repeat is harmless.
+                .retryOnException(e -> e instanceof TcUnavailableException || e instanceof TcStoreUnavailableException
+                        || e instanceof CallNotPermittedException)
                 .build());
         this.circuitBreaker = CircuitBreaker.of("cohort-tc", CircuitBreakerConfig.custom()
                 .failureRateThreshold(50)
@@ -92,6 +94,7 @@ public final class TcClient implements AutoCloseable {
                 .slidingWindowSize(50)
                 .waitDurationInOpenState(openStateWait)
                 .permittedNumberOfCallsInHalfOpenState(3)
+                // Only "no TC answered" counts: a TC whose store fails still answers, and its replicas may not fail.
                 .recordException(e -> e instanceof TcUnavailableException)
                 .build());
         circuitBreaker.getEventPublisher().onStateTransition(event -> {
@@ -303,10 +306,6 @@ public final class TcClient implements AutoCloseable {
     static TcException toException(String operation, String xid, String address, StatusRuntimeException e) {
         Status.Code code = e.getStatus().getCode();
         String what = operation + (xid == null ? "" : " of " + xid);
-        if (code == Status.Code.UNAVAILABLE || code == Status.Code.DEADLINE_EXCEEDED) {
-            return new TcUnavailableException("No answer from the TC at " + address + " for " + what + " ("
-                    + code + ": " + e.getStatus().getDescription() + "); check the TC is running and reachable", e);
-        }
         ErrorCode errorCode = ErrorCode.ERROR_UNSPECIFIED;
         Metadata trailers = e.getTrailers();
         if (trailers != null && trailers.get(Protocol.ERROR_CODE_TRAILER) != null) {
@@ -316,7 +315,17 @@ public final class TcClient implements AutoCloseable {
                 // A newer TC's code: keep UNSPECIFIED, the description still explains.
             }
         }
-        boolean retriable = errorCode == ErrorCode.STORE_UNAVAILABLE || code == Status.Code.RESOURCE_EXHAUSTED;
+        if (errorCode == ErrorCode.STORE_UNAVAILABLE) {
+            // The TC's own answer (gRPC UNAVAILABLE, but with the trailer): it is there, its store is not.
+            return new TcStoreUnavailableException("The TC at " + address + " refused " + what + " because its store"
+                    + " cannot write: nothing was changed; try again once the TC's store is back (" + e.getStatus()
+                    .getDescription() + ") [" + code + ", STORE_UNAVAILABLE]", e);
+        }
+        if (code == Status.Code.UNAVAILABLE || code == Status.Code.DEADLINE_EXCEEDED) {
+            return new TcUnavailableException("No answer from the TC at " + address + " for " + what + " ("
+                    + code + ": " + e.getStatus().getDescription() + "); check the TC is running and reachable", e);
+        }
+        boolean retriable = code == Status.Code.RESOURCE_EXHAUSTED;
         return new TcException("TC refused " + what + ": " + e.getStatus().getDescription()
                 + " [" + code + (errorCode == ErrorCode.ERROR_UNSPECIFIED ? "" : ", " + errorCode) + "]",
                 errorCode, retriable, e);

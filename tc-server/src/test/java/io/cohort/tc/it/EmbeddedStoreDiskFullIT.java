@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
 import io.cohort.client.TcException;
+import io.cohort.client.TcStoreUnavailableException;
 import io.cohort.protocol.v1.GlobalStatusCode;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.tc.store.embedded.SmallTmpfs;
@@ -76,8 +77,10 @@ class EmbeddedStoreDiskFullIT {
                     }
                 }
                 assertThat(refused).as("a write on the full disk is refused").isNotNull();
-                // The client reports the TC's UNAVAILABLE as such; the TC's description names the cause.
-                assertThat(refused.getMessage()).contains("No space left on device").contains("free space in");
+                // The client reports the TC's STORE_UNAVAILABLE as such; the TC's description names the cause.
+                assertThat(refused).isInstanceOf(TcStoreUnavailableException.class);
+                assertThat(refused.getMessage()).contains("its store cannot write").contains("nothing was changed")
+                        .contains("No space left on device").contains("free space in");
                 assertThat(status(tc, "liveness")).as("liveness within its bound").isEqualTo(200);
 
                 Files.delete(filler);
