@@ -161,6 +161,15 @@ final class LogWriter {
             batch = new ArrayList<>();
         }
         try {
+            if (failure == null) {
+                // Everything above is written and forced: mark the clean close (see CleanClose).
+                CleanClose.write(directory, generation, channel.size(), fsync);
+            }
+        } catch (IOException e) {
+            LOG.warn("Writing the clean-close marker in {} failed: {}; the next start will take a torn last batch for a"
+                    + " crash's", directory, e.toString());
+        }
+        try {
             channel.close();
         } catch (IOException e) {
             LOG.warn("Closing log {} failed: {}", LogFiles.log(directory, generation), e.toString());

@@ -143,10 +143,11 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
     // ---------------------------------------------------------------- recovery
 
     @Test
-    void tornTailIsTruncatedAndReportedWithItsOffset() throws Exception {
+    void tornTailAfterACrashIsTruncatedAndReportedAsTheUnacknowledgedBatch() throws Exception {
         writeTransfers(3);
         StoreView before = StoreView.of(store);
         store.close();
+        Files.delete(CleanClose.file(dir.resolve("data"))); // a crash closes nothing
         Path log = newestLog();
         long goodSize = Files.size(log);
         byte[] frame = RecordCodec.encode(new LogRecord.DeleteBranches("tc:torn"));
@@ -160,7 +161,7 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
         assertThat(logs.list).anySatisfy(e -> {
             assertThat(e.getLevel()).isEqualTo(Level.WARN);
             assertThat(e.getFormattedMessage()).contains(log.toString()).contains("offset " + goodSize)
-                    .contains("never acknowledged").contains("cannot tell the two apart")
+                    .contains("did not close the store").contains("never acknowledged: nothing is lost")
                     .contains("No readable record remains");
         });
     }
@@ -196,6 +197,7 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
         long beforeLast = Files.size(newestLog());
         store.deleteBranches("tc:1").join();
         store.close();
+        Files.delete(CleanClose.file(dir.resolve("data"))); // a torn last write: the store was not closed
         Path log = newestLog();
         flipByte(log, Files.size(log) - 1);
 
@@ -225,6 +227,51 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
 
         assertThat(StoreView.of(store)).usingRecursiveComparison().isEqualTo(before);
         assertThat(Files.size(log)).isEqualTo(goodSize);
+    }
+
+    /**
+     * A clean close leaves the {@link CleanClose} marker with the log's length. A log shorter than
+     * that afterwards was cut short (here exactly at a batch boundary, which reads as a whole log):
+     * the store refuses to open and says acknowledged records are lost, until the marker is deleted.
+     */
+    @Test
+    void aLogCutShortAfterACleanCloseRefusesToStartSayingAcknowledgedRecordsAreLost() throws Exception {
+        writeTransfers(2);
+        Path log = newestLog();
+        long boundary = Files.size(log);
+        store.deleteBranches("tc:1").join(); // acknowledged, and then cut off below
+        store.close();
+        Path marker = CleanClose.file(dir.resolve("data"));
+        assertThat(Files.readString(marker)).contains("length " + Files.size(log));
+        try (FileChannel ch = FileChannel.open(log, StandardOpenOption.WRITE)) {
+            ch.truncate(boundary);
+        }
+
+        assertThatThrownBy(() -> new EmbeddedTransactionStore(config(), clock, registry))
+                .isInstanceOfSatisfying(EmbeddedStoreCorruptedException.class, e -> {
+                    assertThat(e.file()).isEqualTo(log);
+                    assertThat(e.getMessage()).contains("cut short after the TC closed it cleanly")
+                            .contains("acknowledged after that offset are lost").contains("delete " + marker);
+                });
+        assertThat(Files.size(log)).as("nothing is cut off").isEqualTo(boundary);
+        store = null;
+
+        Files.delete(marker); // the way out the message names: start with what remains
+        store = newStore();
+        assertThat(store.findBranches("tc:1")).as("the cut-off deletion is gone").isNotEmpty();
+    }
+
+    @Test
+    void theMarkerIsRemovedOnOpenSoACrashAfterwardsIsNotTakenForACleanClose() throws Exception {
+        writeTransfers(1);
+        store.close();
+        Path marker = CleanClose.file(dir.resolve("data"));
+        assertThat(marker).exists();
+        store = newStore();
+        assertThat(marker).as("removed before anything is appended").doesNotExist();
+        writeTransfersFrom(1, 1);
+        store.close();
+        assertThat(Files.readString(marker)).contains("length " + Files.size(newestLog()));
     }
 
     @Test
@@ -436,7 +483,11 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
 
     /** n committed-and-finished transfers, each leaving a different trace. */
     private void writeTransfers(int n) {
-        for (int i = 0; i < n; i++) {
+        writeTransfersFrom(0, n);
+    }
+
+    private void writeTransfersFrom(int first, int n) {
+        for (int i = first; i < first + n; i++) {
             String xid = "tc:" + i;
             store.insertGlobal(global(xid, 1_000 + i)).join();
             store.registerBranch(branch(xid, 10L * i + 1, "db1", "account:" + i), rows("db1", "account:" + i)).join();
