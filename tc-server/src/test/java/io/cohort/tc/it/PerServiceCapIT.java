@@ -11,6 +11,7 @@ import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.testsupport.TcProcess;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -63,15 +64,17 @@ class PerServiceCapIT {
                     "Authorization: Bearer " + SHARED_TOKEN).body()).contains("\"total\":" + CAP);
 
             // A lock conflict names its holder's XID: svc-a may not query the locks of svc-b's databases.
-            String xidOfB = b.begin("b-locks", Duration.ZERO, TransactionProtocol.TWO_PHASE);
-            b.registerBranch(xidOfB, "jdbc:postgresql://db2/bank_b", java.util.List.of("account:1"), new byte[0], "rm-b");
-            TcException denied = catchThrowableOfType(() -> a.queryLocks("jdbc:postgresql://db2/bank_b",
-                    java.util.List.of("account:1"), ""), TcException.class);
-            assertThat(denied).as("svc-a querying svc-b's locks").isNotNull();
-            assertThat(denied.errorCode()).isEqualTo(ErrorCode.PERMISSION_DENIED);
-            assertThat(denied.getMessage()).doesNotContain(xidOfB);
-            assertThat(b.queryLocks("jdbc:postgresql://db2/bank_b", java.util.List.of("account:1"), "")
-                    .getConflict().getHolderXid()).isEqualTo(xidOfB);
+            String bankB = "jdbc:postgresql://db2/bank_b";
+            try (TestRm rmB = new TestRm(config(tc, "svc-b", B_TOKEN), "rm-b", List.of(bankB))) {
+                String xidOfB = b.begin("b-locks", Duration.ZERO, TransactionProtocol.TWO_PHASE);
+                b.registerBranch(xidOfB, bankB, List.of("account:1"), new byte[0], "rm-b");
+                TcException denied = catchThrowableOfType(() -> a.queryLocks(bankB, List.of("account:1"), ""),
+                        TcException.class);
+                assertThat(denied).as("svc-a querying svc-b's locks").isNotNull();
+                assertThat(denied.errorCode()).isEqualTo(ErrorCode.PERMISSION_DENIED);
+                assertThat(denied.getMessage()).doesNotContain(xidOfB);
+                assertThat(b.queryLocks(bankB, List.of("account:1"), "").getConflict().getHolderXid()).isEqualTo(xidOfB);
+            }
 
             for (int i = 0; i < CAP; i++) {
                 shared.begin("shared", Duration.ZERO, TransactionProtocol.TWO_PHASE);
@@ -82,7 +85,10 @@ class PerServiceCapIT {
     }
 
     private static TcClient client(TcProcess tc, String applicationId, String token) {
-        return new TcClient(new TcClientConfig(tc.grpcAddress(), applicationId, token, Duration.ofSeconds(30), 1,
-                Duration.ofMillis(10)));
+        return new TcClient(config(tc, applicationId, token));
+    }
+
+    private static TcClientConfig config(TcProcess tc, String applicationId, String token) {
+        return new TcClientConfig(tc.grpcAddress(), applicationId, token, Duration.ofSeconds(30), 1, Duration.ofMillis(10));
     }
 }

@@ -184,6 +184,12 @@ class SecurityIT {
      */
     @Test
     void aGuessedNeighbourXidFindsNothingOverGrpcOrRest() {
+        try (TestRm rm = new TestRm(clientConfig(CLIENT_TOKEN), "rm-guess", List.of(RESOURCE))) {
+            guessedNeighboursFindNothing();
+        }
+    }
+
+    private void guessedNeighboursFindNothing() {
         Xid first = Xid.parse(begin());
         Xid second = Xid.parse(begin());
         String next = begin();
