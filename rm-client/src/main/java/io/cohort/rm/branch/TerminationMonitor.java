@@ -1,6 +1,7 @@
 package io.cohort.rm.branch;
 
 import io.cohort.client.TcException;
+import io.cohort.client.TcStoreUnavailableException;
 import io.cohort.client.TcUnavailableException;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
@@ -177,7 +178,7 @@ public final class TerminationMonitor implements AutoCloseable {
         try {
             tc.status(xid);
             return null;
-        } catch (TcUnavailableException e) {
+        } catch (TcUnavailableException | TcStoreUnavailableException e) { // no TC can decide or record
             return firstLine(e.getMessage());
         } catch (TcException e) {
             return null;
@@ -202,7 +203,7 @@ public final class TerminationMonitor implements AutoCloseable {
         try {
             global = coordinator.reportDecision(xid, branchId, committed ? BranchStatusCode.BRANCH_PHASE2_COMMITTED
                     : BranchStatusCode.BRANCH_PHASE2_ROLLBACKED, why);
-        } catch (TcUnavailableException e) {
+        } catch (TcUnavailableException | TcStoreUnavailableException e) { // no TC can decide or record
             return false;
         } catch (TcException e) {
             if (e.errorCode() == ErrorCode.UNKNOWN_XID || e.errorCode() == ErrorCode.UNKNOWN_BRANCH) {
@@ -289,7 +290,7 @@ public final class TerminationMonitor implements AutoCloseable {
         GlobalStatus global;
         try {
             global = GlobalStatus.fromWire(tc.status(xid).getStatus());
-        } catch (TcUnavailableException e) {
+        } catch (TcUnavailableException | TcStoreUnavailableException e) { // no TC can decide or record
             String none = firstLine(e.getMessage());
             quiet.forEach(q -> decideAlone(r, q, noTc(none)));
             return none;

@@ -1,5 +1,6 @@
 package io.cohort.rm.jdbc;
 
+import io.cohort.client.TcStoreUnavailableException;
 import io.cohort.client.TcUnavailableException;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
@@ -148,8 +149,8 @@ public final class ConnectionProxy extends DelegatingConnection {
             threePhase = registered.getProtocol() == TransactionProtocol.THREE_PHASE;
         } catch (SQLException | RuntimeException e) {
             rollbackQuietly();
-            // With no TC to answer, telling it would fail too (and only feed the client's circuit breaker).
-            if (!(e.getCause() instanceof TcUnavailableException)) {
+            // With no TC to answer, or a TC whose store cannot write, telling it would fail too.
+            if (!(e.getCause() instanceof TcUnavailableException || e.getCause() instanceof TcStoreUnavailableException)) {
                 markRollbackOnly(xid, "its branch could not be registered: " + e.getMessage());
             }
             throw e;
