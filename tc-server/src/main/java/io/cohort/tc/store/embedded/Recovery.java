@@ -96,8 +96,10 @@ final class Recovery {
      * Says what is known about a log that ends in an incomplete batch. A crash or a failed write
      * leaves exactly that, and then the batch was never acknowledged; but a file cut short (a
      * partial copy or restore, a truncation) looks the same from inside, since a torn write can leave
-     * any prefix of its batch, and then acknowledged records are lost. The log cannot tell the two
-     * apart, so the warning names both and the transactions the readable remains belong to.
+     * any prefix of its batch, and then acknowledged records are lost. With no {@link CleanClose}
+     * marker ({@code notClosed}) the previous run did not close the store, so it is the crash's batch;
+     * with a marker the log outgrew, the log alone cannot tell the two apart, so the warning names
+     * both and the transactions the readable remains belong to.
      */
     private static void warnTorn(Path file, LogFiles.ReadResult read, boolean notClosed) throws IOException {
         List<String> xids = LogFiles.xidsAfter(file, read.validBytes(), NAMED_XIDS);
