@@ -73,18 +73,27 @@ class HaFailoverIT {
     private static final Duration RECOVERY_INTERVAL = Duration.ofMillis(200);
     /** How long an RM sits on a batch of phase-2 commands around a kill. */
     private static final Duration SLOW_PHASE2 = Duration.ofMillis(1_500);
+    /** TcProcess's longest wait between two attempts of a phase-2 command. */
+    private static final Duration MAX_BACKOFF = Duration.ofSeconds(1);
     /** How late a recovery pass, a command and this test's polling may run on a loaded machine. */
     private static final Duration SCHEDULING_SLACK = Duration.ofSeconds(5);
+    /** The longest a killed replica's transaction may stay its: the lease runs out, the next recovery pass claims it. */
+    private static final Duration TAKEOVER_BOUND = LEASE.plus(RECOVERY_INTERVAL).plus(SCHEDULING_SLACK);
     /**
-     * The longest a killed replica's decided transaction may wait for a survivor to finish it: its
-     * lease runs out, the next recovery pass claims it, and phase 2 may queue behind one slow batch.
+     * The longest a killed replica's decided transaction may wait for a survivor to finish it: the
+     * takeover, then phase 2, which may queue behind one slow batch and wait out one retry backoff.
      */
-    private static final Duration TAKEOVER_BOUND = LEASE.plus(RECOVERY_INTERVAL).plus(SLOW_PHASE2)
-            .plus(SCHEDULING_SLACK);
+    private static final Duration FINISH_BOUND = TAKEOVER_BOUND.plus(SLOW_PHASE2).plus(MAX_BACKOFF);
     private static final Duration TX_TIMEOUT = Duration.ofSeconds(20);
     /** Until every transaction ended: an orphan (its begin answer lost in a kill) times out first. */
-    private static final Duration DRAIN = TX_TIMEOUT.plus(TAKEOVER_BOUND).plus(SCHEDULING_SLACK);
+    private static final Duration DRAIN = TX_TIMEOUT.plus(FINISH_BOUND).plus(SCHEDULING_SLACK);
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(10);
+    /**
+     * A replica is killed only once it has been up this long: the RMs' streams reopen within 5 s
+     * (their longest backoff), and a replica without them hands its transactions over, which would
+     * blur what a kill shows.
+     */
+    private static final Duration STREAMS_BACK = Duration.ofSeconds(5).plus(SCHEDULING_SLACK);
 
     private static final String DECIDED_UNENDED = codes(s -> !s.isEnded() && (s.phase() == GlobalStatus.Phase.COMMITTING
             || s.phase() == GlobalStatus.Phase.ROLLING_BACK));
@@ -126,6 +135,7 @@ class HaFailoverIT {
         final String id;
         final TcProcess process;
         volatile boolean up;
+        volatile long upSince;
         volatile CompletableFuture<Void> restart = CompletableFuture.completedFuture(null);
 
         Replica(String id, TcProcess process) {
@@ -146,7 +156,7 @@ class HaFailoverIT {
     }
 
     private record Kill(int round, String kind, String victim, List<Held> held, Map<String, Long> waitsMs,
-                        Map<String, Finished> finished) {
+                        Map<String, Long> takeoverMs, Map<String, Finished> finished) {
 
         List<Held> decided() {
             return held.stream().filter(h -> h.statusAtKill != GlobalStatus.BEGIN).toList();
@@ -201,7 +211,7 @@ class HaFailoverIT {
             long nextKill = System.nanoTime();
             for (int round = 0; round < ROUNDS; round++) {
                 long at = nextKill;
-                await(() -> System.nanoTime() >= at && upCount() >= 2, Duration.ofMinutes(3),
+                await(() -> System.nanoTime() >= at && upCount() >= 2 && !killable().isEmpty(), Duration.ofMinutes(3),
                         () -> "two replicas up for the next kill (up: " + upCount() + ")");
                 nextKill = System.nanoTime() + KILL_EVERY.toNanos();
                 Kill kill = killOne(round, round % 2 == 0);
@@ -210,6 +220,7 @@ class HaFailoverIT {
                     Replica victim = replicas.stream().filter(r -> r.id.equals(kill.victim)).findFirst().orElseThrow();
                     victim.restart = CompletableFuture.runAsync(() -> {
                         victim.process.start();
+                        victim.upSince = System.nanoTime();
                         victim.up = true;
                     }, restarts);
                 }
@@ -256,6 +267,7 @@ class HaFailoverIT {
             closing(r.process);
             starting.add(CompletableFuture.runAsync(() -> {
                 r.process.start();
+                r.upSince = System.nanoTime();
                 r.up = true;
             }));
         }
@@ -266,6 +278,13 @@ class HaFailoverIT {
         return replicas.stream().filter(r -> r.up).count();
     }
 
+    /** Replicas up long enough for the RMs' streams to have reached them. */
+    private Set<String> killable() {
+        long now = System.nanoTime();
+        return replicas.stream().filter(r -> r.up && now - r.upSince >= STREAMS_BACK.toNanos()).map(r -> r.id)
+                .collect(Collectors.toSet());
+    }
+
     /**
      * Slows phase 2 at both RMs, picks the victim among the replicas up (the one driving the most
      * decided transactions, or the one holding the most leases), notes what it holds, kills it, and
@@ -273,34 +292,43 @@ class HaFailoverIT {
      */
     private Kill killOne(int round, boolean midPhase2) throws SQLException {
         slowPhase2.set(true);
-        Set<String> up = replicas.stream().filter(r -> r.up).map(r -> r.id).collect(Collectors.toSet());
+        Set<String> up = killable();
         String statuses = midPhase2 ? DECIDED_UNENDED : UNENDED;
         String[] victimId = new String[1];
+        List<List<Held>> snapshot = new ArrayList<>(List.of(List.of()));
         await(() -> {
             victimId[0] = mostHeld(statuses, up);
-            return victimId[0] != null;
+            if (victimId[0] == null) {
+                return false;
+            }
+            snapshot.set(0, held(victimId[0]));
+            return !midPhase2 || snapshot.get(0).stream().anyMatch(h -> h.statusAtKill != GlobalStatus.BEGIN);
         }, Duration.ofSeconds(30), () -> "a replica holding transactions " + (midPhase2 ? "in phase 2" : "at all"));
         Replica victim = replicas.stream().filter(r -> r.id.equals(victimId[0])).findFirst().orElseThrow();
-        List<Held> held = held(victim.id);
+        List<Held> held = snapshot.get(0);
         victim.up = false;
         victim.process.kill();
         long killedAt = System.nanoTime();
         slowPhase2.set(false);
 
         Map<String, Long> waits = new LinkedHashMap<>();
+        Map<String, Long> takeovers = new HashMap<>();
         Map<String, Finished> finished = new HashMap<>();
         List<String> decided = held.stream().filter(h -> h.statusAtKill != GlobalStatus.BEGIN).map(Held::xid).toList();
         await(() -> {
             for (Finished f : finished(decided)) {
+                if (f.owner != null && !f.owner.equals(victim.id) && !takeovers.containsKey(f.xid)) {
+                    takeovers.put(f.xid, Duration.ofNanos(System.nanoTime() - killedAt).toMillis());
+                }
                 if (f.status.isEnded() && !waits.containsKey(f.xid)) {
                     waits.put(f.xid, Duration.ofNanos(System.nanoTime() - killedAt).toMillis());
                     finished.put(f.xid, f);
                 }
             }
             return waits.size() == decided.size();
-        }, TAKEOVER_BOUND.multipliedBy(3), () -> "a survivor to finish what " + victim.id + " drove: "
+        }, FINISH_BOUND.multipliedBy(3), () -> "a survivor to finish what " + victim.id + " drove: "
                 + finished(decided).stream().filter(f -> !f.status.isEnded()).toList());
-        return new Kill(round, midPhase2 ? "mid-phase-2" : "most-leases", victim.id, held, waits, finished);
+        return new Kill(round, midPhase2 ? "mid-phase-2" : "most-leases", victim.id, held, waits, takeovers, finished);
     }
 
     private String mostHeld(String statuses, Set<String> among) {
@@ -318,7 +346,7 @@ class HaFailoverIT {
         }
     }
 
-    private List<Held> held(String owner) throws SQLException {
+    private List<Held> held(String owner) {
         try (Connection c = store.getConnection(); PreparedStatement ps = c.prepareStatement(
                 "SELECT xid, status, lease_until FROM cohort_global_tx WHERE owner = ? AND status IN (" + UNENDED + ")")) {
             ps.setString(1, owner);
@@ -329,6 +357,8 @@ class HaFailoverIT {
                 }
             }
             return held;
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
         }
     }
 
@@ -544,9 +574,13 @@ class HaFailoverIT {
             for (Held h : kill.decided()) {
                 Finished f = kill.finished.get(h.xid);
                 assertThat(Duration.ofMillis(kill.waitsMs.get(h.xid))).as("round %d: %s waited", kill.round, h.xid)
-                        .isLessThanOrEqualTo(TAKEOVER_BOUND);
+                        .isLessThanOrEqualTo(FINISH_BOUND);
                 if (!kill.victim.equals(f.owner)) {
                     takenOver++;
+                    assertThat(kill.takeoverMs).as("round %d: the takeover of %s was seen", kill.round, h.xid)
+                            .containsKey(h.xid);
+                    assertThat(Duration.ofMillis(kill.takeoverMs.get(h.xid))).as("round %d: %s taken over after",
+                            kill.round, h.xid).isLessThanOrEqualTo(TAKEOVER_BOUND);
                     assertThat(f.updatedAt).as("round %d: %s finished by %s only after the lease of %s ran out",
                             kill.round, h.xid, f.owner, kill.victim).isAfterOrEqualTo(h.leaseUntilAtKill);
                 }
@@ -559,20 +593,26 @@ class HaFailoverIT {
         Map<Outcome, Long> outcomes = transfers.stream().filter(t -> t.outcome != null)
                 .collect(Collectors.groupingBy(t -> t.outcome, Collectors.counting()));
         System.out.printf("HaFailoverIT: %d transfers %s, %d begins not answered; lease %d ms, recovery interval %d ms,"
-                        + " takeover bound %d ms%n", transfers.size(), outcomes, beginFailures.get(), LEASE.toMillis(),
-                RECOVERY_INTERVAL.toMillis(), TAKEOVER_BOUND.toMillis());
+                        + " bounds: takeover %d ms, finish %d ms%n", transfers.size(), outcomes, beginFailures.get(),
+                LEASE.toMillis(), RECOVERY_INTERVAL.toMillis(), TAKEOVER_BOUND.toMillis(), FINISH_BOUND.toMillis());
         for (Kill kill : kills) {
-            List<Long> waits = kill.decided().stream().filter(h -> !kill.victim.equals(kill.finished.get(h.xid).owner))
-                    .map(h -> kill.waitsMs.get(h.xid)).sorted().toList();
-            System.out.printf("  round %d (%s): killed %s holding %d leases, %d decided; %d finished by survivors after"
-                            + " %s ms (min/median/max)%n", kill.round, kill.kind, kill.victim, kill.held.size(),
-                    kill.decided().size(), waits.size(), waits.isEmpty() ? "-" : waits.get(0) + "/"
-                            + waits.get(waits.size() / 2) + "/" + waits.get(waits.size() - 1));
+            List<String> bySurvivors = kill.decided().stream().map(Held::xid)
+                    .filter(x -> !kill.victim.equals(kill.finished.get(x).owner)).toList();
+            System.out.printf("  round %d (%s): killed %s holding %d leases, %d decided; %d finished by survivors:"
+                            + " taken over after %s ms, finished after %s ms (min/median/max)%n", kill.round, kill.kind,
+                    kill.victim, kill.held.size(), kill.decided().size(), bySurvivors.size(),
+                    spread(bySurvivors, kill.takeoverMs), spread(bySurvivors, kill.waitsMs));
         }
         System.out.printf("  wall time %d s%n", Duration.ofNanos(System.nanoTime() - testStart).toSeconds());
     }
 
     // ---- helpers ----
+
+    private static String spread(List<String> xids, Map<String, Long> ms) {
+        List<Long> sorted = xids.stream().map(ms::get).filter(java.util.Objects::nonNull).sorted().toList();
+        return sorted.isEmpty() ? "-" : sorted.get(0) + "/" + sorted.get(sorted.size() / 2) + "/"
+                + sorted.get(sorted.size() - 1);
+    }
 
     private static long count(DataSource ds, String sql) {
         try {
