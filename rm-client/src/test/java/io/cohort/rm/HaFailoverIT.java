@@ -307,8 +307,8 @@ class HaFailoverIT {
         Replica victim = replicas.stream().filter(r -> r.id.equals(victimId[0])).findFirst().orElseThrow();
         List<Held> held = snapshot.get(0);
         victim.up = false;
+        long killedAt = System.nanoTime(); // the SIGKILL; kill() returns once the process is reaped
         victim.process.kill();
-        long killedAt = System.nanoTime();
         slowPhase2.set(false);
 
         Map<String, Long> waits = new LinkedHashMap<>();
