@@ -121,6 +121,8 @@ cohort:
         username: {{ .Values.store.postgres.username | quote }}
         {{- end }}
         max-pool-size: {{ .Values.store.postgres.maxPoolSize }}
+        lease-time: {{ .Values.store.postgres.leaseTime | quote }}
+        renew-interval: {{ .Values.store.postgres.renewInterval | quote }}
       {{- end }}
 {{- end }}
 

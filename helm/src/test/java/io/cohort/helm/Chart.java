@@ -46,6 +46,15 @@ final class Chart {
         return Manifests.parse(template(valueFiles.toArray(String[]::new), sets).call());
     }
 
+    /** Renders with a values file shipped in the chart (e.g. values-production.yaml) and --set style overrides. */
+    static TemplateCommand withChartValues(String chartValuesFile, Map<String, Object> sets) {
+        Path path = DIR.resolve(chartValuesFile);
+        if (!Files.isRegularFile(path)) {
+            throw new IllegalArgumentException("no values file " + path.toAbsolutePath());
+        }
+        return template(new String[0], sets).withValuesFile(path);
+    }
+
     /** Renders with default values into another release namespace. */
     static Manifests renderIn(String namespace) {
         return Manifests.parse(template(new String[0], Map.of()).withNamespace(namespace).call());

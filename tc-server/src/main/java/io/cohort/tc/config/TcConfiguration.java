@@ -38,10 +38,19 @@ public class TcConfiguration {
     public record Endpoint(int grpcPort, String advertisedAddress) {
     }
 
-    @Bean
-    Clock clock(TcProperties properties) {
+    /** This process's clock (shifted by {@code cohort.tc.clock-offset} in tests). */
+    private static Clock localClock(TcProperties properties) {
         return properties.clockOffset().isZero() ? Clock.systemUTC()
                 : Clock.offset(Clock.systemUTC(), properties.clockOffset());
+    }
+
+    /**
+     * The clock the TC decides by: the one its store's replicas share (the PostgreSQL store's:
+     * the database's), else this process's.
+     */
+    @Bean
+    Clock clock(TransactionStore store, TcProperties properties) {
+        return store.sharedClock().orElseGet(() -> localClock(properties));
     }
 
     @Bean
@@ -59,7 +68,8 @@ public class TcConfiguration {
     }
 
     @Bean(destroyMethod = "close")
-    TransactionStore transactionStore(TcProperties properties, Clock clock, MeterRegistry registry) {
+    TransactionStore transactionStore(TcProperties properties, MeterRegistry registry) {
+        Clock clock = localClock(properties);
         TcProperties.Store store = properties.store();
         if (store.type().equals("postgres")) {
             TcProperties.Postgres pg = store.postgres();

@@ -28,8 +28,9 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  * @param auth              bearer tokens: the client token on gRPC and for REST reads, the admin token for REST
  *                          changes; per-service identities and the resources each may serve
  * @param tls               TLS (and mutual TLS) on the gRPC port
- * @param clockOffset       for tests only: shifts this TC's own clock (begin times, timeouts, backoffs); lease
- *                          times are the database's, so a skewed replica still honours other replicas' leases
+ * @param clockOffset       for tests only: shifts this process's clock. On the embedded store the TC decides by
+ *                          it (begin times, timeouts, backoffs); on the PostgreSQL store leases and timeouts
+ *                          follow the database's clock, so a skewed replica changes nothing there
  * @param limits            caps that bound the TC's memory whatever the traffic
  */
 @ConfigurationProperties("cohort.tc")

@@ -6,6 +6,7 @@ import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
+import java.time.Clock;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
@@ -121,6 +122,16 @@ public interface TransactionStore extends AutoCloseable {
      */
     default boolean releaseLease(String xid) {
         return false;
+    }
+
+    /**
+     * The clock every replica sharing this store agrees on, if the store has one: the TC then
+     * decides by it (begin times, timeouts, retry times), so a replica whose own clock is off
+     * neither times out another replica's transaction early nor keeps it late. Empty for a
+     * single-node store: the process's clock is the only one.
+     */
+    default Optional<Clock> sharedClock() {
+        return Optional.empty();
     }
 
     /**

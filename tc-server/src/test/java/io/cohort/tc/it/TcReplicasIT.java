@@ -34,7 +34,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Real TC processes as replicas on one PostgreSQL database, with leases: each transaction is
  * driven by one replica at a time, a killed replica's transactions are finished by a survivor
- * once its leases ran out, and skewed replica clocks change nothing (lease times are the database's).
+ * once its leases ran out, and skewed replica clocks change nothing (lease times and timeouts are
+ * the database's).
  * Every replica has its own test RM (same resource), so the commands each RM got tell which
  * replica drove what; ownership is read from {@code cohort_global_tx.owner}.
  */
@@ -206,11 +207,13 @@ class TcReplicasIT {
     /**
      * Replica a's clock is an hour behind, b's an hour ahead. By b's clock a's transactions (60 s
      * timeout) timed out two hours ago, and a's leases ended long ago: b must leave them alone while
-     * a lives, because leases are the database's time. Once a is killed, b takes them over after
-     * the lease and, by its own clock, rolls them back as timed out: it does act, when it may.
+     * a lives, because leases are the database's time. Timeouts are the database's time too: a
+     * commit of a's transaction sent to b commits, and once a is killed b takes its transactions
+     * over after the lease and keeps them running until the TM decides (before timeouts followed the
+     * database's clock, b refused the commit as timed out and rolled the others back on takeover).
      */
     @Test
-    void replicasWithClocksHoursApartHonourEachOthersLeases() throws Exception {
+    void replicasWithClocksHoursApartHonourEachOthersLeasesAndTimeouts() throws Exception {
         List<TcProcess> ab = replicas(LEASE, List.of("--cohort.tc.clock-offset=-1h"),
                 List.of("--cohort.tc.clock-offset=1h"));
         TcProcess a = ab.get(0);
@@ -236,18 +239,30 @@ class TcReplicasIT {
             TestRm.sleep(RECOVERY_INTERVAL.toMillis());
         }
 
-        viaA.commit(xids.get(0));
+        viaB.commit(xids.get(0)); // b's clock is two hours past a's begin time, the database's is not
         await(() -> viaA.status(xids.get(0)).getStatus() == GlobalStatusCode.GLOBAL_COMMITTED,
-                () -> xids.get(0) + " committed by its owner");
+                () -> xids.get(0) + " committed through b");
 
+        List<String> left = xids.subList(1, xids.size());
         long killedAt = System.nanoTime();
         a.kill();
-        for (String xid : xids.subList(1, xids.size())) {
-            await(() -> viaB.status(xid).getStatus() == GlobalStatusCode.GLOBAL_TIMEOUT_ROLLBACKED,
-                    () -> xid + " rolled back by b after the takeover");
-        }
+        await(() -> owners(left).stream().allMatch("replica-b"::equals), () -> "b to take over " + owners(left));
         assertThat(Duration.ofNanos(System.nanoTime() - killedAt)).as("not before the lease ran out")
                 .isGreaterThanOrEqualTo(LEASE.minus(RENEW));
+        long watch = System.nanoTime() + RECOVERY_INTERVAL.multipliedBy(10).toNanos();
+        while (System.nanoTime() < watch) {
+            for (String xid : left) {
+                assertThat(viaB.status(xid).getStatus()).as("%s on b, 60 s after its begin by the database's clock",
+                        xid).isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
+            }
+            TestRm.sleep(RECOVERY_INTERVAL.toMillis());
+        }
+        viaB.commit(left.get(0));
+        viaB.rollback(left.get(1));
+        await(() -> viaB.status(left.get(0)).getStatus() == GlobalStatusCode.GLOBAL_COMMITTED,
+                () -> left.get(0) + " committed by b");
+        await(() -> viaB.status(left.get(1)).getStatus() == GlobalStatusCode.GLOBAL_ROLLBACKED,
+                () -> left.get(1) + " rolled back by b (not as timed out)");
     }
 
     /**

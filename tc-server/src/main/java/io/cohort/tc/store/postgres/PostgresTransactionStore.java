@@ -45,7 +45,10 @@ import org.slf4j.LoggerFactory;
  * <p><b>Leases.</b> Every replica works only on the unended transactions it holds the lease of (see
  * {@link Leases}): those it began, decided or took over. A background thread renews all of them
  * in one statement every {@code renewInterval}; {@link #claimUnended} takes over the ones whose
- * lease ran out. Lease times are the database's clock, never this process's.
+ * lease ran out. Lease times are the database's clock, never this process's. The TC's other
+ * decisions by time (timeouts above all) use {@link #sharedClock}, this process's clock moved onto
+ * the database's, re-measured at every renewal. A replica whose renewals fail reports itself
+ * unhealthy (see {@link #checkHealth}) well before its leases run out.
  *
  * <p>Each call is one statement (plus the commit for registration), so a write costs one or two
  * round trips and one WAL flush. A new global transaction is committed without waiting for the
@@ -70,6 +73,9 @@ public final class PostgresTransactionStore implements TransactionStore {
     private final Leases leases;
     private final long leaseMs;
     private final ScheduledExecutorService renewer;
+    private final DatabaseClock databaseClock;
+    /** {@link System#nanoTime} of the last successful renewal (or of the start). */
+    private volatile long lastRenewalNanos;
 
     /**
      * A store over {@code dataSource}, which the caller keeps owning (and closes after the store).
@@ -97,6 +103,9 @@ public final class PostgresTransactionStore implements TransactionStore {
                 throw e;
             }
         }
+        this.databaseClock = new DatabaseClock(clock);
+        syncClockSafely();
+        this.lastRenewalNanos = System.nanoTime();
         // Its own thread: a slow recovery pass or a busy store pool must not delay the renewal.
         this.renewer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "cohort-tc-lease-renewal");
@@ -431,12 +440,52 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     private void renewSafely() {
         try {
+            long start = System.nanoTime();
             renewLeases();
+            lastRenewalNanos = start;
         } catch (RuntimeException e) {
             // Leases not renewed within the lease time pass to other replicas: safe, only duplicated work.
             log.warn("Renewing the leases of TC replica {} failed ({}); trying again in {}", leases.replicaId(),
                     e.getMessage(), leases.renewInterval());
         }
+        syncClockSafely();
+    }
+
+    /** Measures the database's clock against this process's once (see {@link DatabaseClock}). */
+    void syncClock() {
+        jdbc.sync("readDatabaseClock", null, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.DATABASE_TIME)) {
+                long before = databaseClock.localMillis();
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    long database = rs.getLong(1);
+                    databaseClock.sample(before, database, databaseClock.localMillis());
+                }
+            }
+            return null;
+        });
+    }
+
+    private void syncClockSafely() {
+        try {
+            long previous = databaseClock.offsetMs();
+            boolean first = databaseClock.errorMs() < 0;
+            syncClock();
+            if (first || Math.abs(databaseClock.offsetMs() - previous) > 1_000) {
+                log.info("TC replica {} decides by the database's clock: this process's clock is {} ms {} it (+-{} ms)",
+                        leases.replicaId(), Math.abs(databaseClock.offsetMs()),
+                        databaseClock.offsetMs() >= 0 ? "behind" : "ahead of", databaseClock.errorMs());
+            }
+        } catch (RuntimeException e) {
+            log.warn("Reading the database's clock failed ({}); TC replica {} keeps the last offset ({})",
+                    e.getMessage(), leases.replicaId(), databaseClock);
+        }
+    }
+
+    /** The database's clock, as this process measures it: timeouts agree between replicas. */
+    @Override
+    public Optional<Clock> sharedClock() {
+        return Optional.of(databaseClock);
     }
 
     @Override
@@ -479,6 +528,13 @@ public final class PostgresTransactionStore implements TransactionStore {
             }
             return null;
         });
+        long sinceRenewal = System.nanoTime() - lastRenewalNanos;
+        if (sinceRenewal > leases.leaseTime().toNanos() / 2) {
+            throw new StoreUnavailableException("TC replica " + leases.replicaId() + " has not renewed its leases for "
+                    + sinceRenewal / 1_000_000 + " ms (lease time " + leases.leaseTime().toMillis() + " ms, renewed every "
+                    + leases.renewInterval().toMillis() + " ms): other replicas take its transactions over once the"
+                    + " lease runs out; see the log for why renewing failed");
+        }
     }
 
     @Override

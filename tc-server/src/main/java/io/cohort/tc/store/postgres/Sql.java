@@ -177,6 +177,9 @@ final class Sql {
 
     static final String HEALTH = "SELECT 1";
 
+    /** The database's clock in epoch ms: the time every replica decides timeouts by (see {@code DatabaseClock}). */
+    static final String DATABASE_TIME = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
     /** Serializes schema creation among replicas starting together (CREATE ... IF NOT EXISTS can race). */
     static final String SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(4242424242)";
 

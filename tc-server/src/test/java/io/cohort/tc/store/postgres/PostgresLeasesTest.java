@@ -82,6 +82,57 @@ class PostgresLeasesTest {
         assertThat(owners()).containsEntry("x:a", "a").containsEntry("x:b", "b");
     }
 
+    /**
+     * Two replicas whose own clocks are two hours apart decide by the same time: the database's.
+     * The database runs on this machine, so its clock is the system clock.
+     */
+    @Test
+    void replicasWithSkewedClocksShareTheDatabasesClock() {
+        Duration hour = Duration.ofHours(1);
+        PostgresTransactionStore behind = replica("behind", Clock.offset(Clock.systemUTC(), hour.negated()));
+        PostgresTransactionStore ahead = replica("ahead", Clock.offset(Clock.systemUTC(), hour));
+        long tolerance = Duration.ofSeconds(5).toMillis(); // half a round trip on a loaded machine, at most
+        for (PostgresTransactionStore store : List.of(behind, ahead)) {
+            long now = System.currentTimeMillis();
+            assertThat(store.sharedClock()).isPresent();
+            assertThat(store.sharedClock().get().millis()).as("shared clock of %s", store.replicaId())
+                    .isBetween(now - tolerance, System.currentTimeMillis() + tolerance);
+        }
+    }
+
+    /** Readiness follows the renewal: a replica that cannot renew its leases reports itself unhealthy. */
+    @Test
+    void aReplicaThatCannotRenewItsLeasesIsNotHealthy() throws Exception {
+        PostgresTransactionStore store = replica("r", Clock.systemUTC());
+        store.checkHealth();
+        try (Connection c = admin.getConnection(); java.sql.Statement s = c.createStatement()) {
+            c.setAutoCommit(false);
+            s.execute("LOCK TABLE cohort_global_tx IN ACCESS EXCLUSIVE MODE"); // renewals wait behind this
+            long deadline = System.nanoTime() + LEASE.toNanos() + Duration.ofSeconds(30).toNanos();
+            while (true) {
+                try {
+                    store.checkHealth();
+                } catch (io.cohort.tc.store.StoreUnavailableException e) {
+                    assertThat(e).hasMessageContaining("has not renewed its leases");
+                    break;
+                }
+                assertThat(System.nanoTime()).as("unhealthy once half the lease passed unrenewed").isLessThan(deadline);
+                Thread.sleep(50);
+            }
+            c.rollback();
+        }
+        long deadline = System.nanoTime() + LEASE.toNanos() + Duration.ofSeconds(30).toNanos();
+        while (true) {
+            try {
+                store.checkHealth();
+                break;
+            } catch (io.cohort.tc.store.StoreUnavailableException e) {
+                assertThat(System.nanoTime()).as("healthy again after a renewal").isLessThan(deadline);
+                Thread.sleep(50);
+            }
+        }
+    }
+
     @Test
     void aDeadReplicasTransactionsAreTakenOverAfterTheLeaseByExactlyOneSurvivor() throws Exception {
         PostgresTransactionStore dead = replica("dead", Clock.systemUTC());
