@@ -148,8 +148,7 @@ class AtModeIT {
 
     // ---- statement shapes ----
 
-    interface Work {
-        void run(Connection c) throws Exception;
+    interface Work extends GlobalWork.Work {
     }
 
     static Stream<Named<Work>> shapes() {
@@ -731,23 +730,7 @@ class AtModeIT {
     }
 
     private void runInGlobal(String xid, Work work, boolean autoCommit) throws Exception {
-        String previous = XidContext.bind(xid);
-        try (Connection c = ds.getConnection()) {
-            c.setAutoCommit(autoCommit);
-            try {
-                work.run(c);
-                if (!autoCommit) {
-                    c.commit();
-                }
-            } catch (Exception e) {
-                if (!autoCommit) {
-                    c.rollback();
-                }
-                throw e;
-            }
-        } finally {
-            XidContext.restore(previous);
-        }
+        GlobalWork.run(ds, xid, work, autoCommit);
     }
 
     /** The branches of {@code xid} with an undo log, in the order they wrote it. */
