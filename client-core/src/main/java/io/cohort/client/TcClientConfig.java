@@ -36,12 +36,18 @@ public record TcClientConfig(
         authToken = authToken == null ? "" : authToken;
         callTimeout = callTimeout == null ? Duration.ofSeconds(5) : callTimeout;
         if (callTimeout.isNegative() || callTimeout.isZero()) {
-            throw new IllegalArgumentException("TC call timeout must be positive, was " + callTimeout);
+            throw new IllegalArgumentException("cohort.tc.call-timeout must be positive, was " + callTimeout
+                    + ": set the deadline of one call to the TC, e.g. 5s");
         }
         if (retryAttempts < 1) {
-            throw new IllegalArgumentException("TC retry attempts must be at least 1, was " + retryAttempts);
+            throw new IllegalArgumentException("cohort.tc.retry-attempts must be at least 1, was " + retryAttempts
+                    + " (1 means no retry)");
         }
         retryBackoff = retryBackoff == null ? Duration.ofMillis(100) : retryBackoff;
+        if (retryBackoff.toMillis() < 1) {
+            throw new IllegalArgumentException("cohort.tc.retry-backoff must be at least 1 ms, was " + retryBackoff
+                    + ": set the first wait between attempts, e.g. 100ms");
+        }
         tls = tls == null ? TcTls.PLAINTEXT : tls;
     }
 

@@ -148,8 +148,7 @@ class AtModeIT {
 
     // ---- statement shapes ----
 
-    interface Work {
-        void run(Connection c) throws Exception;
+    interface Work extends GlobalWork.Work {
     }
 
     static Stream<Named<Work>> shapes() {
@@ -633,6 +632,37 @@ class AtModeIT {
     }
 
     @Test
+    void rowsWhoseKeysContainCommasOrUnderscoresAreLockedApart() throws Exception {
+        PgFixture.exec(raw, """
+                CREATE TABLE IF NOT EXISTS pair_key (a text, b text, v int NOT NULL, PRIMARY KEY (a, b));
+                TRUNCATE pair_key;
+                INSERT INTO pair_key VALUES ('x_y', 'z', 0), ('x', 'y_z', 0), ('p,q', 'r', 0), ('q', 'r', 0);
+                """);
+        // Before lock keys were escaped, ('x_y','z') and ('x','y_z') both locked "x_y_z", and ('p,q','r')
+        // locked the rows "p" and "q_r", the second of which is ('q','r').
+        String holder = runInGlobal(c -> {
+            c.createStatement().executeUpdate("UPDATE pair_key SET v = 1 WHERE a = 'x_y' AND b = 'z'");
+            c.createStatement().executeUpdate("UPDATE pair_key SET v = 1 WHERE a = 'p,q' AND b = 'r'");
+        }, false);
+        String other = runInGlobal(c -> {
+            c.createStatement().executeUpdate("UPDATE pair_key SET v = 2 WHERE a = 'x' AND b = 'y_z'");
+            c.createStatement().executeUpdate("UPDATE pair_key SET v = 2 WHERE a = 'q' AND b = 'r'");
+        }, false);
+
+        // The same row still conflicts, and the conflict names it in the escaped form.
+        String third = begin();
+        assertThatThrownBy(() -> runInGlobal(third, c -> c.createStatement()
+                .executeUpdate("UPDATE pair_key SET v = 3 WHERE a = 'x_y' AND b = 'z'"), false))
+                .isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(holder)
+                .satisfies(e -> assertThat(((GlobalLockConflictException) e).lockKey()).isEqualTo("pair_key:x\\_y_z"));
+        assertThat(tc.commitAndWait(holder)).isEqualTo(GlobalStatus.COMMITTED);
+        assertThat(tc.rollbackAndWait(other)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(PgFixture.rows(raw, "pair_key", "a COLLATE \"C\", b COLLATE \"C\"")).containsExactly(
+                List.of("a=p,q", "b=r", "v=1"), List.of("a=q", "b=r", "v=0"),
+                List.of("a=x", "b=y_z", "v=0"), List.of("a=x_y", "b=z", "v=1"));
+    }
+
+    @Test
     void aStatementTheRmStartedThatFailsDoomsItsGlobalTransaction() throws Exception {
         String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 7 WHERE id = 1"), false);
         assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
@@ -700,23 +730,7 @@ class AtModeIT {
     }
 
     private void runInGlobal(String xid, Work work, boolean autoCommit) throws Exception {
-        String previous = XidContext.bind(xid);
-        try (Connection c = ds.getConnection()) {
-            c.setAutoCommit(autoCommit);
-            try {
-                work.run(c);
-                if (!autoCommit) {
-                    c.commit();
-                }
-            } catch (Exception e) {
-                if (!autoCommit) {
-                    c.rollback();
-                }
-                throw e;
-            }
-        } finally {
-            XidContext.restore(previous);
-        }
+        GlobalWork.run(ds, xid, work, autoCommit);
     }
 
     /** The branches of {@code xid} with an undo log, in the order they wrote it. */

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
-import io.cohort.client.XidContext;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchAction;
@@ -12,8 +11,6 @@ import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.TransactionProtocol;
-import io.cohort.rm.undo.UndoExecutor;
-import io.cohort.rm.undo.UndoLogStatus;
 import io.cohort.testsupport.TestMariaDb;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -157,8 +154,7 @@ class MariaDbAtModeIT {
 
     // ---- statement shapes ----
 
-    interface Work {
-        void run(Connection c) throws Exception;
+    interface Work extends GlobalWork.Work {
     }
 
     static Stream<Named<Work>> shapes() {
@@ -384,25 +380,7 @@ class MariaDbAtModeIT {
             try (Statement s = c.createStatement()) {
                 s.execute("SET time_zone = '-08:00'");
             }
-            byte[] info;
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT rollback_info FROM undo_log WHERE xid = ? AND branch_id = ? FOR UPDATE")) {
-                ps.setString(1, xid);
-                ps.setLong(2, branchId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    assertThat(rs.next()).isTrue();
-                    info = rs.getBytes(1);
-                }
-            }
-            UndoExecutor.Outcome undone = rm.resource(rm.resourceIds().get(0)).undoExecutor().undo(c, xid, branchId, info, null); // null: tables not checked, as for a rollback the RM does alone
-            assertThat(undone.status()).as(undone.reason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED);
-            try (PreparedStatement ps = c.prepareStatement(
-                    "UPDATE undo_log SET log_status = ? WHERE xid = ? AND branch_id = ?")) {
-                ps.setInt(1, UndoLogStatus.ROLLED_BACK_ALONE);
-                ps.setString(2, xid);
-                ps.setLong(3, branchId);
-                assertThat(ps.executeUpdate()).isEqualTo(1);
-            }
+            GlobalWork.rollBackAlone(rm, rm.resourceIds().get(0), c, xid, branchId);
             c.commit();
         }
     }
@@ -510,23 +488,7 @@ class MariaDbAtModeIT {
     }
 
     private void runInGlobal(String xid, Work work, boolean autoCommit) throws Exception {
-        String previous = XidContext.bind(xid);
-        try (Connection c = ds.getConnection()) {
-            c.setAutoCommit(autoCommit);
-            try {
-                work.run(c);
-                if (!autoCommit) {
-                    c.commit();
-                }
-            } catch (Exception e) {
-                if (!autoCommit) {
-                    c.rollback();
-                }
-                throw e;
-            }
-        } finally {
-            XidContext.restore(previous);
-        }
+        GlobalWork.run(ds, xid, work, autoCommit);
     }
 
     /** Runs {@code sql} outside the RM in UTC (the pool may hand back a connection a test left in another zone). */

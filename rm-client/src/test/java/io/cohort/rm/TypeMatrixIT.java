@@ -12,7 +12,6 @@ import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.rm.undo.UndoExecutor;
-import io.cohort.rm.undo.UndoLogStatus;
 import io.cohort.testsupport.TestPostgres;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -449,25 +448,7 @@ class TypeMatrixIT {
         void rollBackAlone(String xid, long branchId) throws SQLException {
             try (Connection c = raw.getConnection()) {
                 c.setAutoCommit(false);
-                byte[] info;
-                try (PreparedStatement ps = c.prepareStatement(
-                        "SELECT rollback_info FROM undo_log WHERE xid = ? AND branch_id = ? FOR UPDATE")) {
-                    ps.setString(1, xid);
-                    ps.setLong(2, branchId);
-                    try (ResultSet rs = ps.executeQuery()) {
-                        assertThat(rs.next()).isTrue();
-                        info = rs.getBytes(1);
-                    }
-                }
-                UndoExecutor.Outcome undone = rm.resource(resourceId).undoExecutor().undo(c, xid, branchId, info, null);
-                assertThat(undone.status()).as(undone.reason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED);
-                try (PreparedStatement ps = c.prepareStatement(
-                        "UPDATE undo_log SET log_status = ? WHERE xid = ? AND branch_id = ?")) {
-                    ps.setInt(1, UndoLogStatus.ROLLED_BACK_ALONE);
-                    ps.setString(2, xid);
-                    ps.setLong(3, branchId);
-                    assertThat(ps.executeUpdate()).isEqualTo(1);
-                }
+                GlobalWork.rollBackAlone(rm, resourceId, c, xid, branchId);
                 c.commit();
             }
         }

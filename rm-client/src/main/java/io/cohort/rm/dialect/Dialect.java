@@ -156,11 +156,18 @@ public interface Dialect {
 
     // ---- three-phase commit (undo_log.log_status, updated; the decision table) ----
 
+    // The statements below are the same SQL on every supported database: CURRENT_TIMESTAMP(6) is the
+    // statement's (MySQL) or transaction's (PostgreSQL, like now()) time to the microsecond.
+
     /** Parameters: log_status, xid, branch_id. Also stamps {@code updated} (the last word from the TC). */
-    String updateUndoStatus(String undoTable);
+    default String updateUndoStatus(String undoTable) {
+        return "UPDATE " + undoTable + " SET log_status = ?, updated = CURRENT_TIMESTAMP(6) WHERE xid = ? AND branch_id = ?";
+    }
 
     /** Parameters: xid, branch_id. Stamps {@code updated}: the TC spoke about the branch. */
-    String touchUndo(String undoTable);
+    default String touchUndo(String undoTable) {
+        return "UPDATE " + undoTable + " SET updated = CURRENT_TIMESTAMP(6) WHERE xid = ? AND branch_id = ?";
+    }
 
     /** Parameters: xid, branch_id. The branch was committed by the RM alone: empties rollback_info, status 5. */
     String markCommittedAlone(String undoTable);
@@ -190,7 +197,10 @@ public interface Dialect {
     }
 
     /** Parameters: xid, branch_id. */
-    String markDecisionReported(String decisionTable);
+    default String markDecisionReported(String decisionTable) {
+        return "UPDATE " + decisionTable + " SET reported_at = CURRENT_TIMESTAMP(6) WHERE xid = ? AND branch_id = ? "
+                + "AND reported_at IS NULL";
+    }
 
     /** Parameter: a cut-off timestamp; deletes decisions reported before it. */
     default String deleteOldDecisions(String decisionTable) {

@@ -1,5 +1,6 @@
 package io.cohort.rm.exec;
 
+import io.cohort.protocol.LockKeys;
 import io.cohort.rm.undo.UndoRecord;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -31,6 +32,7 @@ public final class BranchBuffer {
         records.add(record);
     }
 
+    /** @param key a row token ({@link LockKeys#row}) of {@code table} */
     public void addKey(String table, String key) {
         keysByTable.computeIfAbsent(table, t -> new LinkedHashSet<>()).add(key);
     }
@@ -44,11 +46,11 @@ public final class BranchBuffer {
         return records.isEmpty() && keysByTable.isEmpty();
     }
 
-    /** Lock keys, one per table: {@code table:pk1,pk2} (composite keys joined by '_'). */
+    /** Lock keys, one per table, in the {@link LockKeys} format. */
     public List<String> lockKeys() {
         List<String> out = new ArrayList<>(keysByTable.size());
         for (Map.Entry<String, Set<String>> e : keysByTable.entrySet()) {
-            out.add(e.getKey() + ":" + String.join(",", e.getValue()));
+            out.add(LockKeys.of(e.getKey(), e.getValue()));
         }
         return out;
     }

@@ -4,7 +4,6 @@ import io.cohort.rm.Resource;
 import io.cohort.rm.image.TableMeta;
 import io.cohort.rm.image.ValueCodec;
 import io.cohort.rm.jdbc.ParamLog;
-import io.cohort.rm.undo.UndoExecutor;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -66,10 +65,9 @@ public record ExecContext(Connection raw, Resource resource, BranchBuffer buffer
 
     /** Adds the rows' primary keys to the branch's lock keys. */
     void lock(TableMeta meta, List<String[]> rows) {
-        int[] pk = meta.primaryKeyIndexes();
         String table = meta.lockName();
         for (String[] row : rows) {
-            buffer.addKey(table, UndoExecutor.key(row, pk));
+            buffer.addKey(table, meta.lockRow(row));
         }
     }
 }

@@ -1,11 +1,11 @@
 package io.cohort.rm.exec;
 
+import io.cohort.protocol.LockKeys;
 import io.cohort.rm.UnsupportedStatementException;
 import io.cohort.rm.image.TableMeta;
 import io.cohort.rm.image.ValueCodec;
 import io.cohort.rm.sql.ParamCounter;
 import io.cohort.rm.sql.SqlPlan;
-import io.cohort.rm.undo.UndoExecutor;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -44,14 +44,14 @@ final class LockingSelectExecutor {
                     for (int i = 0; i < pk.length; i++) {
                         row[pk[i]] = ValueCodec.read(rs, i + 1);
                     }
-                    keys.add(UndoExecutor.key(row, pk));
+                    keys.add(meta.lockRow(row));
                 }
             }
         }
         if (keys.isEmpty()) {
             return;
         }
-        String lockKey = meta.lockName() + ":" + String.join(",", keys);
+        String lockKey = LockKeys.of(meta.lockName(), keys);
         GlobalLocks.awaitFree(ctx.resource(), ctx.xid(), List.of(lockKey));
     }
 }

@@ -1,5 +1,6 @@
 package io.cohort.rm.image;
 
+import io.cohort.protocol.LockKeys;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -99,6 +100,15 @@ public final class TableMeta {
     /** Indexes of the primary-key columns in {@link #columns()}. Do not modify. */
     public int[] primaryKeyIndexes() {
         return primaryKeyIndexes;
+    }
+
+    /** The row token ({@link LockKeys#row}) of {@code row}'s primary key: what the branch locks. */
+    public String lockRow(String[] row) {
+        String[] values = new String[primaryKeyIndexes.length];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = row[primaryKeyIndexes[i]];
+        }
+        return LockKeys.row(values);
     }
 
     public boolean isPrimaryKey(String column) {

@@ -7,7 +7,7 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Table metadata by the table name as written in SQL, loaded once per data source. A schema change
- * that adds or drops columns needs {@link #invalidate()} (or a restart), as with Seata.
+ * that adds or drops columns needs a restart of the application (README, Limitations).
  */
 public final class TableMetaCache {
 

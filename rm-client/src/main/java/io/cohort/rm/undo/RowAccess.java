@@ -1,5 +1,6 @@
 package io.cohort.rm.undo;
 
+import io.cohort.protocol.LockKeys;
 import io.cohort.rm.dialect.Dialect;
 import io.cohort.rm.image.ColumnMeta;
 import io.cohort.rm.image.TableMeta;
@@ -236,16 +237,13 @@ final class RowAccess {
         return j.toString();
     }
 
-    /** The lock-key form of a row's primary key: values joined by '_'. */
+    /** A row's primary key in its lock-key form ({@link LockKeys#row}), distinct for distinct keys. */
     static String key(String[] row, int[] pk) {
-        if (pk.length == 1) {
-            return row[pk[0]];
-        }
-        StringBuilder sb = new StringBuilder();
+        String[] values = new String[pk.length];
         for (int i = 0; i < pk.length; i++) {
-            sb.append(i == 0 ? "" : "_").append(row[pk[i]]);
+            values[i] = row[pk[i]];
         }
-        return sb.toString();
+        return LockKeys.row(values);
     }
 
     /**

@@ -265,11 +265,6 @@ public final class UndoExecutor {
         }
     }
 
-    /** The lock-key form of a row's primary key: values joined by '_'. */
-    public static String key(String[] row, int[] pk) {
-        return RowAccess.key(row, pk);
-    }
-
     static void safeRollback(Connection c) {
         try {
             c.rollback();

@@ -55,9 +55,7 @@ public record TcProperties(
         if (grpcPort < 0 || grpcPort > 65535) {
             throw new IllegalArgumentException("cohort.tc.grpc-port must be 0..65535, was " + grpcPort);
         }
-        if (defaultTimeout.isNegative() || defaultTimeout.isZero()) {
-            throw new IllegalArgumentException("cohort.tc.default-timeout must be positive, was " + defaultTimeout);
-        }
+        requirePositive("cohort.tc.default-timeout", defaultTimeout);
         if (maxTimeout.compareTo(defaultTimeout) < 0) {
             throw new IllegalArgumentException("cohort.tc.max-timeout (" + maxTimeout
                     + ") must be at least cohort.tc.default-timeout (" + defaultTimeout + ")");
@@ -66,12 +64,8 @@ public record TcProperties(
             throw new IllegalArgumentException("cohort.tc.default-protocol must be TWO_PHASE or THREE_PHASE, was "
                     + defaultProtocol);
         }
-        if (maxRequestBytes < 1024) {
-            throw new IllegalArgumentException("cohort.tc.max-request-bytes must be at least 1024, was " + maxRequestBytes);
-        }
-        if (maxLockKeys < 1) {
-            throw new IllegalArgumentException("cohort.tc.max-lock-keys must be at least 1, was " + maxLockKeys);
-        }
+        requireAtLeast("cohort.tc.max-request-bytes", maxRequestBytes, 1024);
+        requireAtLeast("cohort.tc.max-lock-keys", maxLockKeys, 1);
         auth.clients().forEach((name, client) -> {
             if (client.token().isEmpty() && (!tls.enabled() || tls.clientAuth().equals("none"))) {
                 throw new IllegalArgumentException("cohort.tc.auth.clients." + name + " has no token, and without "
@@ -151,9 +145,7 @@ public record TcProperties(
                            @DefaultValue("30s") Duration commandTimeout,
                            @DefaultValue("24h") Duration retention) {
         public Recovery {
-            if (maxAttempts < 1) {
-                throw new IllegalArgumentException("cohort.tc.recovery.max-attempts must be at least 1, was " + maxAttempts);
-            }
+            requireAtLeast("cohort.tc.recovery.max-attempts", maxAttempts, 1);
         }
     }
 
@@ -162,9 +154,7 @@ public record TcProperties(
      */
     public record ThreePhase(@DefaultValue("5s") Duration voteTimeout) {
         public ThreePhase {
-            if (voteTimeout.isNegative() || voteTimeout.isZero()) {
-                throw new IllegalArgumentException("cohort.tc.three-phase.vote-timeout must be positive, was " + voteTimeout);
-            }
+            requirePositive("cohort.tc.three-phase.vote-timeout", voteTimeout);
         }
     }
 
@@ -192,25 +182,14 @@ public record TcProperties(
                               @DefaultValue("200") int maxResetsPerSecond,
                               @DefaultValue("8388608") long maxQueuedBytesPerStream) {
         public Connections {
-            if (max < 1) {
-                throw new IllegalArgumentException("cohort.tc.connections.max must be at least 1, was " + max);
-            }
-            for (var d : java.util.Map.of("handshake-timeout", handshakeTimeout, "idle-timeout", idleTimeout,
-                    "keep-alive-time", keepAliveTime, "keep-alive-timeout", keepAliveTimeout).entrySet()) {
-                if (d.getValue().isNegative() || d.getValue().isZero()) {
-                    throw new IllegalArgumentException("cohort.tc.connections." + d.getKey() + " must be positive, was "
-                            + d.getValue());
-                }
-            }
-            if (maxCallsPerConnection < 1 || maxResetsPerSecond < 1) {
-                throw new IllegalArgumentException("cohort.tc.connections.max-calls-per-connection and "
-                        + "max-resets-per-second must be at least 1, were " + maxCallsPerConnection + " and "
-                        + maxResetsPerSecond);
-            }
-            if (maxQueuedBytesPerStream < 1024) {
-                throw new IllegalArgumentException("cohort.tc.connections.max-queued-bytes-per-stream must be at least "
-                        + "1024, was " + maxQueuedBytesPerStream);
-            }
+            requireAtLeast("cohort.tc.connections.max", max, 1);
+            requirePositive("cohort.tc.connections.handshake-timeout", handshakeTimeout);
+            requirePositive("cohort.tc.connections.idle-timeout", idleTimeout);
+            requirePositive("cohort.tc.connections.keep-alive-time", keepAliveTime);
+            requirePositive("cohort.tc.connections.keep-alive-timeout", keepAliveTimeout);
+            requireAtLeast("cohort.tc.connections.max-calls-per-connection", maxCallsPerConnection, 1);
+            requireAtLeast("cohort.tc.connections.max-resets-per-second", maxResetsPerSecond, 1);
+            requireAtLeast("cohort.tc.connections.max-queued-bytes-per-stream", maxQueuedBytesPerStream, 1024);
         }
     }
 
@@ -231,17 +210,9 @@ public record TcProperties(
                          @DefaultValue("50000") int maxActivePerApplication,
                          @DefaultValue("100000") int endedKept) {
         public Limits {
-            if (maxActiveTransactions < 1) {
-                throw new IllegalArgumentException("cohort.tc.limits.max-active-transactions must be at least 1, was "
-                        + maxActiveTransactions);
-            }
-            if (maxActivePerApplication < 1) {
-                throw new IllegalArgumentException("cohort.tc.limits.max-active-per-application must be at least 1, was "
-                        + maxActivePerApplication);
-            }
-            if (endedKept < 0) {
-                throw new IllegalArgumentException("cohort.tc.limits.ended-kept must be at least 0, was " + endedKept);
-            }
+            requireAtLeast("cohort.tc.limits.max-active-transactions", maxActiveTransactions, 1);
+            requireAtLeast("cohort.tc.limits.max-active-per-application", maxActivePerApplication, 1);
+            requireAtLeast("cohort.tc.limits.ended-kept", endedKept, 0);
         }
     }
 
@@ -318,9 +289,7 @@ public record TcProperties(
                 throw new IllegalArgumentException("cohort.tc.tls.client-auth must be none, optional or require, was '"
                         + clientAuth + "'");
             }
-            if (refreshInterval.isNegative() || refreshInterval.isZero()) {
-                throw new IllegalArgumentException("cohort.tc.tls.refresh-interval must be positive, was " + refreshInterval);
-            }
+            requirePositive("cohort.tc.tls.refresh-interval", refreshInterval);
             if (!enabled && (certificate != null || clientCa != null || !clientAuth.equals("none"))) {
                 throw new IllegalArgumentException("cohort.tc.tls.* is configured but cohort.tc.tls.enabled is false: the "
                         + "gRPC port would stay plaintext. Set cohort.tc.tls.enabled=true, or remove the TLS settings");
@@ -333,6 +302,20 @@ public record TcProperties(
                 throw new IllegalArgumentException("cohort.tc.tls.client-auth=" + clientAuth + " needs cohort.tc.tls.client-ca: "
                         + "the PEM CA certificates that client certificates must lead to");
             }
+        }
+    }
+
+    /** Fails start naming the setting, its value and the least it may be. */
+    static void requireAtLeast(String name, long value, long min) {
+        if (value < min) {
+            throw new IllegalArgumentException(name + " must be at least " + min + ", was " + value);
+        }
+    }
+
+    /** Fails start naming the setting when {@code value} is zero or negative. */
+    static void requirePositive(String name, Duration value) {
+        if (value.isNegative() || value.isZero()) {
+            throw new IllegalArgumentException(name + " must be positive, was " + value);
         }
     }
 }

@@ -436,16 +436,6 @@ public final class MySqlDialect implements Dialect {
     }
 
     @Override
-    public String updateUndoStatus(String undoTable) {
-        return "UPDATE " + undoTable + " SET log_status = ?, updated = CURRENT_TIMESTAMP(6) WHERE xid = ? AND branch_id = ?";
-    }
-
-    @Override
-    public String touchUndo(String undoTable) {
-        return "UPDATE " + undoTable + " SET updated = CURRENT_TIMESTAMP(6) WHERE xid = ? AND branch_id = ?";
-    }
-
-    @Override
     public String markCommittedAlone(String undoTable) {
         return "UPDATE " + undoTable + " SET log_status = 5, rollback_info = x'', updated = CURRENT_TIMESTAMP(6) "
                 + "WHERE xid = ? AND branch_id = ?";
@@ -461,12 +451,6 @@ public final class MySqlDialect implements Dialect {
     public String insertDecision(String decisionTable) {
         return "INSERT IGNORE INTO " + decisionTable + " (xid, branch_id, decision, reason, decided_at) "
                 + "VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP(6))";
-    }
-
-    @Override
-    public String markDecisionReported(String decisionTable) {
-        return "UPDATE " + decisionTable + " SET reported_at = CURRENT_TIMESTAMP(6) WHERE xid = ? AND branch_id = ? "
-                + "AND reported_at IS NULL";
     }
 
     @Override

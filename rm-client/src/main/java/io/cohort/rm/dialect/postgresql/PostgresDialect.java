@@ -340,16 +340,6 @@ public final class PostgresDialect implements Dialect {
     }
 
     @Override
-    public String updateUndoStatus(String undoTable) {
-        return "UPDATE " + undoTable + " SET log_status = ?, updated = now() WHERE xid = ? AND branch_id = ?";
-    }
-
-    @Override
-    public String touchUndo(String undoTable) {
-        return "UPDATE " + undoTable + " SET updated = now() WHERE xid = ? AND branch_id = ?";
-    }
-
-    @Override
     public String markCommittedAlone(String undoTable) {
         return "UPDATE " + undoTable + " SET log_status = 5, rollback_info = '\\x'::bytea, updated = now() "
                 + "WHERE xid = ? AND branch_id = ?";
@@ -365,11 +355,6 @@ public final class PostgresDialect implements Dialect {
     public String insertDecision(String decisionTable) {
         return "INSERT INTO " + decisionTable + " (xid, branch_id, decision, reason, decided_at) VALUES (?, ?, ?, ?, now()) "
                 + "ON CONFLICT (xid, branch_id) DO NOTHING";
-    }
-
-    @Override
-    public String markDecisionReported(String decisionTable) {
-        return "UPDATE " + decisionTable + " SET reported_at = now() WHERE xid = ? AND branch_id = ? AND reported_at IS NULL";
     }
 
     @Override
