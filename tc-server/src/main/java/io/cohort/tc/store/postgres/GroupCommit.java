@@ -48,6 +48,11 @@ final class GroupCommit implements AutoCloseable {
     /** Most writes in one database transaction: bounds the statement sizes and the lock time. */
     static final int MAX_BATCH = 500;
     private static final int MAX_ATTEMPTS = 4;
+    /**
+     * Most writes of one kind sent in autocommit as one implicit transaction: the driver sends a
+     * larger JDBC batch in parts (to keep its receive buffer small), each committing on its own.
+     */
+    static final int MAX_IMPLICIT = 64;
 
     private final DataSource dataSource;
     private final JdbcRunner jdbc;
@@ -340,8 +345,25 @@ final class GroupCommit implements AutoCloseable {
                 (x.op.equals("releaseLocks") ? releases : deletes).add(x);
             }
         }
+        boolean onlyInserts = inserts.size() == batch.size();
+        int kinds = (inserts.isEmpty() ? 0 : 1) + (transitions.isEmpty() ? 0 : 1) + (heuristics.isEmpty() ? 0 : 1)
+                + (branchUpdates.isEmpty() ? 0 : 1) + (releases.isEmpty() ? 0 : 1) + (deletes.isEmpty() ? 0 : 1);
         try (Connection c = dataSource.getConnection()) {
-            boolean onlyInserts = inserts.size() == batch.size();
+            if (registers.isEmpty() && kinds == 1 && batch.size() <= MAX_IMPLICIT) {
+                // One JDBC batch in autocommit: its statements up to the Sync are one implicit
+                // transaction, committed with that one round trip.
+                long start = System.nanoTime();
+                insertGlobals(c, inserts, onlyInserts);
+                transitions(c, transitions);
+                heuristics(c, heuristics);
+                branchUpdates(c, branchUpdates);
+                byXid(c, Sql.RELEASE_LOCKS, releases);
+                byXid(c, Sql.DELETE_BRANCHES, deletes);
+                if (!onlyInserts) { // an insert alone is not a durable write: not timed as one
+                    jdbc.recordDurableWrite(start, batch.size());
+                }
+                return;
+            }
             JdbcRunner.inTransaction(c, tx -> {
                 // Only new transactions: commit without waiting for the WAL flush (see Sql.INSERT_GLOBAL_ASYNC).
                 insertGlobals(tx, inserts, onlyInserts);

@@ -124,7 +124,12 @@ final class JdbcRunner implements AutoCloseable {
     void commit(Connection c, int records) throws SQLException {
         long start = System.nanoTime();
         c.commit();
-        fsync.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+        recordDurableWrite(start, records);
+    }
+
+    /** Records one database commit of {@code records} writes, begun at {@code startNanos}. */
+    void recordDurableWrite(long startNanos, int records) {
+        fsync.record(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS);
         batchSize.record(records);
     }
 

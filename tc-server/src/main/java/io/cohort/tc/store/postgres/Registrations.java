@@ -14,6 +14,7 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -26,9 +27,10 @@ import java.util.TreeSet;
  *
  * <ol>
  * <li>One statement share-locks the global rows of all of them (a concurrent decision waits for the
- *     batch, or the batch sees it) and inserts every wanted row lock with {@code ON CONFLICT DO
- *     NOTHING}, in lock order and, for one row, in queue order: of two registrations that want the
- *     same free row, the earlier gets it. It returns the statuses and the locks it inserted.</li>
+ *     batch, or the batch sees it), inserts the branch rows of those in BEGIN and every wanted row
+ *     lock with {@code ON CONFLICT DO NOTHING}, in lock order and, for one row, in queue order: of
+ *     two registrations that want the same free row, the earlier gets it. It returns the statuses
+ *     and the locks it inserted.</li>
  * <li>A row it did not insert is held by someone: a lock committed before (one query for all such
  *     rows finds the holders) or one this batch just inserted for an earlier registration.</li>
  * <li>In queue order, a registration is refused with {@code Conflict} when another XID holds one of
@@ -36,11 +38,10 @@ import java.util.TreeSet;
  *     which was itself refused tries again in a next round, once the refused one's locks are gone:
  *     the first registration of a round never waits on another of the round, so every round settles
  *     at least one.</li>
- * <li>The locks inserted for the refused are deleted again (one statement), and the branches of the
- *     stored are inserted (one JDBC batch).</li>
+ * <li>The branch rows and locks the statement inserted for the refused are deleted again.</li>
  * </ol>
  *
- * <p>Without conflicts that is two round trips for every registration of the batch together.
+ * <p>Without conflicts that is one statement for every registration of the batch together.
  */
 final class Registrations {
 
@@ -87,14 +88,13 @@ final class Registrations {
             }
             pending = round(c, pending, stored);
         }
-        insertBranches(c, stored);
     }
 
     /** One round; answers the registrations that must try again. */
     private static List<Reg> round(Connection c, List<Reg> regs, List<Reg> stored) throws SQLException {
         Map<String, GlobalStatus> statuses = new HashMap<>();
         Map<RowKey, Long> inserted = new HashMap<>();
-        lockRows(c, regs, statuses, inserted);
+        register(c, regs, statuses, inserted);
 
         Map<Long, Reg> byBranch = new HashMap<>();
         Set<RowKey> heldBefore = new LinkedHashSet<>();
@@ -171,11 +171,23 @@ final class Registrations {
         if (!undoRows.isEmpty()) {
             unlock(c, undoRows, undoBranches);
         }
+        List<Long> undoneBranches = new ArrayList<>();
+        for (Reg r : regs) {
+            if (r.outcome != Outcome.STORED && statuses.get(r.branch.xid()) == GlobalStatus.BEGIN) {
+                undoneBranches.add(r.branch.branchId()); // its branch row went in with the statement
+            }
+        }
+        if (!undoneBranches.isEmpty()) {
+            try (PreparedStatement ps = c.prepareStatement(Sql.DELETE_BATCH_BRANCHES)) {
+                ps.setArray(1, c.createArrayOf("bigint", undoneBranches.toArray()));
+                ps.executeUpdate();
+            }
+        }
         return again;
     }
 
-    /** Statement 1: statuses (share-locked) and the row locks it could insert. */
-    private static void lockRows(Connection c, List<Reg> regs, Map<String, GlobalStatus> statuses,
+    /** The statement: statuses (share-locked), branch rows, and the row locks it could insert. */
+    private static void register(Connection c, List<Reg> regs, Map<String, GlobalStatus> statuses,
                                  Map<RowKey, Long> inserted) throws SQLException {
         Set<String> xids = new TreeSet<>();
         int n = 0;
@@ -183,6 +195,16 @@ final class Registrations {
             xids.add(r.branch.xid());
             n += r.rows.size();
         }
+        int m = regs.size();
+        String[] bXid = new String[m];
+        Long[] bId = new Long[m];
+        String[] bResource = new String[m];
+        String[] bClient = new String[m];
+        String[] bKeys = new String[m];
+        String[] bData = new String[m];
+        Short[] bStatus = new Short[m];
+        Long[] bAt = new Long[m];
+        String[] bReason = new String[m];
         String[] resources = new String[n];
         String[] tables = new String[n];
         String[] pks = new String[n];
@@ -190,24 +212,45 @@ final class Registrations {
         Long[] branches = new Long[n];
         Long[] times = new Long[n];
         int i = 0;
+        int j = 0;
         for (Reg r : regs) {
+            Branch b = r.branch;
+            bXid[j] = b.xid();
+            bId[j] = b.branchId();
+            bResource[j] = b.resourceId();
+            bClient[j] = b.clientId();
+            bKeys[j] = arrayLiteral(b.lockKeys());
+            bData[j] = b.applicationData() == null ? "" : HexFormat.of().formatHex(b.applicationData());
+            bStatus[j] = (short) b.status().code();
+            bAt[j] = b.registeredAtMs();
+            bReason[j++] = b.reason();
             for (RowKey row : r.rows) {
                 resources[i] = row.resourceId();
                 tables[i] = row.table();
                 pks[i] = row.pk();
-                owners[i] = r.branch.xid();
-                branches[i] = r.branch.branchId();
-                times[i++] = r.branch.registeredAtMs(); // a lock is taken when its branch registers
+                owners[i] = b.xid();
+                branches[i] = b.branchId();
+                times[i++] = b.registeredAtMs(); // a lock is taken when its branch registers
             }
         }
-        try (PreparedStatement ps = c.prepareStatement(Sql.REGISTER_LOCKS)) {
-            ps.setArray(1, c.createArrayOf("text", xids.toArray()));
-            ps.setArray(2, c.createArrayOf("text", resources));
-            ps.setArray(3, c.createArrayOf("text", tables));
-            ps.setArray(4, c.createArrayOf("text", pks));
-            ps.setArray(5, c.createArrayOf("text", owners));
-            ps.setArray(6, c.createArrayOf("bigint", branches));
-            ps.setArray(7, c.createArrayOf("bigint", times));
+        try (PreparedStatement ps = c.prepareStatement(Sql.REGISTER)) {
+            int p = 1;
+            ps.setArray(p++, c.createArrayOf("text", xids.toArray()));
+            ps.setArray(p++, c.createArrayOf("text", bXid));
+            ps.setArray(p++, c.createArrayOf("bigint", bId));
+            ps.setArray(p++, c.createArrayOf("text", bResource));
+            ps.setArray(p++, c.createArrayOf("text", bClient));
+            ps.setArray(p++, c.createArrayOf("text", bKeys));
+            ps.setArray(p++, c.createArrayOf("text", bData));
+            ps.setArray(p++, c.createArrayOf("smallint", bStatus));
+            ps.setArray(p++, c.createArrayOf("bigint", bAt));
+            ps.setArray(p++, c.createArrayOf("text", bReason));
+            ps.setArray(p++, c.createArrayOf("text", resources));
+            ps.setArray(p++, c.createArrayOf("text", tables));
+            ps.setArray(p++, c.createArrayOf("text", pks));
+            ps.setArray(p++, c.createArrayOf("text", owners));
+            ps.setArray(p++, c.createArrayOf("bigint", branches));
+            ps.setArray(p, c.createArrayOf("bigint", times));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     String xid = rs.getString(1);
@@ -219,6 +262,26 @@ final class Registrations {
                 }
             }
         }
+    }
+
+    /** {@code {"a","b"}}: a text[] literal, every element quoted. */
+    static String arrayLiteral(List<String> values) {
+        StringBuilder sb = new StringBuilder("{");
+        for (String v : values) {
+            if (sb.length() > 1) {
+                sb.append(',');
+            }
+            sb.append('"');
+            for (int k = 0; k < v.length(); k++) {
+                char ch = v.charAt(k);
+                if (ch == '"' || ch == '\\') {
+                    sb.append('\\');
+                }
+                sb.append(ch);
+            }
+            sb.append('"');
+        }
+        return sb.append('}').toString();
     }
 
     private static Map<RowKey, RowLock> holders(Connection c, Set<RowKey> rows) throws SQLException {
@@ -246,28 +309,6 @@ final class Registrations {
             ps.setArray(3, columns[2]);
             ps.setArray(4, c.createArrayOf("bigint", branchIds.toArray()));
             ps.executeUpdate();
-        }
-    }
-
-    private static void insertBranches(Connection c, List<Reg> stored) throws SQLException {
-        if (stored.isEmpty()) {
-            return;
-        }
-        try (PreparedStatement ps = c.prepareStatement(Sql.INSERT_BRANCH)) {
-            for (Reg r : stored) {
-                Branch b = r.branch;
-                ps.setString(1, b.xid());
-                ps.setLong(2, b.branchId());
-                ps.setString(3, b.resourceId());
-                ps.setString(4, b.clientId());
-                ps.setArray(5, c.createArrayOf("text", b.lockKeys().toArray()));
-                ps.setBytes(6, b.applicationData());
-                ps.setShort(7, (short) b.status().code());
-                ps.setObject(8, Rows.timestamp(b.registeredAtMs()));
-                ps.setString(9, b.reason());
-                ps.addBatch();
-            }
-            ps.executeBatch();
         }
     }
 

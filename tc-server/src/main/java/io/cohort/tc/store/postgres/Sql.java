@@ -45,33 +45,43 @@ final class Sql {
             ON CONFLICT (xid) DO NOTHING""".formatted(GLOBAL_COLUMNS, LEASE_END);
 
     /**
-     * The first step of a batch's registrations (see {@code Registrations}), in one statement.
-     * {@code g} share-locks the global rows, so a concurrent decision (an UPDATE of the status)
-     * waits for the batch to commit, or the batch sees it. Every wanted row lock of a registration
-     * whose transaction is in BEGIN is inserted unless the row is held: in lock order (two batches
-     * that want overlapping rows queue on the first shared row instead of deadlocking) and, within a
-     * row, in queue order (the earlier registration gets it). Parameters: the XIDs, then per row
-     * resource, table, pk, XID, branch id, acquisition time (epoch ms). Result rows are either
-     * (xid, status, nulls) for every known XID or (nulls, resource, table, pk, branch id) for every
-     * lock inserted.
+     * A batch's registrations (see {@code Registrations}) in one statement. {@code g} share-locks
+     * the global rows, so a concurrent decision (an UPDATE of the status) waits for the batch to
+     * commit, or the batch sees it. Every registration whose transaction is in BEGIN gets its branch
+     * row and every wanted row lock unless the row is held: in lock order (two batches that want
+     * overlapping rows queue on the first shared row instead of deadlocking) and, within a row, in
+     * queue order (the earlier registration gets it). The caller then deletes again what it refuses.
+     * Parameters: the XIDs; per branch XID, id, resource, client, lock keys (an array literal),
+     * application data (hex), status, registration time (epoch ms), reason; per row resource, table, pk,
+     * XID, branch id, acquisition time (epoch ms). Result rows are either (xid, status, nulls) for
+     * every known XID or (nulls, resource, table, pk, branch id) for every lock inserted.
      */
-    static final String REGISTER_LOCKS = """
+    static final String REGISTER = """
             WITH g AS (
                 SELECT xid, status FROM cohort_global_tx WHERE xid = ANY (?::text[]) ORDER BY xid FOR SHARE
+            ), b AS (
+                INSERT INTO cohort_branch (%s)
+                SELECT v.x, v.b, v.r, v.c, v.k::text[], decode(v.d, 'hex'), v.s, timestamptz 'epoch' + v.a * interval '1 millisecond', v.e
+                FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::smallint[],
+                            ?::bigint[], ?::text[]) AS v(x, b, r, c, k, d, s, a, e)
+                JOIN g ON g.xid = v.x AND g.status = %d
             ), l AS (
                 INSERT INTO cohort_row_lock (%s)
                 SELECT u.r, u.t, u.p, u.x, u.b, timestamptz 'epoch' + u.a * interval '1 millisecond'
                 FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[])
                      WITH ORDINALITY AS u(r, t, p, x, b, a, n)
-                JOIN g ON g.xid = u.x AND g.status = %d
+                JOIN g ON g.xid = u.x AND g.status = %2$d
                 ORDER BY u.r COLLATE "C", u.t COLLATE "C", u.p COLLATE "C", u.n
                 ON CONFLICT (resource_id, table_name, pk) DO NOTHING
                 RETURNING resource_id, table_name, pk, branch_id
             )
             SELECT xid, status, NULL::text, NULL::text, NULL::text, NULL::bigint FROM g
             UNION ALL
-            SELECT NULL, NULL, resource_id, table_name, pk, branch_id FROM l""".formatted(LOCK_COLUMNS,
-            GlobalStatus.BEGIN.code());
+            SELECT NULL, NULL, resource_id, table_name, pk, branch_id FROM l""".formatted(BRANCH_COLUMNS,
+            GlobalStatus.BEGIN.code(), LOCK_COLUMNS);
+
+    /** Branch rows of registrations a batch refused after {@link #REGISTER} inserted them. */
+    static final String DELETE_BATCH_BRANCHES = "DELETE FROM cohort_branch WHERE branch_id = ANY (?::bigint[])";
 
     /** Who holds each of the given rows (those not held are left out). */
     static final String FIND_HOLDERS = """
@@ -83,9 +93,6 @@ final class Sql {
     static final String DELETE_BATCH_LOCKS = """
             DELETE FROM cohort_row_lock l USING unnest(?::text[], ?::text[], ?::text[], ?::bigint[]) AS u(r, t, p, b)
             WHERE l.resource_id = u.r AND l.table_name = u.t AND l.pk = u.p AND l.branch_id = u.b""";
-
-    static final String INSERT_BRANCH =
-            "INSERT INTO cohort_branch (" + BRANCH_COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
     /** Whoever moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}). */
     static final String TRANSITION_GLOBAL = "UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, "

@@ -147,6 +147,21 @@ class PostgresGroupCommitTest {
     }
 
     @Test
+    void lockKeysWithQuotesBackslashesAndBracesComeBackAsRegistered() {
+        store.insertGlobal(global("tc:odd")).join();
+        List<String> keys = List.of("t:a\"b", "t:c\\d", "t:{e}", "t:NULL", "t: f ");
+        Branch branch = new Branch("tc:odd", 7, "db", "rm", keys, new byte[] {0, -1, 42}, BranchStatus.REGISTERED,
+                3_000, "why \"not\"");
+        assertThat(store.registerBranch(branch, RowKey.expand("db", keys)).join())
+                .isEqualTo(new RegisterResult.Registered(7));
+
+        Branch stored = store.findBranches("tc:odd").get(0);
+        assertThat(stored).usingRecursiveComparison().isEqualTo(branch);
+        assertThat(store.findLocks("tc:odd")).extracting(l -> l.row().pk())
+                .containsExactlyInAnyOrder("a\"b", "c\\d", "{e}", "NULL", " f ");
+    }
+
+    @Test
     void capsCountBeginsAtOnceAndSeeEndsOnAnExactCount() {
         store.insertGlobal(global("tc:1")).join();
         assertThat(store.countUnfinished("bank").total()).isEqualTo(1);
