@@ -12,7 +12,10 @@ import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -24,16 +27,18 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Group commit for the PostgreSQL store: one writer thread takes every write queued while its
- * previous batch was committing and writes them all in one database transaction, then completes
- * each caller's future. A batch runs one statement per kind of write (JDBC batches, sent in one
- * round trip each, and one {@code unnest} statement for all registrations) and one commit, so the
- * round trips and WAL flushes per global transaction shrink as the load grows.
+ * Group commit for the PostgreSQL store: per kind of write (new transactions, registrations, status
+ * changes, branch results, heuristic marks, lock releases, branch deletion) one writer thread takes
+ * every write of that kind queued while its previous batch was committing, writes them all in one
+ * database transaction and then completes each caller's future. A batch of one kind is one round
+ * trip: a JDBC batch sent in autocommit is one implicit transaction that commits at its Sync; the
+ * registrations of a batch are one {@code unnest} statement and a commit. So the round trips and WAL
+ * flushes per global transaction shrink as the load grows, and no kind waits behind another.
  *
  * <p><b>Order.</b> The calls of one batch were all pending at the same time, so any order among
- * them is a valid one; the kinds run in a transaction's life order (new transactions, registrations,
- * status changes, branch results, lock releases, branch deletion), which also keeps the order of a
- * caller that did not wait for its first write before making the second.
+ * them is a valid one; writes of one kind keep their queue order. The kinds need no order among
+ * them: a caller waits for a write before it makes the next one of the same transaction (a
+ * registration after the begin, a release after the decision), as {@code TransactionStore} asks.
  *
  * <p><b>Failures are per call.</b> A registration that meets a lock held by another transaction
  * gets its {@code Conflict} and leaves nothing behind, while the others of the batch commit (see
@@ -58,9 +63,29 @@ final class GroupCommit implements AutoCloseable {
     private final JdbcRunner jdbc;
     private final String replicaId;
     private final long leaseMs;
-    private final BlockingQueue<Write<?>> queue = new LinkedBlockingQueue<>(QUEUE_CAPACITY);
-    private final Thread writer;
+    private final Map<String, Lane> lanes = new HashMap<>();
     private volatile boolean closed;
+
+    /**
+     * One kind of write with its own queue and writer thread. Kinds do not wait for each other: a
+     * batch is one statement kind, so it takes one round trip in autocommit (its JDBC batch is one
+     * implicit transaction) or, for registrations, a statement and a commit. The coordinator waits
+     * for a write before it makes the next one of the same transaction, so kinds need no order
+     * among them; writes of one kind keep their queue order.
+     */
+    private final class Lane {
+        final String name;
+        final int maxBatch;
+        final BlockingQueue<Write<?>> queue = new LinkedBlockingQueue<>(QUEUE_CAPACITY);
+        final Thread writer;
+
+        Lane(String name, int maxBatch) {
+            this.name = name;
+            this.maxBatch = maxBatch;
+            this.writer = new Thread(() -> loop(this), "cohort-pg-store-" + name);
+            writer.setDaemon(true);
+        }
+    }
 
     /** @param replicaId the owner written with a new or moved transaction, for {@code leaseMs} (see {@link Leases}) */
     GroupCommit(DataSource dataSource, JdbcRunner jdbc, String replicaId, long leaseMs) {
@@ -68,9 +93,12 @@ final class GroupCommit implements AutoCloseable {
         this.jdbc = jdbc;
         this.replicaId = replicaId;
         this.leaseMs = leaseMs;
-        this.writer = new Thread(this::loop, "cohort-pg-store-writer");
-        writer.setDaemon(true);
-        writer.start();
+        for (String op : List.of("insertGlobal", "transitionGlobal", "markHeuristic", "updateBranch", "releaseLocks",
+                "deleteBranches")) {
+            lanes.put(op, new Lane(op, MAX_IMPLICIT));
+        }
+        lanes.put("registerBranch", new Lane("registerBranch", MAX_BATCH));
+        lanes.values().forEach(l -> l.writer.start());
     }
 
     // ---- the writes
@@ -241,7 +269,7 @@ final class GroupCommit implements AutoCloseable {
     <T> CompletableFuture<T> submit(Write<T> write) {
         if (closed) {
             write.future.completeExceptionally(new StoreUnavailableException(where(write) + " not run: the store is closed"));
-        } else if (!queue.offer(write)) {
+        } else if (!lanes.get(write.op()).queue.offer(write)) {
             write.future.completeExceptionally(new StoreUnavailableException(where(write)
                     + " rejected: the store's queue is full (" + QUEUE_CAPACITY + " pending writes); the database"
                     + " is slower than the load"));
@@ -251,11 +279,11 @@ final class GroupCommit implements AutoCloseable {
 
     // ---- the writer
 
-    private void loop() {
+    private void loop(Lane lane) {
         List<Write<?>> batch = new ArrayList<>();
         while (true) {
             try {
-                Write<?> first = queue.poll(100, TimeUnit.MILLISECONDS);
+                Write<?> first = lane.queue.poll(100, TimeUnit.MILLISECONDS);
                 if (first == null) {
                     if (closed) {
                         return;
@@ -263,12 +291,13 @@ final class GroupCommit implements AutoCloseable {
                     continue;
                 }
                 batch.add(first);
-                queue.drainTo(batch, MAX_BATCH - 1);
+                lane.queue.drainTo(batch, lane.maxBatch - 1);
                 write(batch);
             } catch (InterruptedException e) {
                 return;
             } catch (RuntimeException | Error e) {
-                log.error("The TC store writer failed on a batch of {} writes; they fail as unavailable", batch.size(), e);
+                log.error("The TC store writer of {} failed on a batch of {} writes; they fail as unavailable",
+                        lane.name, batch.size(), e);
                 for (Write<?> w : batch) {
                     w.future.completeExceptionally(new StoreUnavailableException(where(w) + " failed: " + e));
                 }
@@ -345,6 +374,11 @@ final class GroupCommit implements AutoCloseable {
                 (x.op.equals("releaseLocks") ? releases : deletes).add(x);
             }
         }
+        // Rows locked in one order by every batch (stable: two writes of one XID keep their queue order),
+        // so batches of two replicas, or a batch and a lease renewal, deadlock less.
+        transitions.sort(Comparator.comparing(t -> t.xid));
+        heuristics.sort(Comparator.comparing(h -> h.xid));
+        branchUpdates.sort(Comparator.comparingLong(u -> u.branchId));
         boolean onlyInserts = inserts.size() == batch.size();
         int kinds = (inserts.isEmpty() ? 0 : 1) + (transitions.isEmpty() ? 0 : 1) + (heuristics.isEmpty() ? 0 : 1)
                 + (branchUpdates.isEmpty() ? 0 : 1) + (releases.isEmpty() ? 0 : 1) + (deletes.isEmpty() ? 0 : 1);
@@ -487,23 +521,26 @@ final class GroupCommit implements AutoCloseable {
         return JdbcRunner.where(w.op(), w.xid(), w.branchId());
     }
 
-    /** Stops after the batch in progress; writes still queued fail as unavailable. */
+    /** Stops after the batches in progress; writes still queued fail as unavailable. */
     @Override
     public void close() {
         closed = true;
-        try {
-            writer.join(TimeUnit.SECONDS.toMillis(10));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        if (writer.isAlive()) {
-            log.warn("The TC store writer is still busy 10 s after close; interrupting it");
-            writer.interrupt();
-        }
-        List<Write<?>> left = new ArrayList<>();
-        queue.drainTo(left);
-        for (Write<?> w : left) {
-            w.future.completeExceptionally(new StoreUnavailableException(where(w) + " not run: the store was closed"));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        for (Lane lane : lanes.values()) {
+            try {
+                lane.writer.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (lane.writer.isAlive()) {
+                log.warn("The TC store writer of {} is still busy 10 s after close; interrupting it", lane.name);
+                lane.writer.interrupt();
+            }
+            List<Write<?>> left = new ArrayList<>();
+            lane.queue.drainTo(left);
+            for (Write<?> w : left) {
+                w.future.completeExceptionally(new StoreUnavailableException(where(w) + " not run: the store was closed"));
+            }
         }
     }
 }

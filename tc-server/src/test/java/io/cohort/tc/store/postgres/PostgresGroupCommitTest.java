@@ -71,7 +71,7 @@ class PostgresGroupCommitTest {
         List<CompletableFuture<RegisterResult>> batch = new ArrayList<>();
         try (Blocker blocker = new Blocker("tc:blocker")) {
             CompletableFuture<RegisterResult> blocked = store.registerBranch(branch("tc:blocker", 2, "z"), rows("z"));
-            blocker.awaitWriterWaiting();
+            awaitWriterWaiting();
             // tc:1 wants r1 and s; s is tc:0's: refused, and r1 goes to tc:2, which comes after it.
             batch.add(store.registerBranch(branch("tc:1", 11, "r1", "s"), rows("r1", "s")));
             batch.add(store.registerBranch(branch("tc:2", 12, "r1"), rows("r1")));
@@ -116,34 +116,53 @@ class PostgresGroupCommitTest {
     }
 
     @Test
-    void aBadWriteFailsAloneAndTheOthersOfItsBatchCommit() throws Exception {
-        store.insertGlobal(global("tc:blocker")).join();
+    void anExistingXidFailsOnlyItsOwnBeginInABatch() throws Exception {
         store.insertGlobal(global("tc:dup")).join();
-        store.insertGlobal(global("tc:a")).join();
+        CompletableFuture<Void> held;
         CompletableFuture<Void> duplicate;
         CompletableFuture<Void> fresh;
-        CompletableFuture<Boolean> moved;
-        CompletableFuture<Boolean> raced;
-        CompletableFuture<Boolean> branchUpdate;
-        try (Blocker blocker = new Blocker("tc:blocker")) {
-            CompletableFuture<RegisterResult> blocked = store.registerBranch(branch("tc:blocker", 2, "z"), rows("z"));
-            blocker.awaitWriterWaiting();
+        // An uncommitted insert of tc:held makes the store's insert of the same XID wait; the next two queue.
+        try (Connection c = admin.getConnection()) {
+            c.setAutoCommit(false);
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO cohort_global_tx (xid, protocol, status,"
+                    + " begin_time, timeout_ms, updated_at) VALUES ('tc:held', 1, 1, now(), 1000, now())")) {
+                ps.executeUpdate();
+            }
+            held = store.insertGlobal(global("tc:held"));
+            awaitWriterWaiting();
             duplicate = store.insertGlobal(global("tc:dup"));
             fresh = store.insertGlobal(global("tc:new"));
-            moved = store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "first");
-            raced = store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "second");
-            branchUpdate = store.updateBranch("tc:a", 404, BranchStatus.PHASE2_ROLLBACKED, "");
-            blocker.release();
-            blocked.join();
+            assertThat(duplicate).isNotDone();
+            c.commit();
         }
+        assertThatThrownBy(held::join).isInstanceOf(CompletionException.class)
+                .hasMessageContaining("insertGlobal for xid tc:held").hasMessageContaining("exists already");
         assertThatThrownBy(duplicate::join).isInstanceOf(CompletionException.class)
                 .hasMessageContaining("insertGlobal for xid tc:dup").hasMessageContaining("exists already");
         fresh.join();
         assertThat(store.findGlobal("tc:new")).isPresent();
+    }
+
+    @Test
+    void statusChangesOfOneBatchAreCompareAndSetsEach() throws Exception {
+        store.insertGlobal(global("tc:blocker")).join();
+        store.insertGlobal(global("tc:a")).join();
+        CompletableFuture<Boolean> moved;
+        CompletableFuture<Boolean> raced;
+        try (Blocker blocker = new Blocker("tc:blocker")) {
+            CompletableFuture<Boolean> blocked =
+                    store.transitionGlobal("tc:blocker", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "");
+            awaitWriterWaiting();
+            moved = store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "first");
+            raced = store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "second");
+            assertThat(moved).isNotDone();
+            blocker.release();
+            assertThat(blocked.join()).isTrue();
+        }
         assertThat(moved.join()).isTrue();
         assertThat(raced.join()).as("a compare-and-set behind another of the same batch").isFalse();
         assertThat(store.findGlobal("tc:a").orElseThrow().status()).isEqualTo(GlobalStatus.ROLLBACKING);
-        assertThat(branchUpdate.join()).isFalse();
+        assertThat(store.updateBranch("tc:a", 404, BranchStatus.PHASE2_ROLLBACKED, "").join()).isFalse();
     }
 
     @Test
@@ -174,6 +193,25 @@ class PostgresGroupCommitTest {
                 .isEqualTo(new io.cohort.tc.store.TransactionStore.Unfinished(2, 2));
     }
 
+    /** Until a store writer waits on a lock the test holds. */
+    void awaitWriterWaiting() throws Exception {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        try (Connection probe = admin.getConnection(); PreparedStatement ps = probe.prepareStatement(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        + " AND wait_event_type = 'Lock'")) {
+            while (System.nanoTime() < deadline) {
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    if (rs.getLong(1) > 0) {
+                        return;
+                    }
+                }
+                Thread.sleep(10);
+            }
+        }
+        throw new AssertionError("The store's writer did not wait on the held row within " + WAIT);
+    }
+
     /** Holds FOR UPDATE on one global row, so the writer's batch that registers in it waits. */
     private final class Blocker implements AutoCloseable {
         private final Connection c;
@@ -185,25 +223,6 @@ class PostgresGroupCommitTest {
                 ps.setString(1, xid);
                 ps.executeQuery().close();
             }
-        }
-
-        /** Until the writer waits on the lock this connection holds. */
-        void awaitWriterWaiting() throws Exception {
-            long deadline = System.nanoTime() + WAIT.toNanos();
-            try (Connection probe = admin.getConnection(); PreparedStatement ps = probe.prepareStatement(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                            + " AND wait_event_type = 'Lock'")) {
-                while (System.nanoTime() < deadline) {
-                    try (ResultSet rs = ps.executeQuery()) {
-                        rs.next();
-                        if (rs.getLong(1) > 0) {
-                            return;
-                        }
-                    }
-                    Thread.sleep(10);
-                }
-            }
-            throw new AssertionError("The store's writer did not wait on the held row within " + WAIT);
         }
 
         void release() throws SQLException {
