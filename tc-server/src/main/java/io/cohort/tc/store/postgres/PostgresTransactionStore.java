@@ -47,10 +47,10 @@ import org.slf4j.LoggerFactory;
  * lease ran out. Lease times are the database's clock, never this process's.
  *
  * <p><b>Group commit.</b> The writes of the transaction life (begin, registration, status changes,
- * branch results, lock release) go through {@link GroupCommit}: one writer thread writes everything
- * queued while its previous batch committed in one database transaction, one JDBC batch per kind of
- * write, and completes the callers' futures after the commit, so many calls share one WAL flush and
- * a few round trips. A batch of nothing but new transactions commits without waiting for the flush
+ * branch results, lock release) go through {@link GroupCommit}: per kind of write, one writer thread
+ * writes everything of that kind queued while its previous batch committed in one database
+ * transaction (one round trip; registrations: a statement and a commit) and completes the callers'
+ * futures after the commit, so many calls share one WAL flush and one round trip. A batch of nothing but new transactions commits without waiting for the flush
  * (see {@link Sql#INSERT_GLOBAL_ASYNC}). Lease and purge writes run on a worker pool; reads run on
  * the caller's thread. The caps' count of unfinished transactions is cached briefly (see
  * {@link UnfinishedCount}).
