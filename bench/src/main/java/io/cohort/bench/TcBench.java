@@ -28,19 +28,40 @@ import java.util.concurrent.atomic.AtomicLong;
  * The TC alone under load: each transaction is begin, two branch registrations (one row lock
  * each, on two resources), commit; phase 2 runs against an in-process RM that answers at once.
  * The TC is a real child process ({@code java -jar tc-server.jar}) so its CPU can be measured
- * apart from the load generator's. Prints one JSON line per run.
+ * apart from the load generator's. {@code --store} and {@code --concurrency} take comma-separated
+ * lists: every store is measured at every concurrency in one run (one TC per store, warmed up at
+ * each concurrency first), so the figures of one run compare. Prints one JSON line per measurement,
+ * with the load average of the machine at its end. With the PostgreSQL store the TC gets a fresh
+ * database ({@code --pg-url} names the server's database to create it from, default
+ * {@code postgres}), and the CPU of its PostgreSQL backends is measured too.
  *
  * <pre>
  * java -jar bench/target/cohort-bench.jar --store=embedded --concurrency=16 --duration=30s
- * java -jar bench/target/cohort-bench.jar --store=postgres --pg-url=jdbc:postgresql://127.0.0.1:5432/cohort_bench
+ * java -jar bench/target/cohort-bench.jar --store=embedded,postgres --concurrency=16,64 --pg-url=jdbc:postgresql://127.0.0.1:5432/postgres
  * </pre>
  */
 public final class TcBench {
 
+    /** How long a TC child may take to listen: minutes on a loaded machine. */
+    static final Duration START_DEADLINE = Duration.ofMinutes(5);
+
     public static void main(String[] args) throws Exception {
         Map<String, String> opts = parse(args);
-        String store = opts.getOrDefault("store", "embedded");
-        int concurrency = Integer.parseInt(opts.getOrDefault("concurrency", "16"));
+        List<String> stores = List.of(opts.getOrDefault("store", "embedded").split(","));
+        List<Integer> concurrencies = Arrays.stream(opts.getOrDefault("concurrency", "16").split(","))
+                .map(String::trim).map(Integer::parseInt).toList();
+        for (String store : stores) {
+            if (!store.equals("embedded") && !store.equals("postgres")) {
+                throw new IllegalArgumentException("--store takes embedded and/or postgres, was " + store);
+            }
+        }
+        for (String store : stores) {
+            runStore(opts, store.trim(), concurrencies);
+        }
+    }
+
+    private static void runStore(Map<String, String> opts, String store, List<Integer> concurrencies)
+            throws Exception {
         Duration duration = Duration.parse("PT" + opts.getOrDefault("duration", "20s").toUpperCase(Locale.ROOT));
         Duration warmup = Duration.parse("PT" + opts.getOrDefault("warmup", "20s").toUpperCase(Locale.ROOT));
         String jar = opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar");
@@ -55,11 +76,13 @@ public final class TcBench {
         command.addAll(List.of("-jar", jar, "--cohort.tc.grpc-port=" + grpcPort, "--server.port=" + freePort(),
                 "--cohort.tc.advertised-address=127.0.0.1:" + grpcPort, "--logging.level.root=WARN",
                 "--cohort.tc.store.type=" + store, "--cohort.tc.store.embedded.dir=" + dataDir));
+        PgBackends pg = null;
         if (store.equals("postgres")) {
-            command.add("--cohort.tc.store.postgres.url=" + opts.getOrDefault("pg-url",
-                    "jdbc:postgresql://127.0.0.1:5432/cohort_bench"));
-            command.add("--cohort.tc.store.postgres.username=" + opts.getOrDefault("pg-user", "postgres"));
-            command.add("--cohort.tc.store.postgres.password=" + opts.getOrDefault("pg-password", ""));
+            pg = PgBackends.freshDatabase(opts.getOrDefault("pg-url", "jdbc:postgresql://127.0.0.1:5432/postgres"),
+                    opts.getOrDefault("pg-user", "postgres"), opts.getOrDefault("pg-password", ""), "cohort_bench_tc");
+            command.add("--cohort.tc.store.postgres.url=" + pg.url());
+            command.add("--cohort.tc.store.postgres.username=" + pg.user());
+            command.add("--cohort.tc.store.postgres.password=" + pg.password());
         }
         Process tc = new ProcessBuilder(command).inheritIO().start();
         try {
@@ -71,8 +94,10 @@ public final class TcBench {
                 while (rm.connectedReplicas() == 0) {
                     Thread.sleep(10);
                 }
-                run(client, concurrency, warmup, tc.pid(), null);
-                run(client, concurrency, duration, tc.pid(), store);
+                for (int concurrency : concurrencies) {
+                    run(client, concurrency, warmup, tc.pid(), null, null);
+                    run(client, concurrency, duration, tc.pid(), store, pg);
+                }
             }
         } finally {
             tc.destroy();
@@ -87,8 +112,8 @@ public final class TcBench {
                         : BranchStatusCode.BRANCH_PHASE2_ROLLBACKED).build()).toList();
     }
 
-    private static void run(TcClient client, int concurrency, Duration duration, long tcPid, String store)
-            throws Exception {
+    private static void run(TcClient client, int concurrency, Duration duration, long tcPid, String store,
+                            PgBackends pg) throws Exception {
         AtomicBoolean running = new AtomicBoolean(true);
         AtomicLong rows = new AtomicLong();
         AtomicLong failed = new AtomicLong();
@@ -96,6 +121,8 @@ public final class TcBench {
         int[] counts = new int[concurrency];
         CountDownLatch done = new CountDownLatch(concurrency);
         long cpuBefore = cpuNanos(tcPid);
+        long pgBefore = pg == null ? 0 : pg.cpuNanos();
+        long pgCommitsBefore = pg == null ? 0 : pg.commits();
         long start = System.nanoTime();
         for (int t = 0; t < concurrency; t++) {
             int thread = t;
@@ -129,6 +156,8 @@ public final class TcBench {
         done.await();
         double seconds = (System.nanoTime() - start) / 1e9;
         long cpu = cpuNanos(tcPid) - cpuBefore;
+        long pgCpu = pg == null ? 0 : pg.cpuNanos() - pgBefore;
+        long pgCommits = pg == null ? 0 : pg.commits() - pgCommitsBefore;
         if (store == null) {
             return; // warm-up
         }
@@ -142,9 +171,11 @@ public final class TcBench {
         Arrays.sort(all);
         System.out.printf(Locale.ROOT, "{\"benchmark\":\"tc-only\",\"store\":\"%s\",\"concurrency\":%d,"
                         + "\"seconds\":%.1f,\"committed\":%d,\"failed\":%d,\"tps\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,"
-                        + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f}%n",
+                        + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f%s,\"load_avg\":%.1f}%n",
                 store, concurrency, seconds, total, failed.get(), total / seconds, pct(all, 0.50), pct(all, 0.95),
-                pct(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total);
+                pct(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total, pg == null || total == 0 ? ""
+                        : String.format(Locale.ROOT, ",\"pg_cpu_ms_per_tx\":%.3f,\"pg_commits_per_tx\":%.2f",
+                        pgCpu / 1e6 / total, (double) pgCommits / total), loadAverage());
     }
 
     private static double pct(long[] sorted, double p) {
@@ -163,8 +194,17 @@ public final class TcBench {
         }
     }
 
+    /** The 1-minute load average (Linux), or -1. */
+    static double loadAverage() {
+        try {
+            return Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).split(" ")[0]);
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
     static void awaitPort(int port, Process tc) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        long deadline = System.nanoTime() + START_DEADLINE.toNanos();
         while (System.nanoTime() < deadline) {
             if (!tc.isAlive()) {
                 throw new IllegalStateException("The TC exited with " + tc.exitValue());
@@ -175,7 +215,8 @@ public final class TcBench {
                 Thread.sleep(50);
             }
         }
-        throw new IllegalStateException("The TC did not listen on " + port + " within 60 s");
+        throw new IllegalStateException("The TC did not listen on " + port + " within " + START_DEADLINE.toSeconds()
+                + " s (is --tc-jar right? is the machine overloaded?)");
     }
 
     static int freePort() throws IOException {

@@ -49,7 +49,8 @@ import javax.sql.DataSource;
  *   <li>{@code local} — the two updates as two independent local transactions, no coordinator:
  *       the floor of the cost (and not atomic);</li>
  *   <li>{@code cohort} — the same two updates in one global transaction: the TM template begins and
- *       commits it at a real TC child process (embedded store, fsync on), each update is an AT
+ *       commits it at a real TC child process (embedded store, fsync on; {@code --tc-store=postgres}
+ *       puts its store in a database of the same PostgreSQL server), each update is an AT
  *       branch through the RM's DataSource proxy (undo log, global row lock).</li>
  *   <li>{@code cohort-3pc} — the same, with three-phase commit: the TM's commit waits for the
  *       CanCommit vote of both branches (each RM checks its undo log and the current rows) and the
@@ -114,7 +115,7 @@ public final class TransferBench {
         }
         int grpcPort = freePort();
         Path tcData = Files.createTempDirectory("cohort-transfer-bench");
-        Process tc = startTc(grpcPort, tcData);
+        Process tc = startTc(grpcPort, tcData, serverUrl, user, password);
         try (HikariDataSource a = database(serverUrl, "cohort_bench_a", user, password);
              HikariDataSource b = database(serverUrl, "cohort_bench_b", user, password)) {
             Double localTps = null;
@@ -348,7 +349,12 @@ public final class TransferBench {
         return ds;
     }
 
-    private Process startTc(int grpcPort, Path dataDir) throws Exception {
+    private Process startTc(int grpcPort, Path dataDir, String serverUrl, String user, String password)
+            throws Exception {
+        String store = opts.getOrDefault("tc-store", "embedded");
+        if (!store.equals("embedded") && !store.equals("postgres")) {
+            throw new IllegalArgumentException("--tc-store must be embedded or postgres, was " + store);
+        }
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx1g"));
         if (opts.containsKey("tc-java-opts")) {
@@ -357,9 +363,16 @@ public final class TransferBench {
         command.addAll(List.of("-jar", opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar"),
                 "--cohort.tc.grpc-port=" + grpcPort, "--server.port=" + freePort(),
                 "--cohort.tc.advertised-address=127.0.0.1:" + grpcPort, "--logging.level.root=WARN",
-                "--cohort.tc.store.embedded.dir=" + dataDir));
+                "--cohort.tc.store.embedded.dir=" + dataDir, "--cohort.tc.store.type=" + store));
+        if (store.equals("postgres")) {
+            // The TC's store on the same server as the two banks, in a database of its own.
+            PgBackends tcDb = PgBackends.freshDatabase(serverUrl + "postgres", user, password, "cohort_bench_tc");
+            command.add("--cohort.tc.store.postgres.url=" + tcDb.url());
+            command.add("--cohort.tc.store.postgres.username=" + user);
+            command.add("--cohort.tc.store.postgres.password=" + password);
+        }
         Process tc = new ProcessBuilder(command).inheritIO().start();
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        long deadline = System.nanoTime() + TcBench.START_DEADLINE.toNanos();
         while (true) {
             try (Socket s = new Socket("127.0.0.1", grpcPort)) {
                 return tc;
@@ -387,7 +400,7 @@ public final class TransferBench {
         for (String a : args) {
             if (!a.startsWith("--") || !a.contains("=")) {
                 throw new IllegalArgumentException("Unknown argument '" + a + "': use --name=value (drivers, accounts, "
-                        + "concurrency, duration, warmup, distribution, pg-url, pg-user, pg-password, tc-jar, tc-java-opts)");
+                        + "concurrency, duration, warmup, distribution, pg-url, pg-user, pg-password, tc-store, tc-jar, tc-java-opts)");
             }
             opts.put(a.substring(2, a.indexOf('=')), a.substring(a.indexOf('=') + 1));
         }
@@ -496,11 +509,12 @@ public final class TransferBench {
                             + "\"distribution\":\"%s\",\"concurrency\":%d,\"seconds\":%.1f,\"committed\":%d,\"aborted\":%d,"
                             + "\"tps\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,\"p99_ms\":%.2f,"
                             + "\"cpu_ms_per_tx\":{\"bench\":%.3f,\"tc\":%.3f,\"postgres\":%.3f,\"total\":%.3f},"
-                            + "\"ratio_to_local\":%s%s}",
+                            + "\"ratio_to_local\":%s,\"tc_store\":\"%s\",\"load_avg\":%.1f%s}",
                     driver, accounts, hotspot ? "hotspot" : "uniform", concurrency, seconds, committed, aborted, tps,
                     pct(0.50), pct(0.95), pct(0.99), benchCpu / per, tcCpu / per, pgCpu / per,
                     (benchCpu + tcCpu + pgCpu) / per,
                     localTps == null || localTps == 0 ? "null" : String.format(Locale.ROOT, "%.3f", tps / localTps),
+                    opts.getOrDefault("tc-store", "embedded"), TcBench.loadAverage(),
                     timings == null ? "" : ",\"profile\":" + timings.json());
         }
 

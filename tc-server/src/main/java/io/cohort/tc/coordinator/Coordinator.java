@@ -104,6 +104,9 @@ public final class Coordinator {
 
     private void checkLimits(String applicationId) {
         TransactionStore.Unfinished unfinished = store.countUnfinished(applicationId);
+        if (unfinished.total() >= limits.maxActive() || unfinished.ofApplication() >= limits.maxActivePerApplication()) {
+            unfinished = store.countUnfinishedExactly(applicationId); // a recent count may be stale: refuse on a fresh one
+        }
         if (unfinished.total() >= limits.maxActive()) {
             metrics.refusedBegin();
             throw new CoordinatorException(ErrorCode.TOO_MANY_TRANSACTIONS, "The TC holds " + unfinished.total()

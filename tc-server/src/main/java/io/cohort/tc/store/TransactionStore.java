@@ -144,8 +144,16 @@ public interface TransactionStore extends AutoCloseable {
     record Unfinished(long total, long ofApplication) {
     }
 
-    /** Counts {@link Unfinished} transactions, for the caps at begin; cheap enough to call on every begin. */
+    /**
+     * Counts {@link Unfinished} transactions, for the caps at begin; cheap enough to call on every
+     * begin. A shared store may answer from a recent count (see {@link #countUnfinishedExactly}).
+     */
     Unfinished countUnfinished(String applicationId);
+
+    /** {@link #countUnfinished} counted now, for a refusal: a cap refuses only on an exact count. */
+    default Unfinished countUnfinishedExactly(String applicationId) {
+        return countUnfinished(applicationId);
+    }
 
     /**
      * Why a well-formed XID may be unknown to this store, for the refusal a client or person reads:

@@ -1,8 +1,16 @@
 package io.cohort.tc.it;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.cohort.client.TcClient;
+import io.cohort.client.TcClientConfig;
+import io.cohort.protocol.v1.ErrorCode;
+import io.cohort.protocol.v1.GlobalStatusCode;
 import io.cohort.testsupport.TestPostgres;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 
 /** Every coordinator scenario on the PostgreSQL store. */
 class PostgresCoordinatorIT extends CoordinatorScenarios {
@@ -25,5 +33,29 @@ class PostgresCoordinatorIT extends CoordinatorScenarios {
                 "cohort.tc.store.postgres.max-pool-size", "8",
                 // One id across the restarts of the scenarios: the restarted TC owns its transactions at once.
                 "cohort.tc.store.postgres.replica-id", "coordinator-it");
+    }
+
+    /**
+     * The store answers the caps from a count up to 100 ms old plus this replica's begins since: a
+     * begin past the cap is refused at once, and one right after a transaction ended is admitted
+     * (the refusal recounts exactly), not refused on the stale count.
+     */
+    @Test
+    void capsRefuseAtTheLimitAndAdmitAgainAsSoonAsOneEnds() {
+        stopTc();
+        Map<String, Object> p = properties();
+        p.put("cohort.tc.limits.max-active-transactions", "3");
+        tc = new TcTestServer(p);
+        client = new TcClient(TcClientConfig.of(tc.grpcAddress(), "test-tm"));
+        rm = new TestRm(tc.grpcAddress(), "rm-1", List.of(R1, R2));
+
+        String first = begin();
+        begin();
+        begin();
+        assertThat(errorOf(this::begin)).isEqualTo(ErrorCode.TOO_MANY_TRANSACTIONS);
+        client.rollback(first);
+        awaitStatus(first, GlobalStatusCode.GLOBAL_ROLLBACKED);
+        assertThat(begin()).as("admitted as soon as one ended").isNotEmpty();
+        assertThat(errorOf(this::begin)).isEqualTo(ErrorCode.TOO_MANY_TRANSACTIONS);
     }
 }

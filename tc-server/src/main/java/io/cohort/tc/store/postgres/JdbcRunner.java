@@ -21,8 +21,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs JDBC work for the PostgreSQL store: on a bounded worker pool for writes (one thread per
- * connection, so a queued call never holds a connection while it waits), with a few retries of
+ * Runs JDBC work for the PostgreSQL store: on a bounded worker pool for the writes that do not go
+ * through {@link GroupCommit} (leases, the purge; one thread per connection, so a queued call never
+ * holds a connection while it waits), on the caller's thread for reads, with a few retries of
  * deadlocks and serialization failures, and every {@link SQLException} turned into a
  * {@link StoreUnavailableException} that names the operation, the XID and the SQLState.
  */
@@ -96,7 +97,7 @@ final class JdbcRunner implements AutoCloseable {
     }
 
     /** "registerBranch for xid X, branch 7": the context of every message about one call. */
-    private static String where(String op, String xid, long branchId) {
+    static String where(String op, String xid, long branchId) {
         return op + (xid == null ? "" : " for xid " + xid) + (branchId == NO_BRANCH ? "" : ", branch " + branchId);
     }
 
@@ -119,11 +120,17 @@ final class JdbcRunner implements AutoCloseable {
         }
     }
 
-    /** Commits one durable write, timed. */
-    void commit(Connection c) throws SQLException {
+    /** Commits a batch of {@code records} writes in one database transaction, timed. */
+    void commit(Connection c, int records) throws SQLException {
         long start = System.nanoTime();
         c.commit();
-        recordDurableWrite(start);
+        recordDurableWrite(start, records);
+    }
+
+    /** Records one database commit of {@code records} writes, begun at {@code startNanos}. */
+    void recordDurableWrite(long startNanos, int records) {
+        fsync.record(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS);
+        batchSize.record(records);
     }
 
     /** Executes a single-statement write in autocommit mode (the statement is the commit), timed. */
@@ -136,15 +143,24 @@ final class JdbcRunner implements AutoCloseable {
 
     void recordDurableWrite(long startNanos) {
         fsync.record(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS);
-        batchSize.record(1); // every call is its own database transaction
+        batchSize.record(1); // a call outside the group commit is its own database transaction
     }
 
-    private static boolean isTransient(SQLException e) {
+    static boolean isTransient(SQLException e) {
         String state = e.getSQLState();
         return "40P01".equals(state) || "40001".equals(state); // deadlock detected, serialization failure
     }
 
-    private static RuntimeException translate(String where, SQLException e, int attempts) {
+    /**
+     * Whether {@code e} is the fault of the data one statement wrote (a bad value, a constraint, a
+     * limit), not of the database or the connection: a batch that fails so is worth splitting.
+     */
+    static boolean isFaultOfOneWrite(SQLException e) {
+        String state = e.getSQLState();
+        return state != null && (state.startsWith("22") || state.startsWith("23") || state.startsWith("54"));
+    }
+
+    static RuntimeException translate(String where, SQLException e, int attempts) {
         String state = e.getSQLState();
         if ("23505".equals(state)) {
             return new IllegalStateException(where + " failed: already exists (" + e.getMessage()

@@ -22,7 +22,6 @@ import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.EnumMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -50,10 +49,14 @@ import org.slf4j.LoggerFactory;
  * the database's, re-measured at every renewal. A replica whose renewals fail reports itself
  * unhealthy (see {@link #checkHealth}) well before its leases run out.
  *
- * <p>Each call is one statement (plus the commit for registration), so a write costs one or two
- * round trips and one WAL flush. A new global transaction is committed without waiting for the
- * flush (see {@link Sql#INSERT_GLOBAL}). Writes run on a worker pool as large as the connection
- * pool; reads run on the caller's thread.
+ * <p><b>Group commit.</b> The writes of the transaction life (begin, registration, status changes,
+ * branch results, lock release) go through {@link GroupCommit}: per kind of write, one writer thread
+ * writes everything of that kind queued while its previous batch committed in one database
+ * transaction (one round trip; registrations: a statement and a commit) and completes the callers'
+ * futures after the commit, so many calls share one WAL flush and one round trip. A batch of nothing but new transactions commits without waiting for the flush
+ * (see {@link Sql#INSERT_GLOBAL_ASYNC}). Lease and purge writes run on a worker pool; reads run on
+ * the caller's thread. The caps' count of unfinished transactions is cached briefly (see
+ * {@link UnfinishedCount}).
  */
 public final class PostgresTransactionStore implements TransactionStore {
 
@@ -76,6 +79,8 @@ public final class PostgresTransactionStore implements TransactionStore {
     private final DatabaseClock databaseClock;
     /** {@link System#nanoTime} of the last successful renewal (or of the start). */
     private volatile long lastRenewalNanos;
+    private final GroupCommit writes;
+    private final UnfinishedCount unfinished;
 
     /**
      * A store over {@code dataSource}, which the caller keeps owning (and closes after the store).
@@ -94,6 +99,7 @@ public final class PostgresTransactionStore implements TransactionStore {
         this.leaseMs = leases.leaseTime().toMillis();
         this.jdbc = new JdbcRunner(dataSource, threads(dataSource), Objects.requireNonNull(registry, "registry"));
         this.ownedPool = ownedPool;
+        this.unfinished = new UnfinishedCount(jdbc, UnfinishedCount.DEFAULT_MAX_AGE);
         if (initSchema) {
             try {
                 Schema.apply(jdbc);
@@ -106,6 +112,7 @@ public final class PostgresTransactionStore implements TransactionStore {
         this.databaseClock = new DatabaseClock(clock);
         syncClockSafely();
         this.lastRenewalNanos = System.nanoTime();
+        this.writes = new GroupCommit(dataSource, jdbc, leases.replicaId(), leaseMs);
         // Its own thread: a slow recovery pass or a busy store pool must not delay the renewal.
         this.renewer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "cohort-tc-lease-renewal");
@@ -149,132 +156,39 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public CompletableFuture<Void> insertGlobal(GlobalTransaction tx) {
-        return jdbc.async("insertGlobal", tx.xid(), JdbcRunner.NO_BRANCH, c -> {
-            try (PreparedStatement ps = c.prepareStatement(Sql.INSERT_GLOBAL)) {
-                ps.setString(1, tx.xid());
-                ps.setString(2, tx.name());
-                ps.setString(3, tx.applicationId());
-                ps.setShort(4, (short) tx.protocol().getNumber());
-                ps.setShort(5, (short) tx.status().code());
-                ps.setObject(6, Rows.timestamp(tx.beginTimeMs()));
-                ps.setLong(7, tx.timeoutMs());
-                ps.setString(8, tx.heuristicEvidence());
-                ps.setString(9, tx.reason());
-                ps.setObject(10, Rows.timestamp(tx.updatedAtMs()));
-                ps.setString(11, leases.replicaId()); // the replica that begins a transaction owns it
-                ps.setLong(12, leaseMs);
-                ps.executeUpdate(); // not a durable write: committed asynchronously
-            }
-            return null;
-        });
+        CompletableFuture<Void> done = writes.submit(new GroupCommit.InsertGlobal(tx));
+        unfinished.begun(tx.applicationId());
+        return done;
     }
 
     @Override
     public CompletableFuture<RegisterResult> registerBranch(Branch branch, List<RowKey> rows) {
-        // ON CONFLICT DO UPDATE may touch a row once per statement: drop repeated rows.
-        Collection<RowKey> distinct = rows.size() < 2 ? rows : new LinkedHashSet<>(rows);
-        String xid = branch.xid();
-        return jdbc.async("registerBranch", xid, branch.branchId(), c -> JdbcRunner.inTransaction(c, tx -> {
-            Array[] columns = Rows.columns(tx, distinct);
-            try (PreparedStatement ps = tx.prepareStatement(Sql.REGISTER_BRANCH)) {
-                ps.setString(1, xid);
-                ps.setString(2, xid);
-                ps.setLong(3, branch.branchId());
-                ps.setString(4, branch.resourceId());
-                ps.setString(5, branch.clientId());
-                ps.setArray(6, tx.createArrayOf("text", branch.lockKeys().toArray()));
-                ps.setBytes(7, branch.applicationData());
-                ps.setShort(8, (short) branch.status().code());
-                ps.setObject(9, Rows.timestamp(branch.registeredAtMs()));
-                ps.setString(10, branch.reason());
-                ps.setString(11, xid);
-                ps.setLong(12, branch.branchId());
-                ps.setObject(13, Rows.timestamp(branch.registeredAtMs())); // a lock is taken when its branch registers
-                ps.setArray(14, columns[0]);
-                ps.setArray(15, columns[1]);
-                ps.setArray(16, columns[2]);
-                ps.setString(17, xid);
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (!rs.next()) {
-                        return new RegisterResult.UnknownXid();
-                    }
-                    GlobalStatus status = GlobalStatus.ofCode(rs.getShort(1));
-                    if (status != GlobalStatus.BEGIN) {
-                        return new RegisterResult.NotActive(status);
-                    }
-                    if (rs.getString(2) != null) {
-                        RowLock holder = Rows.lock(rs, 2);
-                        log.debug("Branch {} of xid {} not registered: {} is held by xid {}", branch.branchId(),
-                                xid, holder.row().lockKey(), holder.xid());
-                        return new RegisterResult.Conflict(holder); // rolled back by inTransaction
-                    }
-                }
-            }
-            jdbc.commit(tx);
-            return new RegisterResult.Registered(branch.branchId());
-        }));
+        return writes.submit(new GroupCommit.Register(branch, rows));
     }
 
     @Override
     public CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason) {
-        return jdbc.async("transitionGlobal", xid, JdbcRunner.NO_BRANCH, c -> {
-            try (PreparedStatement ps = c.prepareStatement(Sql.TRANSITION_GLOBAL)) {
-                ps.setShort(1, (short) to.code());
-                ps.setString(2, reason == null ? "" : reason);
-                ps.setObject(3, Rows.timestamp(clock.millis()));
-                ps.setString(4, leases.replicaId());
-                ps.setLong(5, leaseMs);
-                ps.setString(6, xid);
-                ps.setShort(7, (short) from.code());
-                return jdbc.durableUpdate(ps) == 1;
-            }
-        });
+        return writes.submit(new GroupCommit.Transition(xid, from, to, reason, clock.millis()));
     }
 
     @Override
     public CompletableFuture<Void> markHeuristic(String xid, String evidence) {
-        return jdbc.async("markHeuristic", xid, JdbcRunner.NO_BRANCH, c -> {
-            try (PreparedStatement ps = c.prepareStatement(Sql.MARK_HEURISTIC)) {
-                ps.setString(1, evidence == null ? "" : evidence);
-                ps.setObject(2, Rows.timestamp(clock.millis()));
-                ps.setString(3, xid);
-                jdbc.durableUpdate(ps);
-            }
-            return null;
-        });
+        return writes.submit(new GroupCommit.Heuristic(xid, evidence, clock.millis()));
     }
 
     @Override
     public CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason) {
-        return jdbc.async("updateBranch", xid, branchId, c -> {
-            try (PreparedStatement ps = c.prepareStatement(Sql.UPDATE_BRANCH)) {
-                ps.setShort(1, (short) status.code());
-                ps.setString(2, reason == null ? "" : reason);
-                ps.setLong(3, branchId);
-                ps.setString(4, xid);
-                return jdbc.durableUpdate(ps) == 1;
-            }
-        });
+        return writes.submit(new GroupCommit.UpdateBranch(xid, branchId, status, reason));
     }
 
     @Override
     public CompletableFuture<Void> releaseLocks(String xid) {
-        return updateByXid("releaseLocks", Sql.RELEASE_LOCKS, xid);
+        return writes.submit(new GroupCommit.ByXid("releaseLocks", xid));
     }
 
     @Override
     public CompletableFuture<Void> deleteBranches(String xid) {
-        return updateByXid("deleteBranches", Sql.DELETE_BRANCHES, xid);
-    }
-
-    private CompletableFuture<Void> updateByXid(String op, String sql, String xid) {
-        return jdbc.async(op, xid, JdbcRunner.NO_BRANCH, c -> {
-            try (PreparedStatement ps = c.prepareStatement(sql)) {
-                ps.setString(1, xid);
-                jdbc.durableUpdate(ps);
-            }
-            return null;
-        });
+        return writes.submit(new GroupCommit.ByXid("deleteBranches", xid));
     }
 
     @Override
@@ -490,15 +404,12 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public Unfinished countUnfinished(String applicationId) {
-        return jdbc.sync("countUnfinished", null, c -> {
-            try (PreparedStatement ps = c.prepareStatement(Sql.COUNT_UNFINISHED)) {
-                ps.setString(1, applicationId == null ? "" : applicationId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    return new Unfinished(rs.getLong(1), rs.getLong(2));
-                }
-            }
-        });
+        return unfinished.count(applicationId, false);
+    }
+
+    @Override
+    public Unfinished countUnfinishedExactly(String applicationId) {
+        return unfinished.count(applicationId, true);
     }
 
     @Override
@@ -540,6 +451,7 @@ public final class PostgresTransactionStore implements TransactionStore {
     @Override
     public void close() {
         renewer.shutdownNow();
+        writes.close();
         jdbc.close();
         if (ownedPool != null) {
             try {

@@ -26,42 +26,73 @@ final class Sql {
 
     private static final String LOCK_ORDER = "resource_id COLLATE \"C\", table_name COLLATE \"C\", pk COLLATE \"C\"";
 
-    /**
-     * The insert is committed without waiting for the WAL flush: {@code TransactionStore} lets a new
-     * global transaction become durable with the next write, and any later durable commit (a branch,
-     * a decision) flushes the WAL past this one, on the primary and on synchronous standbys alike.
-     */
+    /** A new global transaction; an existing XID inserts nothing (update count 0) rather than failing the batch. */
     static final String INSERT_GLOBAL = """
-            WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
             INSERT INTO cohort_global_tx (%s, owner, lease_until)
-            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, %s FROM async""".formatted(GLOBAL_COLUMNS, LEASE_END);
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, %s)
+            ON CONFLICT (xid) DO NOTHING""".formatted(GLOBAL_COLUMNS, LEASE_END);
 
     /**
-     * Registration in one statement. {@code g} share-locks the global row, so a concurrent decision
-     * (an UPDATE of the status) waits for this registration to end, or this one sees the decision.
-     * The branch and the locks are written only when the status is BEGIN. The lock upsert either
-     * inserts a row or locks the existing one; a row held by another XID is rewritten unchanged so
-     * that RETURNING reports its holder, a row already held by this XID is locked but left alone.
-     * The result is one row (status, first foreign holder or nulls), or none for an unknown XID;
-     * the caller commits on success and rolls back otherwise.
+     * {@link #INSERT_GLOBAL} for a batch of nothing but new transactions: committed without waiting
+     * for the WAL flush. {@code TransactionStore} lets a new global transaction become durable with
+     * the next write, and any later durable commit (a branch, a decision) flushes the WAL past this
+     * one, on the primary and on synchronous standbys alike.
      */
-    static final String REGISTER_BRANCH = """
+    static final String INSERT_GLOBAL_ASYNC = """
+            WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+            INSERT INTO cohort_global_tx (%s, owner, lease_until)
+            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, %s FROM async
+            ON CONFLICT (xid) DO NOTHING""".formatted(GLOBAL_COLUMNS, LEASE_END);
+
+    /**
+     * A batch's registrations (see {@code Registrations}) in one statement. {@code g} share-locks
+     * the global rows, so a concurrent decision (an UPDATE of the status) waits for the batch to
+     * commit, or the batch sees it. Every registration whose transaction is in BEGIN gets its branch
+     * row and every wanted row lock unless the row is held: in lock order (two batches that want
+     * overlapping rows queue on the first shared row instead of deadlocking) and, within a row, in
+     * queue order (the earlier registration gets it). The caller then deletes again what it refuses.
+     * Parameters: the XIDs; per branch XID, id, resource, client, lock keys (an array literal),
+     * application data (hex), status, registration time (epoch ms), reason; per row resource, table, pk,
+     * XID, branch id, acquisition time (epoch ms). Result rows are either (xid, status, nulls) for
+     * every known XID or (nulls, resource, table, pk, branch id) for every lock inserted.
+     */
+    static final String REGISTER = """
             WITH g AS (
-                SELECT status FROM cohort_global_tx WHERE xid = ? FOR SHARE
+                SELECT xid, status FROM cohort_global_tx WHERE xid = ANY (?::text[]) ORDER BY xid FOR SHARE
             ), b AS (
                 INSERT INTO cohort_branch (%s)
-                SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? FROM g WHERE g.status = %d
+                SELECT v.x, v.b, v.r, v.c, v.k::text[], decode(v.d, 'hex'), v.s, timestamptz 'epoch' + v.a * interval '1 millisecond', v.e
+                FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::smallint[],
+                            ?::bigint[], ?::text[]) AS v(x, b, r, c, k, d, s, a, e)
+                JOIN g ON g.xid = v.x AND g.status = %d
             ), l AS (
-                INSERT INTO cohort_row_lock AS cur (%s)
-                SELECT u.r, u.t, u.p, ?, ?, ? FROM unnest(?::text[], ?::text[], ?::text[]) AS u(r, t, p)
-                WHERE EXISTS (SELECT 1 FROM g WHERE g.status = %2$d)
-                ORDER BY u.r COLLATE "C", u.t COLLATE "C", u.p COLLATE "C"
-                ON CONFLICT (resource_id, table_name, pk) DO UPDATE SET xid = cur.xid WHERE cur.xid <> EXCLUDED.xid
-                RETURNING cur.resource_id, cur.table_name, cur.pk, cur.xid, cur.branch_id, cur.acquired_at
+                INSERT INTO cohort_row_lock (%s)
+                SELECT u.r, u.t, u.p, u.x, u.b, timestamptz 'epoch' + u.a * interval '1 millisecond'
+                FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[])
+                     WITH ORDINALITY AS u(r, t, p, x, b, a, n)
+                JOIN g ON g.xid = u.x AND g.status = %2$d
+                ORDER BY u.r COLLATE "C", u.t COLLATE "C", u.p COLLATE "C", u.n
+                ON CONFLICT (resource_id, table_name, pk) DO NOTHING
+                RETURNING resource_id, table_name, pk, branch_id
             )
-            SELECT g.status, c.* FROM g LEFT JOIN LATERAL (
-                SELECT * FROM l WHERE l.xid <> ? ORDER BY %s LIMIT 1
-            ) c ON true""".formatted(BRANCH_COLUMNS, GlobalStatus.BEGIN.code(), LOCK_COLUMNS, LOCK_ORDER);
+            SELECT xid, status, NULL::text, NULL::text, NULL::text, NULL::bigint FROM g
+            UNION ALL
+            SELECT NULL, NULL, resource_id, table_name, pk, branch_id FROM l""".formatted(BRANCH_COLUMNS,
+            GlobalStatus.BEGIN.code(), LOCK_COLUMNS);
+
+    /** Branch rows of registrations a batch refused after {@link #REGISTER} inserted them. */
+    static final String DELETE_BATCH_BRANCHES = "DELETE FROM cohort_branch WHERE branch_id = ANY (?::bigint[])";
+
+    /** Who holds each of the given rows (those not held are left out). */
+    static final String FIND_HOLDERS = """
+            SELECT l.resource_id, l.table_name, l.pk, l.xid, l.branch_id, l.acquired_at
+            FROM unnest(?::text[], ?::text[], ?::text[]) AS u(r, t, p)
+            JOIN cohort_row_lock l ON l.resource_id = u.r AND l.table_name = u.t AND l.pk = u.p""";
+
+    /** Takes back locks a batch inserted for registrations it then refused (rows with the branch that took them). */
+    static final String DELETE_BATCH_LOCKS = """
+            DELETE FROM cohort_row_lock l USING unnest(?::text[], ?::text[], ?::text[], ?::bigint[]) AS u(r, t, p, b)
+            WHERE l.resource_id = u.r AND l.table_name = u.t AND l.pk = u.p AND l.branch_id = u.b""";
 
     /** Whoever moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}). */
     static final String TRANSITION_GLOBAL = "UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, "
@@ -93,10 +124,10 @@ final class Sql {
             )
             SELECT count(*) FROM g""".formatted(codes(GlobalStatus::isFinal));
 
-    /** Uses the (status, updated_at) index: unfinished rows are few, and capped at begin. */
+    /** Per application. Uses the (status, updated_at) index: unfinished rows are few, and capped at begin. */
     static final String COUNT_UNFINISHED = """
-            SELECT count(*), count(*) FILTER (WHERE application_id = ?)
-            FROM cohort_global_tx WHERE status IN (%s)""".formatted(codes(s -> !s.isFinal()));
+            SELECT application_id, count(*) FROM cohort_global_tx WHERE status IN (%s)
+            GROUP BY application_id""".formatted(codes(s -> !s.isFinal()));
 
     static final String FIND_GLOBAL = "SELECT " + GLOBAL_COLUMNS + " FROM cohort_global_tx WHERE xid = ?";
 
