@@ -95,7 +95,9 @@ public final class BranchPhase2Handler implements BranchCommandHandler {
                 .start();
         try (Observation.Scope scope = observation.openScope()) {
             BranchResult result = handleUntraced(command);
-            observation.lowCardinalityKeyValue(TraceKeys.OUTCOME, result.getStatus().name().toLowerCase(Locale.ROOT));
+            // The branch status as the TC's send span names it (PHASE2_COMMITTED, not the wire's BRANCH_ prefix).
+            observation.lowCardinalityKeyValue(TraceKeys.OUTCOME,
+                    BranchStatus.fromWire(result.getStatus()).name().toLowerCase(Locale.ROOT));
             return result;
         } catch (RuntimeException e) {
             observation.error(e);

@@ -33,6 +33,7 @@ import org.junit.jupiter.api.Test;
 class TransferTraceIT {
 
     private static final Duration EXPORT_WAIT = Duration.ofSeconds(90);
+    private static final Duration START_WAIT = Duration.ofMinutes(5);
 
     private static OtlpCollector collector;
     private static TcProcess tc;
@@ -44,13 +45,16 @@ class TransferTraceIT {
         collector = new OtlpCollector();
         TestPostgres pg = TestPostgres.get();
         Path work = Files.createTempDirectory("transfer-trace-it");
-        tc = TcProcess.embedded(work.resolve("tc-data"), tracingArgs().toArray(String[]::new)).start();
+        List<String> tcArgs = new java.util.ArrayList<>(tracingArgs());
+        tcArgs.add("--logging.level.io.cohort.tc.coordinator=DEBUG"); // lines about each transaction
+        tc = TcProcess.embedded(work.resolve("tc-data"), tcArgs.toArray(String[]::new)).start();
         int portA = TcProcess.freePort();
         int portB = TcProcess.freePort();
         bankA = bank("a", portA, portB, pg.createDatabase("bank_a"), work);
         bankB = bank("b", portB, portA, pg.createDatabase("bank_b"), work);
-        CompletableFuture<BankProcess> b = CompletableFuture.supplyAsync(bankB::start);
-        bankA.start();
+        // As TcProcess: minutes at a load average of 40 on 2 cores; the deadline only catches a hang.
+        CompletableFuture<BankProcess> b = CompletableFuture.supplyAsync(() -> bankB.start(START_WAIT));
+        bankA.start(START_WAIT);
         b.join();
     }
 
