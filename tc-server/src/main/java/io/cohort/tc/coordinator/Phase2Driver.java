@@ -61,6 +61,10 @@ public final class Phase2Driver {
     private final TcObservations observations;
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
     private final Map<String, RetryState> retries = new ConcurrentHashMap<>();
+    /** Commands sent per branch of each transaction this replica drives (the console shows them); kept until it ends. */
+    private final Map<String, Map<Long, Integer>> attempts = new ConcurrentHashMap<>();
+    /** Transactions this replica parked for a person: their attempts stay shown until they are retried. */
+    private final Set<String> parked = ConcurrentHashMap.newKeySet();
 
     private record RetryState(int attempts, long nextAttemptAtMs) {
     }
@@ -93,13 +97,23 @@ public final class Phase2Driver {
 
     /** Drops the retry state of transactions this replica no longer works on (ended, or owned by another). */
     void forgetAllBut(List<GlobalTransaction> mine) {
-        if (!retries.isEmpty() || observations.enabled()) {
+        if (!retries.isEmpty() || !attempts.isEmpty() || observations.enabled()) {
             Set<String> keep = new HashSet<>();
             mine.forEach(tx -> keep.add(tx.xid()));
             retries.keySet().retainAll(keep);
             keep.addAll(inFlight);
+            attempts.keySet().removeIf(xid -> !keep.contains(xid) && !parked.contains(xid));
             observations.retainOnly(keep);
         }
+    }
+
+    /**
+     * Commands sent to each branch of {@code xid} (by branch id) since this replica began driving it,
+     * retries included; empty for a transaction it does not drive. In memory: a restart starts again at 0.
+     */
+    public Map<Long, Integer> attempts(String xid) {
+        Map<Long, Integer> sent = attempts.get(xid);
+        return sent == null ? Map.of() : Map.copyOf(sent);
     }
 
     /** Whether the recovery loop should drive {@code xid} now (not in flight, backoff elapsed). */
@@ -192,6 +206,7 @@ public final class Phase2Driver {
             store.acquireLease(tx.xid(), true).join();
         }
         retries.remove(tx.xid());
+        parked.remove(tx.xid());
         drive(tx.xid());
         return tx;
     }
@@ -364,6 +379,7 @@ public final class Phase2Driver {
 
     private CompletableFuture<BranchDispatcher.Outcome> send(String xid, Branch b, BranchAction action) {
         long start = System.nanoTime();
+        attempts.computeIfAbsent(xid, k -> new ConcurrentHashMap<>()).merge(b.branchId(), 1, Integer::sum);
         TcObservations.Command traced = observations.command(xid, b.branchId(), b.resourceId(), action.name());
         return dispatcher.send(xid, b, action, traced.traceContext()).whenComplete((o, e) -> {
             metrics.branchPhase2(action, System.nanoTime() - start);
@@ -379,6 +395,8 @@ public final class Phase2Driver {
                 + (current.heuristic() ? " (heuristic outcome repaired by the TC)" : "");
         return store.transitionGlobal(tx.xid(), tx.status(), done, fullReason).thenCompose(moved -> {
             retries.remove(tx.xid());
+            attempts.remove(tx.xid());
+            parked.remove(tx.xid());
             observations.ended(tx.xid());
             if (!moved) {
                 return CompletableFuture.completedFuture(null); // someone else finished or changed it
@@ -398,6 +416,7 @@ public final class Phase2Driver {
             retries.remove(tx.xid());
             observations.ended(tx.xid());
             if (moved) {
+                parked.add(tx.xid());
                 metrics.ended(failed);
             }
         });
