@@ -314,11 +314,12 @@ async function transaction(xid) {
       h('li', {}, h('strong', {}, what), ' ', h('span', { class: 'muted' }, time(at)), detail ? ' — ' + detail : ''))),
     h('h2', {}, 'Branches'),
     h('table', { id: 'branches' },
-      h('thead', {}, h('tr', {}, ['Branch', 'Resource', 'RM (client id)', 'Status', 'Registered', 'Lock keys', 'Last error / reason']
+      h('thead', {}, h('tr', {}, ['Branch', 'Resource', 'RM (client id)', 'Status', 'Registered', 'Lock keys', 'Attempts', 'Last error / reason']
         .map(c => h('th', {}, c)))),
       h('tbody', {}, d.branches.map(b => h('tr', { 'data-branch': b.branchId },
         h('td', {}, b.branchId), h('td', {}, b.resourceId), h('td', {}, b.clientId), h('td', {}, statusCell(b.status)),
         h('td', {}, time(b.registeredAtMs)), h('td', { class: 'keys' }, b.lockKeys.join(' ')),
+        h('td', { class: 'attempts', title: 'phase-2 commands sent by this TC replica, retries included' }, b.attempts),
         h('td', { class: 'reason' }, b.reason))))),
     h('h2', {}, 'Global locks held'),
     locksTable(d.locks, 'tx-locks'));

@@ -29,6 +29,7 @@ import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.MetadataUtils;
+import io.micrometer.observation.ObservationRegistry;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -62,6 +63,8 @@ public final class TcClient implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(TcClient.class);
 
     private final TcClientConfig config;
+    private final ObservationRegistry observations;
+    private final TcCallTracing tracing;
     private final ManagedChannel channel;
     private final TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stub;
     private final Retry retry;
@@ -70,15 +73,31 @@ public final class TcClient implements AutoCloseable {
     private final AtomicLong openings = new AtomicLong();
 
     public TcClient(TcClientConfig config) {
-        this(config, OPEN_STATE_WAIT);
+        this(config, ObservationRegistry.NOOP);
+    }
+
+    /**
+     * A client whose calls are observed in {@code observations} (Boot's registry: a span per call,
+     * the caller's trace carried to the TC in W3C {@code traceparent}); the TM and the RM built on this
+     * client observe their transactions and branches in the same registry.
+     */
+    public TcClient(TcClientConfig config, ObservationRegistry observations) {
+        this(config, OPEN_STATE_WAIT, observations);
     }
 
     /** {@code openStateWait}: tests set it long, to see that only a reconnection closes the breaker. */
     TcClient(TcClientConfig config, Duration openStateWait) {
+        this(config, openStateWait, ObservationRegistry.NOOP);
+    }
+
+    private TcClient(TcClientConfig config, Duration openStateWait, ObservationRegistry observations) {
         this.config = config;
+        this.observations = observations == null ? ObservationRegistry.NOOP : observations;
+        this.tracing = new TcCallTracing(this.observations);
         this.channel = TcChannels.open(config.addresses(), null, config.tls());
-        this.stub = TransactionCoordinatorGrpc.newBlockingStub(channel)
+        var plain = TransactionCoordinatorGrpc.newBlockingStub(channel)
                 .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(authHeaders(config)));
+        this.stub = tracing.enabled() ? plain.withInterceptors(tracing.interceptor()) : plain;
         this.retry = Retry.of("cohort-tc", RetryConfig.custom()
                 .maxAttempts(config.retryAttempts())
                 .intervalFunction(IntervalFunction.ofExponentialBackoff(config.retryBackoff(), 2.0))
@@ -146,6 +165,11 @@ public final class TcClient implements AutoCloseable {
         return config;
     }
 
+    /** Where this client, and the TM and RM built on it, report their observations (NOOP: nowhere). */
+    public ObservationRegistry observations() {
+        return observations;
+    }
+
     /** Begins a global transaction; returns its XID. Not retried: a lost answer leaves an orphan that times out. */
     public String begin(String name, Duration timeout, TransactionProtocol protocol) {
         BeginRequest request = BeginRequest.newBuilder()
@@ -155,7 +179,11 @@ public final class TcClient implements AutoCloseable {
                 .setTimeoutMs(timeout == null ? 0 : timeout.toMillis())
                 .setProtocol(protocol == null ? TransactionProtocol.PROTOCOL_UNSPECIFIED : protocol)
                 .build();
-        BeginResponse response = call("begin", null, false, () -> stubWaitingForConnection().begin(request));
+        BeginResponse response = call("begin", null, false, () -> {
+            BeginResponse begun = stubWaitingForConnection().begin(request);
+            tracing.tagXid(begun.getXid());
+            return begun;
+        });
         return response.getXid();
     }
 
@@ -269,6 +297,11 @@ public final class TcClient implements AutoCloseable {
     }
 
     private <T> T call(String operation, String xid, boolean idempotent, Supplier<T> body) {
+        return tracing.enabled() ? tracing.observe(operation, xid, () -> untracedCall(operation, xid, idempotent, body))
+                : untracedCall(operation, xid, idempotent, body);
+    }
+
+    private <T> T untracedCall(String operation, String xid, boolean idempotent, Supplier<T> body) {
         Supplier<T> breaker = CircuitBreaker.decorateSupplier(circuitBreaker, () -> translate(operation, xid, body));
         Supplier<T> guarded = () -> {
             try {

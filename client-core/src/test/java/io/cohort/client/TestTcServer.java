@@ -9,7 +9,12 @@ import io.cohort.protocol.v1.RmMessage;
 import io.cohort.protocol.v1.TcMessage;
 import io.cohort.protocol.v1.TcWelcome;
 import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
+import io.grpc.Metadata;
 import io.grpc.Server;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.ChannelOption;
 import io.grpc.stub.StreamObserver;
@@ -32,6 +37,7 @@ final class TestTcServer implements AutoCloseable {
     private final AtomicLong xids = new AtomicLong();
     private final AtomicLong statusCalls = new AtomicLong();
     private volatile Duration answerDelay = Duration.ZERO;
+    private volatile Metadata lastHeaders;
     private Server server;
 
     private TestTcServer(int port) {
@@ -55,6 +61,11 @@ final class TestTcServer implements AutoCloseable {
         return port;
     }
 
+    /** The metadata of the last call received. */
+    Metadata lastHeaders() {
+        return lastHeaders;
+    }
+
     /** GetStatus calls received so far. */
     long statusCalls() {
         return statusCalls.get();
@@ -70,7 +81,14 @@ final class TestTcServer implements AutoCloseable {
             server = NettyServerBuilder.forPort(port)
                     // The port's earlier connections may still be in TIME_WAIT.
                     .withOption(ChannelOption.SO_REUSEADDR, true)
-                    .addService(new Service())
+                    .addService(ServerInterceptors.intercept(new Service(), new ServerInterceptor() {
+                        @Override
+                        public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
+                                                                           ServerCallHandler<Q, R> next) {
+                            lastHeaders = headers;
+                            return next.startCall(call, headers);
+                        }
+                    }))
                     .build()
                     .start();
         } catch (IOException e) {

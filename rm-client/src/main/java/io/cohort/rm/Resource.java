@@ -1,5 +1,6 @@
 package io.cohort.rm;
 
+import io.micrometer.observation.ObservationRegistry;
 import io.cohort.client.RmConnection;
 import io.cohort.rm.dialect.Dialect;
 import io.cohort.rm.dialect.Dialects;
@@ -124,6 +125,11 @@ public final class Resource {
 
     public String clientId() {
         return manager.clientId();
+    }
+
+    /** Where this RM's branches are observed (NOOP: nowhere). */
+    public ObservationRegistry observations() {
+        return manager.observations();
     }
 
     public Clock clock() {

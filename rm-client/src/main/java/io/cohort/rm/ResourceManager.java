@@ -7,6 +7,7 @@ import io.cohort.rm.branch.BranchPhase2Handler;
 import io.cohort.rm.branch.TerminationMonitor;
 import io.cohort.rm.branch.ThreePhaseBranches;
 import io.cohort.rm.jdbc.DataSourceProxy;
+import io.micrometer.observation.ObservationRegistry;
 import java.net.InetAddress;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -40,6 +41,7 @@ public final class ResourceManager implements AutoCloseable {
     private final BranchCoordinator coordinator;
     private final String clientId;
     private final Clock clock;
+    private final ObservationRegistry observations;
     private final Map<String, Resource> resources = new ConcurrentHashMap<>();
     private final AsyncUndoDeleter deleter;
     private final BranchPhase2Handler handler;
@@ -54,9 +56,10 @@ public final class ResourceManager implements AutoCloseable {
         this.coordinator = b.coordinator;
         this.clientId = b.clientId != null ? b.clientId : defaultClientId();
         this.clock = b.clock;
+        this.observations = b.observations;
         this.deleter = new AsyncUndoDeleter(config, clock);
         this.threePhase = new ThreePhaseBranches();
-        this.handler = new BranchPhase2Handler(this::resource, deleter, threePhase);
+        this.handler = new BranchPhase2Handler(this::resource, deleter, threePhase, observations);
         this.termination = new TerminationMonitor(() -> List.copyOf(resources.values()), coordinator, threePhase, config,
                 clock);
     }
@@ -170,6 +173,10 @@ public final class ResourceManager implements AutoCloseable {
         return clock;
     }
 
+    ObservationRegistry observations() {
+        return observations;
+    }
+
     /** 3PC: looks for branches past their termination timeout now, instead of at the next check. */
     public void checkTermination() {
         termination.checkAll();
@@ -228,6 +235,7 @@ public final class ResourceManager implements AutoCloseable {
         private RmConfig config = RmConfig.defaults();
         private String clientId;
         private Clock clock = Clock.systemUTC();
+        private ObservationRegistry observations = ObservationRegistry.NOOP;
 
         private Builder(BranchCoordinator coordinator) {
             this.coordinator = java.util.Objects.requireNonNull(coordinator, "coordinator");
@@ -246,6 +254,15 @@ public final class ResourceManager implements AutoCloseable {
 
         public Builder clock(Clock clock) {
             this.clock = clock;
+            return this;
+        }
+
+        /**
+         * Observes branches here (Boot's registry: a span for each branch's local commit and each
+         * phase-2 command, joined to the TC's trace). Default NOOP: nothing is observed, nothing costs.
+         */
+        public Builder observations(ObservationRegistry observations) {
+            this.observations = java.util.Objects.requireNonNull(observations, "observations");
             return this;
         }
 

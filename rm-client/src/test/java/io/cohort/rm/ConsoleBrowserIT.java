@@ -208,6 +208,8 @@ class ConsoleBrowserIT {
         assertThat(text(By.id("reason"))).contains("account pk 3").contains("balance=999.00 (expected 301.00)");
         assertThat(text(By.id("branches"))).contains("/rm_console_").contains("PHASE2_ROLLBACK_FAILED_DIRTY")
                 .contains("account:3").contains(String.valueOf(onlyBranchId(dirty))); // 64-bit ids shown exactly
+        // The rollback was sent to the branch at least once (a dirty write is not retried): attempts are shown.
+        assertThat(Integer.parseInt(text(By.cssSelector("#branches td.attempts")))).isGreaterThanOrEqualTo(1);
         assertThat(text(By.id("tx-locks"))).contains("account").contains(dirty);
         screenshot("04-dirty-write");
 

@@ -1,6 +1,8 @@
 package io.cohort.client.autoconfigure;
 
 import io.cohort.client.TcClient;
+import io.micrometer.observation.ObservationRegistry;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
@@ -20,7 +22,10 @@ public class CohortTcAutoConfiguration {
 
     @Bean(destroyMethod = "close")
     @ConditionalOnMissingBean
-    public TcClient cohortTcClient(CohortTcProperties properties, Environment environment) {
-        return new TcClient(properties.toClientConfig(environment.getProperty("spring.application.name")));
+    public TcClient cohortTcClient(CohortTcProperties properties, Environment environment,
+                                   ObjectProvider<ObservationRegistry> observations) {
+        // Boot's registry when actuator is present: spans for transactions, branches and TC calls.
+        return new TcClient(properties.toClientConfig(environment.getProperty("spring.application.name")),
+                observations.getIfUnique(() -> ObservationRegistry.NOOP));
     }
 }

@@ -36,7 +36,8 @@ public class CohortRmAutoConfiguration {
     @ConditionalOnMissingBean
     @ConditionalOnBean(TcClient.class)
     public ResourceManager cohortResourceManager(TcClient tcClient, CohortRmProperties properties) {
-        return ResourceManager.builder(BranchCoordinator.of(tcClient)).config(properties.toConfig()).build();
+        return ResourceManager.builder(BranchCoordinator.of(tcClient)).config(properties.toConfig())
+                .observations(tcClient.observations()).build();
     }
 
     /** Static, and lazy about what it needs, so that registering it early instantiates nothing. */

@@ -2,12 +2,18 @@ package io.cohort.rm.branch;
 
 import io.cohort.client.BranchCommandHandler;
 import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.TraceKeys;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.rm.Resource;
 import io.cohort.rm.undo.BranchTables;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationRegistry;
+import io.micrometer.observation.transport.Kind;
+import io.micrometer.observation.transport.ReceiverContext;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.function.Function;
 import org.slf4j.Logger;
@@ -38,12 +44,20 @@ public final class BranchPhase2Handler implements BranchCommandHandler {
     private final Function<String, Resource> resources;
     private final AsyncUndoDeleter deleter;
     private final ThreePhaseBranches threePhase;
+    private final ObservationRegistry observations;
 
     public BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
                                ThreePhaseBranches threePhase) {
+        this(resources, deleter, threePhase, ObservationRegistry.NOOP);
+    }
+
+    /** {@code observations}: a span per command, the child of the TC's span that sent it (its trace_context). */
+    public BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
+                               ThreePhaseBranches threePhase, ObservationRegistry observations) {
         this.resources = resources;
         this.deleter = deleter;
         this.threePhase = threePhase;
+        this.observations = observations;
     }
 
     @Override
@@ -63,6 +77,37 @@ public final class BranchPhase2Handler implements BranchCommandHandler {
     }
 
     public BranchResult handle(BranchCommand command) {
+        if (observations.isNoop()) {
+            return handleUntraced(command);
+        }
+        ReceiverContext<BranchCommand> context = new ReceiverContext<>(
+                (carrier, key) -> carrier.getTraceContextMap().get(key), Kind.CONSUMER);
+        context.setCarrier(command);
+        context.setRemoteServiceName("cohort-tc");
+        String action = command.getAction().name().toLowerCase(Locale.ROOT);
+        Observation observation = Observation.createNotStarted(TraceKeys.RM_BRANCH_COMMAND, () -> context, observations)
+                .contextualName("cohort branch " + action)
+                .lowCardinalityKeyValue(TraceKeys.ACTION, action)
+                .lowCardinalityKeyValue(TraceKeys.RESOURCE_ID, command.getResourceId())
+                .lowCardinalityKeyValue(TraceKeys.OUTCOME, "unknown")
+                .highCardinalityKeyValue(TraceKeys.XID, command.getXid())
+                .highCardinalityKeyValue(TraceKeys.BRANCH_ID, Long.toString(command.getBranchId()))
+                .start();
+        try (Observation.Scope scope = observation.openScope()) {
+            BranchResult result = handleUntraced(command);
+            // The branch status as the TC's send span names it (PHASE2_COMMITTED, not the wire's BRANCH_ prefix).
+            observation.lowCardinalityKeyValue(TraceKeys.OUTCOME,
+                    BranchStatus.fromWire(result.getStatus()).name().toLowerCase(Locale.ROOT));
+            return result;
+        } catch (RuntimeException e) {
+            observation.error(e);
+            throw e;
+        } finally {
+            observation.stop();
+        }
+    }
+
+    private BranchResult handleUntraced(BranchCommand command) {
         Resource resource = resources.apply(command.getResourceId());
         if (resource == null) {
             String reason = "this RM does not manage resource " + command.getResourceId();

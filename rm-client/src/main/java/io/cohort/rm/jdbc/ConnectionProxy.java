@@ -4,6 +4,7 @@ import io.cohort.client.TcStoreUnavailableException;
 import io.cohort.client.TcUnavailableException;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.TraceKeys;
 import io.cohort.protocol.v1.BranchStatusCode;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
@@ -20,6 +21,7 @@ import io.cohort.rm.exec.SqlPath;
 import io.cohort.rm.sql.SqlPlan;
 import io.cohort.rm.undo.BranchTables;
 import io.cohort.rm.undo.UndoLogStatus;
+import io.micrometer.observation.Observation;
 import java.sql.CallableStatement;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -139,6 +141,29 @@ public final class ConnectionProxy extends DelegatingConnection {
             delegate.commit();
             return;
         }
+        if (resource.observations().isNoop()) {
+            commitBranch(b, Observation.NOOP);
+            return;
+        }
+        // One span per branch's phase 1: the registration call to the TC is its child.
+        Observation observation = Observation.createNotStarted(TraceKeys.RM_BRANCH_COMMIT, resource.observations())
+                .contextualName("cohort branch local commit")
+                .lowCardinalityKeyValue(TraceKeys.RESOURCE_ID, resource.resourceId())
+                .highCardinalityKeyValue(TraceKeys.XID, b.xid())
+                .highCardinalityKeyValue(TraceKeys.BRANCH_ID, TraceKeys.NONE)
+                .start();
+        try (Observation.Scope scope = observation.openScope()) {
+            commitBranch(b, observation);
+        } catch (SQLException | RuntimeException e) {
+            observation.error(e);
+            throw e;
+        } finally {
+            observation.stop();
+        }
+    }
+
+    /** Phase 1 of the branch {@code b}: register it, insert its undo log, commit locally. */
+    private void commitBranch(BranchBuffer b, Observation observation) throws SQLException {
         String xid = b.xid();
         long branchId;
         boolean threePhase;
@@ -147,6 +172,7 @@ public final class ConnectionProxy extends DelegatingConnection {
                     BranchTables.encode(b.records()));
             branchId = registered.getBranchId();
             threePhase = registered.getProtocol() == TransactionProtocol.THREE_PHASE;
+            observation.highCardinalityKeyValue(TraceKeys.BRANCH_ID, Long.toString(branchId));
         } catch (SQLException | RuntimeException e) {
             rollbackQuietly();
             // With no TC to answer, or a TC whose store cannot write, telling it would fail too.

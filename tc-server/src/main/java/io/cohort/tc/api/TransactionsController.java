@@ -61,12 +61,16 @@ public class TransactionsController {
     public record TransactionDetail(GlobalTransaction transaction, List<BranchView> branches, List<LockView> locks) {
     }
 
-    /** A branch as shown by the API (application data left out). */
+    /**
+     * A branch as shown by the API (application data left out). {@code attempts}: phase-2 commands this
+     * TC replica sent it (retries included) since it began driving the transaction; {@code reason}: the
+     * branch's last error or outcome.
+     */
     public record BranchView(long branchId, String resourceId, String clientId, List<String> lockKeys, String status,
-                             long registeredAtMs, String reason) {
-        static BranchView of(Branch b) {
+                             long registeredAtMs, String reason, int attempts) {
+        static BranchView of(Branch b, Map<Long, Integer> attempts) {
             return new BranchView(b.branchId(), b.resourceId(), b.clientId(), b.lockKeys(), b.status().name(),
-                    b.registeredAtMs(), b.reason());
+                    b.registeredAtMs(), b.reason(), attempts.getOrDefault(b.branchId(), 0));
         }
     }
 
@@ -111,7 +115,8 @@ public class TransactionsController {
     @GetMapping("/transactions/{xid}")
     public TransactionDetail get(@PathVariable String xid) {
         GlobalTransaction tx = coordinator.status(xid);
-        return new TransactionDetail(tx, store.findBranches(xid).stream().map(BranchView::of).toList(),
+        Map<Long, Integer> attempts = coordinator.branchAttempts(xid);
+        return new TransactionDetail(tx, store.findBranches(xid).stream().map(b -> BranchView.of(b, attempts)).toList(),
                 store.findLocks(xid).stream().map(LockView::of).toList());
     }
 

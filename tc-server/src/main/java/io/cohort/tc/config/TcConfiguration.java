@@ -15,7 +15,9 @@ import io.cohort.tc.store.embedded.EmbeddedTransactionStore;
 import io.cohort.tc.store.postgres.Leases;
 import io.cohort.tc.store.postgres.PostgresStoreConfig;
 import io.cohort.tc.store.postgres.PostgresTransactionStore;
+import io.cohort.tc.support.TcObservations;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.observation.ObservationRegistry;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
@@ -25,6 +27,7 @@ import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
 import org.springframework.context.annotation.Bean;
@@ -116,12 +119,21 @@ public class TcConfiguration {
         return new TcMetrics(registry, store, dispatcher);
     }
 
+    /**
+     * The TC's spans go to Boot's registry, which the OpenTelemetry bridge turns into spans exported
+     * when an OTLP endpoint is configured; without a registry nothing is observed.
+     */
+    @Bean
+    TcObservations tcObservations(ObjectProvider<ObservationRegistry> registry) {
+        return new TcObservations(registry.getIfUnique(() -> ObservationRegistry.NOOP));
+    }
+
     @Bean
     Phase2Driver phase2Driver(TransactionStore store, BranchDispatcher dispatcher, TcMetrics metrics, Clock clock,
-                              TcProperties properties) {
+                              TcProperties properties, TcObservations observations) {
         TcProperties.Recovery r = properties.recovery();
         return new Phase2Driver(store, dispatcher, metrics, clock, r.initialBackoff(), r.maxBackoff(), r.maxAttempts(),
-                properties.threePhase().voteTimeout());
+                properties.threePhase().voteTimeout(), observations);
     }
 
     @Bean
@@ -148,11 +160,11 @@ public class TcConfiguration {
      */
     @Bean
     GrpcServer grpcServer(Coordinator coordinator, BranchDispatcher dispatcher, TcProperties properties, Endpoint endpoint,
-                          Clock clock) {
+                          Clock clock, TcObservations observations) {
         ExecutorService callExecutor = properties.store().type().equals("postgres")
                 ? Executors.newFixedThreadPool(2 * properties.store().postgres().maxPoolSize(), r -> daemon(r, "cohort-tc-call"))
                 : null;
-        return new GrpcServer(new CoordinatorGrpcService(coordinator, dispatcher, clock), endpoint.grpcPort(),
+        return new GrpcServer(new CoordinatorGrpcService(coordinator, dispatcher, clock, observations), endpoint.grpcPort(),
                 properties.maxRequestBytes(), properties.auth(), properties.tls(), callExecutor, properties.connections(), clock);
     }
 

@@ -13,6 +13,7 @@ import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.cohort.tc.support.LogText;
+import io.cohort.tc.support.TcObservations;
 import io.cohort.tc.support.WarningThrottle;
 import java.security.SecureRandom;
 import java.time.Clock;
@@ -320,6 +321,12 @@ public final class BranchDispatcher {
      * waits for that one instead of sending a copy.
      */
     public CompletableFuture<Outcome> send(String xid, Branch branch, BranchAction action) {
+        return send(xid, branch, action, Map.of());
+    }
+
+    /** As {@link #send(String, Branch, BranchAction)}, the command carrying {@code traceContext} (W3C headers) to the RM. */
+    public CompletableFuture<Outcome> send(String xid, Branch branch, BranchAction action,
+                                           Map<String, String> traceContext) {
         RmSession session = pick(branch);
         if (session == null) {
             return CompletableFuture.completedFuture(Outcome.retryable(action,
@@ -358,6 +365,7 @@ public final class BranchDispatcher {
                     .setAction(action)
                     .setBranchType(BranchType.AT)
                     .setApplicationData(ByteString.copyFrom(branch.applicationData()))
+                    .putAllTraceContext(traceContext)
                     .build();
             int bytes = command.getSerializedSize();
             if (!session.unsent.isEmpty() && session.unsentBytes + bytes > maxQueuedBytesPerStream) {
@@ -417,7 +425,9 @@ public final class BranchDispatcher {
                     + " answered an unknown status " + result.getStatusValue()));
             return;
         }
-        p.future.complete(new Outcome(status, result.getReason(), result.getDecidedByRm()));
+        // What runs on the answer (the rest of the phase-2 round) logs with the XID in the MDC.
+        TcObservations.withXid(p.key.xid(), () -> p.future.complete(new Outcome(status, result.getReason(),
+                result.getDecidedByRm())));
     }
 
     private void expireOverdue() {

@@ -11,11 +11,14 @@ import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.TransactionStore;
+import io.cohort.tc.support.LogText;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The coordinator's entry points for TMs, RMs and people (REST). Validates each request, moves the
@@ -28,6 +31,8 @@ import java.util.concurrent.CompletableFuture;
  * decision is refused.
  */
 public final class Coordinator {
+
+    private static final Logger log = LoggerFactory.getLogger(Coordinator.class);
 
     /** Longest reason from a client that is kept (the rest is cut). */
     private static final int MAX_REASON = 1000;
@@ -128,6 +133,7 @@ public final class Coordinator {
     public CompletableFuture<GlobalTransaction> commit(String xid) {
         GlobalTransaction tx = require(xid);
         GlobalStatus status = tx.status();
+        log.debug("Commit of {} asked in status {}", xid, status);
         if (status == GlobalStatus.BEGIN) {
             if (clock.millis() > tx.deadlineMs()) {
                 driver.timeOut(tx);
@@ -165,6 +171,7 @@ public final class Coordinator {
     private CompletableFuture<GlobalTransaction> rollback(String xid, String reason) {
         GlobalTransaction tx = require(xid);
         GlobalStatus status = tx.status();
+        log.debug("Rollback of {} asked in status {}: {}", xid, status, reason);
         if (status == GlobalStatus.BEGIN) {
             return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, reason)
                     .thenCompose(moved -> {
@@ -189,6 +196,11 @@ public final class Coordinator {
     }
 
     /** The status of {@code xid} if the store knows it (no validation: for lock holders, which are ours). */
+    /** Phase-2 commands sent to each branch of {@code xid} by this replica (see {@link Phase2Driver#attempts}). */
+    public java.util.Map<Long, Integer> branchAttempts(String xid) {
+        return driver.attempts(xid);
+    }
+
     public Optional<GlobalStatus> findStatus(String xid) {
         return store.findGlobal(xid).map(GlobalTransaction::status);
     }
@@ -201,6 +213,7 @@ public final class Coordinator {
 
     public CompletableFuture<Registration> registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                          byte[] applicationData, String clientId) {
+        log.debug("Branch of {} on resource {} registering {} lock keys", xid, LogText.safe(resourceId), lockKeys.size());
         if (resourceId.isEmpty()) {
             throw CoordinatorException.invalid("Branch registration for " + xid + " has no resource id");
         }

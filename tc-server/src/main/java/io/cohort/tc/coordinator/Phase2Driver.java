@@ -7,6 +7,7 @@ import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.store.TransactionStore;
 import io.cohort.tc.support.LogText;
+import io.cohort.tc.support.TcObservations;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -57,14 +58,28 @@ public final class Phase2Driver {
     private final Duration maxBackoff;
     private final int maxAttempts;
     private final Duration voteTimeout;
+    private final TcObservations observations;
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
     private final Map<String, RetryState> retries = new ConcurrentHashMap<>();
+    /** Commands sent per branch of each transaction this replica drives (the console shows them); kept until it ends. */
+    private final Map<String, Map<Long, Integer>> attempts = new ConcurrentHashMap<>();
+    /** Transactions this replica parked for a person: their attempts stay shown until they are retried. */
+    private final Set<String> parked = ConcurrentHashMap.newKeySet();
 
     private record RetryState(int attempts, long nextAttemptAtMs) {
     }
 
     public Phase2Driver(TransactionStore store, BranchDispatcher dispatcher, TcMetrics metrics, Clock clock,
                         Duration initialBackoff, Duration maxBackoff, int maxAttempts, Duration voteTimeout) {
+        this(store, dispatcher, metrics, clock, initialBackoff, maxBackoff, maxAttempts, voteTimeout,
+                TcObservations.noop());
+    }
+
+    /** {@code observations}: a span per command sent, the child of the request that decided the transaction. */
+    public Phase2Driver(TransactionStore store, BranchDispatcher dispatcher, TcMetrics metrics, Clock clock,
+                        Duration initialBackoff, Duration maxBackoff, int maxAttempts, Duration voteTimeout,
+                        TcObservations observations) {
+        this.observations = observations;
         this.store = store;
         this.dispatcher = dispatcher;
         this.metrics = metrics;
@@ -82,11 +97,23 @@ public final class Phase2Driver {
 
     /** Drops the retry state of transactions this replica no longer works on (ended, or owned by another). */
     void forgetAllBut(List<GlobalTransaction> mine) {
-        if (!retries.isEmpty()) {
+        if (!retries.isEmpty() || !attempts.isEmpty() || observations.enabled()) {
             Set<String> keep = new HashSet<>();
             mine.forEach(tx -> keep.add(tx.xid()));
             retries.keySet().retainAll(keep);
+            keep.addAll(inFlight);
+            attempts.keySet().removeIf(xid -> !keep.contains(xid) && !parked.contains(xid));
+            observations.retainOnly(keep);
         }
+    }
+
+    /**
+     * Commands sent to each branch of {@code xid} (by branch id) since this replica began driving it,
+     * retries included; empty for a transaction it does not drive. In memory: a restart starts again at 0.
+     */
+    public Map<Long, Integer> attempts(String xid) {
+        Map<Long, Integer> sent = attempts.get(xid);
+        return sent == null ? Map.of() : Map.copyOf(sent);
     }
 
     /** Whether the recovery loop should drive {@code xid} now (not in flight, backoff elapsed). */
@@ -179,6 +206,7 @@ public final class Phase2Driver {
             store.acquireLease(tx.xid(), true).join();
         }
         retries.remove(tx.xid());
+        parked.remove(tx.xid());
         drive(tx.xid());
         return tx;
     }
@@ -188,6 +216,10 @@ public final class Phase2Driver {
         if (!inFlight.add(xid)) {
             return;
         }
+        observations.inScope(xid, observations.decision(xid), () -> driveInScope(xid));
+    }
+
+    private void driveInScope(String xid) {
         CompletableFuture<Boolean> run;
         try {
             run = driveOnce(xid);
@@ -347,8 +379,12 @@ public final class Phase2Driver {
 
     private CompletableFuture<BranchDispatcher.Outcome> send(String xid, Branch b, BranchAction action) {
         long start = System.nanoTime();
-        return dispatcher.send(xid, b, action).whenComplete((o, e) ->
-                metrics.branchPhase2(action, System.nanoTime() - start));
+        attempts.computeIfAbsent(xid, k -> new ConcurrentHashMap<>()).merge(b.branchId(), 1, Integer::sum);
+        TcObservations.Command traced = observations.command(xid, b.branchId(), b.resourceId(), action.name());
+        return dispatcher.send(xid, b, action, traced.traceContext()).whenComplete((o, e) -> {
+            metrics.branchPhase2(action, System.nanoTime() - start);
+            traced.answered(o == null ? null : o.status().name(), e);
+        });
     }
 
     private CompletableFuture<Void> finish(GlobalTransaction tx, GlobalStatus done, String reason) {
@@ -359,6 +395,9 @@ public final class Phase2Driver {
                 + (current.heuristic() ? " (heuristic outcome repaired by the TC)" : "");
         return store.transitionGlobal(tx.xid(), tx.status(), done, fullReason).thenCompose(moved -> {
             retries.remove(tx.xid());
+            attempts.remove(tx.xid());
+            parked.remove(tx.xid());
+            observations.ended(tx.xid());
             if (!moved) {
                 return CompletableFuture.completedFuture(null); // someone else finished or changed it
             }
@@ -375,7 +414,9 @@ public final class Phase2Driver {
                 LogText.safe(reason, 4096));
         return store.transitionGlobal(tx.xid(), tx.status(), failed, reason).thenAccept(moved -> {
             retries.remove(tx.xid());
+            observations.ended(tx.xid());
             if (moved) {
+                parked.add(tx.xid());
                 metrics.ended(failed);
             }
         });

@@ -2,6 +2,7 @@ package io.cohort.tc.rpc;
 
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.Protocol;
+import io.cohort.protocol.TraceKeys;
 import io.cohort.protocol.Xid;
 import io.cohort.protocol.v1.BeginRequest;
 import io.cohort.protocol.v1.BeginResponse;
@@ -30,12 +31,16 @@ import io.cohort.tc.model.RowLock;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.StoreUnavailableException;
 import io.cohort.tc.support.LogText;
+import io.cohort.tc.support.TcObservations;
 import io.cohort.tc.support.WarningThrottle;
 import io.grpc.Metadata;
+import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.micrometer.observation.Observation;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -61,16 +66,23 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
     private final Coordinator coordinator;
     private final BranchDispatcher dispatcher;
     private final WarningThrottle refusedStreams;
+    private final TcObservations observations;
 
     public CoordinatorGrpcService(Coordinator coordinator, BranchDispatcher dispatcher, Clock clock) {
+        this(coordinator, dispatcher, clock, TcObservations.noop());
+    }
+
+    public CoordinatorGrpcService(Coordinator coordinator, BranchDispatcher dispatcher, Clock clock,
+                                  TcObservations observations) {
         this.coordinator = coordinator;
         this.dispatcher = dispatcher;
+        this.observations = observations;
         this.refusedStreams = new WarningThrottle(log, "refused RM stream", 20, Duration.ofSeconds(10), clock);
     }
 
     @Override
     public void begin(BeginRequest request, StreamObserver<BeginResponse> response) {
-        answer(null, response, () -> {
+        answer("begin", null, false, response, () -> {
             checkLength("name", request.getName(), MAX_NAME_LENGTH);
             checkLength("application_id", request.getApplicationId(), MAX_ID_LENGTH);
             return coordinator.begin(request.getName(), Caller.current().applicationId(request.getApplicationId()),
@@ -81,23 +93,25 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
 
     @Override
     public void commit(GlobalRequest request, StreamObserver<GlobalStatusResponse> response) {
-        answer(request.getXid(), response, () -> coordinator.commit(checkXid(request.getXid())), this::statusOf);
+        answer("commit", request.getXid(), true, response, () -> coordinator.commit(checkXid(request.getXid())),
+                this::statusOf);
     }
 
     @Override
     public void rollback(GlobalRequest request, StreamObserver<GlobalStatusResponse> response) {
-        answer(request.getXid(), response, () -> coordinator.rollback(checkXid(request.getXid())), this::statusOf);
+        answer("rollback", request.getXid(), true, response, () -> coordinator.rollback(checkXid(request.getXid())),
+                this::statusOf);
     }
 
     @Override
     public void getStatus(GlobalRequest request, StreamObserver<GlobalStatusResponse> response) {
-        answer(request.getXid(), response,
+        answer("status", request.getXid(), false, response,
                 () -> CompletableFuture.completedFuture(coordinator.status(checkXid(request.getXid()))), this::statusOf);
     }
 
     @Override
     public void registerBranch(RegisterBranchRequest request, StreamObserver<RegisterBranchResponse> response) {
-        answer(request.getXid(), response, () -> {
+        answer("registerBranch", request.getXid(), false, response, () -> {
             checkXid(request.getXid());
             checkLength("resource_id", request.getResourceId(), MAX_ID_LENGTH);
             checkLength("client_id", request.getClientId(), MAX_ID_LENGTH);
@@ -121,7 +135,7 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
 
     @Override
     public void reportBranch(ReportBranchRequest request, StreamObserver<ReportBranchResponse> response) {
-        answer(request.getXid(), response, () -> {
+        answer("reportBranch", request.getXid(), true, response, () -> {
             checkXid(request.getXid());
             BranchStatus status;
             try {
@@ -138,7 +152,7 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
 
     @Override
     public void markRollbackOnly(RollbackOnlyRequest request, StreamObserver<GlobalStatusResponse> response) {
-        answer(request.getXid(), response, () -> {
+        answer("markRollbackOnly", request.getXid(), true, response, () -> {
             checkXid(request.getXid());
             checkLength("resource_id", request.getResourceId(), MAX_ID_LENGTH);
             checkLength("reason", request.getReason(), 4096);
@@ -152,7 +166,7 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
 
     @Override
     public void queryLocks(QueryLocksRequest request, StreamObserver<QueryLocksResponse> response) {
-        answer(request.getXid(), response, () -> {
+        answer("queryLocks", request.getXid(), false, response, () -> {
             checkLength("resource_id", request.getResourceId(), MAX_ID_LENGTH);
             if (request.getResourceId().isEmpty()) {
                 throw CoordinatorException.invalid("Lock query has no resource id");
@@ -330,31 +344,60 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
         }
     }
 
-    /** Runs {@code call}, sends its mapped result, or the failure as a gRPC status. */
-    private <T, R> void answer(String xid, StreamObserver<R> response, Supplier<CompletableFuture<T>> call,
-                               Function<T, R> map) {
+    /**
+     * Runs {@code call}, sends its mapped result, or the failure as a gRPC status; observed as one
+     * span of {@code operation}, with the XID in the log's MDC while it runs and when it completes.
+     * {@code decides}: the call may start phase 2, whose command spans become this one's children.
+     */
+    private <T, R> void answer(String operation, String xid, boolean decides, StreamObserver<R> response,
+                               Supplier<CompletableFuture<T>> call, Function<T, R> map) {
+        Observation observation = observations.request(operation, xid);
+        if (decides && !xid.isEmpty()) {
+            observations.decided(xid, observation);
+        }
+        observations.inScope(xid, observation, () -> answer(xid, observation, response, call, map));
+    }
+
+    private <T, R> void answer(String xid, Observation observation, StreamObserver<R> response,
+                               Supplier<CompletableFuture<T>> call, Function<T, R> map) {
         CompletableFuture<T> future;
         try {
             future = call.get();
         } catch (RuntimeException e) {
-            response.onError(toStatus(xid, e));
+            fail(observation, response, toStatus(xid, e));
             return;
         }
-        future.whenComplete((result, error) -> {
+        future.whenComplete((result, error) -> observations.inScope(xid, observation, () -> {
             if (error != null) {
-                response.onError(toStatus(xid, error));
+                fail(observation, response, toStatus(xid, error));
                 return;
             }
             R mapped;
             try {
                 mapped = map.apply(result);
             } catch (RuntimeException e) {
-                response.onError(toStatus(xid, e));
+                fail(observation, response, toStatus(xid, e));
                 return;
+            }
+            if (result instanceof GlobalTransaction begun && xid == null) {
+                observation.highCardinalityKeyValue(TraceKeys.XID, begun.xid());
             }
             response.onNext(mapped);
             response.onCompleted();
-        });
+            observation.stop();
+        }));
+    }
+
+    private static <R> void fail(Observation observation, StreamObserver<R> response, StatusRuntimeException status) {
+        response.onError(status);
+        observation.error(status);
+        observation.stop();
+    }
+
+    /** The service, with each request's metadata kept for {@link TcObservations#request} when tracing is on. */
+    ServerServiceDefinition serviceDefinition() {
+        ServerServiceDefinition service = bindService();
+        return observations.enabled() ? ServerInterceptors.intercept(service, observations.headersInterceptor()) : service;
     }
 
     static StatusRuntimeException toStatus(String xid, Throwable error) {

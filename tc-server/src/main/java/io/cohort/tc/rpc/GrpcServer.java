@@ -91,7 +91,7 @@ public final class GrpcServer implements SmartLifecycle {
         } else {
             builder.executor(callExecutor);
         }
-        ServerServiceDefinition guarded = malformedRequestGuard.guard(service.bindService());
+        ServerServiceDefinition guarded = malformedRequestGuard.guard(service.serviceDefinition());
         builder.addService(authInterceptor == null ? guarded : ServerInterceptors.intercept(guarded, authInterceptor));
         try {
             server = builder.build().start();

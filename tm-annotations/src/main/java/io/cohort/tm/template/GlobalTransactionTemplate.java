@@ -5,6 +5,7 @@ import io.cohort.client.TcException;
 import io.cohort.client.TcUnavailableException;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.TraceKeys;
 import io.cohort.protocol.v1.GlobalStatusCode;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.tm.CommitProtocol;
@@ -14,6 +15,8 @@ import io.cohort.tm.GlobalTransactionOutcomeUnknownException;
 import io.cohort.tm.GlobalTransactionPropagationException;
 import io.cohort.tm.GlobalTransactionRollbackFailedException;
 import io.cohort.tm.GlobalTransactionRolledBackException;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationRegistry;
 import java.time.Duration;
 import java.util.Objects;
 import org.slf4j.Logger;
@@ -89,18 +92,44 @@ public final class GlobalTransactionTemplate {
 
     private <T, E extends Throwable> T runInNew(TransactionDefinition definition, TransactionalBody<T, E> body,
                                                 String suspended) throws E {
+        ObservationRegistry registry = tc.observations();
+        if (registry.isNoop()) {
+            return runInNew(definition, body, suspended, Observation.NOOP);
+        }
+        // One span over begin, the body (the branches and the calls to other services are its children) and
+        // commit or rollback; the XID is added once begin answered.
+        Observation observation = Observation.createNotStarted(TraceKeys.GLOBAL_TRANSACTION, registry)
+                .contextualName("cohort global " + definition.name())
+                .lowCardinalityKeyValue(TraceKeys.TRANSACTION_NAME, definition.name())
+                .lowCardinalityKeyValue(TraceKeys.OUTCOME, "unknown")
+                .highCardinalityKeyValue(TraceKeys.XID, TraceKeys.NONE)
+                .start();
+        try (Observation.Scope scope = observation.openScope()) {
+            return runInNew(definition, body, suspended, observation);
+        } catch (Throwable thrown) {
+            observation.error(thrown);
+            throw thrown;
+        } finally {
+            observation.stop();
+        }
+    }
+
+    private <T, E extends Throwable> T runInNew(TransactionDefinition definition, TransactionalBody<T, E> body,
+                                                String suspended, Observation observation) throws E {
         String xid = begin(definition);
+        observation.highCardinalityKeyValue(TraceKeys.XID, xid);
         T result;
         XidContext.bind(xid);
         try {
             result = body.run();
         } catch (Throwable thrown) {
             XidContext.restore(suspended);
-            completeAfterThrowing(definition, xid, thrown);
+            completeAfterThrowing(definition, xid, thrown, observation);
             throw thrown;
         }
         XidContext.restore(suspended);
         commit(xid);
+        observation.lowCardinalityKeyValue(TraceKeys.OUTCOME, "committed");
         return result;
     }
 
@@ -121,7 +150,8 @@ public final class GlobalTransactionTemplate {
     }
 
     /** The body threw: roll back, or commit for exceptions the rules let through; never replace the body's exception. */
-    private void completeAfterThrowing(TransactionDefinition definition, String xid, Throwable thrown) {
+    private void completeAfterThrowing(TransactionDefinition definition, String xid, Throwable thrown,
+                                       Observation observation) {
         if (!definition.rollbackRules().shouldRollback(thrown)) {
             log.debug("{} threw {}, which commits global transaction {}", definition.name(), thrown, xid);
             try {
@@ -131,6 +161,7 @@ public final class GlobalTransactionTemplate {
                 commitFailure.addSuppressed(thrown);
                 throw commitFailure;
             }
+            observation.lowCardinalityKeyValue(TraceKeys.OUTCOME, "committed");
             return;
         }
         GlobalStatus rolledBack;
@@ -140,6 +171,7 @@ public final class GlobalTransactionTemplate {
             thrown.addSuppressed(rollbackFailure);
             return;
         }
+        observation.lowCardinalityKeyValue(TraceKeys.OUTCOME, "rolled_back");
         if (isTimeout(rolledBack)) {
             // The TC had timed the transaction out before the method failed, so the method's exception is
             // a consequence (typically a local commit the RM refused, SQLState 40000, which Spring calls

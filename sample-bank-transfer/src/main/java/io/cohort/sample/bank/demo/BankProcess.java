@@ -62,7 +62,12 @@ public final class BankProcess implements AutoCloseable {
     }
 
     public BankProcess start() {
-        process.start(Duration.ofSeconds(120));
+        return start(Duration.ofSeconds(120));
+    }
+
+    /** Starts and waits until ready, {@code timeout} at most (a loaded machine may need minutes). */
+    public BankProcess start(Duration timeout) {
+        process.start(timeout);
         return this;
     }
 
