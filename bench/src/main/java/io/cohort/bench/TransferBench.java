@@ -577,6 +577,18 @@ public final class TransferBench {
                 }
 
                 @Override
+                public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                             byte[] applicationData, String clientId, long lockWaitMs) {
+                    long t0 = System.nanoTime();
+                    try {
+                        return real.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs);
+                    } finally {
+                        register.add(System.nanoTime() - t0);
+                        registers.increment();
+                    }
+                }
+
+                @Override
                 public void reportBranch(String xid, long branchId, BranchStatusCode status, String reason) {
                     real.reportBranch(xid, branchId, status, reason);
                 }

@@ -57,6 +57,7 @@ public final class Phase2Driver {
     private final Duration maxBackoff;
     private final int maxAttempts;
     private final Duration voteTimeout;
+    private final LockWaits lockWaits;
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
     private final Map<String, RetryState> retries = new ConcurrentHashMap<>();
 
@@ -64,7 +65,8 @@ public final class Phase2Driver {
     }
 
     public Phase2Driver(TransactionStore store, BranchDispatcher dispatcher, TcMetrics metrics, Clock clock,
-                        Duration initialBackoff, Duration maxBackoff, int maxAttempts, Duration voteTimeout) {
+                        Duration initialBackoff, Duration maxBackoff, int maxAttempts, Duration voteTimeout,
+                        LockWaits lockWaits) {
         this.store = store;
         this.dispatcher = dispatcher;
         this.metrics = metrics;
@@ -73,6 +75,7 @@ public final class Phase2Driver {
         this.maxBackoff = maxBackoff;
         this.maxAttempts = maxAttempts;
         this.voteTimeout = voteTimeout;
+        this.lockWaits = lockWaits;
     }
 
     /** The resources an RM announced to this replica: the transactions it can finish. */
@@ -307,13 +310,16 @@ public final class Phase2Driver {
                 // 3PC holds the locks to the end. 2PC released them at the decision, but as a second
                 // write: a TC killed between the two restarts with the locks still held, so release
                 // (again) here — a no-op when there is nothing left.
-                return store.releaseLocks(tx.xid()).thenCompose(y -> finish(tx, GlobalStateMachine.doneOf(tx.status()),
-                        "all branches committed")).thenApply(y -> false);
+                return store.releaseLocks(tx.xid()).thenRun(() -> lockWaits.released(tx.xid()))
+                        .thenCompose(y -> finish(tx, GlobalStateMachine.doneOf(tx.status()), "all branches committed"))
+                        .thenApply(y -> false);
             });
         });
     }
 
     private CompletableFuture<Void> rollbackBranches(GlobalTransaction tx, List<Branch> branches) {
+        // Its undo needs the rows that registrations waiting for its locks hold in their local transactions.
+        lockWaits.rollingBack(tx.xid());
         CompletableFuture<String> chain = CompletableFuture.completedFuture(null);
         for (int i = branches.size() - 1; i >= 0; i--) {
             Branch b = branches.get(i);
@@ -335,7 +341,7 @@ public final class Phase2Driver {
         }
         return chain.thenCompose(failed -> {
             if (failed == null) {
-                return store.releaseLocks(tx.xid())
+                return store.releaseLocks(tx.xid()).thenRun(() -> lockWaits.released(tx.xid()))
                         .thenCompose(v -> finish(tx, GlobalStateMachine.doneOf(tx.status()), "all branches rolled back"));
             }
             if (failed.startsWith("!")) {
