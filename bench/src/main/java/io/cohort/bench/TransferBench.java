@@ -515,13 +515,16 @@ public final class TransferBench {
                 "--cohort.tc.store.embedded.dir=" + dataDir));
         command.addAll(options.tcArgs());
         Process tc = new ProcessBuilder(command).inheritIO().start();
-        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        // A loaded machine (builds next to the benchmark) can take minutes to start a JVM and Spring.
+        long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
         while (true) {
             try (Socket s = new Socket("127.0.0.1", grpcPort)) {
                 return tc;
             } catch (IOException e) {
                 if (!tc.isAlive() || System.nanoTime() > deadline) {
-                    throw new IllegalStateException("The TC did not start (is --tc-jar right?)");
+                    throw new IllegalStateException(tc.isAlive() ? "The TC did not open its gRPC port within 5 minutes"
+                            : "The TC exited with " + tc.exitValue() + " before it opened its gRPC port (is --tc-jar right?"
+                            + " its output is above)");
                 }
                 Thread.sleep(50);
             }
