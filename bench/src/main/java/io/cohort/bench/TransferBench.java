@@ -522,6 +522,7 @@ public final class TransferBench {
                 return tc;
             } catch (IOException e) {
                 if (!tc.isAlive() || System.nanoTime() > deadline) {
+                    tc.destroyForcibly();
                     throw new IllegalStateException(tc.isAlive() ? "The TC did not open its gRPC port within 5 minutes"
                             : "The TC exited with " + tc.exitValue() + " before it opened its gRPC port (is --tc-jar right?"
                             + " its output is above)");
