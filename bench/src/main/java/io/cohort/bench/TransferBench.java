@@ -18,6 +18,8 @@ import io.cohort.tm.template.TransactionDefinition;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.management.CompilationMXBean;
+import java.lang.management.ManagementFactory;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -26,12 +28,15 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -40,14 +45,18 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.stream.Stream;
 import javax.sql.DataSource;
 
 /**
  * The bank-transfer workload: debit one account in database A, credit one in database B.
  * <ul>
- *   <li>{@code local} — the two updates as two independent local transactions, no coordinator:
- *       the floor of the cost (and not atomic);</li>
+ *   <li>{@code local-autocommit} — no coordinator, each update its own autocommit statement, as a
+ *       JPA repository or {@code JdbcTemplate} call outside a transaction runs it: one round trip per
+ *       update. The strongest floor, and not atomic;</li>
+ *   <li>{@code local-tx} — no coordinator, each update in an explicit local transaction
+ *       ({@code setAutoCommit(false)}, update, commit: the update and its BEGIN share one round trip,
+ *       the COMMIT is a second). The two databases are separate, so no one local transaction can
+ *       span both updates; {@code local} is the old name of this driver;</li>
  *   <li>{@code cohort} — the same two updates in one global transaction: the TM template begins and
  *       commits it at a real TC child process (embedded store, fsync on; {@code --tc-store=postgres}
  *       puts its store in a database of the same PostgreSQL server), each update is an AT
@@ -57,11 +66,13 @@ import javax.sql.DataSource;
  *       PreCommit decision; PreCommit and DoCommit follow, and the row locks are held until DoCommit
  *       ends. Run it next to {@code cohort} to see what the extra round and the longer-held locks cost.</li>
  * </ul>
- * Both drivers run in the same process against the same PostgreSQL, the same accounts and the same
- * distribution, one after the other, each warmed up first. One JSON line per driver.
+ * The drivers run in the same process against the same PostgreSQL, the same accounts and the same
+ * distribution, one after the other, each warmed up first (60 s by default, so the JIT is done:
+ * {@code jit_ms} in the output is the bench JVM's compilation time inside the measured window). One
+ * JSON line per driver, with its TPS as a ratio to each local floor measured in the same run.
  *
  * <pre>
- * java -jar bench/target/cohort-bench.jar transfer --concurrency=16 --duration=30s --warmup=20s
+ * java -jar bench/target/cohort-bench.jar transfer --concurrency=16 --duration=30s --warmup=60s
  * java -jar bench/target/cohort-bench.jar transfer --pg-url=jdbc:postgresql://127.0.0.1:5432/postgres --distribution=hotspot
  * </pre>
  */
@@ -69,40 +80,138 @@ public final class TransferBench {
 
     private static final String DEBIT = "update account set balance = balance - ? where id = ?";
     private static final String CREDIT = "update account set balance = balance + ? where id = ?";
+    private static final String DB_A = "cohort_bench_a";
+    private static final String DB_B = "cohort_bench_b";
 
-    private final Map<String, String> opts;
+    /** The floors, in the order their ratios are reported. */
+    static final List<String> FLOORS = List.of("local-autocommit", "local-tx");
+
+    /**
+     * The benchmark's settings, parsed from {@code --name=value} arguments and checked before anything
+     * starts: a mistyped name or value stops the run with what is wrong and what is accepted.
+     */
+    record Options(List<String> drivers, int accounts, int concurrency, Duration duration, Duration warmup,
+                   boolean hotspot, String pgUrl, String pgUser, String pgPassword, String tcJar,
+                   List<String> tcJavaOpts, List<String> tcArgs, String tcStore) {
+
+        static final List<String> NAMES = List.of("drivers", "accounts", "concurrency", "duration", "warmup",
+                "distribution", "pg-url", "pg-user", "pg-password", "tc-store", "tc-jar", "tc-java-opts", "tc-args");
+        static final List<String> DRIVERS = List.of("local-autocommit", "local-tx", "cohort", "cohort-3pc");
+        static final String DEFAULT_DRIVERS = "local-autocommit,local-tx,cohort";
+
+        static Options parse(String... args) {
+            Map<String, String> opts = new HashMap<>();
+            for (String a : args) {
+                int eq = a.indexOf('=');
+                String name = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
+                if (name == null || !NAMES.contains(name)) {
+                    throw new IllegalArgumentException("Unknown argument '" + a + "': use --name=value with a name among "
+                            + String.join(", ", NAMES));
+                }
+                if (opts.put(name, a.substring(eq + 1)) != null) {
+                    throw new IllegalArgumentException("--" + name + " is given twice");
+                }
+            }
+            List<String> drivers = new ArrayList<>();
+            for (String d : opts.getOrDefault("drivers", DEFAULT_DRIVERS).split(",")) {
+                String driver = d.trim().equals("local") ? "local-tx" : d.trim();
+                if (!DRIVERS.contains(driver)) {
+                    throw new IllegalArgumentException("Unknown driver '" + d.trim() + "' in --drivers: use "
+                            + String.join(", ", DRIVERS) + " (local is local-tx)");
+                }
+                if (drivers.contains(driver)) {
+                    throw new IllegalArgumentException("Driver " + driver + " is listed twice in --drivers");
+                }
+                drivers.add(driver);
+            }
+            String distribution = opts.getOrDefault("distribution", "uniform");
+            if (!distribution.equals("uniform") && !distribution.equals("hotspot")) {
+                throw new IllegalArgumentException("--distribution must be uniform or hotspot, was " + distribution);
+            }
+            String tcStore = opts.getOrDefault("tc-store", "embedded");
+            if (!tcStore.equals("embedded") && !tcStore.equals("postgres")) {
+                throw new IllegalArgumentException("--tc-store must be embedded or postgres, was " + tcStore);
+            }
+            String pgUrl = opts.get("pg-url");
+            if (pgUrl != null && !pgUrl.matches("jdbc:postgresql://[^/]+/.*")) {
+                throw new IllegalArgumentException("--pg-url must look like jdbc:postgresql://host:5432/postgres, was "
+                        + pgUrl);
+            }
+            return new Options(List.copyOf(drivers), positive(opts, "accounts", "1000"),
+                    positive(opts, "concurrency", "16"), duration(opts, "duration", "30s", false),
+                    duration(opts, "warmup", "60s", true), distribution.equals("hotspot"), pgUrl,
+                    opts.getOrDefault("pg-user", "postgres"), opts.getOrDefault("pg-password", ""),
+                    opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar"), words(opts.get("tc-java-opts")),
+                    words(opts.get("tc-args")), tcStore);
+        }
+
+        private static int positive(Map<String, String> opts, String name, String fallback) {
+            String value = opts.getOrDefault(name, fallback);
+            try {
+                int n = Integer.parseInt(value);
+                if (n >= 1) {
+                    return n;
+                }
+            } catch (NumberFormatException e) {
+                // reported below
+            }
+            throw new IllegalArgumentException("--" + name + " must be a whole number of at least 1, was '" + value + "'");
+        }
+
+        private static Duration duration(Map<String, String> opts, String name, String fallback, boolean zeroOk) {
+            String value = opts.getOrDefault(name, fallback);
+            Duration d;
+            try {
+                d = value.endsWith("ms") ? Duration.ofMillis(Long.parseLong(value.substring(0, value.length() - 2)))
+                        : Duration.parse("PT" + value.toUpperCase(Locale.ROOT));
+            } catch (DateTimeParseException | NumberFormatException e) {
+                throw new IllegalArgumentException("--" + name + " must be a duration such as 30s, 2m, 1m30s or 500ms, was '"
+                        + value + "'");
+            }
+            if (d.isNegative() || (!zeroOk && d.isZero())) {
+                throw new IllegalArgumentException("--" + name + " must be " + (zeroOk ? "0s or more" : "positive")
+                        + ", was " + value);
+            }
+            return d;
+        }
+
+        private static List<String> words(String value) {
+            return value == null || value.isBlank() ? List.of() : List.of(value.trim().split("\\s+"));
+        }
+    }
+
+    private final Options options;
     private final int accounts;
     private final int concurrency;
-    private final Duration duration;
-    private final Duration warmup;
     private final boolean hotspot;
     private int embeddedPort;
 
-    private TransferBench(Map<String, String> opts) {
-        this.opts = opts;
-        this.accounts = Integer.parseInt(opts.getOrDefault("accounts", "1000"));
-        this.concurrency = Integer.parseInt(opts.getOrDefault("concurrency", "16"));
-        this.duration = duration(opts.getOrDefault("duration", "30s"));
-        this.warmup = duration(opts.getOrDefault("warmup", "20s"));
-        String distribution = opts.getOrDefault("distribution", "uniform");
-        if (!distribution.equals("uniform") && !distribution.equals("hotspot")) {
-            throw new IllegalArgumentException("--distribution must be uniform or hotspot, was " + distribution);
-        }
-        this.hotspot = distribution.equals("hotspot");
+    TransferBench(Options options) {
+        this.options = options;
+        this.accounts = options.accounts();
+        this.concurrency = options.concurrency();
+        this.hotspot = options.hotspot();
     }
 
     public static void main(String[] args) throws Exception {
-        new TransferBench(parse(args)).run();
+        Options options;
+        try {
+            options = Options.parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+            return;
+        }
+        new TransferBench(options).run();
     }
 
     private void run() throws Exception {
-        List<String> drivers = List.of(opts.getOrDefault("drivers", "local,cohort").split(","));
         EmbeddedPostgres embedded = null;
         String serverUrl;
-        String user = opts.getOrDefault("pg-user", "postgres");
-        String password = opts.getOrDefault("pg-password", "");
-        if (opts.containsKey("pg-url")) {
-            String url = opts.get("pg-url");
+        String user = options.pgUser();
+        String password = options.pgPassword();
+        if (options.pgUrl() != null) {
+            String url = options.pgUrl();
             serverUrl = url.substring(0, url.indexOf('/', url.indexOf("//") + 2) + 1);
         } else {
             // Durable, like production: fsync and synchronous commit on (the embedded default turns the latter off).
@@ -116,21 +225,22 @@ public final class TransferBench {
         int grpcPort = freePort();
         Path tcData = Files.createTempDirectory("cohort-transfer-bench");
         Process tc = startTc(grpcPort, tcData, serverUrl, user, password);
-        try (HikariDataSource a = database(serverUrl, "cohort_bench_a", user, password);
-             HikariDataSource b = database(serverUrl, "cohort_bench_b", user, password)) {
-            Double localTps = null;
-            for (String driver : drivers) {
-                Result r = switch (driver.trim()) {
-                    case "local" -> measure("local", new LocalDriver(a, b), tc.pid());
-                    case "cohort" -> measureCohort("cohort", CommitProtocol.TWO_PHASE, a, b, grpcPort, tc.pid());
-                    case "cohort-3pc" -> measureCohort("cohort-3pc", CommitProtocol.THREE_PHASE, a, b, grpcPort, tc.pid());
-                    default -> throw new IllegalArgumentException("Unknown driver " + driver
-                            + ": use local, cohort, cohort-3pc");
+        try (HikariDataSource a = database(serverUrl, DB_A, user, password);
+             HikariDataSource b = database(serverUrl, DB_B, user, password)) {
+            Map<String, Result> floors = new LinkedHashMap<>();
+            PostgresCpu pgCpu = new PostgresCpu(a);
+            for (String driver : options.drivers()) {
+                Result r = switch (driver) {
+                    case "local-autocommit" -> measure(driver, new LocalAutocommitDriver(a, b), tc.pid(), pgCpu, null);
+                    case "local-tx" -> measure(driver, new LocalTxDriver(a, b), tc.pid(), pgCpu, null);
+                    case "cohort" -> measureCohort(driver, CommitProtocol.TWO_PHASE, a, b, grpcPort, tc.pid(), pgCpu);
+                    case "cohort-3pc" -> measureCohort(driver, CommitProtocol.THREE_PHASE, a, b, grpcPort, tc.pid(), pgCpu);
+                    default -> throw new IllegalStateException(driver); // Options.parse accepts no other
                 };
-                if (r.driver.equals("local")) {
-                    localTps = r.tps;
+                if (FLOORS.contains(driver)) {
+                    floors.put(driver, r);
                 }
-                System.out.println(r.json(localTps));
+                System.out.println(r.json(floors));
             }
         } finally {
             tc.destroy();
@@ -148,12 +258,31 @@ public final class TransferBench {
         void transfer(long from, long to, long amount) throws Exception;
     }
 
-    /** Two independent local transactions. */
-    record LocalDriver(DataSource a, DataSource b) implements Driver {
+    /** Two autocommit statements, one per database: what a repository call outside a transaction runs. */
+    record LocalAutocommitDriver(DataSource a, DataSource b) implements Driver {
+        @Override
+        public void transfer(long from, long to, long amount) throws SQLException {
+            autocommitUpdate(a, DEBIT, from, amount);
+            autocommitUpdate(b, CREDIT, to, amount);
+        }
+    }
+
+    /** Two explicit local transactions, one per database, independent of each other. */
+    record LocalTxDriver(DataSource a, DataSource b) implements Driver {
         @Override
         public void transfer(long from, long to, long amount) throws SQLException {
             update(a, DEBIT, from, amount);
             update(b, CREDIT, to, amount);
+        }
+    }
+
+    static void autocommitUpdate(DataSource ds, String sql, long id, long amount) throws SQLException {
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setLong(1, amount);
+            ps.setLong(2, id);
+            if (ps.executeUpdate() != 1) {
+                throw new SQLException("no account " + id);
+            }
         }
     }
 
@@ -175,7 +304,7 @@ public final class TransferBench {
     }
 
     private Result measureCohort(String name, CommitProtocol protocol, HikariDataSource a, HikariDataSource b,
-                                 int grpcPort, long tcPid) throws Exception {
+                                 int grpcPort, long tcPid, PostgresCpu pgCpu) throws Exception {
         String address = "127.0.0.1:" + grpcPort;
         Timings timings = new Timings();
         try (TcClient tcClient = new TcClient(TcClientConfig.of(address, "transfer-bench"));
@@ -198,7 +327,7 @@ public final class TransferBench {
                 timings.record(System.nanoTime() - t0, body[0]);
             };
             Thread.sleep(500); // the RM's command stream announces both resources before the first branch
-            Result r = measure(name, cohort, tcPid, timings);
+            Result r = measure(name, cohort, tcPid, pgCpu, timings);
             rm.flushUndoDeletes();
             return r;
         }
@@ -206,30 +335,38 @@ public final class TransferBench {
 
     // ---- measuring ----
 
-    private Result measure(String name, Driver driver, long tcPid) throws Exception {
-        return measure(name, driver, tcPid, null);
-    }
-
-    private Result measure(String name, Driver driver, long tcPid, Timings timings) throws Exception {
-        load(driver, warmup, null);
+    private Result measure(String name, Driver driver, long tcPid, PostgresCpu pgCpu, Timings timings)
+            throws Exception {
+        load(driver, options.warmup(), null);
         if (timings != null) {
             timings.reset();
         }
         Result r = new Result(name);
+        CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+        long jit0 = jit.getTotalCompilationTime();
+        double load0 = loadAverage();
         long bench0 = TcBench.cpuNanos(ProcessHandle.current().pid());
         long tc0 = TcBench.cpuNanos(tcPid);
-        long pg0 = postgresCpuNanos();
+        PostgresCpu.Sample pg0 = pgCpu.sample();
         long start = System.nanoTime();
-        long[] latencies = load(driver, duration, r);
+        long[] latencies = load(driver, options.duration(), r);
         r.seconds = (System.nanoTime() - start) / 1e9;
         r.benchCpu = TcBench.cpuNanos(ProcessHandle.current().pid()) - bench0;
         r.tcCpu = TcBench.cpuNanos(tcPid) - tc0;
-        r.pgCpu = postgresCpuNanos() - pg0;
+        PostgresCpu.Sample pg1 = pgCpu.sample();
+        r.pgBackendCpu = pg1.backends() - pg0.backends();
+        r.pgBackgroundCpu = pg1.background() - pg0.background();
+        r.jitMs = jit.getTotalCompilationTime() - jit0;
+        r.loadAverage = (load0 + loadAverage()) / 2;
         Arrays.sort(latencies);
         r.latencies = latencies;
         r.tps = r.committed / r.seconds;
         r.timings = timings;
         return r;
+    }
+
+    private static double loadAverage() {
+        return ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
     }
 
     /** Runs {@code concurrency} threads for {@code length}; returns the latencies of committed transfers. */
@@ -292,26 +429,50 @@ public final class TransferBench {
     }
 
     /**
-     * CPU of the PostgreSQL processes: the embedded server's (our descendants), or, with --pg-url,
-     * every process named postgres on this machine (other users of that server are counted too). Backends that exit during the
-     * run take their CPU with them; the pools keep theirs open.
+     * CPU of PostgreSQL, from {@code /proc}, in two parts. <b>Backends</b>: every backend process
+     * connected to the benchmark's two databases (both pools, found in {@code pg_stat_activity} at each
+     * sample), whatever the driver. <b>Background</b>: the server's own processes (WAL writer,
+     * checkpointer, background writer, autovacuum, ...), which do the benchmark's WAL flushing but are
+     * shared with anyone else using that server: with the embedded server (the default) nobody else
+     * does; with {@code --pg-url} on a shared server they carry the other users' load too. Backends that
+     * exit during the window take their CPU with them; the pools keep theirs open.
      */
-    private long postgresCpuNanos() {
-        if (embeddedPort > 0) {
-            // The embedded postmaster (started by pg_ctl, so not our child) and its backends.
-            return ProcessHandle.allProcesses()
-                    .filter(p -> isPostgres(Path.of("/proc", String.valueOf(p.pid()))))
-                    .filter(p -> p.info().arguments().map(a -> String.join(" ", a).contains("-p " + embeddedPort))
-                            .orElse(false))
-                    .flatMap(p -> Stream.concat(Stream.of(p), p.descendants()))
-                    .mapToLong(p -> TcBench.cpuNanos(p.pid())).sum();
+    final class PostgresCpu {
+
+        record Sample(long backends, long background) {
         }
-        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
-            return procs.filter(p -> p.getFileName().toString().chars().allMatch(Character::isDigit))
-                    .filter(TransferBench::isPostgres)
-                    .mapToLong(p -> TcBench.cpuNanos(Long.parseLong(p.getFileName().toString()))).sum();
-        } catch (IOException e) {
-            return 0;
+
+        private final DataSource admin;
+
+        PostgresCpu(DataSource admin) {
+            this.admin = admin;
+        }
+
+        Sample sample() throws SQLException {
+            long backends = 0;
+            long background = 0;
+            try (Connection c = admin.getConnection(); Statement s = c.createStatement();
+                 ResultSet rs = s.executeQuery("select pid, coalesce(datname, ''), coalesce(backend_type, '') "
+                         + "from pg_stat_activity where pid <> pg_backend_pid()")) {
+                while (rs.next()) {
+                    long cpu = TcBench.cpuNanos(rs.getLong(1));
+                    String db = rs.getString(2);
+                    if (rs.getString(3).equals("client backend")) {
+                        backends += db.equals(DB_A) || db.equals(DB_B) ? cpu : 0;
+                    } else {
+                        background += cpu;
+                    }
+                }
+            }
+            if (embeddedPort > 0) {
+                // The embedded postmaster itself (not listed in pg_stat_activity): ours alone.
+                background += ProcessHandle.allProcesses()
+                        .filter(p -> isPostgres(Path.of("/proc", String.valueOf(p.pid()))))
+                        .filter(p -> p.info().arguments()
+                                .map(a -> String.join(" ", a).contains("-p " + embeddedPort)).orElse(false))
+                        .mapToLong(p -> TcBench.cpuNanos(p.pid())).sum();
+            }
+            return new Sample(backends, background);
         }
     }
 
@@ -351,34 +512,33 @@ public final class TransferBench {
 
     private Process startTc(int grpcPort, Path dataDir, String serverUrl, String user, String password)
             throws Exception {
-        String store = opts.getOrDefault("tc-store", "embedded");
-        if (!store.equals("embedded") && !store.equals("postgres")) {
-            throw new IllegalArgumentException("--tc-store must be embedded or postgres, was " + store);
-        }
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx1g"));
-        if (opts.containsKey("tc-java-opts")) {
-            command.addAll(List.of(opts.get("tc-java-opts").split(" ")));
-        }
-        command.addAll(List.of("-jar", opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar"),
+        command.addAll(options.tcJavaOpts());
+        command.addAll(List.of("-jar", options.tcJar(),
                 "--cohort.tc.grpc-port=" + grpcPort, "--server.port=" + freePort(),
                 "--cohort.tc.advertised-address=127.0.0.1:" + grpcPort, "--logging.level.root=WARN",
-                "--cohort.tc.store.embedded.dir=" + dataDir, "--cohort.tc.store.type=" + store));
-        if (store.equals("postgres")) {
+                "--cohort.tc.store.embedded.dir=" + dataDir, "--cohort.tc.store.type=" + options.tcStore()));
+        if (options.tcStore().equals("postgres")) {
             // The TC's store on the same server as the two banks, in a database of its own.
             PgBackends tcDb = PgBackends.freshDatabase(serverUrl + "postgres", user, password, "cohort_bench_tc");
             command.add("--cohort.tc.store.postgres.url=" + tcDb.url());
             command.add("--cohort.tc.store.postgres.username=" + user);
             command.add("--cohort.tc.store.postgres.password=" + password);
         }
+        command.addAll(options.tcArgs());
         Process tc = new ProcessBuilder(command).inheritIO().start();
-        long deadline = System.nanoTime() + TcBench.START_DEADLINE.toNanos();
+        // A loaded machine (builds next to the benchmark) can take minutes to start a JVM and Spring.
+        long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
         while (true) {
             try (Socket s = new Socket("127.0.0.1", grpcPort)) {
                 return tc;
             } catch (IOException e) {
                 if (!tc.isAlive() || System.nanoTime() > deadline) {
-                    throw new IllegalStateException("The TC did not start (is --tc-jar right?)");
+                    tc.destroyForcibly();
+                    throw new IllegalStateException(tc.isAlive() ? "The TC did not open its gRPC port within 5 minutes"
+                            : "The TC exited with " + tc.exitValue() + " before it opened its gRPC port (is --tc-jar right?"
+                            + " its output is above)");
                 }
                 Thread.sleep(50);
             }
@@ -389,22 +549,6 @@ public final class TransferBench {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         }
-    }
-
-    private static Duration duration(String s) {
-        return Duration.parse("PT" + s.toUpperCase(Locale.ROOT));
-    }
-
-    private static Map<String, String> parse(String[] args) {
-        Map<String, String> opts = new HashMap<>();
-        for (String a : args) {
-            if (!a.startsWith("--") || !a.contains("=")) {
-                throw new IllegalArgumentException("Unknown argument '" + a + "': use --name=value (drivers, accounts, "
-                        + "concurrency, duration, warmup, distribution, pg-url, pg-user, pg-password, tc-store, tc-jar, tc-java-opts)");
-            }
-            opts.put(a.substring(2, a.indexOf('=')), a.substring(a.indexOf('=') + 1));
-        }
-        return opts;
     }
 
     // ---- results ----
@@ -443,6 +587,18 @@ public final class TransferBench {
                     long t0 = System.nanoTime();
                     try {
                         return real.registerBranch(xid, resourceId, lockKeys, applicationData, clientId);
+                    } finally {
+                        register.add(System.nanoTime() - t0);
+                        registers.increment();
+                    }
+                }
+
+                @Override
+                public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                             byte[] applicationData, String clientId, long lockWaitMs) {
+                    long t0 = System.nanoTime();
+                    try {
+                        return real.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs);
                     } finally {
                         register.add(System.nanoTime() - t0);
                         registers.increment();
@@ -496,26 +652,35 @@ public final class TransferBench {
         long[] latencies;
         long benchCpu;
         long tcCpu;
-        long pgCpu;
+        long pgBackendCpu;
+        long pgBackgroundCpu;
+        long jitMs;
+        double loadAverage;
         Timings timings;
 
         Result(String driver) {
             this.driver = driver;
         }
 
-        String json(Double localTps) {
+        /** @param floors the floors measured so far in this run (this one included, if it is one) */
+        String json(Map<String, Result> floors) {
             double per = Math.max(1, committed) * 1e6;
+            StringBuilder ratios = new StringBuilder();
+            for (Result floor : floors.values()) {
+                ratios.append(ratios.isEmpty() ? "" : ",").append(String.format(Locale.ROOT,
+                        "\"%s\":{\"tps\":%.3f,\"p99\":%.2f}", floor.driver, floor.tps == 0 ? 0 : tps / floor.tps,
+                        floor.pct(0.99) == 0 ? 0 : pct(0.99) / floor.pct(0.99)));
+            }
             return String.format(Locale.ROOT, "{\"benchmark\":\"transfer\",\"driver\":\"%s\",\"accounts\":%d,"
                             + "\"distribution\":\"%s\",\"concurrency\":%d,\"seconds\":%.1f,\"committed\":%d,\"aborted\":%d,"
                             + "\"tps\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,\"p99_ms\":%.2f,"
-                            + "\"cpu_ms_per_tx\":{\"bench\":%.3f,\"tc\":%.3f,\"postgres\":%.3f,\"total\":%.3f},"
-                            + "\"ratio_to_local\":%s,\"tc_store\":\"%s\",\"load_avg\":%.1f%s}",
+                            + "\"cpu_ms_per_tx\":{\"bench\":%.3f,\"tc\":%.3f,\"postgres_backends\":%.3f,"
+                            + "\"postgres_background\":%.3f,\"total\":%.3f},\"ratio_to\":{%s},"
+                            + "\"jit_ms\":%d,\"tc_store\":\"%s\",\"load_average\":%.1f%s}",
                     driver, accounts, hotspot ? "hotspot" : "uniform", concurrency, seconds, committed, aborted, tps,
-                    pct(0.50), pct(0.95), pct(0.99), benchCpu / per, tcCpu / per, pgCpu / per,
-                    (benchCpu + tcCpu + pgCpu) / per,
-                    localTps == null || localTps == 0 ? "null" : String.format(Locale.ROOT, "%.3f", tps / localTps),
-                    opts.getOrDefault("tc-store", "embedded"), TcBench.loadAverage(),
-                    timings == null ? "" : ",\"profile\":" + timings.json());
+                    pct(0.50), pct(0.95), pct(0.99), benchCpu / per, tcCpu / per, pgBackendCpu / per,
+                    pgBackgroundCpu / per, (benchCpu + tcCpu + pgBackendCpu + pgBackgroundCpu) / per, ratios, jitMs,
+                    options.tcStore(), loadAverage, timings == null ? "" : ",\"profile\":" + timings.json());
         }
 
         private double pct(double p) {

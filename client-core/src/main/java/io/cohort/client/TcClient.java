@@ -216,9 +216,21 @@ public final class TcClient implements AutoCloseable {
                 () -> stub().withWaitForReady().getStatus(request))).get();
     }
 
-    /** Registers a branch; the response holds the branch id or the lock conflict. */
+    /** Registers a branch; the response holds the branch id or the lock conflict, answered at once. */
     public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                  byte[] applicationData, String clientId) {
+        return registerBranch(xid, resourceId, lockKeys, applicationData, clientId, Duration.ZERO);
+    }
+
+    /**
+     * Registers a branch, letting the TC hold the call up to {@code lockWait} while another global
+     * transaction holds the rows (the TC answers as soon as they are released and taken, or with the
+     * conflict when the wait is over; an older TC answers at once). The call's deadline is the call
+     * timeout plus the wait.
+     */
+    public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                 byte[] applicationData, String clientId, Duration lockWait) {
+        long waitMs = lockWait == null || lockWait.isNegative() ? 0 : lockWait.toMillis();
         RegisterBranchRequest request = RegisterBranchRequest.newBuilder()
                 .setProtocolMinor(Protocol.PROTOCOL_MINOR)
                 .setXid(xid)
@@ -228,8 +240,9 @@ public final class TcClient implements AutoCloseable {
                 .setApplicationData(applicationData == null ? com.google.protobuf.ByteString.EMPTY
                         : com.google.protobuf.ByteString.copyFrom(applicationData))
                 .setClientId(clientId == null ? "" : clientId)
+                .setLockWaitMs(waitMs)
                 .build();
-        return call("registerBranch", xid, false, () -> stubWaitingForConnection().registerBranch(request));
+        return call("registerBranch", xid, false, () -> stubWaitingForConnection(waitMs).registerBranch(request));
     }
 
     /**
@@ -290,10 +303,16 @@ public final class TcClient implements AutoCloseable {
      * make it connect now and wait for the connection, within their deadline.
      */
     private TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stubWaitingForConnection() {
+        return stubWaitingForConnection(0);
+    }
+
+    /** As {@link #stubWaitingForConnection()}, the deadline extended by {@code extraMs} the TC may hold the call. */
+    private TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stubWaitingForConnection(long extraMs) {
         if (channel.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
             channel.resetConnectBackoff();
         }
-        return stub().withWaitForReady();
+        return stub.withDeadlineAfter(config.callTimeout().toMillis() + extraMs, TimeUnit.MILLISECONDS)
+                .withWaitForReady();
     }
 
     private <T> T call(String operation, String xid, boolean idempotent, Supplier<T> body) {

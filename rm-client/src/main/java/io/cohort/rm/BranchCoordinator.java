@@ -21,6 +21,16 @@ public interface BranchCoordinator {
     RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
                                           byte[] applicationData, String clientId);
 
+    /**
+     * As the other {@code registerBranch}, letting the TC hold the call up to {@code lockWaitMs} while
+     * other global transactions hold the rows; it answers when they are released (and taken), or with
+     * the conflict. This default does not wait: a conflict comes back at once and the RM backs off.
+     */
+    default RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                  byte[] applicationData, String clientId, long lockWaitMs) {
+        return registerBranch(xid, resourceId, lockKeys, applicationData, clientId);
+    }
+
     void reportBranch(String xid, long branchId, BranchStatusCode status, String reason);
 
     /**
@@ -69,6 +79,13 @@ public interface BranchCoordinator {
             public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                          byte[] applicationData, String clientId) {
                 return client.registerBranch(xid, resourceId, lockKeys, applicationData, clientId);
+            }
+
+            @Override
+            public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs) {
+                return client.registerBranch(xid, resourceId, lockKeys, applicationData, clientId,
+                        Duration.ofMillis(lockWaitMs));
             }
 
             @Override

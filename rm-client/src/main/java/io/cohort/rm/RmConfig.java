@@ -96,6 +96,22 @@ public record RmConfig(
                 terminationCheckInterval, probeTimeout, decisionTable);
     }
 
+    /**
+     * How long, in all, a branch registration waits for global locks held by other global transactions:
+     * what the backoff schedule of {@code lock-retry-interval} and {@code lock-retry-attempts} adds up
+     * to (the pauses between the attempts: 8,300 ms with the defaults). The RM asks the TC to hold the
+     * registration for what is left of it, so the wait ends when the holder releases the rows; a TC
+     * that does not wait gets the backoff schedule itself.
+     */
+    public Duration lockWaitBudget() {
+        long base = lockRetryInterval.toMillis();
+        long total = 0;
+        for (int attempt = 1; attempt < lockRetryAttempts; attempt++) {
+            total += Math.min(base * 16, base << Math.min(attempt - 1, 4));
+        }
+        return Duration.ofMillis(total);
+    }
+
     public RmConfig withLockRetry(Duration interval, int attempts) {
         return new RmConfig(interval, attempts, undoTable, compressThreshold, maxInflatedBytes, deleteBatchSize,
                 deleteInterval, markerRetention, sqlCacheSize, terminationTimeout, terminationCheckInterval,

@@ -18,9 +18,15 @@ import java.util.List;
 
 /**
  * Global locks from the RM's side: registering a branch (which takes its locks) and checking that
- * rows are free, both retried with backoff on a conflict — starting at
- * {@code cohort.rm.lock-retry-interval}, doubling up to 16 times that, for
- * {@code cohort.rm.lock-retry-attempts} attempts — and then failing with the holder named.
+ * rows are free, then failing with the holder named.
+ *
+ * <p>A registration asks the TC to hold it while the rows are taken, for what is left of
+ * {@link RmConfig#lockWaitBudget()}: the TC queues it and answers as soon as the holder's locks are
+ * released, so the wait ends when the rows free up rather than at the next step of a backoff. When
+ * the TC answers a conflict without having waited (an older TC, or its waiter cap is reached) the RM
+ * backs off itself — starting at {@code cohort.rm.lock-retry-interval}, doubling up to 16 times
+ * that, for {@code cohort.rm.lock-retry-attempts} attempts. Lock checks ({@link #awaitFree}) always
+ * back off.
  */
 public final class GlobalLocks {
 
@@ -38,11 +44,12 @@ public final class GlobalLocks {
         RmConfig config = resource.config();
         Clock clock = resource.clock();
         long start = clock.millis();
+        long deadline = start + config.lockWaitBudget().toMillis();
         LockConflict conflict = null;
         for (int attempt = 1; attempt <= config.lockRetryAttempts(); attempt++) {
             RegisterBranchResponse response;
             try {
-                response = registerOnce(resource, xid, lockKeys, applicationData);
+                response = registerOnce(resource, xid, lockKeys, applicationData, Math.max(0, deadline - clock.millis()));
             } catch (TcException e) {
                 throw new SQLException("Could not register the branch of global transaction " + xid + " with the TC: "
                         + e.getMessage(), e.isRetriable() ? "08006" : "40000", e);
@@ -51,6 +58,12 @@ public final class GlobalLocks {
                 conflict = response.getConflict();
                 if (holderRollingBack(conflict)) {
                     break;
+                }
+                if (conflict.getWaitedMs() > 0) {
+                    if (clock.millis() >= deadline) {
+                        break; // the TC held it for the whole budget
+                    }
+                    continue; // the TC stopped short of the budget (its own cap): ask it again for the rest
                 }
                 pause(config, attempt);
             } else {
@@ -66,15 +79,17 @@ public final class GlobalLocks {
      * registration sent again, instead of turning away an RM that is alive.
      */
     private static RegisterBranchResponse registerOnce(Resource resource, String xid, List<String> lockKeys,
-                                                       byte[] applicationData) {
+                                                       byte[] applicationData, long lockWaitMs) {
         BranchCoordinator tc = resource.coordinator();
         try {
-            return tc.registerBranch(xid, resource.resourceId(), lockKeys, applicationData, resource.clientId());
+            return tc.registerBranch(xid, resource.resourceId(), lockKeys, applicationData, resource.clientId(),
+                    lockWaitMs);
         } catch (TcException e) {
             if (e.errorCode() != ErrorCode.UNKNOWN_RESOURCE || !resource.reconnectCommandStreams()) {
                 throw e;
             }
-            return tc.registerBranch(xid, resource.resourceId(), lockKeys, applicationData, resource.clientId());
+            return tc.registerBranch(xid, resource.resourceId(), lockKeys, applicationData, resource.clientId(),
+                    lockWaitMs);
         }
     }
 

@@ -4,6 +4,7 @@ import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.tc.coordinator.BranchDispatcher;
 import io.cohort.tc.coordinator.Coordinator;
 import io.cohort.tc.coordinator.IdGenerator;
+import io.cohort.tc.coordinator.LockWaits;
 import io.cohort.tc.coordinator.Phase2Driver;
 import io.cohort.tc.coordinator.RecoveryLoop;
 import io.cohort.tc.coordinator.TcMetrics;
@@ -129,21 +130,32 @@ public class TcConfiguration {
     }
 
     @Bean
+    LockWaits lockWaits(TcProperties properties, ScheduledExecutorService tcScheduler, Clock clock,
+                        TransactionStore store, TcMetrics metrics) {
+        TcProperties.LockWait w = properties.lockWait();
+        LockWaits waits = new LockWaits(new LockWaits.Settings(w.maxWaiters(), w.maxWait(), w.recheckInterval()),
+                tcScheduler, clock, System::nanoTime,
+                holder -> store.findGlobal(holder).map(tx -> tx.status().isRollbackDecided()).orElse(false), metrics);
+        metrics.watch(waits);
+        return waits;
+    }
+
+    @Bean
     Phase2Driver phase2Driver(TransactionStore store, BranchDispatcher dispatcher, TcMetrics metrics, Clock clock,
-                              TcProperties properties, TcObservations observations) {
+                              TcProperties properties, TcObservations observations, LockWaits lockWaits) {
         TcProperties.Recovery r = properties.recovery();
         return new Phase2Driver(store, dispatcher, metrics, clock, r.initialBackoff(), r.maxBackoff(), r.maxAttempts(),
-                properties.threePhase().voteTimeout(), observations);
+                properties.threePhase().voteTimeout(), observations, lockWaits);
     }
 
     @Bean
     Coordinator coordinator(TransactionStore store, Phase2Driver driver, BranchDispatcher dispatcher, TcMetrics metrics,
-                            Clock clock, TcProperties properties, Endpoint endpoint) {
+                            Clock clock, TcProperties properties, Endpoint endpoint, LockWaits lockWaits) {
         return new Coordinator(store, driver, dispatcher, new IdGenerator(clock, endpoint.advertisedAddress()), metrics,
                 clock, endpoint.advertisedAddress(), properties.defaultTimeout(), properties.maxTimeout(),
                 TransactionProtocol.valueOf(properties.defaultProtocol()), properties.maxLockKeys(),
                 new Coordinator.Limits(properties.limits().maxActiveTransactions(),
-                        properties.limits().maxActivePerApplication()));
+                        properties.limits().maxActivePerApplication()), lockWaits);
     }
 
     @Bean(destroyMethod = "close")

@@ -32,6 +32,7 @@ import org.springframework.boot.context.properties.bind.DefaultValue;
  *                          it (begin times, timeouts, backoffs); on the PostgreSQL store leases and timeouts
  *                          follow the database's clock, so a skewed replica changes nothing there
  * @param limits            caps that bound the TC's memory whatever the traffic
+ * @param lockWait          branch registrations waiting at the TC for row locks other transactions hold
  */
 @ConfigurationProperties("cohort.tc")
 public record TcProperties(
@@ -49,7 +50,8 @@ public record TcProperties(
         @DefaultValue Connections connections,
         @DefaultValue Tls tls,
         @DefaultValue Limits limits,
-        @DefaultValue("0s") Duration clockOffset) {
+        @DefaultValue("0s") Duration clockOffset,
+        @DefaultValue LockWait lockWait) {
 
     public TcProperties {
         if (grpcPort < 0 || grpcPort > 65535) {
@@ -213,6 +215,33 @@ public record TcProperties(
             requireAtLeast("cohort.tc.limits.max-active-transactions", maxActiveTransactions, 1);
             requireAtLeast("cohort.tc.limits.max-active-per-application", maxActivePerApplication, 1);
             requireAtLeast("cohort.tc.limits.ended-kept", endedKept, 0);
+        }
+    }
+
+    /**
+     * A registration that finds its rows held waits at the TC, in line per row, for as long as its RM
+     * asks ({@code lock_wait_ms}; the RM asks for what is left of its lock-retry budget) and is woken
+     * when the holder's locks are released, instead of the RM polling with a backoff.
+     *
+     * @param maxWaiters      registrations waiting at once; past it a conflict is answered at once and the
+     *                        RM backs off on its own. 0 turns waiting at the TC off
+     * @param maxWait         the longest one registration is held, whatever its RM asks
+     * @param recheckInterval how often the first waiter of a row looks again without being woken: locks
+     *                        released by another replica (PostgreSQL store) are seen this late at most
+     */
+    public record LockWait(@DefaultValue("10000") int maxWaiters, @DefaultValue("30s") Duration maxWait,
+                           @DefaultValue("100ms") Duration recheckInterval) {
+        public LockWait {
+            if (maxWaiters < 0) {
+                throw new IllegalArgumentException("cohort.tc.lock-wait.max-waiters must be 0 or more, was " + maxWaiters);
+            }
+            if (maxWait.isNegative()) {
+                throw new IllegalArgumentException("cohort.tc.lock-wait.max-wait must be 0s or more, was " + maxWait);
+            }
+            if (recheckInterval.toMillis() < 1) {
+                throw new IllegalArgumentException("cohort.tc.lock-wait.recheck-interval must be at least 1ms, was "
+                        + recheckInterval);
+            }
         }
     }
 

@@ -49,6 +49,7 @@ public final class Coordinator {
     private final TransactionProtocol defaultProtocol;
     private final int maxLockKeys;
     private final Limits limits;
+    private final LockWaits lockWaits;
 
     /**
      * Caps on unfinished transactions (not in a final status: active, in phase 2, or waiting for a
@@ -64,7 +65,8 @@ public final class Coordinator {
 
     public Coordinator(TransactionStore store, Phase2Driver driver, BranchDispatcher dispatcher, IdGenerator ids,
                        TcMetrics metrics, Clock clock, String tcAddress, Duration defaultTimeout,
-                       Duration maxTimeout, TransactionProtocol defaultProtocol, int maxLockKeys, Limits limits) {
+                       Duration maxTimeout, TransactionProtocol defaultProtocol, int maxLockKeys, Limits limits,
+                       LockWaits lockWaits) {
         this.store = store;
         this.driver = driver;
         this.dispatcher = dispatcher;
@@ -77,6 +79,7 @@ public final class Coordinator {
         this.defaultProtocol = defaultProtocol;
         this.maxLockKeys = maxLockKeys;
         this.limits = limits;
+        this.lockWaits = lockWaits;
     }
 
     public String tcAddress() {
@@ -149,8 +152,9 @@ public final class Coordinator {
                         if (!moved) {
                             return commit(xid); // raced with rollback or timeout: answer from the new status
                         }
-                        // AT branches are committed locally already: the rows are free as soon as the decision is durable.
-                        store.releaseLocks(xid);
+                        // AT branches are committed locally already: the rows are free as soon as the decision is
+                        // durable. Registrations waiting for them try again once the release is written.
+                        store.releaseLocks(xid).thenRun(() -> lockWaits.released(xid));
                         GlobalTransaction decided = tx.withStatus(GlobalStatus.ASYNC_COMMITTING, "commit requested by TM",
                                 clock.millis());
                         driver.drive(xid);
@@ -207,12 +211,26 @@ public final class Coordinator {
 
     // ---- RM ----
 
-    /** The outcome of a branch registration, with the global transaction's protocol (the RM needs it for 3PC). */
-    public record Registration(RegisterResult result, TransactionProtocol protocol) {
+    /**
+     * The outcome of a branch registration, with the global transaction's protocol (the RM needs it for
+     * 3PC) and how long it waited at the TC for rows another transaction held.
+     */
+    public record Registration(RegisterResult result, TransactionProtocol protocol, long waitedMs) {
     }
 
+    /** Registers a branch, answering a lock conflict at once. */
     public CompletableFuture<Registration> registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                          byte[] applicationData, String clientId) {
+        return registerBranch(xid, resourceId, lockKeys, applicationData, clientId, 0);
+    }
+
+    /**
+     * Registers a branch; when another global transaction holds some of its rows, waits up to
+     * {@code lockWaitMs} (and no longer than this transaction's own timeout) for them to be released,
+     * in line behind earlier waiters ({@link LockWaits}). Cancelling the answer ends the wait.
+     */
+    public CompletableFuture<Registration> registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs) {
         log.debug("Branch of {} on resource {} registering {} lock keys", xid, LogText.safe(resourceId), lockKeys.size());
         if (resourceId.isEmpty()) {
             throw CoordinatorException.invalid("Branch registration for " + xid + " has no resource id");
@@ -245,7 +263,11 @@ public final class Coordinator {
         }
         Branch branch = new Branch(xid, ids.nextBranchId(), resourceId, clientId, lockKeys, applicationData,
                 BranchStatus.REGISTERED, clock.millis(), "");
-        return store.registerBranch(branch, rows).thenApply(result -> {
+        long waitMs = Math.min(Math.max(0, lockWaitMs), Math.max(0, tx.deadlineMs() - clock.millis()));
+        CompletableFuture<LockWaits.Outcome> waited = lockWaits.register(xid, waitMs,
+                () -> store.registerBranch(branch, rows));
+        CompletableFuture<Registration> answer = waited.thenApply(outcome -> {
+            RegisterResult result = outcome.result();
             if (result instanceof RegisterResult.Conflict) {
                 metrics.lockConflict();
             }
@@ -255,8 +277,14 @@ public final class Coordinator {
             if (result instanceof RegisterResult.NotActive notActive) {
                 throw notActive(tx.withStatus(notActive.status(), "", 0), "register a branch in");
             }
-            return new Registration(result, tx.protocol());
+            return new Registration(result, tx.protocol(), outcome.waitedMs());
         });
+        answer.whenComplete((r, e) -> {
+            if (answer.isCancelled()) {
+                waited.cancel(false); // the caller went away: leave the queue
+            }
+        });
+        return answer;
     }
 
     /**

@@ -59,6 +59,7 @@ public final class Phase2Driver {
     private final int maxAttempts;
     private final Duration voteTimeout;
     private final TcObservations observations;
+    private final LockWaits lockWaits;
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
     private final Map<String, RetryState> retries = new ConcurrentHashMap<>();
     /** Commands sent per branch of each transaction this replica drives (the console shows them); kept until it ends. */
@@ -69,16 +70,13 @@ public final class Phase2Driver {
     private record RetryState(int attempts, long nextAttemptAtMs) {
     }
 
-    public Phase2Driver(TransactionStore store, BranchDispatcher dispatcher, TcMetrics metrics, Clock clock,
-                        Duration initialBackoff, Duration maxBackoff, int maxAttempts, Duration voteTimeout) {
-        this(store, dispatcher, metrics, clock, initialBackoff, maxBackoff, maxAttempts, voteTimeout,
-                TcObservations.noop());
-    }
-
-    /** {@code observations}: a span per command sent, the child of the request that decided the transaction. */
+    /**
+     * {@code observations}: a span per command sent, the child of the request that decided the
+     * transaction; {@code lockWaits}: woken when a transaction's locks are released.
+     */
     public Phase2Driver(TransactionStore store, BranchDispatcher dispatcher, TcMetrics metrics, Clock clock,
                         Duration initialBackoff, Duration maxBackoff, int maxAttempts, Duration voteTimeout,
-                        TcObservations observations) {
+                        TcObservations observations, LockWaits lockWaits) {
         this.observations = observations;
         this.store = store;
         this.dispatcher = dispatcher;
@@ -88,6 +86,7 @@ public final class Phase2Driver {
         this.maxBackoff = maxBackoff;
         this.maxAttempts = maxAttempts;
         this.voteTimeout = voteTimeout;
+        this.lockWaits = lockWaits;
     }
 
     /** The resources an RM announced to this replica: the transactions it can finish. */
@@ -339,13 +338,16 @@ public final class Phase2Driver {
                 // 3PC holds the locks to the end. 2PC released them at the decision, but as a second
                 // write: a TC killed between the two restarts with the locks still held, so release
                 // (again) here — a no-op when there is nothing left.
-                return store.releaseLocks(tx.xid()).thenCompose(y -> finish(tx, GlobalStateMachine.doneOf(tx.status()),
-                        "all branches committed")).thenApply(y -> false);
+                return store.releaseLocks(tx.xid()).thenRun(() -> lockWaits.released(tx.xid()))
+                        .thenCompose(y -> finish(tx, GlobalStateMachine.doneOf(tx.status()), "all branches committed"))
+                        .thenApply(y -> false);
             });
         });
     }
 
     private CompletableFuture<Void> rollbackBranches(GlobalTransaction tx, List<Branch> branches) {
+        // Its undo needs the rows that registrations waiting for its locks hold in their local transactions.
+        lockWaits.rollingBack(tx.xid());
         CompletableFuture<String> chain = CompletableFuture.completedFuture(null);
         for (int i = branches.size() - 1; i >= 0; i--) {
             Branch b = branches.get(i);
@@ -367,7 +369,7 @@ public final class Phase2Driver {
         }
         return chain.thenCompose(failed -> {
             if (failed == null) {
-                return store.releaseLocks(tx.xid())
+                return store.releaseLocks(tx.xid()).thenRun(() -> lockWaits.released(tx.xid()))
                         .thenCompose(v -> finish(tx, GlobalStateMachine.doneOf(tx.status()), "all branches rolled back"));
             }
             if (failed.startsWith("!")) {

@@ -27,8 +27,18 @@ public final class TcMetrics {
     private final Counter heuristic;
     private final Counter lockConflicts;
     private final Map<BranchAction, Timer> branchLatency = new EnumMap<>(BranchAction.class);
+    private final MeterRegistry registry;
+    private final Timer lockWaitsAcquired;
+    private final Timer lockWaitsConflict;
+    private final Counter lockWaitsRefused;
 
     public TcMetrics(MeterRegistry registry, TransactionStore store, BranchDispatcher dispatcher) {
+        this.registry = registry;
+        lockWaitsAcquired = lockWaitTimer(registry, "acquired");
+        lockWaitsConflict = lockWaitTimer(registry, "conflict");
+        lockWaitsRefused = Counter.builder("cohort.tc.lock.waits.refused")
+                .description("Branch registrations that would have waited for a row lock but found "
+                        + "cohort.tc.lock-wait.max-waiters reached: answered the conflict at once").register(registry);
         begun = transactions(registry, "begun");
         refused = transactions(registry, "refused");
         committed = transactions(registry, "committed");
@@ -55,6 +65,26 @@ public final class TcMetrics {
                     .tag("status", status.name())
                     .description("Global transactions in the store, by status").register(registry);
         }
+    }
+
+    private static Timer lockWaitTimer(MeterRegistry registry, String outcome) {
+        return Timer.builder("cohort.tc.lock.waits").tag("outcome", outcome)
+                .description("Branch registrations that waited at the TC for a row lock, by how the wait ended")
+                .publishPercentiles(0.5, 0.99).register(registry);
+    }
+
+    /** The number of registrations waiting for row locks, as a gauge. */
+    public void watch(LockWaits waits) {
+        Gauge.builder("cohort.tc.lock.waiters", waits, LockWaits::waiting)
+                .description("Branch registrations waiting at the TC for row locks now").register(registry);
+    }
+
+    void lockWaited(long ms, boolean acquired) {
+        (acquired ? lockWaitsAcquired : lockWaitsConflict).record(ms, TimeUnit.MILLISECONDS);
+    }
+
+    void lockWaitRefused() {
+        lockWaitsRefused.increment();
     }
 
     private static Counter transactions(MeterRegistry registry, String event) {

@@ -44,6 +44,7 @@ import io.micrometer.observation.Observation;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletionException;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -121,15 +122,25 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                         + request.getXid() + " is " + request.getApplicationData().size() + " bytes; at most "
                         + MAX_APPLICATION_DATA + " are allowed");
             }
-            return coordinator.registerBranch(request.getXid(), request.getResourceId(), request.getLockKeysList(),
-                    request.getApplicationData().toByteArray(), request.getClientId());
+            if (request.getLockWaitMs() < 0) {
+                throw CoordinatorException.invalid("lock_wait_ms of a branch of " + request.getXid()
+                        + " is negative (" + request.getLockWaitMs() + "): use 0 to answer a conflict at once");
+            }
+            CompletableFuture<Coordinator.Registration> registration = coordinator.registerBranch(request.getXid(),
+                    request.getResourceId(), request.getLockKeysList(), request.getApplicationData().toByteArray(),
+                    request.getClientId(), request.getLockWaitMs());
+            if (request.getLockWaitMs() > 0 && response instanceof ServerCallStreamObserver<?> call) {
+                call.setOnCancelHandler(() -> registration.cancel(false)); // the RM gave up or went away: stop waiting
+            }
+            return registration;
         }, registration -> {
             if (registration.result() instanceof RegisterResult.Registered r) {
                 return RegisterBranchResponse.newBuilder().setBranchId(r.branchId())
                         .setProtocol(registration.protocol()).build();
             }
             RegisterResult.Conflict c = (RegisterResult.Conflict) registration.result();
-            return RegisterBranchResponse.newBuilder().setConflict(conflictOf(c.heldBy())).build();
+            return RegisterBranchResponse.newBuilder().setConflict(conflictOf(c.heldBy()).toBuilder()
+                    .setWaitedMs(registration.waitedMs())).build();
         });
     }
 
@@ -368,6 +379,10 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
             return;
         }
         future.whenComplete((result, error) -> observations.inScope(xid, observation, () -> {
+            if (error instanceof CancellationException) {
+                observation.stop(); // the caller cancelled the call: nobody to answer
+                return;
+            }
             if (error != null) {
                 fail(observation, response, toStatus(xid, error));
                 return;
