@@ -101,6 +101,14 @@ public final class TestMariaDb {
         return scheme + jdbcUrl.substring(jdbcUrl.indexOf("//"));
     }
 
+    public String user() {
+        return user;
+    }
+
+    public String password() {
+        return password;
+    }
+
     public HikariDataSource dataSource(String jdbcUrl, int maxPoolSize) {
         HikariConfig config = new HikariConfig();
         config.setJdbcUrl(jdbcUrl);
