@@ -59,6 +59,19 @@ class MariaDbAtModeIT {
     private ResourceManager rm;
     private final List<String> begun = new ArrayList<>();
 
+    /** The server the suite runs against: the MariaDB server here; a subclass takes MySQL 8. */
+    boolean serverAvailable() {
+        return TestMariaDb.available();
+    }
+
+    String serverMissing() {
+        return TestMariaDb.MISSING;
+    }
+
+    TestMariaDb server() {
+        return TestMariaDb.get();
+    }
+
     /**
      * The JDBC URL the business's pool (and so the RM) uses for the database at {@code mariaDbUrl}:
      * MariaDB Connector/J with its defaults here; subclasses take another driver or other settings.
@@ -69,8 +82,8 @@ class MariaDbAtModeIT {
 
     @BeforeAll
     void start() throws Exception {
-        Assumptions.assumeTrue(TestMariaDb.available(), TestMariaDb.MISSING);
-        raw = TestMariaDb.get().dataSource(jdbcUrl(TestMariaDb.get().createDatabase("rm_maria")), 8);
+        Assumptions.assumeTrue(serverAvailable(), serverMissing());
+        raw = server().dataSource(jdbcUrl(server().createDatabase("rm_maria")), 8);
         try (InputStream in = MariaDbAtModeIT.class.getResourceAsStream("/db/rm/mysql.sql")) {
             for (String ddl : new String(in.readAllBytes(), StandardCharsets.UTF_8).split(";")) {
                 if (!ddl.replaceAll("(?m)^--.*$", "").isBlank()) {
