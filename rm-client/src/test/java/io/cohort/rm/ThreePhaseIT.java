@@ -269,7 +269,17 @@ class ThreePhaseIT {
                 throw new IllegalStateException(e);
             }
         });
-        awaitTrue(() -> a.openWritingTransactions() > 0, Duration.ofSeconds(20),
+        long lookingSince = System.nanoTime();
+        awaitTrue(() -> {
+            if (waiting.isDone()) {
+                waiting.join(); // it should still be waiting: show why it is not
+                throw new AssertionError("the second transfer did not wait for the global lock");
+            }
+            if (System.nanoTime() - lookingSince > Duration.ofSeconds(19).toNanos()) {
+                throw new AssertionError("the second transfer never wrote; where it is: " + stacksOf("ThreePhaseIT"));
+            }
+            return a.openWritingTransactions() > 0;
+        }, Duration.ofSeconds(20),
                 "the second transfer holds bank A's row while it waits for the global lock");
         long start = System.nanoTime();
         tm.commit(first);
@@ -534,6 +544,20 @@ class ThreePhaseIT {
         t.setDaemon(true);
         t.start();
         return t;
+    }
+
+    /** The stacks of the threads running code of {@code className}, for a failure's message. */
+    private static String stacksOf(String className) {
+        StringBuilder out = new StringBuilder();
+        Thread.getAllStackTraces().forEach((thread, stack) -> {
+            if (java.util.Arrays.stream(stack).anyMatch(f -> f.getClassName().contains(className))) {
+                out.append("\n").append(thread.getName()).append(':');
+                for (StackTraceElement f : stack) {
+                    out.append("\n    at ").append(f);
+                }
+            }
+        });
+        return out.toString();
     }
 
     private static long branchIdOf(Bank bank, String xid) throws SQLException {
