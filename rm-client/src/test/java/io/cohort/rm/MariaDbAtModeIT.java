@@ -39,7 +39,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * AT mode on real MariaDB (MariaDB Connector/J) with the real TC, as {@link AtModeIT} on PostgreSQL:
+ * AT mode on real MariaDB (MariaDB Connector/J; subclasses: its binary protocol, MySQL Connector/J) with the
+ * real TC, as {@link AtModeIT} on PostgreSQL:
  * every statement shape and every type the RM claims on MySQL/MariaDB, under several session time
  * zones; a rollback restores the tables byte for byte (dumps of every column's bytes, TIMESTAMPs read
  * in UTC), a commit keeps them and leaves no undo log; dirty writes, global locks, refusals.
@@ -55,10 +56,31 @@ class MariaDbAtModeIT {
     private ResourceManager rm;
     private final List<String> begun = new ArrayList<>();
 
+    /** The server the suite runs against: the MariaDB server here; a subclass takes MySQL 8. */
+    boolean serverAvailable() {
+        return TestMariaDb.available();
+    }
+
+    String serverMissing() {
+        return TestMariaDb.MISSING;
+    }
+
+    TestMariaDb server() {
+        return TestMariaDb.get();
+    }
+
+    /**
+     * The JDBC URL the business's pool (and so the RM) uses for the database at {@code mariaDbUrl}:
+     * MariaDB Connector/J with its defaults here; subclasses take another driver or other settings.
+     */
+    String jdbcUrl(String mariaDbUrl) {
+        return mariaDbUrl;
+    }
+
     @BeforeAll
     void start() throws Exception {
-        Assumptions.assumeTrue(TestMariaDb.available(), TestMariaDb.MISSING);
-        raw = TestMariaDb.get().dataSource(TestMariaDb.get().createDatabase("rm_maria"), 8);
+        Assumptions.assumeTrue(serverAvailable(), serverMissing());
+        raw = server().dataSource(jdbcUrl(server().createDatabase("rm_maria")), 8);
         try (InputStream in = MariaDbAtModeIT.class.getResourceAsStream("/db/rm/mysql.sql")) {
             for (String ddl : new String(in.readAllBytes(), StandardCharsets.UTF_8).split(";")) {
                 if (!ddl.replaceAll("(?m)^--.*$", "").isBlank()) {
@@ -150,6 +172,41 @@ class MariaDbAtModeIT {
         exec("INSERT INTO matrix VALUES " + MATRIX_ROWS);
         exec("INSERT INTO binkey VALUES (x'00', '2024-02-29 13:14:15.5', 1), (x'ff01', '1999-12-31 23:59:59.999999', 2)");
         exec("INSERT INTO nopk VALUES (1, 1)");
+    }
+
+    /** The driver {@link #jdbcUrl} picks, by the name it gives itself. */
+    String expectedDriver() {
+        return "MariaDB Connector/J";
+    }
+
+    /** Whether {@link #jdbcUrl} makes the driver prepare statements on the server (the binary protocol). */
+    boolean serverPrepared() {
+        return false;
+    }
+
+    /** The suite runs with the driver and protocol it claims to (a wrong URL would pass silently otherwise). */
+    @Test
+    void theBusinessPoolUsesTheDriverAndProtocolUnderTest() throws Exception {
+        try (Connection c = raw.getConnection()) {
+            assertThat(c.getMetaData().getDriverName()).contains(expectedDriver());
+            long before = sessionStatus(c, "Com_stmt_prepare");
+            for (int i = 0; i < 2; i++) {
+                try (PreparedStatement ps = c.prepareStatement("SELECT id FROM account WHERE id = ?")) {
+                    ps.setLong(1, 1);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        assertThat(rs.next()).isTrue();
+                    }
+                }
+            }
+            assertThat(sessionStatus(c, "Com_stmt_prepare") > before).as("prepared on the server").isEqualTo(serverPrepared());
+        }
+    }
+
+    private static long sessionStatus(Connection c, String name) throws SQLException {
+        try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SHOW SESSION STATUS LIKE '" + name + "'")) {
+            assertThat(rs.next()).isTrue();
+            return rs.getLong(2);
+        }
     }
 
     // ---- statement shapes ----

@@ -14,7 +14,6 @@ import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.rm.undo.UndoLogStatus;
-import io.cohort.testsupport.TestPostgres;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -22,6 +21,7 @@ import java.time.Duration;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -29,7 +29,8 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * Three-phase commit end to end: the real TC as a child process (killed with SIGKILL at chosen
- * 3PC states and restarted), two RMs on two PostgreSQL databases (bank A debits, bank B credits),
+ * 3PC states and restarted), two RMs on two PostgreSQL databases (bank A debits, bank B credits;
+ * {@link MariaDbThreePhaseIT} puts bank A on MariaDB),
  * each behind its own {@link TcProxy} that fails the network at a chosen command. Proves that every
  * branch ends the same way, that RMs finish branches without the TC within their termination
  * timeout, and that a split left by a partition is detected, reported and repaired by the TC.
@@ -58,17 +59,17 @@ class ThreePhaseIT {
     /** One bank: its database (for the class), and for each test its RM with its own TC client behind its own proxy. */
     private final class Bank implements AutoCloseable {
         final String name;
+        final TestDb db;
         final HikariDataSource raw;
         TcProxy proxy;
         TcClient client;
         ResourceManager rm;
         DataSource ds;
 
-        Bank(String name) throws Exception {
+        Bank(String name, TestDb db) throws Exception {
             this.name = name;
-            raw = TestPostgres.get().dataSource(PgFixture.createDatabase("rm_3pc_" + name), 8);
-            PgFixture.applyUndoLogDdl(raw);
-            PgFixture.exec(raw, "CREATE TABLE account (id bigint PRIMARY KEY, balance bigint NOT NULL)");
+            this.db = db;
+            raw = db.createBank("rm_3pc_" + name, 8);
         }
 
         void startRm() throws java.io.IOException {
@@ -123,8 +124,7 @@ class ThreePhaseIT {
 
         /** Local transactions that wrote and are still open (e.g. waiting for a global lock). */
         long openWritingTransactions() throws SQLException {
-            return PgFixture.count(raw, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    + " AND state = 'idle in transaction' AND backend_xid IS NOT NULL");
+            return PgFixture.count(raw, db.openWritingTransactions());
         }
 
         void stopRm() throws Exception {
@@ -148,18 +148,28 @@ class ThreePhaseIT {
                 "--cohort.tc.recovery.command-timeout=3s");
     }
 
+    /** The server bank {@code name}'s database is on; a subclass runs these tests on another. */
+    TestDb databaseOf(String bank) {
+        return TestDb.POSTGRES;
+    }
+
     @BeforeAll
     void start() throws Exception {
+        for (String bank : new String[] {"a", "b"}) {
+            Assumptions.assumeTrue(databaseOf(bank).available(), databaseOf(bank).unavailableReason());
+        }
         tc = startTc();
-        a = new Bank("a");
-        b = new Bank("b");
+        a = new Bank("a", databaseOf("a"));
+        b = new Bank("b", databaseOf("b"));
     }
 
     @AfterAll
     void stop() throws Exception {
-        a.close();
-        b.close();
-        tc.close();
+        for (AutoCloseable c : new AutoCloseable[] {a, b, tc}) {
+            if (c != null) {
+                c.close();
+            }
+        }
     }
 
     @BeforeEach
@@ -170,8 +180,8 @@ class ThreePhaseIT {
             tcNeedsReplacing = false;
         }
         for (Bank bank : new Bank[] {a, b}) {
-            PgFixture.exec(bank.raw, "TRUNCATE account, undo_log, cohort_branch_decision; "
-                    + "INSERT INTO account VALUES (1, " + INITIAL + ")");
+            bank.db.truncate(bank.raw, "account", "undo_log", "cohort_branch_decision");
+            bank.db.insertAccounts(bank.raw, 1, 1, INITIAL);
         }
         tm = new TcClient(tc.tcConfig("rm-3pc-tm"));
         a.startRm();
@@ -259,7 +269,17 @@ class ThreePhaseIT {
                 throw new IllegalStateException(e);
             }
         });
-        awaitTrue(() -> a.openWritingTransactions() > 0, Duration.ofSeconds(20),
+        long lookingSince = System.nanoTime();
+        awaitTrue(() -> {
+            if (waiting.isDone()) {
+                waiting.join(); // it should still be waiting: show why it is not
+                throw new AssertionError("the second transfer did not wait for the global lock");
+            }
+            if (System.nanoTime() - lookingSince > Duration.ofSeconds(19).toNanos()) {
+                throw new AssertionError("the second transfer never wrote; where it is: " + stacksOf("ThreePhaseIT"));
+            }
+            return a.openWritingTransactions() > 0;
+        }, Duration.ofSeconds(20),
                 "the second transfer holds bank A's row while it waits for the global lock");
         long start = System.nanoTime();
         tm.commit(first);
@@ -524,6 +544,20 @@ class ThreePhaseIT {
         t.setDaemon(true);
         t.start();
         return t;
+    }
+
+    /** The stacks of the threads running code of {@code className}, for a failure's message. */
+    private static String stacksOf(String className) {
+        StringBuilder out = new StringBuilder();
+        Thread.getAllStackTraces().forEach((thread, stack) -> {
+            if (java.util.Arrays.stream(stack).anyMatch(f -> f.getClassName().contains(className))) {
+                out.append("\n").append(thread.getName()).append(':');
+                for (StackTraceElement f : stack) {
+                    out.append("\n    at ").append(f);
+                }
+            }
+        });
+        return out.toString();
     }
 
     private static long branchIdOf(Bank bank, String xid) throws SQLException {

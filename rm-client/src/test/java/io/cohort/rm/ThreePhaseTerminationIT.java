@@ -12,7 +12,6 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.rm.undo.UndoLogStatus;
-import io.cohort.testsupport.TestPostgres;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -27,6 +26,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -86,17 +86,17 @@ class ThreePhaseTerminationIT {
 
     private final class Bank implements AutoCloseable {
         final String name;
+        final TestDb db;
         final HikariDataSource raw;
         final TcProxy proxy;
         final TcClient client;
         final ResourceManager rm;
         final DataSource ds;
 
-        Bank(String name) throws Exception {
+        Bank(String name, TestDb db) throws Exception {
             this.name = name;
-            raw = TestPostgres.get().dataSource(PgFixture.createDatabase("rm_3pc_term_" + name), 8);
-            PgFixture.applyUndoLogDdl(raw);
-            PgFixture.exec(raw, "CREATE TABLE account (id bigint PRIMARY KEY, balance bigint NOT NULL)");
+            this.db = db;
+            raw = db.createBank("rm_3pc_term_" + name, 8);
             proxy = new TcProxy(tc.process.grpcPort());
             // The application's own client: a call timeout and retries as a service would have them.
             client = new TcClient(new TcClientConfig(TcNameResolver.point("tc-for-" + name, proxy.port()), "bank-" + name,
@@ -133,7 +133,7 @@ class ThreePhaseTerminationIT {
         Map<String, long[]> openBranches() throws SQLException {
             Map<String, long[]> open = new LinkedHashMap<>();
             try (Connection c = raw.getConnection(); Statement s = c.createStatement();
-                 ResultSet rs = s.executeQuery("SELECT xid, log_status, (extract(epoch FROM updated) * 1000)::bigint"
+                 ResultSet rs = s.executeQuery("SELECT xid, log_status, " + db.epochMillis("updated")
                          + " FROM undo_log WHERE log_status IN (" + UndoLogStatus.THREE_PHASE + ", "
                          + UndoLogStatus.PRE_COMMITTED + ")")) {
                 while (rs.next()) {
@@ -150,7 +150,7 @@ class ThreePhaseTerminationIT {
         Map<String, String[]> decisions() throws SQLException {
             Map<String, String[]> d = new LinkedHashMap<>();
             try (Connection c = raw.getConnection(); Statement s = c.createStatement();
-                 ResultSet rs = s.executeQuery("SELECT xid, decision, reason, (extract(epoch FROM decided_at) * 1000)::bigint,"
+                 ResultSet rs = s.executeQuery("SELECT xid, decision, reason, " + db.epochMillis("decided_at") + ","
                          + " reported_at IS NOT NULL FROM cohort_branch_decision")) {
                 while (rs.next()) {
                     if (!xids.contains(rs.getString(1))) {
@@ -195,19 +195,29 @@ class ThreePhaseTerminationIT {
         }
     }
 
+    /** The server bank {@code name}'s database is on; a subclass runs these tests on another. */
+    TestDb databaseOf(String bank) {
+        return TestDb.POSTGRES;
+    }
+
     @BeforeAll
     void start() throws Exception {
+        for (String bank : new String[] {"a", "b"}) {
+            Assumptions.assumeTrue(databaseOf(bank).available(), databaseOf(bank).unavailableReason());
+        }
         tc = TcHarness.start("--cohort.tc.store.embedded.fsync=true", "--cohort.tc.three-phase.vote-timeout=10s",
                 "--cohort.tc.recovery.command-timeout=3s");
-        a = new Bank("a");
-        b = new Bank("b");
+        a = new Bank("a", databaseOf("a"));
+        b = new Bank("b", databaseOf("b"));
     }
 
     @AfterAll
     void stop() throws Exception {
-        a.close();
-        b.close();
-        tc.close();
+        for (AutoCloseable c : new AutoCloseable[] {a, b, tc}) {
+            if (c != null) {
+                c.close();
+            }
+        }
     }
 
     @BeforeEach
@@ -395,14 +405,13 @@ class ThreePhaseTerminationIT {
     private void seed(int accounts) throws Exception {
         firstAccount = PgFixture.count(a.raw, "SELECT coalesce(max(id) + 1, 0) FROM account");
         for (Bank bank : new Bank[] {a, b}) {
-            PgFixture.exec(bank.raw, "INSERT INTO account SELECT g, " + INITIAL + " FROM generate_series("
-                    + firstAccount + ", " + (firstAccount + accounts - 1) + ") g");
+            bank.db.insertAccounts(bank.raw, firstAccount, accounts, INITIAL);
         }
     }
 
     /** The database's clock, which times the branches (undo_log.updated, decided_at). */
     private long dbNow() throws SQLException {
-        return PgFixture.count(a.raw, "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint");
+        return PgFixture.count(a.raw, "SELECT " + a.db.nowMillis());
     }
 
     private void restartTc() throws Exception {

@@ -21,6 +21,10 @@ import org.testcontainers.containers.wait.strategy.Wait;
  * </ol>
  * {@link #available()} is false when there is neither: tests then skip with an assumption that says so.
  * One server per JVM; each test class asks for its own fresh database with {@link #createDatabase}.
+ *
+ * <p>{@link #mysql()} is the same for a MySQL 8 server (MySQL Connector/J URLs): {@code COHORT_TEST_MYSQL_URL}
+ * (e.g. {@code jdbc:mysql://127.0.0.1:3306/}, {@code COHORT_TEST_MYSQL_USER} / {@code COHORT_TEST_MYSQL_PASSWORD})
+ * or a {@code mysql:8.4} container; the caller needs Connector/J on its classpath.
  */
 public final class TestMariaDb {
 
@@ -28,8 +32,13 @@ public final class TestMariaDb {
     /** Why there is no server, when there is none. */
     public static final String MISSING = "No MariaDB for tests: set COHORT_TEST_MARIADB_URL (e.g. "
             + "jdbc:mariadb://127.0.0.1:3306/) or run Docker";
+    /** Why there is no MySQL server, when there is none. */
+    public static final String MYSQL_MISSING = "No MySQL 8 for tests: set COHORT_TEST_MYSQL_URL (e.g. "
+            + "jdbc:mysql://127.0.0.1:3306/) or run Docker";
     private static volatile TestMariaDb instance;
     private static volatile boolean looked;
+    private static volatile TestMariaDb mysqlInstance;
+    private static volatile boolean mysqlLooked;
 
     private final String baseUrl; // jdbc:mariadb://host:port/
     private final String user;
@@ -63,6 +72,49 @@ public final class TestMariaDb {
             throw new IllegalStateException(MISSING);
         }
         return instance;
+    }
+
+    /** Whether a MySQL 8 server can be had; looks (and starts a container) once. */
+    public static boolean mysqlAvailable() {
+        if (!mysqlLooked) {
+            synchronized (TestMariaDb.class) {
+                if (!mysqlLooked) {
+                    mysqlInstance = startMysql();
+                    mysqlLooked = true;
+                    if (mysqlInstance != null) {
+                        log.info("Tests use MySQL at {}", mysqlInstance.baseUrl);
+                    }
+                }
+            }
+        }
+        return mysqlInstance != null;
+    }
+
+    /** The shared MySQL 8 server; call {@link #mysqlAvailable()} first (as a JUnit assumption). */
+    public static TestMariaDb mysql() {
+        if (!mysqlAvailable()) {
+            throw new IllegalStateException(MYSQL_MISSING);
+        }
+        return mysqlInstance;
+    }
+
+    private static TestMariaDb startMysql() {
+        String url = System.getenv("COHORT_TEST_MYSQL_URL");
+        if (url != null && !url.isBlank()) {
+            return new TestMariaDb(TestDatabases.serverUrl(url), TestDatabases.envOr("COHORT_TEST_MYSQL_USER", "root"),
+                    TestDatabases.envOr("COHORT_TEST_MYSQL_PASSWORD", ""));
+        }
+        if (!TestDatabases.dockerAvailable()) {
+            return null;
+        }
+        GenericContainer<?> container = new GenericContainer<>("mysql:8.4")
+                .withEnv("MYSQL_ROOT_PASSWORD", "cohort")
+                .withExposedPorts(3306)
+                .waitingFor(Wait.forLogMessage(".*ready for connections.*port: 3306.*", 1));
+        container.start();
+        Runtime.getRuntime().addShutdownHook(new Thread(container::stop));
+        return new TestMariaDb("jdbc:mysql://" + container.getHost() + ":" + container.getMappedPort(3306) + "/",
+                "root", "cohort");
     }
 
     private static TestMariaDb start() {
@@ -99,6 +151,14 @@ public final class TestMariaDb {
     /** {@link #createDatabase}'s URL with the scheme of another driver (e.g. {@code jdbc:mysql:}). */
     public static String withScheme(String jdbcUrl, String scheme) {
         return scheme + jdbcUrl.substring(jdbcUrl.indexOf("//"));
+    }
+
+    public String user() {
+        return user;
+    }
+
+    public String password() {
+        return password;
     }
 
     public HikariDataSource dataSource(String jdbcUrl, int maxPoolSize) {

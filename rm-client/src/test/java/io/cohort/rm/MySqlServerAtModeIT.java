@@ -1,0 +1,36 @@
+package io.cohort.rm;
+
+import io.cohort.testsupport.TestMariaDb;
+
+/**
+ * {@link MariaDbAtModeIT}'s suite against a MySQL 8 server through MySQL Connector/J: the server in
+ * {@code COHORT_TEST_MYSQL_URL}, else a {@code mysql:8.4} container where a Docker engine answers;
+ * skipped, saying so, with neither.
+ */
+class MySqlServerAtModeIT extends MariaDbAtModeIT {
+
+    @Override
+    boolean serverAvailable() {
+        return TestMariaDb.mysqlAvailable();
+    }
+
+    @Override
+    String serverMissing() {
+        return TestMariaDb.MYSQL_MISSING;
+    }
+
+    @Override
+    TestMariaDb server() {
+        return TestMariaDb.mysql();
+    }
+
+    @Override
+    String jdbcUrl(String mysqlUrl) {
+        return mysqlUrl + "?allowPublicKeyRetrieval=true";
+    }
+
+    @Override
+    String expectedDriver() {
+        return "MySQL Connector/J";
+    }
+}
