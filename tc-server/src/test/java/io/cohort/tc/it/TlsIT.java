@@ -82,7 +82,7 @@ class TlsIT {
                 "--cohort.tc.tls.certificate=" + server.certificate(),
                 "--cohort.tc.tls.private-key=" + server.privateKey(),
                 "--cohort.tc.tls.client-ca=" + ca.certificate(),
-                "--cohort.tc.tls.client-auth=optional",
+                "--cohort.tc.tls.client-auth=optional", PATIENT_HANDSHAKES,
                 "--cohort.tc.auth.token=" + SHARED_TOKEN,
                 "--cohort.tc.auth.clients.bank-a.resources=" + BANK_A,
                 "--cohort.tc.auth.clients.bank-b.resources=jdbc:postgresql://db2/*",
@@ -100,6 +100,14 @@ class TlsIT {
             tc.close();
         }
     }
+
+    /**
+     * The TC's handshake timeout in these tests: longer than a client's call timeout, so that a
+     * handshake the loaded machine is slow to finish ends in the client's DEADLINE_EXCEEDED (no
+     * verdict, asked again) rather than in the TC closing the connection (read as a refusal).
+     */
+    static final String PATIENT_HANDSHAKES = "--cohort.tc.connections.handshake-timeout="
+            + CoordinatorScenarios.AWAIT_DEADLINE.toMillis() + "ms";
 
     /** Each test client's call timeout: one attempt at connecting and asking. */
     static final Duration CALL_TIMEOUT = Duration.ofSeconds(10);

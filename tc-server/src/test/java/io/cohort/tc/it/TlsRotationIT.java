@@ -58,8 +58,8 @@ class TlsRotationIT {
         tc = TcProcess.embedded(Files.createDirectories(dir.resolve("tc")).resolve("data"),
                 "--cohort.tc.tls.enabled=true", "--cohort.tc.tls.certificate=" + liveCertificate,
                 "--cohort.tc.tls.private-key=" + livePrivateKey, "--cohort.tc.tls.client-ca=" + liveClientCa,
-                "--cohort.tc.tls.client-auth=require", "--cohort.tc.tls.refresh-interval=" + REFRESH.toMillis() + "ms")
-                .start();
+                "--cohort.tc.tls.client-auth=require", "--cohort.tc.tls.refresh-interval=" + REFRESH.toMillis() + "ms",
+                TlsIT.PATIENT_HANDSHAKES).start();
     }
 
     @AfterAll
