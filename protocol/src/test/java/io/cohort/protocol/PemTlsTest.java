@@ -90,11 +90,12 @@ class PemTlsTest {
         X509ExtendedKeyManager keys = PemTls.keyManager(certificate, key, REFRESH, "test.tls");
         awaitACheck(live);
 
-        // `cp new.crt tls.crt; cp new.key tls.key` writes each file in place: a check may read the
-        // new certificate and the new key's first line and a bit (base64 cut mid-quantum).
+        // A key written in place, in pieces (a script writing line by line, a pipe): a check may read
+        // the new certificate and the new key's first lines, its base64 cut one character into a
+        // quantum (which gRPC's PEM reader fails on with an unchecked exception).
         replace(certificate, second.certificate());
         String newKey = Files.readString(second.privateKey());
-        Files.writeString(key, newKey.substring(0, newKey.indexOf('\n') + 1 + 64 + 1 + 3));
+        Files.writeString(key, newKey.substring(0, newKey.indexOf('\n') + 1 + 64 + 1 + 1));
         awaitACheck(live);
         assertThat(leaf(keys)).as("the previous certificate while the key is half-written")
                 .isEqualTo(certificate(first.certificate()));
