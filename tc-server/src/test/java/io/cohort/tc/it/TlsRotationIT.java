@@ -4,14 +4,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.cohort.client.TcClientConfig;
 import io.cohort.client.TcTls;
+import io.cohort.protocol.PemTls;
 import io.cohort.testsupport.TcProcess;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
+import javax.net.ssl.X509ExtendedTrustManager;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -124,6 +127,7 @@ class TlsRotationIT {
         Files.setLastModifiedTime(privateKey, deployed);
         TcClientConfig service = config(TcTls.trusting(serverCas).withClientCertificate(certificate, privateKey));
         assertThat(TlsIT.refusedAtConnection(service)).as("a certificate of a CA the TC does not trust").isTrue();
+        awaitACheckInThisProcess(live);
 
         TestCertificates.replace(certificate, renewedByTrustedCa.certificate());
         awaitRotation(() -> !TlsIT.refusedAtConnection(service),
@@ -133,6 +137,24 @@ class TlsRotationIT {
         TestCertificates.replace(privateKey, untrustedNewKey.privateKey());
         awaitRotation(() -> TlsIT.refusedAtConnection(service),
                 () -> "the service to present its rotated certificate and key (of a CA the TC does not trust)");
+    }
+
+    /**
+     * Returns once this process (the service side) has checked all its PEM files after the call:
+     * they are checked on one thread in the order the checks fall due, so a probe CA file watched
+     * from now on and rewritten is reloaded after every other file's next check; a second probe
+     * covers a check that was running at the time of the call.
+     */
+    static void awaitACheckInThisProcess(Path dir) throws IOException {
+        for (int i = 0; i < 2; i++) {
+            Path probe = Files.copy(oldCa.certificate(), Files.createTempFile(dir, "probe", ".crt"),
+                    StandardCopyOption.REPLACE_EXISTING);
+            Files.setLastModifiedTime(probe, FileTime.fromMillis(System.currentTimeMillis() - 3_600_000));
+            X509ExtendedTrustManager trust = PemTls.trustManager(probe, REFRESH, false, "probe");
+            TestCertificates.replace(probe, newCa.certificate());
+            awaitRotation(() -> trust.getAcceptedIssuers()[0].getSubjectX500Principal().getName().equals("CN=new"),
+                    () -> "a check of the PEM files in this process");
+        }
     }
 
     /**
