@@ -40,7 +40,20 @@ final class TestCertificates {
      * sides, naming {@code altNames} (e.g. {@code DNS:localhost}, {@code IP:127.0.0.1}).
      */
     Pem issue(Pem ca, String file, String commonName, String... altNames) {
-        Pem leaf = new Pem(dir.resolve(file + ".pem"), dir.resolve(file + ".key"));
+        return issue(ca, file, null, commonName, altNames);
+    }
+
+    /**
+     * A certificate signed by {@code ca} for the private key of {@code keyOf} (a renewal that keeps
+     * the key, as cert-manager's {@code rotationPolicy: Never} does): the returned key file is
+     * {@code keyOf}'s.
+     */
+    Pem renew(Pem ca, Pem keyOf, String file, String commonName, String... altNames) {
+        return issue(ca, file, keyOf.privateKey(), commonName, altNames);
+    }
+
+    private Pem issue(Pem ca, String file, Path existingKey, String commonName, String... altNames) {
+        Pem leaf = new Pem(dir.resolve(file + ".pem"), existingKey != null ? existingKey : dir.resolve(file + ".key"));
         Path csr = dir.resolve(file + ".csr");
         Path extensions = dir.resolve(file + ".ext");
         List<String> lines = new ArrayList<>(List.of("basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature",
@@ -53,8 +66,12 @@ final class TestCertificates {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", leaf.privateKey().toString(), "-out", csr.toString(), "-subj", "/CN=" + commonName);
+        if (existingKey != null) {
+            openssl("req", "-new", "-key", existingKey.toString(), "-out", csr.toString(), "-subj", "/CN=" + commonName);
+        } else {
+            openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", leaf.privateKey().toString(), "-out", csr.toString(), "-subj", "/CN=" + commonName);
+        }
         openssl("x509", "-req", "-in", csr.toString(), "-CA", ca.certificate().toString(), "-CAkey",
                 ca.privateKey().toString(), "-CAcreateserial", "-out", leaf.certificate().toString(), "-days", "2",
                 "-extfile", extensions.toString());

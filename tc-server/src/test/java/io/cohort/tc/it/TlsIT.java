@@ -17,6 +17,7 @@ import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.testsupport.TcProcess;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
@@ -81,7 +82,7 @@ class TlsIT {
                 "--cohort.tc.tls.certificate=" + server.certificate(),
                 "--cohort.tc.tls.private-key=" + server.privateKey(),
                 "--cohort.tc.tls.client-ca=" + ca.certificate(),
-                "--cohort.tc.tls.client-auth=optional",
+                "--cohort.tc.tls.client-auth=optional", PATIENT_HANDSHAKES,
                 "--cohort.tc.auth.token=" + SHARED_TOKEN,
                 "--cohort.tc.auth.clients.bank-a.resources=" + BANK_A,
                 "--cohort.tc.auth.clients.bank-b.resources=jdbc:postgresql://db2/*",
@@ -100,8 +101,19 @@ class TlsIT {
         }
     }
 
+    /**
+     * The TC's handshake timeout in these tests: longer than a client's call timeout, so that a
+     * handshake the loaded machine is slow to finish ends in the client's DEADLINE_EXCEEDED (no
+     * verdict, asked again) rather than in the TC closing the connection (read as a refusal).
+     */
+    static final String PATIENT_HANDSHAKES = "--cohort.tc.connections.handshake-timeout="
+            + CoordinatorScenarios.AWAIT_DEADLINE.toMillis() + "ms";
+
+    /** Each test client's call timeout: one attempt at connecting and asking. */
+    static final Duration CALL_TIMEOUT = Duration.ofSeconds(10);
+
     static TcClientConfig config(String address, String token, TcTls tls) {
-        return new TcClientConfig(address, "tls-it", token, Duration.ofSeconds(10), 1, Duration.ofMillis(50), tls);
+        return new TcClientConfig(address, "tls-it", token, CALL_TIMEOUT, 1, Duration.ofMillis(50), tls);
     }
 
     static TcTls trustingCa() {
@@ -122,15 +134,33 @@ class TlsIT {
         return xid;
     }
 
-    /** Whether a fresh client with {@code config} is turned away before the TC answers anything. */
+    /**
+     * Whether a fresh client with {@code config} is turned away before the TC answers anything
+     * (the connection or its TLS handshake fails: UNAVAILABLE). A call that merely ran out of its
+     * deadline (DEADLINE_EXCEEDED: a loaded TC, or a slow first handshake, did not answer within
+     * the client's call timeout) is no verdict either way: it is asked again, within
+     * {@link CoordinatorScenarios#AWAIT_DEADLINE} plus one call timeout.
+     */
     static boolean refusedAtConnection(TcClientConfig config) {
-        try (TcClient client = new TcClient(config)) {
-            client.status("127.0.0.1:1:1");
-            return false;
-        } catch (TcUnavailableException e) {
-            return true;
-        } catch (TcException answered) {
-            return false; // the TC answered (an unknown XID): the connection was accepted
+        long deadline = System.nanoTime() + CoordinatorScenarios.AWAIT_DEADLINE.plus(config.callTimeout()).toNanos();
+        while (true) {
+            try (TcClient client = new TcClient(config)) {
+                client.status("127.0.0.1:1:1");
+                return false;
+            } catch (TcUnavailableException e) {
+                if (!(e.getCause() instanceof StatusRuntimeException s)
+                        || s.getStatus().getCode() != Status.Code.DEADLINE_EXCEEDED) {
+                    return true;
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("No verdict from the TC at " + config.address() + " (every call ran out of "
+                            + "its " + config.callTimeout() + " deadline)", e);
+                }
+                System.out.println(java.time.Instant.now() + " refusedAtConnection: no answer within "
+                        + config.callTimeout() + ", asking again: " + e.getMessage());
+            } catch (TcException answered) {
+                return false; // the TC answered (an unknown XID): the connection was accepted
+            }
         }
     }
 
