@@ -278,7 +278,8 @@ abstract class CoordinatorScenarios {
         assertThat(errorOf(() -> register(xid, "jdbc:postgresql://nobody/announced", "account:1")))
                 .isEqualTo(ErrorCode.UNKNOWN_RESOURCE);
         assertThat(errorOf(() -> register(xid, R1, "account"))).isEqualTo(ErrorCode.INVALID_REQUEST);
-        assertThat(errorOf(() -> register(xid, R1, "account:1,"))).isEqualTo(ErrorCode.INVALID_REQUEST);
+        // (An empty primary-key value, "account:1," or "t:", names a row since the LockKeys codec: '' is a key.)
+        assertThat(errorOf(() -> register(xid, R1, ":1"))).isEqualTo(ErrorCode.INVALID_REQUEST);
         assertThatThrownBy(() -> client.registerBranch(xid, R1, List.of("account:1"), new byte[2 * 1024 * 1024], "rm-1"))
                 .isInstanceOf(TcException.class).hasMessageContaining("RESOURCE_EXHAUSTED");
         assertThat(errorOf(() -> client.registerBranch(xid, R1, List.of("account:1"), new byte[100 * 1024], "rm-1")))
