@@ -65,11 +65,6 @@ enum TestDb {
             return "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
         }
 
-        @Override
-        String openWritingTransactions() {
-            return "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    + " AND state = 'idle in transaction' AND backend_xid IS NOT NULL";
-        }
     },
 
     MARIADB {
@@ -118,11 +113,6 @@ enum TestDb {
             return epochMillis("SYSDATE(6)");
         }
 
-        @Override
-        String openWritingTransactions() {
-            return "SELECT count(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p"
-                    + " ON p.ID = t.trx_mysql_thread_id WHERE p.DB = DATABASE() AND t.trx_rows_modified > 0";
-        }
     };
 
     abstract boolean available();
@@ -148,8 +138,13 @@ enum TestDb {
     /** SQL for the database's clock now, in milliseconds since the epoch, as {@link #epochMillis} reads columns. */
     abstract String nowMillis();
 
-    /** A query counting this database's local transactions that wrote and are still open. */
-    abstract String openWritingTransactions();
+    /**
+     * Whether {@code e}, from a {@code SELECT ... FOR UPDATE NOWAIT}, says another transaction holds the
+     * row (PostgreSQL: SQLState 55P03; MariaDB/MySQL: error 1205, lock wait timeout, which NOWAIT gives at once).
+     */
+    boolean isRowLockedError(SQLException e) {
+        return "55P03".equals(e.getSQLState()) || e.getErrorCode() == 1205;
+    }
 
     /**
      * A fresh database with the RM's undo-log and decision tables and an {@code account (id, balance)}
