@@ -7,7 +7,9 @@ import io.cohort.rm.image.ValueCodec;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.StringJoiner;
 
 /**
  * Everything about the SQL path and the undo log that differs between databases. One
@@ -25,20 +27,51 @@ public interface Dialect {
     String quote(String identifier);
 
     /** The table's schema-qualified, quoted name. */
-    String qualifiedName(String schema, String table);
+    default String qualifiedName(String schema, String table) {
+        return schema == null ? quote(table) : quote(schema) + "." + quote(table);
+    }
 
     /** Quoted, comma-separated column list of {@code meta}. */
-    String columnList(TableMeta meta);
+    default String columnList(TableMeta meta) {
+        StringJoiner j = new StringJoiner(", ");
+        for (ColumnMeta c : meta.columns()) {
+            j.add(quote(c.name()));
+        }
+        return j.toString();
+    }
+
+    /**
+     * One column as images read it, named as the column: {@code <text of qualifier.column> AS column}
+     * ({@code qualifier} may be null). The one place a dialect decides how a value is rendered.
+     */
+    String imageColumn(ColumnMeta column, String qualifier);
 
     /**
      * The table's columns as images read them, in catalog order, each named as its column: text the
      * database renders itself, so a value reads the same in the driver's text and binary result
      * formats ({@link io.cohort.rm.image.ValueCodec}). Every image and current-row read uses it.
      */
-    String imageList(TableMeta meta);
+    default String imageList(TableMeta meta) {
+        return imageList(meta.columns(), null);
+    }
 
     /** As {@link #imageList}, the primary-key columns only, in key order. */
-    String keyImageList(TableMeta meta);
+    default String keyImageList(TableMeta meta) {
+        List<ColumnMeta> keys = new ArrayList<>();
+        for (int k : meta.primaryKeyIndexes()) {
+            keys.add(meta.columns().get(k));
+        }
+        return imageList(keys, null);
+    }
+
+    /** {@link #imageColumn} of each of {@code columns}, comma-separated. */
+    default String imageList(List<ColumnMeta> columns, String qualifier) {
+        StringJoiner j = new StringJoiner(", ");
+        for (ColumnMeta c : columns) {
+            j.add(imageColumn(c, qualifier));
+        }
+        return j.toString();
+    }
 
     /**
      * One statement that locks the rows the UPDATE matches, updates exactly those, and returns the

@@ -193,49 +193,14 @@ public final class MySqlDialect implements Dialect {
         };
     }
 
-    private String imageColumn(ColumnMeta column, String qualifier) {
+    @Override
+    public String imageColumn(ColumnMeta column, String qualifier) {
         return imageText(column, qualifier) + " AS " + quote(column.name());
-    }
-
-    @Override
-    public String imageList(TableMeta meta) {
-        return imageList(meta.columns(), null);
-    }
-
-    @Override
-    public String keyImageList(TableMeta meta) {
-        List<ColumnMeta> keys = new ArrayList<>();
-        for (int k : meta.primaryKeyIndexes()) {
-            keys.add(meta.columns().get(k));
-        }
-        return imageList(keys, null);
-    }
-
-    private String imageList(List<ColumnMeta> columns, String qualifier) {
-        StringJoiner j = new StringJoiner(", ");
-        for (ColumnMeta c : columns) {
-            j.add(imageColumn(c, qualifier));
-        }
-        return j.toString();
     }
 
     @Override
     public String quote(String identifier) {
         return '`' + identifier.replace("`", "``") + '`';
-    }
-
-    @Override
-    public String qualifiedName(String schema, String table) {
-        return schema == null ? quote(table) : quote(schema) + "." + quote(table);
-    }
-
-    @Override
-    public String columnList(TableMeta meta) {
-        StringJoiner j = new StringJoiner(", ");
-        for (ColumnMeta c : meta.columns()) {
-            j.add(quote(c.name()));
-        }
-        return j.toString();
     }
 
     @Override

@@ -152,7 +152,8 @@ public final class PostgresDialect implements Dialect {
      * does not matter. timestamptz is written in UTC and bytea in hex whatever the session's TimeZone
      * and bytea_output, so that a key's lock-key text is the same on every connection.
      */
-    private String imageColumn(ColumnMeta column, String qualifier) {
+    @Override
+    public String imageColumn(ColumnMeta column, String qualifier) {
         String q = (qualifier == null ? "" : qualifier + ".") + quote(column.name());
         String text = switch (column.type()) {
             case TIMESTAMP_WITH_TIMEZONE ->
@@ -164,44 +165,8 @@ public final class PostgresDialect implements Dialect {
     }
 
     @Override
-    public String imageList(TableMeta meta) {
-        return imageList(meta.columns(), null);
-    }
-
-    @Override
-    public String keyImageList(TableMeta meta) {
-        List<ColumnMeta> keys = new ArrayList<>();
-        for (int k : meta.primaryKeyIndexes()) {
-            keys.add(meta.columns().get(k));
-        }
-        return imageList(keys, null);
-    }
-
-    private String imageList(List<ColumnMeta> columns, String qualifier) {
-        StringJoiner j = new StringJoiner(", ");
-        for (ColumnMeta c : columns) {
-            j.add(imageColumn(c, qualifier));
-        }
-        return j.toString();
-    }
-
-    @Override
     public String quote(String identifier) {
         return '"' + identifier.replace("\"", "\"\"") + '"';
-    }
-
-    @Override
-    public String qualifiedName(String schema, String table) {
-        return schema == null ? quote(table) : quote(schema) + "." + quote(table);
-    }
-
-    @Override
-    public String columnList(TableMeta meta) {
-        StringJoiner j = new StringJoiner(", ");
-        for (ColumnMeta c : meta.columns()) {
-            j.add(quote(c.name()));
-        }
-        return j.toString();
     }
 
     private String keyList(TableMeta meta) {
