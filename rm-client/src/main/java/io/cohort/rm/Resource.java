@@ -9,6 +9,7 @@ import io.cohort.rm.sql.SqlPlanCache;
 import io.cohort.rm.undo.RedoExecutor;
 import io.cohort.rm.undo.UndoCodec;
 import io.cohort.rm.undo.UndoExecutor;
+import io.cohort.rm.undo.UndoLogTable;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Clock;
@@ -31,7 +32,7 @@ public final class Resource {
     private final ConcurrentHashMap<String, String> rewritten = new ConcurrentHashMap<>();
 
     /** What depends on the database's dialect. */
-    private record Engine(Dialect dialect, TableMetaCache tableMetas, UndoExecutor undoExecutor,
+    private record Engine(Dialect dialect, TableMetaCache tableMetas, UndoLogTable undoLog, UndoExecutor undoExecutor,
                           RedoExecutor redoExecutor) {
     }
 
@@ -61,9 +62,10 @@ public final class Resource {
                         throw new IllegalStateException("Cannot tell which database resource " + resourceId + " is ("
                                 + x.getMessage() + "); the RM needs a connection to it", x);
                     }
-                    String undoTable = manager.config().undoTable();
-                    e = new Engine(dialect, new TableMetaCache(dialect), new UndoExecutor(dialect, undoCodec, undoTable),
-                            new RedoExecutor(dialect, undoCodec, undoTable));
+                    UndoLogTable undoLog = new UndoLogTable(dialect, manager.config().undoTable(),
+                            manager.config().decisionTable());
+                    e = new Engine(dialect, new TableMetaCache(dialect), undoLog, new UndoExecutor(dialect, undoCodec, undoLog),
+                            new RedoExecutor(dialect, undoCodec, undoLog));
                     engine = e;
                 }
             }
@@ -105,6 +107,11 @@ public final class Resource {
 
     public UndoCodec undoCodec() {
         return undoCodec;
+    }
+
+    /** The RM's rows in this database: undo log and three-phase decisions. */
+    public UndoLogTable undoLog() {
+        return engine().undoLog();
     }
 
     public UndoExecutor undoExecutor() {

@@ -70,7 +70,7 @@ final class GlobalWork {
         UndoExecutor.Outcome undone = rm.resource(resourceId).undoExecutor().undo(c, xid, branchId, info, null);
         assertThat(undone.status()).as(undone.reason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED);
         try (PreparedStatement ps = c.prepareStatement("UPDATE undo_log SET log_status = ? WHERE xid = ? AND branch_id = ?")) {
-            ps.setInt(1, UndoLogStatus.ROLLED_BACK_ALONE);
+            ps.setInt(1, UndoLogStatus.ROLLED_BACK_ALONE.code());
             ps.setString(2, xid);
             ps.setLong(3, branchId);
             assertThat(ps.executeUpdate()).isEqualTo(1);

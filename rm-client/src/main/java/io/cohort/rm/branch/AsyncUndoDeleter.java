@@ -3,7 +3,6 @@ package io.cohort.rm.branch;
 import io.cohort.rm.Resource;
 import io.cohort.rm.RmConfig;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Timestamp;
 import java.time.Clock;
@@ -88,7 +87,7 @@ public final class AsyncUndoDeleter implements AutoCloseable {
         }
         try (Connection c = resource.target().getConnection()) {
             c.setAutoCommit(true);
-            resource.dialect().deleteUndoBatch(c, resource.config().undoTable(), xids, ids);
+            resource.undoLog().deleteCommitted(c, xids, ids);
             return true;
         } catch (SQLException e) {
             log.warn("Deleting {} undo logs of committed branches on {} failed, will retry: {}", batch.size(),
@@ -103,10 +102,7 @@ public final class AsyncUndoDeleter implements AutoCloseable {
         for (Resource resource : queues.keySet()) {
             try (Connection c = resource.target().getConnection()) {
                 c.setAutoCommit(true);
-                try (PreparedStatement ps = c.prepareStatement(resource.dialect().deleteOldMarkers(config.undoTable()))) {
-                    ps.setTimestamp(1, cutoff);
-                    ps.executeUpdate();
-                }
+                resource.undoLog().deleteMarkersBefore(c, cutoff);
             } catch (SQLException e) {
                 log.warn("Deleting old rollback markers on {} failed, will retry: {}", resource.resourceId(), e.getMessage());
             }

@@ -11,9 +11,9 @@ import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.Resource;
 import io.cohort.rm.RmConfig;
 import io.cohort.rm.undo.UndoLogStatus;
+import io.cohort.rm.undo.UndoLogTable;
+import io.cohort.rm.undo.UndoLogTable.Quiet;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Timestamp;
 import java.time.Clock;
@@ -58,9 +58,6 @@ public final class TerminationMonitor implements AutoCloseable {
     private static final int BATCH = 200;
     /** Reads of the quiet branches per resource and pass: BATCH x this many branches at most. */
     private static final int MAX_ROUNDS = 50;
-
-    private record Quiet(String xid, long branchId, int status) {
-    }
 
     private final Supplier<List<Resource>> resources;
     private final BranchCoordinator coordinator;
@@ -153,19 +150,19 @@ public final class TerminationMonitor implements AutoCloseable {
         if (clock.millis() < nextReportAt.getOrDefault(r.resourceId(), 0L)) {
             return noTc;
         }
-        List<String[]> pending = selectUnreported(r, BATCH);
+        List<UndoLogTable.Decision> pending = selectUnreported(r, BATCH);
         if (pending.isEmpty()) {
             return noTc;
         }
         if (noTc == null) {
-            noTc = whyNoAnswer(tc, pending.get(0)[0]);
+            noTc = whyNoAnswer(tc, pending.get(0).xid());
         }
         if (noTc != null) {
             nextReportAt.put(r.resourceId(), clock.millis() + reportRetryMillis());
             return noTc;
         }
-        for (String[] d : pending) {
-            if (!report(r, d[0], Long.parseLong(d[1]), d[2].equals("COMMITTED"), d[3])) {
+        for (UndoLogTable.Decision d : pending) {
+            if (!report(r, d.xid(), d.branchId(), d.committed(), d.reason())) {
                 nextReportAt.put(r.resourceId(), clock.millis() + reportRetryMillis());
                 return noTc;
             }
@@ -185,16 +182,10 @@ public final class TerminationMonitor implements AutoCloseable {
         }
     }
 
-    private List<String[]> selectUnreported(Resource r, int limit) throws SQLException {
-        List<String[]> pending = new ArrayList<>();
-        try (Connection c = r.target().getConnection();
-             PreparedStatement ps = c.prepareStatement(r.dialect().selectUnreportedDecisions(config.decisionTable()));
-             ResultSet rs = ps.executeQuery()) {
-            while (rs.next() && pending.size() < limit) {
-                pending.add(new String[] {rs.getString(1), Long.toString(rs.getLong(2)), rs.getString(3), rs.getString(4)});
-            }
+    private List<UndoLogTable.Decision> selectUnreported(Resource r, int limit) throws SQLException {
+        try (Connection c = r.target().getConnection()) {
+            return r.undoLog().selectUnreported(c, limit);
         }
-        return pending;
     }
 
     /** Tells the TC; false when no TC answered. */
@@ -229,27 +220,18 @@ public final class TerminationMonitor implements AutoCloseable {
     // ---- branches without word from the TC ----
 
     private List<Quiet> selectQuiet(Resource r, int limit) throws SQLException {
-        List<Quiet> quiet = new ArrayList<>();
-        try (Connection c = r.target().getConnection();
-             PreparedStatement ps = c.prepareStatement(r.dialect().selectQuietThreePhase(config.undoTable()))) {
-            ps.setLong(1, config.terminationTimeout().toMillis());
-            ps.setInt(2, limit);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    quiet.add(new Quiet(rs.getString(1), rs.getLong(2), rs.getInt(3)));
-                }
-            }
+        try (Connection c = r.target().getConnection()) {
+            return r.undoLog().selectQuiet(c, config.terminationTimeout().toMillis(), limit);
         }
-        return quiet;
     }
 
     /** Quiet branches grouped by transaction, the later branches of one transaction first (undone first). */
     private static Map<String, List<Quiet>> byXid(List<Quiet> quiet) {
         Map<String, List<Quiet>> byXid = new LinkedHashMap<>();
         for (Quiet q : quiet) {
-            byXid.computeIfAbsent(q.xid, x -> new ArrayList<>()).add(q);
+            byXid.computeIfAbsent(q.xid(), x -> new ArrayList<>()).add(q);
         }
-        byXid.values().forEach(l -> l.sort((a, b) -> Long.compare(b.branchId, a.branchId)));
+        byXid.values().forEach(l -> l.sort((a, b) -> Long.compare(b.branchId(), a.branchId())));
         return byXid;
     }
 
@@ -265,7 +247,7 @@ public final class TerminationMonitor implements AutoCloseable {
             for (Map.Entry<String, List<Quiet>> e : byXid(selectQuiet(r, BATCH)).entrySet()) {
                 List<Quiet> quiet = e.getValue();
                 for (Quiet q : quiet) {
-                    progress |= seen.add(q.xid + '\n' + q.branchId);
+                    progress |= seen.add(q.xid() + '\n' + q.branchId());
                 }
                 if (noTc == null) {
                     noTc = askAbout(r, tc, e.getKey(), quiet);
@@ -298,11 +280,11 @@ public final class TerminationMonitor implements AutoCloseable {
             if (e.errorCode() == ErrorCode.UNKNOWN_XID) {
                 // The TC answered and has no such transaction (never had it, or ended and forgot it).
                 for (Quiet q : quiet) {
-                    followTc(r, q, q.status == UndoLogStatus.PRE_COMMITTED, "the TC does not know the transaction");
+                    followTc(r, q, q.status() == UndoLogStatus.PRE_COMMITTED, "the TC does not know the transaction");
                 }
             } else {
                 log.warn("Asking the TC about {} failed ({}); branches keep waiting", xid, e.getMessage());
-                quiet.forEach(q -> branches.touch(r, q.xid, q.branchId));
+                quiet.forEach(q -> branches.touch(r, q.xid(), q.branchId()));
             }
             return null;
         }
@@ -312,13 +294,13 @@ public final class TerminationMonitor implements AutoCloseable {
             if (rollback || finalCommit) {
                 followTc(r, q, finalCommit, "the TC says " + global);
             } else if (global.isCommitDecided()) {
-                if (q.status == UndoLogStatus.THREE_PHASE) {
-                    branches.learnCommit(r, q.xid, q.branchId); // DoCommit will come; alone, it would commit now
+                if (q.status() == UndoLogStatus.THREE_PHASE) {
+                    branches.learnCommit(r, q.xid(), q.branchId()); // DoCommit will come; alone, it would commit now
                 } else {
-                    branches.touch(r, q.xid, q.branchId);
+                    branches.touch(r, q.xid(), q.branchId());
                 }
             } else {
-                branches.touch(r, q.xid, q.branchId); // BEGIN, PRE_COMMITTING, or waiting for a person
+                branches.touch(r, q.xid(), q.branchId()); // BEGIN, PRE_COMMITTING, or waiting for a person
             }
         }
         return null;
@@ -326,29 +308,29 @@ public final class TerminationMonitor implements AutoCloseable {
 
     /** A TC answered with an outcome: do what it would have asked for. */
     private void followTc(Resource r, Quiet q, boolean commit, String why) {
-        switch (q.status) {
-            case UndoLogStatus.THREE_PHASE, UndoLogStatus.PRE_COMMITTED -> {
+        switch (q.status()) {
+            case THREE_PHASE, PRE_COMMITTED -> {
                 if (commit) {
-                    branches.commitDecidedAlone(r, q.xid, q.branchId); // deletes the undo log
+                    branches.commitDecidedAlone(r, q.xid(), q.branchId()); // deletes the undo log
                 } else {
                     // A status answer carries no table list (only commands do): not checked here.
-                    ThreePhaseBranches.Answer a = branches.rollback(r, q.xid, q.branchId, null);
+                    ThreePhaseBranches.Answer a = branches.rollback(r, q.xid(), q.branchId(), null);
                     if (a.status() != BranchStatus.PHASE2_ROLLBACKED) {
-                        log.error("Branch {} of {}: {}, but it could not be rolled back: {}", q.branchId, q.xid, why, a.reason());
-                        branches.touch(r, q.xid, q.branchId);
+                        log.error("Branch {} of {}: {}, but it could not be rolled back: {}", q.branchId(), q.xid(), why, a.reason());
+                        branches.touch(r, q.xid(), q.branchId());
                     }
                 }
             }
-            case UndoLogStatus.ROLLED_BACK_ALONE, UndoLogStatus.COMMITTED_ALONE -> {
-                if (commit == (q.status == UndoLogStatus.COMMITTED_ALONE)) {
-                    branches.settle(r, q.xid, q.branchId);
+            case ROLLED_BACK_ALONE, COMMITTED_ALONE -> {
+                if (commit == (q.status() == UndoLogStatus.COMMITTED_ALONE)) {
+                    branches.settle(r, q.xid(), q.branchId());
                 } else {
                     log.error("Branch {} of {} was {} by this RM on its own but {}; waiting for the TC's repair or a person",
-                            q.branchId, q.xid, q.status == UndoLogStatus.COMMITTED_ALONE ? "committed" : "rolled back", why);
-                    branches.touch(r, q.xid, q.branchId);
+                            q.branchId(), q.xid(), q.status() == UndoLogStatus.COMMITTED_ALONE ? "committed" : "rolled back", why);
+                    branches.touch(r, q.xid(), q.branchId());
                 }
             }
-            default -> branches.touch(r, q.xid, q.branchId);
+            default -> branches.touch(r, q.xid(), q.branchId());
         }
     }
 
@@ -357,12 +339,12 @@ public final class TerminationMonitor implements AutoCloseable {
      * with its reason in the same local transaction; the TC hears of it at the first pass a TC answers.
      */
     private void decideAlone(Resource r, Quiet q, String why) {
-        switch (q.status) {
-            case UndoLogStatus.THREE_PHASE -> branches.rollBackAlone(r, q.xid, q.branchId,
+        switch (q.status()) {
+            case THREE_PHASE -> branches.rollBackAlone(r, q.xid(), q.branchId(),
                     why + "; it never saw PreCommit, so it rolled back");
-            case UndoLogStatus.PRE_COMMITTED -> branches.commitAlone(r, q.xid, q.branchId,
+            case PRE_COMMITTED -> branches.commitAlone(r, q.xid(), q.branchId(),
                     why + "; it had seen PreCommit, so it committed");
-            default -> branches.touch(r, q.xid, q.branchId); // finished alone already; reported when a TC answers
+            default -> branches.touch(r, q.xid(), q.branchId()); // finished alone already; reported when a TC answers
         }
     }
 
@@ -370,10 +352,8 @@ public final class TerminationMonitor implements AutoCloseable {
     public void deleteOldDecisions() {
         Timestamp cutoff = new Timestamp(clock.millis() - config.markerRetention().toMillis());
         for (Resource r : resources.get()) {
-            try (Connection c = r.target().getConnection();
-                 PreparedStatement ps = c.prepareStatement(r.dialect().deleteOldDecisions(config.decisionTable()))) {
-                ps.setTimestamp(1, cutoff);
-                ps.executeUpdate();
+            try (Connection c = r.target().getConnection()) {
+                r.undoLog().deleteDecisionsBefore(c, cutoff);
             } catch (SQLException e) {
                 warnSchema(r, e);
             }

@@ -4,9 +4,8 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.rm.Resource;
 import io.cohort.rm.undo.UndoExecutor;
 import io.cohort.rm.undo.UndoLogStatus;
+import io.cohort.rm.undo.UndoLogTable;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -35,9 +34,6 @@ public final class ThreePhaseBranches {
         }
     }
 
-    private record Row(byte[] info, int status) {
-    }
-
     @FunctionalInterface
     private interface Work {
         Answer run(Connection c) throws SQLException;
@@ -48,11 +44,9 @@ public final class ThreePhaseBranches {
 
     /** Reads which branches of {@code resource} were finished alone; until it succeeds every COMMIT there is checked. */
     public void loadDecidedAlone(Resource resource) {
-        try (Connection c = resource.target().getConnection();
-             PreparedStatement ps = c.prepareStatement(resource.dialect().selectDecidedAlone(resource.config().undoTable()));
-             ResultSet rs = ps.executeQuery()) {
-            while (rs.next()) {
-                decidedAlone.add(key(resource, rs.getString(1), rs.getLong(2)));
+        try (Connection c = resource.target().getConnection()) {
+            for (UndoLogTable.Branch b : resource.undoLog().selectDecidedAlone(c)) {
+                decidedAlone.add(key(resource, b.xid(), b.branchId()));
             }
             unloaded.remove(resource.resourceId());
         } catch (SQLException e) {
@@ -67,29 +61,30 @@ public final class ThreePhaseBranches {
     /** CanCommit: yes only with an undo log, not rolled back, and the rows still holding the after images. */
     public Answer vote(Resource r, String xid, long branchId) {
         return inTransaction(r, xid, branchId, BranchStatus.VOTED_NO, c -> {
-            Row row = lock(r, c, xid, branchId);
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
             if (row == null) {
                 return Answer.of(BranchStatus.VOTED_NO, "no undo log: phase 1 of this branch never committed locally");
             }
-            switch (row.status) {
-                case UndoLogStatus.ROLLBACK_MARKER -> {
+            switch (row.status()) {
+                case ROLLBACK_MARKER -> {
                     return Answer.of(BranchStatus.VOTED_NO, "the branch was rolled back already");
                 }
-                case UndoLogStatus.ROLLED_BACK_ALONE -> {
-                    return Answer.of(BranchStatus.VOTED_NO, "rolled back by this RM on its own: " + reason(r, c, xid, branchId));
+                case ROLLED_BACK_ALONE -> {
+                    return Answer.of(BranchStatus.VOTED_NO, "rolled back by this RM on its own: " + r.undoLog().decisionReason(c, xid, branchId));
                 }
-                case UndoLogStatus.COMMITTED_ALONE -> {
+                case COMMITTED_ALONE -> {
                     return Answer.of(BranchStatus.VOTED_YES, "committed by this RM on its own");
                 }
                 default -> {
-                    String dirty = r.redoExecutor().verifyAfterImages(c, row.info);
+                    String dirty = r.redoExecutor().verifyAfterImages(c, row.rollbackInfo());
                     if (dirty != null) {
                         c.rollback();
                         log.error("Branch {} of {} votes no: {}", branchId, xid, dirty);
                         return Answer.of(BranchStatus.VOTED_NO, "data changed outside the global transaction: " + dirty);
                     }
                     // A branch registered as two-phase that gets a CanCommit learns it is three-phase here.
-                    setStatus(r, c, xid, branchId, row.status == UndoLogStatus.TWO_PHASE ? UndoLogStatus.THREE_PHASE : row.status);
+                    r.undoLog().move(c, xid, branchId, row.status(),
+                            row.status() == UndoLogStatus.TWO_PHASE ? UndoLogStatus.THREE_PHASE : row.status());
                     return Answer.of(BranchStatus.VOTED_YES, "");
                 }
             }
@@ -99,17 +94,17 @@ public final class ThreePhaseBranches {
     /** PreCommit: records the branch as pre-committed, durably, before answering. */
     public Answer preCommit(Resource r, String xid, long branchId) {
         return inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
-            Row row = lock(r, c, xid, branchId);
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
             if (row == null) {
                 return Answer.of(BranchStatus.PHASE2_COMMITTED, "no undo log left: already committed");
             }
-            return switch (row.status) {
-                case UndoLogStatus.ROLLBACK_MARKER -> Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE,
+            return switch (row.status()) {
+                case ROLLBACK_MARKER -> Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE,
                         "the branch was rolled back on the TC's order; it cannot be pre-committed");
-                case UndoLogStatus.ROLLED_BACK_ALONE -> rolledBackAlone(r, c, xid, branchId);
-                case UndoLogStatus.COMMITTED_ALONE -> committedAlone(r, c, xid, branchId, false);
-                default -> {
-                    setStatus(r, c, xid, branchId, UndoLogStatus.PRE_COMMITTED);
+                case ROLLED_BACK_ALONE -> rolledBackAlone(r, c, xid, branchId);
+                case COMMITTED_ALONE -> committedAlone(r, c, xid, branchId, false);
+                case TWO_PHASE, THREE_PHASE, PRE_COMMITTED -> {
+                    r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.PRE_COMMITTED);
                     yield Answer.of(BranchStatus.PRE_COMMITTED, "");
                 }
             };
@@ -122,15 +117,15 @@ public final class ThreePhaseBranches {
      */
     public Answer commitDecidedAlone(Resource r, String xid, long branchId) {
         return inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
-            Row row = lock(r, c, xid, branchId);
-            if (row != null && row.status == UndoLogStatus.ROLLED_BACK_ALONE) {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row != null && row.status() == UndoLogStatus.ROLLED_BACK_ALONE) {
                 return rolledBackAlone(r, c, xid, branchId);
             }
-            if (row != null && row.status == UndoLogStatus.COMMITTED_ALONE) {
+            if (row != null && row.status() == UndoLogStatus.COMMITTED_ALONE) {
                 return committedAlone(r, c, xid, branchId, true);
             }
-            if (row != null && row.status != UndoLogStatus.ROLLBACK_MARKER) {
-                delete(r, c, xid, branchId);
+            if (row != null && row.status().holdsImages()) {
+                r.undoLog().delete(c, xid, branchId);
             }
             return Answer.of(BranchStatus.PHASE2_COMMITTED, "");
         });
@@ -160,16 +155,16 @@ public final class ThreePhaseBranches {
     }
 
     private Answer rolledBackAlone(Resource r, Connection c, String xid, long branchId) throws SQLException {
-        String why = "rolled back by this RM on its own: " + reason(r, c, xid, branchId);
-        markReported(r, c, xid, branchId);
+        String why = "rolled back by this RM on its own: " + r.undoLog().decisionReason(c, xid, branchId);
+        r.undoLog().markReported(c, xid, branchId);
         return new Answer(BranchStatus.PHASE2_ROLLBACKED, why, true);
     }
 
     private Answer committedAlone(Resource r, Connection c, String xid, long branchId, boolean settled) throws SQLException {
-        String why = "committed by this RM on its own: " + reason(r, c, xid, branchId);
-        markReported(r, c, xid, branchId);
+        String why = "committed by this RM on its own: " + r.undoLog().decisionReason(c, xid, branchId);
+        r.undoLog().markReported(c, xid, branchId);
         if (settled) {
-            delete(r, c, xid, branchId);
+            r.undoLog().delete(c, xid, branchId);
             decidedAlone.remove(key(r, xid, branchId));
         }
         return new Answer(BranchStatus.PHASE2_COMMITTED, why, true);
@@ -180,19 +175,19 @@ public final class ThreePhaseBranches {
     /** Rolls back a branch that never saw PreCommit because no TC answered. True when done. */
     boolean rollBackAlone(Resource r, String xid, long branchId, String why) {
         Answer a = inTransaction(r, xid, branchId, BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, c -> {
-            Row row = lock(r, c, xid, branchId);
-            if (row == null || row.status != UndoLogStatus.THREE_PHASE) {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row == null || row.status() != UndoLogStatus.THREE_PHASE) {
                 return Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, "changed meanwhile");
             }
             // Alone, no TC command carries the recorded table list: the tables are not checked here.
-            UndoExecutor.Outcome undone = r.undoExecutor().undo(c, xid, branchId, row.info, null);
+            UndoExecutor.Outcome undone = r.undoExecutor().undo(c, xid, branchId, row.rollbackInfo(), null);
             if (undone.status() != BranchStatus.PHASE2_ROLLBACKED) {
                 c.rollback();
-                touch(r, c, xid, branchId);
+                r.undoLog().touch(c, xid, branchId);
                 return Answer.of(undone.status(), undone.reason());
             }
-            setStatus(r, c, xid, branchId, UndoLogStatus.ROLLED_BACK_ALONE);
-            insertDecision(r, c, xid, branchId, "ROLLBACKED", why);
+            r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.ROLLED_BACK_ALONE);
+            r.undoLog().insertDecision(c, xid, branchId, false, why);
             return Answer.of(BranchStatus.PHASE2_ROLLBACKED, undone.reason());
         });
         if (a.status() == BranchStatus.PHASE2_ROLLBACKED) {
@@ -210,16 +205,12 @@ public final class ThreePhaseBranches {
     /** Commits a branch that saw PreCommit because no TC answered: the undo log goes, the row stays as a tombstone. */
     boolean commitAlone(Resource r, String xid, long branchId, String why) {
         Answer a = inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
-            Row row = lock(r, c, xid, branchId);
-            if (row == null || row.status != UndoLogStatus.PRE_COMMITTED) {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row == null || row.status() != UndoLogStatus.PRE_COMMITTED) {
                 return Answer.of(BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, "changed meanwhile");
             }
-            try (PreparedStatement ps = c.prepareStatement(r.dialect().markCommittedAlone(r.config().undoTable()))) {
-                ps.setString(1, xid);
-                ps.setLong(2, branchId);
-                ps.executeUpdate();
-            }
-            insertDecision(r, c, xid, branchId, "COMMITTED", why);
+            r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.COMMITTED_ALONE);
+            r.undoLog().insertDecision(c, xid, branchId, true, why);
             return Answer.of(BranchStatus.PHASE2_COMMITTED, "");
         });
         if (a.status() == BranchStatus.PHASE2_COMMITTED) {
@@ -233,9 +224,11 @@ public final class ThreePhaseBranches {
     /** A TC said the outcome is commit: a branch waiting for PreCommit now counts as pre-committed. */
     void learnCommit(Resource r, String xid, long branchId) {
         inTransaction(r, xid, branchId, BranchStatus.PRE_COMMITTED, c -> {
-            Row row = lock(r, c, xid, branchId);
-            if (row != null) {
-                setStatus(r, c, xid, branchId, row.status == UndoLogStatus.THREE_PHASE ? UndoLogStatus.PRE_COMMITTED : row.status);
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row != null && row.status() == UndoLogStatus.THREE_PHASE) {
+                r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.PRE_COMMITTED);
+            } else if (row != null) {
+                r.undoLog().touch(c, xid, branchId);
             }
             return null;
         });
@@ -244,7 +237,7 @@ public final class ThreePhaseBranches {
     /** A TC spoke about the branch (or it is waiting on something else): restart its termination timer. */
     void touch(Resource r, String xid, long branchId) {
         inTransaction(r, xid, branchId, BranchStatus.PRE_COMMITTED, c -> {
-            touch(r, c, xid, branchId);
+            r.undoLog().touch(c, xid, branchId);
             return null;
         });
     }
@@ -252,13 +245,13 @@ public final class ThreePhaseBranches {
     /** The TC has settled a branch finished alone with the same outcome: a rollback leaves a marker, a commit nothing. */
     void settle(Resource r, String xid, long branchId) {
         inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMITTED, c -> {
-            Row row = lock(r, c, xid, branchId);
-            if (row != null && row.status == UndoLogStatus.ROLLED_BACK_ALONE) {
-                setStatus(r, c, xid, branchId, UndoLogStatus.ROLLBACK_MARKER);
-            } else if (row != null && row.status == UndoLogStatus.COMMITTED_ALONE) {
-                delete(r, c, xid, branchId);
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row != null && row.status() == UndoLogStatus.ROLLED_BACK_ALONE) {
+                r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.ROLLBACK_MARKER);
+            } else if (row != null && row.status() == UndoLogStatus.COMMITTED_ALONE) {
+                r.undoLog().delete(c, xid, branchId);
             }
-            markReported(r, c, xid, branchId);
+            r.undoLog().markReported(c, xid, branchId);
             return null;
         });
         decidedAlone.remove(key(r, xid, branchId));
@@ -266,75 +259,9 @@ public final class ThreePhaseBranches {
 
     void markReported(Resource r, String xid, long branchId) {
         inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMITTED, c -> {
-            markReported(r, c, xid, branchId);
+            r.undoLog().markReported(c, xid, branchId);
             return null;
         });
-    }
-
-    // ---- SQL ----
-
-    private Row lock(Resource r, Connection c, String xid, long branchId) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(r.dialect().selectUndoForUpdate(r.config().undoTable()))) {
-            ps.setString(1, xid);
-            ps.setLong(2, branchId);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? new Row(rs.getBytes(1), rs.getInt(2)) : null;
-            }
-        }
-    }
-
-    private static void setStatus(Resource r, Connection c, String xid, long branchId, int status) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(r.dialect().updateUndoStatus(r.config().undoTable()))) {
-            ps.setInt(1, status);
-            ps.setString(2, xid);
-            ps.setLong(3, branchId);
-            ps.executeUpdate();
-        }
-    }
-
-    private static void touch(Resource r, Connection c, String xid, long branchId) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(r.dialect().touchUndo(r.config().undoTable()))) {
-            ps.setString(1, xid);
-            ps.setLong(2, branchId);
-            ps.executeUpdate();
-        }
-    }
-
-    private static void delete(Resource r, Connection c, String xid, long branchId) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(r.dialect().deleteUndo(r.config().undoTable()))) {
-            ps.setString(1, xid);
-            ps.setLong(2, branchId);
-            ps.executeUpdate();
-        }
-    }
-
-    private static void insertDecision(Resource r, Connection c, String xid, long branchId, String decision, String why)
-            throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(r.dialect().insertDecision(r.config().decisionTable()))) {
-            ps.setString(1, xid);
-            ps.setLong(2, branchId);
-            ps.setString(3, decision);
-            ps.setString(4, why.length() <= 2000 ? why : why.substring(0, 2000));
-            ps.executeUpdate();
-        }
-    }
-
-    private static void markReported(Resource r, Connection c, String xid, long branchId) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(r.dialect().markDecisionReported(r.config().decisionTable()))) {
-            ps.setString(1, xid);
-            ps.setLong(2, branchId);
-            ps.executeUpdate();
-        }
-    }
-
-    private static String reason(Resource r, Connection c, String xid, long branchId) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(r.dialect().selectDecisionReason(r.config().decisionTable()))) {
-            ps.setString(1, xid);
-            ps.setLong(2, branchId);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? rs.getString(1) : "(no decision recorded)";
-            }
-        }
     }
 
     private static String key(Resource r, String xid, long branchId) {

@@ -161,84 +161,26 @@ public interface Dialect {
         throw new UnsupportedOperationException("this database returns INSERT images with RETURNING");
     }
 
-    // ---- undo log ----
+    // ---- the RM's own tables (io.cohort.rm.undo.UndoLogTable writes the SQL; these are the parts that differ) ----
 
-    /** Parameters: xid, branch_id, rollback_info, log_status. */
-    String insertUndo(String undoTable);
-
-    /** Parameters: xid, branch_id. Returns rollback_info, log_status, locked. */
-    default String selectUndoForUpdate(String undoTable) {
-        return "SELECT rollback_info, log_status FROM " + undoTable + " WHERE xid = ? AND branch_id = ? FOR UPDATE";
-    }
-
-    /** Parameters: xid, branch_id. Inserts an empty-rollback marker unless a row exists; 1 if inserted. */
-    String insertMarker(String undoTable);
-
-    /** Parameters: xid, branch_id. */
-    default String deleteUndo(String undoTable) {
-        return "DELETE FROM " + undoTable + " WHERE xid = ? AND branch_id = ?";
-    }
-
-    /** Deletes the two-phase undo logs of the branches {@code xids[i]}, {@code branchIds[i]}. */
-    void deleteUndoBatch(Connection connection, String undoTable, String[] xids, long[] branchIds) throws SQLException;
-
-    /** Parameter: a cut-off timestamp; deletes markers created before it. */
-    default String deleteOldMarkers(String undoTable) {
-        return "DELETE FROM " + undoTable + " WHERE log_status = 1 AND created < ?";
-    }
-
-    // ---- three-phase commit (undo_log.log_status, updated; the decision table) ----
-
-    // The statements below are the same SQL on every supported database: CURRENT_TIMESTAMP(6) is the
-    // statement's (MySQL) or transaction's (PostgreSQL, like now()) time to the microsecond.
-
-    /** Parameters: log_status, xid, branch_id. Also stamps {@code updated} (the last word from the TC). */
-    default String updateUndoStatus(String undoTable) {
-        return "UPDATE " + undoTable + " SET log_status = ?, updated = CURRENT_TIMESTAMP(6) WHERE xid = ? AND branch_id = ?";
-    }
-
-    /** Parameters: xid, branch_id. Stamps {@code updated}: the TC spoke about the branch. */
-    default String touchUndo(String undoTable) {
-        return "UPDATE " + undoTable + " SET updated = CURRENT_TIMESTAMP(6) WHERE xid = ? AND branch_id = ?";
-    }
-
-    /** Parameters: xid, branch_id. The branch was committed by the RM alone: empties rollback_info, status 5. */
-    String markCommittedAlone(String undoTable);
+    /** {@code INSERT INTO table (columns) VALUES (values)} that inserts nothing, without error, when the row's key exists. */
+    String insertUnlessDuplicate(String table, String columns, String values);
 
     /**
-     * Parameters: milliseconds, row limit. xid, branch_id, log_status of three-phase rows
-     * (log_status 2 to 5) whose {@code updated} is older than that many milliseconds by the database's clock.
+     * The timestamp one bound parameter (a number of milliseconds) before now, by the database's clock,
+     * comparable with the RM's TIMESTAMP columns.
      */
-    String selectQuietThreePhase(String undoTable);
+    String millisecondsAgo();
 
-    /** No parameters. xid, branch_id of every branch the RM finished on its own that the TC has not settled. */
-    default String selectDecidedAlone(String undoTable) {
-        return "SELECT xid, branch_id FROM " + undoTable + " WHERE log_status IN (4, 5)";
-    }
+    /**
+     * {@code (xid, branch_id) IN (...)} for {@code count} branches, whose parameters
+     * {@link #bindBranchKeys} binds: one statement for a whole batch.
+     */
+    String branchKeysIn(int count);
 
-    /** Parameters: xid, branch_id, decision, reason. Inserts unless the branch has a decision already. */
-    String insertDecision(String decisionTable);
-
-    /** Parameters: xid, branch_id. The reason of the branch's decision. */
-    default String selectDecisionReason(String decisionTable) {
-        return "SELECT reason FROM " + decisionTable + " WHERE xid = ? AND branch_id = ?";
-    }
-
-    /** No parameters. xid, branch_id, decision, reason of decisions the TC has not heard of. */
-    default String selectUnreportedDecisions(String decisionTable) {
-        return "SELECT xid, branch_id, decision, reason FROM " + decisionTable + " WHERE reported_at IS NULL";
-    }
-
-    /** Parameters: xid, branch_id. */
-    default String markDecisionReported(String decisionTable) {
-        return "UPDATE " + decisionTable + " SET reported_at = CURRENT_TIMESTAMP(6) WHERE xid = ? AND branch_id = ? "
-                + "AND reported_at IS NULL";
-    }
-
-    /** Parameter: a cut-off timestamp; deletes decisions reported before it. */
-    default String deleteOldDecisions(String decisionTable) {
-        return "DELETE FROM " + decisionTable + " WHERE reported_at < ?";
-    }
+    /** Binds the branches {@code xids[i]}, {@code branchIds[i]} where {@link #branchKeysIn} put parameters, from {@code index}. */
+    void bindBranchKeys(Connection connection, PreparedStatement ps, int index, String[] xids, long[] branchIds)
+            throws SQLException;
 
     /** Whether the exception is a unique-key violation. */
     boolean isUniqueViolation(SQLException e);

@@ -25,7 +25,6 @@ import io.micrometer.observation.Observation;
 import java.sql.CallableStatement;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.Objects;
@@ -181,13 +180,10 @@ public final class ConnectionProxy extends DelegatingConnection {
             }
             throw e;
         }
-        try (PreparedStatement ps = delegate.prepareStatement(resource.dialect().insertUndo(resource.config().undoTable()))) {
-            ps.setString(1, xid);
-            ps.setLong(2, branchId);
-            ps.setBytes(3, resource.undoCodec().encode(b.records()));
+        try {
             // A 3PC branch is marked as such in its own database, so its termination timer survives a restart.
-            ps.setInt(4, threePhase ? UndoLogStatus.THREE_PHASE : UndoLogStatus.TWO_PHASE);
-            ps.executeUpdate();
+            resource.undoLog().insert(delegate, xid, branchId, resource.undoCodec().encode(b.records()),
+                    threePhase ? UndoLogStatus.THREE_PHASE : UndoLogStatus.TWO_PHASE);
         } catch (SQLException e) {
             rollbackQuietly();
             report(xid, branchId, "undo log insert failed: " + e.getMessage());
@@ -212,14 +208,8 @@ public final class ConnectionProxy extends DelegatingConnection {
      */
     private void afterFailedCommit(String xid, long branchId, SQLException e) {
         Boolean committed = null;
-        try (Connection c = resource.target().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT 1 FROM " + resource.config().undoTable()
-                     + " WHERE xid = ? AND branch_id = ? AND log_status IN (0, 2)")) {
-            ps.setString(1, xid);
-            ps.setLong(2, branchId);
-            try (ResultSet rs = ps.executeQuery()) {
-                committed = rs.next();
-            }
+        try (Connection c = resource.target().getConnection()) {
+            committed = resource.undoLog().holdsImages(c, xid, branchId);
         } catch (SQLException check) {
             log.warn("Commit of branch {} of {} failed ({}) and its outcome cannot be checked ({}); the TC will settle it",
                     branchId, xid, e.getMessage(), check.getMessage());

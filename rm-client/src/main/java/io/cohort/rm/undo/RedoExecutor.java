@@ -4,8 +4,6 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.rm.dialect.Dialect;
 import io.cohort.rm.image.TableMeta;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -34,15 +32,13 @@ public final class RedoExecutor {
 
     private static final Logger log = LoggerFactory.getLogger(RedoExecutor.class);
 
-    private final Dialect dialect;
     private final UndoCodec codec;
-    private final String undoTable;
+    private final UndoLogTable undoLog;
     private final RowAccess rows;
 
-    public RedoExecutor(Dialect dialect, UndoCodec codec, String undoTable) {
-        this.dialect = dialect;
+    public RedoExecutor(Dialect dialect, UndoCodec codec, UndoLogTable undoLog) {
         this.codec = codec;
-        this.undoTable = undoTable;
+        this.undoLog = undoLog;
         this.rows = new RowAccess(dialect);
     }
 
@@ -117,38 +113,27 @@ public final class RedoExecutor {
     }
 
     private UndoExecutor.Outcome redo(Connection c, String xid, long branchId) throws SQLException {
-        byte[] info = null;
-        int status = -1;
-        try (PreparedStatement ps = c.prepareStatement(dialect.selectUndoForUpdate(undoTable))) {
-            ps.setString(1, xid);
-            ps.setLong(2, branchId);
-            try (ResultSet rs = ps.executeQuery()) {
-                if (rs.next()) {
-                    info = rs.getBytes(1);
-                    status = rs.getInt(2);
-                }
-            }
+        UndoLogTable.Row row = undoLog.lock(c, xid, branchId);
+        if (row == null) {
+            return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMITTED, "no undo log: redone before");
         }
-        switch (status) {
-            case -1 -> {
-                return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMITTED, "no undo log: redone before");
-            }
-            case UndoLogStatus.ROLLBACK_MARKER -> {
+        switch (row.status()) {
+            case ROLLBACK_MARKER -> {
                 return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMIT_FAILED_UNRETRYABLE, "branch " + branchId
                         + " of " + xid + " was rolled back on the TC's order and its undo log is gone: it cannot be redone");
             }
-            case UndoLogStatus.ROLLED_BACK_ALONE -> {
+            case ROLLED_BACK_ALONE -> {
                 // below
             }
             default -> {
                 // Never rolled back (or committed alone): the rows hold the after images already.
-                deleteUndo(c, xid, branchId);
+                undoLog.delete(c, xid, branchId);
                 return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMITTED, "not rolled back: nothing to redo");
             }
         }
         List<UndoRecord> records;
         try {
-            records = codec.decode(info);
+            records = codec.decode(row.rollbackInfo());
         } catch (UndoFormatException e) {
             return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMIT_FAILED_UNRETRYABLE,
                     "undo log unreadable, cannot redo: " + e.getMessage());
@@ -163,7 +148,7 @@ public final class RedoExecutor {
             log.error(why);
             return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMIT_FAILED_UNRETRYABLE, why);
         }
-        deleteUndo(c, xid, branchId);
+        undoLog.delete(c, xid, branchId);
         return new UndoExecutor.Outcome(BranchStatus.PHASE2_COMMITTED,
                 "redone " + records.size() + " statement(s) from the after image");
     }
@@ -211,14 +196,6 @@ public final class RedoExecutor {
             case INSERT -> rows.insertRows(c, meta, write);
             case DELETE -> rows.deleteRows(c, meta, write);
             default -> throw new IllegalStateException(r.op().name());
-        }
-    }
-
-    private void deleteUndo(Connection c, String xid, long branchId) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(dialect.deleteUndo(undoTable))) {
-            ps.setString(1, xid);
-            ps.setLong(2, branchId);
-            ps.executeUpdate();
         }
     }
 }

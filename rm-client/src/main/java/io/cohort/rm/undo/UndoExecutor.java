@@ -4,8 +4,6 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.rm.dialect.Dialect;
 import io.cohort.rm.image.TableMeta;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -45,15 +43,13 @@ public final class UndoExecutor {
     /** SQLSTATE class 22: a value the database cannot take. */
     private static final String DATA_EXCEPTION = "22";
 
-    private final Dialect dialect;
     private final UndoCodec codec;
-    private final String undoTable;
+    private final UndoLogTable undoLog;
     private final RowAccess rows;
 
-    public UndoExecutor(Dialect dialect, UndoCodec codec, String undoTable) {
-        this.dialect = dialect;
+    public UndoExecutor(Dialect dialect, UndoCodec codec, UndoLogTable undoLog) {
         this.codec = codec;
-        this.undoTable = undoTable;
+        this.undoLog = undoLog;
         this.rows = new RowAccess(dialect);
     }
 
@@ -88,59 +84,41 @@ public final class UndoExecutor {
 
     private Outcome rollback(Connection c, String xid, long branchId, Set<String> tables) throws SQLException {
         for (int attempt = 0; attempt < 3; attempt++) {
-            byte[] info = null;
-            int status = -1;
-            try (PreparedStatement ps = c.prepareStatement(dialect.selectUndoForUpdate(undoTable))) {
-                ps.setString(1, xid);
-                ps.setLong(2, branchId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (rs.next()) {
-                        info = rs.getBytes(1);
-                        status = rs.getInt(2);
-                    }
-                }
+            UndoLogTable.Row row;
+            try {
+                row = undoLog.lock(c, xid, branchId);
+            } catch (UndoLogTable.UnknownStatusException e) {
+                return new Outcome(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, e.getMessage());
             }
-            switch (status) {
-                case UndoLogStatus.ROLLBACK_MARKER -> {
+            if (row == null) {
+                if (undoLog.insertMarker(c, xid, branchId)) {
+                    return new Outcome(BranchStatus.PHASE2_ROLLBACKED,
+                            "no undo log: the branch never committed locally; marker written so it never will");
+                }
+                continue; // A phase 1 of this branch committed between our read and our insert: read again.
+            }
+            switch (row.status()) {
+                case ROLLBACK_MARKER -> {
                     return new Outcome(BranchStatus.PHASE2_ROLLBACKED, "already rolled back");
                 }
-                case UndoLogStatus.ROLLED_BACK_ALONE -> {
+                case ROLLED_BACK_ALONE -> {
                     // The TC agrees with what this RM did alone: nothing will be redone, keep only a marker.
-                    setStatus(c, xid, branchId, UndoLogStatus.ROLLBACK_MARKER);
+                    undoLog.move(c, xid, branchId, row.status(), UndoLogStatus.ROLLBACK_MARKER);
                     return new Outcome(BranchStatus.PHASE2_ROLLBACKED, "already rolled back by this RM on its own");
                 }
-                case UndoLogStatus.COMMITTED_ALONE -> {
+                case COMMITTED_ALONE -> {
                     String why = "branch " + branchId + " of " + xid + " was committed by this RM on its own (three-phase"
                             + " termination after it had seen PreCommit) and its undo log is gone: it cannot be rolled"
                             + " back; compensate it by hand (the RM's decision table says when and why)";
                     log.error("Rollback refused: {}", why);
                     return new Outcome(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, why);
                 }
-                case UndoLogStatus.TWO_PHASE, UndoLogStatus.THREE_PHASE, UndoLogStatus.PRE_COMMITTED -> {
-                    Outcome outcome = undo(c, xid, branchId, info, tables);
+                case TWO_PHASE, THREE_PHASE, PRE_COMMITTED -> {
+                    Outcome outcome = undo(c, xid, branchId, row.rollbackInfo(), tables);
                     if (outcome.status() == BranchStatus.PHASE2_ROLLBACKED) {
-                        try (PreparedStatement ps = c.prepareStatement(dialect.deleteUndo(undoTable))) {
-                            ps.setString(1, xid);
-                            ps.setLong(2, branchId);
-                            ps.executeUpdate();
-                        }
+                        undoLog.delete(c, xid, branchId);
                     }
                     return outcome;
-                }
-                case -1 -> {
-                    try (PreparedStatement ps = c.prepareStatement(dialect.insertMarker(undoTable))) {
-                        ps.setString(1, xid);
-                        ps.setLong(2, branchId);
-                        if (ps.executeUpdate() == 1) {
-                            return new Outcome(BranchStatus.PHASE2_ROLLBACKED,
-                                    "no undo log: the branch never committed locally; marker written so it never will");
-                        }
-                    }
-                    // A phase 1 of this branch committed between our read and our insert: read again.
-                }
-                default -> {
-                    return new Outcome(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE,
-                            "undo log of branch " + branchId + " has an unknown log_status " + status);
                 }
             }
         }
@@ -253,15 +231,6 @@ public final class UndoExecutor {
             case INSERT -> rows.deleteRows(c, meta, restore);
             case DELETE -> rows.insertRows(c, meta, restore);
             default -> throw new IllegalStateException(r.op().name());
-        }
-    }
-
-    private void setStatus(Connection c, String xid, long branchId, int status) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(dialect.updateUndoStatus(undoTable))) {
-            ps.setInt(1, status);
-            ps.setString(2, xid);
-            ps.setLong(3, branchId);
-            ps.executeUpdate();
         }
     }
 

@@ -373,49 +373,27 @@ public final class MySqlDialect implements Dialect {
     // ---- undo log ----
 
     @Override
-    public String insertUndo(String undoTable) {
-        return "INSERT INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created, updated) "
-                + "VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6))";
+    public String insertUnlessDuplicate(String table, String columns, String values) {
+        return "INSERT IGNORE INTO " + table + " (" + columns + ") VALUES (" + values + ")";
     }
 
     @Override
-    public String insertMarker(String undoTable) {
-        return "INSERT IGNORE INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created, updated) "
-                + "VALUES (?, ?, x'', 1, CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6))";
+    public String millisecondsAgo() {
+        return "CURRENT_TIMESTAMP(6) - INTERVAL (? * 1000) MICROSECOND";
     }
 
     @Override
-    public void deleteUndoBatch(Connection connection, String undoTable, String[] xids, long[] branchIds)
+    public String branchKeysIn(int count) {
+        return "(xid, branch_id) IN (" + "(?, ?), ".repeat(count - 1) + "(?, ?))";
+    }
+
+    @Override
+    public void bindBranchKeys(Connection connection, PreparedStatement ps, int index, String[] xids, long[] branchIds)
             throws SQLException {
-        if (xids.length == 0) {
-            return;
+        for (int i = 0; i < xids.length; i++) {
+            ps.setString(index + 2 * i, xids[i]);
+            ps.setLong(index + 2 * i + 1, branchIds[i]);
         }
-        try (PreparedStatement ps = connection.prepareStatement("DELETE FROM " + undoTable + " WHERE (xid, branch_id) IN ("
-                + "(?, ?), ".repeat(xids.length - 1) + "(?, ?)) AND log_status IN (0, 2, 3)")) {
-            for (int i = 0; i < xids.length; i++) {
-                ps.setString(2 * i + 1, xids[i]);
-                ps.setLong(2 * i + 2, branchIds[i]);
-            }
-            ps.executeUpdate();
-        }
-    }
-
-    @Override
-    public String markCommittedAlone(String undoTable) {
-        return "UPDATE " + undoTable + " SET log_status = 5, rollback_info = x'', updated = CURRENT_TIMESTAMP(6) "
-                + "WHERE xid = ? AND branch_id = ?";
-    }
-
-    @Override
-    public String selectQuietThreePhase(String undoTable) {
-        return "SELECT xid, branch_id, log_status FROM " + undoTable + " WHERE log_status >= 2 "
-                + "AND updated < CURRENT_TIMESTAMP(6) - INTERVAL (? * 1000) MICROSECOND ORDER BY updated LIMIT ?";
-    }
-
-    @Override
-    public String insertDecision(String decisionTable) {
-        return "INSERT IGNORE INTO " + decisionTable + " (xid, branch_id, decision, reason, decided_at) "
-                + "VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP(6))";
     }
 
     @Override

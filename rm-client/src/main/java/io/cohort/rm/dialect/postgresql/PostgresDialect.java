@@ -278,48 +278,30 @@ public final class PostgresDialect implements Dialect {
     }
 
     @Override
-    public String insertUndo(String undoTable) {
-        return "INSERT INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created) VALUES (?, ?, ?, ?, now())";
+    public String insertUnlessDuplicate(String table, String columns, String values) {
+        return "INSERT INTO " + table + " (" + columns + ") VALUES (" + values + ") ON CONFLICT DO NOTHING";
     }
 
     @Override
-    public String insertMarker(String undoTable) {
-        return "INSERT INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created) "
-                + "VALUES (?, ?, '\\x'::bytea, 1, now()) ON CONFLICT (xid, branch_id) DO NOTHING";
+    public String millisecondsAgo() {
+        return "now() - ? * interval '1 millisecond'";
     }
 
-    /** One statement for any number of branches: the pairs travel as two arrays. */
+    /** Any number of branches in two parameters: the pairs travel as two arrays. */
     @Override
-    public void deleteUndoBatch(Connection connection, String undoTable, String[] xids, long[] branchIds)
+    public String branchKeysIn(int count) {
+        return "(xid, branch_id) IN (SELECT * FROM unnest(?::varchar[], ?::bigint[]))";
+    }
+
+    @Override
+    public void bindBranchKeys(Connection connection, PreparedStatement ps, int index, String[] xids, long[] branchIds)
             throws SQLException {
         Long[] ids = new Long[branchIds.length];
         for (int i = 0; i < ids.length; i++) {
             ids[i] = branchIds[i];
         }
-        try (PreparedStatement ps = connection.prepareStatement("DELETE FROM " + undoTable + " WHERE (xid, branch_id) IN "
-                + "(SELECT * FROM unnest(?::varchar[], ?::bigint[])) AND log_status IN (0, 2, 3)")) {
-            ps.setArray(1, connection.createArrayOf("varchar", xids));
-            ps.setArray(2, connection.createArrayOf("int8", ids));
-            ps.executeUpdate();
-        }
-    }
-
-    @Override
-    public String markCommittedAlone(String undoTable) {
-        return "UPDATE " + undoTable + " SET log_status = 5, rollback_info = '\\x'::bytea, updated = now() "
-                + "WHERE xid = ? AND branch_id = ?";
-    }
-
-    @Override
-    public String selectQuietThreePhase(String undoTable) {
-        return "SELECT xid, branch_id, log_status FROM " + undoTable + " WHERE log_status >= 2 "
-                + "AND updated < now() - ? * interval '1 millisecond' ORDER BY updated LIMIT ?";
-    }
-
-    @Override
-    public String insertDecision(String decisionTable) {
-        return "INSERT INTO " + decisionTable + " (xid, branch_id, decision, reason, decided_at) VALUES (?, ?, ?, ?, now()) "
-                + "ON CONFLICT (xid, branch_id) DO NOTHING";
+        ps.setArray(index, connection.createArrayOf("varchar", xids));
+        ps.setArray(index + 1, connection.createArrayOf("int8", ids));
     }
 
     @Override
