@@ -5,7 +5,7 @@ import io.cohort.client.TcClientConfig;
 import io.cohort.rm.branch.AsyncUndoDeleter;
 import io.cohort.rm.branch.BranchPhase2Handler;
 import io.cohort.rm.branch.TerminationMonitor;
-import io.cohort.rm.branch.ThreePhaseBranches;
+import io.cohort.rm.branch.LocalBranches;
 import io.cohort.rm.jdbc.DataSourceProxy;
 import io.micrometer.observation.ObservationRegistry;
 import java.net.InetAddress;
@@ -45,7 +45,7 @@ public final class ResourceManager implements AutoCloseable {
     private final Map<String, Resource> resources = new ConcurrentHashMap<>();
     private final AsyncUndoDeleter deleter;
     private final BranchPhase2Handler handler;
-    private final ThreePhaseBranches threePhase;
+    private final LocalBranches branches;
     private final TerminationMonitor termination;
     private volatile RmConnection connection;
     private TcClientConfig connectedWith;
@@ -58,9 +58,9 @@ public final class ResourceManager implements AutoCloseable {
         this.clock = b.clock;
         this.observations = b.observations;
         this.deleter = new AsyncUndoDeleter(config, clock);
-        this.threePhase = new ThreePhaseBranches();
-        this.handler = new BranchPhase2Handler(this::resource, deleter, threePhase, observations);
-        this.termination = new TerminationMonitor(() -> List.copyOf(resources.values()), coordinator, threePhase, config,
+        this.branches = new LocalBranches();
+        this.handler = new BranchPhase2Handler(this::resource, deleter, branches, observations);
+        this.termination = new TerminationMonitor(() -> List.copyOf(resources.values()), coordinator, branches, config,
                 clock);
     }
 
@@ -89,7 +89,7 @@ public final class ResourceManager implements AutoCloseable {
             log.warn("Cannot reach the database of resource {} to tell which it is; it will be told at first use", id);
         }
         deleter.register(resource);
-        threePhase.loadDecidedAlone(resource); // before any command can arrive for it
+        branches.loadDecidedAlone(resource); // before any command can arrive for it
         reconnectIfConnected();
         return new DataSourceProxy(target, resource);
     }

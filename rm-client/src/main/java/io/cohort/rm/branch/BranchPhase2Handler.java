@@ -25,11 +25,11 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>COMMIT: the data is already committed; queue the undo-log delete and answer
  *       PHASE2_COMMITTED at once. A repeat queues a delete that finds nothing;</li>
- *   <li>ROLLBACK: {@link io.cohort.rm.undo.UndoExecutor} — restore the before images, or write the
+ *   <li>ROLLBACK: {@link LocalBranches#rollback} — restore the before images, or write the
  *       empty-rollback marker, or report a dirty write. Only tables the branch wrote, as recorded at
  *       the TC ({@link BranchTables}, the command's application data), are touched. A repeat finds the
  *       marker or no undo log and answers PHASE2_ROLLBACKED;</li>
- *   <li>CAN_COMMIT, PRE_COMMIT, REDO (three-phase commit): {@link ThreePhaseBranches} — vote on the
+ *   <li>CAN_COMMIT, PRE_COMMIT, REDO (three-phase commit): {@link LocalBranches} — vote on the
  *       undo log and the current rows, record the pre-commit durably, redo a branch this RM rolled
  *       back on its own. A COMMIT or ROLLBACK of a branch the RM finished on its own is answered
  *       from what it did: the same outcome is "done", a contradicting one says so (decided_by_rm,
@@ -43,20 +43,20 @@ public final class BranchPhase2Handler implements BranchCommandHandler {
 
     private final Function<String, Resource> resources;
     private final AsyncUndoDeleter deleter;
-    private final ThreePhaseBranches threePhase;
+    private final LocalBranches branches;
     private final ObservationRegistry observations;
 
     public BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
-                               ThreePhaseBranches threePhase) {
-        this(resources, deleter, threePhase, ObservationRegistry.NOOP);
+                               LocalBranches branches) {
+        this(resources, deleter, branches, ObservationRegistry.NOOP);
     }
 
     /** {@code observations}: a span per command, the child of the TC's span that sent it (its trace_context). */
     public BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
-                               ThreePhaseBranches threePhase, ObservationRegistry observations) {
+                               LocalBranches branches, ObservationRegistry observations) {
         this.resources = resources;
         this.deleter = deleter;
-        this.threePhase = threePhase;
+        this.branches = branches;
         this.observations = observations;
     }
 
@@ -116,13 +116,13 @@ public final class BranchPhase2Handler implements BranchCommandHandler {
         }
         String xid = command.getXid();
         long branchId = command.getBranchId();
-        ThreePhaseBranches.Answer answer = switch (command.getAction()) {
+        LocalBranches.Answer answer = switch (command.getAction()) {
             case COMMIT -> {
-                if (threePhase.needsCheckOnCommit(resource, xid, branchId)) {
-                    yield threePhase.commitDecidedAlone(resource, xid, branchId);
+                if (branches.needsCheckOnCommit(resource, xid, branchId)) {
+                    yield branches.commitDecidedAlone(resource, xid, branchId);
                 }
                 deleter.enqueue(resource, xid, branchId);
-                yield new ThreePhaseBranches.Answer(BranchStatus.PHASE2_COMMITTED, "", false);
+                yield new LocalBranches.Answer(BranchStatus.PHASE2_COMMITTED, "", false);
             }
             case ROLLBACK -> {
                 Set<String> tables;
@@ -132,14 +132,14 @@ public final class BranchPhase2Handler implements BranchCommandHandler {
                     String why = "cannot check the undo log of branch " + branchId + " of " + xid + " against the"
                             + " tables it wrote: " + e.getMessage() + "; roll it back by hand";
                     log.error("Rollback refused: {}", why);
-                    yield new ThreePhaseBranches.Answer(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, why, false);
+                    yield new LocalBranches.Answer(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, why, false);
                 }
-                yield threePhase.rollback(resource, xid, branchId, tables);
+                yield branches.rollback(resource, xid, branchId, tables);
             }
-            case CAN_COMMIT -> threePhase.vote(resource, xid, branchId);
-            case PRE_COMMIT -> threePhase.preCommit(resource, xid, branchId);
-            case REDO -> threePhase.redo(resource, xid, branchId);
-            default -> new ThreePhaseBranches.Answer(failureFor(command),
+            case CAN_COMMIT -> branches.vote(resource, xid, branchId);
+            case PRE_COMMIT -> branches.preCommit(resource, xid, branchId);
+            case REDO -> branches.redo(resource, xid, branchId);
+            default -> new LocalBranches.Answer(failureFor(command),
                     "unsupported branch action " + command.getAction(), false);
         };
         return result(command, answer.status(), answer.reason()).toBuilder().setDecidedByRm(answer.decidedByRm()).build();

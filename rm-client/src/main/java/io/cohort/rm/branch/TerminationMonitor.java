@@ -61,7 +61,7 @@ public final class TerminationMonitor implements AutoCloseable {
 
     private final Supplier<List<Resource>> resources;
     private final BranchCoordinator coordinator;
-    private final ThreePhaseBranches branches;
+    private final LocalBranches branches;
     private final RmConfig config;
     private final Clock clock;
     private final ScheduledExecutorService scheduler;
@@ -69,7 +69,7 @@ public final class TerminationMonitor implements AutoCloseable {
     private final Map<String, Long> nextReportAt = new ConcurrentHashMap<>();
 
     public TerminationMonitor(Supplier<List<Resource>> resources, BranchCoordinator coordinator,
-                              ThreePhaseBranches branches, RmConfig config, Clock clock) {
+                              LocalBranches branches, RmConfig config, Clock clock) {
         this.resources = resources;
         this.coordinator = coordinator;
         this.branches = branches;
@@ -314,7 +314,7 @@ public final class TerminationMonitor implements AutoCloseable {
                     branches.commitDecidedAlone(r, q.xid(), q.branchId()); // deletes the undo log
                 } else {
                     // A status answer carries no table list (only commands do): not checked here.
-                    ThreePhaseBranches.Answer a = branches.rollback(r, q.xid(), q.branchId(), null);
+                    LocalBranches.Answer a = branches.rollback(r, q.xid(), q.branchId(), null);
                     if (a.status() != BranchStatus.PHASE2_ROLLBACKED) {
                         log.error("Branch {} of {}: {}, but it could not be rolled back: {}", q.branchId(), q.xid(), why, a.reason());
                         branches.touch(r, q.xid(), q.branchId());

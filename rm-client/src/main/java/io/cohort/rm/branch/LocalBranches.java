@@ -13,19 +13,20 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The three-phase state of branches in the RM's own database — the undo-log row's
- * {@code log_status} (see {@link UndoLogStatus}) and the decision table — and every move of it:
- * the TC's CanCommit, PreCommit, DoCommit and REDO, and the RM's own termination (finishing a
- * branch alone, or on an outcome a TC told it). Each move locks the undo-log row first, so the TC's
- * commands and the termination never interleave on one branch.
+ * The branches of this RM as its databases hold them — the undo-log row and its {@code log_status}
+ * ({@link UndoLogStatus}), and the three-phase decision table — and every move of them, under either
+ * protocol: the TC's ROLLBACK (both), the COMMIT of a branch finished alone, CanCommit, PreCommit and
+ * REDO (three-phase), and the RM's own three-phase termination (finishing a branch alone, or on an
+ * outcome a TC told it). Each move locks the undo-log row first, so the TC's commands and the
+ * termination never interleave on one branch.
  *
  * <p>Hazard: the DoCommit of a two-phase branch must stay a queued delete (no read), so this class
  * keeps in memory which branches were finished alone ({@link #loadDecidedAlone}, at wrap time);
  * only those take the slow path when a COMMIT arrives.
  */
-public final class ThreePhaseBranches {
+public final class LocalBranches {
 
-    private static final Logger log = LoggerFactory.getLogger(ThreePhaseBranches.class);
+    private static final Logger log = LoggerFactory.getLogger(LocalBranches.class);
 
     /** What the RM answers the TC: a branch status, why, and whether the RM reached it on its own. */
     public record Answer(BranchStatus status, String reason, boolean decidedByRm) {
