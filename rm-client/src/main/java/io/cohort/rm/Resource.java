@@ -6,9 +6,8 @@ import io.cohort.rm.dialect.Dialect;
 import io.cohort.rm.dialect.Dialects;
 import io.cohort.rm.image.TableMetaCache;
 import io.cohort.rm.sql.SqlPlanCache;
-import io.cohort.rm.undo.RedoExecutor;
 import io.cohort.rm.undo.UndoCodec;
-import io.cohort.rm.undo.UndoExecutor;
+import io.cohort.rm.undo.ImageApplier;
 import io.cohort.rm.undo.UndoLogTable;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -32,8 +31,7 @@ public final class Resource {
     private final ConcurrentHashMap<String, String> rewritten = new ConcurrentHashMap<>();
 
     /** What depends on the database's dialect. */
-    private record Engine(Dialect dialect, TableMetaCache tableMetas, UndoLogTable undoLog, UndoExecutor undoExecutor,
-                          RedoExecutor redoExecutor) {
+    private record Engine(Dialect dialect, TableMetaCache tableMetas, UndoLogTable undoLog, ImageApplier images) {
     }
 
     Resource(ResourceManager manager, String resourceId, DataSource target) {
@@ -64,8 +62,7 @@ public final class Resource {
                     }
                     UndoLogTable undoLog = new UndoLogTable(dialect, manager.config().undoTable(),
                             manager.config().decisionTable());
-                    e = new Engine(dialect, new TableMetaCache(dialect), undoLog, new UndoExecutor(dialect, undoCodec, undoLog),
-                            new RedoExecutor(dialect, undoCodec, undoLog));
+                    e = new Engine(dialect, new TableMetaCache(dialect), undoLog, new ImageApplier(dialect, undoCodec));
                     engine = e;
                 }
             }
@@ -114,12 +111,9 @@ public final class Resource {
         return engine().undoLog();
     }
 
-    public UndoExecutor undoExecutor() {
-        return engine().undoExecutor();
-    }
-
-    public RedoExecutor redoExecutor() {
-        return engine().redoExecutor();
+    /** Applies undo-log images to this database's rows, backward (rollback) or forward (redo). */
+    public ImageApplier images() {
+        return engine().images();
     }
 
     public RmConfig config() {

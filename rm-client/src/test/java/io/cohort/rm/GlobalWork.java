@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.cohort.client.XidContext;
 import io.cohort.protocol.BranchStatus;
-import io.cohort.rm.undo.UndoExecutor;
+import io.cohort.rm.undo.ImageApplier;
 import io.cohort.rm.undo.UndoLogStatus;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -67,7 +67,8 @@ final class GlobalWork {
             }
         }
         // null: tables not checked, as for a rollback the RM does alone
-        UndoExecutor.Outcome undone = rm.resource(resourceId).undoExecutor().undo(c, xid, branchId, info, null);
+        ImageApplier.Outcome undone = rm.resource(resourceId).images().apply(c, xid, branchId, info,
+                ImageApplier.Direction.BACKWARD, null);
         assertThat(undone.status()).as(undone.reason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED);
         try (PreparedStatement ps = c.prepareStatement("UPDATE undo_log SET log_status = ? WHERE xid = ? AND branch_id = ?")) {
             ps.setInt(1, UndoLogStatus.ROLLED_BACK_ALONE.code());

@@ -11,7 +11,7 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.TransactionProtocol;
-import io.cohort.rm.undo.UndoExecutor;
+import io.cohort.rm.undo.ImageApplier;
 import io.cohort.testsupport.TestPostgres;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -285,7 +285,8 @@ class TypeMatrixIT {
                     .getBytes(StandardCharsets.UTF_8);
             try (Connection c = f.raw.getConnection()) {
                 c.setAutoCommit(false);
-                UndoExecutor.Outcome undone = f.rm.resource(f.resourceId).undoExecutor().undo(c, "legacy-xid", 1, v1, null);
+                ImageApplier.Outcome undone = f.rm.resource(f.resourceId).images().apply(c, "legacy-xid", 1, v1,
+                        ImageApplier.Direction.BACKWARD, null);
                 assertThat(undone.status()).as(undone.reason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED);
                 c.commit();
             }

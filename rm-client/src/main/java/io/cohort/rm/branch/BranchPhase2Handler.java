@@ -25,7 +25,7 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>COMMIT: the data is already committed; queue the undo-log delete and answer
  *       PHASE2_COMMITTED at once. A repeat queues a delete that finds nothing;</li>
- *   <li>ROLLBACK: {@link LocalBranches#rollback} — restore the before images, or write the
+ *   <li>ROLLBACK: {@link LocalBranches#rollback} — apply the images backward, or write the
  *       empty-rollback marker, or report a dirty write. Only tables the branch wrote, as recorded at
  *       the TC ({@link BranchTables}, the command's application data), are touched. A repeat finds the
  *       marker or no undo log and answers PHASE2_ROLLBACKED;</li>

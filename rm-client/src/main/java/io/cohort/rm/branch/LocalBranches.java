@@ -2,7 +2,7 @@ package io.cohort.rm.branch;
 
 import io.cohort.protocol.BranchStatus;
 import io.cohort.rm.Resource;
-import io.cohort.rm.undo.UndoExecutor;
+import io.cohort.rm.undo.ImageApplier;
 import io.cohort.rm.undo.UndoLogStatus;
 import io.cohort.rm.undo.UndoLogTable;
 import java.sql.Connection;
@@ -77,7 +77,7 @@ public final class LocalBranches {
                     return Answer.of(BranchStatus.VOTED_YES, "committed by this RM on its own");
                 }
                 default -> {
-                    String dirty = r.redoExecutor().verifyAfterImages(c, row.rollbackInfo());
+                    String dirty = r.images().verifyAfterImages(c, row.rollbackInfo());
                     if (dirty != null) {
                         c.rollback();
                         log.error("Branch {} of {} votes no: {}", branchId, xid, dirty);
@@ -137,22 +137,105 @@ public final class LocalBranches {
         return unloaded.contains(r.resourceId()) || decidedAlone.contains(key(r, xid, branchId));
     }
 
-    /** The TC's ROLLBACK: undo as usual; a branch rolled back alone is done, one committed alone is refused. */
+    /**
+     * The TC's ROLLBACK, in one local transaction: lock the branch's undo-log row, then
+     * <ul>
+     *   <li>none: write an empty-rollback marker so a late phase 1 of this branch fails on the unique
+     *       key and can never commit;</li>
+     *   <li>a marker, or a branch this RM rolled back on its own: done (the latter becomes a marker);</li>
+     *   <li>a branch this RM committed on its own: its undo log is gone, so it cannot be undone — an
+     *       unretryable failure that says so, never a silent "done";</li>
+     *   <li>else apply the images backward ({@link ImageApplier}) and delete the row; a dirty write
+     *       rolls back, touching nothing.</li>
+     * </ul>
+     * Running it twice is harmless: the second run finds no undo log and writes (or finds) the marker.
+     *
+     * @param tables the tables the branch wrote, as recorded at the TC ({@link io.cohort.rm.undo.BranchTables});
+     *               an undo log naming any other is refused. Null: not recorded (an older RM), not checked
+     */
     public Answer rollback(Resource r, String xid, long branchId, Set<String> tables) {
-        UndoExecutor.Outcome outcome = r.undoExecutor().rollback(r.target(), xid, branchId, tables);
-        if (outcome.status() == BranchStatus.PHASE2_ROLLBACKED && decidedAlone.remove(key(r, xid, branchId))) {
+        Answer answer = inTransaction(r, xid, branchId, BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, c -> {
+            for (int attempt = 0; attempt < 3; attempt++) {
+                UndoLogTable.Row row;
+                try {
+                    row = r.undoLog().lock(c, xid, branchId);
+                } catch (UndoLogTable.UnknownStatusException e) {
+                    return Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, e.getMessage());
+                }
+                if (row == null) {
+                    if (r.undoLog().insertMarker(c, xid, branchId)) {
+                        return Answer.of(BranchStatus.PHASE2_ROLLBACKED,
+                                "no undo log: the branch never committed locally; marker written so it never will");
+                    }
+                    continue; // A phase 1 of this branch committed between our read and our insert: read again.
+                }
+                switch (row.status()) {
+                    case ROLLBACK_MARKER -> {
+                        return Answer.of(BranchStatus.PHASE2_ROLLBACKED, "already rolled back");
+                    }
+                    case ROLLED_BACK_ALONE -> {
+                        // The TC agrees with what this RM did alone: nothing will be redone, keep only a marker.
+                        r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.ROLLBACK_MARKER);
+                        return Answer.of(BranchStatus.PHASE2_ROLLBACKED, "already rolled back by this RM on its own");
+                    }
+                    case COMMITTED_ALONE -> {
+                        String why = "branch " + branchId + " of " + xid + " was committed by this RM on its own"
+                                + " (three-phase termination after it had seen PreCommit) and its undo log is gone: it"
+                                + " cannot be rolled back; compensate it by hand (the RM's decision table says when and why)";
+                        log.error("Rollback refused: {}", why);
+                        return Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, why);
+                    }
+                    case TWO_PHASE, THREE_PHASE, PRE_COMMITTED -> {
+                        return applyThenDelete(r, c, xid, branchId, row, ImageApplier.Direction.BACKWARD, tables);
+                    }
+                }
+            }
+            return Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, "undo log row kept changing; try again");
+        });
+        if (answer.status() == BranchStatus.PHASE2_ROLLBACKED && decidedAlone.remove(key(r, xid, branchId))) {
             markReported(r, xid, branchId);
         }
-        return Answer.of(outcome.status(), outcome.reason());
+        return answer;
     }
 
-    /** The TC's REDO of a branch this RM rolled back alone while the outcome was commit. */
+    /**
+     * The TC's REDO of a branch this RM rolled back alone while the outcome was commit: the images
+     * applied forward and the row deleted, in one local transaction. Idempotent: a second run finds
+     * no undo log.
+     */
     public Answer redo(Resource r, String xid, long branchId) {
-        UndoExecutor.Outcome outcome = r.redoExecutor().redo(r.target(), xid, branchId);
-        if (outcome.status() == BranchStatus.PHASE2_COMMITTED && decidedAlone.remove(key(r, xid, branchId))) {
+        Answer answer = inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row == null) {
+                return Answer.of(BranchStatus.PHASE2_COMMITTED, "no undo log: redone before");
+            }
+            return switch (row.status()) {
+                case ROLLBACK_MARKER -> Answer.of(BranchStatus.PHASE2_COMMIT_FAILED_UNRETRYABLE, "branch " + branchId
+                        + " of " + xid + " was rolled back on the TC's order and its undo log is gone: it cannot be redone");
+                case ROLLED_BACK_ALONE -> applyThenDelete(r, c, xid, branchId, row, ImageApplier.Direction.FORWARD, null);
+                case TWO_PHASE, THREE_PHASE, PRE_COMMITTED, COMMITTED_ALONE -> {
+                    // Never rolled back (or committed alone): the rows hold the after images already.
+                    r.undoLog().delete(c, xid, branchId);
+                    yield Answer.of(BranchStatus.PHASE2_COMMITTED, "not rolled back: nothing to redo");
+                }
+            };
+        });
+        if (answer.status() == BranchStatus.PHASE2_COMMITTED && decidedAlone.remove(key(r, xid, branchId))) {
             markReported(r, xid, branchId);
         }
-        return Answer.of(outcome.status(), outcome.reason());
+        return answer;
+    }
+
+    /** Applies the row's images in {@code direction}; done: the row goes, else nothing of it stays applied. */
+    private static Answer applyThenDelete(Resource r, Connection c, String xid, long branchId, UndoLogTable.Row row,
+                                          ImageApplier.Direction direction, Set<String> tables) throws SQLException {
+        ImageApplier.Outcome applied = r.images().apply(c, xid, branchId, row.rollbackInfo(), direction, tables);
+        if (applied.status() != direction.done()) {
+            c.rollback();
+            return Answer.of(applied.status(), applied.reason());
+        }
+        r.undoLog().delete(c, xid, branchId);
+        return Answer.of(applied.status(), applied.reason());
     }
 
     private Answer rolledBackAlone(Resource r, Connection c, String xid, long branchId) throws SQLException {
@@ -181,7 +264,8 @@ public final class LocalBranches {
                 return Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, "changed meanwhile");
             }
             // Alone, no TC command carries the recorded table list: the tables are not checked here.
-            UndoExecutor.Outcome undone = r.undoExecutor().undo(c, xid, branchId, row.rollbackInfo(), null);
+            ImageApplier.Outcome undone = r.images().apply(c, xid, branchId, row.rollbackInfo(),
+                    ImageApplier.Direction.BACKWARD, null);
             if (undone.status() != BranchStatus.PHASE2_ROLLBACKED) {
                 c.rollback();
                 r.undoLog().touch(c, xid, branchId);
@@ -289,7 +373,8 @@ public final class LocalBranches {
                 c.setAutoCommit(autoCommit);
             }
         } catch (SQLException e) {
-            log.warn("Three-phase step on branch {} of {} ({}) failed: {}", branchId, xid, r.resourceId(), e.toString());
+            log.warn("Step on branch {} of {} ({}) failed, the TC will ask again: {}", branchId, xid, r.resourceId(),
+                    e.toString());
             return Answer.of(onError, "database error: " + e.getMessage());
         }
     }

@@ -23,7 +23,7 @@ import java.sql.SQLException;
  *       log is inserted in the same local transaction, and the local transaction commits.</li>
  * </ol>
  * Phase 2 is in {@link io.cohort.rm.branch.BranchPhase2Handler} and
- * {@link io.cohort.rm.undo.UndoExecutor}.
+ * {@link io.cohort.rm.branch.LocalBranches}.
  */
 public final class SqlPath {
 
