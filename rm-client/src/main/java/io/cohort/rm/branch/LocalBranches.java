@@ -71,7 +71,8 @@ public final class LocalBranches {
                     return Answer.of(BranchStatus.VOTED_NO, "the branch was rolled back already");
                 }
                 case ROLLED_BACK_ALONE -> {
-                    return Answer.of(BranchStatus.VOTED_NO, "rolled back by this RM on its own: " + r.undoLog().decisionReason(c, xid, branchId));
+                    return Answer.of(BranchStatus.VOTED_NO, "rolled back by this RM on its own: "
+                            + r.undoLog().decisionReason(c, xid, branchId));
                 }
                 case COMMITTED_ALONE -> {
                     return Answer.of(BranchStatus.VOTED_YES, "committed by this RM on its own");
