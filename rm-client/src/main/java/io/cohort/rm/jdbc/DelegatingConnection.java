@@ -22,8 +22,8 @@ abstract class DelegatingConnection implements java.sql.Connection {
     }
 
     @Override
-    public void abort(java.util.concurrent.Executor a0) throws SQLException {
-        delegate.abort(a0);
+    public void abort(java.util.concurrent.Executor executor) throws SQLException {
+        delegate.abort(executor);
     }
 
     @Override
@@ -47,8 +47,8 @@ abstract class DelegatingConnection implements java.sql.Connection {
     }
 
     @Override
-    public java.sql.Array createArrayOf(String a0, Object[] a1) throws SQLException {
-        return delegate.createArrayOf(a0, a1);
+    public java.sql.Array createArrayOf(String typeName, Object[] elements) throws SQLException {
+        return delegate.createArrayOf(typeName, elements);
     }
 
     @Override
@@ -77,18 +77,18 @@ abstract class DelegatingConnection implements java.sql.Connection {
     }
 
     @Override
-    public java.sql.Statement createStatement(int a0, int a1, int a2) throws SQLException {
-        return delegate.createStatement(a0, a1, a2);
+    public java.sql.Statement createStatement(int resultSetType, int resultSetConcurrency, int resultSetHoldability) throws SQLException {
+        return delegate.createStatement(resultSetType, resultSetConcurrency, resultSetHoldability);
     }
 
     @Override
-    public java.sql.Statement createStatement(int a0, int a1) throws SQLException {
-        return delegate.createStatement(a0, a1);
+    public java.sql.Statement createStatement(int resultSetType, int resultSetConcurrency) throws SQLException {
+        return delegate.createStatement(resultSetType, resultSetConcurrency);
     }
 
     @Override
-    public java.sql.Struct createStruct(String a0, Object[] a1) throws SQLException {
-        return delegate.createStruct(a0, a1);
+    public java.sql.Struct createStruct(String typeName, Object[] attributes) throws SQLException {
+        return delegate.createStruct(typeName, attributes);
     }
 
     @Override
@@ -112,8 +112,8 @@ abstract class DelegatingConnection implements java.sql.Connection {
     }
 
     @Override
-    public String getClientInfo(String a0) throws SQLException {
-        return delegate.getClientInfo(a0);
+    public String getClientInfo(String name) throws SQLException {
+        return delegate.getClientInfo(name);
     }
 
     @Override
@@ -162,63 +162,63 @@ abstract class DelegatingConnection implements java.sql.Connection {
     }
 
     @Override
-    public boolean isValid(int a0) throws SQLException {
-        return delegate.isValid(a0);
+    public boolean isValid(int timeout) throws SQLException {
+        return delegate.isValid(timeout);
     }
 
     @Override
-    public String nativeSQL(String a0) throws SQLException {
-        return delegate.nativeSQL(a0);
+    public String nativeSQL(String sql) throws SQLException {
+        return delegate.nativeSQL(sql);
     }
 
     @Override
-    public java.sql.CallableStatement prepareCall(String a0, int a1, int a2, int a3) throws SQLException {
-        return delegate.prepareCall(a0, a1, a2, a3);
+    public java.sql.CallableStatement prepareCall(String sql, int resultSetType, int resultSetConcurrency, int resultSetHoldability) throws SQLException {
+        return delegate.prepareCall(sql, resultSetType, resultSetConcurrency, resultSetHoldability);
     }
 
     @Override
-    public java.sql.CallableStatement prepareCall(String a0, int a1, int a2) throws SQLException {
-        return delegate.prepareCall(a0, a1, a2);
+    public java.sql.CallableStatement prepareCall(String sql, int resultSetType, int resultSetConcurrency) throws SQLException {
+        return delegate.prepareCall(sql, resultSetType, resultSetConcurrency);
     }
 
     @Override
-    public java.sql.CallableStatement prepareCall(String a0) throws SQLException {
-        return delegate.prepareCall(a0);
+    public java.sql.CallableStatement prepareCall(String sql) throws SQLException {
+        return delegate.prepareCall(sql);
     }
 
     @Override
-    public java.sql.PreparedStatement prepareStatement(String a0, int[] a1) throws SQLException {
-        return delegate.prepareStatement(a0, a1);
+    public java.sql.PreparedStatement prepareStatement(String sql, int[] columnIndexes) throws SQLException {
+        return delegate.prepareStatement(sql, columnIndexes);
     }
 
     @Override
-    public java.sql.PreparedStatement prepareStatement(String a0, String[] a1) throws SQLException {
-        return delegate.prepareStatement(a0, a1);
+    public java.sql.PreparedStatement prepareStatement(String sql, String[] columnNames) throws SQLException {
+        return delegate.prepareStatement(sql, columnNames);
     }
 
     @Override
-    public java.sql.PreparedStatement prepareStatement(String a0, int a1, int a2, int a3) throws SQLException {
-        return delegate.prepareStatement(a0, a1, a2, a3);
+    public java.sql.PreparedStatement prepareStatement(String sql, int resultSetType, int resultSetConcurrency, int resultSetHoldability) throws SQLException {
+        return delegate.prepareStatement(sql, resultSetType, resultSetConcurrency, resultSetHoldability);
     }
 
     @Override
-    public java.sql.PreparedStatement prepareStatement(String a0, int a1, int a2) throws SQLException {
-        return delegate.prepareStatement(a0, a1, a2);
+    public java.sql.PreparedStatement prepareStatement(String sql, int resultSetType, int resultSetConcurrency) throws SQLException {
+        return delegate.prepareStatement(sql, resultSetType, resultSetConcurrency);
     }
 
     @Override
-    public java.sql.PreparedStatement prepareStatement(String a0, int a1) throws SQLException {
-        return delegate.prepareStatement(a0, a1);
+    public java.sql.PreparedStatement prepareStatement(String sql, int autoGeneratedKeys) throws SQLException {
+        return delegate.prepareStatement(sql, autoGeneratedKeys);
     }
 
     @Override
-    public java.sql.PreparedStatement prepareStatement(String a0) throws SQLException {
-        return delegate.prepareStatement(a0);
+    public java.sql.PreparedStatement prepareStatement(String sql) throws SQLException {
+        return delegate.prepareStatement(sql);
     }
 
     @Override
-    public void releaseSavepoint(java.sql.Savepoint a0) throws SQLException {
-        delegate.releaseSavepoint(a0);
+    public void releaseSavepoint(java.sql.Savepoint savepoint) throws SQLException {
+        delegate.releaseSavepoint(savepoint);
     }
 
     @Override
@@ -227,43 +227,43 @@ abstract class DelegatingConnection implements java.sql.Connection {
     }
 
     @Override
-    public void rollback(java.sql.Savepoint a0) throws SQLException {
-        delegate.rollback(a0);
+    public void rollback(java.sql.Savepoint savepoint) throws SQLException {
+        delegate.rollback(savepoint);
     }
 
     @Override
-    public void setAutoCommit(boolean a0) throws SQLException {
-        delegate.setAutoCommit(a0);
+    public void setAutoCommit(boolean autoCommit) throws SQLException {
+        delegate.setAutoCommit(autoCommit);
     }
 
     @Override
-    public void setCatalog(String a0) throws SQLException {
-        delegate.setCatalog(a0);
+    public void setCatalog(String catalog) throws SQLException {
+        delegate.setCatalog(catalog);
     }
 
     @Override
-    public void setClientInfo(String a0, String a1) throws java.sql.SQLClientInfoException {
-        delegate.setClientInfo(a0, a1);
+    public void setClientInfo(String name, String value) throws java.sql.SQLClientInfoException {
+        delegate.setClientInfo(name, value);
     }
 
     @Override
-    public void setClientInfo(java.util.Properties a0) throws java.sql.SQLClientInfoException {
-        delegate.setClientInfo(a0);
+    public void setClientInfo(java.util.Properties properties) throws java.sql.SQLClientInfoException {
+        delegate.setClientInfo(properties);
     }
 
     @Override
-    public void setHoldability(int a0) throws SQLException {
-        delegate.setHoldability(a0);
+    public void setHoldability(int holdability) throws SQLException {
+        delegate.setHoldability(holdability);
     }
 
     @Override
-    public void setNetworkTimeout(java.util.concurrent.Executor a0, int a1) throws SQLException {
-        delegate.setNetworkTimeout(a0, a1);
+    public void setNetworkTimeout(java.util.concurrent.Executor executor, int milliseconds) throws SQLException {
+        delegate.setNetworkTimeout(executor, milliseconds);
     }
 
     @Override
-    public void setReadOnly(boolean a0) throws SQLException {
-        delegate.setReadOnly(a0);
+    public void setReadOnly(boolean readOnly) throws SQLException {
+        delegate.setReadOnly(readOnly);
     }
 
     @Override
@@ -272,43 +272,43 @@ abstract class DelegatingConnection implements java.sql.Connection {
     }
 
     @Override
-    public java.sql.Savepoint setSavepoint(String a0) throws SQLException {
-        return delegate.setSavepoint(a0);
+    public java.sql.Savepoint setSavepoint(String name) throws SQLException {
+        return delegate.setSavepoint(name);
     }
 
     @Override
-    public void setSchema(String a0) throws SQLException {
-        delegate.setSchema(a0);
+    public void setSchema(String schema) throws SQLException {
+        delegate.setSchema(schema);
     }
 
     @Override
-    public void setShardingKey(java.sql.ShardingKey a0, java.sql.ShardingKey a1) throws SQLException {
-        delegate.setShardingKey(a0, a1);
+    public void setShardingKey(java.sql.ShardingKey shardingKey, java.sql.ShardingKey superShardingKey) throws SQLException {
+        delegate.setShardingKey(shardingKey, superShardingKey);
     }
 
     @Override
-    public void setShardingKey(java.sql.ShardingKey a0) throws SQLException {
-        delegate.setShardingKey(a0);
+    public void setShardingKey(java.sql.ShardingKey shardingKey) throws SQLException {
+        delegate.setShardingKey(shardingKey);
     }
 
     @Override
-    public boolean setShardingKeyIfValid(java.sql.ShardingKey a0, int a1) throws SQLException {
-        return delegate.setShardingKeyIfValid(a0, a1);
+    public boolean setShardingKeyIfValid(java.sql.ShardingKey shardingKey, int timeout) throws SQLException {
+        return delegate.setShardingKeyIfValid(shardingKey, timeout);
     }
 
     @Override
-    public boolean setShardingKeyIfValid(java.sql.ShardingKey a0, java.sql.ShardingKey a1, int a2) throws SQLException {
-        return delegate.setShardingKeyIfValid(a0, a1, a2);
+    public boolean setShardingKeyIfValid(java.sql.ShardingKey shardingKey, java.sql.ShardingKey superShardingKey, int timeout) throws SQLException {
+        return delegate.setShardingKeyIfValid(shardingKey, superShardingKey, timeout);
     }
 
     @Override
-    public void setTransactionIsolation(int a0) throws SQLException {
-        delegate.setTransactionIsolation(a0);
+    public void setTransactionIsolation(int level) throws SQLException {
+        delegate.setTransactionIsolation(level);
     }
 
     @Override
-    public void setTypeMap(java.util.Map<String, Class<?>> a0) throws SQLException {
-        delegate.setTypeMap(a0);
+    public void setTypeMap(java.util.Map<String, Class<?>> map) throws SQLException {
+        delegate.setTypeMap(map);
     }
 
 }
