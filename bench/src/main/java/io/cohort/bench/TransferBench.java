@@ -4,12 +4,9 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
-import io.cohort.protocol.GlobalStatus;
-import io.cohort.protocol.v1.BranchStatusCode;
-import io.cohort.protocol.v1.GlobalStatusResponse;
-import io.cohort.protocol.v1.QueryLocksResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.rm.BranchCoordinator;
+import io.cohort.rm.ForwardingBranchCoordinator;
 import io.cohort.rm.ResourceManager;
 import io.cohort.tm.CommitProtocol;
 import io.cohort.tm.template.GlobalTransactionTemplate;
@@ -580,13 +577,13 @@ public final class TransferBench {
         }
 
         BranchCoordinator around(BranchCoordinator real) {
-            return new BranchCoordinator() {
+            return new ForwardingBranchCoordinator(real) {
                 @Override
                 public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                              byte[] applicationData, String clientId) {
                     long t0 = System.nanoTime();
                     try {
-                        return real.registerBranch(xid, resourceId, lockKeys, applicationData, clientId);
+                        return super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId);
                     } finally {
                         register.add(System.nanoTime() - t0);
                         registers.increment();
@@ -598,36 +595,11 @@ public final class TransferBench {
                                                              byte[] applicationData, String clientId, long lockWaitMs) {
                     long t0 = System.nanoTime();
                     try {
-                        return real.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs);
+                        return super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs);
                     } finally {
                         register.add(System.nanoTime() - t0);
                         registers.increment();
                     }
-                }
-
-                @Override
-                public void reportBranch(String xid, long branchId, BranchStatusCode status, String reason) {
-                    real.reportBranch(xid, branchId, status, reason);
-                }
-
-                @Override
-                public GlobalStatusResponse markRollbackOnly(String xid, String resourceId, String reason) {
-                    return real.markRollbackOnly(xid, resourceId, reason);
-                }
-
-                @Override
-                public QueryLocksResponse queryLocks(String resourceId, List<String> lockKeys, String ownXid) {
-                    return real.queryLocks(resourceId, lockKeys, ownXid);
-                }
-
-                @Override
-                public GlobalStatusResponse status(String xid) {
-                    return real.status(xid);
-                }
-
-                @Override
-                public GlobalStatus reportDecision(String xid, long branchId, BranchStatusCode status, String reason) {
-                    return real.reportDecision(xid, branchId, status, reason);
                 }
             };
         }

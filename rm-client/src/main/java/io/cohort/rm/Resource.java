@@ -4,7 +4,7 @@ import io.micrometer.observation.ObservationRegistry;
 import io.cohort.client.RmConnection;
 import io.cohort.rm.dialect.Dialect;
 import io.cohort.rm.dialect.Dialects;
-import io.cohort.rm.image.TableMetaCache;
+import io.cohort.rm.dialect.TableMetaCache;
 import io.cohort.rm.sql.SqlPlanCache;
 import io.cohort.rm.undo.UndoCodec;
 import io.cohort.rm.undo.ImageApplier;

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcUnavailableException;
-import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -88,21 +87,13 @@ class CrossDatabaseIT {
         }
 
         void run(String xid, String... statements) throws SQLException {
-            String previous = XidContext.bind(xid);
-            try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
-                c.setAutoCommit(false);
-                try {
+            GlobalWork.inTransaction(ds, xid, c -> {
+                try (Statement s = c.createStatement()) {
                     for (String sql : statements) {
                         s.executeUpdate(sql);
                     }
-                    c.commit();
-                } catch (SQLException | RuntimeException e) {
-                    c.rollback();
-                    throw e;
                 }
-            } finally {
-                XidContext.restore(previous);
-            }
+            });
         }
 
         List<List<String>> rows() throws SQLException {
@@ -242,7 +233,7 @@ class CrossDatabaseIT {
         }
         // The killed RM's branch cannot finish until an RM serves its database again: the TC retries.
         GlobalStatus retrying = commit ? GlobalStatus.COMMIT_RETRYING : GlobalStatus.ROLLBACK_RETRYING;
-        awaitTrue(() -> tc.status(xid) == retrying, Duration.ofSeconds(30), "no RM for " + killedDb + "'s branch: " + retrying);
+        tc.awaitStatus(xid, retrying, Duration.ofSeconds(30)); // no RM for the killed database's branch
         assertThat(killed.balance(2)).as("nothing undone without an RM").isEqualTo(INITIAL + 100);
 
         killed.startRm(); // the service restarted: an RM for the same resource
@@ -336,18 +327,7 @@ class CrossDatabaseIT {
         }
     }
 
-    @FunctionalInterface
-    private interface Check {
-        boolean ok() throws Exception;
-    }
-
-    private static void awaitTrue(Check check, Duration max, String what) throws Exception {
-        long deadline = System.nanoTime() + max.toNanos();
-        while (!check.ok()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("Not within " + max.toMillis() + " ms: " + what);
-            }
-            Thread.sleep(50);
-        }
+    private static void awaitTrue(TcHarness.Condition check, Duration max, String what) {
+        TcHarness.await(check, max, () -> what);
     }
 }

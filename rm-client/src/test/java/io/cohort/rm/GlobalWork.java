@@ -50,6 +50,22 @@ final class GlobalWork {
         }
     }
 
+    /** SQL run on a connection of the RM's proxy data source, failing only with {@link SQLException}. */
+    interface SqlWork {
+        void run(Connection c) throws SQLException;
+    }
+
+    /** {@link #run} in one local transaction (autocommit off), for work that fails only with SQL errors. */
+    static void inTransaction(DataSource ds, String xid, SqlWork work) throws SQLException {
+        try {
+            run(ds, xid, work::run, false);
+        } catch (SQLException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException("SqlWork threw a checked exception other than SQLException", e);
+        }
+    }
+
     /**
      * Undoes the branch from its undo-log row on {@code c} (a raw connection, in a transaction the
      * caller commits) and marks the row ROLLED_BACK_ALONE, as the RM's termination monitor does.

@@ -8,7 +8,6 @@ import io.cohort.client.RmConnection;
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
 import io.cohort.client.TcException;
-import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.testsupport.TcProcess;
@@ -470,23 +469,15 @@ class HaFailoverIT {
     }
 
     private static void local(DataSource ds, String xid, String... statements) throws SQLException {
-        String previous = XidContext.bind(xid);
-        try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
-            c.setAutoCommit(false);
-            try {
+        GlobalWork.inTransaction(ds, xid, c -> {
+            try (Statement s = c.createStatement()) {
                 for (String sql : statements) {
                     if (s.executeUpdate(sql) != 1) {
                         throw new SQLException("No row changed by " + sql);
                     }
                 }
-                c.commit();
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
             }
-        } finally {
-            XidContext.restore(previous);
-        }
+        });
     }
 
     // ---- afterwards ----
@@ -644,12 +635,6 @@ class HaFailoverIT {
     }
 
     private static void await(BooleanSupplier condition, Duration max, Supplier<String> what) {
-        long deadline = System.nanoTime() + max.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("Timed out after " + max.toSeconds() + " s waiting for " + what.get());
-            }
-            TcHarness.sleep(20);
-        }
+        TcHarness.await(condition::getAsBoolean, max, what);
     }
 }

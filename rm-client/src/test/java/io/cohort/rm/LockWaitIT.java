@@ -5,15 +5,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcClient;
-import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
-import io.cohort.protocol.v1.BranchStatusCode;
-import io.cohort.protocol.v1.GlobalStatusResponse;
-import io.cohort.protocol.v1.QueryLocksResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.testsupport.TestPostgres;
-import java.sql.Connection;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -163,44 +159,19 @@ class LockWaitIT {
 
     /** The real coordinator, counting registration calls per XID. */
     private BranchCoordinator counting(BranchCoordinator real) {
-        return new BranchCoordinator() {
+        return new ForwardingBranchCoordinator(real) {
             @Override
             public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                          byte[] applicationData, String clientId) {
                 registrations.computeIfAbsent(xid, k -> new AtomicInteger()).incrementAndGet();
-                return real.registerBranch(xid, resourceId, lockKeys, applicationData, clientId);
+                return super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId);
             }
 
             @Override
             public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                          byte[] applicationData, String clientId, long lockWaitMs) {
                 registrations.computeIfAbsent(xid, k -> new AtomicInteger()).incrementAndGet();
-                return real.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs);
-            }
-
-            @Override
-            public void reportBranch(String xid, long branchId, BranchStatusCode status, String reason) {
-                real.reportBranch(xid, branchId, status, reason);
-            }
-
-            @Override
-            public GlobalStatusResponse markRollbackOnly(String xid, String resourceId, String reason) {
-                return real.markRollbackOnly(xid, resourceId, reason);
-            }
-
-            @Override
-            public QueryLocksResponse queryLocks(String resourceId, List<String> lockKeys, String ownXid) {
-                return real.queryLocks(resourceId, lockKeys, ownXid);
-            }
-
-            @Override
-            public GlobalStatusResponse status(String xid) {
-                return real.status(xid);
-            }
-
-            @Override
-            public GlobalStatus reportDecision(String xid, long branchId, BranchStatusCode status, String reason) {
-                return real.reportDecision(xid, branchId, status, reason);
+                return super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs);
             }
         };
     }
@@ -213,19 +184,11 @@ class LockWaitIT {
 
     /** One local transaction of {@code xid}: adds {@code amount} to the account's balance. */
     private void update(String xid, long id, long amount) throws SQLException {
-        String previous = XidContext.bind(xid);
-        try (Connection c = ds.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                c.createStatement().executeUpdate("UPDATE account SET balance = balance + " + amount + " WHERE id = " + id);
-                c.commit();
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
+        GlobalWork.inTransaction(ds, xid, c -> {
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE account SET balance = balance + " + amount + " WHERE id = " + id);
             }
-        } finally {
-            XidContext.restore(previous);
-        }
+        });
     }
 
     /** The TC's gauge of registrations waiting for row locks. */
@@ -234,13 +197,7 @@ class LockWaitIT {
         return m.find() ? Double.parseDouble(m.group(1)) : -1;
     }
 
-    private static void awaitCondition(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + AWAIT.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError(what + ": not within " + AWAIT);
-            }
-            Thread.sleep(20);
-        }
+    private static void awaitCondition(BooleanSupplier condition, String what) {
+        TcHarness.await(condition::getAsBoolean, AWAIT, () -> what);
     }
 }

@@ -5,14 +5,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcClient;
-import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.testsupport.TestPostgres;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
@@ -159,19 +157,11 @@ class RmFaultIT {
     }
 
     private void update(String xid, String sql) throws SQLException {
-        String previous = XidContext.bind(xid);
-        try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
-            c.setAutoCommit(false);
-            try {
+        GlobalWork.inTransaction(ds, xid, c -> {
+            try (Statement s = c.createStatement()) {
                 s.executeUpdate(sql);
-                c.commit();
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
             }
-        } finally {
-            XidContext.restore(previous);
-        }
+        });
     }
 
     // ---- an RM process killed between its local commit and phase 2 ----

@@ -90,6 +90,35 @@ final class TcHarness implements AutoCloseable {
         }
     }
 
+    /** Waits until {@code xid} has status {@code expected}; fails with the status and the TC's reason otherwise. */
+    void awaitStatus(String xid, GlobalStatus expected, Duration max) {
+        await(() -> status(xid) == expected, max, () -> xid + " to reach " + expected + " (now " + status(xid)
+                + ", reason: " + tm.status(xid).getReason() + ")");
+    }
+
+    /** A condition the ITs wait for; it may throw (a query to a database or the TC). */
+    @FunctionalInterface
+    interface Condition {
+        boolean holds() throws Exception;
+    }
+
+    /** Polls {@code condition} until it holds; an {@link AssertionError} naming {@code what} after {@code max}. */
+    static void await(Condition condition, Duration max, java.util.function.Supplier<String> what) {
+        long deadline = System.nanoTime() + max.toNanos();
+        try {
+            while (!condition.holds()) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("Not within " + max.toMillis() + " ms: " + what.get());
+                }
+                sleep(20);
+            }
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IllegalStateException("While waiting for " + what.get() + ": " + e.getMessage(), e);
+        }
+    }
+
     GlobalStatus commitAndWait(String xid) {
         tm.commit(xid);
         return GlobalStatus.fromWire(awaitEnded(xid, Duration.ofSeconds(20)).getStatus());

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
-import io.cohort.client.XidContext;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchAction;
@@ -301,17 +300,7 @@ class TypeMatrixIT {
     }
 
     private void awaitStatus(String xid, GlobalStatus expected) {
-        long deadline = System.nanoTime() + END.toNanos();
-        GlobalStatus now = tc.status(xid);
-        while (now != expected && System.nanoTime() < deadline) {
-            TcHarness.sleep(10);
-            now = tc.status(xid);
-        }
-        assertThat(now).as(reason(xid)).isEqualTo(expected);
-    }
-
-    interface Work {
-        void run(Connection c) throws SQLException;
+        tc.awaitStatus(xid, expected, END);
     }
 
     /** A database with the type matrix, a data source in one pgJDBC mode, and an RM over it. */
@@ -430,20 +419,8 @@ class TypeMatrixIT {
             });
         }
 
-        void run(String xid, Work work) throws SQLException {
-            String previous = XidContext.bind(xid);
-            try (Connection c = ds.getConnection()) {
-                c.setAutoCommit(false);
-                try {
-                    work.run(c);
-                    c.commit();
-                } catch (SQLException | RuntimeException e) {
-                    c.rollback();
-                    throw e;
-                }
-            } finally {
-                XidContext.restore(previous);
-            }
+        void run(String xid, GlobalWork.SqlWork work) throws SQLException {
+            GlobalWork.inTransaction(ds, xid, work);
         }
 
         void rollBackAlone(String xid, long branchId) throws SQLException {

@@ -3,7 +3,6 @@ package io.cohort.rm.exec;
 import io.cohort.rm.Resource;
 import io.cohort.rm.image.TableMeta;
 import io.cohort.rm.image.ValueCodec;
-import io.cohort.rm.jdbc.ParamLog;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

@@ -1,7 +1,5 @@
 package io.cohort.rm.exec;
 
-import io.cohort.rm.jdbc.ParamLog;
-
 /**
  * One execution the application asked for.
  *

@@ -10,7 +10,7 @@ import java.util.Map;
 
 /**
  * A table as the RM needs it: columns in catalog order and the primary key. Immutable; cached per
- * data source ({@link TableMetaCache}). A table without a primary key has an empty {@link #primaryKey()}.
+ * data source ({@link io.cohort.rm.dialect.TableMetaCache}). A table without a primary key has an empty {@link #primaryKey()}.
  */
 public final class TableMeta {
 

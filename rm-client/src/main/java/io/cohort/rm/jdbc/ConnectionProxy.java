@@ -17,6 +17,7 @@ import io.cohort.rm.exec.ExecContext;
 import io.cohort.rm.exec.GlobalLocks;
 import io.cohort.rm.exec.Invocation;
 import io.cohort.rm.exec.Outcome;
+import io.cohort.rm.exec.ParamLog;
 import io.cohort.rm.exec.SqlPath;
 import io.cohort.rm.sql.SqlPlan;
 import io.cohort.rm.undo.BranchTables;
@@ -38,7 +39,7 @@ import org.slf4j.LoggerFactory;
  * insert the undo log in the same local transaction, commit. Not thread-safe, like any JDBC
  * connection.
  */
-public final class ConnectionProxy extends DelegatingConnection {
+final class ConnectionProxy extends DelegatingConnection {
 
     private static final Logger log = LoggerFactory.getLogger(ConnectionProxy.class);
 
@@ -53,10 +54,6 @@ public final class ConnectionProxy extends DelegatingConnection {
     /** Whether the RM must look at statements on this thread: an XID is bound or a global lock asked for. */
     static boolean intercepting() {
         return XidContext.current() != null || GlobalLockContext.isActive();
-    }
-
-    public Resource resource() {
-        return resource;
     }
 
     /**

@@ -2,58 +2,61 @@ package io.cohort.rm.jdbc;
 
 import io.cohort.rm.exec.Invocation;
 import io.cohort.rm.exec.Outcome;
-import java.sql.Connection;
+import io.cohort.rm.exec.ParamLog;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.Reader;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
- * A {@link java.sql.PreparedStatement} of a {@link ConnectionProxy}. Prepared inside a global
- * transaction (or global lock) it records its parameters, so the SQL path can bind them again
- * on the statements it rewrites the SQL into; outside one it only forwards.
+ * A {@link PreparedStatement} of a {@link ConnectionProxy}. Prepared inside a global transaction (or
+ * global lock) it records its parameters, so the SQL path can bind them again on the statements it
+ * rewrites the SQL into; outside one it only forwards. Streams are read into memory when recording,
+ * since a stream can be read only once. The other calls, and the recording of values, are
+ * {@link DelegatingPreparedStatement}'s (generated at build time).
  */
 final class PreparedStatementProxy extends DelegatingPreparedStatement {
 
-    private final ConnectionProxy connection;
+    /** Every bound parameter, replayable onto another statement; null when not recording (outside a global transaction). */
+    private final ParamLog params;
     private final String sql;
     private final boolean generatedKeys;
     private final String[] keyColumns;
-    private ResultState state;
-    private List<ParamLog> batch;
 
-    PreparedStatementProxy(ConnectionProxy connection, java.sql.PreparedStatement delegate, String sql, ParamLog params,
+    PreparedStatementProxy(ConnectionProxy connection, PreparedStatement delegate, String sql, ParamLog params,
                            boolean generatedKeys, String[] keyColumns) {
-        super(delegate, params);
-        this.connection = connection;
+        super(connection, delegate);
+        this.params = params;
         this.sql = sql;
         this.generatedKeys = generatedKeys;
         this.keyColumns = keyColumns;
     }
 
-    private Outcome run(ParamLog bound) throws SQLException {
-        closeState();
-        if (!ConnectionProxy.intercepting()) {
-            return null;
+    @Override
+    void record(int parameterIndex, ParamLog.BoundParam binder) {
+        if (params != null) {
+            params.put(parameterIndex, binder);
         }
-        Outcome outcome = connection.execute(new Invocation(sql, bound, generatedKeys, keyColumns));
-        if (outcome != null) {
-            state = new ResultState(outcome);
-        }
-        return outcome;
     }
 
-    private void closeState() throws SQLException {
-        if (state != null) {
-            state.close();
-            state = null;
-        }
+    private Outcome run(ParamLog bound) throws SQLException {
+        return run(new Invocation(sql, bound, generatedKeys, keyColumns));
+    }
+
+    @Override
+    long updateOnDelegate(Invocation invocation) throws SQLException {
+        invocation.params().bindAll(delegate);
+        return delegate.executeLargeUpdate();
     }
 
     @Override
     public ResultSet executeQuery() throws SQLException {
         Outcome o = run(params);
-        return o == null ? delegate.executeQuery() : StatementProxy.queryResult(o);
+        return o == null ? delegate.executeQuery() : queryResult(o);
     }
 
     @Override
@@ -86,93 +89,208 @@ final class PreparedStatementProxy extends DelegatingPreparedStatement {
     public void addBatch() throws SQLException {
         if (params == null || !ConnectionProxy.intercepting()) {
             delegate.addBatch();
-            return;
+        } else {
+            addToBatch(new Invocation(sql, params.copy(), generatedKeys, keyColumns));
         }
-        if (batch == null) {
-            batch = new ArrayList<>();
+    }
+
+    // ---- streams: read once, bound and recorded as their content ----
+
+    @Override
+    public void setAsciiStream(int parameterIndex, InputStream x, int length) throws SQLException {
+        if (params != null) {
+            recordText(parameterIndex, new String(readAll(x), StandardCharsets.US_ASCII));
+        } else {
+            delegate.setAsciiStream(parameterIndex, x, length);
         }
-        batch.add(params.copy());
     }
 
     @Override
-    public void clearBatch() throws SQLException {
-        batch = null;
-        delegate.clearBatch();
-    }
-
-    @Override
-    public int[] executeBatch() throws SQLException {
-        if (batch == null) {
-            return delegate.executeBatch();
+    public void setAsciiStream(int parameterIndex, InputStream x, long length) throws SQLException {
+        if (params != null) {
+            recordText(parameterIndex, new String(readAll(x), StandardCharsets.US_ASCII));
+        } else {
+            delegate.setAsciiStream(parameterIndex, x, length);
         }
-        long[] counts = executeLargeBatch();
-        int[] out = new int[counts.length];
-        for (int i = 0; i < counts.length; i++) {
-            out[i] = ResultState.toInt(counts[i]);
+    }
+
+    @Override
+    public void setAsciiStream(int parameterIndex, InputStream x) throws SQLException {
+        if (params != null) {
+            recordText(parameterIndex, new String(readAll(x), StandardCharsets.US_ASCII));
+        } else {
+            delegate.setAsciiStream(parameterIndex, x);
         }
-        return out;
     }
 
     @Override
-    public long[] executeLargeBatch() throws SQLException {
-        List<ParamLog> entries = batch;
-        batch = null;
-        if (entries == null) {
-            return delegate.executeLargeBatch();
+    public void setBinaryStream(int parameterIndex, InputStream x, int length) throws SQLException {
+        if (params != null) {
+            recordBytes(parameterIndex, readAll(x));
+        } else {
+            delegate.setBinaryStream(parameterIndex, x, length);
         }
-        long[] counts = new long[entries.size()];
-        for (int i = 0; i < counts.length; i++) {
-            ParamLog entry = entries.get(i);
-            Outcome o = run(entry);
-            if (o == null) {
-                entry.bindAll(delegate);
-                counts[i] = delegate.executeLargeUpdate();
-            } else {
-                counts[i] = o.updateCount();
-            }
+    }
+
+    @Override
+    public void setBinaryStream(int parameterIndex, InputStream x, long length) throws SQLException {
+        if (params != null) {
+            recordBytes(parameterIndex, readAll(x));
+        } else {
+            delegate.setBinaryStream(parameterIndex, x, length);
         }
-        closeState();
-        return counts;
     }
 
     @Override
-    public ResultSet getResultSet() throws SQLException {
-        return state != null ? state.resultSet() : delegate.getResultSet();
+    public void setBinaryStream(int parameterIndex, InputStream x) throws SQLException {
+        if (params != null) {
+            recordBytes(parameterIndex, readAll(x));
+        } else {
+            delegate.setBinaryStream(parameterIndex, x);
+        }
     }
 
     @Override
-    public int getUpdateCount() throws SQLException {
-        return state != null ? ResultState.toInt(state.updateCount()) : delegate.getUpdateCount();
+    public void setBlob(int parameterIndex, InputStream inputStream, long length) throws SQLException {
+        if (params != null) {
+            recordBytes(parameterIndex, readAll(inputStream));
+        } else {
+            delegate.setBlob(parameterIndex, inputStream, length);
+        }
     }
 
     @Override
-    public long getLargeUpdateCount() throws SQLException {
-        return state != null ? state.updateCount() : delegate.getLargeUpdateCount();
+    public void setBlob(int parameterIndex, InputStream inputStream) throws SQLException {
+        if (params != null) {
+            recordBytes(parameterIndex, readAll(inputStream));
+        } else {
+            delegate.setBlob(parameterIndex, inputStream);
+        }
     }
 
     @Override
-    public boolean getMoreResults() throws SQLException {
-        return state != null ? state.moreResults() : delegate.getMoreResults();
+    public void setCharacterStream(int parameterIndex, Reader reader, int length) throws SQLException {
+        if (params != null) {
+            recordText(parameterIndex, readAll(reader));
+        } else {
+            delegate.setCharacterStream(parameterIndex, reader, length);
+        }
     }
 
     @Override
-    public boolean getMoreResults(int current) throws SQLException {
-        return state != null ? state.moreResults() : delegate.getMoreResults(current);
+    public void setCharacterStream(int parameterIndex, Reader reader, long length) throws SQLException {
+        if (params != null) {
+            recordText(parameterIndex, readAll(reader));
+        } else {
+            delegate.setCharacterStream(parameterIndex, reader, length);
+        }
     }
 
     @Override
-    public ResultSet getGeneratedKeys() throws SQLException {
-        return state != null && state.generatedKeys() != null ? state.generatedKeys() : delegate.getGeneratedKeys();
+    public void setCharacterStream(int parameterIndex, Reader reader) throws SQLException {
+        if (params != null) {
+            recordText(parameterIndex, readAll(reader));
+        } else {
+            delegate.setCharacterStream(parameterIndex, reader);
+        }
     }
 
     @Override
-    public Connection getConnection() {
-        return connection;
+    public void setClob(int parameterIndex, Reader reader, long length) throws SQLException {
+        if (params != null) {
+            recordText(parameterIndex, readAll(reader));
+        } else {
+            delegate.setClob(parameterIndex, reader, length);
+        }
     }
 
     @Override
-    public void close() throws SQLException {
-        closeState();
-        delegate.close();
+    public void setClob(int parameterIndex, Reader reader) throws SQLException {
+        if (params != null) {
+            recordText(parameterIndex, readAll(reader));
+        } else {
+            delegate.setClob(parameterIndex, reader);
+        }
+    }
+
+    @Override
+    public void setNCharacterStream(int parameterIndex, Reader value, long length) throws SQLException {
+        if (params != null) {
+            recordText(parameterIndex, readAll(value));
+        } else {
+            delegate.setNCharacterStream(parameterIndex, value, length);
+        }
+    }
+
+    @Override
+    public void setNCharacterStream(int parameterIndex, Reader value) throws SQLException {
+        if (params != null) {
+            recordText(parameterIndex, readAll(value));
+        } else {
+            delegate.setNCharacterStream(parameterIndex, value);
+        }
+    }
+
+    @Override
+    public void setNClob(int parameterIndex, Reader reader, long length) throws SQLException {
+        if (params != null) {
+            recordText(parameterIndex, readAll(reader));
+        } else {
+            delegate.setNClob(parameterIndex, reader, length);
+        }
+    }
+
+    @Override
+    public void setNClob(int parameterIndex, Reader reader) throws SQLException {
+        if (params != null) {
+            recordText(parameterIndex, readAll(reader));
+        } else {
+            delegate.setNClob(parameterIndex, reader);
+        }
+    }
+
+    @Override
+    public void setUnicodeStream(int parameterIndex, InputStream x, int length) throws SQLException {
+        if (params != null) {
+            recordBytes(parameterIndex, readAll(x));
+        } else {
+            delegate.setUnicodeStream(parameterIndex, x, length);
+        }
+    }
+
+    /** A stream read while recording: bound (and recorded) as the text it held. */
+    private void recordText(int parameterIndex, String text) throws SQLException {
+        delegate.setString(parameterIndex, text);
+        params.put(parameterIndex, (ps, i) -> ps.setString(i, text));
+    }
+
+    /** A stream read while recording: bound (and recorded) as the bytes it held. */
+    private void recordBytes(int parameterIndex, byte[] bytes) throws SQLException {
+        delegate.setBytes(parameterIndex, bytes);
+        params.put(parameterIndex, (ps, i) -> ps.setBytes(i, bytes));
+    }
+
+    private static byte[] readAll(InputStream in) throws SQLException {
+        if (in == null) {
+            return null;
+        }
+        try (in) {
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new SQLException("Could not read the stream bound as a parameter: " + e.getMessage(), e);
+        }
+    }
+
+    private static String readAll(Reader in) throws SQLException {
+        if (in == null) {
+            return null;
+        }
+        try (in) {
+            StringWriter w = new StringWriter();
+            in.transferTo(w);
+            return w.toString();
+        } catch (IOException e) {
+            throw new SQLException("Could not read the reader bound as a parameter: " + e.getMessage(), e);
+        }
     }
 }

@@ -3,6 +3,7 @@ package io.cohort.rm.jdbc;
 import io.cohort.rm.exec.Outcome;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 
 /** The results of the last statement the RM ran in the application's place, as JDBC's getters expose them. */
 final class ResultState {
@@ -43,9 +44,8 @@ final class ResultState {
         }
     }
 
+    /** A large update count as JDBC's int one: a count over {@code Integer.MAX_VALUE} is "succeeded, count unknown". */
     static int toInt(long count) {
-        return count > Integer.MAX_VALUE ? Statement_SUCCESS_NO_INFO : (int) count;
+        return count > Integer.MAX_VALUE ? Statement.SUCCESS_NO_INFO : (int) count;
     }
-
-    private static final int Statement_SUCCESS_NO_INFO = java.sql.Statement.SUCCESS_NO_INFO;
 }

@@ -2,50 +2,24 @@ package io.cohort.rm.jdbc;
 
 import io.cohort.rm.exec.Invocation;
 import io.cohort.rm.exec.Outcome;
-import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.ArrayList;
-import java.util.List;
 
 /** A plain {@link Statement} of a {@link ConnectionProxy}: SQL text goes through the RM's SQL path inside a global transaction. */
-final class StatementProxy extends DelegatingStatement<Statement> {
-
-    private final ConnectionProxy connection;
-    private ResultState state;
-    private List<String> batch;
+final class StatementProxy extends InterceptingStatement<Statement> {
 
     StatementProxy(ConnectionProxy connection, Statement delegate) {
-        super(delegate);
-        this.connection = connection;
+        super(connection, delegate);
     }
 
-    /** Runs {@code sql} through the SQL path when intercepting; null: the caller runs it on the delegate. */
-    private Outcome run(String sql, boolean keys, String[] keyColumns) throws SQLException {
-        closeState();
-        if (!ConnectionProxy.intercepting()) {
-            return null;
-        }
-        Outcome outcome = connection.execute(new Invocation(sql, null, keys, keyColumns));
-        if (outcome != null) {
-            state = new ResultState(outcome);
-        }
-        return outcome;
+    private Outcome run(String sql, boolean generatedKeys, String[] keyColumns) throws SQLException {
+        return run(new Invocation(sql, null, generatedKeys, keyColumns));
     }
 
-    private void closeState() throws SQLException {
-        if (state != null) {
-            state.close();
-            state = null;
-        }
-    }
-
-    static ResultSet queryResult(Outcome outcome) throws SQLException {
-        if (outcome.resultSet() == null) {
-            throw new SQLException("No results were returned by the query.", "02000");
-        }
-        return outcome.resultSet();
+    @Override
+    long updateOnDelegate(Invocation invocation) throws SQLException {
+        return delegate.executeLargeUpdate(invocation.sql());
     }
 
     @Override
@@ -128,89 +102,10 @@ final class StatementProxy extends DelegatingStatement<Statement> {
 
     @Override
     public void addBatch(String sql) throws SQLException {
-        if (!ConnectionProxy.intercepting()) {
+        if (ConnectionProxy.intercepting()) {
+            addToBatch(new Invocation(sql, null, false, null));
+        } else {
             delegate.addBatch(sql);
-            return;
         }
-        if (batch == null) {
-            batch = new ArrayList<>();
-        }
-        batch.add(sql);
-    }
-
-    @Override
-    public void clearBatch() throws SQLException {
-        batch = null;
-        delegate.clearBatch();
-    }
-
-    @Override
-    public int[] executeBatch() throws SQLException {
-        if (batch == null) {
-            return delegate.executeBatch();
-        }
-        long[] counts = executeLargeBatch();
-        int[] out = new int[counts.length];
-        for (int i = 0; i < counts.length; i++) {
-            out[i] = ResultState.toInt(counts[i]);
-        }
-        return out;
-    }
-
-    @Override
-    public long[] executeLargeBatch() throws SQLException {
-        List<String> sqls = batch;
-        batch = null;
-        if (sqls == null) {
-            return delegate.executeLargeBatch();
-        }
-        long[] counts = new long[sqls.size()];
-        for (int i = 0; i < counts.length; i++) {
-            Outcome o = run(sqls.get(i), false, null);
-            counts[i] = o == null ? delegate.executeLargeUpdate(sqls.get(i)) : o.updateCount();
-        }
-        closeState();
-        return counts;
-    }
-
-    @Override
-    public ResultSet getResultSet() throws SQLException {
-        return state != null ? state.resultSet() : delegate.getResultSet();
-    }
-
-    @Override
-    public int getUpdateCount() throws SQLException {
-        return state != null ? ResultState.toInt(state.updateCount()) : delegate.getUpdateCount();
-    }
-
-    @Override
-    public long getLargeUpdateCount() throws SQLException {
-        return state != null ? state.updateCount() : delegate.getLargeUpdateCount();
-    }
-
-    @Override
-    public boolean getMoreResults() throws SQLException {
-        return state != null ? state.moreResults() : delegate.getMoreResults();
-    }
-
-    @Override
-    public boolean getMoreResults(int current) throws SQLException {
-        return state != null ? state.moreResults() : delegate.getMoreResults(current);
-    }
-
-    @Override
-    public ResultSet getGeneratedKeys() throws SQLException {
-        return state != null && state.generatedKeys() != null ? state.generatedKeys() : delegate.getGeneratedKeys();
-    }
-
-    @Override
-    public Connection getConnection() {
-        return connection;
-    }
-
-    @Override
-    public void close() throws SQLException {
-        closeState();
-        delegate.close();
     }
 }

@@ -5,9 +5,9 @@ package io.cohort.rm.undo;
  * image (what it overwrote): someone changed it outside the global transaction. The rollback is
  * abandoned without touching any data; a person must decide.
  */
-public class DirtyWriteException extends Exception {
+class DirtyWriteException extends Exception {
 
-    public DirtyWriteException(String evidence) {
+    DirtyWriteException(String evidence) {
         super(evidence);
     }
 }

@@ -1,7 +1,7 @@
 package io.cohort.rm.undo;
 
 /** An undo log that cannot be read back: corrupt, from an unknown format version, or too large. */
-public class UndoFormatException extends RuntimeException {
+class UndoFormatException extends RuntimeException {
 
     public UndoFormatException(String message) {
         super(message);

@@ -1,9 +1,5 @@
-package io.cohort.rm.jdbc;
+package io.cohort.rm.exec;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.Reader;
-import java.io.StringWriter;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.util.Arrays;
@@ -11,7 +7,8 @@ import java.util.Arrays;
 /**
  * The parameters bound to a prepared statement, by their 1-based index, each as a setter that can
  * be replayed onto another statement at another index (the RM's rewritten SQL orders them
- * differently). Only kept inside a global transaction.
+ * differently). Only kept inside a global transaction. Written by the JDBC layer's prepared
+ * statements, read by the executors.
  */
 public final class ParamLog {
 
@@ -24,7 +21,8 @@ public final class ParamLog {
     private BoundParam[] values = new BoundParam[8];
     private int size;
 
-    void put(int index, BoundParam param) {
+    /** Records the value bound at 1-based {@code index}, replacing an earlier one. */
+    public void put(int index, BoundParam param) {
         if (index >= values.length) {
             values = Arrays.copyOf(values, Math.max(index + 1, values.length * 2));
         }
@@ -32,13 +30,13 @@ public final class ParamLog {
         size = Math.max(size, index);
     }
 
-    void clear() {
+    public void clear() {
         Arrays.fill(values, null);
         size = 0;
     }
 
     /** A frozen copy, for a batch entry. */
-    ParamLog copy() {
+    public ParamLog copy() {
         ParamLog c = new ParamLog();
         c.values = Arrays.copyOf(values, values.length);
         c.size = size;
@@ -63,30 +61,6 @@ public final class ParamLog {
     public void bindAll(PreparedStatement target) throws SQLException {
         for (int i = 1; i <= size; i++) {
             bind(target, i, i);
-        }
-    }
-
-    static byte[] readAll(InputStream in) throws SQLException {
-        if (in == null) {
-            return null;
-        }
-        try (in) {
-            return in.readAllBytes();
-        } catch (IOException e) {
-            throw new SQLException("Could not read the stream bound as a parameter: " + e.getMessage(), e);
-        }
-    }
-
-    static String readAll(Reader in) throws SQLException {
-        if (in == null) {
-            return null;
-        }
-        try (in) {
-            StringWriter w = new StringWriter();
-            in.transferTo(w);
-            return w.toString();
-        } catch (IOException e) {
-            throw new SQLException("Could not read the reader bound as a parameter: " + e.getMessage(), e);
         }
     }
 }

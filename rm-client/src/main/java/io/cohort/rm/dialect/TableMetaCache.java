@@ -1,6 +1,6 @@
-package io.cohort.rm.image;
+package io.cohort.rm.dialect;
 
-import io.cohort.rm.dialect.Dialect;
+import io.cohort.rm.image.TableMeta;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.concurrent.ConcurrentHashMap;
