@@ -8,6 +8,8 @@ import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
 import com.tngtech.archunit.lang.ArchRule;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.tc.store.TransactionStore;
 import io.cohort.testsupport.PackageCycles;
 import java.util.List;
 import java.util.Set;
@@ -34,6 +36,25 @@ class PackageDependenciesTest {
     @Test
     void shouldKeepTheCoordinatorFreeOfTheRpcPackage() {
         coordinatorDoesNotImportRpc(ROOT).check(mainClasses());
+    }
+
+    /**
+     * Every status write goes through the transition table (StatusMoves), and only the decision
+     * (Phase2Driver.decide) takes a transaction out of BEGIN (issue 17, item 3).
+     */
+    @Test
+    void shouldMoveStatusesOnlyThroughTheTransitionTableWithOneWayOutOfBegin() {
+        String moves = ROOT + ".coordinator.StatusMoves";
+        noClasses().that().doNotHaveFullyQualifiedName(moves)
+                .should().callMethod(TransactionStore.class, "transitionGlobal", String.class, GlobalStatus.class,
+                        GlobalStatus.class, String.class)
+                .because("a status move the table does not allow must be refused, not written")
+                .check(mainClasses());
+        noClasses().that().doNotHaveFullyQualifiedName(ROOT + ".coordinator.Phase2Driver")
+                .should().callMethod(moves, "leaveBegin", String.class.getName(), GlobalStatus.class.getName(),
+                        String.class.getName())
+                .because("one owner decides a transaction's outcome")
+                .check(mainClasses());
     }
 
     @Test

@@ -1,7 +1,7 @@
 package io.cohort.tc.api;
 
 import io.cohort.protocol.GlobalStatus;
-import io.cohort.tc.coordinator.BranchDispatcher;
+import io.cohort.tc.rpc.BranchDispatcher;
 import io.cohort.tc.coordinator.Coordinator;
 import io.cohort.tc.coordinator.CoordinatorException;
 import io.cohort.tc.coordinator.TcMetrics;

@@ -1,13 +1,13 @@
 package io.cohort.tc.config;
 
 import io.cohort.protocol.v1.TransactionProtocol;
-import io.cohort.tc.coordinator.BranchDispatcher;
 import io.cohort.tc.coordinator.Coordinator;
 import io.cohort.tc.coordinator.IdGenerator;
 import io.cohort.tc.coordinator.LockWaits;
 import io.cohort.tc.coordinator.Phase2Driver;
 import io.cohort.tc.coordinator.RecoveryLoop;
 import io.cohort.tc.coordinator.TcMetrics;
+import io.cohort.tc.rpc.BranchDispatcher;
 import io.cohort.tc.rpc.CoordinatorGrpcService;
 import io.cohort.tc.rpc.GrpcServer;
 import io.cohort.tc.store.TransactionStore;
@@ -28,6 +28,7 @@ import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
@@ -94,7 +95,9 @@ public class TcConfiguration {
 
     @Bean(destroyMethod = "shutdownNow")
     ScheduledExecutorService tcScheduler() {
-        return Executors.newScheduledThreadPool(1, r -> daemon(r, "cohort-tc-scheduler"));
+        ScheduledThreadPoolExecutor scheduler = new ScheduledThreadPoolExecutor(1, r -> daemon(r, "cohort-tc-scheduler"));
+        scheduler.setRemoveOnCancelPolicy(true); // a vote timeout is cancelled by its answer: do not keep it queued
+        return scheduler;
     }
 
     @Bean(destroyMethod = "shutdownNow")
@@ -142,10 +145,11 @@ public class TcConfiguration {
 
     @Bean
     Phase2Driver phase2Driver(TransactionStore store, BranchDispatcher dispatcher, TcMetrics metrics, Clock clock,
-                              TcProperties properties, TcObservations observations, LockWaits lockWaits) {
+                              TcProperties properties, TcObservations observations, LockWaits lockWaits,
+                              ScheduledExecutorService tcScheduler) {
         TcProperties.Recovery r = properties.recovery();
         return new Phase2Driver(store, dispatcher, metrics, clock, r.initialBackoff(), r.maxBackoff(), r.maxAttempts(),
-                properties.threePhase().voteTimeout(), observations, lockWaits);
+                properties.threePhase().voteTimeout(), observations, lockWaits, tcScheduler);
     }
 
     @Bean

@@ -21,9 +21,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The coordinator's entry points for TMs, RMs and people (REST). Validates each request, moves the
- * global transaction through {@link GlobalStateMachine} with a compare-and-set on the store, and
- * hands decided transactions to the {@link Phase2Driver}. Every method is asynchronous: it never
+ * The coordinator's entry points for TMs, RMs and people (REST). Validates each request and asks
+ * the {@link Phase2Driver} for the decision ({@link Phase2Driver#decide}, the one way out of BEGIN),
+ * which moves the transaction through {@link GlobalStateMachine} with a compare-and-set on the store. Every method is asynchronous: it never
  * blocks the RPC thread while the store makes a write durable.
  *
  * <p>Idempotence: a repeated commit (rollback) of a transaction already committing or committed
@@ -39,7 +39,7 @@ public final class Coordinator {
 
     private final TransactionStore store;
     private final Phase2Driver driver;
-    private final BranchDispatcher dispatcher;
+    private final BranchChannel channel;
     private final IdGenerator ids;
     private final TcMetrics metrics;
     private final Clock clock;
@@ -63,13 +63,13 @@ public final class Coordinator {
     public record Limits(long maxActive, long maxActivePerApplication) {
     }
 
-    public Coordinator(TransactionStore store, Phase2Driver driver, BranchDispatcher dispatcher, IdGenerator ids,
+    public Coordinator(TransactionStore store, Phase2Driver driver, BranchChannel channel, IdGenerator ids,
                        TcMetrics metrics, Clock clock, String tcAddress, Duration defaultTimeout,
                        Duration maxTimeout, TransactionProtocol defaultProtocol, int maxLockKeys, Limits limits,
                        LockWaits lockWaits) {
         this.store = store;
         this.driver = driver;
-        this.dispatcher = dispatcher;
+        this.channel = channel;
         this.ids = ids;
         this.metrics = metrics;
         this.clock = clock;
@@ -134,7 +134,11 @@ public final class Coordinator {
     }
 
     public CompletableFuture<GlobalTransaction> commit(String xid) {
-        GlobalTransaction tx = require(xid);
+        return commit(require(xid));
+    }
+
+    private CompletableFuture<GlobalTransaction> commit(GlobalTransaction tx) {
+        String xid = tx.xid();
         GlobalStatus status = tx.status();
         log.debug("Commit of {} asked in status {}", xid, status);
         if (status == GlobalStatus.BEGIN) {
@@ -143,23 +147,13 @@ public final class Coordinator {
                 throw new CoordinatorException(ErrorCode.GLOBAL_TIMED_OUT, "Global transaction " + xid
                         + " timed out after " + tx.timeoutMs() + " ms before commit was asked; it is being rolled back");
             }
-            if (tx.protocol() == TransactionProtocol.THREE_PHASE) {
-                return driver.vote(tx).thenCompose(decided -> decided == null ? commit(xid)
-                        : CompletableFuture.completedFuture(decided));
-            }
-            return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "commit requested by TM")
-                    .thenCompose(moved -> {
-                        if (!moved) {
-                            return commit(xid); // raced with rollback or timeout: answer from the new status
-                        }
-                        // AT branches are committed locally already: the rows are free as soon as the decision is
-                        // durable. Registrations waiting for them try again once the release is written.
-                        store.releaseLocks(xid).thenRun(() -> lockWaits.released(xid));
-                        GlobalTransaction decided = tx.withStatus(GlobalStatus.ASYNC_COMMITTING, "commit requested by TM",
-                                clock.millis());
-                        driver.drive(xid);
-                        return CompletableFuture.completedFuture(decided);
-                    });
+            GlobalStatus decision = tx.protocol() == TransactionProtocol.THREE_PHASE
+                    ? GlobalStatus.PRE_COMMITTING : GlobalStatus.ASYNC_COMMITTING;
+            String reason = decision == GlobalStatus.PRE_COMMITTING
+                    ? "commit requested by TM: collecting votes" : "commit requested by TM";
+            // null: raced with a rollback or timeout, answer from the new status
+            return driver.decide(tx, decision, reason).thenCompose(decided -> decided == null ? commit(find(xid))
+                    : CompletableFuture.completedFuture(decided));
         }
         if (status.isCommitDecided() || status == GlobalStatus.PRE_COMMITTING) {
             return CompletableFuture.completedFuture(tx);
@@ -168,24 +162,17 @@ public final class Coordinator {
     }
 
     public CompletableFuture<GlobalTransaction> rollback(String xid) {
-        return rollback(xid, "rollback requested by TM");
+        return rollback(require(xid), "rollback requested by TM");
     }
 
     /** @param reason why, and who asked: recorded on the transaction */
-    private CompletableFuture<GlobalTransaction> rollback(String xid, String reason) {
-        GlobalTransaction tx = require(xid);
+    private CompletableFuture<GlobalTransaction> rollback(GlobalTransaction tx, String reason) {
+        String xid = tx.xid();
         GlobalStatus status = tx.status();
         log.debug("Rollback of {} asked in status {}: {}", xid, status, reason);
         if (status == GlobalStatus.BEGIN) {
-            return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, reason)
-                    .thenCompose(moved -> {
-                        if (!moved) {
-                            return rollback(xid, reason);
-                        }
-                        driver.drive(xid);
-                        return CompletableFuture.completedFuture(tx.withStatus(GlobalStatus.ROLLBACKING,
-                                reason, clock.millis()));
-                    });
+            return driver.decide(tx, GlobalStatus.ROLLBACKING, reason).thenCompose(decided -> decided == null
+                    ? rollback(find(xid), reason) : CompletableFuture.completedFuture(decided));
         }
         if (status.isRollbackDecided()) {
             return CompletableFuture.completedFuture(tx);
@@ -199,12 +186,12 @@ public final class Coordinator {
         return require(xid);
     }
 
-    /** The status of {@code xid} if the store knows it (no validation: for lock holders, which are ours). */
     /** Phase-2 commands sent to each branch of {@code xid} by this replica (see {@link Phase2Driver#attempts}). */
     public java.util.Map<Long, Integer> branchAttempts(String xid) {
         return driver.attempts(xid);
     }
 
+    /** The status of {@code xid} if the store knows it (no validation: for lock holders, which are ours). */
     public Optional<GlobalStatus> findStatus(String xid) {
         return store.findGlobal(xid).map(GlobalTransaction::status);
     }
@@ -250,7 +237,7 @@ public final class Coordinator {
             throw new CoordinatorException(ErrorCode.REQUEST_TOO_LARGE, "Branch of " + xid + " on " + resourceId
                     + " locks " + rows.size() + " rows; at most " + maxLockKeys + " are allowed (cohort.tc.max-lock-keys)");
         }
-        if (!dispatcher.hasResource(resourceId)) {
+        if (!channel.hasResource(resourceId)) {
             throw new CoordinatorException(ErrorCode.UNKNOWN_RESOURCE, "No RM has announced resource '" + resourceId
                     + "' on this TC: the RM must open its command stream (hello with its resource ids) before "
                     + "registering branches, or phase 2 could never reach it");
@@ -306,7 +293,7 @@ public final class Coordinator {
             }
             if (status == BranchStatus.PHASE1_FAILED) {
                 // The branch is registered but its local transaction did not commit: it must not commit alone.
-                return rollbackOnly(xid, "branch " + branchId, reason).thenApply(GlobalTransaction::status);
+                return rollbackOnly(find(xid), "branch " + branchId, reason).thenApply(GlobalTransaction::status);
             }
             if (!againstDecision) {
                 return CompletableFuture.completedFuture(tx.status());
@@ -336,24 +323,17 @@ public final class Coordinator {
      * not undone (it is in the answer, for the RM to report).
      */
     public CompletableFuture<GlobalTransaction> markRollbackOnly(String xid, String resourceId, String reason) {
-        return rollbackOnly(xid, "a branch on resource " + resourceId, reason);
+        return rollbackOnly(require(xid), "a branch on resource " + resourceId, reason);
     }
 
-    private CompletableFuture<GlobalTransaction> rollbackOnly(String xid, String who, String reason) {
-        GlobalTransaction tx = require(xid);
+    private CompletableFuture<GlobalTransaction> rollbackOnly(GlobalTransaction tx, String who, String reason) {
         if (tx.status() != GlobalStatus.BEGIN) {
             return CompletableFuture.completedFuture(tx);
         }
         String recorded = "rollback-only: " + who + " failed in phase 1: " + oneLine(reason);
-        return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, recorded)
-                .thenCompose(moved -> {
-                    if (!moved) {
-                        return rollbackOnly(xid, who, reason); // raced: answer from the new status
-                    }
-                    driver.drive(xid);
-                    return CompletableFuture.completedFuture(tx.withStatus(GlobalStatus.ROLLBACKING, recorded,
-                            clock.millis()));
-                });
+        return driver.decide(tx, GlobalStatus.ROLLBACKING, recorded).thenCompose(decided -> decided == null
+                ? rollbackOnly(find(tx.xid()), who, reason) // raced: answer from the new status
+                : CompletableFuture.completedFuture(decided));
     }
 
     /** A reason from a client as one bounded line: it goes into logs, the store and other clients' errors. */
@@ -390,7 +370,7 @@ public final class Coordinator {
     public CompletableFuture<GlobalTransaction> forceRollback(String xid, String requestedBy) {
         GlobalTransaction tx = require(xid);
         if (tx.status() == GlobalStatus.BEGIN) {
-            return rollback(xid, "rollback requested by " + requestedBy);
+            return rollback(tx, "rollback requested by " + requestedBy);
         }
         if (tx.status().isRollbackDecided() && !tx.status().isFinal()) {
             return CompletableFuture.completedFuture(driver.retryNow(tx, "rollback retry requested by " + requestedBy));
@@ -399,12 +379,21 @@ public final class Coordinator {
                 + tx.status() + ": only BEGIN, or a rollback that is retrying or failed, can be rolled back");
     }
 
+    /**
+     * The transaction a caller names, its XID checked: the one place an XID from outside is parsed
+     * (the gRPC service and the REST API leave it to this), once per call.
+     */
     private GlobalTransaction require(String xid) {
         try {
             Xid.parse(xid);
         } catch (IllegalArgumentException e) {
             throw CoordinatorException.invalid(e.getMessage());
         }
+        return find(xid);
+    }
+
+    /** The transaction of an XID already checked (read again after a race). */
+    private GlobalTransaction find(String xid) {
         return store.findGlobal(xid).orElseThrow(() -> CoordinatorException.unknownXid(xid, store.whyUnknown()));
     }
 

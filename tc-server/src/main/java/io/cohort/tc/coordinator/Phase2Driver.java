@@ -17,6 +17,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -51,7 +53,7 @@ public final class Phase2Driver {
     private static final Logger log = LoggerFactory.getLogger(Phase2Driver.class);
 
     private final TransactionStore store;
-    private final BranchDispatcher dispatcher;
+    private final BranchChannel channel;
     private final TcMetrics metrics;
     private final Clock clock;
     private final Duration initialBackoff;
@@ -60,6 +62,8 @@ public final class Phase2Driver {
     private final Duration voteTimeout;
     private final TcObservations observations;
     private final LockWaits lockWaits;
+    private final StatusMoves moves;
+    private final ScheduledExecutorService timer;
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
     private final Map<String, RetryState> retries = new ConcurrentHashMap<>();
     /** Commands sent per branch of each transaction this replica drives (the console shows them); kept until it ends. */
@@ -72,14 +76,17 @@ public final class Phase2Driver {
 
     /**
      * {@code observations}: a span per command sent, the child of the request that decided the
-     * transaction; {@code lockWaits}: woken when a transaction's locks are released.
+     * transaction; {@code lockWaits}: woken when a transaction's locks are released; {@code timer}:
+     * ends the 3PC votes not answered within {@code voteTimeout} (on {@code clock}'s time).
      */
-    public Phase2Driver(TransactionStore store, BranchDispatcher dispatcher, TcMetrics metrics, Clock clock,
+    public Phase2Driver(TransactionStore store, BranchChannel channel, TcMetrics metrics, Clock clock,
                         Duration initialBackoff, Duration maxBackoff, int maxAttempts, Duration voteTimeout,
-                        TcObservations observations, LockWaits lockWaits) {
+                        TcObservations observations, LockWaits lockWaits, ScheduledExecutorService timer) {
+        this.moves = new StatusMoves(store);
+        this.timer = timer;
         this.observations = observations;
         this.store = store;
-        this.dispatcher = dispatcher;
+        this.channel = channel;
         this.metrics = metrics;
         this.clock = clock;
         this.initialBackoff = initialBackoff;
@@ -91,7 +98,7 @@ public final class Phase2Driver {
 
     /** The resources an RM announced to this replica: the transactions it can finish. */
     Set<String> reachableResources() {
-        return dispatcher.resourceIds();
+        return channel.resourceIds();
     }
 
     /** Drops the retry state of transactions this replica no longer works on (ended, or owned by another). */
@@ -115,6 +122,11 @@ public final class Phase2Driver {
         return sent == null ? Map.of() : Map.copyOf(sent);
     }
 
+    /** Whether a task of this replica drives {@code xid} right now (a vote, or a phase-2 pass). */
+    boolean isDriving(String xid) {
+        return inFlight.contains(xid);
+    }
+
     /** Whether the recovery loop should drive {@code xid} now (not in flight, backoff elapsed). */
     boolean isDue(String xid) {
         if (inFlight.contains(xid)) {
@@ -126,46 +138,68 @@ public final class Phase2Driver {
 
     /** Rolls back a transaction whose timeout passed while in BEGIN. */
     public void timeOut(GlobalTransaction tx) {
-        String reason = "timed out after " + tx.timeoutMs() + " ms in BEGIN";
-        store.transitionGlobal(tx.xid(), GlobalStatus.BEGIN, GlobalStatus.TIMEOUT_ROLLBACKING, reason)
-                .whenComplete((moved, error) -> {
+        decide(tx, GlobalStatus.TIMEOUT_ROLLBACKING, "timed out after " + tx.timeoutMs() + " ms in BEGIN")
+                .whenComplete((decided, error) -> {
                     if (error != null) {
                         log.warn("Could not log the timeout of xid={} ({}); the recovery loop will try again",
                                 tx.xid(), error.toString());
-                    } else if (moved) {
-                        metrics.timedOut();
-                        drive(tx.xid());
                     }
                 });
     }
 
     /**
-     * 3PC: moves {@code tx} from BEGIN to PRE_COMMITTING, collects every branch's CanCommit vote and
-     * logs the decision: PRE_COMMITTED when all voted yes, else ROLLBACKING. Completes with the
-     * transaction in its decided status (phase 2 then runs on its own), or with null when the
-     * transaction had already left BEGIN (the caller answers from its new status).
+     * The one place a transaction leaves BEGIN: logs the decision {@code to} (ASYNC_COMMITTING,
+     * ROLLBACKING, TIMEOUT_ROLLBACKING, or PRE_COMMITTING, which runs the 3PC vote) and starts phase 2.
+     * Completes with the transaction in its decided status, or with null when it had left BEGIN
+     * already (the caller answers from its new status).
+     *
+     * @throws CoordinatorException (ILLEGAL_TRANSITION) for a status BEGIN cannot go to
      */
-    CompletableFuture<GlobalTransaction> vote(GlobalTransaction tx) {
+    CompletableFuture<GlobalTransaction> decide(GlobalTransaction tx, GlobalStatus to, String reason) {
+        String xid = tx.xid();
+        GlobalStateMachine.checkMove(xid, GlobalStatus.BEGIN, to);
+        if (to == GlobalStatus.PRE_COMMITTING) {
+            return vote(tx, reason);
+        }
+        return moves.leaveBegin(xid, to, reason).thenApply(moved -> {
+            if (!moved) {
+                return null;
+            }
+            if (to == GlobalStatus.ASYNC_COMMITTING) {
+                // AT branches are committed locally already: the rows are free as soon as the decision is
+                // durable. Registrations waiting for them try again once the release is written.
+                store.releaseLocks(xid).thenRun(() -> lockWaits.released(xid));
+            } else if (to == GlobalStatus.TIMEOUT_ROLLBACKING) {
+                metrics.timedOut();
+            }
+            drive(xid);
+            return tx.withStatus(to, reason, clock.millis());
+        });
+    }
+
+    /**
+     * 3PC: moves {@code tx} from BEGIN to PRE_COMMITTING, collects every branch's CanCommit vote and
+     * logs the decision: PRE_COMMITTED when all voted yes, else ROLLBACKING. A vote not answered
+     * within the vote timeout counts as no.
+     */
+    private CompletableFuture<GlobalTransaction> vote(GlobalTransaction tx, String reason) {
         String xid = tx.xid();
         if (!inFlight.add(xid)) { // marked before the status moves, so the recovery loop cannot abort the vote
             return CompletableFuture.completedFuture(null);
         }
-        return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.PRE_COMMITTING,
-                "commit requested by TM: collecting votes").thenCompose(moved -> {
+        return moves.leaveBegin(xid, GlobalStatus.PRE_COMMITTING, reason).thenCompose(moved -> {
             if (!moved) {
                 return CompletableFuture.<GlobalTransaction>completedFuture(null);
             }
             List<Branch> branches = store.findBranches(xid);
-            List<CompletableFuture<BranchDispatcher.Outcome>> votes = new ArrayList<>();
+            List<CompletableFuture<BranchChannel.Outcome>> votes = new ArrayList<>();
             for (Branch b : branches) {
-                votes.add(send(xid, b, BranchAction.CAN_COMMIT).completeOnTimeout(
-                        new BranchDispatcher.Outcome(BranchStatus.VOTED_NO, "no vote within " + voteTimeout, false),
-                        voteTimeout.toMillis(), TimeUnit.MILLISECONDS));
+                votes.add(withVoteTimeout(send(xid, b, BranchAction.CAN_COMMIT)));
             }
             return CompletableFuture.allOf(votes.toArray(CompletableFuture[]::new)).thenCompose(v -> {
                 String no = null;
                 for (int i = 0; i < votes.size() && no == null; i++) {
-                    BranchDispatcher.Outcome o = votes.get(i).join();
+                    BranchChannel.Outcome o = votes.get(i).join();
                     if (o.status() != BranchStatus.VOTED_YES) {
                         Branch b = branches.get(i);
                         no = "branch " + b.branchId() + " on " + b.resourceId() + " voted no: "
@@ -173,9 +207,9 @@ public final class Phase2Driver {
                     }
                 }
                 GlobalStatus next = no == null ? GlobalStatus.PRE_COMMITTED : GlobalStatus.ROLLBACKING;
-                String reason = no == null ? "all " + branches.size() + " branches voted yes" : no;
-                return store.transitionGlobal(xid, GlobalStatus.PRE_COMMITTING, next, reason)
-                        .thenApply(decided -> tx.withStatus(next, reason, clock.millis()));
+                String decision = no == null ? "all " + branches.size() + " branches voted yes" : no;
+                return moves.move(xid, GlobalStatus.PRE_COMMITTING, next, decision)
+                        .thenApply(decided -> tx.withStatus(next, decision, clock.millis()));
             });
         }).whenComplete((decided, error) -> {
             inFlight.remove(xid);
@@ -185,13 +219,20 @@ public final class Phase2Driver {
         });
     }
 
+    /** {@code vote}, or a no once the vote timeout passed without an answer. */
+    private CompletableFuture<BranchChannel.Outcome> withVoteTimeout(CompletableFuture<BranchChannel.Outcome> vote) {
+        ScheduledFuture<?> timeout = timer.schedule(() -> vote.complete(new BranchChannel.Outcome(BranchStatus.VOTED_NO,
+                "no vote within " + voteTimeout, false)), voteTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        vote.whenComplete((o, e) -> timeout.cancel(false));
+        return vote;
+    }
+
     /** Retries now with a fresh budget (a person asked). Returns the status it is driven from. */
     GlobalTransaction retryNow(GlobalTransaction tx, String reason) {
         GlobalStatus status = tx.status();
         if (status == GlobalStatus.COMMIT_FAILED || status == GlobalStatus.ROLLBACK_FAILED) {
             GlobalStatus next = GlobalStateMachine.retryingOf(status);
-            GlobalStateMachine.checkMove(tx.xid(), status, next);
-            boolean moved = store.transitionGlobal(tx.xid(), status, next, reason).join();
+            boolean moved = moves.move(tx.xid(), status, next, reason).join();
             if (!moved) {
                 throw new CoordinatorException(io.cohort.protocol.v1.ErrorCode.ILLEGAL_TRANSITION,
                         "Global transaction " + tx.xid() + " changed status while the retry was asked; look again");
@@ -247,10 +288,10 @@ public final class Phase2Driver {
         GlobalStatus status = tx.status();
         if (status == GlobalStatus.PRE_COMMITTING) {
             // Found waiting for votes without a vote in progress (the TC restarted): abort, as 3PC says.
-            return store.transitionGlobal(xid, status, GlobalStatus.ROLLBACKING,
+            return moves.move(xid, status, GlobalStatus.ROLLBACKING,
                     "the TC restarted while collecting votes: aborted").thenApply(moved -> moved);
         }
-        Branch unreachable = branches.stream().filter(b -> !dispatcher.hasResource(b.resourceId())).findFirst()
+        Branch unreachable = branches.stream().filter(b -> !channel.hasResource(b.resourceId())).findFirst()
                 .orElse(null);
         if (unreachable != null && store.releaseLease(xid)) {
             retries.remove(xid);
@@ -274,7 +315,7 @@ public final class Phase2Driver {
     private CompletableFuture<Boolean> commitRound(GlobalTransaction tx, List<Branch> branches, BranchAction action,
                                                    BranchStatus reached) {
         List<Branch> sentTo = new ArrayList<>();
-        List<CompletableFuture<BranchDispatcher.Outcome>> sent = new ArrayList<>();
+        List<CompletableFuture<BranchChannel.Outcome>> sent = new ArrayList<>();
         for (Branch b : branches) {
             if (b.status() == reached || b.status() == BranchStatus.PHASE2_COMMITTED || b.status() == BranchStatus.PHASE1_FAILED) {
                 continue;
@@ -290,7 +331,7 @@ public final class Phase2Driver {
             boolean unretryable = false;
             boolean splitFound = false;
             for (int i = 0; i < sent.size(); i++) {
-                BranchDispatcher.Outcome o = sent.get(i).join();
+                BranchChannel.Outcome o = sent.get(i).join();
                 Branch b = sentTo.get(i);
                 if (o.status() == reached || o.status() == BranchStatus.PHASE2_COMMITTED) {
                     if (b.status() == BranchStatus.PHASE2_ROLLBACKED) {
@@ -332,7 +373,7 @@ public final class Phase2Driver {
                     return CompletableFuture.completedFuture(true); // redo the split branches next pass
                 }
                 if (tx.status() == GlobalStatus.PRE_COMMITTED) {
-                    return store.transitionGlobal(tx.xid(), tx.status(), GlobalStatus.COMMITTING,
+                    return moves.move(tx.xid(), tx.status(), GlobalStatus.COMMITTING,
                             "every branch acknowledged PreCommit").thenApply(moved -> moved);
                 }
                 // 3PC holds the locks to the end. 2PC released them at the decision, but as a second
@@ -379,11 +420,11 @@ public final class Phase2Driver {
         });
     }
 
-    private CompletableFuture<BranchDispatcher.Outcome> send(String xid, Branch b, BranchAction action) {
+    private CompletableFuture<BranchChannel.Outcome> send(String xid, Branch b, BranchAction action) {
         long start = System.nanoTime();
         attempts.computeIfAbsent(xid, k -> new ConcurrentHashMap<>()).merge(b.branchId(), 1, Integer::sum);
         TcObservations.Command traced = observations.command(xid, b.branchId(), b.resourceId(), action.name());
-        return dispatcher.send(xid, b, action, traced.traceContext()).whenComplete((o, e) -> {
+        return channel.send(xid, b, action, traced.traceContext()).whenComplete((o, e) -> {
             metrics.branchPhase2(action, System.nanoTime() - start);
             traced.answered(o == null ? null : o.status().name(), e);
         });
@@ -395,7 +436,7 @@ public final class Phase2Driver {
         boolean firstPass = tx.status() != GlobalStateMachine.retryingOf(tx.status()) && !tx.reason().isEmpty();
         String fullReason = (firstPass ? tx.reason() + "; " : "") + reason
                 + (current.heuristic() ? " (heuristic outcome repaired by the TC)" : "");
-        return store.transitionGlobal(tx.xid(), tx.status(), done, fullReason).thenCompose(moved -> {
+        return moves.move(tx.xid(), tx.status(), done, fullReason).thenCompose(moved -> {
             retries.remove(tx.xid());
             attempts.remove(tx.xid());
             parked.remove(tx.xid());
@@ -414,7 +455,7 @@ public final class Phase2Driver {
         GlobalStatus failed = GlobalStateMachine.failedOf(tx.status());
         log.error("Global transaction xid={} needs a person: {} -> {} because {}", tx.xid(), tx.status(), failed,
                 LogText.safe(reason, 4096));
-        return store.transitionGlobal(tx.xid(), tx.status(), failed, reason).thenAccept(moved -> {
+        return moves.move(tx.xid(), tx.status(), failed, reason).thenAccept(moved -> {
             retries.remove(tx.xid());
             observations.ended(tx.xid());
             if (moved) {
@@ -438,7 +479,7 @@ public final class Phase2Driver {
         if (retrying == tx.status()) {
             return CompletableFuture.completedFuture(null);
         }
-        return store.transitionGlobal(tx.xid(), tx.status(), retrying, reason).thenAccept(moved -> {
+        return moves.move(tx.xid(), tx.status(), retrying, reason).thenAccept(moved -> {
         });
     }
 

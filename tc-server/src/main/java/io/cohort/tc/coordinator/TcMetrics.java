@@ -32,7 +32,7 @@ public final class TcMetrics {
     private final Timer lockWaitsConflict;
     private final Counter lockWaitsRefused;
 
-    public TcMetrics(MeterRegistry registry, TransactionStore store, BranchDispatcher dispatcher) {
+    public TcMetrics(MeterRegistry registry, TransactionStore store, BranchChannel channel) {
         this.registry = registry;
         lockWaitsAcquired = lockWaitTimer(registry, "acquired");
         lockWaitsConflict = lockWaitTimer(registry, "conflict");
@@ -55,9 +55,9 @@ public final class TcMetrics {
                 branchLatency.put(action, branchTimer(registry, action.name().toLowerCase(Locale.ROOT)));
             }
         }
-        Gauge.builder("cohort.tc.branch.commands.pending", dispatcher, BranchDispatcher::pendingCount)
+        Gauge.builder("cohort.tc.branch.commands.pending", channel, BranchChannel::pendingCount)
                 .description("Branch commands sent to RMs and not answered yet").register(registry);
-        Gauge.builder("cohort.tc.branch.commands.queued.bytes", dispatcher, BranchDispatcher::queuedBytes)
+        Gauge.builder("cohort.tc.branch.commands.queued.bytes", channel, BranchChannel::queuedBytes)
                 .description("Bytes of branch commands waiting for their RM streams to take them (flow control)")
                 .register(registry);
         for (GlobalStatus status : GlobalStatus.values()) {

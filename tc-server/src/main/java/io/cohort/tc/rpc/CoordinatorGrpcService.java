@@ -3,7 +3,6 @@ package io.cohort.tc.rpc;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.Protocol;
 import io.cohort.protocol.TraceKeys;
-import io.cohort.protocol.Xid;
 import io.cohort.protocol.v1.BeginRequest;
 import io.cohort.protocol.v1.BeginResponse;
 import io.cohort.protocol.v1.BranchResult;
@@ -23,7 +22,6 @@ import io.cohort.protocol.v1.RollbackOnlyRequest;
 import io.cohort.protocol.v1.TcMessage;
 import io.cohort.protocol.v1.TcWelcome;
 import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
-import io.cohort.tc.coordinator.BranchDispatcher;
 import io.cohort.tc.coordinator.Coordinator;
 import io.cohort.tc.coordinator.CoordinatorException;
 import io.cohort.tc.model.GlobalTransaction;
@@ -94,26 +92,25 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
 
     @Override
     public void commit(GlobalRequest request, StreamObserver<GlobalStatusResponse> response) {
-        answer("commit", request.getXid(), true, response, () -> coordinator.commit(checkXid(request.getXid())),
+        answer("commit", request.getXid(), true, response, () -> coordinator.commit(request.getXid()),
                 this::statusOf);
     }
 
     @Override
     public void rollback(GlobalRequest request, StreamObserver<GlobalStatusResponse> response) {
-        answer("rollback", request.getXid(), true, response, () -> coordinator.rollback(checkXid(request.getXid())),
+        answer("rollback", request.getXid(), true, response, () -> coordinator.rollback(request.getXid()),
                 this::statusOf);
     }
 
     @Override
     public void getStatus(GlobalRequest request, StreamObserver<GlobalStatusResponse> response) {
         answer("status", request.getXid(), false, response,
-                () -> CompletableFuture.completedFuture(coordinator.status(checkXid(request.getXid()))), this::statusOf);
+                () -> CompletableFuture.completedFuture(coordinator.status(request.getXid())), this::statusOf);
     }
 
     @Override
     public void registerBranch(RegisterBranchRequest request, StreamObserver<RegisterBranchResponse> response) {
         answer("registerBranch", request.getXid(), false, response, () -> {
-            checkXid(request.getXid());
             checkLength("resource_id", request.getResourceId(), MAX_ID_LENGTH);
             checkLength("client_id", request.getClientId(), MAX_ID_LENGTH);
             checkMayServe(request.getResourceId(), "register a branch of " + request.getXid() + " for");
@@ -147,7 +144,6 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
     @Override
     public void reportBranch(ReportBranchRequest request, StreamObserver<ReportBranchResponse> response) {
         answer("reportBranch", request.getXid(), true, response, () -> {
-            checkXid(request.getXid());
             BranchStatus status;
             try {
                 status = BranchStatus.fromWire(request.getStatus());
@@ -164,7 +160,6 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
     @Override
     public void markRollbackOnly(RollbackOnlyRequest request, StreamObserver<GlobalStatusResponse> response) {
         answer("markRollbackOnly", request.getXid(), true, response, () -> {
-            checkXid(request.getXid());
             checkLength("resource_id", request.getResourceId(), MAX_ID_LENGTH);
             checkLength("reason", request.getReason(), 4096);
             if (request.getResourceId().isEmpty()) {
@@ -337,15 +332,6 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                 .setHolderXid(lock.xid()).setHeldSinceEpochMs(lock.acquiredAtMs());
         coordinator.findStatus(lock.xid()).ifPresent(s -> conflict.setHolderStatus(s.toWire()));
         return conflict.build();
-    }
-
-    private static String checkXid(String xid) {
-        try {
-            Xid.parse(xid);
-            return xid;
-        } catch (IllegalArgumentException e) {
-            throw CoordinatorException.invalid(e.getMessage());
-        }
     }
 
     private static void checkLength(String field, String value, int max) {

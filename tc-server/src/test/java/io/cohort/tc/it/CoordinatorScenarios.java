@@ -30,7 +30,11 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The coordinator end to end over real gRPC, with a test RM on the real command stream, against
- * one store. Subclasses pick the store; every scenario runs on both.
+ * one store. Subclasses pick the store; every scenario runs on both. What only a running TC shows
+ * is here: requests and answers on the wire, the REST API, restarts on the same data, commands
+ * answered late on the stream. The coordinator's logic itself (phase 2, retries and backoff,
+ * timeouts, 3PC, lock waits) is tested without a server and without real time in
+ * {@code coordinator.ScriptedCoordinatorTest}.
  */
 abstract class CoordinatorScenarios {
 
@@ -140,61 +144,6 @@ abstract class CoordinatorScenarios {
     }
 
     @Test
-    void commitDrivesEveryBranchToCommittedAndReleasesLocks() {
-        String xid = begin();
-        long b1 = register(xid, R1, "account:1");
-        long b2 = register(xid, R2, "account:2");
-
-        assertThat(client.commit(xid).getStatus()).isIn(GlobalStatusCode.GLOBAL_ASYNC_COMMITTING,
-                GlobalStatusCode.GLOBAL_COMMITTED);
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
-
-        assertThat(rm.receivedFor(xid)).extracting(BranchCommand::getBranchId).containsExactlyInAnyOrder(b1, b2);
-        assertThat(rm.receivedFor(xid)).allMatch(c -> c.getAction() == BranchAction.COMMIT);
-        assertThat(client.queryLocks(R1, List.of("account:1"), "").getLockable()).isTrue();
-    }
-
-    @Test
-    void rollbackUndoesBranchesInReverseRegistrationOrder() {
-        String xid = begin();
-        long b1 = register(xid, R1, "account:1");
-        long b2 = register(xid, R2, "account:2");
-        long b3 = register(xid, R1, "account:3");
-
-        assertThat(client.rollback(xid).getStatus()).isIn(GlobalStatusCode.GLOBAL_ROLLBACKING,
-                GlobalStatusCode.GLOBAL_ROLLBACKED);
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_ROLLBACKED);
-
-        assertThat(rm.receivedFor(xid)).extracting(BranchCommand::getBranchId).containsExactly(b3, b2, b1);
-        assertThat(rm.receivedFor(xid)).allMatch(c -> c.getAction() == BranchAction.ROLLBACK);
-        assertThat(client.queryLocks(R1, List.of("account:1,3"), "").getLockable()).isTrue();
-    }
-
-    @Test
-    void repeatedRequestsAnswerTheSameAndContradictionsAreRefused() {
-        String committed = begin();
-        register(committed, R1, "account:1");
-        client.commit(committed);
-        assertThat(client.commit(committed).getStatus()).isIn(GlobalStatusCode.GLOBAL_ASYNC_COMMITTING,
-                GlobalStatusCode.GLOBAL_COMMITTED);
-        assertThat(errorOf(() -> client.rollback(committed))).isEqualTo(ErrorCode.GLOBAL_NOT_ACTIVE);
-
-        String rolledBack = begin();
-        register(rolledBack, R1, "account:2");
-        client.rollback(rolledBack);
-        assertThat(client.rollback(rolledBack).getStatus()).isIn(GlobalStatusCode.GLOBAL_ROLLBACKING,
-                GlobalStatusCode.GLOBAL_ROLLBACKED);
-        assertThat(errorOf(() -> client.commit(rolledBack))).isEqualTo(ErrorCode.GLOBAL_NOT_ACTIVE);
-        assertThat(errorOf(() -> register(rolledBack, R1, "account:9"))).isEqualTo(ErrorCode.GLOBAL_NOT_ACTIVE);
-
-        awaitStatus(committed, GlobalStatusCode.GLOBAL_COMMITTED);
-        awaitStatus(rolledBack, GlobalStatusCode.GLOBAL_ROLLBACKED);
-        // Each branch got exactly one phase-2 command although the TM asked twice.
-        assertThat(rm.receivedFor(committed)).hasSize(1);
-        assertThat(rm.receivedFor(rolledBack)).hasSize(1);
-    }
-
-    @Test
     void aTransactionMarkedRollbackOnlyIsRolledBackAndItsCommitRefusedWithTheReason() throws Exception {
         String xid = begin();
         long b1 = register(xid, R1, "account:1");
@@ -231,43 +180,6 @@ abstract class CoordinatorScenarios {
     }
 
     @Test
-    void aRegisteredBranchWhosePhaseOneFailedMakesItsTransactionRollBack() {
-        String xid = begin();
-        long b1 = register(xid, R1, "account:1");
-        long b2 = register(xid, R2, "account:2");
-
-        client.reportBranch(xid, b2, BranchStatusCode.BRANCH_PHASE1_FAILED, "local commit failed", false);
-
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_ROLLBACKED);
-        assertThat(client.status(xid).getReason()).contains("rollback-only: branch " + b2)
-                .contains("local commit failed");
-        assertThat(errorOf(() -> client.commit(xid))).isEqualTo(ErrorCode.GLOBAL_NOT_ACTIVE);
-        assertThat(rm.receivedFor(xid)).extracting(BranchCommand::getBranchId).contains(b1);
-    }
-
-    @Test
-    void lockConflictNamesTheHolderUntilItCommits() {
-        String first = begin();
-        register(first, R1, "account:1,2");
-        String second = begin();
-
-        RegisterBranchResponse conflict = client.registerBranch(second, R1, List.of("account:2"), new byte[0], "rm-1");
-        assertThat(conflict.hasConflict()).isTrue();
-        assertThat(conflict.getConflict().getHolderXid()).isEqualTo(first);
-        assertThat(conflict.getConflict().getLockKey()).isEqualTo("account:2");
-        assertThat(conflict.getConflict().getHolderStatus()).isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
-        // The same rows on another resource are other rows.
-        register(second, R2, "account:2");
-        // Re-entrant for the holder.
-        register(first, R1, "account:2");
-
-        client.commit(first);
-        register(second, R1, "account:2");
-        client.commit(second);
-        awaitStatus(second, GlobalStatusCode.GLOBAL_COMMITTED);
-    }
-
-    @Test
     void badInputIsRefusedWithAReasonAndChangesNothing() {
         assertThat(errorOf(() -> client.status("10.0.0.1:8091:42"))).isEqualTo(ErrorCode.UNKNOWN_XID);
         assertThat(errorOf(() -> client.commit("not-an-xid"))).isEqualTo(ErrorCode.INVALID_REQUEST);
@@ -292,32 +204,6 @@ abstract class CoordinatorScenarios {
         client.commit(xid);
         awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
         assertThat(rm.receivedFor(xid)).isEmpty();
-    }
-
-    @Test
-    void aTransactionPastItsTimeoutIsRolledBackByTheTc() {
-        // Long enough for the registration to get in first on a busy machine.
-        String xid = client.begin("slow", Duration.ofSeconds(2), TransactionProtocol.TWO_PHASE);
-        register(xid, R1, "account:7");
-
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_TIMEOUT_ROLLBACKED);
-
-        assertThat(rm.receivedFor(xid)).extracting(BranchCommand::getAction).containsExactly(BranchAction.ROLLBACK);
-        assertThat(errorOf(() -> client.commit(xid))).isEqualTo(ErrorCode.GLOBAL_TIMED_OUT);
-        assertThat(client.queryLocks(R1, List.of("account:7"), "").getLockable()).isTrue();
-    }
-
-    @Test
-    void failedPhaseTwoIsRetriedUntilTheRmSucceeds() {
-        AtomicInteger failures = new AtomicInteger();
-        rm.answer = c -> failures.incrementAndGet() <= 3 ? BranchStatusCode.BRANCH_PHASE2_COMMIT_FAILED_RETRYABLE
-                : TestRm.success(c);
-        String xid = begin();
-        register(xid, R1, "account:1");
-        client.commit(xid);
-
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
-        assertThat(rm.receivedFor(xid)).hasSize(4);
     }
 
     @Test
@@ -346,26 +232,6 @@ abstract class CoordinatorScenarios {
         TestRm.sleep(500); // it is on the wire now: give the TC a moment to (wrongly) act on it
         assertThat(status(xid)).isEqualTo(GlobalStatusCode.GLOBAL_COMMITTED);
         assertThat(rm.receivedFor(xid)).hasSizeGreaterThanOrEqualTo(2);
-    }
-
-    @Test
-    void retriesAreBoundedThenAPersonCanRetryThroughTheApi() throws Exception {
-        rm.answer = c -> BranchStatusCode.BRANCH_PHASE2_COMMIT_FAILED_RETRYABLE;
-        String xid = begin();
-        register(xid, R1, "account:1");
-        client.commit(xid);
-
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMIT_FAILED);
-        int attempts = rm.receivedFor(xid).size();
-        assertThat(attempts).isEqualTo(MAX_ATTEMPTS);
-        assertThat(client.status(xid).getReason()).contains("gave up after " + MAX_ATTEMPTS + " attempts");
-        TestRm.sleep(500);
-        assertThat(rm.receivedFor(xid)).hasSize(attempts); // it really stopped
-
-        rm.answer = TestRm::success;
-        HttpResponse<String> retry = rest("POST", "/api/v1/transactions/" + xid + "/retry");
-        assertThat(retry.statusCode()).isEqualTo(200);
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
     }
 
     @Test
@@ -452,73 +318,6 @@ abstract class CoordinatorScenarios {
     }
 
     @Test
-    void threePhaseCommitVotesThenPreCommitsThenCommitsHoldingLocksToTheEnd() {
-        String xid = begin3pc();
-        long b1 = register(xid, R1, "account:1");
-        long b2 = register(xid, R2, "account:2");
-
-        GlobalStatusCode answered = client.commit(xid).getStatus();
-        assertThat(answered).isIn(GlobalStatusCode.GLOBAL_PRE_COMMITTED, GlobalStatusCode.GLOBAL_COMMITTING,
-                GlobalStatusCode.GLOBAL_COMMITTED);
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
-
-        for (long b : List.of(b1, b2)) {
-            assertThat(actionsFor(xid, b)).containsExactly(BranchAction.CAN_COMMIT, BranchAction.PRE_COMMIT,
-                    BranchAction.COMMIT);
-        }
-        assertThat(client.status(xid).getHeuristic()).isFalse();
-        assertThat(client.queryLocks(R1, List.of("account:1"), "").getLockable()).isTrue();
-    }
-
-    @Test
-    void threePhaseLocksStayHeldUntilDoCommitEnds() {
-        AtomicInteger commits = new AtomicInteger();
-        rm.answer = c -> c.getAction() == BranchAction.COMMIT && commits.incrementAndGet() <= 2
-                ? BranchStatusCode.BRANCH_PHASE2_COMMIT_FAILED_RETRYABLE : TestRm.success(c);
-        String xid = begin3pc();
-        register(xid, R1, "account:3");
-        client.commit(xid);
-        await(() -> commits.get() >= 1, () -> "a DoCommit");
-        // Decided, but not finished: the row stays locked so a split could still be repaired.
-        assertThat(client.queryLocks(R1, List.of("account:3"), "").getConflict().getHolderXid()).isEqualTo(xid);
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
-        assertThat(client.queryLocks(R1, List.of("account:3"), "").getLockable()).isTrue();
-    }
-
-    @Test
-    void aNoVoteAbortsAndRollsBackEveryBranch() {
-        String xid = begin3pc();
-        long b1 = register(xid, R1, "account:1");
-        long b2 = register(xid, R2, "account:2");
-        rm.answer = c -> c.getAction() == BranchAction.CAN_COMMIT && c.getBranchId() == b2
-                ? BranchStatusCode.BRANCH_VOTED_NO : TestRm.success(c);
-
-        GlobalStatusResponse answer = client.commit(xid);
-        assertThat(answer.getStatus()).isIn(GlobalStatusCode.GLOBAL_ROLLBACKING, GlobalStatusCode.GLOBAL_ROLLBACKED);
-        assertThat(answer.getReason()).contains("voted no");
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_ROLLBACKED);
-        assertThat(actionsFor(xid, b1)).containsExactly(BranchAction.CAN_COMMIT, BranchAction.ROLLBACK);
-        assertThat(actionsFor(xid, b2)).containsExactly(BranchAction.CAN_COMMIT, BranchAction.ROLLBACK);
-    }
-
-    @Test
-    void aMissingVoteAbortsAfterTheVoteTimeout() {
-        String xid = begin3pc();
-        long b1 = register(xid, R1, "account:1");
-        rm.answer = c -> {
-            if (c.getAction() == BranchAction.CAN_COMMIT) {
-                TestRm.sleep(2500); // longer than cohort.tc.three-phase.vote-timeout
-            }
-            return TestRm.success(c);
-        };
-        GlobalStatusResponse answer = client.commit(xid);
-        assertThat(answer.getStatus()).isIn(GlobalStatusCode.GLOBAL_ROLLBACKING, GlobalStatusCode.GLOBAL_ROLLBACKED);
-        assertThat(answer.getReason()).contains("no vote within");
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_ROLLBACKED);
-        assertThat(actionsFor(xid, b1)).endsWith(BranchAction.ROLLBACK);
-    }
-
-    @Test
     void aBranchItsRmRolledBackAloneIsRedoneAndTheOutcomeIsMarkedHeuristic() throws Exception {
         String xid = begin3pc();
         long b1 = register(xid, R1, "account:1");
@@ -543,26 +342,6 @@ abstract class CoordinatorScenarios {
         assertThat(detail).contains("\"heuristic\":true").contains("redone by the TC");
         assertThat(rest("GET", "/actuator/prometheus").body())
                 .containsPattern("cohort_tc_transactions_total\\{[^}]*event=\"heuristic\"[^}]*\\} [1-9]");
-    }
-
-    @Test
-    void anRmReportingItRolledBackAloneAfterTheDecisionIsDetected() {
-        String xid = begin3pc();
-        long b1 = register(xid, R1, "account:1");
-        // PreCommit is not answered for now: the RM is "cut off".
-        rm.answer = c -> c.getAction() == BranchAction.PRE_COMMIT
-                ? BranchStatusCode.BRANCH_PHASE2_COMMIT_FAILED_RETRYABLE : TestRm.success(c);
-        client.commit(xid);
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_PRE_COMMITTED);
-
-        // The RM gave up waiting, rolled back by itself, and tells the TC when it can reach it again.
-        client.reportBranch(xid, b1, BranchStatusCode.BRANCH_PHASE2_ROLLBACKED, "no word from any TC for 10s",
-                true);
-        rm.answer = TestRm::success;
-
-        awaitStatus(xid, GlobalStatusCode.GLOBAL_COMMITTED);
-        assertThat(client.status(xid).getHeuristic()).isTrue();
-        assertThat(actionsFor(xid, b1)).contains(BranchAction.REDO);
     }
 
     @Test

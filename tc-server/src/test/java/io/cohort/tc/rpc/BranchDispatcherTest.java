@@ -1,4 +1,4 @@
-package io.cohort.tc.coordinator;
+package io.cohort.tc.rpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -11,6 +11,7 @@ import io.cohort.protocol.v1.BranchStatusCode;
 import io.cohort.protocol.v1.RmMessage;
 import io.cohort.protocol.v1.TcMessage;
 import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
+import io.cohort.tc.coordinator.BranchChannel;
 import io.cohort.tc.model.Branch;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
@@ -130,7 +131,7 @@ class BranchDispatcherTest {
         await(() -> dispatcher.queuedBytes() > PAYLOAD_BYTES, "commands to wait for flow control");
         long queued = dispatcher.queuedBytes();
 
-        CompletableFuture<BranchDispatcher.Outcome> retry = dispatcher.send("xid-10", branch("xid-10", 10),
+        CompletableFuture<BranchChannel.Outcome> retry = dispatcher.send("xid-10", branch("xid-10", 10),
                 BranchAction.ROLLBACK);
         // The stream may still take some while its windows fill; it never holds more after a retry.
         assertThat(dispatcher.queuedBytes()).as("bytes queued after a retry of a queued command")
@@ -146,9 +147,9 @@ class BranchDispatcherTest {
 
     @Test
     void aStreamHoldsAtMostItsQueuedBytesAndRefusesMoreAsRetryable() {
-        List<CompletableFuture<BranchDispatcher.Outcome>> refused = new ArrayList<>();
+        List<CompletableFuture<BranchChannel.Outcome>> refused = new ArrayList<>();
         for (long id = 1; id <= 40; id++) {
-            CompletableFuture<BranchDispatcher.Outcome> f = dispatcher.send("xid-" + id, branch("xid-" + id, id),
+            CompletableFuture<BranchChannel.Outcome> f = dispatcher.send("xid-" + id, branch("xid-" + id, id),
                     BranchAction.ROLLBACK);
             if (f.isDone()) {
                 refused.add(f);

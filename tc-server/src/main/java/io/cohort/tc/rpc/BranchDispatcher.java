@@ -1,4 +1,4 @@
-package io.cohort.tc.coordinator;
+package io.cohort.tc.rpc;
 
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.v1.BranchAction;
@@ -7,6 +7,7 @@ import io.cohort.protocol.v1.BranchCommands;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.BranchType;
 import io.cohort.protocol.v1.TcMessage;
+import io.cohort.tc.coordinator.BranchChannel;
 import io.cohort.tc.model.Branch;
 import io.grpc.Metadata;
 import io.grpc.Status;
@@ -38,7 +39,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The TC's side of the RM command streams: which RM processes are connected with which resources,
+ * The TC's {@link BranchChannel}: its side of the RM command streams over gRPC, which RM processes are connected with which resources,
  * and the branch commands in flight. A command goes to the RM that registered the branch when it
  * is connected, else to any RM announcing the resource. Commands for one RM are coalesced into one
  * stream message when they arrive together, and only as fast as the stream takes them (gRPC flow
@@ -50,7 +51,7 @@ import org.slf4j.LoggerFactory;
  * command's (xid, branch): request ids are random, but it is the binding to the stream that keeps
  * another RM (anyone holding the client token) from finishing a branch it does not hold.
  */
-public final class BranchDispatcher {
+public final class BranchDispatcher implements BranchChannel {
 
     private static final Logger log = LoggerFactory.getLogger(BranchDispatcher.class);
     /** A batch is cut here (a single larger command still goes alone), well below a client's 4 MiB inbound limit. */
@@ -81,20 +82,6 @@ public final class BranchDispatcher {
             expireOverdue();
             closeStalled();
         }, period, period, TimeUnit.MILLISECONDS);
-    }
-
-    /**
-     * What one branch command came back with; {@code decidedByRm} when the status is one the RM
-     * reached on its own (3PC termination), not the command's result.
-     */
-    public record Outcome(BranchStatus status, String reason, boolean decidedByRm) {
-        static Outcome retryable(BranchAction action, String reason) {
-            return new Outcome(switch (action) {
-                case ROLLBACK -> BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE;
-                case CAN_COMMIT -> BranchStatus.VOTED_NO;
-                default -> BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE;
-            }, reason, false);
-        }
     }
 
     /** A command is the same as another when it asks the same of the same branch. */
@@ -292,12 +279,14 @@ public final class BranchDispatcher {
         log.info("RM {} disconnected", LogText.safe(session.clientId));
     }
 
+    @Override
     public boolean hasResource(String resourceId) {
         List<RmSession> list = sessionsByResource.get(resourceId);
         return list != null && !list.isEmpty();
     }
 
     /** The resources at least one connected RM announced. */
+    @Override
     public Set<String> resourceIds() {
         Set<String> ids = new HashSet<>();
         sessionsByResource.forEach((resourceId, list) -> {
@@ -325,6 +314,7 @@ public final class BranchDispatcher {
     }
 
     /** As {@link #send(String, Branch, BranchAction)}, the command carrying {@code traceContext} (W3C headers) to the RM. */
+    @Override
     public CompletableFuture<Outcome> send(String xid, Branch branch, BranchAction action,
                                            Map<String, String> traceContext) {
         RmSession session = pick(branch);
@@ -465,10 +455,12 @@ public final class BranchDispatcher {
     }
 
     /** Bytes of commands waiting for their RM streams to take them. */
+    @Override
     public long queuedBytes() {
         return sessions().stream().mapToLong(RmSession::unsentBytes).sum();
     }
 
+    @Override
     public int pendingCount() {
         return pending.size();
     }
