@@ -1,6 +1,5 @@
 package io.cohort.bench;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
@@ -12,22 +11,16 @@ import io.cohort.tm.CommitProtocol;
 import io.cohort.tm.template.GlobalTransactionTemplate;
 import io.cohort.tm.template.TmConfig;
 import io.cohort.tm.template.TransactionDefinition;
-import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
-import java.io.InputStream;
 import java.lang.management.CompilationMXBean;
 import java.lang.management.ManagementFactory;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
@@ -63,14 +56,16 @@ import javax.sql.DataSource;
  *       PreCommit decision; PreCommit and DoCommit follow, and the row locks are held until DoCommit
  *       ends. Run it next to {@code cohort} to see what the extra round and the longer-held locks cost.</li>
  * </ul>
- * The drivers run in the same process against the same PostgreSQL, the same accounts and the same
- * distribution, one after the other, each warmed up first (60 s by default, so the JIT is done:
+ * The drivers run in the same process against the same database server — PostgreSQL (embedded, or
+ * {@code --db-url=jdbc:postgresql://...}) or MariaDB ({@code --db-url=jdbc:mariadb://...}; see
+ * {@link BenchDatabase}) — the same accounts and the same distribution, one after the other, each warmed up first (60 s by default, so the JIT is done:
  * {@code jit_ms} in the output is the bench JVM's compilation time inside the measured window). One
  * JSON line per driver, with its TPS as a ratio to each local floor measured in the same run.
  *
  * <pre>
  * java -jar bench/target/cohort-bench.jar transfer --concurrency=16 --duration=30s --warmup=60s
- * java -jar bench/target/cohort-bench.jar transfer --pg-url=jdbc:postgresql://127.0.0.1:5432/postgres --distribution=hotspot
+ * java -jar bench/target/cohort-bench.jar transfer --db-url=jdbc:postgresql://127.0.0.1:5432/postgres --distribution=hotspot
+ * java -jar bench/target/cohort-bench.jar transfer --db-url=jdbc:mariadb://127.0.0.1:3306/ --db-user=root
  * </pre>
  */
 public final class TransferBench {
@@ -88,11 +83,14 @@ public final class TransferBench {
      * starts: a mistyped name or value stops the run with what is wrong and what is accepted.
      */
     record Options(List<String> drivers, int accounts, int concurrency, Duration duration, Duration warmup,
-                   boolean hotspot, String pgUrl, String pgUser, String pgPassword, String tcJar,
+                   boolean hotspot, String dbUrl, String dbUser, String dbPassword, String tcJar,
                    List<String> tcJavaOpts, List<String> tcArgs, String tcStore) {
 
         static final List<String> NAMES = List.of("drivers", "accounts", "concurrency", "duration", "warmup",
-                "distribution", "pg-url", "pg-user", "pg-password", "tc-store", "tc-jar", "tc-java-opts", "tc-args");
+                "distribution", "db-url", "db-user", "db-password", "tc-store", "tc-jar", "tc-java-opts", "tc-args");
+        /** Names from before MariaDB: {@code --pg-url} is {@code --db-url}, and so on. */
+        static final Map<String, String> OLD_NAMES = Map.of("pg-url", "db-url", "pg-user", "db-user",
+                "pg-password", "db-password");
         static final List<String> DRIVERS = List.of("local-autocommit", "local-tx", "cohort", "cohort-3pc");
         static final String DEFAULT_DRIVERS = "local-autocommit,local-tx,cohort";
 
@@ -101,6 +99,7 @@ public final class TransferBench {
             for (String a : args) {
                 int eq = a.indexOf('=');
                 String name = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
+                name = name == null ? null : OLD_NAMES.getOrDefault(name, name);
                 if (name == null || !NAMES.contains(name)) {
                     throw new IllegalArgumentException("Unknown argument '" + a + "': use --name=value with a name among "
                             + String.join(", ", NAMES));
@@ -129,15 +128,20 @@ public final class TransferBench {
             if (!tcStore.equals("embedded") && !tcStore.equals("postgres")) {
                 throw new IllegalArgumentException("--tc-store must be embedded or postgres, was " + tcStore);
             }
-            String pgUrl = opts.get("pg-url");
-            if (pgUrl != null && !pgUrl.matches("jdbc:postgresql://[^/]+/.*")) {
-                throw new IllegalArgumentException("--pg-url must look like jdbc:postgresql://host:5432/postgres, was "
-                        + pgUrl);
+            String dbUrl = opts.get("db-url");
+            if (dbUrl != null && !dbUrl.matches("jdbc:(postgresql|mariadb)://[^/]+/.*")) {
+                throw new IllegalArgumentException("--db-url must look like jdbc:postgresql://host:5432/postgres or "
+                        + "jdbc:mariadb://host:3306/, was " + dbUrl);
+            }
+            boolean mariaDb = dbUrl != null && dbUrl.startsWith("jdbc:mariadb:");
+            if (mariaDb && tcStore.equals("postgres")) {
+                throw new IllegalArgumentException("--tc-store=postgres needs a PostgreSQL server and --db-url names "
+                        + "MariaDB: use --tc-store=embedded there");
             }
             return new Options(List.copyOf(drivers), positive(opts, "accounts", "1000"),
                     positive(opts, "concurrency", "16"), duration(opts, "duration", "30s", false),
-                    duration(opts, "warmup", "60s", true), distribution.equals("hotspot"), pgUrl,
-                    opts.getOrDefault("pg-user", "postgres"), opts.getOrDefault("pg-password", ""),
+                    duration(opts, "warmup", "60s", true), distribution.equals("hotspot"), dbUrl,
+                    opts.getOrDefault("db-user", mariaDb ? "root" : "postgres"), opts.getOrDefault("db-password", ""),
                     opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar"), words(opts.get("tc-java-opts")),
                     words(opts.get("tc-args")), tcStore);
         }
@@ -181,7 +185,6 @@ public final class TransferBench {
     private final int accounts;
     private final int concurrency;
     private final boolean hotspot;
-    private int embeddedPort;
 
     TransferBench(Options options) {
         this.options = options;
@@ -203,47 +206,31 @@ public final class TransferBench {
     }
 
     private void run() throws Exception {
-        EmbeddedPostgres embedded = null;
-        String serverUrl;
-        String user = options.pgUser();
-        String password = options.pgPassword();
-        if (options.pgUrl() != null) {
-            String url = options.pgUrl();
-            serverUrl = url.substring(0, url.indexOf('/', url.indexOf("//") + 2) + 1);
-        } else {
-            // Durable, like production: fsync and synchronous commit on (the embedded default turns the latter off).
-            embedded = EmbeddedPostgres.builder().setServerConfig("fsync", "on")
-                    .setServerConfig("synchronous_commit", "on").setServerConfig("max_connections", "300").start();
-            embeddedPort = embedded.getPort();
-            serverUrl = "jdbc:postgresql://127.0.0.1:" + embeddedPort + "/";
-            user = "postgres";
-            password = "";
-        }
         int grpcPort = freePort();
         Path tcData = Files.createTempDirectory("cohort-transfer-bench");
-        Process tc = startTc(grpcPort, tcData, serverUrl, user, password);
-        try (HikariDataSource a = database(serverUrl, DB_A, user, password);
-             HikariDataSource b = database(serverUrl, DB_B, user, password)) {
-            Map<String, Result> floors = new LinkedHashMap<>();
-            PostgresCpu pgCpu = new PostgresCpu(a);
-            for (String driver : options.drivers()) {
-                Result r = switch (driver) {
-                    case "local-autocommit" -> measure(driver, new LocalAutocommitDriver(a, b), tc.pid(), pgCpu, null);
-                    case "local-tx" -> measure(driver, new LocalTxDriver(a, b), tc.pid(), pgCpu, null);
-                    case "cohort" -> measureCohort(driver, CommitProtocol.TWO_PHASE, a, b, grpcPort, tc.pid(), pgCpu);
-                    case "cohort-3pc" -> measureCohort(driver, CommitProtocol.THREE_PHASE, a, b, grpcPort, tc.pid(), pgCpu);
-                    default -> throw new IllegalStateException(driver); // Options.parse accepts no other
-                };
-                if (FLOORS.contains(driver)) {
-                    floors.put(driver, r);
+        try (BenchDatabase db = BenchDatabase.open(options.dbUrl(), options.dbUser(), options.dbPassword(),
+                List.of(DB_A, DB_B))) {
+            Process tc = startTc(grpcPort, tcData, db.serverUrl, db.user, db.password);
+            try (HikariDataSource a = db.create(DB_A, accounts, concurrency + 4);
+                 HikariDataSource b = db.create(DB_B, accounts, concurrency + 4)) {
+                Map<String, Result> floors = new LinkedHashMap<>();
+                for (String driver : options.drivers()) {
+                    Result r = switch (driver) {
+                        case "local-autocommit" -> measure(driver, new LocalAutocommitDriver(a, b), tc.pid(), db, null);
+                        case "local-tx" -> measure(driver, new LocalTxDriver(a, b), tc.pid(), db, null);
+                        case "cohort" -> measureCohort(driver, CommitProtocol.TWO_PHASE, a, b, grpcPort, tc.pid(), db);
+                        case "cohort-3pc" -> measureCohort(driver, CommitProtocol.THREE_PHASE, a, b, grpcPort, tc.pid(), db);
+                        default -> throw new IllegalStateException(driver); // Options.parse accepts no other
+                    };
+                    r.database = db.kind();
+                    if (FLOORS.contains(driver)) {
+                        floors.put(driver, r);
+                    }
+                    System.out.println(r.json(floors));
                 }
-                System.out.println(r.json(floors));
-            }
-        } finally {
-            tc.destroy();
-            tc.waitFor();
-            if (embedded != null) {
-                embedded.close();
+            } finally {
+                tc.destroy();
+                tc.waitFor();
             }
         }
     }
@@ -301,7 +288,7 @@ public final class TransferBench {
     }
 
     private Result measureCohort(String name, CommitProtocol protocol, HikariDataSource a, HikariDataSource b,
-                                 int grpcPort, long tcPid, PostgresCpu pgCpu) throws Exception {
+                                 int grpcPort, long tcPid, BenchDatabase db) throws Exception {
         String address = "127.0.0.1:" + grpcPort;
         Timings timings = new Timings();
         try (TcClient tcClient = new TcClient(TcClientConfig.of(address, "transfer-bench"));
@@ -324,7 +311,7 @@ public final class TransferBench {
                 timings.record(System.nanoTime() - t0, body[0]);
             };
             Thread.sleep(500); // the RM's command stream announces both resources before the first branch
-            Result r = measure(name, cohort, tcPid, pgCpu, timings);
+            Result r = measure(name, cohort, tcPid, db, timings);
             rm.flushUndoDeletes();
             return r;
         }
@@ -332,7 +319,7 @@ public final class TransferBench {
 
     // ---- measuring ----
 
-    private Result measure(String name, Driver driver, long tcPid, PostgresCpu pgCpu, Timings timings)
+    private Result measure(String name, Driver driver, long tcPid, BenchDatabase db, Timings timings)
             throws Exception {
         load(driver, options.warmup(), null);
         if (timings != null) {
@@ -344,15 +331,15 @@ public final class TransferBench {
         double load0 = loadAverage();
         long bench0 = TcBench.cpuNanos(ProcessHandle.current().pid());
         long tc0 = TcBench.cpuNanos(tcPid);
-        PostgresCpu.Sample pg0 = pgCpu.sample();
+        BenchDatabase.CpuSample db0 = db.cpu();
         long start = System.nanoTime();
         long[] latencies = load(driver, options.duration(), r);
         r.seconds = (System.nanoTime() - start) / 1e9;
         r.benchCpu = TcBench.cpuNanos(ProcessHandle.current().pid()) - bench0;
         r.tcCpu = TcBench.cpuNanos(tcPid) - tc0;
-        PostgresCpu.Sample pg1 = pgCpu.sample();
-        r.pgBackendCpu = pg1.backends() - pg0.backends();
-        r.pgBackgroundCpu = pg1.background() - pg0.background();
+        BenchDatabase.CpuSample db1 = db.cpu();
+        r.dbBackendCpu = db1.backends() - db0.backends();
+        r.dbBackgroundCpu = db1.background() - db0.background();
         r.jitMs = jit.getTotalCompilationTime() - jit0;
         r.loadAverage = (load0 + loadAverage()) / 2;
         Arrays.sort(latencies);
@@ -425,87 +412,7 @@ public final class TransferBench {
         return 1 + rnd.nextInt(accounts);
     }
 
-    /**
-     * CPU of PostgreSQL, from {@code /proc}, in two parts. <b>Backends</b>: every backend process
-     * connected to the benchmark's two databases (both pools, found in {@code pg_stat_activity} at each
-     * sample), whatever the driver. <b>Background</b>: the server's own processes (WAL writer,
-     * checkpointer, background writer, autovacuum, ...), which do the benchmark's WAL flushing but are
-     * shared with anyone else using that server: with the embedded server (the default) nobody else
-     * does; with {@code --pg-url} on a shared server they carry the other users' load too. Backends that
-     * exit during the window take their CPU with them; the pools keep theirs open.
-     */
-    final class PostgresCpu {
-
-        record Sample(long backends, long background) {
-        }
-
-        private final DataSource admin;
-
-        PostgresCpu(DataSource admin) {
-            this.admin = admin;
-        }
-
-        Sample sample() throws SQLException {
-            long backends = 0;
-            long background = 0;
-            try (Connection c = admin.getConnection(); Statement s = c.createStatement();
-                 ResultSet rs = s.executeQuery("select pid, coalesce(datname, ''), coalesce(backend_type, '') "
-                         + "from pg_stat_activity where pid <> pg_backend_pid()")) {
-                while (rs.next()) {
-                    long cpu = TcBench.cpuNanos(rs.getLong(1));
-                    String db = rs.getString(2);
-                    if (rs.getString(3).equals("client backend")) {
-                        backends += db.equals(DB_A) || db.equals(DB_B) ? cpu : 0;
-                    } else {
-                        background += cpu;
-                    }
-                }
-            }
-            if (embeddedPort > 0) {
-                // The embedded postmaster itself (not listed in pg_stat_activity): ours alone.
-                background += ProcessHandle.allProcesses()
-                        .filter(p -> isPostgres(Path.of("/proc", String.valueOf(p.pid()))))
-                        .filter(p -> p.info().arguments()
-                                .map(a -> String.join(" ", a).contains("-p " + embeddedPort)).orElse(false))
-                        .mapToLong(p -> TcBench.cpuNanos(p.pid())).sum();
-            }
-            return new Sample(backends, background);
-        }
-    }
-
-    private static boolean isPostgres(Path proc) {
-        try {
-            return Files.readString(proc.resolve("comm")).trim().equals("postgres");
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
     // ---- set-up ----
-
-    private HikariDataSource database(String serverUrl, String name, String user, String password) throws Exception {
-        try (Connection c = DriverManager.getConnection(serverUrl + "postgres", user, password);
-             Statement s = c.createStatement()) {
-            s.execute("drop database if exists " + name);
-            s.execute("create database " + name);
-        }
-        HikariConfig config = new HikariConfig();
-        config.setJdbcUrl(serverUrl + name);
-        config.setUsername(user);
-        config.setPassword(password);
-        config.setMaximumPoolSize(concurrency + 4);
-        config.setMinimumIdle(concurrency + 4);
-        HikariDataSource ds = new HikariDataSource(config);
-        try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
-            s.execute("create table account (id bigint primary key, owner varchar(100) not null, balance bigint not null)");
-            s.execute("insert into account select g, 'owner-' || g, 1000000000000 from generate_series(1, " + accounts + ") g");
-            try (InputStream ddl = TransferBench.class.getResourceAsStream("/db/rm/postgresql.sql")) {
-                s.execute(new String(ddl.readAllBytes(), StandardCharsets.UTF_8));
-            }
-            s.execute("vacuum analyze account");
-        }
-        return ds;
-    }
 
     private Process startTc(int grpcPort, Path dataDir, String serverUrl, String user, String password)
             throws Exception {
@@ -624,8 +531,9 @@ public final class TransferBench {
         long[] latencies;
         long benchCpu;
         long tcCpu;
-        long pgBackendCpu;
-        long pgBackgroundCpu;
+        long dbBackendCpu;
+        long dbBackgroundCpu;
+        String database;
         long jitMs;
         double loadAverage;
         Timings timings;
@@ -643,15 +551,15 @@ public final class TransferBench {
                         "\"%s\":{\"tps\":%.3f,\"p99\":%.2f}", floor.driver, floor.tps == 0 ? 0 : tps / floor.tps,
                         floor.pct(0.99) == 0 ? 0 : pct(0.99) / floor.pct(0.99)));
             }
-            return String.format(Locale.ROOT, "{\"benchmark\":\"transfer\",\"driver\":\"%s\",\"accounts\":%d,"
+            return String.format(Locale.ROOT, "{\"benchmark\":\"transfer\",\"database\":\"%s\",\"driver\":\"%s\",\"accounts\":%d,"
                             + "\"distribution\":\"%s\",\"concurrency\":%d,\"seconds\":%.1f,\"committed\":%d,\"aborted\":%d,"
                             + "\"tps\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,\"p99_ms\":%.2f,"
-                            + "\"cpu_ms_per_tx\":{\"bench\":%.3f,\"tc\":%.3f,\"postgres_backends\":%.3f,"
-                            + "\"postgres_background\":%.3f,\"total\":%.3f},\"ratio_to\":{%s},"
+                            + "\"cpu_ms_per_tx\":{\"bench\":%.3f,\"tc\":%.3f,\"db_backends\":%.3f,"
+                            + "\"db_background\":%.3f,\"total\":%.3f},\"ratio_to\":{%s},"
                             + "\"jit_ms\":%d,\"tc_store\":\"%s\",\"load_average\":%.1f%s}",
-                    driver, accounts, hotspot ? "hotspot" : "uniform", concurrency, seconds, committed, aborted, tps,
-                    pct(0.50), pct(0.95), pct(0.99), benchCpu / per, tcCpu / per, pgBackendCpu / per,
-                    pgBackgroundCpu / per, (benchCpu + tcCpu + pgBackendCpu + pgBackgroundCpu) / per, ratios, jitMs,
+                    database, driver, accounts, hotspot ? "hotspot" : "uniform", concurrency, seconds, committed, aborted, tps,
+                    pct(0.50), pct(0.95), pct(0.99), benchCpu / per, tcCpu / per, dbBackendCpu / per,
+                    dbBackgroundCpu / per, (benchCpu + tcCpu + dbBackendCpu + dbBackgroundCpu) / per, ratios, jitMs,
                     options.tcStore(), loadAverage, timings == null ? "" : ",\"profile\":" + timings.json());
         }
 

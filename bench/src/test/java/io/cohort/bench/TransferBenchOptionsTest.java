@@ -19,7 +19,8 @@ class TransferBenchOptionsTest {
         assertThat(o.concurrency()).isEqualTo(16);
         assertThat(o.accounts()).isEqualTo(1000);
         assertThat(o.hotspot()).isFalse();
-        assertThat(o.pgUrl()).isNull();
+        assertThat(o.dbUrl()).isNull();
+        assertThat(o.dbUser()).isEqualTo("postgres");
         assertThat(o.tcArgs()).isEmpty();
         assertThat(TransferBench.FLOORS).containsExactly("local-autocommit", "local-tx");
     }
@@ -28,7 +29,7 @@ class TransferBenchOptionsTest {
     void everySettingIsRead() {
         Options o = Options.parse("--drivers=cohort,local-autocommit,cohort-3pc", "--accounts=50", "--concurrency=64",
                 "--duration=1m30s", "--warmup=500ms", "--distribution=hotspot",
-                "--pg-url=jdbc:postgresql://127.0.0.1:5432/postgres", "--pg-user=bench", "--pg-password=pw",
+                "--db-url=jdbc:postgresql://127.0.0.1:5432/postgres", "--db-user=bench", "--db-password=pw",
                 "--tc-jar=/x/tc.jar", "--tc-java-opts=-Xmx256m  -XX:+UseSerialGC",
                 "--tc-args=--cohort.tc.lock-wait.max-waiters=0", "--tc-store=postgres");
         assertThat(o.drivers()).containsExactly("cohort", "local-autocommit", "cohort-3pc");
@@ -37,14 +38,35 @@ class TransferBenchOptionsTest {
         assertThat(o.duration()).isEqualTo(Duration.ofSeconds(90));
         assertThat(o.warmup()).isEqualTo(Duration.ofMillis(500));
         assertThat(o.hotspot()).isTrue();
-        assertThat(o.pgUrl()).isEqualTo("jdbc:postgresql://127.0.0.1:5432/postgres");
-        assertThat(o.pgUser()).isEqualTo("bench");
-        assertThat(o.pgPassword()).isEqualTo("pw");
+        assertThat(o.dbUrl()).isEqualTo("jdbc:postgresql://127.0.0.1:5432/postgres");
+        assertThat(o.dbUser()).isEqualTo("bench");
+        assertThat(o.dbPassword()).isEqualTo("pw");
         assertThat(o.tcJar()).isEqualTo("/x/tc.jar");
         assertThat(o.tcJavaOpts()).containsExactly("-Xmx256m", "-XX:+UseSerialGC");
         assertThat(o.tcArgs()).containsExactly("--cohort.tc.lock-wait.max-waiters=0");
         assertThat(o.tcStore()).isEqualTo("postgres");
         assertThat(Options.parse().tcStore()).isEqualTo("embedded");
+    }
+
+    @Test
+    void aMariaDbServerIsNamedByItsUrlAndItsUserDefaultsToRoot() {
+        Options o = Options.parse("--db-url=jdbc:mariadb://127.0.0.1:3306/", "--drivers=local-autocommit,local-tx,"
+                + "cohort,cohort-3pc");
+        assertThat(o.dbUrl()).isEqualTo("jdbc:mariadb://127.0.0.1:3306/");
+        assertThat(o.dbUser()).isEqualTo("root");
+        assertThat(o.dbPassword()).isEmpty();
+        assertThat(o.drivers()).containsExactly("local-autocommit", "local-tx", "cohort", "cohort-3pc");
+        assertThat(Options.parse("--db-url=jdbc:mariadb://db:3306/x", "--db-user=bench").dbUser()).isEqualTo("bench");
+    }
+
+    @Test
+    void theOldPostgresOptionNamesStillWork() {
+        Options o = Options.parse("--pg-url=jdbc:postgresql://h:5432/postgres", "--pg-user=u", "--pg-password=p");
+        assertThat(o.dbUrl()).isEqualTo("jdbc:postgresql://h:5432/postgres");
+        assertThat(o.dbUser()).isEqualTo("u");
+        assertThat(o.dbPassword()).isEqualTo("p");
+        assertRefused(List.of("--pg-url=jdbc:postgresql://h:5432/a", "--db-url=jdbc:postgresql://h:5432/b"),
+                "--db-url is given twice");
     }
 
     @Test
@@ -67,7 +89,11 @@ class TransferBenchOptionsTest {
         assertRefused(List.of("--warmup=soon"), "--warmup must be a duration such as 30s", "'soon'");
         assertRefused(List.of("--distribution=zipf"), "--distribution must be uniform or hotspot, was zipf");
         assertRefused(List.of("--tc-store=redis"), "--tc-store must be embedded or postgres, was redis");
-        assertRefused(List.of("--pg-url=postgres://h/db"), "--pg-url must look like jdbc:postgresql://");
+        assertRefused(List.of("--db-url=postgres://h/db"), "--db-url must look like jdbc:postgresql://",
+                "jdbc:mariadb://host:3306/");
+        assertRefused(List.of("--db-url=jdbc:mysql://h:3306/"), "--db-url must look like", "was jdbc:mysql://h:3306/");
+        assertRefused(List.of("--db-url=jdbc:mariadb://h:3306/", "--tc-store=postgres"),
+                "--tc-store=postgres needs a PostgreSQL server", "--tc-store=embedded");
         assertRefused(List.of("--duration=10s", "--duration=20s"), "--duration is given twice");
     }
 

@@ -12,6 +12,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.sql.Types;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -215,8 +216,25 @@ public final class MySqlDialect implements Dialect {
 
     @Override
     public String selectForUpdate(String tableClause, String where, TableMeta meta) {
-        return "SELECT " + imageList(meta) + " FROM " + tableClause + (where == null ? "" : " WHERE " + where)
-                + " FOR UPDATE";
+        return imageRead(null, meta, tableClause, where, true);
+    }
+
+    /**
+     * {@code SELECT [lead, ]<images> FROM <table> [WHERE where] [FOR UPDATE]}: the one shape of every image
+     * read here (MySQL has no RETURNING, so images are always read by a SELECT around the statement).
+     */
+    private String imageRead(String lead, TableMeta meta, String tableClause, String where, boolean lock) {
+        return "SELECT " + (lead == null ? "" : lead + ", ") + imageList(meta) + " FROM " + tableClause
+                + (where == null ? "" : " WHERE " + where) + (lock ? " FOR UPDATE" : "");
+    }
+
+    /** {@code (c1 = x AND c2 = y) OR (...)}: one group per row, each a list of column comparisons. */
+    private static String anyRow(List<List<String>> rows) {
+        StringJoiner where = new StringJoiner(" OR ");
+        for (List<String> comparisons : rows) {
+            where.add("(" + String.join(" AND ", comparisons) + ")");
+        }
+        return where.toString();
     }
 
     @Override
@@ -231,33 +249,28 @@ public final class MySqlDialect implements Dialect {
      */
     @Override
     public String selectByKeys(TableMeta meta, int rows, boolean lock) {
-        StringJoiner match = new StringJoiner(" AND ", "(", ")");
+        List<String> match = new ArrayList<>();
         for (int k : meta.primaryKeyIndexes()) {
             match.add(keyMatch(meta.columns().get(k)));
         }
-        StringJoiner where = new StringJoiner(" OR ");
-        for (int r = 0; r < rows; r++) {
-            where.add(match.toString());
-        }
-        return "SELECT NULL, " + imageList(meta) + " FROM " + qualifiedName(meta.schema(), meta.name()) + " WHERE " + where
-                + (lock ? " FOR UPDATE" : "");
+        return imageRead("NULL", meta, qualifiedName(meta.schema(), meta.name()), anyRow(Collections.nCopies(rows, match)),
+                lock);
     }
 
     /** Each key column compared with the INSERT's own expression for it, cast as the INSERT stored it. */
     @Override
     public String selectByKeyExpressions(TableMeta meta, List<String[]> keyExpressions) {
         int[] pk = meta.primaryKeyIndexes();
-        StringJoiner where = new StringJoiner(" OR ");
+        List<List<String>> rows = new ArrayList<>();
         for (String[] row : keyExpressions) {
-            StringJoiner match = new StringJoiner(" AND ", "(", ")");
+            List<String> match = new ArrayList<>();
             for (int i = 0; i < pk.length; i++) {
                 ColumnMeta c = meta.columns().get(pk[i]);
                 match.add(quote(c.name()) + " = " + valueOf(c, row[i]));
             }
-            where.add(match.toString());
+            rows.add(match);
         }
-        return "SELECT " + imageList(meta) + " FROM " + qualifiedName(meta.schema(), meta.name()) + " WHERE " + where
-                + " FOR UPDATE";
+        return imageRead(null, meta, qualifiedName(meta.schema(), meta.name()), anyRow(rows), true);
     }
 
     /** An INSERT's expression as the column's value, for comparing with the stored value. */
