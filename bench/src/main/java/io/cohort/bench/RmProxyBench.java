@@ -59,7 +59,7 @@ public final class RmProxyBench {
     }
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> opts = TcBench.parse(args);
+        Map<String, String> opts = parse(args);
         String pgUrl = opts.getOrDefault("pg-url", "jdbc:postgresql://127.0.0.1:5432/postgres");
         String user = opts.getOrDefault("pg-user", "postgres");
         String password = opts.getOrDefault("pg-password", "");
@@ -250,5 +250,17 @@ public final class RmProxyBench {
             s.execute("INSERT INTO account SELECT g, 0 FROM generate_series(1, " + ROWS + ") g");
         }
         return url;
+    }
+
+    private static Map<String, String> parse(String[] args) {
+        Map<String, String> opts = new java.util.HashMap<>();
+        for (String a : args) {
+            if (!a.startsWith("--") || !a.contains("=")) {
+                throw new IllegalArgumentException("Unknown argument '" + a + "': use --name=value (concurrency, "
+                        + "duration, warmup, runs, scenarios, tc-jar, pg-url, pg-user, pg-password)");
+            }
+            opts.put(a.substring(2, a.indexOf('=')), a.substring(a.indexOf('=') + 1));
+        }
+        return opts;
     }
 }

@@ -45,41 +45,82 @@ public final class TcBench {
     /** How long a TC child may take to listen: minutes on a loaded machine. */
     static final Duration START_DEADLINE = Duration.ofMinutes(5);
 
-    public static void main(String[] args) throws Exception {
-        Map<String, String> opts = parse(args);
-        List<String> stores = List.of(opts.getOrDefault("store", "embedded").split(","));
-        List<Integer> concurrencies = Arrays.stream(opts.getOrDefault("concurrency", "16").split(","))
-                .map(String::trim).map(Integer::parseInt).toList();
-        for (String store : stores) {
-            if (!store.equals("embedded") && !store.equals("postgres")) {
-                throw new IllegalArgumentException("--store takes embedded and/or postgres, was " + store);
+    /** What {@code tc} accepts, printed with any mistake in its arguments. */
+    static final String USAGE = """
+            usage: java -jar cohort-bench.jar tc [--name=value ...]
+              --store=embedded[,postgres]   the TC's stores to measure (default embedded)
+              --concurrency=16[,64]         client threads, one run per value (default 16)
+              --duration=20s --warmup=20s   measured and warm-up time per concurrency (e.g. 30s, 1m, 500ms)
+              --tc-jar=PATH                 the TC to start (default tc-server/target/tc-server.jar)
+              --tc-java-opts='OPTS'         JVM options of the TC process, space-separated
+              --pg-url=jdbc:postgresql://127.0.0.1:5432/postgres --pg-user=postgres --pg-password=
+                                            the server where --store=postgres gets a fresh database""";
+
+    /** The benchmark's settings, parsed and checked before anything starts. */
+    record Options(List<String> stores, List<Integer> concurrencies, Duration duration, Duration warmup,
+                   String tcJar, List<String> tcJavaOpts, String pgUrl, String pgUser, String pgPassword) {
+
+        static final List<String> NAMES = List.of("store", "concurrency", "duration", "warmup", "tc-jar",
+                "tc-java-opts", "pg-url", "pg-user", "pg-password");
+
+        static Options parse(String... args) {
+            Map<String, String> opts = new HashMap<>();
+            for (String a : args) {
+                int eq = a.indexOf('=');
+                String name = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
+                if (name == null || !NAMES.contains(name)) {
+                    throw new IllegalArgumentException("Unknown argument '" + a + "': use --name=value with a name among "
+                            + String.join(", ", NAMES));
+                }
+                if (opts.put(name, a.substring(eq + 1)) != null) {
+                    throw new IllegalArgumentException("--" + name + " is given twice");
+                }
             }
-        }
-        for (String store : stores) {
-            runStore(opts, store.trim(), concurrencies);
+            List<String> stores = new ArrayList<>();
+            for (String store : opts.getOrDefault("store", "embedded").split(",")) {
+                if (!store.trim().equals("embedded") && !store.trim().equals("postgres")) {
+                    throw new IllegalArgumentException("--store takes embedded and/or postgres, was '" + store.trim() + "'");
+                }
+                stores.add(store.trim());
+            }
+            List<Integer> concurrencies = new ArrayList<>();
+            for (String c : opts.getOrDefault("concurrency", "16").split(",")) {
+                concurrencies.add(TransferBench.Options.positive("concurrency", c.trim()));
+            }
+            List<String> javaOpts = opts.containsKey("tc-java-opts") && !opts.get("tc-java-opts").isBlank()
+                    ? List.of(opts.get("tc-java-opts").trim().split("\\s+")) : List.of();
+            return new Options(List.copyOf(stores), List.copyOf(concurrencies),
+                    TransferBench.Options.duration("duration", opts.getOrDefault("duration", "20s"), false),
+                    TransferBench.Options.duration("warmup", opts.getOrDefault("warmup", "20s"), true),
+                    opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar"), javaOpts,
+                    opts.getOrDefault("pg-url", "jdbc:postgresql://127.0.0.1:5432/postgres"),
+                    opts.getOrDefault("pg-user", "postgres"), opts.getOrDefault("pg-password", ""));
         }
     }
 
-    private static void runStore(Map<String, String> opts, String store, List<Integer> concurrencies)
-            throws Exception {
-        Duration duration = Duration.parse("PT" + opts.getOrDefault("duration", "20s").toUpperCase(Locale.ROOT));
-        Duration warmup = Duration.parse("PT" + opts.getOrDefault("warmup", "20s").toUpperCase(Locale.ROOT));
-        String jar = opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar");
+    /** Runs every store at every concurrency of {@code options}. */
+    static void run(Options options) throws Exception {
+        for (String store : options.stores()) {
+            runStore(options, store, options.concurrencies());
+        }
+    }
+
+    private static void runStore(Options opts, String store, List<Integer> concurrencies) throws Exception {
+        Duration duration = opts.duration();
+        Duration warmup = opts.warmup();
+        String jar = opts.tcJar();
 
         int grpcPort = freePort();
         Path dataDir = Files.createTempDirectory("cohort-bench");
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx1g"));
-        if (opts.containsKey("tc-java-opts")) {
-            command.addAll(List.of(opts.get("tc-java-opts").split(" ")));
-        }
+        command.addAll(opts.tcJavaOpts());
         command.addAll(List.of("-jar", jar, "--cohort.tc.grpc-port=" + grpcPort, "--server.port=" + freePort(),
                 "--cohort.tc.advertised-address=127.0.0.1:" + grpcPort, "--logging.level.root=WARN",
                 "--cohort.tc.store.type=" + store, "--cohort.tc.store.embedded.dir=" + dataDir));
         PgBackends pg = null;
         if (store.equals("postgres")) {
-            pg = PgBackends.freshDatabase(opts.getOrDefault("pg-url", "jdbc:postgresql://127.0.0.1:5432/postgres"),
-                    opts.getOrDefault("pg-user", "postgres"), opts.getOrDefault("pg-password", ""), "cohort_bench_tc");
+            pg = PgBackends.freshDatabase(opts.pgUrl(), opts.pgUser(), opts.pgPassword(), "cohort_bench_tc");
             command.add("--cohort.tc.store.postgres.url=" + pg.url());
             command.add("--cohort.tc.store.postgres.username=" + pg.user());
             command.add("--cohort.tc.store.postgres.password=" + pg.password());
@@ -121,6 +162,7 @@ public final class TcBench {
         int[] counts = new int[concurrency];
         CountDownLatch done = new CountDownLatch(concurrency);
         long cpuBefore = cpuNanos(tcPid);
+        long benchCpuBefore = cpuNanos(ProcessHandle.current().pid());
         long pgBefore = pg == null ? 0 : pg.cpuNanos();
         long pgCommitsBefore = pg == null ? 0 : pg.commits();
         long start = System.nanoTime();
@@ -156,6 +198,7 @@ public final class TcBench {
         done.await();
         double seconds = (System.nanoTime() - start) / 1e9;
         long cpu = cpuNanos(tcPid) - cpuBefore;
+        long benchCpu = cpuNanos(ProcessHandle.current().pid()) - benchCpuBefore;
         long pgCpu = pg == null ? 0 : pg.cpuNanos() - pgBefore;
         long pgCommits = pg == null ? 0 : pg.commits() - pgCommitsBefore;
         if (store == null) {
@@ -171,9 +214,9 @@ public final class TcBench {
         Arrays.sort(all);
         System.out.printf(Locale.ROOT, "{\"benchmark\":\"tc-only\",\"store\":\"%s\",\"concurrency\":%d,"
                         + "\"seconds\":%.1f,\"committed\":%d,\"failed\":%d,\"tps\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,"
-                        + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f%s,\"load_avg\":%.1f}%n",
+                        + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f,\"bench_cpu_ms_per_tx\":%.3f%s,\"load_avg\":%.1f}%n",
                 store, concurrency, seconds, total, failed.get(), total / seconds, pct(all, 0.50), pct(all, 0.95),
-                pct(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total, pg == null || total == 0 ? ""
+                pct(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total, total == 0 ? 0 : benchCpu / 1e6 / total, pg == null || total == 0 ? ""
                         : String.format(Locale.ROOT, ",\"pg_cpu_ms_per_tx\":%.3f,\"pg_commits_per_tx\":%.2f",
                         pgCpu / 1e6 / total, (double) pgCommits / total), loadAverage());
     }
@@ -223,17 +266,5 @@ public final class TcBench {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         }
-    }
-
-    static Map<String, String> parse(String[] args) {
-        Map<String, String> opts = new HashMap<>();
-        for (String a : args) {
-            if (!a.startsWith("--") || !a.contains("=")) {
-                throw new IllegalArgumentException("Unknown argument '" + a + "': use --name=value (store, concurrency, "
-                        + "duration, warmup, tc-jar, tc-java-opts, pg-url, pg-user, pg-password)");
-            }
-            opts.put(a.substring(2, a.indexOf('=')), a.substring(a.indexOf('=') + 1));
-        }
-        return opts;
     }
 }

@@ -147,7 +147,11 @@ public final class TransferBench {
         }
 
         private static int positive(Map<String, String> opts, String name, String fallback) {
-            String value = opts.getOrDefault(name, fallback);
+            return positive(name, opts.getOrDefault(name, fallback));
+        }
+
+        /** {@code value} of {@code --name} as a whole number of at least 1, or a refusal saying so. */
+        static int positive(String name, String value) {
             try {
                 int n = Integer.parseInt(value);
                 if (n >= 1) {
@@ -160,7 +164,11 @@ public final class TransferBench {
         }
 
         private static Duration duration(Map<String, String> opts, String name, String fallback, boolean zeroOk) {
-            String value = opts.getOrDefault(name, fallback);
+            return duration(name, opts.getOrDefault(name, fallback), zeroOk);
+        }
+
+        /** {@code value} of {@code --name} as a duration (30s, 2m, 1m30s, 500ms), or a refusal saying what is accepted. */
+        static Duration duration(String name, String value, boolean zeroOk) {
             Duration d;
             try {
                 d = value.endsWith("ms") ? Duration.ofMillis(Long.parseLong(value.substring(0, value.length() - 2)))
@@ -193,15 +201,19 @@ public final class TransferBench {
         this.hotspot = options.hotspot();
     }
 
-    public static void main(String[] args) throws Exception {
-        Options options;
-        try {
-            options = Options.parse(args);
-        } catch (IllegalArgumentException e) {
-            System.err.println(e.getMessage());
-            System.exit(2);
-            return;
-        }
+    /** What {@code transfer} accepts, printed with any mistake in its arguments. */
+    static final String USAGE = """
+            usage: java -jar cohort-bench.jar transfer [--name=value ...]
+              --drivers=local-autocommit,local-tx,cohort[,cohort-3pc]   what to measure, in this order (default: the first three)
+              --concurrency=16 --accounts=1000 --distribution=uniform|hotspot
+              --duration=30s --warmup=60s     measured and warm-up time per driver (e.g. 30s, 1m30s, 500ms)
+              --pg-url=jdbc:postgresql://127.0.0.1:5432/postgres --pg-user=postgres --pg-password=
+                                              PostgreSQL to use (default: an embedded one)
+              --tc-store=embedded|postgres --tc-jar=PATH --tc-java-opts='OPTS' --tc-args='ARGS'
+                                              the TC child process""";
+
+    /** Runs the benchmark with checked options (see {@link Bench} for how arguments reach it). */
+    static void run(Options options) throws Exception {
         new TransferBench(options).run();
     }
 

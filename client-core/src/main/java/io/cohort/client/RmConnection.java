@@ -170,7 +170,9 @@ public final class RmConnection implements AutoCloseable {
 
         ReplicaStream(String address, String hostName) {
             this.address = address;
-            this.channel = TcChannels.open(List.of(address), address, config.tls(), hostName);
+            // The stream's callbacks never block (commands go to the workers, reconnection to the scheduler):
+            // they run on the network thread, without a hop to gRPC's executor for every message.
+            this.channel = TcChannels.open(List.of(address), address, config.tls(), hostName, true);
         }
 
         void connect() {

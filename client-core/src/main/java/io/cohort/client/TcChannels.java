@@ -28,9 +28,12 @@ final class TcChannels {
      * {@code dns:///} (or other scheme) target resolves to every replica, and a list is balanced
      * round-robin through a static resolver. {@code singleAddress} pins the channel to one replica;
      * {@code hostName}, when not null, is the name the TC's certificate must carry instead of the
-     * dialled one (a replica dialled by the IP its DNS name resolved to).
+     * dialled one (a replica dialled by the IP its DNS name resolved to). {@code onNetworkThreads}: the
+     * callbacks of its calls run on gRPC's network threads instead of hopping to an executor, for a
+     * caller whose callbacks never block.
      */
-    static ManagedChannel open(List<String> addresses, String singleAddress, TcTls tls, String hostName) {
+    static ManagedChannel open(List<String> addresses, String singleAddress, TcTls tls, String hostName,
+                               boolean onNetworkThreads) {
         ChannelCredentials credentials = CREDENTIALS.computeIfAbsent(tls, TcChannels::credentials);
         NettyChannelBuilder builder;
         if (singleAddress != null) {
@@ -46,6 +49,9 @@ final class TcChannels {
         if (tls.enabled() && authority != null) {
             builder.overrideAuthority(authority);
         }
+        if (onNetworkThreads) {
+            builder.directExecutor();
+        }
         return builder.keepAliveTime(30, TimeUnit.SECONDS)
                 .keepAliveWithoutCalls(true)
                 .maxInboundMessageSize(4 * 1024 * 1024)
@@ -53,7 +59,7 @@ final class TcChannels {
     }
 
     static ManagedChannel open(List<String> addresses, String singleAddress, TcTls tls) {
-        return open(addresses, singleAddress, tls, null);
+        return open(addresses, singleAddress, tls, null, false);
     }
 
     private static ChannelCredentials credentials(TcTls tls) {

@@ -23,7 +23,7 @@ import org.slf4j.MDC;
  * OpenTelemetry bridge the TC ships with) turns them into spans with no code here knowing a tracer:
  * <ul>
  *   <li>{@link #request}: one span per gRPC request (begin, registerBranch, commit, ...), the child of
- *       the caller's span named in the request's {@code traceparent} metadata;</li>
+ *       the caller's span named in the request's {@code traceparent} metadata, when the caller sampled it;</li>
  *   <li>{@link #command}: one span per phase-2 command sent to an RM, the child of the request that
  *       decided the transaction (commit, rollback), whose context travels in the command's
  *       {@code trace_context} — a stream's metadata belongs to no single transaction.</li>
@@ -41,6 +41,10 @@ public final class TcObservations {
     public static final String MDC_XID = "xid";
 
     private static final Context.Key<Metadata> HEADERS = Context.key("cohort-request-headers");
+    private static final Metadata.Key<String> TRACEPARENT = Metadata.Key.of("traceparent", Metadata.ASCII_STRING_MARSHALLER);
+    private static final Metadata.Key<String> B3 = Metadata.Key.of("b3", Metadata.ASCII_STRING_MARSHALLER);
+    private static final Metadata.Key<String> B3_TRACE_ID = Metadata.Key.of("x-b3-traceid", Metadata.ASCII_STRING_MARSHALLER);
+    private static final Metadata.Key<String> B3_SAMPLED = Metadata.Key.of("x-b3-sampled", Metadata.ASCII_STRING_MARSHALLER);
 
     private final ObservationRegistry registry;
     private final Map<String, Observation> decisions = new ConcurrentHashMap<>();
@@ -68,15 +72,24 @@ public final class TcObservations {
         };
     }
 
-    /** A started span for a request of {@code operation} on {@code xid} (null before begin); stop it when answered. */
+    /**
+     * A started span for a request of {@code operation} on {@code xid} (null before begin); stop it when
+     * answered. Only for a caller whose trace is sampled: a request without a sampled trace context
+     * gets {@link Observation#NOOP} (no span, no timer, no scope), since its span would be a root span of
+     * one call that the sampler mostly drops, and observing it cost about a quarter of the TC's CPU per
+     * transaction (README, "The TC alone").
+     */
     public Observation request(String operation, String xid) {
-        if (!enabled()) {
+        return enabled() ? request(operation, xid, HEADERS.get()) : Observation.NOOP;
+    }
+
+    Observation request(String operation, String xid, Metadata headers) {
+        if (!enabled() || !sampledCaller(headers)) {
             return Observation.NOOP;
         }
         ReceiverContext<Metadata> context = new ReceiverContext<>(
                 (carrier, key) -> carrier.get(Metadata.Key.of(key, Metadata.ASCII_STRING_MARSHALLER)), Kind.SERVER);
-        Metadata headers = HEADERS.get();
-        context.setCarrier(headers == null ? new Metadata() : headers);
+        context.setCarrier(headers);
         return Observation.createNotStarted(TraceKeys.TC_REQUEST, () -> context, registry)
                 .contextualName("cohort.tc " + operation)
                 .lowCardinalityKeyValue(TraceKeys.OPERATION, operation)
@@ -84,9 +97,38 @@ public final class TcObservations {
                 .start();
     }
 
-    /** {@code observation} decided {@code xid} (commit, rollback): its phase-2 commands become its children. */
+    /**
+     * Whether the request's metadata carries a trace context its caller sampled: W3C {@code traceparent}
+     * with the sampled flag, or B3 ({@code b3}, {@code x-b3-traceid}) not marked unsampled.
+     */
+    static boolean sampledCaller(Metadata headers) {
+        if (headers == null) {
+            return false;
+        }
+        String traceparent = headers.get(TRACEPARENT);
+        if (traceparent != null) {
+            // version-traceid-parentid-flags; bit 0 of the flags is "sampled"
+            int dash = traceparent.lastIndexOf('-');
+            if (dash < 0 || dash + 3 != traceparent.length()) {
+                return false;
+            }
+            int flags = Character.digit(traceparent.charAt(dash + 2), 16);
+            return flags >= 0 && (flags & 1) == 1;
+        }
+        String b3 = headers.get(B3);
+        if (b3 != null) {
+            return !b3.equals("0") && !b3.contains("-0-") && !b3.endsWith("-0");
+        }
+        return headers.get(B3_TRACE_ID) != null && !"0".equals(headers.get(B3_SAMPLED));
+    }
+
+    /**
+     * {@code observation} decided {@code xid} (commit, rollback): its phase-2 commands become its
+     * children. A decision that was not observed ({@link Observation#NOOP}: its caller's trace was not
+     * sampled) is remembered too, so that its commands are not observed either.
+     */
     public void decided(String xid, Observation observation) {
-        if (enabled() && observation != Observation.NOOP) {
+        if (enabled()) {
             decisions.put(xid, observation);
         }
     }
@@ -107,11 +149,13 @@ public final class TcObservations {
 
     /**
      * A started span for a command sent to a branch; its context, to put in the command, is
-     * {@link Command#traceContext()}. Stop it with the branch's answer.
+     * {@link Command#traceContext()}. Stop it with the branch's answer. A root span (sampled as the TC's
+     * own, e.g. recovery) when no request decided {@code xid}; none when an unobserved request did.
      */
     public Command command(String xid, long branchId, String resourceId, String action) {
-        if (!enabled()) {
-            return new Command(Observation.NOOP, Map.of());
+        Observation decision = enabled() ? decisions.get(xid) : Observation.NOOP;
+        if (decision == Observation.NOOP) {
+            return new Command(Observation.NOOP, Map.of()); // off, or the decision was not observed
         }
         Map<String, String> carrier = new HashMap<>();
         SenderContext<Map<String, String>> context = new SenderContext<>((c, k, v) -> c.put(k, v), Kind.PRODUCER);
@@ -120,7 +164,7 @@ public final class TcObservations {
         String name = action.toLowerCase(Locale.ROOT);
         Observation observation = Observation.createNotStarted(TraceKeys.TC_BRANCH_COMMAND, () -> context, registry)
                 .contextualName("cohort.tc send " + name)
-                .parentObservation(decisions.get(xid))
+                .parentObservation(decision)
                 .lowCardinalityKeyValue(TraceKeys.ACTION, name)
                 .lowCardinalityKeyValue(TraceKeys.RESOURCE_ID, resourceId)
                 .lowCardinalityKeyValue(TraceKeys.OUTCOME, "unknown")
@@ -177,7 +221,7 @@ public final class TcObservations {
         }
     }
 
-    /** The span remembered as {@code xid}'s decision, or null. */
+    /** The span remembered as {@code xid}'s decision ({@link Observation#NOOP} for an unobserved one), or null. */
     public Observation decision(String xid) {
         return enabled() ? decisions.get(xid) : null;
     }
