@@ -19,8 +19,11 @@ import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
@@ -36,8 +39,9 @@ import org.slf4j.LoggerFactory;
  * flushes per global transaction shrink as the load grows, and no kind waits behind another.
  *
  * <p><b>Order.</b> The calls of one batch were all pending at the same time, so any order among
- * them is a valid one; writes of one kind keep their queue order. The kinds need no order among
- * them: a caller waits for a write before it makes the next one of the same transaction (a
+ * them is a valid one: a batch runs in XID order (writes of one XID keep their queue order), the
+ * order every writer and the lease renewal lock global rows in, so they never deadlock. The kinds
+ * need no order among them: a caller waits for a write before it makes the next one of the same transaction (a
  * registration after the begin, a release after the decision), as {@code TransactionStore} asks.
  *
  * <p><b>Failures are per call.</b> A registration that meets a lock held by another transaction
@@ -45,6 +49,10 @@ import org.slf4j.LoggerFactory;
  * {@link Registrations}); an existing XID fails only its own {@code insertGlobal}. A batch that
  * fails as a whole on a deadlock or serialization failure is run again; one that fails otherwise is
  * split and each call run alone, so only the call at fault fails.
+ *
+ * <p><b>Completion.</b> Callers' futures complete on a pool of their own, never on a writer: a
+ * caller's next step (answer an RPC, start phase 2 and read the store for it) then never holds up
+ * the next batch of the writer whose write it waited for.
  */
 final class GroupCommit implements AutoCloseable {
 
@@ -61,9 +69,10 @@ final class GroupCommit implements AutoCloseable {
 
     private final DataSource dataSource;
     private final JdbcRunner jdbc;
-    private final String replicaId;
-    private final long leaseMs;
+    private final Owner owner;
     private final Map<String, Lane> lanes = new HashMap<>();
+    /** Completes callers' futures, so their continuations never run on (and hold up) a writer. */
+    private final ThreadPoolExecutor completer;
     private volatile boolean closed;
 
     /**
@@ -87,12 +96,21 @@ final class GroupCommit implements AutoCloseable {
         }
     }
 
-    /** @param replicaId the owner written with a new or moved transaction, for {@code leaseMs} (see {@link Leases}) */
-    GroupCommit(DataSource dataSource, JdbcRunner jdbc, String replicaId, long leaseMs) {
+    /**
+     * @param owner             the owner written with a new or moved transaction (see {@link Leases})
+     * @param completionThreads threads that run callers' continuations (which may read the store)
+     */
+    GroupCommit(DataSource dataSource, JdbcRunner jdbc, Owner owner, int completionThreads) {
         this.dataSource = dataSource;
         this.jdbc = jdbc;
-        this.replicaId = replicaId;
-        this.leaseMs = leaseMs;
+        this.owner = owner;
+        AtomicInteger n = new AtomicInteger();
+        this.completer = new ThreadPoolExecutor(completionThreads, completionThreads, 0, TimeUnit.MILLISECONDS,
+                new LinkedBlockingQueue<>(), r -> {
+                    Thread t = new Thread(r, "cohort-pg-store-done-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
         for (String op : List.of("insertGlobal", "transitionGlobal", "markHeuristic", "updateBranch", "releaseLocks",
                 "deleteBranches")) {
             lanes.put(op, new Lane(op, MAX_IMPLICIT));
@@ -104,8 +122,7 @@ final class GroupCommit implements AutoCloseable {
     // ---- the writes
 
     /** One queued write: what it is, for whom (for messages), and its caller's future. */
-    abstract static sealed class Write<T> permits InsertGlobal, Register, Transition, Heuristic, UpdateBranch,
-            ByXid {
+    abstract static sealed class Write<T> permits Register, Simple {
         final CompletableFuture<T> future = new CompletableFuture<>();
         T result;
         RuntimeException failure;
@@ -124,10 +141,40 @@ final class GroupCommit implements AutoCloseable {
         }
     }
 
-    static final class InsertGlobal extends Write<Void> {
+    /** The replica a write that takes the lease names as owner, and for how long (see {@link Leases}). */
+    record Owner(String replicaId, long leaseMs) {
+    }
+
+    /**
+     * A write that is one execution of one prepared statement: a batch of them is one JDBC batch,
+     * and each learns its outcome from its own update count.
+     */
+    abstract static sealed class Simple<T> extends Write<T> permits InsertGlobal, Transition, Heuristic, UpdateBranch,
+            ByXid {
+        final String xid;
+
+        Simple(String xid) {
+            this.xid = xid;
+        }
+
+        @Override
+        final String xid() {
+            return xid;
+        }
+
+        abstract String sql();
+
+        abstract void bind(PreparedStatement ps, Owner owner) throws SQLException;
+
+        /** Sets the result (or failure) from the statement's update count. */
+        abstract void counted(int count);
+    }
+
+    static final class InsertGlobal extends Simple<Void> {
         final GlobalTransaction tx;
 
         InsertGlobal(GlobalTransaction tx) {
+            super(tx.xid());
             this.tx = tx;
         }
 
@@ -137,8 +184,31 @@ final class GroupCommit implements AutoCloseable {
         }
 
         @Override
-        String xid() {
-            return tx.xid();
+        String sql() {
+            return Sql.INSERT_GLOBAL_ASYNC; // a batch of nothing but new transactions (see Sql.INSERT_GLOBAL_ASYNC)
+        }
+
+        @Override
+        void bind(PreparedStatement ps, Owner owner) throws SQLException {
+            ps.setString(1, tx.xid());
+            ps.setString(2, tx.name());
+            ps.setString(3, tx.applicationId());
+            ps.setShort(4, (short) tx.protocol().getNumber());
+            ps.setShort(5, (short) tx.status().code());
+            ps.setObject(6, Rows.timestamp(tx.beginTimeMs()));
+            ps.setLong(7, tx.timeoutMs());
+            ps.setString(8, tx.heuristicEvidence());
+            ps.setString(9, tx.reason());
+            ps.setObject(10, Rows.timestamp(tx.updatedAtMs()));
+            ps.setString(11, owner.replicaId()); // the replica that begins a transaction owns it
+            ps.setLong(12, owner.leaseMs());
+        }
+
+        @Override
+        void counted(int count) {
+            if (count == 0) { // ON CONFLICT DO NOTHING: the XID exists
+                failure = new IllegalStateException(where(this) + " failed: a global transaction with this XID exists already");
+            }
         }
     }
 
@@ -167,15 +237,14 @@ final class GroupCommit implements AutoCloseable {
         }
     }
 
-    static final class Transition extends Write<Boolean> {
-        final String xid;
+    static final class Transition extends Simple<Boolean> {
         final GlobalStatus from;
         final GlobalStatus to;
         final String reason;
         final long atMs;
 
         Transition(String xid, GlobalStatus from, GlobalStatus to, String reason, long atMs) {
-            this.xid = xid;
+            super(xid);
             this.from = from;
             this.to = to;
             this.reason = reason == null ? "" : reason;
@@ -188,18 +257,33 @@ final class GroupCommit implements AutoCloseable {
         }
 
         @Override
-        String xid() {
-            return xid;
+        String sql() {
+            return Sql.TRANSITION_GLOBAL;
+        }
+
+        @Override
+        void bind(PreparedStatement ps, Owner owner) throws SQLException {
+            ps.setShort(1, (short) to.code());
+            ps.setString(2, reason);
+            ps.setObject(3, Rows.timestamp(atMs));
+            ps.setString(4, owner.replicaId());
+            ps.setLong(5, owner.leaseMs());
+            ps.setString(6, xid);
+            ps.setShort(7, (short) from.code());
+        }
+
+        @Override
+        void counted(int count) {
+            result = count == 1;
         }
     }
 
-    static final class Heuristic extends Write<Void> {
-        final String xid;
+    static final class Heuristic extends Simple<Void> {
         final String evidence;
         final long atMs;
 
         Heuristic(String xid, String evidence, long atMs) {
-            this.xid = xid;
+            super(xid);
             this.evidence = evidence == null ? "" : evidence;
             this.atMs = atMs;
         }
@@ -210,19 +294,29 @@ final class GroupCommit implements AutoCloseable {
         }
 
         @Override
-        String xid() {
-            return xid;
+        String sql() {
+            return Sql.MARK_HEURISTIC;
+        }
+
+        @Override
+        void bind(PreparedStatement ps, Owner owner) throws SQLException {
+            ps.setString(1, evidence);
+            ps.setObject(2, Rows.timestamp(atMs));
+            ps.setString(3, xid);
+        }
+
+        @Override
+        void counted(int count) {
         }
     }
 
-    static final class UpdateBranch extends Write<Boolean> {
-        final String xid;
+    static final class UpdateBranch extends Simple<Boolean> {
         final long branchId;
         final BranchStatus status;
         final String reason;
 
         UpdateBranch(String xid, long branchId, BranchStatus status, String reason) {
-            this.xid = xid;
+            super(xid);
             this.branchId = branchId;
             this.status = status;
             this.reason = reason == null ? "" : reason;
@@ -234,24 +328,46 @@ final class GroupCommit implements AutoCloseable {
         }
 
         @Override
-        String xid() {
-            return xid;
+        long branchId() {
+            return branchId;
         }
 
         @Override
-        long branchId() {
-            return branchId;
+        String sql() {
+            return Sql.UPDATE_BRANCH;
+        }
+
+        @Override
+        void bind(PreparedStatement ps, Owner owner) throws SQLException {
+            ps.setShort(1, (short) status.code());
+            ps.setString(2, reason);
+            ps.setLong(3, branchId);
+            ps.setString(4, xid);
+        }
+
+        @Override
+        void counted(int count) {
+            result = count == 1;
         }
     }
 
     /** releaseLocks or deleteBranches: one statement with the XID as its only parameter. */
-    static final class ByXid extends Write<Void> {
+    static final class ByXid extends Simple<Void> {
         final String op;
-        final String xid;
+        final String sql;
 
-        ByXid(String op, String xid) {
+        private ByXid(String op, String sql, String xid) {
+            super(xid);
             this.op = op;
-            this.xid = xid;
+            this.sql = sql;
+        }
+
+        static ByXid releaseLocks(String xid) {
+            return new ByXid("releaseLocks", Sql.RELEASE_LOCKS, xid);
+        }
+
+        static ByXid deleteBranches(String xid) {
+            return new ByXid("deleteBranches", Sql.DELETE_BRANCHES, xid);
         }
 
         @Override
@@ -260,8 +376,17 @@ final class GroupCommit implements AutoCloseable {
         }
 
         @Override
-        String xid() {
-            return xid;
+        String sql() {
+            return sql;
+        }
+
+        @Override
+        void bind(PreparedStatement ps, Owner owner) throws SQLException {
+            ps.setString(1, xid);
+        }
+
+        @Override
+        void counted(int count) {
         }
     }
 
@@ -299,7 +424,8 @@ final class GroupCommit implements AutoCloseable {
                 log.error("The TC store writer of {} failed on a batch of {} writes; they fail as unavailable",
                         lane.name, batch.size(), e);
                 for (Write<?> w : batch) {
-                    w.future.completeExceptionally(new StoreUnavailableException(where(w) + " failed: " + e));
+                    w.failure = new StoreUnavailableException(where(w) + " failed: " + e);
+                    complete(w);
                 }
             } finally {
                 batch.clear();
@@ -341,8 +467,20 @@ final class GroupCommit implements AutoCloseable {
         }
     }
 
+    /**
+     * Completes the caller's future on the completer pool, never on the writer: what a caller does
+     * next (answer an RPC, drive phase 2, read the store) must not hold up the next batch.
+     */
+    private void complete(Write<?> w) {
+        try {
+            completer.execute(() -> completeNow(w));
+        } catch (RejectedExecutionException e) { // closed: answer on this thread rather than never
+            completeNow(w);
+        }
+    }
+
     @SuppressWarnings({"unchecked", "rawtypes"})
-    private static void complete(Write w) {
+    private static void completeNow(Write w) {
         if (w.failure != null) {
             w.future.completeExceptionally(w.failure);
         } else {
@@ -350,170 +488,45 @@ final class GroupCommit implements AutoCloseable {
         }
     }
 
+    /**
+     * One lane's batch, all of one kind. Rows are locked in one order by every writer: global rows
+     * by XID (the sort is stable, so two writes of one XID keep their queue order), as the lease
+     * renewal and registration lock them, so no two writers wait for each other in a cycle.
+     */
     private void runAndCommit(List<Write<?>> batch) throws SQLException {
-        List<InsertGlobal> inserts = new ArrayList<>();
-        List<Register> registers = new ArrayList<>();
-        List<Transition> transitions = new ArrayList<>();
-        List<Heuristic> heuristics = new ArrayList<>();
-        List<UpdateBranch> branchUpdates = new ArrayList<>();
-        List<ByXid> releases = new ArrayList<>();
-        List<ByXid> deletes = new ArrayList<>();
         for (Write<?> w : batch) {
             w.reset();
-            if (w instanceof InsertGlobal i) {
-                inserts.add(i);
-            } else if (w instanceof Register r) {
-                registers.add(r);
-            } else if (w instanceof Transition t) {
-                transitions.add(t);
-            } else if (w instanceof Heuristic h) {
-                heuristics.add(h);
-            } else if (w instanceof UpdateBranch u) {
-                branchUpdates.add(u);
-            } else if (w instanceof ByXid x) {
-                (x.op.equals("releaseLocks") ? releases : deletes).add(x);
-            }
         }
-        // Rows locked in one order by every batch (stable: two writes of one XID keep their queue order),
-        // so batches of two replicas, or a batch and a lease renewal, deadlock less.
-        transitions.sort(Comparator.comparing(t -> t.xid));
-        heuristics.sort(Comparator.comparing(h -> h.xid));
-        branchUpdates.sort(Comparator.comparingLong(u -> u.branchId));
-        boolean onlyInserts = inserts.size() == batch.size();
-        int kinds = (inserts.isEmpty() ? 0 : 1) + (transitions.isEmpty() ? 0 : 1) + (heuristics.isEmpty() ? 0 : 1)
-                + (branchUpdates.isEmpty() ? 0 : 1) + (releases.isEmpty() ? 0 : 1) + (deletes.isEmpty() ? 0 : 1);
         try (Connection c = dataSource.getConnection()) {
-            if (registers.isEmpty() && kinds == 1 && batch.size() <= MAX_IMPLICIT) {
-                // One JDBC batch in autocommit: its statements up to the Sync are one implicit
-                // transaction, committed with that one round trip.
-                long start = System.nanoTime();
-                insertGlobals(c, inserts, onlyInserts);
-                transitions(c, transitions);
-                heuristics(c, heuristics);
-                branchUpdates(c, branchUpdates);
-                byXid(c, Sql.RELEASE_LOCKS, releases);
-                byXid(c, Sql.DELETE_BRANCHES, deletes);
-                if (!onlyInserts) { // an insert alone is not a durable write: not timed as one
-                    jdbc.recordDurableWrite(start, batch.size());
-                }
+            if (batch.get(0) instanceof Register) {
+                List<Register> registers = new ArrayList<>();
+                batch.forEach(w -> registers.add((Register) w));
+                JdbcRunner.inTransaction(c, tx -> {
+                    Registrations.run(tx, registers);
+                    jdbc.commit(tx, batch.size());
+                    return null;
+                });
                 return;
             }
-            JdbcRunner.inTransaction(c, tx -> {
-                // Only new transactions: commit without waiting for the WAL flush (see Sql.INSERT_GLOBAL_ASYNC).
-                insertGlobals(tx, inserts, onlyInserts);
-                Registrations.run(tx, registers);
-                transitions(tx, transitions);
-                heuristics(tx, heuristics);
-                branchUpdates(tx, branchUpdates);
-                byXid(tx, Sql.RELEASE_LOCKS, releases);
-                byXid(tx, Sql.DELETE_BRANCHES, deletes);
-                if (onlyInserts) {
-                    tx.commit(); // not a durable write: not timed as one
-                } else {
-                    jdbc.commit(tx, batch.size());
+            List<Simple<?>> simple = new ArrayList<>();
+            batch.forEach(w -> simple.add((Simple<?>) w));
+            simple.sort(Comparator.comparing(Simple::xid));
+            // One JDBC batch in autocommit: its statements up to the Sync are one implicit
+            // transaction, committed with that one round trip.
+            long start = System.nanoTime();
+            try (PreparedStatement ps = c.prepareStatement(simple.get(0).sql())) {
+                for (Simple<?> w : simple) {
+                    w.bind(ps, owner);
+                    ps.addBatch();
                 }
-                return null;
-            });
-        }
-    }
-
-    private void insertGlobals(Connection c, List<InsertGlobal> inserts, boolean async) throws SQLException {
-        if (inserts.isEmpty()) {
-            return;
-        }
-        try (PreparedStatement ps = c.prepareStatement(async ? Sql.INSERT_GLOBAL_ASYNC : Sql.INSERT_GLOBAL)) {
-            for (InsertGlobal i : inserts) {
-                GlobalTransaction tx = i.tx;
-                ps.setString(1, tx.xid());
-                ps.setString(2, tx.name());
-                ps.setString(3, tx.applicationId());
-                ps.setShort(4, (short) tx.protocol().getNumber());
-                ps.setShort(5, (short) tx.status().code());
-                ps.setObject(6, Rows.timestamp(tx.beginTimeMs()));
-                ps.setLong(7, tx.timeoutMs());
-                ps.setString(8, tx.heuristicEvidence());
-                ps.setString(9, tx.reason());
-                ps.setObject(10, Rows.timestamp(tx.updatedAtMs()));
-                ps.setString(11, replicaId); // the replica that begins a transaction owns it
-                ps.setLong(12, leaseMs);
-                ps.addBatch();
-            }
-            int[] counts = ps.executeBatch();
-            for (int k = 0; k < counts.length; k++) {
-                if (counts[k] == 0) { // ON CONFLICT DO NOTHING: the XID exists
-                    inserts.get(k).failure = new IllegalStateException(where(inserts.get(k))
-                            + " failed: a global transaction with this XID exists already");
+                int[] counts = ps.executeBatch();
+                for (int k = 0; k < counts.length; k++) {
+                    simple.get(k).counted(counts[k]);
                 }
             }
-        }
-    }
-
-    private void transitions(Connection c, List<Transition> transitions) throws SQLException {
-        if (transitions.isEmpty()) {
-            return;
-        }
-        try (PreparedStatement ps = c.prepareStatement(Sql.TRANSITION_GLOBAL)) {
-            for (Transition t : transitions) {
-                ps.setShort(1, (short) t.to.code());
-                ps.setString(2, t.reason);
-                ps.setObject(3, Rows.timestamp(t.atMs));
-                ps.setString(4, replicaId);
-                ps.setLong(5, leaseMs);
-                ps.setString(6, t.xid);
-                ps.setShort(7, (short) t.from.code());
-                ps.addBatch();
+            if (!(simple.get(0) instanceof InsertGlobal)) { // an insert is not a durable write: not timed as one
+                jdbc.recordDurableWrite(start, batch.size());
             }
-            int[] counts = ps.executeBatch();
-            for (int k = 0; k < counts.length; k++) {
-                transitions.get(k).result = counts[k] == 1;
-            }
-        }
-    }
-
-    private static void heuristics(Connection c, List<Heuristic> heuristics) throws SQLException {
-        if (heuristics.isEmpty()) {
-            return;
-        }
-        try (PreparedStatement ps = c.prepareStatement(Sql.MARK_HEURISTIC)) {
-            for (Heuristic h : heuristics) {
-                ps.setString(1, h.evidence);
-                ps.setObject(2, Rows.timestamp(h.atMs));
-                ps.setString(3, h.xid);
-                ps.addBatch();
-            }
-            ps.executeBatch();
-        }
-    }
-
-    private static void branchUpdates(Connection c, List<UpdateBranch> updates) throws SQLException {
-        if (updates.isEmpty()) {
-            return;
-        }
-        try (PreparedStatement ps = c.prepareStatement(Sql.UPDATE_BRANCH)) {
-            for (UpdateBranch u : updates) {
-                ps.setShort(1, (short) u.status.code());
-                ps.setString(2, u.reason);
-                ps.setLong(3, u.branchId);
-                ps.setString(4, u.xid);
-                ps.addBatch();
-            }
-            int[] counts = ps.executeBatch();
-            for (int k = 0; k < counts.length; k++) {
-                updates.get(k).result = counts[k] == 1;
-            }
-        }
-    }
-
-    private static void byXid(Connection c, String sql, List<ByXid> writes) throws SQLException {
-        if (writes.isEmpty()) {
-            return;
-        }
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            for (ByXid w : writes) {
-                ps.setString(1, w.xid);
-                ps.addBatch();
-            }
-            ps.executeBatch();
         }
     }
 
@@ -542,5 +555,6 @@ final class GroupCommit implements AutoCloseable {
                 w.future.completeExceptionally(new StoreUnavailableException(where(w) + " not run: the store was closed"));
             }
         }
+        completer.shutdown(); // completions already handed over still run
     }
 }

@@ -52,9 +52,10 @@ import org.slf4j.LoggerFactory;
  * <p><b>Group commit.</b> The writes of the transaction life (begin, registration, status changes,
  * branch results, lock release) go through {@link GroupCommit}: per kind of write, one writer thread
  * writes everything of that kind queued while its previous batch committed in one database
- * transaction (one round trip; registrations: a statement and a commit) and completes the callers'
- * futures after the commit, so many calls share one WAL flush and one round trip. A batch of nothing but new transactions commits without waiting for the flush
- * (see {@link Sql#INSERT_GLOBAL_ASYNC}). Lease and purge writes run on a worker pool; reads run on
+ * transaction (one round trip; registrations: a statement and a commit) and has the callers'
+ * futures completed after the commit on a pool of its own, so many calls share one WAL flush and
+ * one round trip and no caller's next step holds up a writer. New transactions commit without
+ * waiting for the flush (see {@link Sql#INSERT_GLOBAL_ASYNC}). Lease and purge writes run on a worker pool; reads run on
  * the caller's thread. The caps' count of unfinished transactions is cached briefly (see
  * {@link UnfinishedCount}).
  */
@@ -112,7 +113,8 @@ public final class PostgresTransactionStore implements TransactionStore {
         this.databaseClock = new DatabaseClock(clock);
         syncClockSafely();
         this.lastRenewalNanos = System.nanoTime();
-        this.writes = new GroupCommit(dataSource, jdbc, leases.replicaId(), leaseMs);
+        this.writes = new GroupCommit(dataSource, jdbc, new GroupCommit.Owner(leases.replicaId(), leaseMs),
+                threads(dataSource));
         // Its own thread: a slow recovery pass or a busy store pool must not delay the renewal.
         this.renewer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "cohort-tc-lease-renewal");
@@ -183,12 +185,12 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public CompletableFuture<Void> releaseLocks(String xid) {
-        return writes.submit(new GroupCommit.ByXid("releaseLocks", xid));
+        return writes.submit(GroupCommit.ByXid.releaseLocks(xid));
     }
 
     @Override
     public CompletableFuture<Void> deleteBranches(String xid) {
-        return writes.submit(new GroupCommit.ByXid("deleteBranches", xid));
+        return writes.submit(GroupCommit.ByXid.deleteBranches(xid));
     }
 
     @Override
@@ -345,8 +347,8 @@ public final class PostgresTransactionStore implements TransactionStore {
     int renewLeases() {
         return jdbc.sync("renewLeases", null, c -> {
             try (PreparedStatement ps = c.prepareStatement(Sql.RENEW_LEASES)) {
-                ps.setLong(1, leaseMs);
-                ps.setString(2, leases.replicaId());
+                ps.setString(1, leases.replicaId());
+                ps.setLong(2, leaseMs);
                 return ps.executeUpdate();
             }
         });

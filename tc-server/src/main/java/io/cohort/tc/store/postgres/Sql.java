@@ -26,17 +26,12 @@ final class Sql {
 
     private static final String LOCK_ORDER = "resource_id COLLATE \"C\", table_name COLLATE \"C\", pk COLLATE \"C\"";
 
-    /** A new global transaction; an existing XID inserts nothing (update count 0) rather than failing the batch. */
-    static final String INSERT_GLOBAL = """
-            INSERT INTO cohort_global_tx (%s, owner, lease_until)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, %s)
-            ON CONFLICT (xid) DO NOTHING""".formatted(GLOBAL_COLUMNS, LEASE_END);
-
     /**
-     * {@link #INSERT_GLOBAL} for a batch of nothing but new transactions: committed without waiting
-     * for the WAL flush. {@code TransactionStore} lets a new global transaction become durable with
-     * the next write, and any later durable commit (a branch, a decision) flushes the WAL past this
-     * one, on the primary and on synchronous standbys alike.
+     * A new global transaction; an existing XID inserts nothing (update count 0) rather than failing
+     * the batch. Committed without waiting for the WAL flush: {@code TransactionStore} lets a new
+     * global transaction become durable with the next write, and any later durable commit (a
+     * branch, a decision) flushes the WAL past this one, on the primary and on synchronous standbys
+     * alike.
      */
     static final String INSERT_GLOBAL_ASYNC = """
             WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
@@ -167,9 +162,18 @@ final class Sql {
 
     private static final String UNENDED = "status IN (" + codes(s -> !s.isEnded()) + ")";
 
-    /** Every lease of one replica, renewed in one statement (parameters: lease ms, owner). */
-    static final String RENEW_LEASES =
-            "UPDATE cohort_global_tx SET lease_until = " + LEASE_END + " WHERE owner = ? AND " + UNENDED;
+    /**
+     * Every lease of one replica, renewed in one statement (parameters: owner, lease ms). The rows
+     * are locked in XID order first, the order every writer batch locks global rows in: a renewal
+     * that locked them in scan order could hold one row a batch waits for while it waits for
+     * another the batch holds, a deadlock PostgreSQL breaks only after {@code deadlock_timeout}.
+     */
+    static final String RENEW_LEASES = """
+            WITH mine AS (
+                SELECT xid FROM cohort_global_tx WHERE owner = ? AND %s ORDER BY xid FOR NO KEY UPDATE
+            )
+            UPDATE cohort_global_tx g SET lease_until = %s FROM mine WHERE g.xid = mine.xid""".formatted(UNENDED,
+            LEASE_END);
 
     /**
      * The recovery work of one replica, in one statement: takes over unended transactions whose

@@ -24,6 +24,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -48,7 +49,7 @@ class PostgresGroupCommitTest {
     @BeforeEach
     void open() {
         url = TestPostgres.get().createDatabase("pg_group");
-        admin = TestPostgres.get().dataSource(url, 2);
+        admin = TestPostgres.get().dataSource(url, 3);
         store = PostgresTransactionStore.create(new PostgresStoreConfig(url, TestPostgres.get().user(),
                 TestPostgres.get().password(), 4), Clock.systemUTC(), registry, true);
     }
@@ -191,6 +192,64 @@ class PostgresGroupCommitTest {
         store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKED, "").join();
         assertThat(store.countUnfinishedExactly("bank"))
                 .isEqualTo(new io.cohort.tc.store.TransactionStore.Unfinished(2, 2));
+    }
+
+    @Test
+    void aCallersNextStepDoesNotHoldUpTheWriterOfItsWrite() throws Exception {
+        store.insertGlobal(global("tc:blocker")).join();
+        store.insertGlobal(global("tc:a")).join();
+        CompletableFuture<CompletableFuture<Boolean>> later = new CompletableFuture<>();
+        CompletableFuture<Boolean> nextStep;
+        CompletableFuture<Void> nextStepBegun = new CompletableFuture<>();
+        try (Blocker blocker = new Blocker("tc:blocker")) {
+            CompletableFuture<Boolean> first =
+                    store.transitionGlobal("tc:blocker", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "");
+            awaitWriterWaiting();
+            // The caller's next step waits for a later write of the same kind, as phase 2 waits for
+            // the store after the decision: it must not run on the writer that writes it.
+            nextStep = first.thenApply(moved -> {
+                nextStepBegun.complete(null);
+                try {
+                    return later.get(WAIT.toSeconds(), TimeUnit.SECONDS).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    throw new CompletionException(e);
+                }
+            });
+            blocker.release();
+            nextStepBegun.get(WAIT.toSeconds(), TimeUnit.SECONDS); // not first.get(): it may run nextStep here
+        }
+        later.complete(store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, ""));
+        assertThat(nextStep.get(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+    }
+
+    @Test
+    void aLeaseRenewalLocksGlobalRowsInTheWritersOrder() throws Exception {
+        // Inserted in reverse order, so a scan meets tc:b first.
+        store.insertGlobal(global("tc:b")).join();
+        store.insertGlobal(global("tc:a")).join();
+        try (Connection writer = admin.getConnection(); Connection renewal = admin.getConnection()) {
+            writer.setAutoCommit(false);
+            try (PreparedStatement ps = writer.prepareStatement(
+                    "SELECT 1 FROM cohort_global_tx WHERE xid = 'tc:a' FOR UPDATE")) {
+                ps.executeQuery().close(); // a writer batch in XID order: it holds tc:a and wants tc:b next
+            }
+            CompletableFuture<Integer> renewed = CompletableFuture.supplyAsync(() -> {
+                try (PreparedStatement ps = renewal.prepareStatement(Sql.RENEW_LEASES)) {
+                    ps.setString(1, store.replicaId());
+                    ps.setLong(2, 10_000);
+                    return ps.executeUpdate();
+                } catch (SQLException e) {
+                    throw new CompletionException(e);
+                }
+            });
+            awaitWriterWaiting();
+            try (PreparedStatement ps = writer.prepareStatement(
+                    "UPDATE cohort_global_tx SET reason = 'writer' WHERE xid = 'tc:b'")) {
+                assertThat(ps.executeUpdate()).as("the writer's second row, not held by the waiting renewal").isEqualTo(1);
+            }
+            writer.commit();
+            assertThat(renewed.get(WAIT.toSeconds(), TimeUnit.SECONDS)).as("renewed without a deadlock").isEqualTo(2);
+        }
     }
 
     /** Until a store writer waits on a lock the test holds. */
