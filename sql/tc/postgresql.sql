@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS cohort_global_tx (
     lease_until    timestamptz
 );
 
+-- Writes made through replicas other than the one that began the transaction (registrations, branch
+-- results, status changes): that replica keeps its transactions in memory and checks this count when
+-- it decides one, so it reads from the database only when another replica wrote to it.
+ALTER TABLE cohort_global_tx ADD COLUMN IF NOT EXISTS changes bigint NOT NULL DEFAULT 0;
+
 -- Recovery (unended transactions), listings by status, purge of old final ones.
 CREATE INDEX IF NOT EXISTS cohort_global_tx_status_updated ON cohort_global_tx (status, updated_at);
 

@@ -9,6 +9,7 @@ import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.StoreUnavailableException;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -70,6 +71,7 @@ final class GroupCommit implements AutoCloseable {
     private final DataSource dataSource;
     private final JdbcRunner jdbc;
     private final Owner owner;
+    private final Listener listener;
     private final Map<String, Lane> lanes = new HashMap<>();
     /** Completes callers' futures, so their continuations never run on (and hold up) a writer. */
     private final ThreadPoolExecutor completer;
@@ -100,10 +102,11 @@ final class GroupCommit implements AutoCloseable {
      * @param owner             the owner written with a new or moved transaction (see {@link Leases})
      * @param completionThreads threads that run callers' continuations (which may read the store)
      */
-    GroupCommit(DataSource dataSource, JdbcRunner jdbc, Owner owner, int completionThreads) {
+    GroupCommit(DataSource dataSource, JdbcRunner jdbc, Owner owner, int completionThreads, Listener listener) {
         this.dataSource = dataSource;
         this.jdbc = jdbc;
         this.owner = owner;
+        this.listener = listener;
         AtomicInteger n = new AtomicInteger();
         this.completer = new ThreadPoolExecutor(completionThreads, completionThreads, 0, TimeUnit.MILLISECONDS,
                 new LinkedBlockingQueue<>(), r -> {
@@ -126,6 +129,8 @@ final class GroupCommit implements AutoCloseable {
         final CompletableFuture<T> future = new CompletableFuture<>();
         T result;
         RuntimeException failure;
+        /** Made by a replica that does not hold the transaction in memory (see {@link OwnedTransactions}). */
+        boolean foreign = true;
 
         abstract String op();
 
@@ -139,6 +144,12 @@ final class GroupCommit implements AutoCloseable {
             result = null;
             failure = null;
         }
+    }
+
+    /** Told of every write once its batch is over (committed or failed), before its caller is. */
+    @FunctionalInterface
+    interface Listener {
+        void written(Write<?> write);
     }
 
     /** The replica a write that takes the lease names as owner, and for how long (see {@link Leases}). */
@@ -242,6 +253,8 @@ final class GroupCommit implements AutoCloseable {
         final GlobalStatus to;
         final String reason;
         final long atMs;
+        /** {@code changes} of the moved row, -1 if not moved. */
+        long changesAfter = -1;
 
         Transition(String xid, GlobalStatus from, GlobalStatus to, String reason, long atMs) {
             super(xid);
@@ -268,8 +281,9 @@ final class GroupCommit implements AutoCloseable {
             ps.setObject(3, Rows.timestamp(atMs));
             ps.setString(4, owner.replicaId());
             ps.setLong(5, owner.leaseMs());
-            ps.setString(6, xid);
-            ps.setShort(7, (short) from.code());
+            ps.setInt(6, foreign ? 1 : 0);
+            ps.setString(7, xid);
+            ps.setShort(8, (short) from.code());
         }
 
         @Override
@@ -278,7 +292,7 @@ final class GroupCommit implements AutoCloseable {
         }
     }
 
-    static final class Heuristic extends Simple<Void> {
+    static final class Heuristic extends Simple<Boolean> {
         final String evidence;
         final long atMs;
 
@@ -302,11 +316,13 @@ final class GroupCommit implements AutoCloseable {
         void bind(PreparedStatement ps, Owner owner) throws SQLException {
             ps.setString(1, evidence);
             ps.setObject(2, Rows.timestamp(atMs));
-            ps.setString(3, xid);
+            ps.setInt(3, foreign ? 1 : 0);
+            ps.setString(4, xid);
         }
 
         @Override
         void counted(int count) {
+            result = count == 1;
         }
     }
 
@@ -343,6 +359,7 @@ final class GroupCommit implements AutoCloseable {
             ps.setString(2, reason);
             ps.setLong(3, branchId);
             ps.setString(4, xid);
+            ps.setInt(5, foreign ? 1 : 0);
         }
 
         @Override
@@ -393,11 +410,12 @@ final class GroupCommit implements AutoCloseable {
     /** Queues {@code write}; its future completes once the batch it joined is committed. */
     <T> CompletableFuture<T> submit(Write<T> write) {
         if (closed) {
-            write.future.completeExceptionally(new StoreUnavailableException(where(write) + " not run: the store is closed"));
+            write.failure = new StoreUnavailableException(where(write) + " not run: the store is closed");
+            complete(write);
         } else if (!lanes.get(write.op()).queue.offer(write)) {
-            write.future.completeExceptionally(new StoreUnavailableException(where(write)
-                    + " rejected: the store's queue is full (" + QUEUE_CAPACITY + " pending writes); the database"
-                    + " is slower than the load"));
+            write.failure = new StoreUnavailableException(where(write) + " rejected: the store's queue is full ("
+                    + QUEUE_CAPACITY + " pending writes); the database is slower than the load");
+            complete(write);
         }
         return write.future;
     }
@@ -473,6 +491,11 @@ final class GroupCommit implements AutoCloseable {
      */
     private void complete(Write<?> w) {
         try {
+            listener.written(w);
+        } catch (RuntimeException e) {
+            log.error("After {}: updating this replica's memory of the transaction failed", where(w), e);
+        }
+        try {
             completer.execute(() -> completeNow(w));
         } catch (RejectedExecutionException e) { // closed: answer on this thread rather than never
             completeNow(w);
@@ -514,7 +537,9 @@ final class GroupCommit implements AutoCloseable {
             // One JDBC batch in autocommit: its statements up to the Sync are one implicit
             // transaction, committed with that one round trip.
             long start = System.nanoTime();
-            try (PreparedStatement ps = c.prepareStatement(simple.get(0).sql())) {
+            boolean transitions = simple.get(0) instanceof Transition;
+            try (PreparedStatement ps = transitions ? c.prepareStatement(Sql.TRANSITION_GLOBAL, Sql.TRANSITION_RETURNS)
+                    : c.prepareStatement(simple.get(0).sql())) {
                 for (Simple<?> w : simple) {
                     w.bind(ps, owner);
                     ps.addBatch();
@@ -523,9 +548,24 @@ final class GroupCommit implements AutoCloseable {
                 for (int k = 0; k < counts.length; k++) {
                     simple.get(k).counted(counts[k]);
                 }
+                if (transitions) {
+                    readChanges(ps, simple);
+                }
             }
             if (!(simple.get(0) instanceof InsertGlobal)) { // an insert is not a durable write: not timed as one
                 jdbc.recordDurableWrite(start, batch.size());
+            }
+        }
+    }
+
+    /** The {@code changes} each moved row returned, in batch order (rows not moved return nothing). */
+    private static void readChanges(PreparedStatement ps, List<Simple<?>> transitions) throws SQLException {
+        try (ResultSet rs = ps.getGeneratedKeys()) {
+            for (Simple<?> w : transitions) {
+                Transition t = (Transition) w;
+                if (Boolean.TRUE.equals(t.result) && rs.next() && rs.getString(1).equals(t.xid)) {
+                    t.changesAfter = rs.getLong(2);
+                }
             }
         }
     }
@@ -552,7 +592,8 @@ final class GroupCommit implements AutoCloseable {
             List<Write<?>> left = new ArrayList<>();
             lane.queue.drainTo(left);
             for (Write<?> w : left) {
-                w.future.completeExceptionally(new StoreUnavailableException(where(w) + " not run: the store was closed"));
+                w.failure = new StoreUnavailableException(where(w) + " not run: the store was closed");
+                complete(w);
             }
         }
         completer.shutdown(); // completions already handed over still run

@@ -56,7 +56,8 @@ import org.slf4j.LoggerFactory;
  * futures completed after the commit on a pool of its own, so many calls share one WAL flush and
  * one round trip and no caller's next step holds up a writer. New transactions commit without
  * waiting for the flush (see {@link Sql#INSERT_GLOBAL_ASYNC}). Lease and purge writes run on a worker pool; reads run on
- * the caller's thread. The caps' count of unfinished transactions is cached briefly (see
+ * the caller's thread, except those of the transactions this replica began, which it keeps in memory
+ * until they end here (see {@link OwnedTransactions}). The caps' count of unfinished transactions is cached briefly (see
  * {@link UnfinishedCount}).
  */
 public final class PostgresTransactionStore implements TransactionStore {
@@ -81,6 +82,7 @@ public final class PostgresTransactionStore implements TransactionStore {
     /** {@link System#nanoTime} of the last successful renewal (or of the start). */
     private volatile long lastRenewalNanos;
     private final GroupCommit writes;
+    private final OwnedTransactions owned = new OwnedTransactions();
     private final UnfinishedCount unfinished;
 
     /**
@@ -114,7 +116,7 @@ public final class PostgresTransactionStore implements TransactionStore {
         syncClockSafely();
         this.lastRenewalNanos = System.nanoTime();
         this.writes = new GroupCommit(dataSource, jdbc, new GroupCommit.Owner(leases.replicaId(), leaseMs),
-                threads(dataSource));
+                threads(dataSource), this::written);
         // Its own thread: a slow recovery pass or a busy store pool must not delay the renewal.
         this.renewer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "cohort-tc-lease-renewal");
@@ -165,22 +167,50 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public CompletableFuture<RegisterResult> registerBranch(Branch branch, List<RowKey> rows) {
-        return writes.submit(new GroupCommit.Register(branch, rows));
+        return writes.submit(held(new GroupCommit.Register(branch, rows)));
     }
 
     @Override
     public CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason) {
-        return writes.submit(new GroupCommit.Transition(xid, from, to, reason, clock.millis()));
+        GroupCommit.Transition move = new GroupCommit.Transition(xid, from, to, reason, clock.millis());
+        move.foreign = owned.global(xid) == null;
+        return writes.submit(move);
     }
 
     @Override
     public CompletableFuture<Void> markHeuristic(String xid, String evidence) {
-        return writes.submit(new GroupCommit.Heuristic(xid, evidence, clock.millis()));
+        return writes.submit(held(new GroupCommit.Heuristic(xid, evidence, clock.millis()))).thenApply(found -> null);
     }
 
     @Override
     public CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason) {
-        return writes.submit(new GroupCommit.UpdateBranch(xid, branchId, status, reason));
+        return writes.submit(held(new GroupCommit.UpdateBranch(xid, branchId, status, reason)));
+    }
+
+    /** Marks a write of a transaction this replica holds in memory as its own (see {@link OwnedTransactions}). */
+    private <W extends GroupCommit.Write<?>> W held(W write) {
+        write.foreign = !owned.startWrite(write.xid());
+        return write;
+    }
+
+    /** Brings this replica's memory of its transactions up to date with a write, before its caller hears of it. */
+    private void written(GroupCommit.Write<?> w) {
+        boolean ok = w.failure == null;
+        if (w instanceof GroupCommit.InsertGlobal i) {
+            if (ok) {
+                owned.begun(i.tx);
+            }
+        } else if (w.foreign) {
+            return; // a transaction this replica does not hold: nothing to bring up to date
+        } else if (w instanceof GroupCommit.Register r) {
+            owned.registered(r.xid(), ok && r.result instanceof RegisterResult.Registered ? r.branch : null);
+        } else if (w instanceof GroupCommit.Transition t) {
+            owned.transitioned(t.xid, t.to, t.reason, t.atMs, ok && t.result, t.changesAfter);
+        } else if (w instanceof GroupCommit.Heuristic h) {
+            owned.heuristicMarked(h.xid, h.evidence, h.atMs, ok && h.result);
+        } else if (w instanceof GroupCommit.UpdateBranch u) {
+            owned.branchUpdated(u.xid, u.branchId, u.status, u.reason, ok && u.result);
+        }
     }
 
     @Override
@@ -213,6 +243,10 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public Optional<GlobalTransaction> findGlobal(String xid) {
+        GlobalTransaction held = owned.global(xid);
+        if (held != null) {
+            return Optional.of(held);
+        }
         return jdbc.sync("findGlobal", xid, c -> {
             try (PreparedStatement ps = c.prepareStatement(Sql.FIND_GLOBAL)) {
                 ps.setString(1, xid);
@@ -225,6 +259,10 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public List<Branch> findBranches(String xid) {
+        List<Branch> held = owned.branches(xid);
+        if (held != null) {
+            return held;
+        }
         return jdbc.sync("findBranches", xid, c -> {
             try (PreparedStatement ps = c.prepareStatement(Sql.FIND_BRANCHES)) {
                 ps.setString(1, xid);
@@ -299,22 +337,25 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public List<GlobalTransaction> claimUnended(Set<String> reachableResources) {
-        return jdbc.sync("claimUnended", null, c -> {
+        long start = System.nanoTime();
+        List<GlobalTransaction> mine = jdbc.sync("claimUnended", null, c -> {
             try (PreparedStatement ps = c.prepareStatement(Sql.CLAIM)) {
                 ps.setString(1, leases.replicaId());
                 ps.setLong(2, leaseMs);
                 ps.setArray(3, c.createArrayOf("text", reachableResources.toArray()));
                 ps.setInt(4, MAX_TAKEOVER);
                 ps.setString(5, leases.replicaId());
-                List<GlobalTransaction> mine = new ArrayList<>();
+                List<GlobalTransaction> claimed = new ArrayList<>();
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
-                        mine.add(Rows.global(rs));
+                        claimed.add(Rows.global(rs));
                     }
                 }
-                return mine;
+                return claimed;
             }
         });
+        owned.retainClaimed(mine, start);
+        return mine;
     }
 
     @Override
@@ -333,6 +374,7 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public boolean releaseLease(String xid) {
+        owned.forget(xid); // whoever takes it over may write to it
         return jdbc.sync("releaseLease", xid, c -> {
             try (PreparedStatement ps = c.prepareStatement(Sql.RELEASE_LEASE)) {
                 ps.setString(1, xid);

@@ -41,7 +41,9 @@ import java.util.TreeSet;
  * <li>The branch rows and locks the statement inserted for the refused are deleted again.</li>
  * </ol>
  *
- * <p>Without conflicts that is one statement for every registration of the batch together.
+ * <p>Without conflicts that is one statement for every registration of the batch together, and one
+ * more when some registrations are of transactions another replica holds in memory (it learns of
+ * them through {@code changes}, see {@link OwnedTransactions}).
  */
 final class Registrations {
 
@@ -77,6 +79,13 @@ final class Registrations {
         for (GroupCommit.Register w : writes) {
             pending.add(new Reg(w));
         }
+        Set<String> foreign = new TreeSet<>();
+        for (GroupCommit.Register w : writes) {
+            if (w.foreign) {
+                foreign.add(w.xid());
+            }
+        }
+        String sql = foreign.isEmpty() ? Sql.REGISTER : Sql.REGISTER_EXCLUSIVE;
         List<Reg> stored = new ArrayList<>();
         for (int round = 1; !pending.isEmpty(); round++) {
             if (round > MAX_ROUNDS) {
@@ -86,15 +95,21 @@ final class Registrations {
                 }
                 break;
             }
-            pending = round(c, pending, stored);
+            pending = round(c, sql, pending, stored);
+        }
+        if (!foreign.isEmpty()) {
+            try (PreparedStatement ps = c.prepareStatement(Sql.COUNT_FOREIGN_CHANGES)) {
+                ps.setArray(1, c.createArrayOf("text", foreign.toArray()));
+                ps.executeUpdate();
+            }
         }
     }
 
     /** One round; answers the registrations that must try again. */
-    private static List<Reg> round(Connection c, List<Reg> regs, List<Reg> stored) throws SQLException {
+    private static List<Reg> round(Connection c, String sql, List<Reg> regs, List<Reg> stored) throws SQLException {
         Map<String, GlobalStatus> statuses = new HashMap<>();
         Map<RowKey, Long> inserted = new HashMap<>();
-        register(c, regs, statuses, inserted);
+        register(c, sql, regs, statuses, inserted);
 
         Map<Long, Reg> byBranch = new HashMap<>();
         Set<RowKey> heldBefore = new LinkedHashSet<>();
@@ -187,7 +202,7 @@ final class Registrations {
     }
 
     /** The statement: statuses (share-locked), branch rows, and the row locks it could insert. */
-    private static void register(Connection c, List<Reg> regs, Map<String, GlobalStatus> statuses,
+    private static void register(Connection c, String sql, List<Reg> regs, Map<String, GlobalStatus> statuses,
                                  Map<RowKey, Long> inserted) throws SQLException {
         Set<String> xids = new TreeSet<>();
         int n = 0;
@@ -233,7 +248,7 @@ final class Registrations {
                 times[i++] = b.registeredAtMs(); // a lock is taken when its branch registers
             }
         }
-        try (PreparedStatement ps = c.prepareStatement(Sql.REGISTER)) {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
             int p = 1;
             ps.setArray(p++, c.createArrayOf("text", xids.toArray()));
             ps.setArray(p++, c.createArrayOf("text", bXid));

@@ -51,9 +51,20 @@ final class Sql {
      * XID, branch id, acquisition time (epoch ms). Result rows are either (xid, status, nulls) for
      * every known XID or (nulls, resource, table, pk, branch id) for every lock inserted.
      */
-    static final String REGISTER = """
+    static final String REGISTER = register("FOR SHARE");
+
+    /**
+     * {@link #REGISTER} for a batch with registrations of transactions this replica does not hold in
+     * memory: the global rows are locked for the update of {@link #COUNT_FOREIGN_CHANGES} right
+     * away, in XID order, rather than share-locked and then upgraded (two such batches could then
+     * deadlock).
+     */
+    static final String REGISTER_EXCLUSIVE = register("FOR NO KEY UPDATE");
+
+    private static String register(String lock) {
+        return """
             WITH g AS (
-                SELECT xid, status FROM cohort_global_tx WHERE xid = ANY (?::text[]) ORDER BY xid FOR SHARE
+                SELECT xid, status FROM cohort_global_tx WHERE xid = ANY (?::text[]) ORDER BY xid %4$s
             ), b AS (
                 INSERT INTO cohort_branch (%s)
                 SELECT v.x, v.b, v.r, v.c, v.k::text[], decode(v.d, 'hex'), v.s, timestamptz 'epoch' + v.a * interval '1 millisecond', v.e
@@ -73,7 +84,8 @@ final class Sql {
             SELECT xid, status, NULL::text, NULL::text, NULL::text, NULL::bigint FROM g
             UNION ALL
             SELECT NULL, NULL, resource_id, table_name, pk, branch_id FROM l""".formatted(BRANCH_COLUMNS,
-            GlobalStatus.BEGIN.code(), LOCK_COLUMNS);
+            GlobalStatus.BEGIN.code(), LOCK_COLUMNS, lock);
+    }
 
     /** Branch rows of registrations a batch refused after {@link #REGISTER} inserted them. */
     static final String DELETE_BATCH_BRANCHES = "DELETE FROM cohort_branch WHERE branch_id = ANY (?::bigint[])";
@@ -89,15 +101,38 @@ final class Sql {
             DELETE FROM cohort_row_lock l USING unnest(?::text[], ?::text[], ?::text[], ?::bigint[]) AS u(r, t, p, b)
             WHERE l.resource_id = u.r AND l.table_name = u.t AND l.pk = u.p AND l.branch_id = u.b""";
 
-    /** Whoever moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}). */
+    /**
+     * Whoever moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}).
+     * The last parameter adds to {@code changes}: 1 from a replica that does not hold the
+     * transaction in memory (see {@code OwnedTransactions}), 0 from the one that does, which reads
+     * the column back (see {@link #TRANSITION_RETURNS}).
+     */
     static final String TRANSITION_GLOBAL = "UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, "
-            + "owner = ?, lease_until = " + LEASE_END + " WHERE xid = ? AND status = ?";
+            + "owner = ?, lease_until = " + LEASE_END + ", changes = changes + ? WHERE xid = ? AND status = ?";
 
+    /** What {@link #TRANSITION_GLOBAL} returns of each row it moved (as generated keys, so it can run as a batch). */
+    static final String[] TRANSITION_RETURNS = {"xid", "changes"};
+
+    /** The last parameter adds to {@code changes} as in {@link #TRANSITION_GLOBAL}. */
     static final String MARK_HEURISTIC =
-            "UPDATE cohort_global_tx SET heuristic_evidence = ?, updated_at = ? WHERE xid = ?";
+            "UPDATE cohort_global_tx SET heuristic_evidence = ?, updated_at = ?, changes = changes + ? WHERE xid = ?";
 
-    static final String UPDATE_BRANCH =
-            "UPDATE cohort_branch SET status = ?, reason = ? WHERE branch_id = ? AND xid = ?";
+    /**
+     * A branch's result; the update count is 1 when the branch exists. The global row's {@code
+     * changes} grows by the third parameter, as in {@link #TRANSITION_GLOBAL}.
+     */
+    static final String UPDATE_BRANCH = """
+            WITH b AS (
+                UPDATE cohort_branch SET status = ?, reason = ? WHERE branch_id = ? AND xid = ? RETURNING xid
+            )
+            UPDATE cohort_global_tx g SET changes = g.changes + ? FROM b WHERE g.xid = b.xid""";
+
+    /**
+     * Registrations made through a replica that does not hold the transaction in memory tell the one
+     * that does (see {@code OwnedTransactions}); {@link #REGISTER_EXCLUSIVE} locked the rows first.
+     */
+    static final String COUNT_FOREIGN_CHANGES =
+            "UPDATE cohort_global_tx SET changes = changes + 1 WHERE xid = ANY (?::text[])";
 
     /** Locks the rows in the global order before deleting them (see the class comment). */
     static final String RELEASE_LOCKS = """

@@ -167,6 +167,76 @@ class PostgresTransactionStoreReplicasTest {
                 .isInstanceOf(RegisterResult.Registered.class);
     }
 
+    @Test
+    void theReplicaThatBeganATransactionDrivesItFromMemoryWithoutReading() throws SQLException {
+        replicaA.insertGlobal(global("x:1")).join();
+        RowKey row = new RowKey("db1", "account", "1");
+        Branch branch = branch("x:1", List.of(row));
+        replicaA.registerBranch(branch, List.of(row)).join();
+        assertThat(replicaA.transitionGlobal("x:1", GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "commit").join())
+                .isTrue();
+        replicaA.updateBranch("x:1", branch.branchId(), BranchStatus.PHASE2_COMMITTED, "done").join();
+
+        try (HikariDataSource admin = TestPostgres.get().dataSource(url, 1); Connection c = admin.getConnection();
+             Statement s = c.createStatement()) {
+            // What phase 2 reads is not where the database has it: only the owner's memory can answer.
+            s.execute("ALTER TABLE cohort_global_tx RENAME TO hidden_global_tx");
+            s.execute("ALTER TABLE cohort_branch RENAME TO hidden_branch");
+            try {
+                assertThat(replicaA.findGlobal("x:1")).hasValueSatisfying(tx ->
+                        assertThat(tx.status()).isEqualTo(GlobalStatus.ASYNC_COMMITTING));
+                assertThat(replicaA.findBranches("x:1")).singleElement().satisfies(b -> {
+                    assertThat(b.branchId()).isEqualTo(branch.branchId());
+                    assertThat(b.status()).isEqualTo(BranchStatus.PHASE2_COMMITTED);
+                });
+            } finally {
+                s.execute("ALTER TABLE hidden_global_tx RENAME TO cohort_global_tx");
+                s.execute("ALTER TABLE hidden_branch RENAME TO cohort_branch");
+            }
+        }
+        replicaA.transitionGlobal("x:1", GlobalStatus.ASYNC_COMMITTING, GlobalStatus.COMMITTED, "").join();
+        replicaB.updateBranch("x:1", branch.branchId(), BranchStatus.PHASE2_ROLLBACKED, "changed through B").join();
+        assertThat(replicaA.findBranches("x:1")).as("an ended transaction is read from the database")
+                .singleElement().satisfies(b -> assertThat(b.status()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED));
+    }
+
+    @Test
+    void aBranchRegisteredThroughAnotherReplicaIsInTheOwnersPhaseTwo() {
+        replicaA.insertGlobal(global("x:1")).join();
+        RowKey rowA = new RowKey("db1", "account", "1");
+        RowKey rowB = new RowKey("db1", "account", "2");
+        Branch throughA = branch("x:1", List.of(rowA));
+        Branch throughB = branch("x:1", List.of(rowB));
+        replicaA.registerBranch(throughA, List.of(rowA)).join();
+        assertThat(replicaB.registerBranch(throughB, List.of(rowB)).join()).isInstanceOf(RegisterResult.Registered.class);
+
+        assertThat(replicaA.transitionGlobal("x:1", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "rollback").join())
+                .isTrue();
+        assertThat(replicaA.findBranches("x:1")).extracting(Branch::branchId)
+                .containsExactly(throughA.branchId(), throughB.branchId());
+    }
+
+    @Test
+    void aBranchResultAndADecisionThroughAnotherReplicaAreSeenByTheOwner() {
+        replicaA.insertGlobal(global("x:1")).join();
+        RowKey row = new RowKey("db1", "account", "1");
+        Branch branch = branch("x:1", List.of(row));
+        replicaA.registerBranch(branch, List.of(row)).join();
+        replicaB.updateBranch("x:1", branch.branchId(), BranchStatus.PHASE1_FAILED, "local commit failed").join();
+        assertThat(replicaA.transitionGlobal("x:1", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "rollback").join())
+                .isTrue();
+        assertThat(replicaA.findBranches("x:1")).singleElement()
+                .satisfies(b -> assertThat(b.status()).isEqualTo(BranchStatus.PHASE1_FAILED));
+
+        replicaA.insertGlobal(global("x:2")).join();
+        assertThat(replicaB.transitionGlobal("x:2", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "through B").join())
+                .isTrue();
+        assertThat(replicaA.transitionGlobal("x:2", GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "").join())
+                .as("the owner's stale BEGIN loses the compare-and-set").isFalse();
+        assertThat(replicaA.findGlobal("x:2")).hasValueSatisfying(tx ->
+                assertThat(tx.status()).isEqualTo(GlobalStatus.ROLLBACKING));
+    }
+
     private interface PerThread {
         void run(int thread) throws Exception;
     }
