@@ -6,6 +6,7 @@ import io.cohort.protocol.Xid;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
@@ -147,7 +148,8 @@ public final class Coordinator {
                 return driver.vote(tx).thenCompose(decided -> decided == null ? commit(xid)
                         : CompletableFuture.completedFuture(decided));
             }
-            return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "commit requested by TM")
+            return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "commit requested by TM",
+                            ChangeCause.TM)
                     .thenCompose(moved -> {
                         if (!moved) {
                             return commit(xid); // raced with rollback or timeout: answer from the new status
@@ -168,19 +170,19 @@ public final class Coordinator {
     }
 
     public CompletableFuture<GlobalTransaction> rollback(String xid) {
-        return rollback(xid, "rollback requested by TM");
+        return rollback(xid, "rollback requested by TM", ChangeCause.TM);
     }
 
     /** @param reason why, and who asked: recorded on the transaction */
-    private CompletableFuture<GlobalTransaction> rollback(String xid, String reason) {
+    private CompletableFuture<GlobalTransaction> rollback(String xid, String reason, ChangeCause cause) {
         GlobalTransaction tx = require(xid);
         GlobalStatus status = tx.status();
         log.debug("Rollback of {} asked in status {}: {}", xid, status, reason);
         if (status == GlobalStatus.BEGIN) {
-            return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, reason)
+            return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, reason, cause)
                     .thenCompose(moved -> {
                         if (!moved) {
-                            return rollback(xid, reason);
+                            return rollback(xid, reason, cause);
                         }
                         driver.drive(xid);
                         return CompletableFuture.completedFuture(tx.withStatus(GlobalStatus.ROLLBACKING,
@@ -299,7 +301,7 @@ public final class Coordinator {
                 && (tx.status().isCommitDecided() && status == BranchStatus.PHASE2_ROLLBACKED
                 || tx.status().isRollbackDecided() && status == BranchStatus.PHASE2_COMMITTED);
         String recorded = decidedByRm ? "finished by its RM on its own: " + reason : reason;
-        return store.updateBranch(xid, branchId, status, recorded).thenCompose(found -> {
+        return store.updateBranch(xid, branchId, status, recorded, ChangeCause.RM).thenCompose(found -> {
             if (!found) {
                 throw new CoordinatorException(ErrorCode.UNKNOWN_BRANCH, "Global transaction " + xid
                         + " has no branch " + branchId);
@@ -345,7 +347,7 @@ public final class Coordinator {
             return CompletableFuture.completedFuture(tx);
         }
         String recorded = "rollback-only: " + who + " failed in phase 1: " + oneLine(reason);
-        return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, recorded)
+        return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, recorded, ChangeCause.RM)
                 .thenCompose(moved -> {
                     if (!moved) {
                         return rollbackOnly(xid, who, reason); // raced: answer from the new status
@@ -390,7 +392,7 @@ public final class Coordinator {
     public CompletableFuture<GlobalTransaction> forceRollback(String xid, String requestedBy) {
         GlobalTransaction tx = require(xid);
         if (tx.status() == GlobalStatus.BEGIN) {
-            return rollback(xid, "rollback requested by " + requestedBy);
+            return rollback(xid, "rollback requested by " + requestedBy, ChangeCause.OPERATOR);
         }
         if (tx.status().isRollbackDecided() && !tx.status().isFinal()) {
             return CompletableFuture.completedFuture(driver.retryNow(tx, "rollback retry requested by " + requestedBy));

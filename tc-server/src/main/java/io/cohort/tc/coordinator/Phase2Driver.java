@@ -4,6 +4,7 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchAction;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.store.TransactionStore;
 import io.cohort.tc.support.LogText;
@@ -127,7 +128,7 @@ public final class Phase2Driver {
     /** Rolls back a transaction whose timeout passed while in BEGIN. */
     public void timeOut(GlobalTransaction tx) {
         String reason = "timed out after " + tx.timeoutMs() + " ms in BEGIN";
-        store.transitionGlobal(tx.xid(), GlobalStatus.BEGIN, GlobalStatus.TIMEOUT_ROLLBACKING, reason)
+        store.transitionGlobal(tx.xid(), GlobalStatus.BEGIN, GlobalStatus.TIMEOUT_ROLLBACKING, reason, ChangeCause.TIMEOUT)
                 .whenComplete((moved, error) -> {
                     if (error != null) {
                         log.warn("Could not log the timeout of xid={} ({}); the recovery loop will try again",
@@ -151,7 +152,7 @@ public final class Phase2Driver {
             return CompletableFuture.completedFuture(null);
         }
         return store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.PRE_COMMITTING,
-                "commit requested by TM: collecting votes").thenCompose(moved -> {
+                "commit requested by TM: collecting votes", ChangeCause.TM).thenCompose(moved -> {
             if (!moved) {
                 return CompletableFuture.<GlobalTransaction>completedFuture(null);
             }
@@ -191,7 +192,7 @@ public final class Phase2Driver {
         if (status == GlobalStatus.COMMIT_FAILED || status == GlobalStatus.ROLLBACK_FAILED) {
             GlobalStatus next = GlobalStateMachine.retryingOf(status);
             GlobalStateMachine.checkMove(tx.xid(), status, next);
-            boolean moved = store.transitionGlobal(tx.xid(), status, next, reason).join();
+            boolean moved = store.transitionGlobal(tx.xid(), status, next, reason, ChangeCause.OPERATOR).join();
             if (!moved) {
                 throw new CoordinatorException(io.cohort.protocol.v1.ErrorCode.ILLEGAL_TRANSITION,
                         "Global transaction " + tx.xid() + " changed status while the retry was asked; look again");

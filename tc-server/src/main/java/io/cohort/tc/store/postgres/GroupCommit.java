@@ -3,6 +3,7 @@ package io.cohort.tc.store.postgres;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.store.RegisterResult;
@@ -173,13 +174,15 @@ final class GroupCommit implements AutoCloseable {
         final GlobalStatus to;
         final String reason;
         final long atMs;
+        final ChangeCause cause;
 
-        Transition(String xid, GlobalStatus from, GlobalStatus to, String reason, long atMs) {
+        Transition(String xid, GlobalStatus from, GlobalStatus to, String reason, long atMs, ChangeCause cause) {
             this.xid = xid;
             this.from = from;
             this.to = to;
             this.reason = reason == null ? "" : reason;
             this.atMs = atMs;
+            this.cause = cause;
         }
 
         @Override
@@ -220,12 +223,16 @@ final class GroupCommit implements AutoCloseable {
         final long branchId;
         final BranchStatus status;
         final String reason;
+        final long atMs;
+        final ChangeCause cause;
 
-        UpdateBranch(String xid, long branchId, BranchStatus status, String reason) {
+        UpdateBranch(String xid, long branchId, BranchStatus status, String reason, long atMs, ChangeCause cause) {
             this.xid = xid;
             this.branchId = branchId;
             this.status = status;
             this.reason = reason == null ? "" : reason;
+            this.atMs = atMs;
+            this.cause = cause;
         }
 
         @Override
@@ -461,6 +468,7 @@ final class GroupCommit implements AutoCloseable {
                 ps.setLong(5, leaseMs);
                 ps.setString(6, t.xid);
                 ps.setShort(7, (short) t.from.code());
+                ps.setShort(8, (short) t.cause.code()); // the history row (Sql.TRANSITION_GLOBAL)
                 ps.addBatch();
             }
             int[] counts = ps.executeBatch();
@@ -495,6 +503,8 @@ final class GroupCommit implements AutoCloseable {
                 ps.setString(2, u.reason);
                 ps.setLong(3, u.branchId);
                 ps.setString(4, u.xid);
+                ps.setShort(5, (short) u.cause.code()); // the history row (Sql.UPDATE_BRANCH)
+                ps.setObject(6, Rows.timestamp(u.atMs));
                 ps.addBatch();
             }
             int[] counts = ps.executeBatch();

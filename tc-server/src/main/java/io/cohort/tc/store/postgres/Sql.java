@@ -1,6 +1,8 @@
 package io.cohort.tc.store.postgres;
 
+import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
+import io.cohort.tc.model.ChangeCause;
 import java.util.Arrays;
 import java.util.function.Predicate;
 import java.util.stream.Collectors;
@@ -94,15 +96,32 @@ final class Sql {
             DELETE FROM cohort_row_lock l USING unnest(?::text[], ?::text[], ?::text[], ?::bigint[]) AS u(r, t, p, b)
             WHERE l.resource_id = u.r AND l.table_name = u.t AND l.pk = u.p AND l.branch_id = u.b""";
 
-    /** Whoever moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}). */
-    static final String TRANSITION_GLOBAL = "UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, "
-            + "owner = ?, lease_until = " + LEASE_END + " WHERE xid = ? AND status = ?";
+    private static final String HISTORY_COLUMNS = "xid, branch_id, status, cause, reason, at";
+
+    /**
+     * Whoever moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}). The
+     * change goes into the history in the same statement; the update count is the history row's
+     * (1 when the status moved). The last parameter is the cause.
+     */
+    static final String TRANSITION_GLOBAL = """
+            WITH moved AS (
+                UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, owner = ?, lease_until = %s
+                WHERE xid = ? AND status = ? RETURNING xid, status, reason, updated_at
+            )
+            INSERT INTO cohort_status_history (%s) SELECT xid, 0, status, ?, reason, updated_at FROM moved"""
+            .formatted(LEASE_END, HISTORY_COLUMNS);
 
     static final String MARK_HEURISTIC =
             "UPDATE cohort_global_tx SET heuristic_evidence = ?, updated_at = ? WHERE xid = ?";
 
-    static final String UPDATE_BRANCH =
-            "UPDATE cohort_branch SET status = ?, reason = ? WHERE branch_id = ? AND xid = ?";
+    /** Like {@link #TRANSITION_GLOBAL}, with the history row; the last two parameters are the cause and the time. */
+    static final String UPDATE_BRANCH = """
+            WITH moved AS (
+                UPDATE cohort_branch SET status = ?, reason = ? WHERE branch_id = ? AND xid = ?
+                RETURNING xid, branch_id, status, reason
+            )
+            INSERT INTO cohort_status_history (%s) SELECT xid, branch_id, status, ?, reason, ? FROM moved"""
+            .formatted(HISTORY_COLUMNS);
 
     /** Locks the rows in the global order before deleting them (see the class comment). */
     static final String RELEASE_LOCKS = """
@@ -111,7 +130,27 @@ final class Sql {
             ) s
             WHERE l.resource_id = s.resource_id AND l.table_name = s.table_name AND l.pk = s.pk""".formatted(LOCK_ORDER);
 
-    static final String DELETE_BRANCHES = "DELETE FROM cohort_branch WHERE xid = ?";
+    /** Keeps each branch's registration in the history (see {@link #HISTORY}). */
+    static final String DELETE_BRANCHES = """
+            WITH gone AS (DELETE FROM cohort_branch WHERE xid = ? RETURNING xid, branch_id, resource_id, registered_at)
+            INSERT INTO cohort_status_history (%s)
+            SELECT xid, branch_id, %d, %d, 'resource ' || resource_id, registered_at FROM gone"""
+            .formatted(HISTORY_COLUMNS, BranchStatus.REGISTERED.code(), ChangeCause.RM.code());
+
+    /**
+     * The history of one transaction (parameter: the XID, three times), oldest first: its begin, the
+     * registrations of the branches it still has, and the changes written since.
+     */
+    static final String HISTORY = """
+            SELECT at, branch_id, status, cause, reason FROM (
+                SELECT begin_time AS at, 0::bigint AS branch_id, %d::smallint AS status, %d::smallint AS cause,
+                       ''::text AS reason, 0::bigint AS id FROM cohort_global_tx WHERE xid = ?
+                UNION ALL
+                SELECT registered_at, branch_id, %d, %d, 'resource ' || resource_id, 0 FROM cohort_branch WHERE xid = ?
+                UNION ALL
+                SELECT at, branch_id, status, cause, reason, id FROM cohort_status_history WHERE xid = ?
+            ) h ORDER BY at, id""".formatted(GlobalStatus.BEGIN.code(), ChangeCause.TM.code(),
+            BranchStatus.REGISTERED.code(), ChangeCause.RM.code());
 
     /** Final transactions with their branches and any lock left behind, in one statement. */
     static final String PURGE_ENDED_BEFORE = """
@@ -121,6 +160,8 @@ final class Sql {
                 DELETE FROM cohort_branch WHERE xid IN (SELECT xid FROM g)
             ), l AS (
                 DELETE FROM cohort_row_lock WHERE xid IN (SELECT xid FROM g)
+            ), h AS (
+                DELETE FROM cohort_status_history WHERE xid IN (SELECT xid FROM g)
             )
             SELECT count(*) FROM g""".formatted(codes(GlobalStatus::isFinal));
 
