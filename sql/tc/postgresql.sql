@@ -65,3 +65,19 @@ CREATE TABLE IF NOT EXISTS cohort_row_lock (
 
 -- Release and listing of the locks of one transaction.
 CREATE INDEX IF NOT EXISTS cohort_row_lock_xid ON cohort_row_lock (xid);
+
+-- Every status change of a transaction and of its branches (the console's timeline), written by the
+-- same statement as the change itself. The begin is the global row's begin_time and a branch's
+-- registration its branch row; the registration is copied here when the branch rows are deleted
+-- at the end. Purged with the transaction.
+CREATE TABLE IF NOT EXISTS cohort_status_history (
+    id         bigserial   PRIMARY KEY,                -- write order, for changes within one millisecond
+    xid        text        NOT NULL,
+    branch_id  bigint      NOT NULL,                   -- 0: the global transaction itself
+    status     smallint    NOT NULL,                   -- GlobalStatus#code (branch_id 0), else BranchStatus#code
+    cause      smallint    NOT NULL,                   -- io.cohort.tc.model.ChangeCause#code
+    reason     text        NOT NULL DEFAULT '',
+    at         timestamptz NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS cohort_status_history_xid ON cohort_status_history (xid, at);

@@ -275,6 +275,12 @@ function confirmAction(text) {
   });
 }
 
+// Who made a change (the history's cause), as the timeline says it.
+const CAUSES = {
+  TM: 'by the TM', RM: 'by an RM', TIMEOUT: 'on timeout', TC: 'by the TC (phase 2, recovery)',
+  OPERATOR: 'by an operator',
+};
+
 async function transaction(xid) {
   const d = await api('/transactions/' + encodeURIComponent(xid));
   const tx = d.transaction;
@@ -291,11 +297,12 @@ async function transaction(xid) {
         }
       }
     }, a.label));
-  const timeline = [
-    ['Began', tx.beginTimeMs, `${tx.protocol}, timeout ${tx.timeoutMs} ms`],
-    ...d.branches.map(b => [`Branch ${b.branchId} registered`, b.registeredAtMs, `${b.resourceId} by ${b.clientId}`]),
-    ['Now ' + tx.status, tx.updatedAtMs, tx.reason],
-  ].sort((a, b) => a[1] - b[1]);
+  // Every status change as the store logged it, oldest first (the API sends them in that order).
+  const timeline = d.history.map(c => h('li', { 'data-status': c.status, 'data-cause': c.cause, 'data-branch': c.branchId },
+    h('strong', {}, String(c.branchId) === '0' ? c.status : `Branch ${c.branchId} ${c.status === 'REGISTERED' ? 'registered' : c.status}`),
+    ' ', h('span', { class: 'muted' }, time(c.atMs)),
+    CAUSES[c.cause] ? h('span', { class: 'cause ' + c.cause }, CAUSES[c.cause]) : null,
+    c.reason ? ' — ' + c.reason : ''));
   show(h('h1', {}, 'Transaction ', h('code', { id: 'xid' }, tx.xid)),
     tx.heuristic ? h('div', { class: 'evidence', id: 'heuristic' },
       h('strong', {}, 'Heuristic outcome: branches ended differently. '), tx.heuristicEvidence) : null,
@@ -310,8 +317,7 @@ async function transaction(xid) {
     h('div', { class: 'actions' }, actions.length ? actions
       : h('span', { class: 'muted' }, 'No action applies in this status.')),
     h('h2', {}, 'Timeline'),
-    h('ol', { class: 'timeline' }, timeline.map(([what, at, detail]) =>
-      h('li', {}, h('strong', {}, what), ' ', h('span', { class: 'muted' }, time(at)), detail ? ' — ' + detail : ''))),
+    h('ol', { class: 'timeline', id: 'timeline' }, timeline),
     h('h2', {}, 'Branches'),
     h('table', { id: 'branches' },
       h('thead', {}, h('tr', {}, ['Branch', 'Resource', 'RM (client id)', 'Status', 'Registered', 'Lock keys', 'Attempts', 'Last error / reason']

@@ -97,7 +97,7 @@ class ConsoleBrowserIT {
         rm = ResourceManager.builder(BranchCoordinator.of(tm)).build();
         ds = rm.wrap(raw);
         rm.connect(config("console-rm"), 2);
-        assertThat(rm.awaitConnected(Duration.ofSeconds(10))).as("RM stream welcomed by the TC").isTrue();
+        assertThat(rm.awaitConnected(UI_WAIT)).as("RM stream welcomed by the TC").isTrue();
 
         committed = update("console.commit", 1, "101.00");
         assertThat(end(tm.commit(committed).getStatus(), committed)).isEqualTo(GlobalStatus.COMMITTED);
@@ -117,7 +117,7 @@ class ConsoleBrowserIT {
         rmB = ResourceManager.builder(BranchCoordinator.of(tm)).build();
         DataSource dsB = rmB.wrap(rawB);
         rmB.connect(config("console-rm-b"), 2);
-        assertThat(rmB.awaitConnected(Duration.ofSeconds(10))).isTrue();
+        assertThat(rmB.awaitConnected(UI_WAIT)).isTrue();
         heuristic = tm.begin("console.heuristic", Duration.ofMinutes(5), TransactionProtocol.TWO_PHASE);
         String previous = XidContext.bind(heuristic);
         try (Connection c = dsB.getConnection()) {
@@ -234,6 +234,19 @@ class ConsoleBrowserIT {
         assertThat(PgFixture.rows(raw, "account WHERE id = 3", "id"))
                 .containsExactly(List.of("id=3", "owner=cy", "balance=300.00"));
         assertThat(text(By.id("tx-locks"))).isEqualTo("None.");
+        // The timeline, from the store's history: every status of the transaction in order with who moved
+        // it (the failed retry with the client token changed nothing, so it is not there), and its branch.
+        List<String> steps = awaitUntil(d -> d.findElements(By.cssSelector("#timeline li")).stream()
+                .filter(li -> "0".equals(li.getAttribute("data-branch")))
+                .map(li -> li.getAttribute("data-status") + " " + li.getAttribute("data-cause")).toList());
+        assertThat(steps).containsExactly("BEGIN TM", "ROLLBACKING TM", "ROLLBACK_FAILED TC",
+                "ROLLBACK_RETRYING OPERATOR", "ROLLBACKED TC");
+        assertThat(text(By.cssSelector("#timeline li[data-status=ROLLBACK_RETRYING]")))
+                .contains("by an operator").contains("retry requested by admin from 127.0.0.1 over REST");
+        List<String> branchSteps = browser.findElements(By.cssSelector("#timeline li")).stream()
+                .filter(li -> !"0".equals(li.getAttribute("data-branch")))
+                .map(li -> li.getAttribute("data-status")).toList();
+        assertThat(branchSteps).containsExactly("REGISTERED", "PHASE2_ROLLBACK_FAILED_DIRTY", "PHASE2_ROLLBACKED");
         screenshot("05-retried");
 
         // Heuristic evidence is shown plainly, with the branch that waits for its RM.

@@ -8,6 +8,7 @@ import io.cohort.tc.coordinator.TcMetrics;
 import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.model.StatusChange;
 import io.cohort.tc.store.GlobalQuery;
 import io.cohort.tc.store.Page;
 import io.cohort.tc.store.TransactionStore;
@@ -57,8 +58,9 @@ public class TransactionsController {
         this.dispatcher = dispatcher;
     }
 
-    /** A global transaction with its branches and the row locks it holds. */
-    public record TransactionDetail(GlobalTransaction transaction, List<BranchView> branches, List<LockView> locks) {
+    /** A global transaction with its branches, the row locks it holds, and its status history (oldest first). */
+    public record TransactionDetail(GlobalTransaction transaction, List<BranchView> branches, List<LockView> locks,
+                                    List<StatusChange> history) {
     }
 
     /**
@@ -117,7 +119,7 @@ public class TransactionsController {
         GlobalTransaction tx = coordinator.status(xid);
         Map<Long, Integer> attempts = coordinator.branchAttempts(xid);
         return new TransactionDetail(tx, store.findBranches(xid).stream().map(b -> BranchView.of(b, attempts)).toList(),
-                store.findLocks(xid).stream().map(LockView::of).toList());
+                store.findLocks(xid).stream().map(LockView::of).toList(), store.history(xid));
     }
 
     @PostMapping("/transactions/{xid}/retry")

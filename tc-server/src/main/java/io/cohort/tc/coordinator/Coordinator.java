@@ -6,6 +6,7 @@ import io.cohort.protocol.Xid;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
@@ -152,7 +153,7 @@ public final class Coordinator {
             String reason = decision == GlobalStatus.PRE_COMMITTING
                     ? "commit requested by TM: collecting votes" : "commit requested by TM";
             // null: raced with a rollback or timeout, answer from the new status
-            return driver.decide(tx, decision, reason).thenCompose(decided -> decided == null ? commit(find(xid))
+            return driver.decide(tx, decision, reason, ChangeCause.TM).thenCompose(decided -> decided == null ? commit(find(xid))
                     : CompletableFuture.completedFuture(decided));
         }
         if (status.isCommitDecided() || status == GlobalStatus.PRE_COMMITTING) {
@@ -162,17 +163,17 @@ public final class Coordinator {
     }
 
     public CompletableFuture<GlobalTransaction> rollback(String xid) {
-        return rollback(require(xid), "rollback requested by TM");
+        return rollback(require(xid), "rollback requested by TM", ChangeCause.TM);
     }
 
     /** @param reason why, and who asked: recorded on the transaction */
-    private CompletableFuture<GlobalTransaction> rollback(GlobalTransaction tx, String reason) {
+    private CompletableFuture<GlobalTransaction> rollback(GlobalTransaction tx, String reason, ChangeCause cause) {
         String xid = tx.xid();
         GlobalStatus status = tx.status();
         log.debug("Rollback of {} asked in status {}: {}", xid, status, reason);
         if (status == GlobalStatus.BEGIN) {
-            return driver.decide(tx, GlobalStatus.ROLLBACKING, reason).thenCompose(decided -> decided == null
-                    ? rollback(find(xid), reason) : CompletableFuture.completedFuture(decided));
+            return driver.decide(tx, GlobalStatus.ROLLBACKING, reason, cause).thenCompose(decided -> decided == null
+                    ? rollback(find(xid), reason, cause) : CompletableFuture.completedFuture(decided));
         }
         if (status.isRollbackDecided()) {
             return CompletableFuture.completedFuture(tx);
@@ -286,7 +287,7 @@ public final class Coordinator {
                 && (tx.status().isCommitDecided() && status == BranchStatus.PHASE2_ROLLBACKED
                 || tx.status().isRollbackDecided() && status == BranchStatus.PHASE2_COMMITTED);
         String recorded = decidedByRm ? "finished by its RM on its own: " + reason : reason;
-        return store.updateBranch(xid, branchId, status, recorded).thenCompose(found -> {
+        return store.updateBranch(xid, branchId, status, recorded, ChangeCause.RM).thenCompose(found -> {
             if (!found) {
                 throw new CoordinatorException(ErrorCode.UNKNOWN_BRANCH, "Global transaction " + xid
                         + " has no branch " + branchId);
@@ -331,7 +332,7 @@ public final class Coordinator {
             return CompletableFuture.completedFuture(tx);
         }
         String recorded = "rollback-only: " + who + " failed in phase 1: " + oneLine(reason);
-        return driver.decide(tx, GlobalStatus.ROLLBACKING, recorded).thenCompose(decided -> decided == null
+        return driver.decide(tx, GlobalStatus.ROLLBACKING, recorded, ChangeCause.RM).thenCompose(decided -> decided == null
                 ? rollbackOnly(find(tx.xid()), who, reason) // raced: answer from the new status
                 : CompletableFuture.completedFuture(decided));
     }
@@ -370,7 +371,7 @@ public final class Coordinator {
     public CompletableFuture<GlobalTransaction> forceRollback(String xid, String requestedBy) {
         GlobalTransaction tx = require(xid);
         if (tx.status() == GlobalStatus.BEGIN) {
-            return rollback(tx, "rollback requested by " + requestedBy);
+            return rollback(tx, "rollback requested by " + requestedBy, ChangeCause.OPERATOR);
         }
         if (tx.status().isRollbackDecided() && !tx.status().isFinal()) {
             return CompletableFuture.completedFuture(driver.retryNow(tx, "rollback retry requested by " + requestedBy));

@@ -4,6 +4,7 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchAction;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.store.TransactionStore;
 import io.cohort.tc.support.LogText;
@@ -138,7 +139,8 @@ public final class Phase2Driver {
 
     /** Rolls back a transaction whose timeout passed while in BEGIN. */
     public void timeOut(GlobalTransaction tx) {
-        decide(tx, GlobalStatus.TIMEOUT_ROLLBACKING, "timed out after " + tx.timeoutMs() + " ms in BEGIN")
+        decide(tx, GlobalStatus.TIMEOUT_ROLLBACKING, "timed out after " + tx.timeoutMs() + " ms in BEGIN",
+                ChangeCause.TIMEOUT)
                 .whenComplete((decided, error) -> {
                     if (error != null) {
                         log.warn("Could not log the timeout of xid={} ({}); the recovery loop will try again",
@@ -155,13 +157,14 @@ public final class Phase2Driver {
      *
      * @throws CoordinatorException (ILLEGAL_TRANSITION) for a status BEGIN cannot go to
      */
-    CompletableFuture<GlobalTransaction> decide(GlobalTransaction tx, GlobalStatus to, String reason) {
+    CompletableFuture<GlobalTransaction> decide(GlobalTransaction tx, GlobalStatus to, String reason,
+                                                ChangeCause cause) {
         String xid = tx.xid();
         GlobalStateMachine.checkMove(xid, GlobalStatus.BEGIN, to);
         if (to == GlobalStatus.PRE_COMMITTING) {
-            return vote(tx, reason);
+            return vote(tx, reason, cause);
         }
-        return moves.leaveBegin(xid, to, reason).thenApply(moved -> {
+        return moves.leaveBegin(xid, to, reason, cause).thenApply(moved -> {
             if (!moved) {
                 return null;
             }
@@ -182,12 +185,12 @@ public final class Phase2Driver {
      * logs the decision: PRE_COMMITTED when all voted yes, else ROLLBACKING. A vote not answered
      * within the vote timeout counts as no.
      */
-    private CompletableFuture<GlobalTransaction> vote(GlobalTransaction tx, String reason) {
+    private CompletableFuture<GlobalTransaction> vote(GlobalTransaction tx, String reason, ChangeCause cause) {
         String xid = tx.xid();
         if (!inFlight.add(xid)) { // marked before the status moves, so the recovery loop cannot abort the vote
             return CompletableFuture.completedFuture(null);
         }
-        return moves.leaveBegin(xid, GlobalStatus.PRE_COMMITTING, reason).thenCompose(moved -> {
+        return moves.leaveBegin(xid, GlobalStatus.PRE_COMMITTING, reason, cause).thenCompose(moved -> {
             if (!moved) {
                 return CompletableFuture.<GlobalTransaction>completedFuture(null);
             }
@@ -208,7 +211,7 @@ public final class Phase2Driver {
                 }
                 GlobalStatus next = no == null ? GlobalStatus.PRE_COMMITTED : GlobalStatus.ROLLBACKING;
                 String decision = no == null ? "all " + branches.size() + " branches voted yes" : no;
-                return moves.move(xid, GlobalStatus.PRE_COMMITTING, next, decision)
+                return moves.move(xid, GlobalStatus.PRE_COMMITTING, next, decision, ChangeCause.TC)
                         .thenApply(decided -> tx.withStatus(next, decision, clock.millis()));
             });
         }).whenComplete((decided, error) -> {
@@ -232,7 +235,7 @@ public final class Phase2Driver {
         GlobalStatus status = tx.status();
         if (status == GlobalStatus.COMMIT_FAILED || status == GlobalStatus.ROLLBACK_FAILED) {
             GlobalStatus next = GlobalStateMachine.retryingOf(status);
-            boolean moved = moves.move(tx.xid(), status, next, reason).join();
+            boolean moved = moves.move(tx.xid(), status, next, reason, ChangeCause.OPERATOR).join();
             if (!moved) {
                 throw new CoordinatorException(io.cohort.protocol.v1.ErrorCode.ILLEGAL_TRANSITION,
                         "Global transaction " + tx.xid() + " changed status while the retry was asked; look again");
@@ -289,7 +292,7 @@ public final class Phase2Driver {
         if (status == GlobalStatus.PRE_COMMITTING) {
             // Found waiting for votes without a vote in progress (the TC restarted): abort, as 3PC says.
             return moves.move(xid, status, GlobalStatus.ROLLBACKING,
-                    "the TC restarted while collecting votes: aborted").thenApply(moved -> moved);
+                    "the TC restarted while collecting votes: aborted", ChangeCause.TC).thenApply(moved -> moved);
         }
         Branch unreachable = branches.stream().filter(b -> !channel.hasResource(b.resourceId())).findFirst()
                 .orElse(null);
@@ -374,7 +377,7 @@ public final class Phase2Driver {
                 }
                 if (tx.status() == GlobalStatus.PRE_COMMITTED) {
                     return moves.move(tx.xid(), tx.status(), GlobalStatus.COMMITTING,
-                            "every branch acknowledged PreCommit").thenApply(moved -> moved);
+                            "every branch acknowledged PreCommit", ChangeCause.TC).thenApply(moved -> moved);
                 }
                 // 3PC holds the locks to the end. 2PC released them at the decision, but as a second
                 // write: a TC killed between the two restarts with the locks still held, so release
@@ -436,7 +439,7 @@ public final class Phase2Driver {
         boolean firstPass = tx.status() != GlobalStateMachine.retryingOf(tx.status()) && !tx.reason().isEmpty();
         String fullReason = (firstPass ? tx.reason() + "; " : "") + reason
                 + (current.heuristic() ? " (heuristic outcome repaired by the TC)" : "");
-        return moves.move(tx.xid(), tx.status(), done, fullReason).thenCompose(moved -> {
+        return moves.move(tx.xid(), tx.status(), done, fullReason, ChangeCause.TC).thenCompose(moved -> {
             retries.remove(tx.xid());
             attempts.remove(tx.xid());
             parked.remove(tx.xid());
@@ -455,7 +458,7 @@ public final class Phase2Driver {
         GlobalStatus failed = GlobalStateMachine.failedOf(tx.status());
         log.error("Global transaction xid={} needs a person: {} -> {} because {}", tx.xid(), tx.status(), failed,
                 LogText.safe(reason, 4096));
-        return moves.move(tx.xid(), tx.status(), failed, reason).thenAccept(moved -> {
+        return moves.move(tx.xid(), tx.status(), failed, reason, ChangeCause.TC).thenAccept(moved -> {
             retries.remove(tx.xid());
             observations.ended(tx.xid());
             if (moved) {
@@ -479,7 +482,7 @@ public final class Phase2Driver {
         if (retrying == tx.status()) {
             return CompletableFuture.completedFuture(null);
         }
-        return moves.move(tx.xid(), tx.status(), retrying, reason).thenAccept(moved -> {
+        return moves.move(tx.xid(), tx.status(), retrying, reason, ChangeCause.TC).thenAccept(moved -> {
         });
     }
 

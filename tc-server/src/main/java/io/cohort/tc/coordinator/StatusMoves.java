@@ -1,6 +1,7 @@
 package io.cohort.tc.coordinator;
 
 import io.cohort.protocol.GlobalStatus;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.store.TransactionStore;
 import java.util.concurrent.CompletableFuture;
 
@@ -22,9 +23,9 @@ final class StatusMoves {
      * Moves {@code xid} from BEGIN to {@code to}: the transaction's outcome is decided. Completes with
      * false when it had left BEGIN already (another decision won the race).
      */
-    CompletableFuture<Boolean> leaveBegin(String xid, GlobalStatus to, String reason) {
+    CompletableFuture<Boolean> leaveBegin(String xid, GlobalStatus to, String reason, ChangeCause cause) {
         GlobalStateMachine.checkMove(xid, GlobalStatus.BEGIN, to);
-        return store.transitionGlobal(xid, GlobalStatus.BEGIN, to, reason);
+        return store.transitionGlobal(xid, GlobalStatus.BEGIN, to, reason, cause);
     }
 
     /**
@@ -34,12 +35,12 @@ final class StatusMoves {
      * @throws CoordinatorException (ILLEGAL_TRANSITION) when the table forbids the move, or when
      *                              {@code from} is BEGIN: only {@link #leaveBegin} decides
      */
-    CompletableFuture<Boolean> move(String xid, GlobalStatus from, GlobalStatus to, String reason) {
+    CompletableFuture<Boolean> move(String xid, GlobalStatus from, GlobalStatus to, String reason, ChangeCause cause) {
         if (from == GlobalStatus.BEGIN) {
             throw new CoordinatorException(io.cohort.protocol.v1.ErrorCode.ILLEGAL_TRANSITION, "Global transaction "
                     + xid + " cannot go from BEGIN to " + to + " here: only the decision (Phase2Driver.decide) leaves BEGIN");
         }
         GlobalStateMachine.checkMove(xid, from, to);
-        return store.transitionGlobal(xid, from, to, reason);
+        return store.transitionGlobal(xid, from, to, reason, cause);
     }
 }

@@ -3,9 +3,11 @@ package io.cohort.tc.store;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.model.StatusChange;
 import java.time.Clock;
 import java.util.Collection;
 import java.util.List;
@@ -39,6 +41,9 @@ import java.util.concurrent.CompletableFuture;
  * expired leases), and only the owner drives phase 2, timeouts and retries. A single-node store
  * owns everything: the lease methods' defaults say so.
  *
+ * <p><b>History.</b> Each status change is recorded with the change, with its time and
+ * {@link ChangeCause}, in the same durable write ({@link #history}).
+ *
  * <p>Finished transactions (final status) stay readable with their outcome for a retention period
  * ({@link #purgeEndedBefore}); their branches and locks may be dropped once they end.
  */
@@ -59,13 +64,25 @@ public interface TransactionStore extends AutoCloseable {
      * status is {@code from}. Completes with false (and changes nothing) otherwise or if unknown.
      * The caller checks the transition is legal; the store only guards against races.
      */
-    CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason);
+    CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason,
+                                                ChangeCause cause);
+
+    /** {@link #transitionGlobal(String, GlobalStatus, GlobalStatus, String, ChangeCause)} by the TC driving phase 2. */
+    default CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason) {
+        return transitionGlobal(xid, from, to, reason, ChangeCause.TC);
+    }
 
     /** Sets the heuristic-outcome flag with its evidence. */
     CompletableFuture<Void> markHeuristic(String xid, String evidence);
 
     /** Sets a branch's status. Completes with false if the branch is unknown. */
-    CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason);
+    CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason,
+                                            ChangeCause cause);
+
+    /** {@link #updateBranch(String, long, BranchStatus, String, ChangeCause)} by the TC driving phase 2. */
+    default CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason) {
+        return updateBranch(xid, branchId, status, reason, ChangeCause.TC);
+    }
 
     /** Releases every row lock held by {@code xid}. */
     CompletableFuture<Void> releaseLocks(String xid);
@@ -86,6 +103,14 @@ public interface TransactionStore extends AutoCloseable {
      * null or empty outside a global transaction), if any.
      */
     Optional<RowLock> findConflict(Collection<RowKey> rows, String ownXid);
+
+    /**
+     * Every status change of {@code xid} (its begin, each move of its status, each branch registered
+     * and each branch status set), oldest first, written with the change itself: as long as the
+     * transaction is kept. Empty if unknown. Bounded per transaction on the embedded store (the
+     * begin and the latest changes are kept).
+     */
+    List<StatusChange> history(String xid);
 
     /** Global transactions that match {@code query}, newest first. */
     Page<GlobalTransaction> listGlobals(GlobalQuery query, int page, int size);

@@ -7,9 +7,11 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.model.StatusChange;
 import java.time.Clock;
 import java.time.Instant;
 import java.time.ZoneId;
@@ -388,6 +390,57 @@ public abstract class TransactionStoreContractTest {
         assertThat(store.findGlobal("tc:1").orElseThrow().status()).isEqualTo(GlobalStatus.COMMITTED);
     }
 
+    // ---------------------------------------------------------------- history
+
+    @Test
+    void historyHasEveryChangeInOrderWithItsTimeAndCauseAndOutlivesTheBranches() throws Exception {
+        store.insertGlobal(global("tc:1", clock.millis())).join();
+        long begun = clock.millis();
+        clock.advance(5);
+        store.registerBranch(branch("tc:1", 11, "db1", "account:1", clock.millis()), rows("db1", "account:1")).join();
+        long registered = clock.millis();
+        clock.advance(5);
+        store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "rollback requested by TM",
+                ChangeCause.TM).join();
+        long decided = clock.millis();
+        clock.advance(5);
+        store.updateBranch("tc:1", 11, BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, "dirty write").join();
+        store.transitionGlobal("tc:1", GlobalStatus.ROLLBACKING, GlobalStatus.ROLLBACK_FAILED, "dirty write").join();
+        long failed = clock.millis();
+        clock.advance(5);
+        assertThat(store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "lost race",
+                ChangeCause.TM).join()).isFalse();
+        store.transitionGlobal("tc:1", GlobalStatus.ROLLBACK_FAILED, GlobalStatus.ROLLBACK_RETRYING,
+                "retry requested by admin from 10.0.0.7 over REST", ChangeCause.OPERATOR).join();
+        long retried = clock.millis();
+        clock.advance(5);
+        store.updateBranch("tc:1", 11, BranchStatus.PHASE2_ROLLBACKED, "").join();
+        store.transitionGlobal("tc:1", GlobalStatus.ROLLBACK_RETRYING, GlobalStatus.ROLLBACKED, "rolled back").join();
+        long ended = clock.millis();
+        store.releaseLocks("tc:1").join();
+        store.deleteBranches("tc:1").join();
+
+        List<StatusChange> expected = List.of(
+                new StatusChange(begun, StatusChange.GLOBAL, "BEGIN", ChangeCause.TM, ""),
+                new StatusChange(registered, 11, "REGISTERED", ChangeCause.RM, "resource db1"),
+                new StatusChange(decided, StatusChange.GLOBAL, "ROLLBACKING", ChangeCause.TM, "rollback requested by TM"),
+                new StatusChange(failed, 11, "PHASE2_ROLLBACK_FAILED_UNRETRYABLE", ChangeCause.TC, "dirty write"),
+                new StatusChange(failed, StatusChange.GLOBAL, "ROLLBACK_FAILED", ChangeCause.TC, "dirty write"),
+                new StatusChange(retried, StatusChange.GLOBAL, "ROLLBACK_RETRYING", ChangeCause.OPERATOR,
+                        "retry requested by admin from 10.0.0.7 over REST"),
+                new StatusChange(ended, 11, "PHASE2_ROLLBACKED", ChangeCause.TC, ""),
+                new StatusChange(ended, StatusChange.GLOBAL, "ROLLBACKED", ChangeCause.TC, "rolled back"));
+        assertThat(store.history("tc:1")).containsExactlyElementsOf(expected);
+        assertThat(store.history("tc:unknown")).isEmpty();
+
+        store = reopen(store);
+        assertThat(store.history("tc:1")).as("after a restart").containsExactlyElementsOf(expected);
+
+        clock.advance(1000);
+        store.purgeEndedBefore(clock.millis()).join();
+        assertThat(store.history("tc:1")).as("purged with the transaction").isEmpty();
+    }
+
     // ---------------------------------------------------------------- findConflict
 
     @Test
@@ -627,13 +680,16 @@ public abstract class TransactionStoreContractTest {
 
     /** Everything a store shows, for comparing two stores (or one store before and after reopen). */
     protected record StoreView(List<GlobalTransaction> globals, Map<String, List<Branch>> branches,
-                               List<RowLock> locks, Map<GlobalStatus, Long> counts) {
+                               List<RowLock> locks, Map<GlobalStatus, Long> counts,
+                               Map<String, List<StatusChange>> history) {
 
         public static StoreView of(TransactionStore store) {
             List<GlobalTransaction> globals = store.listGlobals(GlobalQuery.ALL, 0, Integer.MAX_VALUE / 2).items();
             Map<String, List<Branch>> branches = new java.util.TreeMap<>();
+            Map<String, List<StatusChange>> history = new java.util.TreeMap<>();
             for (GlobalTransaction tx : globals) {
                 branches.put(tx.xid(), store.findBranches(tx.xid()));
+                history.put(tx.xid(), store.history(tx.xid()));
             }
             List<RowLock> locks = store.listLocks(null, 0, Integer.MAX_VALUE / 2).items();
             Map<GlobalStatus, Long> counts = new java.util.TreeMap<>();
@@ -642,7 +698,7 @@ public abstract class TransactionStoreContractTest {
                     counts.put(s, n);
                 }
             });
-            return new StoreView(globals, branches, locks, counts);
+            return new StoreView(globals, branches, locks, counts, history);
         }
     }
 

@@ -3,9 +3,11 @@ package io.cohort.tc.store.embedded;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.model.StatusChange;
 import io.cohort.tc.store.GlobalQuery;
 import io.cohort.tc.store.Page;
 import io.cohort.tc.store.RegisterResult;
@@ -224,7 +226,8 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     }
 
     @Override
-    public CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason) {
+    public CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason,
+                                                       ChangeCause cause) {
         long now = clock.millis();
         mutex.lock();
         try {
@@ -236,7 +239,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
             if (entry == null || entry.tx.status() != from) {
                 return CompletableFuture.completedFuture(false);
             }
-            return write(new LogRecord.Transition(xid, to, reason == null ? "" : reason, now), Boolean.TRUE);
+            return write(new LogRecord.Transition(xid, to, reason == null ? "" : reason, now, cause), Boolean.TRUE);
         } finally {
             mutex.unlock();
         }
@@ -261,7 +264,9 @@ public final class EmbeddedTransactionStore implements TransactionStore {
     }
 
     @Override
-    public CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason) {
+    public CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason,
+                                                   ChangeCause cause) {
+        long now = clock.millis();
         mutex.lock();
         try {
             StoreUnavailableException refused = refusal();
@@ -272,7 +277,8 @@ public final class EmbeddedTransactionStore implements TransactionStore {
             if (entry == null || !hasBranch(entry, branchId)) {
                 return CompletableFuture.completedFuture(false);
             }
-            return write(new LogRecord.UpdateBranch(xid, branchId, status, reason == null ? "" : reason), Boolean.TRUE);
+            return write(new LogRecord.UpdateBranch(xid, branchId, status, reason == null ? "" : reason,
+                    now, cause), Boolean.TRUE);
         } finally {
             mutex.unlock();
         }
@@ -455,6 +461,13 @@ public final class EmbeddedTransactionStore implements TransactionStore {
         ensureReadable();
         MemoryState.TxEntry e = state.entry(xid);
         return e == null ? List.of() : List.of(e.locks);
+    }
+
+    @Override
+    public List<StatusChange> history(String xid) {
+        ensureReadable();
+        MemoryState.TxEntry e = state.entry(xid);
+        return e == null ? List.of() : List.of(e.history);
     }
 
     @Override

@@ -335,7 +335,7 @@ final class LogFiles {
         ByteBuffer buf = ByteBuffer.wrap(Files.readAllBytes(file));
         LinkedHashSet<String> xids = new LinkedHashSet<>();
         for (int q = (int) from; q + RecordCodec.FRAME_HEADER_BYTES + 2 <= buf.limit() && xids.size() < max; q++) {
-            if (buf.get(q + RecordCodec.FRAME_HEADER_BYTES + 1) != RecordCodec.FORMAT_VERSION || checkFrame(buf, q) != null) {
+            if (!RecordCodec.isKnown(buf.get(q + RecordCodec.FRAME_HEADER_BYTES), buf.get(q + RecordCodec.FRAME_HEADER_BYTES + 1)) || checkFrame(buf, q) != null) {
                 continue;
             }
             try {

@@ -3,9 +3,11 @@ package io.cohort.tc.store.embedded;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.model.StatusChange;
 import java.util.List;
 
 /**
@@ -28,6 +30,7 @@ sealed interface LogRecord {
     byte SNAPSHOT_LOCK = 9;
     byte SNAPSHOT_END = 10;
     byte BATCH = 11;
+    byte HISTORY = 12;
 
     byte type();
 
@@ -45,7 +48,7 @@ sealed interface LogRecord {
         }
     }
 
-    record Transition(String xid, GlobalStatus status, String reason, long atMs) implements LogRecord {
+    record Transition(String xid, GlobalStatus status, String reason, long atMs, ChangeCause cause) implements LogRecord {
         public byte type() {
             return TRANSITION;
         }
@@ -57,7 +60,9 @@ sealed interface LogRecord {
         }
     }
 
-    record UpdateBranch(String xid, long branchId, BranchStatus status, String reason) implements LogRecord {
+    /** {@code atMs} is -1 in logs written before branch updates carried their time (no history entry then). */
+    record UpdateBranch(String xid, long branchId, BranchStatus status, String reason, long atMs, ChangeCause cause)
+            implements LogRecord {
         public byte type() {
             return UPDATE_BRANCH;
         }
@@ -80,6 +85,16 @@ sealed interface LogRecord {
     record Purge(List<String> xids, List<RowKey> rows) implements LogRecord {
         public byte type() {
             return PURGE;
+        }
+    }
+
+    /**
+     * Snapshot only: the status history of {@code xid} (after its InsertGlobal and branches) as it
+     * stands; log records replayed after it add only the changes it does not have.
+     */
+    record History(String xid, List<StatusChange> changes) implements LogRecord {
+        public byte type() {
+            return HISTORY;
         }
     }
 

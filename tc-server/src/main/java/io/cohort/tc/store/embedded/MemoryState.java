@@ -2,9 +2,11 @@ package io.cohort.tc.store.embedded;
 
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.model.StatusChange;
 import io.cohort.tc.store.GlobalQuery;
 import io.cohort.tc.store.Page;
 import java.util.ArrayList;
@@ -36,11 +38,19 @@ import java.util.function.Consumer;
  * order records happen to be applied, so recovery, which replays the same records, keeps the same
  * set. Unfinished transactions (active, in phase 2, waiting for a person) always stay; the
  * coordinator caps their number at begin ({@link #unfinished}).
+ *
+ * <p><b>History.</b> Each transaction keeps its status changes as the records that made them were
+ * applied (live or replayed), at most {@link #MAX_HISTORY}: the begin and the latest ones. A snapshot
+ * writes them as a {@link LogRecord.History}; a replayed record already in it adds nothing.
  */
 final class MemoryState {
 
     private static final Branch[] NO_BRANCHES = new Branch[0];
     private static final RowLock[] NO_LOCKS = new RowLock[0];
+    private static final StatusChange[] NO_CHANGES = new StatusChange[0];
+
+    /** Changes kept per transaction: a transaction retried for days must not grow without end. */
+    static final int MAX_HISTORY = 64;
 
     /** Newest first; the XID breaks ties between transactions begun in the same millisecond. */
     private static final Comparator<OrderKey> NEWEST_FIRST = Comparator.comparingLong(OrderKey::beginTimeMs)
@@ -58,6 +68,7 @@ final class MemoryState {
         volatile GlobalTransaction tx;
         volatile Branch[] branches = NO_BRANCHES;
         volatile RowLock[] locks = NO_LOCKS;
+        volatile StatusChange[] history = NO_CHANGES;
 
         TxEntry(GlobalTransaction tx) {
             this.tx = tx;
@@ -119,11 +130,13 @@ final class MemoryState {
                     acquired.add(new RowLock(row, r.branch().xid(), r.branch().branchId(), r.branch().registeredAtMs()));
                 }
                 putLocks(e, acquired);
+                addHistory(e, StatusChange.registered(r.branch(), ChangeCause.RM));
             }
         } else if (record instanceof LogRecord.Transition r) {
             TxEntry e = entries.get(r.xid());
             if (e != null) {
                 setTx(e, e.tx.withStatus(r.status(), r.reason(), r.atMs()));
+                addHistory(e, new StatusChange(r.atMs(), StatusChange.GLOBAL, r.status().name(), r.cause(), r.reason()));
             }
         } else if (record instanceof LogRecord.Heuristic r) {
             TxEntry e = entries.get(r.xid());
@@ -137,6 +150,14 @@ final class MemoryState {
                 Branch[] copy = e.branches.clone();
                 copy[i] = copy[i].withStatus(r.status(), r.reason());
                 e.branches = copy;
+            }
+            if (e != null && r.atMs() >= 0) {
+                addHistory(e, new StatusChange(r.atMs(), r.branchId(), r.status().name(), r.cause(), r.reason()));
+            }
+        } else if (record instanceof LogRecord.History r) {
+            TxEntry e = entries.get(r.xid());
+            if (e != null) {
+                e.history = r.changes().toArray(NO_CHANGES);
             }
         } else if (record instanceof LogRecord.ReleaseLocks r) {
             removeLocks(r.rows(), Set.of(r.xid()));
@@ -170,6 +191,10 @@ final class MemoryState {
                 return; // replay of one that finished before every one kept: it would be evicted at once
             }
             e = new TxEntry(tx);
+            e.history = new StatusChange[] {tx.status() == GlobalStatus.BEGIN
+                    ? new StatusChange(tx.beginTimeMs(), StatusChange.GLOBAL, tx.status().name(), ChangeCause.TM, "")
+                    : new StatusChange(tx.updatedAtMs(), StatusChange.GLOBAL, tx.status().name(), ChangeCause.UNKNOWN,
+                    tx.reason())}; // a snapshot's History replaces this
             entries.put(tx.xid(), e);
             counts.incrementAndGet(tx.status().code());
             newestFirst.put(OrderKey.of(tx), e);
@@ -193,6 +218,29 @@ final class MemoryState {
         }
         trackUnended(e);
         trackFinished(e, old);
+    }
+
+    /**
+     * Appends {@code change} unless the history has it already (a record replayed over a snapshot
+     * that holds its change); past {@link #MAX_HISTORY} drops the oldest change after the begin.
+     */
+    private static void addHistory(TxEntry e, StatusChange change) {
+        StatusChange[] h = e.history;
+        for (int i = h.length - 1; i >= 0; i--) {
+            if (h[i].equals(change)) {
+                return;
+            }
+        }
+        StatusChange[] next;
+        if (h.length < MAX_HISTORY) {
+            next = Arrays.copyOf(h, h.length + 1);
+        } else {
+            next = new StatusChange[MAX_HISTORY];
+            next[0] = h[0];
+            System.arraycopy(h, 2, next, 1, MAX_HISTORY - 2);
+        }
+        next[next.length - 1] = change;
+        e.history = next;
     }
 
     /** False if {@code key} would be the first to go: the kept ones are full and all ended later. */
@@ -460,6 +508,7 @@ final class MemoryState {
                 sink.accept(new LogRecord.RegisterBranch(b, List.of()));
                 branches++;
             }
+            sink.accept(new LogRecord.History(e.tx.xid(), List.of(e.history)));
         }
         for (RowLock l : locks.values()) {
             sink.accept(new LogRecord.SnapshotLock(l));

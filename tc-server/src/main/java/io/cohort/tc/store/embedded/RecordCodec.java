@@ -4,9 +4,11 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.model.StatusChange;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -32,6 +34,12 @@ final class RecordCodec {
 
     static final int FRAME_HEADER_BYTES = 8;
     static final byte FORMAT_VERSION = 1;
+    /**
+     * Version of the records that carry a status change's cause (Transition and UpdateBranch, which
+     * also carries its time from this version) and of History; other records stay at
+     * {@link #FORMAT_VERSION}. Version 1 of those two still reads (cause UNKNOWN).
+     */
+    static final byte CAUSE_VERSION = 2;
     /** No legitimate record comes near this; a larger length field means a damaged frame. */
     static final int MAX_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -44,7 +52,7 @@ final class RecordCodec {
         Out out = new Out(128);
         out.skip(FRAME_HEADER_BYTES);
         out.u8(record.type());
-        out.u8(FORMAT_VERSION);
+        out.u8(versionOf(record.type()));
         if (record instanceof LogRecord.InsertGlobal r) {
             writeGlobal(out, r.tx());
         } else if (record instanceof LogRecord.RegisterBranch r) {
@@ -64,6 +72,7 @@ final class RecordCodec {
             out.u8(r.status().code());
             out.string(r.reason());
             out.varint(r.atMs());
+            out.u8(r.cause().code());
         } else if (record instanceof LogRecord.Heuristic r) {
             out.string(r.xid());
             out.string(r.evidence());
@@ -73,6 +82,18 @@ final class RecordCodec {
             out.varint(r.branchId());
             out.u8(r.status().code());
             out.string(r.reason());
+            out.varint(r.atMs());
+            out.u8(r.cause().code());
+        } else if (record instanceof LogRecord.History r) {
+            out.string(r.xid());
+            out.varint(r.changes().size());
+            for (StatusChange c : r.changes()) {
+                out.varint(c.atMs());
+                out.varint(c.branchId());
+                out.string(c.status());
+                out.u8(c.cause().code());
+                out.string(c.reason());
+            }
         } else if (record instanceof LogRecord.ReleaseLocks r) {
             out.string(r.xid());
             writeRows(out, r.rows());
@@ -101,6 +122,16 @@ final class RecordCodec {
             throw new IllegalArgumentException("no encoding for " + record.getClass().getSimpleName());
         }
         return out.frame();
+    }
+
+    private static byte versionOf(byte type) {
+        return type == LogRecord.TRANSITION || type == LogRecord.UPDATE_BRANCH || type == LogRecord.HISTORY
+                ? CAUSE_VERSION : FORMAT_VERSION;
+    }
+
+    /** Whether this build reads records of {@code type} written at {@code version}. */
+    static boolean isKnown(byte type, byte version) {
+        return version == FORMAT_VERSION && type != LogRecord.HISTORY || version == versionOf(type);
     }
 
     private static void writeGlobal(Out out, GlobalTransaction tx) {
@@ -154,10 +185,12 @@ final class RecordCodec {
         In in = new In(body);
         byte type = body.get();
         byte version = body.get();
-        if (version != FORMAT_VERSION) {
-            throw new IllegalArgumentException("record format version " + version + " is not supported (this build"
-                    + " reads version " + FORMAT_VERSION + "); was the directory written by a newer Cohort?");
+        if (!isKnown(type, version)) {
+            throw new IllegalArgumentException("record format version " + version + " of record type " + type
+                    + " is not supported (this build reads version " + FORMAT_VERSION + ", and " + CAUSE_VERSION
+                    + " for status changes); was the directory written by a newer Cohort?");
         }
+        boolean withCause = version == CAUSE_VERSION;
         LogRecord record = switch (type) {
             case LogRecord.INSERT_GLOBAL -> new LogRecord.InsertGlobal(readGlobal(in));
             case LogRecord.REGISTER_BRANCH -> {
@@ -171,10 +204,21 @@ final class RecordCodec {
                 yield new LogRecord.RegisterBranch(branch, rows);
             }
             case LogRecord.TRANSITION -> new LogRecord.Transition(in.string(), GlobalStatus.ofCode(in.u8()),
-                    in.string(), in.varint());
+                    in.string(), in.varint(), withCause ? ChangeCause.ofCode(in.u8()) : ChangeCause.UNKNOWN);
             case LogRecord.HEURISTIC -> new LogRecord.Heuristic(in.string(), in.string(), in.varint());
             case LogRecord.UPDATE_BRANCH -> new LogRecord.UpdateBranch(in.string(), in.varint(),
-                    BranchStatus.ofCode(in.u8()), in.string());
+                    BranchStatus.ofCode(in.u8()), in.string(), withCause ? in.varint() : -1,
+                    withCause ? ChangeCause.ofCode(in.u8()) : ChangeCause.UNKNOWN);
+            case LogRecord.HISTORY -> {
+                String xid = in.string();
+                int n = in.count();
+                List<StatusChange> changes = new ArrayList<>(n);
+                for (int i = 0; i < n; i++) {
+                    changes.add(new StatusChange(in.varint(), in.varint(), in.string(), ChangeCause.ofCode(in.u8()),
+                            in.string()));
+                }
+                yield new LogRecord.History(xid, changes);
+            }
             case LogRecord.RELEASE_LOCKS -> new LogRecord.ReleaseLocks(in.string(), readRows(in));
             case LogRecord.DELETE_BRANCHES -> new LogRecord.DeleteBranches(in.string());
             case LogRecord.PURGE -> {

@@ -3,6 +3,7 @@ package io.cohort.tc.store.postgres;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.store.RegisterResult;
@@ -253,15 +254,17 @@ final class GroupCommit implements AutoCloseable {
         final GlobalStatus to;
         final String reason;
         final long atMs;
+        final ChangeCause cause;
         /** {@code changes} of the moved row, -1 if not moved. */
         long changesAfter = -1;
 
-        Transition(String xid, GlobalStatus from, GlobalStatus to, String reason, long atMs) {
+        Transition(String xid, GlobalStatus from, GlobalStatus to, String reason, long atMs, ChangeCause cause) {
             super(xid);
             this.from = from;
             this.to = to;
             this.reason = reason == null ? "" : reason;
             this.atMs = atMs;
+            this.cause = cause;
         }
 
         @Override
@@ -276,14 +279,22 @@ final class GroupCommit implements AutoCloseable {
 
         @Override
         void bind(PreparedStatement ps, Owner owner) throws SQLException {
+            // the history row (see Sql.TRANSITION_GLOBAL)
             ps.setShort(1, (short) to.code());
-            ps.setString(2, reason);
-            ps.setObject(3, Rows.timestamp(atMs));
-            ps.setString(4, owner.replicaId());
-            ps.setLong(5, owner.leaseMs());
-            ps.setInt(6, foreign ? 1 : 0);
-            ps.setString(7, xid);
-            ps.setShort(8, (short) from.code());
+            ps.setShort(2, (short) cause.code());
+            ps.setString(3, reason);
+            ps.setObject(4, Rows.timestamp(atMs));
+            ps.setString(5, xid);
+            ps.setShort(6, (short) from.code());
+            // the move
+            ps.setShort(7, (short) to.code());
+            ps.setString(8, reason);
+            ps.setObject(9, Rows.timestamp(atMs));
+            ps.setString(10, owner.replicaId());
+            ps.setLong(11, owner.leaseMs());
+            ps.setInt(12, foreign ? 1 : 0);
+            ps.setString(13, xid);
+            ps.setShort(14, (short) from.code());
         }
 
         @Override
@@ -330,12 +341,16 @@ final class GroupCommit implements AutoCloseable {
         final long branchId;
         final BranchStatus status;
         final String reason;
+        final long atMs;
+        final ChangeCause cause;
 
-        UpdateBranch(String xid, long branchId, BranchStatus status, String reason) {
+        UpdateBranch(String xid, long branchId, BranchStatus status, String reason, long atMs, ChangeCause cause) {
             super(xid);
             this.branchId = branchId;
             this.status = status;
             this.reason = reason == null ? "" : reason;
+            this.atMs = atMs;
+            this.cause = cause;
         }
 
         @Override
@@ -359,7 +374,9 @@ final class GroupCommit implements AutoCloseable {
             ps.setString(2, reason);
             ps.setLong(3, branchId);
             ps.setString(4, xid);
-            ps.setInt(5, foreign ? 1 : 0);
+            ps.setShort(5, (short) cause.code()); // the history row (Sql.UPDATE_BRANCH)
+            ps.setObject(6, Rows.timestamp(atMs));
+            ps.setInt(7, foreign ? 1 : 0);
         }
 
         @Override

@@ -4,9 +4,11 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
+import io.cohort.tc.model.StatusChange;
 import io.cohort.tc.store.GlobalQuery;
 import io.cohort.tc.store.Page;
 import io.cohort.tc.store.RegisterResult;
@@ -171,8 +173,9 @@ public final class PostgresTransactionStore implements TransactionStore {
     }
 
     @Override
-    public CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason) {
-        GroupCommit.Transition move = new GroupCommit.Transition(xid, from, to, reason, clock.millis());
+    public CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason,
+                                                       ChangeCause cause) {
+        GroupCommit.Transition move = new GroupCommit.Transition(xid, from, to, reason, clock.millis(), cause);
         move.foreign = owned.global(xid) == null;
         return writes.submit(move);
     }
@@ -183,8 +186,9 @@ public final class PostgresTransactionStore implements TransactionStore {
     }
 
     @Override
-    public CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason) {
-        return writes.submit(held(new GroupCommit.UpdateBranch(xid, branchId, status, reason)));
+    public CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason,
+                                                   ChangeCause cause) {
+        return writes.submit(held(new GroupCommit.UpdateBranch(xid, branchId, status, reason, clock.millis(), cause)));
     }
 
     /** Marks a write of a transaction this replica holds in memory as its own (see {@link OwnedTransactions}). */
@@ -273,6 +277,28 @@ public final class PostgresTransactionStore implements TransactionStore {
                     }
                 }
                 return branches;
+            }
+        });
+    }
+
+    @Override
+    public List<StatusChange> history(String xid) {
+        return jdbc.sync("history", xid, c -> {
+            try (PreparedStatement ps = c.prepareStatement(Sql.HISTORY)) {
+                ps.setString(1, xid);
+                ps.setString(2, xid);
+                ps.setString(3, xid);
+                List<StatusChange> changes = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        long branchId = rs.getLong(2);
+                        int status = rs.getShort(3);
+                        changes.add(new StatusChange(Rows.millis(rs, 1), branchId, branchId == StatusChange.GLOBAL
+                                ? GlobalStatus.ofCode(status).name() : BranchStatus.ofCode(status).name(),
+                                ChangeCause.ofCode(rs.getShort(4)), rs.getString(5)));
+                    }
+                }
+                return changes;
             }
         });
     }

@@ -1,6 +1,8 @@
 package io.cohort.tc.store.postgres;
 
+import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
+import io.cohort.tc.model.ChangeCause;
 import java.util.Arrays;
 import java.util.function.Predicate;
 import java.util.stream.Collectors;
@@ -101,14 +103,26 @@ final class Sql {
             DELETE FROM cohort_row_lock l USING unnest(?::text[], ?::text[], ?::text[], ?::bigint[]) AS u(r, t, p, b)
             WHERE l.resource_id = u.r AND l.table_name = u.t AND l.pk = u.p AND l.branch_id = u.b""";
 
+    private static final String HISTORY_COLUMNS = "xid, branch_id, status, cause, reason, at";
+
     /**
-     * Whoever moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}).
-     * The last parameter adds to {@code changes}: 1 from a replica that does not hold the
-     * transaction in memory (see {@code OwnedTransactions}), 0 from the one that does, which reads
-     * the column back (see {@link #TRANSITION_RETURNS}).
+     * Whoever moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}). The
+     * change goes into the history in the same statement. The history row is inserted first, from
+     * the row locked in status {@code from} (so a move that loses a race to another writer records
+     * nothing), and the UPDATE runs only if it was: parameters 1-6 are the history row's (to, cause,
+     * reason, time, xid, from). The UPDATE's parameter after the lease time adds to {@code changes}:
+     * 1 from a replica that does not hold the transaction in memory (see {@code OwnedTransactions}),
+     * 0 from the one that does, which reads the column back (see {@link #TRANSITION_RETURNS}).
      */
-    static final String TRANSITION_GLOBAL = "UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, "
-            + "owner = ?, lease_until = " + LEASE_END + ", changes = changes + ? WHERE xid = ? AND status = ?";
+    static final String TRANSITION_GLOBAL = """
+            WITH history AS (
+                INSERT INTO cohort_status_history (%s)
+                SELECT xid, 0, ?, ?, ?, ? FROM cohort_global_tx WHERE xid = ? AND status = ? FOR UPDATE
+                RETURNING 1
+            )
+            UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, owner = ?, lease_until = %s,
+                changes = changes + ?
+            WHERE xid = ? AND status = ? AND EXISTS (SELECT 1 FROM history)""".formatted(HISTORY_COLUMNS, LEASE_END);
 
     /** What {@link #TRANSITION_GLOBAL} returns of each row it moved (as generated keys, so it can run as a batch). */
     static final String[] TRANSITION_RETURNS = {"xid", "changes"};
@@ -118,14 +132,19 @@ final class Sql {
             "UPDATE cohort_global_tx SET heuristic_evidence = ?, updated_at = ?, changes = changes + ? WHERE xid = ?";
 
     /**
-     * A branch's result; the update count is 1 when the branch exists. The global row's {@code
-     * changes} grows by the third parameter, as in {@link #TRANSITION_GLOBAL}.
+     * A branch's result, with its history row (parameters 5 and 6: the cause and the time); the update
+     * count is 1 when the branch exists. The global row's {@code changes} grows by the last parameter,
+     * as in {@link #TRANSITION_GLOBAL}.
      */
     static final String UPDATE_BRANCH = """
             WITH b AS (
-                UPDATE cohort_branch SET status = ?, reason = ? WHERE branch_id = ? AND xid = ? RETURNING xid
+                UPDATE cohort_branch SET status = ?, reason = ? WHERE branch_id = ? AND xid = ?
+                RETURNING xid, branch_id, status, reason
+            ), history AS (
+                INSERT INTO cohort_status_history (%s) SELECT xid, branch_id, status, ?, reason, ? FROM b
             )
-            UPDATE cohort_global_tx g SET changes = g.changes + ? FROM b WHERE g.xid = b.xid""";
+            UPDATE cohort_global_tx g SET changes = g.changes + ? FROM b WHERE g.xid = b.xid"""
+            .formatted(HISTORY_COLUMNS);
 
     /**
      * Registrations made through a replica that does not hold the transaction in memory tell the one
@@ -141,7 +160,27 @@ final class Sql {
             ) s
             WHERE l.resource_id = s.resource_id AND l.table_name = s.table_name AND l.pk = s.pk""".formatted(LOCK_ORDER);
 
-    static final String DELETE_BRANCHES = "DELETE FROM cohort_branch WHERE xid = ?";
+    /** Keeps each branch's registration in the history (see {@link #HISTORY}). */
+    static final String DELETE_BRANCHES = """
+            WITH gone AS (DELETE FROM cohort_branch WHERE xid = ? RETURNING xid, branch_id, resource_id, registered_at)
+            INSERT INTO cohort_status_history (%s)
+            SELECT xid, branch_id, %d, %d, 'resource ' || resource_id, registered_at FROM gone"""
+            .formatted(HISTORY_COLUMNS, BranchStatus.REGISTERED.code(), ChangeCause.RM.code());
+
+    /**
+     * The history of one transaction (parameter: the XID, three times), oldest first: its begin, the
+     * registrations of the branches it still has, and the changes written since.
+     */
+    static final String HISTORY = """
+            SELECT at, branch_id, status, cause, reason FROM (
+                SELECT begin_time AS at, 0::bigint AS branch_id, %d::smallint AS status, %d::smallint AS cause,
+                       ''::text AS reason, 0::bigint AS id FROM cohort_global_tx WHERE xid = ?
+                UNION ALL
+                SELECT registered_at, branch_id, %d, %d, 'resource ' || resource_id, 0 FROM cohort_branch WHERE xid = ?
+                UNION ALL
+                SELECT at, branch_id, status, cause, reason, id FROM cohort_status_history WHERE xid = ?
+            ) h ORDER BY at, id""".formatted(GlobalStatus.BEGIN.code(), ChangeCause.TM.code(),
+            BranchStatus.REGISTERED.code(), ChangeCause.RM.code());
 
     /** Final transactions with their branches and any lock left behind, in one statement. */
     static final String PURGE_ENDED_BEFORE = """
@@ -151,6 +190,8 @@ final class Sql {
                 DELETE FROM cohort_branch WHERE xid IN (SELECT xid FROM g)
             ), l AS (
                 DELETE FROM cohort_row_lock WHERE xid IN (SELECT xid FROM g)
+            ), h AS (
+                DELETE FROM cohort_status_history WHERE xid IN (SELECT xid FROM g)
             )
             SELECT count(*) FROM g""".formatted(codes(GlobalStatus::isFinal));
 

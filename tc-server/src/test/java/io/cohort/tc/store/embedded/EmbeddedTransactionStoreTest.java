@@ -9,7 +9,9 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.RowKey;
+import io.cohort.tc.model.StatusChange;
 import io.cohort.tc.store.GlobalQuery;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.TransactionStore;
@@ -295,6 +297,54 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
         // The failed open released the directory lock: opening again meets the damage, not the lock.
         assertThatThrownBy(() -> new EmbeddedTransactionStore(config(), clock, registry))
                 .isInstanceOf(EmbeddedStoreCorruptedException.class);
+    }
+
+    // ---------------------------------------------------------------- history
+
+    @Test
+    void historyKeepsTheBeginAndTheLatestChangesAndASnapshotCarriesIt() throws Exception {
+        config = config().withCompactionThresholdBytes(EmbeddedStoreConfig.MIN_COMPACTION_THRESHOLD_BYTES);
+        store = reopen(store);
+        store.insertGlobal(global("tc:retried", clock.millis())).join();
+        store.transitionGlobal("tc:retried", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "rollback", ChangeCause.TM).join();
+        GlobalStatus status = GlobalStatus.ROLLBACKING;
+        for (int i = 0; i < 200; i++) { // a transaction retried for days, and enough writes for a snapshot
+            clock.advance(1);
+            GlobalStatus next = status == GlobalStatus.ROLLBACK_RETRYING ? GlobalStatus.ROLLBACK_FAILED
+                    : GlobalStatus.ROLLBACK_RETRYING;
+            assertThat(store.transitionGlobal("tc:retried", status, next, "attempt " + i).join()).isTrue();
+            status = next;
+        }
+        List<StatusChange> history = store.history("tc:retried");
+        assertThat(history).hasSize(MemoryState.MAX_HISTORY);
+        assertThat(history.get(0).status()).isEqualTo("BEGIN");
+        assertThat(history.get(history.size() - 1))
+                .isEqualTo(new StatusChange(clock.millis(), StatusChange.GLOBAL, status.name(), ChangeCause.TC, "attempt 199"));
+        awaitSnapshot();
+
+        store = reopen(store);
+        assertThat(store.history("tc:retried")).isEqualTo(history);
+    }
+
+    @Test
+    void statusChangesLoggedBeforeCausesWereReadWithAnUnknownCause() {
+        RecordCodec.Out out = new RecordCodec.Out(64);
+        out.skip(RecordCodec.FRAME_HEADER_BYTES);
+        out.u8(LogRecord.TRANSITION);
+        out.u8(1); // the version before causes
+        out.string("tc:old");
+        out.u8(GlobalStatus.COMMITTED.code());
+        out.string("done");
+        out.varint(1234);
+        byte[] frame = out.frame();
+
+        LogRecord decoded = RecordCodec.decode(ByteBuffer.wrap(frame, RecordCodec.FRAME_HEADER_BYTES,
+                frame.length - RecordCodec.FRAME_HEADER_BYTES).slice());
+
+        assertThat(decoded).isEqualTo(new LogRecord.Transition("tc:old", GlobalStatus.COMMITTED, "done", 1234,
+                ChangeCause.UNKNOWN));
+        assertThat(RecordCodec.decode(ByteBuffer.wrap(RecordCodec.encode(decoded), RecordCodec.FRAME_HEADER_BYTES,
+                RecordCodec.encode(decoded).length - RecordCodec.FRAME_HEADER_BYTES).slice())).isEqualTo(decoded);
     }
 
     // ---------------------------------------------------------------- compaction

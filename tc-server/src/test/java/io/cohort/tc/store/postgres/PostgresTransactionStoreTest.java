@@ -52,7 +52,7 @@ class PostgresTransactionStoreTest extends TransactionStoreContractTest {
     protected TransactionStore newStore() throws SQLException {
         TransactionStore created = open(clock);
         try (Connection c = admin.getConnection(); Statement s = c.createStatement()) {
-            s.execute("TRUNCATE cohort_global_tx, cohort_branch, cohort_row_lock");
+            s.execute("TRUNCATE cohort_global_tx, cohort_branch, cohort_row_lock, cohort_status_history");
         }
         return created;
     }
@@ -81,7 +81,7 @@ class PostgresTransactionStoreTest extends TransactionStoreContractTest {
         try (Connection c = admin.getConnection(); Statement s = c.createStatement();
              var rs = s.executeQuery("SELECT count(*) FROM pg_indexes WHERE tablename LIKE 'cohort_%'")) {
             rs.next();
-            assertThat(rs.getInt(1)).isEqualTo(6); // three primary keys and three declared indexes
+            assertThat(rs.getInt(1)).isEqualTo(8); // four primary keys and four declared indexes
         }
     }
 
