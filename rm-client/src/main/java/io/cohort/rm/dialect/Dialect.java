@@ -182,6 +182,16 @@ public interface Dialect {
     void bindBranchKeys(Connection connection, PreparedStatement ps, int index, String[] xids, long[] branchIds)
             throws SQLException;
 
+    /**
+     * {@code statement} followed by COMMIT of the connection's transaction, sent in one round trip, or
+     * null when this database (or its driver) cannot take two statements in one. The statement must
+     * leave the driver knowing the transaction ended, so that {@code Connection.commit()} after it
+     * sends nothing.
+     */
+    default String thenCommit(String statement) {
+        return null;
+    }
+
     /** Whether the exception is a unique-key violation. */
     boolean isUniqueViolation(SQLException e);
 

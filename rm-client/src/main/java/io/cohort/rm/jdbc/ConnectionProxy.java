@@ -36,8 +36,8 @@ import org.slf4j.LoggerFactory;
  * A connection of a wrapped data source. Outside a global transaction it only forwards. Inside
  * one, its statements feed a {@link BranchBuffer}, and {@link #commit()} turns the local
  * transaction into a branch: register with the TC (taking global locks, retried on conflict),
- * insert the undo log in the same local transaction, commit. Not thread-safe, like any JDBC
- * connection.
+ * insert the undo log in the same local transaction and commit (one round trip where the dialect
+ * can). Not thread-safe, like any JDBC connection.
  */
 final class ConnectionProxy extends DelegatingConnection {
 
@@ -158,7 +158,7 @@ final class ConnectionProxy extends DelegatingConnection {
         }
     }
 
-    /** Phase 1 of the branch {@code b}: register it, insert its undo log, commit locally. */
+    /** Phase 1 of the branch {@code b}: register it, then insert its undo log and commit locally (one round trip on PG). */
     private void commitBranch(BranchBuffer b, Observation observation) throws SQLException {
         String xid = b.xid();
         long branchId;
@@ -179,29 +179,25 @@ final class ConnectionProxy extends DelegatingConnection {
         }
         try {
             // A 3PC branch is marked as such in its own database, so its termination timer survives a restart.
-            resource.undoLog().insert(delegate, xid, branchId, resource.undoCodec().encode(b.records()),
+            resource.undoLog().insertAndCommit(delegate, xid, branchId, resource.undoCodec().encode(b.records()),
                     threePhase ? UndoLogStatus.THREE_PHASE : UndoLogStatus.TWO_PHASE);
         } catch (SQLException e) {
             rollbackQuietly();
-            report(xid, branchId, "undo log insert failed: " + e.getMessage());
             if (resource.dialect().isUniqueViolation(e)) {
+                report(xid, branchId, "undo log insert failed: " + e.getMessage());
                 throw new SQLException("Branch " + branchId + " of global transaction " + xid + " was already rolled back"
                         + " by the TC (the global transaction ended or timed out); the local transaction was rolled back",
                         "40000", e);
             }
-            throw e;
-        }
-        try {
-            delegate.commit();
-        } catch (SQLException e) {
             afterFailedCommit(xid, branchId, e);
             throw e;
         }
     }
 
     /**
-     * The commit failed — or its answer was lost. Report PHASE1_FAILED only when sure: if the
-     * undo log is in the database the branch did commit, and the TC's rollback will undo it.
+     * The undo-log insert or the commit failed — or the commit's answer was lost. Report PHASE1_FAILED
+     * only when sure: if the undo log is in the database the branch did commit, and the TC's rollback
+     * will undo it.
      */
     private void afterFailedCommit(String xid, long branchId, SQLException e) {
         Boolean committed = null;
@@ -212,7 +208,7 @@ final class ConnectionProxy extends DelegatingConnection {
                     branchId, xid, e.getMessage(), check.getMessage());
         }
         if (Boolean.FALSE.equals(committed)) {
-            report(xid, branchId, "local commit failed: " + e.getMessage());
+            report(xid, branchId, "undo log insert or local commit failed: " + e.getMessage());
         }
     }
 

@@ -41,6 +41,8 @@ public final class UndoLogTable {
 
     private final Dialect dialect;
     private final String insert;
+    /** The insert then COMMIT in one round trip, or null where the dialect cannot. */
+    private final String insertThenCommit;
     private final String selectForUpdate;
     private final String insertMarker;
     private final String delete;
@@ -63,6 +65,7 @@ public final class UndoLogTable {
         String branch = " WHERE xid = ? AND branch_id = ?";
         insert = "INSERT INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created, updated)"
                 + " VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6))";
+        insertThenCommit = dialect.thenCommit(insert);
         selectForUpdate = "SELECT rollback_info, log_status FROM " + undoTable + branch + " FOR UPDATE";
         insertMarker = dialect.insertUnlessDuplicate(undoTable, "xid, branch_id, rollback_info, log_status, created, updated",
                 "?, ?, ?, " + UndoLogStatus.ROLLBACK_MARKER.code() + ", CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6)");
@@ -112,21 +115,25 @@ public final class UndoLogTable {
     // ---- the undo log ----
 
     /**
-     * Phase 1: the branch's undo log, in the local transaction of its data, as {@code status}
-     * (two- or three-phase). A unique-key violation ({@link Dialect#isUniqueViolation}) means a
-     * rollback got there first and left its marker.
+     * Phase 1's last step: the branch's undo log inserted, as {@code status} (two- or three-phase), in
+     * the local transaction of its data, and that transaction committed — in one round trip where the
+     * dialect can ({@link Dialect#thenCommit}), else two. A unique-key violation
+     * ({@link Dialect#isUniqueViolation}) means a rollback got there first and left its marker. On any
+     * failure the caller cannot tell the insert's from the commit's: it must roll back, then look for
+     * the undo log ({@link #holdsImages}) to learn whether the branch committed.
      */
-    public void insert(Connection c, String xid, long branchId, byte[] rollbackInfo, UndoLogStatus status)
+    public void insertAndCommit(Connection c, String xid, long branchId, byte[] rollbackInfo, UndoLogStatus status)
             throws SQLException {
         if (!status.holdsImages()) {
             throw new IllegalArgumentException("a branch's undo log is written as two- or three-phase, not " + status);
         }
-        try (PreparedStatement ps = c.prepareStatement(insert)) {
+        try (PreparedStatement ps = c.prepareStatement(insertThenCommit != null ? insertThenCommit : insert)) {
             bind(ps, xid, branchId);
             ps.setBytes(3, rollbackInfo);
             ps.setInt(4, status.code());
             ps.executeUpdate();
         }
+        c.commit(); // after insertThenCommit the driver sends nothing; pools see the transaction end
     }
 
     /** The branch's row, locked until the caller's transaction ends; null when there is none. */

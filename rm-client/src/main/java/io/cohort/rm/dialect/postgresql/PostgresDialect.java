@@ -282,6 +282,16 @@ public final class PostgresDialect implements Dialect {
         return "INSERT INTO " + table + " (" + columns + ") VALUES (" + values + ") ON CONFLICT DO NOTHING";
     }
 
+    /**
+     * PgJDBC sends the two statements of one prepared statement before a single Sync, and reads the
+     * transaction's end from the server's ReadyForQuery: {@code commit()} after it is a no-op. If the
+     * first statement fails, the server skips the COMMIT and the transaction is left aborted.
+     */
+    @Override
+    public String thenCommit(String statement) {
+        return statement + "; COMMIT";
+    }
+
     @Override
     public String millisecondsAgo() {
         return "now() - ? * interval '1 millisecond'";
