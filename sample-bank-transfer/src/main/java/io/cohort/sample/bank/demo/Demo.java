@@ -1,6 +1,7 @@
 package io.cohort.sample.bank.demo;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,7 +16,8 @@ import java.util.concurrent.CompletableFuture;
 /**
  * The whole demo in one command: {@code java -jar bank-transfer-demo.jar}.
  * <ol>
- *   <li>PostgreSQL: embedded, unless {@code --demo.pg-url} names one; databases {@code bank_a}, {@code bank_b};</li>
+ *   <li>the database server: embedded PostgreSQL, unless {@code --demo.db-url} names a PostgreSQL or MariaDB
+ *       server; databases {@code bank_a}, {@code bank_b} (see {@link DemoDatabases});</li>
  *   <li>the TC: {@code tc-server.jar} as a child process on its embedded store (see {@link TcLauncher}
  *       for where the jar is found), unless {@code --demo.tc-address} names a running one;</li>
  *   <li>bank A on port 8081 and bank B on 8082, each a child process of this same jar;</li>
@@ -31,21 +33,42 @@ public final class Demo {
 
     /** Runs the demo; returns the process exit status. */
     public static int run(String[] args) throws Exception {
+        return run(args, System.out);
+    }
+
+    /**
+     * Runs the demo, printing to {@code out}. With {@code --demo.exit-after-scenario=true} it stops
+     * everything it started before returning; otherwise it serves until the JVM is stopped.
+     */
+    public static int run(String[] args, PrintStream out) throws Exception {
         Map<String, String> opts = options(args);
-        Path work = opts.containsKey("work-dir") ? Path.of(opts.get("work-dir"))
-                : Files.createTempDirectory("cohort-demo-");
-        Files.createDirectories(work);
         Deque<AutoCloseable> started = new ArrayDeque<>();
         Thread cleanup = new Thread(() -> closeAll(started), "demo-shutdown");
         Runtime.getRuntime().addShutdownHook(cleanup);
-        System.out.println("Cohort bank-transfer demo; logs in " + work.toAbsolutePath());
+        try {
+            return run(opts, started, out);
+        } finally {
+            if (Boolean.parseBoolean(opts.getOrDefault("exit-after-scenario", "false"))) {
+                closeAll(started);
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+            }
+        }
+    }
 
-        DemoDatabases pg = DemoDatabases.start(opts.get("pg-url"), opts.getOrDefault("pg-user", "postgres"),
-                opts.getOrDefault("pg-password", ""));
-        started.push(pg);
-        String urlA = pg.database("bank_a");
-        String urlB = pg.database("bank_b");
-        System.out.println("PostgreSQL: " + pg.describe() + " (databases bank_a, bank_b)");
+    private static int run(Map<String, String> opts, Deque<AutoCloseable> started, PrintStream out) throws Exception {
+        Path work = opts.containsKey("work-dir") ? Path.of(opts.get("work-dir"))
+                : Files.createTempDirectory("cohort-demo-");
+        Files.createDirectories(work);
+        out.println("Cohort bank-transfer demo; logs in " + work.toAbsolutePath());
+        // How long the TC and each bank may take to start: a JVM and Spring on a loaded machine may need minutes.
+        Duration startTimeout = Duration.ofSeconds(Long.parseLong(opts.getOrDefault("start-timeout-seconds", "120")));
+
+        DemoDatabases db = DemoDatabases.start(opts.get("db-url"), opts.get("db-user"),
+                opts.getOrDefault("db-password", ""), opts.getOrDefault("database-prefix", "bank"));
+        started.push(db);
+        String urlA = db.create("a");
+        String urlB = db.create("b");
+        out.println("Databases: " + db.describe() + " (" + db.bankDatabase("a") + ", " + db.bankDatabase("b") + ")");
 
         String tcAddress = opts.get("tc-address");
         String tcHttp = opts.get("tc-http");
@@ -55,10 +78,10 @@ public final class Demo {
             Path jar = TcLauncher.findJar(opts.get("tc-jar"));
             ChildProcess tc = TcLauncher.embedded(jar, work.resolve("tc-data"), grpc, http, work);
             started.push(tc);
-            tc.start(Duration.ofSeconds(120));
+            tc.start(startTimeout);
             tcAddress = "127.0.0.1:" + grpc;
             tcHttp = "http://127.0.0.1:" + http;
-            System.out.println("TC: " + jar + " (gRPC " + tcAddress + ", REST " + tcHttp + ")");
+            out.println("TC: " + jar + " (gRPC " + tcAddress + ", REST " + tcHttp + ")");
         } else if (tcHttp == null) {
             tcHttp = "http://" + tcAddress.substring(0, tcAddress.lastIndexOf(':')) + ":7091";
         }
@@ -66,19 +89,19 @@ public final class Demo {
         int portA = port(opts, "port-a", 8081);
         int portB = port(opts, "port-b", 8082);
         int accounts = Integer.parseInt(opts.getOrDefault("accounts", "10"));
-        BankProcess a = bank("a", portA, portB, urlA, pg, tcAddress, accounts, work);
-        BankProcess b = bank("b", portB, portA, urlB, pg, tcAddress, accounts, work);
+        BankProcess a = bank("a", portA, portB, urlA, db, tcAddress, accounts, work);
+        BankProcess b = bank("b", portB, portA, urlB, db, tcAddress, accounts, work);
         started.push(a);
         started.push(b);
         // Both JVMs start at once; each is ready when its health endpoint answers.
-        CompletableFuture<BankProcess> startB = CompletableFuture.supplyAsync(b::start);
-        a.start();
+        CompletableFuture<BankProcess> startB = CompletableFuture.supplyAsync(() -> b.start(startTimeout));
+        a.start(startTimeout);
         startB.join();
-        System.out.println("Banks: A at " + a.url() + ", B at " + b.url());
+        out.println("Banks: A at " + a.url() + ", B at " + b.url());
 
         Duration timeout = Duration.ofSeconds(30);
         Scenario scenario = new Scenario(new BankClient("A", a.url(), timeout), new BankClient("B", b.url(), timeout),
-                new TcApi(tcHttp), pg, System.out, Integer.parseInt(opts.getOrDefault("burst", "100")),
+                new TcApi(tcHttp), db, out, Integer.parseInt(opts.getOrDefault("burst", "100")),
                 Integer.parseInt(opts.getOrDefault("concurrency", "8")),
                 Boolean.parseBoolean(opts.getOrDefault("both-directions", "false")));
         boolean ok = scenario.play();
@@ -86,25 +109,26 @@ public final class Demo {
         if (Boolean.parseBoolean(opts.getOrDefault("exit-after-scenario", "false"))) {
             return ok ? 0 : 1;
         }
-        System.out.println();
-        System.out.println("The banks keep serving; try (Ctrl-C stops everything):");
-        System.out.println("  curl -s " + a.url() + "/accounts");
-        System.out.println("  curl -s " + a.url() + "/total; curl -s " + b.url() + "/total");
-        System.out.println("  curl -s -X POST " + a.url() + "/transfers -H 'Content-Type: application/json' "
+        out.println();
+        out.println("The banks keep serving; try (Ctrl-C stops everything):");
+        out.println("  curl -s " + a.url() + "/accounts");
+        out.println("  curl -s " + a.url() + "/total; curl -s " + b.url() + "/total");
+        out.println("  curl -s -X POST " + a.url() + "/transfers -H 'Content-Type: application/json' "
                 + "-d '{\"from\":1,\"to\":2,\"amount\":500}'");
-        System.out.println("  curl -s -X POST " + a.url() + "/transfers -H 'Content-Type: application/json' "
+        out.println("  curl -s -X POST " + a.url() + "/transfers -H 'Content-Type: application/json' "
                 + "-d '{\"from\":1,\"to\":2,\"amount\":500,\"failInPeer\":true}'");
-        System.out.println("  curl -s '" + tcHttp + "/api/v1/transactions?size=5'");
+        out.println("  curl -s '" + tcHttp + "/api/v1/transactions?size=5'");
         Thread.currentThread().join();
         return 0;
     }
 
-    private static BankProcess bank(String name, int port, int peerPort, String jdbcUrl, DemoDatabases pg,
+    private static BankProcess bank(String name, int port, int peerPort, String jdbcUrl, DemoDatabases db,
                                     String tcAddress, int accounts, Path work) {
         Map<String, String> settings = new HashMap<>();
         settings.put("spring.datasource.url", jdbcUrl);
-        settings.put("spring.datasource.username", pg.user());
-        settings.put("spring.datasource.password", pg.password());
+        settings.put("spring.datasource.username", db.user());
+        settings.put("spring.datasource.password", db.password());
+        settings.put("spring.sql.init.schema-locations", db.schemaLocations());
         settings.put("bank.peer-url", "http://127.0.0.1:" + peerPort);
         settings.put("cohort.tc.address", tcAddress);
         settings.put("bank.seed-accounts", String.valueOf(accounts));
@@ -131,17 +155,22 @@ public final class Demo {
         }
     }
 
-    /** {@code --demo.name=value} arguments; anything else is a mistake worth saying. */
+    /**
+     * {@code --demo.name=value} arguments; anything else is a mistake worth saying. {@code pg-url},
+     * {@code pg-user} and {@code pg-password} are the names {@code db-url}, {@code db-user} and
+     * {@code db-password} had before MariaDB.
+     */
     static Map<String, String> options(String[] args) {
         Map<String, String> opts = new HashMap<>();
         for (String arg : args) {
             if (!arg.startsWith("--demo.") || !arg.contains("=")) {
                 throw new IllegalArgumentException("Unknown argument '" + arg + "'. The demo takes --demo.name=value: "
-                        + "pg-url, pg-user, pg-password, tc-jar, tc-address, tc-http, tc-grpc-port, tc-http-port, "
-                        + "port-a, port-b, accounts, burst, concurrency, both-directions, work-dir, exit-after-scenario; "
-                        + "or --bank=a|b to run one bank");
+                        + "db-url, db-user, db-password, database-prefix, tc-jar, tc-address, tc-http, tc-grpc-port, "
+                        + "tc-http-port, port-a, port-b, accounts, burst, concurrency, both-directions, work-dir, "
+                        + "exit-after-scenario, start-timeout-seconds; or --bank=a|b to run one bank");
             }
-            opts.put(arg.substring("--demo.".length(), arg.indexOf('=')), arg.substring(arg.indexOf('=') + 1));
+            String name = arg.substring("--demo.".length(), arg.indexOf('='));
+            opts.put(name.startsWith("pg-") ? "db-" + name.substring(3) : name, arg.substring(arg.indexOf('=') + 1));
         }
         return opts;
     }
