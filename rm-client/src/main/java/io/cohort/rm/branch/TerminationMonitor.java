@@ -366,8 +366,8 @@ public final class TerminationMonitor implements AutoCloseable {
         if (last == null || now - last > 600_000) {
             schemaWarnedAt.put(r.resourceId(), now);
             log.warn("Three-phase termination cannot read {} ({}); if three-phase commit is used, apply "
-                    + "sql/rm/postgresql.sql (undo_log.updated, {}) to this database", r.resourceId(), e.getMessage(),
-                    config.decisionTable());
+                    + "sql/rm/{} (undo_log.updated, {}) to this database", r.resourceId(), e.getMessage(),
+                    r.dialect().ddlScript(), config.decisionTable());
         }
     }
 

@@ -11,6 +11,7 @@ import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.tc.coordinator.BranchChannel.Outcome;
 import io.cohort.tc.coordinator.ScriptedChannel.Command;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.embedded.EmbeddedStoreConfig;
@@ -493,7 +494,7 @@ class ScriptedCoordinatorTest {
         GlobalTransaction tx = store.findGlobal(xid).orElseThrow();
 
         // The decision: BEGIN goes only where the table says.
-        assertThatThrownBy(() -> driver.decide(tx, GlobalStatus.COMMITTED, "skipping phase 2"))
+        assertThatThrownBy(() -> driver.decide(tx, GlobalStatus.COMMITTED, "skipping phase 2", ChangeCause.TM))
                 .isInstanceOfSatisfying(CoordinatorException.class,
                         e -> assertThat(e.errorCode()).isEqualTo(ErrorCode.ILLEGAL_TRANSITION))
                 .hasMessageContaining(xid).hasMessageContaining("from BEGIN to COMMITTED");
@@ -504,13 +505,13 @@ class ScriptedCoordinatorTest {
                 if (from == GlobalStatus.BEGIN || GlobalStateMachine.canMove(from, to)) {
                     continue;
                 }
-                assertThatThrownBy(() -> moves.move(xid, from, to, "illegal"))
+                assertThatThrownBy(() -> moves.move(xid, from, to, "illegal", ChangeCause.TC))
                         .as("%s -> %s", from, to).isInstanceOf(CoordinatorException.class)
                         .hasMessageContaining(xid).hasMessageContaining("from " + from + " to " + to);
             }
         }
         // Leaving BEGIN has one door: the decision.
-        assertThatThrownBy(() -> moves.move(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "a side door"))
+        assertThatThrownBy(() -> moves.move(xid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "a side door", ChangeCause.TC))
                 .isInstanceOf(CoordinatorException.class).hasMessageContaining(xid)
                 .hasMessageContaining("only the decision (Phase2Driver.decide) leaves BEGIN");
         // A person's retry of a transaction that has nothing to retry.
