@@ -51,6 +51,14 @@ class TcClientTracingTest {
         provider.close();
     }
 
+    /**
+     * A call timeout far above the default 5 s: the first call loads and compiles the whole gRPC and
+     * tracing path, which on a loaded machine took longer than that; timeouts are not what is tested here.
+     */
+    private TcClientConfig config() {
+        return new TcClientConfig(server.address(), "app", "", Duration.ofSeconds(60), 3, Duration.ofMillis(100));
+    }
+
     private ObservationRegistry tracingRegistry() {
         OpenTelemetrySdk otel = OpenTelemetrySdk.builder().setTracerProvider(provider)
                 .setPropagators(ContextPropagators.create(W3CTraceContextPropagator.getInstance())).build();
@@ -68,7 +76,7 @@ class TcClientTracingTest {
 
     @Test
     void beginIsASpanWhoseContextTheTcReceivesInTraceparent() {
-        try (TcClient client = new TcClient(TcClientConfig.of(server.address(), "app"), tracingRegistry())) {
+        try (TcClient client = new TcClient(config(), tracingRegistry())) {
             String xid = client.begin("transfer", Duration.ofSeconds(10), null);
 
             List<SpanData> spans = exported.getFinishedSpanItems();
@@ -84,7 +92,7 @@ class TcClientTracingTest {
 
     @Test
     void withoutATracerNothingIsSentButTheRequest() {
-        try (TcClient client = new TcClient(TcClientConfig.of(server.address(), "app"))) {
+        try (TcClient client = new TcClient(config())) {
             client.begin("transfer", Duration.ofSeconds(10), null);
 
             assertThat(client.observations().isNoop()).isTrue();
