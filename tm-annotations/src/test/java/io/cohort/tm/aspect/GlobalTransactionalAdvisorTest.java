@@ -7,7 +7,7 @@ import io.cohort.client.autoconfigure.CohortTcAutoConfiguration;
 import io.cohort.client.XidContext;
 import io.cohort.tm.GlobalTransactional;
 import io.cohort.tm.Propagation;
-import io.cohort.tm.ScriptedCoordinator;
+import io.cohort.tm.RecordingCoordinator;
 import io.cohort.tm.autoconfigure.CohortTmAutoConfiguration;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -78,7 +78,7 @@ class GlobalTransactionalAdvisorTest {
     /** Records, at each local commit, the XID bound and how many TC calls had been made. */
     static class RecordingTransactionManager extends AbstractPlatformTransactionManager {
         final List<String> events = new ArrayList<>();
-        ScriptedCoordinator tc;
+        RecordingCoordinator tc;
 
         @Override
         protected Object doGetTransaction() {
@@ -132,12 +132,12 @@ class GlobalTransactionalAdvisorTest {
         }
     }
 
-    private ScriptedCoordinator tc;
+    private RecordingCoordinator tc;
     private ApplicationContextRunner runner;
 
     @BeforeEach
     void start() throws IOException {
-        tc = new ScriptedCoordinator();
+        tc = new RecordingCoordinator();
         runner = new ApplicationContextRunner()
                 .withConfiguration(AutoConfigurations.of(AopAutoConfiguration.class, CohortTcAutoConfiguration.class,
                         CohortTmAutoConfiguration.class))
@@ -182,7 +182,7 @@ class GlobalTransactionalAdvisorTest {
             ClassLevel bean = context.getBean(ClassLevel.class);
             assertThat(bean.anyPublicMethod()).isNotNull();
             assertThat(bean.overridden()).isNotNull();
-            assertThat(tc.begun()).extracting(ScriptedCoordinator.Begun::name).containsExactly("class-level", "method-wins");
+            assertThat(tc.begun()).extracting(RecordingCoordinator.Begun::name).containsExactly("class-level", "method-wins");
         });
     }
 

@@ -8,6 +8,7 @@ import io.cohort.sample.bank.demo.BankProcess;
 import io.cohort.sample.bank.demo.TcApi;
 import io.cohort.testsupport.TcProcess;
 import io.cohort.testsupport.TestPostgres;
+import io.cohort.testsupport.TcpProxy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -136,7 +137,7 @@ class TransferFaultIT {
     @Order(3)
     void transfersSurviveTheNetworkBetweenTheDebitingBankAndTheTcBeingCut() throws Exception {
         underLoad(() -> {
-            proxyA.cut();
+            proxyA.blackhole();
             sleep(8_000);
             proxyA.heal();
         });
@@ -146,7 +147,7 @@ class TransferFaultIT {
     @Order(4)
     void transfersSurviveTheNetworkBetweenTheCreditingBankAndTheTcBeingCut() throws Exception {
         underLoad(() -> {
-            proxyB.cut();
+            proxyB.blackhole();
             sleep(8_000);
             proxyB.heal();
         });

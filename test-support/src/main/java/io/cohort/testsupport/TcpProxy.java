@@ -1,4 +1,4 @@
-package io.cohort.sample.bank.it;
+package io.cohort.testsupport;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -6,25 +6,38 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * A TCP proxy between a service and the TC, to cut the network in tests. {@link #cut()} closes
- * every connection and from then on accepts new ones but forwards nothing (like a partition: the
- * client's calls hang until their deadline); {@link #heal()} drops those dead connections and
- * forwards again.
+ * A TCP proxy on 127.0.0.1 in front of a real server (the TC), to fail the network in tests without
+ * touching the server:
+ * <ul>
+ *   <li>{@link #pauseFor}: bytes keep their connections but are held in both directions for a while,
+ *       then delivered (an answer later than the caller's deadline);</li>
+ *   <li>{@link #blackhole()}: every connection is closed, new ones are accepted and never answered
+ *       (a partition: calls hang until their deadline and the server hears nothing);</li>
+ *   <li>{@link #cut()}: every connection is closed and new ones are closed at once (callers hear
+ *       UNAVAILABLE quickly; the server hears nothing);</li>
+ *   <li>{@link #heal()}: drops whatever was held and forwards again.</li>
+ * </ul>
  */
-final class TcpProxy implements AutoCloseable {
+public final class TcpProxy implements AutoCloseable {
+
+    private enum Mode { FORWARD, BLACKHOLE, CUT }
 
     private final ServerSocket server;
     private final String targetHost;
     private final int targetPort;
     private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
-    private volatile boolean cut;
+    private final Object pauseLock = new Object();
+    private volatile Mode mode = Mode.FORWARD;
+    /** System.nanoTime() until which bytes are held; 0 when not paused. */
+    private long pausedUntil;
     private volatile boolean closed;
 
-    TcpProxy(String targetHost, int targetPort) throws IOException {
+    public TcpProxy(String targetHost, int targetPort) throws IOException {
         this.server = new ServerSocket();
         this.server.bind(new InetSocketAddress("127.0.0.1", 0));
         this.targetHost = targetHost;
@@ -34,23 +47,40 @@ final class TcpProxy implements AutoCloseable {
         acceptor.start();
     }
 
-    int port() {
+    public int port() {
         return server.getLocalPort();
     }
 
-    String address() {
+    public String address() {
         return "127.0.0.1:" + port();
     }
 
+    /** Holds every byte, both ways, for {@code duration}, then delivers them in order on the same connections. */
+    public void pauseFor(Duration duration) {
+        synchronized (pauseLock) {
+            pausedUntil = System.nanoTime() + duration.toNanos();
+        }
+    }
+
     /** Breaks every connection; new ones are accepted and left silent. */
-    void cut() {
-        cut = true;
+    public void blackhole() {
+        mode = Mode.BLACKHOLE;
         closeAll();
     }
 
-    /** Forwards again; connections accepted while cut are closed so clients reconnect. */
-    void heal() {
-        cut = false;
+    /** Breaks every connection; new ones are closed as soon as they are accepted. */
+    public void cut() {
+        mode = Mode.CUT;
+        closeAll();
+    }
+
+    /** Forwards again; connections accepted while broken are closed so clients reconnect. */
+    public void heal() {
+        mode = Mode.FORWARD;
+        synchronized (pauseLock) {
+            pausedUntil = 0;
+            pauseLock.notifyAll();
+        }
         closeAll();
     }
 
@@ -65,9 +95,13 @@ final class TcpProxy implements AutoCloseable {
         while (!closed) {
             try {
                 Socket client = server.accept();
+                if (mode == Mode.CUT) {
+                    closeQuietly(client);
+                    continue;
+                }
                 sockets.add(client);
-                if (cut) {
-                    continue; // accepted, never answered: a black hole
+                if (mode == Mode.BLACKHOLE) {
+                    continue; // accepted, never answered
                 }
                 Socket upstream = new Socket();
                 try {
@@ -93,7 +127,8 @@ final class TcpProxy implements AutoCloseable {
             try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
                 int n;
                 while ((n = in.read(buf)) >= 0) {
-                    if (cut) {
+                    awaitUnpaused();
+                    if (mode != Mode.FORWARD) {
                         break;
                     }
                     out.write(buf, 0, n);
@@ -101,6 +136,8 @@ final class TcpProxy implements AutoCloseable {
                 }
             } catch (IOException ignored) {
                 // one side closed
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             } finally {
                 closeQuietly(from);
                 closeQuietly(to);
@@ -110,6 +147,15 @@ final class TcpProxy implements AutoCloseable {
         }, "tcp-proxy-pump");
         t.setDaemon(true);
         t.start();
+    }
+
+    private void awaitUnpaused() throws InterruptedException {
+        synchronized (pauseLock) {
+            long left;
+            while ((left = pausedUntil - System.nanoTime()) > 0 && !closed) {
+                pauseLock.wait(Math.max(1, left / 1_000_000));
+            }
+        }
     }
 
     private static void closeQuietly(Socket s) {
@@ -125,5 +171,8 @@ final class TcpProxy implements AutoCloseable {
         closed = true;
         server.close();
         closeAll();
+        synchronized (pauseLock) {
+            pauseLock.notifyAll();
+        }
     }
 }
