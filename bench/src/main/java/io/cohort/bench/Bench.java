@@ -8,7 +8,8 @@ import java.util.List;
  * Entry point of {@code cohort-bench.jar}: {@code transfer ...} runs {@link TransferBench},
  * {@code rmproxy ...} runs {@link RmProxyBench}; {@code tc ...}, or arguments without a benchmark
  * name, run {@link TcBench}. The arguments of {@code tc} and {@code transfer} are checked before
- * anything starts: a mistake is one line saying what was wrong, then the usage, and exit code 2;
+ * anything starts: a mistake is one line saying what was wrong, then the usage, and exit code 2 (so
+ * is a transfer run whose connection pools the database server cannot hold);
  * {@code --help} prints the usage.
  */
 public final class Bench {
@@ -57,7 +58,12 @@ public final class Bench {
             return BAD_ARGUMENTS;
         }
         if (transfer) {
-            TransferBench.run(transferOptions);
+            try {
+                TransferBench.run(transferOptions);
+            } catch (TransferBench.SetupException e) {
+                err.println("cohort-bench transfer: " + e.getMessage());
+                return BAD_ARGUMENTS;
+            }
         } else {
             TcBench.run(tcOptions);
         }

@@ -103,6 +103,18 @@ abstract sealed class BenchDatabase implements AutoCloseable {
     /** The database a connection for CREATE DATABASE goes to. */
     abstract String adminDatabase();
 
+    /** How many more connections the server accepts now: its limit less the connections open. */
+    int freeConnections() throws SQLException {
+        try (Connection c = DriverManager.getConnection(serverUrl + adminDatabase(), user, password);
+             Statement s = c.createStatement(); ResultSet rs = s.executeQuery(freeConnectionsQuery())) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
+    /** One row, one column: the server's connection limit less the connections open (this one included). */
+    abstract String freeConnectionsQuery();
+
     /** The RM's DDL as statements to run one by one (MariaDB's driver takes one per call). */
     List<String> rmDdl() throws IOException {
         String text;
@@ -167,6 +179,12 @@ abstract sealed class BenchDatabase implements AutoCloseable {
         @Override
         List<String> dropAndCreate(String database) {
             return List.of("drop database if exists " + database, "create database " + database);
+        }
+
+        @Override
+        String freeConnectionsQuery() {
+            return "select current_setting('max_connections')::int - count(*) from pg_stat_activity "
+                    + "where backend_type = 'client backend'";
         }
 
         @Override
@@ -268,6 +286,12 @@ abstract sealed class BenchDatabase implements AutoCloseable {
         @Override
         String adminDatabase() {
             return "";
+        }
+
+        @Override
+        String freeConnectionsQuery() {
+            return "select @@max_connections - variable_value from information_schema.global_status "
+                    + "where variable_name = 'THREADS_CONNECTED'";
         }
 
         @Override

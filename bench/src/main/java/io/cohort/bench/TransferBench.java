@@ -217,11 +217,40 @@ public final class TransferBench {
         new TransferBench(options).run();
     }
 
+    /** Connections of the TC's pool on the PostgreSQL store (its {@code max-pool-size} default). */
+    private static final int TC_STORE_POOL = 16;
+
+    /**
+     * Refuses, before anything starts, a run whose pools the server cannot hold: each bank's pool
+     * keeps {@code concurrency + 4} connections open, and with {@code --tc-store=postgres} the TC
+     * opens its own on the same server. Without this check the run fails in the middle of its set-up
+     * with the driver's "too many clients".
+     */
+    private void requireConnections(BenchDatabase db) throws SQLException {
+        int needed = 2 * (concurrency + 4) + (options.tcStore().equals("postgres") ? TC_STORE_POOL : 0);
+        int free = db.freeConnections();
+        if (needed > free) {
+            throw new SetupException("--concurrency=" + concurrency + " needs " + needed + " connections to "
+                    + db.serverUrl + " (two pools of " + (concurrency + 4) + (options.tcStore().equals("postgres")
+                    ? " and the TC's " + TC_STORE_POOL : "") + "), but the server accepts " + free + " more: raise its "
+                    + "max_connections, lower --concurrency, or leave out --db-url to use the embedded PostgreSQL "
+                    + "(max_connections 300)");
+        }
+    }
+
+    /** A run refused before it started, for a reason of the machine rather than of its arguments. */
+    static final class SetupException extends RuntimeException {
+        SetupException(String message) {
+            super(message);
+        }
+    }
+
     private void run() throws Exception {
         int grpcPort = freePort();
         Path tcData = Files.createTempDirectory("cohort-transfer-bench");
         try (BenchDatabase db = BenchDatabase.open(options.dbUrl(), options.dbUser(), options.dbPassword(),
                 List.of(DB_A, DB_B))) {
+            requireConnections(db);
             Process tc = startTc(grpcPort, tcData, db.serverUrl, db.user, db.password);
             try (HikariDataSource a = db.create(DB_A, accounts, concurrency + 4);
                  HikariDataSource b = db.create(DB_B, accounts, concurrency + 4)) {

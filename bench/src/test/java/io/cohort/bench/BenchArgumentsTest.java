@@ -6,7 +6,9 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import org.junit.jupiter.api.Test;
 
 /** A mistaken argument to {@code tc} or {@code transfer}: one line naming it, the usage, exit code 2; no stack trace. */
@@ -64,6 +66,23 @@ class BenchArgumentsTest {
         assertThat(defaults.concurrencies()).containsExactly(16);
         assertThat(defaults.duration()).isEqualTo(Duration.ofSeconds(20));
         assertThat(defaults.tcJavaOpts()).isEmpty();
+    }
+
+    @Test
+    void aRunWhosePoolsTheServerCannotHoldIsRefusedBeforeAnythingStarts() throws Exception {
+        // The machine's PostgreSQL where the tests have one, else the bench's embedded server (max_connections 300).
+        List<String> args = new ArrayList<>(List.of("transfer", "--concurrency=1000", "--drivers=local-autocommit"));
+        String url = System.getenv("COHORT_TEST_PG_URL");
+        if (url != null) {
+            args.add("--db-url=" + url);
+            args.add("--db-user=" + Objects.requireNonNullElse(System.getenv("COHORT_TEST_PG_USER"), "postgres"));
+            args.add("--db-password=" + Objects.requireNonNullElse(System.getenv("COHORT_TEST_PG_PASSWORD"), ""));
+        }
+        Outcome o = run(args.toArray(String[]::new));
+        assertThat(o.exit).isEqualTo(2);
+        assertThat(o.err).startsWith("cohort-bench transfer: --concurrency=1000 needs 2008 connections to ")
+                .contains("raise its max_connections, lower --concurrency").doesNotContain("\tat ");
+        assertThat(o.out).as("no driver measured").isEmpty();
     }
 
     private record Outcome(int exit, String out, String err) {
