@@ -104,7 +104,7 @@ class GlobalTransactionTemplateIT {
                      Duration.ofSeconds(1), 2, Duration.ofMillis(10)))) {
             GlobalTransactionTemplate t = new GlobalTransactionTemplate(doomedClient,
                     new TmConfig(Duration.ofSeconds(30), io.cohort.tm.CommitProtocol.DEFAULT, 2, 1, Duration.ofMillis(10)));
-            awaitAnswering(doomedClient);
+            TcAnswering.await(doomedClient);
             String[] xid = new String[1];
 
             Throwable thrown = catchThrowable(() -> t.execute(TransactionDefinition.named("it-lost"), () -> {
@@ -116,24 +116,6 @@ class GlobalTransactionTemplateIT {
             assertThat(thrown).isInstanceOf(GlobalTransactionOutcomeUnknownException.class)
                     .hasMessageContaining("UNKNOWN").hasMessageContaining(xid[0])
                     .hasMessageContaining("/api/v1/transactions/" + xid[0]);
-        }
-    }
-
-    /** A TC just started on a busy machine can miss the first 1 s deadlines: wait until it answers. */
-    private static void awaitAnswering(TcClient client) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (true) {
-            try {
-                client.status("127.0.0.1:1:1");
-                return;
-            } catch (io.cohort.client.TcUnavailableException notYet) {
-                if (System.nanoTime() > deadline) {
-                    throw notYet;
-                }
-                Thread.sleep(50);
-            } catch (io.cohort.client.TcException answered) {
-                return; // unknown XID: it answers
-            }
         }
     }
 }

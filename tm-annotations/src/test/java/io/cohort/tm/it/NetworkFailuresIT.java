@@ -5,8 +5,6 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
-import io.cohort.client.TcException;
-import io.cohort.client.TcUnavailableException;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.tm.CommitProtocol;
@@ -67,7 +65,7 @@ class NetworkFailuresIT {
                 Duration.ofMillis(10)));
         template = new GlobalTransactionTemplate(client,
                 new TmConfig(TX_TIMEOUT, CommitProtocol.DEFAULT, COMMIT_ATTEMPTS, 2, Duration.ofMillis(10)));
-        awaitAnswering(client);
+        TcAnswering.await(client);
     }
 
     @AfterEach
@@ -149,24 +147,6 @@ class NetworkFailuresIT {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
-        }
-    }
-
-    /** A TC just started on a busy machine can miss the first deadlines: wait until it answers through the proxy. */
-    private static void awaitAnswering(TcClient client) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (true) {
-            try {
-                client.status("127.0.0.1:1:1");
-                return;
-            } catch (TcUnavailableException notYet) {
-                if (System.nanoTime() > deadline) {
-                    throw notYet;
-                }
-                Thread.sleep(50);
-            } catch (TcException answered) {
-                return; // unknown XID: it answers
-            }
         }
     }
 }

@@ -1,0 +1,31 @@
+package io.cohort.tm.it;
+
+import io.cohort.client.TcClient;
+import io.cohort.client.TcException;
+import io.cohort.client.TcUnavailableException;
+import java.time.Duration;
+
+/** Waiting for a TC that was just started (directly or behind a proxy) to answer calls. */
+final class TcAnswering {
+
+    private TcAnswering() {
+    }
+
+    /** A TC just started on a busy machine can miss the first deadlines: waits until {@code client} gets an answer. */
+    static void await(TcClient client) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (true) {
+            try {
+                client.status("127.0.0.1:1:1");
+                return;
+            } catch (TcUnavailableException notYet) {
+                if (System.nanoTime() > deadline) {
+                    throw notYet;
+                }
+                Thread.sleep(50);
+            } catch (TcException answered) {
+                return; // unknown XID: it answers
+            }
+        }
+    }
+}
