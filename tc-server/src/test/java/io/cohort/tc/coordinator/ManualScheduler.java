@@ -1,5 +1,6 @@
 package io.cohort.tc.coordinator;
 
+import io.cohort.tc.ManualClock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;

@@ -9,6 +9,7 @@ import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.TransactionProtocol;
+import io.cohort.tc.ManualClock;
 import io.cohort.tc.coordinator.BranchChannel.Outcome;
 import io.cohort.tc.coordinator.ScriptedChannel.Command;
 import io.cohort.tc.model.ChangeCause;

@@ -6,16 +6,15 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.TransactionProtocol;
+import io.cohort.tc.ManualClock;
 import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
 import io.cohort.tc.model.StatusChange;
-import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
-import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
@@ -26,7 +25,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -41,8 +39,8 @@ import org.junit.jupiter.api.Test;
  */
 public abstract class TransactionStoreContractTest {
 
-    /** Starts well after the epoch; tests move it forward with {@link TestClock#advance(long)}. */
-    protected final TestClock clock = new TestClock(1_700_000_000_000L);
+    /** Starts well after the epoch; tests move it forward with {@link ManualClock#advance}. */
+    protected final ManualClock clock = new ManualClock(Instant.ofEpochMilli(1_700_000_000_000L));
 
     protected TransactionStore store;
 
@@ -254,7 +252,7 @@ public abstract class TransactionStoreContractTest {
     @Test
     void transitionMovesTheStatusWhenTheCurrentOneMatches() {
         store.insertGlobal(global("tc:1", 100)).join();
-        clock.advance(500);
+        clock.advance(Duration.ofMillis(500));
 
         assertThat(store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.COMMITTING, "tm commit").join())
                 .isTrue();
@@ -396,24 +394,24 @@ public abstract class TransactionStoreContractTest {
     void historyHasEveryChangeInOrderWithItsTimeAndCauseAndOutlivesTheBranches() throws Exception {
         store.insertGlobal(global("tc:1", clock.millis())).join();
         long begun = clock.millis();
-        clock.advance(5);
+        clock.advance(Duration.ofMillis(5));
         store.registerBranch(branch("tc:1", 11, "db1", "account:1", clock.millis()), rows("db1", "account:1")).join();
         long registered = clock.millis();
-        clock.advance(5);
+        clock.advance(Duration.ofMillis(5));
         store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "rollback requested by TM",
                 ChangeCause.TM).join();
         long decided = clock.millis();
-        clock.advance(5);
+        clock.advance(Duration.ofMillis(5));
         store.updateBranch("tc:1", 11, BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, "dirty write").join();
         store.transitionGlobal("tc:1", GlobalStatus.ROLLBACKING, GlobalStatus.ROLLBACK_FAILED, "dirty write").join();
         long failed = clock.millis();
-        clock.advance(5);
+        clock.advance(Duration.ofMillis(5));
         assertThat(store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "lost race",
                 ChangeCause.TM).join()).isFalse();
         store.transitionGlobal("tc:1", GlobalStatus.ROLLBACK_FAILED, GlobalStatus.ROLLBACK_RETRYING,
                 "retry requested by admin from 10.0.0.7 over REST", ChangeCause.OPERATOR).join();
         long retried = clock.millis();
-        clock.advance(5);
+        clock.advance(Duration.ofMillis(5));
         store.updateBranch("tc:1", 11, BranchStatus.PHASE2_ROLLBACKED, "").join();
         store.transitionGlobal("tc:1", GlobalStatus.ROLLBACK_RETRYING, GlobalStatus.ROLLBACKED, "rolled back").join();
         long ended = clock.millis();
@@ -436,7 +434,7 @@ public abstract class TransactionStoreContractTest {
         store = reopen(store);
         assertThat(store.history("tc:1")).as("after a restart").containsExactlyElementsOf(expected);
 
-        clock.advance(1000);
+        clock.advance(Duration.ofMillis(1000));
         store.purgeEndedBefore(clock.millis()).join();
         assertThat(store.history("tc:1")).as("purged with the transaction").isEmpty();
     }
@@ -593,9 +591,9 @@ public abstract class TransactionStoreContractTest {
         store.transitionGlobal("tc:old-committed", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
         store.transitionGlobal("tc:old-rolled-back", GlobalStatus.BEGIN, GlobalStatus.TIMEOUT_ROLLBACKED, "").join();
         store.transitionGlobal("tc:old-needs-person", GlobalStatus.BEGIN, GlobalStatus.COMMIT_FAILED, "").join();
-        clock.advance(10_000);
+        clock.advance(Duration.ofMillis(10_000));
         long cutoff = clock.millis();
-        clock.advance(1);
+        clock.advance(Duration.ofMillis(1));
         store.transitionGlobal("tc:new-committed", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
 
         int removed = store.purgeEndedBefore(cutoff).join();
@@ -625,7 +623,7 @@ public abstract class TransactionStoreContractTest {
         store.registerBranch(b12, rows("db2", "ledger:5")).join();
         store.registerBranch(branch("tc:2", 21, "db1", "account:3"), rows("db1", "account:3")).join();
         store.registerBranch(branch("tc:3", 31, "db1", "account:4"), rows("db1", "account:4")).join();
-        clock.advance(1_000);
+        clock.advance(Duration.ofMillis(1_000));
         store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.COMMITTING, "tm commit").join();
         store.updateBranch("tc:1", 11, BranchStatus.PHASE2_COMMITTED, "").join();
         store.transitionGlobal("tc:2", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKED, "tm rollback").join();
@@ -634,7 +632,7 @@ public abstract class TransactionStoreContractTest {
         store.transitionGlobal("tc:3", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
         store.markHeuristic("tc:3", "evidence").join();
         store.releaseLocks("tc:3").join();
-        clock.advance(1_000);
+        clock.advance(Duration.ofMillis(1_000));
         store.transitionGlobal("tc:4", GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
         store.purgeEndedBefore(clock.millis() - 500).join(); // removes tc:2 and tc:3, not tc:4
 
@@ -723,38 +721,5 @@ public abstract class TransactionStoreContractTest {
 
     protected static void assertSameBranch(Branch actual, Branch expected) {
         assertThat(actual).usingRecursiveComparison().isEqualTo(expected);
-    }
-
-    /** A clock the test moves by hand. */
-    protected static final class TestClock extends Clock {
-        private final AtomicLong millis;
-
-        public TestClock(long startMillis) {
-            this.millis = new AtomicLong(startMillis);
-        }
-
-        public void advance(long ms) {
-            millis.addAndGet(ms);
-        }
-
-        @Override
-        public long millis() {
-            return millis.get();
-        }
-
-        @Override
-        public Instant instant() {
-            return Instant.ofEpochMilli(millis.get());
-        }
-
-        @Override
-        public ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public Clock withZone(ZoneId zone) {
-            return this;
-        }
     }
 }

@@ -82,7 +82,7 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
             store.insertGlobal(global("tc:" + i, 100 + i)).join();
         }
         for (int i : new int[] {4, 0, 5, 1, 3, 2}) {
-            clock.advance(10);
+            clock.advance(Duration.ofMillis(10));
             assertThat(store.transitionGlobal("tc:" + i, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKED, "done").join()).isTrue();
         }
         store.transitionGlobal("tc:7", GlobalStatus.BEGIN, GlobalStatus.ROLLBACK_FAILED, "a person must look").join();
@@ -113,7 +113,7 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
         config = config().withEndedKept(10);
         store = reopen(store);
         for (int i = 0; i < 500; i++) {
-            clock.advance(1);
+            clock.advance(Duration.ofMillis(1));
             store.insertGlobal(global("tc:" + i, clock.millis())).join();
             store.transitionGlobal("tc:" + i, GlobalStatus.BEGIN, GlobalStatus.COMMITTED, "").join();
         }
@@ -309,7 +309,7 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
         store.transitionGlobal("tc:retried", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "rollback", ChangeCause.TM).join();
         GlobalStatus status = GlobalStatus.ROLLBACKING;
         for (int i = 0; i < 200; i++) { // a transaction retried for days, and enough writes for a snapshot
-            clock.advance(1);
+            clock.advance(Duration.ofMillis(1));
             GlobalStatus next = status == GlobalStatus.ROLLBACK_RETRYING ? GlobalStatus.ROLLBACK_FAILED
                     : GlobalStatus.ROLLBACK_RETRYING;
             assertThat(store.transitionGlobal("tc:retried", status, next, "attempt " + i).join()).isTrue();
@@ -542,7 +542,7 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
             store.insertGlobal(global(xid, 1_000 + i)).join();
             store.registerBranch(branch(xid, 10L * i + 1, "db1", "account:" + i), rows("db1", "account:" + i)).join();
             store.registerBranch(branch(xid, 10L * i + 2, "db2", "ledger:" + i), rows("db2", "ledger:" + i)).join();
-            clock.advance(1);
+            clock.advance(Duration.ofMillis(1));
             store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.COMMITTING, "commit").join();
             store.updateBranch(xid, 10L * i + 1, BranchStatus.PHASE2_COMMITTED, "").join();
             if (i % 3 != 0) {
@@ -580,7 +580,7 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
                     store.releaseLocks(xid).join();
                 }
             }
-            clock.advance(1);
+            clock.advance(Duration.ofMillis(1));
         }
         return null;
     }

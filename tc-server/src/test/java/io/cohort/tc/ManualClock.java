@@ -1,4 +1,4 @@
-package io.cohort.tc.coordinator;
+package io.cohort.tc;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -8,24 +8,27 @@ import java.time.ZoneOffset;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
-/** A clock that stands still until the test moves it ({@link ManualScheduler#advance} does). */
-final class ManualClock extends Clock {
+/**
+ * A UTC clock that stands still until the test moves it: the store contract tests move it by hand,
+ * the coordinator tests through their manual scheduler. Thread-safe, so a store's own threads may read it.
+ */
+public final class ManualClock extends Clock {
 
     private final AtomicLong millis;
 
-    ManualClock(Instant start) {
+    public ManualClock(Instant start) {
         this.millis = new AtomicLong(start.toEpochMilli());
     }
 
-    void advance(Duration by) {
+    public void advance(Duration by) {
         if (by.isNegative()) {
             throw new IllegalArgumentException("Time does not go back: " + by);
         }
         millis.addAndGet(by.toMillis());
     }
 
-    /** A monotonic nanosecond reading on this clock (for {@link LockWaits}). */
-    long nanos() {
+    /** A monotonic nanosecond reading on this clock, for code that takes a nano-time source. */
+    public long nanos() {
         return TimeUnit.MILLISECONDS.toNanos(millis.get());
     }
 
