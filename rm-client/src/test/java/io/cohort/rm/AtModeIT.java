@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
-import io.cohort.client.XidContext;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchAction;
@@ -27,40 +26,22 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
-import javax.sql.DataSource;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Named;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * AT mode on real PostgreSQL with the real TC (tc-server's jar as a child process, one for the
- * class): the test is the TM ({@link io.cohort.client.TcClient} begin / commit / rollback), the RM
- * registers branches and takes global locks at the TC, and phase 2 comes down the RM's own command
- * stream. For every supported statement shape and column type, a global rollback restores the exact
- * tables and a global commit leaves no undo log; dirty writes, empty rollbacks, global locks and
- * unsupported statements. After each test every global transaction has ended and no lock is left.
+ * {@link AtModeSuite} on real PostgreSQL: every supported statement shape and column type (arrays,
+ * JSON, schema-qualified tables, RETURNING), and what only PostgreSQL's suite checks: undo logs
+ * altered in the database, a rollback that overtakes phase 1, lock keys that need escaping.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class AtModeIT {
+class AtModeIT extends AtModeSuite {
 
     private static final String[] TABLES = {"account", "all_types", "ledger.entry", "other"};
     private static final String[] ORDER = {"id", "id", "book, line", "id"};
 
-    private HikariDataSource raw;
-    private DataSource ds;
-    private TcHarness tc;
-    private ResourceManager rm;
-    private final List<String> begun = new ArrayList<>();
-
-    @BeforeAll
-    void start() throws Exception {
-        raw = TestPostgres.get().dataSource(PgFixture.createDatabase("rm_at"), 8);
+    @Override
+    HikariDataSource createDatabase() throws Exception {
+        HikariDataSource raw = TestPostgres.get().dataSource(PgFixture.createDatabase("rm_at"), 8);
         PgFixture.applyUndoLogDdl(raw);
         PgFixture.exec(raw, """
                 CREATE TABLE account (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL,
@@ -86,49 +67,12 @@ class AtModeIT {
                 END $$;
                 CREATE TRIGGER slow_undo BEFORE INSERT ON undo_log FOR EACH ROW EXECUTE FUNCTION slow_undo_insert();
                 """);
-        tc = TcHarness.start();
+        return raw;
     }
 
-    @AfterAll
-    void stop() {
-        if (tc != null) {
-            tc.close();
-        }
-        raw.close();
-    }
-
-    /** Ends whatever a test left in BEGIN, and checks the invariants: every transaction ended, no lock left. */
-    @AfterEach
-    void everyGlobalTransactionEnds() {
-        try {
-            for (String xid : begun) {
-                if (tc.status(xid) == GlobalStatus.BEGIN) {
-                    tc.rollbackAndWait(xid);
-                }
-                assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus())
-                        .as("status of " + xid).isIn(GlobalStatus.COMMITTED.toWire(), GlobalStatus.ROLLBACKED.toWire(),
-                                GlobalStatus.TIMEOUT_ROLLBACKED.toWire());
-            }
-            assertThat(tc.lockCount()).as("global locks left at the TC").isZero();
-        } finally {
-            begun.clear();
-            if (rm != null) {
-                rm.close();
-                rm = null;
-            }
-        }
-    }
-
-    /** Each test's own TM client and RM; the TC and the database serve the class. */
-    @BeforeEach
+    @Override
     void seed() throws SQLException {
-        rm = ResourceManager.builder(BranchCoordinator.of(tc.freshTm()))
-                .config(RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512))
-                .build();
-        ds = rm.wrap(raw);
-        rm.connect(tc.tcConfig("rm-at-it"), 2);
-        assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
-        PgFixture.exec(raw, """
+        exec("""
                 TRUNCATE account, all_types, ledger.entry, other, nopk, undo_log RESTART IDENTITY;
                 INSERT INTO account VALUES (1, 'ann', 100.00, 0), (2, 'bob', 200.50, 0), (3, 'cy', 0.00, 0),
                                            (4, 'di', 42.42, 0);
@@ -148,11 +92,9 @@ class AtModeIT {
 
     // ---- statement shapes ----
 
-    interface Work extends GlobalWork.Work {
-    }
-
-    static Stream<Named<Work>> shapes() {
-        Map<String, Work> m = new LinkedHashMap<>();
+    @Override
+    Stream<Named<GlobalWork.Work>> shapes() {
+        Map<String, GlobalWork.Work> m = new LinkedHashMap<>();
         m.put("insert one row with parameters", c -> {
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO account (id, owner, balance) VALUES (?, ?, ?)")) {
                 ps.setLong(1, 10);
@@ -321,78 +263,7 @@ class AtModeIT {
         return m.entrySet().stream().map(e -> Named.of(e.getKey(), e.getValue()));
     }
 
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("shapes")
-    void globalRollbackRestoresTheExactRows(Work work) throws Exception {
-        Map<String, List<List<String>>> before = snapshot();
-        String xid = runInGlobal(work, false);
-        assertThat(snapshot()).isNotEqualTo(before).as("the work changed something");
-        assertThat(tc.branchIds(xid)).isNotEmpty();
-        assertThat(tc.lockCount()).isPositive();
-
-        assertThat(tc.rollbackAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.ROLLBACKED);
-
-        assertThat(snapshot()).isEqualTo(before);
-        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
-    }
-
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("shapes")
-    void globalCommitKeepsTheRowsAndDeletesTheUndoLog(Work work) throws Exception {
-        String xid = runInGlobal(work, false);
-        Map<String, List<List<String>>> after = snapshot();
-        assertThat(tc.branchIds(xid)).isNotEmpty();
-        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isPositive();
-
-        assertThat(tc.commitAndWait(xid)).isEqualTo(GlobalStatus.COMMITTED);
-
-        rm.flushUndoDeletes();
-        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
-        assertThat(snapshot()).isEqualTo(after);
-    }
-
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("shapes")
-    void autocommitMakesEachStatementItsOwnBranch(Work work) throws Exception {
-        Map<String, List<List<String>>> before = snapshot();
-        String xid = runInGlobal(work, true);
-        assertThat(tc.rollbackAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.ROLLBACKED);
-        assertThat(snapshot()).isEqualTo(before);
-        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
-    }
-
     // ---- dirty writes, idempotence, empty rollback ----
-
-    @Test
-    void dirtyWriteStopsTheRollbackForAPersonAndTouchesNothing() throws Exception {
-        String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id IN (1, 2)"), false);
-        PgFixture.exec(raw, "UPDATE account SET balance = 5 WHERE id = 2"); // outside the global transaction
-        Map<String, List<List<String>>> dirty = snapshot();
-
-        tc.tm().rollback(xid);
-        GlobalStatusResponse ended = tc.awaitEnded(xid, Duration.ofSeconds(20));
-
-        assertThat(GlobalStatus.fromWire(ended.getStatus())).isEqualTo(GlobalStatus.ROLLBACK_FAILED);
-        assertThat(ended.getReason()).contains("account pk 2").contains("balance=5.00 (expected 1.00)");
-        assertThat(snapshot()).isEqualTo(dirty);
-        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isEqualTo(1);
-        assertThat(tc.lockCount()).as("locks stay held while the rollback waits for a person").isEqualTo(2);
-
-        // A person retries without repairing: same answer, still untouched.
-        tc.post("/api/v1/transactions/" + xid + "/rollback");
-        TcHarness.sleep(200);
-        assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACK_FAILED.toWire());
-        assertThat(snapshot()).isEqualTo(dirty);
-
-        // The person puts the after image back and retries: the rollback completes.
-        PgFixture.exec(raw, "UPDATE account SET balance = 1 WHERE id = 2");
-        tc.post("/api/v1/transactions/" + xid + "/rollback");
-        TcHarness.sleep(200);
-        assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
-        assertThat(PgFixture.rows(raw, "account WHERE id IN (1, 2)", "id"))
-                .containsExactly(List.of("id=1", "owner=ann", "balance=100.00", "version=0"),
-                        List.of("id=2", "owner=bob", "balance=200.50", "version=0"));
-    }
 
     @Test
     void anUndoLogThatCannotBeAppliedFailsOnlyItsOwnBranchAndTheRestOfTheBatchIsAnswered() throws Exception {
@@ -476,28 +347,6 @@ class AtModeIT {
     }
 
     @Test
-    void rollbackOfRowsAlreadyBackToTheirBeforeImageIsNotDirty() throws Exception {
-        String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false);
-        PgFixture.exec(raw, "UPDATE account SET balance = 100.00 WHERE id = 1");
-        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
-    }
-
-    @Test
-    void aRepeatedRollbackCommandAnswersDone() throws Exception {
-        Map<String, List<List<String>>> before = snapshot();
-        String xid = runInGlobal(c -> c.createStatement().executeUpdate("DELETE FROM account WHERE id = 1"), false);
-        long branchId = tc.branchIds(xid).get(0);
-        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
-
-        // The same command delivered again (the TC repeats what it got no answer for).
-        BranchResult again = rm.handler().handle(BranchCommand.newBuilder().setRequestId(1).setXid(xid)
-                .setBranchId(branchId).setResourceId(resourceId()).setAction(BranchAction.ROLLBACK).build());
-
-        assertThat(again.getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
-        assertThat(snapshot()).isEqualTo(before);
-    }
-
-    @Test
     void aRollbackThatOvertakesPhaseOneLeavesAMarkerThatStopsIt() throws Exception {
         Map<String, List<List<String>>> before = snapshot();
         String xid = tc.begin(Duration.ofMillis(1000));
@@ -518,45 +367,10 @@ class AtModeIT {
         assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
     }
 
-    @Test
-    void aStatementThatChangesNothingRegistersNoBranch() throws Exception {
-        String xid = runInGlobal(c -> assertThat(c.createStatement()
-                .executeUpdate("UPDATE account SET balance = 1 WHERE id = -1")).isZero(), false);
-        assertThat(tc.branchIds(xid)).isEmpty();
-        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
-    }
-
-    @Test
-    void localRollbackRegistersNothing() throws Exception {
-        String xid = begin();
-        XidContext.runWith(xid, () -> {
-            try (Connection c = ds.getConnection()) {
-                c.setAutoCommit(false);
-                c.createStatement().executeUpdate("UPDATE account SET balance = 0 WHERE id = 1");
-                c.rollback();
-            } catch (SQLException e) {
-                throw new RuntimeException(e);
-            }
-            return null;
-        });
-        assertThat(tc.branchIds(xid)).isEmpty();
-        assertThat(tc.lockCount()).isZero();
-        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
-    }
-
-    @Test
-    void outsideAGlobalTransactionNothingIsRecorded() throws Exception {
-        try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
-            s.executeUpdate("UPDATE account SET balance = 0 WHERE id = 1");
-            s.execute("CREATE TABLE scratch (x int)");
-        }
-        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
-        assertThat(tc.lockCount()).isZero();
-    }
-
     // ---- unsupported statements ----
 
-    static Stream<Named<String[]>> unsupported() {
+    @Override
+    Stream<Named<String[]>> unsupported() {
         return Stream.of(
                 Named.of("table without primary key", new String[] {"UPDATE nopk SET b = 2 WHERE a = 1", "no primary key"}),
                 Named.of("multi-table update", new String[] {"UPDATE account SET balance = o.v FROM other o WHERE o.id = account.id", "multi-table UPDATE"}),
@@ -570,20 +384,6 @@ class AtModeIT {
                         "more than one statement"}),
                 Named.of("a write hidden behind a plain select", new String[] {
                         "SELECT 1; DELETE FROM other", "more than one statement"}));
-    }
-
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("unsupported")
-    void unsupportedStatementsFailBeforeTheyRun(String[] statementAndReason) throws Exception {
-        Map<String, List<List<String>>> before = snapshot();
-        String xid = begin();
-        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement().execute(statementAndReason[0]), false))
-                .isInstanceOf(UnsupportedStatementException.class)
-                .hasMessageContaining(statementAndReason[1])
-                .hasMessageContaining(statementAndReason[0])
-                .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
-        assertThat(snapshot()).isEqualTo(before);
-        assertThat(tc.branchIds(xid)).isEmpty();
     }
 
     @Test
@@ -608,28 +408,6 @@ class AtModeIT {
     }
 
     // ---- global locks ----
-
-    @Test
-    void aSecondGlobalTransactionOnTheSameRowFailsNamingTheHolder() throws Exception {
-        String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false);
-        String xid = begin();
-        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
-                .executeUpdate("UPDATE account SET balance = 2 WHERE id = 1"), false))
-                .isInstanceOf(GlobalLockConflictException.class)
-                .hasMessageContaining("account:1").hasMessageContaining(holder).hasMessageContaining("held for");
-        assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=1.00");
-        assertThat(tc.branchIds(xid)).isEmpty();
-        // A branch that could not register dooms its global transaction at the TC: it must not commit without it.
-        GlobalStatusResponse doomed = tc.awaitEnded(xid, Duration.ofSeconds(20));
-        assertThat(doomed.getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
-        assertThat(doomed.getReason()).contains("rollback-only").contains(resourceId()).contains(holder);
-
-        assertThat(tc.commitAndWait(holder)).isEqualTo(GlobalStatus.COMMITTED);
-        String retry = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 2 WHERE id = 1"), false);
-        assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=2.00");
-        assertThat(tc.rollbackAndWait(retry)).isEqualTo(GlobalStatus.ROLLBACKED);
-        assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=1.00");
-    }
 
     @Test
     void rowsWhoseKeysContainCommasOrUnderscoresAreLockedApart() throws Exception {
@@ -662,76 +440,7 @@ class AtModeIT {
                 List.of("a=x", "b=y_z", "v=0"), List.of("a=x_y", "b=z", "v=1"));
     }
 
-    @Test
-    void aStatementTheRmStartedThatFailsDoomsItsGlobalTransaction() throws Exception {
-        String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 7 WHERE id = 1"), false);
-        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
-                .executeUpdate("UPDATE account SET owner = NULL WHERE id = 2"), false))
-                .isInstanceOf(SQLException.class).satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("23502"));
-        GlobalStatusResponse doomed = tc.awaitEnded(xid, Duration.ofSeconds(20));
-        assertThat(doomed.getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
-        assertThat(doomed.getReason()).contains("rollback-only").contains("a statement failed (SQLState 23502)");
-        assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=100.00");
-    }
-
-    @Test
-    void selectForUpdateChecksGlobalLocks() throws Exception {
-        String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 2"), false);
-        assertThatThrownBy(() -> runInGlobal(c -> c.createStatement()
-                .executeQuery("SELECT * FROM account WHERE id BETWEEN 1 AND 3 FOR UPDATE"), false))
-                .isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(holder);
-        assertThat(tc.commitAndWait(holder)).isEqualTo(GlobalStatus.COMMITTED);
-    }
-
-    @Test
-    void globalLockContextKeepsLocalTransactionsOffRowsAGlobalOneHolds() throws Exception {
-        String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 3"), false);
-        Work local = c -> {
-            c.setAutoCommit(false);
-            c.createStatement().executeUpdate("UPDATE account SET balance = 7 WHERE id = 3");
-            c.commit();
-        };
-        assertThatThrownBy(() -> GlobalLockContext.call(() -> {
-            try (Connection c = ds.getConnection()) {
-                local.run(c);
-            }
-            return null;
-        })).isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(holder);
-        assertThat(PgFixture.rows(raw, "account WHERE id = 3", "id").get(0)).contains("balance=1.00");
-        assertThat(tc.commitAndWait(holder)).isEqualTo(GlobalStatus.COMMITTED);
-        GlobalLockContext.call(() -> {
-            try (Connection c = ds.getConnection()) {
-                local.run(c);
-            }
-            return null;
-        });
-        assertThat(PgFixture.rows(raw, "account WHERE id = 3", "id").get(0)).contains("balance=7.00");
-        rm.flushUndoDeletes();
-        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
-    }
-
     // ---- helpers ----
-
-    private String resourceId() {
-        return rm.resourceIds().get(0);
-    }
-
-    /** Begins a global transaction at the TC; the test's clean-up makes sure it ends. */
-    private String begin() {
-        String xid = tc.begin(Duration.ofSeconds(60));
-        begun.add(xid);
-        return xid;
-    }
-
-    private String runInGlobal(Work work, boolean autoCommit) throws Exception {
-        String xid = begin();
-        runInGlobal(xid, work, autoCommit);
-        return xid;
-    }
-
-    private void runInGlobal(String xid, Work work, boolean autoCommit) throws Exception {
-        GlobalWork.run(ds, xid, work, autoCommit);
-    }
 
     /** The branches of {@code xid} with an undo log, in the order they wrote it. */
     private List<Long> undoBranches(String xid) throws SQLException {
@@ -786,7 +495,23 @@ class AtModeIT {
         return out;
     }
 
-    private Map<String, List<List<String>>> snapshot() throws SQLException {
+    @Override
+    String quote(String identifier) {
+        return '"' + identifier + '"';
+    }
+
+    @Override
+    String notNullViolation() {
+        return "23502";
+    }
+
+    @Override
+    void exec(String sql) throws SQLException {
+        PgFixture.exec(raw, sql);
+    }
+
+    @Override
+    Map<String, List<List<String>>> snapshot() throws SQLException {
         Map<String, List<List<String>>> out = new LinkedHashMap<>();
         for (int i = 0; i < TABLES.length; i++) {
             out.put(TABLES[i], PgFixture.rows(raw, TABLES[i], ORDER[i]));

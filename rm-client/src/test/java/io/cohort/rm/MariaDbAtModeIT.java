@@ -1,7 +1,6 @@
 package io.cohort.rm;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.protocol.BranchStatus;
@@ -9,7 +8,6 @@ import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
-import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.testsupport.TestMariaDb;
 import java.io.InputStream;
@@ -25,36 +23,21 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
-import javax.sql.DataSource;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Named;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * AT mode on real MariaDB (MariaDB Connector/J; subclasses: its binary protocol, MySQL Connector/J) with the
- * real TC, as {@link AtModeIT} on PostgreSQL:
- * every statement shape and every type the RM claims on MySQL/MariaDB, under several session time
- * zones; a rollback restores the tables byte for byte (dumps of every column's bytes, TIMESTAMPs read
- * in UTC), a commit keeps them and leaves no undo log; dirty writes, global locks, refusals.
+ * {@link AtModeSuite} on real MariaDB (MariaDB Connector/J; subclasses: its binary protocol, MySQL
+ * Connector/J, a MySQL 8 server): every statement shape and every type the RM claims on
+ * MySQL/MariaDB, under several session time zones; a rollback restores the tables byte for byte
+ * (dumps of every column's bytes, TIMESTAMPs read in UTC); the three-phase vote and redo on every type.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class MariaDbAtModeIT {
+class MariaDbAtModeIT extends AtModeSuite {
 
     private static final String[] TABLES = {"account", "auto_row", "entry", "matrix"};
-
-    private HikariDataSource raw;
-    private DataSource ds;
-    private TcHarness tc;
-    private ResourceManager rm;
-    private final List<String> begun = new ArrayList<>();
 
     /** The server the suite runs against: the MariaDB server here; a subclass takes MySQL 8. */
     boolean serverAvailable() {
@@ -77,8 +60,8 @@ class MariaDbAtModeIT {
         return mariaDbUrl;
     }
 
-    @BeforeAll
-    void start() throws Exception {
+    @Override
+    HikariDataSource createDatabase() throws Exception {
         Assumptions.assumeTrue(serverAvailable(), serverMissing());
         raw = server().dataSource(jdbcUrl(server().createDatabase("rm_maria")), 8);
         try (InputStream in = MariaDbAtModeIT.class.getResourceAsStream("/db/rm/mysql.sql")) {
@@ -104,40 +87,7 @@ class MariaDbAtModeIT {
                 + " PRIMARY KEY (k, ts_key))");
         exec("CREATE TABLE nopk (a INT, b INT)");
         exec("CREATE TABLE geo (id INT PRIMARY KEY, g POINT)");
-        tc = TcHarness.start();
-        rm = ResourceManager.builder(BranchCoordinator.of(tc.tm()))
-                .config(RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512))
-                .build();
-        ds = rm.wrap(raw);
-        rm.connect(tc.tcConfig("rm-maria-it"), 2);
-        assertThat(rm.awaitConnected(Duration.ofSeconds(10))).as("RM stream welcomed by the TC").isTrue();
-    }
-
-    @AfterAll
-    void stop() {
-        if (rm != null) {
-            rm.close();
-        }
-        if (tc != null) {
-            tc.close();
-        }
-        if (raw != null) {
-            raw.close();
-        }
-    }
-
-    @AfterEach
-    void everyGlobalTransactionEnds() {
-        for (String xid : begun) {
-            if (tc.status(xid) == GlobalStatus.BEGIN) {
-                tc.rollbackAndWait(xid);
-            }
-            assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus())
-                    .as("status of " + xid).isIn(GlobalStatus.COMMITTED.toWire(), GlobalStatus.ROLLBACKED.toWire(),
-                            GlobalStatus.TIMEOUT_ROLLBACKED.toWire());
-        }
-        begun.clear();
-        assertThat(tc.lockCount()).as("global locks left at the TC").isZero();
+        return raw;
     }
 
     /** Edge values of every type, and a row of NULLs. */
@@ -157,11 +107,8 @@ class MariaDbAtModeIT {
             (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
              NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)""";
 
-    @BeforeEach
+    @Override
     void seed() throws SQLException {
-        if (raw == null) {
-            return;
-        }
         for (String t : List.of("account", "auto_row", "entry", "matrix", "binkey", "nopk", "undo_log",
                 "cohort_branch_decision")) {
             exec("TRUNCATE TABLE " + t);
@@ -211,11 +158,9 @@ class MariaDbAtModeIT {
 
     // ---- statement shapes ----
 
-    interface Work extends GlobalWork.Work {
-    }
-
-    static Stream<Named<Work>> shapes() {
-        Map<String, Work> m = new LinkedHashMap<>();
+    @Override
+    Stream<Named<GlobalWork.Work>> shapes() {
+        Map<String, GlobalWork.Work> m = new LinkedHashMap<>();
         m.put("insert one row with parameters", c -> {
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO account (id, owner, balance) VALUES (?, ?, ?)")) {
                 ps.setLong(1, 10);
@@ -310,43 +255,6 @@ class MariaDbAtModeIT {
         return m.entrySet().stream().map(e -> Named.of(e.getKey(), e.getValue()));
     }
 
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("shapes")
-    void globalRollbackRestoresTheExactRows(Work work) throws Exception {
-        Map<String, List<String>> before = dump();
-        String xid = runInGlobal(work, false);
-        assertThat(dump()).as("the work changed something").isNotEqualTo(before);
-        assertThat(tc.branchIds(xid)).isNotEmpty();
-
-        assertThat(tc.rollbackAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.ROLLBACKED);
-
-        assertThat(dump()).isEqualTo(before);
-        assertThat(count("SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
-    }
-
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("shapes")
-    void globalCommitKeepsTheRowsAndDeletesTheUndoLog(Work work) throws Exception {
-        String xid = runInGlobal(work, false);
-        Map<String, List<String>> after = dump();
-        assertThat(count("SELECT count(*) FROM undo_log")).isPositive();
-
-        assertThat(tc.commitAndWait(xid)).isEqualTo(GlobalStatus.COMMITTED);
-
-        rm.flushUndoDeletes();
-        assertThat(count("SELECT count(*) FROM undo_log")).isZero();
-        assertThat(dump()).isEqualTo(after);
-    }
-
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("shapes")
-    void autocommitMakesEachStatementItsOwnBranch(Work work) throws Exception {
-        Map<String, List<String>> before = dump();
-        String xid = runInGlobal(work, true);
-        assertThat(tc.rollbackAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.ROLLBACKED);
-        assertThat(dump()).isEqualTo(before);
-    }
-
     /**
      * The business session's time zone moves how TIMESTAMPs read and write in it; the images and the
      * rollback (on the RM's connections, which the pool hands back with that zone set) must not move.
@@ -354,7 +262,7 @@ class MariaDbAtModeIT {
     @ParameterizedTest
     @ValueSource(strings = {"+00:00", "+05:30", "-08:00", "SYSTEM"})
     void everyTypeRollsBackExactlyUnderEverySessionTimeZone(String zone) throws Exception {
-        Map<String, List<String>> before = dump();
+        Map<String, List<String>> before = snapshot();
         String xid = runInGlobal(c -> {
             try (Statement s = c.createStatement()) {
                 s.execute("SET time_zone = '" + zone + "'");
@@ -365,11 +273,11 @@ class MariaDbAtModeIT {
                 s.executeUpdate("INSERT INTO matrix (id, c_ts) VALUES (20, '2001-02-03 04:05:06.7')");
             }
         }, false);
-        assertThat(dump()).isNotEqualTo(before);
+        assertThat(snapshot()).isNotEqualTo(before);
 
         assertThat(tc.rollbackAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.ROLLBACKED);
 
-        assertThat(dump()).isEqualTo(before);
+        assertThat(snapshot()).isEqualTo(before);
     }
 
     // ---- three-phase commit: the vote and redo read and write the images too ----
@@ -380,11 +288,11 @@ class MariaDbAtModeIT {
         String xid = tc.tm().begin("rm-it", Duration.ofSeconds(60), TransactionProtocol.THREE_PHASE);
         begun.add(xid);
         runInGlobal(xid, THREE_PHASE_WORK, false);
-        Map<String, List<String>> written = dump();
+        Map<String, List<String>> written = snapshot();
 
         assertThat(tc.commitAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.COMMITTED);
 
-        assertThat(dump()).isEqualTo(written);
+        assertThat(snapshot()).isEqualTo(written);
         rm.flushUndoDeletes();
         assertThat(count("SELECT count(*) FROM undo_log WHERE log_status <> 1")).isZero();
     }
@@ -396,28 +304,28 @@ class MariaDbAtModeIT {
      */
     @Test
     void redoWritesTheAfterImagesBackExactly() throws Exception {
-        Map<String, List<String>> original = dump();
+        Map<String, List<String>> original = snapshot();
         String xid = runInGlobal(THREE_PHASE_WORK, false);
-        Map<String, List<String>> written = dump();
+        Map<String, List<String>> written = snapshot();
         List<Long> branches = tc.branchIds(xid).stream().distinct().toList();
         assertThat(branches).isNotEmpty();
 
         for (long branchId : branches) {
             rollBackAlone(xid, branchId);
         }
-        assertThat(dump()).as("after the RM's own rollback").isEqualTo(original);
+        assertThat(snapshot()).as("after the RM's own rollback").isEqualTo(original);
 
         for (long branchId : branches) {
             BranchResult redone = rm.handler().handle(BranchCommand.newBuilder().setRequestId(1).setXid(xid)
                     .setBranchId(branchId).setResourceId(rm.resourceIds().get(0)).setAction(BranchAction.REDO).build());
             assertThat(redone.getStatus()).as(redone.getReason()).isEqualTo(BranchStatus.PHASE2_COMMITTED.toWire());
         }
-        assertThat(dump()).as("after redo").isEqualTo(written);
+        assertThat(snapshot()).as("after redo").isEqualTo(written);
         assertThat(tc.commitAndWait(xid)).isEqualTo(GlobalStatus.COMMITTED);
-        assertThat(dump()).isEqualTo(written);
+        assertThat(snapshot()).isEqualTo(written);
     }
 
-    private static final Work THREE_PHASE_WORK = c -> {
+    private static final GlobalWork.Work THREE_PHASE_WORK = c -> {
         try (Statement s = c.createStatement()) {
             s.execute("SET time_zone = '+05:30'");
             s.executeUpdate("UPDATE matrix SET c_ts = '2030-06-01 12:00:00.123456', c_float = 1.0000001, c_bit = b'11',"
@@ -442,63 +350,10 @@ class MariaDbAtModeIT {
         }
     }
 
-    // ---- dirty writes, empty rollback ----
-
-    @Test
-    void dirtyWriteStopsTheRollbackForAPersonAndTouchesNothing() throws Exception {
-        String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id IN (1, 2)"), false);
-        exec("UPDATE account SET balance = 5 WHERE id = 2"); // outside the global transaction
-        Map<String, List<String>> dirty = dump();
-
-        tc.tm().rollback(xid);
-        GlobalStatusResponse ended = tc.awaitEnded(xid, Duration.ofSeconds(20));
-
-        assertThat(GlobalStatus.fromWire(ended.getStatus())).isEqualTo(GlobalStatus.ROLLBACK_FAILED);
-        assertThat(ended.getReason()).contains("account pk 2").contains("balance=5.00 (expected 1.00)");
-        assertThat(dump()).isEqualTo(dirty);
-
-        exec("UPDATE account SET balance = 1 WHERE id = 2");
-        tc.post("/api/v1/transactions/" + xid + "/rollback");
-        assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
-        assertThat(count("SELECT count(*) FROM account WHERE id = 2 AND balance = 200.50")).isEqualTo(1);
-    }
-
-    @Test
-    void aRollbackWithoutABranchLeavesNothing() throws Exception {
-        String xid = runInGlobal(c -> assertThat(c.createStatement()
-                .executeUpdate("UPDATE account SET balance = 1 WHERE id = -1")).isZero(), false);
-        assertThat(tc.branchIds(xid)).isEmpty();
-        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
-        assertThat(count("SELECT count(*) FROM undo_log")).isZero();
-    }
-
-    // ---- global locks ----
-
-    @Test
-    void aSecondGlobalTransactionOnTheSameRowFailsNamingTheHolder() throws Exception {
-        String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false);
-        String xid = begin();
-        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
-                .executeUpdate("UPDATE account SET balance = 2 WHERE id = 1"), false))
-                .isInstanceOf(GlobalLockConflictException.class)
-                .hasMessageContaining("account:1").hasMessageContaining(holder);
-        assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 1")).isEqualTo(1);
-        assertThat(tc.rollbackAndWait(holder)).isEqualTo(GlobalStatus.ROLLBACKED);
-        assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 100")).isEqualTo(1);
-    }
-
-    @Test
-    void selectForUpdateChecksGlobalLocks() throws Exception {
-        String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 2"), false);
-        assertThatThrownBy(() -> runInGlobal(c -> c.createStatement()
-                .executeQuery("SELECT * FROM `account` WHERE id BETWEEN 1 AND 3 FOR UPDATE"), false))
-                .isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(holder);
-        assertThat(tc.commitAndWait(holder)).isEqualTo(GlobalStatus.COMMITTED);
-    }
-
     // ---- refusals ----
 
-    static Stream<Named<String[]>> refused() {
+    @Override
+    Stream<Named<String[]>> unsupported() {
         return Stream.of(
                 new String[] {"UPDATE nopk SET b = 2", "has no primary key"},
                 new String[] {"UPDATE account SET id = 9 WHERE id = 1", "changes primary-key column id"},
@@ -517,50 +372,25 @@ class MariaDbAtModeIT {
                 .map(s -> Named.of(s[0], s));
     }
 
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("refused")
-    void unsupportedStatementsFailBeforeTheyRun(String[] statementAndReason) throws Exception {
-        Map<String, List<String>> before = dump();
-        String xid = begin();
-        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement().execute(statementAndReason[0]), false))
-                .isInstanceOf(UnsupportedStatementException.class)
-                .hasMessageContaining(statementAndReason[1])
-                .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
-        assertThat(dump()).isEqualTo(before);
-        assertThat(tc.branchIds(xid)).isEmpty();
-    }
-
     // ---- helpers ----
 
-    private String begin() {
-        String xid = tc.begin(Duration.ofSeconds(60));
-        begun.add(xid);
-        return xid;
+    @Override
+    String quote(String identifier) {
+        return "`" + identifier + "`";
     }
 
-    private String runInGlobal(Work work, boolean autoCommit) throws Exception {
-        String xid = begin();
-        runInGlobal(xid, work, autoCommit);
-        return xid;
-    }
-
-    private void runInGlobal(String xid, Work work, boolean autoCommit) throws Exception {
-        GlobalWork.run(ds, xid, work, autoCommit);
+    @Override
+    String notNullViolation() {
+        return "23000";
     }
 
     /** Runs {@code sql} outside the RM in UTC (the pool may hand back a connection a test left in another zone). */
-    private void exec(String sql) throws SQLException {
+    @Override
+    void exec(String sql) throws SQLException {
         try (Connection c = raw.getConnection(); Statement s = c.createStatement()) {
             c.setAutoCommit(true);
             s.execute("SET time_zone = '+00:00'");
             s.execute(sql);
-        }
-    }
-
-    private long count(String sql) throws SQLException {
-        try (Connection c = raw.getConnection(); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
-            rs.next();
-            return rs.getLong(1);
         }
     }
 
@@ -569,7 +399,8 @@ class MariaDbAtModeIT {
      * driver's rendering plays no part): strings and binaries as their bytes, numbers, dates and
      * times as their full text, FLOAT and DOUBLE through DOUBLE's exact text, TIMESTAMPs in UTC.
      */
-    private Map<String, List<String>> dump() throws SQLException {
+    @Override
+    Map<String, List<String>> snapshot() throws SQLException {
         Map<String, List<String>> out = new LinkedHashMap<>();
         try (Connection c = raw.getConnection(); Statement s = c.createStatement()) {
             s.execute("SET time_zone = '+00:00'");

@@ -1,0 +1,395 @@
+package io.cohort.rm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.cohort.client.XidContext;
+import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.v1.BranchAction;
+import io.cohort.protocol.v1.BranchCommand;
+import io.cohort.protocol.v1.BranchResult;
+import io.cohort.protocol.v1.GlobalStatusResponse;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Named;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * AT mode with the real TC (tc-server's jar as a child process, one for the class), the same cases on
+ * every database: the test is the TM ({@link io.cohort.client.TcClient} begin / commit / rollback),
+ * the RM registers branches and takes global locks at the TC, and phase 2 comes down the RM's own
+ * command stream. A subclass brings the database (its tables, its statement shapes, its refusals, how
+ * a table is read back) and its own cases. Every table has {@code account (id, owner, balance,
+ * version)} with ids 1-4 and {@code undo_log}. After each test every global transaction has ended and
+ * no lock is left.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+abstract class AtModeSuite {
+
+    HikariDataSource raw;
+    DataSource ds;
+    TcHarness tc;
+    ResourceManager rm;
+    final List<String> begun = new ArrayList<>();
+
+    /** A fresh database with the RM's DDL and the suite's tables; its pool. Skips the class (an assumption) without a server. */
+    abstract HikariDataSource createDatabase() throws Exception;
+
+    /** Empties the tables (undo_log too) and writes the seed rows, outside the RM. */
+    abstract void seed() throws SQLException;
+
+    /** Every row of the suite's tables, in a form whose equality means the same stored values. */
+    abstract Map<String, ?> snapshot() throws SQLException;
+
+    /** The statement shapes: each changes something, through the RM's proxy connection. */
+    abstract Stream<Named<GlobalWork.Work>> shapes();
+
+    /** Statements the RM refuses, each with a piece of the reason it gives. */
+    abstract Stream<Named<String[]>> unsupported();
+
+    /** {@code identifier} quoted as this database quotes names. */
+    abstract String quote(String identifier);
+
+    /** The SQLState of a NOT NULL violation on this database. */
+    abstract String notNullViolation();
+
+    /** Runs {@code sql} outside the RM, autocommit. */
+    abstract void exec(String sql) throws SQLException;
+
+    @BeforeAll
+    void start() throws Exception {
+        raw = createDatabase();
+        tc = TcHarness.start();
+    }
+
+    @AfterAll
+    void stop() {
+        if (tc != null) {
+            tc.close();
+        }
+        if (raw != null) {
+            raw.close();
+        }
+    }
+
+    /** Each test's own TM client and RM; the TC and the database serve the class. */
+    @BeforeEach
+    void connectAndSeed() throws SQLException {
+        rm = ResourceManager.builder(BranchCoordinator.of(tc.freshTm()))
+                .config(RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512))
+                .build();
+        ds = rm.wrap(raw);
+        rm.connect(tc.tcConfig("rm-at-it"), 2);
+        assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
+        seed();
+    }
+
+    /** Ends whatever a test left in BEGIN, and checks the invariants: every transaction ended, no lock left. */
+    @AfterEach
+    void everyGlobalTransactionEnds() {
+        try {
+            for (String xid : begun) {
+                if (tc.status(xid) == GlobalStatus.BEGIN) {
+                    tc.rollbackAndWait(xid);
+                }
+                assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus())
+                        .as("status of " + xid).isIn(GlobalStatus.COMMITTED.toWire(), GlobalStatus.ROLLBACKED.toWire(),
+                                GlobalStatus.TIMEOUT_ROLLBACKED.toWire());
+            }
+            assertThat(tc.lockCount()).as("global locks left at the TC").isZero();
+        } finally {
+            begun.clear();
+            if (rm != null) {
+                rm.close();
+                rm = null;
+            }
+        }
+    }
+
+    // ---- statement shapes ----
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("shapes")
+    void globalRollbackRestoresTheExactRows(GlobalWork.Work work) throws Exception {
+        Map<String, ?> before = snapshot();
+        String xid = runInGlobal(work, false);
+        assertThat(snapshot()).as("the work changed something").isNotEqualTo(before);
+        assertThat(tc.branchIds(xid)).isNotEmpty();
+        assertThat(tc.lockCount()).isPositive();
+
+        assertThat(tc.rollbackAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.ROLLBACKED);
+
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(count("SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("shapes")
+    void globalCommitKeepsTheRowsAndDeletesTheUndoLog(GlobalWork.Work work) throws Exception {
+        String xid = runInGlobal(work, false);
+        Map<String, ?> after = snapshot();
+        assertThat(tc.branchIds(xid)).isNotEmpty();
+        assertThat(count("SELECT count(*) FROM undo_log")).isPositive();
+
+        assertThat(tc.commitAndWait(xid)).isEqualTo(GlobalStatus.COMMITTED);
+
+        rm.flushUndoDeletes();
+        assertThat(count("SELECT count(*) FROM undo_log")).isZero();
+        assertThat(snapshot()).isEqualTo(after);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("shapes")
+    void autocommitMakesEachStatementItsOwnBranch(GlobalWork.Work work) throws Exception {
+        Map<String, ?> before = snapshot();
+        String xid = runInGlobal(work, true);
+        assertThat(tc.rollbackAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(count("SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
+    }
+
+    // ---- dirty writes, idempotence, empty rollback ----
+
+    @Test
+    void dirtyWriteStopsTheRollbackForAPersonAndTouchesNothing() throws Exception {
+        String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id IN (1, 2)"), false);
+        exec("UPDATE account SET balance = 5 WHERE id = 2"); // outside the global transaction
+        Map<String, ?> dirty = snapshot();
+
+        tc.tm().rollback(xid);
+        GlobalStatusResponse ended = tc.awaitEnded(xid, Duration.ofSeconds(20));
+
+        assertThat(GlobalStatus.fromWire(ended.getStatus())).isEqualTo(GlobalStatus.ROLLBACK_FAILED);
+        assertThat(ended.getReason()).contains("account pk 2").contains("balance=5.00 (expected 1.00)");
+        assertThat(snapshot()).isEqualTo(dirty);
+        assertThat(count("SELECT count(*) FROM undo_log WHERE log_status = 0")).isEqualTo(1);
+        assertThat(tc.lockCount()).as("locks stay held while the rollback waits for a person").isEqualTo(2);
+
+        // A person retries without repairing: same answer, still untouched.
+        tc.post("/api/v1/transactions/" + xid + "/rollback");
+        TcHarness.sleep(200);
+        assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACK_FAILED.toWire());
+        assertThat(snapshot()).isEqualTo(dirty);
+
+        // The person puts the after image back and retries: the rollback completes.
+        exec("UPDATE account SET balance = 1 WHERE id = 2");
+        tc.post("/api/v1/transactions/" + xid + "/rollback");
+        TcHarness.sleep(200);
+        assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
+        assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND owner = 'ann' AND balance = 100.00 AND version = 0"))
+                .isEqualTo(1);
+        assertThat(count("SELECT count(*) FROM account WHERE id = 2 AND owner = 'bob' AND balance = 200.50 AND version = 0"))
+                .isEqualTo(1);
+    }
+
+    @Test
+    void rollbackOfRowsAlreadyBackToTheirBeforeImageIsNotDirty() throws Exception {
+        String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false);
+        exec("UPDATE account SET balance = 100.00 WHERE id = 1");
+        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
+    }
+
+    @Test
+    void aRepeatedRollbackCommandAnswersDone() throws Exception {
+        Map<String, ?> before = snapshot();
+        String xid = runInGlobal(c -> c.createStatement().executeUpdate("DELETE FROM account WHERE id = 1"), false);
+        long branchId = tc.branchIds(xid).get(0);
+        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
+
+        // The same command delivered again (the TC repeats what it got no answer for).
+        BranchResult again = rm.handler().handle(BranchCommand.newBuilder().setRequestId(1).setXid(xid)
+                .setBranchId(branchId).setResourceId(resourceId()).setAction(BranchAction.ROLLBACK).build());
+
+        assertThat(again.getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
+        assertThat(snapshot()).isEqualTo(before);
+    }
+
+    /** No branch for a statement that changes nothing, and the empty global transaction rolls back leaving nothing. */
+    @Test
+    void aStatementThatChangesNothingRegistersNoBranch() throws Exception {
+        String xid = runInGlobal(c -> assertThat(c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 1 WHERE id = -1")).isZero(), false);
+        assertThat(tc.branchIds(xid)).isEmpty();
+        assertThat(count("SELECT count(*) FROM undo_log")).isZero();
+        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(count("SELECT count(*) FROM undo_log")).isZero();
+    }
+
+    @Test
+    void localRollbackRegistersNothing() throws Exception {
+        String xid = begin();
+        XidContext.runWith(xid, () -> {
+            try (Connection c = ds.getConnection()) {
+                c.setAutoCommit(false);
+                c.createStatement().executeUpdate("UPDATE account SET balance = 0 WHERE id = 1");
+                c.rollback();
+            } catch (SQLException e) {
+                throw new RuntimeException(e);
+            }
+            return null;
+        });
+        assertThat(tc.branchIds(xid)).isEmpty();
+        assertThat(tc.lockCount()).isZero();
+        assertThat(count("SELECT count(*) FROM undo_log")).isZero();
+    }
+
+    @Test
+    void outsideAGlobalTransactionNothingIsRecorded() throws Exception {
+        try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+            s.executeUpdate("UPDATE account SET balance = 0 WHERE id = 1");
+            s.execute("CREATE TABLE scratch (x int)");
+        }
+        assertThat(count("SELECT count(*) FROM undo_log")).isZero();
+        assertThat(tc.lockCount()).isZero();
+    }
+
+    // ---- unsupported statements ----
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("unsupported")
+    void unsupportedStatementsFailBeforeTheyRun(String[] statementAndReason) throws Exception {
+        Map<String, ?> before = snapshot();
+        String xid = begin();
+        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement().execute(statementAndReason[0]), false))
+                .isInstanceOf(UnsupportedStatementException.class)
+                .hasMessageContaining(statementAndReason[1])
+                .hasMessageContaining(statementAndReason[0])
+                .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("0A000"));
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(tc.branchIds(xid)).isEmpty();
+    }
+
+    // ---- global locks ----
+
+    @Test
+    void aSecondGlobalTransactionOnTheSameRowFailsNamingTheHolder() throws Exception {
+        String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false);
+        String xid = begin();
+        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 2 WHERE id = 1"), false))
+                .isInstanceOf(GlobalLockConflictException.class)
+                .hasMessageContaining("account:1").hasMessageContaining(holder).hasMessageContaining("held for");
+        assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 1")).isEqualTo(1);
+        assertThat(tc.branchIds(xid)).isEmpty();
+        // A branch that could not register dooms its global transaction at the TC: it must not commit without it.
+        GlobalStatusResponse doomed = tc.awaitEnded(xid, Duration.ofSeconds(20));
+        assertThat(doomed.getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
+        assertThat(doomed.getReason()).contains("rollback-only").contains(resourceId()).contains(holder);
+
+        assertThat(tc.commitAndWait(holder)).isEqualTo(GlobalStatus.COMMITTED);
+        String retry = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 2 WHERE id = 1"), false);
+        assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 2")).isEqualTo(1);
+        assertThat(tc.rollbackAndWait(retry)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 1")).isEqualTo(1);
+    }
+
+    /** The holder rolls back instead: the row is back to its value before either. */
+    @Test
+    void aRolledBackHolderLeavesTheRowAsBefore() throws Exception {
+        String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false);
+        String xid = begin();
+        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 2 WHERE id = 1"), false))
+                .isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(holder);
+        assertThat(tc.rollbackAndWait(holder)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 100")).isEqualTo(1);
+    }
+
+    @Test
+    void aStatementTheRmStartedThatFailsDoomsItsGlobalTransaction() throws Exception {
+        String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 7 WHERE id = 1"), false);
+        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
+                .executeUpdate("UPDATE account SET owner = NULL WHERE id = 2"), false))
+                .isInstanceOf(SQLException.class)
+                .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo(notNullViolation()));
+        GlobalStatusResponse doomed = tc.awaitEnded(xid, Duration.ofSeconds(20));
+        assertThat(doomed.getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
+        assertThat(doomed.getReason()).contains("rollback-only")
+                .contains("a statement failed (SQLState " + notNullViolation() + ")");
+        assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 100.00")).isEqualTo(1);
+    }
+
+    @Test
+    void selectForUpdateChecksGlobalLocks() throws Exception {
+        String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 2"), false);
+        assertThatThrownBy(() -> runInGlobal(c -> c.createStatement()
+                .executeQuery("SELECT * FROM " + quote("account") + " WHERE id BETWEEN 1 AND 3 FOR UPDATE"), false))
+                .isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(holder);
+        assertThat(tc.commitAndWait(holder)).isEqualTo(GlobalStatus.COMMITTED);
+    }
+
+    @Test
+    void globalLockContextKeepsLocalTransactionsOffRowsAGlobalOneHolds() throws Exception {
+        String holder = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 3"), false);
+        GlobalWork.Work local = c -> {
+            c.setAutoCommit(false);
+            c.createStatement().executeUpdate("UPDATE account SET balance = 7 WHERE id = 3");
+            c.commit();
+        };
+        assertThatThrownBy(() -> GlobalLockContext.call(() -> {
+            try (Connection c = ds.getConnection()) {
+                local.run(c);
+            }
+            return null;
+        })).isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(holder);
+        assertThat(count("SELECT count(*) FROM account WHERE id = 3 AND balance = 1")).isEqualTo(1);
+        assertThat(tc.commitAndWait(holder)).isEqualTo(GlobalStatus.COMMITTED);
+        GlobalLockContext.call(() -> {
+            try (Connection c = ds.getConnection()) {
+                local.run(c);
+            }
+            return null;
+        });
+        assertThat(count("SELECT count(*) FROM account WHERE id = 3 AND balance = 7")).isEqualTo(1);
+        rm.flushUndoDeletes();
+        assertThat(count("SELECT count(*) FROM undo_log")).isZero();
+    }
+
+    // ---- helpers ----
+
+    String resourceId() {
+        return rm.resourceIds().get(0);
+    }
+
+    /** Begins a global transaction at the TC; the test's clean-up makes sure it ends. */
+    String begin() {
+        String xid = tc.begin(Duration.ofSeconds(60));
+        begun.add(xid);
+        return xid;
+    }
+
+    String runInGlobal(GlobalWork.Work work, boolean autoCommit) throws Exception {
+        String xid = begin();
+        runInGlobal(xid, work, autoCommit);
+        return xid;
+    }
+
+    void runInGlobal(String xid, GlobalWork.Work work, boolean autoCommit) throws Exception {
+        GlobalWork.run(ds, xid, work, autoCommit);
+    }
+
+    /** The one number {@code sql} selects, read outside the RM. */
+    long count(String sql) throws SQLException {
+        try (Connection c = raw.getConnection(); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+}
