@@ -15,6 +15,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.Set;
 
@@ -206,9 +207,30 @@ abstract sealed class BenchDatabase implements AutoCloseable {
 
         @Override
         CpuSample cpu() throws SQLException {
+            CpuSample listed = processes(serverUrl + adminDatabase(), user, password, databases);
+            if (embedded == null) {
+                return listed;
+            }
+            // The embedded postmaster itself (not listed in pg_stat_activity): ours alone.
+            int port = embedded.getPort();
+            long postmaster = ProcessHandle.allProcesses()
+                    .filter(p -> comm(p.pid()).equals("postgres"))
+                    .filter(p -> p.info().arguments().map(a -> String.join(" ", a).contains("-p " + port)).orElse(false))
+                    .mapToLong(p -> TcBench.cpuNanos(p.pid())).sum();
+            return new CpuSample(listed.backends(), listed.background() + postmaster);
+        }
+
+        /**
+         * CPU so far of the processes of the server at {@code url} that {@code pg_stat_activity} lists
+         * (read from /proc: 0 for a server on another machine): as backends, the client backends
+         * connected to {@code databases}; as background, the server's own processes. Client backends of
+         * other databases count in neither, nor does the connection that asks.
+         */
+        static CpuSample processes(String url, String user, String password, Collection<String> databases)
+                throws SQLException {
             long backends = 0;
             long background = 0;
-            try (Connection c = DriverManager.getConnection(serverUrl + adminDatabase(), user, password);
+            try (Connection c = DriverManager.getConnection(url, user, password);
                  Statement s = c.createStatement();
                  ResultSet rs = s.executeQuery("select pid, coalesce(datname, ''), coalesce(backend_type, '') "
                          + "from pg_stat_activity where pid <> pg_backend_pid()")) {
@@ -220,14 +242,6 @@ abstract sealed class BenchDatabase implements AutoCloseable {
                         background += cpu;
                     }
                 }
-            }
-            if (embedded != null) {
-                // The embedded postmaster itself (not listed in pg_stat_activity): ours alone.
-                int port = embedded.getPort();
-                background += ProcessHandle.allProcesses()
-                        .filter(p -> comm(p.pid()).equals("postgres"))
-                        .filter(p -> p.info().arguments().map(a -> String.join(" ", a).contains("-p " + port)).orElse(false))
-                        .mapToLong(p -> TcBench.cpuNanos(p.pid())).sum();
             }
             return new CpuSample(backends, background);
         }

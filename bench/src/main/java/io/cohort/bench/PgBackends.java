@@ -6,12 +6,14 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.List;
 
 /**
  * A fresh database for a TC on the PostgreSQL store, and what its PostgreSQL side costs: the CPU of
- * the backends connected to that database (read from /proc, so the server must run on this machine;
- * 0 otherwise) and the transactions committed in it. Backends of other databases on a shared
- * server are not counted; the server's background processes (WAL writer, checkpointer) are not either.
+ * the client backends connected to that database (read as {@link BenchDatabase.Postgres#processes}
+ * does, so the server must run on this machine; 0 otherwise) and the transactions committed in it.
+ * Backends of other databases on a shared server are not counted; the server's background processes
+ * (WAL writer, checkpointer) are not either.
  */
 record PgBackends(String url, String user, String password, String database) {
 
@@ -25,22 +27,13 @@ record PgBackends(String url, String user, String password, String database) {
         return new PgBackends(server + database, user, password, database);
     }
 
-    /** User + system CPU of the backends connected to the database now. */
+    /** User + system CPU of the client backends connected to the database now. */
     long cpuNanos() {
-        long sum = 0;
-        try (Connection c = DriverManager.getConnection(url, user, password);
-             PreparedStatement ps = c.prepareStatement(
-                     "select pid from pg_stat_activity where datname = ? and pid <> pg_backend_pid()")) {
-            ps.setString(1, database);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    sum += TcBench.cpuNanos(rs.getLong(1));
-                }
-            }
+        try {
+            return BenchDatabase.Postgres.processes(url, user, password, List.of(database)).backends();
         } catch (SQLException e) {
             return 0;
         }
-        return sum;
     }
 
     /** Transactions committed in the database so far (its statistics lag up to half a second). */
