@@ -178,7 +178,8 @@ public final class RmProxyBench {
         System.out.printf(Locale.ROOT, "{\"scenario\":\"%s\",\"concurrency\":%d,\"opsPerSec\":%s,\"medianOpsPerSec\":%.0f,"
                         + "\"p50Ms\":%.3f,\"p90Ms\":%.3f,\"p99Ms\":%.3f,\"maxMs\":%.3f}%n", name, concurrency,
                 Arrays.toString(Arrays.stream(throughput).map(Math::rint).toArray()).replace(" ", ""),
-                sortedThroughput[runs / 2], pct(latencies, 0.50), pct(latencies, 0.90), pct(latencies, 0.99),
+                sortedThroughput[runs / 2], LoadRun.percentileMs(latencies, 0.50),
+                LoadRun.percentileMs(latencies, 0.90), LoadRun.percentileMs(latencies, 0.99),
                 latencies.length == 0 ? 0 : latencies[latencies.length - 1] / 1e6);
     }
 
@@ -220,10 +221,6 @@ public final class RmProxyBench {
             at += counts[t];
         }
         return all;
-    }
-
-    private static double pct(long[] sorted, double p) {
-        return sorted.length == 0 ? 0 : sorted[Math.min(sorted.length - 1, (int) (sorted.length * p))] / 1e6;
     }
 
     private static HikariDataSource pool(String url, String user, String password, int size) {

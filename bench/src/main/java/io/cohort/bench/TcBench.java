@@ -15,13 +15,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -155,47 +152,19 @@ public final class TcBench {
 
     private static void run(TcClient client, int concurrency, Duration duration, long tcPid, String store,
                             PgBackends pg) throws Exception {
-        AtomicBoolean running = new AtomicBoolean(true);
         AtomicLong rows = new AtomicLong();
-        AtomicLong failed = new AtomicLong();
-        long[][] latencies = new long[concurrency][];
-        int[] counts = new int[concurrency];
-        CountDownLatch done = new CountDownLatch(concurrency);
         long cpuBefore = cpuNanos(tcPid);
         long benchCpuBefore = cpuNanos(ProcessHandle.current().pid());
         long pgBefore = pg == null ? 0 : pg.cpuNanos();
         long pgCommitsBefore = pg == null ? 0 : pg.commits();
         long start = System.nanoTime();
-        for (int t = 0; t < concurrency; t++) {
-            int thread = t;
-            new Thread(() -> {
-                long[] mine = new long[1 << 16];
-                int n = 0;
-                while (running.get()) {
-                    long t0 = System.nanoTime();
-                    try {
-                        String xid = client.begin("bench", Duration.ofSeconds(30), TransactionProtocol.TWO_PHASE);
-                        long row = rows.incrementAndGet();
-                        client.registerBranch(xid, "bench://a", List.of("account:" + row), null, "bench-rm");
-                        client.registerBranch(xid, "bench://b", List.of("account:" + row), null, "bench-rm");
-                        client.commit(xid);
-                    } catch (RuntimeException e) {
-                        failed.incrementAndGet();
-                        continue;
-                    }
-                    if (n == mine.length) {
-                        mine = Arrays.copyOf(mine, n * 2);
-                    }
-                    mine[n++] = System.nanoTime() - t0;
-                }
-                latencies[thread] = mine;
-                counts[thread] = n;
-                done.countDown();
-            }, "bench-" + t).start();
-        }
-        Thread.sleep(duration.toMillis());
-        running.set(false);
-        done.await();
+        LoadRun.Result run = LoadRun.run(concurrency, duration, "bench-", random -> {
+            String xid = client.begin("bench", Duration.ofSeconds(30), TransactionProtocol.TWO_PHASE);
+            long row = rows.incrementAndGet();
+            client.registerBranch(xid, "bench://a", List.of("account:" + row), null, "bench-rm");
+            client.registerBranch(xid, "bench://b", List.of("account:" + row), null, "bench-rm");
+            client.commit(xid);
+        });
         double seconds = (System.nanoTime() - start) / 1e9;
         long cpu = cpuNanos(tcPid) - cpuBefore;
         long benchCpu = cpuNanos(ProcessHandle.current().pid()) - benchCpuBefore;
@@ -204,25 +173,16 @@ public final class TcBench {
         if (store == null) {
             return; // warm-up
         }
-        int total = Arrays.stream(counts).sum();
-        long[] all = new long[total];
-        int k = 0;
-        for (int t = 0; t < concurrency; t++) {
-            System.arraycopy(latencies[t], 0, all, k, counts[t]);
-            k += counts[t];
-        }
-        Arrays.sort(all);
+        long[] all = run.latencies();
+        int total = all.length;
         System.out.printf(Locale.ROOT, "{\"benchmark\":\"tc-only\",\"store\":\"%s\",\"concurrency\":%d,"
                         + "\"seconds\":%.1f,\"committed\":%d,\"failed\":%d,\"tps\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,"
                         + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f,\"bench_cpu_ms_per_tx\":%.3f%s,\"load_avg\":%.1f}%n",
-                store, concurrency, seconds, total, failed.get(), total / seconds, pct(all, 0.50), pct(all, 0.95),
-                pct(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total, total == 0 ? 0 : benchCpu / 1e6 / total, pg == null || total == 0 ? ""
+                store, concurrency, seconds, total, run.failed(), total / seconds, LoadRun.percentileMs(all, 0.50),
+                LoadRun.percentileMs(all, 0.95), LoadRun.percentileMs(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total,
+                total == 0 ? 0 : benchCpu / 1e6 / total, pg == null || total == 0 ? ""
                         : String.format(Locale.ROOT, ",\"pg_cpu_ms_per_tx\":%.3f,\"pg_commits_per_tx\":%.2f",
                         pgCpu / 1e6 / total, (double) pgCommits / total), loadAverage());
-    }
-
-    private static double pct(long[] sorted, double p) {
-        return sorted.length == 0 ? 0 : sorted[Math.min(sorted.length - 1, (int) (sorted.length * p))] / 1e6;
     }
 
     /** User + system CPU of a process, from /proc (Linux). */

@@ -24,16 +24,12 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import javax.sql.DataSource;
 
@@ -383,7 +379,6 @@ public final class TransferBench {
         r.dbBackgroundCpu = db1.background() - db0.background();
         r.jitMs = jit.getTotalCompilationTime() - jit0;
         r.loadAverage = (load0 + loadAverage()) / 2;
-        Arrays.sort(latencies);
         r.latencies = latencies;
         r.tps = r.committed / r.seconds;
         r.timings = timings;
@@ -394,55 +389,15 @@ public final class TransferBench {
         return ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
     }
 
-    /** Runs {@code concurrency} threads for {@code length}; returns the latencies of committed transfers. */
+    /** Runs {@code concurrency} threads for {@code length}; returns the latencies of committed transfers, sorted. */
     private long[] load(Driver driver, Duration length, Result r) throws InterruptedException {
-        AtomicBoolean running = new AtomicBoolean(true);
-        long[][] latencies = new long[concurrency][];
-        int[] counts = new int[concurrency];
-        AtomicLong aborted = new AtomicLong();
-        CountDownLatch done = new CountDownLatch(concurrency);
-        for (int t = 0; t < concurrency; t++) {
-            int thread = t;
-            Thread worker = new Thread(() -> {
-                long[] mine = new long[1 << 16];
-                int n = 0;
-                ThreadLocalRandom rnd = ThreadLocalRandom.current();
-                while (running.get()) {
-                    long from = account(rnd);
-                    long to = account(rnd);
-                    long t0 = System.nanoTime();
-                    try {
-                        driver.transfer(from, to, 1 + rnd.nextInt(100));
-                    } catch (Throwable e) {
-                        aborted.incrementAndGet();
-                        continue;
-                    }
-                    if (n == mine.length) {
-                        mine = Arrays.copyOf(mine, n * 2);
-                    }
-                    mine[n++] = System.nanoTime() - t0;
-                }
-                latencies[thread] = mine;
-                counts[thread] = n;
-                done.countDown();
-            }, "transfer-" + t);
-            worker.start();
-        }
-        Thread.sleep(length.toMillis());
-        running.set(false);
-        done.await();
-        int total = Arrays.stream(counts).sum();
-        long[] all = new long[total];
-        int k = 0;
-        for (int t = 0; t < concurrency; t++) {
-            System.arraycopy(latencies[t], 0, all, k, counts[t]);
-            k += counts[t];
-        }
+        LoadRun.Result run = LoadRun.run(concurrency, length, "transfer-",
+                random -> driver.transfer(account(random), account(random), 1 + random.nextInt(100)));
         if (r != null) {
-            r.committed = total;
-            r.aborted = aborted.get();
+            r.committed = run.latencies().length;
+            r.aborted = run.failed();
         }
-        return all;
+        return run.latencies();
     }
 
     /** Uniform over all accounts, or hot-spot: 80% of picks among accounts 1..10. */
@@ -605,7 +560,7 @@ public final class TransferBench {
         }
 
         private double pct(double p) {
-            return latencies.length == 0 ? 0 : latencies[Math.min(latencies.length - 1, (int) (latencies.length * p))] / 1e6;
+            return LoadRun.percentileMs(latencies, p);
         }
     }
 }
