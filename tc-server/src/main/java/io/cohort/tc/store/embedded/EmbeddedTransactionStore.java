@@ -37,6 +37,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -172,12 +173,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
 
     @Override
     public CompletableFuture<Void> insertGlobal(GlobalTransaction tx) {
-        mutex.lock();
-        try {
-            StoreUnavailableException refused = refusal();
-            if (refused != null) {
-                return CompletableFuture.failedFuture(refused);
-            }
+        return changing(() -> {
             if (state.entry(tx.xid()) != null) {
                 return CompletableFuture.failedFuture(new IllegalStateException("Global transaction " + tx.xid()
                         + " exists already"));
@@ -186,20 +182,13 @@ public final class EmbeddedTransactionStore implements TransactionStore {
             byte[] frame = RecordCodec.encode(record);
             state.apply(record);
             writer.append(frame, null, null);
-        } finally {
-            mutex.unlock();
-        }
-        return CompletableFuture.completedFuture(null);
+            return CompletableFuture.completedFuture(null);
+        });
     }
 
     @Override
     public CompletableFuture<RegisterResult> registerBranch(Branch branch, List<RowKey> rows) {
-        mutex.lock();
-        try {
-            StoreUnavailableException refused = refusal();
-            if (refused != null) {
-                return CompletableFuture.failedFuture(refused);
-            }
+        return changing(() -> {
             MemoryState.TxEntry entry = state.entry(branch.xid());
             if (entry == null) {
                 return CompletableFuture.completedFuture(new RegisterResult.UnknownXid());
@@ -220,68 +209,45 @@ public final class EmbeddedTransactionStore implements TransactionStore {
                 }
             }
             return write(new LogRecord.RegisterBranch(branch, newRows), new RegisterResult.Registered(branch.branchId()));
-        } finally {
-            mutex.unlock();
-        }
+        });
     }
 
     @Override
     public CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason,
                                                        ChangeCause cause) {
         long now = clock.millis();
-        mutex.lock();
-        try {
-            StoreUnavailableException refused = refusal();
-            if (refused != null) {
-                return CompletableFuture.failedFuture(refused);
-            }
+        return changing(() -> {
             MemoryState.TxEntry entry = state.entry(xid);
             if (entry == null || entry.tx.status() != from) {
                 return CompletableFuture.completedFuture(false);
             }
             return write(new LogRecord.Transition(xid, to, reason == null ? "" : reason, now, cause), Boolean.TRUE);
-        } finally {
-            mutex.unlock();
-        }
+        });
     }
 
     @Override
     public CompletableFuture<Void> markHeuristic(String xid, String evidence) {
         long now = clock.millis();
-        mutex.lock();
-        try {
-            StoreUnavailableException refused = refusal();
-            if (refused != null) {
-                return CompletableFuture.failedFuture(refused);
-            }
+        return changing(() -> {
             if (state.entry(xid) == null) {
                 return barrier();
             }
             return write(new LogRecord.Heuristic(xid, evidence == null ? "" : evidence, now), null);
-        } finally {
-            mutex.unlock();
-        }
+        });
     }
 
     @Override
     public CompletableFuture<Boolean> updateBranch(String xid, long branchId, BranchStatus status, String reason,
                                                    ChangeCause cause) {
         long now = clock.millis();
-        mutex.lock();
-        try {
-            StoreUnavailableException refused = refusal();
-            if (refused != null) {
-                return CompletableFuture.failedFuture(refused);
-            }
+        return changing(() -> {
             MemoryState.TxEntry entry = state.entry(xid);
             if (entry == null || !hasBranch(entry, branchId)) {
                 return CompletableFuture.completedFuture(false);
             }
             return write(new LogRecord.UpdateBranch(xid, branchId, status, reason == null ? "" : reason,
                     now, cause), Boolean.TRUE);
-        } finally {
-            mutex.unlock();
-        }
+        });
     }
 
     private static boolean hasBranch(MemoryState.TxEntry entry, long branchId) {
@@ -295,12 +261,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
 
     @Override
     public CompletableFuture<Void> releaseLocks(String xid) {
-        mutex.lock();
-        try {
-            StoreUnavailableException refused = refusal();
-            if (refused != null) {
-                return CompletableFuture.failedFuture(refused);
-            }
+        return changing(() -> {
             MemoryState.TxEntry entry = state.entry(xid);
             if (entry == null || entry.locks.length == 0) {
                 return barrier(); // nothing to release; answer once what we answer from is durable
@@ -310,27 +271,18 @@ public final class EmbeddedTransactionStore implements TransactionStore {
                 rows.add(l.row());
             }
             return write(new LogRecord.ReleaseLocks(xid, rows), null);
-        } finally {
-            mutex.unlock();
-        }
+        });
     }
 
     @Override
     public CompletableFuture<Void> deleteBranches(String xid) {
-        mutex.lock();
-        try {
-            StoreUnavailableException refused = refusal();
-            if (refused != null) {
-                return CompletableFuture.failedFuture(refused);
-            }
+        return changing(() -> {
             MemoryState.TxEntry entry = state.entry(xid);
             if (entry == null || entry.branches.length == 0) {
                 return barrier();
             }
             return write(new LogRecord.DeleteBranches(xid), null);
-        } finally {
-            mutex.unlock();
-        }
+        });
     }
 
     @Override
@@ -389,6 +341,20 @@ public final class EmbeddedTransactionStore implements TransactionStore {
         CompletableFuture<T> future = new CompletableFuture<>();
         writer.append(null, future, null);
         return future;
+    }
+
+    /**
+     * Runs {@code change} under the mutex, unless the store refuses changes (its disk failed, or it is
+     * closed): then the refusal, and {@code change} does not run.
+     */
+    private <T> CompletableFuture<T> changing(Supplier<CompletableFuture<T>> change) {
+        mutex.lock();
+        try {
+            StoreUnavailableException refused = refusal();
+            return refused != null ? CompletableFuture.failedFuture(refused) : change.get();
+        } finally {
+            mutex.unlock();
+        }
     }
 
     /** Caller holds the mutex. */
