@@ -33,16 +33,18 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Group commit for the PostgreSQL store: per kind of write (new transactions, registrations, status
- * changes, branch results, heuristic marks, lock releases, branch deletion) one writer thread takes
- * every write of that kind queued while its previous batch was committing, writes them all in one
- * database transaction and then completes each caller's future. A batch of one kind is one round
+ * changes, branch results, heuristic marks, lock releases, branch deletion) a few writer threads,
+ * each of which takes every write of that kind queued for it while its previous batch was
+ * committing, writes them all in one database transaction and then completes each caller's future.
+ * A transaction's writes of one kind always go to the same writer (by XID). A batch of one kind is one round
  * trip: a JDBC batch sent in autocommit is one implicit transaction that commits at its Sync; the
  * registrations of a batch are one {@code unnest} statement and a commit. So the round trips and WAL
  * flushes per global transaction shrink as the load grows, and no kind waits behind another.
  *
  * <p><b>Order.</b> The calls of one batch were all pending at the same time, so any order among
  * them is a valid one: a batch runs in XID order (writes of one XID keep their queue order), the
- * order every writer and the lease renewal lock global rows in, so they never deadlock. The kinds
+ * order every writer and the lease renewal lock global rows in, so they never deadlock. Batches of
+ * different writers hold different transactions' writes and need no order among them. The kinds
  * need no order among them: a caller waits for a write before it makes the next one of the same transaction (a
  * registration after the begin, a release after the decision), as {@code TransactionStore} asks.
  *
@@ -79,31 +81,58 @@ final class GroupCommit implements AutoCloseable {
     private volatile boolean closed;
 
     /**
-     * One kind of write with its own queue and writer thread. Kinds do not wait for each other: a
-     * batch is one statement kind, so it takes one round trip in autocommit (its JDBC batch is one
-     * implicit transaction) or, for registrations, a statement and a commit. The coordinator waits
-     * for a write before it makes the next one of the same transaction, so kinds need no order
-     * among them; writes of one kind keep their queue order.
+     * One kind of write with its writers. Kinds do not wait for each other: a batch is one statement
+     * kind, so it takes one round trip in autocommit (its JDBC batch is one implicit transaction) or,
+     * for registrations, a statement and a commit. The coordinator waits for a write before it makes
+     * the next one of the same transaction, so kinds need no order among them.
+     *
+     * <p>A kind has several writers, each with its own queue and one batch in flight, so callers
+     * do not all queue behind one commit. A write goes to the writer its XID hashes to: the writes
+     * of one transaction keep their queue order (two results of one branch land in the order they
+     * were made, in the database and in {@link OwnedTransactions}), and batches running side by side
+     * lock global rows in XID order each, so they queue rather than deadlock.
      */
     private final class Lane {
         final String name;
         final int maxBatch;
-        final BlockingQueue<Write<?>> queue = new LinkedBlockingQueue<>(QUEUE_CAPACITY);
-        final Thread writer;
+        final Writer[] writers;
 
-        Lane(String name, int maxBatch) {
+        Lane(String name, int maxBatch, int writerCount) {
             this.name = name;
             this.maxBatch = maxBatch;
-            this.writer = new Thread(() -> loop(this), "cohort-pg-store-" + name);
-            writer.setDaemon(true);
+            this.writers = new Writer[writerCount];
+            for (int i = 0; i < writerCount; i++) {
+                writers[i] = new Writer(this, writerCount == 1 ? name : name + "-" + i);
+            }
+        }
+
+        Writer writerOf(String xid) {
+            return writers[Math.floorMod(xid.hashCode(), writers.length)];
+        }
+    }
+
+    /** One writer of a kind: its queue and the thread that writes it, one batch at a time. */
+    private final class Writer {
+        final Lane lane;
+        final String name;
+        final BlockingQueue<Write<?>> queue = new LinkedBlockingQueue<>(QUEUE_CAPACITY);
+        final Thread thread;
+
+        Writer(Lane lane, String name) {
+            this.lane = lane;
+            this.name = name;
+            this.thread = new Thread(() -> loop(this), "cohort-pg-store-" + name);
+            thread.setDaemon(true);
         }
     }
 
     /**
      * @param owner             the owner written with a new or moved transaction (see {@link Leases})
      * @param completionThreads threads that run callers' continuations (which may read the store)
+     * @param writersPerKind    batches of one kind in flight at once (each holds a connection while it runs)
      */
-    GroupCommit(DataSource dataSource, JdbcRunner jdbc, Owner owner, int completionThreads, Listener listener) {
+    GroupCommit(DataSource dataSource, JdbcRunner jdbc, Owner owner, int completionThreads, int writersPerKind,
+            Listener listener) {
         this.dataSource = dataSource;
         this.jdbc = jdbc;
         this.owner = owner;
@@ -117,16 +146,16 @@ final class GroupCommit implements AutoCloseable {
                 });
         for (String op : List.of("insertGlobal", "transitionGlobal", "markHeuristic", "updateBranch", "releaseLocks",
                 "deleteBranches")) {
-            lanes.put(op, new Lane(op, MAX_IMPLICIT));
+            lanes.put(op, new Lane(op, MAX_IMPLICIT, writersPerKind));
         }
-        lanes.put("registerBranch", new Lane("registerBranch", MAX_BATCH));
-        lanes.values().forEach(l -> l.writer.start());
+        lanes.put("registerBranch", new Lane("registerBranch", MAX_BATCH, writersPerKind));
+        lanes.values().forEach(l -> List.of(l.writers).forEach(w -> w.thread.start()));
     }
 
     // ---- the writes
 
     /** One queued write: what it is, for whom (for messages), and its caller's future. */
-    abstract static sealed class Write<T> permits Register, Simple {
+    abstract static sealed class Write<T> permits Register, Simple, ByXid {
         final CompletableFuture<T> future = new CompletableFuture<>();
         T result;
         RuntimeException failure;
@@ -161,8 +190,8 @@ final class GroupCommit implements AutoCloseable {
      * A write that is one execution of one prepared statement: a batch of them is one JDBC batch,
      * and each learns its outcome from its own update count.
      */
-    abstract static sealed class Simple<T> extends Write<T> permits InsertGlobal, Transition, Heuristic, UpdateBranch,
-            ByXid {
+    abstract static sealed class Simple<T> extends Write<T> permits InsertGlobal, Transition, Heuristic,
+            UpdateBranch {
         final String xid;
 
         Simple(String xid) {
@@ -257,6 +286,8 @@ final class GroupCommit implements AutoCloseable {
         final ChangeCause cause;
         /** {@code changes} of the moved row, -1 if not moved. */
         long changesAfter = -1;
+        /** The move was to a final status and deleted the branches too (see {@link Sql#TRANSITION_GLOBAL}). */
+        boolean branchesDeleted;
 
         Transition(String xid, GlobalStatus from, GlobalStatus to, String reason, long atMs, ChangeCause cause) {
             super(xid);
@@ -278,23 +309,31 @@ final class GroupCommit implements AutoCloseable {
         }
 
         @Override
+        void reset() {
+            super.reset();
+            changesAfter = -1;
+            branchesDeleted = false;
+        }
+
+        @Override
         void bind(PreparedStatement ps, Owner owner) throws SQLException {
-            // the history row (see Sql.TRANSITION_GLOBAL)
-            ps.setShort(1, (short) to.code());
-            ps.setShort(2, (short) cause.code());
-            ps.setString(3, reason);
-            ps.setObject(4, Rows.timestamp(atMs));
-            ps.setString(5, xid);
-            ps.setShort(6, (short) from.code());
+            // the row, locked in status from, and its history row (see Sql.TRANSITION_GLOBAL)
+            ps.setString(1, xid);
+            ps.setShort(2, (short) from.code());
+            ps.setShort(3, (short) to.code());
+            ps.setShort(4, (short) cause.code());
+            ps.setString(5, reason);
+            ps.setObject(6, Rows.timestamp(atMs));
+            ps.setBoolean(7, to.isFinal()); // its branches go with a move to a final status
             // the move
-            ps.setShort(7, (short) to.code());
-            ps.setString(8, reason);
-            ps.setObject(9, Rows.timestamp(atMs));
-            ps.setString(10, owner.replicaId());
-            ps.setLong(11, owner.leaseMs());
-            ps.setInt(12, foreign ? 1 : 0);
-            ps.setString(13, xid);
-            ps.setShort(14, (short) from.code());
+            ps.setShort(8, (short) to.code());
+            ps.setString(9, reason);
+            ps.setObject(10, Rows.timestamp(atMs));
+            ps.setString(11, owner.replicaId());
+            ps.setLong(12, owner.leaseMs());
+            ps.setInt(13, foreign ? 1 : 0);
+            ps.setString(14, xid);
+            ps.setShort(15, (short) from.code());
         }
 
         @Override
@@ -385,15 +424,24 @@ final class GroupCommit implements AutoCloseable {
         }
     }
 
-    /** releaseLocks or deleteBranches: one statement with the XID as its only parameter. */
-    static final class ByXid extends Simple<Void> {
+    /**
+     * releaseLocks or deleteBranches: a batch of them is one statement with the batch's XIDs as its
+     * only parameter.
+     */
+    static final class ByXid extends Write<Void> {
         final String op;
         final String sql;
+        final String xid;
+        /**
+         * releaseLocks made once this replica's memory had the transaction decided, so no lock can be
+         * taken after it (see {@link OwnedTransactions#locksReleased}).
+         */
+        boolean afterDecision;
 
         private ByXid(String op, String sql, String xid) {
-            super(xid);
             this.op = op;
             this.sql = sql;
+            this.xid = xid;
         }
 
         static ByXid releaseLocks(String xid) {
@@ -410,17 +458,8 @@ final class GroupCommit implements AutoCloseable {
         }
 
         @Override
-        String sql() {
-            return sql;
-        }
-
-        @Override
-        void bind(PreparedStatement ps, Owner owner) throws SQLException {
-            ps.setString(1, xid);
-        }
-
-        @Override
-        void counted(int count) {
+        String xid() {
+            return xid;
         }
     }
 
@@ -429,7 +468,7 @@ final class GroupCommit implements AutoCloseable {
         if (closed) {
             write.failure = new StoreUnavailableException(where(write) + " not run: the store is closed");
             complete(write);
-        } else if (!lanes.get(write.op()).queue.offer(write)) {
+        } else if (!lanes.get(write.op()).writerOf(write.xid()).queue.offer(write)) {
             write.failure = new StoreUnavailableException(where(write) + " rejected: the store's queue is full ("
                     + QUEUE_CAPACITY + " pending writes); the database is slower than the load");
             complete(write);
@@ -439,11 +478,11 @@ final class GroupCommit implements AutoCloseable {
 
     // ---- the writer
 
-    private void loop(Lane lane) {
+    private void loop(Writer writer) {
         List<Write<?>> batch = new ArrayList<>();
         while (true) {
             try {
-                Write<?> first = lane.queue.poll(100, TimeUnit.MILLISECONDS);
+                Write<?> first = writer.queue.poll(100, TimeUnit.MILLISECONDS);
                 if (first == null) {
                     if (closed) {
                         return;
@@ -451,13 +490,13 @@ final class GroupCommit implements AutoCloseable {
                     continue;
                 }
                 batch.add(first);
-                lane.queue.drainTo(batch, lane.maxBatch - 1);
+                writer.queue.drainTo(batch, writer.lane.maxBatch - 1);
                 write(batch);
             } catch (InterruptedException e) {
                 return;
             } catch (RuntimeException | Error e) {
                 log.error("The TC store writer of {} failed on a batch of {} writes; they fail as unavailable",
-                        lane.name, batch.size(), e);
+                        writer.name, batch.size(), e);
                 for (Write<?> w : batch) {
                     w.failure = new StoreUnavailableException(where(w) + " failed: " + e);
                     complete(w);
@@ -548,6 +587,16 @@ final class GroupCommit implements AutoCloseable {
                 });
                 return;
             }
+            if (batch.get(0) instanceof ByXid byXid) {
+                // One statement over the XIDs, in autocommit: rows of all of them locked in one order.
+                long start = System.nanoTime();
+                try (PreparedStatement ps = c.prepareStatement(byXid.sql)) {
+                    ps.setArray(1, c.createArrayOf("text", batch.stream().map(Write::xid).distinct().toArray()));
+                    ps.executeUpdate();
+                }
+                jdbc.recordDurableWrite(start, batch.size());
+                return;
+            }
             List<Simple<?>> simple = new ArrayList<>();
             batch.forEach(w -> simple.add((Simple<?>) w));
             simple.sort(Comparator.comparing(Simple::xid));
@@ -582,6 +631,7 @@ final class GroupCommit implements AutoCloseable {
                 Transition t = (Transition) w;
                 if (Boolean.TRUE.equals(t.result) && rs.next() && rs.getString(1).equals(t.xid)) {
                     t.changesAfter = rs.getLong(2);
+                    t.branchesDeleted = t.to.isFinal() && rs.getString(3).isEmpty();
                 }
             }
         }
@@ -597,20 +647,22 @@ final class GroupCommit implements AutoCloseable {
         closed = true;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         for (Lane lane : lanes.values()) {
-            try {
-                lane.writer.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            if (lane.writer.isAlive()) {
-                log.warn("The TC store writer of {} is still busy 10 s after close; interrupting it", lane.name);
-                lane.writer.interrupt();
-            }
-            List<Write<?>> left = new ArrayList<>();
-            lane.queue.drainTo(left);
-            for (Write<?> w : left) {
-                w.failure = new StoreUnavailableException(where(w) + " not run: the store was closed");
-                complete(w);
+            for (Writer writer : lane.writers) {
+                try {
+                    writer.thread.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                if (writer.thread.isAlive()) {
+                    log.warn("The TC store writer {} is still busy 10 s after close; interrupting it", writer.name);
+                    writer.thread.interrupt();
+                }
+                List<Write<?>> left = new ArrayList<>();
+                writer.queue.drainTo(left);
+                for (Write<?> w : left) {
+                    w.failure = new StoreUnavailableException(where(w) + " not run: the store was closed");
+                    complete(w);
+                }
             }
         }
         completer.shutdown(); // completions already handed over still run

@@ -46,6 +46,8 @@ final class OwnedTransactions {
         int inFlight;
         /** This replica decided it and found no write of another replica: the branches are complete. */
         boolean verified;
+        /** A release of its locks made after its decision was written: no lock of it is left. */
+        boolean locksReleased;
 
         Entry(GlobalTransaction tx) {
             this.tx = tx;
@@ -53,6 +55,12 @@ final class OwnedTransactions {
     }
 
     private final Map<String, Entry> entries = new ConcurrentHashMap<>();
+    /**
+     * Transactions whose final move by this replica deleted their branches too, with when (nanoTime):
+     * the coordinator's {@code deleteBranches} that follows has nothing left to do. Forgotten then, or
+     * by the next recovery pass if it never comes.
+     */
+    private final Map<String, Long> branchesDeleted = new ConcurrentHashMap<>();
 
     /** A transaction this replica just stored (status BEGIN, no write of anyone else yet). */
     void begun(GlobalTransaction tx) {
@@ -162,11 +170,53 @@ final class OwnedTransactions {
     }
 
     /**
+     * Whether this replica's memory has {@code xid} decided. The memory moves only after the move
+     * committed, and a registration needs BEGIN in the database: a lock release made now removes
+     * every lock the transaction will ever have had.
+     */
+    boolean decided(String xid) {
+        GlobalTransaction tx = global(xid);
+        return tx != null && tx.status() != GlobalStatus.BEGIN;
+    }
+
+    /** A release that {@link #decided} allowed was committed. */
+    void locksReleased(String xid) {
+        Entry e = entries.get(xid);
+        if (e != null) {
+            synchronized (e) {
+                e.locksReleased = true;
+            }
+        }
+    }
+
+    /** No lock of {@code xid} is left: releasing again would find nothing. */
+    boolean locksGone(String xid) {
+        Entry e = entries.get(xid);
+        if (e == null) {
+            return false;
+        }
+        synchronized (e) {
+            return e.locksReleased;
+        }
+    }
+
+    /** This replica's move of {@code xid} to a final status deleted its branches. */
+    void branchesDeleted(String xid) {
+        branchesDeleted.put(xid, System.nanoTime());
+    }
+
+    /** Whether the branches of {@code xid} went with its final move; answers once. */
+    boolean takeBranchesDeleted(String xid) {
+        return branchesDeleted.remove(xid) != null;
+    }
+
+    /**
      * After a recovery pass that started at {@code startNanos} answered the unended transactions
      * this replica holds: forgets those held here since before the pass that it no longer holds
      * or whose status moved through another replica.
      */
     void retainClaimed(List<GlobalTransaction> claimed, long startNanos) {
+        branchesDeleted.values().removeIf(at -> at - startNanos < 0);
         Map<String, GlobalStatus> statuses = new HashMap<>();
         claimed.forEach(tx -> statuses.put(tx.xid(), tx.status()));
         entries.entrySet().removeIf(en -> {

@@ -52,8 +52,9 @@ import org.slf4j.LoggerFactory;
  * unhealthy (see {@link #checkHealth}) well before its leases run out.
  *
  * <p><b>Group commit.</b> The writes of the transaction life (begin, registration, status changes,
- * branch results, lock release) go through {@link GroupCommit}: per kind of write, one writer thread
- * writes everything of that kind queued while its previous batch committed in one database
+ * branch results, lock release) go through {@link GroupCommit}: per kind of write, a few writer
+ * threads (see {@link #writersPerKind}) each write everything of that kind queued for them while
+ * their previous batch committed in one database
  * transaction (one round trip; registrations: a statement and a commit) and has the callers'
  * futures completed after the commit on a pool of its own, so many calls share one WAL flush and
  * one round trip and no caller's next step holds up a writer. New transactions commit without
@@ -73,6 +74,8 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     /** Most expired transactions one recovery pass takes over, so survivors share a dead replica's backlog. */
     static final int MAX_TAKEOVER = 500;
+
+    private static final int MAX_WRITERS_PER_KIND = 4;
 
     private final Clock clock;
     private final JdbcRunner jdbc;
@@ -118,7 +121,7 @@ public final class PostgresTransactionStore implements TransactionStore {
         syncClockSafely();
         this.lastRenewalNanos = System.nanoTime();
         this.writes = new GroupCommit(dataSource, jdbc, new GroupCommit.Owner(leases.replicaId(), leaseMs),
-                threads(dataSource), this::written);
+                threads(dataSource), writersPerKind(threads(dataSource)), this::written);
         // Its own thread: a slow recovery pass or a busy store pool must not delay the renewal.
         this.renewer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "cohort-tc-lease-renewal");
@@ -153,6 +156,15 @@ public final class PostgresTransactionStore implements TransactionStore {
             pool.close();
             throw e;
         }
+    }
+
+    /**
+     * Batches of one kind in flight at once: one per 8 connections of the pool, at most 4, so the
+     * hot kinds (begin, registration, status change, lock release) cannot hold every connection and
+     * starve the reads and the lease renewal.
+     */
+    static int writersPerKind(int poolSize) {
+        return Math.max(1, Math.min(MAX_WRITERS_PER_KIND, poolSize / 8));
     }
 
     private static int threads(DataSource dataSource) {
@@ -200,6 +212,15 @@ public final class PostgresTransactionStore implements TransactionStore {
     /** Brings this replica's memory of its transactions up to date with a write, before its caller hears of it. */
     private void written(GroupCommit.Write<?> w) {
         boolean ok = w.failure == null;
+        if (w instanceof GroupCommit.ByXid release) {
+            if (ok && release.afterDecision) {
+                owned.locksReleased(release.xid);
+            }
+            return;
+        }
+        if (ok && w instanceof GroupCommit.Transition t && t.branchesDeleted) {
+            owned.branchesDeleted(t.xid);
+        }
         if (w instanceof GroupCommit.InsertGlobal i) {
             if (ok) {
                 owned.begun(i.tx);
@@ -217,13 +238,27 @@ public final class PostgresTransactionStore implements TransactionStore {
         }
     }
 
+    /**
+     * The coordinator releases a 2PC transaction's locks at its decision and again before its end
+     * (in case a crash came between): the second costs nothing when this replica's memory has the
+     * first done (see {@link OwnedTransactions#decided}).
+     */
     @Override
     public CompletableFuture<Void> releaseLocks(String xid) {
-        return writes.submit(GroupCommit.ByXid.releaseLocks(xid));
+        if (owned.locksGone(xid)) {
+            return CompletableFuture.completedFuture(null);
+        }
+        GroupCommit.ByXid release = GroupCommit.ByXid.releaseLocks(xid);
+        release.afterDecision = owned.decided(xid);
+        return writes.submit(release);
     }
 
+    /** Nothing to write when this replica's move to the final status deleted them (see {@link Sql#TRANSITION_GLOBAL}). */
     @Override
     public CompletableFuture<Void> deleteBranches(String xid) {
+        if (owned.takeBranchesDeleted(xid)) {
+            return CompletableFuture.completedFuture(null);
+        }
         return writes.submit(GroupCommit.ByXid.deleteBranches(xid));
     }
 

@@ -109,23 +109,41 @@ final class Sql {
      * Whoever moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}). The
      * change goes into the history in the same statement. The history row is inserted first, from
      * the row locked in status {@code from} (so a move that loses a race to another writer records
-     * nothing), and the UPDATE runs only if it was: parameters 1-6 are the history row's (to, cause,
-     * reason, time, xid, from). The UPDATE's parameter after the lease time adds to {@code changes}:
-     * 1 from a replica that does not hold the transaction in memory (see {@code OwnedTransactions}),
-     * 0 from the one that does, which reads the column back (see {@link #TRANSITION_RETURNS}).
+     * nothing), and the UPDATE runs only if it was. A move to a final status (parameter 7 true) of a
+     * transaction without heuristic evidence also deletes its branches, keeping their registrations
+     * in the history as {@link #DELETE_BRANCHES} does: nothing can register once it left BEGIN, and
+     * the coordinator deletes them right after that move anyway, so this saves it a statement and a
+     * commit (see {@code PostgresTransactionStore#deleteBranches}). Parameters 1-6: xid, from, and
+     * the history row's to, cause, reason, time. The UPDATE's parameter after the lease time adds to
+     * {@code changes}: 1 from a replica that does not hold the transaction in memory (see
+     * {@code OwnedTransactions}), 0 from the one that does, which reads the column back (see
+     * {@link #TRANSITION_RETURNS}).
      */
     static final String TRANSITION_GLOBAL = """
-            WITH history AS (
-                INSERT INTO cohort_status_history (%s)
-                SELECT xid, 0, ?, ?, ?, ? FROM cohort_global_tx WHERE xid = ? AND status = ? FOR UPDATE
+            WITH g AS (
+                SELECT xid, heuristic_evidence FROM cohort_global_tx WHERE xid = ? AND status = ? FOR UPDATE
+            ), history AS (
+                INSERT INTO cohort_status_history (%1$s)
+                SELECT xid, 0, ?, ?, ?, ? FROM g
                 RETURNING 1
+            ), gone AS (
+                DELETE FROM cohort_branch b USING g WHERE ? AND b.xid = g.xid AND g.heuristic_evidence = ''
+                RETURNING b.xid, b.branch_id, b.resource_id, b.registered_at
+            ), registered AS (
+                INSERT INTO cohort_status_history (%1$s)
+                SELECT xid, branch_id, %3$d, %4$d, 'resource ' || resource_id, registered_at FROM gone
             )
-            UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, owner = ?, lease_until = %s,
+            UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, owner = ?, lease_until = %2$s,
                 changes = changes + ?
-            WHERE xid = ? AND status = ? AND EXISTS (SELECT 1 FROM history)""".formatted(HISTORY_COLUMNS, LEASE_END);
+            WHERE xid = ? AND status = ? AND EXISTS (SELECT 1 FROM history)""".formatted(HISTORY_COLUMNS, LEASE_END,
+            BranchStatus.REGISTERED.code(), ChangeCause.RM.code());
 
-    /** What {@link #TRANSITION_GLOBAL} returns of each row it moved (as generated keys, so it can run as a batch). */
-    static final String[] TRANSITION_RETURNS = {"xid", "changes"};
+    /**
+     * What {@link #TRANSITION_GLOBAL} returns of each row it moved (as generated keys, so it can run
+     * as a batch); an empty {@code heuristic_evidence} on a move to a final status says its branches
+     * went with it.
+     */
+    static final String[] TRANSITION_RETURNS = {"xid", "changes", "heuristic_evidence"};
 
     /** The last parameter adds to {@code changes} as in {@link #TRANSITION_GLOBAL}. */
     static final String MARK_HEURISTIC =
@@ -153,16 +171,24 @@ final class Sql {
     static final String COUNT_FOREIGN_CHANGES =
             "UPDATE cohort_global_tx SET changes = changes + 1 WHERE xid = ANY (?::text[])";
 
-    /** Locks the rows in the global order before deleting them (see the class comment). */
+    /**
+     * The locks of a batch of transactions (parameter: their XIDs), locked in the global order
+     * before they are deleted (see the class comment).
+     */
     static final String RELEASE_LOCKS = """
             DELETE FROM cohort_row_lock l USING (
-                SELECT resource_id, table_name, pk FROM cohort_row_lock WHERE xid = ? ORDER BY %s FOR UPDATE
+                SELECT resource_id, table_name, pk FROM cohort_row_lock WHERE xid = ANY (?::text[]) ORDER BY %s FOR UPDATE
             ) s
             WHERE l.resource_id = s.resource_id AND l.table_name = s.table_name AND l.pk = s.pk""".formatted(LOCK_ORDER);
 
-    /** Keeps each branch's registration in the history (see {@link #HISTORY}). */
+    /**
+     * The branches of a batch of transactions (parameter: their XIDs); keeps each branch's
+     * registration in the history (see {@link #HISTORY}).
+     */
     static final String DELETE_BRANCHES = """
-            WITH gone AS (DELETE FROM cohort_branch WHERE xid = ? RETURNING xid, branch_id, resource_id, registered_at)
+            WITH gone AS (
+                DELETE FROM cohort_branch WHERE xid = ANY (?::text[]) RETURNING xid, branch_id, resource_id, registered_at
+            )
             INSERT INTO cohort_status_history (%s)
             SELECT xid, branch_id, %d, %d, 'resource ' || resource_id, registered_at FROM gone"""
             .formatted(HISTORY_COLUMNS, BranchStatus.REGISTERED.code(), ChangeCause.RM.code());

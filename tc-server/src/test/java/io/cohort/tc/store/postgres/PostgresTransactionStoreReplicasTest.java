@@ -194,7 +194,8 @@ class PostgresTransactionStoreReplicasTest {
                 s.execute("ALTER TABLE hidden_branch RENAME TO cohort_branch");
             }
         }
-        replicaA.transitionGlobal("x:1", GlobalStatus.ASYNC_COMMITTING, GlobalStatus.COMMITTED, "").join();
+        // Ended but not final: a final move would delete the branches with it.
+        replicaA.transitionGlobal("x:1", GlobalStatus.ASYNC_COMMITTING, GlobalStatus.COMMIT_FAILED, "").join();
         replicaB.updateBranch("x:1", branch.branchId(), BranchStatus.PHASE2_ROLLBACKED, "changed through B").join();
         assertThat(replicaA.findBranches("x:1")).as("an ended transaction is read from the database")
                 .singleElement().satisfies(b -> assertThat(b.status()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED));
