@@ -172,6 +172,16 @@ public final class EmbeddedTransactionStore implements TransactionStore {
 
     @Override
     public CompletableFuture<Void> insertGlobal(GlobalTransaction tx) {
+        return createGlobal(tx).thenApply(created -> {
+            if (!created) {
+                throw new IllegalStateException("Global transaction " + tx.xid() + " exists already");
+            }
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<Boolean> createGlobal(GlobalTransaction tx) {
         mutex.lock();
         try {
             StoreUnavailableException refused = refusal();
@@ -179,8 +189,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
                 return CompletableFuture.failedFuture(refused);
             }
             if (state.entry(tx.xid()) != null) {
-                return CompletableFuture.failedFuture(new IllegalStateException("Global transaction " + tx.xid()
-                        + " exists already"));
+                return CompletableFuture.completedFuture(false);
             }
             LogRecord record = new LogRecord.InsertGlobal(tx);
             byte[] frame = RecordCodec.encode(record);
@@ -189,7 +198,7 @@ public final class EmbeddedTransactionStore implements TransactionStore {
         } finally {
             mutex.unlock();
         }
-        return CompletableFuture.completedFuture(null);
+        return CompletableFuture.completedFuture(true);
     }
 
     @Override
