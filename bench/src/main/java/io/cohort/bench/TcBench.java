@@ -4,6 +4,7 @@ import io.cohort.client.BranchCommandHandler;
 import io.cohort.client.RmConnection;
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
+import io.cohort.client.TmMadeXids;
 import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.BranchStatusCode;
@@ -22,7 +23,8 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The TC alone under load: each transaction is begin, two branch registrations (one row lock
+ * The TC alone under load: each transaction is begin (an XID the client makes when the TC speaks
+ * protocol minor 8, as the TM does; a Begin call otherwise), two branch registrations (one row lock
  * each, on two resources), commit; phase 2 runs against an in-process RM that answers at once.
  * The TC is a real child process ({@code java -jar tc-server.jar}) so its CPU can be measured
  * apart from the load generator's. {@code --store} and {@code --concurrency} take comma-separated
@@ -159,11 +161,19 @@ public final class TcBench {
         long pgCommitsBefore = pg == null ? 0 : pg.commits();
         long start = System.nanoTime();
         LoadRun.Result run = LoadRun.run(concurrency, duration, "bench-", random -> {
-            String xid = client.begin("bench", Duration.ofSeconds(30), TransactionProtocol.TWO_PHASE);
-            long row = rows.incrementAndGet();
-            client.registerBranch(xid, "bench://a", List.of("account:" + row), null, "bench-rm");
-            client.registerBranch(xid, "bench://b", List.of("account:" + row), null, "bench-rm");
-            client.commit(xid);
+            // As the TM does: no Begin call once the TC said it speaks minor 8 (its first Begin answer).
+            String xid = client.beginLocally("bench", Duration.ofSeconds(30), TransactionProtocol.TWO_PHASE);
+            if (xid == null) {
+                xid = client.begin("bench", Duration.ofSeconds(30), TransactionProtocol.TWO_PHASE);
+            }
+            try {
+                long row = rows.incrementAndGet();
+                client.registerBranch(xid, "bench://a", List.of("account:" + row), null, "bench-rm");
+                client.registerBranch(xid, "bench://b", List.of("account:" + row), null, "bench-rm");
+                client.commit(xid);
+            } finally {
+                TmMadeXids.forget(xid);
+            }
         });
         double seconds = (System.nanoTime() - start) / 1e9;
         long cpu = cpuNanos(tcPid) - cpuBefore;

@@ -2,6 +2,7 @@ package io.cohort.client;
 
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.Protocol;
+import io.cohort.protocol.Xid;
 import io.cohort.protocol.v1.BeginRequest;
 import io.cohort.protocol.v1.BeginResponse;
 import io.cohort.protocol.v1.BranchStatusCode;
@@ -16,6 +17,7 @@ import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.protocol.v1.ReportBranchRequest;
 import io.cohort.protocol.v1.RollbackOnlyRequest;
 import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
+import io.cohort.protocol.v1.TransactionCreation;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
@@ -30,6 +32,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.MetadataUtils;
 import io.micrometer.observation.ObservationRegistry;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -71,6 +74,11 @@ public final class TcClient implements AutoCloseable {
     private final CircuitBreaker circuitBreaker;
     /** Counts the breaker's openings; a channel watcher left from an earlier one stops when it sees a newer. */
     private final AtomicLong openings = new AtomicLong();
+    /** (minor 8) The TC address this process writes into the XIDs it makes; null: use Begin. */
+    private volatile String beginlessAddress;
+    /** The sequence of TM-made XIDs: starts from the clock, so a restarted process does not repeat one. */
+    private final AtomicLong sequence = new AtomicLong(System.currentTimeMillis() * 1000);
+    private final SecureRandom random = new SecureRandom();
 
     public TcClient(TcClientConfig config) {
         this(config, ObservationRegistry.NOOP);
@@ -184,18 +192,87 @@ public final class TcClient implements AutoCloseable {
             tracing.tagXid(begun.getXid());
             return begun;
         });
+        learnBeginless(response);
         return response.getXid();
+    }
+
+    /**
+     * (minor 8) A new global transaction whose XID this process makes, with no call to the TC: the TC
+     * creates it at the first call for it ({@link TmMadeXids}). Null while this client does not know
+     * that its TC makes transactions that way (before the first {@link #begin} answer says so, or with
+     * an older TC): then call {@link #begin}. End it with {@link TmMadeXids#forget} once committed or rolled back.
+     */
+    public String beginLocally(String name, Duration timeout, TransactionProtocol protocol) {
+        String address = beginlessAddress;
+        if (address == null) {
+            return null;
+        }
+        String xid = Xid.tmMade(address, sequence.incrementAndGet(), random).toString();
+        TmMadeXids.add(xid, new TmMadeXids.Pending(name == null ? "" : name, config.applicationId(),
+                timeout == null ? 0 : timeout.toMillis(),
+                protocol == null ? TransactionProtocol.PROTOCOL_UNSPECIFIED : protocol, System.nanoTime(), this));
+        return xid;
+    }
+
+    /**
+     * A TC that speaks minor 8 makes TM-made XIDs possible: they carry its address as its own XIDs do.
+     * An address too long to leave room for the longer tag keeps this client on Begin.
+     */
+    private void learnBeginless(BeginResponse response) {
+        if (response.getProtocolMinor() >= Protocol.MINOR_BEGINLESS && beginlessAddress == null) {
+            String address = Xid.parse(response.getXid()).tcAddress();
+            if (address.length() <= Xid.MAX_TM_ADDRESS_LENGTH) {
+                beginlessAddress = address;
+            }
+        }
+    }
+
+    /** Creates a TM-made XID's transaction at the TC now (its XID is about to leave the process). */
+    void announce(String xid, TmMadeXids.Pending pending) {
+        TransactionCreation creation = pending.creation();
+        BeginRequest request = BeginRequest.newBuilder()
+                .setProtocolMinor(Protocol.PROTOCOL_MINOR)
+                .setXid(xid)
+                .setApplicationId(creation.getApplicationId())
+                .setName(creation.getName())
+                .setTimeoutMs(creation.getTimeoutMs())
+                .setProtocol(creation.getProtocol())
+                .setElapsedMs(creation.getElapsedMs())
+                .build();
+        created(xid, () -> call("begin", xid, true, () -> stubWaitingForConnection().begin(request)));
+    }
+
+    /**
+     * Runs a call that carried {@code xid}'s creation: once the TC answered, it knows the transaction. An
+     * answer that it does not know the XID means a TC that cannot create one (an older replica): this
+     * client goes back to Begin for the transactions after this one.
+     */
+    private <T> T created(String xid, Supplier<T> body) {
+        try {
+            T answer = body.get();
+            TmMadeXids.announced(xid);
+            return answer;
+        } catch (TcException e) {
+            if (e.errorCode() == ErrorCode.UNKNOWN_XID) {
+                beginlessAddress = null;
+            }
+            throw e;
+        }
     }
 
     /** Asks the TC to commit; returns the status it reached (COMMITTED, ASYNC_COMMITTING, ... or a rollback status). */
     public GlobalStatusResponse commit(String xid) {
-        GlobalRequest request = globalRequest(xid);
-        return call("commit", xid, true, () -> stub().commit(request));
+        TransactionCreation creation = TmMadeXids.creationFor(xid);
+        GlobalRequest request = globalRequest(xid, creation);
+        return creation == null ? call("commit", xid, true, () -> stub().commit(request))
+                : created(xid, () -> call("commit", xid, true, () -> stub().commit(request)));
     }
 
     public GlobalStatusResponse rollback(String xid) {
-        GlobalRequest request = globalRequest(xid);
-        return call("rollback", xid, true, () -> stub().rollback(request));
+        TransactionCreation creation = TmMadeXids.creationFor(xid);
+        GlobalRequest request = globalRequest(xid, creation);
+        return creation == null ? call("rollback", xid, true, () -> stub().rollback(request))
+                : created(xid, () -> call("rollback", xid, true, () -> stub().rollback(request)));
     }
 
     public GlobalStatusResponse status(String xid) {
@@ -231,7 +308,7 @@ public final class TcClient implements AutoCloseable {
     public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                  byte[] applicationData, String clientId, Duration lockWait) {
         long waitMs = lockWait == null || lockWait.isNegative() ? 0 : lockWait.toMillis();
-        RegisterBranchRequest request = RegisterBranchRequest.newBuilder()
+        RegisterBranchRequest.Builder request = RegisterBranchRequest.newBuilder()
                 .setProtocolMinor(Protocol.PROTOCOL_MINOR)
                 .setXid(xid)
                 .setResourceId(resourceId)
@@ -240,9 +317,14 @@ public final class TcClient implements AutoCloseable {
                 .setApplicationData(applicationData == null ? com.google.protobuf.ByteString.EMPTY
                         : com.google.protobuf.ByteString.copyFrom(applicationData))
                 .setClientId(clientId == null ? "" : clientId)
-                .setLockWaitMs(waitMs)
-                .build();
-        return call("registerBranch", xid, false, () -> stubWaitingForConnection(waitMs).registerBranch(request));
+                .setLockWaitMs(waitMs);
+        TransactionCreation creation = TmMadeXids.creationFor(xid);
+        if (creation == null) {
+            return call("registerBranch", xid, false, () -> stubWaitingForConnection(waitMs).registerBranch(request.build()));
+        }
+        RegisterBranchRequest creating = request.setCreation(creation).build();
+        return created(xid, () -> call("registerBranch", xid, false,
+                () -> stubWaitingForConnection(waitMs).registerBranch(creating)));
     }
 
     /**
@@ -269,13 +351,17 @@ public final class TcClient implements AutoCloseable {
      * still in BEGIN. Returns the status it is in afterwards. Idempotent, so retried.
      */
     public GlobalStatusResponse markRollbackOnly(String xid, String resourceId, String reason) {
-        RollbackOnlyRequest request = RollbackOnlyRequest.newBuilder()
+        RollbackOnlyRequest.Builder request = RollbackOnlyRequest.newBuilder()
                 .setProtocolMinor(Protocol.PROTOCOL_MINOR)
                 .setXid(xid)
                 .setResourceId(resourceId)
-                .setReason(reason == null ? "" : reason)
-                .build();
-        return call("markRollbackOnly", xid, true, () -> stub().markRollbackOnly(request));
+                .setReason(reason == null ? "" : reason);
+        TransactionCreation creation = TmMadeXids.creationFor(xid);
+        if (creation == null) {
+            return call("markRollbackOnly", xid, true, () -> stub().markRollbackOnly(request.build()));
+        }
+        RollbackOnlyRequest creating = request.setCreation(creation).build();
+        return created(xid, () -> call("markRollbackOnly", xid, true, () -> stub().markRollbackOnly(creating)));
     }
 
     /** Whether the rows are free of locks held by XIDs other than {@code ownXid} (may be null). */
@@ -290,7 +376,12 @@ public final class TcClient implements AutoCloseable {
     }
 
     private GlobalRequest globalRequest(String xid) {
-        return GlobalRequest.newBuilder().setProtocolMinor(Protocol.PROTOCOL_MINOR).setXid(xid).build();
+        return globalRequest(xid, null);
+    }
+
+    private GlobalRequest globalRequest(String xid, TransactionCreation creation) {
+        GlobalRequest.Builder request = GlobalRequest.newBuilder().setProtocolMinor(Protocol.PROTOCOL_MINOR).setXid(xid);
+        return creation == null ? request.build() : request.setCreation(creation).build();
     }
 
     private TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stub() {

@@ -37,6 +37,8 @@ final class TestTcServer implements AutoCloseable {
     private final AtomicLong xids = new AtomicLong();
     private final AtomicLong statusCalls = new AtomicLong();
     private volatile Duration answerDelay = Duration.ZERO;
+    /** The protocol minor Begin answers with: 0 like a TC from before minor 8. */
+    private volatile int minor;
     private volatile Metadata lastHeaders;
     private Server server;
 
@@ -69,6 +71,11 @@ final class TestTcServer implements AutoCloseable {
     /** GetStatus calls received so far. */
     long statusCalls() {
         return statusCalls.get();
+    }
+
+    /** Answers Begin as a TC of this protocol minor (its XIDs tagged, as such a TC's are). */
+    void speakMinor(int minor) {
+        this.minor = minor;
     }
 
     /** Every unary answer comes this much later (a TC that accepts connections but is too slow). */
@@ -130,8 +137,10 @@ final class TestTcServer implements AutoCloseable {
         @Override
         public void begin(BeginRequest request, StreamObserver<BeginResponse> response) {
             delay();
-            response.onNext(BeginResponse.newBuilder().setXid(address() + ":" + xids.incrementAndGet())
-                    .setTimeoutMs(request.getTimeoutMs()).build());
+            String xid = minor == 0 ? address() + ":" + xids.incrementAndGet()
+                    : address() + ":0123456789abcdef:" + xids.incrementAndGet();
+            response.onNext(BeginResponse.newBuilder().setXid(xid).setTimeoutMs(request.getTimeoutMs())
+                    .setProtocolMinor(minor).build());
             response.onCompleted();
         }
 

@@ -14,6 +14,13 @@ import java.util.random.RandomGenerator;
  * The tag sits before the sequence so that a parser that takes the number after the last {@code ':'}
  * (every Cohort client before the tag existed) still accepts it.
  *
+ * <p><b>Made by the TM</b> (protocol minor 8): {@code <tc-host>:<tc-port>:<tag>:<sequence>} with a tag of
+ * 128 random bits (32 hex digits) instead of 64, so the TC tells it from one it issued itself
+ * ({@link #tmMade()}) and creates the transaction when it first hears of it instead of at a Begin call.
+ * The address is that of the TC the TM talks to, the sequence the TM process's own counter; the 128 bits
+ * alone make a collision between two TMs negligible and the XID unguessable. A parser from before minor 8
+ * still accepts it (it reads the tag as part of the address, which no client uses).
+ *
  * <p>XIDs written before the tag existed ({@code <tc-host>:<tc-port>:<sequence>}) still parse, with
  * an empty tag: a TC upgraded with transactions in flight must go on finishing them.
  */
@@ -25,6 +32,12 @@ public record Xid(String tcAddress, String tag, long sequence) {
     /** Hex digits of the tag: 64 random bits. */
     public static final int TAG_LENGTH = 16;
 
+    /** Hex digits of the tag of an XID the TM made: 128 random bits. */
+    public static final int TM_TAG_LENGTH = 32;
+
+    /** The longest TC address a TM may write into the XIDs it makes. */
+    public static final int MAX_TM_ADDRESS_LENGTH = MAX_LENGTH - 1 - TM_TAG_LENGTH - 1 - String.valueOf(Long.MAX_VALUE).length();
+
     /** The longest address a TC may write into its XIDs, leaving room for the tag and any sequence. */
     public static final int MAX_ADDRESS_LENGTH = MAX_LENGTH - 1 - TAG_LENGTH - 1 - String.valueOf(Long.MAX_VALUE).length();
 
@@ -35,13 +48,23 @@ public record Xid(String tcAddress, String tag, long sequence) {
             throw new IllegalArgumentException("XID needs the TC address");
         }
         if (tag == null || !(tag.isEmpty() || isTag(tag))) {
-            throw new IllegalArgumentException("XID tag '" + tag + "' must be " + TAG_LENGTH + " lowercase hex digits");
+            throw new IllegalArgumentException("XID tag '" + tag + "' must be " + TAG_LENGTH + " (or, made by a TM, "
+                    + TM_TAG_LENGTH + ") lowercase hex digits");
         }
     }
 
     /** A new XID with a tag drawn from {@code random} (pass a {@link java.security.SecureRandom}). */
     public static Xid tagged(String tcAddress, long sequence, RandomGenerator random) {
         return new Xid(tcAddress, HexFormat.of().toHexDigits(random.nextLong()), sequence);
+    }
+
+    /**
+     * A new XID made by a TM for the TC at {@code tcAddress}: a tag of 128 bits from {@code random} (pass a
+     * {@link java.security.SecureRandom}) and the TM's own {@code sequence}.
+     */
+    public static Xid tmMade(String tcAddress, long sequence, RandomGenerator random) {
+        HexFormat hex = HexFormat.of();
+        return new Xid(tcAddress, hex.toHexDigits(random.nextLong()) + hex.toHexDigits(random.nextLong()), sequence);
     }
 
     public static Xid parse(String text) {
@@ -67,13 +90,18 @@ public record Xid(String tcAddress, String tag, long sequence) {
         return new Xid(rest, "", sequence); // written before XIDs had a tag
     }
 
+    /** Whether a TM made this XID (protocol minor 8): the TC creates its transaction when it first hears of it. */
+    public boolean tmMade() {
+        return tag.length() == TM_TAG_LENGTH;
+    }
+
     /** Whether this XID predates the tag (and so could be guessed from its neighbours). */
     public boolean legacy() {
         return tag.isEmpty();
     }
 
     private static boolean isTag(String s) {
-        if (s.length() != TAG_LENGTH) {
+        if (s.length() != TAG_LENGTH && s.length() != TM_TAG_LENGTH) {
             return false;
         }
         for (int i = 0; i < s.length(); i++) {

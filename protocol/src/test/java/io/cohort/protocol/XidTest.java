@@ -45,12 +45,39 @@ class XidTest {
         assertThatThrownBy(() -> Xid.parse("h:1:3f9a0c2e7b1d4a58:x")).hasMessageContaining("must be a number");
         assertThatThrownBy(() -> Xid.parse("nocolon")).hasMessageContaining("<tc-host>:<tc-port>:<tag>:<sequence>");
         assertThatThrownBy(() -> Xid.parse("h:1:" + "1".repeat(Xid.MAX_LENGTH))).hasMessageContaining("at most 128");
-        assertThatThrownBy(() -> new Xid("h:1", "ABC", 1)).hasMessageContaining("16 lowercase hex digits");
+        assertThatThrownBy(() -> new Xid("h:1", "ABC", 1)).hasMessageContaining("16 (or, made by a TM, 32) lowercase hex digits");
     }
 
     @Test
     void theLongestAllowedAddressWithTheLargestSequenceFitsMaxLength() {
         Xid longest = new Xid("a".repeat(Xid.MAX_ADDRESS_LENGTH), "0123456789abcdef", Long.MAX_VALUE);
+        assertThat(longest.toString()).hasSize(Xid.MAX_LENGTH);
+        assertThat(Xid.parse(longest.toString())).isEqualTo(longest);
+    }
+
+    @Test
+    void aTmMadeXidCarriesA128BitTagThatTellsItFromOneTheTcIssued() {
+        SecureRandom random = new SecureRandom();
+        Xid made = Xid.tmMade("10.0.0.5:8091", 7, random);
+        assertThat(made.tag()).matches("[0-9a-f]{32}");
+        assertThat(made.tmMade()).isTrue();
+        assertThat(Xid.parse(made.toString())).isEqualTo(made);
+        assertThat(Xid.tagged("10.0.0.5:8091", 7, random).tmMade()).isFalse();
+        assertThat(Xid.tmMade("10.0.0.5:8091", 7, random)).isNotEqualTo(made);
+    }
+
+    @Test
+    void aParserFromBeforeMinor8StillAcceptsATmMadeXid() {
+        // What Xid.parse did before minor 8: a tag of other than 16 digits reads as part of the address.
+        String text = Xid.tmMade("10.0.0.5:8091", 42, new SecureRandom()).toString();
+        String rest = text.substring(0, text.lastIndexOf(':'));
+        assertThat(Long.parseLong(text.substring(text.lastIndexOf(':') + 1))).isEqualTo(42);
+        assertThat(new Xid(rest, "", 42).tcAddress()).startsWith("10.0.0.5:8091:");
+    }
+
+    @Test
+    void theLongestTmAddressWithTheLargestSequenceFitsMaxLength() {
+        Xid longest = Xid.tmMade("a".repeat(Xid.MAX_TM_ADDRESS_LENGTH), Long.MAX_VALUE, new SecureRandom());
         assertThat(longest.toString()).hasSize(Xid.MAX_LENGTH);
         assertThat(Xid.parse(longest.toString())).isEqualTo(longest);
     }

@@ -64,6 +64,19 @@ public final class Coordinator {
     public record Limits(long maxActive, long maxActivePerApplication) {
     }
 
+    /**
+     * How to create a global transaction whose XID the TM made ({@link Xid#tmMade}, protocol minor 8),
+     * carried on the TM process's requests for it until the TC has answered one: the TC creates the
+     * transaction at the first it receives, with what Begin would have recorded.
+     *
+     * @param timeoutMs 0 for the TC's default
+     * @param elapsedMs how long ago the TM began it, on the TM's monotonic clock: the deadline is
+     *                  receive time - elapsed + timeout, whatever the two hosts' clocks say
+     */
+    public record Creation(String name, String applicationId, long timeoutMs, TransactionProtocol protocol,
+                           long elapsedMs) {
+    }
+
     public Coordinator(TransactionStore store, Phase2Driver driver, BranchChannel channel, IdGenerator ids,
                        TcMetrics metrics, Clock clock, String tcAddress, Duration defaultTimeout,
                        Duration maxTimeout, TransactionProtocol defaultProtocol, int maxLockKeys, Limits limits,
@@ -91,15 +104,8 @@ public final class Coordinator {
 
     public CompletableFuture<GlobalTransaction> begin(String name, String applicationId, long timeoutMs,
                                                       TransactionProtocol protocol) {
-        if (timeoutMs < 0 || timeoutMs > maxTimeout.toMillis()) {
-            throw CoordinatorException.invalid("Timeout " + timeoutMs + " ms is out of range: use 1.."
-                    + maxTimeout.toMillis() + " ms (cohort.tc.max-timeout), or 0 for the default "
-                    + defaultTimeout.toMillis() + " ms");
-        }
-        TransactionProtocol chosen = protocol == TransactionProtocol.PROTOCOL_UNSPECIFIED ? defaultProtocol : protocol;
-        if (chosen != TransactionProtocol.TWO_PHASE && chosen != TransactionProtocol.THREE_PHASE) {
-            throw CoordinatorException.invalid("Unknown protocol " + protocol + ": use TWO_PHASE or THREE_PHASE");
-        }
+        checkTimeout(timeoutMs);
+        TransactionProtocol chosen = chosenProtocol(protocol);
         checkLimits(applicationId);
         long now = clock.millis();
         String xid = ids.nextXid().toString();
@@ -108,6 +114,144 @@ public final class Coordinator {
         return store.insertGlobal(tx).thenApply(v -> {
             metrics.begun();
             return tx;
+        });
+    }
+
+    /**
+     * Begin of an XID the TM made (its process is about to send the XID to another service before any
+     * branch registered): creates the transaction unless the TC knows it, and answers it either way.
+     */
+    public CompletableFuture<GlobalTransaction> begin(String xid, Creation creation) {
+        Optional<GlobalTransaction> known = lookup(xid);
+        return known.isPresent() ? CompletableFuture.completedFuture(known.get()) : create(xid, creation);
+    }
+
+    private void checkTimeout(long timeoutMs) {
+        if (timeoutMs < 0 || timeoutMs > maxTimeout.toMillis()) {
+            throw CoordinatorException.invalid("Timeout " + timeoutMs + " ms is out of range: use 1.."
+                    + maxTimeout.toMillis() + " ms (cohort.tc.max-timeout), or 0 for the default "
+                    + defaultTimeout.toMillis() + " ms");
+        }
+    }
+
+    private TransactionProtocol chosenProtocol(TransactionProtocol protocol) {
+        TransactionProtocol chosen = protocol == TransactionProtocol.PROTOCOL_UNSPECIFIED ? defaultProtocol : protocol;
+        if (chosen != TransactionProtocol.TWO_PHASE && chosen != TransactionProtocol.THREE_PHASE) {
+            throw CoordinatorException.invalid("Unknown protocol " + protocol + ": use TWO_PHASE or THREE_PHASE");
+        }
+        return chosen;
+    }
+
+    /**
+     * The transaction a TM-made XID's first request creates, in {@code status} (BEGIN, or the end of a
+     * commit or rollback nobody registered a branch in), its begin time moved back by the TM's elapsed
+     * time. Refuses what no TM of ours makes: an XID the TC would have issued (its transaction is gone
+     * or never was, and must not come back), or one without a plausible address.
+     */
+    private GlobalTransaction toCreate(String xid, Creation creation, GlobalStatus status, String reason) {
+        Xid parsed = Xid.parse(xid); // checked by lookup already
+        if (!parsed.tmMade()) {
+            throw CoordinatorException.unknownXid(xid, store.whyUnknown()
+                    + "; only an XID a TM made (a 32-hex-digit tag) is created at its first request, use Begin otherwise");
+        }
+        if (!plausibleAddress(parsed.tcAddress())) {
+            throw CoordinatorException.invalid("XID " + oneLine(xid) + " has no TC address of the form host:port before"
+                    + " its tag: the TC creates only XIDs made by Cohort's TM");
+        }
+        if (creation.elapsedMs() < 0) {
+            throw CoordinatorException.invalid("Creation of " + xid + " says it began " + creation.elapsedMs()
+                    + " ms ago: elapsed_ms must be 0 or more");
+        }
+        checkTimeout(creation.timeoutMs());
+        TransactionProtocol chosen = chosenProtocol(creation.protocol());
+        long now = clock.millis();
+        long timeout = creation.timeoutMs() == 0 ? defaultTimeout.toMillis() : creation.timeoutMs();
+        return new GlobalTransaction(xid, creation.name(), creation.applicationId(), chosen, status,
+                now - creation.elapsedMs(), timeout, "", reason, now);
+    }
+
+    private static boolean plausibleAddress(String address) {
+        int colon = address.lastIndexOf(':');
+        if (colon <= 0 || colon == address.length() - 1 || colon < address.length() - 6) {
+            return false;
+        }
+        for (int i = 0; i < address.length(); i++) {
+            char c = address.charAt(i);
+            if (c <= ' ' || c >= 0x7f) {
+                return false;
+            }
+        }
+        for (int i = colon + 1; i < address.length(); i++) {
+            if (!Character.isDigit(address.charAt(i))) {
+                return false;
+            }
+        }
+        return Integer.parseInt(address.substring(colon + 1)) <= 65535;
+    }
+
+    /**
+     * Creates the transaction of a TM-made XID the store does not know, in BEGIN, with the caps on
+     * unfinished transactions checked as at Begin. Past its deadline already (the TM began it longer
+     * ago than its timeout), it is recorded timed out and rolled back, and the request is refused with
+     * GLOBAL_TIMED_OUT. Two first requests at once (here or at two replicas) create it once: the one
+     * that loses goes on with the transaction the other created.
+     */
+    private CompletableFuture<GlobalTransaction> create(String xid, Creation creation) {
+        GlobalTransaction tx = toCreate(xid, creation, GlobalStatus.BEGIN, "");
+        if (tx.updatedAtMs() > tx.deadlineMs()) {
+            return recordTimedOut(tx).thenApply(existing -> existing);
+        }
+        checkLimits(tx.applicationId());
+        return store.createGlobal(tx).thenApply(created -> {
+            if (!created) {
+                return find(xid); // another request created it first
+            }
+            metrics.begun();
+            log.debug("Global transaction {} created at its first request ({} ms after its TM began it)", xid,
+                    creation.elapsedMs());
+            return tx;
+        });
+    }
+
+    /**
+     * Records as timed out a transaction whose first request came after its deadline, and refuses the
+     * request; completes (without refusing) with the transaction another request created meanwhile.
+     */
+    private CompletableFuture<GlobalTransaction> recordTimedOut(GlobalTransaction tx) {
+        String reason = "timed out before the TC heard of it: its first request came " + (tx.updatedAtMs()
+                - tx.beginTimeMs()) + " ms after its TM began it, timeout " + tx.timeoutMs() + " ms";
+        return store.createGlobal(tx.withStatus(GlobalStatus.TIMEOUT_ROLLBACKED, reason, tx.updatedAtMs()))
+                .thenApply(created -> {
+                    if (!created) {
+                        return find(tx.xid());
+                    }
+                    throw new CoordinatorException(ErrorCode.GLOBAL_TIMED_OUT, "Global transaction " + tx.xid() + " "
+                            + reason + "; it is rolled back. Roll back the local work and begin again");
+                });
+    }
+
+    /**
+     * A commit, rollback or rollback-only mark for a TM-made XID nobody registered a branch in: there is
+     * nothing to drive, so the TC records the end at once ({@code end}, or timed out for a commit past
+     * the deadline). Recording it, rather than only answering, is what keeps a late registration with
+     * the same XID from starting a transaction of its own. {@code orKnown} handles a transaction another
+     * request created meanwhile.
+     */
+    private CompletableFuture<GlobalTransaction> endUnseen(String xid, Creation creation, GlobalStatus end,
+                                                           String reason,
+                                                           java.util.function.Function<GlobalTransaction,
+                                                                   CompletableFuture<GlobalTransaction>> orKnown) {
+        GlobalTransaction begun = toCreate(xid, creation, GlobalStatus.BEGIN, "");
+        if (end == GlobalStatus.COMMITTED && begun.updatedAtMs() > begun.deadlineMs()) {
+            return recordTimedOut(begun).thenCompose(orKnown);
+        }
+        GlobalTransaction ended = begun.withStatus(end, reason, begun.updatedAtMs());
+        return store.createGlobal(ended).thenCompose(created -> {
+            if (!created) {
+                return orKnown.apply(find(xid));
+            }
+            log.debug("Global transaction {} ended {} with no branch registered", xid, end);
+            return CompletableFuture.completedFuture(ended);
         });
     }
 
@@ -138,6 +282,16 @@ public final class Coordinator {
         return commit(require(xid));
     }
 
+    /** Commit of a TM-made XID: one the TC has not seen (no branch registered) is recorded COMMITTED. */
+    public CompletableFuture<GlobalTransaction> commit(String xid, Creation creation) {
+        Optional<GlobalTransaction> known = lookup(xid);
+        if (known.isPresent() || creation == null) {
+            return commit(known.orElseThrow(() -> CoordinatorException.unknownXid(xid, store.whyUnknown())));
+        }
+        return endUnseen(xid, creation, GlobalStatus.COMMITTED, "commit requested by TM: no branch registered",
+                this::commit);
+    }
+
     private CompletableFuture<GlobalTransaction> commit(GlobalTransaction tx) {
         String xid = tx.xid();
         GlobalStatus status = tx.status();
@@ -164,6 +318,17 @@ public final class Coordinator {
 
     public CompletableFuture<GlobalTransaction> rollback(String xid) {
         return rollback(require(xid), "rollback requested by TM", ChangeCause.TM);
+    }
+
+    /** Rollback of a TM-made XID: one the TC has not seen (no branch registered) is recorded ROLLBACKED. */
+    public CompletableFuture<GlobalTransaction> rollback(String xid, Creation creation) {
+        Optional<GlobalTransaction> known = lookup(xid);
+        if (known.isPresent() || creation == null) {
+            return rollback(known.orElseThrow(() -> CoordinatorException.unknownXid(xid, store.whyUnknown())),
+                    "rollback requested by TM", ChangeCause.TM);
+        }
+        return endUnseen(xid, creation, GlobalStatus.ROLLBACKED, "rollback requested by TM: no branch registered",
+                tx -> rollback(tx, "rollback requested by TM", ChangeCause.TM));
     }
 
     /** @param reason why, and who asked: recorded on the transaction */
@@ -219,6 +384,16 @@ public final class Coordinator {
      */
     public CompletableFuture<Registration> registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                          byte[] applicationData, String clientId, long lockWaitMs) {
+        return registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, null);
+    }
+
+    /**
+     * Registers a branch as above; with {@code creation} (a TM-made XID), the first registration the TC
+     * hears of creates the transaction.
+     */
+    public CompletableFuture<Registration> registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         Creation creation) {
         log.debug("Branch of {} on resource {} registering {} lock keys", xid, LogText.safe(resourceId), lockKeys.size());
         if (resourceId.isEmpty()) {
             throw CoordinatorException.invalid("Branch registration for " + xid + " has no resource id");
@@ -243,7 +418,43 @@ public final class Coordinator {
                     + "' on this TC: the RM must open its command stream (hello with its resource ids) before "
                     + "registering branches, or phase 2 could never reach it");
         }
-        GlobalTransaction tx = require(xid);
+        Optional<GlobalTransaction> known = lookup(xid);
+        if (known.isPresent() || creation == null) {
+            return register(known.orElseThrow(() -> CoordinatorException.unknownXid(xid, store.whyUnknown())),
+                    resourceId, lockKeys, applicationData, clientId, lockWaitMs, rows);
+        }
+        CompletableFuture<Registration> answer = new CompletableFuture<>();
+        create(xid, creation).whenComplete((tx, created) -> {
+            if (created != null) {
+                answer.completeExceptionally(created);
+                return;
+            }
+            try {
+                CompletableFuture<Registration> registered = register(tx, resourceId, lockKeys, applicationData,
+                        clientId, lockWaitMs, rows);
+                registered.whenComplete((r, e) -> {
+                    if (e != null) {
+                        answer.completeExceptionally(e);
+                    } else {
+                        answer.complete(r);
+                    }
+                });
+                answer.whenComplete((r, e) -> {
+                    if (answer.isCancelled()) {
+                        registered.cancel(false); // the caller went away: leave the queue
+                    }
+                });
+            } catch (RuntimeException e) {
+                answer.completeExceptionally(e);
+            }
+        });
+        return answer;
+    }
+
+    private CompletableFuture<Registration> register(GlobalTransaction tx, String resourceId, List<String> lockKeys,
+                                                     byte[] applicationData, String clientId, long lockWaitMs,
+                                                     List<RowKey> rows) {
+        String xid = tx.xid();
         if (tx.status() == GlobalStatus.BEGIN && clock.millis() > tx.deadlineMs()) {
             driver.timeOut(tx);
             throw new CoordinatorException(ErrorCode.GLOBAL_TIMED_OUT, "Global transaction " + xid + " timed out after "
@@ -324,7 +535,23 @@ public final class Coordinator {
      * not undone (it is in the answer, for the RM to report).
      */
     public CompletableFuture<GlobalTransaction> markRollbackOnly(String xid, String resourceId, String reason) {
-        return rollbackOnly(require(xid), "a branch on resource " + resourceId, reason);
+        return markRollbackOnly(xid, resourceId, reason, null);
+    }
+
+    /**
+     * As above; with {@code creation} (a TM-made XID), one the TC has not seen is recorded rolled back
+     * with the reason, so the TM's commit is refused with it.
+     */
+    public CompletableFuture<GlobalTransaction> markRollbackOnly(String xid, String resourceId, String reason,
+                                                                 Creation creation) {
+        String who = "a branch on resource " + resourceId;
+        Optional<GlobalTransaction> known = lookup(xid);
+        if (known.isPresent() || creation == null) {
+            return rollbackOnly(known.orElseThrow(() -> CoordinatorException.unknownXid(xid, store.whyUnknown())),
+                    who, reason);
+        }
+        return endUnseen(xid, creation, GlobalStatus.ROLLBACKED, "rollback-only: " + who + " failed in phase 1: "
+                + oneLine(reason), tx -> rollbackOnly(tx, who, reason));
     }
 
     private CompletableFuture<GlobalTransaction> rollbackOnly(GlobalTransaction tx, String who, String reason) {
@@ -391,6 +618,16 @@ public final class Coordinator {
             throw CoordinatorException.invalid(e.getMessage());
         }
         return find(xid);
+    }
+
+    /** The transaction a caller names if the store knows it, its XID checked as in {@link #require}. */
+    private Optional<GlobalTransaction> lookup(String xid) {
+        try {
+            Xid.parse(xid);
+        } catch (IllegalArgumentException e) {
+            throw CoordinatorException.invalid(e.getMessage());
+        }
+        return store.findGlobal(xid);
     }
 
     /** The transaction of an XID already checked (read again after a race). */

@@ -21,6 +21,7 @@ import io.cohort.protocol.v1.RmMessage;
 import io.cohort.protocol.v1.RollbackOnlyRequest;
 import io.cohort.protocol.v1.TcMessage;
 import io.cohort.protocol.v1.TcWelcome;
+import io.cohort.protocol.v1.TransactionCreation;
 import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
 import io.cohort.tc.coordinator.Coordinator;
 import io.cohort.tc.coordinator.CoordinatorException;
@@ -84,22 +85,39 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
         answer("begin", null, false, response, () -> {
             checkLength("name", request.getName(), MAX_NAME_LENGTH);
             checkLength("application_id", request.getApplicationId(), MAX_ID_LENGTH);
-            return coordinator.begin(request.getName(), Caller.current().applicationId(request.getApplicationId()),
-                    request.getTimeoutMs(), request.getProtocol());
+            String applicationId = Caller.current().applicationId(request.getApplicationId());
+            if (!request.getXid().isEmpty()) { // (minor 8) an XID the TM made
+                return coordinator.begin(request.getXid(), new Coordinator.Creation(request.getName(), applicationId,
+                        request.getTimeoutMs(), request.getProtocol(), request.getElapsedMs()));
+            }
+            return coordinator.begin(request.getName(), applicationId, request.getTimeoutMs(), request.getProtocol());
         }, tx -> BeginResponse.newBuilder().setXid(tx.xid()).setTimeoutMs(tx.timeoutMs())
-                .setProtocol(tx.protocol()).build());
+                .setProtocol(tx.protocol()).setProtocolMinor(Protocol.PROTOCOL_MINOR).build());
     }
 
     @Override
     public void commit(GlobalRequest request, StreamObserver<GlobalStatusResponse> response) {
-        answer("commit", request.getXid(), true, response, () -> coordinator.commit(request.getXid()),
+        answer("commit", request.getXid(), true, response,
+                () -> coordinator.commit(request.getXid(), creation(request.hasCreation(), request.getCreation())),
                 this::statusOf);
     }
 
     @Override
     public void rollback(GlobalRequest request, StreamObserver<GlobalStatusResponse> response) {
-        answer("rollback", request.getXid(), true, response, () -> coordinator.rollback(request.getXid()),
+        answer("rollback", request.getXid(), true, response,
+                () -> coordinator.rollback(request.getXid(), creation(request.hasCreation(), request.getCreation())),
                 this::statusOf);
+    }
+
+    /** (minor 8) What creates a TM-made XID's transaction, checked like a Begin; null when absent. */
+    private static Coordinator.Creation creation(boolean present, TransactionCreation c) {
+        if (!present) {
+            return null;
+        }
+        checkLength("creation.name", c.getName(), MAX_NAME_LENGTH);
+        checkLength("creation.application_id", c.getApplicationId(), MAX_ID_LENGTH);
+        return new Coordinator.Creation(c.getName(), Caller.current().applicationId(c.getApplicationId()),
+                c.getTimeoutMs(), c.getProtocol(), c.getElapsedMs());
     }
 
     @Override
@@ -125,7 +143,8 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
             }
             CompletableFuture<Coordinator.Registration> registration = coordinator.registerBranch(request.getXid(),
                     request.getResourceId(), request.getLockKeysList(), request.getApplicationData().toByteArray(),
-                    request.getClientId(), request.getLockWaitMs());
+                    request.getClientId(), request.getLockWaitMs(),
+                    creation(request.hasCreation(), request.getCreation()));
             if (request.getLockWaitMs() > 0 && response instanceof ServerCallStreamObserver<?> call) {
                 call.setOnCancelHandler(() -> registration.cancel(false)); // the RM gave up or went away: stop waiting
             }
@@ -166,7 +185,8 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                 throw CoordinatorException.invalid("Rollback-only report for " + request.getXid() + " has no resource id");
             }
             checkMayServe(request.getResourceId(), "mark " + request.getXid() + " rollback-only for");
-            return coordinator.markRollbackOnly(request.getXid(), request.getResourceId(), request.getReason());
+            return coordinator.markRollbackOnly(request.getXid(), request.getResourceId(), request.getReason(),
+                    creation(request.hasCreation(), request.getCreation()));
         }, this::statusOf);
     }
 

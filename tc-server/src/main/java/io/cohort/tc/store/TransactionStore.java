@@ -53,6 +53,16 @@ public interface TransactionStore extends AutoCloseable {
     CompletableFuture<Void> insertGlobal(GlobalTransaction tx);
 
     /**
+     * Stores {@code tx} unless its XID exists already (an XID the TM made, created by whichever request
+     * reaches the TC first): completes with whether this call created it. Atomic across every replica
+     * sharing the store, so two first requests at once leave exactly one transaction; the one that lost
+     * changed nothing. Durable like {@link #insertGlobal}; {@code tx} may be in a final status (a commit
+     * or rollback of a transaction nobody registered a branch in), recorded so that a late registration
+     * finds it ended instead of creating it again.
+     */
+    CompletableFuture<Boolean> createGlobal(GlobalTransaction tx);
+
+    /**
      * Atomically: checks the global transaction exists and is in BEGIN, checks that no other XID
      * holds any of {@code rows} (rows already held by the same XID are fine), then stores the
      * branch and a lock on every row. Durable when the future completes with {@code Registered}.

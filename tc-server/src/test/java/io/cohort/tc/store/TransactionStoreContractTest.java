@@ -110,6 +110,36 @@ public abstract class TransactionStoreContractTest {
         assertThat(store.findGlobal("tc:1")).contains(first);
     }
 
+    @Test
+    void createGlobalCreatesAnUnknownXidOnceAndLeavesAnExistingOneAlone() {
+        GlobalTransaction first = global("tc:1", 100);
+        assertThat(store.createGlobal(first).join()).isTrue();
+        GlobalTransaction second = new GlobalTransaction("tc:1", "other", "app2", TransactionProtocol.THREE_PHASE,
+                GlobalStatus.BEGIN, 200, 5_000, "", "", 200);
+        assertThat(store.createGlobal(second).join()).isFalse();
+        assertThat(store.findGlobal("tc:1")).contains(first);
+        assertThat(store.countUnfinished("bank")).isEqualTo(new TransactionStore.Unfinished(1, 1));
+    }
+
+    @Test
+    void createGlobalKeepsATransactionThatEndedWithoutBranchesAsEndedAcrossAReopen() throws Exception {
+        GlobalTransaction committed = new GlobalTransaction("tc:1", "empty", "bank", TransactionProtocol.TWO_PHASE,
+                GlobalStatus.COMMITTED, 100, 60_000, "", "commit requested by TM: no branch registered", 101);
+        assertThat(store.createGlobal(committed).join()).isTrue();
+        store.insertGlobal(global("tc:2", 102)).join(); // a later write makes the creation durable
+        store.transitionGlobal("tc:2", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "").join();
+
+        store = reopen(store);
+        assertThat(store.findGlobal("tc:1")).hasValueSatisfying(tx -> {
+            assertThat(tx.status()).isEqualTo(GlobalStatus.COMMITTED);
+            assertThat(tx.reason()).isEqualTo("commit requested by TM: no branch registered");
+        });
+        assertThat(store.findUnended()).extracting(GlobalTransaction::xid).containsExactly("tc:2");
+        assertThat(store.createGlobal(global("tc:1", 300)).join()).as("an ended XID is not created again").isFalse();
+        Branch late = branch("tc:1", 11, "db1", "account:1");
+        assertThat(store.registerBranch(late, rows("db1", "account:1")).join()).isInstanceOf(RegisterResult.NotActive.class);
+    }
+
     // ---------------------------------------------------------------- registerBranch
 
     @Test

@@ -30,6 +30,11 @@ public class CohortProperties {
 
         /** Times the TM asks the TC to commit before it reports the outcome as unknown. */
         private int commitRetryAttempts = 5;
+        /**
+         * Make XIDs here, with no Begin call, when the TC speaks protocol minor 8: the TC creates the
+         * transaction at its first registration or commit. False: always call Begin.
+         */
+        private boolean beginless = true;
 
         /** Times the TM asks the TC to roll back; the TC's timeout rolls back what it never hears. */
         private int rollbackRetryAttempts = 3;
@@ -57,6 +62,14 @@ public class CohortProperties {
 
         public void setDefaultProtocol(CommitProtocol defaultProtocol) {
             this.defaultProtocol = defaultProtocol;
+        }
+
+        public boolean isBeginless() {
+            return beginless;
+        }
+
+        public void setBeginless(boolean beginless) {
+            this.beginless = beginless;
         }
 
         public int getCommitRetryAttempts() {

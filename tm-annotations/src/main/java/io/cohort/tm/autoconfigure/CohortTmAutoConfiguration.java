@@ -38,7 +38,7 @@ public class CohortTmAutoConfiguration {
     public TmConfig cohortTmConfig(CohortProperties properties) {
         CohortProperties.Tm tm = properties.getTm();
         return new TmConfig(tm.getDefaultTimeout(), tm.getDefaultProtocol(), tm.getCommitRetryAttempts(),
-                tm.getRollbackRetryAttempts(), tm.getRetryBackoff());
+                tm.getRollbackRetryAttempts(), tm.getRetryBackoff(), tm.isBeginless());
     }
 
     @Bean

@@ -1,5 +1,6 @@
 package io.cohort.tm.propagation;
 
+import io.cohort.client.TmMadeXids;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.Protocol;
 import java.io.IOException;
@@ -20,6 +21,7 @@ public final class XidClientHttpRequestInterceptor implements ClientHttpRequestI
             throws IOException {
         String xid = XidContext.current();
         if (xid != null) {
+            TmMadeXids.announce(xid); // the callee's RM must find the transaction at the TC
             request.getHeaders().set(Protocol.XID_HEADER, xid);
         }
         return execution.execute(request, body);

@@ -1,5 +1,6 @@
 package io.cohort.tm.propagation;
 
+import io.cohort.client.TmMadeXids;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.Protocol;
 import org.springframework.web.reactive.function.client.ClientRequest;
@@ -27,6 +28,9 @@ public final class XidExchangeFilterFunction implements ExchangeFilterFunction {
         if (xid == null) {
             return next.exchange(request);
         }
+        // The callee's RM must find the transaction at the TC: a TM-made XID not yet announced costs one
+        // blocking call here, once per transaction (none once a branch of it registered).
+        TmMadeXids.announce(xid.toString());
         return next.exchange(ClientRequest.from(request).header(Protocol.XID_HEADER, xid.toString()).build());
     }
 }

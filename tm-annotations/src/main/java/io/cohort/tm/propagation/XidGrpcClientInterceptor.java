@@ -1,5 +1,6 @@
 package io.cohort.tm.propagation;
 
+import io.cohort.client.TmMadeXids;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.Protocol;
 import io.grpc.CallOptions;
@@ -23,6 +24,7 @@ public final class XidGrpcClientInterceptor implements ClientInterceptor {
         if (xid == null) {
             return call;
         }
+        TmMadeXids.announce(xid); // the callee's RM must find the transaction at the TC
         return new ForwardingClientCall.SimpleForwardingClientCall<>(call) {
             @Override
             public void start(Listener<R> listener, Metadata headers) {

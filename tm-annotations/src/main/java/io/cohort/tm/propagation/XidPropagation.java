@@ -1,5 +1,6 @@
 package io.cohort.tm.propagation;
 
+import io.cohort.client.TmMadeXids;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.Protocol;
 import io.cohort.protocol.Xid;
@@ -32,6 +33,7 @@ public final class XidPropagation {
         if (xid == null) {
             return false;
         }
+        TmMadeXids.announce(xid); // the receiver's RM must find the transaction at the TC
         setter.accept(HEADER, xid);
         return true;
     }

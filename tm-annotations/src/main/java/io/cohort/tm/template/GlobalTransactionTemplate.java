@@ -3,6 +3,7 @@ package io.cohort.tm.template;
 import io.cohort.client.TcClient;
 import io.cohort.client.TcException;
 import io.cohort.client.TcUnavailableException;
+import io.cohort.client.TmMadeXids;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.TraceKeys;
@@ -117,26 +118,39 @@ public final class GlobalTransactionTemplate {
     private <T, E extends Throwable> T runInNew(TransactionDefinition definition, TransactionalBody<T, E> body,
                                                 String suspended, Observation observation) throws E {
         String xid = begin(definition);
-        observation.highCardinalityKeyValue(TraceKeys.XID, xid);
-        T result;
-        XidContext.bind(xid);
         try {
-            result = body.run();
-        } catch (Throwable thrown) {
+            observation.highCardinalityKeyValue(TraceKeys.XID, xid);
+            T result;
+            XidContext.bind(xid);
+            try {
+                result = body.run();
+            } catch (Throwable thrown) {
+                XidContext.restore(suspended);
+                completeAfterThrowing(definition, xid, thrown, observation);
+                throw thrown;
+            }
             XidContext.restore(suspended);
-            completeAfterThrowing(definition, xid, thrown, observation);
-            throw thrown;
+            commit(xid);
+            observation.lowCardinalityKeyValue(TraceKeys.OUTCOME, "committed");
+            return result;
+        } finally {
+            TmMadeXids.forget(xid);
         }
-        XidContext.restore(suspended);
-        commit(xid);
-        observation.lowCardinalityKeyValue(TraceKeys.OUTCOME, "committed");
-        return result;
     }
 
     private String begin(TransactionDefinition definition) {
         Duration timeout = definition.timeout() != null ? definition.timeout() : config.defaultTimeout();
         CommitProtocol protocol = definition.protocol() != CommitProtocol.DEFAULT
                 ? definition.protocol() : config.defaultProtocol();
+        if (config.beginless()) {
+            // No call: the TC creates the transaction at its first registration, commit or rollback.
+            String xid = tc.beginLocally(definition.name(), timeout, protocol.toWire());
+            if (xid != null) {
+                log.debug("Began global transaction {} '{}' (timeout {}, {}; the TC learns of it at its first call)",
+                        xid, definition.name(), timeout, protocol);
+                return xid;
+            }
+        }
         try {
             String xid = tc.begin(definition.name(), timeout, protocol.toWire());
             log.debug("Began global transaction {} '{}' (timeout {}, {})", xid, definition.name(), timeout, protocol);

@@ -12,9 +12,18 @@ import java.time.Duration;
  *                               unknown (each ask is itself retried by the TC client when no TC answers)
  * @param rollbackRetryAttempts  the same for rollback; the TC's timeout rolls back what is never heard
  * @param retryBackoff           first wait between asks; doubles each time
+ * @param beginless              make the XID here instead of calling Begin, when the TC speaks protocol
+ *                               minor 8 (the TC creates the transaction at its first registration or
+ *                               commit); false: always call Begin
  */
 public record TmConfig(Duration defaultTimeout, CommitProtocol defaultProtocol, int commitRetryAttempts,
-                       int rollbackRetryAttempts, Duration retryBackoff) {
+                       int rollbackRetryAttempts, Duration retryBackoff, boolean beginless) {
+
+    /** With {@code beginless} on. */
+    public TmConfig(Duration defaultTimeout, CommitProtocol defaultProtocol, int commitRetryAttempts,
+                    int rollbackRetryAttempts, Duration retryBackoff) {
+        this(defaultTimeout, defaultProtocol, commitRetryAttempts, rollbackRetryAttempts, retryBackoff, true);
+    }
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(60);
 
@@ -36,12 +45,17 @@ public record TmConfig(Duration defaultTimeout, CommitProtocol defaultProtocol, 
         }
     }
 
-    /** 60 s timeout, the TC's default protocol, 5 commit and 3 rollback attempts, 500 ms first backoff. */
+    /** 60 s timeout, the TC's default protocol, 5 commit and 3 rollback attempts, 500 ms first backoff, no Begin call. */
     public static TmConfig defaults() {
         return new TmConfig(DEFAULT_TIMEOUT, CommitProtocol.DEFAULT, 5, 3, Duration.ofMillis(500));
     }
 
     public TmConfig withRetryBackoff(Duration backoff) {
-        return new TmConfig(defaultTimeout, defaultProtocol, commitRetryAttempts, rollbackRetryAttempts, backoff);
+        return new TmConfig(defaultTimeout, defaultProtocol, commitRetryAttempts, rollbackRetryAttempts, backoff,
+                beginless);
+    }
+
+    public TmConfig withBeginless(boolean on) {
+        return new TmConfig(defaultTimeout, defaultProtocol, commitRetryAttempts, rollbackRetryAttempts, retryBackoff, on);
     }
 }

@@ -173,16 +173,25 @@ public final class EmbeddedTransactionStore implements TransactionStore {
 
     @Override
     public CompletableFuture<Void> insertGlobal(GlobalTransaction tx) {
+        return createGlobal(tx).thenApply(created -> {
+            if (!created) {
+                throw new IllegalStateException("Global transaction " + tx.xid() + " exists already");
+            }
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<Boolean> createGlobal(GlobalTransaction tx) {
         return changing(() -> {
             if (state.entry(tx.xid()) != null) {
-                return CompletableFuture.failedFuture(new IllegalStateException("Global transaction " + tx.xid()
-                        + " exists already"));
+                return CompletableFuture.completedFuture(false);
             }
             LogRecord record = new LogRecord.InsertGlobal(tx);
             byte[] frame = RecordCodec.encode(record);
             state.apply(record);
             writer.append(frame, null, null);
-            return CompletableFuture.completedFuture(null);
+            return CompletableFuture.completedFuture(true);
         });
     }
 

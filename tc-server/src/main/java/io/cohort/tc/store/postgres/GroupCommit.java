@@ -211,12 +211,15 @@ final class GroupCommit implements AutoCloseable {
         abstract void counted(int count);
     }
 
-    static final class InsertGlobal extends Simple<Void> {
+    /** A new transaction; with {@code ifAbsent}, an existing XID answers false instead of failing (createGlobal). */
+    static final class InsertGlobal extends Simple<Boolean> {
         final GlobalTransaction tx;
+        final boolean ifAbsent;
 
-        InsertGlobal(GlobalTransaction tx) {
+        InsertGlobal(GlobalTransaction tx, boolean ifAbsent) {
             super(tx.xid());
             this.tx = tx;
+            this.ifAbsent = ifAbsent;
         }
 
         @Override
@@ -247,7 +250,8 @@ final class GroupCommit implements AutoCloseable {
 
         @Override
         void counted(int count) {
-            if (count == 0) { // ON CONFLICT DO NOTHING: the XID exists
+            result = count > 0;
+            if (count == 0 && !ifAbsent) { // ON CONFLICT DO NOTHING: the XID exists
                 failure = new IllegalStateException(where(this) + " failed: a global transaction with this XID exists already");
             }
         }

@@ -174,9 +174,18 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     @Override
     public CompletableFuture<Void> insertGlobal(GlobalTransaction tx) {
-        CompletableFuture<Void> done = writes.submit(new GroupCommit.InsertGlobal(tx));
+        CompletableFuture<Boolean> done = writes.submit(new GroupCommit.InsertGlobal(tx, false));
         unfinished.begun(tx.applicationId());
-        return done;
+        return done.thenApply(created -> null);
+    }
+
+    @Override
+    public CompletableFuture<Boolean> createGlobal(GlobalTransaction tx) {
+        CompletableFuture<Boolean> created = writes.submit(new GroupCommit.InsertGlobal(tx, true));
+        if (!tx.status().isFinal()) {
+            unfinished.begun(tx.applicationId()); // at worst counted once too often until the next exact count
+        }
+        return created;
     }
 
     @Override
@@ -222,7 +231,7 @@ public final class PostgresTransactionStore implements TransactionStore {
             owned.branchesDeleted(t.xid);
         }
         if (w instanceof GroupCommit.InsertGlobal i) {
-            if (ok) {
+            if (ok && Boolean.TRUE.equals(i.result) && !i.tx.status().isFinal()) { // only what this replica created
                 owned.begun(i.tx);
             }
         } else if (w.foreign) {

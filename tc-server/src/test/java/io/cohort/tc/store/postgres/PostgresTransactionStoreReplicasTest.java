@@ -149,6 +149,41 @@ class PostgresTransactionStoreReplicasTest {
     }
 
     @Test
+    void firstRequestsForOneTmMadeXidAtBothReplicasAtOnceCreateExactlyOneTransactionOwnedByItsCreator()
+            throws Exception {
+        int transactions = 40;
+        ConcurrentHashMap<String, List<TransactionStore>> creators = new ConcurrentHashMap<>();
+        runOnThreads(thread -> {
+            TransactionStore store = thread % 2 == 0 ? replicaA : replicaB;
+            for (int i = 0; i < transactions; i++) {
+                String xid = "tm-made:" + i;
+                if (store.createGlobal(global(xid)).join()) {
+                    creators.computeIfAbsent(xid, x -> Collections.synchronizedList(new ArrayList<>())).add(store);
+                }
+            }
+        });
+
+        try (HikariDataSource admin = TestPostgres.get().dataSource(url, 1); Connection c = admin.getConnection();
+             Statement s = c.createStatement();
+             var rs = s.executeQuery("SELECT count(*), count(DISTINCT xid) FROM cohort_global_tx WHERE xid LIKE 'tm-made:%'")) {
+            rs.next();
+            assertThat(rs.getLong(1)).isEqualTo(transactions);
+            assertThat(rs.getLong(2)).isEqualTo(transactions);
+        }
+        Set<String> claimedByA = new java.util.HashSet<>();
+        replicaA.claimUnended(Set.of()).forEach(tx -> claimedByA.add(tx.xid()));
+        Set<String> claimedByB = new java.util.HashSet<>();
+        replicaB.claimUnended(Set.of()).forEach(tx -> claimedByB.add(tx.xid()));
+        for (int i = 0; i < transactions; i++) {
+            String xid = "tm-made:" + i;
+            assertThat(creators.get(xid)).as("creators of " + xid).hasSize(1);
+            TransactionStore owner = creators.get(xid).get(0);
+            assertThat(owner == replicaA ? claimedByA : claimedByB).as("the creator owns " + xid).contains(xid);
+            assertThat(owner == replicaA ? claimedByB : claimedByA).as("the other replica leaves " + xid).doesNotContain(xid);
+        }
+    }
+
+    @Test
     void aLockTakenThroughOneReplicaIsSeenByTheOther() {
         replicaA.insertGlobal(global("x:1")).join();
         replicaB.insertGlobal(global("x:2")).join();
