@@ -6,6 +6,7 @@ import io.cohort.protocol.v1.BeginRequest;
 import io.cohort.protocol.v1.BeginResponse;
 import io.cohort.protocol.v1.BranchStatusCode;
 import io.cohort.protocol.v1.BranchType;
+import io.cohort.protocol.v1.CallFrame;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.GlobalRequest;
 import io.cohort.protocol.v1.GlobalStatusResponse;
@@ -13,6 +14,7 @@ import io.cohort.protocol.v1.QueryLocksRequest;
 import io.cohort.protocol.v1.QueryLocksResponse;
 import io.cohort.protocol.v1.RegisterBranchRequest;
 import io.cohort.protocol.v1.RegisterBranchResponse;
+import io.cohort.protocol.v1.ReplyFrame;
 import io.cohort.protocol.v1.ReportBranchRequest;
 import io.cohort.protocol.v1.RollbackOnlyRequest;
 import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
@@ -23,6 +25,7 @@ import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import io.github.resilience4j.core.IntervalFunction;
 import io.github.resilience4j.retry.Retry;
 import io.github.resilience4j.retry.RetryConfig;
+import io.grpc.ClientInterceptors;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
@@ -34,6 +37,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -67,6 +71,8 @@ public final class TcClient implements AutoCloseable {
     private final TcCallTracing tracing;
     private final ManagedChannel channel;
     private final TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stub;
+    /** Null when the Calls stream is turned off ({@link TcClientConfig#callsStream()}). */
+    private final TcCallsStreams streams;
     private final Retry retry;
     private final CircuitBreaker circuitBreaker;
     /** Counts the breaker's openings; a channel watcher left from an earlier one stops when it sees a newer. */
@@ -98,6 +104,9 @@ public final class TcClient implements AutoCloseable {
         var plain = TransactionCoordinatorGrpc.newBlockingStub(channel)
                 .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(authHeaders(config)));
         this.stub = tracing.enabled() ? plain.withInterceptors(tracing.interceptor()) : plain;
+        this.streams = config.callsStream() ? new TcCallsStreams(ClientInterceptors.intercept(channel,
+                MetadataUtils.newAttachHeadersInterceptor(authHeaders(config))), config.address(),
+                TcCallsStreams.streamsFor(config)) : null;
         this.retry = Retry.of("cohort-tc", RetryConfig.custom()
                 .maxAttempts(config.retryAttempts())
                 .intervalFunction(IntervalFunction.ofExponentialBackoff(config.retryBackoff(), 2.0))
@@ -165,6 +174,14 @@ public final class TcClient implements AutoCloseable {
         return config;
     }
 
+    /**
+     * Whether calls now travel as frames on an open Calls stream (false: unary calls, because the
+     * stream is off, not open yet, being reopened, or the TC is older than protocol minor 9).
+     */
+    public boolean callsStreamOpen() {
+        return streams != null && streams.anyOpen();
+    }
+
     /** Where this client, and the TM and RM built on it, report their observations (NOOP: nowhere). */
     public ObservationRegistry observations() {
         return observations;
@@ -180,7 +197,8 @@ public final class TcClient implements AutoCloseable {
                 .setProtocol(protocol == null ? TransactionProtocol.PROTOCOL_UNSPECIFIED : protocol)
                 .build();
         BeginResponse response = call("begin", null, false, () -> {
-            BeginResponse begun = stubWaitingForConnection().begin(request);
+            BeginResponse begun = invoke(CallFrame.newBuilder().setBegin(request), ReplyFrame.ReplyCase.BEGIN,
+                    ReplyFrame::getBegin, 0, () -> stubWaitingForConnection().begin(request));
             tracing.tagXid(begun.getXid());
             return begun;
         });
@@ -190,17 +208,20 @@ public final class TcClient implements AutoCloseable {
     /** Asks the TC to commit; returns the status it reached (COMMITTED, ASYNC_COMMITTING, ... or a rollback status). */
     public GlobalStatusResponse commit(String xid) {
         GlobalRequest request = globalRequest(xid);
-        return call("commit", xid, true, () -> stub().commit(request));
+        return call("commit", xid, true, () -> invoke(CallFrame.newBuilder().setCommit(request),
+                ReplyFrame.ReplyCase.GLOBAL_STATUS, ReplyFrame::getGlobalStatus, 0, () -> stub().commit(request)));
     }
 
     public GlobalStatusResponse rollback(String xid) {
         GlobalRequest request = globalRequest(xid);
-        return call("rollback", xid, true, () -> stub().rollback(request));
+        return call("rollback", xid, true, () -> invoke(CallFrame.newBuilder().setRollback(request),
+                ReplyFrame.ReplyCase.GLOBAL_STATUS, ReplyFrame::getGlobalStatus, 0, () -> stub().rollback(request)));
     }
 
     public GlobalStatusResponse status(String xid) {
         GlobalRequest request = globalRequest(xid);
-        return call("status", xid, true, () -> stub().getStatus(request));
+        return call("status", xid, true, () -> invoke(CallFrame.newBuilder().setGetStatus(request),
+                ReplyFrame.ReplyCase.GLOBAL_STATUS, ReplyFrame::getGlobalStatus, 0, () -> stub().getStatus(request)));
     }
 
     /**
@@ -242,7 +263,9 @@ public final class TcClient implements AutoCloseable {
                 .setClientId(clientId == null ? "" : clientId)
                 .setLockWaitMs(waitMs)
                 .build();
-        return call("registerBranch", xid, false, () -> stubWaitingForConnection(waitMs).registerBranch(request));
+        return call("registerBranch", xid, false, () -> invoke(CallFrame.newBuilder().setRegisterBranch(request),
+                ReplyFrame.ReplyCase.REGISTER_BRANCH, ReplyFrame::getRegisterBranch, waitMs,
+                () -> stubWaitingForConnection(waitMs).registerBranch(request)));
     }
 
     /**
@@ -259,7 +282,9 @@ public final class TcClient implements AutoCloseable {
                 .setReason(reason == null ? "" : reason)
                 .setDecidedByRm(decidedByRm)
                 .build();
-        return GlobalStatus.fromWire(call("reportBranch", xid, true, () -> stub().reportBranch(request))
+        return GlobalStatus.fromWire(call("reportBranch", xid, true, () -> invoke(CallFrame.newBuilder()
+                        .setReportBranch(request), ReplyFrame.ReplyCase.REPORT_BRANCH, ReplyFrame::getReportBranch, 0,
+                        () -> stub().reportBranch(request)))
                 .getGlobalStatus());
     }
 
@@ -275,7 +300,8 @@ public final class TcClient implements AutoCloseable {
                 .setResourceId(resourceId)
                 .setReason(reason == null ? "" : reason)
                 .build();
-        return call("markRollbackOnly", xid, true, () -> stub().markRollbackOnly(request));
+        return call("markRollbackOnly", xid, true, () -> invoke(CallFrame.newBuilder().setMarkRollbackOnly(request),
+                ReplyFrame.ReplyCase.GLOBAL_STATUS, ReplyFrame::getGlobalStatus, 0, () -> stub().markRollbackOnly(request)));
     }
 
     /** Whether the rows are free of locks held by XIDs other than {@code ownXid} (may be null). */
@@ -286,7 +312,34 @@ public final class TcClient implements AutoCloseable {
                 .addAllLockKeys(lockKeys)
                 .setXid(ownXid == null ? "" : ownXid)
                 .build();
-        return call("queryLocks", ownXid, true, () -> stub().queryLocks(request));
+        return call("queryLocks", ownXid, true, () -> invoke(CallFrame.newBuilder().setQueryLocks(request),
+                ReplyFrame.ReplyCase.QUERY_LOCKS, ReplyFrame::getQueryLocks, 0, () -> stub().queryLocks(request)));
+    }
+
+    /**
+     * One call: as a frame on an open Calls stream, with the call timeout (plus {@code extraMs} the
+     * TC may hold it) as its deadline and the caller's trace in the frame, failing with the status
+     * the unary call would have; or, while no stream is open (or it is off, or the TC is older), as
+     * the unary call {@code unary}.
+     */
+    private <R> R invoke(CallFrame.Builder frame, ReplyFrame.ReplyCase expected, Function<ReplyFrame, R> answer,
+                         long extraMs, Supplier<R> unary) {
+        if (streams == null) {
+            return unary.get();
+        }
+        if (tracing.enabled()) {
+            frame.putAllTraceHeaders(tracing.currentHeaders());
+        }
+        TcCallsStreams.Pending pending = streams.send(frame);
+        if (pending == null) {
+            return unary.get();
+        }
+        ReplyFrame reply = pending.await(config.callTimeout().toMillis() + extraMs);
+        if (reply.getReplyCase() != expected) {
+            throw Status.INTERNAL.withDescription("the TC answered a " + expected + " call with " + reply.getReplyCase()
+                    + " on the Calls stream").asRuntimeException();
+        }
+        return answer.apply(reply);
     }
 
     private GlobalRequest globalRequest(String xid) {
@@ -385,6 +438,9 @@ public final class TcClient implements AutoCloseable {
 
     @Override
     public void close() {
+        if (streams != null) {
+            streams.close();
+        }
         channel.shutdown();
         try {
             if (!channel.awaitTermination(2, TimeUnit.SECONDS)) {
