@@ -12,6 +12,8 @@ import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;
 import io.micrometer.observation.transport.Kind;
 import io.micrometer.observation.transport.SenderContext;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.function.Supplier;
 
 /**
@@ -49,6 +51,28 @@ final class TcCallTracing {
         if (current != null && current.getContext() instanceof CallContext) {
             current.highCardinalityKeyValue(TraceKeys.XID, xid);
         }
+    }
+
+    /**
+     * The trace headers of the TC call's observation in scope, for a frame of the Calls stream (which
+     * carries calls of many traces, so they travel per frame); empty when there is none.
+     */
+    Map<String, String> currentHeaders() {
+        Observation current = registry.getCurrentObservation();
+        if (current == null || !(current.getContext() instanceof CallContext context)) {
+            return Map.of();
+        }
+        Metadata carrier = context.getCarrier();
+        Map<String, String> headers = new HashMap<>();
+        for (String key : carrier.keys()) {
+            if (!key.endsWith(Metadata.BINARY_HEADER_SUFFIX)) {
+                String value = carrier.get(Metadata.Key.of(key, Metadata.ASCII_STRING_MARSHALLER));
+                if (value != null) {
+                    headers.put(key, value);
+                }
+            }
+        }
+        return headers;
     }
 
     /** Adds the trace headers of the observation in scope, if it is a TC call's. */

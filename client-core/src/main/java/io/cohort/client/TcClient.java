@@ -7,6 +7,7 @@ import io.cohort.protocol.v1.BeginRequest;
 import io.cohort.protocol.v1.BeginResponse;
 import io.cohort.protocol.v1.BranchStatusCode;
 import io.cohort.protocol.v1.BranchType;
+import io.cohort.protocol.v1.CallFrame;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.GlobalRequest;
 import io.cohort.protocol.v1.GlobalStatusResponse;
@@ -14,6 +15,7 @@ import io.cohort.protocol.v1.QueryLocksRequest;
 import io.cohort.protocol.v1.QueryLocksResponse;
 import io.cohort.protocol.v1.RegisterBranchRequest;
 import io.cohort.protocol.v1.RegisterBranchResponse;
+import io.cohort.protocol.v1.ReplyFrame;
 import io.cohort.protocol.v1.ReportBranchRequest;
 import io.cohort.protocol.v1.RollbackOnlyRequest;
 import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
@@ -25,6 +27,7 @@ import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import io.github.resilience4j.core.IntervalFunction;
 import io.github.resilience4j.retry.Retry;
 import io.github.resilience4j.retry.RetryConfig;
+import io.grpc.ClientInterceptors;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
@@ -37,6 +40,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -70,6 +74,8 @@ public final class TcClient implements AutoCloseable {
     private final TcCallTracing tracing;
     private final ManagedChannel channel;
     private final TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stub;
+    /** Null when the Calls stream is turned off ({@link TcClientConfig#callsStream()}). */
+    private final TcCallsStreams streams;
     private final Retry retry;
     private final CircuitBreaker circuitBreaker;
     /** Counts the breaker's openings; a channel watcher left from an earlier one stops when it sees a newer. */
@@ -106,6 +112,9 @@ public final class TcClient implements AutoCloseable {
         var plain = TransactionCoordinatorGrpc.newBlockingStub(channel)
                 .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(authHeaders(config)));
         this.stub = tracing.enabled() ? plain.withInterceptors(tracing.interceptor()) : plain;
+        this.streams = config.callsStream() ? new TcCallsStreams(ClientInterceptors.intercept(channel,
+                MetadataUtils.newAttachHeadersInterceptor(authHeaders(config))), config.address(),
+                TcCallsStreams.streamsFor(config)) : null;
         this.retry = Retry.of("cohort-tc", RetryConfig.custom()
                 .maxAttempts(config.retryAttempts())
                 .intervalFunction(IntervalFunction.ofExponentialBackoff(config.retryBackoff(), 2.0))
@@ -173,6 +182,14 @@ public final class TcClient implements AutoCloseable {
         return config;
     }
 
+    /**
+     * Whether calls now travel as frames on an open Calls stream (false: unary calls, because the
+     * stream is off, not open yet, being reopened, or the TC is older than protocol minor 9).
+     */
+    public boolean callsStreamOpen() {
+        return streams != null && streams.anyOpen();
+    }
+
     /** Where this client, and the TM and RM built on it, report their observations (NOOP: nowhere). */
     public ObservationRegistry observations() {
         return observations;
@@ -188,7 +205,8 @@ public final class TcClient implements AutoCloseable {
                 .setProtocol(protocol == null ? TransactionProtocol.PROTOCOL_UNSPECIFIED : protocol)
                 .build();
         BeginResponse response = call("begin", null, false, () -> {
-            BeginResponse begun = stubWaitingForConnection().begin(request);
+            BeginResponse begun = invoke(CallFrame.newBuilder().setBegin(request), ReplyFrame.ReplyCase.BEGIN,
+                    ReplyFrame::getBegin, 0, () -> stubWaitingForConnection().begin(request));
             tracing.tagXid(begun.getXid());
             return begun;
         });
@@ -239,7 +257,8 @@ public final class TcClient implements AutoCloseable {
                 .setProtocol(creation.getProtocol())
                 .setElapsedMs(creation.getElapsedMs())
                 .build();
-        created(xid, () -> call("begin", xid, true, () -> stubWaitingForConnection().begin(request)));
+        created(xid, () -> call("begin", xid, true, () -> invoke(CallFrame.newBuilder().setBegin(request),
+                ReplyFrame.ReplyCase.BEGIN, ReplyFrame::getBegin, 0, () -> stubWaitingForConnection().begin(request))));
     }
 
     /**
@@ -264,20 +283,25 @@ public final class TcClient implements AutoCloseable {
     public GlobalStatusResponse commit(String xid) {
         TransactionCreation creation = TmMadeXids.creationFor(xid);
         GlobalRequest request = globalRequest(xid, creation);
-        return creation == null ? call("commit", xid, true, () -> stub().commit(request))
-                : created(xid, () -> call("commit", xid, true, () -> stub().commit(request)));
+        Supplier<GlobalStatusResponse> commit = () -> call("commit", xid, true, () -> invoke(
+                CallFrame.newBuilder().setCommit(request), ReplyFrame.ReplyCase.GLOBAL_STATUS,
+                ReplyFrame::getGlobalStatus, 0, () -> stub().commit(request)));
+        return creation == null ? commit.get() : created(xid, commit);
     }
 
     public GlobalStatusResponse rollback(String xid) {
         TransactionCreation creation = TmMadeXids.creationFor(xid);
         GlobalRequest request = globalRequest(xid, creation);
-        return creation == null ? call("rollback", xid, true, () -> stub().rollback(request))
-                : created(xid, () -> call("rollback", xid, true, () -> stub().rollback(request)));
+        Supplier<GlobalStatusResponse> rollback = () -> call("rollback", xid, true, () -> invoke(
+                CallFrame.newBuilder().setRollback(request), ReplyFrame.ReplyCase.GLOBAL_STATUS,
+                ReplyFrame::getGlobalStatus, 0, () -> stub().rollback(request)));
+        return creation == null ? rollback.get() : created(xid, rollback);
     }
 
     public GlobalStatusResponse status(String xid) {
         GlobalRequest request = globalRequest(xid);
-        return call("status", xid, true, () -> stub().getStatus(request));
+        return call("status", xid, true, () -> invoke(CallFrame.newBuilder().setGetStatus(request),
+                ReplyFrame.ReplyCase.GLOBAL_STATUS, ReplyFrame::getGlobalStatus, 0, () -> stub().getStatus(request)));
     }
 
     /**
@@ -319,12 +343,14 @@ public final class TcClient implements AutoCloseable {
                 .setClientId(clientId == null ? "" : clientId)
                 .setLockWaitMs(waitMs);
         TransactionCreation creation = TmMadeXids.creationFor(xid);
-        if (creation == null) {
-            return call("registerBranch", xid, false, () -> stubWaitingForConnection(waitMs).registerBranch(request.build()));
+        if (creation != null) {
+            request.setCreation(creation);
         }
-        RegisterBranchRequest creating = request.setCreation(creation).build();
-        return created(xid, () -> call("registerBranch", xid, false,
-                () -> stubWaitingForConnection(waitMs).registerBranch(creating)));
+        RegisterBranchRequest built = request.build();
+        Supplier<RegisterBranchResponse> register = () -> call("registerBranch", xid, false, () -> invoke(
+                CallFrame.newBuilder().setRegisterBranch(built), ReplyFrame.ReplyCase.REGISTER_BRANCH,
+                ReplyFrame::getRegisterBranch, waitMs, () -> stubWaitingForConnection(waitMs).registerBranch(built)));
+        return creation == null ? register.get() : created(xid, register);
     }
 
     /**
@@ -341,7 +367,9 @@ public final class TcClient implements AutoCloseable {
                 .setReason(reason == null ? "" : reason)
                 .setDecidedByRm(decidedByRm)
                 .build();
-        return GlobalStatus.fromWire(call("reportBranch", xid, true, () -> stub().reportBranch(request))
+        return GlobalStatus.fromWire(call("reportBranch", xid, true, () -> invoke(CallFrame.newBuilder()
+                        .setReportBranch(request), ReplyFrame.ReplyCase.REPORT_BRANCH, ReplyFrame::getReportBranch, 0,
+                        () -> stub().reportBranch(request)))
                 .getGlobalStatus());
     }
 
@@ -357,11 +385,14 @@ public final class TcClient implements AutoCloseable {
                 .setResourceId(resourceId)
                 .setReason(reason == null ? "" : reason);
         TransactionCreation creation = TmMadeXids.creationFor(xid);
-        if (creation == null) {
-            return call("markRollbackOnly", xid, true, () -> stub().markRollbackOnly(request.build()));
+        if (creation != null) {
+            request.setCreation(creation);
         }
-        RollbackOnlyRequest creating = request.setCreation(creation).build();
-        return created(xid, () -> call("markRollbackOnly", xid, true, () -> stub().markRollbackOnly(creating)));
+        RollbackOnlyRequest built = request.build();
+        Supplier<GlobalStatusResponse> mark = () -> call("markRollbackOnly", xid, true, () -> invoke(
+                CallFrame.newBuilder().setMarkRollbackOnly(built), ReplyFrame.ReplyCase.GLOBAL_STATUS,
+                ReplyFrame::getGlobalStatus, 0, () -> stub().markRollbackOnly(built)));
+        return creation == null ? mark.get() : created(xid, mark);
     }
 
     /** Whether the rows are free of locks held by XIDs other than {@code ownXid} (may be null). */
@@ -372,7 +403,34 @@ public final class TcClient implements AutoCloseable {
                 .addAllLockKeys(lockKeys)
                 .setXid(ownXid == null ? "" : ownXid)
                 .build();
-        return call("queryLocks", ownXid, true, () -> stub().queryLocks(request));
+        return call("queryLocks", ownXid, true, () -> invoke(CallFrame.newBuilder().setQueryLocks(request),
+                ReplyFrame.ReplyCase.QUERY_LOCKS, ReplyFrame::getQueryLocks, 0, () -> stub().queryLocks(request)));
+    }
+
+    /**
+     * One call: as a frame on an open Calls stream, with the call timeout (plus {@code extraMs} the
+     * TC may hold it) as its deadline and the caller's trace in the frame, failing with the status
+     * the unary call would have; or, while no stream is open (or it is off, or the TC is older), as
+     * the unary call {@code unary}.
+     */
+    private <R> R invoke(CallFrame.Builder frame, ReplyFrame.ReplyCase expected, Function<ReplyFrame, R> answer,
+                         long extraMs, Supplier<R> unary) {
+        if (streams == null) {
+            return unary.get();
+        }
+        if (tracing.enabled()) {
+            frame.putAllTraceHeaders(tracing.currentHeaders());
+        }
+        TcCallsStreams.Pending pending = streams.send(frame);
+        if (pending == null) {
+            return unary.get();
+        }
+        ReplyFrame reply = pending.await(config.callTimeout().toMillis() + extraMs);
+        if (reply.getReplyCase() != expected) {
+            throw Status.INTERNAL.withDescription("the TC answered a " + expected + " call with " + reply.getReplyCase()
+                    + " on the Calls stream").asRuntimeException();
+        }
+        return answer.apply(reply);
     }
 
     private GlobalRequest globalRequest(String xid) {
@@ -476,6 +534,9 @@ public final class TcClient implements AutoCloseable {
 
     @Override
     public void close() {
+        if (streams != null) {
+            streams.close();
+        }
         channel.shutdown();
         try {
             if (!channel.awaitTermination(2, TimeUnit.SECONDS)) {

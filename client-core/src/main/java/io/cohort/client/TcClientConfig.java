@@ -15,6 +15,8 @@ import java.util.List;
  * @param retryAttempts  attempts for calls that are safe to repeat (at least 1)
  * @param retryBackoff   first wait between attempts; doubles each time
  * @param tls            plaintext or TLS (and mutual TLS) to the TC
+ * @param callsStream    send every call as a frame on one long-lived stream per TC replica (protocol
+ *                       minor 9; an older TC gets unary calls) instead of one HTTP/2 stream per call
  */
 public record TcClientConfig(
         String address,
@@ -23,7 +25,8 @@ public record TcClientConfig(
         Duration callTimeout,
         int retryAttempts,
         Duration retryBackoff,
-        TcTls tls) {
+        TcTls tls,
+        boolean callsStream) {
 
     public TcClientConfig {
         if (address == null || address.isBlank()) {
@@ -51,6 +54,12 @@ public record TcClientConfig(
         tls = tls == null ? TcTls.PLAINTEXT : tls;
     }
 
+    /** Calls on the Calls stream (the default). */
+    public TcClientConfig(String address, String applicationId, String authToken, Duration callTimeout,
+                          int retryAttempts, Duration retryBackoff, TcTls tls) {
+        this(address, applicationId, authToken, callTimeout, retryAttempts, retryBackoff, tls, true);
+    }
+
     /** Plaintext to the TC. */
     public TcClientConfig(String address, String applicationId, String authToken, Duration callTimeout,
                           int retryAttempts, Duration retryBackoff) {
@@ -58,7 +67,14 @@ public record TcClientConfig(
     }
 
     public TcClientConfig withTls(TcTls tls) {
-        return new TcClientConfig(address, applicationId, authToken, callTimeout, retryAttempts, retryBackoff, tls);
+        return new TcClientConfig(address, applicationId, authToken, callTimeout, retryAttempts, retryBackoff, tls,
+                callsStream);
+    }
+
+    /** {@code false}: one unary gRPC call per call to the TC, as before protocol minor 9. */
+    public TcClientConfig withCallsStream(boolean callsStream) {
+        return new TcClientConfig(address, applicationId, authToken, callTimeout, retryAttempts, retryBackoff, tls,
+                callsStream);
     }
 
     public static TcClientConfig of(String address, String applicationId) {

@@ -90,6 +90,16 @@ class TcClientTracingTest {
         }
     }
 
+    /** On the Calls stream the trace travels per frame: the headers of the call's own observation, none outside one. */
+    @Test
+    void theTraceHeadersOfTheCallInScopeAreWhatAFrameCarries() {
+        TcCallTracing tracing = new TcCallTracing(tracingRegistry());
+        assertThat(tracing.currentHeaders()).isEmpty();
+        java.util.Map<String, String> inCall = tracing.observe("commit", "x:1", tracing::currentHeaders);
+        SpanData span = exported.getFinishedSpanItems().get(0);
+        assertThat(inCall).containsEntry("traceparent", "00-" + span.getTraceId() + "-" + span.getSpanId() + "-01");
+    }
+
     @Test
     void withoutATracerNothingIsSentButTheRequest() {
         try (TcClient client = new TcClient(config())) {

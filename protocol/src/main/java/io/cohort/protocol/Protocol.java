@@ -9,12 +9,15 @@ public final class Protocol {
      * Minor version of cohort.v1 this build speaks; bumped when fields are added (2: 3PC REDO,
      * decided_by_rm; 3: the protocol in RegisterBranchResponse; 4: MarkRollbackOnly; 5: a branch command's
      * trace_context; 6: lock waits at the TC, lock_wait_ms and waited_ms; 8: XIDs the TM makes, TransactionCreation,
-     * BeginResponse.protocol_minor).
+     * BeginResponse.protocol_minor; 9: the Calls stream).
      */
-    public static final int PROTOCOL_MINOR = 8;
+    public static final int PROTOCOL_MINOR = 9;
 
     /** The first minor whose TC creates a transaction from a TM-made XID ({@link Xid#tmMade}): no Begin call. */
     public static final int MINOR_BEGINLESS = 8;
+
+    /** The first minor whose TC serves the Calls stream (every unary call as a frame on one stream). */
+    public static final int CALLS_STREAM_MINOR = 9;
 
     /** HTTP header that carries the XID between services. */
     public static final String XID_HEADER = "Cohort-Xid";

@@ -56,7 +56,7 @@ public class CohortTcProperties {
         }
         checkAddress(tc.address);
         return new TcClientConfig(tc.address, name, tc.authToken, tc.callTimeout, tc.retryAttempts, tc.retryBackoff,
-                tc.tls.toTcTls());
+                tc.tls.toTcTls(), tc.callsStream);
     }
 
     private static final Pattern HOST_PORT = Pattern.compile("(\\[[^\\]]+\\]|[^:\\[\\]/]+):\\d{1,5}");
@@ -105,7 +105,21 @@ public class CohortTcProperties {
         /** First wait between those attempts; doubles each time. */
         private Duration retryBackoff = Duration.ofMillis(100);
 
+        /**
+         * Send every call as a frame on one long-lived stream per TC replica instead of one gRPC call
+         * each (a TC older than protocol minor 9 gets unary calls); false: unary calls only.
+         */
+        private boolean callsStream = true;
+
         private final Tls tls = new Tls();
+
+        public boolean isCallsStream() {
+            return callsStream;
+        }
+
+        public void setCallsStream(boolean callsStream) {
+            this.callsStream = callsStream;
+        }
 
         public Tls getTls() {
             return tls;

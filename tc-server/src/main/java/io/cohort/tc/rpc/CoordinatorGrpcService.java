@@ -6,6 +6,7 @@ import io.cohort.protocol.TraceKeys;
 import io.cohort.protocol.v1.BeginRequest;
 import io.cohort.protocol.v1.BeginResponse;
 import io.cohort.protocol.v1.BranchResult;
+import io.cohort.protocol.v1.CallFrame;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.GlobalRequest;
 import io.cohort.protocol.v1.GlobalStatusResponse;
@@ -14,6 +15,7 @@ import io.cohort.protocol.v1.QueryLocksRequest;
 import io.cohort.protocol.v1.QueryLocksResponse;
 import io.cohort.protocol.v1.RegisterBranchRequest;
 import io.cohort.protocol.v1.RegisterBranchResponse;
+import io.cohort.protocol.v1.ReplyFrame;
 import io.cohort.protocol.v1.ReportBranchRequest;
 import io.cohort.protocol.v1.ReportBranchResponse;
 import io.cohort.protocol.v1.RmHello;
@@ -45,6 +47,7 @@ import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -67,6 +70,9 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
     private final BranchDispatcher dispatcher;
     private final WarningThrottle refusedStreams;
     private final TcObservations observations;
+    /** Where frames of a Calls stream run (null: on the network thread), set by {@link GrpcServer}. */
+    private volatile Executor frameExecutor;
+    private volatile int maxCallsPerStream = Integer.MAX_VALUE;
 
     public CoordinatorGrpcService(Coordinator coordinator, BranchDispatcher dispatcher, Clock clock) {
         this(coordinator, dispatcher, clock, TcObservations.noop());
@@ -203,6 +209,23 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                     request.getLockKeysList(), request.getXid()));
         }, conflict -> conflict.map(c -> QueryLocksResponse.newBuilder().setLockable(false).setConflict(conflictOf(c)).build())
                 .orElseGet(() -> QueryLocksResponse.newBuilder().setLockable(true).build()));
+    }
+
+    /**
+     * Frames run where unary calls run: on the network thread when the store never blocks a call,
+     * else on the call executor, so one stream's calls do not wait for each other; at most
+     * {@code maxInFlight} at once, as on one connection.
+     */
+    void runFramesOn(Executor executor, int maxInFlight) {
+        this.frameExecutor = executor;
+        this.maxCallsPerStream = maxInFlight;
+    }
+
+    /** Every unary call as a frame on one stream (minor 9), served by the methods above: see {@link CallsStream}. */
+    @Override
+    public StreamObserver<CallFrame> calls(StreamObserver<ReplyFrame> outbound) {
+        return new CallsStream(this, (ServerCallStreamObserver<ReplyFrame>) outbound, frameExecutor, observations,
+                maxCallsPerStream);
     }
 
     @Override

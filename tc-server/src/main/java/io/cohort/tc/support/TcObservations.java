@@ -13,6 +13,7 @@ import io.micrometer.observation.transport.Kind;
 import io.micrometer.observation.transport.ReceiverContext;
 import io.micrometer.observation.transport.SenderContext;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -45,6 +46,10 @@ public final class TcObservations {
     private static final Metadata.Key<String> B3 = Metadata.Key.of("b3", Metadata.ASCII_STRING_MARSHALLER);
     private static final Metadata.Key<String> B3_TRACE_ID = Metadata.Key.of("x-b3-traceid", Metadata.ASCII_STRING_MARSHALLER);
     private static final Metadata.Key<String> B3_SAMPLED = Metadata.Key.of("x-b3-sampled", Metadata.ASCII_STRING_MARSHALLER);
+    private static final Metadata.Key<String> TRACESTATE = Metadata.Key.of("tracestate", Metadata.ASCII_STRING_MARSHALLER);
+    private static final Metadata.Key<String> B3_SPAN_ID = Metadata.Key.of("x-b3-spanid", Metadata.ASCII_STRING_MARSHALLER);
+    private static final Metadata.Key<String> B3_PARENT_SPAN_ID =
+            Metadata.Key.of("x-b3-parentspanid", Metadata.ASCII_STRING_MARSHALLER);
 
     private final ObservationRegistry registry;
     private final Map<String, Observation> decisions = new ConcurrentHashMap<>();
@@ -70,6 +75,26 @@ public final class TcObservations {
                 return Contexts.interceptCall(Context.current().withValue(HEADERS, headers), call, headers, next);
             }
         };
+    }
+
+    /**
+     * {@code base} with the trace headers of one frame of a Calls stream in place of a unary
+     * request's metadata, for {@link #request}; only the trace keys are taken, and never the stream's
+     * own metadata (a stream carries calls of many traces).
+     */
+    public Context withTraceHeaders(Context base, Map<String, String> traceHeaders) {
+        if (!enabled()) {
+            return base;
+        }
+        Metadata headers = new Metadata();
+        for (Metadata.Key<String> key : List.of(TRACEPARENT, TRACESTATE, B3, B3_TRACE_ID, B3_SPAN_ID, B3_PARENT_SPAN_ID,
+                B3_SAMPLED)) {
+            String value = traceHeaders.get(key.name());
+            if (value != null) {
+                headers.put(key, value);
+            }
+        }
+        return base.withValue(HEADERS, headers);
     }
 
     /**

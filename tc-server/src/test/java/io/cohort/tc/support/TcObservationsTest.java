@@ -2,12 +2,14 @@ package io.cohort.tc.support;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.grpc.Context;
 import io.grpc.Metadata;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationHandler;
 import io.micrometer.observation.ObservationRegistry;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** The TC observes a request only when its caller's trace is sampled: untraced calls cost no span, timer or scope. */
@@ -26,6 +28,22 @@ class TcObservationsTest {
         assertThat(TcObservations.sampledCaller(headers("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")))
                 .isTrue();
         assertThat(TcObservations.sampledCaller(headers("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"))).isTrue();
+    }
+
+    @Test
+    void aFrameOfTheCallsStreamIsObservedByItsOwnTraceHeaders() {
+        Context sampled = observations.withTraceHeaders(Context.ROOT,
+                Map.of("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "other", "x"));
+        Observation o = sampled.call(() -> observations.request("commit", "10.0.0.1:8091:11"));
+        assertThat(o).isNotSameAs(Observation.NOOP);
+        o.stop();
+        assertThat(started).containsExactly("cohort.tc commit");
+        // A frame without trace headers is not observed, whatever the stream's own metadata said.
+        Context streamHeaders = observations.withTraceHeaders(Context.ROOT,
+                Map.of("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+        Context untraced = observations.withTraceHeaders(streamHeaders, Map.of());
+        assertThat(untraced.call(() -> observations.request("commit", "10.0.0.1:8091:12"))).isSameAs(Observation.NOOP);
+        assertThat(started).hasSize(1);
     }
 
     @Test

@@ -1,0 +1,289 @@
+package io.cohort.client;
+
+import io.cohort.protocol.Protocol;
+import io.cohort.protocol.v1.CallCancel;
+import io.cohort.protocol.v1.CallFrame;
+import io.cohort.protocol.v1.ReplyFrame;
+import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
+import io.grpc.ClientCall;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The client's Calls streams (protocol minor 9): every call to the TC as a frame on one of a few
+ * long-lived gRPC streams instead of an HTTP/2 stream of its own. {@link #send} hands a frame to an
+ * open stream, or answers null when none is open, and the caller makes the unary call instead: so
+ * while a stream is being (re)opened, and for good once a TC answered UNIMPLEMENTED (an older TC),
+ * calls behave exactly as unary calls. A stream that breaks fails its calls in flight with
+ * UNAVAILABLE, as a lost connection fails unary calls, and is reopened by the next call.
+ *
+ * <p>The streams are opened on the client's channel, so the round-robin balancer places them: one
+ * per listed replica spreads them over the replicas, and a reopened stream goes to a replica that
+ * is connected.
+ */
+final class TcCallsStreams implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(TcCallsStreams.class);
+    /** Wait before reopening a stream that failed before the TC greeted it (refused, or no TC). */
+    private static final long REOPEN_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    private final Channel channel;
+    private final String address;
+    private final Lane[] lanes;
+    private final AtomicInteger next = new AtomicInteger();
+    private final AtomicLong callIds = new AtomicLong();
+    private volatile boolean unsupported;
+    private volatile boolean closed;
+
+    /** {@code channel} carries the auth headers, not the tracing interceptor: traces travel per frame. */
+    TcCallsStreams(Channel channel, String address, int streams) {
+        this.channel = channel;
+        this.address = address;
+        this.lanes = new Lane[Math.max(1, streams)];
+        for (int i = 0; i < lanes.length; i++) {
+            lanes[i] = new Lane();
+        }
+    }
+
+    /** How many streams a client keeps for {@code config}: one per listed replica, a few behind a DNS name. */
+    static int streamsFor(TcClientConfig config) {
+        int listed = config.addresses().size();
+        return listed == 1 && config.address().contains("://") ? 4 : listed;
+    }
+
+    /** False once the TC answered that it has no Calls RPC: every call is unary from then on. */
+    boolean supported() {
+        return !unsupported && !closed;
+    }
+
+    /**
+     * Sends {@code frame} (without its call id) on an open stream and returns the call in flight, or
+     * null when no stream is open now: the caller makes the unary call.
+     */
+    Pending send(CallFrame.Builder frame) {
+        if (!supported()) {
+            return null;
+        }
+        int start = Math.floorMod(next.getAndIncrement(), lanes.length);
+        for (int i = 0; i < lanes.length; i++) {
+            Lane lane = lanes[(start + i) % lanes.length];
+            Pending pending = lane.trySend(frame);
+            if (pending != null) {
+                return pending;
+            }
+        }
+        for (Lane lane : lanes) {
+            lane.openIfIdle();
+        }
+        return null;
+    }
+
+    /** Whether at least one stream is open (the TC greeted it): calls go on it. */
+    boolean anyOpen() {
+        for (Lane lane : lanes) {
+            if (lane.isOpen()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        for (Lane lane : lanes) {
+            lane.shutdown();
+        }
+    }
+
+    /** One call in flight on a stream. */
+    final class Pending {
+        private final Lane lane;
+        private final long id;
+        private final CompletableFuture<ReplyFrame> reply = new CompletableFuture<>();
+
+        Pending(Lane lane, long id) {
+            this.lane = lane;
+            this.id = id;
+        }
+
+        /**
+         * The TC's answer within {@code deadlineMs}, or the failure the unary call would have ended
+         * with: the TC's status and {@code cohort-error-code} trailer, DEADLINE_EXCEEDED, or
+         * UNAVAILABLE when the stream broke.
+         */
+        ReplyFrame await(long deadlineMs) {
+            ReplyFrame answer;
+            try {
+                answer = reply.get(deadlineMs, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                lane.cancel(this);
+                throw Status.DEADLINE_EXCEEDED.withDescription("no answer on the Calls stream within the deadline of "
+                        + deadlineMs + " ms").asRuntimeException();
+            } catch (InterruptedException e) {
+                lane.cancel(this);
+                Thread.currentThread().interrupt();
+                throw Status.CANCELLED.withDescription("interrupted while waiting for the TC").withCause(e)
+                        .asRuntimeException();
+            } catch (ExecutionException e) {
+                throw (StatusRuntimeException) e.getCause();
+            }
+            if (answer.getReplyCase() == ReplyFrame.ReplyCase.ERROR) {
+                var error = answer.getError();
+                Metadata trailers = new Metadata();
+                if (!error.getErrorCode().isEmpty()) {
+                    trailers.put(Protocol.ERROR_CODE_TRAILER, error.getErrorCode());
+                }
+                throw Status.fromCodeValue(error.getStatusCode())
+                        .withDescription(error.getDescription().isEmpty() ? null : error.getDescription())
+                        .asRuntimeException(trailers);
+            }
+            return answer;
+        }
+    }
+
+    /** One stream: idle, opening (started, not yet greeted by the TC), or open. */
+    private final class Lane {
+        private final Map<Long, Pending> inFlight = new ConcurrentHashMap<>();
+        private ClientCall<CallFrame, ReplyFrame> call; // guarded by this
+        private boolean open; // guarded by this: the TC greeted the stream
+        private long notBeforeNanos; // guarded by this: when a failed stream may be reopened
+
+        Pending trySend(CallFrame.Builder frame) {
+            long id = callIds.incrementAndGet();
+            Pending pending = new Pending(this, id);
+            CallFrame built = frame.setCallId(id).build();
+            synchronized (this) {
+                if (!open) {
+                    return null;
+                }
+                inFlight.put(id, pending);
+                try {
+                    call.sendMessage(built);
+                } catch (RuntimeException e) {
+                    inFlight.remove(id);
+                    return null; // closing under us: the unary call goes instead
+                }
+            }
+            return pending;
+        }
+
+        void cancel(Pending pending) {
+            if (inFlight.remove(pending.id, pending)) {
+                synchronized (this) {
+                    if (open) {
+                        try {
+                            call.sendMessage(CallFrame.newBuilder().setCallId(pending.id)
+                                    .setCancel(CallCancel.getDefaultInstance()).build());
+                        } catch (RuntimeException closing) {
+                            // the stream is ending: the TC drops the call with it
+                        }
+                    }
+                }
+            }
+        }
+
+        synchronized boolean isOpen() {
+            return open;
+        }
+
+        synchronized void openIfIdle() {
+            if (call != null || closed || unsupported || System.nanoTime() - notBeforeNanos < 0) {
+                return;
+            }
+            // Waits for a connection like the unary calls that wait for one; callbacks run on the network
+            // thread: they only complete futures.
+            ClientCall<CallFrame, ReplyFrame> started = channel.newCall(TransactionCoordinatorGrpc.getCallsMethod(),
+                    CallOptions.DEFAULT.withWaitForReady().withExecutor(Runnable::run));
+            call = started;
+            started.start(new ClientCall.Listener<>() {
+                @Override
+                public void onMessage(ReplyFrame reply) {
+                    if (reply.getCallId() == 0) {
+                        opened(started, reply);
+                        return;
+                    }
+                    Pending pending = inFlight.remove(reply.getCallId());
+                    if (pending != null) {
+                        pending.reply.complete(reply);
+                    }
+                }
+
+                @Override
+                public void onClose(Status status, Metadata trailers) {
+                    closedStream(started, status);
+                }
+            }, new Metadata());
+            started.request(Integer.MAX_VALUE);
+        }
+
+        private void opened(ClientCall<CallFrame, ReplyFrame> stream, ReplyFrame greeting) {
+            synchronized (this) {
+                if (call != stream) {
+                    return;
+                }
+                if (greeting.getOpened().getProtocolMinor() < Protocol.CALLS_STREAM_MINOR) {
+                    unsupported = true; // not a TC of this protocol: keep to the unary calls
+                    stream.cancel("the TC does not speak the Calls stream", null);
+                    return;
+                }
+                open = true;
+            }
+        }
+
+        private void closedStream(ClientCall<CallFrame, ReplyFrame> stream, Status status) {
+            boolean wasOpen;
+            synchronized (this) {
+                if (call != stream) {
+                    return;
+                }
+                wasOpen = open;
+                call = null;
+                open = false;
+                // A stream that never opened (refused, no TC yet) is not retried at once by every call.
+                notBeforeNanos = wasOpen ? System.nanoTime() : System.nanoTime() + REOPEN_BACKOFF_NANOS;
+            }
+            if (status.getCode() == Status.Code.UNIMPLEMENTED) {
+                unsupported = true;
+                log.info("The TC at {} has no Calls stream (an older TC): calls to it are unary", address);
+            } else if (wasOpen && !closed) {
+                log.warn("The Calls stream to the TC at {} ended ({}: {}); calls in flight on it fail as unavailable, "
+                        + "the next call reopens it", address, status.getCode(), status.getDescription());
+            }
+            StatusRuntimeException broken = Status.UNAVAILABLE.withDescription("the Calls stream to the TC ended ("
+                    + status.getCode() + (status.getDescription() == null ? "" : ": " + status.getDescription()) + ")")
+                    .withCause(status.getCause()).asRuntimeException();
+            for (Long id : inFlight.keySet()) {
+                Pending pending = inFlight.remove(id);
+                if (pending != null) {
+                    pending.reply.completeExceptionally(broken);
+                }
+            }
+        }
+
+        synchronized void shutdown() {
+            boolean wasOpen = open;
+            open = false;
+            if (call != null) {
+                if (wasOpen) {
+                    call.halfClose();
+                } else {
+                    call.cancel("client closed", null);
+                }
+            }
+        }
+    }
+}
