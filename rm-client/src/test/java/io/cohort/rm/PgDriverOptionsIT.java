@@ -85,6 +85,7 @@ class PgDriverOptionsIT {
                 option("autosave=conservative", "autosave=conservative", true),
                 option("preferQueryMode=simple", "preferQueryMode=simple", false),
                 option("preferQueryMode=extendedForPrepared", "preferQueryMode=extendedForPrepared", true),
+                option("preferQueryMode=extendedCacheEverything", "preferQueryMode=extendedCacheEverything", true),
                 option("prepareThreshold=0", "prepareThreshold=0", false),
                 option("prepareThreshold=1", "prepareThreshold=1", true),
                 option("autosave=always with prepareThreshold=1", "autosave=always&prepareThreshold=1", true),

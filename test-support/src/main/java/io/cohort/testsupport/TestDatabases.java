@@ -1,10 +1,12 @@
 package io.cohort.testsupport;
 
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.testcontainers.DockerClientFactory;
 
-/** What {@link TestPostgres} and {@link TestMariaDb} share: finding a server and naming databases. */
+/** What {@link TestPostgres} and {@link TestMariaDb} share: finding a server, naming databases, pools. */
 final class TestDatabases {
 
     private static final AtomicInteger DATABASE_SEQUENCE = new AtomicInteger();
@@ -36,5 +38,15 @@ final class TestDatabases {
     static String freshName(String prefix) {
         return (prefix + "_" + ProcessHandle.current().pid() + "_" + DATABASE_SEQUENCE.incrementAndGet())
                 .toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9_]", "_");
+    }
+
+    /** A pool of at most {@code maxPoolSize} connections to {@code jdbcUrl}. */
+    static HikariDataSource pool(String jdbcUrl, String user, String password, int maxPoolSize) {
+        HikariConfig config = new HikariConfig();
+        config.setJdbcUrl(jdbcUrl);
+        config.setUsername(user);
+        config.setPassword(password);
+        config.setMaximumPoolSize(maxPoolSize);
+        return new HikariDataSource(config);
     }
 }

@@ -1,6 +1,5 @@
 package io.cohort.testsupport;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -162,11 +161,6 @@ public final class TestMariaDb {
     }
 
     public HikariDataSource dataSource(String jdbcUrl, int maxPoolSize) {
-        HikariConfig config = new HikariConfig();
-        config.setJdbcUrl(jdbcUrl);
-        config.setUsername(user);
-        config.setPassword(password);
-        config.setMaximumPoolSize(maxPoolSize);
-        return new HikariDataSource(config);
+        return TestDatabases.pool(jdbcUrl, user, password, maxPoolSize);
     }
 }

@@ -1,6 +1,5 @@
 package io.cohort.testsupport;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.sql.Connection;
@@ -103,12 +102,7 @@ public final class TestPostgres {
     }
 
     public HikariDataSource dataSource(String jdbcUrl, int maxPoolSize) {
-        HikariConfig config = new HikariConfig();
-        config.setJdbcUrl(jdbcUrl);
-        config.setUsername(user);
-        config.setPassword(password);
-        config.setMaximumPoolSize(maxPoolSize);
-        return new HikariDataSource(config);
+        return TestDatabases.pool(jdbcUrl, user, password, maxPoolSize);
     }
 
     public String user() {

@@ -42,27 +42,10 @@ final class DmlExecutors {
         String sql = ctx.resource().rewritten("I" + (inv.generatedKeys() ? java.util.Arrays.toString(inv.keyColumns()) : "")
                 + ":" + plan.sql(), () -> ctx.resource().dialect()
                 .withReturning(plan.sql(), plan.hasReturning(), inv.generatedKeys() ? inv.keyColumns() : null, meta));
-        int params = ParamCounter.count(plan.sql());
-        List<String[]> after;
-        ResultSet callerRows = null;
-        PreparedStatement ps = callerWantsRows
-                ? ctx.raw().prepareStatement(sql, ResultSet.TYPE_SCROLL_INSENSITIVE, ResultSet.CONCUR_READ_ONLY)
-                : ctx.raw().prepareStatement(sql);
-        try {
-            ExecContext.bind(ps, inv.params(), ExecContext.range(1, params));
-            ResultSet rs = ps.executeQuery();
-            int offset = rs.getMetaData().getColumnCount() - meta.columns().size();
-            after = ExecContext.rows(rs, meta, offset);
-            if (callerWantsRows) {
-                rs.beforeFirst();
-                callerRows = rs;
-                ps.closeOnCompletion();
-            }
-        } finally {
-            if (callerRows == null) {
-                ps.close();
-            }
-        }
+        Returned returned = runReturning(ctx, sql, inv, ExecContext.range(1, ParamCounter.count(plan.sql())), meta,
+                callerWantsRows);
+        List<String[]> after = returned.images();
+        ResultSet callerRows = returned.callerRows();
         if (!after.isEmpty()) {
             ctx.lock(meta, after);
             if (ctx.xid() != null) {
@@ -80,33 +63,16 @@ final class DmlExecutors {
         }
         String sql = ctx.resource().rewritten("D:" + plan.sql(),
                 () -> ctx.resource().dialect().withReturning(plan.sql(), plan.hasReturning(), null, meta));
-        List<String[]> before;
-        ResultSet callerRows = null;
-        PreparedStatement ps = plan.hasReturning()
-                ? ctx.raw().prepareStatement(sql, ResultSet.TYPE_SCROLL_INSENSITIVE, ResultSet.CONCUR_READ_ONLY)
-                : ctx.raw().prepareStatement(sql);
-        try {
-            ExecContext.bind(ps, inv.params(), ExecContext.range(1, plan.whereParams()));
-            ResultSet rs = ps.executeQuery();
-            int offset = rs.getMetaData().getColumnCount() - meta.columns().size();
-            before = ExecContext.rows(rs, meta, offset);
-            if (plan.hasReturning()) {
-                rs.beforeFirst();
-                callerRows = rs;
-                ps.closeOnCompletion();
-            }
-        } finally {
-            if (callerRows == null) {
-                ps.close();
-            }
-        }
+        Returned returned = runReturning(ctx, sql, inv, ExecContext.range(1, plan.whereParams()), meta,
+                plan.hasReturning());
+        List<String[]> before = returned.images();
         if (!before.isEmpty()) {
             ctx.lock(meta, before);
             if (ctx.xid() != null) {
                 ctx.buffer().add(record(UndoRecord.Op.DELETE, meta, before, List.of()));
             }
         }
-        return new Outcome(before.size(), callerRows, null);
+        return new Outcome(before.size(), returned.callerRows(), null);
     }
 
     static Outcome update(ExecContext ctx, SqlPlan.Update plan, Invocation inv) throws SQLException {
@@ -155,20 +121,10 @@ final class DmlExecutors {
             }
             String sql = ctx.resource().rewritten("R:" + plan.sql(),
                     () -> ctx.resource().dialect().withReturning(plan.sql(), true, null, meta));
-            PreparedStatement ps = ctx.raw().prepareStatement(sql, ResultSet.TYPE_SCROLL_INSENSITIVE,
-                    ResultSet.CONCUR_READ_ONLY);
-            try {
-                ExecContext.bind(ps, inv.params(), ExecContext.range(1, plan.setParams() + plan.whereParams()));
-                ResultSet rs = ps.executeQuery();
-                after = ExecContext.rows(rs, meta, rs.getMetaData().getColumnCount() - meta.columns().size());
-                rs.beforeFirst();
-                callerRows = rs;
-                ps.closeOnCompletion();
-            } finally {
-                if (callerRows == null) {
-                    ps.close();
-                }
-            }
+            Returned returned = runReturning(ctx, sql, inv,
+                    ExecContext.range(1, plan.setParams() + plan.whereParams()), meta, true);
+            after = returned.images();
+            callerRows = returned.callerRows();
         }
         if (!after.isEmpty()) {
             ctx.lock(meta, after);
@@ -177,6 +133,38 @@ final class DmlExecutors {
             }
         }
         return new Outcome(after.size(), callerRows, null);
+    }
+
+    /** The images a statement returned after the caller's own columns, and its rows for the caller (or null). */
+    private record Returned(List<String[]> images, ResultSet callerRows) {
+    }
+
+    /**
+     * Runs {@code sql}, the statement with every column of the table appended to what it returns,
+     * binding the application's parameters at {@code mapping}. When the caller wants rows the result
+     * is scrollable, and is handed over rewound, closing its statement when it closes.
+     */
+    private static Returned runReturning(ExecContext ctx, String sql, Invocation inv, int[] mapping, TableMeta meta,
+                                         boolean callerWantsRows) throws SQLException {
+        ResultSet callerRows = null;
+        PreparedStatement ps = callerWantsRows
+                ? ctx.raw().prepareStatement(sql, ResultSet.TYPE_SCROLL_INSENSITIVE, ResultSet.CONCUR_READ_ONLY)
+                : ctx.raw().prepareStatement(sql);
+        try {
+            ExecContext.bind(ps, inv.params(), mapping);
+            ResultSet rs = ps.executeQuery();
+            List<String[]> images = ExecContext.rows(rs, meta, rs.getMetaData().getColumnCount() - meta.columns().size());
+            if (callerWantsRows) {
+                rs.beforeFirst();
+                callerRows = rs;
+                ps.closeOnCompletion();
+            }
+            return new Returned(images, callerRows);
+        } finally {
+            if (callerRows == null) {
+                ps.close();
+            }
+        }
     }
 
     /**
