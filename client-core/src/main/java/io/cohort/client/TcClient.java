@@ -61,6 +61,10 @@ import org.slf4j.LoggerFactory;
  * timer. Each call it refuses makes the channel try to connect now instead of after gRPC's growing
  * backoff, and after {@link #OPEN_STATE_WAIT} a few calls go through as probes in any case (a TC
  * that accepts connections but does not answer keeps the channel connected).
+ *
+ * <p>Calls travel as frames on the Calls stream while one is open ({@link TcCallsStreams}; protocol
+ * minor 9, {@link TcClientConfig#callsStream()}), else as unary calls; either way with the same
+ * deadline and the same failures, so the retries and the breaker above see no difference.
  */
 public final class TcClient implements AutoCloseable {
 

@@ -31,7 +31,7 @@ class TcObservationsTest {
     }
 
     @Test
-    void aFrameOfTheCallsStreamIsObservedByItsOwnTraceHeaders() {
+    void aFrameOfTheCallsStreamIsObservedByItsOwnTraceHeaders() throws Exception {
         Context sampled = observations.withTraceHeaders(Context.ROOT,
                 Map.of("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "other", "x"));
         Observation o = sampled.call(() -> observations.request("commit", "10.0.0.1:8091:11"));
