@@ -70,8 +70,13 @@ final class TcHarness implements AutoCloseable {
         return tm;
     }
 
+    /**
+     * Begins as the TM does by default: with no call to the TC once this client knows its TC speaks
+     * protocol minor 8 (after the client's first Begin), so the RM's first registration creates it.
+     */
     String begin(Duration timeout) {
-        return tm.begin("rm-it", timeout, null);
+        String xid = tm.beginLocally("rm-it", timeout, null);
+        return xid != null ? xid : tm.begin("rm-it", timeout, null);
     }
 
     GlobalStatus status(String xid) {

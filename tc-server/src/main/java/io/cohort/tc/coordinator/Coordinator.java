@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -239,8 +240,7 @@ public final class Coordinator {
      */
     private CompletableFuture<GlobalTransaction> endUnseen(String xid, Creation creation, GlobalStatus end,
                                                            String reason,
-                                                           java.util.function.Function<GlobalTransaction,
-                                                                   CompletableFuture<GlobalTransaction>> orKnown) {
+                                                           Function<GlobalTransaction, CompletableFuture<GlobalTransaction>> orKnown) {
         GlobalTransaction begun = toCreate(xid, creation, GlobalStatus.BEGIN, "");
         if (end == GlobalStatus.COMMITTED && begun.updatedAtMs() > begun.deadlineMs()) {
             return recordTimedOut(begun).thenCompose(orKnown);

@@ -8,9 +8,11 @@ import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.Xid;
 import io.cohort.tm.GlobalTransactionOutcomeUnknownException;
 import io.cohort.tm.GlobalTransactionRolledBackException;
 import io.cohort.tm.Propagation;
+import io.cohort.tm.propagation.XidPropagation;
 import io.cohort.tm.template.GlobalTransactionTemplate;
 import io.cohort.tm.template.TmConfig;
 import io.cohort.tm.template.TransactionDefinition;
@@ -50,6 +52,45 @@ class GlobalTransactionTemplateIT {
         assertThat(xid).startsWith(tc.grpcAddress());
         assertThat(statusAtTc(xid).isCommitDecided()).as("status " + statusAtTc(xid)).isTrue();
         assertThat(XidContext.current()).isNull();
+    }
+
+    @Test
+    void afterItsFirstBeginTheTmMakesTheXidAndTheTcCreatesTheTransactionAtCommit() {
+        template.execute(TransactionDefinition.named("it-first"), XidContext::current); // the TC says its minor
+
+        String xid = template.execute(TransactionDefinition.named("it-beginless"), XidContext::current);
+
+        assertThat(Xid.parse(xid).tmMade()).as(xid).isTrue();
+        assertThat(xid).startsWith(tc.grpcAddress() + ":");
+        assertThat(statusAtTc(xid)).as("no branch: committed at once").isEqualTo(GlobalStatus.COMMITTED);
+    }
+
+    @Test
+    void anXidSentToAnotherServiceBeforeAnyBranchIsCreatedAtTheTcFirst() {
+        template.execute(TransactionDefinition.named("it-first"), XidContext::current);
+        GlobalStatus[] whileSending = new GlobalStatus[1];
+
+        String xid = template.execute(TransactionDefinition.named("it-sends"), () -> {
+            String mine = XidContext.current();
+            XidPropagation.inject((header, value) -> whileSending[0] = statusAtTc(value));
+            return mine;
+        });
+
+        assertThat(Xid.parse(xid).tmMade()).isTrue();
+        assertThat(whileSending[0]).as("the callee's RM must find it").isEqualTo(GlobalStatus.BEGIN);
+        assertThat(statusAtTc(xid).isCommitDecided()).isTrue();
+    }
+
+    @Test
+    void withBeginlessOffTheTmKeepsCallingBegin() {
+        GlobalTransactionTemplate withBegin = new GlobalTransactionTemplate(client,
+                TmConfig.defaults().withRetryBackoff(Duration.ofMillis(10)).withBeginless(false));
+        template.execute(TransactionDefinition.named("it-first"), XidContext::current);
+
+        String xid = withBegin.execute(TransactionDefinition.named("it-begin"), XidContext::current);
+
+        assertThat(Xid.parse(xid).tmMade()).as(xid).isFalse();
+        assertThat(statusAtTc(xid).isCommitDecided()).isTrue();
     }
 
     @Test
