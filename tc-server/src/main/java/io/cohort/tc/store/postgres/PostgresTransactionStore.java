@@ -159,12 +159,14 @@ public final class PostgresTransactionStore implements TransactionStore {
     }
 
     /**
-     * Batches of one kind in flight at once: one per 8 connections of the pool, at most 4, so the
+     * Batches of one kind in flight at once: one per 16 connections of the pool, at most 4, so the
      * hot kinds (begin, registration, status change, lock release) cannot hold every connection and
-     * starve the reads and the lease renewal.
+     * starve the reads and the lease renewal. One at the default pool of 16: a second writer halves
+     * the batches, and on a small database server the extra commits cost more CPU than the shorter
+     * queue saves (README "Benchmarks").
      */
     static int writersPerKind(int poolSize) {
-        return Math.max(1, Math.min(MAX_WRITERS_PER_KIND, poolSize / 8));
+        return Math.max(1, Math.min(MAX_WRITERS_PER_KIND, poolSize / 16));
     }
 
     private static int threads(DataSource dataSource) {
