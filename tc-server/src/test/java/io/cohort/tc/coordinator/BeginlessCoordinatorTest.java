@@ -2,6 +2,7 @@ package io.cohort.tc.coordinator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.cohort.tc.ManualClock;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.Xid;
 import io.cohort.protocol.v1.BranchAction;
