@@ -197,7 +197,7 @@ public final class Phase2Driver {
             List<Branch> branches = store.findBranches(xid);
             List<CompletableFuture<BranchChannel.Outcome>> votes = new ArrayList<>();
             for (Branch b : branches) {
-                votes.add(withVoteTimeout(send(xid, b, BranchAction.CAN_COMMIT)));
+                votes.add(voteWithTimeout(xid, b));
             }
             return CompletableFuture.allOf(votes.toArray(CompletableFuture[]::new)).thenCompose(v -> {
                 String no = null;
@@ -222,11 +222,22 @@ public final class Phase2Driver {
         });
     }
 
-    /** {@code vote}, or a no once the vote timeout passed without an answer. */
-    private CompletableFuture<BranchChannel.Outcome> withVoteTimeout(CompletableFuture<BranchChannel.Outcome> vote) {
+    /**
+     * The branch's vote, or a no once the vote timeout passed without an answer. The timeout is set
+     * before the command goes out, so it counts from the sending whatever the sender's thread does next.
+     */
+    private CompletableFuture<BranchChannel.Outcome> voteWithTimeout(String xid, Branch branch) {
+        CompletableFuture<BranchChannel.Outcome> vote = new CompletableFuture<>();
         ScheduledFuture<?> timeout = timer.schedule(() -> vote.complete(new BranchChannel.Outcome(BranchStatus.VOTED_NO,
                 "no vote within " + voteTimeout, false)), voteTimeout.toMillis(), TimeUnit.MILLISECONDS);
         vote.whenComplete((o, e) -> timeout.cancel(false));
+        send(xid, branch, BranchAction.CAN_COMMIT).whenComplete((outcome, error) -> {
+            if (error != null) {
+                vote.completeExceptionally(error);
+            } else {
+                vote.complete(outcome);
+            }
+        });
         return vote;
     }
 

@@ -386,6 +386,24 @@ class ScriptedCoordinatorTest {
         assertThat(rms.actionsFor(xid, b1)).containsExactly(BranchAction.CAN_COMMIT, BranchAction.ROLLBACK);
     }
 
+    /** The vote timeout runs from the sending: time that passes while the command goes out counts. */
+    @Test
+    void theVoteTimeoutCountsFromTheMomentTheVoteIsAskedFor() {
+        String xid = begin(TransactionProtocol.THREE_PHASE);
+        register(xid, R1, "account:1");
+        rms.script = c -> {
+            if (c.action() == BranchAction.CAN_COMMIT) {
+                time.advance(VOTE_TIMEOUT); // the whole timeout passes while the command is being sent
+                return null;
+            }
+            return new Outcome(Command.success(c.action()), "", false);
+        };
+
+        GlobalTransaction answer = join(coordinator.commit(xid));
+        assertThat(answer.status()).isEqualTo(GlobalStatus.ROLLBACKING);
+        assertThat(answer.reason()).contains("no vote within " + VOTE_TIMEOUT);
+    }
+
     @Test
     void aBranchItsRmRolledBackAloneIsRedoneAndTheOutcomeMarkedHeuristic() {
         String xid = begin(TransactionProtocol.THREE_PHASE);
