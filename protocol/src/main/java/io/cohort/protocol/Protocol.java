@@ -8,9 +8,9 @@ public final class Protocol {
     /**
      * Minor version of cohort.v1 this build speaks; bumped when fields are added (2: 3PC REDO,
      * decided_by_rm; 3: the protocol in RegisterBranchResponse; 4: MarkRollbackOnly; 5: a branch command's
-     * trace_context; 6: lock waits at the TC, lock_wait_ms and waited_ms).
+     * trace_context; 6: lock waits at the TC, lock_wait_ms and waited_ms; 7: branch ids chosen by the RM).
      */
-    public static final int PROTOCOL_MINOR = 6;
+    public static final int PROTOCOL_MINOR = 7;
 
     /** HTTP header that carries the XID between services. */
     public static final String XID_HEADER = "Cohort-Xid";

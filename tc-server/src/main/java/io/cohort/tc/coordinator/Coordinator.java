@@ -219,6 +219,21 @@ public final class Coordinator {
      */
     public CompletableFuture<Registration> registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                          byte[] applicationData, String clientId, long lockWaitMs) {
+        return registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, 0);
+    }
+
+    /**
+     * As the other {@code registerBranch}, with the branch id the RM chose ({@code chosenBranchId} &gt; 0),
+     * so it could write its undo log before this answer; 0: the TC assigns one. An id the XID already
+     * has is refused ({@code INVALID_REQUEST}), and nothing is stored.
+     */
+    public CompletableFuture<Registration> registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long chosenBranchId) {
+        if (chosenBranchId < 0) {
+            throw CoordinatorException.invalid("Branch registration for " + xid + " has a negative branch id ("
+                    + chosenBranchId + "): an RM chooses a positive one, or 0 to let the TC assign it");
+        }
         log.debug("Branch of {} on resource {} registering {} lock keys", xid, LogText.safe(resourceId), lockKeys.size());
         if (resourceId.isEmpty()) {
             throw CoordinatorException.invalid("Branch registration for " + xid + " has no resource id");
@@ -249,7 +264,7 @@ public final class Coordinator {
             throw new CoordinatorException(ErrorCode.GLOBAL_TIMED_OUT, "Global transaction " + xid + " timed out after "
                     + tx.timeoutMs() + " ms; no more branches can join it. Roll back the local transaction.");
         }
-        Branch branch = new Branch(xid, ids.nextBranchId(), resourceId, clientId, lockKeys, applicationData,
+        Branch branch = new Branch(xid, chosenBranchId > 0 ? chosenBranchId : ids.nextBranchId(), resourceId, clientId, lockKeys, applicationData,
                 BranchStatus.REGISTERED, clock.millis(), "");
         long waitMs = Math.min(Math.max(0, lockWaitMs), Math.max(0, tx.deadlineMs() - clock.millis()));
         CompletableFuture<LockWaits.Outcome> waited = lockWaits.register(xid, waitMs,
@@ -261,6 +276,11 @@ public final class Coordinator {
             }
             if (result instanceof RegisterResult.UnknownXid) {
                 throw CoordinatorException.unknownXid(xid, store.whyUnknown());
+            }
+            if (result instanceof RegisterResult.DuplicateBranch) {
+                throw CoordinatorException.invalid("Global transaction " + xid + " already has a branch "
+                        + branch.branchId() + ": the RM must choose a new branch id for every branch (nothing was"
+                        + " registered; roll back the local transaction)");
             }
             if (result instanceof RegisterResult.NotActive notActive) {
                 throw notActive(tx.withStatus(notActive.status(), "", 0), "register a branch in");
