@@ -11,6 +11,7 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
+import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.rm.undo.UndoCodec;
 import io.cohort.rm.undo.UndoRecord;
 import io.cohort.testsupport.TestPostgres;
@@ -25,6 +26,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import javax.sql.DataSource;
@@ -619,6 +621,8 @@ class AtModeIT {
                 .hasMessageContaining("account:1").hasMessageContaining(holder).hasMessageContaining("held for");
         assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=1.00");
         assertThat(tc.branchIds(xid)).isEmpty();
+        // Its undo log went to the database while the registration was in flight: rolled back with it.
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE xid = '" + xid + "'")).isZero();
         // A branch that could not register dooms its global transaction at the TC: it must not commit without it.
         GlobalStatusResponse doomed = tc.awaitEnded(xid, Duration.ofSeconds(20));
         assertThat(doomed.getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
@@ -629,6 +633,89 @@ class AtModeIT {
         assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=2.00");
         assertThat(tc.rollbackAndWait(retry)).isEqualTo(GlobalStatus.ROLLBACKED);
         assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=1.00");
+    }
+
+    /** The RM chooses the branch id, so the undo log is written under it before the TC answers. */
+    @Test
+    void aBranchIsRegisteredUnderTheIdItsRmChose() throws Exception {
+        List<long[]> chosenAndAnswered = new CopyOnWriteArrayList<>();
+        useCoordinator(real -> new ForwardingBranchCoordinator(real) {
+            @Override
+            public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long branchId) {
+                RegisterBranchResponse answer = super.registerBranch(xid, resourceId, lockKeys, applicationData,
+                        clientId, lockWaitMs, branchId);
+                chosenAndAnswered.add(new long[] {branchId, answer.getBranchId()});
+                return answer;
+            }
+        });
+        Map<String, List<List<String>>> before = snapshot();
+        String xid = runInGlobal(c -> {
+            c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1");
+            c.createStatement().executeUpdate("UPDATE account SET balance = 2 WHERE id = 2");
+        }, true);
+
+        assertThat(chosenAndAnswered).hasSize(2).allSatisfy(ids -> assertThat(ids[1]).isPositive().isEqualTo(ids[0]));
+        assertThat(tc.branchIds(xid)).containsExactly(chosenAndAnswered.get(0)[0], chosenAndAnswered.get(1)[0]);
+        assertThat(undoBranches(xid)).containsExactly(chosenAndAnswered.get(0)[0], chosenAndAnswered.get(1)[0]);
+        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
+    }
+
+    /**
+     * A TC older than protocol minor 7 ignores the id the RM chose and assigns its own: the RM
+     * re-keys its undo log before the local commit, so commit and rollback find it.
+     */
+    @Test
+    void aTcThatAssignsItsOwnBranchIdGetsTheUndoLogReKeyed() throws Exception {
+        useCoordinator(real -> new ForwardingBranchCoordinator(real) {
+            @Override
+            public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long branchId) {
+                return super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, 0);
+            }
+        });
+        Map<String, List<List<String>>> before = snapshot();
+        String rolledBack = runInGlobal(c -> c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 5 WHERE id = 1"), true);
+        assertThat(undoBranches(rolledBack)).isEqualTo(tc.branchIds(rolledBack)).hasSize(1);
+        assertThat(tc.rollbackAndWait(rolledBack)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(snapshot()).isEqualTo(before);
+
+        String committed = runInGlobal(c -> c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 6 WHERE id = 1"), false);
+        assertThat(undoBranches(committed)).isEqualTo(tc.branchIds(committed)).hasSize(1);
+        assertThat(tc.commitAndWait(committed)).isEqualTo(GlobalStatus.COMMITTED);
+        rm.flushUndoDeletes();
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
+        assertThat(PgFixture.rows(raw, "account WHERE id = 1", "id").get(0)).contains("balance=6.00");
+    }
+
+    /** A registration the TC refuses because the global transaction is already rolled back leaves nothing. */
+    @Test
+    void aBranchOfARolledBackGlobalTransactionLeavesNoUndoLogAndNoChange() throws Exception {
+        Map<String, List<List<String>>> before = snapshot();
+        String xid = begin();
+        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 9 WHERE id = 3"), false))
+                .isInstanceOf(SQLException.class).hasMessageContaining(xid);
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log")).isZero();
+    }
+
+    /** Replaces this test's RM by one whose calls to the TC go through {@code around}. */
+    private void useCoordinator(UnaryOperator<BranchCoordinator> around) {
+        rm.close();
+        rm = ResourceManager.builder(around.apply(BranchCoordinator.of(tc.freshTm())))
+                .config(RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512))
+                .build();
+        ds = rm.wrap(raw);
+        rm.connect(tc.tcConfig("rm-at-it"), 2);
+        assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
     }
 
     @Test
