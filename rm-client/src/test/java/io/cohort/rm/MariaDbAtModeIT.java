@@ -10,6 +10,7 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
+import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.testsupport.TestMariaDb;
 import java.io.InputStream;
@@ -483,8 +484,70 @@ class MariaDbAtModeIT {
                 .isInstanceOf(GlobalLockConflictException.class)
                 .hasMessageContaining("account:1").hasMessageContaining(holder);
         assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 1")).isEqualTo(1);
+        // Its undo log went to the database while the registration was in flight: rolled back with it.
+        assertThat(count("SELECT count(*) FROM undo_log WHERE xid = '" + xid + "'")).isZero();
         assertThat(tc.rollbackAndWait(holder)).isEqualTo(GlobalStatus.ROLLBACKED);
         assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 100")).isEqualTo(1);
+    }
+
+    /** A registration the TC refuses because the global transaction is already rolled back leaves nothing. */
+    @Test
+    void aBranchOfARolledBackGlobalTransactionLeavesNoUndoLogAndNoChange() throws Exception {
+        String xid = begin();
+        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 9 WHERE id = 3"), false))
+                .isInstanceOf(SQLException.class).hasMessageContaining(xid);
+        assertThat(count("SELECT count(*) FROM account WHERE id = 3 AND balance = 9")).isZero();
+        assertThat(count("SELECT count(*) FROM undo_log WHERE xid = '" + xid + "'")).isZero();
+    }
+
+    /**
+     * The undo log is inserted under the id the RM chose, before the TC answers; a TC older than
+     * protocol minor 7 assigns its own id instead, and the RM re-keys the undo log before the local
+     * commit, so commit and rollback find it.
+     */
+    @Test
+    void aTcThatAssignsItsOwnBranchIdGetsTheUndoLogReKeyed() throws Exception {
+        BranchCoordinator old = new ForwardingBranchCoordinator(BranchCoordinator.of(tc.tm())) {
+            @Override
+            public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long branchId) {
+                return super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, 0);
+            }
+        };
+        try (ResourceManager oldTcRm = ResourceManager.builder(old)
+                .config(RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512)).build()) {
+            DataSource viaOldTc = oldTcRm.wrap(raw);
+            String rolledBack = begin();
+            GlobalWork.run(viaOldTc, rolledBack, c -> c.createStatement()
+                    .executeUpdate("UPDATE account SET balance = 5 WHERE id = 4"), true);
+            assertThat(undoBranches(rolledBack)).isEqualTo(tc.branchIds(rolledBack)).hasSize(1);
+            assertThat(tc.rollbackAndWait(rolledBack)).isEqualTo(GlobalStatus.ROLLBACKED);
+            assertThat(count("SELECT count(*) FROM account WHERE id = 4 AND balance = 5")).isZero();
+
+            String committed = begin();
+            GlobalWork.run(viaOldTc, committed, c -> c.createStatement()
+                    .executeUpdate("UPDATE account SET balance = 6 WHERE id = 4"), false);
+            assertThat(undoBranches(committed)).isEqualTo(tc.branchIds(committed)).hasSize(1);
+            assertThat(tc.commitAndWait(committed)).isEqualTo(GlobalStatus.COMMITTED);
+            assertThat(count("SELECT count(*) FROM account WHERE id = 4 AND balance = 6")).isEqualTo(1);
+        }
+    }
+
+    private List<Long> undoBranches(String xid) throws SQLException {
+        List<Long> out = new ArrayList<>();
+        try (Connection c = raw.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT branch_id FROM undo_log WHERE xid = ? ORDER BY id")) {
+            ps.setString(1, xid);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getLong(1));
+                }
+            }
+        }
+        return out;
     }
 
     @Test

@@ -42,15 +42,15 @@ import org.slf4j.LoggerFactory;
 /**
  * A connection of a wrapped data source. Outside a global transaction it only forwards. Inside
  * one, its statements feed a {@link BranchBuffer}, and {@link #commit()} turns the local
- * transaction into a branch: insert the undo log in the same local transaction while registering
- * with the TC (taking global locks, retried on conflict), then commit. Not thread-safe, like any
- * JDBC connection.
+ * transaction into a branch: register with the TC (taking global locks, retried on conflict),
+ * insert the undo log in the same local transaction and commit (see {@link #commitBranch}). Not
+ * thread-safe, like any JDBC connection.
  */
 final class ConnectionProxy extends DelegatingConnection {
 
     private static final Logger log = LoggerFactory.getLogger(ConnectionProxy.class);
 
-    /** Runs undo-log inserts while their registrations are in flight; idle threads end after a minute. */
+    /** Runs undo-log inserts (MySQL, MariaDB) while their registrations are in flight; idle threads end after a minute. */
     private static final ExecutorService UNDO_INSERTS = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60,
             TimeUnit.SECONDS, new SynchronousQueue<>(), r -> {
                 Thread t = new Thread(r, "cohort-rm-undo-insert");
@@ -174,17 +174,20 @@ final class ConnectionProxy extends DelegatingConnection {
     }
 
     /**
-     * Phase 1 of the branch {@code b}. Its undo log is inserted under an id the RM chose
-     * ({@link BranchIds}) on another thread while this one registers the branch with the TC (the
-     * connection is not used here meanwhile), so that once the TC answers only the COMMIT is left —
-     * with, in one round trip where the dialect can, the undo log's re-keying to the id the TC
+     * Phase 1 of the branch {@code b}: registered with the TC under an id the RM chose
+     * ({@link BranchIds}), its undo log inserted in the same local transaction, committed. On
+     * PostgreSQL the insert rides with the COMMIT after the answer (one round trip). Where the
+     * dialect cannot do that (MySQL, MariaDB), the insert goes to the database on another thread
+     * while this one waits for the TC (the connection is not used here meanwhile), so that after the
+     * answer only the COMMIT is left — with, before it, the undo log's re-keying to the id the TC
      * answered (a TC older than minor 7 assigns its own) or its three-phase mark. A registration
-     * that fails rolls the local transaction back whole, the undo log with it.
+     * that fails rolls the local transaction back whole, any undo log with it.
      */
     private void commitBranch(BranchBuffer b, Observation observation) throws SQLException {
         String xid = b.xid();
         long chosen = BranchIds.next();
-        CompletableFuture<Void> inserted = insertUndoLog(xid, chosen, resource.undoCodec().encode(b.records()));
+        byte[] undo = resource.undoCodec().encode(b.records());
+        CompletableFuture<Void> inserted = resource.undoLog().insertsWithCommit() ? null : insertUndoLog(xid, chosen, undo);
         long branchId;
         boolean threePhase;
         try {
@@ -202,10 +205,14 @@ final class ConnectionProxy extends DelegatingConnection {
             }
             throw e;
         }
+        UndoLogStatus status = threePhase ? UndoLogStatus.THREE_PHASE : UndoLogStatus.TWO_PHASE;
         try {
-            await(inserted);
-            resource.undoLog().commitInserted(delegate, xid, chosen, branchId,
-                    threePhase ? UndoLogStatus.THREE_PHASE : UndoLogStatus.TWO_PHASE);
+            if (inserted == null) {
+                resource.undoLog().insertAndCommit(delegate, xid, branchId, undo, status);
+            } else {
+                await(inserted);
+                resource.undoLog().commitInserted(delegate, xid, chosen, branchId, status);
+            }
         } catch (SQLException e) {
             rollbackQuietly();
             if (resource.dialect().isUniqueViolation(e)) {
@@ -215,7 +222,7 @@ final class ConnectionProxy extends DelegatingConnection {
                         + " by the TC (the global transaction ended or timed out); the local transaction was rolled back",
                         "40000", e);
             }
-            if (inserted.isCompletedExceptionally()) {
+            if (inserted != null && inserted.isCompletedExceptionally()) {
                 report(xid, branchId, "undo log insert failed: " + e.getMessage()); // nothing committed, for sure
             } else {
                 afterFailedCommit(xid, branchId, e);
@@ -254,6 +261,9 @@ final class ConnectionProxy extends DelegatingConnection {
     }
 
     private static void awaitQuietly(CompletableFuture<Void> inserted) {
+        if (inserted == null) {
+            return;
+        }
         try {
             inserted.join();
         } catch (CompletionException ignored) {
