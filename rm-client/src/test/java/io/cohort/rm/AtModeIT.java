@@ -665,8 +665,9 @@ class AtModeIT {
     }
 
     /**
-     * A TC older than protocol minor 7 ignores the id the RM chose and assigns its own: the RM
-     * re-keys its undo log before the local commit, so commit and rollback find it.
+     * A TC older than protocol minor 7 ignores the id the RM chose and assigns its own: the undo log
+     * must carry the TC's id (on PostgreSQL it is inserted after the answer, under that id; MariaDB
+     * re-keys it, see MariaDbAtModeIT), so commit and rollback find it.
      */
     @Test
     void aTcThatAssignsItsOwnBranchIdGetsTheUndoLogReKeyed() throws Exception {
