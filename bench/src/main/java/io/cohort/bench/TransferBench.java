@@ -504,6 +504,20 @@ public final class TransferBench {
                         registers.increment();
                     }
                 }
+
+                @Override
+                public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                             byte[] applicationData, String clientId, long lockWaitMs,
+                                                             long branchId) {
+                    long t0 = System.nanoTime();
+                    try {
+                        return super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs,
+                                branchId);
+                    } finally {
+                        register.add(System.nanoTime() - t0);
+                        registers.increment();
+                    }
+                }
             };
         }
 

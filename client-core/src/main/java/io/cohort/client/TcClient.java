@@ -335,6 +335,16 @@ public final class TcClient implements AutoCloseable {
      */
     public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                  byte[] applicationData, String clientId, Duration lockWait) {
+        return registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWait, 0);
+    }
+
+    /**
+     * As the other, with the branch id the RM chose ({@code branchId} &gt; 0; 0: the TC assigns one).
+     * Use the id the answer holds: a TC older than minor 7 ignores the chosen one and assigns its own.
+     */
+    public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                 byte[] applicationData, String clientId, Duration lockWait,
+                                                 long branchId) {
         long waitMs = lockWait == null || lockWait.isNegative() ? 0 : lockWait.toMillis();
         RegisterBranchRequest.Builder request = RegisterBranchRequest.newBuilder()
                 .setProtocolMinor(Protocol.PROTOCOL_MINOR)
@@ -345,7 +355,8 @@ public final class TcClient implements AutoCloseable {
                 .setApplicationData(applicationData == null ? com.google.protobuf.ByteString.EMPTY
                         : com.google.protobuf.ByteString.copyFrom(applicationData))
                 .setClientId(clientId == null ? "" : clientId)
-                .setLockWaitMs(waitMs);
+                .setLockWaitMs(waitMs)
+                .setBranchId(branchId);
         TransactionCreation creation = TmMadeXids.creationFor(xid);
         if (creation != null) {
             request.setCreation(creation);

@@ -8,10 +8,13 @@ public final class Protocol {
     /**
      * Minor version of cohort.v1 this build speaks; bumped when fields are added (2: 3PC REDO,
      * decided_by_rm; 3: the protocol in RegisterBranchResponse; 4: MarkRollbackOnly; 5: a branch command's
-     * trace_context; 6: lock waits at the TC, lock_wait_ms and waited_ms; 8: XIDs the TM makes, TransactionCreation,
-     * BeginResponse.protocol_minor; 9: the Calls stream).
+     * trace_context; 6: lock waits at the TC, lock_wait_ms and waited_ms; 7: branch ids chosen by the RM;
+     * 8: XIDs the TM makes, TransactionCreation, BeginResponse.protocol_minor; 9: the Calls stream).
      */
     public static final int PROTOCOL_MINOR = 9;
+
+    /** The first minor whose TC takes the branch id an RM chose (RegisterBranchRequest.branch_id). */
+    public static final int MINOR_RM_BRANCH_IDS = 7;
 
     /** The first minor whose TC creates a transaction from a TM-made XID ({@link Xid#tmMade}): no Begin call. */
     public static final int MINOR_BEGINLESS = 8;

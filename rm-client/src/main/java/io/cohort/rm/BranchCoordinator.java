@@ -31,6 +31,17 @@ public interface BranchCoordinator {
         return registerBranch(xid, resourceId, lockKeys, applicationData, clientId);
     }
 
+    /**
+     * As the other {@code registerBranch}, with the branch id the RM chose ({@code branchId} &gt; 0), so
+     * its undo log could be written while the call was in flight. The RM uses the id the answer
+     * holds; this default drops the chosen one, so the TC assigns it and the RM re-keys its undo log.
+     */
+    default RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                  byte[] applicationData, String clientId, long lockWaitMs,
+                                                  long branchId) {
+        return registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs);
+    }
+
     void reportBranch(String xid, long branchId, BranchStatusCode status, String reason);
 
     /**
@@ -86,6 +97,14 @@ public interface BranchCoordinator {
                                                          byte[] applicationData, String clientId, long lockWaitMs) {
                 return client.registerBranch(xid, resourceId, lockKeys, applicationData, clientId,
                         Duration.ofMillis(lockWaitMs));
+            }
+
+            @Override
+            public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long branchId) {
+                return client.registerBranch(xid, resourceId, lockKeys, applicationData, clientId,
+                        Duration.ofMillis(lockWaitMs), branchId);
             }
 
             @Override

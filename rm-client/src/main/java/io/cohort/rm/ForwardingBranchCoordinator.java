@@ -37,6 +37,14 @@ public abstract class ForwardingBranchCoordinator implements BranchCoordinator {
         return delegate.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs);
     }
 
+    /** The call the RM makes for a branch: override this one to observe or fault registrations. */
+    @Override
+    public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                 byte[] applicationData, String clientId, long lockWaitMs,
+                                                 long branchId) {
+        return delegate.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, branchId);
+    }
+
     @Override
     public void reportBranch(String xid, long branchId, BranchStatusCode status, String reason) {
         delegate.reportBranch(xid, branchId, status, reason);

@@ -443,20 +443,6 @@ class AtModeIT extends AtModeSuite {
     // ---- helpers ----
 
     /** The branches of {@code xid} with an undo log, in the order they wrote it. */
-    private List<Long> undoBranches(String xid) throws SQLException {
-        List<Long> out = new ArrayList<>();
-        try (Connection c = raw.getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT branch_id FROM undo_log WHERE xid = ? ORDER BY id")) {
-            ps.setString(1, xid);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    out.add(rs.getLong(1));
-                }
-            }
-        }
-        return out;
-    }
-
     /** Rewrites a branch's undo-log row as someone with access to the database could; returns the original. */
     private byte[] alterUndo(String xid, long branchId, UnaryOperator<UndoRecord> change) throws SQLException {
         UndoCodec codec = new UndoCodec(Integer.MAX_VALUE, 1 << 24);

@@ -11,7 +11,9 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
+import io.cohort.protocol.v1.RegisterBranchResponse;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -19,6 +21,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
@@ -288,6 +292,8 @@ abstract class AtModeSuite {
                 .hasMessageContaining("account:1").hasMessageContaining(holder).hasMessageContaining("held for");
         assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 1")).isEqualTo(1);
         assertThat(tc.branchIds(xid)).isEmpty();
+        // Its undo log (sent while the registration was in flight, where the dialect does so) went with the local rollback.
+        assertThat(count("SELECT count(*) FROM undo_log WHERE xid = '" + xid + "'")).isZero();
         // A branch that could not register dooms its global transaction at the TC: it must not commit without it.
         GlobalStatusResponse doomed = tc.awaitEnded(xid, Duration.ofSeconds(20));
         assertThat(doomed.getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
@@ -362,6 +368,81 @@ abstract class AtModeSuite {
         assertThat(count("SELECT count(*) FROM undo_log")).isZero();
     }
 
+    // ---- branch ids chosen by the RM (protocol minor 7) ----
+
+    /** The RM chooses the branch id, so its undo log can be written under it before the TC answers. */
+    @Test
+    void aBranchIsRegisteredUnderTheIdItsRmChose() throws Exception {
+        List<long[]> chosenAndAnswered = new CopyOnWriteArrayList<>();
+        useCoordinator(real -> new ForwardingBranchCoordinator(real) {
+            @Override
+            public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long branchId) {
+                RegisterBranchResponse answer = super.registerBranch(xid, resourceId, lockKeys, applicationData,
+                        clientId, lockWaitMs, branchId);
+                chosenAndAnswered.add(new long[] {branchId, answer.getBranchId()});
+                return answer;
+            }
+        });
+        Map<String, ?> before = snapshot();
+        String xid = runInGlobal(c -> {
+            c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1");
+            c.createStatement().executeUpdate("UPDATE account SET balance = 2 WHERE id = 2");
+        }, true);
+
+        assertThat(chosenAndAnswered).hasSize(2).allSatisfy(ids -> assertThat(ids[1]).isPositive().isEqualTo(ids[0]));
+        assertThat(tc.branchIds(xid)).containsExactly(chosenAndAnswered.get(0)[0], chosenAndAnswered.get(1)[0]);
+        assertThat(undoBranches(xid)).containsExactly(chosenAndAnswered.get(0)[0], chosenAndAnswered.get(1)[0]);
+        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(count("SELECT count(*) FROM undo_log")).isZero();
+    }
+
+    /**
+     * A TC older than protocol minor 7 ignores the id the RM chose and assigns its own: the undo log
+     * must carry the TC's id (on PostgreSQL it is inserted after the answer, under that id; on MariaDB,
+     * inserted while the registration was in flight, it is re-keyed), so commit and rollback find it.
+     */
+    @Test
+    void aTcThatAssignsItsOwnBranchIdGetsTheUndoLogReKeyed() throws Exception {
+        useCoordinator(real -> new ForwardingBranchCoordinator(real) {
+            @Override
+            public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long branchId) {
+                return super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, 0);
+            }
+        });
+        Map<String, ?> before = snapshot();
+        String rolledBack = runInGlobal(c -> c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 5 WHERE id = 1"), true);
+        assertThat(undoBranches(rolledBack)).isEqualTo(tc.branchIds(rolledBack)).hasSize(1);
+        assertThat(tc.rollbackAndWait(rolledBack)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(snapshot()).isEqualTo(before);
+
+        String committed = runInGlobal(c -> c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 6 WHERE id = 1"), false);
+        assertThat(undoBranches(committed)).isEqualTo(tc.branchIds(committed)).hasSize(1);
+        assertThat(tc.commitAndWait(committed)).isEqualTo(GlobalStatus.COMMITTED);
+        rm.flushUndoDeletes();
+        assertThat(count("SELECT count(*) FROM undo_log")).isZero();
+        assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 6")).isEqualTo(1);
+    }
+
+    /** A registration the TC refuses because the global transaction is already rolled back leaves nothing. */
+    @Test
+    void aBranchOfARolledBackGlobalTransactionLeavesNoUndoLogAndNoChange() throws Exception {
+        Map<String, ?> before = snapshot();
+        String xid = begin();
+        assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThatThrownBy(() -> runInGlobal(xid, c -> c.createStatement()
+                .executeUpdate("UPDATE account SET balance = 9 WHERE id = 3"), false))
+                .isInstanceOf(SQLException.class).hasMessageContaining(xid);
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(count("SELECT count(*) FROM undo_log")).isZero();
+    }
+
     // ---- helpers ----
 
     String resourceId() {
@@ -383,6 +464,32 @@ abstract class AtModeSuite {
 
     void runInGlobal(String xid, GlobalWork.Work work, boolean autoCommit) throws Exception {
         GlobalWork.run(ds, xid, work, autoCommit);
+    }
+
+    /** Replaces this test's RM by one whose calls to the TC go through {@code around}. */
+    void useCoordinator(UnaryOperator<BranchCoordinator> around) {
+        rm.close();
+        rm = ResourceManager.builder(around.apply(BranchCoordinator.of(tc.freshTm())))
+                .config(RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512))
+                .build();
+        ds = rm.wrap(raw);
+        rm.connect(tc.tcConfig("rm-at-it"), 2);
+        assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
+    }
+
+    /** The branch ids of {@code xid}'s undo-log rows, in the order they were written. */
+    List<Long> undoBranches(String xid) throws SQLException {
+        List<Long> out = new ArrayList<>();
+        try (Connection c = raw.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT branch_id FROM undo_log WHERE xid = ? ORDER BY id")) {
+            ps.setString(1, xid);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getLong(1));
+                }
+            }
+        }
+        return out;
     }
 
     /** The one number {@code sql} selects, read outside the RM. */

@@ -173,6 +173,14 @@ class LockWaitIT {
                 registrations.computeIfAbsent(xid, k -> new AtomicInteger()).incrementAndGet();
                 return super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs);
             }
+
+            @Override
+            public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long branchId) {
+                registrations.computeIfAbsent(xid, k -> new AtomicInteger()).incrementAndGet();
+                return super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, branchId);
+            }
         };
     }
 

@@ -38,9 +38,10 @@ public final class GlobalLocks {
      * {@link GlobalLockConflictException} when the locks stay taken.
      *
      * @param applicationData kept by the TC and sent back with the branch's phase-2 commands
+     * @param branchId        the id the RM chose ({@link BranchIds}); the answer's id is the one to use
      */
     public static RegisterBranchResponse register(Resource resource, String xid, List<String> lockKeys,
-                                                  byte[] applicationData) throws SQLException {
+                                                  byte[] applicationData, long branchId) throws SQLException {
         RmConfig config = resource.config();
         Clock clock = resource.clock();
         long start = clock.millis();
@@ -49,7 +50,8 @@ public final class GlobalLocks {
         for (int attempt = 1; attempt <= config.lockRetryAttempts(); attempt++) {
             RegisterBranchResponse response;
             try {
-                response = registerOnce(resource, xid, lockKeys, applicationData, Math.max(0, deadline - clock.millis()));
+                response = registerOnce(resource, xid, lockKeys, applicationData, Math.max(0, deadline - clock.millis()),
+                        branchId);
             } catch (TcException e) {
                 throw new SQLException("Could not register the branch of global transaction " + xid + " with the TC: "
                         + e.getMessage(), e.isRetriable() ? "08006" : "40000", e);
@@ -79,17 +81,17 @@ public final class GlobalLocks {
      * registration sent again, instead of turning away an RM that is alive.
      */
     private static RegisterBranchResponse registerOnce(Resource resource, String xid, List<String> lockKeys,
-                                                       byte[] applicationData, long lockWaitMs) {
+                                                       byte[] applicationData, long lockWaitMs, long branchId) {
         BranchCoordinator tc = resource.coordinator();
         try {
             return tc.registerBranch(xid, resource.resourceId(), lockKeys, applicationData, resource.clientId(),
-                    lockWaitMs);
+                    lockWaitMs, branchId);
         } catch (TcException e) {
             if (e.errorCode() != ErrorCode.UNKNOWN_RESOURCE || !resource.reconnectCommandStreams()) {
                 throw e;
             }
             return tc.registerBranch(xid, resource.resourceId(), lockKeys, applicationData, resource.clientId(),
-                    lockWaitMs);
+                    lockWaitMs, branchId);
         }
     }
 

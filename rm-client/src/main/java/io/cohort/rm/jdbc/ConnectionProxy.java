@@ -13,6 +13,7 @@ import io.cohort.rm.GlobalLockContext;
 import io.cohort.rm.Resource;
 import io.cohort.rm.UnsupportedStatementException;
 import io.cohort.rm.exec.BranchBuffer;
+import io.cohort.rm.exec.BranchIds;
 import io.cohort.rm.exec.ExecContext;
 import io.cohort.rm.exec.GlobalLocks;
 import io.cohort.rm.exec.Invocation;
@@ -29,6 +30,12 @@ import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,12 +43,20 @@ import org.slf4j.LoggerFactory;
  * A connection of a wrapped data source. Outside a global transaction it only forwards. Inside
  * one, its statements feed a {@link BranchBuffer}, and {@link #commit()} turns the local
  * transaction into a branch: register with the TC (taking global locks, retried on conflict),
- * insert the undo log in the same local transaction and commit (one round trip where the dialect
- * can). Not thread-safe, like any JDBC connection.
+ * insert the undo log in the same local transaction and commit (see {@link #commitBranch}). Not
+ * thread-safe, like any JDBC connection.
  */
 final class ConnectionProxy extends DelegatingConnection {
 
     private static final Logger log = LoggerFactory.getLogger(ConnectionProxy.class);
+
+    /** Runs undo-log inserts (MySQL, MariaDB) while their registrations are in flight; idle threads end after a minute. */
+    private static final ExecutorService UNDO_INSERTS = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60,
+            TimeUnit.SECONDS, new SynchronousQueue<>(), r -> {
+                Thread t = new Thread(r, "cohort-rm-undo-insert");
+                t.setDaemon(true);
+                return t;
+            });
 
     private final Resource resource;
     private BranchBuffer buffer;
@@ -158,18 +173,31 @@ final class ConnectionProxy extends DelegatingConnection {
         }
     }
 
-    /** Phase 1 of the branch {@code b}: register it, then insert its undo log and commit locally (one round trip on PG). */
+    /**
+     * Phase 1 of the branch {@code b}: registered with the TC under an id the RM chose
+     * ({@link BranchIds}), its undo log inserted in the same local transaction, committed. On
+     * PostgreSQL the insert rides with the COMMIT after the answer (one round trip). Where the
+     * dialect cannot do that (MySQL, MariaDB), the insert goes to the database on another thread
+     * while this one waits for the TC (the connection is not used here meanwhile), so that after the
+     * answer only the COMMIT is left — with, before it, the undo log's re-keying to the id the TC
+     * answered (a TC older than minor 7 assigns its own) or its three-phase mark. A registration
+     * that fails rolls the local transaction back whole, any undo log with it.
+     */
     private void commitBranch(BranchBuffer b, Observation observation) throws SQLException {
         String xid = b.xid();
+        long chosen = BranchIds.next();
+        byte[] undo = resource.undoCodec().encode(b.records());
+        CompletableFuture<Void> inserted = resource.undoLog().insertsWithCommit() ? null : insertUndoLog(xid, chosen, undo);
         long branchId;
         boolean threePhase;
         try {
             RegisterBranchResponse registered = GlobalLocks.register(resource, xid, b.lockKeys(),
-                    BranchTables.encode(b.records()));
+                    BranchTables.encode(b.records()), chosen);
             branchId = registered.getBranchId();
             threePhase = registered.getProtocol() == TransactionProtocol.THREE_PHASE;
             observation.highCardinalityKeyValue(TraceKeys.BRANCH_ID, Long.toString(branchId));
         } catch (SQLException | RuntimeException e) {
+            awaitQuietly(inserted); // the connection is free again only once the insert has answered
             rollbackQuietly();
             // With no TC to answer, or a TC whose store cannot write, telling it would fail too.
             if (!(e.getCause() instanceof TcUnavailableException || e.getCause() instanceof TcStoreUnavailableException)) {
@@ -177,20 +205,69 @@ final class ConnectionProxy extends DelegatingConnection {
             }
             throw e;
         }
+        UndoLogStatus status = threePhase ? UndoLogStatus.THREE_PHASE : UndoLogStatus.TWO_PHASE;
         try {
-            // A 3PC branch is marked as such in its own database, so its termination timer survives a restart.
-            resource.undoLog().insertAndCommit(delegate, xid, branchId, resource.undoCodec().encode(b.records()),
-                    threePhase ? UndoLogStatus.THREE_PHASE : UndoLogStatus.TWO_PHASE);
+            if (inserted == null) {
+                resource.undoLog().insertAndCommit(delegate, xid, branchId, undo, status);
+            } else {
+                await(inserted);
+                resource.undoLog().commitInserted(delegate, xid, chosen, branchId, status);
+            }
         } catch (SQLException e) {
             rollbackQuietly();
             if (resource.dialect().isUniqueViolation(e)) {
+                // A rollback of the branch found no undo log and left its marker first.
                 report(xid, branchId, "undo log insert failed: " + e.getMessage());
                 throw new SQLException("Branch " + branchId + " of global transaction " + xid + " was already rolled back"
                         + " by the TC (the global transaction ended or timed out); the local transaction was rolled back",
                         "40000", e);
             }
-            afterFailedCommit(xid, branchId, e);
+            if (inserted != null && inserted.isCompletedExceptionally()) {
+                report(xid, branchId, "undo log insert failed: " + e.getMessage()); // nothing committed, for sure
+            } else {
+                afterFailedCommit(xid, branchId, e);
+            }
             throw e;
+        }
+    }
+
+    /** Sends the undo log's insert on another thread; the answer completes the future. */
+    private CompletableFuture<Void> insertUndoLog(String xid, long branchId, byte[] rollbackInfo) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        UNDO_INSERTS.execute(() -> {
+            try {
+                resource.undoLog().insert(delegate, xid, branchId, rollbackInfo);
+                done.complete(null);
+            } catch (Throwable t) {
+                done.completeExceptionally(t);
+            }
+        });
+        return done;
+    }
+
+    /** Waits for the insert, uninterruptibly: the connection must not be used while it runs. */
+    private static void await(CompletableFuture<Void> inserted) throws SQLException {
+        try {
+            inserted.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof SQLException sql) {
+                throw sql;
+            }
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new SQLException("Undo log insert failed: " + e.getCause(), "XX000", e.getCause());
+        }
+    }
+
+    private static void awaitQuietly(CompletableFuture<Void> inserted) {
+        if (inserted == null) {
+            return;
+        }
+        try {
+            inserted.join();
+        } catch (CompletionException ignored) {
+            // the local transaction is rolled back next, the undo log with it
         }
     }
 

@@ -384,7 +384,7 @@ public final class Coordinator {
      */
     public CompletableFuture<Registration> registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                          byte[] applicationData, String clientId, long lockWaitMs) {
-        return registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, null);
+        return registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, 0, null);
     }
 
     /**
@@ -394,6 +394,29 @@ public final class Coordinator {
     public CompletableFuture<Registration> registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                          byte[] applicationData, String clientId, long lockWaitMs,
                                                          Creation creation) {
+        return registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, 0, creation);
+    }
+
+    /** Registers a branch as above, under the branch id the RM chose. */
+    public CompletableFuture<Registration> registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long chosenBranchId) {
+        return registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, chosenBranchId, null);
+    }
+
+    /**
+     * Registers a branch, with the branch id the RM chose ({@code chosenBranchId} &gt; 0), so it could
+     * write its undo log before this answer (0: the TC assigns one; an id the XID already has is refused,
+     * {@code INVALID_REQUEST}, and nothing is stored), and with {@code creation} for a TM-made XID (the
+     * first registration the TC hears of creates the transaction).
+     */
+    public CompletableFuture<Registration> registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long chosenBranchId, Creation creation) {
+        if (chosenBranchId < 0) {
+            throw CoordinatorException.invalid("Branch registration for " + xid + " has a negative branch id ("
+                    + chosenBranchId + "): an RM chooses a positive one, or 0 to let the TC assign it");
+        }
         log.debug("Branch of {} on resource {} registering {} lock keys", xid, LogText.safe(resourceId), lockKeys.size());
         if (resourceId.isEmpty()) {
             throw CoordinatorException.invalid("Branch registration for " + xid + " has no resource id");
@@ -421,7 +444,7 @@ public final class Coordinator {
         Optional<GlobalTransaction> known = lookup(xid);
         if (known.isPresent() || creation == null) {
             return register(known.orElseThrow(() -> CoordinatorException.unknownXid(xid, store.whyUnknown())),
-                    resourceId, lockKeys, applicationData, clientId, lockWaitMs, rows);
+                    resourceId, lockKeys, applicationData, clientId, lockWaitMs, chosenBranchId, rows);
         }
         CompletableFuture<Registration> answer = new CompletableFuture<>();
         create(xid, creation).whenComplete((tx, created) -> {
@@ -431,7 +454,7 @@ public final class Coordinator {
             }
             try {
                 CompletableFuture<Registration> registered = register(tx, resourceId, lockKeys, applicationData,
-                        clientId, lockWaitMs, rows);
+                        clientId, lockWaitMs, chosenBranchId, rows);
                 registered.whenComplete((r, e) -> {
                     if (e != null) {
                         answer.completeExceptionally(e);
@@ -453,14 +476,14 @@ public final class Coordinator {
 
     private CompletableFuture<Registration> register(GlobalTransaction tx, String resourceId, List<String> lockKeys,
                                                      byte[] applicationData, String clientId, long lockWaitMs,
-                                                     List<RowKey> rows) {
+                                                     long chosenBranchId, List<RowKey> rows) {
         String xid = tx.xid();
         if (tx.status() == GlobalStatus.BEGIN && clock.millis() > tx.deadlineMs()) {
             driver.timeOut(tx);
             throw new CoordinatorException(ErrorCode.GLOBAL_TIMED_OUT, "Global transaction " + xid + " timed out after "
                     + tx.timeoutMs() + " ms; no more branches can join it. Roll back the local transaction.");
         }
-        Branch branch = new Branch(xid, ids.nextBranchId(), resourceId, clientId, lockKeys, applicationData,
+        Branch branch = new Branch(xid, chosenBranchId > 0 ? chosenBranchId : ids.nextBranchId(), resourceId, clientId, lockKeys, applicationData,
                 BranchStatus.REGISTERED, clock.millis(), "");
         long waitMs = Math.min(Math.max(0, lockWaitMs), Math.max(0, tx.deadlineMs() - clock.millis()));
         CompletableFuture<LockWaits.Outcome> waited = lockWaits.register(xid, waitMs,
@@ -472,6 +495,11 @@ public final class Coordinator {
             }
             if (result instanceof RegisterResult.UnknownXid) {
                 throw CoordinatorException.unknownXid(xid, store.whyUnknown());
+            }
+            if (result instanceof RegisterResult.DuplicateBranch) {
+                throw CoordinatorException.invalid("Global transaction " + xid + " already has a branch "
+                        + branch.branchId() + ": the RM must choose a new branch id for every branch (nothing was"
+                        + " registered; roll back the local transaction)");
             }
             if (result instanceof RegisterResult.NotActive notActive) {
                 throw notActive(tx.withStatus(notActive.status(), "", 0), "register a branch in");

@@ -147,9 +147,11 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
                 throw CoordinatorException.invalid("lock_wait_ms of a branch of " + request.getXid()
                         + " is negative (" + request.getLockWaitMs() + "): use 0 to answer a conflict at once");
             }
+            // An RM older than minor 7 never sets branch_id: the TC assigns the id, as before.
+            long chosenBranchId = request.getProtocolMinor() >= Protocol.MINOR_RM_BRANCH_IDS ? request.getBranchId() : 0;
             CompletableFuture<Coordinator.Registration> registration = coordinator.registerBranch(request.getXid(),
                     request.getResourceId(), request.getLockKeysList(), request.getApplicationData().toByteArray(),
-                    request.getClientId(), request.getLockWaitMs(),
+                    request.getClientId(), request.getLockWaitMs(), chosenBranchId,
                     creation(request.hasCreation(), request.getCreation()));
             if (request.getLockWaitMs() > 0 && response instanceof ServerCallStreamObserver<?> call) {
                 call.setOnCancelHandler(() -> registration.cancel(false)); // the RM gave up or went away: stop waiting

@@ -18,6 +18,14 @@ public sealed interface RegisterResult {
     record UnknownXid() implements RegisterResult {
     }
 
+    /**
+     * The global transaction already has a branch with this id (one the RM chose); nothing was stored.
+     * A store sharing one id space across transactions may also answer this for an id another
+     * transaction has.
+     */
+    record DuplicateBranch() implements RegisterResult {
+    }
+
     /** The global transaction is no longer in BEGIN; nothing was stored. */
     record NotActive(GlobalStatus status) implements RegisterResult {
     }

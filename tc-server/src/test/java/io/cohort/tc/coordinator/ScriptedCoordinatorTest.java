@@ -131,6 +131,36 @@ class ScriptedCoordinatorTest {
         assertThat(coordinator.queryLocks(R1, List.of("account:1", "account:3"), "")).isEmpty();
     }
 
+    /** Ids chosen by RMs are random: rollback still goes backward through registration order, not id order. */
+    @Test
+    void rollbackWithIdsChosenByRmsGoesBackwardThroughRegistrationOrder() {
+        String xid = begin(TransactionProtocol.TWO_PHASE);
+        List<Long> chosen = List.of(900L, 5L, 70L);
+        for (int i = 0; i < chosen.size(); i++) {
+            RegisterResult r = coordinator.registerBranch(xid, i % 2 == 0 ? R1 : R2, List.of("account:" + i),
+                    new byte[0], "rm-1", 0, chosen.get(i)).join().result();
+            assertThat(r).isEqualTo(new RegisterResult.Registered(chosen.get(i)));
+        }
+        // An id the XID has is refused, clearly, and stores nothing; a negative one never reaches the store.
+        assertThat(errorOf(() -> coordinator.registerBranch(xid, R1, List.of("account:9"), new byte[0], "rm-1", 0, 5)
+                .join())).isEqualTo(ErrorCode.INVALID_REQUEST);
+        assertThat(errorOf(() -> coordinator.registerBranch(xid, R1, List.of("account:9"), new byte[0], "rm-1", 0, -1)
+                .join())).isEqualTo(ErrorCode.INVALID_REQUEST);
+        assertThat(coordinator.queryLocks(R1, List.of("account:9"), "")).isEmpty();
+        // An RM that chooses none (older than minor 7) gets one from the TC.
+        long assigned = register(xid, R1, "account:3");
+        assertThat(assigned).isPositive().isNotIn(chosen);
+
+        assertThat(coordinator.rollback(xid).join().status()).isEqualTo(GlobalStatus.ROLLBACKING);
+        for (long expected : List.of(assigned, 70L, 5L, 900L)) {
+            Command c = rms.next();
+            assertThat(c.branchId()).isEqualTo(expected);
+            assertThat(c.action()).isEqualTo(BranchAction.ROLLBACK);
+            c.succeed();
+        }
+        awaitSettled(xid, GlobalStatus.ROLLBACKED);
+    }
+
     @Test
     void repeatedRequestsAnswerTheSameAndContradictionsAreRefused() {
         rms.succeedAlways();

@@ -20,6 +20,7 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -243,6 +244,78 @@ public abstract class TransactionStoreContractTest {
             store.registerBranch(branch("tc:1", id, "db" + id), List.of()).join();
         }
         assertThat(store.findBranches("tc:1")).extracting(Branch::branchId).containsExactly(1L, 2L, 3L, 4L, 5L);
+    }
+
+    /** Ids an RM chooses (random) are in no order: the store keeps registration order, also after a reopen. */
+    @Test
+    void branchesWithIdsChosenByRmsKeepRegistrationOrderAcrossReopen() throws Exception {
+        store.insertGlobal(global("tc:1", 100)).join();
+        long[] ids = {Long.MAX_VALUE - 7, 3, 8_000_000_000_000_000_000L, 42, 1L << 62};
+        for (int i = 0; i < ids.length; i++) {
+            assertThat(store.registerBranch(branch("tc:1", ids[i], "db" + i, "", 1_000 + i), List.of()).join())
+                    .isEqualTo(new RegisterResult.Registered(ids[i]));
+        }
+        assertThat(store.findBranches("tc:1")).extracting(Branch::branchId)
+                .containsExactly(ids[0], ids[1], ids[2], ids[3], ids[4]);
+        store.updateBranch("tc:1", ids[2], BranchStatus.PHASE1_FAILED, "no").join();
+
+        store = reopen(store);
+
+        assertThat(store.findBranches("tc:1")).extracting(Branch::branchId)
+                .containsExactly(ids[0], ids[1], ids[2], ids[3], ids[4]);
+        assertThat(store.findBranches("tc:1").get(2).status()).isEqualTo(BranchStatus.PHASE1_FAILED);
+    }
+
+    /** An id the XID already has is refused, and the refused registration takes no lock and changes nothing. */
+    @Test
+    void aBranchIdTheXidAlreadyHasIsRefusedAndStoresNothing() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        Branch first = branch("tc:1", 77, "db1", "account:1");
+        assertThat(store.registerBranch(first, rows("db1", "account:1")).join())
+                .isEqualTo(new RegisterResult.Registered(77));
+
+        Branch again = branch("tc:1", 77, "db2", "ledger:9");
+        assertThat(store.registerBranch(again, rows("db2", "ledger:9")).join())
+                .isEqualTo(new RegisterResult.DuplicateBranch());
+
+        assertThat(store.findBranches("tc:1")).singleElement().satisfies(b -> assertSameBranch(b, first));
+        assertThat(store.findLocks("tc:1")).extracting(RowLock::row)
+                .containsExactly(new RowKey("db1", "account", "1"));
+        assertThat(store.findConflict(rows("db2", "ledger:9"), "tc:2")).isEmpty();
+        // The XID is still usable with a new id.
+        assertThat(store.registerBranch(branch("tc:1", 78, "db2", "ledger:9"), rows("db2", "ledger:9")).join())
+                .isEqualTo(new RegisterResult.Registered(78));
+    }
+
+    /** Two registrations of one XID with the same id at the same time: one is stored, the other refused. */
+    @Test
+    void concurrentRegistrationsWithTheSameIdStoreOne() throws Exception {
+        store.insertGlobal(global("tc:1", 100)).join();
+        int contenders = 6;
+        List<CompletableFuture<RegisterResult>> results = new ArrayList<>();
+        CountDownLatch go = new CountDownLatch(1);
+        ExecutorService pool = Executors.newFixedThreadPool(contenders);
+        try {
+            List<Future<CompletableFuture<RegisterResult>>> submitted = new ArrayList<>();
+            for (int i = 0; i < contenders; i++) {
+                int n = i;
+                submitted.add(pool.submit(() -> {
+                    go.await();
+                    return store.registerBranch(branch("tc:1", 5, "db" + n, "t:" + n), rows("db" + n, "t:" + n));
+                }));
+            }
+            go.countDown();
+            for (var f : submitted) {
+                results.add(f.get(30, TimeUnit.SECONDS));
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        List<RegisterResult> answers = results.stream().map(CompletableFuture::join).toList();
+        assertThat(answers).filteredOn(r -> r instanceof RegisterResult.Registered).hasSize(1);
+        assertThat(answers).filteredOn(r -> r instanceof RegisterResult.DuplicateBranch).hasSize(contenders - 1);
+        assertThat(store.findBranches("tc:1")).hasSize(1);
+        assertThat(store.findLocks("tc:1")).hasSize(1);
     }
 
     @Test

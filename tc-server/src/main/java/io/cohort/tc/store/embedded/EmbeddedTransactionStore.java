@@ -205,6 +205,9 @@ public final class EmbeddedTransactionStore implements TransactionStore {
             if (entry.tx.status() != GlobalStatus.BEGIN) {
                 return CompletableFuture.completedFuture(new RegisterResult.NotActive(entry.tx.status()));
             }
+            if (MemoryState.hasBranch(entry, branch.branchId())) {
+                return CompletableFuture.completedFuture(new RegisterResult.DuplicateBranch());
+            }
             List<RowKey> newRows = new ArrayList<>(rows.size());
             Set<RowKey> seen = rows.size() > 8 ? new HashSet<>() : null;
             for (RowKey row : rows) {

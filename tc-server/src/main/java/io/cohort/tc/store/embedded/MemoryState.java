@@ -365,7 +365,10 @@ final class MemoryState {
         return kept == 0 ? NO_LOCKS : kept == held.length ? held : Arrays.copyOf(out, kept);
     }
 
-    /** Keeps branches ordered by id (ids are handed out in registration order); replaces an equal id. */
+    /**
+     * Keeps branches in registration order — the order of the log, whatever their ids (an RM may
+     * choose them: rollback goes backward through this order); replaces an equal id.
+     */
     private static Branch[] withBranch(Branch[] branches, Branch b) {
         int i = indexOf(branches, b.branchId());
         if (i >= 0) {
@@ -373,15 +376,14 @@ final class MemoryState {
             copy[i] = b;
             return copy;
         }
-        int at = branches.length;
-        while (at > 0 && branches[at - 1].branchId() > b.branchId()) {
-            at--;
-        }
-        Branch[] copy = new Branch[branches.length + 1];
-        System.arraycopy(branches, 0, copy, 0, at);
-        copy[at] = b;
-        System.arraycopy(branches, at, copy, at + 1, branches.length - at);
+        Branch[] copy = Arrays.copyOf(branches, branches.length + 1);
+        copy[branches.length] = b;
         return copy;
+    }
+
+    /** Whether the transaction of {@code e} has a branch {@code branchId}. */
+    static boolean hasBranch(TxEntry e, long branchId) {
+        return indexOf(e.branches, branchId) >= 0;
     }
 
     private static int indexOf(Branch[] branches, long branchId) {

@@ -97,11 +97,7 @@ final class OwnedTransactions {
         Entry e = endWrite(xid);
         if (e != null && stored != null) {
             synchronized (e) {
-                int at = 0;
-                while (at < e.branches.size() && e.branches.get(at).branchId() < stored.branchId()) {
-                    at++;
-                }
-                e.branches.add(at, stored);
+                e.branches.add(stored); // registration order, as the table's registered_seq (ids may be the RM's)
             }
         }
     }

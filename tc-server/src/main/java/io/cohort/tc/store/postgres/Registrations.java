@@ -14,6 +14,7 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -76,8 +77,13 @@ final class Registrations {
             return;
         }
         List<Reg> pending = new ArrayList<>();
+        Set<Long> ids = new HashSet<>();
         for (GroupCommit.Register w : writes) {
-            pending.add(new Reg(w));
+            if (ids.add(w.branch.branchId())) {
+                pending.add(new Reg(w));
+            } else {
+                w.result = new RegisterResult.DuplicateBranch(); // an RM chose one id twice: the batch keys on ids
+            }
         }
         Set<String> foreign = new TreeSet<>();
         for (GroupCommit.Register w : writes) {
@@ -109,7 +115,8 @@ final class Registrations {
     private static List<Reg> round(Connection c, String sql, List<Reg> regs, List<Reg> stored) throws SQLException {
         Map<String, GlobalStatus> statuses = new HashMap<>();
         Map<RowKey, Long> inserted = new HashMap<>();
-        register(c, sql, regs, statuses, inserted);
+        Set<Long> insertedBranches = new HashSet<>();
+        register(c, sql, regs, statuses, inserted, insertedBranches);
 
         Map<Long, Reg> byBranch = new HashMap<>();
         Set<RowKey> heldBefore = new LinkedHashSet<>();
@@ -136,6 +143,11 @@ final class Registrations {
             if (status != GlobalStatus.BEGIN) {
                 r.outcome = Outcome.REFUSED;
                 r.write.result = new RegisterResult.NotActive(status);
+                continue;
+            }
+            if (!insertedBranches.contains(r.branch.branchId())) {
+                r.outcome = Outcome.REFUSED; // its id is stored already: the row is not ours to delete
+                r.write.result = new RegisterResult.DuplicateBranch();
                 continue;
             }
             RowLock conflict = null;
@@ -188,7 +200,7 @@ final class Registrations {
         }
         List<Long> undoneBranches = new ArrayList<>();
         for (Reg r : regs) {
-            if (r.outcome != Outcome.STORED && statuses.get(r.branch.xid()) == GlobalStatus.BEGIN) {
+            if (r.outcome != Outcome.STORED && insertedBranches.contains(r.branch.branchId())) {
                 undoneBranches.add(r.branch.branchId()); // its branch row went in with the statement
             }
         }
@@ -203,7 +215,7 @@ final class Registrations {
 
     /** The statement: statuses (share-locked), branch rows, and the row locks it could insert. */
     private static void register(Connection c, String sql, List<Reg> regs, Map<String, GlobalStatus> statuses,
-                                 Map<RowKey, Long> inserted) throws SQLException {
+                                 Map<RowKey, Long> inserted, Set<Long> insertedBranches) throws SQLException {
         Set<String> xids = new TreeSet<>();
         int n = 0;
         for (Reg r : regs) {
@@ -271,6 +283,8 @@ final class Registrations {
                     String xid = rs.getString(1);
                     if (xid != null) {
                         statuses.put(xid, GlobalStatus.ofCode(rs.getShort(2)));
+                    } else if (rs.getString(3) == null) {
+                        insertedBranches.add(rs.getLong(6));
                     } else {
                         inserted.put(new RowKey(rs.getString(3), rs.getString(4), rs.getString(5)), rs.getLong(6));
                     }

@@ -50,8 +50,10 @@ final class Sql {
      * queue order (the earlier registration gets it). The caller then deletes again what it refuses.
      * Parameters: the XIDs; per branch XID, id, resource, client, lock keys (an array literal),
      * application data (hex), status, registration time (epoch ms), reason; per row resource, table, pk,
-     * XID, branch id, acquisition time (epoch ms). Result rows are either (xid, status, nulls) for
-     * every known XID or (nulls, resource, table, pk, branch id) for every lock inserted.
+     * XID, branch id, acquisition time (epoch ms). Result rows are (xid, status, nulls) for every
+     * known XID, (nulls, resource, table, pk, branch id) for every lock inserted, or (nulls, branch
+     * id) for every branch row inserted: a branch id already stored (one an RM chose twice) inserts
+     * nothing rather than failing the batch.
      */
     static final String REGISTER = register("FOR SHARE");
 
@@ -73,6 +75,8 @@ final class Sql {
                 FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::smallint[],
                             ?::bigint[], ?::text[]) AS v(x, b, r, c, k, d, s, a, e)
                 JOIN g ON g.xid = v.x AND g.status = %d
+                ON CONFLICT (branch_id) DO NOTHING
+                RETURNING branch_id
             ), l AS (
                 INSERT INTO cohort_row_lock (%s)
                 SELECT u.r, u.t, u.p, u.x, u.b, timestamptz 'epoch' + u.a * interval '1 millisecond'
@@ -85,7 +89,9 @@ final class Sql {
             )
             SELECT xid, status, NULL::text, NULL::text, NULL::text, NULL::bigint FROM g
             UNION ALL
-            SELECT NULL, NULL, resource_id, table_name, pk, branch_id FROM l""".formatted(BRANCH_COLUMNS,
+            SELECT NULL, NULL, resource_id, table_name, pk, branch_id FROM l
+            UNION ALL
+            SELECT NULL, NULL, NULL, NULL, NULL, branch_id FROM b""".formatted(BRANCH_COLUMNS,
             GlobalStatus.BEGIN.code(), LOCK_COLUMNS, lock);
     }
 
@@ -229,7 +235,7 @@ final class Sql {
     static final String FIND_GLOBAL = "SELECT " + GLOBAL_COLUMNS + " FROM cohort_global_tx WHERE xid = ?";
 
     static final String FIND_BRANCHES =
-            "SELECT " + BRANCH_COLUMNS + " FROM cohort_branch WHERE xid = ? ORDER BY branch_id";
+            "SELECT " + BRANCH_COLUMNS + " FROM cohort_branch WHERE xid = ? ORDER BY registered_seq";
 
     static final String FIND_LOCKS =
             "SELECT " + LOCK_COLUMNS + " FROM cohort_row_lock WHERE xid = ? ORDER BY " + LOCK_ORDER;
