@@ -1,4 +1,4 @@
-package io.cohort.rm.exec;
+package io.cohort.rm.jdbc;
 
 import io.cohort.rm.UnsupportedStatementException;
 import io.cohort.rm.sql.SqlPlan;
@@ -25,7 +25,7 @@ import java.sql.SQLException;
  * Phase 2 is in {@link io.cohort.rm.branch.BranchPhase2Handler} and
  * {@link io.cohort.rm.branch.LocalBranches}.
  */
-public final class SqlPath {
+final class SqlPath {
 
     private SqlPath() {
     }

@@ -1,4 +1,4 @@
-package io.cohort.rm.exec;
+package io.cohort.rm.jdbc;
 
 import io.cohort.client.TcException;
 import io.cohort.rm.BranchCoordinator;
@@ -28,7 +28,7 @@ import java.util.List;
  * that, for {@code cohort.rm.lock-retry-attempts} attempts. Lock checks ({@link #awaitFree}) always
  * back off.
  */
-public final class GlobalLocks {
+final class GlobalLocks {
 
     private GlobalLocks() {
     }
