@@ -79,7 +79,7 @@ public final class ResourceManager implements AutoCloseable {
             return proxy;
         }
         String id = resourceId != null && !resourceId.isBlank() ? resourceId : resourceIdOf(target);
-        Resource resource = new Resource(this, id, target);
+        Resource resource = new Resource(id, target, config, coordinator, clientId, clock, observations, () -> connection);
         Resource previous = resources.putIfAbsent(id, resource);
         if (previous != null) {
             throw new IllegalStateException("Two data sources have resource id " + id
@@ -161,20 +161,8 @@ public final class ResourceManager implements AutoCloseable {
         return config;
     }
 
-    BranchCoordinator coordinator() {
-        return coordinator;
-    }
-
     public String clientId() {
         return clientId;
-    }
-
-    Clock clock() {
-        return clock;
-    }
-
-    ObservationRegistry observations() {
-        return observations;
     }
 
     /** 3PC: looks for branches past their termination timeout now, instead of at the next check. */
