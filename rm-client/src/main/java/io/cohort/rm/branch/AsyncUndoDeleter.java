@@ -1,6 +1,6 @@
 package io.cohort.rm.branch;
 
-import io.cohort.rm.Resource;
+import io.cohort.rm.jdbc.Resource;
 import io.cohort.rm.RmConfig;
 import java.sql.Connection;
 import java.sql.SQLException;

@@ -5,7 +5,7 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.TraceKeys;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
-import io.cohort.rm.Resource;
+import io.cohort.rm.jdbc.Resource;
 import io.cohort.rm.undo.BranchTables;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;

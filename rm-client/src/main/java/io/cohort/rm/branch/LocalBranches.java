@@ -1,7 +1,7 @@
 package io.cohort.rm.branch;
 
 import io.cohort.protocol.BranchStatus;
-import io.cohort.rm.Resource;
+import io.cohort.rm.jdbc.Resource;
 import io.cohort.rm.undo.ImageApplier;
 import io.cohort.rm.undo.UndoLogStatus;
 import io.cohort.rm.undo.UndoLogTable;

@@ -8,7 +8,7 @@ import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchStatusCode;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.rm.BranchCoordinator;
-import io.cohort.rm.Resource;
+import io.cohort.rm.jdbc.Resource;
 import io.cohort.rm.RmConfig;
 import io.cohort.rm.undo.UndoLogStatus;
 import io.cohort.rm.undo.UndoLogTable;

@@ -10,7 +10,6 @@ import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.rm.GlobalLockContext;
-import io.cohort.rm.Resource;
 import io.cohort.rm.UnsupportedStatementException;
 import io.cohort.rm.sql.SqlPlan;
 import io.cohort.rm.undo.BranchTables;

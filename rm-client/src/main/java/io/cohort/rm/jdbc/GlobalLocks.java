@@ -3,7 +3,6 @@ package io.cohort.rm.jdbc;
 import io.cohort.client.TcException;
 import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.GlobalLockConflictException;
-import io.cohort.rm.Resource;
 import io.cohort.rm.RmConfig;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.ErrorCode;

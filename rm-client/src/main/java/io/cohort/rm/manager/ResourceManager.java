@@ -1,12 +1,15 @@
-package io.cohort.rm;
+package io.cohort.rm.manager;
 
 import io.cohort.client.RmConnection;
 import io.cohort.client.TcClientConfig;
+import io.cohort.rm.BranchCoordinator;
+import io.cohort.rm.RmConfig;
 import io.cohort.rm.branch.AsyncUndoDeleter;
 import io.cohort.rm.branch.BranchPhase2Handler;
-import io.cohort.rm.branch.TerminationMonitor;
 import io.cohort.rm.branch.LocalBranches;
+import io.cohort.rm.branch.TerminationMonitor;
 import io.cohort.rm.jdbc.DataSourceProxy;
+import io.cohort.rm.jdbc.Resource;
 import io.micrometer.observation.ObservationRegistry;
 import java.net.InetAddress;
 import java.sql.Connection;

@@ -1,14 +1,16 @@
-package io.cohort.rm;
+package io.cohort.rm.jdbc;
 
-import io.micrometer.observation.ObservationRegistry;
 import io.cohort.client.RmConnection;
+import io.cohort.rm.BranchCoordinator;
+import io.cohort.rm.RmConfig;
 import io.cohort.rm.dialect.Dialect;
 import io.cohort.rm.dialect.Dialects;
 import io.cohort.rm.dialect.TableMetaCache;
 import io.cohort.rm.sql.SqlPlanCache;
-import io.cohort.rm.undo.UndoCodec;
 import io.cohort.rm.undo.ImageApplier;
+import io.cohort.rm.undo.UndoCodec;
 import io.cohort.rm.undo.UndoLogTable;
+import io.micrometer.observation.ObservationRegistry;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Clock;
@@ -44,7 +46,7 @@ public final class Resource {
      * the RM's wiring can use a resource without depending on that wiring. {@code connection}: the RM's
      * command streams, null before it connects.
      */
-    Resource(String resourceId, DataSource target, RmConfig config, BranchCoordinator coordinator, String clientId,
+    public Resource(String resourceId, DataSource target, RmConfig config, BranchCoordinator coordinator, String clientId,
             Clock clock, ObservationRegistry observations, Supplier<RmConnection> connection) {
         this.resourceId = resourceId;
         this.target = target;
@@ -85,7 +87,7 @@ public final class Resource {
     }
 
     /** Tells the dialect now if the database answers; false if it does not (it is told at first use then). */
-    boolean detectDialect() {
+    public boolean detectDialect() {
         try {
             engine();
             return true;
