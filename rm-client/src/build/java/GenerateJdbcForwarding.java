@@ -57,7 +57,7 @@ public final class GenerateJdbcForwarding {
                 + "    DelegatingPreparedStatement(ConnectionProxy connection, java.sql.PreparedStatement delegate) {\n"
                 + "        super(connection, delegate);\n    }\n\n"
                 + "    /** Remembers how to bind the value just bound at {@code parameterIndex} again, when recording. */\n"
-                + "    abstract void record(int parameterIndex, io.cohort.rm.exec.ParamLog.BoundParam binder);\n\n"
+                + "    abstract void record(int parameterIndex, ParamLog.BoundParam binder);\n\n"
                 + forwarding(PreparedStatement.class, true));
     }
 

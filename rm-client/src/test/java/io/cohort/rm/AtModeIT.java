@@ -10,6 +10,7 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
+import io.cohort.rm.manager.ResourceManager;
 import io.cohort.rm.undo.UndoCodec;
 import io.cohort.rm.undo.UndoRecord;
 import io.cohort.testsupport.TestPostgres;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.cohort.client.XidContext;
 import io.cohort.protocol.BranchStatus;
+import io.cohort.rm.manager.ResourceManager;
 import io.cohort.rm.undo.ImageApplier;
 import io.cohort.rm.undo.UndoLogStatus;
 import java.sql.Connection;

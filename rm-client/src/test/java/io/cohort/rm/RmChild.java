@@ -4,6 +4,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
 import io.cohort.client.XidContext;
+import io.cohort.rm.manager.ResourceManager;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Duration;

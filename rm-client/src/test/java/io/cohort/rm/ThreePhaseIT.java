@@ -13,6 +13,7 @@ import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.TransactionProtocol;
+import io.cohort.rm.manager.ResourceManager;
 import io.cohort.rm.undo.UndoLogStatus;
 import java.sql.Connection;
 import java.sql.SQLException;

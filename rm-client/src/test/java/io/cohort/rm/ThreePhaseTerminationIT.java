@@ -11,6 +11,7 @@ import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.TransactionProtocol;
+import io.cohort.rm.manager.ResourceManager;
 import io.cohort.rm.undo.UndoLogStatus;
 import java.sql.Connection;
 import java.sql.ResultSet;

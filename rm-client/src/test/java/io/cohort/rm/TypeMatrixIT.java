@@ -10,6 +10,7 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.TransactionProtocol;
+import io.cohort.rm.manager.ResourceManager;
 import io.cohort.rm.undo.ImageApplier;
 import io.cohort.testsupport.TestPostgres;
 import java.io.ByteArrayOutputStream;

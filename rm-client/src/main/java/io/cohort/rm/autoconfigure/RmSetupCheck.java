@@ -1,6 +1,6 @@
 package io.cohort.rm.autoconfigure;
 
-import io.cohort.rm.ResourceManager;
+import io.cohort.rm.manager.ResourceManager;
 import io.cohort.rm.jdbc.DataSourceProxy;
 import java.sql.Connection;
 import java.sql.SQLException;

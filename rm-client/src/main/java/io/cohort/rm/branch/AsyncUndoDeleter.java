@@ -1,6 +1,6 @@
 package io.cohort.rm.branch;
 
-import io.cohort.rm.Resource;
+import io.cohort.rm.jdbc.Resource;
 import io.cohort.rm.RmConfig;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
  * <p>Hazard: deletes still queued when the process dies are lost. The branch is committed either
  * way; the leftover undo log is garbage that no command refers to again, and is only space.
  */
-public final class AsyncUndoDeleter implements AutoCloseable {
+final class AsyncUndoDeleter implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(AsyncUndoDeleter.class);
 
@@ -38,7 +38,7 @@ public final class AsyncUndoDeleter implements AutoCloseable {
     private final Map<Resource, ConcurrentLinkedQueue<Pending>> queues = new ConcurrentHashMap<>();
     private final ScheduledExecutorService scheduler;
 
-    public AsyncUndoDeleter(RmConfig config, Clock clock) {
+    AsyncUndoDeleter(RmConfig config, Clock clock) {
         this.config = config;
         this.clock = clock;
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {

@@ -5,7 +5,7 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.TraceKeys;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
-import io.cohort.rm.Resource;
+import io.cohort.rm.jdbc.Resource;
 import io.cohort.rm.undo.BranchTables;
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;
@@ -46,13 +46,13 @@ public final class BranchPhase2Handler implements BranchCommandHandler {
     private final LocalBranches branches;
     private final ObservationRegistry observations;
 
-    public BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
+    BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
                                LocalBranches branches) {
         this(resources, deleter, branches, ObservationRegistry.NOOP);
     }
 
     /** {@code observations}: a span per command, the child of the TC's span that sent it (its trace_context). */
-    public BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
+    BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
                                LocalBranches branches, ObservationRegistry observations) {
         this.resources = resources;
         this.deleter = deleter;

@@ -1,7 +1,7 @@
 package io.cohort.rm.branch;
 
 import io.cohort.protocol.BranchStatus;
-import io.cohort.rm.Resource;
+import io.cohort.rm.jdbc.Resource;
 import io.cohort.rm.undo.ImageApplier;
 import io.cohort.rm.undo.UndoLogStatus;
 import io.cohort.rm.undo.UndoLogTable;
@@ -24,12 +24,12 @@ import org.slf4j.LoggerFactory;
  * keeps in memory which branches were finished alone ({@link #loadDecidedAlone}, at wrap time);
  * only those take the slow path when a COMMIT arrives.
  */
-public final class LocalBranches {
+final class LocalBranches {
 
     private static final Logger log = LoggerFactory.getLogger(LocalBranches.class);
 
     /** What the RM answers the TC: a branch status, why, and whether the RM reached it on its own. */
-    public record Answer(BranchStatus status, String reason, boolean decidedByRm) {
+    record Answer(BranchStatus status, String reason, boolean decidedByRm) {
         static Answer of(BranchStatus status, String reason) {
             return new Answer(status, reason, false);
         }

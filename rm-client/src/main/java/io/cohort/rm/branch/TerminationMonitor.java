@@ -8,7 +8,7 @@ import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchStatusCode;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.rm.BranchCoordinator;
-import io.cohort.rm.Resource;
+import io.cohort.rm.jdbc.Resource;
 import io.cohort.rm.RmConfig;
 import io.cohort.rm.undo.UndoLogStatus;
 import io.cohort.rm.undo.UndoLogTable;
@@ -52,7 +52,7 @@ import org.slf4j.LoggerFactory;
  * </ol>
  * Two-phase branches are never looked at: under 2PC an RM never decides alone.
  */
-public final class TerminationMonitor implements AutoCloseable {
+final class TerminationMonitor implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(TerminationMonitor.class);
     private static final int BATCH = 200;
@@ -68,7 +68,7 @@ public final class TerminationMonitor implements AutoCloseable {
     private final Map<String, Long> schemaWarnedAt = new ConcurrentHashMap<>();
     private final Map<String, Long> nextReportAt = new ConcurrentHashMap<>();
 
-    public TerminationMonitor(Supplier<List<Resource>> resources, BranchCoordinator coordinator,
+    TerminationMonitor(Supplier<List<Resource>> resources, BranchCoordinator coordinator,
                               LocalBranches branches, RmConfig config, Clock clock) {
         this.resources = resources;
         this.coordinator = coordinator;

@@ -1,6 +1,5 @@
 package io.cohort.rm.jdbc;
 
-import io.cohort.rm.Resource;
 import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -10,7 +9,7 @@ import javax.sql.DataSource;
 
 /**
  * The application's {@link DataSource}, wrapped: every connection is a {@link ConnectionProxy}.
- * Created by {@link io.cohort.rm.ResourceManager#wrap}.
+ * Created by {@link io.cohort.rm.manager.ResourceManager#wrap}.
  */
 public final class DataSourceProxy implements DataSource {
 

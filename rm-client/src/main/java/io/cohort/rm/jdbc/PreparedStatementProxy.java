@@ -1,8 +1,5 @@
 package io.cohort.rm.jdbc;
 
-import io.cohort.rm.exec.Invocation;
-import io.cohort.rm.exec.Outcome;
-import io.cohort.rm.exec.ParamLog;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.Reader;

@@ -1,7 +1,5 @@
 package io.cohort.rm.jdbc;
 
-import io.cohort.rm.exec.Invocation;
-import io.cohort.rm.exec.Outcome;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;

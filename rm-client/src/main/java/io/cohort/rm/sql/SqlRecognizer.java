@@ -26,7 +26,7 @@ import net.sf.jsqlparser.statement.update.UpdateSet;
  * (plain SELECTs are never parsed); INSERT, UPDATE, DELETE and locking SELECTs are parsed with
  * JSqlParser and checked for what AT mode cannot make safe.
  */
-public final class SqlRecognizer {
+final class SqlRecognizer {
 
     private static final Pattern LOCKING_CLAUSE =
             Pattern.compile("(?is)\\bFOR\\s+(NO\\s+KEY\\s+UPDATE|UPDATE|KEY\\s+SHARE|SHARE)\\b");

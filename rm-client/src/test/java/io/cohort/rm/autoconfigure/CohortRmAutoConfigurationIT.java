@@ -6,7 +6,7 @@ import io.cohort.client.TcClient;
 import io.cohort.client.XidContext;
 import io.cohort.client.autoconfigure.CohortTcAutoConfiguration;
 import io.cohort.protocol.GlobalStatus;
-import io.cohort.rm.ResourceManager;
+import io.cohort.rm.manager.ResourceManager;
 import io.cohort.rm.jdbc.DataSourceProxy;
 import io.cohort.testsupport.TcProcess;
 import io.cohort.testsupport.TestPostgres;

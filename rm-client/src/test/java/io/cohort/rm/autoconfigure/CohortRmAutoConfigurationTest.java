@@ -6,7 +6,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
 import io.cohort.client.autoconfigure.CohortTcAutoConfiguration;
-import io.cohort.rm.ResourceManager;
+import io.cohort.rm.manager.ResourceManager;
 import io.cohort.rm.RmConfig;
 import io.cohort.rm.jdbc.DataSourceProxy;
 import java.time.Duration;

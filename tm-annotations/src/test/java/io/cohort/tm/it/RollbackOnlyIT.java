@@ -10,7 +10,7 @@ import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.GlobalLockConflictException;
-import io.cohort.rm.ResourceManager;
+import io.cohort.rm.manager.ResourceManager;
 import io.cohort.rm.RmConfig;
 import io.cohort.testsupport.TcProcess;
 import io.cohort.testsupport.TestPostgres;

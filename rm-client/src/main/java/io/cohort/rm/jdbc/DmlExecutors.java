@@ -1,4 +1,4 @@
-package io.cohort.rm.exec;
+package io.cohort.rm.jdbc;
 
 import io.cohort.rm.UnsupportedStatementException;
 import io.cohort.rm.image.TableMeta;

@@ -1,9 +1,8 @@
-package io.cohort.rm.exec;
+package io.cohort.rm.jdbc;
 
 import io.cohort.client.TcException;
 import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.GlobalLockConflictException;
-import io.cohort.rm.Resource;
 import io.cohort.rm.RmConfig;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.ErrorCode;
@@ -28,7 +27,7 @@ import java.util.List;
  * that, for {@code cohort.rm.lock-retry-attempts} attempts. Lock checks ({@link #awaitFree}) always
  * back off.
  */
-public final class GlobalLocks {
+final class GlobalLocks {
 
     private GlobalLocks() {
     }

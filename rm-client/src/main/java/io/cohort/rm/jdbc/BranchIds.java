@@ -1,4 +1,4 @@
-package io.cohort.rm.exec;
+package io.cohort.rm.jdbc;
 
 import java.security.SecureRandom;
 
@@ -9,7 +9,7 @@ import java.security.SecureRandom;
  * branches share an id with probability about n²/2⁶⁴ (the TC refuses a taken id cleanly, and an
  * id matters only together with its XID). The TC keeps registration order apart from the ids.
  */
-public final class BranchIds {
+final class BranchIds {
 
     private static final SecureRandom RANDOM = new SecureRandom();
 
@@ -17,7 +17,7 @@ public final class BranchIds {
     }
 
     /** A positive id. */
-    public static long next() {
+    static long next() {
         long id;
         do {
             id = RANDOM.nextLong() & Long.MAX_VALUE;

@@ -1,4 +1,4 @@
-package io.cohort.rm.exec;
+package io.cohort.rm.jdbc;
 
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
@@ -10,7 +10,7 @@ import java.util.Arrays;
  * differently). Only kept inside a global transaction. Written by the JDBC layer's prepared
  * statements, read by the executors.
  */
-public final class ParamLog {
+final class ParamLog {
 
     /** Binds one recorded value at {@code index} of {@code ps}. */
     @FunctionalInterface

@@ -1,4 +1,4 @@
-package io.cohort.rm.exec;
+package io.cohort.rm.jdbc;
 
 import io.cohort.protocol.LockKeys;
 import io.cohort.rm.undo.UndoRecord;
@@ -13,7 +13,7 @@ import java.util.Set;
  * What one local transaction collected so far: its undo records, in statement order, and the
  * primary keys it wrote or locked, by table. Becomes the branch at commit; dropped at rollback.
  */
-public final class BranchBuffer {
+final class BranchBuffer {
 
     private final String xid;
     private final List<UndoRecord> records = new ArrayList<>();

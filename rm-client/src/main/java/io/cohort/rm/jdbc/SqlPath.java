@@ -1,4 +1,4 @@
-package io.cohort.rm.exec;
+package io.cohort.rm.jdbc;
 
 import io.cohort.rm.UnsupportedStatementException;
 import io.cohort.rm.sql.SqlPlan;
@@ -11,7 +11,7 @@ import java.sql.SQLException;
  *       straight through unless an XID is bound ({@link io.cohort.client.XidContext}) or a global
  *       lock is asked for ({@link io.cohort.rm.GlobalLockContext}) — outside them the RM costs a
  *       thread-local read;</li>
- *   <li>inside, the SQL is classified once per SQL string ({@link io.cohort.rm.sql.SqlRecognizer},
+ *   <li>inside, the SQL is classified once per SQL string ({@code io.cohort.rm.sql.SqlRecognizer},
  *       cached) into a {@link SqlPlan};</li>
  *   <li>{@link #execute} runs it: unsupported statements fail before running; INSERT, UPDATE and
  *       DELETE run rewritten to take their images ({@link DmlExecutors}); SELECT ... FOR UPDATE
@@ -23,9 +23,9 @@ import java.sql.SQLException;
  *       log is inserted in the same local transaction, and the local transaction commits.</li>
  * </ol>
  * Phase 2 is in {@link io.cohort.rm.branch.BranchPhase2Handler} and
- * {@link io.cohort.rm.branch.LocalBranches}.
+ * {@code io.cohort.rm.branch.LocalBranches}.
  */
-public final class SqlPath {
+final class SqlPath {
 
     private SqlPath() {
     }

@@ -1,4 +1,4 @@
-package io.cohort.rm.exec;
+package io.cohort.rm.jdbc;
 
 /**
  * One execution the application asked for.
@@ -8,5 +8,5 @@ package io.cohort.rm.exec;
  * @param generatedKeys the application asked for generated keys
  * @param keyColumns    the generated-key columns it named, or null for all
  */
-public record Invocation(String sql, ParamLog params, boolean generatedKeys, String[] keyColumns) {
+record Invocation(String sql, ParamLog params, boolean generatedKeys, String[] keyColumns) {
 }

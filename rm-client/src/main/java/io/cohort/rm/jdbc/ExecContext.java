@@ -1,6 +1,5 @@
-package io.cohort.rm.exec;
+package io.cohort.rm.jdbc;
 
-import io.cohort.rm.Resource;
 import io.cohort.rm.image.TableMeta;
 import io.cohort.rm.image.ValueCodec;
 import java.sql.Connection;
@@ -11,7 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** What an executor works with: the real connection, the resource and the branch being built. */
-public record ExecContext(Connection raw, Resource resource, BranchBuffer buffer) {
+record ExecContext(Connection raw, Resource resource, BranchBuffer buffer) {
 
     /** The XID, or null under a global lock only. */
     public String xid() {

@@ -1,12 +1,13 @@
-package io.cohort.rm;
+package io.cohort.rm.manager;
 
 import io.cohort.client.RmConnection;
 import io.cohort.client.TcClientConfig;
-import io.cohort.rm.branch.AsyncUndoDeleter;
+import io.cohort.rm.BranchCoordinator;
+import io.cohort.rm.RmConfig;
 import io.cohort.rm.branch.BranchPhase2Handler;
-import io.cohort.rm.branch.TerminationMonitor;
-import io.cohort.rm.branch.LocalBranches;
+import io.cohort.rm.branch.BranchRuntime;
 import io.cohort.rm.jdbc.DataSourceProxy;
+import io.cohort.rm.jdbc.Resource;
 import io.micrometer.observation.ObservationRegistry;
 import java.net.InetAddress;
 import java.sql.Connection;
@@ -43,10 +44,7 @@ public final class ResourceManager implements AutoCloseable {
     private final Clock clock;
     private final ObservationRegistry observations;
     private final Map<String, Resource> resources = new ConcurrentHashMap<>();
-    private final AsyncUndoDeleter deleter;
-    private final BranchPhase2Handler handler;
-    private final LocalBranches branches;
-    private final TerminationMonitor termination;
+    private final BranchRuntime branches;
     private volatile RmConnection connection;
     private TcClientConfig connectedWith;
     private int connectedWorkers;
@@ -57,11 +55,8 @@ public final class ResourceManager implements AutoCloseable {
         this.clientId = b.clientId != null ? b.clientId : defaultClientId();
         this.clock = b.clock;
         this.observations = b.observations;
-        this.deleter = new AsyncUndoDeleter(config, clock);
-        this.branches = new LocalBranches();
-        this.handler = new BranchPhase2Handler(this::resource, deleter, branches, observations);
-        this.termination = new TerminationMonitor(() -> List.copyOf(resources.values()), coordinator, branches, config,
-                clock);
+        this.branches = new BranchRuntime(this::resource, () -> List.copyOf(resources.values()), coordinator, config,
+                clock, observations);
     }
 
     public static Builder builder(BranchCoordinator coordinator) {
@@ -79,7 +74,7 @@ public final class ResourceManager implements AutoCloseable {
             return proxy;
         }
         String id = resourceId != null && !resourceId.isBlank() ? resourceId : resourceIdOf(target);
-        Resource resource = new Resource(this, id, target);
+        Resource resource = new Resource(id, target, config, coordinator, clientId, clock, observations, () -> connection);
         Resource previous = resources.putIfAbsent(id, resource);
         if (previous != null) {
             throw new IllegalStateException("Two data sources have resource id " + id
@@ -88,8 +83,7 @@ public final class ResourceManager implements AutoCloseable {
         if (!resource.detectDialect()) {
             log.warn("Cannot reach the database of resource {} to tell which it is; it will be told at first use", id);
         }
-        deleter.register(resource);
-        branches.loadDecidedAlone(resource); // before any command can arrive for it
+        branches.add(resource); // before any command can arrive for it
         reconnectIfConnected();
         return new DataSourceProxy(target, resource);
     }
@@ -103,7 +97,8 @@ public final class ResourceManager implements AutoCloseable {
         if (connection == null) {
             connectedWith = tcConfig;
             connectedWorkers = workerThreads;
-            connection = new RmConnection(tcConfig, clientId, new ArrayList<>(resources.keySet()), handler, workerThreads);
+            connection = new RmConnection(tcConfig, clientId, new ArrayList<>(resources.keySet()), branches.handler(),
+                    workerThreads);
         }
         return connection;
     }
@@ -111,8 +106,8 @@ public final class ResourceManager implements AutoCloseable {
     private synchronized void reconnectIfConnected() {
         RmConnection old = connection;
         if (old != null) {
-            connection = new RmConnection(connectedWith, clientId, new ArrayList<>(resources.keySet()), handler,
-                    connectedWorkers);
+            connection = new RmConnection(connectedWith, clientId, new ArrayList<>(resources.keySet()),
+                    branches.handler(), connectedWorkers);
             old.close();
         }
     }
@@ -146,7 +141,7 @@ public final class ResourceManager implements AutoCloseable {
     }
 
     public BranchPhase2Handler handler() {
-        return handler;
+        return branches.handler();
     }
 
     public Resource resource(String resourceId) {
@@ -161,30 +156,18 @@ public final class ResourceManager implements AutoCloseable {
         return config;
     }
 
-    BranchCoordinator coordinator() {
-        return coordinator;
-    }
-
     public String clientId() {
         return clientId;
     }
 
-    Clock clock() {
-        return clock;
-    }
-
-    ObservationRegistry observations() {
-        return observations;
-    }
-
     /** 3PC: looks for branches past their termination timeout now, instead of at the next check. */
     public void checkTermination() {
-        termination.checkAll();
+        branches.checkTermination();
     }
 
     /** Deletes queued undo logs now (tests, shutdown). */
     public void flushUndoDeletes() {
-        deleter.flush();
+        branches.flushUndoDeletes();
     }
 
     @Override
@@ -193,8 +176,7 @@ public final class ResourceManager implements AutoCloseable {
         if (c != null) {
             c.close();
         }
-        termination.close();
-        deleter.close();
+        branches.close();
     }
 
     /** {@code jdbc:postgresql://host:port/db}, lower-cased, without parameters. */

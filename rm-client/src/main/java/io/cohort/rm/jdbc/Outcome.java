@@ -1,4 +1,4 @@
-package io.cohort.rm.exec;
+package io.cohort.rm.jdbc;
 
 import java.sql.ResultSet;
 
@@ -9,5 +9,5 @@ import java.sql.ResultSet;
  * @param resultSet     the caller's RETURNING rows, or null when the statement returns none
  * @param generatedKeys the generated keys the caller asked for, or null
  */
-public record Outcome(long updateCount, ResultSet resultSet, ResultSet generatedKeys) {
+record Outcome(long updateCount, ResultSet resultSet, ResultSet generatedKeys) {
 }

@@ -1,14 +1,16 @@
-package io.cohort.rm;
+package io.cohort.rm.jdbc;
 
-import io.micrometer.observation.ObservationRegistry;
 import io.cohort.client.RmConnection;
+import io.cohort.rm.BranchCoordinator;
+import io.cohort.rm.RmConfig;
 import io.cohort.rm.dialect.Dialect;
 import io.cohort.rm.dialect.Dialects;
 import io.cohort.rm.dialect.TableMetaCache;
 import io.cohort.rm.sql.SqlPlanCache;
-import io.cohort.rm.undo.UndoCodec;
 import io.cohort.rm.undo.ImageApplier;
+import io.cohort.rm.undo.UndoCodec;
 import io.cohort.rm.undo.UndoLogTable;
+import io.micrometer.observation.ObservationRegistry;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Clock;
@@ -22,9 +24,14 @@ import javax.sql.DataSource;
  */
 public final class Resource {
 
-    private final ResourceManager manager;
     private final String resourceId;
     private final DataSource target;
+    private final RmConfig config;
+    private final BranchCoordinator coordinator;
+    private final String clientId;
+    private final Clock clock;
+    private final ObservationRegistry observations;
+    private final Supplier<RmConnection> connection;
     private final SqlPlanCache plans;
     private final UndoCodec undoCodec;
     private volatile Engine engine;
@@ -34,11 +41,21 @@ public final class Resource {
     private record Engine(Dialect dialect, TableMetaCache tableMetas, UndoLogTable undoLog, ImageApplier images) {
     }
 
-    Resource(ResourceManager manager, String resourceId, DataSource target) {
-        this.manager = manager;
+    /**
+     * What all resources of one RM share is passed in, not the RM itself, so that the packages below
+     * the RM's wiring can use a resource without depending on that wiring. {@code connection}: the RM's
+     * command streams, null before it connects.
+     */
+    public Resource(String resourceId, DataSource target, RmConfig config, BranchCoordinator coordinator, String clientId,
+            Clock clock, ObservationRegistry observations, Supplier<RmConnection> connection) {
         this.resourceId = resourceId;
         this.target = target;
-        RmConfig config = manager.config();
+        this.config = config;
+        this.coordinator = coordinator;
+        this.clientId = clientId;
+        this.clock = clock;
+        this.observations = observations;
+        this.connection = connection;
         this.plans = new SqlPlanCache(config.sqlCacheSize());
         this.undoCodec = new UndoCodec(config.compressThreshold(), config.maxInflatedBytes());
     }
@@ -60,8 +77,7 @@ public final class Resource {
                         throw new IllegalStateException("Cannot tell which database resource " + resourceId + " is ("
                                 + x.getMessage() + "); the RM needs a connection to it", x);
                     }
-                    UndoLogTable undoLog = new UndoLogTable(dialect, manager.config().undoTable(),
-                            manager.config().decisionTable());
+                    UndoLogTable undoLog = new UndoLogTable(dialect, config.undoTable(), config.decisionTable());
                     e = new Engine(dialect, new TableMetaCache(dialect), undoLog, new ImageApplier(dialect, undoCodec));
                     engine = e;
                 }
@@ -71,7 +87,7 @@ public final class Resource {
     }
 
     /** Tells the dialect now if the database answers; false if it does not (it is told at first use then). */
-    boolean detectDialect() {
+    public boolean detectDialect() {
         try {
             engine();
             return true;
@@ -117,24 +133,24 @@ public final class Resource {
     }
 
     public RmConfig config() {
-        return manager.config();
+        return config;
     }
 
     public BranchCoordinator coordinator() {
-        return manager.coordinator();
+        return coordinator;
     }
 
     public String clientId() {
-        return manager.clientId();
+        return clientId;
     }
 
     /** Where this RM's branches are observed (NOOP: nowhere). */
     public ObservationRegistry observations() {
-        return manager.observations();
+        return observations;
     }
 
     public Clock clock() {
-        return manager.clock();
+        return clock;
     }
 
     /**
@@ -142,8 +158,8 @@ public final class Resource {
      * the TC call timeout) until every TC replica has welcomed them; whether all did.
      */
     public boolean reconnectCommandStreams() {
-        RmConnection connection = manager.connection();
-        return connection != null && connection.reconnectNow();
+        RmConnection streams = connection.get();
+        return streams != null && streams.reconnectNow();
     }
 
     /** Rewritten SQL by a key naming the rewrite and the original SQL; built once. */
@@ -151,7 +167,7 @@ public final class Resource {
         String sql = rewritten.get(key);
         if (sql == null) {
             sql = build.get();
-            if (rewritten.size() >= manager.config().sqlCacheSize() * 4) {
+            if (rewritten.size() >= config.sqlCacheSize() * 4) {
                 rewritten.clear();
             }
             rewritten.put(key, sql);
