@@ -160,6 +160,7 @@ final class TcCallsStreams implements AutoCloseable {
         private final Map<Long, Pending> inFlight = new ConcurrentHashMap<>();
         private ClientCall<CallFrame, ReplyFrame> call; // guarded by this
         private boolean open; // guarded by this: the TC greeted the stream
+        private int maxFrameBytes; // guarded by this: the largest frame the TC accepts (0: not said)
         private long notBeforeNanos; // guarded by this: when a failed stream may be reopened
 
         Pending trySend(CallFrame.Builder frame) {
@@ -168,6 +169,10 @@ final class TcCallsStreams implements AutoCloseable {
             CallFrame built = frame.setCallId(id).build();
             synchronized (this) {
                 if (!open) {
+                    return null;
+                }
+                if (maxFrameBytes > 0 && built.getSerializedSize() > maxFrameBytes) {
+                    // The TC would end the whole stream over it, failing every call on it: unary, it is refused alone.
                     return null;
                 }
                 inFlight.put(id, pending);
@@ -241,6 +246,7 @@ final class TcCallsStreams implements AutoCloseable {
                     return;
                 }
                 open = true;
+                maxFrameBytes = greeting.getOpened().getMaxFrameBytes();
             }
         }
 

@@ -38,7 +38,7 @@ final class CallsStream implements StreamObserver<CallFrame> {
     private boolean closed; // guarded by this
 
     CallsStream(CoordinatorGrpcService service, ServerCallStreamObserver<ReplyFrame> outbound, Executor executor,
-                TcObservations observations, int maxInFlight) {
+                TcObservations observations, int maxInFlight, int maxFrameBytes) {
         this.service = service;
         this.outbound = outbound;
         this.executor = executor;
@@ -46,7 +46,8 @@ final class CallsStream implements StreamObserver<CallFrame> {
         this.maxInFlight = maxInFlight;
         // The client went away or the stream broke: calls still waiting (a registration queued for locks) stop.
         outbound.setOnCancelHandler(this::cancelAll);
-        send(ReplyFrame.newBuilder().setOpened(CallsOpened.newBuilder().setProtocolMinor(Protocol.PROTOCOL_MINOR))
+        send(ReplyFrame.newBuilder().setOpened(CallsOpened.newBuilder().setProtocolMinor(Protocol.PROTOCOL_MINOR)
+                .setMaxFrameBytes(maxFrameBytes))
                 .build());
     }
 

@@ -73,6 +73,7 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
     /** Where frames of a Calls stream run (null: on the network thread), set by {@link GrpcServer}. */
     private volatile Executor frameExecutor;
     private volatile int maxCallsPerStream = Integer.MAX_VALUE;
+    private volatile int maxFrameBytes;
 
     public CoordinatorGrpcService(Coordinator coordinator, BranchDispatcher dispatcher, Clock clock) {
         this(coordinator, dispatcher, clock, TcObservations.noop());
@@ -216,18 +217,20 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
     /**
      * Frames run where unary calls run: on the network thread when the store never blocks a call,
      * else on the call executor, so one stream's calls do not wait for each other; at most
-     * {@code maxInFlight} at once, as on one connection.
+     * {@code maxInFlight} at once, as on one connection; {@code maxFrameBytes}, the server's largest
+     * message, is told to the client so that it sends a larger request unary.
      */
-    void runFramesOn(Executor executor, int maxInFlight) {
+    void runFramesOn(Executor executor, int maxInFlight, int maxFrameBytes) {
         this.frameExecutor = executor;
         this.maxCallsPerStream = maxInFlight;
+        this.maxFrameBytes = maxFrameBytes;
     }
 
     /** Every unary call as a frame on one stream (minor 9), served by the methods above: see {@link CallsStream}. */
     @Override
     public StreamObserver<CallFrame> calls(StreamObserver<ReplyFrame> outbound) {
         return new CallsStream(this, (ServerCallStreamObserver<ReplyFrame>) outbound, frameExecutor, observations,
-                maxCallsPerStream);
+                maxCallsPerStream, maxFrameBytes);
     }
 
     @Override

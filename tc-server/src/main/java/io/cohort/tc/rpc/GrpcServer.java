@@ -61,7 +61,7 @@ public final class GrpcServer implements SmartLifecycle {
         this.port = port;
         this.maxRequestBytes = maxRequestBytes;
         this.callExecutor = callExecutor;
-        service.runFramesOn(callExecutor, limits.maxCallsPerConnection());
+        service.runFramesOn(callExecutor, limits.maxCallsPerConnection(), maxRequestBytes);
     }
 
     @Override

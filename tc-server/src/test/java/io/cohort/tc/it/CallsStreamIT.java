@@ -131,6 +131,9 @@ class CallsStreamIT {
                     c -> c.registerBranch(committed, R1, List.of("account:2"), new byte[0], "rm-calls"), // not active
                     c -> c.registerBranch(active, "jdbc:nobody/announced", List.of("t:1"), new byte[0], "rm-calls"),
                     c -> c.registerBranch(active, R1, List.of("t:1"), new byte[70_000], "rm-calls"),         // too large
+                    // Past the TC's largest message (cohort.tc.max-request-bytes): over the stream, such a frame
+                    // would end the stream and every call on it; it goes unary and is refused alone.
+                    c -> c.registerBranch(active, R1, List.of("t:1"), new byte[2 * 1024 * 1024], "rm-calls"), // RESOURCE_EXHAUSTED
                     c -> c.reportBranch(active, 987654321L, BranchStatusCode.BRANCH_PHASE1_FAILED, "x", false), // unknown branch
                     c -> c.markRollbackOnly(active, "", "no resource"),
                     c -> c.queryLocks("", List.of("t:1"), null));
