@@ -27,6 +27,7 @@ import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import io.github.resilience4j.core.IntervalFunction;
 import io.github.resilience4j.retry.Retry;
 import io.github.resilience4j.retry.RetryConfig;
+import io.grpc.ClientInterceptor;
 import io.grpc.ClientInterceptors;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
@@ -113,12 +114,11 @@ public final class TcClient implements AutoCloseable {
         this.observations = observations == null ? ObservationRegistry.NOOP : observations;
         this.tracing = new TcCallTracing(this.observations);
         this.channel = TcChannels.open(config.addresses(), null, config.tls());
-        var plain = TransactionCoordinatorGrpc.newBlockingStub(channel)
-                .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(authHeaders(config)));
+        ClientInterceptor auth = MetadataUtils.newAttachHeadersInterceptor(authHeaders(config));
+        var plain = TransactionCoordinatorGrpc.newBlockingStub(channel).withInterceptors(auth);
         this.stub = tracing.enabled() ? plain.withInterceptors(tracing.interceptor()) : plain;
-        this.streams = config.callsStream() ? new TcCallsStreams(ClientInterceptors.intercept(channel,
-                MetadataUtils.newAttachHeadersInterceptor(authHeaders(config))), config.address(),
-                TcCallsStreams.streamsFor(config)) : null;
+        this.streams = config.callsStream() ? new TcCallsStreams(ClientInterceptors.intercept(channel, auth),
+                config.address(), TcCallsStreams.streamsFor(config)) : null;
         this.retry = Retry.of("cohort-tc", RetryConfig.custom()
                 .maxAttempts(config.retryAttempts())
                 .intervalFunction(IntervalFunction.ofExponentialBackoff(config.retryBackoff(), 2.0))
@@ -261,16 +261,19 @@ public final class TcClient implements AutoCloseable {
                 .setProtocol(creation.getProtocol())
                 .setElapsedMs(creation.getElapsedMs())
                 .build();
-        created(xid, () -> call("begin", xid, true, () -> invoke(CallFrame.newBuilder().setBegin(request),
+        created(xid, creation, () -> call("begin", xid, true, () -> invoke(CallFrame.newBuilder().setBegin(request),
                 ReplyFrame.ReplyCase.BEGIN, ReplyFrame::getBegin, 0, () -> stubWaitingForConnection().begin(request))));
     }
 
     /**
-     * Runs a call that carried {@code xid}'s creation: once the TC answered, it knows the transaction. An
-     * answer that it does not know the XID means a TC that cannot create one (an older replica): this
-     * client goes back to Begin for the transactions after this one.
+     * Runs a call for {@code xid}; with its {@code creation} (null: none to carry), once the TC answered
+     * it knows the transaction. An answer that it does not know the XID means a TC that cannot create
+     * one (an older replica): this client goes back to Begin for the transactions after this one.
      */
-    private <T> T created(String xid, Supplier<T> body) {
+    private <T> T created(String xid, TransactionCreation creation, Supplier<T> body) {
+        if (creation == null) {
+            return body.get();
+        }
         try {
             T answer = body.get();
             TmMadeXids.announced(xid);
@@ -287,19 +290,17 @@ public final class TcClient implements AutoCloseable {
     public GlobalStatusResponse commit(String xid) {
         TransactionCreation creation = TmMadeXids.creationFor(xid);
         GlobalRequest request = globalRequest(xid, creation);
-        Supplier<GlobalStatusResponse> commit = () -> call("commit", xid, true, () -> invoke(
+        return created(xid, creation, () -> call("commit", xid, true, () -> invoke(
                 CallFrame.newBuilder().setCommit(request), ReplyFrame.ReplyCase.GLOBAL_STATUS,
-                ReplyFrame::getGlobalStatus, 0, () -> stub().commit(request)));
-        return creation == null ? commit.get() : created(xid, commit);
+                ReplyFrame::getGlobalStatus, 0, () -> stub().commit(request))));
     }
 
     public GlobalStatusResponse rollback(String xid) {
         TransactionCreation creation = TmMadeXids.creationFor(xid);
         GlobalRequest request = globalRequest(xid, creation);
-        Supplier<GlobalStatusResponse> rollback = () -> call("rollback", xid, true, () -> invoke(
+        return created(xid, creation, () -> call("rollback", xid, true, () -> invoke(
                 CallFrame.newBuilder().setRollback(request), ReplyFrame.ReplyCase.GLOBAL_STATUS,
-                ReplyFrame::getGlobalStatus, 0, () -> stub().rollback(request)));
-        return creation == null ? rollback.get() : created(xid, rollback);
+                ReplyFrame::getGlobalStatus, 0, () -> stub().rollback(request))));
     }
 
     public GlobalStatusResponse status(String xid) {
@@ -362,10 +363,9 @@ public final class TcClient implements AutoCloseable {
             request.setCreation(creation);
         }
         RegisterBranchRequest built = request.build();
-        Supplier<RegisterBranchResponse> register = () -> call("registerBranch", xid, false, () -> invoke(
+        return created(xid, creation, () -> call("registerBranch", xid, false, () -> invoke(
                 CallFrame.newBuilder().setRegisterBranch(built), ReplyFrame.ReplyCase.REGISTER_BRANCH,
-                ReplyFrame::getRegisterBranch, waitMs, () -> stubWaitingForConnection(waitMs).registerBranch(built)));
-        return creation == null ? register.get() : created(xid, register);
+                ReplyFrame::getRegisterBranch, waitMs, () -> stubWaitingForConnection(waitMs).registerBranch(built))));
     }
 
     /**
@@ -404,10 +404,9 @@ public final class TcClient implements AutoCloseable {
             request.setCreation(creation);
         }
         RollbackOnlyRequest built = request.build();
-        Supplier<GlobalStatusResponse> mark = () -> call("markRollbackOnly", xid, true, () -> invoke(
+        return created(xid, creation, () -> call("markRollbackOnly", xid, true, () -> invoke(
                 CallFrame.newBuilder().setMarkRollbackOnly(built), ReplyFrame.ReplyCase.GLOBAL_STATUS,
-                ReplyFrame::getGlobalStatus, 0, () -> stub().markRollbackOnly(built)));
-        return creation == null ? mark.get() : created(xid, mark);
+                ReplyFrame::getGlobalStatus, 0, () -> stub().markRollbackOnly(built))));
     }
 
     /** Whether the rows are free of locks held by XIDs other than {@code ownXid} (may be null). */
