@@ -13,7 +13,6 @@ import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.embedded.EmbeddedStoreConfig;
 import io.cohort.tc.store.embedded.EmbeddedTransactionStore;
-import io.cohort.tc.support.TcObservations;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -40,9 +39,9 @@ class BeginlessCoordinatorTest {
 
     private static final String R1 = "jdbc:postgresql://db1/bank_a";
     private static final String R2 = "jdbc:postgresql://db2/bank_b";
-    private static final String TC = "10.0.0.1:8091";
-    private static final Duration RECOVERY_INTERVAL = Duration.ofMillis(10);
-    private static final Duration TX_TIMEOUT = Duration.ofSeconds(30);
+    private static final String TC = ScriptedTc.TC;
+    private static final Duration RECOVERY_INTERVAL = ScriptedTc.RECOVERY_INTERVAL;
+    private static final Duration TX_TIMEOUT = ScriptedTc.TX_TIMEOUT;
     private static final Duration HANDOFF = Duration.ofSeconds(10);
 
     @TempDir
@@ -64,15 +63,10 @@ class BeginlessCoordinatorTest {
     }
 
     private Coordinator coordinator(Coordinator.Limits limits) {
-        TcMetrics metrics = new TcMetrics(registry, store, rms);
-        LockWaits lockWaits = new LockWaits(new LockWaits.Settings(100, Duration.ofMinutes(5), Duration.ofHours(1)),
-                time, clock, clock::nanos,
-                holder -> store.findGlobal(holder).map(tx -> tx.status().isRollbackDecided()).orElse(false), metrics);
-        driver = new Phase2Driver(store, rms, metrics, clock, Duration.ofMillis(100), Duration.ofMillis(800), 6,
-                Duration.ofSeconds(1), TcObservations.noop(), lockWaits, time);
-        recovery = new RecoveryLoop(store, driver, clock, RECOVERY_INTERVAL, Duration.ofDays(7), time);
-        return new Coordinator(store, driver, rms, new IdGenerator(clock, TC), metrics, clock, TC, TX_TIMEOUT,
-                Duration.ofHours(1), TransactionProtocol.TWO_PHASE, 1000, limits, lockWaits);
+        ScriptedTc tc = ScriptedTc.wire(store, rms, registry, clock, time, limits);
+        driver = tc.driver();
+        recovery = tc.recovery();
+        return tc.coordinator();
     }
 
     private Coordinator coordinator() {

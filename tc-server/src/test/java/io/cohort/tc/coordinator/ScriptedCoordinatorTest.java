@@ -17,7 +17,6 @@ import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.embedded.EmbeddedStoreConfig;
 import io.cohort.tc.store.embedded.EmbeddedTransactionStore;
-import io.cohort.tc.support.TcObservations;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -47,13 +46,13 @@ class ScriptedCoordinatorTest {
 
     private static final String R1 = "jdbc:postgresql://db1/bank_a";
     private static final String R2 = "jdbc:postgresql://db2/bank_b";
-    private static final String TC = "10.0.0.1:8091";
-    private static final Duration RECOVERY_INTERVAL = Duration.ofMillis(10);
-    private static final Duration INITIAL_BACKOFF = Duration.ofMillis(100);
-    private static final Duration MAX_BACKOFF = Duration.ofMillis(800);
-    private static final int MAX_ATTEMPTS = 6;
-    private static final Duration VOTE_TIMEOUT = Duration.ofSeconds(1);
-    private static final Duration TX_TIMEOUT = Duration.ofSeconds(30);
+    private static final String TC = ScriptedTc.TC;
+    private static final Duration RECOVERY_INTERVAL = ScriptedTc.RECOVERY_INTERVAL;
+    private static final Duration INITIAL_BACKOFF = ScriptedTc.INITIAL_BACKOFF;
+    private static final Duration MAX_BACKOFF = ScriptedTc.MAX_BACKOFF;
+    private static final int MAX_ATTEMPTS = ScriptedTc.MAX_ATTEMPTS;
+    private static final Duration VOTE_TIMEOUT = ScriptedTc.VOTE_TIMEOUT;
+    private static final Duration TX_TIMEOUT = ScriptedTc.TX_TIMEOUT;
     private static final Duration HANDOFF = Duration.ofSeconds(10);
 
     @TempDir
@@ -72,15 +71,10 @@ class ScriptedCoordinatorTest {
     void start() {
         store = new EmbeddedTransactionStore(new EmbeddedStoreConfig(dir, 1L << 30, false, Duration.ZERO, 4096), clock,
                 registry);
-        TcMetrics metrics = new TcMetrics(registry, store, rms);
-        LockWaits lockWaits = new LockWaits(new LockWaits.Settings(100, Duration.ofMinutes(5), Duration.ofHours(1)),
-                time, clock, clock::nanos,
-                holder -> store.findGlobal(holder).map(tx -> tx.status().isRollbackDecided()).orElse(false), metrics);
-        driver = new Phase2Driver(store, rms, metrics, clock, INITIAL_BACKOFF, MAX_BACKOFF, MAX_ATTEMPTS, VOTE_TIMEOUT,
-                TcObservations.noop(), lockWaits, time);
-        coordinator = new Coordinator(store, driver, rms, new IdGenerator(clock, TC), metrics, clock, TC, TX_TIMEOUT,
-                Duration.ofHours(1), TransactionProtocol.TWO_PHASE, 1000, new Coordinator.Limits(1000, 1000), lockWaits);
-        recovery = new RecoveryLoop(store, driver, clock, RECOVERY_INTERVAL, Duration.ofDays(7), time);
+        ScriptedTc tc = ScriptedTc.wire(store, rms, registry, clock, time, new Coordinator.Limits(1000, 1000));
+        driver = tc.driver();
+        coordinator = tc.coordinator();
+        recovery = tc.recovery();
     }
 
     @AfterEach

@@ -254,7 +254,12 @@ class PostgresGroupCommitTest {
 
     /** Until a store writer waits on a lock the test holds. */
     void awaitWriterWaiting() throws Exception {
-        long deadline = System.nanoTime() + WAIT.toNanos();
+        awaitWriterWaitingOnALock(admin, WAIT);
+    }
+
+    /** Until a session of {@code admin}'s database waits on a lock (the test holds it), within {@code wait}. */
+    static void awaitWriterWaitingOnALock(DataSource admin, Duration wait) throws Exception {
+        long deadline = System.nanoTime() + wait.toNanos();
         try (Connection probe = admin.getConnection(); PreparedStatement ps = probe.prepareStatement(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                         + " AND wait_event_type = 'Lock'")) {
@@ -268,7 +273,7 @@ class PostgresGroupCommitTest {
                 Thread.sleep(10);
             }
         }
-        throw new AssertionError("The store's writer did not wait on the held row within " + WAIT);
+        throw new AssertionError("The store's writer did not wait on the held row within " + wait);
     }
 
     /** Holds FOR UPDATE on one global row, so the writer's batch that registers in it waits. */

@@ -81,7 +81,7 @@ class PostgresWritersTest {
             }
             CompletableFuture<Boolean> first = store.transitionGlobal(blocked, GlobalStatus.BEGIN,
                     GlobalStatus.ROLLBACKING, "");
-            awaitWaitingOnALock();
+            PostgresGroupCommitTest.awaitWriterWaitingOnALock(admin, WAIT);
             CompletableFuture<Boolean> behind = store.transitionGlobal(sameWriter, GlobalStatus.BEGIN,
                     GlobalStatus.ROLLBACKING, "");
             assertThat(store.transitionGlobal(otherWriter, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "")
@@ -228,24 +228,6 @@ class PostgresWritersTest {
             rs.next();
             return rs.getLong(1);
         }
-    }
-
-    private void awaitWaitingOnALock() throws Exception {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        try (Connection probe = admin.getConnection(); PreparedStatement ps = probe.prepareStatement(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                        + " AND wait_event_type = 'Lock'")) {
-            while (System.nanoTime() < deadline) {
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    if (rs.getLong(1) > 0) {
-                        return;
-                    }
-                }
-                Thread.sleep(10);
-            }
-        }
-        throw new AssertionError("The store's writer did not wait on the held row within " + WAIT);
     }
 
     /** The writer a transaction's writes go to (as {@code GroupCommit} picks it). */
