@@ -5,7 +5,7 @@ import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
 import io.cohort.client.XidContext;
 import io.cohort.rm.BranchCoordinator;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

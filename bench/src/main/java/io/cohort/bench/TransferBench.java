@@ -6,7 +6,7 @@ import io.cohort.client.TcClientConfig;
 import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.ForwardingBranchCoordinator;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.tm.CommitProtocol;
 import io.cohort.tm.template.GlobalTransactionTemplate;
 import io.cohort.tm.template.TmConfig;

@@ -10,9 +10,9 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
-import io.cohort.rm.manager.ResourceManager;
-import io.cohort.rm.undo.UndoCodec;
-import io.cohort.rm.undo.UndoRecord;
+import io.cohort.rm.jdbc.ResourceManager;
+import io.cohort.rm.jdbc.UndoCodec;
+import io.cohort.rm.jdbc.UndoRecord;
 import io.cohort.testsupport.TestPostgres;
 import java.math.BigDecimal;
 import java.sql.Connection;
@@ -27,8 +27,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Named;
+import org.junit.jupiter.api.Test;
 
 /**
  * {@link AtModeSuite} on real PostgreSQL: every supported statement shape and column type (arrays,

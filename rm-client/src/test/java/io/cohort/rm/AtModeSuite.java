@@ -12,7 +12,7 @@ import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

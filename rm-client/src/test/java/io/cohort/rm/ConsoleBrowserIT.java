@@ -11,7 +11,7 @@ import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchStatusCode;
 import io.cohort.protocol.v1.GlobalStatusCode;
 import io.cohort.protocol.v1.TransactionProtocol;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.testsupport.TcProcess;
 import io.cohort.testsupport.TestPostgres;
 import java.io.IOException;

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcUnavailableException;
 import io.cohort.protocol.GlobalStatus;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;

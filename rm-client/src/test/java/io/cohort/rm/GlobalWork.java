@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.cohort.client.XidContext;
 import io.cohort.protocol.BranchStatus;
-import io.cohort.rm.manager.ResourceManager;
-import io.cohort.rm.undo.ImageApplier;
-import io.cohort.rm.undo.UndoLogStatus;
+import io.cohort.rm.jdbc.ImageApplier;
+import io.cohort.rm.jdbc.ResourceManager;
+import io.cohort.rm.jdbc.UndoLogStatus;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

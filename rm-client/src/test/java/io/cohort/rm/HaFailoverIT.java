@@ -10,7 +10,7 @@ import io.cohort.client.TcClientConfig;
 import io.cohort.client.TcException;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.ErrorCode;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.testsupport.TcProcess;
 import io.cohort.testsupport.TestPostgres;
 import java.sql.Connection;

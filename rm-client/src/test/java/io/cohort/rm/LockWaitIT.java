@@ -7,7 +7,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcClient;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.RegisterBranchResponse;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.testsupport.TestPostgres;
 import java.sql.SQLException;
 import java.sql.Statement;

@@ -9,7 +9,7 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.TransactionProtocol;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.testsupport.TestMariaDb;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.protocol.GlobalStatus;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.testsupport.TestPostgres;
 import java.math.BigDecimal;
 import java.sql.Connection;

@@ -19,7 +19,7 @@ class PublicTypesTest {
     private static final Set<String> USER_API = Set.of(
             "BranchCoordinator", "BranchCoordinator$StatusProbe", "ForwardingBranchCoordinator",
             "GlobalLockConflictException", "GlobalLockContext", "RmConfig", "UnsupportedStatementException",
-            "manager.ResourceManager", "manager.ResourceManager$Builder",
+            "jdbc.ResourceManager", "jdbc.ResourceManager$Builder",
             "jdbc.DataSourceProxy",
             "autoconfigure.CohortRmAutoConfiguration", "autoconfigure.CohortRmProperties",
             "autoconfigure.CohortRmProperties$Schema", "autoconfigure.CohortRmProperties$ThreePhase",
@@ -30,17 +30,17 @@ class PublicTypesTest {
      * across packages). Not API: they may change in any release.
      */
     private static final Set<String> PUBLIC_FOR_OTHER_PACKAGES = Set.of(
-            "branch.BranchPhase2Handler", "branch.BranchRuntime",
-            "dialect.Dialect", "dialect.Dialect$SessionPin", "dialect.Dialects", "dialect.TableMetaCache",
-            "dialect.mysql.MySqlDialect", "dialect.postgresql.PostgresDialect",
-            "image.ColumnMeta", "image.TableMeta", "image.ValueCodec",
+            "jdbc.BranchPhase2Handler", "jdbc.BranchRuntime",
+            "jdbc.Dialect", "jdbc.Dialect$SessionPin", "jdbc.Dialects", "jdbc.TableMetaCache",
+            "jdbc.MySqlDialect", "jdbc.PostgresDialect",
+            "jdbc.ColumnMeta", "jdbc.TableMeta", "jdbc.ValueCodec",
             "jdbc.Resource",
-            "sql.ParamCounter", "sql.SqlPlan", "sql.SqlPlan$Delete", "sql.SqlPlan$Insert", "sql.SqlPlan$LockingSelect",
-            "sql.SqlPlan$PassThrough", "sql.SqlPlan$Unsupported", "sql.SqlPlan$Update", "sql.SqlPlanCache",
-            "undo.BranchTables", "undo.ImageApplier", "undo.ImageApplier$Direction", "undo.ImageApplier$Outcome",
-            "undo.UndoCodec", "undo.UndoLogStatus", "undo.UndoLogTable", "undo.UndoLogTable$Branch",
-            "undo.UndoLogTable$Decision", "undo.UndoLogTable$Quiet", "undo.UndoLogTable$Row",
-            "undo.UndoLogTable$UnknownStatusException", "undo.UndoRecord", "undo.UndoRecord$Op");
+            "jdbc.ParamCounter", "jdbc.SqlPlan", "jdbc.SqlPlan$Delete", "jdbc.SqlPlan$Insert", "jdbc.SqlPlan$LockingSelect",
+            "jdbc.SqlPlan$PassThrough", "jdbc.SqlPlan$Unsupported", "jdbc.SqlPlan$Update", "jdbc.SqlPlanCache",
+            "jdbc.BranchTables", "jdbc.ImageApplier", "jdbc.ImageApplier$Direction", "jdbc.ImageApplier$Outcome",
+            "jdbc.UndoCodec", "jdbc.UndoLogStatus", "jdbc.UndoLogTable", "jdbc.UndoLogTable$Branch",
+            "jdbc.UndoLogTable$Decision", "jdbc.UndoLogTable$Quiet", "jdbc.UndoLogTable$Row",
+            "jdbc.UndoLogTable$UnknownStatusException", "jdbc.UndoRecord", "jdbc.UndoRecord$Op");
 
     @Test
     void shouldMakePublicOnlyTheListedTypes() {

@@ -4,7 +4,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
 import io.cohort.client.XidContext;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Duration;

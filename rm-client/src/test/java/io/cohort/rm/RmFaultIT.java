@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcClient;
 import io.cohort.protocol.GlobalStatus;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.testsupport.TestPostgres;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;

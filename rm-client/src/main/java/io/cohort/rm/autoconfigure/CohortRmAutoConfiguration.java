@@ -3,7 +3,7 @@ package io.cohort.rm.autoconfigure;
 import io.cohort.client.TcClient;
 import io.cohort.client.autoconfigure.CohortTcAutoConfiguration;
 import io.cohort.rm.BranchCoordinator;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import javax.sql.DataSource;
 import org.springframework.beans.factory.ListableBeanFactory;
 import org.springframework.beans.factory.ObjectProvider;

@@ -1,7 +1,7 @@
 package io.cohort.rm.autoconfigure;
 
-import io.cohort.rm.manager.ResourceManager;
 import io.cohort.rm.jdbc.DataSourceProxy;
+import io.cohort.rm.jdbc.ResourceManager;
 import javax.sql.DataSource;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.beans.factory.config.BeanPostProcessor;

@@ -1,7 +1,7 @@
 package io.cohort.rm.autoconfigure;
 
-import io.cohort.rm.manager.ResourceManager;
 import io.cohort.rm.jdbc.DataSourceProxy;
+import io.cohort.rm.jdbc.ResourceManager;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;

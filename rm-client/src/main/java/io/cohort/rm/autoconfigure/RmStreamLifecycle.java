@@ -1,7 +1,7 @@
 package io.cohort.rm.autoconfigure;
 
 import io.cohort.client.TcClient;
-import io.cohort.rm.manager.ResourceManager;
+import io.cohort.rm.jdbc.ResourceManager;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

@@ -1,7 +1,6 @@
 package io.cohort.rm.jdbc;
 
 import io.cohort.protocol.LockKeys;
-import io.cohort.rm.undo.UndoRecord;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;

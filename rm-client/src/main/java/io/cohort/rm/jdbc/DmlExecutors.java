@@ -1,10 +1,6 @@
 package io.cohort.rm.jdbc;
 
 import io.cohort.rm.UnsupportedStatementException;
-import io.cohort.rm.image.TableMeta;
-import io.cohort.rm.sql.ParamCounter;
-import io.cohort.rm.sql.SqlPlan;
-import io.cohort.rm.undo.UndoRecord;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;

@@ -1,7 +1,5 @@
 package io.cohort.rm.jdbc;
 
-import io.cohort.rm.image.TableMeta;
-import io.cohort.rm.image.ValueCodec;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

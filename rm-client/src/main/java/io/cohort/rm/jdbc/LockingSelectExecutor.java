@@ -2,10 +2,6 @@ package io.cohort.rm.jdbc;
 
 import io.cohort.protocol.LockKeys;
 import io.cohort.rm.UnsupportedStatementException;
-import io.cohort.rm.image.TableMeta;
-import io.cohort.rm.image.ValueCodec;
-import io.cohort.rm.sql.ParamCounter;
-import io.cohort.rm.sql.SqlPlan;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;

@@ -1,7 +1,6 @@
 package io.cohort.rm.jdbc;
 
 import io.cohort.rm.UnsupportedStatementException;
-import io.cohort.rm.sql.SqlPlan;
 import java.sql.SQLException;
 
 /**
@@ -11,19 +10,19 @@ import java.sql.SQLException;
  *       straight through unless an XID is bound ({@link io.cohort.client.XidContext}) or a global
  *       lock is asked for ({@link io.cohort.rm.GlobalLockContext}) — outside them the RM costs a
  *       thread-local read;</li>
- *   <li>inside, the SQL is classified once per SQL string ({@code io.cohort.rm.sql.SqlRecognizer},
+ *   <li>inside, the SQL is classified once per SQL string ({@code io.cohort.rm.jdbc.SqlRecognizer},
  *       cached) into a {@link SqlPlan};</li>
  *   <li>{@link #execute} runs it: unsupported statements fail before running; INSERT, UPDATE and
  *       DELETE run rewritten to take their images ({@link DmlExecutors}); SELECT ... FOR UPDATE
  *       checks global locks ({@link LockingSelectExecutor}); everything else runs as written;</li>
- *   <li>images become {@link io.cohort.rm.undo.UndoRecord}s and primary keys become lock keys
+ *   <li>images become {@link io.cohort.rm.jdbc.UndoRecord}s and primary keys become lock keys
  *       in the connection's {@link BranchBuffer};</li>
  *   <li>at {@code Connection.commit()} ({@link io.cohort.rm.jdbc.ConnectionProxy#commit()}): the
  *       branch is registered with the TC, taking the global locks ({@link GlobalLocks}), the undo
  *       log is inserted in the same local transaction, and the local transaction commits.</li>
  * </ol>
- * Phase 2 is in {@link io.cohort.rm.branch.BranchPhase2Handler} and
- * {@code io.cohort.rm.branch.LocalBranches}.
+ * Phase 2 is in {@link io.cohort.rm.jdbc.BranchPhase2Handler} and
+ * {@code io.cohort.rm.jdbc.LocalBranches}.
  */
 final class SqlPath {
 

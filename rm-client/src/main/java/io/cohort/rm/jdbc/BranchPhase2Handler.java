@@ -1,0 +1,163 @@
+package io.cohort.rm.jdbc;
+
+import io.cohort.client.BranchCommandHandler;
+import io.cohort.protocol.BranchStatus;
+import io.cohort.protocol.TraceKeys;
+import io.cohort.protocol.v1.BranchCommand;
+import io.cohort.protocol.v1.BranchResult;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationRegistry;
+import io.micrometer.observation.transport.Kind;
+import io.micrometer.observation.transport.ReceiverContext;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Does what the TC asks for each branch (phase 2 of AT mode). Idempotent, as the TC repeats what it
+ * got no answer for:
+ * <ul>
+ *   <li>COMMIT: the data is already committed; queue the undo-log delete and answer
+ *       PHASE2_COMMITTED at once. A repeat queues a delete that finds nothing;</li>
+ *   <li>ROLLBACK: {@link LocalBranches#rollback} — apply the images backward, or write the
+ *       empty-rollback marker, or report a dirty write. Only tables the branch wrote, as recorded at
+ *       the TC ({@link BranchTables}, the command's application data), are touched. A repeat finds the
+ *       marker or no undo log and answers PHASE2_ROLLBACKED;</li>
+ *   <li>CAN_COMMIT, PRE_COMMIT, REDO (three-phase commit): {@link LocalBranches} — vote on the
+ *       undo log and the current rows, record the pre-commit durably, redo a branch this RM rolled
+ *       back on its own. A COMMIT or ROLLBACK of a branch the RM finished on its own is answered
+ *       from what it did: the same outcome is "done", a contradicting one says so (decided_by_rm,
+ *       or an unretryable failure when a committed branch is asked to roll back).</li>
+ * </ul>
+ * A CanCommit or PreCommit is word from the TC: it restarts the branch's 3PC termination timer.
+ */
+public final class BranchPhase2Handler implements BranchCommandHandler {
+
+    private static final Logger log = LoggerFactory.getLogger(BranchPhase2Handler.class);
+
+    private final Function<String, Resource> resources;
+    private final AsyncUndoDeleter deleter;
+    private final LocalBranches branches;
+    private final ObservationRegistry observations;
+
+    BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
+                               LocalBranches branches) {
+        this(resources, deleter, branches, ObservationRegistry.NOOP);
+    }
+
+    /** {@code observations}: a span per command, the child of the TC's span that sent it (its trace_context). */
+    BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
+                               LocalBranches branches, ObservationRegistry observations) {
+        this.resources = resources;
+        this.deleter = deleter;
+        this.branches = branches;
+        this.observations = observations;
+    }
+
+    @Override
+    public List<BranchResult> handle(List<BranchCommand> commands) {
+        List<BranchResult> results = new ArrayList<>(commands.size());
+        for (BranchCommand command : commands) {
+            try {
+                results.add(handle(command));
+            } catch (RuntimeException e) {
+                // One branch's surprise must not cost the others of the batch their answers.
+                String reason = "unexpected failure handling " + command.getAction() + ": " + e;
+                log.warn("Branch {} of {}: {}", command.getBranchId(), command.getXid(), reason, e);
+                results.add(result(command, failureFor(command), reason));
+            }
+        }
+        return results;
+    }
+
+    public BranchResult handle(BranchCommand command) {
+        if (observations.isNoop()) {
+            return handleUntraced(command);
+        }
+        ReceiverContext<BranchCommand> context = new ReceiverContext<>(
+                (carrier, key) -> carrier.getTraceContextMap().get(key), Kind.CONSUMER);
+        context.setCarrier(command);
+        context.setRemoteServiceName("cohort-tc");
+        String action = command.getAction().name().toLowerCase(Locale.ROOT);
+        Observation observation = Observation.createNotStarted(TraceKeys.RM_BRANCH_COMMAND, () -> context, observations)
+                .contextualName("cohort branch " + action)
+                .lowCardinalityKeyValue(TraceKeys.ACTION, action)
+                .lowCardinalityKeyValue(TraceKeys.RESOURCE_ID, command.getResourceId())
+                .lowCardinalityKeyValue(TraceKeys.OUTCOME, "unknown")
+                .highCardinalityKeyValue(TraceKeys.XID, command.getXid())
+                .highCardinalityKeyValue(TraceKeys.BRANCH_ID, Long.toString(command.getBranchId()))
+                .start();
+        try (Observation.Scope scope = observation.openScope()) {
+            BranchResult result = handleUntraced(command);
+            // The branch status as the TC's send span names it (PHASE2_COMMITTED, not the wire's BRANCH_ prefix).
+            observation.lowCardinalityKeyValue(TraceKeys.OUTCOME,
+                    BranchStatus.fromWire(result.getStatus()).name().toLowerCase(Locale.ROOT));
+            return result;
+        } catch (RuntimeException e) {
+            observation.error(e);
+            throw e;
+        } finally {
+            observation.stop();
+        }
+    }
+
+    private BranchResult handleUntraced(BranchCommand command) {
+        Resource resource = resources.apply(command.getResourceId());
+        if (resource == null) {
+            String reason = "this RM does not manage resource " + command.getResourceId();
+            log.warn("Branch {} of {}: {}", command.getBranchId(), command.getXid(), reason);
+            return result(command, failureFor(command), reason);
+        }
+        String xid = command.getXid();
+        long branchId = command.getBranchId();
+        LocalBranches.Answer answer = switch (command.getAction()) {
+            case COMMIT -> {
+                if (branches.needsCheckOnCommit(resource, xid, branchId)) {
+                    yield branches.commitDecidedAlone(resource, xid, branchId);
+                }
+                deleter.enqueue(resource, xid, branchId);
+                yield new LocalBranches.Answer(BranchStatus.PHASE2_COMMITTED, "", false);
+            }
+            case ROLLBACK -> {
+                Set<String> tables;
+                try {
+                    tables = BranchTables.decode(command.getApplicationData().toByteArray());
+                } catch (IllegalArgumentException e) {
+                    String why = "cannot check the undo log of branch " + branchId + " of " + xid + " against the"
+                            + " tables it wrote: " + e.getMessage() + "; roll it back by hand";
+                    log.error("Rollback refused: {}", why);
+                    yield new LocalBranches.Answer(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, why, false);
+                }
+                yield branches.rollback(resource, xid, branchId, tables);
+            }
+            case CAN_COMMIT -> branches.vote(resource, xid, branchId);
+            case PRE_COMMIT -> branches.preCommit(resource, xid, branchId);
+            case REDO -> branches.redo(resource, xid, branchId);
+            default -> new LocalBranches.Answer(failureFor(command),
+                    "unsupported branch action " + command.getAction(), false);
+        };
+        return result(command, answer.status(), answer.reason()).toBuilder().setDecidedByRm(answer.decidedByRm()).build();
+    }
+
+    private static BranchStatus failureFor(BranchCommand command) {
+        return switch (command.getAction()) {
+            case ROLLBACK -> BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE;
+            case CAN_COMMIT -> BranchStatus.VOTED_NO;
+            default -> BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE;
+        };
+    }
+
+    private static BranchResult result(BranchCommand command, BranchStatus status, String reason) {
+        return BranchResult.newBuilder()
+                .setRequestId(command.getRequestId())
+                .setXid(command.getXid())
+                .setBranchId(command.getBranchId())
+                .setStatus(status.toWire())
+                .setReason(reason == null ? "" : reason)
+                .build();
+    }
+}

@@ -1,0 +1,61 @@
+package io.cohort.rm.jdbc;
+
+import io.cohort.rm.BranchCoordinator;
+import io.cohort.rm.RmConfig;
+import io.micrometer.observation.ObservationRegistry;
+import java.time.Clock;
+import java.util.List;
+import java.util.function.Function;
+import java.util.function.Supplier;
+
+/**
+ * What one RM does for its branches once their phase 1 is over, wired together: answers the TC's
+ * phase-2 commands ({@link #handler()}), deletes committed branches' undo logs in batches, and, for
+ * 3PC, finishes branches alone past their termination timeout. The one entry the RM's wiring uses, so
+ * that the parts stay package-private.
+ */
+public final class BranchRuntime implements AutoCloseable {
+
+    private final AsyncUndoDeleter deleter;
+    private final LocalBranches branches;
+    private final BranchPhase2Handler handler;
+    private final TerminationMonitor termination;
+
+    /**
+     * {@code resource}: a resource by id (null if none); {@code resources}: every resource now, read at
+     * each termination check.
+     */
+    public BranchRuntime(Function<String, Resource> resource, Supplier<List<Resource>> resources,
+            BranchCoordinator coordinator, RmConfig config, Clock clock, ObservationRegistry observations) {
+        this.deleter = new AsyncUndoDeleter(config, clock);
+        this.branches = new LocalBranches();
+        this.handler = new BranchPhase2Handler(resource, deleter, branches, observations);
+        this.termination = new TerminationMonitor(resources, coordinator, branches, config, clock);
+    }
+
+    /** Takes in a newly wrapped resource; call before any command can arrive for it. */
+    public void add(Resource resource) {
+        deleter.register(resource);
+        branches.loadDecidedAlone(resource);
+    }
+
+    public BranchPhase2Handler handler() {
+        return handler;
+    }
+
+    /** 3PC: looks for branches past their termination timeout now, instead of at the next check. */
+    public void checkTermination() {
+        termination.checkAll();
+    }
+
+    /** Deletes queued undo logs now. */
+    public void flushUndoDeletes() {
+        deleter.flush();
+    }
+
+    @Override
+    public void close() {
+        termination.close();
+        deleter.close();
+    }
+}

@@ -1,0 +1,378 @@
+package io.cohort.rm.jdbc;
+
+import io.cohort.protocol.BranchStatus;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The branches of this RM as its databases hold them — the undo-log row and its {@code log_status}
+ * ({@link UndoLogStatus}), and the three-phase decision table — and every move of them, under either
+ * protocol: the TC's ROLLBACK (both), the COMMIT of a branch finished alone, CanCommit, PreCommit and
+ * REDO (three-phase), and the RM's own three-phase termination (finishing a branch alone, or on an
+ * outcome a TC told it). Each move locks the undo-log row first, so the TC's commands and the
+ * termination never interleave on one branch.
+ *
+ * <p>Hazard: the DoCommit of a two-phase branch must stay a queued delete (no read), so this class
+ * keeps in memory which branches were finished alone ({@link #loadDecidedAlone}, at wrap time);
+ * only those take the slow path when a COMMIT arrives.
+ */
+final class LocalBranches {
+
+    private static final Logger log = LoggerFactory.getLogger(LocalBranches.class);
+
+    /** What the RM answers the TC: a branch status, why, and whether the RM reached it on its own. */
+    record Answer(BranchStatus status, String reason, boolean decidedByRm) {
+        static Answer of(BranchStatus status, String reason) {
+            return new Answer(status, reason, false);
+        }
+    }
+
+    @FunctionalInterface
+    private interface Work {
+        Answer run(Connection c) throws SQLException;
+    }
+
+    private final Set<String> decidedAlone = ConcurrentHashMap.newKeySet();
+    private final Set<String> unloaded = ConcurrentHashMap.newKeySet();
+
+    /** Reads which branches of {@code resource} were finished alone; until it succeeds every COMMIT there is checked. */
+    public void loadDecidedAlone(Resource resource) {
+        try (Connection c = resource.target().getConnection()) {
+            for (UndoLogTable.Branch b : resource.undoLog().selectDecidedAlone(c)) {
+                decidedAlone.add(key(resource, b.xid(), b.branchId()));
+            }
+            unloaded.remove(resource.resourceId());
+        } catch (SQLException e) {
+            unloaded.add(resource.resourceId());
+            log.warn("Cannot read the three-phase branches of {} ({}); every COMMIT there will read its undo log "
+                    + "until it can", resource.resourceId(), e.getMessage());
+        }
+    }
+
+    // ---- commands from the TC ----
+
+    /** CanCommit: yes only with an undo log, not rolled back, and the rows still holding the after images. */
+    public Answer vote(Resource r, String xid, long branchId) {
+        return inTransaction(r, xid, branchId, BranchStatus.VOTED_NO, c -> {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row == null) {
+                return Answer.of(BranchStatus.VOTED_NO, "no undo log: phase 1 of this branch never committed locally");
+            }
+            switch (row.status()) {
+                case ROLLBACK_MARKER -> {
+                    return Answer.of(BranchStatus.VOTED_NO, "the branch was rolled back already");
+                }
+                case ROLLED_BACK_ALONE -> {
+                    return Answer.of(BranchStatus.VOTED_NO, "rolled back by this RM on its own: "
+                            + r.undoLog().decisionReason(c, xid, branchId));
+                }
+                case COMMITTED_ALONE -> {
+                    return Answer.of(BranchStatus.VOTED_YES, "committed by this RM on its own");
+                }
+                default -> {
+                    String dirty = r.images().verifyAfterImages(c, row.rollbackInfo());
+                    if (dirty != null) {
+                        c.rollback();
+                        log.error("Branch {} of {} votes no: {}", branchId, xid, dirty);
+                        return Answer.of(BranchStatus.VOTED_NO, "data changed outside the global transaction: " + dirty);
+                    }
+                    // A branch registered as two-phase that gets a CanCommit learns it is three-phase here.
+                    r.undoLog().move(c, xid, branchId, row.status(),
+                            row.status() == UndoLogStatus.TWO_PHASE ? UndoLogStatus.THREE_PHASE : row.status());
+                    return Answer.of(BranchStatus.VOTED_YES, "");
+                }
+            }
+        });
+    }
+
+    /** PreCommit: records the branch as pre-committed, durably, before answering. */
+    public Answer preCommit(Resource r, String xid, long branchId) {
+        return inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row == null) {
+                return Answer.of(BranchStatus.PHASE2_COMMITTED, "no undo log left: already committed");
+            }
+            return switch (row.status()) {
+                case ROLLBACK_MARKER -> Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE,
+                        "the branch was rolled back on the TC's order; it cannot be pre-committed");
+                case ROLLED_BACK_ALONE -> rolledBackAlone(r, c, xid, branchId);
+                case COMMITTED_ALONE -> committedAlone(r, c, xid, branchId, false);
+                case TWO_PHASE, THREE_PHASE, PRE_COMMITTED -> {
+                    r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.PRE_COMMITTED);
+                    yield Answer.of(BranchStatus.PRE_COMMITTED, "");
+                }
+            };
+        });
+    }
+
+    /**
+     * DoCommit of a branch this RM finished alone (the caller queues a plain delete for every other
+     * branch): committed alone — same outcome, the row goes; rolled back alone — say so, decided by the RM.
+     */
+    public Answer commitDecidedAlone(Resource r, String xid, long branchId) {
+        return inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row != null && row.status() == UndoLogStatus.ROLLED_BACK_ALONE) {
+                return rolledBackAlone(r, c, xid, branchId);
+            }
+            if (row != null && row.status() == UndoLogStatus.COMMITTED_ALONE) {
+                return committedAlone(r, c, xid, branchId, true);
+            }
+            if (row != null && row.status().holdsImages()) {
+                r.undoLog().delete(c, xid, branchId);
+            }
+            return Answer.of(BranchStatus.PHASE2_COMMITTED, "");
+        });
+    }
+
+    /** Whether a COMMIT for this branch must read its undo log (it was finished alone, or we cannot tell). */
+    public boolean needsCheckOnCommit(Resource r, String xid, long branchId) {
+        return unloaded.contains(r.resourceId()) || decidedAlone.contains(key(r, xid, branchId));
+    }
+
+    /**
+     * The TC's ROLLBACK, in one local transaction: lock the branch's undo-log row, then
+     * <ul>
+     *   <li>none: write an empty-rollback marker so a late phase 1 of this branch fails on the unique
+     *       key and can never commit;</li>
+     *   <li>a marker, or a branch this RM rolled back on its own: done (the latter becomes a marker);</li>
+     *   <li>a branch this RM committed on its own: its undo log is gone, so it cannot be undone — an
+     *       unretryable failure that says so, never a silent "done";</li>
+     *   <li>else apply the images backward ({@link ImageApplier}) and delete the row; a dirty write
+     *       rolls back, touching nothing.</li>
+     * </ul>
+     * Running it twice is harmless: the second run finds no undo log and writes (or finds) the marker.
+     *
+     * @param tables the tables the branch wrote, as recorded at the TC ({@link io.cohort.rm.jdbc.BranchTables});
+     *               an undo log naming any other is refused. Null: not recorded (an older RM), not checked
+     */
+    public Answer rollback(Resource r, String xid, long branchId, Set<String> tables) {
+        Answer answer = inTransaction(r, xid, branchId, BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, c -> {
+            for (int attempt = 0; attempt < 3; attempt++) {
+                UndoLogTable.Row row;
+                try {
+                    row = r.undoLog().lock(c, xid, branchId);
+                } catch (UndoLogTable.UnknownStatusException e) {
+                    return Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, e.getMessage());
+                }
+                if (row == null) {
+                    if (r.undoLog().insertMarker(c, xid, branchId)) {
+                        return Answer.of(BranchStatus.PHASE2_ROLLBACKED,
+                                "no undo log: the branch never committed locally; marker written so it never will");
+                    }
+                    continue; // A phase 1 of this branch committed between our read and our insert: read again.
+                }
+                switch (row.status()) {
+                    case ROLLBACK_MARKER -> {
+                        return Answer.of(BranchStatus.PHASE2_ROLLBACKED, "already rolled back");
+                    }
+                    case ROLLED_BACK_ALONE -> {
+                        // The TC agrees with what this RM did alone: nothing will be redone, keep only a marker.
+                        r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.ROLLBACK_MARKER);
+                        return Answer.of(BranchStatus.PHASE2_ROLLBACKED, "already rolled back by this RM on its own");
+                    }
+                    case COMMITTED_ALONE -> {
+                        String why = "branch " + branchId + " of " + xid + " was committed by this RM on its own"
+                                + " (three-phase termination after it had seen PreCommit) and its undo log is gone: it"
+                                + " cannot be rolled back; compensate it by hand (the RM's decision table says when and why)";
+                        log.error("Rollback refused: {}", why);
+                        return Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, why);
+                    }
+                    case TWO_PHASE, THREE_PHASE, PRE_COMMITTED -> {
+                        return applyThenDelete(r, c, xid, branchId, row, ImageApplier.Direction.BACKWARD, tables);
+                    }
+                }
+            }
+            return Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, "undo log row kept changing; try again");
+        });
+        if (answer.status() == BranchStatus.PHASE2_ROLLBACKED && decidedAlone.remove(key(r, xid, branchId))) {
+            markReported(r, xid, branchId);
+        }
+        return answer;
+    }
+
+    /**
+     * The TC's REDO of a branch this RM rolled back alone while the outcome was commit: the images
+     * applied forward and the row deleted, in one local transaction. Idempotent: a second run finds
+     * no undo log.
+     */
+    public Answer redo(Resource r, String xid, long branchId) {
+        Answer answer = inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row == null) {
+                return Answer.of(BranchStatus.PHASE2_COMMITTED, "no undo log: redone before");
+            }
+            return switch (row.status()) {
+                case ROLLBACK_MARKER -> Answer.of(BranchStatus.PHASE2_COMMIT_FAILED_UNRETRYABLE, "branch " + branchId
+                        + " of " + xid + " was rolled back on the TC's order and its undo log is gone: it cannot be redone");
+                case ROLLED_BACK_ALONE -> applyThenDelete(r, c, xid, branchId, row, ImageApplier.Direction.FORWARD, null);
+                case TWO_PHASE, THREE_PHASE, PRE_COMMITTED, COMMITTED_ALONE -> {
+                    // Never rolled back (or committed alone): the rows hold the after images already.
+                    r.undoLog().delete(c, xid, branchId);
+                    yield Answer.of(BranchStatus.PHASE2_COMMITTED, "not rolled back: nothing to redo");
+                }
+            };
+        });
+        if (answer.status() == BranchStatus.PHASE2_COMMITTED && decidedAlone.remove(key(r, xid, branchId))) {
+            markReported(r, xid, branchId);
+        }
+        return answer;
+    }
+
+    /** Applies the row's images in {@code direction}; done: the row goes, else nothing of it stays applied. */
+    private static Answer applyThenDelete(Resource r, Connection c, String xid, long branchId, UndoLogTable.Row row,
+                                          ImageApplier.Direction direction, Set<String> tables) throws SQLException {
+        ImageApplier.Outcome applied = r.images().apply(c, xid, branchId, row.rollbackInfo(), direction, tables);
+        if (applied.status() != direction.done()) {
+            c.rollback();
+            return Answer.of(applied.status(), applied.reason());
+        }
+        r.undoLog().delete(c, xid, branchId);
+        return Answer.of(applied.status(), applied.reason());
+    }
+
+    private Answer rolledBackAlone(Resource r, Connection c, String xid, long branchId) throws SQLException {
+        String why = "rolled back by this RM on its own: " + r.undoLog().decisionReason(c, xid, branchId);
+        r.undoLog().markReported(c, xid, branchId);
+        return new Answer(BranchStatus.PHASE2_ROLLBACKED, why, true);
+    }
+
+    private Answer committedAlone(Resource r, Connection c, String xid, long branchId, boolean settled) throws SQLException {
+        String why = "committed by this RM on its own: " + r.undoLog().decisionReason(c, xid, branchId);
+        r.undoLog().markReported(c, xid, branchId);
+        if (settled) {
+            r.undoLog().delete(c, xid, branchId);
+            decidedAlone.remove(key(r, xid, branchId));
+        }
+        return new Answer(BranchStatus.PHASE2_COMMITTED, why, true);
+    }
+
+    // ---- termination: the RM finishes a branch ----
+
+    /** Rolls back a branch that never saw PreCommit because no TC answered. True when done. */
+    boolean rollBackAlone(Resource r, String xid, long branchId, String why) {
+        Answer a = inTransaction(r, xid, branchId, BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, c -> {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row == null || row.status() != UndoLogStatus.THREE_PHASE) {
+                return Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, "changed meanwhile");
+            }
+            // Alone, no TC command carries the recorded table list: the tables are not checked here.
+            ImageApplier.Outcome undone = r.images().apply(c, xid, branchId, row.rollbackInfo(),
+                    ImageApplier.Direction.BACKWARD, null);
+            if (undone.status() != BranchStatus.PHASE2_ROLLBACKED) {
+                c.rollback();
+                r.undoLog().touch(c, xid, branchId);
+                return Answer.of(undone.status(), undone.reason());
+            }
+            r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.ROLLED_BACK_ALONE);
+            r.undoLog().insertDecision(c, xid, branchId, false, why);
+            return Answer.of(BranchStatus.PHASE2_ROLLBACKED, undone.reason());
+        });
+        if (a.status() == BranchStatus.PHASE2_ROLLBACKED) {
+            decidedAlone.add(key(r, xid, branchId));
+            log.warn("Branch {} of {} on {} rolled back by this RM on its own: {}", branchId, xid, r.resourceId(), why);
+            return true;
+        }
+        if (!a.reason().equals("changed meanwhile")) {
+            log.error("Branch {} of {} on {} could not be rolled back on its own ({}); it keeps waiting for the TC",
+                    branchId, xid, r.resourceId(), a.reason());
+        }
+        return false;
+    }
+
+    /** Commits a branch that saw PreCommit because no TC answered: the undo log goes, the row stays as a tombstone. */
+    boolean commitAlone(Resource r, String xid, long branchId, String why) {
+        Answer a = inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row == null || row.status() != UndoLogStatus.PRE_COMMITTED) {
+                return Answer.of(BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, "changed meanwhile");
+            }
+            r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.COMMITTED_ALONE);
+            r.undoLog().insertDecision(c, xid, branchId, true, why);
+            return Answer.of(BranchStatus.PHASE2_COMMITTED, "");
+        });
+        if (a.status() == BranchStatus.PHASE2_COMMITTED) {
+            decidedAlone.add(key(r, xid, branchId));
+            log.warn("Branch {} of {} on {} committed by this RM on its own: {}", branchId, xid, r.resourceId(), why);
+            return true;
+        }
+        return false;
+    }
+
+    /** A TC said the outcome is commit: a branch waiting for PreCommit now counts as pre-committed. */
+    void learnCommit(Resource r, String xid, long branchId) {
+        inTransaction(r, xid, branchId, BranchStatus.PRE_COMMITTED, c -> {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row != null && row.status() == UndoLogStatus.THREE_PHASE) {
+                r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.PRE_COMMITTED);
+            } else if (row != null) {
+                r.undoLog().touch(c, xid, branchId);
+            }
+            return null;
+        });
+    }
+
+    /** A TC spoke about the branch (or it is waiting on something else): restart its termination timer. */
+    void touch(Resource r, String xid, long branchId) {
+        inTransaction(r, xid, branchId, BranchStatus.PRE_COMMITTED, c -> {
+            r.undoLog().touch(c, xid, branchId);
+            return null;
+        });
+    }
+
+    /** The TC has settled a branch finished alone with the same outcome: a rollback leaves a marker, a commit nothing. */
+    void settle(Resource r, String xid, long branchId) {
+        inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMITTED, c -> {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            if (row != null && row.status() == UndoLogStatus.ROLLED_BACK_ALONE) {
+                r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.ROLLBACK_MARKER);
+            } else if (row != null && row.status() == UndoLogStatus.COMMITTED_ALONE) {
+                r.undoLog().delete(c, xid, branchId);
+            }
+            r.undoLog().markReported(c, xid, branchId);
+            return null;
+        });
+        decidedAlone.remove(key(r, xid, branchId));
+    }
+
+    void markReported(Resource r, String xid, long branchId) {
+        inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMITTED, c -> {
+            r.undoLog().markReported(c, xid, branchId);
+            return null;
+        });
+    }
+
+    private static String key(Resource r, String xid, long branchId) {
+        return r.resourceId() + '\n' + xid + '\n' + branchId;
+    }
+
+    /** Runs {@code work} in one local transaction; a database error becomes {@code onError} with the message. */
+    private static Answer inTransaction(Resource r, String xid, long branchId, BranchStatus onError, Work work) {
+        try (Connection c = r.target().getConnection()) {
+            boolean autoCommit = c.getAutoCommit();
+            c.setAutoCommit(false);
+            try {
+                Answer result = work.run(c);
+                c.commit();
+                return result;
+            } catch (SQLException | RuntimeException e) {
+                try {
+                    c.rollback();
+                } catch (SQLException ignored) {
+                    // broken connection: closing it ends the transaction
+                }
+                throw e;
+            } finally {
+                c.setAutoCommit(autoCommit);
+            }
+        } catch (SQLException e) {
+            log.warn("Step on branch {} of {} ({}) failed, the TC will ask again: {}", branchId, xid, r.resourceId(),
+                    e.toString());
+            return Answer.of(onError, "database error: " + e.getMessage());
+        }
+    }
+}

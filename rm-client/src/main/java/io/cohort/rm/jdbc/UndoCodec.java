@@ -1,0 +1,325 @@
+package io.cohort.rm.jdbc;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.sql.JDBCType;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.zip.DataFormatException;
+import java.util.zip.Deflater;
+import java.util.zip.Inflater;
+import tools.jackson.core.JacksonException;
+import tools.jackson.core.JsonGenerator;
+import tools.jackson.core.JsonParser;
+import tools.jackson.core.JsonToken;
+import tools.jackson.core.ObjectReadContext;
+import tools.jackson.core.ObjectWriteContext;
+import tools.jackson.core.json.JsonFactory;
+
+/**
+ * The undo log's bytes. JSON written and read token by token with Jackson's streaming API — no
+ * data binding, so no class name is ever read from the data — shaped as
+ * <pre>{"v":2,"records":[{"op":"UPDATE","schema":"public","table":"account",
+ *   "columns":[{"name":"id","type":"BIGINT","sqlType":"bigint"},...],"pk":["id"],
+ *   "before":[["1","100.00"]],"after":[["1","90.00"]]}]}</pre>
+ * Values are the database's own text for them ({@link io.cohort.rm.jdbc.ValueCodec}); null is JSON null.
+ * <p>Version 1 (before 2026-11-29) held the driver's renderings and no {@code sqlType}. It is still
+ * read, for logs written before an upgrade: its bytea values (base64) become the database's hex
+ * text, its other renderings are text the database parses, and the SQL types come from the catalog.
+ * <p>Framing: one format byte, {@code 'J'} for plain JSON or {@code 'Z'} for deflated JSON
+ * followed by the inflated length (4 bytes). Logs above the compression threshold are deflated;
+ * inflating refuses anything declared or found larger than the cap, so a hostile row cannot
+ * exhaust memory.
+ */
+public final class UndoCodec {
+
+    public static final int VERSION = 2;
+    private static final int VERSION_1 = 1;
+    private static final byte PLAIN = 'J';
+    private static final byte DEFLATED = 'Z';
+    private static final JsonFactory JSON = new JsonFactory();
+
+    private final int compressThreshold;
+    private final int maxInflatedBytes;
+
+    public UndoCodec(int compressThreshold, int maxInflatedBytes) {
+        this.compressThreshold = compressThreshold;
+        this.maxInflatedBytes = maxInflatedBytes;
+    }
+
+    public byte[] encode(List<UndoRecord> records) {
+        byte[] json = toJson(records);
+        if (json.length <= compressThreshold) {
+            byte[] out = new byte[json.length + 1];
+            out[0] = PLAIN;
+            System.arraycopy(json, 0, out, 1, json.length);
+            return out;
+        }
+        Deflater deflater = new Deflater(Deflater.BEST_SPEED);
+        try {
+            deflater.setInput(json);
+            deflater.finish();
+            ByteArrayOutputStream out = new ByteArrayOutputStream(json.length / 4 + 16);
+            out.write(DEFLATED);
+            out.writeBytes(ByteBuffer.allocate(4).putInt(json.length).array());
+            byte[] buf = new byte[8192];
+            while (!deflater.finished()) {
+                int n = deflater.deflate(buf);
+                out.write(buf, 0, n);
+            }
+            return out.toByteArray();
+        } finally {
+            deflater.end();
+        }
+    }
+
+    public List<UndoRecord> decode(byte[] bytes) {
+        if (bytes == null || bytes.length == 0) {
+            throw new UndoFormatException("empty undo log");
+        }
+        byte[] json;
+        if (bytes[0] == PLAIN) {
+            json = java.util.Arrays.copyOfRange(bytes, 1, bytes.length);
+        } else if (bytes[0] == DEFLATED) {
+            json = inflate(bytes);
+        } else {
+            throw new UndoFormatException("unknown undo log format byte " + bytes[0]);
+        }
+        try {
+            return fromJson(json);
+        } catch (JacksonException | IllegalArgumentException e) {
+            throw new UndoFormatException("unreadable undo log: " + e.getMessage());
+        }
+    }
+
+    private byte[] inflate(byte[] bytes) {
+        if (bytes.length < 5) {
+            throw new UndoFormatException("truncated compressed undo log");
+        }
+        int declared = ByteBuffer.wrap(bytes, 1, 4).getInt();
+        if (declared < 0 || declared > maxInflatedBytes) {
+            throw new UndoFormatException("compressed undo log declares " + declared + " bytes, more than the "
+                    + maxInflatedBytes + " allowed (cohort.rm.undo.max-inflated-bytes)");
+        }
+        Inflater inflater = new Inflater();
+        try {
+            inflater.setInput(bytes, 5, bytes.length - 5);
+            byte[] out = new byte[declared];
+            int n = 0;
+            while (n < declared && !inflater.finished()) {
+                int r = inflater.inflate(out, n, declared - n);
+                if (r == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
+                    break;
+                }
+                n += r;
+            }
+            if (n != declared || !inflater.finished()) {
+                throw new UndoFormatException("compressed undo log does not inflate to its declared " + declared + " bytes");
+            }
+            return out;
+        } catch (DataFormatException e) {
+            throw new UndoFormatException("corrupt compressed undo log: " + e.getMessage());
+        } finally {
+            inflater.end();
+        }
+    }
+
+    private static byte[] toJson(List<UndoRecord> records) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(512);
+        try (JsonGenerator g = JSON.createGenerator(ObjectWriteContext.empty(), out)) {
+            g.writeStartObject();
+            g.writeNumberProperty("v", VERSION);
+            g.writeName("records");
+            g.writeStartArray();
+            for (UndoRecord r : records) {
+                g.writeStartObject();
+                g.writeStringProperty("op", r.op().name());
+                g.writeStringProperty("schema", r.schema());
+                g.writeStringProperty("table", r.table());
+                g.writeName("columns");
+                g.writeStartArray();
+                for (ColumnMeta c : r.columns()) {
+                    g.writeStartObject();
+                    g.writeStringProperty("name", c.name());
+                    g.writeStringProperty("type", c.type().getName());
+                    if (c.sqlType() != null) {
+                        g.writeStringProperty("sqlType", c.sqlType());
+                    }
+                    if (c.generated()) {
+                        g.writeBooleanProperty("generated", true);
+                    }
+                    g.writeEndObject();
+                }
+                g.writeEndArray();
+                g.writeName("pk");
+                g.writeStartArray();
+                for (String k : r.primaryKey()) {
+                    g.writeString(k);
+                }
+                g.writeEndArray();
+                writeRows(g, "before", r.before());
+                writeRows(g, "after", r.after());
+                g.writeEndObject();
+            }
+            g.writeEndArray();
+            g.writeEndObject();
+        }
+        return out.toByteArray();
+    }
+
+    private static void writeRows(JsonGenerator g, String name, List<String[]> rows) {
+        g.writeName(name);
+        g.writeStartArray();
+        for (String[] row : rows) {
+            g.writeStartArray();
+            for (String v : row) {
+                if (v == null) {
+                    g.writeNull();
+                } else {
+                    g.writeString(v);
+                }
+            }
+            g.writeEndArray();
+        }
+        g.writeEndArray();
+    }
+
+    private static List<UndoRecord> fromJson(byte[] json) {
+        try (JsonParser p = JSON.createParser(ObjectReadContext.empty(), json)) {
+            expect(p.nextToken(), JsonToken.START_OBJECT);
+            Integer version = null;
+            List<UndoRecord> records = null;
+            while (p.nextToken() == JsonToken.PROPERTY_NAME) {
+                String field = p.currentName();
+                JsonToken t = p.nextToken();
+                switch (field) {
+                    case "v" -> version = p.getIntValue();
+                    case "records" -> {
+                        expect(t, JsonToken.START_ARRAY);
+                        records = new ArrayList<>();
+                        while (p.nextToken() == JsonToken.START_OBJECT) {
+                            records.add(readRecord(p));
+                        }
+                    }
+                    default -> p.skipChildren();
+                }
+            }
+            if (version == null || (version != VERSION && version != VERSION_1)) {
+                throw new UndoFormatException("undo log format version " + version + " is neither " + VERSION
+                        + " nor " + VERSION_1 + "; was it written by a newer Cohort?");
+            }
+            if (records == null) {
+                throw new UndoFormatException("undo log has no records");
+            }
+            return version == VERSION_1 ? fromVersion1(records) : records;
+        }
+    }
+
+    private static UndoRecord readRecord(JsonParser p) {
+        String op = null;
+        String schema = null;
+        String table = null;
+        List<ColumnMeta> columns = new ArrayList<>();
+        List<String> pk = new ArrayList<>();
+        List<String[]> before = new ArrayList<>();
+        List<String[]> after = new ArrayList<>();
+        while (p.nextToken() == JsonToken.PROPERTY_NAME) {
+            String field = p.currentName();
+            JsonToken t = p.nextToken();
+            switch (field) {
+                case "op" -> op = p.getString();
+                case "schema" -> schema = t == JsonToken.VALUE_NULL ? null : p.getString();
+                case "table" -> table = p.getString();
+                case "columns" -> {
+                    expect(t, JsonToken.START_ARRAY);
+                    while (p.nextToken() == JsonToken.START_OBJECT) {
+                        String name = null;
+                        String type = null;
+                        String sqlType = null;
+                        boolean generated = false;
+                        while (p.nextToken() == JsonToken.PROPERTY_NAME) {
+                            String f = p.currentName();
+                            p.nextToken();
+                            switch (f) {
+                                case "name" -> name = p.getString();
+                                case "type" -> type = p.getString();
+                                case "sqlType" -> sqlType = p.getString();
+                                case "generated" -> generated = p.getBooleanValue();
+                                default -> p.skipChildren();
+                            }
+                        }
+                        if (name == null || type == null) {
+                            throw new UndoFormatException("undo log column without name or type");
+                        }
+                        columns.add(new ColumnMeta(name, JDBCType.valueOf(type), sqlType, generated));
+                    }
+                }
+                case "pk" -> {
+                    expect(t, JsonToken.START_ARRAY);
+                    while (p.nextToken() == JsonToken.VALUE_STRING) {
+                        pk.add(p.getString());
+                    }
+                }
+                case "before" -> readRows(p, t, columns.size(), before);
+                case "after" -> readRows(p, t, columns.size(), after);
+                default -> p.skipChildren();
+            }
+        }
+        if (op == null || table == null || columns.isEmpty() || pk.isEmpty()) {
+            throw new UndoFormatException("undo log record lacks op, table, columns or primary key");
+        }
+        return new UndoRecord(UndoRecord.Op.valueOf(op), schema, table, columns, pk, before, after);
+    }
+
+    /** Version 1 wrote bytea as base64: the database's hex text instead, the one form values have now. */
+    private static List<UndoRecord> fromVersion1(List<UndoRecord> records) {
+        List<UndoRecord> out = new ArrayList<>(records.size());
+        for (UndoRecord r : records) {
+            List<ColumnMeta> columns = r.columns();
+            out.add(new UndoRecord(r.op(), r.schema(), r.table(), columns, r.primaryKey(), hexBytea(columns, r.before()),
+                    hexBytea(columns, r.after())));
+        }
+        return out;
+    }
+
+    private static List<String[]> hexBytea(List<ColumnMeta> columns, List<String[]> rows) {
+        List<String[]> out = new ArrayList<>(rows.size());
+        for (String[] row : rows) {
+            String[] copy = row.clone();
+            for (int i = 0; i < copy.length; i++) {
+                if (copy[i] != null && columns.get(i).type() == JDBCType.BINARY) {
+                    copy[i] = "\\x" + HexFormat.of().formatHex(Base64.getDecoder().decode(copy[i]));
+                }
+            }
+            out.add(copy);
+        }
+        return out;
+    }
+
+    private static void readRows(JsonParser p, JsonToken t, int width, List<String[]> rows) {
+        expect(t, JsonToken.START_ARRAY);
+        while (p.nextToken() == JsonToken.START_ARRAY) {
+            String[] row = new String[width];
+            int i = 0;
+            JsonToken v;
+            while ((v = p.nextToken()) != JsonToken.END_ARRAY) {
+                if (i >= width) {
+                    throw new UndoFormatException("undo log row has more values than columns");
+                }
+                row[i++] = v == JsonToken.VALUE_NULL ? null : p.getString();
+            }
+            if (i != width) {
+                throw new UndoFormatException("undo log row has " + i + " values for " + width + " columns");
+            }
+            rows.add(row);
+        }
+    }
+
+    private static void expect(JsonToken actual, JsonToken expected) {
+        if (actual != expected) {
+            throw new UndoFormatException("undo log: expected " + expected + " but found " + actual);
+        }
+    }
+}

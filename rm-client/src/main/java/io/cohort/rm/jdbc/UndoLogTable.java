@@ -1,0 +1,382 @@
+package io.cohort.rm.jdbc;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The one owner of the RM's rows in the application's database: the undo log ({@code undo_log}, one
+ * row per branch, its {@link UndoLogStatus}) and the three-phase decision table. Every read and
+ * write of them goes through here, on the caller's connection and in the caller's transaction; the
+ * SQL is written once, with only what differs between databases asked of the {@link Dialect}.
+ * A status move is checked against {@link UndoLogStatus#mayMoveTo}: a move the table does not allow
+ * is a bug, refused before it reaches the database.
+ */
+public final class UndoLogTable {
+
+    /** An undo-log row read under lock: the encoded records ({@link UndoCodec}) and the status. */
+    public record Row(byte[] rollbackInfo, UndoLogStatus status) {
+    }
+
+    /** A branch whose undo-log row is three-phase and heard nothing from the TC for a while. */
+    public record Quiet(String xid, long branchId, UndoLogStatus status) {
+    }
+
+    /** A branch, by its keys in both tables. */
+    public record Branch(String xid, long branchId) {
+    }
+
+    /** A decision of the RM on its own that the TC has not heard of. */
+    public record Decision(String xid, long branchId, boolean committed, String reason) {
+    }
+
+    /** Length limit of {@code cohort_branch_decision.reason}. */
+    private static final int MAX_REASON = 2000;
+    private static final byte[] EMPTY = new byte[0];
+
+    private final Dialect dialect;
+    private final String insert;
+    /** The insert then COMMIT in one round trip, or null where the dialect cannot. */
+    private final String insertThenCommit;
+    /** Re-keys and sets the status of an undo log inserted before its registration was answered. */
+    private final String finish;
+    private final String selectForUpdate;
+    private final String insertMarker;
+    private final String delete;
+    private final String deleteOldMarkers;
+    private final String setStatus;
+    private final String emptyAndSetStatus;
+    private final String touch;
+    private final String holdsImages;
+    private final String selectQuiet;
+    private final String selectDecidedAlone;
+    private final String deleteCommittedPrefix;
+    private final String insertDecision;
+    private final String selectDecisionReason;
+    private final String selectUnreported;
+    private final String markReported;
+    private final String deleteOldDecisions;
+
+    public UndoLogTable(Dialect dialect, String undoTable, String decisionTable) {
+        this.dialect = dialect;
+        String branch = " WHERE xid = ? AND branch_id = ?";
+        insert = "INSERT INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created, updated)"
+                + " VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6))";
+        insertThenCommit = dialect.thenCommit(insert);
+        finish = "UPDATE " + undoTable + " SET branch_id = ?, log_status = ?" + branch;
+        selectForUpdate = "SELECT rollback_info, log_status FROM " + undoTable + branch + " FOR UPDATE";
+        insertMarker = dialect.insertUnlessDuplicate(undoTable, "xid, branch_id, rollback_info, log_status, created, updated",
+                "?, ?, ?, " + UndoLogStatus.ROLLBACK_MARKER.code() + ", CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6)");
+        delete = "DELETE FROM " + undoTable + branch;
+        deleteOldMarkers = "DELETE FROM " + undoTable + " WHERE log_status = " + UndoLogStatus.ROLLBACK_MARKER.code()
+                + " AND created < ?";
+        // Every status write stamps updated: the last word from the TC, the three-phase termination timer.
+        setStatus = "UPDATE " + undoTable + " SET log_status = ?, updated = CURRENT_TIMESTAMP(6)" + branch;
+        emptyAndSetStatus = "UPDATE " + undoTable + " SET log_status = ?, rollback_info = ?, updated = CURRENT_TIMESTAMP(6)"
+                + branch;
+        touch = "UPDATE " + undoTable + " SET updated = CURRENT_TIMESTAMP(6)" + branch;
+        holdsImages = "SELECT 1 FROM " + undoTable + branch + " AND log_status IN (" + codes(imageHolding()) + ")";
+        // The literal lower bound lets the database use the partial index on three-phase rows (sql/rm/*.sql).
+        selectQuiet = "SELECT xid, branch_id, log_status FROM " + undoTable + " WHERE log_status >= "
+                + UndoLogStatus.THREE_PHASE.code() + " AND updated < " + dialect.millisecondsAgo()
+                + " ORDER BY updated LIMIT ?";
+        selectDecidedAlone = "SELECT xid, branch_id FROM " + undoTable + " WHERE log_status IN ("
+                + UndoLogStatus.ROLLED_BACK_ALONE.code() + ", " + UndoLogStatus.COMMITTED_ALONE.code() + ")";
+        deleteCommittedPrefix = "DELETE FROM " + undoTable + " WHERE log_status IN (" + codes(imageHolding()) + ") AND ";
+        insertDecision = dialect.insertUnlessDuplicate(decisionTable, "xid, branch_id, decision, reason, decided_at",
+                "?, ?, ?, ?, CURRENT_TIMESTAMP(6)");
+        selectDecisionReason = "SELECT reason FROM " + decisionTable + branch;
+        selectUnreported = "SELECT xid, branch_id, decision, reason FROM " + decisionTable + " WHERE reported_at IS NULL";
+        markReported = "UPDATE " + decisionTable + " SET reported_at = CURRENT_TIMESTAMP(6)" + branch
+                + " AND reported_at IS NULL";
+        deleteOldDecisions = "DELETE FROM " + decisionTable + " WHERE reported_at < ?";
+    }
+
+    private static List<UndoLogStatus> imageHolding() {
+        List<UndoLogStatus> holding = new ArrayList<>();
+        for (UndoLogStatus s : UndoLogStatus.values()) {
+            if (s.holdsImages()) {
+                holding.add(s);
+            }
+        }
+        return holding;
+    }
+
+    private static String codes(List<UndoLogStatus> statuses) {
+        StringBuilder sb = new StringBuilder();
+        for (UndoLogStatus s : statuses) {
+            sb.append(sb.isEmpty() ? "" : ", ").append(s.code());
+        }
+        return sb.toString();
+    }
+
+    // ---- the undo log ----
+
+    /**
+     * Whether the dialect sends the undo-log insert and the COMMIT in one round trip
+     * ({@link #insertAndCommit}). Where it cannot, the RM inserts while the registration is in
+     * flight instead ({@link #insert}, {@link #commitInserted}): both leave one round trip after
+     * the TC's answer, and on PostgreSQL the single round trip costs the server less CPU per branch
+     * than a separate insert.
+     */
+    public boolean insertsWithCommit() {
+        return insertThenCommit != null;
+    }
+
+    /**
+     * Phase 1's last step, once the TC registered the branch: its undo log inserted, as {@code status}
+     * (two- or three-phase), in the local transaction of its data, and that transaction committed —
+     * in one round trip ({@link Dialect#thenCommit}; see {@link #insertsWithCommit}). A unique-key
+     * violation ({@link Dialect#isUniqueViolation}) means a rollback got there first and left its
+     * marker. On any failure the caller cannot tell the insert's from the commit's: it must roll
+     * back, then look for the undo log ({@link #holdsImages}) to learn whether the branch committed.
+     */
+    public void insertAndCommit(Connection c, String xid, long branchId, byte[] rollbackInfo, UndoLogStatus status)
+            throws SQLException {
+        if (!status.holdsImages()) {
+            throw new IllegalArgumentException("a branch's undo log is written as two- or three-phase, not " + status);
+        }
+        try (PreparedStatement ps = c.prepareStatement(insertThenCommit != null ? insertThenCommit : insert)) {
+            bind(ps, xid, branchId);
+            ps.setBytes(3, rollbackInfo);
+            ps.setInt(4, status.code());
+            ps.executeUpdate();
+        }
+        c.commit(); // after insertThenCommit the driver sends nothing; pools see the transaction end
+    }
+
+    /**
+     * Phase 1 where the insert cannot ride with the COMMIT: the branch's undo log inserted as a
+     * two-phase branch under the id the RM chose, in the local transaction of its data, not
+     * committed — sent while the registration is in flight. {@link #commitInserted} ends it. A
+     * unique-key violation means a rollback of this branch left its marker first.
+     */
+    public void insert(Connection c, String xid, long branchId, byte[] rollbackInfo) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(insert)) {
+            bind(ps, xid, branchId);
+            ps.setBytes(3, rollbackInfo);
+            ps.setInt(4, UndoLogStatus.TWO_PHASE.code());
+            ps.executeUpdate();
+        }
+    }
+
+    /**
+     * After {@link #insert}, once the TC registered the branch: the undo log inserted as
+     * {@code insertedId} takes the id the TC answered (a TC older than minor 7 assigns its own) and
+     * {@code status} (a three-phase branch is marked as such in its own database, so its
+     * termination timer survives a restart), and the local transaction commits — a plain COMMIT
+     * when nothing changes. On any failure the caller must roll back, then look for the undo log.
+     */
+    public void commitInserted(Connection c, String xid, long insertedId, long branchId, UndoLogStatus status)
+            throws SQLException {
+        if (!status.holdsImages()) {
+            throw new IllegalArgumentException("a branch's undo log is written as two- or three-phase, not " + status);
+        }
+        if (insertedId != branchId || status != UndoLogStatus.TWO_PHASE) {
+            try (PreparedStatement ps = c.prepareStatement(finish)) {
+                ps.setLong(1, branchId);
+                ps.setInt(2, status.code());
+                ps.setString(3, xid);
+                ps.setLong(4, insertedId);
+                ps.executeUpdate();
+            }
+        }
+        c.commit();
+    }
+
+    /** The branch's row, locked until the caller's transaction ends; null when there is none. */
+    public Row lock(Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(selectForUpdate)) {
+            bind(ps, xid, branchId);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
+                }
+                byte[] info = rs.getBytes(1);
+                int code = rs.getInt(2);
+                UndoLogStatus status = UndoLogStatus.ofCode(code);
+                if (status == null) {
+                    throw new UnknownStatusException("undo log of branch " + branchId + " of " + xid
+                            + " has an unknown log_status " + code);
+                }
+                return new Row(info, status);
+            }
+        }
+    }
+
+    /** Thrown by {@link #lock} for a {@code log_status} no version of the RM writes: an altered row. */
+    public static final class UnknownStatusException extends SQLException {
+        UnknownStatusException(String message) {
+            super(message);
+        }
+    }
+
+    /** The empty-rollback marker, unless the branch has a row: true if written. */
+    public boolean insertMarker(Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(insertMarker)) {
+            bind(ps, xid, branchId);
+            ps.setBytes(3, EMPTY);
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    /** Whether the branch's undo log (with its images) is in the database, as after its phase 1 committed. */
+    public boolean holdsImages(Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(holdsImages)) {
+            bind(ps, xid, branchId);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next();
+            }
+        }
+    }
+
+    /**
+     * Moves the branch's row, locked by {@link #lock} in this transaction and read as {@code from},
+     * to {@code to}, stamping {@code updated}. Committed alone empties the images: they can never be
+     * applied again.
+     *
+     * @throws IllegalStateException if {@link UndoLogStatus#mayMoveTo} does not allow the move
+     */
+    public void move(Connection c, String xid, long branchId, UndoLogStatus from, UndoLogStatus to) throws SQLException {
+        if (!from.mayMoveTo(to)) {
+            throw new IllegalStateException("undo log of branch " + branchId + " of " + xid + " cannot move from "
+                    + from + " (" + from.describe() + ") to " + to + " (" + to.describe() + ")");
+        }
+        boolean empty = to == UndoLogStatus.COMMITTED_ALONE;
+        try (PreparedStatement ps = c.prepareStatement(empty ? emptyAndSetStatus : setStatus)) {
+            ps.setInt(1, to.code());
+            int next = 2;
+            if (empty) {
+                ps.setBytes(next++, EMPTY);
+            }
+            ps.setString(next, xid);
+            ps.setLong(next + 1, branchId);
+            ps.executeUpdate();
+        }
+    }
+
+    /** Stamps {@code updated}: the TC spoke about the branch, its three-phase termination timer restarts. */
+    public void touch(Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(touch)) {
+            bind(ps, xid, branchId);
+            ps.executeUpdate();
+        }
+    }
+
+    public void delete(Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(delete)) {
+            bind(ps, xid, branchId);
+            ps.executeUpdate();
+        }
+    }
+
+    /**
+     * Deletes, in one statement, the undo logs of the committed branches {@code xids[i]},
+     * {@code branchIds[i]} that still hold images (a marker or a row finished alone is kept).
+     */
+    public void deleteCommitted(Connection c, String[] xids, long[] branchIds) throws SQLException {
+        if (xids.length == 0) {
+            return;
+        }
+        try (PreparedStatement ps = c.prepareStatement(deleteCommittedPrefix + dialect.branchKeysIn(xids.length))) {
+            dialect.bindBranchKeys(c, ps, 1, xids, branchIds);
+            ps.executeUpdate();
+        }
+    }
+
+    /** Deletes empty-rollback markers written before {@code cutoff}. */
+    public void deleteMarkersBefore(Connection c, Timestamp cutoff) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(deleteOldMarkers)) {
+            ps.setTimestamp(1, cutoff);
+            ps.executeUpdate();
+        }
+    }
+
+    /** Three-phase rows whose {@code updated} is older than {@code millis} by the database's clock, oldest first. */
+    public List<Quiet> selectQuiet(Connection c, long millis, int limit) throws SQLException {
+        List<Quiet> quiet = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(selectQuiet)) {
+            ps.setLong(1, millis);
+            ps.setInt(2, limit);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    UndoLogStatus status = UndoLogStatus.ofCode(rs.getInt(3));
+                    if (status != null) { // an altered row: its branch's next command says so
+                        quiet.add(new Quiet(rs.getString(1), rs.getLong(2), status));
+                    }
+                }
+            }
+        }
+        return quiet;
+    }
+
+    /** Every branch the RM finished on its own that the TC has not settled. */
+    public List<Branch> selectDecidedAlone(Connection c) throws SQLException {
+        List<Branch> alone = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(selectDecidedAlone); ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                alone.add(new Branch(rs.getString(1), rs.getLong(2)));
+            }
+        }
+        return alone;
+    }
+
+    // ---- the decision table (three-phase commit: what the RM decided on its own, and why) ----
+
+    /** Records the decision unless the branch has one already; {@code reason} is cut to the column's length. */
+    public void insertDecision(Connection c, String xid, long branchId, boolean committed, String reason)
+            throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(insertDecision)) {
+            bind(ps, xid, branchId);
+            ps.setString(3, committed ? "COMMITTED" : "ROLLBACKED");
+            ps.setString(4, reason.length() <= MAX_REASON ? reason : reason.substring(0, MAX_REASON));
+            ps.executeUpdate();
+        }
+    }
+
+    /** Why the RM decided the branch alone, or a placeholder when no decision is recorded. */
+    public String decisionReason(Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(selectDecisionReason)) {
+            bind(ps, xid, branchId);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getString(1) : "(no decision recorded)";
+            }
+        }
+    }
+
+    /** At most {@code limit} decisions the TC has not heard of. */
+    public List<Decision> selectUnreported(Connection c, int limit) throws SQLException {
+        List<Decision> pending = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(selectUnreported); ResultSet rs = ps.executeQuery()) {
+            while (rs.next() && pending.size() < limit) {
+                pending.add(new Decision(rs.getString(1), rs.getLong(2), rs.getString(3).equals("COMMITTED"),
+                        rs.getString(4)));
+            }
+        }
+        return pending;
+    }
+
+    public void markReported(Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(markReported)) {
+            bind(ps, xid, branchId);
+            ps.executeUpdate();
+        }
+    }
+
+    /** Deletes decisions reported before {@code cutoff}. */
+    public void deleteDecisionsBefore(Connection c, Timestamp cutoff) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(deleteOldDecisions)) {
+            ps.setTimestamp(1, cutoff);
+            ps.executeUpdate();
+        }
+    }
+
+    private static void bind(PreparedStatement ps, String xid, long branchId) throws SQLException {
+        ps.setString(1, xid);
+        ps.setLong(2, branchId);
+    }
+}

@@ -1,9 +1,0 @@
-package io.cohort.rm.undo;
-
-/** An undo log that cannot be read back: corrupt, from an unknown format version, or too large. */
-class UndoFormatException extends RuntimeException {
-
-    public UndoFormatException(String message) {
-        super(message);
-    }
-}
