@@ -11,8 +11,7 @@ import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.rm.jdbc.ResourceManager;
-import io.cohort.rm.jdbc.UndoCodec;
-import io.cohort.rm.jdbc.UndoRecord;
+import io.cohort.rm.jdbc.RmInternals;
 import io.cohort.testsupport.TestPostgres;
 import java.math.BigDecimal;
 import java.sql.Connection;
@@ -276,12 +275,9 @@ class AtModeIT extends AtModeSuite {
         long[] branches = {undoBranches(xids[0]).get(0), undoBranches(xids[1]).get(0), undoBranches(xids[2]).get(0)};
         // The second: its before image no longer matches the after image's key (a runtime exception in the
         // RM); the third: a value the database cannot parse (a data exception).
-        byte[] original1 = alterUndo(xids[1], branches[1], r -> new UndoRecord(r.op(), r.schema(), r.table(),
-                r.columns(), r.primaryKey(), r.before().stream().map(row -> with(row, r, "id", "999")).toList(),
-                r.after()));
-        byte[] original2 = alterUndo(xids[2], branches[2], r -> new UndoRecord(r.op(), r.schema(), r.table(),
-                r.columns(), r.primaryKey(), r.before().stream().map(row -> with(row, r, "v", "not-a-number")).toList(),
-                r.after()));
+        byte[] original1 = alterUndo(xids[1], branches[1], info -> RmInternals.withBeforeValue(info, "id", "999"));
+        byte[] original2 = alterUndo(xids[2], branches[2],
+                info -> RmInternals.withBeforeValue(info, "v", "not-a-number"));
 
         // One batch of rollbacks, as one message from the TC brings it.
         List<BranchCommand> batch = new ArrayList<>();
@@ -289,7 +285,7 @@ class AtModeIT extends AtModeSuite {
             batch.add(BranchCommand.newBuilder().setRequestId(i).setXid(xids[i]).setBranchId(branches[i])
                     .setResourceId(resourceId()).setAction(BranchAction.ROLLBACK).build());
         }
-        List<BranchResult> results = rm.handler().handle(batch);
+        List<BranchResult> results = RmInternals.handle(rm, batch);
 
         assertThat(results).extracting(BranchResult::getStatus).containsExactly(
                 BranchStatus.PHASE2_ROLLBACKED.toWire(), BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE.toWire(),
@@ -329,8 +325,7 @@ class AtModeIT extends AtModeSuite {
         String xid = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE other SET v = 99 WHERE id = 1"), false);
         long branch = undoBranches(xid).get(0);
         // Altered in the database: same shape, another table whose row matches the after image.
-        byte[] original = alterUndo(xid, branch, r -> new UndoRecord(r.op(), r.schema(), "shadow", r.columns(),
-                r.primaryKey(), r.before(), r.after()));
+        byte[] original = alterUndo(xid, branch, info -> RmInternals.withTable(info, "shadow"));
 
         tc.tm().rollback(xid);
         GlobalStatusResponse ended = tc.awaitEnded(xid, Duration.ofSeconds(20));
@@ -445,8 +440,7 @@ class AtModeIT extends AtModeSuite {
 
     /** The branches of {@code xid} with an undo log, in the order they wrote it. */
     /** Rewrites a branch's undo-log row as someone with access to the database could; returns the original. */
-    private byte[] alterUndo(String xid, long branchId, UnaryOperator<UndoRecord> change) throws SQLException {
-        UndoCodec codec = new UndoCodec(Integer.MAX_VALUE, 1 << 24);
+    private byte[] alterUndo(String xid, long branchId, UnaryOperator<byte[]> change) throws SQLException {
         byte[] info;
         try (Connection c = raw.getConnection();
              PreparedStatement ps = c.prepareStatement("SELECT rollback_info FROM undo_log WHERE xid = ? AND branch_id = ?")) {
@@ -457,7 +451,7 @@ class AtModeIT extends AtModeSuite {
                 info = rs.getBytes(1);
             }
         }
-        setUndo(xid, branchId, codec.encode(codec.decode(info).stream().map(change).toList()));
+        setUndo(xid, branchId, change.apply(info));
         return info;
     }
 
@@ -469,17 +463,6 @@ class AtModeIT extends AtModeSuite {
             ps.setLong(3, branchId);
             assertThat(ps.executeUpdate()).isEqualTo(1);
         }
-    }
-
-    /** {@code row} with the value of {@code column} replaced. */
-    private static String[] with(String[] row, UndoRecord r, String column, String value) {
-        String[] out = row.clone();
-        for (int i = 0; i < r.columns().size(); i++) {
-            if (r.columns().get(i).name().equals(column)) {
-                out[i] = value;
-            }
-        }
-        return out;
     }
 
     @Override

@@ -13,6 +13,7 @@ import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.rm.jdbc.ResourceManager;
+import io.cohort.rm.jdbc.RmInternals;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -219,7 +220,7 @@ abstract class AtModeSuite {
         assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
 
         // The same command delivered again (the TC repeats what it got no answer for).
-        BranchResult again = rm.handler().handle(BranchCommand.newBuilder().setRequestId(1).setXid(xid)
+        BranchResult again = RmInternals.handle(rm, BranchCommand.newBuilder().setRequestId(1).setXid(xid)
                 .setBranchId(branchId).setResourceId(resourceId()).setAction(BranchAction.ROLLBACK).build());
 
         assertThat(again.getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());

@@ -4,9 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.cohort.client.XidContext;
 import io.cohort.protocol.BranchStatus;
-import io.cohort.rm.jdbc.ImageApplier;
 import io.cohort.rm.jdbc.ResourceManager;
-import io.cohort.rm.jdbc.UndoLogStatus;
+import io.cohort.rm.jdbc.RmInternals;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -84,11 +83,10 @@ final class GlobalWork {
             }
         }
         // null: tables not checked, as for a rollback the RM does alone
-        ImageApplier.Outcome undone = rm.resource(resourceId).images().apply(c, xid, branchId, info,
-                ImageApplier.Direction.BACKWARD, null);
+        RmInternals.Applied undone = RmInternals.rollBackImages(rm, resourceId, c, xid, branchId, info);
         assertThat(undone.status()).as(undone.reason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED);
         try (PreparedStatement ps = c.prepareStatement("UPDATE undo_log SET log_status = ? WHERE xid = ? AND branch_id = ?")) {
-            ps.setInt(1, UndoLogStatus.ROLLED_BACK_ALONE.code());
+            ps.setInt(1, RmInternals.ROLLED_BACK_ALONE);
             ps.setString(2, xid);
             ps.setLong(3, branchId);
             assertThat(ps.executeUpdate()).isEqualTo(1);

@@ -11,6 +11,7 @@ import io.cohort.client.TcException;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.rm.jdbc.ResourceManager;
+import io.cohort.rm.jdbc.RmInternals;
 import io.cohort.testsupport.TcProcess;
 import io.cohort.testsupport.TestPostgres;
 import java.sql.Connection;
@@ -397,7 +398,7 @@ class HaFailoverIT {
             if (slowPhase2.get()) {
                 TcHarness.sleep(SLOW_PHASE2.toMillis());
             }
-            return rm.handler().handle(commands);
+            return RmInternals.handle(rm, commands);
         };
         RmConnection streams = closing(new RmConnection(tcConfig("ha-rm-" + resource), rm.clientId(), List.of(resource),
                 handler, 2));

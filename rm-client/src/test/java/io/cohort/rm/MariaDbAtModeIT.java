@@ -10,6 +10,7 @@ import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.rm.jdbc.ResourceManager;
+import io.cohort.rm.jdbc.RmInternals;
 import io.cohort.testsupport.TestMariaDb;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -317,7 +318,7 @@ class MariaDbAtModeIT extends AtModeSuite {
         assertThat(snapshot()).as("after the RM's own rollback").isEqualTo(original);
 
         for (long branchId : branches) {
-            BranchResult redone = rm.handler().handle(BranchCommand.newBuilder().setRequestId(1).setXid(xid)
+            BranchResult redone = RmInternals.handle(rm, BranchCommand.newBuilder().setRequestId(1).setXid(xid)
                     .setBranchId(branchId).setResourceId(rm.resourceIds().get(0)).setAction(BranchAction.REDO).build());
             assertThat(redone.getStatus()).as(redone.getReason()).isEqualTo(BranchStatus.PHASE2_COMMITTED.toWire());
         }

@@ -14,7 +14,7 @@ import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.rm.jdbc.ResourceManager;
-import io.cohort.rm.jdbc.UndoLogStatus;
+import io.cohort.rm.jdbc.RmInternals;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -227,8 +227,8 @@ class ThreePhaseIT {
         String xid = tm.begin("transfer-3pc", Duration.ofSeconds(120), TransactionProtocol.THREE_PHASE);
         a.update(xid, "UPDATE account SET balance = balance - " + AMOUNT + " WHERE id = 1");
         b.update(xid, "UPDATE account SET balance = balance + " + AMOUNT + " WHERE id = 1");
-        assertThat(a.undoStatus(xid)).as("registered as three-phase").isEqualTo(UndoLogStatus.THREE_PHASE.code());
-        assertThat(b.undoStatus(xid)).isEqualTo(UndoLogStatus.THREE_PHASE.code());
+        assertThat(a.undoStatus(xid)).as("registered as three-phase").isEqualTo(RmInternals.THREE_PHASE);
+        assertThat(b.undoStatus(xid)).isEqualTo(RmInternals.THREE_PHASE);
         return xid;
     }
 
@@ -329,8 +329,8 @@ class ThreePhaseIT {
         b.proxy.heal();
         committing.join();
 
-        awaitTrue(() -> a.undoStatus(xid) == UndoLogStatus.ROLLED_BACK_ALONE.code()
-                && b.undoStatus(xid) == UndoLogStatus.ROLLED_BACK_ALONE.code(), TERMINATION_BOUND, "both RMs finish alone");
+        awaitTrue(() -> a.undoStatus(xid) == RmInternals.ROLLED_BACK_ALONE
+                && b.undoStatus(xid) == RmInternals.ROLLED_BACK_ALONE, TERMINATION_BOUND, "both RMs finish alone");
         System.out.printf("3PC PRE_COMMITTING crash: both RMs rolled back alone %d ms after the TC died%n",
                 (System.nanoTime() - killedAt) / 1_000_000);
         assertThat(a.balance()).isEqualTo(INITIAL);
@@ -353,14 +353,14 @@ class ThreePhaseIT {
         b.proxy.failOn(command(xid, BranchAction.PRE_COMMIT), TcProxy.Mode.CUT); // PreCommit reaches A, not B
         tm.commit(xid);
         assertThat(b.proxy.awaitTriggered(20)).isTrue();
-        awaitTrue(() -> a.undoStatus(xid) == UndoLogStatus.PRE_COMMITTED.code(), Duration.ofSeconds(10), "A pre-committed");
+        awaitTrue(() -> a.undoStatus(xid) == RmInternals.PRE_COMMITTED, Duration.ofSeconds(10), "A pre-committed");
         assertThat(status(xid)).isEqualTo(GlobalStatus.PRE_COMMITTED);
         tc.process.kill();
         long killedAt = System.nanoTime();
         b.proxy.heal();
 
-        awaitTrue(() -> a.undoStatus(xid) == UndoLogStatus.COMMITTED_ALONE.code()
-                && b.undoStatus(xid) == UndoLogStatus.ROLLED_BACK_ALONE.code(), TERMINATION_BOUND, "both RMs finish alone");
+        awaitTrue(() -> a.undoStatus(xid) == RmInternals.COMMITTED_ALONE
+                && b.undoStatus(xid) == RmInternals.ROLLED_BACK_ALONE, TERMINATION_BOUND, "both RMs finish alone");
         System.out.printf("3PC PRE_COMMITTED crash: A committed, B rolled back, alone, %d ms after the TC died%n",
                 (System.nanoTime() - killedAt) / 1_000_000);
         assertThat(a.balance()).as("A saw PreCommit: committed").isEqualTo(INITIAL - AMOUNT);
@@ -385,17 +385,17 @@ class ThreePhaseIT {
         assertThat(b.proxy.awaitTriggered(20)).isTrue();
         awaitTrue(() -> a.undoStatus(xid) == -1, Duration.ofSeconds(10), "A's undo log deleted by DoCommit");
         assertThat(status(xid)).isIn(GlobalStatus.COMMITTING, GlobalStatus.COMMIT_RETRYING);
-        assertThat(b.undoStatus(xid)).isEqualTo(UndoLogStatus.PRE_COMMITTED.code());
+        assertThat(b.undoStatus(xid)).isEqualTo(RmInternals.PRE_COMMITTED);
         tc.process.kill();
         long killedAt = System.nanoTime();
         b.proxy.heal();
 
-        awaitTrue(() -> b.undoStatus(xid) == UndoLogStatus.COMMITTED_ALONE.code(), TERMINATION_BOUND, "B commits alone");
+        awaitTrue(() -> b.undoStatus(xid) == RmInternals.COMMITTED_ALONE, TERMINATION_BOUND, "B commits alone");
         System.out.printf("3PC COMMITTING crash: B committed alone %d ms after the TC died%n",
                 (System.nanoTime() - killedAt) / 1_000_000);
         assertThat(b.balance()).isEqualTo(INITIAL + AMOUNT);
         // A rollback can no longer be honoured for it: refused, with the reason, never a silent "done".
-        BranchResult refused = b.rm.handler().handle(BranchCommand.newBuilder().setXid(xid)
+        BranchResult refused = RmInternals.handle(b.rm, BranchCommand.newBuilder().setXid(xid)
                 .setBranchId(branchIdOf(b, xid)).setResourceId("bank-b").setAction(BranchAction.ROLLBACK).build());
         assertThat(BranchStatus.fromWire(refused.getStatus())).isEqualTo(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE);
         assertThat(refused.getReason()).contains("committed by this RM on its own").contains("cannot be rolled back");
@@ -417,7 +417,7 @@ class ThreePhaseIT {
         tm.commit(xid);
         assertThat(b.proxy.awaitTriggered(20)).isTrue();
         long cutAt = System.nanoTime();
-        awaitTrue(() -> b.undoStatus(xid) == UndoLogStatus.ROLLED_BACK_ALONE.code(), TERMINATION_BOUND,
+        awaitTrue(() -> b.undoStatus(xid) == RmInternals.ROLLED_BACK_ALONE, TERMINATION_BOUND,
                 "B rolls back alone while cut off");
         System.out.printf("3PC partition: B rolled back alone %d ms after the cut%n", (System.nanoTime() - cutAt) / 1_000_000);
         assertThat(b.balance()).isEqualTo(INITIAL);
@@ -445,7 +445,7 @@ class ThreePhaseIT {
         b.proxy.failOn(command(xid, BranchAction.PRE_COMMIT), TcProxy.Mode.CUT);
         tm.commit(xid);
         assertThat(b.proxy.awaitTriggered(20)).isTrue();
-        awaitTrue(() -> b.undoStatus(xid) == UndoLogStatus.ROLLED_BACK_ALONE.code(), TERMINATION_BOUND, "B rolls back alone");
+        awaitTrue(() -> b.undoStatus(xid) == RmInternals.ROLLED_BACK_ALONE, TERMINATION_BOUND, "B rolls back alone");
         PgFixture.exec(b.raw, "UPDATE account SET balance = 1 WHERE id = 1"); // someone writes outside Cohort
 
         b.proxy.heal();
@@ -476,8 +476,8 @@ class ThreePhaseIT {
         Thread.sleep(TERMINATION.toMillis()); // the branches are now past the termination timeout 3PC branches have
         a.rm.checkTermination();
         b.rm.checkTermination();
-        assertThat(a.undoStatus(xid)).isEqualTo(UndoLogStatus.TWO_PHASE.code());
-        assertThat(b.undoStatus(xid)).isEqualTo(UndoLogStatus.TWO_PHASE.code());
+        assertThat(a.undoStatus(xid)).isEqualTo(RmInternals.TWO_PHASE);
+        assertThat(b.undoStatus(xid)).isEqualTo(RmInternals.TWO_PHASE);
         assertThat(a.decision(xid)).isNull();
         assertThat(a.balance()).isEqualTo(INITIAL - AMOUNT);
 

@@ -12,7 +12,7 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.rm.jdbc.ResourceManager;
-import io.cohort.rm.jdbc.UndoLogStatus;
+import io.cohort.rm.jdbc.RmInternals;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -135,8 +135,8 @@ class ThreePhaseTerminationIT {
             Map<String, long[]> open = new LinkedHashMap<>();
             try (Connection c = raw.getConnection(); Statement s = c.createStatement();
                  ResultSet rs = s.executeQuery("SELECT xid, log_status, " + db.epochMillis("updated")
-                         + " FROM undo_log WHERE log_status IN (" + UndoLogStatus.THREE_PHASE.code() + ", "
-                         + UndoLogStatus.PRE_COMMITTED.code() + ")")) {
+                         + " FROM undo_log WHERE log_status IN (" + RmInternals.THREE_PHASE + ", "
+                         + RmInternals.PRE_COMMITTED + ")")) {
                 while (rs.next()) {
                     if (!xids.contains(rs.getString(1))) {
                         continue; // another test's
@@ -166,7 +166,7 @@ class ThreePhaseTerminationIT {
 
         long liveUndoLogs() throws SQLException {
             rm.flushUndoDeletes();
-            return PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status <> " + UndoLogStatus.ROLLBACK_MARKER.code()
+            return PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status <> " + RmInternals.ROLLBACK_MARKER
                     + " AND xid IN ('" + String.join("','", xids) + "')");
         }
 
@@ -293,11 +293,11 @@ class ThreePhaseTerminationIT {
         for (Bank bank : new Bank[] {a, b}) {
             Map<String, long[]> quiet = bank == a ? quietA : quietB;
             System.out.printf("3PC %s outage: bank %s has %d quiet branches, %d pre-committed%n", outage, bank.name,
-                    quiet.size(), quiet.values().stream().filter(s -> s[0] == UndoLogStatus.PRE_COMMITTED.code()).count());
+                    quiet.size(), quiet.values().stream().filter(s -> s[0] == RmInternals.PRE_COMMITTED).count());
             assertThat(quiet).as("bank %s: open transactions are quiet", bank.name).hasSizeGreaterThanOrEqualTo(OPEN);
         }
         assertThat(all).as("branches that saw PreCommit and branches that did not")
-                .anyMatch(s -> s[0] == UndoLogStatus.PRE_COMMITTED.code()).anyMatch(s -> s[0] == UndoLogStatus.THREE_PHASE.code());
+                .anyMatch(s -> s[0] == RmInternals.PRE_COMMITTED).anyMatch(s -> s[0] == RmInternals.THREE_PHASE);
 
         // Every one decided alone, each within the bound after its last word from the TC.
         long waitUntil = System.nanoTime() + BOUND.plus(SLACK).plusSeconds(5).toNanos();
@@ -315,7 +315,7 @@ class ThreePhaseTerminationIT {
                     bank.name, undecided.size(), quiet.size(), dbNow() - killedAt).isEmpty();
             for (Map.Entry<String, long[]> q : quiet.entrySet()) {
                 String[] d = decided.get(q.getKey());
-                boolean preCommitted = q.getValue()[0] == UndoLogStatus.PRE_COMMITTED.code();
+                boolean preCommitted = q.getValue()[0] == RmInternals.PRE_COMMITTED;
                 assertThat(d[0]).as("bank %s, %s", bank.name, q.getKey()).isEqualTo(preCommitted ? "COMMITTED" : "ROLLBACKED");
                 assertThat(d[1]).contains("no word from the TC").contains("no TC replica answered within " + PROBE.toMillis())
                         .contains(preCommitted ? "had seen PreCommit, so it committed" : "never saw PreCommit, so it rolled back");

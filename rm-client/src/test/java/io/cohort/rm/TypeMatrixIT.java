@@ -10,8 +10,8 @@ import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.TransactionProtocol;
-import io.cohort.rm.jdbc.ImageApplier;
 import io.cohort.rm.jdbc.ResourceManager;
+import io.cohort.rm.jdbc.RmInternals;
 import io.cohort.testsupport.TestPostgres;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -285,8 +285,7 @@ class TypeMatrixIT {
                     .getBytes(StandardCharsets.UTF_8);
             try (Connection c = f.raw.getConnection()) {
                 c.setAutoCommit(false);
-                ImageApplier.Outcome undone = f.rm.resource(f.resourceId).images().apply(c, "legacy-xid", 1, v1,
-                        ImageApplier.Direction.BACKWARD, null);
+                RmInternals.Applied undone = RmInternals.rollBackImages(f.rm, f.resourceId, c, "legacy-xid", 1, v1);
                 assertThat(undone.status()).as(undone.reason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED);
                 c.commit();
             }
@@ -433,7 +432,7 @@ class TypeMatrixIT {
         }
 
         BranchResult command(String xid, long branchId, BranchAction action) {
-            return rm.handler().handle(BranchCommand.newBuilder().setRequestId(1).setXid(xid).setBranchId(branchId)
+            return RmInternals.handle(rm, BranchCommand.newBuilder().setRequestId(1).setXid(xid).setBranchId(branchId)
                     .setResourceId(resourceId).setAction(action).build());
         }
 

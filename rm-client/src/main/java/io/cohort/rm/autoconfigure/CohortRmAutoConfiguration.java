@@ -50,8 +50,8 @@ public class CohortRmAutoConfiguration {
 
     @Bean
     @ConditionalOnBean(ResourceManager.class)
-    RmSetupCheck cohortRmSetupCheck(ListableBeanFactory beans, ResourceManager manager, CohortRmProperties properties) {
-        return new RmSetupCheck(beans, manager, properties);
+    RmSetupCheck cohortRmSetupCheck(ListableBeanFactory beans, CohortRmProperties properties) {
+        return new RmSetupCheck(beans, properties);
     }
 
     @Bean

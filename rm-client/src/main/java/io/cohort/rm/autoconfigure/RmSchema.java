@@ -34,7 +34,7 @@ final class RmSchema {
     /** Applies the script to the database behind {@code proxy}; throws saying what to do when it cannot. */
     static void create(String beanName, DataSourceProxy proxy, RmConfig config) {
         RmConfig defaults = RmConfig.defaults();
-        String resourceId = proxy.resource().resourceId();
+        String resourceId = proxy.resourceId();
         // The script names the default tables; creating those under custom names would leave the
         // configured ones missing.
         if (!config.undoTable().equals(defaults.undoTable()) || !config.decisionTable().equals(defaults.decisionTable())) {
@@ -44,7 +44,7 @@ final class RmSchema {
                     + " (cohort.rm.undo.table, cohort.rm.three-phase.decision-table): create those from "
                     + "sql/rm/postgresql.sql yourself and set cohort.rm.schema.initialize=false");
         }
-        String dialectScript = proxy.resource().dialect().ddlScript();
+        String dialectScript = proxy.rmSchemaScript();
         if (!SCRIPT.endsWith("/" + dialectScript)) {
             throw new IllegalStateException("cohort.rm.schema.initialize=true creates the RM's tables on PostgreSQL "
                     + "only, and the database of DataSource bean '" + beanName + "' (" + resourceId + ") is not "

@@ -1,12 +1,9 @@
 package io.cohort.rm.autoconfigure;
 
 import io.cohort.rm.jdbc.DataSourceProxy;
-import io.cohort.rm.jdbc.ResourceManager;
-import java.sql.Connection;
 import java.sql.SQLException;
-import java.sql.Statement;
-import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,12 +22,10 @@ final class RmSetupCheck implements SmartInitializingSingleton {
     private static final Logger log = LoggerFactory.getLogger(RmSetupCheck.class);
 
     private final ListableBeanFactory beans;
-    private final ResourceManager manager;
     private final CohortRmProperties properties;
 
-    RmSetupCheck(ListableBeanFactory beans, ResourceManager manager, CohortRmProperties properties) {
+    RmSetupCheck(ListableBeanFactory beans, CohortRmProperties properties) {
         this.beans = beans;
-        this.manager = manager;
         this.properties = properties;
     }
 
@@ -64,11 +59,11 @@ final class RmSetupCheck implements SmartInitializingSingleton {
         }
     }
 
-    private void checkTables(String beanName, DataSourceProxy proxy) {
-        String resourceId = proxy.resource().resourceId();
-        String missing;
-        try (Connection connection = proxy.target().getConnection()) {
-            missing = missingTable(connection, proxy);
+    private static void checkTables(String beanName, DataSourceProxy proxy) {
+        String resourceId = proxy.resourceId();
+        Optional<String> missing;
+        try {
+            missing = proxy.missingRmTable();
         } catch (SQLException | RuntimeException e) {
             // The database may come up later (pools throw unchecked exceptions too); the first global
             // transaction says what is wrong then.
@@ -76,27 +71,12 @@ final class RmSetupCheck implements SmartInitializingSingleton {
                     resourceId, String.valueOf(e.getMessage()).replaceAll("[\\r\\n]+", " "));
             return;
         }
-        if (missing != null) {
-            String script = proxy.resource().dialect().ddlScript();
+        if (missing.isPresent()) {
+            String script = proxy.rmSchemaScript();
             throw new IllegalStateException("The database of DataSource bean '" + beanName + "' (" + resourceId
-                    + ") has no table " + missing + ", which Cohort's RM needs: set cohort.rm.schema.initialize=true to "
+                    + ") has no table " + missing.get() + ", which Cohort's RM needs: set cohort.rm.schema.initialize=true to "
                     + "have it created at start, or apply sql/rm/" + script + " to it yourself (also inside "
                     + "rm-client.jar, e.g. spring.sql.init.schema-locations=classpath:db/rm/" + script + ")");
         }
-    }
-
-    /** The first of the RM's tables this database lacks, or null. */
-    private String missingTable(Connection connection, DataSourceProxy proxy) throws SQLException {
-        for (String table : List.of(manager.config().undoTable(), manager.config().decisionTable())) {
-            try (Statement statement = connection.createStatement()) {
-                statement.execute("SELECT 1 FROM " + table + " WHERE 1 = 0");
-            } catch (SQLException e) {
-                if (proxy.resource().dialect().isUndefinedTable(e)) {
-                    return table;
-                }
-                throw e;
-            }
-        }
-        return null;
     }
 }

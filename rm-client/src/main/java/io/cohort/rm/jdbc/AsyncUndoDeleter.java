@@ -51,16 +51,16 @@ final class AsyncUndoDeleter implements AutoCloseable {
         scheduler.scheduleWithFixedDelay(this::deleteOldMarkers, markerEvery, markerEvery, TimeUnit.MILLISECONDS);
     }
 
-    public void register(Resource resource) {
+    void register(Resource resource) {
         queues.putIfAbsent(resource, new ConcurrentLinkedQueue<>());
     }
 
-    public void enqueue(Resource resource, String xid, long branchId) {
+    void enqueue(Resource resource, String xid, long branchId) {
         queues.computeIfAbsent(resource, r -> new ConcurrentLinkedQueue<>()).add(new Pending(xid, branchId));
     }
 
     /** Deletes everything queued so far. */
-    public synchronized void flush() {
+    synchronized void flush() {
         for (Map.Entry<Resource, ConcurrentLinkedQueue<Pending>> e : queues.entrySet()) {
             ConcurrentLinkedQueue<Pending> queue = e.getValue();
             while (!queue.isEmpty()) {
@@ -96,7 +96,7 @@ final class AsyncUndoDeleter implements AutoCloseable {
     }
 
     /** Deletes empty-rollback markers older than the retention. */
-    public void deleteOldMarkers() {
+    void deleteOldMarkers() {
         Timestamp cutoff = new Timestamp(clock.millis() - config.markerRetention().toMillis());
         for (Resource resource : queues.keySet()) {
             try (Connection c = resource.target().getConnection()) {

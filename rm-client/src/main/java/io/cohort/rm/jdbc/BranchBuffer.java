@@ -19,34 +19,34 @@ final class BranchBuffer {
     private final Map<String, Set<String>> keysByTable = new LinkedHashMap<>();
 
     /** @param xid the global transaction, or null when only checking global locks */
-    public BranchBuffer(String xid) {
+    BranchBuffer(String xid) {
         this.xid = xid;
     }
 
-    public String xid() {
+    String xid() {
         return xid;
     }
 
-    public void add(UndoRecord record) {
+    void add(UndoRecord record) {
         records.add(record);
     }
 
     /** @param key a row token ({@link LockKeys#row}) of {@code table} */
-    public void addKey(String table, String key) {
+    void addKey(String table, String key) {
         keysByTable.computeIfAbsent(table, t -> new LinkedHashSet<>()).add(key);
     }
 
-    public List<UndoRecord> records() {
+    List<UndoRecord> records() {
         return records;
     }
 
     /** Whether there is anything to register (writes) or check (locks). */
-    public boolean isEmpty() {
+    boolean isEmpty() {
         return records.isEmpty() && keysByTable.isEmpty();
     }
 
     /** Lock keys, one per table, in the {@link LockKeys} format. */
-    public List<String> lockKeys() {
+    List<String> lockKeys() {
         List<String> out = new ArrayList<>(keysByTable.size());
         for (Map.Entry<String, Set<String>> e : keysByTable.entrySet()) {
             out.add(LockKeys.of(e.getKey(), e.getValue()));

@@ -35,7 +35,7 @@ import org.slf4j.LoggerFactory;
  * </ul>
  * A CanCommit or PreCommit is word from the TC: it restarts the branch's 3PC termination timer.
  */
-public final class BranchPhase2Handler implements BranchCommandHandler {
+final class BranchPhase2Handler implements BranchCommandHandler {
 
     private static final Logger log = LoggerFactory.getLogger(BranchPhase2Handler.class);
 
@@ -74,7 +74,7 @@ public final class BranchPhase2Handler implements BranchCommandHandler {
         return results;
     }
 
-    public BranchResult handle(BranchCommand command) {
+    BranchResult handle(BranchCommand command) {
         if (observations.isNoop()) {
             return handleUntraced(command);
         }

@@ -14,7 +14,7 @@ import java.util.function.Supplier;
  * 3PC, finishes branches alone past their termination timeout. The one entry the RM's wiring uses, so
  * that the parts stay package-private.
  */
-public final class BranchRuntime implements AutoCloseable {
+final class BranchRuntime implements AutoCloseable {
 
     private final AsyncUndoDeleter deleter;
     private final LocalBranches branches;
@@ -25,7 +25,7 @@ public final class BranchRuntime implements AutoCloseable {
      * {@code resource}: a resource by id (null if none); {@code resources}: every resource now, read at
      * each termination check.
      */
-    public BranchRuntime(Function<String, Resource> resource, Supplier<List<Resource>> resources,
+    BranchRuntime(Function<String, Resource> resource, Supplier<List<Resource>> resources,
             BranchCoordinator coordinator, RmConfig config, Clock clock, ObservationRegistry observations) {
         this.deleter = new AsyncUndoDeleter(config, clock);
         this.branches = new LocalBranches();
@@ -34,22 +34,22 @@ public final class BranchRuntime implements AutoCloseable {
     }
 
     /** Takes in a newly wrapped resource; call before any command can arrive for it. */
-    public void add(Resource resource) {
+    void add(Resource resource) {
         deleter.register(resource);
         branches.loadDecidedAlone(resource);
     }
 
-    public BranchPhase2Handler handler() {
+    BranchPhase2Handler handler() {
         return handler;
     }
 
     /** 3PC: looks for branches past their termination timeout now, instead of at the next check. */
-    public void checkTermination() {
+    void checkTermination() {
         termination.checkAll();
     }
 
     /** Deletes queued undo logs now. */
-    public void flushUndoDeletes() {
+    void flushUndoDeletes() {
         deleter.flush();
     }
 

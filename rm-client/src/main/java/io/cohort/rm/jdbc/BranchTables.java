@@ -13,7 +13,7 @@ import java.util.Set;
  * checks the row's tables against, so an altered row cannot make the RM write to another table.
  * Format: {@code cohort-tables/1} then one table name per line (UTF-8).
  */
-public final class BranchTables {
+final class BranchTables {
 
     private static final String HEADER = "cohort-tables/1";
 
@@ -21,11 +21,11 @@ public final class BranchTables {
     }
 
     /** The name of a record's table as the check compares it: {@code table}, or {@code schema.table} outside public. */
-    public static String name(String schema, String table) {
+    static String name(String schema, String table) {
         return schema == null || schema.equals("public") ? table : schema + "." + table;
     }
 
-    public static byte[] encode(Collection<UndoRecord> records) {
+    static byte[] encode(Collection<UndoRecord> records) {
         Set<String> names = new LinkedHashSet<>();
         for (UndoRecord r : records) {
             names.add(name(r.schema(), r.table()));
@@ -39,7 +39,7 @@ public final class BranchTables {
      *
      * @throws IllegalArgumentException if the data is not in this format
      */
-    public static Set<String> decode(byte[] applicationData) {
+    static Set<String> decode(byte[] applicationData) {
         if (applicationData == null || applicationData.length == 0) {
             return null;
         }

@@ -11,9 +11,9 @@ import java.sql.JDBCType;
  *                  null only in records read from undo logs written before it was recorded
  * @param generated the database computes it (a generated column): never written back on rollback
  */
-public record ColumnMeta(String name, JDBCType type, String sqlType, boolean generated) {
+record ColumnMeta(String name, JDBCType type, String sqlType, boolean generated) {
 
-    public ColumnMeta withSqlType(String sqlType) {
+    ColumnMeta withSqlType(String sqlType) {
         return new ColumnMeta(name, type, sqlType, generated);
     }
 }

@@ -4,6 +4,9 @@ import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.SQLFeatureNotSupportedException;
+import java.sql.Statement;
+import java.util.List;
+import java.util.Optional;
 import java.util.logging.Logger;
 import javax.sql.DataSource;
 
@@ -16,17 +19,54 @@ public final class DataSourceProxy implements DataSource {
     private final DataSource target;
     private final Resource resource;
 
-    public DataSourceProxy(DataSource target, Resource resource) {
+    DataSourceProxy(DataSource target, Resource resource) {
         this.target = target;
         this.resource = resource;
     }
 
-    public Resource resource() {
+    Resource resource() {
         return resource;
     }
 
+    /** The data source this one wraps: its connections take no part in global transactions. */
     public DataSource target() {
         return target;
+    }
+
+    /** The id this database is registered under at the TC (the normalised JDBC URL unless set). */
+    public String resourceId() {
+        return resource.resourceId();
+    }
+
+    /**
+     * The script under {@code sql/rm/} (and {@code db/rm/} in rm-client.jar) that creates the RM's
+     * tables in this database: {@code postgresql.sql} or {@code mysql.sql}. Asks the database which
+     * it is if it was not reachable when wrapped.
+     */
+    public String rmSchemaScript() {
+        return resource.dialect().ddlScript();
+    }
+
+    /**
+     * The first of the RM's tables (the undo log, then the 3PC decision table, as configured) missing
+     * from this database, checked on a connection of {@link #target()}; empty when both exist.
+     *
+     * @throws SQLException when the database cannot be asked (other than "no such table")
+     */
+    public Optional<String> missingRmTable() throws SQLException {
+        try (Connection connection = target.getConnection()) {
+            for (String table : List.of(resource.config().undoTable(), resource.config().decisionTable())) {
+                try (Statement statement = connection.createStatement()) {
+                    statement.execute("SELECT 1 FROM " + table + " WHERE 1 = 0");
+                } catch (SQLException e) {
+                    if (resource.dialect().isUndefinedTable(e)) {
+                        return Optional.of(table);
+                    }
+                    throw e;
+                }
+            }
+        }
+        return Optional.empty();
     }
 
     @Override

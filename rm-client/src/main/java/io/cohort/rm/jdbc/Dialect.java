@@ -9,10 +9,10 @@ import java.util.StringJoiner;
 
 /**
  * Everything about the SQL path and the undo log that differs between databases. One
- * implementation per database, each in its own {@code dialect/<db>} package; the default methods are
- * SQL every supported database runs as written.
+ * implementation per database, which holds all of that database's code ({@link PostgresDialect},
+ * {@link MySqlDialect}); the default methods are SQL every supported database runs as written.
  */
-public interface Dialect {
+interface Dialect {
 
     /**
      * Resolves a table name as written in SQL (maybe schema-qualified or quoted); null if it does not

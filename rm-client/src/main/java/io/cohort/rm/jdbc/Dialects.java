@@ -6,7 +6,7 @@ import java.sql.SQLException;
 import java.util.Locale;
 
 /** Which {@link Dialect} a database needs, told by its connection: no setting needed. */
-public final class Dialects {
+final class Dialects {
 
     private Dialects() {
     }
@@ -15,7 +15,7 @@ public final class Dialects {
      * By the server's product name, else the JDBC URL's scheme (MySQL's driver calls a MariaDB server
      * "MySQL"; both take the same dialect).
      */
-    public static Dialect of(Connection connection) throws SQLException {
+    static Dialect of(Connection connection) throws SQLException {
         DatabaseMetaData md = connection.getMetaData();
         String product = String.valueOf(md.getDatabaseProductName()).toLowerCase(Locale.ROOT);
         String url = String.valueOf(md.getURL()).toLowerCase(Locale.ROOT);

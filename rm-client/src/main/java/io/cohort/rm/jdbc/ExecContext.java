@@ -11,11 +11,11 @@ import java.util.List;
 record ExecContext(Connection raw, Resource resource, BranchBuffer buffer) {
 
     /** The XID, or null under a global lock only. */
-    public String xid() {
+    String xid() {
         return buffer.xid();
     }
 
-    public TableMeta meta(String tableAsWritten) throws SQLException {
+    TableMeta meta(String tableAsWritten) throws SQLException {
         return resource.tableMetas().get(raw, tableAsWritten);
     }
 

@@ -39,7 +39,7 @@ final class GlobalLocks {
      * @param applicationData kept by the TC and sent back with the branch's phase-2 commands
      * @param branchId        the id the RM chose ({@link BranchIds}); the answer's id is the one to use
      */
-    public static RegisterBranchResponse register(Resource resource, String xid, List<String> lockKeys,
+    static RegisterBranchResponse register(Resource resource, String xid, List<String> lockKeys,
                                                   byte[] applicationData, long branchId) throws SQLException {
         RmConfig config = resource.config();
         Clock clock = resource.clock();
@@ -95,7 +95,7 @@ final class GlobalLocks {
     }
 
     /** Waits until no other global transaction holds {@code lockKeys}. */
-    public static void awaitFree(Resource resource, String ownXid, List<String> lockKeys) throws SQLException {
+    static void awaitFree(Resource resource, String ownXid, List<String> lockKeys) throws SQLException {
         if (lockKeys.isEmpty()) {
             return;
         }

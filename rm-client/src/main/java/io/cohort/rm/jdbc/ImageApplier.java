@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * write: nothing is written, the outcome carries the evidence, and the caller rolls back. Also
  * {@link #verifyAfterImages}, the three-phase vote's check.
  */
-public final class ImageApplier {
+final class ImageApplier {
 
     private static final Logger log = LoggerFactory.getLogger(ImageApplier.class);
 
@@ -35,11 +35,11 @@ public final class ImageApplier {
     private static final String DATA_EXCEPTION = "22";
 
     /** How applying an undo log ended. */
-    public record Outcome(BranchStatus status, String reason) {
+    record Outcome(BranchStatus status, String reason) {
     }
 
     /** Which way the images are applied, and what each ending means to the TC. */
-    public enum Direction {
+    enum Direction {
         BACKWARD(BranchStatus.PHASE2_ROLLBACKED, BranchStatus.PHASE2_ROLLBACK_FAILED_DIRTY,
                 BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, "undone", "after image"),
         FORWARD(BranchStatus.PHASE2_COMMITTED, BranchStatus.PHASE2_COMMIT_FAILED_UNRETRYABLE,
@@ -61,7 +61,7 @@ public final class ImageApplier {
         }
 
         /** The status of a branch whose images were all applied. */
-        public BranchStatus done() {
+        BranchStatus done() {
             return done;
         }
     }
@@ -69,7 +69,7 @@ public final class ImageApplier {
     private final UndoCodec codec;
     private final RowAccess rows;
 
-    public ImageApplier(Dialect dialect, UndoCodec codec) {
+    ImageApplier(Dialect dialect, UndoCodec codec) {
         this.codec = codec;
         this.rows = new RowAccess(dialect);
     }
@@ -83,7 +83,7 @@ public final class ImageApplier {
      *               log naming any other is refused. Null: not recorded (an older RM, or no TC command at hand), not checked
      * @throws SQLException a database error other than a value it cannot take: worth retrying
      */
-    public Outcome apply(Connection c, String xid, long branchId, byte[] info, Direction direction, Set<String> tables)
+    Outcome apply(Connection c, String xid, long branchId, byte[] info, Direction direction, Set<String> tables)
             throws SQLException {
         List<UndoRecord> records;
         try {
@@ -213,7 +213,7 @@ public final class ImageApplier {
      * here would wait for it while it waits for us — until the vote times out. Its uncommitted write
      * is not what the vote is about; a committed write from outside is.
      */
-    public String verifyAfterImages(Connection c, byte[] info) throws SQLException {
+    String verifyAfterImages(Connection c, byte[] info) throws SQLException {
         List<UndoRecord> records;
         try {
             records = codec.decode(info);

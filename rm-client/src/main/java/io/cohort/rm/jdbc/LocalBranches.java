@@ -40,7 +40,7 @@ final class LocalBranches {
     private final Set<String> unloaded = ConcurrentHashMap.newKeySet();
 
     /** Reads which branches of {@code resource} were finished alone; until it succeeds every COMMIT there is checked. */
-    public void loadDecidedAlone(Resource resource) {
+    void loadDecidedAlone(Resource resource) {
         try (Connection c = resource.target().getConnection()) {
             for (UndoLogTable.Branch b : resource.undoLog().selectDecidedAlone(c)) {
                 decidedAlone.add(key(resource, b.xid(), b.branchId()));
@@ -56,7 +56,7 @@ final class LocalBranches {
     // ---- commands from the TC ----
 
     /** CanCommit: yes only with an undo log, not rolled back, and the rows still holding the after images. */
-    public Answer vote(Resource r, String xid, long branchId) {
+    Answer vote(Resource r, String xid, long branchId) {
         return inTransaction(r, xid, branchId, BranchStatus.VOTED_NO, c -> {
             UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
             if (row == null) {
@@ -90,7 +90,7 @@ final class LocalBranches {
     }
 
     /** PreCommit: records the branch as pre-committed, durably, before answering. */
-    public Answer preCommit(Resource r, String xid, long branchId) {
+    Answer preCommit(Resource r, String xid, long branchId) {
         return inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
             UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
             if (row == null) {
@@ -113,7 +113,7 @@ final class LocalBranches {
      * DoCommit of a branch this RM finished alone (the caller queues a plain delete for every other
      * branch): committed alone — same outcome, the row goes; rolled back alone — say so, decided by the RM.
      */
-    public Answer commitDecidedAlone(Resource r, String xid, long branchId) {
+    Answer commitDecidedAlone(Resource r, String xid, long branchId) {
         return inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
             UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
             if (row != null && row.status() == UndoLogStatus.ROLLED_BACK_ALONE) {
@@ -130,7 +130,7 @@ final class LocalBranches {
     }
 
     /** Whether a COMMIT for this branch must read its undo log (it was finished alone, or we cannot tell). */
-    public boolean needsCheckOnCommit(Resource r, String xid, long branchId) {
+    boolean needsCheckOnCommit(Resource r, String xid, long branchId) {
         return unloaded.contains(r.resourceId()) || decidedAlone.contains(key(r, xid, branchId));
     }
 
@@ -150,7 +150,7 @@ final class LocalBranches {
      * @param tables the tables the branch wrote, as recorded at the TC ({@link io.cohort.rm.jdbc.BranchTables});
      *               an undo log naming any other is refused. Null: not recorded (an older RM), not checked
      */
-    public Answer rollback(Resource r, String xid, long branchId, Set<String> tables) {
+    Answer rollback(Resource r, String xid, long branchId, Set<String> tables) {
         Answer answer = inTransaction(r, xid, branchId, BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, c -> {
             for (int attempt = 0; attempt < 3; attempt++) {
                 UndoLogTable.Row row;
@@ -200,7 +200,7 @@ final class LocalBranches {
      * applied forward and the row deleted, in one local transaction. Idempotent: a second run finds
      * no undo log.
      */
-    public Answer redo(Resource r, String xid, long branchId) {
+    Answer redo(Resource r, String xid, long branchId) {
         Answer answer = inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
             UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
             if (row == null) {

@@ -27,7 +27,7 @@ import java.util.regex.Pattern;
  * stored instant (never through the session's time zone). Writes of TIMESTAMP images run with the
  * session's time zone pinned to UTC ({@link #pinForWrites}).
  */
-public final class MySqlDialect implements Dialect {
+final class MySqlDialect implements Dialect {
 
     private static final String COLUMNS_SQL = """
             SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, LOWER(c.DATA_TYPE), LOWER(c.COLUMN_TYPE),

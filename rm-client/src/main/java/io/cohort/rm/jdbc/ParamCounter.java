@@ -5,12 +5,12 @@ package io.cohort.rm.jdbc;
  * dollar-quoted strings and comments ({@link SqlLexer}), and PostgreSQL JDBC's {@code ??} escape
  * for a literal '?'.
  */
-public final class ParamCounter {
+final class ParamCounter {
 
     private ParamCounter() {
     }
 
-    public static int count(String sql) {
+    static int count(String sql) {
         if (sql == null) {
             return 0;
         }

@@ -14,7 +14,7 @@ final class ParamLog {
 
     /** Binds one recorded value at {@code index} of {@code ps}. */
     @FunctionalInterface
-    public interface BoundParam {
+    interface BoundParam {
         void bind(PreparedStatement ps, int index) throws SQLException;
     }
 
@@ -22,7 +22,7 @@ final class ParamLog {
     private int size;
 
     /** Records the value bound at 1-based {@code index}, replacing an earlier one. */
-    public void put(int index, BoundParam param) {
+    void put(int index, BoundParam param) {
         if (index >= values.length) {
             values = Arrays.copyOf(values, Math.max(index + 1, values.length * 2));
         }
@@ -30,13 +30,13 @@ final class ParamLog {
         size = Math.max(size, index);
     }
 
-    public void clear() {
+    void clear() {
         Arrays.fill(values, null);
         size = 0;
     }
 
     /** A frozen copy, for a batch entry. */
-    public ParamLog copy() {
+    ParamLog copy() {
         ParamLog c = new ParamLog();
         c.values = Arrays.copyOf(values, values.length);
         c.size = size;
@@ -44,12 +44,12 @@ final class ParamLog {
     }
 
     /** Highest index bound. */
-    public int size() {
+    int size() {
         return size;
     }
 
     /** Binds the parameter recorded at {@code originalIndex} to {@code target} at {@code targetIndex}. */
-    public void bind(PreparedStatement target, int targetIndex, int originalIndex) throws SQLException {
+    void bind(PreparedStatement target, int targetIndex, int originalIndex) throws SQLException {
         BoundParam p = originalIndex < values.length ? values[originalIndex] : null;
         if (p == null) {
             throw new SQLException("No value specified for parameter " + originalIndex, "07001");
@@ -58,7 +58,7 @@ final class ParamLog {
     }
 
     /** Binds all parameters in their original order. */
-    public void bindAll(PreparedStatement target) throws SQLException {
+    void bindAll(PreparedStatement target) throws SQLException {
         for (int i = 1; i <= size; i++) {
             bind(target, i, i);
         }

@@ -15,7 +15,7 @@ import java.util.StringJoiner;
  * PostgreSQL: catalog lookups, the one-statement UPDATE with before and after images (a
  * data-modifying CTE), RETURNING for INSERT and DELETE, and the undo-log SQL.
  */
-public final class PostgresDialect implements Dialect {
+final class PostgresDialect implements Dialect {
 
     private static final String COLUMNS_SQL = """
             SELECT n.nspname, c.relname, a.attname, t.typcategory, a.attgenerated <> '',

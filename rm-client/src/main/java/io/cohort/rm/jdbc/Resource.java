@@ -15,7 +15,7 @@ import javax.sql.DataSource;
  * One database the RM manages (one wrapped {@link DataSource}), identified to the TC by its
  * resource id. Holds the per-database caches: parsed SQL, table metadata, rewritten SQL.
  */
-public final class Resource {
+final class Resource {
 
     private final String resourceId;
     private final DataSource target;
@@ -39,7 +39,7 @@ public final class Resource {
      * the RM's wiring can use a resource without depending on that wiring. {@code connection}: the RM's
      * command streams, null before it connects.
      */
-    public Resource(String resourceId, DataSource target, RmConfig config, BranchCoordinator coordinator, String clientId,
+    Resource(String resourceId, DataSource target, RmConfig config, BranchCoordinator coordinator, String clientId,
             Clock clock, ObservationRegistry observations, Supplier<RmConnection> connection) {
         this.resourceId = resourceId;
         this.target = target;
@@ -80,7 +80,7 @@ public final class Resource {
     }
 
     /** Tells the dialect now if the database answers; false if it does not (it is told at first use then). */
-    public boolean detectDialect() {
+    boolean detectDialect() {
         try {
             engine();
             return true;
@@ -89,60 +89,60 @@ public final class Resource {
         }
     }
 
-    public String resourceId() {
+    String resourceId() {
         return resourceId;
     }
 
     /** The application's own data source, unwrapped. */
-    public DataSource target() {
+    DataSource target() {
         return target;
     }
 
     /** The database's dialect; throws IllegalStateException while the database cannot be reached to tell it. */
-    public Dialect dialect() {
+    Dialect dialect() {
         return engine().dialect();
     }
 
-    public TableMetaCache tableMetas() {
+    TableMetaCache tableMetas() {
         return engine().tableMetas();
     }
 
-    public SqlPlanCache plans() {
+    SqlPlanCache plans() {
         return plans;
     }
 
-    public UndoCodec undoCodec() {
+    UndoCodec undoCodec() {
         return undoCodec;
     }
 
     /** The RM's rows in this database: undo log and three-phase decisions. */
-    public UndoLogTable undoLog() {
+    UndoLogTable undoLog() {
         return engine().undoLog();
     }
 
     /** Applies undo-log images to this database's rows, backward (rollback) or forward (redo). */
-    public ImageApplier images() {
+    ImageApplier images() {
         return engine().images();
     }
 
-    public RmConfig config() {
+    RmConfig config() {
         return config;
     }
 
-    public BranchCoordinator coordinator() {
+    BranchCoordinator coordinator() {
         return coordinator;
     }
 
-    public String clientId() {
+    String clientId() {
         return clientId;
     }
 
     /** Where this RM's branches are observed (NOOP: nowhere). */
-    public ObservationRegistry observations() {
+    ObservationRegistry observations() {
         return observations;
     }
 
-    public Clock clock() {
+    Clock clock() {
         return clock;
     }
 
@@ -150,13 +150,13 @@ public final class Resource {
      * Reopens this RM's command streams now if they wait out a reconnect backoff, and waits (at most
      * the TC call timeout) until every TC replica has welcomed them; whether all did.
      */
-    public boolean reconnectCommandStreams() {
+    boolean reconnectCommandStreams() {
         RmConnection streams = connection.get();
         return streams != null && streams.reconnectNow();
     }
 
     /** Rewritten SQL by a key naming the rewrite and the original SQL; built once. */
-    public String rewritten(String key, Supplier<String> build) {
+    String rewritten(String key, Supplier<String> build) {
         String sql = rewritten.get(key);
         if (sql == null) {
             sql = build.get();

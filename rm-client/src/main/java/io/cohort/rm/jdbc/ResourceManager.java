@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * TcClient tc = new TcClient(TcClientConfig.of("localhost:8091", "bank-a"));
  * ResourceManager rm = ResourceManager.builder(BranchCoordinator.of(tc)).build();
  * DataSource ds = rm.wrap(hikari);
- * rm.connect(tc.config());   // opens the phase-2 command streams
+ * rm.connect(tc.config(), 4);   // opens the phase-2 command streams (4 worker threads)
  * }</pre>
  */
 public final class ResourceManager implements AutoCloseable {
@@ -136,11 +136,11 @@ public final class ResourceManager implements AutoCloseable {
         return connection;
     }
 
-    public BranchPhase2Handler handler() {
+    BranchPhase2Handler handler() {
         return branches.handler();
     }
 
-    public Resource resource(String resourceId) {
+    Resource resource(String resourceId) {
         return resources.get(resourceId);
     }
 

@@ -30,7 +30,7 @@ final class SqlPath {
     }
 
     /** Whether the plan changes or locks rows (and so needs a local transaction around it). */
-    public static boolean isPassThrough(SqlPlan plan, boolean globalLockOnly) {
+    static boolean isPassThrough(SqlPlan plan, boolean globalLockOnly) {
         return plan instanceof SqlPlan.PassThrough || (globalLockOnly && plan instanceof SqlPlan.Insert);
     }
 
@@ -38,7 +38,7 @@ final class SqlPath {
      * Runs {@code plan} for {@code inv}. Returns what the caller sees, or null when the caller's own
      * statement should now run as written (pass-through, or a locking select whose locks are checked).
      */
-    public static Outcome execute(ExecContext ctx, SqlPlan plan, Invocation inv) throws SQLException {
+    static Outcome execute(ExecContext ctx, SqlPlan plan, Invocation inv) throws SQLException {
         if (plan instanceof SqlPlan.Unsupported u) {
             throw new UnsupportedStatementException(u.sql(), u.reason(), u.whatToDo());
         }

@@ -8,7 +8,7 @@ import java.util.List;
  * ({@link SqlPlanCache}). Pieces are JSqlParser's deparsed text; parameter counts say how the
  * original statement's {@code ?} parameters split between the pieces.
  */
-public sealed interface SqlPlan {
+sealed interface SqlPlan {
 
     String sql();
 

@@ -7,16 +7,16 @@ import java.util.concurrent.ConcurrentHashMap;
  * suffices; should one generate unbounded SQL (literals inlined), the map is cleared when it
  * reaches its size instead of growing without end.
  */
-public final class SqlPlanCache {
+final class SqlPlanCache {
 
     private final ConcurrentHashMap<String, SqlPlan> plans = new ConcurrentHashMap<>();
     private final int maxSize;
 
-    public SqlPlanCache(int maxSize) {
+    SqlPlanCache(int maxSize) {
         this.maxSize = maxSize;
     }
 
-    public SqlPlan plan(String sql) {
+    SqlPlan plan(String sql) {
         SqlPlan plan = plans.get(sql);
         if (plan == null) {
             plan = SqlRecognizer.recognize(sql);

@@ -41,7 +41,7 @@ final class SqlRecognizer {
     private SqlRecognizer() {
     }
 
-    public static SqlPlan recognize(String text) {
+    static SqlPlan recognize(String text) {
         int semicolon = SqlLexer.firstSemicolon(text);
         if (semicolon >= 0 && !SqlLexer.onlyCommentsFrom(text, semicolon)) {
             // pgJDBC would run every statement, but the RM makes only the one it parses safe (or runs a

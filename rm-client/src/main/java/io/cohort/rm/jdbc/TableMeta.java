@@ -12,7 +12,7 @@ import java.util.Map;
  * A table as the RM needs it: columns in catalog order and the primary key. Immutable; cached per
  * data source ({@link io.cohort.rm.jdbc.TableMetaCache}). A table without a primary key has an empty {@link #primaryKey()}.
  */
-public final class TableMeta {
+final class TableMeta {
 
     private final String schema;
     private final String name;
@@ -24,7 +24,7 @@ public final class TableMeta {
     private final String autoIncrement;
 
     /** A table whose every column the RM can restore exactly. */
-    public TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey) {
+    TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey) {
         this(schema, name, columns, primaryKey, Map.of());
     }
 
@@ -35,13 +35,13 @@ public final class TableMeta {
      * @param primaryKey   primary-key column names, in key order
      * @param unrestorable columns whose type (or a type inside it) the RM cannot restore exactly, to that type
      */
-    public TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey,
+    TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey,
                      Map<String, String> unrestorable) {
         this(schema, name, columns, primaryKey, unrestorable, null);
     }
 
     /** As above; {@code autoIncrement} is the column the database numbers itself (MySQL AUTO_INCREMENT), or null. */
-    public TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey,
+    TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey,
                      Map<String, String> unrestorable, String autoIncrement) {
         this.schema = schema;
         this.autoIncrement = autoIncrement;
@@ -58,19 +58,19 @@ public final class TableMeta {
         }
     }
 
-    public String schema() {
+    String schema() {
         return schema;
     }
 
-    public String name() {
+    String name() {
         return name;
     }
 
-    public List<ColumnMeta> columns() {
+    List<ColumnMeta> columns() {
         return columns;
     }
 
-    public List<String> primaryKey() {
+    List<String> primaryKey() {
         return primaryKey;
     }
 
@@ -78,32 +78,32 @@ public final class TableMeta {
      * Columns the RM cannot restore exactly (e.g. {@code money}, whose text depends on the session's
      * locale), each to the offending type, in catalog order: statements that need their images are refused.
      */
-    public Map<String, String> unrestorable() {
+    Map<String, String> unrestorable() {
         return unrestorable;
     }
 
     /** The AUTO_INCREMENT column (MySQL, MariaDB), or null. */
-    public String autoIncrement() {
+    String autoIncrement() {
         return autoIncrement;
     }
 
     /** The name used in lock keys and undo records: {@code name} in the default schema, else {@code schema.name}. */
-    public String lockName() {
+    String lockName() {
         return schema == null || schema.equals("public") ? name : schema + "." + name;
     }
 
     /** Index in {@link #columns()} of the column named {@code column} (case-insensitive), or -1. */
-    public int indexOf(String column) {
+    int indexOf(String column) {
         return index.getOrDefault(column.toLowerCase(Locale.ROOT), -1);
     }
 
     /** Indexes of the primary-key columns in {@link #columns()}. Do not modify. */
-    public int[] primaryKeyIndexes() {
+    int[] primaryKeyIndexes() {
         return primaryKeyIndexes;
     }
 
     /** The row token ({@link LockKeys#row}) of {@code row}'s primary key: what the branch locks. */
-    public String lockRow(String[] row) {
+    String lockRow(String[] row) {
         String[] values = new String[primaryKeyIndexes.length];
         for (int i = 0; i < values.length; i++) {
             values[i] = row[primaryKeyIndexes[i]];
@@ -111,7 +111,7 @@ public final class TableMeta {
         return LockKeys.row(values);
     }
 
-    public boolean isPrimaryKey(String column) {
+    boolean isPrimaryKey(String column) {
         for (String pk : primaryKey) {
             if (pk.equalsIgnoreCase(column)) {
                 return true;

@@ -8,17 +8,17 @@ import java.util.concurrent.ConcurrentHashMap;
  * Table metadata by the table name as written in SQL, loaded once per data source. A schema change
  * that adds or drops columns needs a restart of the application (README, Limitations).
  */
-public final class TableMetaCache {
+final class TableMetaCache {
 
     private final Dialect dialect;
     private final ConcurrentHashMap<String, TableMeta> tables = new ConcurrentHashMap<>();
 
-    public TableMetaCache(Dialect dialect) {
+    TableMetaCache(Dialect dialect) {
         this.dialect = dialect;
     }
 
     /** The table {@code tableAsWritten} resolves to on {@code connection}; fails if there is none. */
-    public TableMeta get(Connection connection, String tableAsWritten) throws SQLException {
+    TableMeta get(Connection connection, String tableAsWritten) throws SQLException {
         TableMeta meta = tables.get(tableAsWritten);
         if (meta == null) {
             meta = dialect.loadTableMeta(connection, tableAsWritten);

@@ -92,7 +92,7 @@ final class TerminationMonitor implements AutoCloseable {
      * termination-timeout + probe timeout + one check interval (plus the pass's own database work),
      * however many there are.
      */
-    public synchronized void checkAll() {
+    synchronized void checkAll() {
         List<Resource> all = resources.get();
         if (all.stream().noneMatch(this::hasWork)) {
             return;
@@ -346,7 +346,7 @@ final class TerminationMonitor implements AutoCloseable {
     }
 
     /** Deletes reported decisions older than {@code cohort.rm.undo.marker-retention}. */
-    public void deleteOldDecisions() {
+    void deleteOldDecisions() {
         Timestamp cutoff = new Timestamp(clock.millis() - config.markerRetention().toMillis());
         for (Resource r : resources.get()) {
             try (Connection c = r.target().getConnection()) {

@@ -33,9 +33,9 @@ import tools.jackson.core.json.JsonFactory;
  * inflating refuses anything declared or found larger than the cap, so a hostile row cannot
  * exhaust memory.
  */
-public final class UndoCodec {
+final class UndoCodec {
 
-    public static final int VERSION = 2;
+    static final int VERSION = 2;
     private static final int VERSION_1 = 1;
     private static final byte PLAIN = 'J';
     private static final byte DEFLATED = 'Z';
@@ -44,12 +44,12 @@ public final class UndoCodec {
     private final int compressThreshold;
     private final int maxInflatedBytes;
 
-    public UndoCodec(int compressThreshold, int maxInflatedBytes) {
+    UndoCodec(int compressThreshold, int maxInflatedBytes) {
         this.compressThreshold = compressThreshold;
         this.maxInflatedBytes = maxInflatedBytes;
     }
 
-    public byte[] encode(List<UndoRecord> records) {
+    byte[] encode(List<UndoRecord> records) {
         byte[] json = toJson(records);
         if (json.length <= compressThreshold) {
             byte[] out = new byte[json.length + 1];
@@ -75,7 +75,7 @@ public final class UndoCodec {
         }
     }
 
-    public List<UndoRecord> decode(byte[] bytes) {
+    List<UndoRecord> decode(byte[] bytes) {
         if (bytes == null || bytes.length == 0) {
             throw new UndoFormatException("empty undo log");
         }

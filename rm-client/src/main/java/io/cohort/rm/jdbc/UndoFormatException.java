@@ -3,7 +3,7 @@ package io.cohort.rm.jdbc;
 /** An undo log that cannot be read back: corrupt, from an unknown format version, or too large. */
 class UndoFormatException extends RuntimeException {
 
-    public UndoFormatException(String message) {
+    UndoFormatException(String message) {
         super(message);
     }
 }

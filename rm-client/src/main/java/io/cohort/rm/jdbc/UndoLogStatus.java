@@ -8,7 +8,7 @@ import java.util.Set;
  * between them ({@link #mayMoveTo}). The codes are stored in users' databases: never renumber or
  * reuse one. A row may be deleted from any status (a commit, a rollback, a redo, a retention sweep).
  */
-public enum UndoLogStatus {
+enum UndoLogStatus {
 
     /** Undo log of a two-phase branch: the RM never finishes it on its own. */
     TWO_PHASE(0, "two-phase undo log"),
@@ -34,17 +34,17 @@ public enum UndoLogStatus {
     }
 
     /** The number stored in {@code log_status}. */
-    public int code() {
+    int code() {
         return code;
     }
 
     /** The status stored as {@code code}; null for a number no version of the RM writes (an altered row). */
-    public static UndoLogStatus ofCode(int code) {
+    static UndoLogStatus ofCode(int code) {
         return code >= 0 && code < BY_CODE.length ? BY_CODE[code] : null;
     }
 
     /** The statuses a row in this status may be moved to, itself excluded ({@link #mayMoveTo}). */
-    public Set<UndoLogStatus> next() {
+    Set<UndoLogStatus> next() {
         return switch (this) {
             // A branch registered as two-phase that gets a CanCommit (or a PreCommit) learns it is three-phase.
             case TWO_PHASE -> EnumSet.of(THREE_PHASE, PRE_COMMITTED);
@@ -57,22 +57,22 @@ public enum UndoLogStatus {
     }
 
     /** Whether a row in this status may be set to {@code next}; staying put (a new {@code updated} stamp) always may. */
-    public boolean mayMoveTo(UndoLogStatus next) {
+    boolean mayMoveTo(UndoLogStatus next) {
         return next == this || next().contains(next);
     }
 
     /** Whether the row holds before and after images the branch still needs (a commit deletes exactly these). */
-    public boolean holdsImages() {
+    boolean holdsImages() {
         return this == TWO_PHASE || this == THREE_PHASE || this == PRE_COMMITTED;
     }
 
     /** Whether the RM finished the branch on its own and the TC has yet to settle it. */
-    public boolean decidedAlone() {
+    boolean decidedAlone() {
         return this == ROLLED_BACK_ALONE || this == COMMITTED_ALONE;
     }
 
     /** For people: what a row in this status means. */
-    public String describe() {
+    String describe() {
         return description;
     }
 }

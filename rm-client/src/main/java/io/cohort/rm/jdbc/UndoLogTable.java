@@ -16,22 +16,22 @@ import java.util.List;
  * A status move is checked against {@link UndoLogStatus#mayMoveTo}: a move the table does not allow
  * is a bug, refused before it reaches the database.
  */
-public final class UndoLogTable {
+final class UndoLogTable {
 
     /** An undo-log row read under lock: the encoded records ({@link UndoCodec}) and the status. */
-    public record Row(byte[] rollbackInfo, UndoLogStatus status) {
+    record Row(byte[] rollbackInfo, UndoLogStatus status) {
     }
 
     /** A branch whose undo-log row is three-phase and heard nothing from the TC for a while. */
-    public record Quiet(String xid, long branchId, UndoLogStatus status) {
+    record Quiet(String xid, long branchId, UndoLogStatus status) {
     }
 
     /** A branch, by its keys in both tables. */
-    public record Branch(String xid, long branchId) {
+    record Branch(String xid, long branchId) {
     }
 
     /** A decision of the RM on its own that the TC has not heard of. */
-    public record Decision(String xid, long branchId, boolean committed, String reason) {
+    record Decision(String xid, long branchId, boolean committed, String reason) {
     }
 
     /** Length limit of {@code cohort_branch_decision.reason}. */
@@ -61,7 +61,7 @@ public final class UndoLogTable {
     private final String markReported;
     private final String deleteOldDecisions;
 
-    public UndoLogTable(Dialect dialect, String undoTable, String decisionTable) {
+    UndoLogTable(Dialect dialect, String undoTable, String decisionTable) {
         this.dialect = dialect;
         String branch = " WHERE xid = ? AND branch_id = ?";
         insert = "INSERT INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created, updated)"
@@ -123,7 +123,7 @@ public final class UndoLogTable {
      * the TC's answer, and on PostgreSQL the single round trip costs the server less CPU per branch
      * than a separate insert.
      */
-    public boolean insertsWithCommit() {
+    boolean insertsWithCommit() {
         return insertThenCommit != null;
     }
 
@@ -135,7 +135,7 @@ public final class UndoLogTable {
      * marker. On any failure the caller cannot tell the insert's from the commit's: it must roll
      * back, then look for the undo log ({@link #holdsImages}) to learn whether the branch committed.
      */
-    public void insertAndCommit(Connection c, String xid, long branchId, byte[] rollbackInfo, UndoLogStatus status)
+    void insertAndCommit(Connection c, String xid, long branchId, byte[] rollbackInfo, UndoLogStatus status)
             throws SQLException {
         if (!status.holdsImages()) {
             throw new IllegalArgumentException("a branch's undo log is written as two- or three-phase, not " + status);
@@ -155,7 +155,7 @@ public final class UndoLogTable {
      * committed — sent while the registration is in flight. {@link #commitInserted} ends it. A
      * unique-key violation means a rollback of this branch left its marker first.
      */
-    public void insert(Connection c, String xid, long branchId, byte[] rollbackInfo) throws SQLException {
+    void insert(Connection c, String xid, long branchId, byte[] rollbackInfo) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(insert)) {
             bind(ps, xid, branchId);
             ps.setBytes(3, rollbackInfo);
@@ -171,7 +171,7 @@ public final class UndoLogTable {
      * termination timer survives a restart), and the local transaction commits — a plain COMMIT
      * when nothing changes. On any failure the caller must roll back, then look for the undo log.
      */
-    public void commitInserted(Connection c, String xid, long insertedId, long branchId, UndoLogStatus status)
+    void commitInserted(Connection c, String xid, long insertedId, long branchId, UndoLogStatus status)
             throws SQLException {
         if (!status.holdsImages()) {
             throw new IllegalArgumentException("a branch's undo log is written as two- or three-phase, not " + status);
@@ -189,7 +189,7 @@ public final class UndoLogTable {
     }
 
     /** The branch's row, locked until the caller's transaction ends; null when there is none. */
-    public Row lock(Connection c, String xid, long branchId) throws SQLException {
+    Row lock(Connection c, String xid, long branchId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(selectForUpdate)) {
             bind(ps, xid, branchId);
             try (ResultSet rs = ps.executeQuery()) {
@@ -209,14 +209,14 @@ public final class UndoLogTable {
     }
 
     /** Thrown by {@link #lock} for a {@code log_status} no version of the RM writes: an altered row. */
-    public static final class UnknownStatusException extends SQLException {
+    static final class UnknownStatusException extends SQLException {
         UnknownStatusException(String message) {
             super(message);
         }
     }
 
     /** The empty-rollback marker, unless the branch has a row: true if written. */
-    public boolean insertMarker(Connection c, String xid, long branchId) throws SQLException {
+    boolean insertMarker(Connection c, String xid, long branchId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(insertMarker)) {
             bind(ps, xid, branchId);
             ps.setBytes(3, EMPTY);
@@ -225,7 +225,7 @@ public final class UndoLogTable {
     }
 
     /** Whether the branch's undo log (with its images) is in the database, as after its phase 1 committed. */
-    public boolean holdsImages(Connection c, String xid, long branchId) throws SQLException {
+    boolean holdsImages(Connection c, String xid, long branchId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(holdsImages)) {
             bind(ps, xid, branchId);
             try (ResultSet rs = ps.executeQuery()) {
@@ -241,7 +241,7 @@ public final class UndoLogTable {
      *
      * @throws IllegalStateException if {@link UndoLogStatus#mayMoveTo} does not allow the move
      */
-    public void move(Connection c, String xid, long branchId, UndoLogStatus from, UndoLogStatus to) throws SQLException {
+    void move(Connection c, String xid, long branchId, UndoLogStatus from, UndoLogStatus to) throws SQLException {
         if (!from.mayMoveTo(to)) {
             throw new IllegalStateException("undo log of branch " + branchId + " of " + xid + " cannot move from "
                     + from + " (" + from.describe() + ") to " + to + " (" + to.describe() + ")");
@@ -260,14 +260,14 @@ public final class UndoLogTable {
     }
 
     /** Stamps {@code updated}: the TC spoke about the branch, its three-phase termination timer restarts. */
-    public void touch(Connection c, String xid, long branchId) throws SQLException {
+    void touch(Connection c, String xid, long branchId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(touch)) {
             bind(ps, xid, branchId);
             ps.executeUpdate();
         }
     }
 
-    public void delete(Connection c, String xid, long branchId) throws SQLException {
+    void delete(Connection c, String xid, long branchId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(delete)) {
             bind(ps, xid, branchId);
             ps.executeUpdate();
@@ -278,7 +278,7 @@ public final class UndoLogTable {
      * Deletes, in one statement, the undo logs of the committed branches {@code xids[i]},
      * {@code branchIds[i]} that still hold images (a marker or a row finished alone is kept).
      */
-    public void deleteCommitted(Connection c, String[] xids, long[] branchIds) throws SQLException {
+    void deleteCommitted(Connection c, String[] xids, long[] branchIds) throws SQLException {
         if (xids.length == 0) {
             return;
         }
@@ -289,7 +289,7 @@ public final class UndoLogTable {
     }
 
     /** Deletes empty-rollback markers written before {@code cutoff}. */
-    public void deleteMarkersBefore(Connection c, Timestamp cutoff) throws SQLException {
+    void deleteMarkersBefore(Connection c, Timestamp cutoff) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(deleteOldMarkers)) {
             ps.setTimestamp(1, cutoff);
             ps.executeUpdate();
@@ -297,7 +297,7 @@ public final class UndoLogTable {
     }
 
     /** Three-phase rows whose {@code updated} is older than {@code millis} by the database's clock, oldest first. */
-    public List<Quiet> selectQuiet(Connection c, long millis, int limit) throws SQLException {
+    List<Quiet> selectQuiet(Connection c, long millis, int limit) throws SQLException {
         List<Quiet> quiet = new ArrayList<>();
         try (PreparedStatement ps = c.prepareStatement(selectQuiet)) {
             ps.setLong(1, millis);
@@ -315,7 +315,7 @@ public final class UndoLogTable {
     }
 
     /** Every branch the RM finished on its own that the TC has not settled. */
-    public List<Branch> selectDecidedAlone(Connection c) throws SQLException {
+    List<Branch> selectDecidedAlone(Connection c) throws SQLException {
         List<Branch> alone = new ArrayList<>();
         try (PreparedStatement ps = c.prepareStatement(selectDecidedAlone); ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
@@ -328,7 +328,7 @@ public final class UndoLogTable {
     // ---- the decision table (three-phase commit: what the RM decided on its own, and why) ----
 
     /** Records the decision unless the branch has one already; {@code reason} is cut to the column's length. */
-    public void insertDecision(Connection c, String xid, long branchId, boolean committed, String reason)
+    void insertDecision(Connection c, String xid, long branchId, boolean committed, String reason)
             throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(insertDecision)) {
             bind(ps, xid, branchId);
@@ -339,7 +339,7 @@ public final class UndoLogTable {
     }
 
     /** Why the RM decided the branch alone, or a placeholder when no decision is recorded. */
-    public String decisionReason(Connection c, String xid, long branchId) throws SQLException {
+    String decisionReason(Connection c, String xid, long branchId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(selectDecisionReason)) {
             bind(ps, xid, branchId);
             try (ResultSet rs = ps.executeQuery()) {
@@ -349,7 +349,7 @@ public final class UndoLogTable {
     }
 
     /** At most {@code limit} decisions the TC has not heard of. */
-    public List<Decision> selectUnreported(Connection c, int limit) throws SQLException {
+    List<Decision> selectUnreported(Connection c, int limit) throws SQLException {
         List<Decision> pending = new ArrayList<>();
         try (PreparedStatement ps = c.prepareStatement(selectUnreported); ResultSet rs = ps.executeQuery()) {
             while (rs.next() && pending.size() < limit) {
@@ -360,7 +360,7 @@ public final class UndoLogTable {
         return pending;
     }
 
-    public void markReported(Connection c, String xid, long branchId) throws SQLException {
+    void markReported(Connection c, String xid, long branchId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(markReported)) {
             bind(ps, xid, branchId);
             ps.executeUpdate();
@@ -368,7 +368,7 @@ public final class UndoLogTable {
     }
 
     /** Deletes decisions reported before {@code cutoff}. */
-    public void deleteDecisionsBefore(Connection c, Timestamp cutoff) throws SQLException {
+    void deleteDecisionsBefore(Connection c, Timestamp cutoff) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(deleteOldDecisions)) {
             ps.setTimestamp(1, cutoff);
             ps.executeUpdate();

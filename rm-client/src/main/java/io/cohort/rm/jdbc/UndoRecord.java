@@ -7,12 +7,12 @@ import java.util.List;
  * primary key, and the rows before and after as encoded values ({@link io.cohort.rm.jdbc.ValueCodec}),
  * each row aligned with {@link #columns()}. INSERT has no before rows, DELETE no after rows.
  */
-public record UndoRecord(Op op, String schema, String table, List<ColumnMeta> columns, List<String> primaryKey,
+record UndoRecord(Op op, String schema, String table, List<ColumnMeta> columns, List<String> primaryKey,
                          List<String[]> before, List<String[]> after) {
 
-    public enum Op { INSERT, UPDATE, DELETE }
+    enum Op { INSERT, UPDATE, DELETE }
 
-    public UndoRecord {
+    UndoRecord {
         columns = List.copyOf(columns);
         primaryKey = List.copyOf(primaryKey);
         before = List.copyOf(before);

@@ -19,18 +19,18 @@ import java.sql.Types;
  * time zone for a {@code timestamptz[]}): images are therefore compared as values, by the database
  * ({@code Dialect#sameValues}), whenever their texts differ.
  */
-public final class ValueCodec {
+final class ValueCodec {
 
     private ValueCodec() {
     }
 
     /** Reads image column {@code index} of the current row (selected as text by the dialect); null for SQL NULL. */
-    public static String read(ResultSet rs, int index) throws SQLException {
+    static String read(ResultSet rs, int index) throws SQLException {
         return rs.getString(index);
     }
 
     /** Binds an image value (null for SQL NULL) as untyped text: the database parses it as the target column's type. */
-    public static void bind(PreparedStatement ps, int index, String value) throws SQLException {
+    static void bind(PreparedStatement ps, int index, String value) throws SQLException {
         if (value == null) {
             ps.setNull(index, Types.OTHER);
         } else {
