@@ -416,6 +416,37 @@ class ThreePhaseIT {
         commitAll(xids);
     }
 
+    /**
+     * The vote's write is committed without waiting for PostgreSQL's flush (nothing is promised on it);
+     * the PreCommit's is not. A deferred trigger on bank A's undo log reads the setting at COMMIT.
+     */
+    @Test
+    void aVoteDoesNotWaitForTheDatabaseFlushButAPreCommitDoes() throws Exception {
+        Assumptions.assumeTrue(databaseOf("a") == TestDb.POSTGRES, "synchronous_commit is PostgreSQL's");
+        PgFixture.exec(a.raw, "CREATE TABLE commit_setting (log_status INT, sync TEXT)");
+        PgFixture.exec(a.raw, "CREATE FUNCTION record_commit_setting() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                + " INSERT INTO commit_setting VALUES (NEW.log_status, current_setting('synchronous_commit'));"
+                + " RETURN NULL; END $$");
+        PgFixture.exec(a.raw, "CREATE CONSTRAINT TRIGGER commit_setting AFTER UPDATE ON undo_log"
+                + " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION record_commit_setting()");
+        try {
+            String xid = transfer();
+            tm.commit(xid);
+            assertThat(GlobalStatus.fromWire(awaitEnded(xid, Duration.ofSeconds(20)).getStatus()))
+                    .isEqualTo(GlobalStatus.COMMITTED);
+            assertThat(PgFixture.count(a.raw, "SELECT count(*) FROM commit_setting WHERE log_status = "
+                    + UndoLogStatus.THREE_PHASE.code() + " AND sync = 'off'")).as("the vote").isEqualTo(1);
+            assertThat(PgFixture.count(a.raw, "SELECT count(*) FROM commit_setting WHERE log_status = "
+                    + UndoLogStatus.PRE_COMMITTED.code() + " AND sync = 'on'")).as("the PreCommit").isEqualTo(1);
+            assertThat(PgFixture.count(a.raw, "SELECT count(*) FROM commit_setting")).isEqualTo(2);
+            assertConsistentAndNothingLeft();
+        } finally {
+            PgFixture.exec(a.raw, "DROP TRIGGER commit_setting ON undo_log");
+            PgFixture.exec(a.raw, "DROP FUNCTION record_commit_setting()");
+            PgFixture.exec(a.raw, "DROP TABLE commit_setting");
+        }
+    }
+
     // ---- the TC killed in each three-phase state ----
 
     @Test

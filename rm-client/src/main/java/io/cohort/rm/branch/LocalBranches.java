@@ -63,7 +63,18 @@ final class LocalBranches {
 
     // ---- commands from the TC ----
 
-    /** CanCommit: yes only with an undo log, not rolled back, and the rows still holding the after images. */
+    /**
+     * CanCommit: yes only with an undo log, not rolled back, and the rows still holding the after images.
+     *
+     * <p>voteDurability: the vote's write (the termination timer's stamp, and a two-phase row learning it
+     * is three-phase) is committed without waiting for the database's flush where it can
+     * ({@link UndoLogTable#commitWithoutFlushWait}): what a yes promises, the branch's committed data
+     * and undo log, was made durable by phase 1, and the check is a read. A database crash that loses
+     * the write leaves the row as before the vote: an older stamp (the RM, hearing nothing, asks a TC
+     * sooner, and rolls back alone only when none answers, which is what it may do before PreCommit
+     * anyway), or a two-phase row, which only ever waits for the TC. PreCommit, which the RM acts on
+     * alone, waits for the flush before it is answered.
+     */
     public Answer vote(Resource r, String xid, long branchId) {
         return inTransaction(r, xid, branchId, BranchStatus.VOTED_NO, c -> {
             UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
@@ -91,6 +102,7 @@ final class LocalBranches {
                     // A branch registered as two-phase that gets a CanCommit learns it is three-phase here.
                     r.undoLog().move(c, xid, branchId, row.status(),
                             row.status() == UndoLogStatus.TWO_PHASE ? UndoLogStatus.THREE_PHASE : row.status());
+                    r.undoLog().commitWithoutFlushWait(c); // see voteDurability
                     return Answer.of(BranchStatus.VOTED_YES, "");
                 }
             }
@@ -142,6 +154,9 @@ final class LocalBranches {
             }
             for (Map.Entry<UndoLogStatus, List<UndoLogTable.Branch>> move : moves.entrySet()) {
                 r.undoLog().moveAll(c, move.getValue(), froms.get(move.getKey()), move.getKey());
+            }
+            if (!moves.isEmpty()) {
+                r.undoLog().commitWithoutFlushWait(c); // see voteDurability
             }
             return out;
         });

@@ -5,6 +5,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.sql.Timestamp;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -334,6 +335,23 @@ public final class UndoLogTable {
             dialect.bindBranchKeys(c, ps, 2, xids, ids);
             ps.executeUpdate();
         }
+    }
+
+    /**
+     * Commits the caller's transaction without waiting for the database to flush it where the
+     * database lets one transaction do so ({@link Dialect#commitWithoutFlushWait}, sent with the COMMIT
+     * in one round trip), else plainly. Only for writes nothing is promised on: a crash of the
+     * database may lose them, and only them and what came after.
+     */
+    public void commitWithoutFlushWait(Connection c) throws SQLException {
+        String setting = dialect.commitWithoutFlushWait();
+        String sql = setting == null ? null : dialect.thenCommit(setting);
+        if (sql != null) {
+            try (Statement s = c.createStatement()) {
+                s.execute(sql);
+            }
+        }
+        c.commit(); // after the COMMIT sent with the setting the driver sends nothing
     }
 
     /** Stamps {@code updated}: the TC spoke about the branch, its three-phase termination timer restarts. */
