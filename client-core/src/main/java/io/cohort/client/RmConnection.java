@@ -170,8 +170,8 @@ public final class RmConnection implements AutoCloseable {
         workers.shutdown();
     }
 
-    /** A command from a TC replica, with the stream its answer goes back on. */
-    private record Queued(BranchCommand command, StreamObserver<RmMessage> out) {
+    /** The commands of one message from a TC replica, with the stream their answers go back on. */
+    private record Queued(List<BranchCommand> commands, StreamObserver<RmMessage> out) {
     }
 
     /** One replica's stream, reopened on failure. */
@@ -182,7 +182,7 @@ public final class RmConnection implements AutoCloseable {
         private volatile StreamObserver<RmMessage> outbound;
         private volatile boolean welcomed;
         private long backoffMs = 100;
-        /** Commands received and not yet taken by a worker, with the stream each came on. */
+        /** Messages of commands received and not yet taken by a worker, with the stream each came on. */
         private final ConcurrentLinkedQueue<Queued> queued = new ConcurrentLinkedQueue<>();
         /** Workers running {@link #drain} for this stream. */
         private final AtomicInteger drainers = new AtomicInteger();
@@ -228,11 +228,9 @@ public final class RmConnection implements AutoCloseable {
                             message.getWelcome().getTcAddress(), hello.getResourceIdsList());
                 }
                 case COMMANDS -> {
-                    StreamObserver<RmMessage> out = outbound;
-                    for (BranchCommand command : message.getCommands().getCommandsList()) {
-                        queued.add(new Queued(command, out));
-                    }
-                    queuedCount.addAndGet(message.getCommands().getCommandsCount());
+                    List<BranchCommand> commands = message.getCommands().getCommandsList();
+                    queued.add(new Queued(commands, outbound));
+                    queuedCount.addAndGet(commands.size());
                     startDrainer();
                 }
                 default -> log.warn("Ignoring unknown message from TC replica {}: {}", address, message.getBodyCase());
@@ -258,8 +256,8 @@ public final class RmConnection implements AutoCloseable {
         }
 
         /**
-         * A worker's loop: takes its share of the queued commands (up to {@link #MAX_BATCH}) as one
-         * batch, runs it, and goes on until the queue is empty. Commands that arrive while every worker
+         * A worker's loop: takes its share of the queued commands (whole messages, until it has at least
+         * its share: what waits divided by the workers, at most {@link #MAX_BATCH}) as one batch, runs it, and goes on until the queue is empty. Commands that arrive while every worker
          * is busy thus wait for the next free one together and are handled as one batch (the RM's
          * handler does the CanCommits, and the PreCommits, of one resource in one local transaction).
          */
@@ -275,9 +273,11 @@ public final class RmConnection implements AutoCloseable {
                     // A fair share of what waits, so that a burst of commands is spread over the workers.
                     int share = Math.min(MAX_BATCH, Math.max(1, (queuedCount.get() + workerThreads - 1) / workerThreads));
                     int taken = 0;
-                    for (Queued q = head; q != null; q = ++taken < share ? queued.poll() : null) {
-                        queuedCount.decrementAndGet();
-                        batches.computeIfAbsent(q.out(), o -> new ArrayList<>()).add(q.command());
+                    for (Queued q = head; q != null; q = taken < share ? queued.poll() : null) {
+                        // A message is never split: what the TC sent together is handled together, in order.
+                        taken += q.commands().size();
+                        queuedCount.addAndGet(-q.commands().size());
+                        batches.computeIfAbsent(q.out(), o -> new ArrayList<>()).addAll(q.commands());
                     }
                     startDrainer(); // what is left goes to another worker meanwhile
                     batches.forEach((out, batch) -> run(batch, out));
