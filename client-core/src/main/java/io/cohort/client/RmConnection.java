@@ -14,16 +14,19 @@ import io.grpc.stub.StreamObserver;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.UnknownHostException;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,7 +46,11 @@ public final class RmConnection implements AutoCloseable {
     private final TcClientConfig config;
     private final RmHello hello;
     private final BranchCommandHandler handler;
+    /** Commands a worker takes at most as one batch. */
+    private static final int MAX_BATCH = 64;
+
     private final ExecutorService workers;
+    private final int workerThreads;
     private final ScheduledExecutorService scheduler;
     private final Map<String, ReplicaStream> streams = new ConcurrentHashMap<>();
     private volatile boolean closed;
@@ -58,6 +65,7 @@ public final class RmConnection implements AutoCloseable {
                 .setClientId(clientId)
                 .addAllResourceIds(resourceIds)
                 .build();
+        this.workerThreads = workerThreads;
         this.workers = Executors.newFixedThreadPool(workerThreads, daemon("cohort-rm-phase2"));
         this.scheduler = Executors.newSingleThreadScheduledExecutor(daemon("cohort-rm-connect"));
         scheduler.execute(this::refreshReplicas);
@@ -75,6 +83,11 @@ public final class RmConnection implements AutoCloseable {
     /** Number of replicas this RM currently has an open, welcomed stream to. */
     public int connectedReplicas() {
         return (int) streams.values().stream().filter(s -> s.welcomed).count();
+    }
+
+    /** Commands received on every stream and not yet taken by a worker (for tests). */
+    int queuedCommands() {
+        return streams.values().stream().mapToInt(s -> s.queuedCount.get()).sum();
     }
 
     /**
@@ -157,6 +170,10 @@ public final class RmConnection implements AutoCloseable {
         workers.shutdown();
     }
 
+    /** The commands of one message from a TC replica, with the stream their answers go back on. */
+    private record Queued(List<BranchCommand> commands, StreamObserver<RmMessage> out) {
+    }
+
     /** One replica's stream, reopened on failure. */
     private final class ReplicaStream implements StreamObserver<TcMessage> {
 
@@ -165,6 +182,12 @@ public final class RmConnection implements AutoCloseable {
         private volatile StreamObserver<RmMessage> outbound;
         private volatile boolean welcomed;
         private long backoffMs = 100;
+        /** Messages of commands received and not yet taken by a worker, with the stream each came on. */
+        private final ConcurrentLinkedQueue<Queued> queued = new ConcurrentLinkedQueue<>();
+        /** Workers running {@link #drain} for this stream. */
+        private final AtomicInteger drainers = new AtomicInteger();
+        /** About the size of {@code queued} (counted apart: the queue's own size is a walk through it). */
+        private final AtomicInteger queuedCount = new AtomicInteger();
         /** The scheduled reconnection while the stream waits out its backoff, else null. Guarded by this. */
         private ScheduledFuture<?> pendingReconnect;
 
@@ -206,10 +229,62 @@ public final class RmConnection implements AutoCloseable {
                 }
                 case COMMANDS -> {
                     List<BranchCommand> commands = message.getCommands().getCommandsList();
-                    StreamObserver<RmMessage> out = outbound;
-                    workers.execute(() -> run(commands, out));
+                    queued.add(new Queued(commands, outbound));
+                    queuedCount.addAndGet(commands.size());
+                    startDrainer();
                 }
                 default -> log.warn("Ignoring unknown message from TC replica {}: {}", address, message.getBodyCase());
+            }
+        }
+
+        /** Starts one more worker on the queued commands, unless every worker is on them already. */
+        private void startDrainer() {
+            while (!queued.isEmpty()) {
+                int running = drainers.get();
+                if (running >= workerThreads) {
+                    return; // one of them takes what was queued before it stops
+                }
+                if (drainers.compareAndSet(running, running + 1)) {
+                    try {
+                        workers.execute(this::drain);
+                    } catch (RejectedExecutionException e) {
+                        drainers.decrementAndGet(); // closing
+                    }
+                    return;
+                }
+            }
+        }
+
+        /**
+         * A worker's loop: takes its share of the queued commands (whole messages, until it has at least
+         * its share: what waits divided by the workers, at most {@link #MAX_BATCH}) as one batch, runs it, and goes on until the queue is empty. Commands that arrive while every worker
+         * is busy thus wait for the next free one together and are handled as one batch (the RM's
+         * handler does the CanCommits, and the PreCommits, of one resource in one local transaction).
+         */
+        private void drain() {
+            try {
+                while (true) {
+                    Queued head = queued.poll();
+                    if (head == null) {
+                        return;
+                    }
+                    // Almost always one stream; after a reconnect, commands of the old one answer on it.
+                    Map<StreamObserver<RmMessage>, List<BranchCommand>> batches = new LinkedHashMap<>();
+                    // A fair share of what waits, so that a burst of commands is spread over the workers.
+                    int share = Math.min(MAX_BATCH, Math.max(1, (queuedCount.get() + workerThreads - 1) / workerThreads));
+                    int taken = 0;
+                    for (Queued q = head; q != null; q = taken < share ? queued.poll() : null) {
+                        // A message is never split: what the TC sent together is handled together, in order.
+                        taken += q.commands().size();
+                        queuedCount.addAndGet(-q.commands().size());
+                        batches.computeIfAbsent(q.out(), o -> new ArrayList<>()).addAll(q.commands());
+                    }
+                    startDrainer(); // what is left goes to another worker meanwhile
+                    batches.forEach((out, batch) -> run(batch, out));
+                }
+            } finally {
+                drainers.decrementAndGet();
+                startDrainer(); // a command queued after the last poll, while every worker seemed busy
             }
         }
 

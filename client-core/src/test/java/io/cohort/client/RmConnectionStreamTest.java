@@ -18,9 +18,12 @@ import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -122,6 +125,55 @@ class RmConnectionStreamTest {
                 assertThat(r.getStatus()).isEqualTo(BranchStatusCode.BRANCH_PHASE2_COMMITTED);
             }
             assertThat(rm.connectedReplicas()).isEqualTo(1);
+        }
+    }
+
+    /**
+     * Commands that arrive while every worker is busy, one stream message each, wait for the next
+     * free worker together and reach the handler as batches (which it can run in one local
+     * transaction), not one call per message.
+     */
+    @Test
+    void shouldHandCommandsThatArriveWhileEveryWorkerIsBusyToTheHandlerTogether() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger calls = new AtomicInteger();
+        List<Integer> sizes = new CopyOnWriteArrayList<>();
+        BranchCommandHandler handler = commands -> {
+            if (calls.incrementAndGet() <= 2) {
+                try { // both workers held, as on a slow database
+                    assertThat(release.await(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            } else {
+                sizes.add(commands.size());
+            }
+            return commands.stream().map(RmConnectionStreamTest::done).toList();
+        };
+        try (RmConnection rm = connect(handler)) {
+            StreamObserver<TcMessage> stream = streams.poll(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            assertThat(stream).as("stream within the call timeout").isNotNull();
+            stream.onNext(batch(1, 1));
+            stream.onNext(batch(2, 1));
+            long deadline = System.nanoTime() + CALL_TIMEOUT.toNanos();
+            while (calls.get() < 2 && System.nanoTime() < deadline) {
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            }
+            assertThat(calls.get()).as("both workers busy").isEqualTo(2);
+            for (long id = 3; id <= 8; id++) {
+                stream.onNext(batch(id, 1));
+            }
+            while (rm.queuedCommands() < 6 && System.nanoTime() < deadline) {
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            }
+            assertThat(rm.queuedCommands()).as("six commands waiting").isEqualTo(6);
+            release.countDown();
+
+            for (int i = 0; i < 8; i++) {
+                assertThat(results.poll(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)).as("result " + i).isNotNull();
+            }
+            assertThat(sizes.stream().mapToInt(Integer::intValue).sum()).isEqualTo(6);
+            assertThat(sizes).as("the six waiting commands in fewer handler calls than messages").hasSizeLessThanOrEqualTo(3);
         }
     }
 

@@ -314,6 +314,139 @@ class ThreePhaseIT {
         assertConsistentAndNothingLeft();
     }
 
+    // ---- commands that arrive together ----
+
+    /** Three transfers, on accounts 1, 2 and 3 of both banks, registered and not decided yet. */
+    private java.util.List<String> threeTransfers() throws SQLException {
+        for (Bank bank : new Bank[] {a, b}) {
+            bank.db.insertAccounts(bank.raw, 2, 2, INITIAL);
+        }
+        java.util.List<String> xids = new java.util.ArrayList<>();
+        for (int id = 1; id <= 3; id++) {
+            String xid = tm.begin("transfer-3pc-" + id, Duration.ofSeconds(120), TransactionProtocol.THREE_PHASE);
+            a.update(xid, "UPDATE account SET balance = balance - " + AMOUNT + " WHERE id = " + id);
+            b.update(xid, "UPDATE account SET balance = balance + " + AMOUNT + " WHERE id = " + id);
+            xids.add(xid);
+        }
+        return xids;
+    }
+
+    /** {@code action} for bank A's branches of {@code xids}, handed to its RM as one batch, as a TC stream message brings them. */
+    private java.util.List<BranchResult> batchToBankA(BranchAction action, java.util.List<String> xids) throws SQLException {
+        java.util.List<BranchCommand> batch = new java.util.ArrayList<>();
+        for (String xid : xids) {
+            batch.add(BranchCommand.newBuilder().setRequestId(batch.size() + 1).setXid(xid).setBranchId(branchIdOf(a, xid))
+                    .setResourceId("bank-a").setAction(action).setBranchType(io.cohort.protocol.v1.BranchType.AT).build());
+        }
+        java.util.List<BranchResult> results = RmInternals.handle(a.rm, batch);
+        assertThat(results).extracting(BranchResult::getXid).as("one answer per command, in order").isEqualTo(xids);
+        return results;
+    }
+
+    private static java.util.List<BranchStatus> statuses(java.util.List<BranchResult> results) {
+        return results.stream().map(r -> BranchStatus.fromWire(r.getStatus())).toList();
+    }
+
+    /** How many different {@code updated} stamps the undo logs of {@code xids} carry: 1 when one statement wrote them all. */
+    private static long stamps(Bank bank, String... xids) throws SQLException {
+        return PgFixture.count(bank.raw, "SELECT count(DISTINCT updated) FROM undo_log WHERE xid IN ('"
+                + String.join("', '", xids) + "')");
+    }
+
+    /** Commits the transfers through the TC as usual and checks every account and that nothing is left. */
+    private void commitAll(java.util.List<String> xids) throws Exception {
+        for (String xid : xids) {
+            tm.commit(xid);
+            assertThat(GlobalStatus.fromWire(awaitEnded(xid, Duration.ofSeconds(20)).getStatus()))
+                    .isEqualTo(GlobalStatus.COMMITTED);
+        }
+        for (int id = 1; id <= 3; id++) {
+            assertThat(PgFixture.count(a.raw, "SELECT balance FROM account WHERE id = " + id)).isEqualTo(INITIAL - AMOUNT);
+            assertThat(PgFixture.count(b.raw, "SELECT balance FROM account WHERE id = " + id)).isEqualTo(INITIAL + AMOUNT);
+        }
+        assertConsistentAndNothingLeft();
+    }
+
+    @Test
+    void votesArrivingTogetherAreOneLocalTransactionAndADirtyBranchSaysNoForItsOwnTransactionOnly() throws Exception {
+        java.util.List<String> xids = threeTransfers();
+        PgFixture.exec(a.raw, "UPDATE account SET balance = 5 WHERE id = 2"); // not through the RM
+
+        java.util.List<BranchResult> votes = batchToBankA(BranchAction.CAN_COMMIT, xids);
+
+        assertThat(statuses(votes)).containsExactly(BranchStatus.VOTED_YES, BranchStatus.VOTED_NO, BranchStatus.VOTED_YES);
+        assertThat(votes.get(1).getReason()).contains("data changed outside the global transaction")
+                .contains("balance=5 (expected " + (INITIAL - AMOUNT) + ")");
+        assertThat(a.voted(xids.get(0))).isTrue();
+        assertThat(a.voted(xids.get(1))).as("nothing written for the dirty branch").isFalse();
+        assertThat(stamps(a, xids.get(0), xids.get(2))).as("both yes votes written by one statement").isEqualTo(1);
+
+        PgFixture.exec(a.raw, "UPDATE account SET balance = " + (INITIAL - AMOUNT) + " WHERE id = 2");
+        commitAll(xids);
+    }
+
+    @Test
+    void preCommitsArrivingTogetherAreRecordedByOneStatementBeforeAnyAnswer() throws Exception {
+        java.util.List<String> xids = threeTransfers();
+        assertThat(statuses(batchToBankA(BranchAction.CAN_COMMIT, xids))).containsOnly(BranchStatus.VOTED_YES);
+
+        java.util.List<BranchResult> preCommits = batchToBankA(BranchAction.PRE_COMMIT, xids);
+
+        assertThat(statuses(preCommits)).containsOnly(BranchStatus.PRE_COMMITTED);
+        for (String xid : xids) {
+            assertThat(a.undoStatus(xid)).as("pre-committed in bank A's database").isEqualTo(RmInternals.PRE_COMMITTED);
+        }
+        assertThat(stamps(a, xids.toArray(String[]::new))).isEqualTo(1);
+        commitAll(xids);
+    }
+
+    @Test
+    void aBranchThatFailsTheBatchIsAnsweredAloneAndCostsTheOthersNothing() throws Exception {
+        java.util.List<String> xids = threeTransfers();
+        // An undo-log row altered by hand: the batch's read of the rows fails on it.
+        PgFixture.exec(a.raw, "UPDATE undo_log SET log_status = 42 WHERE xid = '" + xids.get(1) + "'");
+
+        java.util.List<BranchResult> votes = batchToBankA(BranchAction.CAN_COMMIT, xids);
+
+        assertThat(statuses(votes)).containsExactly(BranchStatus.VOTED_YES, BranchStatus.VOTED_NO, BranchStatus.VOTED_YES);
+        assertThat(votes.get(1).getReason()).contains("unknown log_status 42");
+
+        PgFixture.exec(a.raw, "UPDATE undo_log SET log_status = " + RmInternals.THREE_PHASE + " WHERE xid = '"
+                + xids.get(1) + "'");
+        commitAll(xids);
+    }
+
+    /**
+     * The vote's write is committed without waiting for PostgreSQL's flush (nothing is promised on it);
+     * the PreCommit's is not. A deferred trigger on bank A's undo log reads the setting at COMMIT.
+     */
+    @Test
+    void aVoteDoesNotWaitForTheDatabaseFlushButAPreCommitDoes() throws Exception {
+        Assumptions.assumeTrue(databaseOf("a") == TestDb.POSTGRES, "synchronous_commit is PostgreSQL's");
+        PgFixture.exec(a.raw, "CREATE TABLE commit_setting (log_status INT, sync TEXT)");
+        PgFixture.exec(a.raw, "CREATE FUNCTION record_commit_setting() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                + " INSERT INTO commit_setting VALUES (NEW.log_status, current_setting('synchronous_commit'));"
+                + " RETURN NULL; END $$");
+        PgFixture.exec(a.raw, "CREATE CONSTRAINT TRIGGER commit_setting AFTER UPDATE ON undo_log"
+                + " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION record_commit_setting()");
+        try {
+            String xid = transfer();
+            tm.commit(xid);
+            assertThat(GlobalStatus.fromWire(awaitEnded(xid, Duration.ofSeconds(20)).getStatus()))
+                    .isEqualTo(GlobalStatus.COMMITTED);
+            assertThat(PgFixture.count(a.raw, "SELECT count(*) FROM commit_setting WHERE log_status = "
+                    + RmInternals.THREE_PHASE + " AND sync = 'off'")).as("the vote").isEqualTo(1);
+            assertThat(PgFixture.count(a.raw, "SELECT count(*) FROM commit_setting WHERE log_status = "
+                    + RmInternals.PRE_COMMITTED + " AND sync = 'on'")).as("the PreCommit").isEqualTo(1);
+            assertThat(PgFixture.count(a.raw, "SELECT count(*) FROM commit_setting")).isEqualTo(2);
+            assertConsistentAndNothingLeft();
+        } finally {
+            PgFixture.exec(a.raw, "DROP TRIGGER commit_setting ON undo_log");
+            PgFixture.exec(a.raw, "DROP FUNCTION record_commit_setting()");
+            PgFixture.exec(a.raw, "DROP TABLE commit_setting");
+        }
+    }
+
     // ---- the TC killed in each three-phase state ----
 
     @Test

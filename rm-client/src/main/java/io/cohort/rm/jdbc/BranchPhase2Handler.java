@@ -3,6 +3,7 @@ package io.cohort.rm.jdbc;
 import io.cohort.client.BranchCommandHandler;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.TraceKeys;
+import io.cohort.protocol.v1.BranchAction;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.micrometer.observation.Observation;
@@ -10,8 +11,10 @@ import io.micrometer.observation.ObservationRegistry;
 import io.micrometer.observation.transport.Kind;
 import io.micrometer.observation.transport.ReceiverContext;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.function.Function;
 import org.slf4j.Logger;
@@ -58,39 +61,91 @@ final class BranchPhase2Handler implements BranchCommandHandler {
         this.observations = observations;
     }
 
+    /**
+     * Answers a batch of commands, in order. The CanCommits of one resource are answered together in
+     * one local transaction ({@link LocalBranches#voteAll}), and so are its PreCommits
+     * ({@link LocalBranches#preCommitAll}); every other command, and a group of one, is done alone.
+     */
     @Override
     public List<BranchResult> handle(List<BranchCommand> commands) {
-        List<BranchResult> results = new ArrayList<>(commands.size());
-        for (BranchCommand command : commands) {
-            try {
-                results.add(handle(command));
-            } catch (RuntimeException e) {
-                // One branch's surprise must not cost the others of the batch their answers.
-                String reason = "unexpected failure handling " + command.getAction() + ": " + e;
-                log.warn("Branch {} of {}: {}", command.getBranchId(), command.getXid(), reason, e);
-                results.add(result(command, failureFor(command), reason));
+        BranchResult[] results = new BranchResult[commands.size()];
+        if (commands.size() > 1) {
+            Map<String, List<Integer>> groups = new LinkedHashMap<>();
+            for (int i = 0; i < commands.size(); i++) {
+                BranchCommand c = commands.get(i);
+                if (c.getAction() == BranchAction.CAN_COMMIT || c.getAction() == BranchAction.PRE_COMMIT) {
+                    groups.computeIfAbsent(c.getAction() + "\n" + c.getResourceId(), k -> new ArrayList<>()).add(i);
+                }
+            }
+            for (List<Integer> group : groups.values()) {
+                if (group.size() > 1) {
+                    handleTogether(commands, group, results);
+                }
             }
         }
-        return results;
+        for (int i = 0; i < results.length; i++) {
+            if (results[i] == null) {
+                results[i] = handleGuarded(commands.get(i));
+            }
+        }
+        return List.of(results);
+    }
+
+    private BranchResult handleGuarded(BranchCommand command) {
+        try {
+            return handle(command);
+        } catch (RuntimeException e) {
+            // One branch's surprise must not cost the others of the batch their answers.
+            String reason = "unexpected failure handling " + command.getAction() + ": " + e;
+            log.warn("Branch {} of {}: {}", command.getBranchId(), command.getXid(), reason, e);
+            return result(command, failureFor(command), reason);
+        }
+    }
+
+    /** The commands at {@code indexes}, all CanCommit or all PreCommit on one resource, in one local transaction. */
+    private void handleTogether(List<BranchCommand> commands, List<Integer> indexes, BranchResult[] results) {
+        BranchCommand first = commands.get(indexes.get(0));
+        Resource resource = resources.apply(first.getResourceId());
+        if (resource == null) {
+            return; // each is answered alone, saying so
+        }
+        List<UndoLogTable.Branch> batch = new ArrayList<>(indexes.size());
+        List<Observation> traced = new ArrayList<>(indexes.size());
+        for (int i : indexes) {
+            BranchCommand c = commands.get(i);
+            batch.add(new UndoLogTable.Branch(c.getXid(), c.getBranchId()));
+            if (!observations.isNoop()) {
+                traced.add(startObservation(c));
+            }
+        }
+        List<LocalBranches.Answer> answers;
+        try {
+            answers = first.getAction() == BranchAction.CAN_COMMIT ? branches.voteAll(resource, batch)
+                    : branches.preCommitAll(resource, batch);
+        } catch (RuntimeException e) {
+            log.warn("{} of {} branches on {} (first: branch {} of {}) failed together; each is taken alone: {}",
+                    first.getAction(), batch.size(), first.getResourceId(), first.getBranchId(), first.getXid(), e.toString());
+            traced.forEach(Observation::stop);
+            return;
+        }
+        for (int j = 0; j < indexes.size(); j++) {
+            BranchCommand c = commands.get(indexes.get(j));
+            LocalBranches.Answer answer = answers.get(j);
+            BranchResult result = result(c, answer.status(), answer.reason()).toBuilder()
+                    .setDecidedByRm(answer.decidedByRm()).build();
+            results[indexes.get(j)] = result;
+            if (!traced.isEmpty()) {
+                traced.get(j).lowCardinalityKeyValue(TraceKeys.OUTCOME,
+                        answer.status().name().toLowerCase(Locale.ROOT)).stop();
+            }
+        }
     }
 
     BranchResult handle(BranchCommand command) {
         if (observations.isNoop()) {
             return handleUntraced(command);
         }
-        ReceiverContext<BranchCommand> context = new ReceiverContext<>(
-                (carrier, key) -> carrier.getTraceContextMap().get(key), Kind.CONSUMER);
-        context.setCarrier(command);
-        context.setRemoteServiceName("cohort-tc");
-        String action = command.getAction().name().toLowerCase(Locale.ROOT);
-        Observation observation = Observation.createNotStarted(TraceKeys.RM_BRANCH_COMMAND, () -> context, observations)
-                .contextualName("cohort branch " + action)
-                .lowCardinalityKeyValue(TraceKeys.ACTION, action)
-                .lowCardinalityKeyValue(TraceKeys.RESOURCE_ID, command.getResourceId())
-                .lowCardinalityKeyValue(TraceKeys.OUTCOME, "unknown")
-                .highCardinalityKeyValue(TraceKeys.XID, command.getXid())
-                .highCardinalityKeyValue(TraceKeys.BRANCH_ID, Long.toString(command.getBranchId()))
-                .start();
+        Observation observation = startObservation(command);
         try (Observation.Scope scope = observation.openScope()) {
             BranchResult result = handleUntraced(command);
             // The branch status as the TC's send span names it (PHASE2_COMMITTED, not the wire's BRANCH_ prefix).
@@ -103,6 +158,23 @@ final class BranchPhase2Handler implements BranchCommandHandler {
         } finally {
             observation.stop();
         }
+    }
+
+    /** The command's span, started: the child of the TC's span that sent it (its trace_context). */
+    private Observation startObservation(BranchCommand command) {
+        ReceiverContext<BranchCommand> context = new ReceiverContext<>(
+                (carrier, key) -> carrier.getTraceContextMap().get(key), Kind.CONSUMER);
+        context.setCarrier(command);
+        context.setRemoteServiceName("cohort-tc");
+        String action = command.getAction().name().toLowerCase(Locale.ROOT);
+        return Observation.createNotStarted(TraceKeys.RM_BRANCH_COMMAND, () -> context, observations)
+                .contextualName("cohort branch " + action)
+                .lowCardinalityKeyValue(TraceKeys.ACTION, action)
+                .lowCardinalityKeyValue(TraceKeys.RESOURCE_ID, command.getResourceId())
+                .lowCardinalityKeyValue(TraceKeys.OUTCOME, "unknown")
+                .highCardinalityKeyValue(TraceKeys.XID, command.getXid())
+                .highCardinalityKeyValue(TraceKeys.BRANCH_ID, Long.toString(command.getBranchId()))
+                .start();
     }
 
     private BranchResult handleUntraced(BranchCommand command) {

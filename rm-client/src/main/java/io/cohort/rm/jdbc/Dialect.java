@@ -188,6 +188,14 @@ interface Dialect {
         return null;
     }
 
+    /**
+     * A statement that lets the connection's transaction commit without waiting for its flush to
+     * disk (the server still writes it, in log order), or null where one transaction cannot ask that.
+     */
+    default String commitWithoutFlushWait() {
+        return null;
+    }
+
     /** Whether the exception is a unique-key violation. */
     boolean isUniqueViolation(SQLException e);
 

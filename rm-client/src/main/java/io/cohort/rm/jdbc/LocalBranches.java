@@ -3,6 +3,10 @@ package io.cohort.rm.jdbc;
 import io.cohort.protocol.BranchStatus;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
@@ -55,7 +59,18 @@ final class LocalBranches {
 
     // ---- commands from the TC ----
 
-    /** CanCommit: yes only with an undo log, not rolled back, and the rows still holding the after images. */
+    /**
+     * CanCommit: yes only with an undo log, not rolled back, and the rows still holding the after images.
+     *
+     * <p>voteDurability: the vote's write (the termination timer's stamp, and a two-phase row learning it
+     * is three-phase) is committed without waiting for the database's flush where it can
+     * ({@link UndoLogTable#commitWithoutFlushWait}): what a yes promises, the branch's committed data
+     * and undo log, was made durable by phase 1, and the check is a read. A database crash that loses
+     * the write leaves the row as before the vote: an older stamp (the RM, hearing nothing, asks a TC
+     * sooner, and rolls back alone only when none answers, which is what it may do before PreCommit
+     * anyway), or a two-phase row, which only ever waits for the TC. PreCommit, which the RM acts on
+     * alone, waits for the flush before it is answered.
+     */
     Answer vote(Resource r, String xid, long branchId) {
         return inTransaction(r, xid, branchId, BranchStatus.VOTED_NO, c -> {
             UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
@@ -83,10 +98,127 @@ final class LocalBranches {
                     // A branch registered as two-phase that gets a CanCommit learns it is three-phase here.
                     r.undoLog().move(c, xid, branchId, row.status(),
                             row.status() == UndoLogStatus.TWO_PHASE ? UndoLogStatus.THREE_PHASE : row.status());
+                    r.undoLog().commitWithoutFlushWait(c); // see voteDurability
                     return Answer.of(BranchStatus.VOTED_YES, "");
                 }
             }
         });
+    }
+
+    /**
+     * CanCommit for several branches of one resource, answered as {@link #vote} answers each, in one
+     * local transaction: their undo-log rows locked by one statement, each branch's rows checked
+     * against its after images, the yes votes' rows moved by one statement, one commit. A branch
+     * that votes no (dirty, rolled back, no undo log) says no for its own transaction only: nothing
+     * of it is written. If the batch fails on a database error, each branch is voted on alone, so one
+     * branch's error cannot cost the others their yes.
+     */
+    public List<Answer> voteAll(Resource r, List<UndoLogTable.Branch> batch) {
+        if (batch.size() == 1) {
+            return List.of(vote(r, batch.get(0).xid(), batch.get(0).branchId()));
+        }
+        List<Answer> answers = inBatch(r, batch, c -> {
+            Map<UndoLogTable.Branch, UndoLogTable.Row> rows = lockAll(r, c, batch);
+            List<Answer> out = new ArrayList<>(batch.size());
+            Map<UndoLogStatus, List<UndoLogTable.Branch>> moves = new EnumMap<>(UndoLogStatus.class);
+            Map<UndoLogStatus, List<UndoLogStatus>> froms = new EnumMap<>(UndoLogStatus.class);
+            for (UndoLogTable.Branch b : batch) {
+                UndoLogTable.Row row = rows.get(b);
+                if (row == null) {
+                    out.add(Answer.of(BranchStatus.VOTED_NO, "no undo log: phase 1 of this branch never committed locally"));
+                    continue;
+                }
+                switch (row.status()) {
+                    case ROLLBACK_MARKER -> out.add(Answer.of(BranchStatus.VOTED_NO, "the branch was rolled back already"));
+                    case ROLLED_BACK_ALONE -> out.add(Answer.of(BranchStatus.VOTED_NO, "rolled back by this RM on its own: "
+                            + r.undoLog().decisionReason(c, b.xid(), b.branchId())));
+                    case COMMITTED_ALONE -> out.add(Answer.of(BranchStatus.VOTED_YES, "committed by this RM on its own"));
+                    default -> {
+                        String dirty = r.images().verifyAfterImages(c, row.rollbackInfo());
+                        if (dirty != null) {
+                            log.error("Branch {} of {} votes no: {}", b.branchId(), b.xid(), dirty);
+                            out.add(Answer.of(BranchStatus.VOTED_NO, "data changed outside the global transaction: " + dirty));
+                            continue;
+                        }
+                        // A branch registered as two-phase that gets a CanCommit learns it is three-phase here.
+                        UndoLogStatus to = row.status() == UndoLogStatus.TWO_PHASE ? UndoLogStatus.THREE_PHASE : row.status();
+                        moves.computeIfAbsent(to, k -> new ArrayList<>()).add(b);
+                        froms.computeIfAbsent(to, k -> new ArrayList<>()).add(row.status());
+                        out.add(Answer.of(BranchStatus.VOTED_YES, ""));
+                    }
+                }
+            }
+            for (Map.Entry<UndoLogStatus, List<UndoLogTable.Branch>> move : moves.entrySet()) {
+                r.undoLog().moveAll(c, move.getValue(), froms.get(move.getKey()), move.getKey());
+            }
+            if (!moves.isEmpty()) {
+                r.undoLog().commitWithoutFlushWait(c); // see voteDurability
+            }
+            return out;
+        });
+        if (answers == null) {
+            answers = new ArrayList<>(batch.size());
+            for (UndoLogTable.Branch b : batch) {
+                answers.add(vote(r, b.xid(), b.branchId()));
+            }
+        }
+        return answers;
+    }
+
+    /**
+     * PreCommit for several branches of one resource, answered as {@link #preCommit} answers each, in
+     * one local transaction: one statement locks their undo-log rows, one moves those waiting for it to
+     * PRE_COMMITTED, one commit makes them all durable before any answer. A database error in the
+     * batch falls back to one branch at a time.
+     */
+    public List<Answer> preCommitAll(Resource r, List<UndoLogTable.Branch> batch) {
+        if (batch.size() == 1) {
+            return List.of(preCommit(r, batch.get(0).xid(), batch.get(0).branchId()));
+        }
+        List<Answer> answers = inBatch(r, batch, c -> {
+            Map<UndoLogTable.Branch, UndoLogTable.Row> rows = lockAll(r, c, batch);
+            List<Answer> out = new ArrayList<>(batch.size());
+            List<UndoLogTable.Branch> moving = new ArrayList<>();
+            List<UndoLogStatus> from = new ArrayList<>();
+            for (UndoLogTable.Branch b : batch) {
+                UndoLogTable.Row row = rows.get(b);
+                if (row == null) {
+                    out.add(Answer.of(BranchStatus.PHASE2_COMMITTED, "no undo log left: already committed"));
+                    continue;
+                }
+                out.add(switch (row.status()) {
+                    case ROLLBACK_MARKER -> Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE,
+                            "the branch was rolled back on the TC's order; it cannot be pre-committed");
+                    case ROLLED_BACK_ALONE -> rolledBackAlone(r, c, b.xid(), b.branchId());
+                    case COMMITTED_ALONE -> committedAlone(r, c, b.xid(), b.branchId(), false);
+                    case TWO_PHASE, THREE_PHASE, PRE_COMMITTED -> {
+                        moving.add(b);
+                        from.add(row.status());
+                        yield Answer.of(BranchStatus.PRE_COMMITTED, "");
+                    }
+                });
+            }
+            r.undoLog().moveAll(c, moving, from, UndoLogStatus.PRE_COMMITTED);
+            return out;
+        });
+        if (answers == null) {
+            answers = new ArrayList<>(batch.size());
+            for (UndoLogTable.Branch b : batch) {
+                answers.add(preCommit(r, b.xid(), b.branchId()));
+            }
+        }
+        return answers;
+    }
+
+    private static Map<UndoLogTable.Branch, UndoLogTable.Row> lockAll(Resource r, Connection c,
+                                                                      List<UndoLogTable.Branch> batch) throws SQLException {
+        String[] xids = new String[batch.size()];
+        long[] ids = new long[batch.size()];
+        for (int i = 0; i < xids.length; i++) {
+            xids[i] = batch.get(i).xid();
+            ids[i] = batch.get(i).branchId();
+        }
+        return r.undoLog().lockAll(c, xids, ids);
     }
 
     /** PreCommit: records the branch as pre-committed, durably, before answering. */
@@ -348,6 +480,40 @@ final class LocalBranches {
 
     private static String key(Resource r, String xid, long branchId) {
         return r.resourceId() + '\n' + xid + '\n' + branchId;
+    }
+
+    @FunctionalInterface
+    private interface BatchWork {
+        List<Answer> run(Connection c) throws SQLException;
+    }
+
+    /**
+     * Runs {@code work} for the branches of {@code batch} in one local transaction; null (nothing of it
+     * committed) on a database error or a surprise, after which the caller takes the branches one by one.
+     */
+    private static List<Answer> inBatch(Resource r, List<UndoLogTable.Branch> batch, BatchWork work) {
+        try (Connection c = r.target().getConnection()) {
+            boolean autoCommit = c.getAutoCommit();
+            c.setAutoCommit(false);
+            try {
+                List<Answer> result = work.run(c);
+                c.commit();
+                return result;
+            } catch (SQLException | RuntimeException e) {
+                try {
+                    c.rollback();
+                } catch (SQLException ignored) {
+                    // broken connection: closing it ends the transaction
+                }
+                throw e;
+            } finally {
+                c.setAutoCommit(autoCommit);
+            }
+        } catch (SQLException | RuntimeException e) {
+            log.warn("Batch of {} branches on {} (first: branch {} of {}) failed, each is taken alone: {}", batch.size(),
+                    r.resourceId(), batch.get(0).branchId(), batch.get(0).xid(), e.toString());
+            return null;
+        }
     }
 
     /** Runs {@code work} in one local transaction; a database error becomes {@code onError} with the message. */

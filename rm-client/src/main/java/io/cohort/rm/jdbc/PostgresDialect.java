@@ -288,6 +288,12 @@ final class PostgresDialect implements Dialect {
         return statement + "; COMMIT";
     }
 
+    /** {@code synchronous_commit} for this transaction only: a crash of the server may lose it, never a later one. */
+    @Override
+    public String commitWithoutFlushWait() {
+        return "SET LOCAL synchronous_commit TO OFF";
+    }
+
     @Override
     public String millisecondsAgo() {
         return "now() - ? * interval '1 millisecond'";

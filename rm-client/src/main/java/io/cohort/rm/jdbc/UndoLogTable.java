@@ -4,9 +4,12 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.sql.Timestamp;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The one owner of the RM's rows in the application's database: the undo log ({@code undo_log}, one
@@ -45,6 +48,11 @@ final class UndoLogTable {
     /** Re-keys and sets the status of an undo log inserted before its registration was answered. */
     private final String finish;
     private final String selectForUpdate;
+    /** {@link #selectForUpdate} for many branches: the keys are appended ({@link Dialect#branchKeysIn}). */
+    private final String selectManyForUpdatePrefix;
+    /** {@link #setStatus} for many branches: the keys are appended. */
+    private final String setStatusManyPrefix;
+    private final String undoTable;
     private final String insertMarker;
     private final String delete;
     private final String deleteOldMarkers;
@@ -63,12 +71,15 @@ final class UndoLogTable {
 
     UndoLogTable(Dialect dialect, String undoTable, String decisionTable) {
         this.dialect = dialect;
+        this.undoTable = undoTable;
         String branch = " WHERE xid = ? AND branch_id = ?";
         insert = "INSERT INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created, updated)"
                 + " VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6))";
         insertThenCommit = dialect.thenCommit(insert);
         finish = "UPDATE " + undoTable + " SET branch_id = ?, log_status = ?" + branch;
         selectForUpdate = "SELECT rollback_info, log_status FROM " + undoTable + branch + " FOR UPDATE";
+        selectManyForUpdatePrefix = "SELECT xid, branch_id, rollback_info, log_status FROM " + undoTable + " WHERE ";
+        setStatusManyPrefix = "UPDATE " + undoTable + " SET log_status = ?, updated = CURRENT_TIMESTAMP(6) WHERE ";
         insertMarker = dialect.insertUnlessDuplicate(undoTable, "xid, branch_id, rollback_info, log_status, created, updated",
                 "?, ?, ?, " + UndoLogStatus.ROLLBACK_MARKER.code() + ", CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6)");
         delete = "DELETE FROM " + undoTable + branch;
@@ -208,6 +219,38 @@ final class UndoLogTable {
         }
     }
 
+    /**
+     * {@link #lock} for many branches in one statement: the rows of the branches {@code xids[i]},
+     * {@code branchIds[i]} that have one, locked until the caller's transaction ends, by branch. The
+     * rows are locked in key order, so two such calls on overlapping branches cannot deadlock.
+     *
+     * @throws UnknownStatusException for a row with a {@code log_status} no version of the RM writes
+     */
+    public Map<Branch, Row> lockAll(Connection c, String[] xids, long[] branchIds) throws SQLException {
+        Map<Branch, Row> rows = new HashMap<>();
+        if (xids.length == 0) {
+            return rows;
+        }
+        String sql = selectManyForUpdatePrefix + dialect.branchKeysIn(xids.length) + " ORDER BY xid, branch_id FOR UPDATE";
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            dialect.bindBranchKeys(c, ps, 1, xids, branchIds);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    String xid = rs.getString(1);
+                    long branchId = rs.getLong(2);
+                    int code = rs.getInt(4);
+                    UndoLogStatus status = UndoLogStatus.ofCode(code);
+                    if (status == null) {
+                        throw new UnknownStatusException("undo log of branch " + branchId + " of " + xid
+                                + " in " + undoTable + " has an unknown log_status " + code);
+                    }
+                    rows.put(new Branch(xid, branchId), new Row(rs.getBytes(3), status));
+                }
+            }
+        }
+        return rows;
+    }
+
     /** Thrown by {@link #lock} for a {@code log_status} no version of the RM writes: an altered row. */
     static final class UnknownStatusException extends SQLException {
         UnknownStatusException(String message) {
@@ -257,6 +300,57 @@ final class UndoLogTable {
             ps.setLong(next + 1, branchId);
             ps.executeUpdate();
         }
+    }
+
+    /**
+     * {@link #move} for many branches in one statement: each {@code branches[i]}, locked in this
+     * transaction and read as {@code from[i]}, moves to {@code to}, stamping {@code updated}. Not for
+     * COMMITTED_ALONE (which empties the images: one branch at a time, {@link #move}).
+     *
+     * @throws IllegalStateException if {@link UndoLogStatus#mayMoveTo} does not allow one of the moves
+     */
+    public void moveAll(Connection c, List<Branch> branches, List<UndoLogStatus> from, UndoLogStatus to)
+            throws SQLException {
+        if (to == UndoLogStatus.COMMITTED_ALONE) {
+            throw new IllegalArgumentException("a branch is committed alone one at a time (move), not in a batch");
+        }
+        String[] xids = new String[branches.size()];
+        long[] ids = new long[branches.size()];
+        for (int i = 0; i < xids.length; i++) {
+            Branch b = branches.get(i);
+            if (!from.get(i).mayMoveTo(to)) {
+                throw new IllegalStateException("undo log of branch " + b.branchId() + " of " + b.xid()
+                        + " cannot move from " + from.get(i) + " (" + from.get(i).describe() + ") to " + to + " ("
+                        + to.describe() + ")");
+            }
+            xids[i] = b.xid();
+            ids[i] = b.branchId();
+        }
+        if (xids.length == 0) {
+            return;
+        }
+        try (PreparedStatement ps = c.prepareStatement(setStatusManyPrefix + dialect.branchKeysIn(xids.length))) {
+            ps.setInt(1, to.code());
+            dialect.bindBranchKeys(c, ps, 2, xids, ids);
+            ps.executeUpdate();
+        }
+    }
+
+    /**
+     * Commits the caller's transaction without waiting for the database to flush it where the
+     * database lets one transaction do so ({@link Dialect#commitWithoutFlushWait}, sent with the COMMIT
+     * in one round trip), else plainly. Only for writes nothing is promised on: a crash of the
+     * database may lose them, and only them and what came after.
+     */
+    public void commitWithoutFlushWait(Connection c) throws SQLException {
+        String setting = dialect.commitWithoutFlushWait();
+        String sql = setting == null ? null : dialect.thenCommit(setting);
+        if (sql != null) {
+            try (Statement s = c.createStatement()) {
+                s.execute(sql);
+            }
+        }
+        c.commit(); // after the COMMIT sent with the setting the driver sends nothing
     }
 
     /** Stamps {@code updated}: the TC spoke about the branch, its three-phase termination timer restarts. */

@@ -184,20 +184,45 @@ public final class Phase2Driver {
      * 3PC: moves {@code tx} from BEGIN to PRE_COMMITTING, collects every branch's CanCommit vote and
      * logs the decision: PRE_COMMITTED when all voted yes, else ROLLBACKING. A vote not answered
      * within the vote timeout counts as no.
+     *
+     * <p>The CanCommits go out while PRE_COMMITTING is being made durable, not after: nothing is
+     * promised on it (the TM's answer waits for PRE_COMMITTED, which the log makes durable after it),
+     * and a TC that restarts without it finds the transaction in BEGIN, which, like PRE_COMMITTING
+     * after a restart, only ever ends in a rollback; a yes vote commits nothing at the RM (it would
+     * roll the branch back alone). Votes sent for a transaction whose move lost (a rollback or
+     * timeout decided first) are answered and ignored. A branch the store shows only once the move
+     * is done (a store that applies it when durable) is voted on then, before the decision.
      */
     private CompletableFuture<GlobalTransaction> vote(GlobalTransaction tx, String reason, ChangeCause cause) {
         String xid = tx.xid();
         if (!inFlight.add(xid)) { // marked before the status moves, so the recovery loop cannot abort the vote
             return CompletableFuture.completedFuture(null);
         }
-        return moves.leaveBegin(xid, GlobalStatus.PRE_COMMITTING, reason, cause).thenCompose(moved -> {
+        CompletableFuture<Boolean> leftBegin;
+        List<Branch> branches = new ArrayList<>();
+        List<CompletableFuture<BranchChannel.Outcome>> votes = new ArrayList<>();
+        try {
+            leftBegin = moves.leaveBegin(xid, GlobalStatus.PRE_COMMITTING, reason, cause);
+            if (!leftBegin.isDone()) { // a lost move completes at once: no votes for it
+                for (Branch b : store.findBranches(xid)) {
+                    branches.add(b);
+                    votes.add(voteWithTimeout(xid, b));
+                }
+            }
+        } catch (RuntimeException e) {
+            leftBegin = CompletableFuture.failedFuture(e);
+        }
+        return leftBegin.thenCompose(moved -> {
             if (!moved) {
                 return CompletableFuture.<GlobalTransaction>completedFuture(null);
             }
-            List<Branch> branches = store.findBranches(xid);
-            List<CompletableFuture<BranchChannel.Outcome>> votes = new ArrayList<>();
-            for (Branch b : branches) {
-                votes.add(voteWithTimeout(xid, b));
+            Set<Long> asked = new HashSet<>();
+            branches.forEach(b -> asked.add(b.branchId()));
+            for (Branch b : store.findBranches(xid)) {
+                if (asked.add(b.branchId())) {
+                    branches.add(b);
+                    votes.add(voteWithTimeout(xid, b));
+                }
             }
             return CompletableFuture.allOf(votes.toArray(CompletableFuture[]::new)).thenCompose(v -> {
                 String no = null;

@@ -15,9 +15,12 @@ import io.cohort.tc.coordinator.ScriptedChannel.Command;
 import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.store.RegisterResult;
+import io.cohort.tc.store.TransactionStore;
 import io.cohort.tc.store.embedded.EmbeddedStoreConfig;
 import io.cohort.tc.store.embedded.EmbeddedTransactionStore;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -67,11 +70,36 @@ class ScriptedCoordinatorTest {
     private Coordinator coordinator;
     private RecoveryLoop recovery;
 
+    /** Completes after the store made PRE_COMMITTING durable: a test that holds it sees what happens before. */
+    private volatile CompletableFuture<Void> preCommittingDurable = CompletableFuture.completedFuture(null);
+
+    /**
+     * The real store, except that a move to PRE_COMMITTING completes (says it is durable) only once
+     * the store made it durable and {@link #preCommittingDurable} completed: a slow fsync, held.
+     */
+    @SuppressWarnings("unchecked")
+    private TransactionStore gated(TransactionStore real) {
+        return (TransactionStore) Proxy.newProxyInstance(TransactionStore.class.getClassLoader(),
+                new Class<?>[] {TransactionStore.class}, (proxy, method, args) -> {
+                    Object result;
+                    try {
+                        result = method.invoke(real, args);
+                    } catch (InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                    if (method.getName().equals("transitionGlobal") && args[2] == GlobalStatus.PRE_COMMITTING) {
+                        CompletableFuture<Void> gate = preCommittingDurable;
+                        return ((CompletableFuture<Boolean>) result).thenCombine(gate, (moved, durable) -> moved);
+                    }
+                    return result;
+                });
+    }
+
     @BeforeEach
     void start() {
         store = new EmbeddedTransactionStore(new EmbeddedStoreConfig(dir, 1L << 30, false, Duration.ZERO, 4096), clock,
                 registry);
-        ScriptedTc tc = ScriptedTc.wire(store, rms, registry, clock, time, new Coordinator.Limits(1000, 1000));
+        ScriptedTc tc = ScriptedTc.wire(gated(store), rms, registry, clock, time, new Coordinator.Limits(1000, 1000));
         driver = tc.driver();
         coordinator = tc.coordinator();
         recovery = tc.recovery();
@@ -367,6 +395,40 @@ class ScriptedCoordinatorTest {
                     BranchAction.COMMIT);
         }
         assertThat(store.findGlobal(xid).orElseThrow().heuristic()).isFalse();
+    }
+
+    /**
+     * The CanCommits go out while PRE_COMMITTING is still being made durable (nothing is promised on
+     * it); the TM's answer and the PreCommits still wait for it, and for PRE_COMMITTED after it.
+     */
+    @Test
+    void theVotesGoOutWhileTheDecisionToCollectThemIsMadeDurableButNothingIsAnsweredBeforeIt() {
+        String xid = begin(TransactionProtocol.THREE_PHASE);
+        long b1 = register(xid, R1, "account:1");
+        long b2 = register(xid, R2, "account:2");
+        CompletableFuture<Void> durable = new CompletableFuture<>();
+        preCommittingDurable = durable;
+
+        CompletableFuture<GlobalTransaction> commit = coordinator.commit(xid);
+        List<Command> votes = List.of(rms.next(), rms.next());
+        assertThat(votes).extracting(Command::action).containsOnly(BranchAction.CAN_COMMIT);
+        assertThat(votes).extracting(Command::branchId).containsExactlyInAnyOrder(b1, b2);
+        votes.forEach(Command::succeed);
+        assertThat(commit).as("the TM waits for PRE_COMMITTING to be durable, then for PRE_COMMITTED").isNotDone();
+        assertThat(rms.waiting()).as("no PreCommit before the decision is durable").isEmpty();
+
+        durable.complete(null);
+        assertThat(join(commit).status()).isEqualTo(GlobalStatus.PRE_COMMITTED);
+        List<Command> preCommits = List.of(rms.next(), rms.next());
+        assertThat(preCommits).extracting(Command::action).containsOnly(BranchAction.PRE_COMMIT);
+        preCommits.forEach(Command::succeed);
+        List<Command> doCommits = List.of(rms.next(), rms.next());
+        doCommits.forEach(Command::succeed);
+        awaitSettled(xid, GlobalStatus.COMMITTED);
+        for (long b : List.of(b1, b2)) {
+            assertThat(rms.actionsFor(xid, b)).containsExactly(BranchAction.CAN_COMMIT, BranchAction.PRE_COMMIT,
+                    BranchAction.COMMIT);
+        }
     }
 
     @Test

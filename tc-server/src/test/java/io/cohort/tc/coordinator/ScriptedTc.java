@@ -2,7 +2,7 @@ package io.cohort.tc.coordinator;
 
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.tc.ManualClock;
-import io.cohort.tc.store.embedded.EmbeddedTransactionStore;
+import io.cohort.tc.store.TransactionStore;
 import io.cohort.tc.support.TcObservations;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
@@ -22,7 +22,7 @@ record ScriptedTc(Phase2Driver driver, RecoveryLoop recovery, Coordinator coordi
     static final Duration VOTE_TIMEOUT = Duration.ofSeconds(1);
     static final Duration TX_TIMEOUT = Duration.ofSeconds(30);
 
-    static ScriptedTc wire(EmbeddedTransactionStore store, ScriptedChannel rms, SimpleMeterRegistry registry,
+    static ScriptedTc wire(TransactionStore store, ScriptedChannel rms, SimpleMeterRegistry registry,
                            ManualClock clock, ManualScheduler time, Coordinator.Limits limits) {
         TcMetrics metrics = new TcMetrics(registry, store, rms);
         LockWaits lockWaits = new LockWaits(new LockWaits.Settings(100, Duration.ofMinutes(5), Duration.ofHours(1)),
