@@ -16,8 +16,8 @@ import java.util.Map;
 import java.util.StringJoiner;
 
 /**
- * PostgreSQL: catalog lookups, the one-statement UPDATE with before and after images (a
- * data-modifying CTE), RETURNING for INSERT and DELETE, and the undo-log SQL.
+ * PostgreSQL: catalog lookups, the one-statement UPDATE with before and after images (an UPDATE
+ * joined to a locking sub-select), RETURNING for INSERT and DELETE, and the undo-log SQL.
  */
 public final class PostgresDialect implements Dialect {
 
