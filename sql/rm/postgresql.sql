@@ -14,19 +14,25 @@
 --   5 = 3PC branch this RM committed on its own: rollback_info is emptied; the row stays so that
 --       a later rollback is refused with a clear reason instead of answered "done".
 -- updated = the last word from the TC about the branch (3PC: the termination timer counts from it).
+-- Keyed by (xid, branch_id) alone: every row is written once and deleted soon, and each index is
+-- work on every branch (an older table's id column and its index are dropped below).
 CREATE TABLE IF NOT EXISTS undo_log (
-    id            BIGSERIAL    PRIMARY KEY,
     xid           VARCHAR(128) NOT NULL,
     branch_id     BIGINT       NOT NULL,
     rollback_info BYTEA        NOT NULL,
     log_status    SMALLINT     NOT NULL,
     created       TIMESTAMPTZ  NOT NULL DEFAULT now(),
     updated       TIMESTAMPTZ  NOT NULL DEFAULT now(),
-    CONSTRAINT ux_undo_log_branch UNIQUE (xid, branch_id)
+    CONSTRAINT ux_undo_log_branch PRIMARY KEY (xid, branch_id)
 );
 ALTER TABLE undo_log ADD COLUMN IF NOT EXISTS updated TIMESTAMPTZ NOT NULL DEFAULT now();
--- Marker clean-up deletes old markers by age.
-CREATE INDEX IF NOT EXISTS ix_undo_log_created ON undo_log (created);
+-- Upgrade: the surrogate id (read by no version of the RM) goes with its index and sequence; the
+-- unique (xid, branch_id) of such a table identifies its rows to logical replication.
+ALTER TABLE undo_log DROP COLUMN IF EXISTS id;
+ALTER TABLE undo_log REPLICA IDENTITY USING INDEX ux_undo_log_branch;
+-- Marker clean-up deletes old markers by age; two- and three-phase rows never enter this index.
+DROP INDEX IF EXISTS ix_undo_log_created;
+CREATE INDEX IF NOT EXISTS ix_undo_log_markers ON undo_log (created) WHERE log_status = 1;
 -- The 3PC termination scan looks only at three-phase rows; two-phase rows never enter this index.
 CREATE INDEX IF NOT EXISTS ix_undo_log_three_phase ON undo_log (updated) WHERE log_status >= 2;
 

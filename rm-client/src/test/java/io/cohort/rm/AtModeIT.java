@@ -24,6 +24,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Named;
@@ -264,6 +268,49 @@ class AtModeIT extends AtModeSuite {
     }
 
     // ---- dirty writes, idempotence, empty rollback ----
+
+    /**
+     * The image-taking UPDATE waits on a row a local transaction holds: it must take the before image
+     * from the row as that transaction committed it (not as the statement's snapshot saw it) and
+     * recheck its WHERE against it, so a global rollback restores what the local writer wrote, and a
+     * row the writer moved out of the WHERE is neither changed nor in the undo log.
+     */
+    @Test
+    void anUpdateThatWaitedForALocalWriterTakesItsImagesFromTheRowAsCommitted() throws Exception {
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (Connection local = raw.getConnection()) {
+            local.setAutoCommit(false);
+            try (Statement s = local.createStatement()) {
+                s.executeUpdate("UPDATE account SET balance = 777, version = 5 WHERE id = 1");
+                s.executeUpdate("UPDATE account SET version = 9 WHERE id = 2");
+            }
+            String xid = begin();
+            Future<?> global = pool.submit(() -> {
+                runInGlobal(xid, c -> c.createStatement()
+                        .executeUpdate("UPDATE account SET balance = balance + 1 WHERE id IN (1, 2) AND version <> 9"), true);
+                return null;
+            });
+            // Deadline: the RM's statement reaches the server within its connection's setup; 30 s is far beyond.
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    + " AND wait_event_type = 'Lock' AND query LIKE '%cohort_before%'") == 0) {
+                assertThat(global.isDone()).as("the global UPDATE waits for the local writer's row lock").isFalse();
+                assertThat(System.nanoTime()).as("the global UPDATE blocked on the row lock within 30 s").isLessThan(deadline);
+                Thread.onSpinWait();
+            }
+            local.commit();
+            global.get(30, TimeUnit.SECONDS);
+            assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 778 AND version = 5")).isEqualTo(1);
+            assertThat(count("SELECT count(*) FROM account WHERE id = 2 AND balance = 200.50 AND version = 9")).isEqualTo(1);
+
+            assertThat(tc.rollbackAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.ROLLBACKED);
+            assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND balance = 777 AND version = 5")).isEqualTo(1);
+            assertThat(count("SELECT count(*) FROM account WHERE id = 2 AND balance = 200.50 AND version = 9")).isEqualTo(1);
+            assertThat(count("SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
+        } finally {
+            pool.shutdownNow();
+        }
+    }
 
     @Test
     void anUndoLogThatCannotBeAppliedFailsOnlyItsOwnBranchAndTheRestOfTheBatchIsAnswered() throws Exception {

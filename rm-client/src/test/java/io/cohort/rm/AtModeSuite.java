@@ -483,7 +483,7 @@ abstract class AtModeSuite {
     List<Long> undoBranches(String xid) throws SQLException {
         List<Long> out = new ArrayList<>();
         try (Connection c = raw.getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT branch_id FROM undo_log WHERE xid = ? ORDER BY id")) {
+             PreparedStatement ps = c.prepareStatement("SELECT branch_id FROM undo_log WHERE xid = ? ORDER BY created, branch_id")) {
             ps.setString(1, xid);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {

@@ -70,9 +70,10 @@ interface Dialect {
     }
 
     /**
-     * One statement that locks the rows the UPDATE matches, updates exactly those, and returns the
-     * before image (first column 0) and the after image (first column 1), or null when the
-     * database cannot. Parameters: the WHERE condition's first, then the SET list's.
+     * One statement that locks the rows the UPDATE matches, updates exactly those, and returns one
+     * row per updated row: its before image ({@link #imageList}) then its after image; or null when
+     * the database cannot. Parameters in the statement's own order: the SET list's, then the WHERE
+     * condition's.
      */
     String updateWithImages(SqlPlan.Update plan, TableMeta meta);
 

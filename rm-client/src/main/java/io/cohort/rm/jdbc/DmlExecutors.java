@@ -15,7 +15,7 @@ import java.util.StringJoiner;
  *   <li>INSERT: the statement itself {@code RETURNING} every column is the after image (1 statement);</li>
  *   <li>DELETE: the statement {@code RETURNING} every column is the before image (1 statement);</li>
  *   <li>UPDATE: the dialect's one-statement lock + update + images where it has one (PostgreSQL's
- *       data-modifying CTE); with a RETURNING clause of its own, the classic before-image
+ *       UPDATE joined to a locking sub-select, returning both images); with a RETURNING clause of its own, the classic before-image
  *       {@code SELECT ... FOR UPDATE} followed by the UPDATE returning the after image (2 statements).</li>
  * </ul>
  * Databases without RETURNING (MySQL, MariaDB) read the images around the statement instead
@@ -85,24 +85,18 @@ final class DmlExecutors {
         if (!ctx.resource().dialect().hasReturning()) {
             return AroundExecutors.update(ctx, plan, inv, meta);
         }
-        String cte = plan.hasReturning() ? null : ctx.resource().rewritten("U:" + plan.sql(),
+        String oneStatement = plan.hasReturning() ? null : ctx.resource().rewritten("U:" + plan.sql(),
                 () -> ctx.resource().dialect().updateWithImages(plan, meta));
         List<String[]> before = new ArrayList<>();
         List<String[]> after = new ArrayList<>();
         ResultSet callerRows = null;
-        if (cte != null) {
-            int[] mapping = new int[plan.whereParams() + plan.setParams()];
-            for (int i = 0; i < plan.whereParams(); i++) {
-                mapping[i] = plan.setParams() + 1 + i;
-            }
-            for (int i = 0; i < plan.setParams(); i++) {
-                mapping[plan.whereParams() + i] = 1 + i;
-            }
-            try (PreparedStatement ps = ctx.raw().prepareStatement(cte)) {
-                ExecContext.bind(ps, inv.params(), mapping);
+        if (oneStatement != null) {
+            try (PreparedStatement ps = ctx.raw().prepareStatement(oneStatement)) {
+                ExecContext.bind(ps, inv.params(), ExecContext.range(1, plan.setParams() + plan.whereParams()));
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
-                        (rs.getInt(1) == 0 ? before : after).add(ExecContext.row(rs, meta, 1));
+                        before.add(ExecContext.row(rs, meta, 0));
+                        after.add(ExecContext.row(rs, meta, meta.columns().size()));
                     }
                 }
             }

@@ -12,8 +12,8 @@ import java.util.Map;
 import java.util.StringJoiner;
 
 /**
- * PostgreSQL: catalog lookups, the one-statement UPDATE with before and after images (a
- * data-modifying CTE), RETURNING for INSERT and DELETE, and the undo-log SQL.
+ * PostgreSQL: catalog lookups, the one-statement UPDATE with before and after images (an UPDATE
+ * joined to a locking sub-select), RETURNING for INSERT and DELETE, and the undo-log SQL.
  */
 final class PostgresDialect implements Dialect {
 
@@ -174,23 +174,36 @@ final class PostgresDialect implements Dialect {
     }
 
     /**
-     * {@code WITH b AS (SELECT cols FROM t WHERE w FOR UPDATE),
-     *  u AS (UPDATE t SET s WHERE (pk) IN (SELECT pk FROM b) RETURNING cols)
-     *  SELECT 0, cols FROM b UNION ALL SELECT 1, cols FROM u}.
-     * All parts share one snapshot, so b is the before image and u the after image; the UPDATE
-     * touches exactly the rows b locked (it can only reach a row after b emitted, hence locked,
-     * it). Unqualified names in the sub-select resolve to b, the outer ones to the target table.
+     * {@code UPDATE t SET s FROM (SELECT cols FROM t WHERE w FOR UPDATE) AS cohort_before(cohort_c0, ...)
+     * WHERE (pk) = (cohort_before.cohort_ck, ...) RETURNING <before image from cohort_before>, <after image>}:
+     * one row per updated row, its before image then its after image. The sub-select locks the rows
+     * the application's WHERE matches and reads them as locked (a row another transaction changed
+     * meanwhile is read again, as it now is, and must still match); the UPDATE joins exactly those
+     * rows by primary key, so it changes exactly the rows whose before image it returns, each once.
+     * The sub-select's columns are renamed so that unqualified names in the SET list and RETURNING
+     * resolve to the target table alone. Parameters stay in the statement's order (SET, then WHERE).
+     * Measured against the data-modifying CTE it replaces ({@code WITH b AS (... FOR UPDATE), u AS
+     * (UPDATE ... WHERE pk IN (SELECT pk FROM b) RETURNING ...) SELECT ... UNION ALL ...}), it costs
+     * the server less per statement (README, "The RM's SQL path").
      */
     @Override
     public String updateWithImages(SqlPlan.Update plan, TableMeta meta) {
-        String cols = columnList(meta);
-        String keys = keyList(meta);
-        String images = imageList(meta);
-        return "WITH cohort_before AS (SELECT " + cols + " FROM " + plan.tableClause()
-                + (plan.where() == null ? "" : " WHERE " + plan.where()) + " FOR UPDATE), "
-                + "cohort_after AS (UPDATE " + plan.tableClause() + " SET " + plan.setClause()
-                + " WHERE (" + keys + ") IN (SELECT " + keys + " FROM cohort_before) RETURNING " + cols + ") "
-                + "SELECT 0, " + images + " FROM cohort_before UNION ALL SELECT 1, " + images + " FROM cohort_after";
+        List<ColumnMeta> columns = meta.columns();
+        StringJoiner renamed = new StringJoiner(", ", "(", ")");
+        List<ColumnMeta> before = new ArrayList<>(columns.size());
+        for (int i = 0; i < columns.size(); i++) {
+            ColumnMeta c = columns.get(i);
+            renamed.add("cohort_c" + i);
+            before.add(new ColumnMeta("cohort_c" + i, c.type(), c.sqlType(), c.generated()));
+        }
+        StringJoiner lockedKeys = new StringJoiner(", ", "(", ")");
+        for (int k : meta.primaryKeyIndexes()) {
+            lockedKeys.add("cohort_before.cohort_c" + k);
+        }
+        return "UPDATE " + plan.tableClause() + " SET " + plan.setClause() + " FROM (SELECT " + columnList(meta)
+                + " FROM " + plan.tableClause() + (plan.where() == null ? "" : " WHERE " + plan.where())
+                + " FOR UPDATE) AS cohort_before" + renamed + " WHERE (" + keyList(meta) + ") = " + lockedKeys
+                + " RETURNING " + imageList(before, "cohort_before") + ", " + imageList(meta);
     }
 
     @Override

@@ -98,6 +98,49 @@ class CohortRmAutoConfigurationIT {
         }
     }
 
+    /** The script upgrades the previous release's undo_log in place: its rows kept, its surrogate id and by-age index gone. */
+    @Test
+    void schemaInitializeShouldUpgradeAnOlderUndoLogInPlace() throws Exception {
+        String url = TestPostgres.get().createDatabase("rm_boot_schema_upgrade");
+        TestPostgres pg = TestPostgres.get();
+        try (Connection c = java.sql.DriverManager.getConnection(url, pg.user(), pg.password()); Statement s = c.createStatement()) {
+            s.execute("""
+                    CREATE TABLE undo_log (
+                        id            BIGSERIAL    PRIMARY KEY,
+                        xid           VARCHAR(128) NOT NULL,
+                        branch_id     BIGINT       NOT NULL,
+                        rollback_info BYTEA        NOT NULL,
+                        log_status    SMALLINT     NOT NULL,
+                        created       TIMESTAMPTZ  NOT NULL DEFAULT now(),
+                        updated       TIMESTAMPTZ  NOT NULL DEFAULT now(),
+                        CONSTRAINT ux_undo_log_branch UNIQUE (xid, branch_id));
+                    CREATE INDEX ix_undo_log_created ON undo_log (created);
+                    CREATE INDEX ix_undo_log_three_phase ON undo_log (updated) WHERE log_status >= 2;
+                    INSERT INTO undo_log (xid, branch_id, rollback_info, log_status) VALUES ('old:1', 7, '', 1);
+                    """);
+        }
+        runner(url).withPropertyValues("cohort.rm.schema.initialize=true").run(context -> {
+            assertThat(context).hasNotFailed();
+            DataSource ds = context.getBean(DataSource.class);
+            assertAGlobalRollbackUndoesAWrite(context.getBean(TcClient.class), ds);
+        });
+        try (Connection c = java.sql.DriverManager.getConnection(url, pg.user(), pg.password()); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("""
+                     SELECT (SELECT count(*) FROM pg_attribute WHERE attrelid = 'undo_log'::regclass AND attname = 'id'
+                               AND NOT attisdropped),
+                            (SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY indexrelid::regclass::text)
+                               FROM pg_index WHERE indrelid = 'undo_log'::regclass),
+                            (SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'undo_log'::regclass
+                               AND indisreplident),
+                            (SELECT count(*) FROM undo_log WHERE xid = 'old:1' AND branch_id = 7 AND log_status = 1)""")) {
+            rs.next();
+            assertThat(rs.getLong(1)).as("id column left").isZero();
+            assertThat(rs.getString(2)).isEqualTo("ix_undo_log_markers,ix_undo_log_three_phase,ux_undo_log_branch");
+            assertThat(rs.getString(3)).as("replica identity").isEqualTo("ux_undo_log_branch");
+            assertThat(rs.getLong(4)).as("the marker kept").isEqualTo(1);
+        }
+    }
+
     @Test
     void schemaInitializeWithCustomTableNamesShouldFailTheStartSayingWhatToDo() throws Exception {
         String url = TestPostgres.get().createDatabase("rm_boot_schema_custom");
