@@ -25,6 +25,7 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -86,6 +87,17 @@ public final class BranchDispatcher implements BranchChannel {
 
     /** A command is the same as another when it asks the same of the same branch. */
     private record CommandKey(String xid, long branchId, BranchAction action) {
+        // Written out, as RowKey's: looked up for every command sent and answered.
+        @Override
+        public boolean equals(Object o) {
+            return this == o || o instanceof CommandKey k && branchId == k.branchId && action == k.action
+                    && Objects.equals(xid, k.xid);
+        }
+
+        @Override
+        public int hashCode() {
+            return (Objects.hashCode(xid) * 31 + Long.hashCode(branchId)) * 31 + Objects.hashCode(action);
+        }
     }
 
     /**

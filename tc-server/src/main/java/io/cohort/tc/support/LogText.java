@@ -23,6 +23,9 @@ public final class LogText {
             return "null";
         }
         int end = Math.min(value.length(), maxLength);
+        if (end == value.length() && !needsEscape(value)) {
+            return value; // the common case (every call's XID goes through here): nothing to copy
+        }
         StringBuilder out = new StringBuilder(end + 16);
         for (int i = 0; i < end; i++) {
             char c = value.charAt(i);
@@ -44,5 +47,15 @@ public final class LogText {
             out.append("...(").append(value.length()).append(" chars)");
         }
         return out.toString();
+    }
+
+    private static boolean needsEscape(String value) {
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            if (c == '\\' || Character.isISOControl(c) || c == '\u2028' || c == '\u2029') {
+                return true;
+            }
+        }
+        return false;
     }
 }
