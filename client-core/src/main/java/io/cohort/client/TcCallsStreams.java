@@ -13,6 +13,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -141,6 +142,37 @@ final class TcCallsStreams implements AutoCloseable {
             } catch (ExecutionException e) {
                 throw (StatusRuntimeException) e.getCause();
             }
+            return checked(answer);
+        }
+
+        /**
+         * As {@link #await}, without blocking the caller (a reactive one): completes with the answer or
+         * with the {@link StatusRuntimeException} {@code await} would throw. It completes on the thread that
+         * received the answer (gRPC's network thread) or on the JDK's timer thread: a caller must not block there.
+         */
+        CompletableFuture<ReplyFrame> answer(long deadlineMs) {
+            CompletableFuture<ReplyFrame> answer = new CompletableFuture<>();
+            reply.orTimeout(deadlineMs, TimeUnit.MILLISECONDS).whenComplete((frame, failure) -> {
+                Throwable cause = failure instanceof CompletionException ? failure.getCause() : failure;
+                if (cause instanceof TimeoutException) {
+                    lane.cancel(this);
+                    answer.completeExceptionally(Status.DEADLINE_EXCEEDED.withDescription("no answer on the Calls "
+                            + "stream within the deadline of " + deadlineMs + " ms").asRuntimeException());
+                } else if (cause != null) {
+                    answer.completeExceptionally(cause);
+                } else {
+                    try {
+                        answer.complete(checked(frame));
+                    } catch (StatusRuntimeException refused) {
+                        answer.completeExceptionally(refused);
+                    }
+                }
+            });
+            return answer;
+        }
+
+        /** The answer, or the TC's refusal as the status and trailer the unary call would have failed with. */
+        private static ReplyFrame checked(ReplyFrame answer) {
             if (answer.getReplyCase() == ReplyFrame.ReplyCase.ERROR) {
                 var error = answer.getError();
                 Metadata trailers = new Metadata();
