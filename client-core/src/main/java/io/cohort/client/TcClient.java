@@ -28,7 +28,6 @@ import io.github.resilience4j.core.IntervalFunction;
 import io.github.resilience4j.retry.Retry;
 import io.github.resilience4j.retry.RetryConfig;
 import io.grpc.ClientInterceptor;
-import io.grpc.ClientInterceptors;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
@@ -124,8 +123,7 @@ public final class TcClient implements AutoCloseable {
         this.stub = tracing.enabled() ? plain.withInterceptors(tracing.interceptor()) : plain;
         var plainAsync = TransactionCoordinatorGrpc.newStub(channel).withInterceptors(auth);
         this.asyncStub = tracing.enabled() ? plainAsync.withInterceptors(tracing.interceptor()) : plainAsync;
-        this.streams = config.callsStream() ? new TcCallsStreams(ClientInterceptors.intercept(channel, auth),
-                config.address(), TcCallsStreams.streamsFor(config)) : null;
+        this.streams = config.callsStream() ? TcCallsStreams.open(channel, auth, config) : null;
         this.retry = Retry.of("cohort-tc", RetryConfig.custom()
                 .maxAttempts(config.retryAttempts())
                 .intervalFunction(IntervalFunction.ofExponentialBackoff(config.retryBackoff(), 2.0))
