@@ -292,7 +292,13 @@ public final class TcClient implements AutoCloseable {
         }
         long start = System.nanoTime();
         CompletableFuture<Void> done = new CompletableFuture<>();
-        beginAsync(request).whenComplete((answer, failure) -> {
+        CompletableFuture<BeginResponse> sent;
+        try {
+            sent = beginAsync(request);
+        } catch (RuntimeException e) { // not sent (a closing client): the breaker's permission is given back
+            sent = CompletableFuture.failedFuture(e);
+        }
+        sent.whenComplete((answer, failure) -> {
             long nanos = System.nanoTime() - start;
             Throwable cause = failure instanceof CompletionException ? failure.getCause() : failure;
             if (cause == null) {
