@@ -8,11 +8,17 @@ import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
 import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
+import io.grpc.ClientInterceptors;
+import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -30,9 +36,11 @@ import org.slf4j.LoggerFactory;
  * calls behave exactly as unary calls. A stream that breaks fails its calls in flight with
  * UNAVAILABLE, as a lost connection fails unary calls, and is reopened by the next call.
  *
- * <p>The streams are opened on the client's channel, so the round-robin balancer places them: one
- * per listed replica spreads them over the replicas, and a reopened stream goes to a replica that
- * is connected.
+ * <p>With several replicas (a list, or a name such as {@code dns:///} over several) each stream has a
+ * channel of its own that prefers one replica ({@link LaneLoadBalancer}): stream {@code i} goes to
+ * replica {@code i mod n} of the sorted addresses while it answers, else to the next one that does.
+ * On the client's one round-robin channel every stream opened at start went to the replica that
+ * connected first.
  */
 final class TcCallsStreams implements AutoCloseable {
 
@@ -40,21 +48,41 @@ final class TcCallsStreams implements AutoCloseable {
     /** Wait before reopening a stream that failed before the TC greeted it (refused, or no TC). */
     private static final long REOPEN_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
 
-    private final Channel channel;
     private final String address;
     private final Lane[] lanes;
+    /** The lanes' own channels, shut down with the streams (none when one lane uses the client's channel). */
+    private final List<ManagedChannel> ownChannels;
     private final AtomicInteger next = new AtomicInteger();
     private final AtomicLong callIds = new AtomicLong();
     private volatile boolean unsupported;
     private volatile boolean closed;
 
-    /** {@code channel} carries the auth headers, not the tracing interceptor: traces travel per frame. */
-    TcCallsStreams(Channel channel, String address, int streams) {
-        this.channel = channel;
+    /**
+     * The streams of a client: one lane on the client's own {@code shared} channel when there is one
+     * TC address; else {@link #streamsFor} lanes, each on a channel of its own that prefers another
+     * replica ({@link TcChannels#openLane}). Each channel carries the {@code auth} headers, not the
+     * tracing interceptor: traces travel per frame.
+     */
+    static TcCallsStreams open(ManagedChannel shared, ClientInterceptor auth, TcClientConfig config) {
+        int count = streamsFor(config);
+        Channel[] channels = new Channel[count];
+        List<ManagedChannel> own = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            ManagedChannel channel = count == 1 ? shared : TcChannels.openLane(config.addresses(), config.tls(), i);
+            if (channel != shared) {
+                own.add(channel);
+            }
+            channels[i] = ClientInterceptors.intercept(channel, auth);
+        }
+        return new TcCallsStreams(channels, own, config.address());
+    }
+
+    private TcCallsStreams(Channel[] channels, List<ManagedChannel> ownChannels, String address) {
         this.address = address;
-        this.lanes = new Lane[Math.max(1, streams)];
+        this.ownChannels = ownChannels;
+        this.lanes = new Lane[channels.length];
         for (int i = 0; i < lanes.length; i++) {
-            lanes[i] = new Lane();
+            lanes[i] = new Lane(channels[i]);
         }
     }
 
@@ -107,6 +135,9 @@ final class TcCallsStreams implements AutoCloseable {
         for (Lane lane : lanes) {
             lane.shutdown();
         }
+        for (ManagedChannel channel : ownChannels) {
+            channel.shutdown(); // the half-closed streams end as the TC finishes them
+        }
     }
 
     /** One call in flight on a stream. */
@@ -141,6 +172,37 @@ final class TcCallsStreams implements AutoCloseable {
             } catch (ExecutionException e) {
                 throw (StatusRuntimeException) e.getCause();
             }
+            return checked(answer);
+        }
+
+        /**
+         * As {@link #await}, without blocking the caller (a reactive one): completes with the answer or
+         * with the {@link StatusRuntimeException} {@code await} would throw. It completes on the thread that
+         * received the answer (gRPC's network thread) or on the JDK's timer thread: a caller must not block there.
+         */
+        CompletableFuture<ReplyFrame> answer(long deadlineMs) {
+            CompletableFuture<ReplyFrame> answer = new CompletableFuture<>();
+            reply.orTimeout(deadlineMs, TimeUnit.MILLISECONDS).whenComplete((frame, failure) -> {
+                Throwable cause = failure instanceof CompletionException ? failure.getCause() : failure;
+                if (cause instanceof TimeoutException) {
+                    lane.cancel(this);
+                    answer.completeExceptionally(Status.DEADLINE_EXCEEDED.withDescription("no answer on the Calls "
+                            + "stream within the deadline of " + deadlineMs + " ms").asRuntimeException());
+                } else if (cause != null) {
+                    answer.completeExceptionally(cause);
+                } else {
+                    try {
+                        answer.complete(checked(frame));
+                    } catch (StatusRuntimeException refused) {
+                        answer.completeExceptionally(refused);
+                    }
+                }
+            });
+            return answer;
+        }
+
+        /** The answer, or the TC's refusal as the status and trailer the unary call would have failed with. */
+        private static ReplyFrame checked(ReplyFrame answer) {
             if (answer.getReplyCase() == ReplyFrame.ReplyCase.ERROR) {
                 var error = answer.getError();
                 Metadata trailers = new Metadata();
@@ -157,11 +219,16 @@ final class TcCallsStreams implements AutoCloseable {
 
     /** One stream: idle, opening (started, not yet greeted by the TC), or open. */
     private final class Lane {
+        private final Channel channel;
         private final Map<Long, Pending> inFlight = new ConcurrentHashMap<>();
         private ClientCall<CallFrame, ReplyFrame> call; // guarded by this
         private boolean open; // guarded by this: the TC greeted the stream
         private int maxFrameBytes; // guarded by this: the largest frame the TC accepts (0: not said)
         private long notBeforeNanos; // guarded by this: when a failed stream may be reopened
+
+        Lane(Channel channel) {
+            this.channel = channel;
+        }
 
         Pending trySend(CallFrame.Builder frame) {
             long id = callIds.incrementAndGet();

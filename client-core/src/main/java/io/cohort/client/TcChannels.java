@@ -34,16 +34,34 @@ final class TcChannels {
      */
     static ManagedChannel open(List<String> addresses, String singleAddress, TcTls tls, String hostName,
                                boolean onNetworkThreads) {
+        return open(addresses, singleAddress, tls, hostName, onNetworkThreads, -1);
+    }
+
+    /**
+     * The channel of one Calls stream, {@code lane}: over every listed (or resolved) replica like
+     * {@link #open}, but connected to one of them at a time, replica {@code lane mod n} while it
+     * answers ({@link LaneLoadBalancer}), so a client's streams spread over the replicas.
+     */
+    static ManagedChannel openLane(List<String> addresses, TcTls tls, int lane) {
+        return open(addresses, null, tls, null, false, lane);
+    }
+
+    private static ManagedChannel open(List<String> addresses, String singleAddress, TcTls tls, String hostName,
+                                       boolean onNetworkThreads, int lane) {
         ChannelCredentials credentials = CREDENTIALS.computeIfAbsent(tls, TcChannels::credentials);
         NettyChannelBuilder builder;
         if (singleAddress != null) {
             builder = NettyChannelBuilder.forTarget(singleAddress, credentials);
         } else if (addresses.size() == 1) {
-            builder = NettyChannelBuilder.forTarget(addresses.get(0), credentials).defaultLoadBalancingPolicy("round_robin");
+            builder = NettyChannelBuilder.forTarget(addresses.get(0), credentials);
         } else {
             builder = NettyChannelBuilder.forTarget(StaticAddressResolver.register(addresses,
-                            tls.serverName().isEmpty() ? null : tls.serverName()), credentials)
-                    .defaultLoadBalancingPolicy("round_robin");
+                    tls.serverName().isEmpty() ? null : tls.serverName()), credentials);
+        }
+        if (singleAddress == null && lane >= 0) {
+            builder.defaultServiceConfig(LaneLoadBalancer.serviceConfig(lane));
+        } else if (singleAddress == null) {
+            builder.defaultLoadBalancingPolicy("round_robin");
         }
         String authority = !tls.serverName().isEmpty() ? tls.serverName() : hostName;
         if (tls.enabled() && authority != null) {

@@ -28,17 +28,19 @@ import io.github.resilience4j.core.IntervalFunction;
 import io.github.resilience4j.retry.Retry;
 import io.github.resilience4j.retry.RetryConfig;
 import io.grpc.ClientInterceptor;
-import io.grpc.ClientInterceptors;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.MetadataUtils;
+import io.grpc.stub.StreamObserver;
 import io.micrometer.observation.ObservationRegistry;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
@@ -79,6 +81,8 @@ public final class TcClient implements AutoCloseable {
     private final TcCallTracing tracing;
     private final ManagedChannel channel;
     private final TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stub;
+    /** For the one call made without blocking the caller ({@link #announceAsync}). */
+    private final TransactionCoordinatorGrpc.TransactionCoordinatorStub asyncStub;
     /** Null when the Calls stream is turned off ({@link TcClientConfig#callsStream()}). */
     private final TcCallsStreams streams;
     private final Retry retry;
@@ -117,8 +121,9 @@ public final class TcClient implements AutoCloseable {
         ClientInterceptor auth = MetadataUtils.newAttachHeadersInterceptor(authHeaders(config));
         var plain = TransactionCoordinatorGrpc.newBlockingStub(channel).withInterceptors(auth);
         this.stub = tracing.enabled() ? plain.withInterceptors(tracing.interceptor()) : plain;
-        this.streams = config.callsStream() ? new TcCallsStreams(ClientInterceptors.intercept(channel, auth),
-                config.address(), TcCallsStreams.streamsFor(config)) : null;
+        var plainAsync = TransactionCoordinatorGrpc.newStub(channel).withInterceptors(auth);
+        this.asyncStub = tracing.enabled() ? plainAsync.withInterceptors(tracing.interceptor()) : plainAsync;
+        this.streams = config.callsStream() ? TcCallsStreams.open(channel, auth, config) : null;
         this.retry = Retry.of("cohort-tc", RetryConfig.custom()
                 .maxAttempts(config.retryAttempts())
                 .intervalFunction(IntervalFunction.ofExponentialBackoff(config.retryBackoff(), 2.0))
@@ -252,7 +257,13 @@ public final class TcClient implements AutoCloseable {
     /** Creates a TM-made XID's transaction at the TC now (its XID is about to leave the process). */
     void announce(String xid, TmMadeXids.Pending pending) {
         TransactionCreation creation = pending.creation();
-        BeginRequest request = BeginRequest.newBuilder()
+        BeginRequest request = announcement(xid, creation);
+        created(xid, creation, () -> call("begin", xid, true, () -> invoke(CallFrame.newBuilder().setBegin(request),
+                ReplyFrame.ReplyCase.BEGIN, ReplyFrame::getBegin, 0, () -> stubWaitingForConnection().begin(request))));
+    }
+
+    private static BeginRequest announcement(String xid, TransactionCreation creation) {
+        return BeginRequest.newBuilder()
                 .setProtocolMinor(Protocol.PROTOCOL_MINOR)
                 .setXid(xid)
                 .setApplicationId(creation.getApplicationId())
@@ -261,8 +272,94 @@ public final class TcClient implements AutoCloseable {
                 .setProtocol(creation.getProtocol())
                 .setElapsedMs(creation.getElapsedMs())
                 .build();
-        created(xid, creation, () -> call("begin", xid, true, () -> invoke(CallFrame.newBuilder().setBegin(request),
-                ReplyFrame.ReplyCase.BEGIN, ReplyFrame::getBegin, 0, () -> stubWaitingForConnection().begin(request))));
+    }
+
+    /**
+     * As {@link #announce}, without blocking the calling thread, for a reactive caller whose thread may
+     * be an event loop (the WebClient filter): the same Begin naming the XID, on the Calls stream or as a
+     * unary call waiting for a connection, with the same deadline, breaker and errors, but answered
+     * through the returned future. It completes (on a gRPC thread) once the TC knows the transaction, or
+     * with the {@link TcException} {@link #announce} would throw. Not retried, as the blocking form
+     * ({@code retry-attempts} applies to neither announce); not observed as a span of its own.
+     */
+    CompletableFuture<Void> announceAsync(String xid, TmMadeXids.Pending pending) {
+        BeginRequest request = announcement(xid, pending.creation());
+        if (!circuitBreaker.tryAcquirePermission()) {
+            channel.resetConnectBackoff(); // as for a blocking call the breaker refuses: let the channel reconnect now
+            return CompletableFuture.failedFuture(new TcUnavailableException("TC at " + config.address()
+                    + " is unavailable (circuit breaker open after repeated failures; it closes as soon as a "
+                    + "connection to a TC is back); begin of " + xid + " was not sent", null));
+        }
+        long start = System.nanoTime();
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        CompletableFuture<BeginResponse> sent;
+        try {
+            sent = beginAsync(request);
+        } catch (RuntimeException e) { // not sent (a closing client): the breaker's permission is given back
+            sent = CompletableFuture.failedFuture(e);
+        }
+        sent.whenComplete((answer, failure) -> {
+            long nanos = System.nanoTime() - start;
+            Throwable cause = failure instanceof CompletionException ? failure.getCause() : failure;
+            if (cause == null) {
+                circuitBreaker.onSuccess(nanos, TimeUnit.NANOSECONDS);
+                TmMadeXids.announced(xid);
+                done.complete(null);
+                return;
+            }
+            RuntimeException error = cause instanceof StatusRuntimeException grpc
+                    ? translated("begin", xid, grpc) : new TcException("begin of " + xid + " failed: " + cause,
+                    ErrorCode.ERROR_UNSPECIFIED, false, cause);
+            circuitBreaker.onError(nanos, TimeUnit.NANOSECONDS, error);
+            if (error instanceof TcException refused && refused.errorCode() == ErrorCode.UNKNOWN_XID) {
+                beginlessAddress = null;
+            }
+            done.completeExceptionally(error);
+        });
+        return done;
+    }
+
+    /** One Begin without blocking: a frame on an open Calls stream, else the unary call (waiting for a connection). */
+    private CompletableFuture<BeginResponse> beginAsync(BeginRequest request) {
+        CallFrame.Builder frame = CallFrame.newBuilder().setBegin(request);
+        if (tracing.enabled()) {
+            frame.putAllTraceHeaders(tracing.currentHeaders());
+        }
+        TcCallsStreams.Pending onStream = streams == null ? null : streams.send(frame);
+        if (onStream != null) {
+            return onStream.answer(config.callTimeout().toMillis()).thenApply(reply -> {
+                if (reply.getReplyCase() != ReplyFrame.ReplyCase.BEGIN) {
+                    throw Status.INTERNAL.withDescription("the TC answered a BEGIN call with " + reply.getReplyCase()
+                            + " on the Calls stream").asRuntimeException();
+                }
+                return reply.getBegin();
+            });
+        }
+        if (channel.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
+            channel.resetConnectBackoff();
+        }
+        CompletableFuture<BeginResponse> answer = new CompletableFuture<>();
+        asyncStub.withDeadlineAfter(config.callTimeout().toMillis(), TimeUnit.MILLISECONDS).withWaitForReady()
+                .begin(request, new StreamObserver<>() {
+                    @Override
+                    public void onNext(BeginResponse response) {
+                        answer.complete(response);
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        answer.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        if (!answer.isDone()) {
+                            answer.completeExceptionally(Status.INTERNAL.withDescription("the TC answered begin with "
+                                    + "no response").asRuntimeException());
+                        }
+                    }
+                });
+        return answer;
     }
 
     /**
@@ -508,13 +605,17 @@ public final class TcClient implements AutoCloseable {
         try {
             return body.get();
         } catch (StatusRuntimeException e) {
-            if (e.getStatus().getCode() == Status.Code.UNAVAILABLE) {
-                // Let the next attempt connect now: after an outage the channel's own backoff grows to
-                // minutes, and every call in between would fail at once although the TC is back.
-                channel.resetConnectBackoff();
-            }
-            throw toException(operation, xid, config.address(), e);
+            throw translated(operation, xid, e);
         }
+    }
+
+    private TcException translated(String operation, String xid, StatusRuntimeException e) {
+        if (e.getStatus().getCode() == Status.Code.UNAVAILABLE) {
+            // Let the next attempt connect now: after an outage the channel's own backoff grows to
+            // minutes, and every call in between would fail at once although the TC is back.
+            channel.resetConnectBackoff();
+        }
+        return toException(operation, xid, config.address(), e);
     }
 
     /** Turns a gRPC failure into a {@link TcException} that says what happened and what to do. */

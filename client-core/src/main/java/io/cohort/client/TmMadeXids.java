@@ -2,6 +2,7 @@ package io.cohort.client;
 
 import io.cohort.protocol.v1.TransactionCreation;
 import io.cohort.protocol.v1.TransactionProtocol;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -81,6 +82,27 @@ public final class TmMadeXids {
         if (p != null && !p.announced) {
             p.client.announce(xid, p);
         }
+    }
+
+    /**
+     * As {@link #announce}, without blocking the calling thread: for a reactive caller, whose thread may
+     * be an event loop (the WebClient filter composes the exchange after it). Completed at once when
+     * there is nothing to announce; else it completes, on a gRPC thread, once the TC knows the
+     * transaction, or with the {@link TcException} {@link #announce} would throw (then the XID must not
+     * be sent).
+     */
+    public static CompletableFuture<Void> announceAsync(String xid) {
+        Pending p = xid == null ? null : PENDING.get(xid);
+        if (p == null || p.announced) {
+            return CompletableFuture.completedFuture(null);
+        }
+        return p.client.announceAsync(xid, p);
+    }
+
+    /** Whether {@code xid} is a TM-made XID of this process that the TC has not heard of yet. */
+    public static boolean needsAnnouncing(String xid) {
+        Pending p = xid == null ? null : PENDING.get(xid);
+        return p != null && !p.announced;
     }
 
     /** The TM ended the transaction (commit or rollback answered, or given up): nothing more to send for it. */
