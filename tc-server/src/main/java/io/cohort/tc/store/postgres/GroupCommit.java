@@ -260,10 +260,25 @@ final class GroupCommit implements AutoCloseable {
     static final class Register extends Write<RegisterResult> {
         final Branch branch;
         final Collection<RowKey> rows;
+        /** The transaction to create first unless its XID exists (a TM-made XID's first registration), or null. */
+        final GlobalTransaction create;
+        /** This write created {@link #create}. */
+        boolean created;
 
         Register(Branch branch, Collection<RowKey> rows) {
+            this(branch, rows, null);
+        }
+
+        Register(Branch branch, Collection<RowKey> rows, GlobalTransaction create) {
             this.branch = branch;
             this.rows = rows;
+            this.create = create;
+        }
+
+        @Override
+        void reset() {
+            super.reset();
+            created = false;
         }
 
         @Override
@@ -585,7 +600,7 @@ final class GroupCommit implements AutoCloseable {
                 List<Register> registers = new ArrayList<>();
                 batch.forEach(w -> registers.add((Register) w));
                 JdbcRunner.inTransaction(c, tx -> {
-                    Registrations.run(tx, registers);
+                    Registrations.run(tx, registers, owner);
                     jdbc.commit(tx, batch.size());
                     return null;
                 });

@@ -42,6 +42,23 @@ final class Sql {
             ON CONFLICT (xid) DO NOTHING""".formatted(GLOBAL_COLUMNS, LEASE_END);
 
     /**
+     * The transactions a batch's registrations of TM-made XIDs create (see {@code Registrations}),
+     * unless they exist, in the batch's transaction: committed (durably) with the registrations.
+     * Parameters: per transaction XID, name, application, protocol, status, begin time (epoch ms),
+     * timeout, heuristic evidence, reason, update time (epoch ms), after the owner and the lease ms.
+     * Returns the XIDs it inserted.
+     */
+    static final String CREATE_GLOBALS = """
+            INSERT INTO cohort_global_tx (%s, owner, lease_until)
+            SELECT v.x, v.n, v.a, v.p, v.s, timestamptz 'epoch' + v.b * interval '1 millisecond', v.t, v.h, v.r,
+                   timestamptz 'epoch' + v.u * interval '1 millisecond', ?, %s
+            FROM unnest(?::text[], ?::text[], ?::text[], ?::smallint[], ?::smallint[], ?::bigint[], ?::bigint[],
+                        ?::text[], ?::text[], ?::bigint[]) AS v(x, n, a, p, s, b, t, h, r, u)
+            ORDER BY v.x
+            ON CONFLICT (xid) DO NOTHING
+            RETURNING xid""".formatted(GLOBAL_COLUMNS, LEASE_END);
+
+    /**
      * A batch's registrations (see {@code Registrations}) in one statement. {@code g} share-locks
      * the global rows, so a concurrent decision (an UPDATE of the status) waits for the batch to
      * commit, or the batch sees it. Every registration whose transaction is in BEGIN gets its branch

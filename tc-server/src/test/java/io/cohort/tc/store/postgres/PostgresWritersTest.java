@@ -190,6 +190,27 @@ class PostgresWritersTest {
         assertThat(store.findGlobal("tc:1").orElseThrow().status()).isEqualTo(GlobalStatus.COMMITTED);
     }
 
+    /** The first registration of a TM-made XID waits for one commit, not for a creation's and then its own. */
+    @Test
+    void aFirstRegistrationCreatesItsTransactionInTheSameDatabaseTransaction() throws Exception {
+        open(4);
+        GlobalTransaction tx = global("tc:1");
+
+        assertThat(store.createAndRegister(tx, branch("tc:1", 11, "db", "a"), RowKey.expand("db", List.of("account:a")))
+                .join().created()).isTrue();
+
+        try (Connection c = admin.getConnection(); PreparedStatement ps = c.prepareStatement("""
+                SELECT g.xmin::text, b.xmin::text, l.xmin::text FROM cohort_global_tx g
+                JOIN cohort_branch b ON b.xid = g.xid JOIN cohort_row_lock l ON l.xid = g.xid WHERE g.xid = 'tc:1'""");
+             ResultSet rs = ps.executeQuery()) {
+            assertThat(rs.next()).isTrue();
+            assertThat(List.of(rs.getString(2), rs.getString(3))).as("written by the creation's transaction")
+                    .containsOnly(rs.getString(1));
+        }
+        assertThat(store.findGlobalWithoutReading("tc:1")).as("held by the replica that created it").contains(tx);
+        assertThat(store.findBranches("tc:1")).extracting(Branch::branchId).containsExactly(11L);
+    }
+
     @Test
     void aReleaseBeforeTheDecisionIsWrittenEveryTime() {
         open(4);
