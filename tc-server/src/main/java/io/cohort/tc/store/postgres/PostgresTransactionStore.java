@@ -359,6 +359,7 @@ public final class PostgresTransactionStore implements TransactionStore {
                 ps.setString(1, xid);
                 ps.setString(2, xid);
                 ps.setString(3, xid);
+                ps.setString(4, xid);
                 List<StatusChange> changes = new ArrayList<>();
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
