@@ -32,6 +32,14 @@ CREATE TABLE IF NOT EXISTS cohort_global_tx (
 -- it decides one, so it reads from the database only when another replica wrote to it.
 ALTER TABLE cohort_global_tx ADD COLUMN IF NOT EXISTS changes bigint NOT NULL DEFAULT 0;
 
+-- The status history of the transaction and of its branches (the console's timeline), appended by
+-- the statement that makes each change, so a change costs no row (nor index entries) of its own:
+-- a JSON array, in write order, of {"at": epoch ms, "b": branch id (0: the transaction itself),
+-- "s": status code (GlobalStatus#code for b = 0, else BranchStatus#code), "c": ChangeCause#code,
+-- "r": reason}. The begin is begin_time and a branch's registration its branch row; the
+-- registrations are appended here when the branch rows are deleted at the end.
+ALTER TABLE cohort_global_tx ADD COLUMN IF NOT EXISTS history jsonb NOT NULL DEFAULT '[]';
+
 -- Recovery (unended transactions), listings by status, purge of old final ones.
 CREATE INDEX IF NOT EXISTS cohort_global_tx_status_updated ON cohort_global_tx (status, updated_at);
 
@@ -69,10 +77,9 @@ CREATE TABLE IF NOT EXISTS cohort_row_lock (
 -- Release and listing of the locks of one transaction.
 CREATE INDEX IF NOT EXISTS cohort_row_lock_xid ON cohort_row_lock (xid);
 
--- Every status change of a transaction and of its branches (the console's timeline), written by the
--- same statement as the change itself. The begin is the global row's begin_time and a branch's
--- registration its branch row; the registration is copied here when the branch rows are deleted
--- at the end. Purged with the transaction.
+-- The status history as written before it moved into cohort_global_tx.history: a row per change.
+-- Nothing writes here any more; rows of an upgraded database are still read (and purged with their
+-- transaction), before those of the history column.
 CREATE TABLE IF NOT EXISTS cohort_status_history (
     id         bigserial   PRIMARY KEY,                -- write order, for changes within one millisecond
     xid        text        NOT NULL,

@@ -36,6 +36,22 @@ record PgBackends(String url, String user, String password, String database) {
         }
     }
 
+    /**
+     * Rows inserted, updated, deleted and HOT-updated so far in the database's tables, summed (its
+     * statistics lag up to half a second): PostgreSQL's work per global transaction, whatever the load.
+     */
+    long[] tuples() {
+        try (Connection c = DriverManager.getConnection(url, user, password);
+             PreparedStatement ps = c.prepareStatement("select coalesce(sum(n_tup_ins), 0), coalesce(sum(n_tup_upd), 0),"
+                     + " coalesce(sum(n_tup_del), 0), coalesce(sum(n_tup_hot_upd), 0) from pg_stat_user_tables");
+             ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return new long[] {rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getLong(4)};
+        } catch (SQLException e) {
+            return new long[4];
+        }
+    }
+
     /** Transactions committed in the database so far (its statistics lag up to half a second). */
     long commits() {
         try (Connection c = DriverManager.getConnection(url, user, password);

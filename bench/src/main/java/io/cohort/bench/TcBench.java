@@ -159,6 +159,7 @@ public final class TcBench {
         long benchCpuBefore = cpuNanos(ProcessHandle.current().pid());
         long pgBefore = pg == null ? 0 : pg.cpuNanos();
         long pgCommitsBefore = pg == null ? 0 : pg.commits();
+        long[] tuplesBefore = pg == null ? new long[4] : pg.tuples();
         long start = System.nanoTime();
         LoadRun.Result run = LoadRun.run(concurrency, duration, "bench-", random -> {
             // As the TM does: no Begin call once the TC said it speaks minor 8 (its first Begin answer).
@@ -180,6 +181,7 @@ public final class TcBench {
         long benchCpu = cpuNanos(ProcessHandle.current().pid()) - benchCpuBefore;
         long pgCpu = pg == null ? 0 : pg.cpuNanos() - pgBefore;
         long pgCommits = pg == null ? 0 : pg.commits() - pgCommitsBefore;
+        long[] tuples = pg == null ? new long[4] : pg.tuples();
         if (store == null) {
             return; // warm-up
         }
@@ -191,8 +193,11 @@ public final class TcBench {
                 store, concurrency, seconds, total, run.failed(), total / seconds, LoadRun.percentileMs(all, 0.50),
                 LoadRun.percentileMs(all, 0.95), LoadRun.percentileMs(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total,
                 total == 0 ? 0 : benchCpu / 1e6 / total, pg == null || total == 0 ? ""
-                        : String.format(Locale.ROOT, ",\"pg_cpu_ms_per_tx\":%.3f,\"pg_commits_per_tx\":%.2f",
-                        pgCpu / 1e6 / total, (double) pgCommits / total), loadAverage());
+                        : String.format(Locale.ROOT, ",\"pg_cpu_ms_per_tx\":%.3f,\"pg_commits_per_tx\":%.2f,"
+                                + "\"pg_rows_per_tx\":{\"ins\":%.2f,\"upd\":%.2f,\"hot_upd\":%.2f,\"del\":%.2f}",
+                        pgCpu / 1e6 / total, (double) pgCommits / total, (double) (tuples[0] - tuplesBefore[0]) / total,
+                        (double) (tuples[1] - tuplesBefore[1]) / total, (double) (tuples[3] - tuplesBefore[3]) / total,
+                        (double) (tuples[2] - tuplesBefore[2]) / total), loadAverage());
     }
 
     /** User + system CPU of a process, from /proc (Linux). */

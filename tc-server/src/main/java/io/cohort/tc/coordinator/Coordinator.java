@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -441,11 +442,20 @@ public final class Coordinator {
                     + "' on this TC: the RM must open its command stream (hello with its resource ids) before "
                     + "registering branches, or phase 2 could never reach it");
         }
-        Optional<GlobalTransaction> known = lookup(xid);
+        // With a creation the transaction is most likely new: no read for it (the store's memory only);
+        // creating it and registering is then one write, which finds out whether it existed.
+        Optional<GlobalTransaction> known = creation == null ? lookup(xid) : lookupWithoutReading(xid);
         if (known.isPresent() || creation == null) {
             return register(known.orElseThrow(() -> CoordinatorException.unknownXid(xid, store.whyUnknown())),
-                    resourceId, lockKeys, applicationData, clientId, lockWaitMs, chosenBranchId, rows);
+                    resourceId, lockKeys, applicationData, clientId, lockWaitMs, chosenBranchId, rows, false);
         }
+        GlobalTransaction fresh = toCreate(xid, creation, GlobalStatus.BEGIN, "");
+        if (fresh.updatedAtMs() <= fresh.deadlineMs()) {
+            checkLimits(fresh.applicationId());
+            return register(fresh, resourceId, lockKeys, applicationData, clientId, lockWaitMs, chosenBranchId, rows,
+                    true);
+        }
+        // Past its deadline already: recorded timed out (refused), unless another request created it.
         CompletableFuture<Registration> answer = new CompletableFuture<>();
         create(xid, creation).whenComplete((tx, created) -> {
             if (created != null) {
@@ -454,7 +464,7 @@ public final class Coordinator {
             }
             try {
                 CompletableFuture<Registration> registered = register(tx, resourceId, lockKeys, applicationData,
-                        clientId, lockWaitMs, chosenBranchId, rows);
+                        clientId, lockWaitMs, chosenBranchId, rows, false);
                 registered.whenComplete((r, e) -> {
                     if (e != null) {
                         answer.completeExceptionally(e);
@@ -474,9 +484,15 @@ public final class Coordinator {
         return answer;
     }
 
+    /**
+     * Registers a branch in {@code tx}; with {@code create}, {@code tx} is a TM-made XID's transaction
+     * not found in the store's memory, which the first attempt creates with the registration (see
+     * {@link TransactionStore#createAndRegister}); if it existed, the registration went to it and the
+     * answer carries its protocol.
+     */
     private CompletableFuture<Registration> register(GlobalTransaction tx, String resourceId, List<String> lockKeys,
                                                      byte[] applicationData, String clientId, long lockWaitMs,
-                                                     long chosenBranchId, List<RowKey> rows) {
+                                                     long chosenBranchId, List<RowKey> rows, boolean create) {
         String xid = tx.xid();
         if (tx.status() == GlobalStatus.BEGIN && clock.millis() > tx.deadlineMs()) {
             driver.timeOut(tx);
@@ -486,8 +502,22 @@ public final class Coordinator {
         Branch branch = new Branch(xid, chosenBranchId > 0 ? chosenBranchId : ids.nextBranchId(), resourceId, clientId, lockKeys, applicationData,
                 BranchStatus.REGISTERED, clock.millis(), "");
         long waitMs = Math.min(Math.max(0, lockWaitMs), Math.max(0, tx.deadlineMs() - clock.millis()));
-        CompletableFuture<LockWaits.Outcome> waited = lockWaits.register(xid, waitMs,
-                () -> store.registerBranch(branch, rows));
+        AtomicBoolean creating = new AtomicBoolean(create);
+        AtomicBoolean existed = new AtomicBoolean();
+        CompletableFuture<LockWaits.Outcome> waited = lockWaits.register(xid, waitMs, () -> {
+            if (!creating.getAndSet(false)) {
+                return store.registerBranch(branch, rows); // attempts after the first, after a lock wait
+            }
+            return store.createAndRegister(tx, branch, rows).thenApply(done -> {
+                if (done.created()) {
+                    metrics.begun();
+                    log.debug("Global transaction {} created at its first registration", xid);
+                } else {
+                    existed.set(true); // another request created it first
+                }
+                return done.result();
+            });
+        });
         CompletableFuture<Registration> answer = waited.thenApply(outcome -> {
             RegisterResult result = outcome.result();
             if (result instanceof RegisterResult.Conflict) {
@@ -504,7 +534,8 @@ public final class Coordinator {
             if (result instanceof RegisterResult.NotActive notActive) {
                 throw notActive(tx.withStatus(notActive.status(), "", 0), "register a branch in");
             }
-            return new Registration(result, tx.protocol(), outcome.waitedMs());
+            TransactionProtocol protocol = existed.get() ? find(xid).protocol() : tx.protocol();
+            return new Registration(result, protocol, outcome.waitedMs());
         });
         answer.whenComplete((r, e) -> {
             if (answer.isCancelled()) {
@@ -656,6 +687,16 @@ public final class Coordinator {
             throw CoordinatorException.invalid(e.getMessage());
         }
         return store.findGlobal(xid);
+    }
+
+    /** As {@link #lookup}, from the store's memory only (see {@link TransactionStore#findGlobalWithoutReading}). */
+    private Optional<GlobalTransaction> lookupWithoutReading(String xid) {
+        try {
+            Xid.parse(xid);
+        } catch (IllegalArgumentException e) {
+            throw CoordinatorException.invalid(e.getMessage());
+        }
+        return store.findGlobalWithoutReading(xid);
     }
 
     /** The transaction of an XID already checked (read again after a race). */

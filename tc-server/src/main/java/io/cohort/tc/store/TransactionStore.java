@@ -69,6 +69,31 @@ public interface TransactionStore extends AutoCloseable {
      */
     CompletableFuture<RegisterResult> registerBranch(Branch branch, List<RowKey> rows);
 
+    /** What {@link #createAndRegister} did: whether it created the transaction, and the registration's result. */
+    record CreatedRegistration(boolean created, RegisterResult result) {
+    }
+
+    /**
+     * {@link #createGlobal} of {@code tx} (in BEGIN) followed by {@link #registerBranch}: the first
+     * registration of an XID the TM made. A store may write both in one durable write (one commit);
+     * the registration then sees the transaction as any registration would (one another request
+     * created meanwhile, or ended, refuses it as usual). {@code created} is false when the XID existed.
+     */
+    default CompletableFuture<CreatedRegistration> createAndRegister(GlobalTransaction tx, Branch branch,
+                                                                     List<RowKey> rows) {
+        return createGlobal(tx).thenCompose(created -> registerBranch(branch, rows)
+                .thenApply(result -> new CreatedRegistration(created, result)));
+    }
+
+    /**
+     * {@link #findGlobal} when the store can answer without a round trip to a database; empty when it
+     * would have to read (a caller that would create a missing transaction anyway then lets
+     * {@link #createAndRegister} find out instead of reading first).
+     */
+    default Optional<GlobalTransaction> findGlobalWithoutReading(String xid) {
+        return findGlobal(xid);
+    }
+
     /**
      * Compare-and-set of the global status: moves {@code xid} to {@code to} only if its current
      * status is {@code from}. Completes with false (and changes nothing) otherwise or if unknown.

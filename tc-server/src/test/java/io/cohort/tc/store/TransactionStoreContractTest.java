@@ -141,6 +141,56 @@ public abstract class TransactionStoreContractTest {
         assertThat(store.registerBranch(late, rows("db1", "account:1")).join()).isInstanceOf(RegisterResult.NotActive.class);
     }
 
+    @Test
+    void createAndRegisterCreatesTheTransactionWithItsFirstBranchAcrossAReopen() throws Exception {
+        GlobalTransaction tx = global("tc:1", 100);
+        Branch branch = branch("tc:1", 11, "db1", "account:1");
+
+        TransactionStore.CreatedRegistration done = store.createAndRegister(tx, branch, rows("db1", "account:1")).join();
+
+        assertThat(done).isEqualTo(new TransactionStore.CreatedRegistration(true, new RegisterResult.Registered(11)));
+        assertThat(store.findGlobal("tc:1")).contains(tx);
+        assertThat(store.findBranches("tc:1")).singleElement().satisfies(b -> assertSameBranch(b, branch));
+        assertThat(store.countUnfinished("bank")).isEqualTo(new TransactionStore.Unfinished(1, 1));
+        store = reopen(store);
+        assertThat(store.findGlobal("tc:1")).contains(tx);
+        assertThat(store.findLocks("tc:1")).extracting(RowLock::branchId).containsExactly(11L);
+    }
+
+    @Test
+    void createAndRegisterOfAnExistingXidRegistersInItAsItIs() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        GlobalTransaction again = new GlobalTransaction("tc:1", "other", "app2", TransactionProtocol.THREE_PHASE,
+                GlobalStatus.BEGIN, 200, 5_000, "", "", 200);
+
+        assertThat(store.createAndRegister(again, branch("tc:1", 11, "db1", "account:1"), rows("db1", "account:1"))
+                .join()).isEqualTo(new TransactionStore.CreatedRegistration(false, new RegisterResult.Registered(11)));
+        assertThat(store.findGlobal("tc:1")).contains(global("tc:1", 100));
+
+        store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "").join();
+        assertThat(store.createAndRegister(again, branch("tc:1", 12, "db1", "account:2"), rows("db1", "account:2"))
+                .join()).satisfies(done -> {
+                    assertThat(done.created()).isFalse();
+                    assertThat(done.result()).isEqualTo(new RegisterResult.NotActive(GlobalStatus.ROLLBACKING));
+                });
+        assertThat(store.findBranches("tc:1")).extracting(Branch::branchId).containsExactly(11L);
+    }
+
+    @Test
+    void createAndRegisterCreatesEvenWhenTheRegistrationIsRefused() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.registerBranch(branch("tc:1", 11, "db1", "account:1"), rows("db1", "account:1")).join();
+
+        TransactionStore.CreatedRegistration done = store.createAndRegister(global("tc:2", 200),
+                branch("tc:2", 21, "db1", "account:1"), rows("db1", "account:1")).join();
+
+        assertThat(done.created()).isTrue();
+        assertThat(done.result()).isInstanceOf(RegisterResult.Conflict.class);
+        assertThat(store.findGlobal("tc:2")).map(GlobalTransaction::status).contains(GlobalStatus.BEGIN);
+        assertThat(store.findBranches("tc:2")).isEmpty();
+        assertThat(store.findLocks("tc:1")).extracting(RowLock::branchId).containsExactly(11L);
+    }
+
     // ---------------------------------------------------------------- registerBranch
 
     @Test

@@ -8,6 +8,7 @@ import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.StoreUnavailableException;
+import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -260,10 +261,25 @@ final class GroupCommit implements AutoCloseable {
     static final class Register extends Write<RegisterResult> {
         final Branch branch;
         final Collection<RowKey> rows;
+        /** The transaction to create first unless its XID exists (a TM-made XID's first registration), or null. */
+        final GlobalTransaction create;
+        /** This write created {@link #create}. */
+        boolean created;
 
         Register(Branch branch, Collection<RowKey> rows) {
+            this(branch, rows, null);
+        }
+
+        Register(Branch branch, Collection<RowKey> rows, GlobalTransaction create) {
             this.branch = branch;
             this.rows = rows;
+            this.create = create;
+        }
+
+        @Override
+        void reset() {
+            super.reset();
+            created = false;
         }
 
         @Override
@@ -321,21 +337,22 @@ final class GroupCommit implements AutoCloseable {
 
         @Override
         void bind(PreparedStatement ps, Owner owner) throws SQLException {
-            // the row, locked in status from, and its history row (see Sql.TRANSITION_GLOBAL)
+            // the row, locked in status from, and its branches if they go (see Sql.TRANSITION_GLOBAL)
             ps.setString(1, xid);
             ps.setShort(2, (short) from.code());
-            ps.setShort(3, (short) to.code());
-            ps.setShort(4, (short) cause.code());
+            ps.setBoolean(3, to.isFinal()); // its branches go with a move to a final status
+            // the move
+            ps.setShort(4, (short) to.code());
             ps.setString(5, reason);
             ps.setObject(6, Rows.timestamp(atMs));
-            ps.setBoolean(7, to.isFinal()); // its branches go with a move to a final status
-            // the move
-            ps.setShort(8, (short) to.code());
-            ps.setString(9, reason);
-            ps.setObject(10, Rows.timestamp(atMs));
-            ps.setString(11, owner.replicaId());
-            ps.setLong(12, owner.leaseMs());
-            ps.setInt(13, foreign ? 1 : 0);
+            ps.setString(7, owner.replicaId());
+            ps.setLong(8, owner.leaseMs());
+            ps.setInt(9, foreign ? 1 : 0);
+            // its history entry
+            ps.setLong(10, atMs);
+            ps.setInt(11, to.code());
+            ps.setInt(12, cause.code());
+            ps.setString(13, reason);
             ps.setString(14, xid);
             ps.setShort(15, (short) from.code());
         }
@@ -417,9 +434,9 @@ final class GroupCommit implements AutoCloseable {
             ps.setString(2, reason);
             ps.setLong(3, branchId);
             ps.setString(4, xid);
-            ps.setShort(5, (short) cause.code()); // the history row (Sql.UPDATE_BRANCH)
-            ps.setObject(6, Rows.timestamp(atMs));
-            ps.setInt(7, foreign ? 1 : 0);
+            ps.setInt(5, foreign ? 1 : 0);
+            ps.setLong(6, atMs); // the history entry (Sql.UPDATE_BRANCH)
+            ps.setInt(7, cause.code());
         }
 
         @Override
@@ -442,18 +459,22 @@ final class GroupCommit implements AutoCloseable {
          */
         boolean afterDecision;
 
-        private ByXid(String op, String sql, String xid) {
+        /** How many parameters {@link #sql} has, each the batch's XIDs. */
+        final int parameters;
+
+        private ByXid(String op, String sql, int parameters, String xid) {
             this.op = op;
             this.sql = sql;
+            this.parameters = parameters;
             this.xid = xid;
         }
 
         static ByXid releaseLocks(String xid) {
-            return new ByXid("releaseLocks", Sql.RELEASE_LOCKS, xid);
+            return new ByXid("releaseLocks", Sql.RELEASE_LOCKS, 1, xid);
         }
 
         static ByXid deleteBranches(String xid) {
-            return new ByXid("deleteBranches", Sql.DELETE_BRANCHES, xid);
+            return new ByXid("deleteBranches", Sql.DELETE_BRANCHES, 2, xid);
         }
 
         @Override
@@ -585,7 +606,7 @@ final class GroupCommit implements AutoCloseable {
                 List<Register> registers = new ArrayList<>();
                 batch.forEach(w -> registers.add((Register) w));
                 JdbcRunner.inTransaction(c, tx -> {
-                    Registrations.run(tx, registers);
+                    Registrations.run(tx, registers, owner);
                     jdbc.commit(tx, batch.size());
                     return null;
                 });
@@ -595,7 +616,10 @@ final class GroupCommit implements AutoCloseable {
                 // One statement over the XIDs, in autocommit: rows of all of them locked in one order.
                 long start = System.nanoTime();
                 try (PreparedStatement ps = c.prepareStatement(byXid.sql)) {
-                    ps.setArray(1, c.createArrayOf("text", batch.stream().map(Write::xid).distinct().toArray()));
+                    Array xids = c.createArrayOf("text", batch.stream().map(Write::xid).distinct().toArray());
+                    for (int p = 1; p <= byXid.parameters; p++) {
+                        ps.setArray(p, xids); // every parameter of these statements is the batch's XIDs
+                    }
                     ps.executeUpdate();
                 }
                 jdbc.recordDurableWrite(start, batch.size());

@@ -67,6 +67,15 @@ final class OwnedTransactions {
         entries.put(tx.xid(), new Entry(tx));
     }
 
+    /** A transaction this replica just created with its first registration ({@code stored}, or null if refused). */
+    void createdWith(GlobalTransaction tx, Branch stored) {
+        Entry e = new Entry(tx);
+        if (stored != null) {
+            e.branches.add(stored);
+        }
+        entries.put(tx.xid(), e);
+    }
+
     /**
      * Announces a write of this replica to {@code xid}; answers whether it is held here. A write
      * to a transaction not held here must tell the holder, if any (add to {@code changes}).

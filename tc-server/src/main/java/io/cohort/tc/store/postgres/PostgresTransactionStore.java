@@ -195,6 +195,29 @@ public final class PostgresTransactionStore implements TransactionStore {
         return writes.submit(held(new GroupCommit.Register(branch, rows)));
     }
 
+    /**
+     * One write: the registration's batch creates the transaction unless it exists, in the same
+     * database transaction and commit as the registrations (see {@link Registrations}), so the
+     * first registration of a TM-made XID waits for one commit, not for two in a row.
+     */
+    @Override
+    public CompletableFuture<CreatedRegistration> createAndRegister(GlobalTransaction tx, Branch branch,
+                                                                    List<RowKey> rows) {
+        if (tx.status() != GlobalStatus.BEGIN) {
+            throw new IllegalArgumentException("createAndRegister creates a transaction in BEGIN, not " + tx.status()
+                    + " (" + tx.xid() + ")");
+        }
+        GroupCommit.Register write = held(new GroupCommit.Register(branch, rows, tx));
+        unfinished.begun(tx.applicationId()); // at worst counted once too often until the next exact count
+        return writes.submit(write).thenApply(result -> new CreatedRegistration(write.created, result));
+    }
+
+    /** This replica's memory only: a transaction another replica began (or that ended) would need a read. */
+    @Override
+    public Optional<GlobalTransaction> findGlobalWithoutReading(String xid) {
+        return Optional.ofNullable(owned.global(xid));
+    }
+
     @Override
     public CompletableFuture<Boolean> transitionGlobal(String xid, GlobalStatus from, GlobalStatus to, String reason,
                                                        ChangeCause cause) {
@@ -236,6 +259,8 @@ public final class PostgresTransactionStore implements TransactionStore {
             if (ok && Boolean.TRUE.equals(i.result) && !i.tx.status().isFinal()) { // only what this replica created
                 owned.begun(i.tx);
             }
+        } else if (ok && w instanceof GroupCommit.Register r && r.created) {
+            owned.createdWith(r.create, r.result instanceof RegisterResult.Registered ? r.branch : null);
         } else if (w.foreign) {
             return; // a transaction this replica does not hold: nothing to bring up to date
         } else if (w instanceof GroupCommit.Register r) {
@@ -334,6 +359,7 @@ public final class PostgresTransactionStore implements TransactionStore {
                 ps.setString(1, xid);
                 ps.setString(2, xid);
                 ps.setString(3, xid);
+                ps.setString(4, xid);
                 List<StatusChange> changes = new ArrayList<>();
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {

@@ -2,6 +2,7 @@ package io.cohort.tc.store.postgres;
 
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
 import io.cohort.tc.store.RegisterResult;
@@ -20,6 +21,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
@@ -72,10 +74,11 @@ final class Registrations {
         }
     }
 
-    static void run(Connection c, List<GroupCommit.Register> writes) throws SQLException {
+    static void run(Connection c, List<GroupCommit.Register> writes, GroupCommit.Owner owner) throws SQLException {
         if (writes.isEmpty()) {
             return;
         }
+        create(c, writes, owner);
         List<Reg> pending = new ArrayList<>();
         Set<Long> ids = new HashSet<>();
         for (GroupCommit.Register w : writes) {
@@ -107,6 +110,71 @@ final class Registrations {
             try (PreparedStatement ps = c.prepareStatement(Sql.COUNT_FOREIGN_CHANGES)) {
                 ps.setArray(1, c.createArrayOf("text", foreign.toArray()));
                 ps.executeUpdate();
+            }
+        }
+    }
+
+    /**
+     * Creates, in the batch's transaction, the transactions that registrations of TM-made XIDs carry
+     * (the first write of each XID in queue order), unless they exist: one statement, in XID order.
+     * A write that created its transaction holds it (this replica owns it: not foreign).
+     */
+    private static void create(Connection c, List<GroupCommit.Register> writes, GroupCommit.Owner owner)
+            throws SQLException {
+        Map<String, GroupCommit.Register> first = new TreeMap<>();
+        for (GroupCommit.Register w : writes) {
+            if (w.create != null) {
+                first.putIfAbsent(w.xid(), w);
+            }
+        }
+        if (first.isEmpty()) {
+            return;
+        }
+        int n = first.size();
+        String[] xids = new String[n];
+        String[] names = new String[n];
+        String[] applications = new String[n];
+        Short[] protocols = new Short[n];
+        Short[] statuses = new Short[n];
+        Long[] begins = new Long[n];
+        Long[] timeouts = new Long[n];
+        String[] evidence = new String[n];
+        String[] reasons = new String[n];
+        Long[] updated = new Long[n];
+        int i = 0;
+        for (GroupCommit.Register w : first.values()) {
+            GlobalTransaction tx = w.create;
+            xids[i] = tx.xid();
+            names[i] = tx.name();
+            applications[i] = tx.applicationId();
+            protocols[i] = (short) tx.protocol().getNumber();
+            statuses[i] = (short) tx.status().code();
+            begins[i] = tx.beginTimeMs();
+            timeouts[i] = tx.timeoutMs();
+            evidence[i] = tx.heuristicEvidence();
+            reasons[i] = tx.reason();
+            updated[i++] = tx.updatedAtMs();
+        }
+        try (PreparedStatement ps = c.prepareStatement(Sql.CREATE_GLOBALS)) {
+            int p = 1;
+            ps.setString(p++, owner.replicaId());
+            ps.setLong(p++, owner.leaseMs());
+            ps.setArray(p++, c.createArrayOf("text", xids));
+            ps.setArray(p++, c.createArrayOf("text", names));
+            ps.setArray(p++, c.createArrayOf("text", applications));
+            ps.setArray(p++, c.createArrayOf("smallint", protocols));
+            ps.setArray(p++, c.createArrayOf("smallint", statuses));
+            ps.setArray(p++, c.createArrayOf("bigint", begins));
+            ps.setArray(p++, c.createArrayOf("bigint", timeouts));
+            ps.setArray(p++, c.createArrayOf("text", evidence));
+            ps.setArray(p++, c.createArrayOf("text", reasons));
+            ps.setArray(p, c.createArrayOf("bigint", updated));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    GroupCommit.Register w = first.get(rs.getString(1));
+                    w.created = true;
+                    w.foreign = false; // this replica holds what it created
+                }
             }
         }
     }

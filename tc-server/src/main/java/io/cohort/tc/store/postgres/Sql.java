@@ -42,6 +42,23 @@ final class Sql {
             ON CONFLICT (xid) DO NOTHING""".formatted(GLOBAL_COLUMNS, LEASE_END);
 
     /**
+     * The transactions a batch's registrations of TM-made XIDs create (see {@code Registrations}),
+     * unless they exist, in the batch's transaction: committed (durably) with the registrations.
+     * Parameters: per transaction XID, name, application, protocol, status, begin time (epoch ms),
+     * timeout, heuristic evidence, reason, update time (epoch ms), after the owner and the lease ms.
+     * Returns the XIDs it inserted.
+     */
+    static final String CREATE_GLOBALS = """
+            INSERT INTO cohort_global_tx (%s, owner, lease_until)
+            SELECT v.x, v.n, v.a, v.p, v.s, timestamptz 'epoch' + v.b * interval '1 millisecond', v.t, v.h, v.r,
+                   timestamptz 'epoch' + v.u * interval '1 millisecond', ?, %s
+            FROM unnest(?::text[], ?::text[], ?::text[], ?::smallint[], ?::smallint[], ?::bigint[], ?::bigint[],
+                        ?::text[], ?::text[], ?::bigint[]) AS v(x, n, a, p, s, b, t, h, r, u)
+            ORDER BY v.x
+            ON CONFLICT (xid) DO NOTHING
+            RETURNING xid""".formatted(GLOBAL_COLUMNS, LEASE_END);
+
+    /**
      * A batch's registrations (see {@code Registrations}) in one statement. {@code g} share-locks
      * the global rows, so a concurrent decision (an UPDATE of the status) waits for the batch to
      * commit, or the batch sees it. Every registration whose transaction is in BEGIN gets its branch
@@ -109,40 +126,47 @@ final class Sql {
             DELETE FROM cohort_row_lock l USING unnest(?::text[], ?::text[], ?::text[], ?::bigint[]) AS u(r, t, p, b)
             WHERE l.resource_id = u.r AND l.table_name = u.t AND l.pk = u.p AND l.branch_id = u.b""";
 
-    private static final String HISTORY_COLUMNS = "xid, branch_id, status, cause, reason, at";
+    /**
+     * One entry of {@code cohort_global_tx.history}: time (epoch ms), branch id (0: the transaction),
+     * status code, cause code, reason; built from the four expressions given.
+     */
+    private static String entry(String atMs, String branchId, String status, String cause, String reason) {
+        return "jsonb_build_object('at', %s, 'b', %s, 's', %s, 'c', %s, 'r', %s)".formatted(atMs, branchId, status,
+                cause, reason);
+    }
+
+    /** The registrations of the branches in {@code gone} (deleted rows), as history entries in registration order. */
+    private static final String REGISTRATIONS_OF_GONE = "(SELECT coalesce(jsonb_agg(" + entry(
+            "(extract(epoch FROM registered_at) * 1000)::bigint", "branch_id", Integer.toString(BranchStatus.REGISTERED.code()),
+            Integer.toString(ChangeCause.RM.code()), "'resource ' || resource_id") + " ORDER BY registered_seq), '[]')"
+            + " FROM gone";
 
     /**
      * Whoever moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}). The
-     * change goes into the history in the same statement. The history row is inserted first, from
-     * the row locked in status {@code from} (so a move that loses a race to another writer records
-     * nothing), and the UPDATE runs only if it was. A move to a final status (parameter 7 true) of a
-     * transaction without heuristic evidence also deletes its branches, keeping their registrations
-     * in the history as {@link #DELETE_BRANCHES} does: nothing can register once it left BEGIN, and
-     * the coordinator deletes them right after that move anyway, so this saves it a statement and a
-     * commit (see {@code PostgresTransactionStore#deleteBranches}). Parameters 1-6: xid, from, and
-     * the history row's to, cause, reason, time. The UPDATE's parameter after the lease time adds to
+     * change is appended to the row's {@code history} by the same UPDATE (no row of its own). The
+     * row is locked in status {@code from} first, and the UPDATE re-checks it, so a move that loses
+     * a race to another writer records nothing. A move to a final status (parameter 3 true) of a
+     * transaction without heuristic evidence also deletes its branches, appending their
+     * registrations to the history as {@link #DELETE_BRANCHES} does: nothing can register once it
+     * left BEGIN, and the coordinator deletes them right after that move anyway, so this saves it a
+     * statement and a commit (see {@code PostgresTransactionStore#deleteBranches}). Parameters: xid,
+     * from, whether the branches go; to, reason, time, owner, lease ms; the addition to
      * {@code changes}: 1 from a replica that does not hold the transaction in memory (see
      * {@code OwnedTransactions}), 0 from the one that does, which reads the column back (see
-     * {@link #TRANSITION_RETURNS}).
+     * {@link #TRANSITION_RETURNS}); the history entry's time (epoch ms), to, cause, reason; xid, from.
      */
     static final String TRANSITION_GLOBAL = """
             WITH g AS (
                 SELECT xid, heuristic_evidence FROM cohort_global_tx WHERE xid = ? AND status = ? FOR UPDATE
-            ), history AS (
-                INSERT INTO cohort_status_history (%1$s)
-                SELECT xid, 0, ?, ?, ?, ? FROM g
-                RETURNING 1
             ), gone AS (
                 DELETE FROM cohort_branch b USING g WHERE ? AND b.xid = g.xid AND g.heuristic_evidence = ''
-                RETURNING b.xid, b.branch_id, b.resource_id, b.registered_at
-            ), registered AS (
-                INSERT INTO cohort_status_history (%1$s)
-                SELECT xid, branch_id, %3$d, %4$d, 'resource ' || resource_id, registered_at FROM gone
+                RETURNING b.branch_id, b.resource_id, b.registered_at, b.registered_seq
             )
-            UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, owner = ?, lease_until = %2$s,
-                changes = changes + ?
-            WHERE xid = ? AND status = ? AND EXISTS (SELECT 1 FROM history)""".formatted(HISTORY_COLUMNS, LEASE_END,
-            BranchStatus.REGISTERED.code(), ChangeCause.RM.code());
+            UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, owner = ?, lease_until = %s,
+                changes = changes + ?,
+                history = history || %s) || jsonb_build_array(%s)
+            WHERE xid = ? AND status = ? AND EXISTS (SELECT 1 FROM g)""".formatted(LEASE_END, REGISTRATIONS_OF_GONE,
+            entry("?::bigint", "0", "?::int", "?::int", "?::text"));
 
     /**
      * What {@link #TRANSITION_GLOBAL} returns of each row it moved (as generated keys, so it can run
@@ -156,19 +180,17 @@ final class Sql {
             "UPDATE cohort_global_tx SET heuristic_evidence = ?, updated_at = ?, changes = changes + ? WHERE xid = ?";
 
     /**
-     * A branch's result, with its history row (parameters 5 and 6: the cause and the time); the update
-     * count is 1 when the branch exists. The global row's {@code changes} grows by the last parameter,
-     * as in {@link #TRANSITION_GLOBAL}.
+     * A branch's result, appended to the global row's history; the update count is 1 when the
+     * branch exists. Parameters: status, reason, branch id, xid; the addition to the global row's
+     * {@code changes}, as in {@link #TRANSITION_GLOBAL}; the history entry's time (epoch ms) and cause.
      */
     static final String UPDATE_BRANCH = """
             WITH b AS (
                 UPDATE cohort_branch SET status = ?, reason = ? WHERE branch_id = ? AND xid = ?
                 RETURNING xid, branch_id, status, reason
-            ), history AS (
-                INSERT INTO cohort_status_history (%s) SELECT xid, branch_id, status, ?, reason, ? FROM b
             )
-            UPDATE cohort_global_tx g SET changes = g.changes + ? FROM b WHERE g.xid = b.xid"""
-            .formatted(HISTORY_COLUMNS);
+            UPDATE cohort_global_tx g SET changes = g.changes + ?, history = g.history || jsonb_build_array(%s)
+            FROM b WHERE g.xid = b.xid""".formatted(entry("?::bigint", "b.branch_id", "b.status", "?::int", "b.reason"));
 
     /**
      * Registrations made through a replica that does not hold the transaction in memory tell the one
@@ -188,30 +210,44 @@ final class Sql {
             WHERE l.resource_id = s.resource_id AND l.table_name = s.table_name AND l.pk = s.pk""".formatted(LOCK_ORDER);
 
     /**
-     * The branches of a batch of transactions (parameter: their XIDs); keeps each branch's
-     * registration in the history (see {@link #HISTORY}).
+     * The branches of a batch of transactions (parameter: their XIDs, twice); appends each branch's
+     * registration to its transaction's history (see {@link #HISTORY}). The global rows are locked
+     * first, in XID order like every writer's.
      */
     static final String DELETE_BRANCHES = """
-            WITH gone AS (
-                DELETE FROM cohort_branch WHERE xid = ANY (?::text[]) RETURNING xid, branch_id, resource_id, registered_at
+            WITH g AS (
+                SELECT xid FROM cohort_global_tx WHERE xid = ANY (?::text[]) ORDER BY xid FOR NO KEY UPDATE
+            ), gone AS (
+                DELETE FROM cohort_branch WHERE xid = ANY (?::text[]) AND EXISTS (SELECT 1 FROM g)
+                RETURNING xid, branch_id, resource_id, registered_at, registered_seq
+            ), entries AS (
+                SELECT xid, jsonb_agg(%s ORDER BY registered_seq) AS e FROM gone GROUP BY xid
             )
-            INSERT INTO cohort_status_history (%s)
-            SELECT xid, branch_id, %d, %d, 'resource ' || resource_id, registered_at FROM gone"""
-            .formatted(HISTORY_COLUMNS, BranchStatus.REGISTERED.code(), ChangeCause.RM.code());
+            UPDATE cohort_global_tx t SET history = t.history || entries.e FROM entries WHERE t.xid = entries.xid"""
+            .formatted(entry("(extract(epoch FROM registered_at) * 1000)::bigint", "branch_id",
+                    Integer.toString(BranchStatus.REGISTERED.code()), Integer.toString(ChangeCause.RM.code()),
+                    "'resource ' || resource_id"));
 
     /**
-     * The history of one transaction (parameter: the XID, three times), oldest first: its begin, the
-     * registrations of the branches it still has, and the changes written since.
+     * The history of one transaction (parameter: the XID, four times), oldest first: its begin, the
+     * registrations of the branches it still has, the changes written to {@code cohort_status_history}
+     * (before the history moved into the global row) and those in the global row's {@code history},
+     * each source in its write order within one millisecond.
      */
     static final String HISTORY = """
             SELECT at, branch_id, status, cause, reason FROM (
-                SELECT begin_time AS at, 0::bigint AS branch_id, %d::smallint AS status, %d::smallint AS cause,
-                       ''::text AS reason, 0::bigint AS id FROM cohort_global_tx WHERE xid = ?
+                SELECT begin_time AS at, 0::bigint AS branch_id, %1$d::smallint AS status, %2$d::smallint AS cause,
+                       ''::text AS reason, 0 AS src, 0::bigint AS n FROM cohort_global_tx WHERE xid = ?
                 UNION ALL
-                SELECT registered_at, branch_id, %d, %d, 'resource ' || resource_id, 0 FROM cohort_branch WHERE xid = ?
+                SELECT registered_at, branch_id, %3$d, %4$d, 'resource ' || resource_id, 1, registered_seq
+                FROM cohort_branch WHERE xid = ?
                 UNION ALL
-                SELECT at, branch_id, status, cause, reason, id FROM cohort_status_history WHERE xid = ?
-            ) h ORDER BY at, id""".formatted(GlobalStatus.BEGIN.code(), ChangeCause.TM.code(),
+                SELECT at, branch_id, status, cause, reason, 2, id FROM cohort_status_history WHERE xid = ?
+                UNION ALL
+                SELECT timestamptz 'epoch' + (h.e->>'at')::bigint * interval '1 millisecond', (h.e->>'b')::bigint,
+                       (h.e->>'s')::smallint, (h.e->>'c')::smallint, h.e->>'r', 3, h.n
+                FROM cohort_global_tx g, jsonb_array_elements(g.history) WITH ORDINALITY AS h(e, n) WHERE g.xid = ?
+            ) h ORDER BY at, src, n""".formatted(GlobalStatus.BEGIN.code(), ChangeCause.TM.code(),
             BranchStatus.REGISTERED.code(), ChangeCause.RM.code());
 
     /** Final transactions with their branches and any lock left behind, in one statement. */

@@ -190,6 +190,73 @@ class PostgresWritersTest {
         assertThat(store.findGlobal("tc:1").orElseThrow().status()).isEqualTo(GlobalStatus.COMMITTED);
     }
 
+    /** The first registration of a TM-made XID waits for one commit, not for a creation's and then its own. */
+    @Test
+    void aFirstRegistrationCreatesItsTransactionInTheSameDatabaseTransaction() throws Exception {
+        open(4);
+        GlobalTransaction tx = global("tc:1");
+
+        assertThat(store.createAndRegister(tx, branch("tc:1", 11, "db", "a"), RowKey.expand("db", List.of("account:a")))
+                .join().created()).isTrue();
+
+        try (Connection c = admin.getConnection(); PreparedStatement ps = c.prepareStatement("""
+                SELECT g.xmin::text, b.xmin::text, l.xmin::text FROM cohort_global_tx g
+                JOIN cohort_branch b ON b.xid = g.xid JOIN cohort_row_lock l ON l.xid = g.xid WHERE g.xid = 'tc:1'""");
+             ResultSet rs = ps.executeQuery()) {
+            assertThat(rs.next()).isTrue();
+            assertThat(List.of(rs.getString(2), rs.getString(3))).as("written by the creation's transaction")
+                    .containsOnly(rs.getString(1));
+        }
+        assertThat(store.findGlobalWithoutReading("tc:1")).as("held by the replica that created it").contains(tx);
+        assertThat(store.findBranches("tc:1")).extracting(Branch::branchId).containsExactly(11L);
+    }
+
+    /** Every change goes into the global row it updates anyway: no history row, same history. */
+    @Test
+    void aTransactionsHistoryTakesNoRowOfItsOwn() throws Exception {
+        open(4);
+        store.insertGlobal(global("tc:1")).join();
+        store.registerBranch(branch("tc:1", 11, "db", "a"), RowKey.expand("db", List.of("account:a"))).join();
+        store.registerBranch(branch("tc:1", 12, "db", "b"), RowKey.expand("db", List.of("account:b"))).join();
+        store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "asked", ChangeCause.TM).join();
+        store.updateBranch("tc:1", 12, BranchStatus.PHASE2_ROLLBACKED, "undone").join();
+        store.updateBranch("tc:1", 11, BranchStatus.PHASE2_ROLLBACKED, "").join();
+        store.releaseLocks("tc:1").join();
+        store.transitionGlobal("tc:1", GlobalStatus.ROLLBACKING, GlobalStatus.ROLLBACKED, "done").join();
+        store.deleteBranches("tc:1").join();
+
+        assertThat(count("cohort_status_history")).isZero();
+        assertThat(store.history("tc:1")).extracting(h -> h.branchId() + " " + h.status() + " " + h.cause() + " "
+                + h.reason()).containsExactly("0 BEGIN TM ", "11 REGISTERED RM resource db",
+                "12 REGISTERED RM resource db", "0 ROLLBACKING TM asked", "12 PHASE2_ROLLBACKED TC undone",
+                "11 PHASE2_ROLLBACKED TC ", "0 ROLLBACKED TC done");
+    }
+
+    /** Written by a replica of the version before (a row per change), then moved by this one: all of it shows. */
+    @Test
+    void historyRowsOfAnUpgradedDatabaseShowWithTheRowsHistory() throws Exception {
+        open(4);
+        store.insertGlobal(global("tc:1")).join();
+        store.registerBranch(branch("tc:1", 11, "db", "a"), RowKey.expand("db", List.of("account:a"))).join();
+        try (Connection c = admin.getConnection(); PreparedStatement ps = c.prepareStatement("""
+                WITH moved AS (UPDATE cohort_global_tx SET status = ? WHERE xid = 'tc:1')
+                INSERT INTO cohort_status_history (xid, branch_id, status, cause, reason, at)
+                VALUES ('tc:1', 0, ?, ?, 'old replica', timestamptz 'epoch' + interval '3 seconds')""")) {
+            ps.setShort(1, (short) GlobalStatus.ASYNC_COMMITTING.code());
+            ps.setShort(2, (short) GlobalStatus.ASYNC_COMMITTING.code());
+            ps.setShort(3, (short) ChangeCause.TM.code());
+            ps.executeUpdate();
+        }
+        store.releaseLease("tc:1"); // as after a takeover: this replica reads it from the database
+
+        assertThat(store.transitionGlobal("tc:1", GlobalStatus.ASYNC_COMMITTING, GlobalStatus.COMMITTED, "done").join())
+                .isTrue();
+
+        assertThat(store.history("tc:1")).extracting(h -> h.branchId() + " " + h.status() + " " + h.reason())
+                .containsExactly("0 BEGIN ", "11 REGISTERED resource db", "0 ASYNC_COMMITTING old replica",
+                        "0 COMMITTED done");
+    }
+
     @Test
     void aReleaseBeforeTheDecisionIsWrittenEveryTime() {
         open(4);
