@@ -90,6 +90,12 @@ class HaFailoverIT {
     private static final Duration DRAIN = TX_TIMEOUT.plus(FINISH_BOUND).plus(SCHEDULING_SLACK);
     private static final Duration CALL_TIMEOUT = Duration.ofSeconds(10);
     /**
+     * How long to wait for a victim that holds transactions (decided ones, for a mid-phase-2 kill): a
+     * transfer's calls may each take up to CALL_TIMEOUT on a loaded machine, and phase 2 is slowed
+     * meanwhile so that a decided transaction lingers; 30 s was seen to run out at a load average of 20-30.
+     */
+    private static final Duration VICTIM_WAIT = CALL_TIMEOUT.multipliedBy(12);
+    /**
      * A replica is killed only once it has been up this long: the RMs' streams reopen within 5 s
      * (their longest backoff), and a replica without them hands its transactions over, which would
      * blur what a kill shows.
@@ -293,18 +299,20 @@ class HaFailoverIT {
      */
     private Kill killOne(int round, boolean midPhase2) throws SQLException {
         slowPhase2.set(true);
-        Set<String> up = killable();
         String statuses = midPhase2 ? DECIDED_UNENDED : UNENDED;
         String[] victimId = new String[1];
         List<List<Held>> snapshot = new ArrayList<>(List.of(List.of()));
+        // The killable replicas are looked at anew each time: a replica restarted in the last round may become
+        // killable, and on a loaded machine the one that was killable at first may hold no decided transaction
+        // for a long while (decisions go to whichever replica the TM reaches).
         await(() -> {
-            victimId[0] = mostHeld(statuses, up);
+            victimId[0] = mostHeld(statuses, killable());
             if (victimId[0] == null) {
                 return false;
             }
             snapshot.set(0, held(victimId[0]));
             return !midPhase2 || snapshot.get(0).stream().anyMatch(h -> h.statusAtKill != GlobalStatus.BEGIN);
-        }, Duration.ofSeconds(30), () -> "a replica holding transactions " + (midPhase2 ? "in phase 2" : "at all"));
+        }, VICTIM_WAIT, () -> "a replica holding transactions " + (midPhase2 ? "in phase 2" : "at all"));
         Replica victim = replicas.stream().filter(r -> r.id.equals(victimId[0])).findFirst().orElseThrow();
         List<Held> held = snapshot.get(0);
         victim.up = false;
