@@ -492,23 +492,8 @@ final class LocalBranches {
      * committed) on a database error or a surprise, after which the caller takes the branches one by one.
      */
     private static List<Answer> inBatch(Resource r, List<UndoLogTable.Branch> batch, BatchWork work) {
-        try (Connection c = r.target().getConnection()) {
-            boolean autoCommit = c.getAutoCommit();
-            c.setAutoCommit(false);
-            try {
-                List<Answer> result = work.run(c);
-                c.commit();
-                return result;
-            } catch (SQLException | RuntimeException e) {
-                try {
-                    c.rollback();
-                } catch (SQLException ignored) {
-                    // broken connection: closing it ends the transaction
-                }
-                throw e;
-            } finally {
-                c.setAutoCommit(autoCommit);
-            }
+        try {
+            return inLocalTransaction(r, work::run);
         } catch (SQLException | RuntimeException e) {
             log.warn("Batch of {} branches on {} (first: branch {} of {}) failed, each is taken alone: {}", batch.size(),
                     r.resourceId(), batch.get(0).branchId(), batch.get(0).xid(), e.toString());
@@ -518,11 +503,27 @@ final class LocalBranches {
 
     /** Runs {@code work} in one local transaction; a database error becomes {@code onError} with the message. */
     private static Answer inTransaction(Resource r, String xid, long branchId, BranchStatus onError, Work work) {
+        try {
+            return inLocalTransaction(r, work::run);
+        } catch (SQLException e) {
+            log.warn("Step on branch {} of {} ({}) failed, the TC will ask again: {}", branchId, xid, r.resourceId(),
+                    e.toString());
+            return Answer.of(onError, "database error: " + e.getMessage());
+        }
+    }
+
+    @FunctionalInterface
+    private interface SqlWork<T> {
+        T run(Connection c) throws SQLException;
+    }
+
+    /** {@code work} in one local transaction on {@code r}'s database: committed if it returns, rolled back if it throws. */
+    private static <T> T inLocalTransaction(Resource r, SqlWork<T> work) throws SQLException {
         try (Connection c = r.target().getConnection()) {
             boolean autoCommit = c.getAutoCommit();
             c.setAutoCommit(false);
             try {
-                Answer result = work.run(c);
+                T result = work.run(c);
                 c.commit();
                 return result;
             } catch (SQLException | RuntimeException e) {
@@ -535,10 +536,6 @@ final class LocalBranches {
             } finally {
                 c.setAutoCommit(autoCommit);
             }
-        } catch (SQLException e) {
-            log.warn("Step on branch {} of {} ({}) failed, the TC will ask again: {}", branchId, xid, r.resourceId(),
-                    e.toString());
-            return Answer.of(onError, "database error: " + e.getMessage());
         }
     }
 }
