@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -72,37 +73,7 @@ final class LocalBranches {
      * alone, waits for the flush before it is answered.
      */
     Answer vote(Resource r, String xid, long branchId) {
-        return inTransaction(r, xid, branchId, BranchStatus.VOTED_NO, c -> {
-            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
-            if (row == null) {
-                return Answer.of(BranchStatus.VOTED_NO, "no undo log: phase 1 of this branch never committed locally");
-            }
-            switch (row.status()) {
-                case ROLLBACK_MARKER -> {
-                    return Answer.of(BranchStatus.VOTED_NO, "the branch was rolled back already");
-                }
-                case ROLLED_BACK_ALONE -> {
-                    return Answer.of(BranchStatus.VOTED_NO, "rolled back by this RM on its own: "
-                            + r.undoLog().decisionReason(c, xid, branchId));
-                }
-                case COMMITTED_ALONE -> {
-                    return Answer.of(BranchStatus.VOTED_YES, "committed by this RM on its own");
-                }
-                default -> {
-                    String dirty = r.images().verifyAfterImages(c, row.rollbackInfo());
-                    if (dirty != null) {
-                        c.rollback();
-                        log.error("Branch {} of {} votes no: {}", branchId, xid, dirty);
-                        return Answer.of(BranchStatus.VOTED_NO, "data changed outside the global transaction: " + dirty);
-                    }
-                    // A branch registered as two-phase that gets a CanCommit learns it is three-phase here.
-                    r.undoLog().move(c, xid, branchId, row.status(),
-                            row.status() == UndoLogStatus.TWO_PHASE ? UndoLogStatus.THREE_PHASE : row.status());
-                    r.undoLog().commitWithoutFlushWait(c); // see voteDurability
-                    return Answer.of(BranchStatus.VOTED_YES, "");
-                }
-            }
-        });
+        return stepAlone(r, xid, branchId, BranchStatus.VOTED_NO, this::voteOn, true);
     }
 
     /**
@@ -113,56 +84,36 @@ final class LocalBranches {
      * of it is written. If the batch fails on a database error, each branch is voted on alone, so one
      * branch's error cannot cost the others their yes.
      */
-    public List<Answer> voteAll(Resource r, List<UndoLogTable.Branch> batch) {
-        if (batch.size() == 1) {
-            return List.of(vote(r, batch.get(0).xid(), batch.get(0).branchId()));
+    List<Answer> voteAll(Resource r, List<UndoLogTable.Branch> batch) {
+        return stepAll(r, batch, this::voteOn, true, b -> vote(r, b.xid(), b.branchId()));
+    }
+
+    /** What a CanCommit comes to for a branch whose undo-log row is {@code row} (null: none). */
+    private Step voteOn(Resource r, Connection c, String xid, long branchId, UndoLogTable.Row row) throws SQLException {
+        if (row == null) {
+            return Step.answer(Answer.of(BranchStatus.VOTED_NO, "no undo log: phase 1 of this branch never committed locally"));
         }
-        List<Answer> answers = inBatch(r, batch, c -> {
-            Map<UndoLogTable.Branch, UndoLogTable.Row> rows = lockAll(r, c, batch);
-            List<Answer> out = new ArrayList<>(batch.size());
-            Map<UndoLogStatus, List<UndoLogTable.Branch>> moves = new EnumMap<>(UndoLogStatus.class);
-            Map<UndoLogStatus, List<UndoLogStatus>> froms = new EnumMap<>(UndoLogStatus.class);
-            for (UndoLogTable.Branch b : batch) {
-                UndoLogTable.Row row = rows.get(b);
-                if (row == null) {
-                    out.add(Answer.of(BranchStatus.VOTED_NO, "no undo log: phase 1 of this branch never committed locally"));
-                    continue;
+        return switch (row.status()) {
+            case ROLLBACK_MARKER -> Step.answer(Answer.of(BranchStatus.VOTED_NO, "the branch was rolled back already"));
+            case ROLLED_BACK_ALONE -> Step.answer(Answer.of(BranchStatus.VOTED_NO, "rolled back by this RM on its own: "
+                    + r.undoLog().decisionReason(c, xid, branchId)));
+            case COMMITTED_ALONE -> Step.answer(Answer.of(BranchStatus.VOTED_YES, "committed by this RM on its own"));
+            default -> {
+                String dirty = r.images().verifyAfterImages(c, row.rollbackInfo());
+                if (dirty != null) {
+                    log.error("Branch {} of {} votes no: {}", branchId, xid, dirty);
+                    yield Step.answer(Answer.of(BranchStatus.VOTED_NO, "data changed outside the global transaction: " + dirty));
                 }
-                switch (row.status()) {
-                    case ROLLBACK_MARKER -> out.add(Answer.of(BranchStatus.VOTED_NO, "the branch was rolled back already"));
-                    case ROLLED_BACK_ALONE -> out.add(Answer.of(BranchStatus.VOTED_NO, "rolled back by this RM on its own: "
-                            + r.undoLog().decisionReason(c, b.xid(), b.branchId())));
-                    case COMMITTED_ALONE -> out.add(Answer.of(BranchStatus.VOTED_YES, "committed by this RM on its own"));
-                    default -> {
-                        String dirty = r.images().verifyAfterImages(c, row.rollbackInfo());
-                        if (dirty != null) {
-                            log.error("Branch {} of {} votes no: {}", b.branchId(), b.xid(), dirty);
-                            out.add(Answer.of(BranchStatus.VOTED_NO, "data changed outside the global transaction: " + dirty));
-                            continue;
-                        }
-                        // A branch registered as two-phase that gets a CanCommit learns it is three-phase here.
-                        UndoLogStatus to = row.status() == UndoLogStatus.TWO_PHASE ? UndoLogStatus.THREE_PHASE : row.status();
-                        moves.computeIfAbsent(to, k -> new ArrayList<>()).add(b);
-                        froms.computeIfAbsent(to, k -> new ArrayList<>()).add(row.status());
-                        out.add(Answer.of(BranchStatus.VOTED_YES, ""));
-                    }
-                }
+                // A branch registered as two-phase that gets a CanCommit learns it is three-phase here.
+                yield new Step(Answer.of(BranchStatus.VOTED_YES, ""),
+                        row.status() == UndoLogStatus.TWO_PHASE ? UndoLogStatus.THREE_PHASE : row.status());
             }
-            for (Map.Entry<UndoLogStatus, List<UndoLogTable.Branch>> move : moves.entrySet()) {
-                r.undoLog().moveAll(c, move.getValue(), froms.get(move.getKey()), move.getKey());
-            }
-            if (!moves.isEmpty()) {
-                r.undoLog().commitWithoutFlushWait(c); // see voteDurability
-            }
-            return out;
-        });
-        if (answers == null) {
-            answers = new ArrayList<>(batch.size());
-            for (UndoLogTable.Branch b : batch) {
-                answers.add(vote(r, b.xid(), b.branchId()));
-            }
-        }
-        return answers;
+        };
+    }
+
+    /** PreCommit: records the branch as pre-committed, durably, before answering. */
+    Answer preCommit(Resource r, String xid, long branchId) {
+        return stepAlone(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, this::preCommitOn, false);
     }
 
     /**
@@ -171,40 +122,94 @@ final class LocalBranches {
      * PRE_COMMITTED, one commit makes them all durable before any answer. A database error in the
      * batch falls back to one branch at a time.
      */
-    public List<Answer> preCommitAll(Resource r, List<UndoLogTable.Branch> batch) {
+    List<Answer> preCommitAll(Resource r, List<UndoLogTable.Branch> batch) {
+        return stepAll(r, batch, this::preCommitOn, false, b -> preCommit(r, b.xid(), b.branchId()));
+    }
+
+    /** What a PreCommit comes to for a branch whose undo-log row is {@code row} (null: none). */
+    private Step preCommitOn(Resource r, Connection c, String xid, long branchId, UndoLogTable.Row row)
+            throws SQLException {
+        if (row == null) {
+            return Step.answer(Answer.of(BranchStatus.PHASE2_COMMITTED, "no undo log left: already committed"));
+        }
+        return switch (row.status()) {
+            case ROLLBACK_MARKER -> Step.answer(Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE,
+                    "the branch was rolled back on the TC's order; it cannot be pre-committed"));
+            case ROLLED_BACK_ALONE -> Step.answer(rolledBackAlone(r, c, xid, branchId));
+            case COMMITTED_ALONE -> Step.answer(committedAlone(r, c, xid, branchId, false));
+            case TWO_PHASE, THREE_PHASE, PRE_COMMITTED ->
+                    new Step(Answer.of(BranchStatus.PRE_COMMITTED, ""), UndoLogStatus.PRE_COMMITTED);
+        };
+    }
+
+    /** What a command comes to for one branch: the answer, and the status its undo-log row moves to (null: none). */
+    private record Step(Answer answer, UndoLogStatus moveTo) {
+        static Step answer(Answer answer) {
+            return new Step(answer, null);
+        }
+    }
+
+    @FunctionalInterface
+    private interface StepRule {
+        Step decide(Resource r, Connection c, String xid, long branchId, UndoLogTable.Row row) throws SQLException;
+    }
+
+    /**
+     * {@code rule} for one branch in a local transaction of its own: its undo-log row locked, then
+     * moved as the rule says; with {@code withoutFlushWait} a move commits without waiting for the
+     * flush (see voteDurability).
+     */
+    private Answer stepAlone(Resource r, String xid, long branchId, BranchStatus onError, StepRule rule,
+                             boolean withoutFlushWait) {
+        return inTransaction(r, xid, branchId, onError, c -> {
+            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
+            Step step = rule.decide(r, c, xid, branchId, row);
+            if (step.moveTo() != null) {
+                r.undoLog().move(c, xid, branchId, row.status(), step.moveTo());
+                if (withoutFlushWait) {
+                    r.undoLog().commitWithoutFlushWait(c);
+                }
+            }
+            return step.answer();
+        });
+    }
+
+    /**
+     * {@code rule} for the branches of {@code batch} (one resource) in one local transaction: their
+     * rows locked by one statement, moved by one statement per target status; {@code alone} for each
+     * when the batch fails on a database error, and for a batch of one.
+     */
+    private List<Answer> stepAll(Resource r, List<UndoLogTable.Branch> batch, StepRule rule, boolean withoutFlushWait,
+                                 Function<UndoLogTable.Branch, Answer> alone) {
         if (batch.size() == 1) {
-            return List.of(preCommit(r, batch.get(0).xid(), batch.get(0).branchId()));
+            return List.of(alone.apply(batch.get(0)));
         }
         List<Answer> answers = inBatch(r, batch, c -> {
             Map<UndoLogTable.Branch, UndoLogTable.Row> rows = lockAll(r, c, batch);
             List<Answer> out = new ArrayList<>(batch.size());
-            List<UndoLogTable.Branch> moving = new ArrayList<>();
-            List<UndoLogStatus> from = new ArrayList<>();
+            Map<UndoLogStatus, List<UndoLogTable.Branch>> moves = new EnumMap<>(UndoLogStatus.class);
+            Map<UndoLogStatus, List<UndoLogStatus>> froms = new EnumMap<>(UndoLogStatus.class);
             for (UndoLogTable.Branch b : batch) {
                 UndoLogTable.Row row = rows.get(b);
-                if (row == null) {
-                    out.add(Answer.of(BranchStatus.PHASE2_COMMITTED, "no undo log left: already committed"));
-                    continue;
+                Step step = rule.decide(r, c, b.xid(), b.branchId(), row);
+                if (step.moveTo() != null) {
+                    moves.computeIfAbsent(step.moveTo(), k -> new ArrayList<>()).add(b);
+                    froms.computeIfAbsent(step.moveTo(), k -> new ArrayList<>()).add(row.status());
                 }
-                out.add(switch (row.status()) {
-                    case ROLLBACK_MARKER -> Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE,
-                            "the branch was rolled back on the TC's order; it cannot be pre-committed");
-                    case ROLLED_BACK_ALONE -> rolledBackAlone(r, c, b.xid(), b.branchId());
-                    case COMMITTED_ALONE -> committedAlone(r, c, b.xid(), b.branchId(), false);
-                    case TWO_PHASE, THREE_PHASE, PRE_COMMITTED -> {
-                        moving.add(b);
-                        from.add(row.status());
-                        yield Answer.of(BranchStatus.PRE_COMMITTED, "");
-                    }
-                });
+                out.add(step.answer());
             }
-            r.undoLog().moveAll(c, moving, from, UndoLogStatus.PRE_COMMITTED);
+            for (Map.Entry<UndoLogStatus, List<UndoLogTable.Branch>> move : moves.entrySet()) {
+                r.undoLog().moveAll(c, move.getValue(), froms.get(move.getKey()), move.getKey());
+            }
+            if (withoutFlushWait && !moves.isEmpty()) {
+                r.undoLog().commitWithoutFlushWait(c);
+            }
             return out;
         });
         if (answers == null) {
             answers = new ArrayList<>(batch.size());
             for (UndoLogTable.Branch b : batch) {
-                answers.add(preCommit(r, b.xid(), b.branchId()));
+                answers.add(alone.apply(b));
             }
         }
         return answers;
@@ -219,26 +224,6 @@ final class LocalBranches {
             ids[i] = batch.get(i).branchId();
         }
         return r.undoLog().lockAll(c, xids, ids);
-    }
-
-    /** PreCommit: records the branch as pre-committed, durably, before answering. */
-    Answer preCommit(Resource r, String xid, long branchId) {
-        return inTransaction(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, c -> {
-            UndoLogTable.Row row = r.undoLog().lock(c, xid, branchId);
-            if (row == null) {
-                return Answer.of(BranchStatus.PHASE2_COMMITTED, "no undo log left: already committed");
-            }
-            return switch (row.status()) {
-                case ROLLBACK_MARKER -> Answer.of(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE,
-                        "the branch was rolled back on the TC's order; it cannot be pre-committed");
-                case ROLLED_BACK_ALONE -> rolledBackAlone(r, c, xid, branchId);
-                case COMMITTED_ALONE -> committedAlone(r, c, xid, branchId, false);
-                case TWO_PHASE, THREE_PHASE, PRE_COMMITTED -> {
-                    r.undoLog().move(c, xid, branchId, row.status(), UndoLogStatus.PRE_COMMITTED);
-                    yield Answer.of(BranchStatus.PRE_COMMITTED, "");
-                }
-            };
-        });
     }
 
     /**
@@ -279,7 +264,7 @@ final class LocalBranches {
      * </ul>
      * Running it twice is harmless: the second run finds no undo log and writes (or finds) the marker.
      *
-     * @param tables the tables the branch wrote, as recorded at the TC ({@link io.cohort.rm.jdbc.BranchTables});
+     * @param tables the tables the branch wrote, as recorded at the TC ({@link BranchTables});
      *               an undo log naming any other is refused. Null: not recorded (an older RM), not checked
      */
     Answer rollback(Resource r, String xid, long branchId, Set<String> tables) {

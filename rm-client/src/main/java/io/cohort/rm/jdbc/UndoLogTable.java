@@ -226,7 +226,7 @@ final class UndoLogTable {
      *
      * @throws UnknownStatusException for a row with a {@code log_status} no version of the RM writes
      */
-    public Map<Branch, Row> lockAll(Connection c, String[] xids, long[] branchIds) throws SQLException {
+    Map<Branch, Row> lockAll(Connection c, String[] xids, long[] branchIds) throws SQLException {
         Map<Branch, Row> rows = new HashMap<>();
         if (xids.length == 0) {
             return rows;
@@ -309,7 +309,7 @@ final class UndoLogTable {
      *
      * @throws IllegalStateException if {@link UndoLogStatus#mayMoveTo} does not allow one of the moves
      */
-    public void moveAll(Connection c, List<Branch> branches, List<UndoLogStatus> from, UndoLogStatus to)
+    void moveAll(Connection c, List<Branch> branches, List<UndoLogStatus> from, UndoLogStatus to)
             throws SQLException {
         if (to == UndoLogStatus.COMMITTED_ALONE) {
             throw new IllegalArgumentException("a branch is committed alone one at a time (move), not in a batch");
@@ -342,7 +342,7 @@ final class UndoLogTable {
      * in one round trip), else plainly. Only for writes nothing is promised on: a crash of the
      * database may lose them, and only them and what came after.
      */
-    public void commitWithoutFlushWait(Connection c) throws SQLException {
+    void commitWithoutFlushWait(Connection c) throws SQLException {
         String setting = dialect.commitWithoutFlushWait();
         String sql = setting == null ? null : dialect.thenCommit(setting);
         if (sql != null) {
