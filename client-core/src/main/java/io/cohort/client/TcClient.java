@@ -286,9 +286,7 @@ public final class TcClient implements AutoCloseable {
         BeginRequest request = announcement(xid, pending.creation());
         if (!circuitBreaker.tryAcquirePermission()) {
             channel.resetConnectBackoff(); // as for a blocking call the breaker refuses: let the channel reconnect now
-            return CompletableFuture.failedFuture(new TcUnavailableException("TC at " + config.address()
-                    + " is unavailable (circuit breaker open after repeated failures; it closes as soon as a "
-                    + "connection to a TC is back); begin of " + xid + " was not sent", null));
+            return CompletableFuture.failedFuture(breakerOpen("begin", xid, null));
         }
         long start = System.nanoTime();
         CompletableFuture<Void> done = new CompletableFuture<>();
@@ -303,17 +301,15 @@ public final class TcClient implements AutoCloseable {
             Throwable cause = failure instanceof CompletionException ? failure.getCause() : failure;
             if (cause == null) {
                 circuitBreaker.onSuccess(nanos, TimeUnit.NANOSECONDS);
-                TmMadeXids.announced(xid);
+                creationAnswered(xid, null);
                 done.complete(null);
                 return;
             }
-            RuntimeException error = cause instanceof StatusRuntimeException grpc
+            TcException error = cause instanceof StatusRuntimeException grpc
                     ? translated("begin", xid, grpc) : new TcException("begin of " + xid + " failed: " + cause,
                     ErrorCode.ERROR_UNSPECIFIED, false, cause);
             circuitBreaker.onError(nanos, TimeUnit.NANOSECONDS, error);
-            if (error instanceof TcException refused && refused.errorCode() == ErrorCode.UNKNOWN_XID) {
-                beginlessAddress = null;
-            }
+            creationAnswered(xid, error);
             done.completeExceptionally(error);
         });
         return done;
@@ -373,13 +369,24 @@ public final class TcClient implements AutoCloseable {
         }
         try {
             T answer = body.get();
-            TmMadeXids.announced(xid);
+            creationAnswered(xid, null);
             return answer;
         } catch (TcException e) {
-            if (e.errorCode() == ErrorCode.UNKNOWN_XID) {
-                beginlessAddress = null;
-            }
+            creationAnswered(xid, e);
             throw e;
+        }
+    }
+
+    /**
+     * After a call that carried {@code xid}'s creation: answered ({@code refused} null), the TC knows the
+     * transaction; refused as an unknown XID, the TC cannot create one (an older replica), so this
+     * client goes back to Begin.
+     */
+    private void creationAnswered(String xid, TcException refused) {
+        if (refused == null) {
+            TmMadeXids.announced(xid);
+        } else if (refused.errorCode() == ErrorCode.UNKNOWN_XID) {
+            beginlessAddress = null;
         }
     }
 
@@ -595,10 +602,14 @@ public final class TcClient implements AutoCloseable {
         try {
             return withRetry.get();
         } catch (CallNotPermittedException e) {
-            throw new TcUnavailableException("TC at " + config.address() + " is unavailable (circuit breaker open after "
-                    + "repeated failures; it closes as soon as a connection to a TC is back); " + operation
-                    + (xid == null ? "" : " of " + xid) + " was not sent", e);
+            throw breakerOpen(operation, xid, e);
         }
+    }
+
+    private TcUnavailableException breakerOpen(String operation, String xid, CallNotPermittedException refused) {
+        return new TcUnavailableException("TC at " + config.address() + " is unavailable (circuit breaker open after "
+                + "repeated failures; it closes as soon as a connection to a TC is back); " + operation
+                + (xid == null ? "" : " of " + xid) + " was not sent", refused);
     }
 
     private <T> T translate(String operation, String xid, Supplier<T> body) {
