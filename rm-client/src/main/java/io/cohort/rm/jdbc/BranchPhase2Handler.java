@@ -47,14 +47,13 @@ final class BranchPhase2Handler implements BranchCommandHandler {
     private final LocalBranches branches;
     private final ObservationRegistry observations;
 
-    BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
-                               LocalBranches branches) {
+    BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter, LocalBranches branches) {
         this(resources, deleter, branches, ObservationRegistry.NOOP);
     }
 
     /** {@code observations}: a span per command, the child of the TC's span that sent it (its trace_context). */
-    BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter,
-                               LocalBranches branches, ObservationRegistry observations) {
+    BranchPhase2Handler(Function<String, Resource> resources, AsyncUndoDeleter deleter, LocalBranches branches,
+                        ObservationRegistry observations) {
         this.resources = resources;
         this.deleter = deleter;
         this.branches = branches;

@@ -12,7 +12,7 @@ import javax.sql.DataSource;
 
 /**
  * The application's {@link DataSource}, wrapped: every connection is a {@link ConnectionProxy}.
- * Created by {@link io.cohort.rm.jdbc.ResourceManager#wrap}.
+ * Created by {@link ResourceManager#wrap}.
  */
 public final class DataSourceProxy implements DataSource {
 

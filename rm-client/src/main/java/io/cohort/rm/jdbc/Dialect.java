@@ -45,7 +45,7 @@ interface Dialect {
     /**
      * The table's columns as images read them, in catalog order, each named as its column: text the
      * database renders itself, so a value reads the same in the driver's text and binary result
-     * formats ({@link io.cohort.rm.jdbc.ValueCodec}). Every image and current-row read uses it.
+     * formats ({@link ValueCodec}). Every image and current-row read uses it.
      */
     default String imageList(TableMeta meta) {
         return imageList(meta.columns(), null);
@@ -158,7 +158,7 @@ interface Dialect {
         throw new UnsupportedOperationException("this database returns INSERT images with RETURNING");
     }
 
-    // ---- the RM's own tables (io.cohort.rm.jdbc.UndoLogTable writes the SQL; these are the parts that differ) ----
+    // ---- the RM's own tables (UndoLogTable writes the SQL; these are the parts that differ) ----
 
     /** {@code INSERT INTO table (columns) VALUES (values)} that inserts nothing, without error, when the row's key exists. */
     String insertUnlessDuplicate(String table, String columns, String values);

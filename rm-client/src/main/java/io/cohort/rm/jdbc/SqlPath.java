@@ -6,23 +6,23 @@ import java.sql.SQLException;
 /**
  * <b>The RM's SQL path</b>, from the application's statement to the branch:
  * <ol>
- *   <li>{@link io.cohort.rm.jdbc.ConnectionProxy} and the statement proxies pass everything
+ *   <li>{@link ConnectionProxy} and the statement proxies pass everything
  *       straight through unless an XID is bound ({@link io.cohort.client.XidContext}) or a global
  *       lock is asked for ({@link io.cohort.rm.GlobalLockContext}) — outside them the RM costs a
  *       thread-local read;</li>
- *   <li>inside, the SQL is classified once per SQL string ({@code io.cohort.rm.jdbc.SqlRecognizer},
+ *   <li>inside, the SQL is classified once per SQL string ({@code SqlRecognizer},
  *       cached) into a {@link SqlPlan};</li>
  *   <li>{@link #execute} runs it: unsupported statements fail before running; INSERT, UPDATE and
  *       DELETE run rewritten to take their images ({@link DmlExecutors}); SELECT ... FOR UPDATE
  *       checks global locks ({@link LockingSelectExecutor}); everything else runs as written;</li>
- *   <li>images become {@link io.cohort.rm.jdbc.UndoRecord}s and primary keys become lock keys
+ *   <li>images become {@link UndoRecord}s and primary keys become lock keys
  *       in the connection's {@link BranchBuffer};</li>
- *   <li>at {@code Connection.commit()} ({@link io.cohort.rm.jdbc.ConnectionProxy#commit()}): the
+ *   <li>at {@code Connection.commit()} ({@link ConnectionProxy#commit()}): the
  *       branch is registered with the TC, taking the global locks ({@link GlobalLocks}), the undo
  *       log is inserted in the same local transaction, and the local transaction commits.</li>
  * </ol>
- * Phase 2 is in {@link io.cohort.rm.jdbc.BranchPhase2Handler} and
- * {@code io.cohort.rm.jdbc.LocalBranches}.
+ * Phase 2 is in {@link BranchPhase2Handler} and
+ * {@code LocalBranches}.
  */
 final class SqlPath {
 

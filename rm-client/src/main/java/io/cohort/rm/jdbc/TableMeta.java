@@ -10,7 +10,7 @@ import java.util.Map;
 
 /**
  * A table as the RM needs it: columns in catalog order and the primary key. Immutable; cached per
- * data source ({@link io.cohort.rm.jdbc.TableMetaCache}). A table without a primary key has an empty {@link #primaryKey()}.
+ * data source ({@link TableMetaCache}). A table without a primary key has an empty {@link #primaryKey()}.
  */
 final class TableMeta {
 
@@ -36,13 +36,13 @@ final class TableMeta {
      * @param unrestorable columns whose type (or a type inside it) the RM cannot restore exactly, to that type
      */
     TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey,
-                     Map<String, String> unrestorable) {
+              Map<String, String> unrestorable) {
         this(schema, name, columns, primaryKey, unrestorable, null);
     }
 
     /** As above; {@code autoIncrement} is the column the database numbers itself (MySQL AUTO_INCREMENT), or null. */
     TableMeta(String schema, String name, List<ColumnMeta> columns, List<String> primaryKey,
-                     Map<String, String> unrestorable, String autoIncrement) {
+              Map<String, String> unrestorable, String autoIncrement) {
         this.schema = schema;
         this.autoIncrement = autoIncrement;
         this.unrestorable = Collections.unmodifiableMap(new LinkedHashMap<>(unrestorable));

@@ -66,7 +66,7 @@ final class TerminationMonitor implements AutoCloseable {
     private final Map<String, Long> nextReportAt = new ConcurrentHashMap<>();
 
     TerminationMonitor(Supplier<List<Resource>> resources, BranchCoordinator coordinator,
-                              LocalBranches branches, RmConfig config, Clock clock) {
+                       LocalBranches branches, RmConfig config, Clock clock) {
         this.resources = resources;
         this.coordinator = coordinator;
         this.branches = branches;

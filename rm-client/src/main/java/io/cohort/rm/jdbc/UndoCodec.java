@@ -24,7 +24,7 @@ import tools.jackson.core.json.JsonFactory;
  * <pre>{"v":2,"records":[{"op":"UPDATE","schema":"public","table":"account",
  *   "columns":[{"name":"id","type":"BIGINT","sqlType":"bigint"},...],"pk":["id"],
  *   "before":[["1","100.00"]],"after":[["1","90.00"]]}]}</pre>
- * Values are the database's own text for them ({@link io.cohort.rm.jdbc.ValueCodec}); null is JSON null.
+ * Values are the database's own text for them ({@link ValueCodec}); null is JSON null.
  * <p>Version 1 (before 2026-11-29) held the driver's renderings and no {@code sqlType}. It is still
  * read, for logs written before an upgrade: its bytea values (base64) become the database's hex
  * text, its other renderings are text the database parses, and the SQL types come from the catalog.

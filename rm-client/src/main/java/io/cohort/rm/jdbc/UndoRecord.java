@@ -4,7 +4,7 @@ import java.util.List;
 
 /**
  * What one statement changed in one table, enough to undo it: every column (name and type), the
- * primary key, and the rows before and after as encoded values ({@link io.cohort.rm.jdbc.ValueCodec}),
+ * primary key, and the rows before and after as encoded values ({@link ValueCodec}),
  * each row aligned with {@link #columns()}. INSERT has no before rows, DELETE no after rows.
  */
 record UndoRecord(Op op, String schema, String table, List<ColumnMeta> columns, List<String> primaryKey,
