@@ -47,6 +47,7 @@ public final class Bench {
         TransferBench.Options transferOptions = null;
         TcBench.Options tcOptions = null;
         try {
+            BenchDatabase.named("cohort_bench"); // checks COHORT_BENCH_DB_SUFFIX before anything starts
             if (transfer) {
                 transferOptions = TransferBench.Options.parse(rest);
             } else {

@@ -28,6 +28,20 @@ import java.util.Set;
 abstract sealed class BenchDatabase implements AutoCloseable {
 
     /** CPU consumed so far: the server's work for the benchmark's connections, and its own background work. */
+    /**
+     * The name of one of the bench's databases, with the suffix in {@code COHORT_BENCH_DB_SUFFIX}
+     * (lower-case letters, digits and {@code _}) so that runs side by side on one server do not drop
+     * each other's databases.
+     */
+    static String named(String base) {
+        String suffix = System.getenv().getOrDefault("COHORT_BENCH_DB_SUFFIX", "");
+        if (!suffix.matches("[a-z0-9_]*")) {
+            throw new IllegalArgumentException("COHORT_BENCH_DB_SUFFIX='" + suffix
+                    + "': use lower-case letters, digits and _ only (it is appended to database names)");
+        }
+        return base + suffix;
+    }
+
     record CpuSample(long backends, long background) {
     }
 

@@ -119,7 +119,7 @@ public final class TcBench {
                 "--cohort.tc.store.type=" + store, "--cohort.tc.store.embedded.dir=" + dataDir));
         PgBackends pg = null;
         if (store.equals("postgres")) {
-            pg = PgBackends.freshDatabase(opts.pgUrl(), opts.pgUser(), opts.pgPassword(), "cohort_bench_tc");
+            pg = PgBackends.freshDatabase(opts.pgUrl(), opts.pgUser(), opts.pgPassword(), BenchDatabase.named("cohort_bench_tc"));
             command.add("--cohort.tc.store.postgres.url=" + pg.url());
             command.add("--cohort.tc.store.postgres.username=" + pg.user());
             command.add("--cohort.tc.store.postgres.password=" + pg.password());

@@ -68,9 +68,7 @@ public final class TransferBench {
 
     private static final String DEBIT = "update account set balance = balance - ? where id = ?";
     private static final String CREDIT = "update account set balance = balance + ? where id = ?";
-    private static final String DB_A = "cohort_bench_a";
-    private static final String DB_B = "cohort_bench_b";
-
+    
     /** The floors, in the order their ratios are reported. */
     static final List<String> FLOORS = List.of("local-autocommit", "local-tx");
 
@@ -242,14 +240,16 @@ public final class TransferBench {
     }
 
     private void run() throws Exception {
+        String dbA = BenchDatabase.named("cohort_bench_a");
+        String dbB = BenchDatabase.named("cohort_bench_b");
         int grpcPort = freePort();
         Path tcData = Files.createTempDirectory("cohort-transfer-bench");
         try (BenchDatabase db = BenchDatabase.open(options.dbUrl(), options.dbUser(), options.dbPassword(),
-                List.of(DB_A, DB_B))) {
+                List.of(dbA, dbB))) {
             requireConnections(db);
             Process tc = startTc(grpcPort, tcData, db.serverUrl, db.user, db.password);
-            try (HikariDataSource a = db.create(DB_A, accounts, concurrency + 4);
-                 HikariDataSource b = db.create(DB_B, accounts, concurrency + 4)) {
+            try (HikariDataSource a = db.create(dbA, accounts, concurrency + 4);
+                 HikariDataSource b = db.create(dbB, accounts, concurrency + 4)) {
                 Map<String, Result> floors = new LinkedHashMap<>();
                 for (String driver : options.drivers()) {
                     Result r = switch (driver) {
@@ -421,7 +421,7 @@ public final class TransferBench {
                 "--cohort.tc.store.embedded.dir=" + dataDir, "--cohort.tc.store.type=" + options.tcStore()));
         if (options.tcStore().equals("postgres")) {
             // The TC's store on the same server as the two banks, in a database of its own.
-            PgBackends tcDb = PgBackends.freshDatabase(serverUrl + "postgres", user, password, "cohort_bench_tc");
+            PgBackends tcDb = PgBackends.freshDatabase(serverUrl + "postgres", user, password, BenchDatabase.named("cohort_bench_tc"));
             command.add("--cohort.tc.store.postgres.url=" + tcDb.url());
             command.add("--cohort.tc.store.postgres.username=" + user);
             command.add("--cohort.tc.store.postgres.password=" + password);
