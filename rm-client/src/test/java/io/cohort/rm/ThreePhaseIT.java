@@ -416,6 +416,27 @@ class ThreePhaseIT {
         commitAll(xids);
     }
 
+    @Test
+    void aPreCommitBatchWithABranchItCannotMoveAnswersThatOneAloneAndPreCommitsTheOthers() throws Exception {
+        java.util.List<String> xids = threeTransfers();
+        assertThat(statuses(batchToBankA(BranchAction.CAN_COMMIT, xids))).containsOnly(BranchStatus.VOTED_YES);
+        // An undo-log row altered by hand: the batch's one statement moves only the other two.
+        PgFixture.exec(a.raw, "UPDATE undo_log SET log_status = 42 WHERE xid = '" + xids.get(1) + "'");
+
+        java.util.List<BranchResult> preCommits = batchToBankA(BranchAction.PRE_COMMIT, xids);
+
+        assertThat(statuses(preCommits)).containsExactly(BranchStatus.PRE_COMMITTED,
+                BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, BranchStatus.PRE_COMMITTED);
+        assertThat(preCommits.get(1).getReason()).contains("unknown log_status 42");
+        assertThat(a.undoStatus(xids.get(0))).isEqualTo(RmInternals.PRE_COMMITTED);
+        assertThat(a.undoStatus(xids.get(2))).isEqualTo(RmInternals.PRE_COMMITTED);
+        assertThat(a.undoStatus(xids.get(1))).as("left as found").isEqualTo(42);
+
+        PgFixture.exec(a.raw, "UPDATE undo_log SET log_status = " + RmInternals.THREE_PHASE + " WHERE xid = '"
+                + xids.get(1) + "'");
+        commitAll(xids);
+    }
+
     /**
      * The vote's write is committed without waiting for PostgreSQL's flush (nothing is promised on it);
      * the PreCommit's is not. A deferred trigger on bank A's undo log reads the setting at COMMIT.

@@ -132,7 +132,7 @@ interface Dialect {
     // ---- databases without RETURNING ----
 
     /**
-     * Whether INSERT and DELETE can return every column ({@code RETURNING}). Without it the executors
+     * Whether INSERT, UPDATE and DELETE can return every column ({@code RETURNING}). Without it the executors
      * read the images around the statement: {@code SELECT ... FOR UPDATE} before it, and the rows by
      * primary key after it.
      */

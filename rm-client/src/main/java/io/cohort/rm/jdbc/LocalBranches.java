@@ -4,12 +4,11 @@ import io.cohort.protocol.BranchStatus;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.ArrayList;
-import java.util.EnumMap;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -73,19 +72,76 @@ final class LocalBranches {
      * alone, waits for the flush before it is answered.
      */
     Answer vote(Resource r, String xid, long branchId) {
-        return stepAlone(r, xid, branchId, BranchStatus.VOTED_NO, this::voteOn, true);
+        List<Answer> onImages = voteOnImages(r, List.of(new UndoLogTable.Branch(xid, branchId)));
+        return onImages != null ? onImages.get(0) : stepAlone(r, xid, branchId, BranchStatus.VOTED_NO, this::voteOn, true);
     }
 
     /**
      * CanCommit for several branches of one resource, answered as {@link #vote} answers each, in one
-     * local transaction: their undo-log rows locked by one statement, each branch's rows checked
-     * against its after images, the yes votes' rows moved by one statement, one commit. A branch
-     * that votes no (dirty, rolled back, no undo log) says no for its own transaction only: nothing
-     * of it is written. If the batch fails on a database error, each branch is voted on alone, so one
-     * branch's error cannot cost the others their yes.
+     * local transaction ({@link #voteOnImages}). A branch that votes no for being dirty says no for its
+     * own transaction only: nothing of it is written. If the batch holds a branch whose row is in any
+     * other state, or fails on a database error, each branch is voted on alone, so one branch cannot
+     * cost the others their yes.
      */
     List<Answer> voteAll(Resource r, List<UndoLogTable.Branch> batch) {
-        return stepAll(r, batch, this::voteOn, true, b -> vote(r, b.xid(), b.branchId()));
+        List<Answer> onImages = voteOnImages(r, batch);
+        if (onImages != null) {
+            return onImages;
+        }
+        List<Answer> answers = new ArrayList<>(batch.size());
+        for (UndoLogTable.Branch b : batch) {
+            answers.add(vote(r, b.xid(), b.branchId()));
+        }
+        return answers;
+    }
+
+    /**
+     * The CanCommit of branches whose undo-log rows hold images (two- or three-phase, or pre-committed:
+     * the usual case), in one local transaction: one statement stamps and locks the rows and returns
+     * their images ({@link UndoLogTable#stampVotes}), each branch's rows are checked against its after
+     * images, one commit without waiting for the flush (voteDurability). A dirty branch votes no and
+     * its stamp is taken back: the transaction is rolled back and only the clean branches stamped
+     * again. Null, with nothing written, when a branch's row is in any other state (or missing) or the
+     * database fails: the caller looks at the branches one at a time, under lock ({@link #voteOn}).
+     */
+    private static List<Answer> voteOnImages(Resource r, List<UndoLogTable.Branch> batch) {
+        try {
+            return inLocalTransaction(r, c -> {
+                Map<UndoLogTable.Branch, byte[]> images = r.undoLog().stampVotes(c, xidsOf(batch), idsOf(batch));
+                if (images.size() != batch.size()) {
+                    c.rollback();
+                    return null;
+                }
+                List<Answer> answers = new ArrayList<>(batch.size());
+                List<UndoLogTable.Branch> clean = new ArrayList<>(batch.size());
+                for (UndoLogTable.Branch b : batch) {
+                    String dirty = r.images().verifyAfterImages(c, images.get(b));
+                    if (dirty == null) {
+                        clean.add(b);
+                        answers.add(Answer.of(BranchStatus.VOTED_YES, ""));
+                    } else {
+                        log.error("Branch {} of {} votes no: {}", b.branchId(), b.xid(), dirty);
+                        answers.add(Answer.of(BranchStatus.VOTED_NO, "data changed outside the global transaction: " + dirty));
+                    }
+                }
+                if (clean.size() < batch.size()) {
+                    c.rollback();
+                    if (clean.isEmpty()) {
+                        return answers;
+                    }
+                    if (r.undoLog().stampVotes(c, xidsOf(clean), idsOf(clean)).size() != clean.size()) {
+                        c.rollback(); // a row changed state meanwhile: look at each under lock
+                        return null;
+                    }
+                }
+                r.undoLog().commitWithoutFlushWait(c);
+                return answers;
+            });
+        } catch (SQLException | RuntimeException e) {
+            log.warn("CanCommit of {} branches on {} (first: branch {} of {}) failed, each is taken alone: {}",
+                    batch.size(), r.resourceId(), batch.get(0).branchId(), batch.get(0).xid(), e.toString());
+            return null;
+        }
     }
 
     /** What a CanCommit comes to for a branch whose undo-log row is {@code row} (null: none). */
@@ -113,17 +169,69 @@ final class LocalBranches {
 
     /** PreCommit: records the branch as pre-committed, durably, before answering. */
     Answer preCommit(Resource r, String xid, long branchId) {
-        return stepAlone(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, this::preCommitOn, false);
+        List<Answer> onImages = preCommitOnImages(r, List.of(new UndoLogTable.Branch(xid, branchId)));
+        return onImages != null ? onImages.get(0)
+                : stepAlone(r, xid, branchId, BranchStatus.PHASE2_COMMIT_FAILED_RETRYABLE, this::preCommitOn, false);
     }
 
     /**
-     * PreCommit for several branches of one resource, answered as {@link #preCommit} answers each, in
-     * one local transaction: one statement locks their undo-log rows, one moves those waiting for it to
-     * PRE_COMMITTED, one commit makes them all durable before any answer. A database error in the
-     * batch falls back to one branch at a time.
+     * PreCommit for several branches of one resource, answered as {@link #preCommit} answers each
+     * ({@link #preCommitOnImages}). A batch holding a branch whose row is in any other state, or a
+     * database error, falls back to one branch at a time.
      */
     List<Answer> preCommitAll(Resource r, List<UndoLogTable.Branch> batch) {
-        return stepAll(r, batch, this::preCommitOn, false, b -> preCommit(r, b.xid(), b.branchId()));
+        List<Answer> onImages = preCommitOnImages(r, batch);
+        if (onImages != null) {
+            return onImages;
+        }
+        List<Answer> answers = new ArrayList<>(batch.size());
+        for (UndoLogTable.Branch b : batch) {
+            answers.add(preCommit(r, b.xid(), b.branchId()));
+        }
+        return answers;
+    }
+
+    /**
+     * The PreCommit of branches whose undo-log rows hold images (the usual case): one autocommitted
+     * statement moves them all to PRE_COMMITTED ({@link UndoLogTable#preCommitAll}), durable before it
+     * returns, as every PreCommit is before its answer. Null when not every branch's row moved (in any
+     * other state, or missing) or the database fails: the caller looks at the branches one at a time,
+     * under lock ({@link #preCommitOn}); the rows that moved stay pre-committed, which a PreCommit
+     * again leaves so.
+     */
+    private static List<Answer> preCommitOnImages(Resource r, List<UndoLogTable.Branch> batch) {
+        try (Connection c = r.target().getConnection()) {
+            boolean autoCommit = c.getAutoCommit();
+            c.setAutoCommit(true);
+            try {
+                if (r.undoLog().preCommitAll(c, xidsOf(batch), idsOf(batch)) != batch.size()) {
+                    return null;
+                }
+            } finally {
+                c.setAutoCommit(autoCommit);
+            }
+            return Collections.nCopies(batch.size(), Answer.of(BranchStatus.PRE_COMMITTED, ""));
+        } catch (SQLException e) {
+            log.warn("PreCommit of {} branches on {} (first: branch {} of {}) failed, each is taken alone: {}",
+                    batch.size(), r.resourceId(), batch.get(0).branchId(), batch.get(0).xid(), e.toString());
+            return null;
+        }
+    }
+
+    private static String[] xidsOf(List<UndoLogTable.Branch> batch) {
+        String[] xids = new String[batch.size()];
+        for (int i = 0; i < xids.length; i++) {
+            xids[i] = batch.get(i).xid();
+        }
+        return xids;
+    }
+
+    private static long[] idsOf(List<UndoLogTable.Branch> batch) {
+        long[] ids = new long[batch.size()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = batch.get(i).branchId();
+        }
+        return ids;
     }
 
     /** What a PreCommit comes to for a branch whose undo-log row is {@code row} (null: none). */
@@ -172,58 +280,6 @@ final class LocalBranches {
             }
             return step.answer();
         });
-    }
-
-    /**
-     * {@code rule} for the branches of {@code batch} (one resource) in one local transaction: their
-     * rows locked by one statement, moved by one statement per target status; {@code alone} for each
-     * when the batch fails on a database error, and for a batch of one.
-     */
-    private List<Answer> stepAll(Resource r, List<UndoLogTable.Branch> batch, StepRule rule, boolean withoutFlushWait,
-                                 Function<UndoLogTable.Branch, Answer> alone) {
-        if (batch.size() == 1) {
-            return List.of(alone.apply(batch.get(0)));
-        }
-        List<Answer> answers = inBatch(r, batch, c -> {
-            Map<UndoLogTable.Branch, UndoLogTable.Row> rows = lockAll(r, c, batch);
-            List<Answer> out = new ArrayList<>(batch.size());
-            Map<UndoLogStatus, List<UndoLogTable.Branch>> moves = new EnumMap<>(UndoLogStatus.class);
-            Map<UndoLogStatus, List<UndoLogStatus>> froms = new EnumMap<>(UndoLogStatus.class);
-            for (UndoLogTable.Branch b : batch) {
-                UndoLogTable.Row row = rows.get(b);
-                Step step = rule.decide(r, c, b.xid(), b.branchId(), row);
-                if (step.moveTo() != null) {
-                    moves.computeIfAbsent(step.moveTo(), k -> new ArrayList<>()).add(b);
-                    froms.computeIfAbsent(step.moveTo(), k -> new ArrayList<>()).add(row.status());
-                }
-                out.add(step.answer());
-            }
-            for (Map.Entry<UndoLogStatus, List<UndoLogTable.Branch>> move : moves.entrySet()) {
-                r.undoLog().moveAll(c, move.getValue(), froms.get(move.getKey()), move.getKey());
-            }
-            if (withoutFlushWait && !moves.isEmpty()) {
-                r.undoLog().commitWithoutFlushWait(c);
-            }
-            return out;
-        });
-        if (answers == null) {
-            answers = new ArrayList<>(batch.size());
-            for (UndoLogTable.Branch b : batch) {
-                answers.add(alone.apply(b));
-            }
-        }
-        return answers;
-    }
-
-    private static Map<UndoLogTable.Branch, UndoLogTable.Row> lockAll(Resource r, Connection c,
-                                                                      List<UndoLogTable.Branch> batch) throws SQLException {
-        String[] xids = new String[batch.size()];
-        long[] ids = new long[batch.size()];
-        for (int i = 0; i < xids.length; i++) {
-            xids[i] = batch.get(i).xid();
-            ids[i] = batch.get(i).branchId();
-        }
-        return r.undoLog().lockAll(c, xids, ids);
     }
 
     /**
@@ -465,25 +521,6 @@ final class LocalBranches {
 
     private static String key(Resource r, String xid, long branchId) {
         return r.resourceId() + '\n' + xid + '\n' + branchId;
-    }
-
-    @FunctionalInterface
-    private interface BatchWork {
-        List<Answer> run(Connection c) throws SQLException;
-    }
-
-    /**
-     * Runs {@code work} for the branches of {@code batch} in one local transaction; null (nothing of it
-     * committed) on a database error or a surprise, after which the caller takes the branches one by one.
-     */
-    private static List<Answer> inBatch(Resource r, List<UndoLogTable.Branch> batch, BatchWork work) {
-        try {
-            return inLocalTransaction(r, work::run);
-        } catch (SQLException | RuntimeException e) {
-            log.warn("Batch of {} branches on {} (first: branch {} of {}) failed, each is taken alone: {}", batch.size(),
-                    r.resourceId(), batch.get(0).branchId(), batch.get(0).xid(), e.toString());
-            return null;
-        }
     }
 
     /** Runs {@code work} in one local transaction; a database error becomes {@code onError} with the message. */

@@ -48,11 +48,12 @@ final class UndoLogTable {
     /** Re-keys and sets the status of an undo log inserted before its registration was answered. */
     private final String finish;
     private final String selectForUpdate;
-    /** {@link #selectForUpdate} for many branches: the keys are appended ({@link Dialect#branchKeysIn}). */
-    private final String selectManyForUpdatePrefix;
-    /** {@link #setStatus} for many branches: the keys are appended. */
-    private final String setStatusManyPrefix;
-    private final String undoTable;
+    /** CanCommit's write on rows holding images: the keys are appended ({@link #branchKeys}). */
+    private final String stampVotePrefix;
+    /** The rollback info of rows holding images, for {@link #stampVotes} where UPDATE cannot return it. */
+    private final String selectImagesPrefix;
+    /** PreCommit's write on rows holding images: the keys are appended. */
+    private final String preCommitPrefix;
     private final String insertMarker;
     private final String delete;
     private final String deleteOldMarkers;
@@ -71,15 +72,21 @@ final class UndoLogTable {
 
     UndoLogTable(Dialect dialect, String undoTable, String decisionTable) {
         this.dialect = dialect;
-        this.undoTable = undoTable;
         String branch = " WHERE xid = ? AND branch_id = ?";
         insert = "INSERT INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created, updated)"
                 + " VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6))";
         insertThenCommit = dialect.thenCommit(insert);
         finish = "UPDATE " + undoTable + " SET branch_id = ?, log_status = ?" + branch;
         selectForUpdate = "SELECT rollback_info, log_status FROM " + undoTable + branch + " FOR UPDATE";
-        selectManyForUpdatePrefix = "SELECT xid, branch_id, rollback_info, log_status FROM " + undoTable + " WHERE ";
-        setStatusManyPrefix = "UPDATE " + undoTable + " SET log_status = ?, updated = CURRENT_TIMESTAMP(6) WHERE ";
+        // CanCommit and PreCommit move (or only stamp) every row holding images without a look at anything
+        // else (UndoLogStatus.next): a two-phase row learns at CanCommit that it is three-phase.
+        String holding = " WHERE log_status IN (" + codes(imageHolding()) + ") AND ";
+        stampVotePrefix = "UPDATE " + undoTable + " SET log_status = CASE WHEN log_status = "
+                + UndoLogStatus.TWO_PHASE.code() + " THEN " + UndoLogStatus.THREE_PHASE.code()
+                + " ELSE log_status END, updated = CURRENT_TIMESTAMP(6)" + holding;
+        selectImagesPrefix = "SELECT xid, branch_id, rollback_info FROM " + undoTable + holding;
+        preCommitPrefix = "UPDATE " + undoTable + " SET log_status = " + UndoLogStatus.PRE_COMMITTED.code()
+                + ", updated = CURRENT_TIMESTAMP(6)" + holding;
         insertMarker = dialect.insertUnlessDuplicate(undoTable, "xid, branch_id, rollback_info, log_status, created, updated",
                 "?, ?, ?, " + UndoLogStatus.ROLLBACK_MARKER.code() + ", CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6)");
         delete = "DELETE FROM " + undoTable + branch;
@@ -220,35 +227,66 @@ final class UndoLogTable {
     }
 
     /**
-     * {@link #lock} for many branches in one statement: the rows of the branches {@code xids[i]},
-     * {@code branchIds[i]} that have one, locked until the caller's transaction ends, by branch. The
-     * rows are locked in key order, so two such calls on overlapping branches cannot deadlock.
-     *
-     * @throws UnknownStatusException for a row with a {@code log_status} no version of the RM writes
+     * CanCommit's write, in one statement, on the branches {@code xids[i]}, {@code branchIds[i]} whose
+     * rows hold images ({@link UndoLogStatus#holdsImages}): each stamped, a two-phase one moved to
+     * THREE_PHASE, and locked until the caller's transaction ends. Returns their rollback info by
+     * branch (returned by the UPDATE itself where the database can, else read after it); a branch
+     * missing from it has no such row.
      */
-    Map<Branch, Row> lockAll(Connection c, String[] xids, long[] branchIds) throws SQLException {
-        Map<Branch, Row> rows = new HashMap<>();
-        if (xids.length == 0) {
-            return rows;
+    Map<Branch, byte[]> stampVotes(Connection c, String[] xids, long[] branchIds) throws SQLException {
+        Map<Branch, byte[]> infos = new HashMap<>();
+        String keys = branchKeys(xids.length);
+        if (dialect.hasReturning()) {
+            try (PreparedStatement ps = c.prepareStatement(stampVotePrefix + keys + " RETURNING xid, branch_id, rollback_info")) {
+                bindKeys(c, ps, xids, branchIds);
+                readImages(ps, infos);
+            }
+            return infos;
         }
-        String sql = selectManyForUpdatePrefix + dialect.branchKeysIn(xids.length) + " ORDER BY xid, branch_id FOR UPDATE";
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            dialect.bindBranchKeys(c, ps, 1, xids, branchIds);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    String xid = rs.getString(1);
-                    long branchId = rs.getLong(2);
-                    int code = rs.getInt(4);
-                    UndoLogStatus status = UndoLogStatus.ofCode(code);
-                    if (status == null) {
-                        throw new UnknownStatusException("undo log of branch " + branchId + " of " + xid
-                                + " in " + undoTable + " has an unknown log_status " + code);
-                    }
-                    rows.put(new Branch(xid, branchId), new Row(rs.getBytes(3), status));
-                }
+        int stamped;
+        try (PreparedStatement ps = c.prepareStatement(stampVotePrefix + keys)) {
+            bindKeys(c, ps, xids, branchIds);
+            stamped = ps.executeUpdate();
+        }
+        if (stamped > 0) {
+            try (PreparedStatement ps = c.prepareStatement(selectImagesPrefix + keys)) {
+                bindKeys(c, ps, xids, branchIds);
+                readImages(ps, infos);
             }
         }
-        return rows;
+        return infos;
+    }
+
+    private static void readImages(PreparedStatement ps, Map<Branch, byte[]> infos) throws SQLException {
+        try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                infos.put(new Branch(rs.getString(1), rs.getLong(2)), rs.getBytes(3));
+            }
+        }
+    }
+
+    /**
+     * PreCommit's write, in one statement: the rows of the branches {@code xids[i]},
+     * {@code branchIds[i]} that hold images moved to PRE_COMMITTED (stamped). Returns how many moved.
+     */
+    int preCommitAll(Connection c, String[] xids, long[] branchIds) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(preCommitPrefix + branchKeys(xids.length))) {
+            bindKeys(c, ps, xids, branchIds);
+            return ps.executeUpdate();
+        }
+    }
+
+    /** The condition on {@code count} branches' keys: a plain equality for one, which every database plans best. */
+    private String branchKeys(int count) {
+        return count == 1 ? "xid = ? AND branch_id = ?" : dialect.branchKeysIn(count);
+    }
+
+    private void bindKeys(Connection c, PreparedStatement ps, String[] xids, long[] branchIds) throws SQLException {
+        if (xids.length == 1) {
+            bind(ps, xids[0], branchIds[0]);
+        } else {
+            dialect.bindBranchKeys(c, ps, 1, xids, branchIds);
+        }
     }
 
     /** Thrown by {@link #lock} for a {@code log_status} no version of the RM writes: an altered row. */
@@ -298,40 +336,6 @@ final class UndoLogTable {
             }
             ps.setString(next, xid);
             ps.setLong(next + 1, branchId);
-            ps.executeUpdate();
-        }
-    }
-
-    /**
-     * {@link #move} for many branches in one statement: each {@code branches[i]}, locked in this
-     * transaction and read as {@code from[i]}, moves to {@code to}, stamping {@code updated}. Not for
-     * COMMITTED_ALONE (which empties the images: one branch at a time, {@link #move}).
-     *
-     * @throws IllegalStateException if {@link UndoLogStatus#mayMoveTo} does not allow one of the moves
-     */
-    void moveAll(Connection c, List<Branch> branches, List<UndoLogStatus> from, UndoLogStatus to)
-            throws SQLException {
-        if (to == UndoLogStatus.COMMITTED_ALONE) {
-            throw new IllegalArgumentException("a branch is committed alone one at a time (move), not in a batch");
-        }
-        String[] xids = new String[branches.size()];
-        long[] ids = new long[branches.size()];
-        for (int i = 0; i < xids.length; i++) {
-            Branch b = branches.get(i);
-            if (!from.get(i).mayMoveTo(to)) {
-                throw new IllegalStateException("undo log of branch " + b.branchId() + " of " + b.xid()
-                        + " cannot move from " + from.get(i) + " (" + from.get(i).describe() + ") to " + to + " ("
-                        + to.describe() + ")");
-            }
-            xids[i] = b.xid();
-            ids[i] = b.branchId();
-        }
-        if (xids.length == 0) {
-            return;
-        }
-        try (PreparedStatement ps = c.prepareStatement(setStatusManyPrefix + dialect.branchKeysIn(xids.length))) {
-            ps.setInt(1, to.code());
-            dialect.bindBranchKeys(c, ps, 2, xids, ids);
             ps.executeUpdate();
         }
     }
