@@ -28,6 +28,12 @@ final class LoadRun {
 
     static Result run(int concurrency, Duration length, String threadPrefix, Transaction transaction)
             throws InterruptedException {
+        return run(concurrency, length, threadPrefix, transaction, () -> { });
+    }
+
+    /** As above; {@code atEnd} runs when {@code length} has passed, while the load's threads still live. */
+    static Result run(int concurrency, Duration length, String threadPrefix, Transaction transaction, Runnable atEnd)
+            throws InterruptedException {
         AtomicBoolean running = new AtomicBoolean(true);
         AtomicLong failed = new AtomicLong();
         long[][] latencies = new long[concurrency][];
@@ -58,6 +64,7 @@ final class LoadRun {
             }, threadPrefix + t).start();
         }
         Thread.sleep(length.toMillis());
+        atEnd.run();
         running.set(false);
         done.await();
         long[] all = new long[Arrays.stream(counts).sum()];

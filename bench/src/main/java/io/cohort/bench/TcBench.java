@@ -53,14 +53,17 @@ public final class TcBench {
               --tc-jar=PATH                 the TC to start (default tc-server/target/tc-server.jar)
               --tc-java-opts='OPTS'         JVM options of the TC process, space-separated
               --pg-url=jdbc:postgresql://127.0.0.1:5432/postgres --pg-user=postgres --pg-password=
-                                            the server where --store=postgres gets a fresh database""";
+                                            the server where --store=postgres gets a fresh database
+              --thread-counts=false         true: after each JSON line, both JVMs' context switches and CPU
+                                            per transaction by thread (name without digits)""";
 
     /** The benchmark's settings, parsed and checked before anything starts. */
     record Options(List<String> stores, List<Integer> concurrencies, Duration duration, Duration warmup,
-                   String tcJar, List<String> tcJavaOpts, String pgUrl, String pgUser, String pgPassword) {
+                   String tcJar, List<String> tcJavaOpts, String pgUrl, String pgUser, String pgPassword,
+                   boolean threadCounts) {
 
         static final List<String> NAMES = List.of("store", "concurrency", "duration", "warmup", "tc-jar",
-                "tc-java-opts", "pg-url", "pg-user", "pg-password");
+                "tc-java-opts", "pg-url", "pg-user", "pg-password", "thread-counts");
 
         static Options parse(String... args) {
             Map<String, String> opts = new HashMap<>();
@@ -93,7 +96,15 @@ public final class TcBench {
                     TransferBench.Options.duration("warmup", opts.getOrDefault("warmup", "20s"), true),
                     opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar"), javaOpts,
                     opts.getOrDefault("pg-url", "jdbc:postgresql://127.0.0.1:5432/postgres"),
-                    opts.getOrDefault("pg-user", "postgres"), opts.getOrDefault("pg-password", ""));
+                    opts.getOrDefault("pg-user", "postgres"), opts.getOrDefault("pg-password", ""),
+                    bool("thread-counts", opts.getOrDefault("thread-counts", "false")));
+        }
+
+        private static boolean bool(String name, String value) {
+            if (!value.equals("true") && !value.equals("false")) {
+                throw new IllegalArgumentException("--" + name + " takes true or false, was '" + value + "'");
+            }
+            return value.equals("true");
         }
     }
 
@@ -135,8 +146,8 @@ public final class TcBench {
                     Thread.sleep(10);
                 }
                 for (int concurrency : concurrencies) {
-                    run(client, concurrency, warmup, tc.pid(), null, null);
-                    run(client, concurrency, duration, tc.pid(), store, pg);
+                    run(client, concurrency, warmup, tc.pid(), null, null, false);
+                    run(client, concurrency, duration, tc.pid(), store, pg, opts.threadCounts());
                 }
             }
         } finally {
@@ -153,13 +164,17 @@ public final class TcBench {
     }
 
     private static void run(TcClient client, int concurrency, Duration duration, long tcPid, String store,
-                            PgBackends pg) throws Exception {
+                            PgBackends pg, boolean threadCounts) throws Exception {
         AtomicLong rows = new AtomicLong();
         long cpuBefore = cpuNanos(tcPid);
         long benchCpuBefore = cpuNanos(ProcessHandle.current().pid());
         long pgBefore = pg == null ? 0 : pg.cpuNanos();
         long pgCommitsBefore = pg == null ? 0 : pg.commits();
         long[] tuplesBefore = pg == null ? new long[4] : pg.tuples();
+        ThreadCounters tcThreadsBefore = ThreadCounters.of(tcPid);
+        ThreadCounters benchThreadsBefore = ThreadCounters.of(ProcessHandle.current().pid());
+        // The bench's own threads are counted before they end (the load's threads end with the run).
+        ThreadCounters[] atEnd = new ThreadCounters[2];
         long start = System.nanoTime();
         LoadRun.Result run = LoadRun.run(concurrency, duration, "bench-", random -> {
             // As the TM does: no Begin call once the TC said it speaks minor 8 (its first Begin answer).
@@ -175,6 +190,9 @@ public final class TcBench {
             } finally {
                 TmMadeXids.forget(xid);
             }
+        }, () -> {
+            atEnd[0] = ThreadCounters.of(tcPid);
+            atEnd[1] = ThreadCounters.of(ProcessHandle.current().pid());
         });
         double seconds = (System.nanoTime() - start) / 1e9;
         long cpu = cpuNanos(tcPid) - cpuBefore;
@@ -182,6 +200,8 @@ public final class TcBench {
         long pgCpu = pg == null ? 0 : pg.cpuNanos() - pgBefore;
         long pgCommits = pg == null ? 0 : pg.commits() - pgCommitsBefore;
         long[] tuples = pg == null ? new long[4] : pg.tuples();
+        ThreadCounters tcThreads = atEnd[0].since(tcThreadsBefore);
+        ThreadCounters benchThreads = atEnd[1].since(benchThreadsBefore);
         if (store == null) {
             return; // warm-up
         }
@@ -189,15 +209,20 @@ public final class TcBench {
         int total = all.length;
         System.out.printf(Locale.ROOT, "{\"benchmark\":\"tc-only\",\"store\":\"%s\",\"concurrency\":%d,"
                         + "\"seconds\":%.1f,\"committed\":%d,\"failed\":%d,\"tps\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,"
-                        + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f,\"bench_cpu_ms_per_tx\":%.3f%s,\"load_avg\":%.1f}%n",
+                        + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f,\"bench_cpu_ms_per_tx\":%.3f,\"tc_switches_per_tx\":%.2f,"
+                        + "\"bench_switches_per_tx\":%.2f%s,\"load_avg\":%.1f}%n",
                 store, concurrency, seconds, total, run.failed(), total / seconds, LoadRun.percentileMs(all, 0.50),
                 LoadRun.percentileMs(all, 0.95), LoadRun.percentileMs(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total,
-                total == 0 ? 0 : benchCpu / 1e6 / total, pg == null || total == 0 ? ""
+                total == 0 ? 0 : benchCpu / 1e6 / total, total == 0 ? 0 : (double) tcThreads.switches() / total,
+                total == 0 ? 0 : (double) benchThreads.switches() / total, pg == null || total == 0 ? ""
                         : String.format(Locale.ROOT, ",\"pg_cpu_ms_per_tx\":%.3f,\"pg_commits_per_tx\":%.2f,"
                                 + "\"pg_rows_per_tx\":{\"ins\":%.2f,\"upd\":%.2f,\"hot_upd\":%.2f,\"del\":%.2f}",
                         pgCpu / 1e6 / total, (double) pgCommits / total, (double) (tuples[0] - tuplesBefore[0]) / total,
                         (double) (tuples[1] - tuplesBefore[1]) / total, (double) (tuples[3] - tuplesBefore[3]) / total,
                         (double) (tuples[2] - tuplesBefore[2]) / total), loadAverage());
+        if (threadCounts && total > 0) {
+            System.out.print(tcThreads.perTransaction("tc   ", total) + benchThreads.perTransaction("bench", total));
+        }
     }
 
     /** User + system CPU of a process, from /proc (Linux). */

@@ -28,6 +28,8 @@ class BenchArgumentsTest {
                 "cohort-bench tc: --concurrency must be a whole number of at least 1, was 'x'");
         assertThat(run("tc", "--store=redis").err).startsWith(
                 "cohort-bench tc: --store takes embedded and/or postgres, was 'redis'");
+        assertThat(run("tc", "--thread-counts=yes").err).startsWith(
+                "cohort-bench tc: --thread-counts takes true or false, was 'yes'");
         assertThat(run("tc", "--duration=soon").err).startsWith("cohort-bench tc: --duration must be a duration");
         assertThat(run("--warmup=-1s").exit).isEqualTo(2); // tc is the default benchmark
     }
@@ -54,7 +56,8 @@ class BenchArgumentsTest {
     @Test
     void tcOptionsAreReadWithTheirDefaults() {
         TcBench.Options o = TcBench.Options.parse("--store=embedded,postgres", "--concurrency=16, 64", "--duration=30s",
-                "--warmup=0s", "--tc-java-opts=-Xmx256m  -XX:+UseSerialGC", "--tc-jar=/x/tc.jar");
+                "--warmup=0s", "--tc-java-opts=-Xmx256m  -XX:+UseSerialGC", "--tc-jar=/x/tc.jar", "--thread-counts=true");
+        assertThat(o.threadCounts()).isTrue();
         assertThat(o.stores()).containsExactly("embedded", "postgres");
         assertThat(o.concurrencies()).containsExactly(16, 64);
         assertThat(o.duration()).isEqualTo(Duration.ofSeconds(30));
@@ -66,6 +69,7 @@ class BenchArgumentsTest {
         assertThat(defaults.concurrencies()).containsExactly(16);
         assertThat(defaults.duration()).isEqualTo(Duration.ofSeconds(20));
         assertThat(defaults.tcJavaOpts()).isEmpty();
+        assertThat(defaults.threadCounts()).isFalse();
     }
 
     @Test

@@ -13,6 +13,7 @@ import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.cohort.tc.support.AfterCompletions;
 import io.cohort.tc.support.LogText;
 import io.cohort.tc.support.TcObservations;
 import io.cohort.tc.support.WarningThrottle;
@@ -43,7 +44,8 @@ import org.slf4j.LoggerFactory;
  * The TC's {@link BranchChannel}: its side of the RM command streams over gRPC, which RM processes are connected with which resources,
  * and the branch commands in flight. A command goes to the RM that registered the branch when it
  * is connected, else to any RM announcing the resource. Commands for one RM are coalesced into one
- * stream message when they arrive together, and only as fast as the stream takes them (gRPC flow
+ * stream message when they arrive together (those queued by one batch of store completions always
+ * are, see {@link AfterCompletions}), and only as fast as the stream takes them (gRPC flow
  * control; see {@link RmSession}). A command with no answer within the command timeout, or whose
  * RM disconnects, completes as a retryable failure; the driver retries it later. A stream that
  * takes nothing for a command timeout is closed as a dead RM.
@@ -146,8 +148,12 @@ public final class BranchDispatcher implements BranchChannel {
             scheduleFlush();
         }
 
+        /**
+         * Sends what waits: at the end of the batch of completions this thread is running (the commands
+         * of a batch of decisions in one message, without a hop), else on the send executor.
+         */
         private void scheduleFlush() {
-            if (flushScheduled.compareAndSet(false, true)) {
+            if (flushScheduled.compareAndSet(false, true) && !AfterCompletions.defer(this::flush)) {
                 sendExecutor.execute(this::flush);
             }
         }

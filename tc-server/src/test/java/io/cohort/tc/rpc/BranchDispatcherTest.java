@@ -13,6 +13,7 @@ import io.cohort.protocol.v1.TcMessage;
 import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
 import io.cohort.tc.coordinator.BranchChannel;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.support.AfterCompletions;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
@@ -30,6 +31,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -47,11 +49,20 @@ class BranchDispatcherTest {
     private static final int PAYLOAD_BYTES = 256 * 1024;
     private static final long MAX_QUEUED_BYTES = 4L << 20;
 
-    private final ExecutorService sendExecutor = Executors.newFixedThreadPool(2);
+    private final ExecutorService sendExecutor = Executors.newSingleThreadExecutor();
+    private final Thread testThread = Thread.currentThread();
+    /** Flushes the test's own sends handed to the send executor (not the stream's onReady ones, from gRPC's threads). */
+    private final AtomicInteger hops = new AtomicInteger();
     private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
-    private final BranchDispatcher dispatcher = new BranchDispatcher(sendExecutor, scheduler, COMMAND_TIMEOUT,
-            MAX_QUEUED_BYTES);
+    private final BranchDispatcher dispatcher = new BranchDispatcher(r -> {
+        if (Thread.currentThread() == testThread) {
+            hops.incrementAndGet();
+        }
+        sendExecutor.execute(r);
+    }, scheduler, COMMAND_TIMEOUT, MAX_QUEUED_BYTES);
     private final List<BranchCommand> received = new CopyOnWriteArrayList<>();
+    /** Commands per stream message the RM received. */
+    private final List<Integer> messages = new CopyOnWriteArrayList<>();
     private Server server;
     private ManagedChannel channel;
     private ClientCallStreamObserver<RmMessage> rm;
@@ -91,6 +102,7 @@ class BranchDispatcherTest {
 
             @Override
             public void onNext(TcMessage message) {
+                messages.add(message.getCommands().getCommandsCount());
                 List<BranchResult> results = new ArrayList<>();
                 for (BranchCommand c : message.getCommands().getCommandsList()) {
                     received.add(c);
@@ -146,6 +158,34 @@ class BranchDispatcherTest {
     }
 
     @Test
+    void theCommandsSentWhileABatchOfCompletionsRunsGoOutAfterItAsOneMessageFromItsThread() throws Exception {
+        rm.request(Integer.MAX_VALUE);
+        // A round trip first, and the send executor idle after it: the stream's first onReady flush is over.
+        dispatcher.send("xid-0", branch("xid-0", 0, 16), BranchAction.ROLLBACK)
+                .orTimeout(COMMAND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).join();
+        sendExecutor.submit(() -> { }).get(COMMAND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        messages.clear();
+        hops.set(0);
+
+        List<CompletableFuture<BranchChannel.Outcome>> answers = new ArrayList<>();
+        AfterCompletions.run(() -> {
+            for (long id = 1; id <= 3; id++) {
+                answers.add(dispatcher.send("xid-" + id, branch("xid-" + id, id, 16), BranchAction.ROLLBACK));
+            }
+        });
+        answers.forEach(a -> assertThat(a.orTimeout(COMMAND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).join().status())
+                .isEqualTo(BranchStatus.PHASE2_ROLLBACKED));
+        assertThat(messages).as("commands per message").containsExactly(3);
+        assertThat(hops).as("flushes handed to the send executor").hasValue(0);
+
+        // Outside a batch (a retry from the recovery loop) the send executor sends, as before.
+        assertThat(dispatcher.send("xid-4", branch("xid-4", 4, 16), BranchAction.ROLLBACK)
+                .orTimeout(COMMAND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).join().status())
+                .isEqualTo(BranchStatus.PHASE2_ROLLBACKED);
+        assertThat(hops).hasValue(1);
+    }
+
+    @Test
     void aStreamHoldsAtMostItsQueuedBytesAndRefusesMoreAsRetryable() {
         List<CompletableFuture<BranchChannel.Outcome>> refused = new ArrayList<>();
         for (long id = 1; id <= 40; id++) {
@@ -163,7 +203,11 @@ class BranchDispatcherTest {
     }
 
     private static Branch branch(String xid, long branchId) {
-        return new Branch(xid, branchId, RESOURCE, "rm-1", List.of(), new byte[PAYLOAD_BYTES], BranchStatus.REGISTERED,
+        return branch(xid, branchId, PAYLOAD_BYTES);
+    }
+
+    private static Branch branch(String xid, long branchId, int payloadBytes) {
+        return new Branch(xid, branchId, RESOURCE, "rm-1", List.of(), new byte[payloadBytes], BranchStatus.REGISTERED,
                 0, "");
     }
 

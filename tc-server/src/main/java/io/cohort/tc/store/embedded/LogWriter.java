@@ -1,6 +1,7 @@
 package io.cohort.tc.store.embedded;
 
 import io.cohort.tc.store.StoreUnavailableException;
+import io.cohort.tc.support.AfterCompletions;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Timer;
 import java.io.IOException;
@@ -232,13 +233,14 @@ final class LogWriter {
             }
         }
         List<Pending> done = batch;
-        completer.execute(() -> {
+        // What the completions send (phase-2 commands) goes out once, after the last of them.
+        completer.execute(() -> AfterCompletions.run(() -> {
             for (Pending p : done) {
                 if (p.future != null) {
                     complete(p.future, p.result);
                 }
             }
-        });
+        }));
     }
 
     @SuppressWarnings("unchecked")
