@@ -156,7 +156,7 @@ final class GroupCommit implements AutoCloseable {
     // ---- the writes
 
     /** One queued write: what it is, for whom (for messages), and its caller's future. */
-    abstract static sealed class Write<T> permits Register, Simple, ByXid {
+    abstract static sealed class Write<T> permits Register, Transition, Simple, ByXid {
         final CompletableFuture<T> future = new CompletableFuture<>();
         T result;
         RuntimeException failure;
@@ -191,8 +191,7 @@ final class GroupCommit implements AutoCloseable {
      * A write that is one execution of one prepared statement: a batch of them is one JDBC batch,
      * and each learns its outcome from its own update count.
      */
-    abstract static sealed class Simple<T> extends Write<T> permits InsertGlobal, Transition, Heuristic,
-            UpdateBranch {
+    abstract static sealed class Simple<T> extends Write<T> permits InsertGlobal, Heuristic, UpdateBranch {
         final String xid;
 
         Simple(String xid) {
@@ -298,7 +297,9 @@ final class GroupCommit implements AutoCloseable {
         }
     }
 
-    static final class Transition extends Simple<Boolean> {
+    /** A status move: a batch of them is one statement (see {@link Sql#TRANSITION_GLOBALS}). */
+    static final class Transition extends Write<Boolean> {
+        final String xid;
         final GlobalStatus from;
         final GlobalStatus to;
         final String reason;
@@ -306,11 +307,11 @@ final class GroupCommit implements AutoCloseable {
         final ChangeCause cause;
         /** {@code changes} of the moved row, -1 if not moved. */
         long changesAfter = -1;
-        /** The move was to a final status and deleted the branches too (see {@link Sql#TRANSITION_GLOBAL}). */
+        /** The move was to a final status and deleted the branches too (see {@link Sql#TRANSITION_GLOBALS}). */
         boolean branchesDeleted;
 
         Transition(String xid, GlobalStatus from, GlobalStatus to, String reason, long atMs, ChangeCause cause) {
-            super(xid);
+            this.xid = xid;
             this.from = from;
             this.to = to;
             this.reason = reason == null ? "" : reason;
@@ -324,8 +325,8 @@ final class GroupCommit implements AutoCloseable {
         }
 
         @Override
-        String sql() {
-            return Sql.TRANSITION_GLOBAL;
+        String xid() {
+            return xid;
         }
 
         @Override
@@ -333,33 +334,6 @@ final class GroupCommit implements AutoCloseable {
             super.reset();
             changesAfter = -1;
             branchesDeleted = false;
-        }
-
-        @Override
-        void bind(PreparedStatement ps, Owner owner) throws SQLException {
-            // the row, locked in status from, and its branches if they go (see Sql.TRANSITION_GLOBAL)
-            ps.setString(1, xid);
-            ps.setShort(2, (short) from.code());
-            ps.setBoolean(3, to.isFinal()); // its branches go with a move to a final status
-            // the move
-            ps.setShort(4, (short) to.code());
-            ps.setString(5, reason);
-            ps.setObject(6, Rows.timestamp(atMs));
-            ps.setString(7, owner.replicaId());
-            ps.setLong(8, owner.leaseMs());
-            ps.setInt(9, foreign ? 1 : 0);
-            // its history entry
-            ps.setLong(10, atMs);
-            ps.setInt(11, to.code());
-            ps.setInt(12, cause.code());
-            ps.setString(13, reason);
-            ps.setString(14, xid);
-            ps.setShort(15, (short) from.code());
-        }
-
-        @Override
-        void counted(int count) {
-            result = count == 1;
         }
     }
 
@@ -612,6 +586,14 @@ final class GroupCommit implements AutoCloseable {
                 });
                 return;
             }
+            if (batch.get(0) instanceof Transition) {
+                List<Transition> moves = new ArrayList<>();
+                batch.forEach(w -> moves.add((Transition) w));
+                long start = System.nanoTime();
+                move(c, moves);
+                jdbc.recordDurableWrite(start, batch.size());
+                return;
+            }
             if (batch.get(0) instanceof ByXid byXid) {
                 // One statement over the XIDs, in autocommit: rows of all of them locked in one order.
                 long start = System.nanoTime();
@@ -631,9 +613,7 @@ final class GroupCommit implements AutoCloseable {
             // One JDBC batch in autocommit: its statements up to the Sync are one implicit
             // transaction, committed with that one round trip.
             long start = System.nanoTime();
-            boolean transitions = simple.get(0) instanceof Transition;
-            try (PreparedStatement ps = transitions ? c.prepareStatement(Sql.TRANSITION_GLOBAL, Sql.TRANSITION_RETURNS)
-                    : c.prepareStatement(simple.get(0).sql())) {
+            try (PreparedStatement ps = c.prepareStatement(simple.get(0).sql())) {
                 for (Simple<?> w : simple) {
                     w.bind(ps, owner);
                     ps.addBatch();
@@ -642,9 +622,6 @@ final class GroupCommit implements AutoCloseable {
                 for (int k = 0; k < counts.length; k++) {
                     simple.get(k).counted(counts[k]);
                 }
-                if (transitions) {
-                    readChanges(ps, simple);
-                }
             }
             if (!(simple.get(0) instanceof InsertGlobal)) { // an insert is not a durable write: not timed as one
                 jdbc.recordDurableWrite(start, batch.size());
@@ -652,15 +629,71 @@ final class GroupCommit implements AutoCloseable {
         }
     }
 
-    /** The {@code changes} each moved row returned, in batch order (rows not moved return nothing). */
-    private static void readChanges(PreparedStatement ps, List<Simple<?>> transitions) throws SQLException {
-        try (ResultSet rs = ps.getGeneratedKeys()) {
-            for (Simple<?> w : transitions) {
-                Transition t = (Transition) w;
-                if (Boolean.TRUE.equals(t.result) && rs.next() && rs.getString(1).equals(t.xid)) {
-                    t.changesAfter = rs.getLong(2);
-                    t.branchesDeleted = t.to.isFinal() && rs.getString(3).isEmpty();
+    /**
+     * The moves of a batch in XID order, in autocommit: one statement (one implicit transaction) per
+     * round, a round taking each XID's next move in queue order, so a second move of one XID sees the
+     * first (one statement updates a row once). Each move learns from the rows returned whether it
+     * moved, the row's {@code changes} and whether its branches went with it.
+     */
+    private void move(Connection c, List<Transition> moves) throws SQLException {
+        List<Transition> left = new ArrayList<>(moves);
+        left.sort(Comparator.comparing(Transition::xid)); // stable: one XID's moves keep their queue order
+        try (PreparedStatement ps = c.prepareStatement(Sql.TRANSITION_GLOBALS)) {
+            while (!left.isEmpty()) {
+                List<Transition> round = new ArrayList<>();
+                List<Transition> later = new ArrayList<>();
+                for (Transition t : left) {
+                    (round.isEmpty() || !round.get(round.size() - 1).xid.equals(t.xid) ? round : later).add(t);
                 }
+                moveRound(c, ps, round);
+                left = later;
+            }
+        }
+    }
+
+    private void moveRound(Connection c, PreparedStatement ps, List<Transition> round) throws SQLException {
+        int n = round.size();
+        String[] xids = new String[n];
+        Short[] from = new Short[n];
+        Short[] to = new Short[n];
+        Boolean[] branchesGo = new Boolean[n];
+        String[] reasons = new String[n];
+        Long[] at = new Long[n];
+        Integer[] foreign = new Integer[n];
+        Integer[] causes = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            Transition t = round.get(i);
+            xids[i] = t.xid;
+            from[i] = (short) t.from.code();
+            to[i] = (short) t.to.code();
+            branchesGo[i] = t.to.isFinal(); // its branches go with a move to a final status
+            reasons[i] = t.reason;
+            at[i] = t.atMs;
+            foreign[i] = t.foreign ? 1 : 0;
+            causes[i] = t.cause.code();
+        }
+        int p = 1;
+        ps.setArray(p++, c.createArrayOf("text", xids));
+        ps.setArray(p++, c.createArrayOf("smallint", from));
+        ps.setArray(p++, c.createArrayOf("smallint", to));
+        ps.setArray(p++, c.createArrayOf("boolean", branchesGo));
+        ps.setArray(p++, c.createArrayOf("text", reasons));
+        ps.setArray(p++, c.createArrayOf("bigint", at));
+        ps.setArray(p++, c.createArrayOf("int4", foreign));
+        ps.setArray(p++, c.createArrayOf("int4", causes));
+        ps.setString(p++, owner.replicaId());
+        ps.setLong(p, owner.leaseMs());
+        Map<String, Transition> byXid = new HashMap<>();
+        for (Transition t : round) {
+            byXid.put(t.xid, t);
+            t.result = false;
+        }
+        try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                Transition t = byXid.get(rs.getString(1));
+                t.result = true;
+                t.changesAfter = rs.getLong(2);
+                t.branchesDeleted = t.to.isFinal() && rs.getString(3).isEmpty();
             }
         }
     }

@@ -289,7 +289,7 @@ public final class PostgresTransactionStore implements TransactionStore {
         return writes.submit(release);
     }
 
-    /** Nothing to write when this replica's move to the final status deleted them (see {@link Sql#TRANSITION_GLOBAL}). */
+    /** Nothing to write when this replica's move to the final status deleted them (see {@link Sql#TRANSITION_GLOBALS}). */
     @Override
     public CompletableFuture<Void> deleteBranches(String xid) {
         if (owned.takeBranchesDeleted(xid)) {

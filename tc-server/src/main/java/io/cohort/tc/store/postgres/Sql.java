@@ -135,54 +135,59 @@ final class Sql {
                 cause, reason);
     }
 
-    /** The registrations of the branches in {@code gone} (deleted rows), as history entries in registration order. */
-    private static final String REGISTRATIONS_OF_GONE = "(SELECT coalesce(jsonb_agg(" + entry(
-            "(extract(epoch FROM registered_at) * 1000)::bigint", "branch_id", Integer.toString(BranchStatus.REGISTERED.code()),
-            Integer.toString(ChangeCause.RM.code()), "'resource ' || resource_id") + " ORDER BY registered_seq), '[]')"
-            + " FROM gone";
+    /** The history entry of a branch's registration, from a deleted branch row (see {@link #DELETE_BRANCHES}). */
+    private static final String REGISTRATION_ENTRY = entry("(extract(epoch FROM registered_at) * 1000)::bigint",
+            "branch_id", Integer.toString(BranchStatus.REGISTERED.code()), Integer.toString(ChangeCause.RM.code()),
+            "'resource ' || resource_id");
 
     /**
-     * Whoever moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}). The
-     * change is appended to the row's {@code history} by the same UPDATE (no row of its own). The
-     * row is locked in status {@code from} first, and the UPDATE re-checks it, so a move that loses
-     * a race to another writer records nothing. A move to a final status (parameter 3 true) of a
+     * The status moves of a batch, one statement for all of them (each XID at most once). Whoever
+     * moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}). The change
+     * is appended to the row's {@code history} by the same UPDATE (no row of its own). The rows are
+     * locked in XID order in their status {@code from} first, and the UPDATE re-checks it, so a move
+     * that loses a race to another writer records nothing. A move to a final status ({@code fin}) of a
      * transaction without heuristic evidence also deletes its branches, appending their
      * registrations to the history as {@link #DELETE_BRANCHES} does: nothing can register once it
      * left BEGIN, and the coordinator deletes them right after that move anyway, so this saves it a
-     * statement and a commit (see {@code PostgresTransactionStore#deleteBranches}). Parameters: xid,
-     * from, whether the branches go; to, reason, time, owner, lease ms; the addition to
-     * {@code changes}: 1 from a replica that does not hold the transaction in memory (see
-     * {@code OwnedTransactions}), 0 from the one that does, which reads the column back (see
-     * {@link #TRANSITION_RETURNS}); the history entry's time (epoch ms), to, cause, reason; xid, from.
+     * statement and a commit (see {@code PostgresTransactionStore#deleteBranches}). One statement
+     * per batch rather than one execution per move (a JDBC batch): the set-up of each execution cost
+     * PostgreSQL 3-4 times the CPU (README "The TC alone"). Parameters, per
+     * move: XID, from, to, whether the branches go, reason, time (epoch ms), the addition to
+     * {@code changes} (1 from a replica that does not hold the transaction in memory, see
+     * {@code OwnedTransactions}; 0 from the one that does, which reads the column back), cause;
+     * then the owner and the lease ms. Returns (xid, changes, heuristic_evidence) of every row
+     * moved; an empty {@code heuristic_evidence} on a move to a final status says its branches went
+     * with it.
      */
-    static final String TRANSITION_GLOBAL = """
-            WITH g AS (
-                SELECT xid, heuristic_evidence FROM cohort_global_tx WHERE xid = ? AND status = ? FOR UPDATE
+    static final String TRANSITION_GLOBALS = """
+            WITH v AS (
+                SELECT * FROM unnest(?::text[], ?::smallint[], ?::smallint[], ?::boolean[], ?::text[], ?::bigint[],
+                                     ?::int[], ?::int[]) AS v(x, f, t, fin, r, at, add, c)
+            ), g AS (
+                SELECT c.xid, c.heuristic_evidence, v.f, v.t, v.fin, v.r, v.at, v.add, v.c
+                FROM cohort_global_tx c JOIN v ON c.xid = v.x AND c.status = v.f ORDER BY c.xid FOR UPDATE OF c
             ), gone AS (
-                DELETE FROM cohort_branch b USING g WHERE ? AND b.xid = g.xid AND g.heuristic_evidence = ''
-                RETURNING b.branch_id, b.resource_id, b.registered_at, b.registered_seq
+                DELETE FROM cohort_branch b USING g WHERE g.fin AND b.xid = g.xid AND g.heuristic_evidence = ''
+                RETURNING b.xid, b.branch_id, b.resource_id, b.registered_at, b.registered_seq
+            ), entries AS (
+                SELECT xid, jsonb_agg(%s ORDER BY registered_seq) AS e FROM gone GROUP BY xid
             )
-            UPDATE cohort_global_tx SET status = ?, reason = ?, updated_at = ?, owner = ?, lease_until = %s,
-                changes = changes + ?,
-                history = history || %s) || jsonb_build_array(%s)
-            WHERE xid = ? AND status = ? AND EXISTS (SELECT 1 FROM g)""".formatted(LEASE_END, REGISTRATIONS_OF_GONE,
-            entry("?::bigint", "0", "?::int", "?::int", "?::text"));
+            UPDATE cohort_global_tx u SET status = g.t, reason = g.r,
+                updated_at = timestamptz 'epoch' + g.at * interval '1 millisecond', owner = ?, lease_until = %s,
+                changes = u.changes + g.add, history = u.history || coalesce(entries.e, '[]') || jsonb_build_array(%s)
+            FROM g LEFT JOIN entries ON entries.xid = g.xid
+            WHERE u.xid = g.xid AND u.status = g.f
+            RETURNING u.xid, u.changes, u.heuristic_evidence""".formatted(REGISTRATION_ENTRY, LEASE_END,
+            entry("g.at", "0", "g.t", "g.c", "g.r"));
 
-    /**
-     * What {@link #TRANSITION_GLOBAL} returns of each row it moved (as generated keys, so it can run
-     * as a batch); an empty {@code heuristic_evidence} on a move to a final status says its branches
-     * went with it.
-     */
-    static final String[] TRANSITION_RETURNS = {"xid", "changes", "heuristic_evidence"};
-
-    /** The last parameter adds to {@code changes} as in {@link #TRANSITION_GLOBAL}. */
+    /** The last parameter adds to {@code changes} as in {@link #TRANSITION_GLOBALS}. */
     static final String MARK_HEURISTIC =
             "UPDATE cohort_global_tx SET heuristic_evidence = ?, updated_at = ?, changes = changes + ? WHERE xid = ?";
 
     /**
      * A branch's result, appended to the global row's history; the update count is 1 when the
      * branch exists. Parameters: status, reason, branch id, xid; the addition to the global row's
-     * {@code changes}, as in {@link #TRANSITION_GLOBAL}; the history entry's time (epoch ms) and cause.
+     * {@code changes}, as in {@link #TRANSITION_GLOBALS}; the history entry's time (epoch ms) and cause.
      */
     static final String UPDATE_BRANCH = """
             WITH b AS (
@@ -224,9 +229,7 @@ final class Sql {
                 SELECT xid, jsonb_agg(%s ORDER BY registered_seq) AS e FROM gone GROUP BY xid
             )
             UPDATE cohort_global_tx t SET history = t.history || entries.e FROM entries WHERE t.xid = entries.xid"""
-            .formatted(entry("(extract(epoch FROM registered_at) * 1000)::bigint", "branch_id",
-                    Integer.toString(BranchStatus.REGISTERED.code()), Integer.toString(ChangeCause.RM.code()),
-                    "'resource ' || resource_id"));
+            .formatted(REGISTRATION_ENTRY);
 
     /**
      * The history of one transaction (parameter: the XID, four times), oldest first: its begin, the

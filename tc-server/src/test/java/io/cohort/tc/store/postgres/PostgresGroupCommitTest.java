@@ -166,6 +166,37 @@ class PostgresGroupCommitTest {
         assertThat(store.updateBranch("tc:a", 404, BranchStatus.PHASE2_ROLLBACKED, "").join()).isFalse();
     }
 
+    /** One statement moves a row once: a second move of a transaction in the batch sees the first. */
+    @Test
+    void movesOfOneTransactionInOneBatchFollowEachOther() throws Exception {
+        store.insertGlobal(global("tc:blocker")).join();
+        store.insertGlobal(global("tc:a")).join();
+        store.insertGlobal(global("tc:b")).join();
+        store.registerBranch(branch("tc:a", 11, "a"), rows("a")).join();
+        CompletableFuture<Boolean> decided;
+        CompletableFuture<Boolean> ended;
+        CompletableFuture<Boolean> other;
+        try (Blocker blocker = new Blocker("tc:blocker")) {
+            CompletableFuture<Boolean> blocked =
+                    store.transitionGlobal("tc:blocker", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "");
+            awaitWriterWaiting();
+            decided = store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "rollback");
+            ended = store.transitionGlobal("tc:a", GlobalStatus.ROLLBACKING, GlobalStatus.ROLLBACKED, "done");
+            other = store.transitionGlobal("tc:b", GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "commit");
+            assertThat(decided).isNotDone();
+            blocker.release();
+            assertThat(blocked.join()).isTrue();
+        }
+        assertThat(decided.join()).isTrue();
+        assertThat(ended.join()).as("the move from the status the first move of the batch made").isTrue();
+        assertThat(other.join()).isTrue();
+        assertThat(store.findGlobal("tc:a").orElseThrow().status()).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(store.findBranches("tc:a")).as("deleted with the final move").isEmpty();
+        assertThat(store.history("tc:a")).extracting(h -> h.branchId() + " " + h.status()).containsExactly(
+                "0 BEGIN", "11 REGISTERED", "0 ROLLBACKING", "0 ROLLBACKED");
+        assertThat(store.findGlobal("tc:b").orElseThrow().status()).isEqualTo(GlobalStatus.ASYNC_COMMITTING);
+    }
+
     @Test
     void lockKeysWithQuotesBackslashesAndBracesComeBackAsRegistered() {
         store.insertGlobal(global("tc:odd")).join();
