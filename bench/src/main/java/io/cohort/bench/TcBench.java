@@ -52,6 +52,8 @@ public final class TcBench {
               --duration=20s --warmup=20s   measured and warm-up time per concurrency (e.g. 30s, 1m, 500ms)
               --tc-jar=PATH                 the TC to start (default tc-server/target/tc-server.jar)
               --tc-java-opts='OPTS'         JVM options of the TC process, space-separated
+              --hot-rows=N                  every transaction locks one of N rows (the same in both branches),
+                                            waiting at the TC while another holds it (default 0: a new row each)
               --pg-url=jdbc:postgresql://127.0.0.1:5432/postgres --pg-user=postgres --pg-password=
                                             the server where --store=postgres gets a fresh database
               --thread-counts=false         true: after each JSON line, both JVMs' context switches and CPU
@@ -60,10 +62,10 @@ public final class TcBench {
     /** The benchmark's settings, parsed and checked before anything starts. */
     record Options(List<String> stores, List<Integer> concurrencies, Duration duration, Duration warmup,
                    String tcJar, List<String> tcJavaOpts, String pgUrl, String pgUser, String pgPassword,
-                   boolean threadCounts) {
+                   boolean threadCounts, int hotRows) {
 
         static final List<String> NAMES = List.of("store", "concurrency", "duration", "warmup", "tc-jar",
-                "tc-java-opts", "pg-url", "pg-user", "pg-password", "thread-counts");
+                "tc-java-opts", "pg-url", "pg-user", "pg-password", "thread-counts", "hot-rows");
 
         static Options parse(String... args) {
             Map<String, String> opts = new HashMap<>();
@@ -97,7 +99,8 @@ public final class TcBench {
                     opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar"), javaOpts,
                     opts.getOrDefault("pg-url", "jdbc:postgresql://127.0.0.1:5432/postgres"),
                     opts.getOrDefault("pg-user", "postgres"), opts.getOrDefault("pg-password", ""),
-                    bool("thread-counts", opts.getOrDefault("thread-counts", "false")));
+                    bool("thread-counts", opts.getOrDefault("thread-counts", "false")),
+                    opts.containsKey("hot-rows") ? TransferBench.Options.positive("hot-rows", opts.get("hot-rows")) : 0);
         }
 
         private static boolean bool(String name, String value) {
@@ -146,8 +149,8 @@ public final class TcBench {
                     Thread.sleep(10);
                 }
                 for (int concurrency : concurrencies) {
-                    run(client, concurrency, warmup, tc.pid(), null, null, false);
-                    run(client, concurrency, duration, tc.pid(), store, pg, opts.threadCounts());
+                    run(client, concurrency, warmup, tc.pid(), null, null, false, opts.hotRows());
+                    run(client, concurrency, duration, tc.pid(), store, pg, opts.threadCounts(), opts.hotRows());
                 }
             }
         } finally {
@@ -163,8 +166,11 @@ public final class TcBench {
                         : BranchStatusCode.BRANCH_PHASE2_ROLLBACKED).build()).toList();
     }
 
+    /** The hot rows' registrations wait at the TC for the holder, as the RM's do (its default budget, about). */
+    private static final Duration HOT_ROW_WAIT = Duration.ofSeconds(10);
+
     private static void run(TcClient client, int concurrency, Duration duration, long tcPid, String store,
-                            PgBackends pg, boolean threadCounts) throws Exception {
+                            PgBackends pg, boolean threadCounts, int hotRows) throws Exception {
         AtomicLong rows = new AtomicLong();
         long cpuBefore = cpuNanos(tcPid);
         long benchCpuBefore = cpuNanos(ProcessHandle.current().pid());
@@ -183,9 +189,10 @@ public final class TcBench {
                 xid = client.begin("bench", Duration.ofSeconds(30), TransactionProtocol.TWO_PHASE);
             }
             try {
-                long row = rows.incrementAndGet();
-                client.registerBranch(xid, "bench://a", List.of("account:" + row), null, "bench-rm");
-                client.registerBranch(xid, "bench://b", List.of("account:" + row), null, "bench-rm");
+                long row = hotRows > 0 ? random.nextInt(hotRows) : rows.incrementAndGet();
+                Duration wait = hotRows > 0 ? HOT_ROW_WAIT : Duration.ZERO;
+                client.registerBranch(xid, "bench://a", List.of("account:" + row), null, "bench-rm", wait);
+                client.registerBranch(xid, "bench://b", List.of("account:" + row), null, "bench-rm", wait);
                 client.commit(xid);
             } finally {
                 TmMadeXids.forget(xid);
@@ -207,11 +214,11 @@ public final class TcBench {
         }
         long[] all = run.latencies();
         int total = all.length;
-        System.out.printf(Locale.ROOT, "{\"benchmark\":\"tc-only\",\"store\":\"%s\",\"concurrency\":%d,"
+        System.out.printf(Locale.ROOT, "{\"benchmark\":\"tc-only\",\"store\":\"%s\",\"concurrency\":%d,\"hot_rows\":%d,"
                         + "\"seconds\":%.1f,\"committed\":%d,\"failed\":%d,\"tps\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,"
                         + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f,\"bench_cpu_ms_per_tx\":%.3f,\"tc_switches_per_tx\":%.2f,"
                         + "\"bench_switches_per_tx\":%.2f%s,\"load_avg\":%.1f}%n",
-                store, concurrency, seconds, total, run.failed(), total / seconds, LoadRun.percentileMs(all, 0.50),
+                store, concurrency, hotRows, seconds, total, run.failed(), total / seconds, LoadRun.percentileMs(all, 0.50),
                 LoadRun.percentileMs(all, 0.95), LoadRun.percentileMs(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total,
                 total == 0 ? 0 : benchCpu / 1e6 / total, total == 0 ? 0 : (double) tcThreads.switches() / total,
                 total == 0 ? 0 : (double) benchThreads.switches() / total, pg == null || total == 0 ? ""
