@@ -3,6 +3,7 @@ package io.cohort.bench;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Stream;
@@ -65,7 +66,7 @@ record ThreadCounters(Map<String, long[]> byGroup) {
         StringBuilder out = new StringBuilder();
         byGroup.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[CPU_NANOS], a.getValue()[CPU_NANOS]))
                 .filter(e -> e.getValue()[SWITCHES] > 0 || e.getValue()[CPU_NANOS] > 0)
-                .forEach(e -> out.append(String.format(java.util.Locale.ROOT, "%s %-40s switches/tx %7.3f  cpu ms/tx %.4f%n",
+                .forEach(e -> out.append(String.format(Locale.ROOT, "%s %-40s switches/tx %7.3f  cpu ms/tx %.4f%n",
                         process, e.getKey(), (double) e.getValue()[SWITCHES] / transactions,
                         e.getValue()[CPU_NANOS] / 1e6 / transactions)));
         return out.toString();

@@ -68,7 +68,7 @@ public final class TransferBench {
 
     private static final String DEBIT = "update account set balance = balance - ? where id = ?";
     private static final String CREDIT = "update account set balance = balance + ? where id = ?";
-    
+
     /** The floors, in the order their ratios are reported. */
     static final List<String> FLOORS = List.of("local-autocommit", "local-tx");
 

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -85,14 +86,7 @@ final class LocalBranches {
      */
     List<Answer> voteAll(Resource r, List<UndoLogTable.Branch> batch) {
         List<Answer> onImages = voteOnImages(r, batch);
-        if (onImages != null) {
-            return onImages;
-        }
-        List<Answer> answers = new ArrayList<>(batch.size());
-        for (UndoLogTable.Branch b : batch) {
-            answers.add(vote(r, b.xid(), b.branchId()));
-        }
-        return answers;
+        return onImages != null ? onImages : eachAlone(batch, b -> vote(r, b.xid(), b.branchId()));
     }
 
     /**
@@ -138,9 +132,7 @@ final class LocalBranches {
                 return answers;
             });
         } catch (SQLException | RuntimeException e) {
-            log.warn("CanCommit of {} branches on {} (first: branch {} of {}) failed, each is taken alone: {}",
-                    batch.size(), r.resourceId(), batch.get(0).branchId(), batch.get(0).xid(), e.toString());
-            return null;
+            return batchFailed("CanCommit", r, batch, e);
         }
     }
 
@@ -181,12 +173,14 @@ final class LocalBranches {
      */
     List<Answer> preCommitAll(Resource r, List<UndoLogTable.Branch> batch) {
         List<Answer> onImages = preCommitOnImages(r, batch);
-        if (onImages != null) {
-            return onImages;
-        }
+        return onImages != null ? onImages : eachAlone(batch, b -> preCommit(r, b.xid(), b.branchId()));
+    }
+
+    /** The answers of a batch's branches taken one at a time, in batch order. */
+    private static List<Answer> eachAlone(List<UndoLogTable.Branch> batch, Function<UndoLogTable.Branch, Answer> alone) {
         List<Answer> answers = new ArrayList<>(batch.size());
         for (UndoLogTable.Branch b : batch) {
-            answers.add(preCommit(r, b.xid(), b.branchId()));
+            answers.add(alone.apply(b));
         }
         return answers;
     }
@@ -212,10 +206,15 @@ final class LocalBranches {
             }
             return Collections.nCopies(batch.size(), Answer.of(BranchStatus.PRE_COMMITTED, ""));
         } catch (SQLException e) {
-            log.warn("PreCommit of {} branches on {} (first: branch {} of {}) failed, each is taken alone: {}",
-                    batch.size(), r.resourceId(), batch.get(0).branchId(), batch.get(0).xid(), e.toString());
-            return null;
+            return batchFailed("PreCommit", r, batch, e);
         }
+    }
+
+    /** Logs that {@code command} failed for the whole batch and answers null: the caller takes each branch alone. */
+    private static List<Answer> batchFailed(String command, Resource r, List<UndoLogTable.Branch> batch, Exception e) {
+        log.warn("{} of {} branches on {} (first: branch {} of {}) failed, each is taken alone: {}", command,
+                batch.size(), r.resourceId(), batch.get(0).branchId(), batch.get(0).xid(), e.toString());
+        return null;
     }
 
     private static String[] xidsOf(List<UndoLogTable.Branch> batch) {
