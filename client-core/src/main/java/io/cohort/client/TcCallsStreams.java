@@ -394,13 +394,11 @@ final class TcCallsStreams implements AutoCloseable {
                 public void onMessage(ReplyFrame reply) {
                     messagesReceived.increment();
                     if (reply.getBatchCount() > 0) {
-                        for (ReplyFrame answer : reply.getBatchList()) {
-                            answered(answer);
-                        }
+                        deliver(reply.getBatchList());
                     } else if (reply.getCallId() == 0) {
                         opened(started, reply);
                     } else {
-                        answered(reply);
+                        deliver(List.of(reply));
                     }
                 }
 
@@ -410,6 +408,25 @@ final class TcCallsStreams implements AutoCloseable {
                 }
             }, headers());
             started.request(Integer.MAX_VALUE);
+        }
+
+        /**
+         * Completes the calls of {@code answers} as this stream's writer: the calls that the threads they
+         * wake make meanwhile wait in the outbox and go out together, from this (network) thread, after
+         * the last answer, unless another thread is writing already (then that one sends them).
+         */
+        private void deliver(List<ReplyFrame> answers) {
+            boolean writer = writing.compareAndSet(false, true);
+            try {
+                for (ReplyFrame answer : answers) {
+                    answered(answer);
+                }
+            } finally {
+                if (writer) {
+                    writing.set(false);
+                    writeOutbox();
+                }
+            }
         }
 
         private void answered(ReplyFrame reply) {
