@@ -90,7 +90,11 @@ final class CallsStream implements StreamObserver<CallFrame> {
                 for (CallFrame call : frame.getBatchList()) {
                     if (call.getBatchCount() > 0) {
                         closeMalformed("a batch on the Calls stream holds another batch");
-                        return;
+                    }
+                    synchronized (this) {
+                        if (closed) {
+                            return; // refused as malformed: the calls after it are not served
+                        }
                     }
                     onNext(call);
                 }

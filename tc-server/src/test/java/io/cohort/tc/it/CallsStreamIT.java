@@ -223,6 +223,15 @@ class CallsStreamIT {
             StreamEnd end = raw.end();
             assertThat(end.status.getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
             assertThat(end.status.getDescription()).contains("no call_id");
+            // A batch within a batch: the same refusal, and the call after it in the batch is not served.
+            raw = RawStream.open(channel, TransactionCoordinatorGrpc.getCallsMethod());
+            raw.call.sendMessage(CallFrame.newBuilder()
+                    .addBatch(CallFrame.newBuilder().addBatch(statusFrame(1, "cohort:none:1")))
+                    .addBatch(statusFrame(2, "cohort:none:2")).build());
+            end = raw.end();
+            assertThat(end.status.getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+            assertThat(end.status.getDescription()).contains("holds another batch");
+            assertThat(raw.replies).isEmpty();
             String log = output.getOut().substring(before);
             assertThat(log).doesNotContain("\tat ").doesNotContain("ERROR");
             assertThat(log.lines().filter(l -> l.contains("not a valid protobuf")).count()).isBetween(1L, 40L);
