@@ -45,10 +45,12 @@ import org.slf4j.LoggerFactory;
  * On the client's one round-robin channel every stream opened at start went to the replica that
  * connected first.
  *
- * <p>Minor 10: a caller whose frame finds another caller writing to the same stream leaves it in the
+ * <p>Minor 10: a caller whose frame finds another thread writing to the same stream leaves it in the
  * stream's outbox and returns; the writer sends what gathered there meanwhile in one message (the
- * frame's {@code batch}) once its own write is done. So calls coalesce only when they would have
- * waited for each other anyway, and a call alone goes at once. A TC that greeted with an older minor
+ * frame's {@code batch}) once it is done. The network thread is the writer while it delivers a
+ * message's answers, so the calls that the threads it wakes make at once go out together after them;
+ * a call alone goes at once. A frame the stream closes under fails as unavailable, as a call in
+ * flight on a stream that breaks does. A TC that greeted with an older minor
  * gets one call per message. The client says its minor in the stream's opening headers
  * ({@link Protocol#CALLS_MINOR_HEADER}): a TC of minor 10 then sends several answers per message too.
  */
