@@ -181,6 +181,7 @@ public final class TcBench {
         ThreadCounters benchThreadsBefore = ThreadCounters.of(ProcessHandle.current().pid());
         // The bench's own threads are counted before they end (the load's threads end with the run).
         ThreadCounters[] atEnd = new ThreadCounters[2];
+        TcClient.CallsStreamTraffic trafficBefore = client.callsStreamTraffic();
         long start = System.nanoTime();
         LoadRun.Result run = LoadRun.run(concurrency, duration, "bench-", random -> {
             // As the TM does: no Begin call once the TC said it speaks minor 8 (its first Begin answer).
@@ -209,6 +210,7 @@ public final class TcBench {
         long[] tuples = pg == null ? new long[4] : pg.tuples();
         ThreadCounters tcThreads = atEnd[0].since(tcThreadsBefore);
         ThreadCounters benchThreads = atEnd[1].since(benchThreadsBefore);
+        TcClient.CallsStreamTraffic traffic = client.callsStreamTraffic();
         if (store == null) {
             return; // warm-up
         }
@@ -217,11 +219,15 @@ public final class TcBench {
         System.out.printf(Locale.ROOT, "{\"benchmark\":\"tc-only\",\"store\":\"%s\",\"concurrency\":%d,\"hot_rows\":%d,"
                         + "\"seconds\":%.1f,\"committed\":%d,\"failed\":%d,\"tps\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,"
                         + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f,\"bench_cpu_ms_per_tx\":%.3f,\"tc_switches_per_tx\":%.2f,"
-                        + "\"bench_switches_per_tx\":%.2f%s,\"load_avg\":%.1f}%n",
+                        + "\"bench_switches_per_tx\":%.2f,\"calls_per_tx\":%.2f,\"call_messages_per_tx\":%.2f,"
+                        + "\"answer_messages_per_tx\":%.2f%s,\"load_avg\":%.1f}%n",
                 store, concurrency, hotRows, seconds, total, run.failed(), total / seconds, LoadRun.percentileMs(all, 0.50),
                 LoadRun.percentileMs(all, 0.95), LoadRun.percentileMs(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total,
                 total == 0 ? 0 : benchCpu / 1e6 / total, total == 0 ? 0 : (double) tcThreads.switches() / total,
-                total == 0 ? 0 : (double) benchThreads.switches() / total, pg == null || total == 0 ? ""
+                total == 0 ? 0 : (double) benchThreads.switches() / total,
+                perTx(traffic.framesSent() - trafficBefore.framesSent(), total),
+                perTx(traffic.messagesSent() - trafficBefore.messagesSent(), total),
+                perTx(traffic.messagesReceived() - trafficBefore.messagesReceived(), total), pg == null || total == 0 ? ""
                         : String.format(Locale.ROOT, ",\"pg_cpu_ms_per_tx\":%.3f,\"pg_commits_per_tx\":%.2f,"
                                 + "\"pg_rows_per_tx\":{\"ins\":%.2f,\"upd\":%.2f,\"hot_upd\":%.2f,\"del\":%.2f}",
                         pgCpu / 1e6 / total, (double) pgCommits / total, (double) (tuples[0] - tuplesBefore[0]) / total,
@@ -230,6 +236,10 @@ public final class TcBench {
         if (threadCounts && total > 0) {
             System.out.print(tcThreads.perTransaction("tc   ", total) + benchThreads.perTransaction("bench", total));
         }
+    }
+
+    private static double perTx(long count, int total) {
+        return total == 0 ? 0 : (double) count / total;
     }
 
     /** User + system CPU of a process, from /proc (Linux). */

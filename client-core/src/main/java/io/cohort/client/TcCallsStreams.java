@@ -14,6 +14,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -23,8 +24,10 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,6 +44,15 @@ import org.slf4j.LoggerFactory;
  * replica {@code i mod n} of the sorted addresses while it answers, else to the next one that does.
  * On the client's one round-robin channel every stream opened at start went to the replica that
  * connected first.
+ *
+ * <p>Minor 10: a caller whose frame finds another thread writing to the same stream leaves it in the
+ * stream's outbox and returns; the writer sends what gathered there meanwhile in one message (the
+ * frame's {@code batch}) once it is done. The network thread is the writer while it delivers a
+ * message's answers, so the calls that the threads it wakes make at once go out together after them;
+ * a call alone goes at once. A frame the stream closes under fails as unavailable, as a call in
+ * flight on a stream that breaks does. A TC that greeted with an older minor
+ * gets one call per message. The client says its minor in the stream's opening headers
+ * ({@link Protocol#CALLS_MINOR_HEADER}): a TC of minor 10 then sends several answers per message too.
  */
 final class TcCallsStreams implements AutoCloseable {
 
@@ -56,6 +68,10 @@ final class TcCallsStreams implements AutoCloseable {
     private final AtomicLong callIds = new AtomicLong();
     private volatile boolean unsupported;
     private volatile boolean closed;
+    private final LongAdder framesSent = new LongAdder();
+    private final LongAdder messagesSent = new LongAdder();
+    private final LongAdder answersReceived = new LongAdder();
+    private final LongAdder messagesReceived = new LongAdder();
 
     /**
      * The streams of a client: one lane on the client's own {@code shared} channel when there is one
@@ -127,6 +143,12 @@ final class TcCallsStreams implements AutoCloseable {
             }
         }
         return false;
+    }
+
+    /** What went over these streams since they were made. */
+    TcClient.CallsStreamTraffic traffic() {
+        return new TcClient.CallsStreamTraffic(framesSent.sum(), messagesSent.sum(), answersReceived.sum(),
+                messagesReceived.sum());
     }
 
     @Override
@@ -219,10 +241,18 @@ final class TcCallsStreams implements AutoCloseable {
 
     /** One stream: idle, opening (started, not yet greeted by the TC), or open. */
     private final class Lane {
+        /** A batch's size when the TC did not say its largest frame (gRPC's default limit is 4 MiB). */
+        private static final int DEFAULT_MAX_BATCH_BYTES = 1 << 20;
         private final Channel channel;
         private final Map<Long, Pending> inFlight = new ConcurrentHashMap<>();
+        /** Set while a caller writes to the stream: others leave their frames in {@link #outbox} to it. */
+        private final AtomicBoolean writing = new AtomicBoolean();
+        /** Held to use the stream's call, which takes one thread at a time: the writer's sends, the half-close. */
+        private final Object callLock = new Object();
+        private final ArrayDeque<CallFrame> outbox = new ArrayDeque<>(); // guarded by this
         private ClientCall<CallFrame, ReplyFrame> call; // guarded by this
         private boolean open; // guarded by this: the TC greeted the stream
+        private boolean batches; // guarded by this: the TC takes several calls per message (minor 10)
         private int maxFrameBytes; // guarded by this: the largest frame the TC accepts (0: not said)
         private long notBeforeNanos; // guarded by this: when a failed stream may be reopened
 
@@ -243,28 +273,108 @@ final class TcCallsStreams implements AutoCloseable {
                     return null;
                 }
                 inFlight.put(id, pending);
-                try {
-                    call.sendMessage(built);
-                } catch (RuntimeException e) {
-                    inFlight.remove(id);
-                    return null; // closing under us: the unary call goes instead
-                }
+                outbox.add(built);
             }
+            writeOutbox();
             return pending;
         }
 
         void cancel(Pending pending) {
             if (inFlight.remove(pending.id, pending)) {
                 synchronized (this) {
-                    if (open) {
-                        try {
-                            call.sendMessage(CallFrame.newBuilder().setCallId(pending.id)
-                                    .setCancel(CallCancel.getDefaultInstance()).build());
-                        } catch (RuntimeException closing) {
-                            // the stream is ending: the TC drops the call with it
-                        }
+                    if (!open) {
+                        return; // the stream is ending: the TC drops the call with it
+                    }
+                    outbox.add(CallFrame.newBuilder().setCallId(pending.id)
+                            .setCancel(CallCancel.getDefaultInstance()).build());
+                }
+                writeOutbox();
+            }
+        }
+
+        /**
+         * Writes the outbox, unless another caller is writing: that one sends this caller's frame with
+         * the others that gathered meanwhile, after its own write. One writer at a time, so the frames
+         * go in the order they were queued.
+         */
+        private void writeOutbox() {
+            while (writing.compareAndSet(false, true)) {
+                try {
+                    for (Outgoing next = takeMessage(); next != null; next = takeMessage()) {
+                        write(next.stream(), next.message());
+                    }
+                } finally {
+                    writing.set(false);
+                }
+                synchronized (this) {
+                    if (outbox.isEmpty()) {
+                        return; // else a frame came after the last take and its caller saw us writing
                     }
                 }
+            }
+        }
+
+        /** The next message and its stream: every frame queued (as many as one frame of the TC's may hold), or null. */
+        private Outgoing takeMessage() {
+            List<CallFrame> unsent;
+            synchronized (this) {
+                if (outbox.isEmpty()) {
+                    return null;
+                }
+                if (open) {
+                    return new Outgoing(call, nextMessage());
+                }
+                unsent = new ArrayList<>(outbox);
+                outbox.clear();
+            }
+            fail(unsent, Status.UNAVAILABLE.withDescription("the Calls stream to the TC closed before this call was "
+                    + "sent").asRuntimeException());
+            return null;
+        }
+
+        /** Fails the calls of {@code frames} that still wait for an answer. */
+        private void fail(List<CallFrame> frames, StatusRuntimeException why) {
+            for (CallFrame frame : frames) {
+                Pending pending = inFlight.remove(frame.getCallId());
+                if (pending != null) {
+                    pending.reply.completeExceptionally(why);
+                }
+            }
+        }
+
+        /** Guarded by this: the outbox's first frame alone, or its frames as one batch when the TC takes them. */
+        private CallFrame nextMessage() {
+            CallFrame first = outbox.poll();
+            if (!batches || outbox.isEmpty()) {
+                framesSent.increment();
+                return first;
+            }
+            int limit = maxFrameBytes > 0 ? maxFrameBytes : DEFAULT_MAX_BATCH_BYTES;
+            int bytes = first.getSerializedSize() + 8; // with the field's tag and length
+            CallFrame.Builder batch = CallFrame.newBuilder().addBatch(first);
+            for (CallFrame next = outbox.peek(); next != null; next = outbox.peek()) {
+                int size = next.getSerializedSize() + 8;
+                if (bytes + size > limit) {
+                    break;
+                }
+                batch.addBatch(outbox.poll());
+                bytes += size;
+            }
+            framesSent.add(batch.getBatchCount());
+            return batch.getBatchCount() == 1 ? first : batch.build();
+        }
+
+        /** Sends one message; a stream closing under us fails the calls in it as the stream's end does. */
+        private void write(ClientCall<CallFrame, ReplyFrame> stream, CallFrame message) {
+            try {
+                synchronized (callLock) {
+                    stream.sendMessage(message);
+                }
+                messagesSent.increment();
+            } catch (RuntimeException closing) {
+                fail(message.getBatchCount() > 0 ? message.getBatchList() : List.of(message), Status.UNAVAILABLE
+                        .withDescription("the Calls stream to the TC was closing when this call was sent")
+                        .withCause(closing).asRuntimeException());
             }
         }
 
@@ -284,13 +394,13 @@ final class TcCallsStreams implements AutoCloseable {
             started.start(new ClientCall.Listener<>() {
                 @Override
                 public void onMessage(ReplyFrame reply) {
-                    if (reply.getCallId() == 0) {
+                    messagesReceived.increment();
+                    if (reply.getBatchCount() > 0) {
+                        deliver(reply.getBatchList());
+                    } else if (reply.getCallId() == 0) {
                         opened(started, reply);
-                        return;
-                    }
-                    Pending pending = inFlight.remove(reply.getCallId());
-                    if (pending != null) {
-                        pending.reply.complete(reply);
+                    } else {
+                        deliver(List.of(reply));
                     }
                 }
 
@@ -298,8 +408,35 @@ final class TcCallsStreams implements AutoCloseable {
                 public void onClose(Status status, Metadata trailers) {
                     closedStream(started, status);
                 }
-            }, new Metadata());
+            }, headers());
             started.request(Integer.MAX_VALUE);
+        }
+
+        /**
+         * Completes the calls of {@code answers} as this stream's writer: the calls that the threads they
+         * wake make meanwhile wait in the outbox and go out together, from this (network) thread, after
+         * the last answer, unless another thread is writing already (then that one sends them).
+         */
+        private void deliver(List<ReplyFrame> answers) {
+            boolean writer = writing.compareAndSet(false, true);
+            try {
+                for (ReplyFrame answer : answers) {
+                    answered(answer);
+                }
+            } finally {
+                if (writer) {
+                    writing.set(false);
+                    writeOutbox();
+                }
+            }
+        }
+
+        private void answered(ReplyFrame reply) {
+            answersReceived.increment();
+            Pending pending = inFlight.remove(reply.getCallId());
+            if (pending != null) {
+                pending.reply.complete(reply);
+            }
         }
 
         private void opened(ClientCall<CallFrame, ReplyFrame> stream, ReplyFrame greeting) {
@@ -313,6 +450,7 @@ final class TcCallsStreams implements AutoCloseable {
                     return;
                 }
                 open = true;
+                batches = greeting.getOpened().getProtocolMinor() >= Protocol.CALLS_BATCH_MINOR;
                 maxFrameBytes = greeting.getOpened().getMaxFrameBytes();
             }
         }
@@ -352,11 +490,23 @@ final class TcCallsStreams implements AutoCloseable {
             open = false;
             if (call != null) {
                 if (wasOpen) {
-                    call.halfClose();
+                    synchronized (callLock) {
+                        call.halfClose();
+                    }
                 } else {
                     call.cancel("client closed", null);
                 }
             }
         }
+    }
+
+    private record Outgoing(ClientCall<CallFrame, ReplyFrame> stream, CallFrame message) {
+    }
+
+    /** The opening headers of a stream: this client's minor, so that the TC may send several answers per message. */
+    private static Metadata headers() {
+        Metadata headers = new Metadata();
+        headers.put(Protocol.CALLS_MINOR_HEADER, Integer.toString(Protocol.PROTOCOL_MINOR));
+        return headers;
     }
 }

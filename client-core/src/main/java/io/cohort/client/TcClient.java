@@ -199,6 +199,19 @@ public final class TcClient implements AutoCloseable {
         return streams != null && streams.anyOpen();
     }
 
+    /**
+     * What this client's Calls streams carried since it was made: calls (frames) and stream messages
+     * sent, answers and stream messages received (fewer messages than frames: several per message,
+     * minor 10). All zero when it has no streams (off, or an older TC).
+     */
+    public CallsStreamTraffic callsStreamTraffic() {
+        return streams == null ? new CallsStreamTraffic(0, 0, 0, 0) : streams.traffic();
+    }
+
+    /** Counts of a client's Calls streams, see {@link #callsStreamTraffic()}. */
+    public record CallsStreamTraffic(long framesSent, long messagesSent, long answersReceived, long messagesReceived) {
+    }
+
     /** Where this client, and the TM and RM built on it, report their observations (NOOP: nowhere). */
     public ObservationRegistry observations() {
         return observations;

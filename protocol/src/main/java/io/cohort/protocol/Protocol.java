@@ -9,9 +9,9 @@ public final class Protocol {
      * Minor version of cohort.v1 this build speaks; bumped when fields are added (2: 3PC REDO,
      * decided_by_rm; 3: the protocol in RegisterBranchResponse; 4: MarkRollbackOnly; 5: a branch command's
      * trace_context; 6: lock waits at the TC, lock_wait_ms and waited_ms; 7: branch ids chosen by the RM;
-     * 8: XIDs the TM makes, TransactionCreation, BeginResponse.protocol_minor; 9: the Calls stream).
+     * 8: XIDs the TM makes, TransactionCreation, BeginResponse.protocol_minor; 9: the Calls stream; 10: several calls or answers per Calls stream message).
      */
-    public static final int PROTOCOL_MINOR = 9;
+    public static final int PROTOCOL_MINOR = 10;
 
     /** The first minor whose TC takes the branch id an RM chose (RegisterBranchRequest.branch_id). */
     public static final int MINOR_RM_BRANCH_IDS = 7;
@@ -21,6 +21,16 @@ public final class Protocol {
 
     /** The first minor whose TC serves the Calls stream (every unary call as a frame on one stream). */
     public static final int CALLS_STREAM_MINOR = 9;
+
+    /** The first minor whose Calls stream peers send several calls or answers in one message (the frames' {@code batch}). */
+    public static final int CALLS_BATCH_MINOR = 10;
+
+    /**
+     * Opening header of a Calls stream: the client's minor. From {@link #CALLS_BATCH_MINOR} on the TC may
+     * send it several answers in one message; without it (an older client) one answer per message.
+     */
+    public static final Metadata.Key<String> CALLS_MINOR_HEADER =
+            Metadata.Key.of("cohort-calls-minor", Metadata.ASCII_STRING_MARSHALLER);
 
     /** HTTP header that carries the XID between services. */
     public static final String XID_HEADER = "Cohort-Xid";

@@ -7,15 +7,23 @@ import io.cohort.protocol.v1.CallFrame;
 import io.cohort.protocol.v1.CallsOpened;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.ReplyFrame;
+import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
+import io.cohort.tc.support.AfterCompletions;
 import io.cohort.tc.support.TcObservations;
 import io.grpc.Context;
+import io.grpc.Contexts;
 import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
 
 /**
@@ -24,8 +32,19 @@ import java.util.function.BiConsumer;
  * (or its gRPC status and {@code cohort-error-code} trailer) into a {@link ReplyFrame} carrying the
  * frame's call id. The stream's gRPC context (the {@link Caller} that {@link AuthInterceptor} set)
  * is in place for every frame, as it is for a unary call.
+ *
+ * <p>Minor 10: a frame may carry several calls ({@code batch}), served in order as if each had come
+ * alone. The answers that one batch of the store's completions (or one batch of frames run on the
+ * network thread) completes go out in one {@link ReplyFrame} ({@link AfterCompletions#collect}), if
+ * the client said in its opening headers that it takes them ({@link Protocol#CALLS_MINOR_HEADER});
+ * an older client gets one answer per message.
  */
 final class CallsStream implements StreamObserver<CallFrame> {
+
+    /** The client's minor from the stream's opening headers (0: an older client, which sent none). */
+    static final Context.Key<Integer> PEER_MINOR = Context.keyWithDefault("cohort-calls-peer-minor", 0);
+    /** An answers' batch above this many bytes is split: the client's largest inbound message is gRPC's 4 MiB default. */
+    private static final int MAX_REPLY_BATCH_BYTES = 1 << 20;
 
     private final CoordinatorGrpcService service;
     private final ServerCallStreamObserver<ReplyFrame> outbound;
@@ -33,7 +52,14 @@ final class CallsStream implements StreamObserver<CallFrame> {
     private final Executor executor;
     private final TcObservations observations;
     private final int maxInFlight;
+    /** Whether the client takes several answers per message (minor 10 or later in its opening headers). */
+    private final boolean peerTakesBatches;
     private final Map<Long, FrameCall<?>> inFlight = new ConcurrentHashMap<>();
+    /**
+     * Answers taken out of {@link #inFlight} and not yet written (collected until their batch's end,
+     * or on their way): the stream does not end under them when the client half-closed.
+     */
+    private final AtomicInteger answersHeld = new AtomicInteger();
     private boolean halfClosed; // guarded by this
     private boolean closed; // guarded by this
 
@@ -44,6 +70,7 @@ final class CallsStream implements StreamObserver<CallFrame> {
         this.executor = executor;
         this.observations = observations;
         this.maxInFlight = maxInFlight;
+        this.peerTakesBatches = PEER_MINOR.get() >= Protocol.CALLS_BATCH_MINOR;
         // The client went away or the stream broke: calls still waiting (a registration queued for locks) stop.
         outbound.setOnCancelHandler(this::cancelAll);
         send(ReplyFrame.newBuilder().setOpened(CallsOpened.newBuilder().setProtocolMinor(Protocol.PROTOCOL_MINOR)
@@ -53,6 +80,27 @@ final class CallsStream implements StreamObserver<CallFrame> {
 
     @Override
     public void onNext(CallFrame frame) {
+        if (frame.getBatchCount() > 0) {
+            if (frame.getCallId() != 0 || frame.getRequestCase() != CallFrame.RequestCase.REQUEST_NOT_SET) {
+                closeMalformed("a frame on the Calls stream carries both a batch and a call of its own");
+                return;
+            }
+            // The answers these calls complete on this thread (refusals, answers from memory) go out together.
+            AfterCompletions.run(() -> {
+                for (CallFrame call : frame.getBatchList()) {
+                    if (call.getBatchCount() > 0) {
+                        closeMalformed("a batch on the Calls stream holds another batch");
+                    }
+                    synchronized (this) {
+                        if (closed) {
+                            return; // refused as malformed: the calls after it are not served
+                        }
+                    }
+                    onNext(call);
+                }
+            });
+            return;
+        }
         long id = frame.getCallId();
         if (frame.getRequestCase() == CallFrame.RequestCase.CANCEL) {
             FrameCall<?> call = inFlight.remove(id);
@@ -141,7 +189,8 @@ final class CallsStream implements StreamObserver<CallFrame> {
 
     private void completeIfDrained() {
         synchronized (this) {
-            if (!halfClosed || closed || !inFlight.isEmpty()) {
+            // inFlight before answersHeld: an answer is counted held before it leaves inFlight.
+            if (!halfClosed || closed || !inFlight.isEmpty() || answersHeld.get() > 0) {
                 return;
             }
             closed = true;
@@ -151,6 +200,43 @@ final class CallsStream implements StreamObserver<CallFrame> {
                 // the stream ended meanwhile
             }
         }
+    }
+
+    /**
+     * Sends the answer of a call already taken out of {@link #inFlight} and counted in {@link #answersHeld}:
+     * at the end of the batch of completions this thread is running, with the batch's other answers to
+     * this stream, when the client takes several per message; else now.
+     */
+    private void answer(ReplyFrame reply) {
+        if (peerTakesBatches && AfterCompletions.collect(this, reply, this::sendAll)) {
+            return;
+        }
+        send(reply);
+        answersHeld.decrementAndGet();
+        completeIfDrained();
+    }
+
+    /** One message for the answers a batch collected (one alone goes as it is), split if very large. */
+    private void sendAll(List<ReplyFrame> replies) {
+        if (replies.size() == 1) {
+            send(replies.get(0));
+        } else {
+            ReplyFrame.Builder batch = ReplyFrame.newBuilder();
+            int bytes = 0;
+            for (ReplyFrame reply : replies) {
+                int size = reply.getSerializedSize();
+                if (bytes > 0 && bytes + size > MAX_REPLY_BATCH_BYTES) {
+                    send(batch.build());
+                    batch = ReplyFrame.newBuilder();
+                    bytes = 0;
+                }
+                batch.addBatch(reply);
+                bytes += size + 8; // the field's tag and length
+            }
+            send(batch.getBatchCount() == 1 ? batch.getBatch(0) : batch.build());
+        }
+        answersHeld.addAndGet(-replies.size());
+        completeIfDrained();
     }
 
     /** Writes are serialized: answers complete on store and network threads at once. */
@@ -206,26 +292,34 @@ final class CallsStream implements StreamObserver<CallFrame> {
 
         @Override
         public void onCompleted() {
-            if (inFlight.remove(id, this)) {
+            if (takeOut()) {
                 ReplyFrame.Builder reply = ReplyFrame.newBuilder().setCallId(id);
                 envelope.accept(reply, response);
-                send(reply.build());
-                completeIfDrained();
+                answer(reply.build());
             }
         }
 
         @Override
         public void onError(Throwable t) {
-            if (inFlight.remove(id, this)) {
+            if (takeOut()) {
                 Status status = Status.fromThrowable(t);
                 Metadata trailers = Status.trailersFromThrowable(t);
                 String errorCode = trailers == null ? null : trailers.get(Protocol.ERROR_CODE_TRAILER);
-                send(ReplyFrame.newBuilder().setCallId(id).setError(CallError.newBuilder()
+                answer(ReplyFrame.newBuilder().setCallId(id).setError(CallError.newBuilder()
                         .setStatusCode(status.getCode().value())
                         .setDescription(status.getDescription() == null ? "" : status.getDescription())
                         .setErrorCode(errorCode == null ? "" : errorCode)).build());
-                completeIfDrained();
             }
+        }
+
+        /** Takes this call out of the calls in flight, once, its answer counted held until sent. */
+        private boolean takeOut() {
+            answersHeld.incrementAndGet();
+            if (inFlight.remove(id, this)) {
+                return true;
+            }
+            answersHeld.decrementAndGet();
+            return false;
         }
 
         @Override
@@ -264,6 +358,30 @@ final class CallsStream implements StreamObserver<CallFrame> {
 
         @Override
         public void setMessageCompression(boolean enable) {
+        }
+    }
+
+    /** Puts the client's minor from a Calls stream's opening headers in its context ({@link #PEER_MINOR}). */
+    static final class PeerMinorInterceptor implements ServerInterceptor {
+
+        private static final String CALLS_METHOD = TransactionCoordinatorGrpc.getCallsMethod().getFullMethodName();
+
+        @Override
+        public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
+                                                          ServerCallHandler<Q, R> next) {
+            // By name: the guard's copy of the method descriptor is another object.
+            String minor = CALLS_METHOD.equals(call.getMethodDescriptor().getFullMethodName())
+                    ? headers.get(Protocol.CALLS_MINOR_HEADER) : null;
+            if (minor == null) {
+                return next.startCall(call, headers);
+            }
+            int peerMinor;
+            try {
+                peerMinor = Integer.parseInt(minor);
+            } catch (NumberFormatException notANumber) {
+                peerMinor = 0; // taken for an older client's: one answer per message always works
+            }
+            return Contexts.interceptCall(Context.current().withValue(PEER_MINOR, peerMinor), call, headers, next);
         }
     }
 }

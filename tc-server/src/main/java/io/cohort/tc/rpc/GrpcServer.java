@@ -92,7 +92,8 @@ public final class GrpcServer implements SmartLifecycle {
         } else {
             builder.executor(callExecutor);
         }
-        ServerServiceDefinition guarded = malformedRequestGuard.guard(service.serviceDefinition());
+        ServerServiceDefinition guarded = ServerInterceptors.intercept(
+                malformedRequestGuard.guard(service.serviceDefinition()), new CallsStream.PeerMinorInterceptor());
         builder.addService(authInterceptor == null ? guarded : ServerInterceptors.intercept(guarded, authInterceptor));
         try {
             server = builder.build().start();

@@ -31,6 +31,12 @@ import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Server;
+import io.grpc.ForwardingServerCall;
+import io.grpc.ForwardingServerCallListener;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
 import io.grpc.ServerMethodDefinition;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
@@ -43,6 +49,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -59,7 +67,8 @@ import org.springframework.boot.test.system.OutputCaptureExtension;
  * The Calls stream (protocol minor 9) against a real TC: every call kind fails on the stream with
  * what its unary call fails with, auth, the connection limit and the malformed-request guard apply
  * to the stream, deadlines are the client's, a broken stream fails its calls as unavailable (and
- * the idempotent ones are retried), and a TC without the RPC gets unary calls for good.
+ * the idempotent ones are retried), and a TC without the RPC gets unary calls for good. Minor 10
+ * (several calls or answers per message) against peers of minor 9, both ways.
  */
 @ExtendWith(OutputCaptureExtension.class)
 class CallsStreamIT {
@@ -214,6 +223,15 @@ class CallsStreamIT {
             StreamEnd end = raw.end();
             assertThat(end.status.getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
             assertThat(end.status.getDescription()).contains("no call_id");
+            // A batch within a batch: the same refusal, and the call after it in the batch is not served.
+            raw = RawStream.open(channel, TransactionCoordinatorGrpc.getCallsMethod());
+            raw.call.sendMessage(CallFrame.newBuilder()
+                    .addBatch(CallFrame.newBuilder().addBatch(statusFrame(1, "cohort:none:1")))
+                    .addBatch(statusFrame(2, "cohort:none:2")).build());
+            end = raw.end();
+            assertThat(end.status.getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+            assertThat(end.status.getDescription()).contains("holds another batch");
+            assertThat(raw.replies).isEmpty();
             String log = output.getOut().substring(before);
             assertThat(log).doesNotContain("\tat ").doesNotContain("ERROR");
             assertThat(log.lines().filter(l -> l.contains("not a valid protobuf")).count()).isBetween(1L, 40L);
@@ -344,6 +362,158 @@ class CallsStreamIT {
         }
     }
 
+    @Test
+    void anOlderClientSendingOneCallPerMessageGetsOneAnswerPerMessage() throws Exception {
+        String xid;
+        try (TcClient tm = new TcClient(config(tc.grpcAddress(), TOKEN, 1))) {
+            xid = tm.begin("older-client", Duration.ofMinutes(1), TransactionProtocol.TWO_PHASE);
+        }
+        ManagedChannel plain = NettyChannelBuilder.forTarget(tc.grpcAddress()).usePlaintext().build();
+        try {
+            // A client of minor 9 sends no cohort-calls-minor header and one call per message.
+            RawStream<CallFrame> older = RawStream.open(authorized(plain), TransactionCoordinatorGrpc.getCallsMethod());
+            for (int id = 1; id <= 20; id++) {
+                older.call.sendMessage(statusFrame(id, xid));
+            }
+            // Even calls that arrive together (answered on one thread, at once) are answered one per message.
+            older.call.sendMessage(CallFrame.newBuilder().addAllBatch(statusFrames(21, 20, xid)).build());
+            List<ReplyFrame> messages = older.awaitReplies(40);
+            assertThat(messages).allSatisfy(m -> {
+                assertThat(m.getBatchCount()).isZero();
+                assertThat(m.getReplyCase()).isEqualTo(ReplyFrame.ReplyCase.GLOBAL_STATUS);
+                assertThat(m.getGlobalStatus().getStatus()).isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
+            });
+            assertThat(messages).extracting(ReplyFrame::getCallId).containsExactlyInAnyOrderElementsOf(
+                    java.util.stream.LongStream.rangeClosed(1, 40).boxed().toList());
+
+            // The same calls from a client that says minor 10: their answers come in one message.
+            Metadata minor10 = new Metadata();
+            minor10.put(Protocol.CALLS_MINOR_HEADER, Integer.toString(Protocol.CALLS_BATCH_MINOR));
+            RawStream<CallFrame> newer = RawStream.open(ClientInterceptors.intercept(authorized(plain),
+                    MetadataUtils.newAttachHeadersInterceptor(minor10)), TransactionCoordinatorGrpc.getCallsMethod());
+            newer.call.sendMessage(CallFrame.newBuilder().addAllBatch(statusFrames(1, 20, xid)).build());
+            List<ReplyFrame> batched = newer.awaitReplies(1);
+            assertThat(batched.get(0).getBatchList()).extracting(ReplyFrame::getCallId).containsExactlyElementsOf(
+                    java.util.stream.LongStream.rangeClosed(1, 20).boxed().toList());
+            older.call.halfClose();
+            newer.call.halfClose();
+            assertThat(older.end().status.isOk()).isTrue();
+            assertThat(newer.end().status.isOk()).isTrue();
+        } finally {
+            plain.shutdownNow();
+        }
+    }
+
+    @Test
+    void aClientSendsOneCallPerMessageToATcOfMinor9() throws Exception {
+        // The real service behind a TC that greets with minor 9 and ignores cohort-calls-minor, as a TC of minor 9
+        // does; every message it receives is recorded.
+        CoordinatorGrpcService service = new CoordinatorGrpcService(tc.bean(Coordinator.class),
+                tc.bean(BranchDispatcher.class), Clock.systemUTC());
+        List<CallFrame> received = java.util.Collections.synchronizedList(new ArrayList<>());
+        ServerInterceptor minor9 = new ServerInterceptor() {
+            @Override
+            public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
+                                                              ServerCallHandler<Q, R> next) {
+                ServerCall<Q, R> greetsAs9 = new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
+                    @Override
+                    @SuppressWarnings("unchecked")
+                    public void sendMessage(R message) {
+                        if (message instanceof ReplyFrame reply && reply.hasOpened()) {
+                            message = (R) reply.toBuilder().setOpened(reply.getOpened().toBuilder()
+                                    .setProtocolMinor(Protocol.CALLS_STREAM_MINOR)).build();
+                        }
+                        super.sendMessage(message);
+                    }
+                };
+                return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(
+                        next.startCall(greetsAs9, headers)) {
+                    @Override
+                    public void onMessage(Q message) {
+                        if (message instanceof CallFrame frame) {
+                            received.add(frame);
+                        }
+                        super.onMessage(message);
+                    }
+                };
+            }
+        };
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .addService(ServerInterceptors.intercept(service.bindService(), minor9)).build().start();
+        try (TcClient client = streamClient(config("127.0.0.1:" + server.getPort(), "", 1))) {
+            String xid = client.begin("minor-9", Duration.ofMinutes(1), TransactionProtocol.TWO_PHASE);
+            TcClient.CallsStreamTraffic before = client.callsStreamTraffic();
+            List<CompletableFuture<GlobalStatusCode>> calls = new ArrayList<>();
+            ExecutorService callers = Executors.newFixedThreadPool(16);
+            try {
+                for (int i = 0; i < 400; i++) {
+                    calls.add(CompletableFuture.supplyAsync(() -> client.status(xid).getStatus(), callers));
+                }
+                for (CompletableFuture<GlobalStatusCode> call : calls) {
+                    assertThat(call.get(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS))
+                            .isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
+                }
+            } finally {
+                callers.shutdownNow();
+            }
+            TcClient.CallsStreamTraffic after = client.callsStreamTraffic();
+            assertThat(after.framesSent() - before.framesSent()).isEqualTo(400);
+            assertThat(after.messagesSent() - before.messagesSent()).isEqualTo(400);
+            assertThat(received).noneMatch(frame -> frame.getBatchCount() > 0);
+            assertThat(client.rollback(xid).getXid()).isEqualTo(xid);
+        } finally {
+            server.shutdownNow();
+        }
+    }
+
+    @Test
+    void callsAndAnswersReadyAtOnceShareMessagesAndAreAllAnswered() throws Exception {
+        try (TcClient client = streamClient(config(tc.grpcAddress(), TOKEN, 1))) {
+            TcClient.CallsStreamTraffic before = client.callsStreamTraffic();
+            ExecutorService callers = Executors.newFixedThreadPool(32);
+            List<CompletableFuture<Boolean>> transactions = new ArrayList<>();
+            try {
+                // Each begin and rollback is a durable write: the answers one log batch completes go out together.
+                for (int i = 0; i < 320; i++) {
+                    transactions.add(CompletableFuture.supplyAsync(() -> {
+                        String xid = client.begin("batched", Duration.ofMinutes(1), TransactionProtocol.TWO_PHASE);
+                        return client.rollback(xid).getXid().equals(xid);
+                    }, callers));
+                }
+                for (CompletableFuture<Boolean> transaction : transactions) {
+                    assertThat(transaction.get(CALL_TIMEOUT.toMillis() * 2, TimeUnit.MILLISECONDS)).isTrue();
+                }
+            } finally {
+                callers.shutdownNow();
+            }
+            TcClient.CallsStreamTraffic after = client.callsStreamTraffic();
+            long frames = after.framesSent() - before.framesSent();
+            long answers = after.answersReceived() - before.answersReceived();
+            assertThat(frames).isEqualTo(640);
+            assertThat(answers).isEqualTo(640);
+            assertThat(after.messagesSent() - before.messagesSent()).isBetween(1L, frames);
+            assertThat(after.messagesReceived() - before.messagesReceived()).isBetween(1L, answers - 1);
+        }
+    }
+
+    static Channel authorized(Channel channel) {
+        Metadata token = new Metadata();
+        token.put(Protocol.AUTHORIZATION, "Bearer " + TOKEN);
+        return ClientInterceptors.intercept(channel, MetadataUtils.newAttachHeadersInterceptor(token));
+    }
+
+    static CallFrame statusFrame(long id, String xid) {
+        return CallFrame.newBuilder().setCallId(id).setGetStatus(GlobalRequest.newBuilder().setXid(xid)).build();
+    }
+
+    static List<CallFrame> statusFrames(long firstId, int count, String xid) {
+        List<CallFrame> frames = new ArrayList<>();
+        for (long id = firstId; id < firstId + count; id++) {
+            frames.add(statusFrame(id, xid));
+        }
+        return frames;
+    }
+
     static int port(String address) {
         return Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
     }
@@ -363,7 +533,7 @@ class CallsStreamIT {
     /** A Calls stream opened by hand, for what the client never sends. */
     static final class RawStream<Q> {
         final ClientCall<Q, ?> call;
-        final List<Object> replies = new ArrayList<>();
+        final List<Object> replies = java.util.Collections.synchronizedList(new ArrayList<>());
         final LinkedBlockingQueue<StreamEnd> ends = new LinkedBlockingQueue<>();
 
         private RawStream(ClientCall<Q, ?> call) {
@@ -376,7 +546,7 @@ class CallsStreamIT {
             call.start(new ClientCall.Listener<R>() {
                 @Override
                 public void onMessage(R message) {
-                    if (!(message instanceof ReplyFrame frame && frame.getCallId() == 0)
+                    if (!(message instanceof ReplyFrame frame && frame.hasOpened())
                             && !(message instanceof byte[])) {
                         raw.replies.add(message);
                     }
@@ -389,6 +559,15 @@ class CallsStreamIT {
             }, new Metadata());
             call.request(Integer.MAX_VALUE);
             return raw;
+        }
+
+        /** The first {@code count} reply messages (the greeting not counted), within the call timeout. */
+        @SuppressWarnings("unchecked")
+        <R> List<R> awaitReplies(int count) {
+            CoordinatorScenarios.await(() -> replies.size() >= count, () -> count + " reply messages");
+            synchronized (replies) {
+                return new ArrayList<>((List<R>) (List<?>) replies.subList(0, count));
+            }
         }
 
         StreamEnd end() {

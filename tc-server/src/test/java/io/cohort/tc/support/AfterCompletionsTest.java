@@ -33,4 +33,21 @@ class AfterCompletionsTest {
         assertThat(AfterCompletions.defer(() -> ran.add("never"))).isFalse();
         assertThat(ran).isEmpty();
     }
+
+    @Test
+    void itemsCollectedPerSinkAreFlushedOnceAtTheBatchsEndAndLateOnesInASecondFlush() {
+        Object streamA = new Object();
+        Object streamB = new Object();
+        List<String> flushed = new ArrayList<>();
+        AfterCompletions.run(() -> {
+            assertThat(AfterCompletions.collect(streamA, "a1", items -> flushed.add("A" + items))).isTrue();
+            AfterCompletions.collect(streamB, "b1", items -> flushed.add("B" + items));
+            AfterCompletions.collect(streamA, "a2", items -> flushed.add("never: the first item's flush runs"));
+            // An action deferred after the first items collects again: its item goes in a flush of its own.
+            AfterCompletions.defer(() -> AfterCompletions.collect(streamA, "a3", items -> flushed.add("A" + items)));
+            flushed.add("completions");
+        });
+        assertThat(flushed).containsExactly("completions", "A[a1, a2]", "B[b1]", "A[a3]");
+        assertThat(AfterCompletions.collect(streamA, "outside", items -> flushed.add("never"))).isFalse();
+    }
 }
