@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.zaxxer.hikari.HikariDataSource;
+import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
@@ -375,6 +376,43 @@ class KeyPinnedUpdateIT {
             assertThat(count("SELECT v FROM small WHERE id = 1")).isEqualTo(v);
         }
         assertThat(count("SELECT v FROM small WHERE id = 1")).isEqualTo(40);
+    }
+
+    /**
+     * The one case the two paths do not serialize without a failure: a usual-path branch holds the row
+     * in PostgreSQL (updated, not yet registered) while a one-round-trip branch registers first and
+     * then waits for that row. The usual one then waits at the TC for the other's global lock until its
+     * lock-wait budget runs out, and fails as on any conflict; the one-round-trip branch goes on.
+     */
+    @Test
+    void aUsualBranchHoldingTheRowWhileAOneRoundTripBranchRegistersGivesWayAfterItsBudget() throws Exception {
+        useRm(true, 5); // budget 20 + 40 + 80 + 160 ms
+        String usual = begin();
+        String pinned = begin();
+        String previous = XidContext.bind(usual);
+        try (Connection c = ds.getConnection()) {
+            c.setAutoCommit(false);
+            c.createStatement().executeUpdate("UPDATE small SET v = 100 WHERE id IN (1)"); // the usual path
+            registering = new CountDownLatch(1);
+            CompletableFuture<Void> oneRoundTrip = CompletableFuture.runAsync(() -> {
+                try {
+                    GlobalWork.run(ds, pinned, s -> s.createStatement().executeUpdate("UPDATE small SET v = 7 WHERE id = 1"),
+                            true);
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            assertThat(registering.await(20, TimeUnit.SECONDS)).isTrue();
+            TcHarness.await(() -> count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    + " AND wait_event_type = 'Lock'") == 1, Duration.ofSeconds(20), () -> "the one-round-trip UPDATE waits");
+            assertThatThrownBy(c::commit).isInstanceOf(GlobalLockConflictException.class).hasMessageContaining(pinned);
+            oneRoundTrip.get(20, TimeUnit.SECONDS);
+        } finally {
+            XidContext.restore(previous);
+        }
+        assertThat(count("SELECT v FROM small WHERE id = 1")).isEqualTo(7);
+        assertThat(tc.awaitEnded(usual, Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
+        assertThat(tc.commitAndWait(pinned)).isEqualTo(GlobalStatus.COMMITTED);
     }
 
     @Test
