@@ -8,6 +8,7 @@ import io.cohort.client.XidContext;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
+import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.testsupport.TestPostgres;
 import java.math.BigDecimal;
@@ -413,6 +414,21 @@ class KeyPinnedUpdateIT {
         assertThat(count("SELECT v FROM small WHERE id = 1")).isEqualTo(7);
         assertThat(tc.awaitEnded(usual, Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
         assertThat(tc.commitAndWait(pinned)).isEqualTo(GlobalStatus.COMMITTED);
+    }
+
+    /** Under three-phase commit the branch's undo log is written as three-phase; the vote reads it and the row commits or is restored. */
+    @Test
+    void aThreePhaseBranchVotesCommitsAndRollsBack() throws Exception {
+        for (boolean commit : new boolean[] {true, false}) {
+            String xid = tc.tm().begin("key-pinned-3pc", Duration.ofSeconds(60), TransactionProtocol.THREE_PHASE);
+            begun.add(xid);
+            GlobalWork.run(ds, xid, c -> c.createStatement().executeUpdate("UPDATE small SET v = v + 5 WHERE id = 2"), true);
+            assertThat(rowFreeAtRegistration).last().isEqualTo(true);
+            assertThat(count("SELECT log_status FROM undo_log WHERE xid = '" + xid + "'")).isEqualTo(2); // THREE_PHASE
+            assertThat(commit ? tc.commitAndWait(xid) : tc.rollbackAndWait(xid))
+                    .isEqualTo(commit ? GlobalStatus.COMMITTED : GlobalStatus.ROLLBACKED);
+            assertThat(count("SELECT v FROM small WHERE id = 2")).isEqualTo(25);
+        }
     }
 
     @Test
