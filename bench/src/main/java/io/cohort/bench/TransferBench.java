@@ -6,6 +6,7 @@ import io.cohort.client.TcClientConfig;
 import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.ForwardingBranchCoordinator;
+import io.cohort.rm.RmConfig;
 import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.tm.CommitProtocol;
 import io.cohort.tm.template.GlobalTransactionTemplate;
@@ -47,6 +48,10 @@ import javax.sql.DataSource;
  *       commits it at a real TC child process (embedded store, fsync on; {@code --tc-store=postgres}
  *       puts its store in a database of the same PostgreSQL server), each update is an AT
  *       branch through the RM's DataSource proxy (undo log, global row lock).</li>
+ *   <li>{@code cohort-autocommit} — {@code cohort} with each update its own autocommit statement through
+ *       the RM's proxy, the {@code local-autocommit} floor's shape: with
+ *       {@code cohort.rm.key-pinned-autocommit-updates} (on; {@code --key-pinned=off} turns it off) each
+ *       branch registers first and then updates, writes its undo log and commits in one round trip.</li>
  *   <li>{@code cohort-3pc} — the same, with three-phase commit: the TM's commit waits for the
  *       CanCommit vote of both branches (each RM checks its undo log and the current rows) and the
  *       PreCommit decision; PreCommit and DoCommit follow, and the row locks are held until DoCommit
@@ -78,14 +83,15 @@ public final class TransferBench {
      */
     record Options(List<String> drivers, int accounts, int concurrency, Duration duration, Duration warmup,
                    boolean hotspot, String dbUrl, String dbUser, String dbPassword, String tcJar,
-                   List<String> tcJavaOpts, List<String> tcArgs, String tcStore) {
+                   List<String> tcJavaOpts, List<String> tcArgs, String tcStore, boolean keyPinned) {
 
         static final List<String> NAMES = List.of("drivers", "accounts", "concurrency", "duration", "warmup",
-                "distribution", "db-url", "db-user", "db-password", "tc-store", "tc-jar", "tc-java-opts", "tc-args");
+                "distribution", "db-url", "db-user", "db-password", "tc-store", "tc-jar", "tc-java-opts", "tc-args", "key-pinned");
         /** Names from before MariaDB: {@code --pg-url} is {@code --db-url}, and so on. */
         static final Map<String, String> OLD_NAMES = Map.of("pg-url", "db-url", "pg-user", "db-user",
                 "pg-password", "db-password");
-        static final List<String> DRIVERS = List.of("local-autocommit", "local-tx", "cohort", "cohort-3pc");
+        static final List<String> DRIVERS = List.of("local-autocommit", "local-tx", "cohort", "cohort-3pc",
+                "cohort-autocommit");
         static final String DEFAULT_DRIVERS = "local-autocommit,local-tx,cohort";
 
         static Options parse(String... args) {
@@ -127,6 +133,10 @@ public final class TransferBench {
                 throw new IllegalArgumentException("--db-url must look like jdbc:postgresql://host:5432/postgres or "
                         + "jdbc:mariadb://host:3306/, was " + dbUrl);
             }
+            String keyPinned = opts.getOrDefault("key-pinned", "on");
+            if (!keyPinned.equals("on") && !keyPinned.equals("off")) {
+                throw new IllegalArgumentException("--key-pinned must be on or off, was " + keyPinned);
+            }
             boolean mariaDb = dbUrl != null && dbUrl.startsWith("jdbc:mariadb:");
             if (mariaDb && tcStore.equals("postgres")) {
                 throw new IllegalArgumentException("--tc-store=postgres needs a PostgreSQL server and --db-url names "
@@ -137,7 +147,7 @@ public final class TransferBench {
                     duration(opts, "warmup", "60s", true), distribution.equals("hotspot"), dbUrl,
                     opts.getOrDefault("db-user", mariaDb ? "root" : "postgres"), opts.getOrDefault("db-password", ""),
                     opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar"), words(opts.get("tc-java-opts")),
-                    words(opts.get("tc-args")), tcStore);
+                    words(opts.get("tc-args")), tcStore, keyPinned.equals("on"));
         }
 
         private static int positive(Map<String, String> opts, String name, String fallback) {
@@ -198,13 +208,15 @@ public final class TransferBench {
     /** What {@code transfer} accepts, printed with any mistake in its arguments. */
     static final String USAGE = """
             usage: java -jar cohort-bench.jar transfer [--name=value ...]
-              --drivers=local-autocommit,local-tx,cohort[,cohort-3pc]   what to measure, in this order (default: the first three)
+              --drivers=local-autocommit,local-tx,cohort[,cohort-3pc,cohort-autocommit]
+                                              what to measure, in this order (default: the first three)
               --concurrency=16 --accounts=1000 --distribution=uniform|hotspot
               --duration=30s --warmup=60s     measured and warm-up time per driver (e.g. 30s, 1m30s, 500ms)
               --pg-url=jdbc:postgresql://127.0.0.1:5432/postgres --pg-user=postgres --pg-password=
                                               PostgreSQL to use (default: an embedded one)
               --tc-store=embedded|postgres --tc-jar=PATH --tc-java-opts='OPTS' --tc-args='ARGS'
-                                              the TC child process""";
+                                              the TC child process
+              --key-pinned=on|off             the RM's cohort.rm.key-pinned-autocommit-updates (default on)""";
 
     /** Runs the benchmark with checked options (see {@link Bench} for how arguments reach it). */
     static void run(Options options) throws Exception {
@@ -255,8 +267,11 @@ public final class TransferBench {
                     Result r = switch (driver) {
                         case "local-autocommit" -> measure(driver, new LocalAutocommitDriver(a, b), tc.pid(), db, null);
                         case "local-tx" -> measure(driver, new LocalTxDriver(a, b), tc.pid(), db, null);
-                        case "cohort" -> measureCohort(driver, CommitProtocol.TWO_PHASE, a, b, grpcPort, tc.pid(), db);
-                        case "cohort-3pc" -> measureCohort(driver, CommitProtocol.THREE_PHASE, a, b, grpcPort, tc.pid(), db);
+                        case "cohort" -> measureCohort(driver, CommitProtocol.TWO_PHASE, false, a, b, grpcPort, tc.pid(), db);
+                        case "cohort-3pc" -> measureCohort(driver, CommitProtocol.THREE_PHASE, false, a, b, grpcPort,
+                                tc.pid(), db);
+                        case "cohort-autocommit" -> measureCohort(driver, CommitProtocol.TWO_PHASE, true, a, b, grpcPort,
+                                tc.pid(), db);
                         default -> throw new IllegalStateException(driver); // Options.parse accepts no other
                     };
                     r.database = db.kind();
@@ -334,12 +349,18 @@ public final class TransferBench {
         }
     }
 
-    private Result measureCohort(String name, CommitProtocol protocol, HikariDataSource a, HikariDataSource b,
-                                 int grpcPort, long tcPid, BenchDatabase db) throws Exception {
+    /**
+     * A Cohort driver: each update in an explicit local transaction, or with {@code autocommit} its own
+     * autocommit statement (the {@code local-autocommit} floor's shape; the split then counts the
+     * whole statement, registration aside, as the undo and local commit).
+     */
+    private Result measureCohort(String name, CommitProtocol protocol, boolean autocommit, HikariDataSource a,
+                                 HikariDataSource b, int grpcPort, long tcPid, BenchDatabase db) throws Exception {
         String address = "127.0.0.1:" + grpcPort;
         Timings timings = new Timings();
         try (TcClient tcClient = new TcClient(TcClientConfig.of(address, "transfer-bench"));
-             ResourceManager rm = ResourceManager.builder(timings.around(BranchCoordinator.of(tcClient))).build()) {
+             ResourceManager rm = ResourceManager.builder(timings.around(BranchCoordinator.of(tcClient)))
+                     .config(RmConfig.defaults().withKeyPinnedAutocommitUpdates(options.keyPinned())).build()) {
             DataSource wrappedA = rm.wrap(a, "bench-a");
             DataSource wrappedB = rm.wrap(b, "bench-b");
             rm.connect(tcClient.config(), 4);
@@ -350,8 +371,13 @@ public final class TransferBench {
                 long[] body = new long[1];
                 template.execute(definition, () -> {
                     long b0 = System.nanoTime();
-                    update(wrappedA, DEBIT, from, amount, timings.statement);
-                    update(wrappedB, CREDIT, to, amount, timings.statement);
+                    if (autocommit) {
+                        autocommitUpdate(wrappedA, DEBIT, from, amount);
+                        autocommitUpdate(wrappedB, CREDIT, to, amount);
+                    } else {
+                        update(wrappedA, DEBIT, from, amount, timings.statement);
+                        update(wrappedB, CREDIT, to, amount, timings.statement);
+                    }
                     body[0] = System.nanoTime() - b0;
                     return null;
                 });

@@ -27,12 +27,14 @@ class TransferBenchOptionsTest {
 
     @Test
     void everySettingIsRead() {
-        Options o = Options.parse("--drivers=cohort,local-autocommit,cohort-3pc", "--accounts=50", "--concurrency=64",
+        Options o = Options.parse("--drivers=cohort,local-autocommit,cohort-3pc,cohort-autocommit", "--accounts=50", "--concurrency=64",
                 "--duration=1m30s", "--warmup=500ms", "--distribution=hotspot",
                 "--db-url=jdbc:postgresql://127.0.0.1:5432/postgres", "--db-user=bench", "--db-password=pw",
                 "--tc-jar=/x/tc.jar", "--tc-java-opts=-Xmx256m  -XX:+UseSerialGC",
-                "--tc-args=--cohort.tc.lock-wait.max-waiters=0", "--tc-store=postgres");
-        assertThat(o.drivers()).containsExactly("cohort", "local-autocommit", "cohort-3pc");
+                "--tc-args=--cohort.tc.lock-wait.max-waiters=0", "--tc-store=postgres", "--key-pinned=off");
+        assertThat(o.drivers()).containsExactly("cohort", "local-autocommit", "cohort-3pc", "cohort-autocommit");
+        assertThat(o.keyPinned()).isFalse();
+        assertThat(Options.parse().keyPinned()).isTrue();
         assertThat(o.accounts()).isEqualTo(50);
         assertThat(o.concurrency()).isEqualTo(64);
         assertThat(o.duration()).isEqualTo(Duration.ofSeconds(90));
@@ -88,6 +90,7 @@ class TransferBenchOptionsTest {
         assertRefused(List.of("--warmup=-5s"), "--warmup must be 0s or more");
         assertRefused(List.of("--warmup=soon"), "--warmup must be a duration such as 30s", "'soon'");
         assertRefused(List.of("--distribution=zipf"), "--distribution must be uniform or hotspot, was zipf");
+        assertRefused(List.of("--key-pinned=yes"), "--key-pinned must be on or off, was yes");
         assertRefused(List.of("--tc-store=redis"), "--tc-store must be embedded or postgres, was redis");
         assertRefused(List.of("--db-url=postgres://h/db"), "--db-url must look like jdbc:postgresql://",
                 "jdbc:mariadb://host:3306/");

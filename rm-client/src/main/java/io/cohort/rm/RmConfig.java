@@ -32,6 +32,10 @@ import java.time.Duration;
  *                               ({@code cohort.rm.three-phase.probe-timeout}, 2 s)
  * @param decisionTable          3PC: table recording what the RM decided on its own and why
  *                               ({@code cohort.rm.three-phase.decision-table}, {@code cohort_branch_decision})
+ * @param keyPinnedAutocommitUpdates PostgreSQL: an autocommit UPDATE in a global transaction whose WHERE pins
+ *                               the whole (integer) primary key by equality is registered first and then runs,
+ *                               writes its undo log and commits in one round trip instead of two
+ *                               ({@code cohort.rm.key-pinned-autocommit-updates}, true)
  */
 public record RmConfig(
         Duration lockRetryInterval,
@@ -46,7 +50,8 @@ public record RmConfig(
         Duration terminationTimeout,
         Duration terminationCheckInterval,
         Duration terminationProbeTimeout,
-        String decisionTable) {
+        String decisionTable,
+        boolean keyPinnedAutocommitUpdates) {
 
     private static final String TABLE_NAME = "[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?";
 
@@ -79,21 +84,21 @@ public record RmConfig(
     public static RmConfig defaults() {
         return new RmConfig(Duration.ofMillis(20), 30, "undo_log", 4096, 64 * 1024 * 1024, 500,
                 Duration.ofMillis(200), Duration.ofDays(1), 2048, Duration.ofSeconds(30), Duration.ofSeconds(1),
-                Duration.ofSeconds(2), "cohort_branch_decision");
+                Duration.ofSeconds(2), "cohort_branch_decision", true);
     }
 
     /** 3PC: the termination timeout and how often it is checked. */
     public RmConfig withTermination(Duration timeout, Duration checkInterval) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, timeout, checkInterval,
-                terminationProbeTimeout, decisionTable);
+                terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates);
     }
 
     /** 3PC: the deadline of the probe that finds out whether any TC replica answers. */
     public RmConfig withTerminationProbe(Duration probeTimeout) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
-                terminationCheckInterval, probeTimeout, decisionTable);
+                terminationCheckInterval, probeTimeout, decisionTable, keyPinnedAutocommitUpdates);
     }
 
     /**
@@ -115,12 +120,19 @@ public record RmConfig(
     public RmConfig withLockRetry(Duration interval, int attempts) {
         return new RmConfig(interval, attempts, undoTable, compressThreshold, maxInflatedBytes, deleteBatchSize,
                 deleteInterval, markerRetention, sqlCacheSize, terminationTimeout, terminationCheckInterval,
-                terminationProbeTimeout, decisionTable);
+                terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates);
+    }
+
+    /** Whether key-pinned autocommit UPDATEs take the one-round-trip branch ({@code cohort.rm.key-pinned-autocommit-updates}). */
+    public RmConfig withKeyPinnedAutocommitUpdates(boolean on) {
+        return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
+                deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
+                terminationCheckInterval, terminationProbeTimeout, decisionTable, on);
     }
 
     public RmConfig withCompressThreshold(int threshold) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, threshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
-                terminationCheckInterval, terminationProbeTimeout, decisionTable);
+                terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates);
     }
 }

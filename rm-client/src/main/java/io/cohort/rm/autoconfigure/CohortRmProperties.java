@@ -48,6 +48,13 @@ public class CohortRmProperties {
      */
     private Duration connectTimeout = Duration.ofSeconds(10);
 
+    /**
+     * PostgreSQL: an autocommit UPDATE in a global transaction whose WHERE pins the whole integer
+     * primary key by equality (as a JPA repository's or JdbcTemplate's update by id) is registered with
+     * the TC first, then updates, writes its undo log and commits in one round trip instead of two.
+     */
+    private boolean keyPinnedAutocommitUpdates = true;
+
     private final Undo undo = new Undo();
 
     private final ThreePhase threePhase = new ThreePhase();
@@ -204,7 +211,16 @@ public class CohortRmProperties {
     public RmConfig toConfig() {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undo.table, undo.compressThreshold,
                 undo.maxInflatedBytes, undo.deleteBatchSize, undo.deleteInterval, undo.markerRetention, sqlCacheSize,
-                threePhase.terminationTimeout, threePhase.checkInterval, threePhase.probeTimeout, threePhase.decisionTable);
+                threePhase.terminationTimeout, threePhase.checkInterval, threePhase.probeTimeout, threePhase.decisionTable,
+                keyPinnedAutocommitUpdates);
+    }
+
+    public boolean isKeyPinnedAutocommitUpdates() {
+        return keyPinnedAutocommitUpdates;
+    }
+
+    public void setKeyPinnedAutocommitUpdates(boolean keyPinnedAutocommitUpdates) {
+        this.keyPinnedAutocommitUpdates = keyPinnedAutocommitUpdates;
     }
 
     /** The resource id for the DataSource bean {@code beanName}, or null to derive it from the JDBC URL. */

@@ -86,6 +86,13 @@ final class ConnectionProxy extends DelegatingConnection {
                 }
             }
         }
+        if (xid != null && plan instanceof SqlPlan.Update update && resource.config().keyPinnedAutocommitUpdates()) {
+            KeyPinnedUpdate.Pinned pinned = orDoom(ctx, () -> KeyPinnedUpdate.pin(ctx, update, inv));
+            if (pinned != null) {
+                buffer = null;
+                return asBranch(xid, observation -> runKeyPinned(xid, pinned, inv, observation));
+            }
+        }
         delegate.setAutoCommit(false);
         boolean committed = false;
         try {
@@ -109,8 +116,18 @@ final class ConnectionProxy extends DelegatingConnection {
      * refused before it ran ({@link UnsupportedStatementException}) changed nothing and dooms nothing.
      */
     private Outcome executeOrDoom(ExecContext ctx, SqlPlan plan, Invocation inv) throws SQLException {
+        return orDoom(ctx, () -> SqlPath.execute(ctx, plan, inv));
+    }
+
+    /** A step of the SQL path that may fail. */
+    @FunctionalInterface
+    private interface SqlStep<T> {
+        T run() throws SQLException;
+    }
+
+    private <T> T orDoom(ExecContext ctx, SqlStep<T> step) throws SQLException {
         try {
-            return SqlPath.execute(ctx, plan, inv);
+            return step.run();
         } catch (UnsupportedStatementException e) {
             throw e;
         } catch (SQLException | RuntimeException e) {
@@ -140,24 +157,94 @@ final class ConnectionProxy extends DelegatingConnection {
             delegate.commit();
             return;
         }
+        asBranch(b.xid(), observation -> {
+            commitBranch(b, observation);
+            return null;
+        });
+    }
+
+    /** Phase 1 of one branch, observed. */
+    @FunctionalInterface
+    private interface BranchStep<T> {
+        T run(Observation observation) throws SQLException;
+    }
+
+    /** Runs phase 1 of a branch of {@code xid} as one span; the registration call to the TC is its child. */
+    private <T> T asBranch(String xid, BranchStep<T> step) throws SQLException {
         if (resource.observations().isNoop()) {
-            commitBranch(b, Observation.NOOP);
-            return;
+            return step.run(Observation.NOOP);
         }
-        // One span per branch's phase 1: the registration call to the TC is its child.
         Observation observation = Observation.createNotStarted(TraceKeys.RM_BRANCH_COMMIT, resource.observations())
                 .contextualName("cohort branch local commit")
                 .lowCardinalityKeyValue(TraceKeys.RESOURCE_ID, resource.resourceId())
-                .highCardinalityKeyValue(TraceKeys.XID, b.xid())
+                .highCardinalityKeyValue(TraceKeys.XID, xid)
                 .highCardinalityKeyValue(TraceKeys.BRANCH_ID, TraceKeys.NONE)
                 .start();
         try (Observation.Scope scope = observation.openScope()) {
-            commitBranch(b, observation);
+            return step.run(observation);
         } catch (SQLException | RuntimeException e) {
             observation.error(e);
             throw e;
         } finally {
             observation.stop();
+        }
+    }
+
+    /**
+     * The one-round-trip branch of a key-pinned autocommit UPDATE ({@link KeyPinnedUpdate}): registered
+     * first, taking the row's global lock (a refusal is the usual path's, and nothing ran), then the
+     * statement, which updates, writes the undo log and commits at once. If it fails, its outcome is
+     * read back from the undo log ({@link #afterFailedKeyPinned}).
+     */
+    private Outcome runKeyPinned(String xid, KeyPinnedUpdate.Pinned pinned, Invocation inv, Observation observation)
+            throws SQLException {
+        long branchId;
+        UndoLogStatus status;
+        try {
+            RegisterBranchResponse registered = GlobalLocks.register(resource, xid, pinned.lockKeys(), pinned.tables(),
+                    BranchIds.next());
+            branchId = registered.getBranchId();
+            status = registered.getProtocol() == TransactionProtocol.THREE_PHASE
+                    ? UndoLogStatus.THREE_PHASE : UndoLogStatus.TWO_PHASE;
+            observation.highCardinalityKeyValue(TraceKeys.BRANCH_ID, Long.toString(branchId));
+        } catch (SQLException | RuntimeException e) {
+            if (!(e.getCause() instanceof TcUnavailableException || e.getCause() instanceof TcStoreUnavailableException)) {
+                markRollbackOnly(xid, "its branch could not be registered: " + e.getMessage());
+            }
+            throw e;
+        }
+        try {
+            return new Outcome(KeyPinnedUpdate.run(delegate, pinned, inv.params(), xid, branchId, status), null, null);
+        } catch (SQLException | RuntimeException e) {
+            afterFailedKeyPinned(xid, branchId, e);
+            throw e;
+        }
+    }
+
+    /**
+     * The one-round-trip statement failed (or its answer was lost, or its rows were not the locked
+     * one). The undo log tells what happened: none — nothing was applied, and the branch is reported
+     * failed (which dooms the global transaction); a rollback marker — the TC rolled the branch back
+     * first; the log — the statement committed, and the global transaction must roll it back.
+     */
+    private void afterFailedKeyPinned(String xid, long branchId, Exception e) throws SQLException {
+        UndoLogTable.Row row;
+        try (Connection c = resource.target().getConnection()) {
+            row = resource.undoLog().lock(c, xid, branchId);
+        } catch (SQLException | RuntimeException check) {
+            log.warn("The statement of branch {} of {} failed ({}) and its outcome cannot be checked ({}); the TC will"
+                    + " settle it", branchId, xid, e.getMessage(), check.getMessage());
+            markRollbackOnly(xid, "a statement failed: " + e.getMessage());
+            return;
+        }
+        if (row == null) {
+            report(xid, branchId, "its statement failed: " + e.getMessage());
+        } else if (row.status() == UndoLogStatus.ROLLBACK_MARKER) {
+            report(xid, branchId, "its statement failed: " + e.getMessage());
+            throw new SQLException("Branch " + branchId + " of global transaction " + xid + " was already rolled back"
+                    + " by the TC (the global transaction ended or timed out); its statement did not run", "40000", e);
+        } else {
+            markRollbackOnly(xid, "a statement failed after it committed its branch: " + e.getMessage());
         }
     }
 

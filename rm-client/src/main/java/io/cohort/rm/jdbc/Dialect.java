@@ -77,6 +77,18 @@ interface Dialect {
      */
     String updateWithImages(SqlPlan.Update plan, TableMeta meta);
 
+    /**
+     * {@link #updateWithImages} that also inserts the branch's undo log, formed in SQL from the images
+     * ({@code undoLog}'s {@link UndoLogTable#insertFormedFrom}, {@code pieces}), in the same statement;
+     * it returns the primary-key values (text, key order) of the rows it updated. Its parameters: the
+     * UPDATE's, then xid, branch id and log_status. Null where the database cannot
+     * ({@link KeyPinnedUpdate}).
+     */
+    default String updateWritingUndoLog(SqlPlan.Update plan, TableMeta meta, UndoCodec.UpdateLogPieces pieces,
+                                        UndoLogTable undoLog) {
+        return null;
+    }
+
     /** Before image: {@code SELECT <columns> FROM <table clause> WHERE <where> FOR UPDATE}. */
     String selectForUpdate(String tableClause, String where, TableMeta meta);
 

@@ -19,19 +19,35 @@ final class ParamLog {
     }
 
     private BoundParam[] values = new BoundParam[8];
+    /** Per index, the value's text when it was bound as a Java integer (setShort, setInt, setLong, setObject), else null. */
+    private String[] integerTexts = new String[8];
     private int size;
 
     /** Records the value bound at 1-based {@code index}, replacing an earlier one. */
     void put(int index, BoundParam param) {
         if (index >= values.length) {
-            values = Arrays.copyOf(values, Math.max(index + 1, values.length * 2));
+            int length = Math.max(index + 1, values.length * 2);
+            values = Arrays.copyOf(values, length);
+            integerTexts = Arrays.copyOf(integerTexts, length);
         }
         values[index] = param;
+        integerTexts[index] = null;
         size = Math.max(size, index);
+    }
+
+    /** After {@link #put}: the value just bound at {@code index} is this Java integer (its text is the server's). */
+    void markInteger(int index, long value) {
+        integerTexts[index] = Long.toString(value);
+    }
+
+    /** The text of the integer bound at {@code index}, or null when something else (or nothing) is bound there. */
+    String integerText(int index) {
+        return index < integerTexts.length ? integerTexts[index] : null;
     }
 
     void clear() {
         Arrays.fill(values, null);
+        Arrays.fill(integerTexts, null);
         size = 0;
     }
 
@@ -39,6 +55,7 @@ final class ParamLog {
     ParamLog copy() {
         ParamLog c = new ParamLog();
         c.values = Arrays.copyOf(values, values.length);
+        c.integerTexts = Arrays.copyOf(integerTexts, integerTexts.length);
         c.size = size;
         return c;
     }

@@ -206,6 +206,46 @@ final class PostgresDialect implements Dialect {
                 + " RETURNING " + imageList(before, "cohort_before") + ", " + imageList(meta);
     }
 
+    /**
+     * {@code WITH cohort_u(cohort_b0, ..., cohort_a0, ...) AS (<updateWithImages>), cohort_undo AS
+     * (INSERT INTO undo_log ... SELECT ?, ?, convert_to(<log>, 'UTF8'), ?, ... FROM cohort_u) SELECT
+     * <keys> FROM cohort_u}: the undo log is the JSON {@link UndoCodec#encode} writes, its image values
+     * as {@code json_build_array} escapes them (every text is a JSON string, NULL is null; Jackson reads
+     * both back to the same text); a statement that updates no row writes an empty log. Null for a
+     * table of more than 100 columns ({@code json_build_array}'s argument limit).
+     */
+    @Override
+    public String updateWritingUndoLog(SqlPlan.Update plan, TableMeta meta, UndoCodec.UpdateLogPieces pieces,
+                                       UndoLogTable undoLog) {
+        int n = meta.columns().size();
+        if (n > 100) {
+            return null;
+        }
+        StringJoiner names = new StringJoiner(", ", "(", ")");
+        StringJoiner before = new StringJoiner(", ");
+        StringJoiner after = new StringJoiner(", ");
+        for (int i = 0; i < n; i++) {
+            before.add("cohort_b" + i);
+            after.add("cohort_a" + i);
+        }
+        names.add(before.toString()).add(after.toString());
+        StringJoiner keys = new StringJoiner(", ");
+        for (int k : meta.primaryKeyIndexes()) {
+            keys.add("cohort_a" + k);
+        }
+        String log = "COALESCE(" + literal(pieces.prefix()) + " || string_agg(json_build_array(" + before
+                + ")::text, ',') || " + literal(pieces.middle()) + " || string_agg(json_build_array(" + after
+                + ")::text, ',') || " + literal(pieces.suffix()) + ", " + literal(pieces.empty()) + ")";
+        return "WITH cohort_u" + names + " AS (" + updateWithImages(plan, meta) + "), cohort_undo AS ("
+                + undoLog.insertFormedFrom("convert_to(" + log + ", 'UTF8')", "cohort_u") + ") SELECT " + keys
+                + " FROM cohort_u";
+    }
+
+    /** A string constant that reads the same whatever {@code standard_conforming_strings} is. */
+    private static String literal(String text) {
+        return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'";
+    }
+
     @Override
     public String selectForUpdate(String tableClause, String where, TableMeta meta) {
         return "SELECT " + imageList(meta) + " FROM " + tableClause + (where == null ? "" : " WHERE " + where)

@@ -40,6 +40,40 @@ final class PreparedStatementProxy extends DelegatingPreparedStatement {
         }
     }
 
+    // Integers are noted as such: a primary key pinned to one has a known lock key before the statement runs.
+
+    @Override
+    public void setShort(int parameterIndex, short x) throws SQLException {
+        super.setShort(parameterIndex, x);
+        markInteger(parameterIndex, x);
+    }
+
+    @Override
+    public void setInt(int parameterIndex, int x) throws SQLException {
+        super.setInt(parameterIndex, x);
+        markInteger(parameterIndex, x);
+    }
+
+    @Override
+    public void setLong(int parameterIndex, long x) throws SQLException {
+        super.setLong(parameterIndex, x);
+        markInteger(parameterIndex, x);
+    }
+
+    @Override
+    public void setObject(int parameterIndex, Object x) throws SQLException {
+        super.setObject(parameterIndex, x);
+        if (x instanceof Long || x instanceof Integer || x instanceof Short) {
+            markInteger(parameterIndex, ((Number) x).longValue());
+        }
+    }
+
+    private void markInteger(int parameterIndex, long value) {
+        if (params != null) {
+            params.markInteger(parameterIndex, value);
+        }
+    }
+
     private Outcome run(ParamLog bound) throws SQLException {
         return run(new Invocation(sql, bound, generatedKeys, keyColumns));
     }

@@ -21,6 +21,9 @@ import java.sql.SQLException;
  *       branch is registered with the TC, taking the global locks ({@link GlobalLocks}), the undo
  *       log is inserted in the same local transaction, and the local transaction commits.</li>
  * </ol>
+ * One shape goes another way after step 2: an autocommit UPDATE that pins the whole integer primary
+ * key ({@link KeyPinnedUpdate}) is registered first, then updates, writes its undo log and commits
+ * in one statement ({@link ConnectionProxy#execute}).
  * Phase 2 is in {@link BranchPhase2Handler} and
  * {@code LocalBranches}.
  */

@@ -43,9 +43,23 @@ sealed interface SqlPlan {
      * @param where        the WHERE condition, or null
      * @param setParams    parameters in the SET list (they come first in the original)
      * @param whereParams  parameters in the WHERE condition (they follow)
+     * @param keyPins      the WHERE's top-level {@code column = ?} and {@code column = <integer>} conditions
+     *                     (AND-ed), in order: where they pin the whole primary key, the RM knows the row's
+     *                     lock key before the statement runs ({@link KeyPinnedUpdate})
      */
     record Update(String sql, String table, String tableClause, String setClause, List<String> setColumns,
-                  String where, int setParams, int whereParams, boolean hasReturning) implements SqlPlan {
+                  String where, int setParams, int whereParams, boolean hasReturning, List<KeyPin> keyPins)
+            implements SqlPlan {
+    }
+
+    /**
+     * One {@code column = value} condition AND-ed at the top of a WHERE.
+     *
+     * @param column     the column as written, unquoted
+     * @param paramIndex the statement's 1-based parameter index of the value, or 0 for a literal
+     * @param literal    the integer literal as written, or null for a parameter
+     */
+    record KeyPin(String column, int paramIndex, String literal) {
     }
 
     /** Single-table DELETE. */

@@ -7,6 +7,10 @@ import java.util.Set;
 import java.util.regex.Pattern;
 import net.sf.jsqlparser.JSQLParserException;
 import net.sf.jsqlparser.expression.Expression;
+import net.sf.jsqlparser.expression.JdbcParameter;
+import net.sf.jsqlparser.expression.LongValue;
+import net.sf.jsqlparser.expression.operators.conditional.AndExpression;
+import net.sf.jsqlparser.expression.operators.relational.EqualsTo;
 import net.sf.jsqlparser.expression.operators.relational.ExpressionList;
 import net.sf.jsqlparser.parser.CCJSqlParserUtil;
 import net.sf.jsqlparser.schema.Column;
@@ -30,6 +34,8 @@ final class SqlRecognizer {
 
     private static final Pattern LOCKING_CLAUSE =
             Pattern.compile("(?is)\\bFOR\\s+(NO\\s+KEY\\s+UPDATE|UPDATE|KEY\\s+SHARE|SHARE)\\b");
+    /** An integer literal that is its own canonical text (so the server's text of the value it pins is the same). */
+    private static final Pattern CANONICAL_INTEGER = Pattern.compile("0|[1-9][0-9]{0,17}");
     private static final Set<String> PASS_THROUGH = Set.of("VALUES", "TABLE", "SHOW", "SET", "RESET", "EXPLAIN",
             "DECLARE", "FETCH", "CLOSE", "MOVE", "LISTEN", "UNLISTEN", "NOTIFY", "LOCK", "DISCARD", "DEALLOCATE",
             "ANALYZE");
@@ -220,7 +226,55 @@ final class SqlRecognizer {
         }
         return new SqlPlan.Update(sql, tableName(update.getTable()), update.getTable().toString(),
                 String.join(", ", setTexts), List.copyOf(setColumns), where, setParams, whereParams,
-                update.getReturningClause() != null);
+                update.getReturningClause() != null, keyPins(update.getWhere(), setParams));
+    }
+
+    /**
+     * The {@code column = ?} and {@code column = <integer>} conditions AND-ed at the top of {@code where}
+     * (either side), with each parameter's index in the statement: the parameters of the conditions
+     * before it are counted in their text, after the SET list's {@code setParams}.
+     */
+    static List<SqlPlan.KeyPin> keyPins(Expression where, int setParams) {
+        List<Expression> conjuncts = new ArrayList<>();
+        flattenAnd(where, conjuncts);
+        List<SqlPlan.KeyPin> pins = new ArrayList<>();
+        int paramsBefore = setParams;
+        for (Expression e : conjuncts) {
+            if (e instanceof EqualsTo eq) {
+                Expression l = eq.getLeftExpression();
+                Expression r = eq.getRightExpression();
+                SqlPlan.KeyPin pin = l instanceof Column c ? pin(c, r, paramsBefore)
+                        : r instanceof Column c ? pin(c, l, paramsBefore) : null;
+                if (pin != null) {
+                    pins.add(pin);
+                }
+            }
+            paramsBefore += ParamCounter.count(e.toString());
+        }
+        return List.copyOf(pins);
+    }
+
+    private static void flattenAnd(Expression e, List<Expression> out) {
+        if (e instanceof AndExpression and) {
+            flattenAnd(and.getLeftExpression(), out);
+            flattenAnd(and.getRightExpression(), out);
+        } else if (e != null) {
+            out.add(e);
+        }
+    }
+
+    /** A pin of {@code column} to {@code value} when it is a parameter or an integer literal written as its own text. */
+    private static SqlPlan.KeyPin pin(Column column, Expression value, int paramsBefore) {
+        String name = column.getColumnName();
+        name = name.length() > 1 && name.startsWith("\"") && name.endsWith("\"")
+                ? name.substring(1, name.length() - 1).replace("\"\"", "\"") : name.toLowerCase(Locale.ROOT);
+        if (value instanceof JdbcParameter) {
+            return new SqlPlan.KeyPin(name, paramsBefore + 1, null);
+        }
+        if (value instanceof LongValue literal && CANONICAL_INTEGER.matcher(literal.getStringValue()).matches()) {
+            return new SqlPlan.KeyPin(name, 0, literal.getStringValue());
+        }
+        return null;
     }
 
     private static SqlPlan delete(String sql, Delete delete) {

@@ -2,6 +2,7 @@ package io.cohort.rm.jdbc;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.sql.JDBCType;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -73,6 +74,29 @@ final class UndoCodec {
         } finally {
             deflater.end();
         }
+    }
+
+    /**
+     * The plain-format undo log of one UPDATE of {@code meta}'s table, in pieces for a statement that
+     * forms the log in SQL ({@link Dialect#updateWritingUndoLog}): {@code prefix}, the before rows
+     * (JSON arrays of the image texts, comma-separated), {@code middle}, the after rows in the same
+     * order, {@code suffix}; or {@code empty}, the log of a statement that changed no row. Cut from
+     * what {@link #encode} writes, so the two cannot drift apart; the format byte is the first
+     * character of {@code prefix} and {@code empty}.
+     */
+    record UpdateLogPieces(String prefix, String middle, String suffix, String empty) {
+    }
+
+    static UpdateLogPieces updateLogPieces(TableMeta meta) {
+        String record = new String(toJson(List.of(DmlExecutors.record(UndoRecord.Op.UPDATE, meta, List.of(),
+                List.of()))), StandardCharsets.UTF_8);
+        // An unescaped quote is always JSON structure, never part of a name: this occurs once, at the rows.
+        String rows = "\"before\":[],\"after\":[]";
+        int at = record.lastIndexOf(rows);
+        int afterAt = at + "\"before\":[".length();
+        String empty = new String(toJson(List.of()), StandardCharsets.UTF_8);
+        return new UpdateLogPieces((char) PLAIN + record.substring(0, afterAt), "],\"after\":[",
+                record.substring(at + rows.length() - 1), (char) PLAIN + empty);
     }
 
     List<UndoRecord> decode(byte[] bytes) {

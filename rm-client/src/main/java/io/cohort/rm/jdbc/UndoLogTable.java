@@ -42,6 +42,7 @@ final class UndoLogTable {
     private static final byte[] EMPTY = new byte[0];
 
     private final Dialect dialect;
+    private final String undoTable;
     private final String insert;
     /** The insert then COMMIT in one round trip, or null where the dialect cannot. */
     private final String insertThenCommit;
@@ -72,6 +73,7 @@ final class UndoLogTable {
 
     UndoLogTable(Dialect dialect, String undoTable, String decisionTable) {
         this.dialect = dialect;
+        this.undoTable = undoTable;
         String branch = " WHERE xid = ? AND branch_id = ?";
         insert = "INSERT INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created, updated)"
                 + " VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6))";
@@ -204,6 +206,17 @@ final class UndoLogTable {
             }
         }
         c.commit();
+    }
+
+    /**
+     * The insert of a branch's undo log formed in SQL, for a statement that writes it together with
+     * its data ({@link Dialect#updateWritingUndoLog}): one row, {@code rollbackInfo} an expression over
+     * {@code source} (an aggregate, so that a source without rows still writes the log). Its three
+     * parameters, in order: xid, branch id, log_status ({@link UndoLogStatus#code}).
+     */
+    String insertFormedFrom(String rollbackInfo, String source) {
+        return "INSERT INTO " + undoTable + " (xid, branch_id, rollback_info, log_status, created, updated) SELECT ?, ?, "
+                + rollbackInfo + ", ?, CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6) FROM " + source;
     }
 
     /** The branch's row, locked until the caller's transaction ends; null when there is none. */

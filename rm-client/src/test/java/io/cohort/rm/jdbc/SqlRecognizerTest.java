@@ -24,6 +24,20 @@ class SqlRecognizerTest {
     }
 
     @Test
+    void keyPinsAreTheTopLevelEqualitiesToParametersOrCanonicalIntegers() {
+        SqlPlan.Update u = (SqlPlan.Update) SqlRecognizer.recognize(
+                "UPDATE account a SET balance = balance - ?, note = ? WHERE a.balance >= ? AND ? = \"Key\" AND a.id = 7"
+                        + " AND ver = ? AND x = 007 AND y = -1 AND z = ?::int");
+        assertThat(u.keyPins()).containsExactly(new SqlPlan.KeyPin("Key", 4, null), new SqlPlan.KeyPin("id", 0, "7"),
+                new SqlPlan.KeyPin("ver", 5, null));
+        assertThat(((SqlPlan.Update) SqlRecognizer.recognize("UPDATE t SET v = 1 WHERE id = ? OR id = ?")).keyPins())
+                .isEmpty();
+        assertThat(((SqlPlan.Update) SqlRecognizer.recognize("UPDATE t SET v = 1 WHERE NOT (id = ?)")).keyPins())
+                .isEmpty();
+        assertThat(((SqlPlan.Update) SqlRecognizer.recognize("UPDATE t SET v = 1")).keyPins()).isEmpty();
+    }
+
+    @Test
     void lockingSelectKeepsItsWhereAndLocking() {
         SqlPlan.LockingSelect s = (SqlPlan.LockingSelect) SqlRecognizer.recognize(
                 "SELECT id, ? AS tag FROM account a WHERE a.id = ? FOR UPDATE");

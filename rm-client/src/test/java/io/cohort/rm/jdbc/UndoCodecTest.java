@@ -63,4 +63,24 @@ class UndoCodecTest {
         assertThat(r.before().get(0)).containsExactly("1", "\\x00ff10");
         assertThat(r.before().get(1)).containsExactly("2", null);
     }
+
+    /** The pieces a statement forms the log from in SQL decode, joined around rows, to the same records. */
+    @Test
+    void updateLogPiecesAreCutFromWhatEncodeWrites() {
+        TableMeta meta = new TableMeta("ledger", "t \"q\"", columns, List.of("id"));
+        UndoCodec.UpdateLogPieces p = UndoCodec.updateLogPieces(meta);
+        UndoCodec codec = new UndoCodec(0, 1 << 20);
+        String rows = "[\"1\", null, \"{\\\"a\\\":1}\"],[\"2\", \"ü\\n\", null]";
+        List<UndoRecord> back = codec.decode((p.prefix() + rows + p.middle() + rows + p.suffix())
+                .getBytes(StandardCharsets.UTF_8));
+        assertThat(back).hasSize(1);
+        UndoRecord r = back.get(0);
+        assertThat(r.op()).isEqualTo(UndoRecord.Op.UPDATE);
+        assertThat(r.schema()).isEqualTo("ledger");
+        assertThat(r.table()).isEqualTo("t \"q\"");
+        assertThat(r.columns()).isEqualTo(columns);
+        assertThat(r.after().get(1)).containsExactly("2", "ü\n", null);
+        assertThat(r.before().get(0)).containsExactly("1", null, "{\"a\":1}");
+        assertThat(codec.decode(p.empty().getBytes(StandardCharsets.UTF_8))).isEmpty();
+    }
 }
