@@ -21,8 +21,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -45,6 +46,7 @@ class LockWaitsTest {
 
     private final Clock clock = Clock.systemUTC();
     private final AtomicLong ids = new AtomicLong();
+    private final AtomicInteger timerFires = new AtomicInteger();
     private ScheduledExecutorService timer;
     private EmbeddedTransactionStore store;
     private LockWaits waits;
@@ -54,7 +56,15 @@ class LockWaitsTest {
         Path dir = Files.createTempDirectory("lock-waits-test");
         store = new EmbeddedTransactionStore(new EmbeddedStoreConfig(dir, 1L << 30, false, Duration.ZERO, 4096), clock,
                 new SimpleMeterRegistry());
-        timer = Executors.newSingleThreadScheduledExecutor();
+        timer = new ScheduledThreadPoolExecutor(1) {
+            @Override
+            public ScheduledFuture<?> schedule(Runnable command, long delay, TimeUnit unit) {
+                return super.schedule(() -> {
+                    timerFires.incrementAndGet();
+                    command.run();
+                }, delay, unit);
+            }
+        };
         waits = waits(new LockWaits.Settings(100, Duration.ofMinutes(5), NO_RECHECK));
     }
 
@@ -203,6 +213,35 @@ class LockWaitsTest {
 
         store.releaseLocks(holder).join(); // as another replica would: nobody calls released()
         assertThat(wait.get(AWAIT.toMillis(), TimeUnit.MILLISECONDS).result()).isInstanceOf(RegisterResult.Registered.class);
+    }
+
+    @Test
+    void onlyTheFirstWaiterOfARowRechecksTheOthersWaitForTheirTurnWithoutTimers() throws Exception {
+        // The re-check looks for a release by another replica; only the first waiter would take the row,
+        // so the others' timers firing every interval were work that grew with the line, for nothing.
+        waits = waits(new LockWaits.Settings(100, Duration.ofMinutes(5), Duration.ofMillis(10)));
+        int waiters = 8;
+        holding("account:12");
+        Map<String, AtomicInteger> attempts = new HashMap<>();
+        List<String> line = new ArrayList<>();
+        for (int i = 1; i <= waiters; i++) {
+            String xid = begin();
+            line.add(xid);
+            counted(xid, "account:12", attempts);
+            int queued = i;
+            awaitCondition(() -> waits.waiting() == queued);
+        }
+        int firesBefore = timerFires.get();
+        AtomicInteger first = attempts.get(line.get(0));
+        int firstBefore = first.get();
+        awaitCondition(() -> first.get() - firstBefore >= 5); // the first in line looked again 5 times
+        int fires = timerFires.get() - firesBefore;
+        int rechecks = first.get() - firstBefore;
+        assertThat(fires).as("timer firings while the first waiter re-checked %d times", rechecks)
+                .isLessThanOrEqualTo(rechecks + 2);
+        for (String xid : line.subList(1, waiters)) {
+            assertThat(attempts.get(xid).get()).as("attempts of a waiter behind the first (queued untried)").isZero();
+        }
     }
 
     @Test
