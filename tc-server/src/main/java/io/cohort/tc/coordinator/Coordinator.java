@@ -504,7 +504,7 @@ public final class Coordinator {
         long waitMs = Math.min(Math.max(0, lockWaitMs), Math.max(0, tx.deadlineMs() - clock.millis()));
         AtomicBoolean creating = new AtomicBoolean(create);
         AtomicBoolean existed = new AtomicBoolean();
-        CompletableFuture<LockWaits.Outcome> waited = lockWaits.register(xid, waitMs, rows, () -> {
+        CompletableFuture<LockWaits.Outcome> waited = lockWaits.register(xid, waitMs, () -> {
             if (!creating.getAndSet(false)) {
                 return store.registerBranch(branch, rows); // attempts after the first, after a lock wait
             }

@@ -32,10 +32,9 @@ import org.slf4j.LoggerFactory;
  * holder's locks are released in this replica ({@link #released}: the commit decision, or the end
  * of a rollback), only the first waiter of each of its rows tries again; if it takes the row, the
  * next waits for it in turn; if it does not (another of its rows is held), it moves to that row's
- * queue, keeping its place by arrival, and the next one tries. A registration that arrives for a row
- * with a queue in this replica joins it at the back without trying, even while the row is free
- * between a release and its wake, so it cannot take the row from the waiter being woken (each
- * hand-on costs one attempt); a registration for a row without a queue tries at once.
+ * queue, keeping its place by arrival, and the next one tries. A registration that arrives while a
+ * row is free takes it without queueing (like a non-fair lock): the queue orders waiters, it does
+ * not hold rows.
  *
  * <p>Every wait is bounded: by the caller's deadline (capped by {@code maxWait}), after which it is
  * answered the conflict as it stands (the holder named, as without waiting); by {@code maxWaiters}
@@ -158,30 +157,26 @@ public final class LockWaits {
     }
 
     /**
-     * Registers {@code rows} through {@code attempt}, waiting up to {@code waitMs} (capped by
-     * {@code maxWait}) for rows held by other global transactions. The future completes with the last
-     * attempt's result; cancelling it takes the waiter out of its queue.
+     * Registers through {@code attempt}, waiting up to {@code waitMs} (capped by {@code maxWait}) for
+     * rows held by other global transactions. The future completes with the last attempt's result;
+     * cancelling it takes the waiter out of its queue.
      */
-    public CompletableFuture<Outcome> register(String xid, long waitMs, List<RowKey> rows, Attempt attempt) {
+    public CompletableFuture<Outcome> register(String xid, long waitMs, Attempt attempt) {
         long wait = Math.min(waitMs, settings.maxWait().toMillis());
         if (wait <= 0 || settings.maxWaiters() == 0) {
             return call(attempt).thenApply(r -> new Outcome(r, 0));
         }
         long now = nanoTime.getAsLong();
         Waiter w;
-        boolean queued;
         synchronized (this) {
             w = new Waiter(nextSeq++, xid, attempt, now, now + TimeUnit.MILLISECONDS.toNanos(wait));
-            queued = queueBehindEarlier(w, rows, now);
         }
         w.answer.whenComplete((r, e) -> {
             if (w.answer.isCancelled()) {
                 cancelled(w);
             }
         });
-        if (!queued) {
-            run(w);
-        }
+        run(w);
         return w.answer;
     }
 
@@ -319,40 +314,13 @@ public final class LockWaits {
         later.forEach(Runnable::run);
     }
 
-    /**
-     * A new registration for a row that earlier ones wait for, or that is being handed to one of them,
-     * joins that row's queue at the back without trying: between a release in the store and its wake
-     * here (the release being made durable) the row is free, and taking it then would send the woken
-     * waiter back to the queue, and keep doing so while the holder's client starts its next
-     * transaction at once. A row its own transaction holds, or is being handed, is not waited for.
-     */
-    private boolean queueBehindEarlier(Waiter w, List<RowKey> rows, long now) {
-        if (queues.isEmpty() || admitted >= settings.maxWaiters()) {
-            return false;
-        }
-        for (RowKey row : rows) {
-            Queue q = queues.get(row);
-            boolean ownRow = q != null && (q.lock.xid().equals(w.xid) || q.inFlight != null && q.inFlight.xid.equals(w.xid));
-            if (q != null && !ownRow) {
-                w.admitted = true;
-                admitted++;
-                w.lastConflict = new RegisterResult.Conflict(q.lock);
-                enqueue(w, q.lock, now, q);
-                return true;
-            }
-        }
-        return false;
-    }
-
     private void enqueue(Waiter w, RowLock heldBy, long now, Queue known) {
         Queue q = known != null ? known : queues.computeIfAbsent(heldBy.row(), Queue::new);
         queues.putIfAbsent(q.row, q);
         q.lock = heldBy;
         q.waiters.add(w);
         w.queuedOn = q.row;
-        if (!released.containsKey(heldBy.xid())) { // a released holder's rows are handed on already
-            rowsByHolder.computeIfAbsent(heldBy.xid(), k -> new HashSet<>()).add(q.row);
-        }
+        rowsByHolder.computeIfAbsent(heldBy.xid(), k -> new HashSet<>()).add(q.row);
         schedule(w, q, now);
     }
 
