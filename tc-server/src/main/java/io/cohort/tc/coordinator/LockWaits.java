@@ -42,7 +42,8 @@ import org.slf4j.LoggerFactory;
  * own backoff; and it is cut short when the holder starts rolling back ({@link #rollingBack}), whose
  * undo needs the rows the waiter's local transaction holds. Locks released by another replica (a
  * shared PostgreSQL store) are not seen here: the first waiter of each row re-checks every
- * {@code recheckInterval}. A waiter whose caller went away ({@code cancel} of its future) leaves its queue.
+ * {@code recheckInterval} (the others have only their deadline's timer, so a long line costs no
+ * timer work). A waiter whose caller went away ({@code cancel} of its future) leaves its queue.
  *
  * <p>One monitor guards the queues; attempts (store calls) and completions run outside it.
  */
@@ -100,6 +101,8 @@ public final class LockWaits {
         RowKey wokenFrom;
         RegisterResult.Conflict lastConflict;
         ScheduledFuture<?> timer;
+        int timerSeq; // a timer that fires after a newer one was set is stale
+        boolean rechecking; // its timer is the re-check of the first waiter, not only its deadline
 
         Waiter(long seq, String xid, Attempt attempt, long startNanos, long deadlineNanos) {
             this.seq = seq;
@@ -177,7 +180,11 @@ public final class LockWaits {
         return w.answer;
     }
 
-    /** {@code xid}'s row locks were released in this replica: the first waiter of each of its rows tries again. */
+    /**
+     * {@code xid}'s row locks were released in this replica (on the embedded store as soon as the release
+     * is applied, see {@code TransactionStore#durableInApplyOrder}): the first waiter of each of its rows
+     * tries again.
+     */
     public void released(String xid) {
         List<Runnable> later = new ArrayList<>();
         synchronized (this) {
@@ -297,6 +304,9 @@ public final class LockWaits {
                     enqueue(w, conflict.heldBy(), now, fromQueue != null && fromQueue.row.equals(row) ? fromQueue : null);
                 }
             }
+            if (fromQueue != null) {
+                firstRechecks(fromQueue);
+            }
         }
         if (answer) {
             finish(w, result, error);
@@ -311,20 +321,43 @@ public final class LockWaits {
         q.waiters.add(w);
         w.queuedOn = q.row;
         rowsByHolder.computeIfAbsent(heldBy.xid(), k -> new HashSet<>()).add(q.row);
-        schedule(w, now);
+        schedule(w, q, now);
     }
 
-    private void schedule(Waiter w, long now) {
-        long delay = Math.min(w.deadlineNanos - now, settings.recheckInterval().toNanos());
-        w.timer = timer.schedule(() -> timerFired(w), Math.max(0, delay), TimeUnit.NANOSECONDS);
+    /**
+     * Sets {@code w}'s timer: the first waiter of a queue looks again every {@code recheckInterval} (a
+     * release by another replica); the others, whom only a hand-on would let try, wake at their deadline.
+     */
+    private void schedule(Waiter w, Queue q, long now) {
+        w.rechecking = q.waiters.first() == w;
+        long delay = w.deadlineNanos - now;
+        if (w.rechecking) {
+            delay = Math.min(delay, settings.recheckInterval().toNanos());
+        }
+        int seq = ++w.timerSeq;
+        w.timer = timer.schedule(() -> timerFired(w, seq), Math.max(0, delay), TimeUnit.NANOSECONDS);
     }
 
-    private void timerFired(Waiter w) {
+    /**
+     * The waiter now first in {@code q} starts re-checking (the one before it took the row, moved on,
+     * expired or left); not while a woken one is trying, which may come back to its place first.
+     */
+    private void firstRechecks(Queue q) {
+        Waiter first = q.inFlight != null || q.waiters.isEmpty() ? null : q.waiters.first();
+        if (first != null && !first.rechecking) {
+            if (first.timer != null) {
+                first.timer.cancel(false);
+            }
+            schedule(first, q, nanoTime.getAsLong());
+        }
+    }
+
+    private void timerFired(Waiter w, int seq) {
         List<Runnable> later = new ArrayList<>();
         boolean expired = false;
         synchronized (this) {
-            if (w.queuedOn == null || w.answer.isDone()) {
-                return; // trying again, or answered
+            if (w.queuedOn == null || w.answer.isDone() || seq != w.timerSeq) {
+                return; // trying again, answered, or a newer timer is set
             }
             Queue q = queues.get(w.queuedOn);
             long now = nanoTime.getAsLong();
@@ -334,12 +367,13 @@ public final class LockWaits {
                 if (q.lock != null) {
                     w.lastConflict = new RegisterResult.Conflict(q.lock); // who holds it now, as far as we know
                 }
+                firstRechecks(q);
                 dropIfIdle(q);
                 expired = true;
             } else if (q.inFlight == null && q.waiters.first() == w) {
                 wakeNext(q, later); // released elsewhere (another replica)? the first waiter looks again
             } else {
-                schedule(w, now);
+                schedule(w, q, now);
             }
         }
         if (expired) {
@@ -380,6 +414,7 @@ public final class LockWaits {
                 Queue q = queues.get(w.queuedOn);
                 if (q != null) {
                     q.waiters.remove(w);
+                    firstRechecks(q);
                     dropIfIdle(q);
                 }
                 w.queuedOn = null;

@@ -171,7 +171,7 @@ public final class Phase2Driver {
             if (to == GlobalStatus.ASYNC_COMMITTING) {
                 // AT branches are committed locally already: the rows are free as soon as the decision is
                 // durable. Registrations waiting for them try again once the release is written.
-                store.releaseLocks(xid).thenRun(() -> lockWaits.released(xid));
+                releaseLocks(xid);
             } else if (to == GlobalStatus.TIMEOUT_ROLLBACKING) {
                 metrics.timedOut();
             }
@@ -418,7 +418,7 @@ public final class Phase2Driver {
                 // 3PC holds the locks to the end. 2PC released them at the decision, but as a second
                 // write: a TC killed between the two restarts with the locks still held, so release
                 // (again) here — a no-op when there is nothing left.
-                return store.releaseLocks(tx.xid()).thenRun(() -> lockWaits.released(tx.xid()))
+                return releaseLocks(tx.xid())
                         .thenCompose(y -> finish(tx, GlobalStateMachine.doneOf(tx.status()), "all branches committed"))
                         .thenApply(y -> false);
             });
@@ -449,7 +449,7 @@ public final class Phase2Driver {
         }
         return chain.thenCompose(failed -> {
             if (failed == null) {
-                return store.releaseLocks(tx.xid()).thenRun(() -> lockWaits.released(tx.xid()))
+                return releaseLocks(tx.xid())
                         .thenCompose(v -> finish(tx, GlobalStateMachine.doneOf(tx.status()), "all branches rolled back"));
             }
             if (failed.startsWith("!")) {
@@ -457,6 +457,21 @@ public final class Phase2Driver {
             }
             return retryLater(tx, failed);
         });
+    }
+
+    /**
+     * Releases {@code xid}'s row locks and hands them to the registrations waiting for them: on a store
+     * that makes writes durable in the order they apply, at once (a waiter's registration is logged
+     * after the release, so it cannot be answered before the release is durable, and both share one
+     * fsync); on another, once the release is durable.
+     */
+    private CompletableFuture<Void> releaseLocks(String xid) {
+        CompletableFuture<Void> durable = store.releaseLocks(xid);
+        if (store.durableInApplyOrder() && !durable.isCompletedExceptionally()) {
+            lockWaits.released(xid);
+            return durable;
+        }
+        return durable.thenRun(() -> lockWaits.released(xid));
     }
 
     private CompletableFuture<BranchChannel.Outcome> send(String xid, Branch b, BranchAction action) {

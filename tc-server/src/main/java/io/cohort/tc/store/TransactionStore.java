@@ -122,6 +122,17 @@ public interface TransactionStore extends AutoCloseable {
     /** Releases every row lock held by {@code xid}. */
     CompletableFuture<Void> releaseLocks(String xid);
 
+    /**
+     * Whether a write is seen by every later call as soon as the call that makes it returns, and
+     * writes become durable strictly in that order, so nothing written after it can be durable (and
+     * answered) before it. The embedded store's memory and log are; then rows being released can be
+     * handed to a waiting registration at once, in the same fsync as the release. False for a store
+     * whose writes show only once durable (PostgreSQL): its rows are handed on after the release.
+     */
+    default boolean durableInApplyOrder() {
+        return false;
+    }
+
     /** Drops the branches of an ended transaction (its row in the global table stays). */
     CompletableFuture<Void> deleteBranches(String xid);
 

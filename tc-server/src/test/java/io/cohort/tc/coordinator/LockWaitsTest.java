@@ -16,11 +16,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
@@ -41,6 +46,7 @@ class LockWaitsTest {
 
     private final Clock clock = Clock.systemUTC();
     private final AtomicLong ids = new AtomicLong();
+    private final AtomicInteger timerFires = new AtomicInteger();
     private ScheduledExecutorService timer;
     private EmbeddedTransactionStore store;
     private LockWaits waits;
@@ -50,7 +56,15 @@ class LockWaitsTest {
         Path dir = Files.createTempDirectory("lock-waits-test");
         store = new EmbeddedTransactionStore(new EmbeddedStoreConfig(dir, 1L << 30, false, Duration.ZERO, 4096), clock,
                 new SimpleMeterRegistry());
-        timer = Executors.newSingleThreadScheduledExecutor();
+        timer = new ScheduledThreadPoolExecutor(1) {
+            @Override
+            public ScheduledFuture<?> schedule(Runnable command, long delay, TimeUnit unit) {
+                return super.schedule(() -> {
+                    timerFires.incrementAndGet();
+                    command.run();
+                }, delay, unit);
+            }
+        };
         waits = waits(new LockWaits.Settings(100, Duration.ofMinutes(5), NO_RECHECK));
     }
 
@@ -202,6 +216,35 @@ class LockWaitsTest {
     }
 
     @Test
+    void onlyTheFirstWaiterOfARowRechecksTheOthersWaitForTheirTurnWithoutTimers() throws Exception {
+        // The re-check looks for a release by another replica; only the first waiter would take the row,
+        // so the others' timers firing every interval were work that grew with the line, for nothing.
+        waits = waits(new LockWaits.Settings(100, Duration.ofMinutes(5), Duration.ofMillis(10)));
+        int waiters = 8;
+        holding("account:12");
+        Map<String, AtomicInteger> attempts = new HashMap<>();
+        List<String> line = new ArrayList<>();
+        for (int i = 1; i <= waiters; i++) {
+            String xid = begin();
+            line.add(xid);
+            counted(xid, "account:12", attempts);
+            int queued = i;
+            awaitCondition(() -> waits.waiting() == queued);
+        }
+        int firesBefore = timerFires.get();
+        AtomicInteger first = attempts.get(line.get(0));
+        int firstBefore = first.get();
+        awaitCondition(() -> first.get() - firstBefore >= 5); // the first in line looked again 5 times
+        int fires = timerFires.get() - firesBefore;
+        int rechecks = first.get() - firstBefore;
+        assertThat(fires).as("timer firings while the first waiter re-checked %d times", rechecks)
+                .isLessThanOrEqualTo(rechecks + 2);
+        for (String xid : line.subList(1, waiters)) {
+            assertThat(attempts.get(xid).get()).as("attempts of a waiter behind the first").isEqualTo(1);
+        }
+    }
+
+    @Test
     void aWaiterForTwoRowsMovesOnToTheSecondAndLetsTheNextOneHaveTheFirst() throws Exception {
         String holderA = holding("account:10");
         String holderB = holding("account:11");
@@ -244,6 +287,18 @@ class LockWaitsTest {
                 BranchStatus.REGISTERED, clock.millis(), "");
         List<RowKey> rows = RowKey.expand("db", List.of(lockKey));
         return waits.register(xid, waitMs, () -> store.registerBranch(branch, rows));
+    }
+
+    /** Registers {@code xid} waiting as long as the test may, counting its store attempts in {@code attempts}. */
+    private CompletableFuture<LockWaits.Outcome> counted(String xid, String lockKey, Map<String, AtomicInteger> attempts) {
+        Branch branch = new Branch(xid, ids.incrementAndGet(), "db", "rm", List.of(lockKey), new byte[0],
+                BranchStatus.REGISTERED, clock.millis(), "");
+        List<RowKey> rows = RowKey.expand("db", List.of(lockKey));
+        AtomicInteger count = attempts.computeIfAbsent(xid, k -> new AtomicInteger());
+        return waits.register(xid, LONG_WAIT_MS, () -> {
+            count.incrementAndGet();
+            return store.registerBranch(branch, rows);
+        });
     }
 
     /** What the coordinator does when a transaction's locks go: release in the store, then wake. */

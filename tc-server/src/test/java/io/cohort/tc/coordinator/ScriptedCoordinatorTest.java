@@ -73,9 +73,13 @@ class ScriptedCoordinatorTest {
     /** Completes after the store made PRE_COMMITTING durable: a test that holds it sees what happens before. */
     private volatile CompletableFuture<Void> preCommittingDurable = CompletableFuture.completedFuture(null);
 
+    /** Completes after the store made a lock release durable: a test that holds it sees what happens before. */
+    private volatile CompletableFuture<Void> releaseDurable = CompletableFuture.completedFuture(null);
+
     /**
      * The real store, except that a move to PRE_COMMITTING completes (says it is durable) only once
-     * the store made it durable and {@link #preCommittingDurable} completed: a slow fsync, held.
+     * the store made it durable and {@link #preCommittingDurable} completed, and a lock release once
+     * {@link #releaseDurable} completed: a slow fsync, held.
      */
     @SuppressWarnings("unchecked")
     private TransactionStore gated(TransactionStore real) {
@@ -90,6 +94,10 @@ class ScriptedCoordinatorTest {
                     if (method.getName().equals("transitionGlobal") && args[2] == GlobalStatus.PRE_COMMITTING) {
                         CompletableFuture<Void> gate = preCommittingDurable;
                         return ((CompletableFuture<Boolean>) result).thenCombine(gate, (moved, durable) -> moved);
+                    }
+                    if (method.getName().equals("releaseLocks")) {
+                        CompletableFuture<Void> gate = releaseDurable;
+                        return ((CompletableFuture<Void>) result).thenCombine(gate, (done, durable) -> done);
                     }
                     return result;
                 });
@@ -564,6 +572,27 @@ class ScriptedCoordinatorTest {
         Coordinator.Registration woken = join(waiting);
         assertThat(woken.result()).isInstanceOf(RegisterResult.Registered.class);
         assertThat(woken.waitedMs()).isEqualTo(250);
+    }
+
+    @Test
+    void theEmbeddedStoreHandsAReleasedRowToItsWaiterWithTheReleaseNotAfterItIsDurable() {
+        // The waiter's registration is logged after the release, so it shares the release's fsync
+        // instead of waiting for it: one fsync less per hand-on of a hot row.
+        rms.succeedAlways();
+        String holder = begin(TransactionProtocol.TWO_PHASE);
+        register(holder, R1, "account:1");
+        String waiter = begin(TransactionProtocol.TWO_PHASE);
+        CompletableFuture<Coordinator.Registration> waiting = coordinator.registerBranch(waiter, R1,
+                List.of("account:1"), new byte[0], "rm-1", 10_000);
+        assertThat(waiting).isNotDone();
+
+        releaseDurable = new CompletableFuture<>();
+        coordinator.commit(holder).join();
+        await(() -> store.findLocks(waiter).size() == 1, () -> "the row handed to the waiter while its release is "
+                + "not yet durable; locks of the waiter: " + store.findLocks(waiter));
+        releaseDurable.complete(null);
+        assertThat(join(waiting).result()).isInstanceOf(RegisterResult.Registered.class);
+        assertThat(store.findLocks(holder)).isEmpty();
     }
 
     @Test

@@ -271,6 +271,12 @@ public final class EmbeddedTransactionStore implements TransactionStore {
         return false;
     }
 
+    /** Memory is changed and the record queued under one mutex, and the log is written in queue order. */
+    @Override
+    public boolean durableInApplyOrder() {
+        return true;
+    }
+
     @Override
     public CompletableFuture<Void> releaseLocks(String xid) {
         return changing(() -> {
