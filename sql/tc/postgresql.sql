@@ -91,13 +91,3 @@ CREATE TABLE IF NOT EXISTS cohort_status_history (
 );
 
 CREATE INDEX IF NOT EXISTS cohort_status_history_xid ON cohort_status_history (xid, at);
-
--- Raised by the one-statement write of a batch of branch registrations (the TC's common case: every
--- registration gets its branch row and all its row locks, every transaction it creates is new) when
--- that case does not hold; the statement and everything it wrote are then undone and the TC writes
--- the batch the long way, answering each registration on its own. SQLSTATE CO001 tells the TC so.
-CREATE OR REPLACE FUNCTION cohort_registration_needs_full_path() RETURNS int LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'this batch of branch registrations needs the full path' USING ERRCODE = 'CO001';
-END
-$$;

@@ -39,8 +39,7 @@ import org.slf4j.LoggerFactory;
  * committing, writes them all in one database transaction and then completes each caller's future.
  * A transaction's writes of one kind always go to the same writer (by XID). A batch of one kind is one round
  * trip: a JDBC batch sent in autocommit is one implicit transaction that commits at its Sync; the
- * registrations of a batch are one {@code unnest} statement in autocommit too, unless they meet a
- * conflict (see {@link Registrations}). So the round trips and WAL
+ * registrations of a batch are one {@code unnest} statement and a commit. So the round trips and WAL
  * flushes per global transaction shrink as the load grows, and no kind waits behind another.
  *
  * <p><b>Order.</b> The calls of one batch were all pending at the same time, so any order among
@@ -81,14 +80,11 @@ final class GroupCommit implements AutoCloseable {
     /** Completes callers' futures, so their continuations never run on (and hold up) a writer. */
     private final ThreadPoolExecutor completer;
     private volatile boolean closed;
-    /** Registration batches try {@link Registrations#atOnce} first; off once the schema lacks its function. */
-    private volatile boolean registerAtOnce = true;
-    private static final String NEEDS_FULL_PATH_FUNCTION = "cohort_registration_needs_full_path";
 
     /**
      * One kind of write with its writers. Kinds do not wait for each other: a batch is one statement
-     * kind, so it takes one round trip in autocommit (its JDBC batch is one implicit transaction), as
-     * do registrations without a conflict. The coordinator waits for a write before it makes
+     * kind, so it takes one round trip in autocommit (its JDBC batch is one implicit transaction) or,
+     * for registrations, a statement and a commit. The coordinator waits for a write before it makes
      * the next one of the same transaction, so kinds need no order among them.
      *
      * <p>A kind has several writers, each with its own queue and one batch in flight, so callers
@@ -583,13 +579,6 @@ final class GroupCommit implements AutoCloseable {
             if (batch.get(0) instanceof Register) {
                 List<Register> registers = new ArrayList<>();
                 batch.forEach(w -> registers.add((Register) w));
-                long start = System.nanoTime();
-                boolean atOnce = registerAtOnce(c, registers);
-                jdbc.countRegistrationBatch(atOnce);
-                if (atOnce) {
-                    jdbc.recordDurableWrite(start, batch.size());
-                    return;
-                }
                 JdbcRunner.inTransaction(c, tx -> {
                     Registrations.run(tx, registers, owner);
                     jdbc.commit(tx, batch.size());
@@ -706,29 +695,6 @@ final class GroupCommit implements AutoCloseable {
                 t.changesAfter = rs.getLong(2);
                 t.branchesDeleted = t.to.isFinal() && rs.getString(3).isEmpty();
             }
-        }
-    }
-
-    /**
-     * The registrations of a batch in one statement with its commit when they are the common case
-     * (see {@link Registrations#atOnce}); false, nothing written, when they need the full path. A
-     * database whose schema predates {@code cohort_registration_needs_full_path()} (applied by hand)
-     * gets the full path from then on.
-     */
-    private boolean registerAtOnce(Connection c, List<Register> registers) throws SQLException {
-        if (!registerAtOnce) {
-            return false;
-        }
-        try {
-            return Registrations.atOnce(c, registers, owner);
-        } catch (SQLException e) {
-            if ("42883".equals(e.getSQLState()) && String.valueOf(e.getMessage()).contains(NEEDS_FULL_PATH_FUNCTION)) {
-                registerAtOnce = false;
-                log.warn("The TC store's schema lacks {}() (apply sql/tc/postgresql.sql of this version): branch"
-                        + " registrations take three round trips per batch instead of one", NEEDS_FULL_PATH_FUNCTION);
-                return false;
-            }
-            throw e;
         }
     }
 

@@ -1,7 +1,6 @@
 package io.cohort.tc.store.postgres;
 
 import io.cohort.tc.store.StoreUnavailableException;
-import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -44,8 +43,6 @@ final class JdbcRunner implements AutoCloseable {
     private final ThreadPoolExecutor executor;
     private final Timer fsync;
     private final DistributionSummary batchSize;
-    private final Counter registrationsAtOnce;
-    private final Counter registrationsFullPath;
 
     JdbcRunner(DataSource dataSource, int threads, MeterRegistry registry) {
         this.dataSource = dataSource;
@@ -60,22 +57,6 @@ final class JdbcRunner implements AutoCloseable {
                 .description("Records made durable by one write of the TC store")
                 .tag("store", "postgres")
                 .register(registry);
-        this.registrationsAtOnce = registrationBatches(registry, "one-statement");
-        this.registrationsFullPath = registrationBatches(registry, "full");
-    }
-
-    private static Counter registrationBatches(MeterRegistry registry, String path) {
-        return Counter.builder("cohort.store.registration.batches")
-                .description("Batches of branch registrations by how they were written: in one statement with"
-                        + " its commit, or the full path (a conflict, a transaction to create that exists, ...)")
-                .tag("store", "postgres")
-                .tag("path", path)
-                .register(registry);
-    }
-
-    /** Counts a registration batch written in one statement ({@code atOnce}) or sent down the full path. */
-    void countRegistrationBatch(boolean atOnce) {
-        (atOnce ? registrationsAtOnce : registrationsFullPath).increment();
     }
 
     /** Marks a call that concerns no particular branch. */

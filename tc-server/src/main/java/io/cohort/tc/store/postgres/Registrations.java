@@ -13,7 +13,6 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -26,11 +25,8 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * The branch registrations of one {@link GroupCommit} batch. The common case (every registration
- * stored, every transaction to create new, none foreign) is one statement in autocommit, so one
- * round trip with its commit ({@link #atOnce}); it undoes itself when the batch is not that case,
- * and the batch then runs the full path ({@link #run}) in one database transaction. Each
- * registration gets its own answer, as if they had run one after the other in queue order:
+ * The branch registrations of one {@link GroupCommit} batch, in the batch's transaction. Each gets
+ * its own answer, as if they had run one after the other in queue order:
  *
  * <ol>
  * <li>One statement share-locks the global rows of all of them (a concurrent decision waits for the
@@ -48,10 +44,9 @@ import java.util.TreeSet;
  * <li>The branch rows and locks the statement inserted for the refused are deleted again.</li>
  * </ol>
  *
- * <p>Without conflicts the full path is a statement creating the TM-made transactions, one for
- * every registration of the batch together, one more when some registrations are of transactions
- * another replica holds in memory (it learns of them through {@code changes}, see
- * {@link OwnedTransactions}), and the commit.
+ * <p>Without conflicts that is one statement for every registration of the batch together, and one
+ * more when some registrations are of transactions another replica holds in memory (it learns of
+ * them through {@code changes}, see {@link OwnedTransactions}).
  */
 final class Registrations {
 
@@ -120,92 +115,21 @@ final class Registrations {
     }
 
     /**
-     * The common case in one statement, run in autocommit, so one round trip with its commit (see
-     * {@link Sql#REGISTER_AT_ONCE}): every registration gets its branch row and all its locks, every
-     * transaction to create is new. Answers false, having written nothing, when the batch is not that
-     * case: then {@link #run} answers each registration. Some cases are seen before the statement
-     * (a branch id twice, a row wanted twice: the earlier registration would get it; a registration
-     * whose change counts as foreign, see {@code COUNT_FOREIGN_CHANGES}), the others by the statement.
-     */
-    static boolean atOnce(Connection c, List<GroupCommit.Register> writes, GroupCommit.Owner owner)
-            throws SQLException {
-        Map<String, GroupCommit.Register> first = firstCreations(writes);
-        Set<Long> ids = new HashSet<>();
-        Set<RowKey> rows = new HashSet<>();
-        List<Reg> regs = new ArrayList<>();
-        for (GroupCommit.Register w : writes) {
-            if (!ids.add(w.branch.branchId()) || (w.foreign && first.get(w.xid()) != w)) {
-                return false;
-            }
-            Reg r = new Reg(w);
-            for (RowKey row : r.rows) {
-                if (!rows.add(row)) {
-                    return false;
-                }
-            }
-            regs.add(r);
-        }
-        try (PreparedStatement ps = c.prepareStatement(Sql.REGISTER_AT_ONCE)) {
-            int p = bindCreations(c, ps, 1, first.values(), owner);
-            p = bindRegistrations(c, ps, p, regs);
-            ps.setInt(p++, first.size());
-            ps.setInt(p++, regs.size());
-            ps.setInt(p, rows.size());
-            ps.executeQuery().close();
-        } catch (SQLException e) {
-            if (Sql.NEEDS_FULL_PATH.equals(e.getSQLState())) {
-                return false; // the statement undid what it wrote
-            }
-            throw e;
-        }
-        for (GroupCommit.Register w : first.values()) {
-            w.created = true;
-            w.foreign = false; // this replica holds what it created
-        }
-        for (GroupCommit.Register w : writes) {
-            w.result = new RegisterResult.Registered(w.branch.branchId());
-        }
-        return true;
-    }
-
-    /** The first write of each TM-made XID in queue order, which carries its creation; in XID order. */
-    private static Map<String, GroupCommit.Register> firstCreations(List<GroupCommit.Register> writes) {
-        Map<String, GroupCommit.Register> first = new TreeMap<>();
-        for (GroupCommit.Register w : writes) {
-            if (w.create != null) {
-                first.putIfAbsent(w.xid(), w);
-            }
-        }
-        return first;
-    }
-
-    /**
      * Creates, in the batch's transaction, the transactions that registrations of TM-made XIDs carry
      * (the first write of each XID in queue order), unless they exist: one statement, in XID order.
      * A write that created its transaction holds it (this replica owns it: not foreign).
      */
     private static void create(Connection c, List<GroupCommit.Register> writes, GroupCommit.Owner owner)
             throws SQLException {
-        Map<String, GroupCommit.Register> first = firstCreations(writes);
+        Map<String, GroupCommit.Register> first = new TreeMap<>();
+        for (GroupCommit.Register w : writes) {
+            if (w.create != null) {
+                first.putIfAbsent(w.xid(), w);
+            }
+        }
         if (first.isEmpty()) {
             return;
         }
-        try (PreparedStatement ps = c.prepareStatement(Sql.CREATE_GLOBALS)) {
-            bindCreations(c, ps, 1, first.values(), owner);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    GroupCommit.Register w = first.get(rs.getString(1));
-                    w.created = true;
-                    w.foreign = false; // this replica holds what it created
-                }
-            }
-        }
-    }
-
-    /** Binds the parameters of {@link Sql#CREATE_GLOBALS} from {@code p} on; answers the next parameter's index. */
-    private static int bindCreations(Connection c, PreparedStatement ps, int p,
-                                     Collection<GroupCommit.Register> first, GroupCommit.Owner owner)
-            throws SQLException {
         int n = first.size();
         String[] xids = new String[n];
         String[] names = new String[n];
@@ -218,7 +142,7 @@ final class Registrations {
         String[] reasons = new String[n];
         Long[] updated = new Long[n];
         int i = 0;
-        for (GroupCommit.Register w : first) {
+        for (GroupCommit.Register w : first.values()) {
             GlobalTransaction tx = w.create;
             xids[i] = tx.xid();
             names[i] = tx.name();
@@ -231,19 +155,28 @@ final class Registrations {
             reasons[i] = tx.reason();
             updated[i++] = tx.updatedAtMs();
         }
-        ps.setString(p++, owner.replicaId());
-        ps.setLong(p++, owner.leaseMs());
-        ps.setArray(p++, c.createArrayOf("text", xids));
-        ps.setArray(p++, c.createArrayOf("text", names));
-        ps.setArray(p++, c.createArrayOf("text", applications));
-        ps.setArray(p++, c.createArrayOf("smallint", protocols));
-        ps.setArray(p++, c.createArrayOf("smallint", statuses));
-        ps.setArray(p++, c.createArrayOf("bigint", begins));
-        ps.setArray(p++, c.createArrayOf("bigint", timeouts));
-        ps.setArray(p++, c.createArrayOf("text", evidence));
-        ps.setArray(p++, c.createArrayOf("text", reasons));
-        ps.setArray(p++, c.createArrayOf("bigint", updated));
-        return p;
+        try (PreparedStatement ps = c.prepareStatement(Sql.CREATE_GLOBALS)) {
+            int p = 1;
+            ps.setString(p++, owner.replicaId());
+            ps.setLong(p++, owner.leaseMs());
+            ps.setArray(p++, c.createArrayOf("text", xids));
+            ps.setArray(p++, c.createArrayOf("text", names));
+            ps.setArray(p++, c.createArrayOf("text", applications));
+            ps.setArray(p++, c.createArrayOf("smallint", protocols));
+            ps.setArray(p++, c.createArrayOf("smallint", statuses));
+            ps.setArray(p++, c.createArrayOf("bigint", begins));
+            ps.setArray(p++, c.createArrayOf("bigint", timeouts));
+            ps.setArray(p++, c.createArrayOf("text", evidence));
+            ps.setArray(p++, c.createArrayOf("text", reasons));
+            ps.setArray(p, c.createArrayOf("bigint", updated));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    GroupCommit.Register w = first.get(rs.getString(1));
+                    w.created = true;
+                    w.foreign = false; // this replica holds what it created
+                }
+            }
+        }
     }
 
     /** One round; answers the registrations that must try again. */
@@ -351,26 +284,6 @@ final class Registrations {
     /** The statement: statuses (share-locked), branch rows, and the row locks it could insert. */
     private static void register(Connection c, String sql, List<Reg> regs, Map<String, GlobalStatus> statuses,
                                  Map<RowKey, Long> inserted, Set<Long> insertedBranches) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            bindRegistrations(c, ps, 1, regs);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    String xid = rs.getString(1);
-                    if (xid != null) {
-                        statuses.put(xid, GlobalStatus.ofCode(rs.getShort(2)));
-                    } else if (rs.getString(3) == null) {
-                        insertedBranches.add(rs.getLong(6));
-                    } else {
-                        inserted.put(new RowKey(rs.getString(3), rs.getString(4), rs.getString(5)), rs.getLong(6));
-                    }
-                }
-            }
-        }
-    }
-
-    /** Binds the parameters of {@link Sql#REGISTER} from {@code p} on; answers the next parameter's index. */
-    private static int bindRegistrations(Connection c, PreparedStatement ps, int p, List<Reg> regs)
-            throws SQLException {
         Set<String> xids = new TreeSet<>();
         int n = 0;
         for (Reg r : regs) {
@@ -415,23 +328,37 @@ final class Registrations {
                 times[i++] = b.registeredAtMs(); // a lock is taken when its branch registers
             }
         }
-        ps.setArray(p++, c.createArrayOf("text", xids.toArray()));
-        ps.setArray(p++, c.createArrayOf("text", bXid));
-        ps.setArray(p++, c.createArrayOf("bigint", bId));
-        ps.setArray(p++, c.createArrayOf("text", bResource));
-        ps.setArray(p++, c.createArrayOf("text", bClient));
-        ps.setArray(p++, c.createArrayOf("text", bKeys));
-        ps.setArray(p++, c.createArrayOf("text", bData));
-        ps.setArray(p++, c.createArrayOf("smallint", bStatus));
-        ps.setArray(p++, c.createArrayOf("bigint", bAt));
-        ps.setArray(p++, c.createArrayOf("text", bReason));
-        ps.setArray(p++, c.createArrayOf("text", resources));
-        ps.setArray(p++, c.createArrayOf("text", tables));
-        ps.setArray(p++, c.createArrayOf("text", pks));
-        ps.setArray(p++, c.createArrayOf("text", owners));
-        ps.setArray(p++, c.createArrayOf("bigint", branches));
-        ps.setArray(p++, c.createArrayOf("bigint", times));
-        return p;
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            int p = 1;
+            ps.setArray(p++, c.createArrayOf("text", xids.toArray()));
+            ps.setArray(p++, c.createArrayOf("text", bXid));
+            ps.setArray(p++, c.createArrayOf("bigint", bId));
+            ps.setArray(p++, c.createArrayOf("text", bResource));
+            ps.setArray(p++, c.createArrayOf("text", bClient));
+            ps.setArray(p++, c.createArrayOf("text", bKeys));
+            ps.setArray(p++, c.createArrayOf("text", bData));
+            ps.setArray(p++, c.createArrayOf("smallint", bStatus));
+            ps.setArray(p++, c.createArrayOf("bigint", bAt));
+            ps.setArray(p++, c.createArrayOf("text", bReason));
+            ps.setArray(p++, c.createArrayOf("text", resources));
+            ps.setArray(p++, c.createArrayOf("text", tables));
+            ps.setArray(p++, c.createArrayOf("text", pks));
+            ps.setArray(p++, c.createArrayOf("text", owners));
+            ps.setArray(p++, c.createArrayOf("bigint", branches));
+            ps.setArray(p, c.createArrayOf("bigint", times));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    String xid = rs.getString(1);
+                    if (xid != null) {
+                        statuses.put(xid, GlobalStatus.ofCode(rs.getShort(2)));
+                    } else if (rs.getString(3) == null) {
+                        insertedBranches.add(rs.getLong(6));
+                    } else {
+                        inserted.put(new RowKey(rs.getString(3), rs.getString(4), rs.getString(5)), rs.getLong(6));
+                    }
+                }
+            }
+        }
     }
 
     /** {@code {"a","b"}}: a text[] literal, every element quoted. */

@@ -112,56 +112,6 @@ final class Sql {
             GlobalStatus.BEGIN.code(), LOCK_COLUMNS, lock);
     }
 
-    /** The SQLSTATE of {@code cohort_registration_needs_full_path()} (see {@link #REGISTER_AT_ONCE}). */
-    static final String NEEDS_FULL_PATH = "CO001";
-
-    /**
-     * A batch's registrations in the common case, in one statement run in autocommit, so one round
-     * trip with its commit: {@link #CREATE_GLOBALS} and {@link #REGISTER} folded together. {@code c}
-     * creates the transactions; {@code g} share-locks the existing global rows as {@link #REGISTER}
-     * does ({@code c}'s rows are not in the statement's snapshot, {@code a} adds them); {@code b}
-     * and {@code l} insert the branch rows and locks as in {@link #REGISTER}. When a transaction to
-     * create exists, a branch row or lock was not inserted (held, a branch id stored already, a
-     * transaction unknown or not in BEGIN) the statement raises {@link #NEEDS_FULL_PATH}, undoing
-     * all of it, and the caller takes the long way. Parameters: those of {@link #CREATE_GLOBALS},
-     * then those of {@link #REGISTER}, then how many transactions, branch rows and locks it must insert.
-     */
-    static final String REGISTER_AT_ONCE = """
-            WITH c AS (
-                INSERT INTO cohort_global_tx (%1$s, owner, lease_until)
-                SELECT v.x, v.n, v.a, v.p, v.s, timestamptz 'epoch' + v.b * interval '1 millisecond', v.t, v.h, v.r,
-                       timestamptz 'epoch' + v.u * interval '1 millisecond', ?, %2$s
-                FROM unnest(?::text[], ?::text[], ?::text[], ?::smallint[], ?::smallint[], ?::bigint[], ?::bigint[],
-                            ?::text[], ?::text[], ?::bigint[]) AS v(x, n, a, p, s, b, t, h, r, u)
-                ORDER BY v.x
-                ON CONFLICT (xid) DO NOTHING
-                RETURNING xid, status
-            ), g AS (
-                SELECT xid, status FROM cohort_global_tx WHERE xid = ANY (?::text[]) ORDER BY xid FOR SHARE
-            ), a AS (
-                SELECT xid, status FROM g UNION ALL SELECT xid, status FROM c
-            ), b AS (
-                INSERT INTO cohort_branch (%3$s)
-                SELECT v.x, v.b, v.r, v.c, v.k::text[], decode(v.d, 'hex'), v.s, timestamptz 'epoch' + v.a * interval '1 millisecond', v.e
-                FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::smallint[],
-                            ?::bigint[], ?::text[]) AS v(x, b, r, c, k, d, s, a, e)
-                JOIN a ON a.xid = v.x AND a.status = %4$d
-                ON CONFLICT (branch_id) DO NOTHING
-                RETURNING branch_id
-            ), l AS (
-                INSERT INTO cohort_row_lock (%5$s)
-                SELECT u.r, u.t, u.p, u.x, u.b, timestamptz 'epoch' + u.a * interval '1 millisecond'
-                FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[])
-                     WITH ORDINALITY AS u(r, t, p, x, b, a, n)
-                JOIN a ON a.xid = u.x AND a.status = %4$d
-                ORDER BY u.r COLLATE "C", u.t COLLATE "C", u.p COLLATE "C", u.n
-                ON CONFLICT (resource_id, table_name, pk) DO NOTHING
-                RETURNING 1
-            )
-            SELECT CASE WHEN (SELECT count(*) FROM c) = ? AND (SELECT count(*) FROM b) = ? AND (SELECT count(*) FROM l) = ?
-                        THEN 0 ELSE cohort_registration_needs_full_path() END""".formatted(GLOBAL_COLUMNS, LEASE_END,
-            BRANCH_COLUMNS, GlobalStatus.BEGIN.code(), LOCK_COLUMNS);
-
     /** Branch rows of registrations a batch refused after {@link #REGISTER} inserted them. */
     static final String DELETE_BATCH_BRANCHES = "DELETE FROM cohort_branch WHERE branch_id = ANY (?::bigint[])";
 
