@@ -71,16 +71,25 @@ final class DmlExecutors {
         return new Outcome(before.size(), returned.callerRows(), null);
     }
 
-    static Outcome update(ExecContext ctx, SqlPlan.Update plan, Invocation inv) throws SQLException {
-        TableMeta meta = requireKey(ctx, plan.table(), plan.sql());
+    /** The primary-key column the UPDATE's SET list assigns (unquoted), or null when it leaves the key alone. */
+    static String changedKeyColumn(SqlPlan.Update plan, TableMeta meta) {
         for (String column : plan.setColumns()) {
             String name = column.length() > 1 && (column.startsWith("\"") || column.startsWith("`"))
                     ? column.substring(1, column.length() - 1) : column;
             if (meta.isPrimaryKey(name)) {
-                throw new UnsupportedStatementException(plan.sql(), "it changes primary-key column " + name
-                        + " of " + meta.lockName() + ", and rows are undone and locked by primary key",
-                        "Delete the row and insert a new one instead.");
+                return name;
             }
+        }
+        return null;
+    }
+
+    static Outcome update(ExecContext ctx, SqlPlan.Update plan, Invocation inv) throws SQLException {
+        TableMeta meta = requireKey(ctx, plan.table(), plan.sql());
+        String changedKey = changedKeyColumn(plan, meta);
+        if (changedKey != null) {
+            throw new UnsupportedStatementException(plan.sql(), "it changes primary-key column " + changedKey
+                    + " of " + meta.lockName() + ", and rows are undone and locked by primary key",
+                    "Delete the row and insert a new one instead.");
         }
         if (!ctx.resource().dialect().hasReturning()) {
             return AroundExecutors.update(ctx, plan, inv, meta);

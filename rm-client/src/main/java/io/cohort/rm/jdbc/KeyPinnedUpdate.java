@@ -49,11 +49,8 @@ final class KeyPinnedUpdate {
             return null;
         }
         TableMeta meta = DmlExecutors.requireKey(ctx, plan.table(), plan.sql());
-        for (String column : plan.setColumns()) {
-            String name = column.length() > 1 && column.startsWith("\"") ? column.substring(1, column.length() - 1) : column;
-            if (meta.isPrimaryKey(name)) {
-                return null; // refused by the usual path, with its reason
-            }
+        if (DmlExecutors.changedKeyColumn(plan, meta) != null) {
+            return null; // refused by the usual path, with its reason
         }
         String[] keyValues = new String[meta.primaryKey().size()];
         for (int k = 0; k < keyValues.length; k++) {
