@@ -6,9 +6,16 @@ import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.GlobalStatusCode;
+import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.testsupport.TestPostgres;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -57,5 +64,40 @@ class PostgresCoordinatorIT extends CoordinatorScenarios {
         awaitStatus(first, GlobalStatusCode.GLOBAL_ROLLBACKED);
         assertThat(begin()).as("admitted as soon as one ended").isNotEmpty();
         assertThat(errorOf(this::begin)).isEqualTo(ErrorCode.TOO_MANY_TRANSACTIONS);
+    }
+
+    /**
+     * The answers that one group commit completes go out in one Calls-stream message, as the
+     * embedded store's of one log batch do: 32 callers at once each begin and roll back a
+     * transaction (each a durable write), so every batch holds several, and the answers need far
+     * fewer messages than there are answers.
+     */
+    @Test
+    void answersOfOneGroupCommitShareOneStreamMessage() throws Exception {
+        int transactions = 320;
+        try (TcClient streamed = CallsStreamIT.streamClient(CallsStreamIT.config(tc.grpcAddress(), "", 1))) {
+            TcClient.CallsStreamTraffic before = streamed.callsStreamTraffic();
+            ExecutorService callers = Executors.newFixedThreadPool(32);
+            List<CompletableFuture<Boolean>> rolledBack = new ArrayList<>();
+            try {
+                for (int i = 0; i < transactions; i++) {
+                    rolledBack.add(CompletableFuture.supplyAsync(() -> {
+                        String xid = streamed.begin("batched", Duration.ofMinutes(1), TransactionProtocol.TWO_PHASE);
+                        return streamed.rollback(xid).getXid().equals(xid);
+                    }, callers));
+                }
+                for (CompletableFuture<Boolean> each : rolledBack) {
+                    assertThat(each.get(AWAIT_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+                }
+            } finally {
+                callers.shutdownNow();
+            }
+            TcClient.CallsStreamTraffic after = streamed.callsStreamTraffic();
+            long answers = after.answersReceived() - before.answersReceived();
+            long messages = after.messagesReceived() - before.messagesReceived();
+            assertThat(answers).isEqualTo(2L * transactions);
+            // One message per answer when each completion sends its own (before group commits answered per batch).
+            assertThat(messages).as("messages for %d answers", answers).isBetween(1L, answers / 2);
+        }
     }
 }

@@ -8,6 +8,7 @@ import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.StoreUnavailableException;
+import io.cohort.tc.support.AfterCompletions;
 import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -57,7 +58,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Completion.</b> Callers' futures complete on a pool of their own, never on a writer: a
  * caller's next step (answer an RPC, start phase 2 and read the store for it) then never holds up
- * the next batch of the writer whose write it waited for.
+ * the next batch of the writer whose write it waited for. A batch's futures all complete on one
+ * thread of that pool, in one {@link AfterCompletions#run}, as the embedded store's do: the answers
+ * and phase-2 commands of one database commit go out together, one stream message per stream, and
+ * the batch wakes one thread, not one per call.
  */
 final class GroupCommit implements AutoCloseable {
 
@@ -498,8 +502,8 @@ final class GroupCommit implements AutoCloseable {
                         writer.name, batch.size(), e);
                 for (Write<?> w : batch) {
                     w.failure = new StoreUnavailableException(where(w) + " failed: " + e);
-                    complete(w);
                 }
+                complete(batch);
             } finally {
                 batch.clear();
             }
@@ -535,25 +539,33 @@ final class GroupCommit implements AutoCloseable {
                 break;
             }
         }
-        for (Write<?> w : batch) {
-            complete(w);
-        }
+        complete(batch);
+    }
+
+    private void complete(Write<?> w) {
+        complete(List.of(w));
     }
 
     /**
-     * Completes the caller's future on the completer pool, never on the writer: what a caller does
-     * next (answer an RPC, drive phase 2, read the store) must not hold up the next batch.
+     * Completes the callers' futures of {@code writes} on one thread of the completer pool, never on
+     * the writer (what a caller does next, answer an RPC, drive phase 2, read the store, must not hold
+     * up the next batch), inside one {@link AfterCompletions#run}: what the completions send goes out
+     * once, after the last of them.
      */
-    private void complete(Write<?> w) {
-        try {
-            listener.written(w);
-        } catch (RuntimeException e) {
-            log.error("After {}: updating this replica's memory of the transaction failed", where(w), e);
+    private void complete(List<Write<?>> writes) {
+        for (Write<?> w : writes) {
+            try {
+                listener.written(w);
+            } catch (RuntimeException e) {
+                log.error("After {}: updating this replica's memory of the transaction failed", where(w), e);
+            }
         }
+        List<Write<?>> done = List.copyOf(writes); // the writer reuses its batch list
+        Runnable completions = () -> AfterCompletions.run(() -> done.forEach(GroupCommit::completeNow));
         try {
-            completer.execute(() -> completeNow(w));
+            completer.execute(completions);
         } catch (RejectedExecutionException e) { // closed: answer on this thread rather than never
-            completeNow(w);
+            completions.run();
         }
     }
 
@@ -722,7 +734,9 @@ final class GroupCommit implements AutoCloseable {
                 writer.queue.drainTo(left);
                 for (Write<?> w : left) {
                     w.failure = new StoreUnavailableException(where(w) + " not run: the store was closed");
-                    complete(w);
+                }
+                if (!left.isEmpty()) {
+                    complete(left);
                 }
             }
         }
