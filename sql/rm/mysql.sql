@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS undo_log (
     log_status    SMALLINT     NOT NULL,
     created       TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     updated       TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    -- The RM names this key in its batched statements (FORCE INDEX): keep the name.
     UNIQUE KEY ux_undo_log_branch (xid, branch_id),
     -- Marker clean-up deletes old markers by age.
     KEY ix_undo_log_created (created),

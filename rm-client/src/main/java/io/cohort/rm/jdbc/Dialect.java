@@ -187,6 +187,20 @@ interface Dialect {
      */
     String branchKeysIn(int count);
 
+    /**
+     * The undo-log table as a statement on branch keys ({@link #branchKeysIn}) names it after
+     * {@code UPDATE} or {@code FROM}: a plan that reads exactly those keys, so a write locks only the
+     * batch's own rows.
+     */
+    default String undoLogByBranchKeys(String undoTable) {
+        return undoTable;
+    }
+
+    /** {@code DELETE FROM} the undo-log table, for a delete on branch keys; see {@link #undoLogByBranchKeys}. */
+    default String deleteFromUndoLogByBranchKeys(String undoTable) {
+        return "DELETE FROM " + undoTable;
+    }
+
     /** Binds the branches {@code xids[i]}, {@code branchIds[i]} where {@link #branchKeysIn} put parameters, from {@code index}. */
     void bindBranchKeys(Connection connection, PreparedStatement ps, int index, String[] xids, long[] branchIds)
             throws SQLException;

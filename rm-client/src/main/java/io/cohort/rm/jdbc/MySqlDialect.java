@@ -396,6 +396,24 @@ final class MySqlDialect implements Dialect {
         return "(xid, branch_id) IN (" + "(?, ?), ".repeat(count - 1) + "(?, ?))";
     }
 
+    /**
+     * The undo log read through its unique key {@code ux_undo_log_branch} (sql/rm/mysql.sql). Left to
+     * itself, InnoDB's optimizer scans the whole table for a list of more than a few keys while the
+     * table is small, as a busy undo log is; under REPEATABLE READ such a scan locks every row and
+     * every gap, so concurrent batches deadlocked with each other and with phase 1's inserts. On the
+     * key, a batch locks only its own rows (and the gaps before them), in key order.
+     */
+    @Override
+    public String undoLogByBranchKeys(String undoTable) {
+        return undoTable + " FORCE INDEX (ux_undo_log_branch)";
+    }
+
+    /** The multiple-table form: the single-table DELETE takes no index hint. */
+    @Override
+    public String deleteFromUndoLogByBranchKeys(String undoTable) {
+        return "DELETE " + undoTable + " FROM " + undoLogByBranchKeys(undoTable);
+    }
+
     @Override
     public void bindBranchKeys(Connection connection, PreparedStatement ps, int index, String[] xids, long[] branchIds)
             throws SQLException {

@@ -83,11 +83,12 @@ final class UndoLogTable {
         // CanCommit and PreCommit move (or only stamp) every row holding images without a look at anything
         // else (UndoLogStatus.next): a two-phase row learns at CanCommit that it is three-phase.
         String holding = " WHERE log_status IN (" + codes(imageHolding()) + ") AND ";
-        stampVotePrefix = "UPDATE " + undoTable + " SET log_status = CASE WHEN log_status = "
+        String byKeys = dialect.undoLogByBranchKeys(undoTable);
+        stampVotePrefix = "UPDATE " + byKeys + " SET log_status = CASE WHEN log_status = "
                 + UndoLogStatus.TWO_PHASE.code() + " THEN " + UndoLogStatus.THREE_PHASE.code()
                 + " ELSE log_status END, updated = CURRENT_TIMESTAMP(6)" + holding;
-        selectImagesPrefix = "SELECT xid, branch_id, rollback_info FROM " + undoTable + holding;
-        preCommitPrefix = "UPDATE " + undoTable + " SET log_status = " + UndoLogStatus.PRE_COMMITTED.code()
+        selectImagesPrefix = "SELECT xid, branch_id, rollback_info FROM " + byKeys + holding;
+        preCommitPrefix = "UPDATE " + byKeys + " SET log_status = " + UndoLogStatus.PRE_COMMITTED.code()
                 + ", updated = CURRENT_TIMESTAMP(6)" + holding;
         insertMarker = dialect.insertUnlessDuplicate(undoTable, "xid, branch_id, rollback_info, log_status, created, updated",
                 "?, ?, ?, " + UndoLogStatus.ROLLBACK_MARKER.code() + ", CURRENT_TIMESTAMP(6), CURRENT_TIMESTAMP(6)");
@@ -106,7 +107,8 @@ final class UndoLogTable {
                 + " ORDER BY updated LIMIT ?";
         selectDecidedAlone = "SELECT xid, branch_id FROM " + undoTable + " WHERE log_status IN ("
                 + UndoLogStatus.ROLLED_BACK_ALONE.code() + ", " + UndoLogStatus.COMMITTED_ALONE.code() + ")";
-        deleteCommittedPrefix = "DELETE FROM " + undoTable + " WHERE log_status IN (" + codes(imageHolding()) + ") AND ";
+        deleteCommittedPrefix = dialect.deleteFromUndoLogByBranchKeys(undoTable) + " WHERE log_status IN ("
+                + codes(imageHolding()) + ") AND ";
         insertDecision = dialect.insertUnlessDuplicate(decisionTable, "xid, branch_id, decision, reason, decided_at",
                 "?, ?, ?, ?, CURRENT_TIMESTAMP(6)");
         selectDecisionReason = "SELECT reason FROM " + decisionTable + branch;
