@@ -86,6 +86,9 @@ public final class TcObservations {
         if (!enabled()) {
             return base;
         }
+        if (traceHeaders.isEmpty()) {
+            return base.withValue(HEADERS, null); // an untraced caller's frame: no span, as for a unary call without them
+        }
         Metadata headers = new Metadata();
         for (Metadata.Key<String> key : List.of(TRACEPARENT, TRACESTATE, B3, B3_TRACE_ID, B3_SPAN_ID, B3_PARENT_SPAN_ID,
                 B3_SAMPLED)) {
