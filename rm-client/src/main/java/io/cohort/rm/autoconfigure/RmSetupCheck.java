@@ -13,7 +13,7 @@ import org.springframework.beans.factory.SmartInitializingSingleton;
 /**
  * Fails start-up on the two setup mistakes that otherwise surface only at the first global
  * transaction: a DataSource bean the RM did not wrap (its writes would silently stay outside every
- * global transaction), and a wrapped database without the RM's tables. Runs once every singleton
+ * global transaction), and a wrapped database without the RM's tables (or the undo log's named key). Runs once every singleton
  * exists, so schema scripts run by Spring Boot ({@code spring.sql.init}) and by
  * {@code cohort.rm.schema.initialize} (at wrapping) have been applied.
  */
@@ -63,7 +63,7 @@ final class RmSetupCheck implements SmartInitializingSingleton {
         String resourceId = proxy.resourceId();
         Optional<String> missing;
         try {
-            missing = proxy.missingRmTable();
+            missing = proxy.missingRmSchema();
         } catch (SQLException | RuntimeException e) {
             // The database may come up later (pools throw unchecked exceptions too); the first global
             // transaction says what is wrong then.
@@ -74,7 +74,7 @@ final class RmSetupCheck implements SmartInitializingSingleton {
         if (missing.isPresent()) {
             String script = proxy.rmSchemaScript();
             throw new IllegalStateException("The database of DataSource bean '" + beanName + "' (" + resourceId
-                    + ") has no table " + missing.get() + ", which Cohort's RM needs: set cohort.rm.schema.initialize=true to "
+                    + ") has no " + missing.get() + ", which Cohort's RM needs: set cohort.rm.schema.initialize=true to "
                     + "have it created at start, or apply sql/rm/" + script + " to it yourself (also inside "
                     + "rm-client.jar, e.g. spring.sql.init.schema-locations=classpath:db/rm/" + script + ")");
         }

@@ -48,25 +48,46 @@ public final class DataSourceProxy implements DataSource {
     }
 
     /**
-     * The first of the RM's tables (the undo log, then the 3PC decision table, as configured) missing
-     * from this database, checked on a connection of {@link #target()}; empty when both exist.
+     * The first part of the RM's schema missing from this database, as a phrase ("table undo_log"):
+     * the undo log, the unique key its batched statements look branches up in (MySQL/MariaDB, which
+     * name it: {@link Dialect#undoLogByBranchKeys}), then the 3PC decision table, as configured; empty
+     * when all exist. Checked on a connection of {@link #target()}.
      *
-     * @throws SQLException when the database cannot be asked (other than "no such table")
+     * @throws SQLException when the database cannot be asked (other than "no such table" or "no such key")
      */
-    public Optional<String> missingRmTable() throws SQLException {
+    public Optional<String> missingRmSchema() throws SQLException {
+        String undoTable = resource.config().undoTable();
+        String decisionTable = resource.config().decisionTable();
         try (Connection connection = target.getConnection()) {
-            for (String table : List.of(resource.config().undoTable(), resource.config().decisionTable())) {
-                try (Statement statement = connection.createStatement()) {
-                    statement.execute("SELECT 1 FROM " + table + " WHERE 1 = 0");
-                } catch (SQLException e) {
-                    if (resource.dialect().isUndefinedTable(e)) {
-                        return Optional.of(table);
-                    }
-                    throw e;
+            if (!exists(connection, undoTable)) {
+                return Optional.of("table " + undoTable);
+            }
+            try (Statement statement = connection.createStatement()) {
+                statement.execute("SELECT 1 FROM " + resource.dialect().undoLogByBranchKeys(undoTable) + " WHERE 1 = 0");
+            } catch (SQLException e) {
+                if (resource.dialect().isUnknownIndex(e)) {
+                    return Optional.of("unique key " + resource.dialect().undoLogBranchKey() + " (xid, branch_id) on table "
+                            + undoTable + " (its name matters: the RM's batched statements name it)");
                 }
+                throw e;
+            }
+            if (!exists(connection, decisionTable)) {
+                return Optional.of("table " + decisionTable);
             }
         }
         return Optional.empty();
+    }
+
+    private boolean exists(Connection connection, String table) throws SQLException {
+        try (Statement statement = connection.createStatement()) {
+            statement.execute("SELECT 1 FROM " + table + " WHERE 1 = 0");
+            return true;
+        } catch (SQLException e) {
+            if (resource.dialect().isUndefinedTable(e)) {
+                return false;
+            }
+            throw e;
+        }
     }
 
     @Override

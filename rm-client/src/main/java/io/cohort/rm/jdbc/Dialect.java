@@ -187,6 +187,16 @@ interface Dialect {
      */
     String branchKeysIn(int count);
 
+    /** The name of the undo log's unique key on (xid, branch_id) where statements name it; null where they don't. */
+    default String undoLogBranchKey() {
+        return null;
+    }
+
+    /** Whether the exception says an index named in the statement does not exist. */
+    default boolean isUnknownIndex(SQLException e) {
+        return false;
+    }
+
     /**
      * The undo-log table as a statement on branch keys ({@link #branchKeysIn}) names it after
      * {@code UPDATE} or {@code FROM}: a plan that reads exactly those keys, so a write locks only the

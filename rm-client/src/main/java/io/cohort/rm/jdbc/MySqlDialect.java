@@ -405,7 +405,18 @@ final class MySqlDialect implements Dialect {
      */
     @Override
     public String undoLogByBranchKeys(String undoTable) {
-        return undoTable + " FORCE INDEX (ux_undo_log_branch)";
+        return undoTable + " FORCE INDEX (" + undoLogBranchKey() + ")";
+    }
+
+    @Override
+    public String undoLogBranchKey() {
+        return "ux_undo_log_branch";
+    }
+
+    /** ER_KEY_DOES_NOT_EXITS (sic): a FORCE INDEX naming a key the table lacks. */
+    @Override
+    public boolean isUnknownIndex(SQLException e) {
+        return e.getErrorCode() == 1176;
     }
 
     /** The multiple-table form: the single-table DELETE takes no index hint. */

@@ -1,6 +1,7 @@
 package io.cohort.rm.autoconfigure;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.cohort.client.TcClient;
 import io.cohort.client.XidContext;
@@ -9,6 +10,7 @@ import io.cohort.protocol.GlobalStatus;
 import io.cohort.rm.jdbc.DataSourceProxy;
 import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.testsupport.TcProcess;
+import io.cohort.testsupport.TestMariaDb;
 import io.cohort.testsupport.TestPostgres;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -83,6 +85,32 @@ class CohortRmAutoConfigurationIT {
         }
         runner(url).run(context -> assertThat(context).hasFailed().getFailure()
                 .hasMessageContaining("has no table cohort_branch_decision"));
+    }
+
+    /**
+     * On MySQL/MariaDB the RM's batched phase-2 statements name the undo log's unique key (FORCE INDEX):
+     * an undo log whose key has another name fails the start, naming the key, instead of every batch
+     * failing at run time.
+     */
+    @Test
+    void aMariaDbUndoLogWhoseBranchKeyHasAnotherNameShouldFailTheStartNamingTheKey() throws Exception {
+        assumeTrue(TestMariaDb.available(), TestMariaDb.MISSING);
+        TestMariaDb maria = TestMariaDb.get();
+        String url = maria.createDatabase("rm_boot_key_name");
+        ApplicationContextRunner runner = runner(url).withPropertyValues("spring.datasource.username=" + maria.user(),
+                "spring.datasource.password=" + maria.password());
+        try (Connection c = java.sql.DriverManager.getConnection(url + "?allowMultiQueries=true", maria.user(), maria.password());
+             Statement s = c.createStatement()) {
+            s.execute(new String(CohortRmAutoConfigurationIT.class.getResourceAsStream("/db/rm/mysql.sql").readAllBytes()));
+        }
+        runner.run(context -> assertThat(context).hasNotFailed());
+        try (Connection c = java.sql.DriverManager.getConnection(url, maria.user(), maria.password());
+             Statement s = c.createStatement()) {
+            s.execute("ALTER TABLE undo_log RENAME INDEX ux_undo_log_branch TO ux_undo_log_xid_branch");
+        }
+        runner.run(context -> assertThat(context).hasFailed().getFailure()
+                .hasMessageContaining("has no unique key ux_undo_log_branch (xid, branch_id) on table undo_log")
+                .hasMessageContaining("sql/rm/mysql.sql"));
     }
 
     @Test
