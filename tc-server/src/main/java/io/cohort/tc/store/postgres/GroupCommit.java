@@ -437,7 +437,7 @@ final class GroupCommit implements AutoCloseable {
         /** releaseLocks: every row the transaction can hold, from this replica's memory; null: read its branches. */
         final Collection<RowKey> rows;
 
-        /** How many parameters {@link #sql} has, each the batch's XIDs. */
+        /** How many parameters {@link #sql} has, each the batch's XIDs (not used by lock releases). */
         final int parameters;
 
         private ByXid(String op, String sql, int parameters, String xid, Collection<RowKey> rows) {
