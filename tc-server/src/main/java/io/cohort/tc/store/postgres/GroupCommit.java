@@ -20,6 +20,8 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -424,8 +426,8 @@ final class GroupCommit implements AutoCloseable {
     }
 
     /**
-     * releaseLocks or deleteBranches: a batch of them is one statement with the batch's XIDs as its
-     * only parameter.
+     * releaseLocks or deleteBranches: a batch of them is one statement over the batch's XIDs (lock
+     * releases: over their rows, see {@link #release}).
      */
     static final class ByXid extends Write<Void> {
         final String op;
@@ -436,23 +438,27 @@ final class GroupCommit implements AutoCloseable {
          * taken after it (see {@link OwnedTransactions#locksReleased}).
          */
         boolean afterDecision;
+        /** releaseLocks: every row the transaction can hold, from this replica's memory; null: read its branches. */
+        final Collection<RowKey> rows;
 
-        /** How many parameters {@link #sql} has, each the batch's XIDs. */
+        /** How many parameters {@link #sql} has, each the batch's XIDs (not used by lock releases). */
         final int parameters;
 
-        private ByXid(String op, String sql, int parameters, String xid) {
+        private ByXid(String op, String sql, int parameters, String xid, Collection<RowKey> rows) {
             this.op = op;
             this.sql = sql;
             this.parameters = parameters;
             this.xid = xid;
+            this.rows = rows;
         }
 
-        static ByXid releaseLocks(String xid) {
-            return new ByXid("releaseLocks", Sql.RELEASE_LOCKS, 1, xid);
+        /** @param rows every row {@code xid} can hold, or null when this replica does not know them */
+        static ByXid releaseLocks(String xid, Collection<RowKey> rows) {
+            return new ByXid("releaseLocks", Sql.RELEASE_LOCKS, 0, xid, rows); // see GroupCommit#release
         }
 
         static ByXid deleteBranches(String xid) {
-            return new ByXid("deleteBranches", Sql.DELETE_BRANCHES, 2, xid);
+            return new ByXid("deleteBranches", Sql.DELETE_BRANCHES, 2, xid, null);
         }
 
         @Override
@@ -606,6 +612,12 @@ final class GroupCommit implements AutoCloseable {
                 jdbc.recordDurableWrite(start, batch.size());
                 return;
             }
+            if (batch.get(0) instanceof ByXid byXid && byXid.op.equals("releaseLocks")) {
+                long start = System.nanoTime();
+                release(c, batch);
+                jdbc.recordDurableWrite(start, batch.size());
+                return;
+            }
             if (batch.get(0) instanceof ByXid byXid) {
                 // One statement over the XIDs, in autocommit: rows of all of them locked in one order.
                 long start = System.nanoTime();
@@ -637,6 +649,76 @@ final class GroupCommit implements AutoCloseable {
             }
             if (!(simple.get(0) instanceof InsertGlobal)) { // an insert is not a durable write: not timed as one
                 jdbc.recordDurableWrite(start, batch.size());
+            }
+        }
+    }
+
+    /**
+     * The lock releases of a batch: one statement, in autocommit, that deletes each transaction's
+     * rows by primary key (no index on the holder's XID to keep up at every lock taken). The rows are
+     * those this replica's memory has (its decided transactions) or, for the others, those their
+     * branch rows' lock keys name, read first: every lock row goes in with its branch row and the
+     * branch rows stay until after the release (the final move deletes them). A branch whose stored
+     * lock keys cannot be parsed has its transaction's locks found by a scan instead.
+     */
+    private void release(Connection c, List<Write<?>> batch) throws SQLException {
+        List<String> resources = new ArrayList<>();
+        List<String> tables = new ArrayList<>();
+        List<String> pks = new ArrayList<>();
+        List<String> holders = new ArrayList<>();
+        Set<String> unknown = new TreeSet<>();
+        for (Write<?> w : batch) {
+            ByXid release = (ByXid) w;
+            if (release.rows == null) {
+                unknown.add(release.xid);
+                continue;
+            }
+            for (RowKey row : release.rows) {
+                resources.add(row.resourceId());
+                tables.add(row.table());
+                pks.add(row.pk());
+                holders.add(release.xid);
+            }
+        }
+        Set<String> scan = new TreeSet<>();
+        if (!unknown.isEmpty()) {
+            try (PreparedStatement ps = c.prepareStatement(Sql.FIND_LOCK_KEYS)) {
+                ps.setArray(1, c.createArrayOf("text", unknown.toArray()));
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        String xid = rs.getString(1);
+                        List<RowKey> rows;
+                        try {
+                            rows = RowKey.expand(rs.getString(2), List.of((String[]) rs.getArray(3).getArray()));
+                        } catch (IllegalArgumentException e) {
+                            log.warn("Releasing the locks of xid={}: a branch's stored lock keys do not parse ({});"
+                                    + " finding its locks by a scan of cohort_row_lock", xid, e.getMessage());
+                            scan.add(xid);
+                            continue;
+                        }
+                        for (RowKey row : rows) {
+                            resources.add(row.resourceId());
+                            tables.add(row.table());
+                            pks.add(row.pk());
+                            holders.add(xid);
+                        }
+                    }
+                }
+            }
+        }
+        if (!holders.isEmpty()) {
+            try (PreparedStatement ps = c.prepareStatement(Sql.RELEASE_LOCKS)) {
+                ps.setArray(1, c.createArrayOf("text", resources.toArray()));
+                ps.setArray(2, c.createArrayOf("text", tables.toArray()));
+                ps.setArray(3, c.createArrayOf("text", pks.toArray()));
+                ps.setArray(4, c.createArrayOf("text", holders.toArray()));
+                ps.executeUpdate();
+            }
+        }
+        if (!scan.isEmpty()) {
+            try (PreparedStatement ps = c.prepareStatement(Sql.RELEASE_LOCKS_BY_SCAN)) {
+                ps.setArray(1, c.createArrayOf("text", scan.toArray()));
+                ps.executeUpdate();
             }
         }
     }

@@ -1,5 +1,6 @@
 package io.cohort.tc.store.postgres;
 
+import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowLock;
 import io.cohort.tc.store.GlobalQuery;
@@ -24,6 +25,9 @@ final class Listings {
         if (!query.statuses().isEmpty()) {
             condition(where, "status = ANY (?)");
             params.add(c.createArrayOf("int2", query.statuses().stream().map(s -> (short) s.code()).toArray()));
+            if (query.statuses().stream().noneMatch(GlobalStatus::isFinal)) {
+                condition(where, "finished_at IS NULL"); // the same rows, through the index of unfinished ones
+            }
         }
         if (!query.nameContains().isEmpty()) {
             condition(where, "strpos(lower(name), lower(?)) > 0");

@@ -4,6 +4,7 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.GlobalTransaction;
+import io.cohort.tc.model.RowKey;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -168,6 +169,22 @@ final class OwnedTransactions {
         synchronized (e) {
             return e.verified ? List.copyOf(e.branches) : null;
         }
+    }
+
+    /**
+     * Every row {@code xid} can hold a lock on, once this replica decided it and its branches here
+     * are complete (see {@link #branches}); null otherwise (its branch rows tell).
+     */
+    List<RowKey> lockableRows(String xid) {
+        List<Branch> complete = branches(xid);
+        if (complete == null) {
+            return null;
+        }
+        List<RowKey> rows = new ArrayList<>();
+        for (Branch b : complete) {
+            rows.addAll(RowKey.expand(b.resourceId(), b.lockKeys())); // parsed at its registration already
+        }
+        return rows;
     }
 
     void forget(String xid) {

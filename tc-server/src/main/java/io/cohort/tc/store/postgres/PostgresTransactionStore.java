@@ -284,7 +284,7 @@ public final class PostgresTransactionStore implements TransactionStore {
         if (owned.locksGone(xid)) {
             return CompletableFuture.completedFuture(null);
         }
-        GroupCommit.ByXid release = GroupCommit.ByXid.releaseLocks(xid);
+        GroupCommit.ByXid release = GroupCommit.ByXid.releaseLocks(xid, owned.lockableRows(xid));
         release.afterDecision = owned.decided(xid);
         return writes.submit(release);
     }

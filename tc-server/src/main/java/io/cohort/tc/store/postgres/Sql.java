@@ -205,10 +205,28 @@ final class Sql {
             "UPDATE cohort_global_tx SET changes = changes + 1 WHERE xid = ANY (?::text[])";
 
     /**
-     * The locks of a batch of transactions (parameter: their XIDs), locked in the global order
-     * before they are deleted (see the class comment).
+     * The given rows of the given holders (parameters: per row resource, table, pk, holder XID),
+     * locked in the global order before they are deleted (see the class comment); a row another
+     * transaction holds stays. By primary key: the lock table has no index on the holder.
      */
     static final String RELEASE_LOCKS = """
+            DELETE FROM cohort_row_lock l USING (
+                SELECT h.resource_id, h.table_name, h.pk
+                FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(r, t, p, x)
+                JOIN cohort_row_lock h ON h.resource_id = u.r AND h.table_name = u.t AND h.pk = u.p AND h.xid = u.x
+                ORDER BY %s FOR UPDATE OF h
+            ) s
+            WHERE l.resource_id = s.resource_id AND l.table_name = s.table_name AND l.pk = s.pk""".formatted(
+            prefixed("h.", LOCK_ORDER));
+
+    /** Where the rows to release come from when this replica's memory does not have them (parameter: the XIDs). */
+    static final String FIND_LOCK_KEYS = "SELECT xid, resource_id, lock_keys FROM cohort_branch WHERE xid = ANY (?::text[])";
+
+    /**
+     * Every lock of the given transactions (parameter: their XIDs), found by a scan of the lock
+     * table: only for a branch whose stored lock keys do not parse (see {@code GroupCommit#release}).
+     */
+    static final String RELEASE_LOCKS_BY_SCAN = """
             DELETE FROM cohort_row_lock l USING (
                 SELECT resource_id, table_name, pk FROM cohort_row_lock WHERE xid = ANY (?::text[]) ORDER BY %s FOR UPDATE
             ) s
@@ -253,10 +271,13 @@ final class Sql {
             ) h ORDER BY at, src, n""".formatted(GlobalStatus.BEGIN.code(), ChangeCause.TM.code(),
             BranchStatus.REGISTERED.code(), ChangeCause.RM.code());
 
-    /** Final transactions with their branches and any lock left behind, in one statement. */
+    /**
+     * Final transactions with their branches and any lock left behind, in one statement (the locks by
+     * a scan of the lock table, which has no index on the holder: once per purge, not per transaction).
+     */
     static final String PURGE_ENDED_BEFORE = """
             WITH g AS (
-                DELETE FROM cohort_global_tx WHERE status IN (%s) AND updated_at < ? RETURNING xid
+                DELETE FROM cohort_global_tx WHERE finished_at < ? RETURNING xid
             ), b AS (
                 DELETE FROM cohort_branch WHERE xid IN (SELECT xid FROM g)
             ), l AS (
@@ -264,18 +285,18 @@ final class Sql {
             ), h AS (
                 DELETE FROM cohort_status_history WHERE xid IN (SELECT xid FROM g)
             )
-            SELECT count(*) FROM g""".formatted(codes(GlobalStatus::isFinal));
+            SELECT count(*) FROM g""";
 
-    /** Per application. Uses the (status, updated_at) index: unfinished rows are few, and capped at begin. */
-    static final String COUNT_UNFINISHED = """
-            SELECT application_id, count(*) FROM cohort_global_tx WHERE status IN (%s)
-            GROUP BY application_id""".formatted(codes(s -> !s.isFinal()));
+    /** Per application, from the index of unfinished rows (few: capped at begin). */
+    static final String COUNT_UNFINISHED =
+            "SELECT application_id, count(*) FROM cohort_global_tx WHERE finished_at IS NULL GROUP BY application_id";
 
     static final String FIND_GLOBAL = "SELECT " + GLOBAL_COLUMNS + " FROM cohort_global_tx WHERE xid = ?";
 
     static final String FIND_BRANCHES =
             "SELECT " + BRANCH_COLUMNS + " FROM cohort_branch WHERE xid = ? ORDER BY registered_seq";
 
+    /** The REST API's view of one transaction: a scan of the lock table (no index on the holder). */
     static final String FIND_LOCKS =
             "SELECT " + LOCK_COLUMNS + " FROM cohort_row_lock WHERE xid = ? ORDER BY " + LOCK_ORDER;
 
@@ -301,13 +322,12 @@ final class Sql {
     static final String COUNT_LOCKS = "SELECT count(*) FROM cohort_row_lock";
     static final String COUNT_LOCKS_BY_RESOURCE = COUNT_LOCKS + " WHERE resource_id = ?";
 
-    /** Status codes as literals, so the planner uses the (status, updated_at) index. */
-    static final String FIND_UNENDED = "SELECT " + GLOBAL_COLUMNS + " FROM cohort_global_tx WHERE status IN ("
-            + codes(s -> !s.isEnded()) + ") ORDER BY begin_time, xid";
+    static final String FIND_UNENDED = "SELECT " + GLOBAL_COLUMNS + " FROM cohort_global_tx WHERE " + unended("")
+            + " ORDER BY begin_time, xid";
 
     // ---- leases. Every time is the database's now(): replicas' clocks are never compared.
 
-    private static final String UNENDED = "status IN (" + codes(s -> !s.isEnded()) + ")";
+    private static final String UNENDED = unended("");
 
     /**
      * Every lease of one replica, renewed in one statement (parameters: owner, lease ms). The rows
@@ -336,7 +356,7 @@ final class Sql {
                 UPDATE cohort_global_tx g SET owner = ?, lease_until = %s
                 FROM (
                     SELECT c.xid FROM cohort_global_tx c
-                    WHERE c.%s AND (c.owner IS NULL OR c.lease_until IS NULL OR c.lease_until < now())
+                    WHERE %s AND (c.owner IS NULL OR c.lease_until IS NULL OR c.lease_until < now())
                       AND NOT EXISTS (SELECT 1 FROM cohort_branch b WHERE b.xid = c.xid AND b.resource_id <> ALL (?::text[]))
                     ORDER BY c.begin_time LIMIT ? FOR UPDATE SKIP LOCKED
                 ) e
@@ -344,7 +364,7 @@ final class Sql {
                 RETURNING %s
             )
             SELECT %s FROM cohort_global_tx WHERE %s AND owner = ? AND lease_until >= now()
-            UNION ALL SELECT * FROM taken""".formatted(LEASE_END, UNENDED, prefixed("g.", GLOBAL_COLUMNS),
+            UNION ALL SELECT * FROM taken""".formatted(LEASE_END, unended("c."), prefixed("g.", GLOBAL_COLUMNS),
             GLOBAL_COLUMNS, UNENDED);
 
     /** Takes the lease of one transaction if it is free, expired or ours, or (first parameter true) in any case. */
@@ -367,6 +387,14 @@ final class Sql {
 
     private static String prefixed(String prefix, String columns) {
         return Arrays.stream(columns.split(", ")).map(c -> prefix + c).collect(Collectors.joining(", "));
+    }
+
+    /**
+     * Unended: not final (so the index of unfinished rows serves it, see {@code sql/tc/postgresql.sql})
+     * and not waiting for a person; the columns with {@code prefix}.
+     */
+    private static String unended(String prefix) {
+        return prefix + "finished_at IS NULL AND " + prefix + "status IN (" + codes(s -> !s.isEnded()) + ")";
     }
 
     private static String codes(Predicate<GlobalStatus> filter) {
