@@ -143,18 +143,15 @@ final class CallsStream implements StreamObserver<CallFrame> {
                     .asRuntimeException());
             return;
         }
-        if (!observations.enabled()) {
-            // No tracing: the stream's context is current already, and the frame's trace headers are not read.
-            if (executor == null) {
+        // Without tracing the stream's context is current already, and the frame's trace headers are not read.
+        Context context = observations.enabled()
+                ? observations.withTraceHeaders(Context.current(), frame.getTraceHeadersMap()) : Context.current();
+        if (executor == null) {
+            if (context == Context.current()) {
                 dispatch(frame, call);
             } else {
-                executor.execute(Context.current().wrap(() -> dispatch(frame, call)));
+                context.run(() -> dispatch(frame, call));
             }
-            return;
-        }
-        Context context = observations.withTraceHeaders(Context.current(), frame.getTraceHeadersMap());
-        if (executor == null) {
-            context.run(() -> dispatch(frame, call));
         } else if (handOff != null) {
             handOff.add(context.wrap(() -> dispatchOrFail(frame, call)));
         } else {
