@@ -19,7 +19,6 @@ import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -49,10 +48,7 @@ final class CallsStream implements StreamObserver<CallFrame> {
 
     private final CoordinatorGrpcService service;
     private final ServerCallStreamObserver<ReplyFrame> outbound;
-    /**
-     * Where frames run; null: on the network thread that read them (the handlers never block). The
-     * calls of one batch frame go to it as one task, served one after the other on one thread.
-     */
+    /** Where frames run; null: on the network thread that read them (the handlers never block). */
     private final Executor executor;
     private final TcObservations observations;
     private final int maxInFlight;
@@ -90,7 +86,6 @@ final class CallsStream implements StreamObserver<CallFrame> {
                 return;
             }
             // The answers these calls complete on this thread (refusals, answers from memory) go out together.
-            List<Runnable> handOff = executor == null ? null : new ArrayList<>();
             AfterCompletions.run(() -> {
                 for (CallFrame call : frame.getBatchList()) {
                     if (call.getBatchCount() > 0) {
@@ -101,24 +96,11 @@ final class CallsStream implements StreamObserver<CallFrame> {
                             return; // refused as malformed: the calls after it are not served
                         }
                     }
-                    accept(call, handOff);
+                    onNext(call);
                 }
             });
-            if (handOff != null && !handOff.isEmpty()) {
-                // One hand-off for the batch: one call thread woken, not one per call, and the answers
-                // its calls complete on that thread go out together.
-                executor.execute(() -> AfterCompletions.run(() -> handOff.forEach(Runnable::run)));
-            }
             return;
         }
-        accept(frame, null);
-    }
-
-    /**
-     * Takes one call: answers a cancel or refuses a malformed frame at once, else serves it here
-     * (no executor), adds it to {@code handOff} (a batch's calls, handed off together) or hands it off alone.
-     */
-    private void accept(CallFrame frame, List<Runnable> handOff) {
         long id = frame.getCallId();
         if (frame.getRequestCase() == CallFrame.RequestCase.CANCEL) {
             FrameCall<?> call = inFlight.remove(id);
@@ -143,29 +125,20 @@ final class CallsStream implements StreamObserver<CallFrame> {
                     .asRuntimeException());
             return;
         }
-        // Without tracing the stream's context is current already, and the frame's trace headers are not read.
-        Context context = observations.enabled()
-                ? observations.withTraceHeaders(Context.current(), frame.getTraceHeadersMap()) : Context.current();
-        if (executor == null) {
-            if (context == Context.current()) {
+        if (!observations.enabled()) {
+            // No tracing: the stream's context is current already, and the frame's trace headers are not read.
+            if (executor == null) {
                 dispatch(frame, call);
             } else {
-                context.run(() -> dispatch(frame, call));
+                executor.execute(Context.current().wrap(() -> dispatch(frame, call)));
             }
-        } else if (handOff != null) {
-            handOff.add(context.wrap(() -> dispatchOrFail(frame, call)));
+            return;
+        }
+        Context context = observations.withTraceHeaders(Context.current(), frame.getTraceHeadersMap());
+        if (executor == null) {
+            context.run(() -> dispatch(frame, call));
         } else {
             executor.execute(context.wrap(() -> dispatch(frame, call)));
-        }
-    }
-
-    /** Serves one call of a handed-off batch: a call that throws is answered with its error, the next still run. */
-    private void dispatchOrFail(CallFrame frame, FrameCall<?> call) {
-        try {
-            dispatch(frame, call);
-        } catch (RuntimeException e) {
-            call.onError(Status.INTERNAL.withDescription("frame " + frame.getCallId() + " failed: " + e)
-                    .withCause(e).asRuntimeException());
         }
     }
 
