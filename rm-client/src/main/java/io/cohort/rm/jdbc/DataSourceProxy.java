@@ -56,37 +56,40 @@ public final class DataSourceProxy implements DataSource {
      * @throws SQLException when the database cannot be asked (other than "no such table" or "no such key")
      */
     public Optional<String> missingRmSchema() throws SQLException {
+        Dialect dialect = resource.dialect();
         String undoTable = resource.config().undoTable();
         String decisionTable = resource.config().decisionTable();
         try (Connection connection = target.getConnection()) {
-            if (!exists(connection, undoTable)) {
-                return Optional.of("table " + undoTable);
-            }
-            try (Statement statement = connection.createStatement()) {
-                statement.execute("SELECT 1 FROM " + resource.dialect().undoLogByBranchKeys(undoTable) + " WHERE 1 = 0");
-            } catch (SQLException e) {
-                if (resource.dialect().isUnknownIndex(e)) {
-                    return Optional.of("unique key " + resource.dialect().undoLogBranchKey() + " (xid, branch_id) on table "
+            // The undo log as the batched statements name it: a missing table and a missing key both fail here.
+            Optional<SQLException> undo = failureOf(connection, dialect.undoLogByBranchKeys(undoTable));
+            if (undo.isPresent()) {
+                if (dialect.isUndefinedTable(undo.get())) {
+                    return Optional.of("table " + undoTable);
+                }
+                if (dialect.isUnknownIndex(undo.get())) {
+                    return Optional.of("unique key " + dialect.undoLogBranchKey() + " (xid, branch_id) on table "
                             + undoTable + " (its name matters: the RM's batched statements name it)");
                 }
-                throw e;
+                throw undo.get();
             }
-            if (!exists(connection, decisionTable)) {
-                return Optional.of("table " + decisionTable);
+            Optional<SQLException> decisions = failureOf(connection, decisionTable);
+            if (decisions.isPresent()) {
+                if (dialect.isUndefinedTable(decisions.get())) {
+                    return Optional.of("table " + decisionTable);
+                }
+                throw decisions.get();
             }
         }
         return Optional.empty();
     }
 
-    private boolean exists(Connection connection, String table) throws SQLException {
+    /** Why reading nothing from {@code from} fails; empty when it does not. */
+    private static Optional<SQLException> failureOf(Connection connection, String from) {
         try (Statement statement = connection.createStatement()) {
-            statement.execute("SELECT 1 FROM " + table + " WHERE 1 = 0");
-            return true;
+            statement.execute("SELECT 1 FROM " + from + " WHERE 1 = 0");
+            return Optional.empty();
         } catch (SQLException e) {
-            if (resource.dialect().isUndefinedTable(e)) {
-                return false;
-            }
-            throw e;
+            return Optional.of(e);
         }
     }
 

@@ -125,15 +125,6 @@ final class CallsStream implements StreamObserver<CallFrame> {
                     .asRuntimeException());
             return;
         }
-        if (!observations.enabled()) {
-            // No tracing: the stream's context is current already, and the frame's trace headers are not read.
-            if (executor == null) {
-                dispatch(frame, call);
-            } else {
-                executor.execute(Context.current().wrap(() -> dispatch(frame, call)));
-            }
-            return;
-        }
         Context context = observations.withTraceHeaders(Context.current(), frame.getTraceHeadersMap());
         if (executor == null) {
             context.run(() -> dispatch(frame, call));
