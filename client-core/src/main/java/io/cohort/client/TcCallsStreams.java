@@ -135,14 +135,15 @@ final class TcCallsStreams implements AutoCloseable {
         return null;
     }
 
-    /** Whether at least one stream is open (the TC greeted it): calls go on it. */
-    boolean anyOpen() {
+    /** How many streams are open (the TC greeted them): calls go on these. */
+    int openCount() {
+        int open = 0;
         for (Lane lane : lanes) {
             if (lane.isOpen()) {
-                return true;
+                open++;
             }
         }
-        return false;
+        return open;
     }
 
     /** What went over these streams since they were made. */

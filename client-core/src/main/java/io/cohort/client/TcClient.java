@@ -212,7 +212,12 @@ public final class TcClient implements AutoCloseable {
      * stream is off, not open yet, being reopened, or the TC is older than protocol minor 9).
      */
     public boolean callsStreamOpen() {
-        return streams != null && streams.anyOpen();
+        return openCallsStreams() > 0;
+    }
+
+    /** How many of this client's Calls streams are open now (the TC greeted them). */
+    int openCallsStreams() {
+        return streams == null ? 0 : streams.openCount();
     }
 
     /**

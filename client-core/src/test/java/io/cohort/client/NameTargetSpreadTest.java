@@ -86,7 +86,8 @@ class NameTargetSpreadTest {
         try (TcClient client = new TcClient(config)) {
             // The first call goes unary and opens the streams beside it.
             assertThat(client.status("127.0.0.1:1:1").getStatus()).isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
-            await(() -> replicas.stream().mapToInt(Replica::streams).sum() == 4, "all four Calls streams opened");
+            // Open on the client's side too (the replica's greeting arrived): until then a call goes unary.
+            await(() -> client.openCallsStreams() == 4, "all four Calls streams greeted");
 
             assertThat(replicas).as("streams per replica: %s", replicas.stream().map(Replica::streams).toList())
                     .allMatch(r -> r.streams() >= 1);
