@@ -61,8 +61,12 @@ public final class BankProcess implements AutoCloseable {
         return null;
     }
 
+    /**
+     * Starts and waits until ready, 5 minutes at most, as a test TC does: a Spring Boot start took
+     * over 120 s on a CI machine loaded to 46 (a bank that exits is seen at once either way).
+     */
     public BankProcess start() {
-        return start(Duration.ofSeconds(120));
+        return start(Duration.ofMinutes(5));
     }
 
     /** Starts and waits until ready, {@code timeout} at most (a loaded machine may need minutes). */
