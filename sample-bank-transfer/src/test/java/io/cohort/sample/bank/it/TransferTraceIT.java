@@ -73,6 +73,9 @@ class TransferTraceIT {
         settings.put("spring.datasource.password", pg.password());
         settings.put("spring.datasource.hikari.maximum-pool-size", "4");
         settings.put("bank.peer-url", "http://127.0.0.1:" + peerPort);
+        // The first credit runs on a cold C1-only JVM: it took over the default 5 s at a load of 40. Below
+        // the transfer's 30 s global timeout, so a credit that never answers still rolls back in time.
+        settings.put("bank.peer-timeout", "25s");
         settings.put("cohort.tc.address", tc.grpcAddress());
         for (String arg : tracingArgs()) {
             settings.put(arg.substring(2, arg.indexOf('=')), arg.substring(arg.indexOf('=') + 1));
