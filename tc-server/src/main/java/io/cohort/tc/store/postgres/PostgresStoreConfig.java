@@ -36,6 +36,16 @@ public record PostgresStoreConfig(String url, String username, String password, 
         password = password == null ? "" : password;
     }
 
+    /**
+     * Plans every statement for its arguments and the tables as they are now, at each execution.
+     * PostgreSQL otherwise switches a prepared statement to a generic plan after five executions
+     * and keeps it for the connection's life: made while the tables were nearly empty (a new
+     * database) and not replaced while no ANALYZE runs (autovacuum off), that plan scanned all of
+     * {@code cohort_global_tx}, which keeps every finished transaction until the purge, in every
+     * batch of status changes and registrations (README "The TC alone", "plans").
+     */
+    static final String PLAN_PER_EXECUTION = "SET plan_cache_mode = force_custom_plan";
+
     /** A fixed-size HikariCP pool for the store; the caller owns (and closes) it. */
     HikariDataSource createPool() {
         HikariConfig hikari = new HikariConfig();
@@ -46,6 +56,7 @@ public record PostgresStoreConfig(String url, String username, String password, 
         hikari.setMaximumPoolSize(maxPoolSize);
         hikari.setMinimumIdle(maxPoolSize); // fixed size: no connection setup on the hot path
         hikari.setConnectionTimeout(CONNECTION_TIMEOUT_MS);
+        hikari.setConnectionInitSql(PLAN_PER_EXECUTION);
         hikari.addDataSourceProperty("ApplicationName", "cohort-tc");
         hikari.addDataSourceProperty("tcpKeepAlive", "true");
         return new HikariDataSource(hikari);
