@@ -2,6 +2,7 @@ package io.cohort.client;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.GlobalRequest;
@@ -54,14 +55,21 @@ class TcProbeTest {
         String refused = "127.0.0.1:" + closedPort;
         String unresolvable = "cohort-tc.invalid:8091";
         String silent = "127.0.0.1:" + blackHole.getLocalPort();
-        try (TcProbe probe = new TcProbe(TcClientConfig.of(refused + "," + unresolvable + "," + silent, "probe-test"),
-                DEADLINE)) {
+        TcClientConfig replicas = TcClientConfig.of(refused + "," + unresolvable + "," + silent, "probe-test");
+        try (TcProbe first = new TcProbe(replicas, DEADLINE)) {
+            // Loads what a first gRPC call loads, on the calling thread: on a loaded machine that alone took
+            // longer than the slack, and it is not waiting on the network.
+            assertThatThrownBy(() -> first.status("127.0.0.1:1:0")).isInstanceOf(TcUnavailableException.class);
+        }
+        try (TcProbe probe = new TcProbe(replicas, DEADLINE)) {
             long start = System.nanoTime();
-            assertThatThrownBy(() -> probe.status("127.0.0.1:1:1")).isInstanceOf(TcUnavailableException.class)
+            Throwable noAnswer = catchThrowable(() -> probe.status("127.0.0.1:1:1"));
+            long tookMs = elapsedMs(start);
+            assertThat(noAnswer).isInstanceOf(TcUnavailableException.class)
                     .hasMessageStartingWith("no TC replica answered within 800 ms (")
                     .hasMessageContaining(refused + ": ").hasMessageContaining(unresolvable + ": ")
                     .hasMessageContaining(silent + ": ");
-            assertThat(elapsedMs(start)).isLessThan(DEADLINE.toMillis() + SLACK_MS);
+            assertThat(tookMs).isLessThan(DEADLINE.toMillis() + SLACK_MS);
         }
     }
 
