@@ -12,7 +12,18 @@ public interface BranchCommandHandler {
 
     /**
      * Handles one batch of commands (usually for many branches) and returns one result per
-     * command, each echoing the command's request id. Runs on a worker thread, never on gRPC's.
+     * command, each echoing the command's request id. Runs on a worker thread, or on gRPC's network
+     * thread for a batch that {@link #answersAtOnce} accepted.
      */
     List<BranchResult> handle(List<BranchCommand> commands);
+
+    /**
+     * Whether {@link #handle} answers {@code commands} at once, with no I/O and no lock that waits (a
+     * phase-2 COMMIT whose only work is queued for later): the stream then handles them on its network
+     * thread as they arrive, sparing a worker's wake-up and the hand-back of the answer to the network
+     * thread. False unless the handler says so.
+     */
+    default boolean answersAtOnce(List<BranchCommand> commands) {
+        return false;
+    }
 }

@@ -229,6 +229,11 @@ public final class RmConnection implements AutoCloseable {
                 }
                 case COMMANDS -> {
                     List<BranchCommand> commands = message.getCommands().getCommandsList();
+                    if (queued.isEmpty() && handler.answersAtOnce(commands)) {
+                        // Nothing received earlier waits, so the order holds; no worker is woken.
+                        run(commands, outbound);
+                        return;
+                    }
                     queued.add(new Queued(commands, outbound));
                     queuedCount.addAndGet(commands.size());
                     startDrainer();

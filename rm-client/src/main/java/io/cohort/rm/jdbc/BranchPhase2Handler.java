@@ -90,6 +90,25 @@ final class BranchPhase2Handler implements BranchCommandHandler {
         return List.of(results);
     }
 
+    /**
+     * COMMITs of branches this RM did not decide alone on loaded resources: their only work is the
+     * undo-log delete queued for later ({@link AsyncUndoDeleter}), so they are answered on the
+     * stream's network thread.
+     */
+    @Override
+    public boolean answersAtOnce(List<BranchCommand> commands) {
+        for (BranchCommand c : commands) {
+            if (c.getAction() != BranchAction.COMMIT) {
+                return false;
+            }
+            Resource resource = resources.apply(c.getResourceId());
+            if (resource == null || branches.needsCheckOnCommit(resource, c.getXid(), c.getBranchId())) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private BranchResult handleGuarded(BranchCommand command) {
         try {
             return handle(command);
