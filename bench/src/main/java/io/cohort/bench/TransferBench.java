@@ -7,6 +7,7 @@ import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.ForwardingBranchCoordinator;
 import io.cohort.rm.RmConfig;
+import io.cohort.rm.UndoLogFormat;
 import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.tm.CommitProtocol;
 import io.cohort.tm.template.GlobalTransactionTemplate;
@@ -83,11 +84,12 @@ public final class TransferBench {
      */
     record Options(List<String> drivers, int accounts, int concurrency, Duration duration, Duration warmup,
                    boolean hotspot, String dbUrl, String dbUser, String dbPassword, String tcJar,
-                   List<String> tcJavaOpts, List<String> tcArgs, String tcStore, boolean keyPinned, boolean counts) {
+                   List<String> tcJavaOpts, List<String> tcArgs, String tcStore, boolean keyPinned, boolean counts,
+                   UndoLogFormat undoLogFormat) {
 
         static final List<String> NAMES = List.of("drivers", "accounts", "concurrency", "duration", "warmup",
                 "distribution", "db-url", "db-user", "db-password", "tc-store", "tc-jar", "tc-java-opts", "tc-args", "key-pinned",
-                "counts");
+                "counts", "undo-log-format");
         /** Names from before MariaDB: {@code --pg-url} is {@code --db-url}, and so on. */
         static final Map<String, String> OLD_NAMES = Map.of("pg-url", "db-url", "pg-user", "db-user",
                 "pg-password", "db-password");
@@ -142,6 +144,13 @@ public final class TransferBench {
             if (!counts.equals("on") && !counts.equals("off")) {
                 throw new IllegalArgumentException("--counts must be on or off, was " + counts);
             }
+            UndoLogFormat undoLogFormat;
+            try {
+                undoLogFormat = UndoLogFormat.parse(opts.getOrDefault("undo-log-format", "json"));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--undo-log-format must be json or binary, was "
+                        + opts.get("undo-log-format"));
+            }
             boolean mariaDb = dbUrl != null && dbUrl.startsWith("jdbc:mariadb:");
             if (mariaDb && tcStore.equals("postgres")) {
                 throw new IllegalArgumentException("--tc-store=postgres needs a PostgreSQL server and --db-url names "
@@ -152,7 +161,8 @@ public final class TransferBench {
                     duration(opts, "warmup", "60s", true), distribution.equals("hotspot"), dbUrl,
                     opts.getOrDefault("db-user", mariaDb ? "root" : "postgres"), opts.getOrDefault("db-password", ""),
                     opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar"), words(opts.get("tc-java-opts")),
-                    words(opts.get("tc-args")), tcStore, keyPinned.equals("on"), counts.equals("on"));
+                    words(opts.get("tc-args")), tcStore, keyPinned.equals("on"), counts.equals("on"),
+                    undoLogFormat);
         }
 
         private static int positive(Map<String, String> opts, String name, String fallback) {
@@ -222,6 +232,7 @@ public final class TransferBench {
               --tc-store=embedded|postgres --tc-jar=PATH --tc-java-opts='OPTS' --tc-args='ARGS'
                                               the TC child process
               --key-pinned=on|off             the RM's cohort.rm.key-pinned-autocommit-updates (default on)
+              --undo-log-format=json|binary   the RM's cohort.rm.undo-log-format (default json)
               --counts=off|on                 on: after each line, per transfer the bench's allocation, both JVMs'
                                               context switches, PostgreSQL's WAL and statements""";
 
@@ -370,7 +381,8 @@ public final class TransferBench {
         Timings timings = new Timings();
         try (TcClient tcClient = new TcClient(TcClientConfig.of(address, "transfer-bench"));
              ResourceManager rm = ResourceManager.builder(timings.around(BranchCoordinator.of(tcClient)))
-                     .config(RmConfig.defaults().withKeyPinnedAutocommitUpdates(options.keyPinned())).build()) {
+                     .config(RmConfig.defaults().withKeyPinnedAutocommitUpdates(options.keyPinned())
+                             .withUndoLogFormat(options.undoLogFormat())).build()) {
             DataSource wrappedA = rm.wrap(a, "bench-a");
             DataSource wrappedB = rm.wrap(b, "bench-b");
             rm.connect(tcClient.config(), 4);

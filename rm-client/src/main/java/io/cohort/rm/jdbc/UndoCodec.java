@@ -1,5 +1,6 @@
 package io.cohort.rm.jdbc;
 
+import io.cohort.rm.UndoLogFormat;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -21,9 +22,10 @@ import tools.jackson.core.ObjectWriteContext;
 import tools.jackson.core.json.JsonFactory;
 
 /**
- * The undo log's bytes. Written in a compact binary form ({@code 'B'}, below); read in it and in
- * the JSON form ({@code 'J'}) that the one-round-trip UPDATE forms in SQL ({@link #updateLogPieces})
- * and that every log was before 2026-12-01. The JSON is written and read token by token with
+ * The undo log's bytes. Written as JSON ({@code 'J'}) or, when {@code cohort.rm.undo-log-format}
+ * is {@code binary}, in a compact binary form ({@code 'B'}, below) that RMs before 2026-12-01 cannot
+ * read; both are always read. The one-round-trip UPDATE forms the JSON in SQL ({@link #updateLogPieces})
+ * whatever the setting. The JSON is written and read token by token with
  * Jackson's streaming API — no data binding, so no class name is ever read from the data — shaped as
  * <pre>{"v":2,"records":[{"op":"UPDATE","schema":"public","table":"account",
  *   "columns":[{"name":"id","type":"BIGINT","sqlType":"bigint"},...],"pk":["id"],
@@ -58,13 +60,20 @@ final class UndoCodec {
 
     private final int compressThreshold;
     private final int maxInflatedBytes;
+    private final UndoLogFormat format;
 
-    UndoCodec(int compressThreshold, int maxInflatedBytes) {
+    UndoCodec(int compressThreshold, int maxInflatedBytes, UndoLogFormat format) {
         this.compressThreshold = compressThreshold;
         this.maxInflatedBytes = maxInflatedBytes;
+        this.format = format;
     }
 
+    /** In the configured form ({@code cohort.rm.undo-log-format}). */
     byte[] encode(List<UndoRecord> records) {
+        return format == UndoLogFormat.BINARY ? encodeBinary(records) : encodeJson(records);
+    }
+
+    byte[] encodeBinary(List<UndoRecord> records) {
         Out out = new Out();
         out.bytes[0] = BINARY;
         out.n = 1;
@@ -75,7 +84,7 @@ final class UndoCodec {
         return deflate(DEFLATED_BINARY, out.bytes, 1, out.n - 1);
     }
 
-    /** The JSON form, as the one-round-trip UPDATE's log is (tests, and logs written by earlier versions). */
+    /** The JSON form, which every RM version reads; the one-round-trip UPDATE forms the same in SQL. */
     byte[] encodeJson(List<UndoRecord> records) {
         byte[] json = toJson(records);
         if (json.length <= compressThreshold) {

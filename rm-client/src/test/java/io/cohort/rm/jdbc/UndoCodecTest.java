@@ -3,6 +3,7 @@ package io.cohort.rm.jdbc;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.cohort.rm.UndoLogFormat;
 import java.nio.charset.StandardCharsets;
 import java.sql.JDBCType;
 import java.util.ArrayList;
@@ -21,7 +22,7 @@ class UndoCodecTest {
 
     @Test
     void roundTripsSmallLogsAsPlainJsonWithoutClassNames() {
-        UndoCodec codec = new UndoCodec(4096, 1 << 20);
+        UndoCodec codec = new UndoCodec(4096, 1 << 20, UndoLogFormat.BINARY);
         byte[] bytes = codec.encodeJson(List.of(record("ü \"quoted\"")));
         assertThat(bytes[0]).isEqualTo((byte) 'J');
         String json = new String(bytes, 1, bytes.length - 1, StandardCharsets.UTF_8);
@@ -36,12 +37,12 @@ class UndoCodecTest {
     void compressesLargeLogsAndRefusesToInflateBeyondTheCap() {
         String big = "x".repeat(100_000);
         for (boolean json : new boolean[] {false, true}) {
-            UndoCodec codec = new UndoCodec(1024, 1 << 20);
-            byte[] bytes = json ? codec.encodeJson(List.of(record(big))) : codec.encode(List.of(record(big)));
+            UndoCodec codec = new UndoCodec(1024, 1 << 20, UndoLogFormat.BINARY);
+            byte[] bytes = json ? codec.encodeJson(List.of(record(big))) : codec.encodeBinary(List.of(record(big)));
             assertThat(bytes[0]).isEqualTo((byte) (json ? 'Z' : 'D'));
             assertThat(bytes.length).isLessThan(5_000);
             assertThat(codec.decode(bytes).get(0).after().get(0)[1]).isEqualTo(big);
-            assertThatThrownBy(() -> new UndoCodec(1024, 50_000).decode(bytes))
+            assertThatThrownBy(() -> new UndoCodec(1024, 50_000, UndoLogFormat.BINARY).decode(bytes))
                     .isInstanceOf(UndoFormatException.class).hasMessageContaining("max-inflated-bytes");
         }
     }
@@ -76,8 +77,8 @@ class UndoCodecTest {
                 new UndoRecord(UndoRecord.Op.DELETE, "", "v", cols, List.of(cols.get(3).name()), List.<String[]>of(reversed),
                         List.of()));
         for (int threshold : new int[] {Integer.MAX_VALUE, 0}) {
-            UndoCodec codec = new UndoCodec(threshold, 1 << 24);
-            byte[] bytes = codec.encode(records);
+            UndoCodec codec = new UndoCodec(threshold, 1 << 24, UndoLogFormat.BINARY);
+            byte[] bytes = codec.encodeBinary(records);
             assertThat(bytes[0]).isEqualTo((byte) (threshold == 0 ? 'D' : 'B'));
             List<UndoRecord> back = codec.decode(bytes);
             assertThat(back).hasSize(3);
@@ -99,20 +100,21 @@ class UndoCodecTest {
                 }
             }
         }
-        assertThat(new UndoCodec(4096, 1 << 20).decode(new UndoCodec(4096, 1 << 20).encode(List.of()))).isEmpty();
+        UndoCodec codec = new UndoCodec(4096, 1 << 20, UndoLogFormat.BINARY);
+        assertThat(codec.decode(codec.encodeBinary(List.of()))).isEmpty();
     }
 
     /** The transfer's branch: a one-row UPDATE of a three-column table, in about a third of its JSON. */
     @Test
     void binaryLogOfAOneRowUpdateIsAThirdOfItsJson() {
-        UndoCodec codec = new UndoCodec(4096, 1 << 20);
+        UndoCodec codec = new UndoCodec(4096, 1 << 20, UndoLogFormat.BINARY);
         List<ColumnMeta> account = List.of(new ColumnMeta("id", JDBCType.BIGINT, "bigint", false),
                 new ColumnMeta("owner", JDBCType.VARCHAR, "text", false),
                 new ColumnMeta("balance", JDBCType.BIGINT, "bigint", false));
         List<UndoRecord> log = List.of(new UndoRecord(UndoRecord.Op.UPDATE, "public", "account", account, List.of("id"),
                 List.<String[]>of(new String[] {"17", "owner-17", "1000000"}),
                 List.<String[]>of(new String[] {"17", "owner-17", "999950"})));
-        byte[] binary = codec.encode(log);
+        byte[] binary = codec.encodeBinary(log);
         byte[] json = codec.encodeJson(log);
         assertThat(binary.length).isLessThan(json.length / 2);
         assertThat(codec.decode(binary).get(0).after().get(0)).containsExactly("17", "owner-17", "999950");
@@ -121,8 +123,8 @@ class UndoCodecTest {
     /** Cut anywhere, or with any byte changed, a binary log is refused as such or read whole; nothing else escapes. */
     @Test
     void truncatedOrCorruptBinaryLogsAreRefused() {
-        UndoCodec codec = new UndoCodec(4096, 1 << 20);
-        byte[] bytes = codec.encode(List.of(record("ü \ud800 x"), record(null)));
+        UndoCodec codec = new UndoCodec(4096, 1 << 20, UndoLogFormat.BINARY);
+        byte[] bytes = codec.encodeBinary(List.of(record("ü \ud800 x"), record(null)));
         for (int len = 0; len < bytes.length; len++) {
             byte[] cut = java.util.Arrays.copyOf(bytes, len);
             assertThatThrownBy(() -> codec.decode(cut)).isInstanceOf(UndoFormatException.class);
@@ -149,7 +151,7 @@ class UndoCodecTest {
 
     @Test
     void refusesUnknownVersionsAndGarbage() {
-        UndoCodec codec = new UndoCodec(4096, 1 << 20);
+        UndoCodec codec = new UndoCodec(4096, 1 << 20, UndoLogFormat.BINARY);
         assertThatThrownBy(() -> codec.decode("J{\"v\":3,\"records\":[]}".getBytes(StandardCharsets.UTF_8)))
                 .isInstanceOf(UndoFormatException.class).hasMessageContaining("version 3");
         assertThatThrownBy(() -> codec.decode(new byte[] {'Z', 0x7f, 0, 0, 0, 1}))
@@ -163,7 +165,7 @@ class UndoCodecTest {
         String v1 = "J{\"v\":1,\"records\":[{\"op\":\"DELETE\",\"schema\":\"public\",\"table\":\"t\","
                 + "\"columns\":[{\"name\":\"id\",\"type\":\"BIGINT\"},{\"name\":\"b\",\"type\":\"BINARY\"}],"
                 + "\"pk\":[\"id\"],\"before\":[[\"1\",\"AP8Q\"],[\"2\",null]],\"after\":[]}]}";
-        UndoRecord r = new UndoCodec(4096, 1 << 20).decode(v1.getBytes(StandardCharsets.UTF_8)).get(0);
+        UndoRecord r = new UndoCodec(4096, 1 << 20, UndoLogFormat.BINARY).decode(v1.getBytes(StandardCharsets.UTF_8)).get(0);
         assertThat(r.columns()).extracting(ColumnMeta::sqlType).containsOnlyNulls();
         assertThat(r.before().get(0)).containsExactly("1", "\\x00ff10");
         assertThat(r.before().get(1)).containsExactly("2", null);
@@ -174,7 +176,7 @@ class UndoCodecTest {
     void updateLogPiecesAreCutFromWhatEncodeWrites() {
         TableMeta meta = new TableMeta("ledger", "t \"q\"", columns, List.of("id"));
         UndoCodec.UpdateLogPieces p = UndoCodec.updateLogPieces(meta);
-        UndoCodec codec = new UndoCodec(0, 1 << 20);
+        UndoCodec codec = new UndoCodec(0, 1 << 20, UndoLogFormat.BINARY);
         String rows = "[\"1\", null, \"{\\\"a\\\":1}\"],[\"2\", \"ü\\n\", null]";
         List<UndoRecord> back = codec.decode((p.prefix() + rows + p.middle() + rows + p.suffix())
                 .getBytes(StandardCharsets.UTF_8));
@@ -187,5 +189,17 @@ class UndoCodecTest {
         assertThat(r.after().get(1)).containsExactly("2", "ü\n", null);
         assertThat(r.before().get(0)).containsExactly("1", null, "{\"a\":1}");
         assertThat(codec.decode(p.empty().getBytes(StandardCharsets.UTF_8))).isEmpty();
+    }
+
+    /** encode() writes the configured form; a codec of either form reads both. */
+    @Test
+    void encodeWritesTheConfiguredFormAndEitherCodecReadsBoth() {
+        UndoCodec json = new UndoCodec(4096, 1 << 20, UndoLogFormat.JSON);
+        UndoCodec binary = new UndoCodec(4096, 1 << 20, UndoLogFormat.BINARY);
+        List<UndoRecord> log = List.of(record("x"));
+        assertThat(json.encode(log)[0]).isEqualTo((byte) 'J');
+        assertThat(binary.encode(log)[0]).isEqualTo((byte) 'B');
+        assertThat(json.decode(binary.encode(log)).get(0).after().get(0)).containsExactly("1", "x", null);
+        assertThat(binary.decode(json.encode(log)).get(0).after().get(0)).containsExactly("1", "x", null);
     }
 }
