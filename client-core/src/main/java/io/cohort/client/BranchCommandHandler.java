@@ -12,18 +12,18 @@ public interface BranchCommandHandler {
 
     /**
      * Handles one batch of commands (usually for many branches) and returns one result per
-     * command, each echoing the command's request id. Runs on a worker thread, or on gRPC's network
-     * thread for a batch that {@link #answersAtOnce} accepted.
+     * command, each echoing the command's request id. Runs on a worker thread, never on gRPC's.
      */
     List<BranchResult> handle(List<BranchCommand> commands);
 
     /**
-     * Whether {@link #handle} answers {@code commands} at once, with no I/O and no lock that waits (a
-     * phase-2 COMMIT whose only work is queued for later): the stream then handles them on its network
-     * thread as they arrive, sparing a worker's wake-up and the hand-back of the answer to the network
-     * thread. False unless the handler says so.
+     * Answers {@code commands} on the stream's network thread as they arrive, when that needs no I/O
+     * and no lock that waits (a phase-2 COMMIT whose only work is queued for later), sparing a worker's
+     * wake-up and the hand-back of the answer; or null, doing nothing, when any of them may need more:
+     * they then go to a worker's {@link #handle}. One call decides and answers, so no path from here
+     * may reach the database whatever changes meanwhile. Null unless the handler says otherwise.
      */
-    default boolean answersAtOnce(List<BranchCommand> commands) {
-        return false;
+    default List<BranchResult> answerAtOnce(List<BranchCommand> commands) {
+        return null;
     }
 }

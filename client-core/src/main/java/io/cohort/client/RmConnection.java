@@ -229,9 +229,10 @@ public final class RmConnection implements AutoCloseable {
                 }
                 case COMMANDS -> {
                     List<BranchCommand> commands = message.getCommands().getCommandsList();
-                    if (queued.isEmpty() && handler.answersAtOnce(commands)) {
-                        // Nothing received earlier waits, so the order holds; no worker is woken.
-                        run(commands, outbound);
+                    // Only when nothing received earlier waits, so the order holds; no worker is woken.
+                    List<BranchResult> answers = queued.isEmpty() ? answerAtOnce(commands) : null;
+                    if (answers != null) {
+                        send(answers, outbound);
                         return;
                     }
                     queued.add(new Queued(commands, outbound));
@@ -293,6 +294,17 @@ public final class RmConnection implements AutoCloseable {
             }
         }
 
+        /** The handler's answers on the network thread, or null: a worker handles them (a surprise too). */
+        private List<BranchResult> answerAtOnce(List<BranchCommand> commands) {
+            try {
+                return handler.answerAtOnce(commands);
+            } catch (RuntimeException e) {
+                log.debug("Branch command batch of {} commands (first xid={}, branchId={}) goes to a worker: {}",
+                        commands.size(), commands.get(0).getXid(), commands.get(0).getBranchId(), e.toString());
+                return null;
+            }
+        }
+
         private void run(List<BranchCommand> commands, StreamObserver<RmMessage> out) {
             List<BranchResult> results;
             try {
@@ -303,6 +315,10 @@ public final class RmConnection implements AutoCloseable {
                         commands.size(), commands.get(0).getXid(), commands.get(0).getBranchId(), e.toString());
                 return;
             }
+            send(results, out);
+        }
+
+        private void send(List<BranchResult> results, StreamObserver<RmMessage> out) {
             RmMessage reply = RmMessage.newBuilder()
                     .setResults(BranchResults.newBuilder().addAllResults(results)).build();
             synchronized (this) {

@@ -129,8 +129,9 @@ class RmConnectionStreamTest {
     }
 
     /**
-     * A batch the handler answers at once (a phase-2 COMMIT that only queues work) is handled on the
-     * stream's network thread, with no worker woken; any other batch goes to a worker.
+     * A batch the handler answers at once (a phase-2 COMMIT that only queues work) is answered on the
+     * stream's network thread, with no worker woken; a batch it declines (null) goes to a worker's
+     * handle(), and handle() never runs on the network thread.
      */
     @Test
     void shouldAnswerABatchTheHandlerAnswersAtOnceOnTheNetworkThread() throws Exception {
@@ -143,8 +144,12 @@ class RmConnectionStreamTest {
             }
 
             @Override
-            public boolean answersAtOnce(List<BranchCommand> commands) {
-                return commands.get(0).getRequestId() < 10;
+            public List<BranchResult> answerAtOnce(List<BranchCommand> commands) {
+                if (commands.get(0).getRequestId() >= 10) {
+                    return null; // as a COMMIT of a branch decided alone: a worker's handle() reads the database
+                }
+                threads.add(Thread.currentThread().getName());
+                return commands.stream().map(RmConnectionStreamTest::done).toList();
             }
         };
         try (RmConnection rm = connect(handler)) {
