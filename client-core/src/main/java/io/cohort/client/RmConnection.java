@@ -14,6 +14,7 @@ import io.grpc.stub.StreamObserver;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.UnknownHostException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -83,6 +84,20 @@ public final class RmConnection implements AutoCloseable {
     /** Number of replicas this RM currently has an open, welcomed stream to. */
     public int connectedReplicas() {
         return (int) streams.values().stream().filter(s -> s.welcomed).count();
+    }
+
+    /** How long until the first stream waiting out its backoff reconnects on its own; null if none waits (for tests). */
+    Duration reconnectDueIn() {
+        Duration soonest = null;
+        for (ReplicaStream s : streams.values()) {
+            synchronized (s) {
+                if (s.pendingReconnect != null && !s.pendingReconnect.isDone()) {
+                    Duration due = Duration.ofNanos(s.pendingReconnect.getDelay(TimeUnit.NANOSECONDS));
+                    soonest = soonest == null || due.compareTo(soonest) < 0 ? due : soonest;
+                }
+            }
+        }
+        return soonest;
     }
 
     /** Commands received on every stream and not yet taken by a worker (for tests). */
