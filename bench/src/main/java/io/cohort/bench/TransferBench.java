@@ -7,6 +7,7 @@ import io.cohort.protocol.v1.RegisterBranchResponse;
 import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.ForwardingBranchCoordinator;
 import io.cohort.rm.RmConfig;
+import io.cohort.rm.UndoLogFormat;
 import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.tm.CommitProtocol;
 import io.cohort.tm.template.GlobalTransactionTemplate;
@@ -83,10 +84,12 @@ public final class TransferBench {
      */
     record Options(List<String> drivers, int accounts, int concurrency, Duration duration, Duration warmup,
                    boolean hotspot, String dbUrl, String dbUser, String dbPassword, String tcJar,
-                   List<String> tcJavaOpts, List<String> tcArgs, String tcStore, boolean keyPinned) {
+                   List<String> tcJavaOpts, List<String> tcArgs, String tcStore, boolean keyPinned, boolean counts,
+                   UndoLogFormat undoLogFormat) {
 
         static final List<String> NAMES = List.of("drivers", "accounts", "concurrency", "duration", "warmup",
-                "distribution", "db-url", "db-user", "db-password", "tc-store", "tc-jar", "tc-java-opts", "tc-args", "key-pinned");
+                "distribution", "db-url", "db-user", "db-password", "tc-store", "tc-jar", "tc-java-opts", "tc-args", "key-pinned",
+                "counts", "undo-log-format");
         /** Names from before MariaDB: {@code --pg-url} is {@code --db-url}, and so on. */
         static final Map<String, String> OLD_NAMES = Map.of("pg-url", "db-url", "pg-user", "db-user",
                 "pg-password", "db-password");
@@ -137,6 +140,17 @@ public final class TransferBench {
             if (!keyPinned.equals("on") && !keyPinned.equals("off")) {
                 throw new IllegalArgumentException("--key-pinned must be on or off, was " + keyPinned);
             }
+            String counts = opts.getOrDefault("counts", "off");
+            if (!counts.equals("on") && !counts.equals("off")) {
+                throw new IllegalArgumentException("--counts must be on or off, was " + counts);
+            }
+            UndoLogFormat undoLogFormat;
+            try {
+                undoLogFormat = UndoLogFormat.parse(opts.getOrDefault("undo-log-format", "json"));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--undo-log-format must be json or binary, was "
+                        + opts.get("undo-log-format"));
+            }
             boolean mariaDb = dbUrl != null && dbUrl.startsWith("jdbc:mariadb:");
             if (mariaDb && tcStore.equals("postgres")) {
                 throw new IllegalArgumentException("--tc-store=postgres needs a PostgreSQL server and --db-url names "
@@ -147,7 +161,8 @@ public final class TransferBench {
                     duration(opts, "warmup", "60s", true), distribution.equals("hotspot"), dbUrl,
                     opts.getOrDefault("db-user", mariaDb ? "root" : "postgres"), opts.getOrDefault("db-password", ""),
                     opts.getOrDefault("tc-jar", "tc-server/target/tc-server.jar"), words(opts.get("tc-java-opts")),
-                    words(opts.get("tc-args")), tcStore, keyPinned.equals("on"));
+                    words(opts.get("tc-args")), tcStore, keyPinned.equals("on"), counts.equals("on"),
+                    undoLogFormat);
         }
 
         private static int positive(Map<String, String> opts, String name, String fallback) {
@@ -216,7 +231,10 @@ public final class TransferBench {
                                               PostgreSQL to use (default: an embedded one)
               --tc-store=embedded|postgres --tc-jar=PATH --tc-java-opts='OPTS' --tc-args='ARGS'
                                               the TC child process
-              --key-pinned=on|off             the RM's cohort.rm.key-pinned-autocommit-updates (default on)""";
+              --key-pinned=on|off             the RM's cohort.rm.key-pinned-autocommit-updates (default on)
+              --undo-log-format=json|binary   the RM's cohort.rm.undo-log-format (default json)
+              --counts=off|on                 on: after each line, per transfer the bench's allocation, both JVMs'
+                                              context switches, PostgreSQL's WAL and statements""";
 
     /** Runs the benchmark with checked options (see {@link Bench} for how arguments reach it). */
     static void run(Options options) throws Exception {
@@ -279,6 +297,9 @@ public final class TransferBench {
                         floors.put(driver, r);
                     }
                     System.out.println(r.json(floors));
+                    if (r.counts != null) {
+                        System.out.print(r.counts);
+                    }
                 }
             } finally {
                 tc.destroy();
@@ -360,7 +381,8 @@ public final class TransferBench {
         Timings timings = new Timings();
         try (TcClient tcClient = new TcClient(TcClientConfig.of(address, "transfer-bench"));
              ResourceManager rm = ResourceManager.builder(timings.around(BranchCoordinator.of(tcClient)))
-                     .config(RmConfig.defaults().withKeyPinnedAutocommitUpdates(options.keyPinned())).build()) {
+                     .config(RmConfig.defaults().withKeyPinnedAutocommitUpdates(options.keyPinned())
+                             .withUndoLogFormat(options.undoLogFormat())).build()) {
             DataSource wrappedA = rm.wrap(a, "bench-a");
             DataSource wrappedB = rm.wrap(b, "bench-b");
             rm.connect(tcClient.config(), 4);
@@ -405,8 +427,15 @@ public final class TransferBench {
         long bench0 = TcBench.cpuNanos(ProcessHandle.current().pid());
         long tc0 = TcBench.cpuNanos(tcPid);
         BenchDatabase.CpuSample db0 = db.cpu();
+        TransferCounts counts = options.counts() ? new TransferCounts(db.serverUrl + "postgres", db.user, db.password,
+                List.of(BenchDatabase.named("cohort_bench_a"), BenchDatabase.named("cohort_bench_b")),
+                db.kind().equals("postgresql")) : null;
+        TransferCounts.Sample[] samples = new TransferCounts.Sample[2];
+        if (counts != null) {
+            samples[0] = counts.sample(tcPid);
+        }
         long start = System.nanoTime();
-        long[] latencies = load(driver, options.duration(), r);
+        long[] latencies = load(driver, options.duration(), r, counts == null ? () -> { } : () -> samples[1] = counts.sample(tcPid));
         r.seconds = (System.nanoTime() - start) / 1e9;
         r.benchCpu = TcBench.cpuNanos(ProcessHandle.current().pid()) - bench0;
         r.tcCpu = TcBench.cpuNanos(tcPid) - tc0;
@@ -418,6 +447,9 @@ public final class TransferBench {
         r.latencies = latencies;
         r.tps = r.committed / r.seconds;
         r.timings = timings;
+        if (counts != null) {
+            r.counts = TransferCounts.report(name, samples[0], samples[1], r.committed);
+        }
         return r;
     }
 
@@ -427,8 +459,13 @@ public final class TransferBench {
 
     /** Runs {@code concurrency} threads for {@code length}; returns the latencies of committed transfers, sorted. */
     private long[] load(Driver driver, Duration length, Result r) throws InterruptedException {
+        return load(driver, length, r, () -> { });
+    }
+
+    /** {@link #load}, running {@code atEnd} when the window ends, before the load's threads do. */
+    private long[] load(Driver driver, Duration length, Result r, Runnable atEnd) throws InterruptedException {
         LoadRun.Result run = LoadRun.run(concurrency, length, "transfer-",
-                random -> driver.transfer(account(random), account(random), 1 + random.nextInt(100)));
+                random -> driver.transfer(account(random), account(random), 1 + random.nextInt(100)), atEnd);
         if (r != null) {
             r.committed = run.latencies().length;
             r.aborted = run.failed();
@@ -597,6 +634,7 @@ public final class TransferBench {
         long jitMs;
         double loadAverage;
         Timings timings;
+        String counts;
 
         Result(String driver) {
             this.driver = driver;

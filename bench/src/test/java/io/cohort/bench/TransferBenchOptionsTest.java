@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.cohort.bench.TransferBench.Options;
+import io.cohort.rm.UndoLogFormat;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -31,10 +32,13 @@ class TransferBenchOptionsTest {
                 "--duration=1m30s", "--warmup=500ms", "--distribution=hotspot",
                 "--db-url=jdbc:postgresql://127.0.0.1:5432/postgres", "--db-user=bench", "--db-password=pw",
                 "--tc-jar=/x/tc.jar", "--tc-java-opts=-Xmx256m  -XX:+UseSerialGC",
-                "--tc-args=--cohort.tc.lock-wait.max-waiters=0", "--tc-store=postgres", "--key-pinned=off");
+                "--tc-args=--cohort.tc.lock-wait.max-waiters=0", "--tc-store=postgres", "--key-pinned=off",
+                "--undo-log-format=binary");
         assertThat(o.drivers()).containsExactly("cohort", "local-autocommit", "cohort-3pc", "cohort-autocommit");
         assertThat(o.keyPinned()).isFalse();
         assertThat(Options.parse().keyPinned()).isTrue();
+        assertThat(o.undoLogFormat()).isEqualTo(UndoLogFormat.BINARY);
+        assertThat(Options.parse().undoLogFormat()).isEqualTo(UndoLogFormat.JSON);
         assertThat(o.accounts()).isEqualTo(50);
         assertThat(o.concurrency()).isEqualTo(64);
         assertThat(o.duration()).isEqualTo(Duration.ofSeconds(90));
@@ -91,6 +95,7 @@ class TransferBenchOptionsTest {
         assertRefused(List.of("--warmup=soon"), "--warmup must be a duration such as 30s", "'soon'");
         assertRefused(List.of("--distribution=zipf"), "--distribution must be uniform or hotspot, was zipf");
         assertRefused(List.of("--key-pinned=yes"), "--key-pinned must be on or off, was yes");
+        assertRefused(List.of("--undo-log-format=xml"), "--undo-log-format must be json or binary, was xml");
         assertRefused(List.of("--tc-store=redis"), "--tc-store must be embedded or postgres, was redis");
         assertRefused(List.of("--db-url=postgres://h/db"), "--db-url must look like jdbc:postgresql://",
                 "jdbc:mariadb://host:3306/");

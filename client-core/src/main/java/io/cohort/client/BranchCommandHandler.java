@@ -15,4 +15,15 @@ public interface BranchCommandHandler {
      * command, each echoing the command's request id. Runs on a worker thread, never on gRPC's.
      */
     List<BranchResult> handle(List<BranchCommand> commands);
+
+    /**
+     * Answers {@code commands} on the stream's network thread as they arrive, when that needs no I/O
+     * and no lock that waits (a phase-2 COMMIT whose only work is queued for later), sparing a worker's
+     * wake-up and the hand-back of the answer; or null, doing nothing, when any of them may need more:
+     * they then go to a worker's {@link #handle}. One call decides and answers, so no path from here
+     * may reach the database whatever changes meanwhile. Null unless the handler says otherwise.
+     */
+    default List<BranchResult> answerAtOnce(List<BranchCommand> commands) {
+        return null;
+    }
 }

@@ -14,6 +14,7 @@ import io.grpc.stub.StreamObserver;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.UnknownHostException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -83,6 +84,20 @@ public final class RmConnection implements AutoCloseable {
     /** Number of replicas this RM currently has an open, welcomed stream to. */
     public int connectedReplicas() {
         return (int) streams.values().stream().filter(s -> s.welcomed).count();
+    }
+
+    /** How long until the first stream waiting out its backoff reconnects on its own; null if none waits (for tests). */
+    Duration reconnectDueIn() {
+        Duration soonest = null;
+        for (ReplicaStream s : streams.values()) {
+            synchronized (s) {
+                if (s.pendingReconnect != null && !s.pendingReconnect.isDone()) {
+                    Duration due = Duration.ofNanos(s.pendingReconnect.getDelay(TimeUnit.NANOSECONDS));
+                    soonest = soonest == null || due.compareTo(soonest) < 0 ? due : soonest;
+                }
+            }
+        }
+        return soonest;
     }
 
     /** Commands received on every stream and not yet taken by a worker (for tests). */
@@ -229,6 +244,12 @@ public final class RmConnection implements AutoCloseable {
                 }
                 case COMMANDS -> {
                     List<BranchCommand> commands = message.getCommands().getCommandsList();
+                    // Only when nothing received earlier waits, so the order holds; no worker is woken.
+                    List<BranchResult> answers = queued.isEmpty() ? answerAtOnce(commands) : null;
+                    if (answers != null) {
+                        send(answers, outbound);
+                        return;
+                    }
                     queued.add(new Queued(commands, outbound));
                     queuedCount.addAndGet(commands.size());
                     startDrainer();
@@ -288,6 +309,17 @@ public final class RmConnection implements AutoCloseable {
             }
         }
 
+        /** The handler's answers on the network thread, or null: a worker handles them (a surprise too). */
+        private List<BranchResult> answerAtOnce(List<BranchCommand> commands) {
+            try {
+                return handler.answerAtOnce(commands);
+            } catch (RuntimeException e) {
+                log.debug("Branch command batch of {} commands (first xid={}, branchId={}) goes to a worker: {}",
+                        commands.size(), commands.get(0).getXid(), commands.get(0).getBranchId(), e.toString());
+                return null;
+            }
+        }
+
         private void run(List<BranchCommand> commands, StreamObserver<RmMessage> out) {
             List<BranchResult> results;
             try {
@@ -298,6 +330,10 @@ public final class RmConnection implements AutoCloseable {
                         commands.size(), commands.get(0).getXid(), commands.get(0).getBranchId(), e.toString());
                 return;
             }
+            send(results, out);
+        }
+
+        private void send(List<BranchResult> results, StreamObserver<RmMessage> out) {
             RmMessage reply = RmMessage.newBuilder()
                     .setResults(BranchResults.newBuilder().addAllResults(results)).build();
             synchronized (this) {

@@ -129,6 +129,44 @@ class RmConnectionStreamTest {
     }
 
     /**
+     * A batch the handler answers at once (a phase-2 COMMIT that only queues work) is answered on the
+     * stream's network thread, with no worker woken; a batch it declines (null) goes to a worker's
+     * handle(), and handle() never runs on the network thread.
+     */
+    @Test
+    void shouldAnswerABatchTheHandlerAnswersAtOnceOnTheNetworkThread() throws Exception {
+        List<String> threads = new CopyOnWriteArrayList<>();
+        BranchCommandHandler handler = new BranchCommandHandler() {
+            @Override
+            public List<BranchResult> handle(List<BranchCommand> commands) {
+                threads.add(Thread.currentThread().getName());
+                return commands.stream().map(RmConnectionStreamTest::done).toList();
+            }
+
+            @Override
+            public List<BranchResult> answerAtOnce(List<BranchCommand> commands) {
+                if (commands.get(0).getRequestId() >= 10) {
+                    return null; // as a COMMIT of a branch decided alone: a worker's handle() reads the database
+                }
+                threads.add(Thread.currentThread().getName());
+                return commands.stream().map(RmConnectionStreamTest::done).toList();
+            }
+        };
+        try (RmConnection rm = connect(handler)) {
+            StreamObserver<TcMessage> stream = streams.take();
+            stream.onNext(batch(1, 2));
+            for (int i = 0; i < 2; i++) {
+                assertThat(results.poll(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)).as("result " + i).isNotNull();
+            }
+            stream.onNext(batch(10, 1));
+            assertThat(results.poll(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)).as("result of the worker").isNotNull();
+            assertThat(threads).hasSize(2);
+            assertThat(threads.get(0)).doesNotStartWith("cohort-rm-phase2");
+            assertThat(threads.get(1)).startsWith("cohort-rm-phase2");
+        }
+    }
+
+    /**
      * Commands that arrive while every worker is busy, one stream message each, wait for the next
      * free worker together and reach the handler as batches (which it can run in one local
      * transaction), not one call per message.

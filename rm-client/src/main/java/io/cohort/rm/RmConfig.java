@@ -36,6 +36,8 @@ import java.time.Duration;
  *                               the whole (integer) primary key by equality is registered first and then runs,
  *                               writes its undo log and commits in one round trip instead of two
  *                               ({@code cohort.rm.key-pinned-autocommit-updates}, true)
+ * @param undoLogFormat          the form undo logs are written in; both are read
+ *                               ({@code cohort.rm.undo-log-format}, {@link UndoLogFormat#JSON})
  */
 public record RmConfig(
         Duration lockRetryInterval,
@@ -51,7 +53,8 @@ public record RmConfig(
         Duration terminationCheckInterval,
         Duration terminationProbeTimeout,
         String decisionTable,
-        boolean keyPinnedAutocommitUpdates) {
+        boolean keyPinnedAutocommitUpdates,
+        UndoLogFormat undoLogFormat) {
 
     private static final String TABLE_NAME = "[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?";
 
@@ -73,6 +76,7 @@ public record RmConfig(
                 "cohort.rm.three-phase.probe-timeout (at least 10ms)", terminationProbeTimeout);
         require(decisionTable != null && decisionTable.matches(TABLE_NAME), "cohort.rm.three-phase.decision-table",
                 decisionTable);
+        require(undoLogFormat != null, "cohort.rm.undo-log-format (accepted: json, binary)", undoLogFormat);
     }
 
     private static void require(boolean ok, String property, Object value) {
@@ -84,21 +88,21 @@ public record RmConfig(
     public static RmConfig defaults() {
         return new RmConfig(Duration.ofMillis(20), 30, "undo_log", 4096, 64 * 1024 * 1024, 500,
                 Duration.ofMillis(200), Duration.ofDays(1), 2048, Duration.ofSeconds(30), Duration.ofSeconds(1),
-                Duration.ofSeconds(2), "cohort_branch_decision", true);
+                Duration.ofSeconds(2), "cohort_branch_decision", true, UndoLogFormat.JSON);
     }
 
     /** 3PC: the termination timeout and how often it is checked. */
     public RmConfig withTermination(Duration timeout, Duration checkInterval) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, timeout, checkInterval,
-                terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates);
+                terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat);
     }
 
     /** 3PC: the deadline of the probe that finds out whether any TC replica answers. */
     public RmConfig withTerminationProbe(Duration probeTimeout) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
-                terminationCheckInterval, probeTimeout, decisionTable, keyPinnedAutocommitUpdates);
+                terminationCheckInterval, probeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat);
     }
 
     /**
@@ -120,19 +124,26 @@ public record RmConfig(
     public RmConfig withLockRetry(Duration interval, int attempts) {
         return new RmConfig(interval, attempts, undoTable, compressThreshold, maxInflatedBytes, deleteBatchSize,
                 deleteInterval, markerRetention, sqlCacheSize, terminationTimeout, terminationCheckInterval,
-                terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates);
+                terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat);
     }
 
     /** Whether key-pinned autocommit UPDATEs take the one-round-trip branch ({@code cohort.rm.key-pinned-autocommit-updates}). */
     public RmConfig withKeyPinnedAutocommitUpdates(boolean on) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
-                terminationCheckInterval, terminationProbeTimeout, decisionTable, on);
+                terminationCheckInterval, terminationProbeTimeout, decisionTable, on, undoLogFormat);
     }
 
     public RmConfig withCompressThreshold(int threshold) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, threshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
-                terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates);
+                terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat);
+    }
+
+    /** The form undo logs are written in ({@code cohort.rm.undo-log-format}). */
+    public RmConfig withUndoLogFormat(UndoLogFormat format) {
+        return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
+                deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
+                terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, format);
     }
 }

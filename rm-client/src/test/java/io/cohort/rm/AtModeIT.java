@@ -32,6 +32,8 @@ import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Named;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@link AtModeSuite} on real PostgreSQL: every supported statement shape and column type (arrays,
@@ -481,6 +483,47 @@ class AtModeIT extends AtModeSuite {
         assertThat(PgFixture.rows(raw, "pair_key", "a COLLATE \"C\", b COLLATE \"C\"")).containsExactly(
                 List.of("a=p,q", "b=r", "v=1"), List.of("a=q", "b=r", "v=0"),
                 List.of("a=x", "b=y_z", "v=0"), List.of("a=x_y", "b=z", "v=1"));
+    }
+
+    // ---- the undo log's form ----
+
+    /**
+     * By default the undo log is written as JSON, which every RM version reads (a rolling deploy may send
+     * the rollback to an older one); {@code binary} writes the compact form. Either rolls back exactly:
+     * an UPDATE of every column type, a DELETE and an INSERT in one branch.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"default", "binary"})
+    void theUndoLogIsJsonByDefaultOrBinaryWhenAskedAndEitherRollsBackExactly(String format) throws Exception {
+        if (format.equals("binary")) {
+            useUndoLogFormat(UndoLogFormat.BINARY);
+        }
+        Map<String, List<List<String>>> before = snapshot();
+        String xid = runInGlobal(c -> {
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE all_types SET c_text = 'changed', c_bytes = '\\x01', c_ints = '{9}',"
+                        + " c_jsonb = '{}', c_tstz = now(), c_num = 2 WHERE id IN (1, 2)");
+                s.executeUpdate("DELETE FROM ledger.entry WHERE book = 'a'");
+                s.executeUpdate("INSERT INTO account VALUES (20, 'zed', 1.00, 0)");
+            }
+        }, false);
+        assertThat(snapshot()).isNotEqualTo(before);
+        List<Byte> tags = new ArrayList<>();
+        try (Connection c = raw.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT rollback_info FROM undo_log WHERE xid = ?")) {
+            ps.setString(1, xid);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    tags.add(rs.getBytes(1)[0]);
+                }
+            }
+        }
+        List<Byte> expected = format.equals("binary") ? List.of((byte) 'B', (byte) 'D') : List.of((byte) 'J', (byte) 'Z');
+        assertThat(tags).as("format bytes of the undo logs").isNotEmpty().allMatch(expected::contains);
+
+        assertThat(tc.rollbackAndWait(xid)).as(tc.tm().status(xid).getReason()).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(count("SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
     }
 
     // ---- helpers ----

@@ -98,9 +98,7 @@ abstract class AtModeSuite {
     /** Each test's own TM client and RM; the TC and the database serve the class. */
     @BeforeEach
     void connectAndSeed() throws SQLException {
-        rm = ResourceManager.builder(BranchCoordinator.of(tc.freshTm()))
-                .config(RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512))
-                .build();
+        rm = ResourceManager.builder(BranchCoordinator.of(tc.freshTm())).config(config()).build();
         ds = rm.wrap(raw);
         rm.connect(tc.tcConfig("rm-at-it"), 2);
         assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
@@ -470,10 +468,21 @@ abstract class AtModeSuite {
 
     /** Replaces this test's RM by one whose calls to the TC go through {@code around}. */
     void useCoordinator(UnaryOperator<BranchCoordinator> around) {
+        replaceRm(around.apply(BranchCoordinator.of(tc.freshTm())), config());
+    }
+
+    /** Replaces this test's RM by one that writes its undo logs in {@code format}. */
+    void useUndoLogFormat(UndoLogFormat format) {
+        replaceRm(BranchCoordinator.of(tc.freshTm()), config().withUndoLogFormat(format));
+    }
+
+    private static RmConfig config() {
+        return RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512);
+    }
+
+    private void replaceRm(BranchCoordinator coordinator, RmConfig config) {
         rm.close();
-        rm = ResourceManager.builder(around.apply(BranchCoordinator.of(tc.freshTm())))
-                .config(RmConfig.defaults().withLockRetry(Duration.ofMillis(2), 3).withCompressThreshold(512))
-                .build();
+        rm = ResourceManager.builder(coordinator).config(config).build();
         ds = rm.wrap(raw);
         rm.connect(tc.tcConfig("rm-at-it"), 2);
         assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();

@@ -23,7 +23,7 @@ class PublicTypesTest {
      */
     private static final Set<String> USER_API = Set.of(
             "BranchCoordinator", "BranchCoordinator$StatusProbe", "ForwardingBranchCoordinator",
-            "GlobalLockConflictException", "GlobalLockContext", "RmConfig", "UnsupportedStatementException",
+            "GlobalLockConflictException", "GlobalLockContext", "RmConfig", "UndoLogFormat", "UnsupportedStatementException",
             "jdbc.DataSourceProxy", "jdbc.ResourceManager", "jdbc.ResourceManager$Builder",
             "autoconfigure.CohortRmAutoConfiguration", "autoconfigure.CohortRmProperties",
             "autoconfigure.CohortRmProperties$Schema", "autoconfigure.CohortRmProperties$ThreePhase",

@@ -90,6 +90,40 @@ final class BranchPhase2Handler implements BranchCommandHandler {
         return List.of(results);
     }
 
+    /**
+     * COMMITs of branches this RM did not decide alone on loaded resources: their only work is the
+     * undo-log delete queued for later ({@link AsyncUndoDeleter}), so they are answered on the
+     * stream's network thread; any other batch is left to a worker (null). This path never reads the
+     * database: a branch found decided alone here goes to a worker, and one decided alone after this
+     * check gets the plain delete, as it would on a worker whose check came just before.
+     */
+    @Override
+    public List<BranchResult> answerAtOnce(List<BranchCommand> commands) {
+        Resource[] loaded = new Resource[commands.size()];
+        for (int i = 0; i < loaded.length; i++) {
+            BranchCommand c = commands.get(i);
+            if (c.getAction() != BranchAction.COMMIT) {
+                return null;
+            }
+            loaded[i] = resources.apply(c.getResourceId());
+            if (loaded[i] == null || branches.needsCheckOnCommit(loaded[i], c.getXid(), c.getBranchId())) {
+                return null;
+            }
+        }
+        BranchResult[] results = new BranchResult[loaded.length];
+        for (int i = 0; i < loaded.length; i++) {
+            Resource resource = loaded[i];
+            results[i] = handle(commands.get(i), c -> queueCommit(resource, c));
+        }
+        return List.of(results);
+    }
+
+    /** A COMMIT of a branch not decided alone: the data is committed, the undo log goes later. */
+    private LocalBranches.Answer queueCommit(Resource resource, BranchCommand command) {
+        deleter.enqueue(resource, command.getXid(), command.getBranchId());
+        return new LocalBranches.Answer(BranchStatus.PHASE2_COMMITTED, "", false);
+    }
+
     private BranchResult handleGuarded(BranchCommand command) {
         try {
             return handle(command);
@@ -141,12 +175,17 @@ final class BranchPhase2Handler implements BranchCommandHandler {
     }
 
     BranchResult handle(BranchCommand command) {
+        return handle(command, this::answer);
+    }
+
+    /** {@code how}'s answer to {@code command}, in the command's span when tracing. */
+    private BranchResult handle(BranchCommand command, Function<BranchCommand, LocalBranches.Answer> how) {
         if (observations.isNoop()) {
-            return handleUntraced(command);
+            return resultOf(command, how.apply(command));
         }
         Observation observation = startObservation(command);
         try (Observation.Scope scope = observation.openScope()) {
-            BranchResult result = handleUntraced(command);
+            BranchResult result = resultOf(command, how.apply(command));
             // The branch status as the TC's send span names it (PHASE2_COMMITTED, not the wire's BRANCH_ prefix).
             observation.lowCardinalityKeyValue(TraceKeys.OUTCOME,
                     BranchStatus.fromWire(result.getStatus()).name().toLowerCase(Locale.ROOT));
@@ -176,23 +215,22 @@ final class BranchPhase2Handler implements BranchCommandHandler {
                 .start();
     }
 
-    private BranchResult handleUntraced(BranchCommand command) {
+    private static BranchResult resultOf(BranchCommand command, LocalBranches.Answer answer) {
+        return result(command, answer.status(), answer.reason()).toBuilder().setDecidedByRm(answer.decidedByRm()).build();
+    }
+
+    private LocalBranches.Answer answer(BranchCommand command) {
         Resource resource = resources.apply(command.getResourceId());
         if (resource == null) {
             String reason = "this RM does not manage resource " + command.getResourceId();
             log.warn("Branch {} of {}: {}", command.getBranchId(), command.getXid(), reason);
-            return result(command, failureFor(command), reason);
+            return new LocalBranches.Answer(failureFor(command), reason, false);
         }
         String xid = command.getXid();
         long branchId = command.getBranchId();
-        LocalBranches.Answer answer = switch (command.getAction()) {
-            case COMMIT -> {
-                if (branches.needsCheckOnCommit(resource, xid, branchId)) {
-                    yield branches.commitDecidedAlone(resource, xid, branchId);
-                }
-                deleter.enqueue(resource, xid, branchId);
-                yield new LocalBranches.Answer(BranchStatus.PHASE2_COMMITTED, "", false);
-            }
+        return switch (command.getAction()) {
+            case COMMIT -> branches.needsCheckOnCommit(resource, xid, branchId)
+                    ? branches.commitDecidedAlone(resource, xid, branchId) : queueCommit(resource, command);
             case ROLLBACK -> {
                 Set<String> tables;
                 try {
@@ -211,7 +249,6 @@ final class BranchPhase2Handler implements BranchCommandHandler {
             default -> new LocalBranches.Answer(failureFor(command),
                     "unsupported branch action " + command.getAction(), false);
         };
-        return result(command, answer.status(), answer.reason()).toBuilder().setDecidedByRm(answer.decidedByRm()).build();
     }
 
     private static BranchStatus failureFor(BranchCommand command) {

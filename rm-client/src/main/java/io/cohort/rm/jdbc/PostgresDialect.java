@@ -209,7 +209,7 @@ final class PostgresDialect implements Dialect {
     /**
      * {@code WITH cohort_u(cohort_b0, ..., cohort_a0, ...) AS (<updateWithImages>), cohort_undo AS
      * (INSERT INTO undo_log ... SELECT ?, ?, convert_to(<log>, 'UTF8'), ?, ... FROM cohort_u) SELECT
-     * <keys> FROM cohort_u}: the undo log is the JSON {@link UndoCodec#encode} writes, its image values
+     * <keys> FROM cohort_u}: the undo log is the JSON {@link UndoCodec#encodeJson} writes, its image values
      * as {@code json_build_array} escapes them (every text is a JSON string, NULL is null; Jackson reads
      * both back to the same text); a statement that updates no row writes an empty log. Null for a
      * table of more than 100 columns ({@code json_build_array}'s argument limit).

@@ -50,7 +50,7 @@ final class Resource {
         this.observations = observations;
         this.connection = connection;
         this.plans = new SqlPlanCache(config.sqlCacheSize());
-        this.undoCodec = new UndoCodec(config.compressThreshold(), config.maxInflatedBytes());
+        this.undoCodec = new UndoCodec(config.compressThreshold(), config.maxInflatedBytes(), config.undoLogFormat());
     }
 
     /**

@@ -7,6 +7,7 @@ import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
 import io.cohort.client.autoconfigure.CohortTcAutoConfiguration;
 import io.cohort.rm.RmConfig;
+import io.cohort.rm.UndoLogFormat;
 import io.cohort.rm.jdbc.DataSourceProxy;
 import io.cohort.rm.jdbc.ResourceManager;
 import java.time.Duration;
@@ -69,10 +70,11 @@ class CohortRmAutoConfigurationTest {
                 "cohort.rm.undo.delete-interval=1s", "cohort.rm.undo.marker-retention=2h",
                 "cohort.rm.three-phase.termination-timeout=45s", "cohort.rm.three-phase.check-interval=250ms",
                 "cohort.rm.three-phase.probe-timeout=700ms", "cohort.rm.three-phase.decision-table=rm.decisions",
-                "cohort.rm.key-pinned-autocommit-updates=false").run(context ->
+                "cohort.rm.key-pinned-autocommit-updates=false", "cohort.rm.undo-log-format=binary").run(context ->
                 assertThat(context.getBean(ResourceManager.class).config()).isEqualTo(new RmConfig(Duration.ofMillis(5), 7,
                         "rm.undo_log", 100, 1000, 10, Duration.ofSeconds(1), Duration.ofHours(2), 64,
-                        Duration.ofSeconds(45), Duration.ofMillis(250), Duration.ofMillis(700), "rm.decisions", false)));
+                        Duration.ofSeconds(45), Duration.ofMillis(250), Duration.ofMillis(700), "rm.decisions", false,
+                        UndoLogFormat.BINARY)));
         runner.run(context -> assertThat(context.getBean(ResourceManager.class).config()).isEqualTo(RmConfig.defaults()));
     }
 
@@ -84,6 +86,8 @@ class CohortRmAutoConfigurationTest {
                 .getFailure().rootCause().hasMessageContaining("cohort.rm.phase2-threads"));
         runner.withPropertyValues("cohort.rm.three-phase.termination-timeout=5ms").run(context -> assertThat(context)
                 .hasFailed().getFailure().rootCause().hasMessageContaining("cohort.rm.three-phase.termination-timeout"));
+        runner.withPropertyValues("cohort.rm.undo-log-format=protobuf").run(context -> assertThat(context).hasFailed()
+                .getFailure().rootCause().hasMessage("Invalid cohort.rm.undo-log-format: protobuf (accepted: json, binary)"));
     }
 
     @Test

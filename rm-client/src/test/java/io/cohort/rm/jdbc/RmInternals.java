@@ -3,6 +3,7 @@ package io.cohort.rm.jdbc;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
+import io.cohort.rm.UndoLogFormat;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.Arrays;
@@ -66,7 +67,9 @@ public final class RmInternals {
     }
 
     private static byte[] rewrite(byte[] info, UnaryOperator<UndoRecord> change) {
-        UndoCodec codec = new UndoCodec(Integer.MAX_VALUE, 1 << 24);
+        // written back in the form it was read in
+        UndoLogFormat format = info[0] == 'J' || info[0] == 'Z' ? UndoLogFormat.JSON : UndoLogFormat.BINARY;
+        UndoCodec codec = new UndoCodec(Integer.MAX_VALUE, 1 << 24, format);
         return codec.encode(codec.decode(info).stream().map(change).toList());
     }
 
