@@ -3,10 +3,13 @@ package io.cohort.rm.jdbc;
 import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.RmConfig;
 import io.micrometer.observation.ObservationRegistry;
+import java.sql.SQLException;
 import java.time.Clock;
 import java.util.List;
 import java.util.function.Function;
 import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * What one RM does for its branches once their phase 1 is over, wired together: answers the TC's
@@ -15,6 +18,8 @@ import java.util.function.Supplier;
  * that the parts stay package-private.
  */
 final class BranchRuntime implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(BranchRuntime.class);
 
     private final AsyncUndoDeleter deleter;
     private final LocalBranches branches;
@@ -36,7 +41,14 @@ final class BranchRuntime implements AutoCloseable {
     /** Takes in a newly wrapped resource; call before any command can arrive for it. */
     void add(Resource resource) {
         deleter.register(resource);
-        branches.loadDecidedAlone(resource);
+        try {
+            branches.loadDecidedAlone(resource);
+        } catch (SQLException e) {
+            // Not an error yet: the application's schema scripts may run after the wrapping; the
+            // termination checks read again and warn if it stays unreadable.
+            log.debug("The undo log of {} is not readable yet ({}); read again at each termination check",
+                    resource.resourceId(), String.valueOf(e.getMessage()).replaceAll("[\\r\\n]+", " "));
+        }
     }
 
     BranchPhase2Handler handler() {

@@ -44,18 +44,25 @@ final class LocalBranches {
     private final Set<String> decidedAlone = ConcurrentHashMap.newKeySet();
     private final Set<String> unloaded = ConcurrentHashMap.newKeySet();
 
-    /** Reads which branches of {@code resource} were finished alone; until it succeeds every COMMIT there is checked. */
-    void loadDecidedAlone(Resource resource) {
+    /**
+     * Reads which branches of {@code resource} were finished alone. Until it succeeds every COMMIT
+     * there is checked against the undo log, and each termination check reads again
+     * ({@link #loaded}): the application's own schema scripts (spring.sql.init, Flyway) may create
+     * the undo log only after the RM wrapped the DataSource.
+     */
+    void loadDecidedAlone(Resource resource) throws SQLException {
+        unloaded.add(resource.resourceId());
         try (Connection c = resource.target().getConnection()) {
             for (UndoLogTable.Branch b : resource.undoLog().selectDecidedAlone(c)) {
                 decidedAlone.add(key(resource, b.xid(), b.branchId()));
             }
-            unloaded.remove(resource.resourceId());
-        } catch (SQLException e) {
-            unloaded.add(resource.resourceId());
-            log.warn("Cannot read the three-phase branches of {} ({}); every COMMIT there will read its undo log "
-                    + "until it can", resource.resourceId(), e.getMessage());
         }
+        unloaded.remove(resource.resourceId());
+    }
+
+    /** Whether {@link #loadDecidedAlone} succeeded for {@code resource}. */
+    boolean loaded(Resource resource) {
+        return !unloaded.contains(resource.resourceId());
     }
 
     // ---- commands from the TC ----

@@ -63,6 +63,9 @@ final class TerminationMonitor implements AutoCloseable {
     private final Clock clock;
     private final ScheduledExecutorService scheduler;
     private final Map<String, Long> schemaWarnedAt = new ConcurrentHashMap<>();
+    /** No schema warning this soon after start: the RM wraps a DataSource before its schema scripts run. */
+    private static final long SCHEMA_GRACE_MS = 60_000;
+    private final long startedAt;
     private final Map<String, Long> nextReportAt = new ConcurrentHashMap<>();
 
     TerminationMonitor(Supplier<List<Resource>> resources, BranchCoordinator coordinator,
@@ -72,6 +75,7 @@ final class TerminationMonitor implements AutoCloseable {
         this.branches = branches;
         this.config = config;
         this.clock = clock;
+        this.startedAt = clock.millis();
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "cohort-rm-3pc-termination");
             t.setDaemon(true);
@@ -94,6 +98,15 @@ final class TerminationMonitor implements AutoCloseable {
      */
     synchronized void checkAll() {
         List<Resource> all = resources.get();
+        for (Resource r : all) {
+            if (!branches.loaded(r)) {
+                try {
+                    branches.loadDecidedAlone(r);
+                } catch (SQLException e) {
+                    warnSchema(r, e);
+                }
+            }
+        }
         if (all.stream().noneMatch(this::hasWork)) {
             return;
         }
@@ -359,6 +372,9 @@ final class TerminationMonitor implements AutoCloseable {
 
     private void warnSchema(Resource r, SQLException e) {
         long now = clock.millis();
+        if (now - startedAt < SCHEMA_GRACE_MS) {
+            return; // the application's schema scripts (spring.sql.init, Flyway) may still be running
+        }
         Long last = schemaWarnedAt.get(r.resourceId());
         if (last == null || now - last > 600_000) {
             schemaWarnedAt.put(r.resourceId(), now);

@@ -39,6 +39,11 @@ public final class RmInternals {
         return rm.handler().handle(batch);
     }
 
+    /** Whether a message of just {@code command} is answered on the command stream's network thread. */
+    public static boolean answeredAtOnce(ResourceManager rm, BranchCommand command) {
+        return rm.handler().answerAtOnce(List.of(command)) != null;
+    }
+
     /** What applying a branch's images came to. */
     public record Applied(BranchStatus status, String reason) {
     }
