@@ -100,11 +100,7 @@ final class TerminationMonitor implements AutoCloseable {
         List<Resource> all = resources.get();
         for (Resource r : all) {
             if (!branches.loaded(r)) {
-                try {
-                    branches.loadDecidedAlone(r);
-                } catch (SQLException e) {
-                    warnSchema(r, e);
-                }
+                loadBranches(r);
             }
         }
         if (all.stream().noneMatch(this::hasWork)) {
@@ -370,6 +366,18 @@ final class TerminationMonitor implements AutoCloseable {
         }
     }
 
+    /**
+     * Reads which branches of {@code r} were finished alone; when its undo log cannot be read yet
+     * (the application's schema scripts may run after the wrapping), the next check reads again.
+     */
+    void loadBranches(Resource r) {
+        try {
+            branches.loadDecidedAlone(r);
+        } catch (SQLException e) {
+            warnSchema(r, e);
+        }
+    }
+
     private void warnSchema(Resource r, SQLException e) {
         long now = clock.millis();
         if (now - startedAt < SCHEMA_GRACE_MS) {
@@ -379,7 +387,7 @@ final class TerminationMonitor implements AutoCloseable {
         if (last == null || now - last > 600_000) {
             schemaWarnedAt.put(r.resourceId(), now);
             log.warn("Three-phase termination cannot read {} ({}); if three-phase commit is used, apply "
-                    + "sql/rm/{} (undo_log.updated, {}) to this database", r.resourceId(), e.getMessage(),
+                    + "sql/rm/{} (undo_log.updated, {}) to this database", r.resourceId(), firstLine(e.getMessage()),
                     r.dialect().ddlScript(), config.decisionTable());
         }
     }
