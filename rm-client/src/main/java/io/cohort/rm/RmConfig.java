@@ -140,6 +140,13 @@ public record RmConfig(
                 terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat);
     }
 
+    /** How often queued undo-log deletes are flushed ({@code cohort.rm.undo.delete-interval}). */
+    public RmConfig withDeleteInterval(Duration interval) {
+        return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
+                deleteBatchSize, interval, markerRetention, sqlCacheSize, terminationTimeout,
+                terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat);
+    }
+
     /** The form undo logs are written in ({@code cohort.rm.undo-log-format}). */
     public RmConfig withUndoLogFormat(UndoLogFormat format) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,

@@ -169,6 +169,28 @@ abstract class AtModeSuite {
         assertThat(count("SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();
     }
 
+    @Test
+    void aCommittedBranchsUndoLogThatOutlivedItsDeleteIsDeletedAndARunningOnesIsKept() throws Exception {
+        String committed = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 7 WHERE id = 1"), false);
+        assertThat(tc.commitAndWait(committed)).isEqualTo(GlobalStatus.COMMITTED);
+        rm.flushUndoDeletes();
+        // A row as a process killed before its queued delete ran leaves it.
+        try (Connection c = raw.getConnection(); PreparedStatement ps = c.prepareStatement(
+                "INSERT INTO undo_log (xid, branch_id, rollback_info, log_status) VALUES (?, ?, ?, ?)")) {
+            ps.setString(1, committed);
+            ps.setLong(2, 42);
+            ps.setBytes(3, new byte[] {0});
+            ps.setInt(4, RmInternals.TWO_PHASE);
+            ps.executeUpdate();
+        }
+        String running = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 8 WHERE id = 2"), false);
+
+        assertThat(RmInternals.checkLeftoverUndoLogs(rm, ((io.cohort.rm.jdbc.DataSourceProxy) ds).resourceId()))
+                .as("the check finished").isNotNull();
+        assertThat(count("SELECT count(*) FROM undo_log WHERE xid = '" + committed + "'")).as("committed").isZero();
+        assertThat(count("SELECT count(*) FROM undo_log WHERE xid = '" + running + "'")).as("running").isEqualTo(1);
+    }
+
     // ---- dirty writes, idempotence, empty rollback ----
 
     @Test

@@ -15,7 +15,8 @@ import javax.sql.DataSource;
  * {@code resourceId}, runs {@code sql} in one local transaction (phase 1: branch registered, undo
  * log written, local commit), prints {@code PHASE1-DONE} and waits to be killed.
  *
- * <p>Arguments: tcAddress jdbcUrl user password resourceId xid sql
+ * <p>Arguments: tcAddress jdbcUrl user password resourceId xid sql [deleteInterval]; deleteInterval
+ * (ISO-8601, e.g. PT1H) is how often the RM flushes its queued undo-log deletes.
  */
 public final class RmChild {
 
@@ -30,7 +31,9 @@ public final class RmChild {
         pool.setPassword(args[3]);
         pool.setMaximumPoolSize(2);
         TcClient tc = new TcClient(TcClientConfig.of(tcAddress, "rm-child"));
-        ResourceManager rm = ResourceManager.builder(BranchCoordinator.of(tc)).build();
+        RmConfig config = args.length > 7 ? RmConfig.defaults().withDeleteInterval(Duration.parse(args[7]))
+                : RmConfig.defaults();
+        ResourceManager rm = ResourceManager.builder(BranchCoordinator.of(tc)).config(config).build();
         DataSource ds = rm.wrap(pool, args[4]);
         rm.connect(tc.config(), 1);
         if (!rm.awaitConnected(Duration.ofSeconds(20))) {

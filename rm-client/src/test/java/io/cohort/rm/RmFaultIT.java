@@ -7,6 +7,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.TcClient;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.rm.jdbc.ResourceManager;
+import io.cohort.rm.jdbc.RmInternals;
 import io.cohort.testsupport.TestPostgres;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -172,16 +173,7 @@ class RmFaultIT {
     void anRmKilledAfterItsLocalCommitIsFinishedByTheTcWhenAnRmWithTheSameResourceComesBack(String decision)
             throws Exception {
         String xid = tc.tm().begin("crash", Duration.ofSeconds(60), null);
-        TestPostgres pg = TestPostgres.get();
-        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", // starts sooner; lives a second
-                "-cp", System.getProperty("java.class.path"), RmChild.class.getName(),
-                tc.process.grpcAddress(), url, pg.user(), pg.password(), RESOURCE, xid,
-                "UPDATE account SET balance = balance + 100 WHERE id = 1")
-                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
-            assertThat(out.readLine()).isEqualTo("PHASE1-DONE");
-        }
+        Process child = childAfterPhaseOne(xid, "UPDATE account SET balance = balance + 100 WHERE id = 1");
         assertThat(balances().get(1L)).isEqualTo(INITIAL + 100);
         assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isEqualTo(1);
 
@@ -205,6 +197,43 @@ class RmFaultIT {
             assertThat(balances().get(1L)).isEqualTo(INITIAL + 100);
         }
         assertNothingLeft();
+    }
+
+    // ---- an RM process killed with undo-log deletes still queued ----
+
+    @Test
+    void undoLogsWhoseDeleteDiedWithTheirRmAreDeletedByTheNextRmOfTheResourceAndNoOthers() throws Exception {
+        String committed = tc.tm().begin("lost-delete", Duration.ofSeconds(60), null);
+        // The child flushes its deletes hourly: at the kill, its committed branch's delete is still queued.
+        Process child = childAfterPhaseOne(committed, "UPDATE account SET balance = balance + 100 WHERE id = 1", "PT1H");
+        tc.tm().commit(committed);
+        assertThat(tc.awaitEnded(committed, Duration.ofSeconds(30)).getStatus()).as("the child answered the commit")
+                .isEqualTo(GlobalStatus.COMMITTED.toWire());
+        // Two rows the check must leave: a transaction still running, and one no TC knows.
+        String running = tc.tm().begin("still-running", Duration.ofSeconds(300), null);
+        String unknown = running.substring(0, running.lastIndexOf(':') + 1) + "987654321";
+        PgFixture.exec(raw, "INSERT INTO undo_log (xid, branch_id, rollback_info, log_status) VALUES ('" + running
+                + "', 1, '\\x00', 0), ('" + unknown + "', 1, '\\x00', 0)");
+        child.destroyForcibly().waitFor();
+        assertThat(undoLogXids()).containsExactlyInAnyOrder(committed, running, unknown);
+
+        rm = newRm(RmConfig.defaults());
+        // Checked soon after the wrapping, and again every 10 s while it cannot finish.
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (undoLogXids().contains(committed) && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        assertThat(undoLogXids()).as("the committed branch's leftover deleted, nothing else")
+                .containsExactlyInAnyOrder(running, unknown);
+        assertThat(balances().get(1L)).isEqualTo(INITIAL + 100);
+        assertThat(RmInternals.checkLeftoverUndoLogs(rm, RESOURCE)).as("a check now")
+                .isEqualTo(new RmInternals.LeftoverCheck(0, 1, 1));
+
+        tc.tm().commit(running);
+        assertThat(RmInternals.checkLeftoverUndoLogs(rm, RESOURCE)).as("a check once the running one committed")
+                .isEqualTo(new RmInternals.LeftoverCheck(1, 0, 1));
+        assertThat(undoLogXids()).containsExactly(unknown);
+        PgFixture.exec(raw, "DELETE FROM undo_log");
     }
 
     // ---- the TC killed and restarted while the RM is connected ----
@@ -279,6 +308,35 @@ class RmFaultIT {
     }
 
     // ---- helpers ----
+
+    /**
+     * An RM in a child JVM that joined {@code xid} with {@code sql} (phase 1 done: branch registered, undo
+     * log written, local commit) and now waits to be killed; {@code deleteInterval}: its
+     * cohort.rm.undo.delete-interval (ISO-8601), if given.
+     */
+    private Process childAfterPhaseOne(String xid, String sql, String... deleteInterval) throws Exception {
+        TestPostgres pg = TestPostgres.get();
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", // starts sooner; lives a second
+                "-cp", System.getProperty("java.class.path"), RmChild.class.getName(),
+                tc.process.grpcAddress(), url, pg.user(), pg.password(), RESOURCE, xid, sql));
+        command.addAll(List.of(deleteInterval));
+        Process child = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
+        assertThat(out.readLine()).isEqualTo("PHASE1-DONE");
+        return child;
+    }
+
+    private List<String> undoLogXids() throws SQLException {
+        List<String> xids = new ArrayList<>();
+        try (java.sql.Connection c = raw.getConnection(); Statement s = c.createStatement();
+             java.sql.ResultSet rs = s.executeQuery("SELECT xid FROM undo_log WHERE log_status = 0")) {
+            while (rs.next()) {
+                xids.add(rs.getString(1));
+            }
+        }
+        return xids;
+    }
 
     /** Begins a global transaction; a TC just restarted on a busy machine may miss the first deadlines. */
     private String beginOnceTheTcAnswers() throws InterruptedException {

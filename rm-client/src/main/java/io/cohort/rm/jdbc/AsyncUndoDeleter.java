@@ -1,5 +1,11 @@
 package io.cohort.rm.jdbc;
 
+import io.cohort.client.TcException;
+import io.cohort.client.TcStoreUnavailableException;
+import io.cohort.client.TcUnavailableException;
+import io.cohort.protocol.GlobalStatus;
+import io.cohort.protocol.v1.ErrorCode;
+import io.cohort.rm.BranchCoordinator;
 import io.cohort.rm.RmConfig;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -8,6 +14,7 @@ import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executors;
@@ -22,8 +29,13 @@ import org.slf4j.LoggerFactory;
  * {@code cohort.rm.undo.delete-interval}). A failed delete is queued again. Also deletes
  * empty-rollback markers older than {@code cohort.rm.undo.marker-retention}.
  *
- * <p>Hazard: deletes still queued when the process dies are lost. The branch is committed either
- * way; the leftover undo log is garbage that no command refers to again, and is only space.
+ * <p>Deletes still queued when a process dies are lost: the TC heard PHASE2_COMMITTED and will not
+ * ask again. So each resource's two-phase undo logs are also checked against the TC
+ * ({@link #checkLeftovers}): all of them soon after the resource is wrapped (a restarted or replaced
+ * RM finds what its predecessor left), then every {@value #LEFTOVER_PERIOD_MS} ms those at least as
+ * old (what a stopped replica of the service left). A row is deleted only when the TC says its
+ * transaction's outcome is commit — exactly what the lost delete would have done; any other answer,
+ * or none, leaves it.
  */
 final class AsyncUndoDeleter implements AutoCloseable {
 
@@ -32,15 +44,34 @@ final class AsyncUndoDeleter implements AutoCloseable {
     private record Pending(String xid, long branchId) {
     }
 
+    /** What one check of the two-phase undo logs found, in rows: deleted, left for the TC (or a person) to finish, left as no TC knows them. */
+    record LeftoverCheck(int deleted, int inProgress, int unknownToTc) {
+    }
+
+    /** The first check of a newly wrapped resource's undo logs, this soon. */
+    private static final long FIRST_LEFTOVER_CHECK_MS = 1_000;
+    /** A check that could not finish (the table not created yet, no TC answering) is tried again this soon. */
+    private static final long LEFTOVER_RETRY_MS = 10_000;
+    /** After a finished check, the next one this much later, for rows at least this old. */
+    static final long LEFTOVER_PERIOD_MS = 600_000;
+    private static final int LEFTOVER_BATCH = 200;
+
     private final RmConfig config;
+    private final BranchCoordinator coordinator;
     private final Clock clock;
     private final Map<Resource, ConcurrentLinkedQueue<Pending>> queues = new ConcurrentHashMap<>();
+    /** When each resource's undo logs are next checked for leftovers; absent: checked already at least once. */
+    private final Map<Resource, Long> nextLeftoverCheck = new ConcurrentHashMap<>();
+    /** Resources whose undo logs were checked completely once: later checks look at old rows only. */
+    private final Set<Resource> checkedOnce = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService scheduler;
 
-    AsyncUndoDeleter(RmConfig config, Clock clock) {
+    AsyncUndoDeleter(RmConfig config, BranchCoordinator coordinator, Clock clock) {
         this.config = config;
+        this.coordinator = coordinator;
         this.clock = clock;
-        this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
+        // Two threads: a check waiting on the TC never holds up the flushes.
+        this.scheduler = Executors.newScheduledThreadPool(2, r -> {
             Thread t = new Thread(r, "cohort-rm-undo-delete");
             t.setDaemon(true);
             return t;
@@ -49,10 +80,13 @@ final class AsyncUndoDeleter implements AutoCloseable {
         scheduler.scheduleWithFixedDelay(this::flush, interval, interval, TimeUnit.MILLISECONDS);
         long markerEvery = Math.max(60_000, Math.min(3_600_000, config.markerRetention().toMillis() / 4));
         scheduler.scheduleWithFixedDelay(this::deleteOldMarkers, markerEvery, markerEvery, TimeUnit.MILLISECONDS);
+        scheduler.scheduleWithFixedDelay(this::checkLeftoversDue, FIRST_LEFTOVER_CHECK_MS, FIRST_LEFTOVER_CHECK_MS,
+                TimeUnit.MILLISECONDS);
     }
 
     void register(Resource resource) {
         queues.putIfAbsent(resource, new ConcurrentLinkedQueue<>());
+        nextLeftoverCheck.putIfAbsent(resource, clock.millis() + FIRST_LEFTOVER_CHECK_MS);
     }
 
     void enqueue(Resource resource, String xid, long branchId) {
@@ -105,6 +139,112 @@ final class AsyncUndoDeleter implements AutoCloseable {
             } catch (SQLException e) {
                 log.warn("Deleting old rollback markers on {} failed, will retry: {}", resource.resourceId(), e.getMessage());
             }
+        }
+    }
+
+    // ---- undo logs whose delete was lost ----
+
+    private void checkLeftoversDue() {
+        long now = clock.millis();
+        for (Map.Entry<Resource, Long> e : nextLeftoverCheck.entrySet()) {
+            if (now >= e.getValue()) {
+                Resource r = e.getKey();
+                LeftoverCheck done = checkLeftovers(r, checkedOnce.contains(r) ? LEFTOVER_PERIOD_MS : 0);
+                if (done != null) {
+                    checkedOnce.add(r);
+                }
+                nextLeftoverCheck.put(r, clock.millis() + (done != null ? LEFTOVER_PERIOD_MS : LEFTOVER_RETRY_MS));
+            }
+        }
+    }
+
+    /** Checks every resource's two-phase undo logs now, whatever their age (tests); null for a resource whose check could not finish. */
+    Map<String, LeftoverCheck> checkLeftoversNow() {
+        Map<String, LeftoverCheck> done = new java.util.TreeMap<>();
+        for (Resource r : queues.keySet()) {
+            LeftoverCheck check = checkLeftovers(r, 0);
+            done.put(r.resourceId(), check);
+        }
+        return done;
+    }
+
+    /**
+     * Asks the TC about the transaction of each two-phase undo log of {@code r} written at least
+     * {@code minAgeMillis} ago, and deletes those whose outcome is commit. Returns what it found, or
+     * null when it could not finish (the table cannot be read, no TC answers): the next try starts over.
+     */
+    LeftoverCheck checkLeftovers(Resource r, long minAgeMillis) {
+        int deleted = 0;
+        int inProgress = 0;
+        int unknown = 0;
+        String firstUnknown = null;
+        BranchCoordinator.StatusProbe tc = null; // opened at the first row: most checks find none
+        try (Connection c = r.target().getConnection()) {
+            c.setAutoCommit(true);
+            UndoLogTable.Branch after = new UndoLogTable.Branch("", 0);
+            List<UndoLogTable.Branch> rows;
+            do {
+                rows = r.undoLog().selectTwoPhaseAfter(c, after.xid(), after.branchId(), minAgeMillis, LEFTOVER_BATCH);
+                if (!rows.isEmpty() && tc == null) {
+                    tc = coordinator.openStatusProbe(config.terminationProbeTimeout());
+                }
+                int i = 0;
+                while (i < rows.size()) { // one question per transaction: its rows are adjacent in key order
+                    String xid = rows.get(i).xid();
+                    int end = i;
+                    while (end < rows.size() && rows.get(end).xid().equals(xid)) {
+                        end++;
+                    }
+                    GlobalStatus outcome = outcome(tc, xid);
+                    if (outcome == null) {
+                        unknown += end - i;
+                        firstUnknown = firstUnknown == null ? xid : firstUnknown;
+                    } else if (outcome.isCommitDecided() && outcome != GlobalStatus.COMMIT_FAILED) {
+                        for (UndoLogTable.Branch b : rows.subList(i, end)) {
+                            deleted += r.undoLog().deleteTwoPhase(c, b.xid(), b.branchId()) ? 1 : 0;
+                        }
+                    } else {
+                        inProgress += end - i; // the TC drives it, or a person must (COMMIT_FAILED)
+                    }
+                    i = end;
+                }
+                after = rows.isEmpty() ? after : rows.get(rows.size() - 1);
+            } while (rows.size() == LEFTOVER_BATCH);
+        } catch (TcUnavailableException | TcStoreUnavailableException e) {
+            log.debug("Checking the undo logs of {} for leftovers: no TC answers ({}); will try again", r.resourceId(),
+                    e.getMessage());
+            return null;
+        } catch (SQLException | RuntimeException e) {
+            log.debug("Checking the undo logs of {} for leftovers failed, will try again: {}", r.resourceId(), e.toString());
+            return null;
+        } finally {
+            if (tc != null) {
+                tc.close();
+            }
+        }
+        if (deleted > 0) {
+            log.info("Deleted {} undo logs of committed branches on {}: their delete was lost when an RM stopped",
+                    deleted, r.resourceId());
+        }
+        if (unknown > 0) {
+            log.warn("{} two-phase undo logs on {} belong to transactions no TC knows (first: {}); they are left in place."
+                    + " A TC forgets a transaction cohort.tc.recovery.retention after it ended: check them and delete"
+                    + " them by hand", unknown, r.resourceId(), firstUnknown);
+        }
+        return new LeftoverCheck(deleted, inProgress, unknown);
+    }
+
+    /** The outcome of {@code xid} as a TC answers it; null when the TC does not know it. */
+    private static GlobalStatus outcome(BranchCoordinator.StatusProbe tc, String xid) {
+        try {
+            return GlobalStatus.fromWire(tc.status(xid).getStatus());
+        } catch (TcUnavailableException | TcStoreUnavailableException e) {
+            throw e;
+        } catch (TcException e) {
+            if (e.errorCode() == ErrorCode.UNKNOWN_XID) {
+                return null;
+            }
+            throw e;
         }
     }
 

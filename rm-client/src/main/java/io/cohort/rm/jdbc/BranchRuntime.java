@@ -5,13 +5,15 @@ import io.cohort.rm.RmConfig;
 import io.micrometer.observation.ObservationRegistry;
 import java.time.Clock;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
  * What one RM does for its branches once their phase 1 is over, wired together: answers the TC's
- * phase-2 commands ({@link #handler()}), deletes committed branches' undo logs in batches, and, for
- * 3PC, finishes branches alone past their termination timeout. The one entry the RM's wiring uses, so
+ * phase-2 commands ({@link #handler()}), deletes committed branches' undo logs in batches (and those
+ * whose delete was lost with an earlier process), and, for 3PC, finishes branches alone past their
+ * termination timeout. The one entry the RM's wiring uses, so
  * that the parts stay package-private.
  */
 final class BranchRuntime implements AutoCloseable {
@@ -26,7 +28,7 @@ final class BranchRuntime implements AutoCloseable {
      */
     BranchRuntime(Function<String, Resource> resource, Supplier<List<Resource>> resources,
             BranchCoordinator coordinator, RmConfig config, Clock clock, ObservationRegistry observations) {
-        this.deleter = new AsyncUndoDeleter(config, clock);
+        this.deleter = new AsyncUndoDeleter(config, coordinator, clock);
         LocalBranches branches = new LocalBranches();
         this.handler = new BranchPhase2Handler(resource, deleter, branches, observations);
         this.termination = new TerminationMonitor(resources, coordinator, branches, config, clock);
@@ -50,6 +52,11 @@ final class BranchRuntime implements AutoCloseable {
     /** Deletes queued undo logs now. */
     void flushUndoDeletes() {
         deleter.flush();
+    }
+
+    /** Checks every resource's two-phase undo logs against the TC now, whatever their age (tests). */
+    Map<String, AsyncUndoDeleter.LeftoverCheck> checkLeftoverUndoLogs() {
+        return deleter.checkLeftoversNow();
     }
 
     @Override

@@ -166,6 +166,11 @@ public final class ResourceManager implements AutoCloseable {
         branches.flushUndoDeletes();
     }
 
+    /** Checks each resource's two-phase undo logs against the TC now, whatever their age (tests). */
+    java.util.Map<String, AsyncUndoDeleter.LeftoverCheck> checkLeftoverUndoLogs() {
+        return branches.checkLeftoverUndoLogs();
+    }
+
     @Override
     public void close() {
         RmConnection c = connection;

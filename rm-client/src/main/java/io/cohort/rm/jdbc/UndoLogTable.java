@@ -64,6 +64,8 @@ final class UndoLogTable {
     private final String holdsImages;
     private final String selectQuiet;
     private final String selectDecidedAlone;
+    private final String selectTwoPhaseAfter;
+    private final String deleteTwoPhase;
     private final String deleteCommittedPrefix;
     private final String insertDecision;
     private final String selectDecisionReason;
@@ -107,6 +109,11 @@ final class UndoLogTable {
                 + " ORDER BY updated LIMIT ?";
         selectDecidedAlone = "SELECT xid, branch_id FROM " + undoTable + " WHERE log_status IN ("
                 + UndoLogStatus.ROLLED_BACK_ALONE.code() + ", " + UndoLogStatus.COMMITTED_ALONE.code() + ")";
+        // Walks the two-phase rows in key order from where the last batch ended: a row left in place is read once.
+        selectTwoPhaseAfter = "SELECT xid, branch_id FROM " + undoTable + " WHERE (xid > ? OR xid = ? AND branch_id > ?)"
+                + " AND log_status = " + UndoLogStatus.TWO_PHASE.code() + " AND created < " + dialect.millisecondsAgo()
+                + " ORDER BY xid, branch_id LIMIT ?";
+        deleteTwoPhase = delete + " AND log_status = " + UndoLogStatus.TWO_PHASE.code();
         deleteCommittedPrefix = dialect.deleteFromUndoLogByBranchKeys(undoTable) + " WHERE log_status IN ("
                 + codes(imageHolding()) + ") AND ";
         insertDecision = dialect.insertUnlessDuplicate(decisionTable, "xid, branch_id, decision, reason, decided_at",
@@ -425,6 +432,36 @@ final class UndoLogTable {
             }
         }
         return quiet;
+    }
+
+    /**
+     * Two-phase rows after branch ({@code xid}, {@code branchId}) in key order (from the start: "", 0),
+     * written at least {@code millis} ago by the database's clock; at most {@code limit}.
+     */
+    List<Branch> selectTwoPhaseAfter(Connection c, String xid, long branchId, long millis, int limit)
+            throws SQLException {
+        List<Branch> rows = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(selectTwoPhaseAfter)) {
+            ps.setString(1, xid);
+            ps.setString(2, xid);
+            ps.setLong(3, branchId);
+            ps.setLong(4, millis);
+            ps.setInt(5, limit);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    rows.add(new Branch(rs.getString(1), rs.getLong(2)));
+                }
+            }
+        }
+        return rows;
+    }
+
+    /** Deletes the branch's row if it is still a two-phase undo log; whether it was. */
+    boolean deleteTwoPhase(Connection c, String xid, long branchId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(deleteTwoPhase)) {
+            bind(ps, xid, branchId);
+            return ps.executeUpdate() > 0;
+        }
     }
 
     /** Every branch the RM finished on its own that the TC has not settled. */
