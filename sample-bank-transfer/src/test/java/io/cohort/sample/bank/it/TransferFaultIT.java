@@ -156,6 +156,18 @@ class TransferFaultIT {
         });
     }
 
+    @Test
+    @Order(5)
+    void transfersSurviveTheDebitingBankAndItsTmBeingKilledAndRestarted() throws Exception {
+        // Bank A begins every transfer: its in-flight global transactions lose their TM and are rolled back
+        // by the TC at their timeout; its queued undo-log deletes die with it.
+        underLoad(() -> {
+            bankA.kill();
+            sleep(1_000);
+            bankA.start();
+        });
+    }
+
     /** Transfers from A to B on {@value #CLIENTS} threads for a while, the fault in the middle, then the checks. */
     private void underLoad(Runnable fault) throws Exception {
         AtomicBoolean running = new AtomicBoolean(true);
