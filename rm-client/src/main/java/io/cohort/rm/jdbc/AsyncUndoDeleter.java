@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executors;
@@ -60,7 +61,7 @@ final class AsyncUndoDeleter implements AutoCloseable {
     private final BranchCoordinator coordinator;
     private final Clock clock;
     private final Map<Resource, ConcurrentLinkedQueue<Pending>> queues = new ConcurrentHashMap<>();
-    /** When each resource's undo logs are next checked for leftovers; absent: checked already at least once. */
+    /** When each resource's undo logs are next checked for leftovers (by this process's clock). */
     private final Map<Resource, Long> nextLeftoverCheck = new ConcurrentHashMap<>();
     /** Resources whose undo logs were checked completely once: later checks look at old rows only. */
     private final Set<Resource> checkedOnce = ConcurrentHashMap.newKeySet();
@@ -160,7 +161,7 @@ final class AsyncUndoDeleter implements AutoCloseable {
 
     /** Checks every resource's two-phase undo logs now, whatever their age (tests); null for a resource whose check could not finish. */
     Map<String, LeftoverCheck> checkLeftoversNow() {
-        Map<String, LeftoverCheck> done = new java.util.TreeMap<>();
+        Map<String, LeftoverCheck> done = new TreeMap<>();
         for (Resource r : queues.keySet()) {
             LeftoverCheck check = checkLeftovers(r, 0);
             done.put(r.resourceId(), check);
