@@ -2,6 +2,7 @@ package io.cohort.client;
 
 import io.cohort.protocol.PemTls;
 import io.grpc.ChannelCredentials;
+import io.grpc.ClientTransportFilter;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.TlsChannelCredentials;
@@ -34,7 +35,7 @@ final class TcChannels {
      */
     static ManagedChannel open(List<String> addresses, String singleAddress, TcTls tls, String hostName,
                                boolean onNetworkThreads) {
-        return open(addresses, singleAddress, tls, hostName, onNetworkThreads, -1);
+        return open(addresses, singleAddress, tls, hostName, onNetworkThreads, -1, null);
     }
 
     /**
@@ -43,11 +44,21 @@ final class TcChannels {
      * answers ({@link LaneLoadBalancer}), so a client's streams spread over the replicas.
      */
     static ManagedChannel openLane(List<String> addresses, TcTls tls, int lane) {
-        return open(addresses, null, tls, null, false, lane);
+        return open(addresses, null, tls, null, false, lane, null);
+    }
+
+    /**
+     * The channel of a {@link TcClient}: over every listed (or resolved) replica like {@link #open},
+     * its connection attempts watched by {@code reconnects}.
+     */
+    static ManagedChannel openForClient(List<String> addresses, TcTls tls, ReconnectForWaitingCalls reconnects) {
+        ManagedChannel channel = open(addresses, null, tls, null, false, -1, reconnects);
+        reconnects.attach(channel);
+        return channel;
     }
 
     private static ManagedChannel open(List<String> addresses, String singleAddress, TcTls tls, String hostName,
-                                       boolean onNetworkThreads, int lane) {
+                                       boolean onNetworkThreads, int lane, ClientTransportFilter filter) {
         ChannelCredentials credentials = CREDENTIALS.computeIfAbsent(tls, TcChannels::credentials);
         NettyChannelBuilder builder;
         if (singleAddress != null) {
@@ -69,6 +80,9 @@ final class TcChannels {
         }
         if (onNetworkThreads) {
             builder.directExecutor();
+        }
+        if (filter != null) {
+            builder.addTransportFilter(filter);
         }
         return builder.keepAliveTime(30, TimeUnit.SECONDS)
                 .keepAliveWithoutCalls(true)

@@ -19,6 +19,7 @@ import io.cohort.protocol.v1.ReplyFrame;
 import io.cohort.protocol.v1.ReportBranchRequest;
 import io.cohort.protocol.v1.RollbackOnlyRequest;
 import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
+import io.cohort.protocol.v1.TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub;
 import io.cohort.protocol.v1.TransactionCreation;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
@@ -81,6 +82,8 @@ public final class TcClient implements AutoCloseable {
     private final ObservationRegistry observations;
     private final TcCallTracing tracing;
     private final ManagedChannel channel;
+    /** Makes the channel reconnect at once for the calls that wait for a connection. */
+    private final ReconnectForWaitingCalls reconnects = new ReconnectForWaitingCalls();
     private final TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stub;
     /** For the one call made without blocking the caller ({@link #announceAsync}). */
     private final TransactionCoordinatorGrpc.TransactionCoordinatorStub asyncStub;
@@ -121,7 +124,7 @@ public final class TcClient implements AutoCloseable {
         this.config = config;
         this.observations = observations == null ? ObservationRegistry.NOOP : observations;
         this.tracing = new TcCallTracing(this.observations);
-        this.channel = TcChannels.open(config.addresses(), null, config.tls());
+        this.channel = TcChannels.openForClient(config.addresses(), config.tls(), reconnects);
         ClientInterceptor auth = MetadataUtils.newAttachHeadersInterceptor(authHeaders(config));
         var plain = TransactionCoordinatorGrpc.newBlockingStub(channel).withInterceptors(auth);
         this.stub = tracing.enabled() ? plain.withInterceptors(tracing.interceptor()) : plain;
@@ -249,7 +252,7 @@ public final class TcClient implements AutoCloseable {
                 .build();
         BeginResponse response = call("begin", null, false, () -> {
             BeginResponse begun = invoke(CallFrame.newBuilder().setBegin(request), ReplyFrame.ReplyCase.BEGIN,
-                    ReplyFrame::getBegin, 0, () -> stubWaitingForConnection().begin(request));
+                    ReplyFrame::getBegin, 0, () -> waitingForConnection(0, tc -> tc.begin(request)));
             tracing.tagXid(begun.getXid());
             return begun;
         });
@@ -293,7 +296,8 @@ public final class TcClient implements AutoCloseable {
         TransactionCreation creation = pending.creation();
         BeginRequest request = announcement(xid, creation);
         created(xid, creation, () -> call("begin", xid, true, () -> invoke(CallFrame.newBuilder().setBegin(request),
-                ReplyFrame.ReplyCase.BEGIN, ReplyFrame::getBegin, 0, () -> stubWaitingForConnection().begin(request))));
+                ReplyFrame.ReplyCase.BEGIN, ReplyFrame::getBegin, 0,
+                () -> waitingForConnection(0, tc -> tc.begin(request)))));
     }
 
     private static BeginRequest announcement(String xid, TransactionCreation creation) {
@@ -368,30 +372,33 @@ public final class TcClient implements AutoCloseable {
                 return reply.getBegin();
             });
         }
-        if (channel.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
-            channel.resetConnectBackoff();
-        }
         CompletableFuture<BeginResponse> answer = new CompletableFuture<>();
-        asyncStub.withDeadlineAfter(config.callTimeout().toMillis(), TimeUnit.MILLISECONDS).withWaitForReady()
-                .begin(request, new StreamObserver<>() {
-                    @Override
-                    public void onNext(BeginResponse response) {
-                        answer.complete(response);
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        answer.completeExceptionally(t);
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                        if (!answer.isDone()) {
-                            answer.completeExceptionally(Status.INTERNAL.withDescription("the TC answered begin with "
-                                    + "no response").asRuntimeException());
+        reconnects.started();
+        answer.whenComplete((response, failure) -> reconnects.ended());
+        try {
+            asyncStub.withDeadlineAfter(config.callTimeout().toMillis(), TimeUnit.MILLISECONDS).withWaitForReady()
+                    .begin(request, new StreamObserver<>() {
+                        @Override
+                        public void onNext(BeginResponse response) {
+                            answer.complete(response);
                         }
-                    }
-                });
+
+                        @Override
+                        public void onError(Throwable t) {
+                            answer.completeExceptionally(t);
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                            if (!answer.isDone()) {
+                                answer.completeExceptionally(Status.INTERNAL.withDescription(
+                                        "the TC answered begin with no response").asRuntimeException());
+                            }
+                        }
+                    });
+        } catch (RuntimeException notSent) { // a closing client
+            answer.completeExceptionally(notSent);
+        }
         return answer;
     }
 
@@ -451,16 +458,15 @@ public final class TcClient implements AutoCloseable {
     }
 
     /**
-     * The status as any reachable TC replica sees it, asked afresh: the channel's connection backoff
-     * is reset and the call waits (up to the call timeout) for a connection to any replica instead of
-     * failing fast on an earlier failure; the circuit breaker is bypassed. For a caller about to act
-     * on "no TC answers" (the RM's three-phase termination), so that it only does when it is true now.
+     * The status as any reachable TC replica sees it, asked afresh: the call makes the channel connect
+     * now and waits (up to the call timeout) for a connection to any replica instead of failing fast on
+     * an earlier failure; the circuit breaker is bypassed. For a caller about to act on "no TC answers"
+     * (the RM's three-phase termination), so that it only does when it is true now.
      */
     public GlobalStatusResponse statusFromAnyReplica(String xid) {
         GlobalRequest request = globalRequest(xid);
-        channel.resetConnectBackoff();
         return Retry.decorateSupplier(retry, () -> translate("status", xid,
-                () -> stub().withWaitForReady().getStatus(request))).get();
+                () -> waitingForConnection(0, tc -> tc.getStatus(request)))).get();
     }
 
     /** Registers a branch; the response holds the branch id or the lock conflict, answered at once. */
@@ -506,7 +512,8 @@ public final class TcClient implements AutoCloseable {
         RegisterBranchRequest built = request.build();
         return created(xid, creation, () -> call("registerBranch", xid, false, () -> invoke(
                 CallFrame.newBuilder().setRegisterBranch(built), ReplyFrame.ReplyCase.REGISTER_BRANCH,
-                ReplyFrame::getRegisterBranch, waitMs, () -> stubWaitingForConnection(waitMs).registerBranch(built))));
+                ReplyFrame::getRegisterBranch, waitMs,
+                () -> waitingForConnection(waitMs, tc -> tc.registerBranch(built)))));
     }
 
     /**
@@ -602,21 +609,16 @@ public final class TcClient implements AutoCloseable {
     }
 
     /**
-     * For the calls that are never retried (begin, registration): a channel still waiting out its
-     * reconnect backoff after a TC restart would fail them at once although the TC is back, so they
-     * make it connect now and wait for the connection, within their deadline.
+     * For the calls that must reach a TC that is back (begin and registration, never retried; the
+     * status from any replica): a channel still waiting out its reconnect backoff after a TC restart
+     * would fail them at once, so {@code call} waits for a connection within its deadline (the call
+     * timeout plus {@code extraMs} the TC may hold it), the channel made to connect at once
+     * ({@link ReconnectForWaitingCalls}).
      */
-    private TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stubWaitingForConnection() {
-        return stubWaitingForConnection(0);
-    }
-
-    /** As {@link #stubWaitingForConnection()}, the deadline extended by {@code extraMs} the TC may hold the call. */
-    private TransactionCoordinatorGrpc.TransactionCoordinatorBlockingStub stubWaitingForConnection(long extraMs) {
-        if (channel.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
-            channel.resetConnectBackoff();
-        }
-        return stub.withDeadlineAfter(config.callTimeout().toMillis() + extraMs, TimeUnit.MILLISECONDS)
+    private <R> R waitingForConnection(long extraMs, Function<TransactionCoordinatorBlockingStub, R> call) {
+        var waiting = stub.withDeadlineAfter(config.callTimeout().toMillis() + extraMs, TimeUnit.MILLISECONDS)
                 .withWaitForReady();
+        return reconnects.waiting(() -> call.apply(waiting));
     }
 
     private <T> T call(String operation, String xid, boolean idempotent, Supplier<T> body) {

@@ -3,10 +3,12 @@ package io.cohort.client;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.cohort.protocol.Protocol;
 import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -83,6 +85,100 @@ class TcClientCircuitBreakerTest {
         assertThat(client.begin("right-after", Duration.ofSeconds(10), null)).startsWith(tc.address());
     }
 
+    /**
+     * The race behind {@link #aBeginRightAfterATcRestartIsAnsweredAlthoughTheChannelWasWaitingToReconnect},
+     * made certain: the channel's connection attempt in flight when the TC comes back started before it
+     * did, and fails after a Begin was made to the TC that is back. gRPC would wait out its reconnect
+     * backoff (a second or more) before the next attempt, past the Begin's deadline. Here the Begin
+     * that announces a TM-made XID without blocking, so the test knows the call waits before the
+     * attempt fails.
+     */
+    @Test
+    void aBeginMadeOnceTheTcIsBackIsAnsweredAlthoughTheConnectionAttemptInFlightStartedBefore() {
+        TestTcServer tc = closing(TestTcServer.start());
+        tc.speakMinor(Protocol.MINOR_BEGINLESS);
+        TcClient client = unaryClient(tc);
+        // A first Begin answered by a TC of minor 8 lets the client make XIDs and announce them without blocking.
+        untilAnswered(() -> client.begin("before", Duration.ofSeconds(10), null));
+        PortWithoutTc attempts = restartWhileAnAttemptIsInFlight(tc, client);
+
+        String xid = client.beginLocally("right-after", Duration.ofSeconds(10), null);
+        try {
+            CompletableFuture<Void> announced = TmMadeXids.announceAsync(xid);
+            attempts.failHeldAttempts();
+            // The call's own deadline (the call timeout) ends the wait if the client does not reconnect in time.
+            assertThat(announced).succeedsWithin(CONNECT_WAIT);
+        } finally {
+            TmMadeXids.forget(xid);
+        }
+    }
+
+    /** As the one before, with the blocking Begin: it waits for a connection once its thread parks in the call. */
+    @Test
+    void aBlockingBeginMadeOnceTheTcIsBackIsAnsweredAlthoughTheConnectionAttemptInFlightStartedBefore() {
+        TestTcServer tc = closing(TestTcServer.start());
+        TcClient client = unaryClient(tc);
+        untilAnswered(() -> client.status("x:1:0"));
+        PortWithoutTc attempts = restartWhileAnAttemptIsInFlight(tc, client);
+
+        CompletableFuture<String> begun = new CompletableFuture<>();
+        Thread caller = new Thread(() -> {
+            try {
+                begun.complete(client.begin("right-after", Duration.ofSeconds(10), null));
+            } catch (RuntimeException e) {
+                begun.completeExceptionally(e);
+            }
+        }, "begin-right-after");
+        caller.start();
+        untilTrue(() -> caller.getState() == Thread.State.WAITING || begun.isDone());
+        attempts.failHeldAttempts();
+        // The call's own deadline (the call timeout) ends the wait if the client does not reconnect in time.
+        assertThat(begun).succeedsWithin(CONNECT_WAIT).asString().startsWith(tc.address());
+    }
+
+    /**
+     * The other side of the reconnections above: a Begin waiting for a TC that is down makes the channel
+     * try to connect at once, and once more if that attempt fails, not again and again until its deadline.
+     */
+    @Test
+    void aBeginWaitingForATcThatIsDownMakesAFewConnectionAttemptsNotALoop() {
+        PortWithoutTc down = closing(PortWithoutTc.closingEach(TestTcServer.freePort()));
+        TcClient client = closing(new TcClient(new TcClientConfig("127.0.0.1:" + down.port(), "breaker-test", "",
+                CALL_TIMEOUT, 1, Duration.ofMillis(10)).withCallsStream(false), NEVER));
+
+        assertThatThrownBy(() -> client.begin("to-nobody", Duration.ofSeconds(10), null))
+                .isInstanceOf(TcUnavailableException.class).hasMessageContaining("DEADLINE_EXCEEDED");
+        // The Begin's first attempt and the one more it is owed; gRPC's backoff (1 s at first) allows no other
+        // within the call timeout. Resetting the backoff at every failed attempt would make about a hundred.
+        assertThat(down.accepted()).as("connection attempts during the Begin").isBetween(1, 3);
+    }
+
+    /** A client of unary calls only (the test server has no Calls stream). */
+    private TcClient unaryClient(TestTcServer tc) {
+        return closing(new TcClient(new TcClientConfig(tc.address(), "breaker-test", "", CALL_TIMEOUT, 1,
+                Duration.ofMillis(10)).withCallsStream(false), NEVER));
+    }
+
+    /**
+     * Stops {@code tc}, lets one of the client's connection attempts reach its port and hold there
+     * (accepted, never answered), then restarts the TC on the port: the attempt still in flight
+     * started while the TC was down. Fail it with {@link PortWithoutTc#failHeldAttempts}.
+     */
+    private PortWithoutTc restartWhileAnAttemptIsInFlight(TestTcServer tc, TcClient client) {
+        tc.stop();
+        assertThatThrownBy(() -> client.status("x:1:1")).isInstanceOf(TcUnavailableException.class)
+                .hasMessageContaining("UNAVAILABLE");
+        PortWithoutTc attempts = closing(PortWithoutTc.holding(tc.port()));
+        // Each failed call makes the channel try to connect at once: one such attempt reaches the port and is held.
+        untilTrue(() -> {
+            assertThatThrownBy(() -> client.status("x:1:2")).isInstanceOf(TcUnavailableException.class);
+            return attempts.accepted() > 0;
+        });
+        attempts.stopListening();
+        tc.restart();
+        return attempts;
+    }
+
     @Test
     void aTcThatAcceptsConnectionsButNeverAnswersInTimeOpensTheBreakerAndItStaysOpen() {
         Duration shortTimeout = Duration.ofMillis(100);
@@ -118,6 +214,17 @@ class TcClientCircuitBreakerTest {
         throw new AssertionError("The breaker did not open after " + CALLS_TO_OPEN + " failed calls");
     }
 
+    /** Repeats {@code step} until it returns true, for at most {@link #CONNECT_WAIT}. */
+    private static void untilTrue(java.util.function.BooleanSupplier step) {
+        long deadline = System.nanoTime() + CONNECT_WAIT.toNanos();
+        while (!step.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("Not reached within " + CONNECT_WAIT);
+            }
+            pace();
+        }
+    }
+
     /**
      * Repeats {@code call} while the client says the TC is unavailable, for at most {@link #CONNECT_WAIT};
      * the breaker's own timed wait is an hour, so only a reconnection lets a call through.
@@ -132,12 +239,16 @@ class TcClientCircuitBreakerTest {
                     throw new AssertionError("The TC is back but the client still refuses: " + e.getMessage(), e);
                 }
             }
-            try {
-                Thread.sleep(10); // pacing the retries, not waiting for anything
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new UncheckedIOException(new java.io.InterruptedIOException());
-            }
+            pace();
+        }
+    }
+
+    private static void pace() {
+        try {
+            Thread.sleep(10); // pacing the retries, not waiting for anything
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new UncheckedIOException(new java.io.InterruptedIOException());
         }
     }
 }
