@@ -202,36 +202,41 @@ class RmFaultIT {
     // ---- an RM process killed with undo-log deletes still queued ----
 
     @Test
-    void undoLogsWhoseDeleteDiedWithTheirRmAreDeletedByTheNextRmOfTheResourceAndNoOthers() throws Exception {
+    void undoLogsLeftByAKilledRmAreDeletedByTheNextRmOnceTheirTransactionCommittedOrIsLongForgotten() throws Exception {
         String committed = tc.tm().begin("lost-delete", Duration.ofSeconds(60), null);
         // The child flushes its deletes hourly: at the kill, its committed branch's delete is still queued.
         Process child = childAfterPhaseOne(committed, "UPDATE account SET balance = balance + 100 WHERE id = 1", "PT1H");
         tc.tm().commit(committed);
         assertThat(tc.awaitEnded(committed, Duration.ofSeconds(30)).getStatus()).as("the child answered the commit")
                 .isEqualTo(GlobalStatus.COMMITTED.toWire());
-        // Two rows the check must leave: a transaction still running, and one no TC knows.
+        // Rows the check must leave: a transaction still running, one no TC knows; and one no TC knows,
+        // older than the marker retention (a day), which it deletes.
         String running = tc.tm().begin("still-running", Duration.ofSeconds(300), null);
-        String unknown = running.substring(0, running.lastIndexOf(':') + 1) + "987654321";
+        String prefix = running.substring(0, running.lastIndexOf(':') + 1);
+        String unknown = prefix + "987654321";
+        String unknownAndOld = prefix + "987654322";
         PgFixture.exec(raw, "INSERT INTO undo_log (xid, branch_id, rollback_info, log_status) VALUES ('" + running
                 + "', 1, '\\x00', 0), ('" + unknown + "', 1, '\\x00', 0)");
+        PgFixture.exec(raw, "INSERT INTO undo_log (xid, branch_id, rollback_info, log_status, created) VALUES ('"
+                + unknownAndOld + "', 1, '\\x00', 0, now() - interval '25 hours')");
         child.destroyForcibly().waitFor();
-        assertThat(undoLogXids()).containsExactlyInAnyOrder(committed, running, unknown);
+        assertThat(undoLogXids()).containsExactlyInAnyOrder(committed, running, unknown, unknownAndOld);
 
         rm = newRm(RmConfig.defaults());
         // Checked soon after the wrapping, and again every 10 s while it cannot finish.
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (undoLogXids().contains(committed) && System.nanoTime() < deadline) {
+        while (undoLogXids().size() > 2 && System.nanoTime() < deadline) {
             Thread.sleep(100);
         }
-        assertThat(undoLogXids()).as("the committed branch's leftover deleted, nothing else")
+        assertThat(undoLogXids()).as("the committed branch's leftover and the old unknown one deleted, nothing else")
                 .containsExactlyInAnyOrder(running, unknown);
         assertThat(balances().get(1L)).isEqualTo(INITIAL + 100);
         assertThat(RmInternals.checkLeftoverUndoLogs(rm, RESOURCE)).as("a check now")
-                .isEqualTo(new RmInternals.LeftoverCheck(0, 1, 1));
+                .isEqualTo(new RmInternals.LeftoverCheck(0, 0, 1, 1));
 
         tc.tm().commit(running);
         assertThat(RmInternals.checkLeftoverUndoLogs(rm, RESOURCE)).as("a check once the running one committed")
-                .isEqualTo(new RmInternals.LeftoverCheck(1, 0, 1));
+                .isEqualTo(new RmInternals.LeftoverCheck(1, 0, 0, 1));
         assertThat(undoLogXids()).containsExactly(unknown);
         PgFixture.exec(raw, "DELETE FROM undo_log");
     }

@@ -34,9 +34,13 @@ import org.slf4j.LoggerFactory;
  * ask again. So each resource's two-phase undo logs are also checked against the TC
  * ({@link #checkLeftovers}): all of them soon after the resource is wrapped (a restarted or replaced
  * RM finds what its predecessor left), then every {@value #LEFTOVER_PERIOD_MS} ms those at least as
- * old (what a stopped replica of the service left). A row is deleted only when the TC says its
- * transaction's outcome is commit — exactly what the lost delete would have done; any other answer,
- * or none, leaves it.
+ * old (what a stopped replica of the service left). A row is deleted when the TC says its
+ * transaction's outcome is commit — exactly what the lost delete would have done. A row whose
+ * transaction no TC knows ended and was forgotten (a TC keeps ended transactions for a while, the
+ * embedded store only its most recent {@code cohort.tc.limits.ended-kept}; one waiting for a person
+ * is kept), or the TC lost it: such a row is deleted once it is older than
+ * {@code cohort.rm.undo.marker-retention}, as the markers are, and left until then. Any other answer,
+ * or none, leaves the row.
  */
 final class AsyncUndoDeleter implements AutoCloseable {
 
@@ -45,8 +49,12 @@ final class AsyncUndoDeleter implements AutoCloseable {
     private record Pending(String xid, long branchId) {
     }
 
-    /** What one check of the two-phase undo logs found, in rows: deleted, left for the TC (or a person) to finish, left as no TC knows them. */
-    record LeftoverCheck(int deleted, int inProgress, int unknownToTc) {
+    /**
+     * What one check of the two-phase undo logs found, in rows: deleted as their transaction committed;
+     * deleted as no TC knows their transaction and they are older than the marker retention; left for
+     * the TC (or a person) to finish; left as no TC knows their transaction yet.
+     */
+    record LeftoverCheck(int deleted, int expired, int inProgress, int unknownToTc) {
     }
 
     /** The first check of a newly wrapped resource's undo logs, this soon. */
@@ -176,6 +184,7 @@ final class AsyncUndoDeleter implements AutoCloseable {
      */
     LeftoverCheck checkLeftovers(Resource r, long minAgeMillis) {
         int deleted = 0;
+        int expired = 0;
         int inProgress = 0;
         int unknown = 0;
         String firstUnknown = null;
@@ -198,8 +207,15 @@ final class AsyncUndoDeleter implements AutoCloseable {
                     }
                     GlobalStatus outcome = outcome(tc, xid);
                     if (outcome == null) {
-                        unknown += end - i;
-                        firstUnknown = firstUnknown == null ? xid : firstUnknown;
+                        for (UndoLogTable.Branch b : rows.subList(i, end)) {
+                            if (r.undoLog().deleteTwoPhaseWrittenBefore(c, b.xid(), b.branchId(),
+                                    config.markerRetention().toMillis())) {
+                                expired++;
+                            } else {
+                                unknown++;
+                                firstUnknown = firstUnknown == null ? xid : firstUnknown;
+                            }
+                        }
                     } else if (outcome.isCommitDecided() && outcome != GlobalStatus.COMMIT_FAILED) {
                         for (UndoLogTable.Branch b : rows.subList(i, end)) {
                             deleted += r.undoLog().deleteTwoPhase(c, b.xid(), b.branchId()) ? 1 : 0;
@@ -227,12 +243,16 @@ final class AsyncUndoDeleter implements AutoCloseable {
             log.info("Deleted {} undo logs of committed branches on {}: their delete was lost when an RM stopped",
                     deleted, r.resourceId());
         }
-        if (unknown > 0) {
-            log.warn("{} two-phase undo logs on {} belong to transactions no TC knows (first: {}); they are left in place."
-                    + " A TC forgets a transaction cohort.tc.recovery.retention after it ended: check them and delete"
-                    + " them by hand", unknown, r.resourceId(), firstUnknown);
+        if (expired > 0) {
+            log.info("Deleted {} undo logs on {} older than cohort.rm.undo.marker-retention ({}) whose transactions no TC"
+                    + " knows any more", expired, r.resourceId(), config.markerRetention());
         }
-        return new LeftoverCheck(deleted, inProgress, unknown);
+        if (unknown > 0) {
+            log.info("{} undo logs on {} belong to transactions no TC knows (first: {}): ended and forgotten by the TC,"
+                    + " or lost with its data; they are deleted once older than cohort.rm.undo.marker-retention ({})",
+                    unknown, r.resourceId(), firstUnknown, config.markerRetention());
+        }
+        return new LeftoverCheck(deleted, expired, inProgress, unknown);
     }
 
     /** The outcome of {@code xid} as a TC answers it; null when the TC does not know it. */

@@ -66,6 +66,7 @@ final class UndoLogTable {
     private final String selectDecidedAlone;
     private final String selectTwoPhaseAfter;
     private final String deleteTwoPhase;
+    private final String deleteTwoPhaseWrittenBefore;
     private final String deleteCommittedPrefix;
     private final String insertDecision;
     private final String selectDecisionReason;
@@ -114,6 +115,7 @@ final class UndoLogTable {
                 + " AND log_status = " + UndoLogStatus.TWO_PHASE.code() + " AND created < " + dialect.millisecondsAgo()
                 + " ORDER BY xid, branch_id LIMIT ?";
         deleteTwoPhase = delete + " AND log_status = " + UndoLogStatus.TWO_PHASE.code();
+        deleteTwoPhaseWrittenBefore = deleteTwoPhase + " AND created < " + dialect.millisecondsAgo();
         deleteCommittedPrefix = dialect.deleteFromUndoLogByBranchKeys(undoTable) + " WHERE log_status IN ("
                 + codes(imageHolding()) + ") AND ";
         insertDecision = dialect.insertUnlessDuplicate(decisionTable, "xid, branch_id, decision, reason, decided_at",
@@ -460,6 +462,15 @@ final class UndoLogTable {
     boolean deleteTwoPhase(Connection c, String xid, long branchId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(deleteTwoPhase)) {
             bind(ps, xid, branchId);
+            return ps.executeUpdate() > 0;
+        }
+    }
+
+    /** Deletes the branch's row if it is still a two-phase undo log written at least {@code millis} ago; whether it was. */
+    boolean deleteTwoPhaseWrittenBefore(Connection c, String xid, long branchId, long millis) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(deleteTwoPhaseWrittenBefore)) {
+            bind(ps, xid, branchId);
+            ps.setLong(3, millis);
             return ps.executeUpdate() > 0;
         }
     }

@@ -45,13 +45,13 @@ public final class RmInternals {
     }
 
     /** What a check of the undo logs for leftovers found, in rows ({@code null}: it could not finish). */
-    public record LeftoverCheck(int deleted, int inProgress, int unknownToTc) {
+    public record LeftoverCheck(int deleted, int expired, int inProgress, int unknownToTc) {
     }
 
     /** Checks {@code resourceId}'s two-phase undo logs against the TC now, as the RM does soon after start. */
     public static LeftoverCheck checkLeftoverUndoLogs(ResourceManager rm, String resourceId) {
         AsyncUndoDeleter.LeftoverCheck c = rm.checkLeftoverUndoLogs().get(resourceId);
-        return c == null ? null : new LeftoverCheck(c.deleted(), c.inProgress(), c.unknownToTc());
+        return c == null ? null : new LeftoverCheck(c.deleted(), c.expired(), c.inProgress(), c.unknownToTc());
     }
 
     /** What applying a branch's images came to. */
