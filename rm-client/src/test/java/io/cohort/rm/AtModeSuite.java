@@ -170,24 +170,31 @@ abstract class AtModeSuite {
     }
 
     @Test
-    void aCommittedBranchsUndoLogThatOutlivedItsDeleteIsDeletedAndARunningOnesIsKept() throws Exception {
+    void undoLogsThatOutlivedTheirDeleteAreDeletedWhenCommittedOrLongForgottenAndARunningOneIsKept() throws Exception {
         String committed = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 7 WHERE id = 1"), false);
         assertThat(tc.commitAndWait(committed)).isEqualTo(GlobalStatus.COMMITTED);
         rm.flushUndoDeletes();
-        // A row as a process killed before its queued delete ran leaves it.
+        // Rows as a process killed before its queued deletes ran leaves them: one of a committed transaction,
+        // one of a transaction the TC forgot long ago (written two days back, past the marker retention).
+        String forgotten = committed.substring(0, committed.lastIndexOf(':') + 1) + "987654321";
         try (Connection c = raw.getConnection(); PreparedStatement ps = c.prepareStatement(
-                "INSERT INTO undo_log (xid, branch_id, rollback_info, log_status) VALUES (?, ?, ?, ?)")) {
-            ps.setString(1, committed);
-            ps.setLong(2, 42);
-            ps.setBytes(3, new byte[] {0});
-            ps.setInt(4, RmInternals.TWO_PHASE);
-            ps.executeUpdate();
+                "INSERT INTO undo_log (xid, branch_id, rollback_info, log_status, created) VALUES (?, ?, ?, ?, ?)")) {
+            for (String xid : List.of(committed, forgotten)) {
+                ps.setString(1, xid);
+                ps.setLong(2, 42);
+                ps.setBytes(3, new byte[] {0});
+                ps.setInt(4, RmInternals.TWO_PHASE);
+                ps.setTimestamp(5, new java.sql.Timestamp(System.currentTimeMillis()
+                        - (xid.equals(forgotten) ? Duration.ofDays(2).toMillis() : 0)));
+                ps.executeUpdate();
+            }
         }
         String running = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 8 WHERE id = 2"), false);
 
         assertThat(RmInternals.checkLeftoverUndoLogs(rm, ((io.cohort.rm.jdbc.DataSourceProxy) ds).resourceId()))
                 .as("the check finished").isNotNull();
         assertThat(count("SELECT count(*) FROM undo_log WHERE xid = '" + committed + "'")).as("committed").isZero();
+        assertThat(count("SELECT count(*) FROM undo_log WHERE xid = '" + forgotten + "'")).as("forgotten").isZero();
         assertThat(count("SELECT count(*) FROM undo_log WHERE xid = '" + running + "'")).as("running").isEqualTo(1);
     }
 
