@@ -61,13 +61,20 @@ class AtModeIT extends AtModeSuite {
                 CREATE TABLE other (id int PRIMARY KEY, v int);
                 CREATE TABLE nopk (a int, b int);
                 """);
-        // Test-only: a phase 1 that opts in (SET LOCAL cohort_test.slow_undo = on) is held for 3 s just
-        // before its undo-log row is inserted, so a rollback can overtake it.
+        // Test-only: a phase 1 that opts in (SET LOCAL cohort_test.slow_undo = on) is held just before its
+        // undo-log row is inserted until a rollback of its branch has left its marker (each look a new
+        // snapshot), so the rollback overtakes it however slow the machine; after 2 minutes without a
+        // marker it goes on, and the test fails on what follows.
         PgFixture.exec(raw, """
                 CREATE FUNCTION slow_undo_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+                DECLARE
+                  give_up timestamptz := clock_timestamp() + interval '2 minutes';
                 BEGIN
                   IF NEW.log_status = 0 AND current_setting('cohort_test.slow_undo', true) = 'on' THEN
-                    PERFORM pg_sleep(3);
+                    WHILE NOT EXISTS (SELECT 1 FROM undo_log u WHERE u.xid = NEW.xid AND u.branch_id = NEW.branch_id
+                                      AND u.log_status = 1) AND clock_timestamp() < give_up LOOP
+                      PERFORM pg_sleep(0.05);
+                    END LOOP;
                   END IF;
                   RETURN NEW;
                 END $$;
@@ -394,7 +401,10 @@ class AtModeIT extends AtModeSuite {
     @Test
     void aRollbackThatOvertakesPhaseOneLeavesAMarkerThatStopsIt() throws Exception {
         Map<String, List<List<String>>> before = snapshot();
-        String xid = tc.begin(Duration.ofMillis(1000));
+        // Long enough for phase 1 to register its branch in time on a busy machine (the timeout counts
+        // from the begin; 1 s was missed with two CPU hogs beside the test JVM), as the trigger holds
+        // phase 1 until the rollback came, however late.
+        String xid = tc.begin(Duration.ofSeconds(10));
         begun.add(xid);
 
         // Phase 1 registers its branch in time, then stalls before its undo log is written; meanwhile the
@@ -406,7 +416,7 @@ class AtModeIT extends AtModeSuite {
             }
         }, false)).isInstanceOf(SQLException.class).hasMessageContaining("already rolled back");
 
-        assertThat(tc.awaitEnded(xid, Duration.ofSeconds(10)).getStatus()).isEqualTo(GlobalStatus.TIMEOUT_ROLLBACKED.toWire());
+        assertThat(tc.awaitEnded(xid, Duration.ofSeconds(30)).getStatus()).isEqualTo(GlobalStatus.TIMEOUT_ROLLBACKED.toWire());
         assertThat(snapshot()).isEqualTo(before);
         assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 1")).isEqualTo(1);
         assertThat(PgFixture.count(raw, "SELECT count(*) FROM undo_log WHERE log_status = 0")).isZero();

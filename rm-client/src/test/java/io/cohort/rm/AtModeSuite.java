@@ -101,7 +101,7 @@ abstract class AtModeSuite {
         rm = ResourceManager.builder(BranchCoordinator.of(tc.freshTm())).config(config()).build();
         ds = rm.wrap(raw);
         rm.connect(tc.tcConfig("rm-at-it"), 2);
-        assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
+        assertThat(rm.awaitConnected(TcHarness.CONNECT_WAIT)).as("RM stream welcomed by the TC").isTrue();
         seed();
     }
 
@@ -215,16 +215,15 @@ abstract class AtModeSuite {
         assertThat(count("SELECT count(*) FROM undo_log WHERE log_status = 0")).isEqualTo(1);
         assertThat(tc.lockCount()).as("locks stay held while the rollback waits for a person").isEqualTo(2);
 
-        // A person retries without repairing: same answer, still untouched.
+        // A person retries without repairing: same answer, still untouched. The POST returns once the TC
+        // moved the transaction to ROLLBACK_RETRYING, so the wait below sees the retry's outcome.
         tc.post("/api/v1/transactions/" + xid + "/rollback");
-        TcHarness.sleep(200);
         assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACK_FAILED.toWire());
         assertThat(snapshot()).isEqualTo(dirty);
 
         // The person puts the after image back and retries: the rollback completes.
         exec("UPDATE account SET balance = 1 WHERE id = 2");
         tc.post("/api/v1/transactions/" + xid + "/rollback");
-        TcHarness.sleep(200);
         assertThat(tc.awaitEnded(xid, Duration.ofSeconds(20)).getStatus()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
         assertThat(count("SELECT count(*) FROM account WHERE id = 1 AND owner = 'ann' AND balance = 100.00 AND version = 0"))
                 .isEqualTo(1);
@@ -514,7 +513,7 @@ abstract class AtModeSuite {
         rm = ResourceManager.builder(coordinator).config(config).build();
         ds = rm.wrap(raw);
         rm.connect(tc.tcConfig("rm-at-it"), 2);
-        assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
+        assertThat(rm.awaitConnected(TcHarness.CONNECT_WAIT)).as("RM stream welcomed by the TC").isTrue();
     }
 
     /** The branch ids of {@code xid}'s undo-log rows, in the order they were written. */

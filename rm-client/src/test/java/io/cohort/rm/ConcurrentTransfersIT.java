@@ -97,7 +97,7 @@ class ConcurrentTransfersIT {
             rm = ResourceManager.builder(BranchCoordinator.of(tc.tm())).config(RmConfig.defaults()).build();
             ds = rm.wrap(raw, "concurrent-" + name);
             rm.connect(tc.tcConfig("rm-concurrent-" + name), 2);
-            assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("bank %s's RM connected", name).isTrue();
+            assertThat(rm.awaitConnected(TcHarness.CONNECT_WAIT)).as("bank %s's RM connected", name).isTrue();
         }
 
         void update(String xid, String sql) throws SQLException {

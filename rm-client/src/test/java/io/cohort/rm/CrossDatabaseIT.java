@@ -77,7 +77,7 @@ class CrossDatabaseIT {
             rm = ResourceManager.builder(BranchCoordinator.of(tc.tm())).config(RmConfig.defaults()).build();
             ds = rm.wrap(raw, resource);
             rm.connect(tc.tcConfig("rm-cross-" + db.name()), 2);
-            assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("%s's RM connected", db).isTrue();
+            assertThat(rm.awaitConnected(TcHarness.CONNECT_WAIT)).as("%s's RM connected", db).isTrue();
         }
 
         void stopRm() {

@@ -104,7 +104,7 @@ class KeyPinnedUpdateIT {
         rm = rm(keyPinned, lockAttempts);
         ds = rm.wrap(pool);
         rm.connect(tc.tcConfig("rm-key-pinned-it"), 2);
-        assertThat(rm.awaitConnected(Duration.ofSeconds(30))).isTrue();
+        assertThat(rm.awaitConnected(TcHarness.CONNECT_WAIT)).isTrue();
     }
 
     private ResourceManager rm(boolean keyPinned, int lockAttempts) {

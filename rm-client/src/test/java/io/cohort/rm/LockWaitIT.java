@@ -90,8 +90,9 @@ class LockWaitIT {
 
     @Test
     void aConflictingUpdateProceedsAsSoonAsTheHolderCommitsNotAfterABackoffStep() throws Exception {
-        // Backoff steps of 3 s, 6 s, 12 s: the old RM would look again 3 s after its first conflict at the soonest.
-        Duration step = Duration.ofSeconds(3);
+        // Backoff steps of 10 s, 20 s, 40 s: the old RM would look again 10 s after its first conflict at the
+        // soonest. A step that long leaves a busy machine seconds between the commit and the waiter's branch.
+        Duration step = Duration.ofSeconds(10);
         connect(RmConfig.defaults().withLockRetry(step, 4));
         String holder = begin();
         update(holder, 1, 10);
@@ -155,7 +156,7 @@ class LockWaitIT {
         rm = ResourceManager.builder(counting(real)).config(config).build();
         ds = rm.wrap(raw);
         rm.connect(tc.tcConfig("rm-lockwait-it"), 2);
-        assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
+        assertThat(rm.awaitConnected(TcHarness.CONNECT_WAIT)).as("RM stream welcomed by the TC").isTrue();
     }
 
     /** The real coordinator, counting registration calls per XID. */

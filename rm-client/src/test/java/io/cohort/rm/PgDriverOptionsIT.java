@@ -109,7 +109,7 @@ class PgDriverOptionsIT {
             try {
                 DataSource ds = rm.wrap(raw);
                 rm.connect(tc.tcConfig("rm-pg-options-it"), 2);
-                assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
+                assertThat(rm.awaitConnected(TcHarness.CONNECT_WAIT)).as("RM stream welcomed by the TC").isTrue();
                 for (int round = 1; round <= ROUNDS; round++) {
                     Rounds r = new Rounds(raw, ds, rm, round);
                     r.commit();

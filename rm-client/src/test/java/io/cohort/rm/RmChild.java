@@ -36,7 +36,7 @@ public final class RmChild {
         ResourceManager rm = ResourceManager.builder(BranchCoordinator.of(tc)).config(config).build();
         DataSource ds = rm.wrap(pool, args[4]);
         rm.connect(tc.config(), 1);
-        if (!rm.awaitConnected(Duration.ofSeconds(20))) {
+        if (!rm.awaitConnected(TcHarness.CONNECT_WAIT)) {
             System.out.println("NOT-CONNECTED");
             System.exit(2);
         }

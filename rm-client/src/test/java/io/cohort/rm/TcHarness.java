@@ -26,6 +26,13 @@ import java.util.regex.Pattern;
  */
 final class TcHarness implements AutoCloseable {
 
+    /**
+     * How long a test waits for an RM's command stream to be welcomed, or for an RM to reconnect to a
+     * restarted TC: a cold JVM's first gRPC connection on a loaded 2-core machine takes seconds, not
+     * a call timeout; only a hang should fail this wait.
+     */
+    static final Duration CONNECT_WAIT = Duration.ofSeconds(60);
+
     private static final Pattern TOTAL = Pattern.compile("\"total\"\\s*:\\s*(\\d+)");
     private static final Pattern BRANCH_ID = Pattern.compile("\"branchId\"\\s*:\\s*(\\d+)");
 

@@ -107,7 +107,7 @@ class ThreePhaseTerminationIT {
             ds = rm.wrap(raw, "bank-" + name);
             // The command stream resolves names with the JDK, not gRPC: it takes the proxy's address itself.
             rm.connect(TcClientConfig.of(proxy.address(), "bank-" + name), 2);
-            assertThat(rm.awaitConnected(Duration.ofSeconds(20))).isTrue();
+            assertThat(rm.awaitConnected(TcHarness.CONNECT_WAIT)).isTrue();
         }
 
         void update(String xid, long account, long delta) throws SQLException {

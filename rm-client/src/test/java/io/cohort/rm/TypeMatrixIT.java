@@ -344,7 +344,7 @@ class TypeMatrixIT {
             resourceId = "types-" + mode.name().toLowerCase() + "-" + RESOURCES.incrementAndGet();
             ds = rm.wrap(raw, resourceId);
             rm.connect(tc.tcConfig("rm-types-it"), 2);
-            assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
+            assertThat(rm.awaitConnected(TcHarness.CONNECT_WAIT)).as("RM stream welcomed by the TC").isTrue();
         }
 
         /** matrix: the template rows as 1-6 and again as 11-16; shadow 21-26: template rows 2-6, then 1. */

@@ -32,6 +32,13 @@ import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 /** The auto-configured RM in a Spring context, against the real TC and PostgreSQL. */
 class CohortRmAutoConfigurationIT {
 
+    /**
+     * How long start-up waits for the TC's welcome (cohort.rm.connect-timeout, 10 s by default), and the
+     * test for the RM's goodbye: a cold JVM's first gRPC connection on a loaded 2-core machine can take
+     * longer than the default, and the tests look at the TC's list of RMs right after start.
+     */
+    private static final Duration CONNECT_WAIT = Duration.ofSeconds(60);
+
     private static TcProcess tc;
 
     @BeforeAll
@@ -55,7 +62,7 @@ class CohortRmAutoConfigurationIT {
                         CohortRmAutoConfiguration.class))
                 .withPropertyValues("spring.application.name=boot-rm", "spring.datasource.url=" + url,
                         "spring.datasource.username=" + pg.user(), "spring.datasource.password=" + pg.password(),
-                        "cohort.tc.address=" + tc.grpcAddress())
+                        "cohort.tc.address=" + tc.grpcAddress(), "cohort.rm.connect-timeout=" + CONNECT_WAIT.toSeconds() + "s")
                 .run(context -> {
                     assertThat(context).hasNotFailed();
                     DataSource ds = context.getBean(DataSource.class);
@@ -64,7 +71,7 @@ class CohortRmAutoConfigurationIT {
                     assertThat(get("/api/v1/rms")).as("the RM announced its resource at start").contains(resourceId);
                     assertAGlobalRollbackUndoesAWrite(context.getBean(TcClient.class), ds);
                 });
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        long deadline = System.nanoTime() + CONNECT_WAIT.toNanos();
         while (get("/api/v1/rms").contains("rm_boot") && System.nanoTime() < deadline) {
             Thread.sleep(20);
         }
@@ -203,7 +210,7 @@ class CohortRmAutoConfigurationIT {
                         CohortRmAutoConfiguration.class))
                 .withPropertyValues("spring.application.name=boot-rm", "spring.datasource.url=" + url,
                         "spring.datasource.username=" + pg.user(), "spring.datasource.password=" + pg.password(),
-                        "cohort.tc.address=" + tc.grpcAddress());
+                        "cohort.tc.address=" + tc.grpcAddress(), "cohort.rm.connect-timeout=" + CONNECT_WAIT.toSeconds() + "s");
     }
 
     private static void applyRmSchema(String url) throws Exception {

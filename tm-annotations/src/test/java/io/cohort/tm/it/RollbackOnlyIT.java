@@ -77,7 +77,8 @@ class RollbackOnlyIT {
         bankA = rm.wrap(rawA, "bank-a");
         bankB = rm.wrap(rawB, "bank-b");
         rm.connect(tcConfig, 2);
-        assertThat(rm.awaitConnected(Duration.ofSeconds(30))).as("RM stream welcomed by the TC").isTrue();
+        // A cold JVM's first gRPC connection on a loaded machine: only a hang should fail this wait.
+        assertThat(rm.awaitConnected(Duration.ofSeconds(60))).as("RM stream welcomed by the TC").isTrue();
         silentRm = ResourceManager.builder(BranchCoordinator.of(client)).config(rmConfig).build();
         bankBUnannounced = silentRm.wrap(rawB, "bank-b-unannounced");
     }
