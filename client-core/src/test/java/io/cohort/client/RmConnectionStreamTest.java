@@ -211,7 +211,10 @@ class RmConnectionStreamTest {
                 assertThat(results.poll(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)).as("result " + i).isNotNull();
             }
             assertThat(sizes.stream().mapToInt(Integer::intValue).sum()).isEqualTo(6);
-            assertThat(sizes).as("the six waiting commands in fewer handler calls than messages").hasSizeLessThanOrEqualTo(3);
+            // Each worker takes a fair share of what waits (half, rounded up): usually 3 + 2 + 1. A worker
+            // descheduled between taking its share and running it leaves the rest to the other, which
+            // halves what it sees at each round: 2 + 1 + 1 besides the stalled one's 2, never more calls.
+            assertThat(sizes).as("the six waiting commands in fewer handler calls than messages").hasSizeLessThanOrEqualTo(4);
         }
     }
 
