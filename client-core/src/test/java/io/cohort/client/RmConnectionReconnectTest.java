@@ -57,6 +57,9 @@ class RmConnectionReconnectTest {
             }
             long due = System.nanoTime() + dueIn.toNanos();
             away.close();
+            // The port is free for the TC only once the blocked accept() has returned (else "Address already in use").
+            resetter.join(Duration.ofSeconds(60).toMillis());
+            assertThat(resetter.isAlive()).as("the port's accept loop ended").isFalse();
             assertThat(rm.connectedReplicas()).isZero();
 
             try (TestTcServer tc = TestTcServer.onPort(port)) {
