@@ -175,11 +175,12 @@ abstract class AtModeSuite {
         assertThat(tc.commitAndWait(committed)).isEqualTo(GlobalStatus.COMMITTED);
         rm.flushUndoDeletes();
         // Rows as a process killed before its queued deletes ran leaves them: one of a committed transaction,
-        // one of a transaction the TC forgot long ago (written two days back, past the marker retention).
+        // one of a transaction the TC forgot long ago (written two days back, past the marker retention);
+        // and one altered by hand, whose XID the TC refuses to look up.
         String forgotten = committed.substring(0, committed.lastIndexOf(':') + 1) + "987654321";
         try (Connection c = raw.getConnection(); PreparedStatement ps = c.prepareStatement(
                 "INSERT INTO undo_log (xid, branch_id, rollback_info, log_status, created) VALUES (?, ?, ?, ?, ?)")) {
-            for (String xid : List.of(committed, forgotten)) {
+            for (String xid : List.of(committed, forgotten, "not-an-xid")) {
                 ps.setString(1, xid);
                 ps.setLong(2, 42);
                 ps.setBytes(3, new byte[] {0});
@@ -195,6 +196,8 @@ abstract class AtModeSuite {
                 .as("the check finished").isNotNull();
         assertThat(count("SELECT count(*) FROM undo_log WHERE xid = '" + committed + "'")).as("committed").isZero();
         assertThat(count("SELECT count(*) FROM undo_log WHERE xid = '" + forgotten + "'")).as("forgotten").isZero();
+        assertThat(count("SELECT count(*) FROM undo_log WHERE xid = 'not-an-xid'")).as("refused by the TC").isEqualTo(1);
+        exec("DELETE FROM undo_log WHERE xid = 'not-an-xid'");
         assertThat(count("SELECT count(*) FROM undo_log WHERE xid = '" + running + "'")).as("running").isEqualTo(1);
     }
 

@@ -205,7 +205,18 @@ final class AsyncUndoDeleter implements AutoCloseable {
                     while (end < rows.size() && rows.get(end).xid().equals(xid)) {
                         end++;
                     }
-                    GlobalStatus outcome = outcome(tc, xid);
+                    GlobalStatus outcome;
+                    try {
+                        outcome = outcome(tc, xid);
+                    } catch (TcUnavailableException | TcStoreUnavailableException e) {
+                        throw e;
+                    } catch (RuntimeException e) { // refused for this transaction alone (a malformed XID): left
+                        log.debug("Asking the TC about {} for the undo logs on {} failed: {}", xid, r.resourceId(),
+                                e.toString());
+                        inProgress += end - i;
+                        i = end;
+                        continue;
+                    }
                     if (outcome == null) {
                         for (UndoLogTable.Branch b : rows.subList(i, end)) {
                             if (r.undoLog().deleteTwoPhaseWrittenBefore(c, b.xid(), b.branchId(),
