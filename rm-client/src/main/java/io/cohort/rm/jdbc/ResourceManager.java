@@ -167,7 +167,7 @@ public final class ResourceManager implements AutoCloseable {
     }
 
     /** Checks each resource's two-phase undo logs against the TC now, whatever their age (tests). */
-    java.util.Map<String, AsyncUndoDeleter.LeftoverCheck> checkLeftoverUndoLogs() {
+    Map<String, AsyncUndoDeleter.LeftoverCheck> checkLeftoverUndoLogs() {
         return branches.checkLeftoverUndoLogs();
     }
 
