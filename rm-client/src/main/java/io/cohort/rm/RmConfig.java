@@ -19,8 +19,8 @@ import java.time.Duration;
  *                               ({@code cohort.rm.undo.delete-batch-size}, 500)
  * @param deleteInterval         how often queued undo-log deletes are flushed
  *                               ({@code cohort.rm.undo.delete-interval}, 200 ms)
- * @param markerRetention        age after which empty-rollback markers are deleted
- *                               ({@code cohort.rm.undo.marker-retention}, 1 day)
+ * @param markerRetention        age after which empty-rollback markers, and two-phase undo logs whose transaction
+ *                               no TC knows, are deleted ({@code cohort.rm.undo.marker-retention}, 1 day)
  * @param sqlCacheSize           parsed statements kept per data source ({@code cohort.rm.sql-cache-size}, 2048)
  * @param terminationTimeout     3PC: how long a branch may go without word from the TC before this RM asks
  *                               any TC replica for the outcome and, when none answers, finishes the branch
