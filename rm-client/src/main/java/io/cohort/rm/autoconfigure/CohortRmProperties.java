@@ -163,7 +163,10 @@ public class CohortRmProperties {
         /** How often queued undo-log deletes of committed branches are flushed. */
         private Duration deleteInterval = Duration.ofMillis(200);
 
-        /** Age after which empty-rollback markers, and two-phase undo logs whose transaction no TC knows any more, are deleted. */
+        /**
+         * Age after which empty-rollback markers, and two-phase undo logs whose transaction no TC knows
+         * any more, are deleted.
+         */
         private Duration markerRetention = Duration.ofDays(1);
 
         public String getTable() {
