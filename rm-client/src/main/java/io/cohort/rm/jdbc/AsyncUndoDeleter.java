@@ -14,12 +14,11 @@ import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -69,33 +68,29 @@ final class AsyncUndoDeleter implements AutoCloseable {
     private final BranchCoordinator coordinator;
     private final Clock clock;
     private final Map<Resource, ConcurrentLinkedQueue<Pending>> queues = new ConcurrentHashMap<>();
-    /** When each resource's undo logs are next checked for leftovers (by this process's clock). */
-    private final Map<Resource, Long> nextLeftoverCheck = new ConcurrentHashMap<>();
-    /** Resources whose undo logs were checked completely once: later checks look at old rows only. */
-    private final Set<Resource> checkedOnce = ConcurrentHashMap.newKeySet();
-    private final ScheduledExecutorService scheduler;
+    private final ScheduledThreadPoolExecutor scheduler;
 
     AsyncUndoDeleter(RmConfig config, BranchCoordinator coordinator, Clock clock) {
         this.config = config;
         this.coordinator = coordinator;
         this.clock = clock;
         // Two threads: a check waiting on the TC never holds up the flushes.
-        this.scheduler = Executors.newScheduledThreadPool(2, r -> {
+        this.scheduler = new ScheduledThreadPoolExecutor(2, r -> {
             Thread t = new Thread(r, "cohort-rm-undo-delete");
             t.setDaemon(true);
             return t;
         });
+        scheduler.setExecuteExistingDelayedTasksAfterShutdownPolicy(false); // the next leftover check: not at close
         long interval = config.deleteInterval().toMillis();
         scheduler.scheduleWithFixedDelay(this::flush, interval, interval, TimeUnit.MILLISECONDS);
         long markerEvery = Math.max(60_000, Math.min(3_600_000, config.markerRetention().toMillis() / 4));
         scheduler.scheduleWithFixedDelay(this::deleteOldMarkers, markerEvery, markerEvery, TimeUnit.MILLISECONDS);
-        scheduler.scheduleWithFixedDelay(this::checkLeftoversDue, FIRST_LEFTOVER_CHECK_MS, FIRST_LEFTOVER_CHECK_MS,
-                TimeUnit.MILLISECONDS);
     }
 
     void register(Resource resource) {
-        queues.putIfAbsent(resource, new ConcurrentLinkedQueue<>());
-        nextLeftoverCheck.putIfAbsent(resource, clock.millis() + FIRST_LEFTOVER_CHECK_MS);
+        if (queues.putIfAbsent(resource, new ConcurrentLinkedQueue<>()) == null) {
+            scheduleLeftoverCheck(resource, FIRST_LEFTOVER_CHECK_MS, 0);
+        }
     }
 
     void enqueue(Resource resource, String xid, long branchId) {
@@ -153,17 +148,20 @@ final class AsyncUndoDeleter implements AutoCloseable {
 
     // ---- undo logs whose delete was lost ----
 
-    private void checkLeftoversDue() {
-        long now = clock.millis();
-        for (Map.Entry<Resource, Long> e : nextLeftoverCheck.entrySet()) {
-            if (now >= e.getValue()) {
-                Resource r = e.getKey();
-                LeftoverCheck done = checkLeftovers(r, checkedOnce.contains(r) ? LEFTOVER_PERIOD_MS : 0);
-                if (done != null) {
-                    checkedOnce.add(r);
-                }
-                nextLeftoverCheck.put(r, clock.millis() + (done != null ? LEFTOVER_PERIOD_MS : LEFTOVER_RETRY_MS));
-            }
+    /**
+     * Checks {@code r}'s undo logs written at least {@code minAgeMillis} ago in {@code delayMs}, and
+     * schedules the next check: every row again soon until a check of them all finishes, then rows
+     * {@value #LEFTOVER_PERIOD_MS} ms old every {@value #LEFTOVER_PERIOD_MS} ms.
+     */
+    private void scheduleLeftoverCheck(Resource r, long delayMs, long minAgeMillis) {
+        try {
+            scheduler.schedule(() -> {
+                boolean finished = checkLeftovers(r, minAgeMillis) != null;
+                scheduleLeftoverCheck(r, finished ? LEFTOVER_PERIOD_MS : LEFTOVER_RETRY_MS,
+                        finished ? LEFTOVER_PERIOD_MS : minAgeMillis);
+            }, delayMs, TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException closed) {
+            // the RM is closing: no more checks
         }
     }
 
@@ -270,8 +268,6 @@ final class AsyncUndoDeleter implements AutoCloseable {
     private static GlobalStatus outcome(BranchCoordinator.StatusProbe tc, String xid) {
         try {
             return GlobalStatus.fromWire(tc.status(xid).getStatus());
-        } catch (TcUnavailableException | TcStoreUnavailableException e) {
-            throw e;
         } catch (TcException e) {
             if (e.errorCode() == ErrorCode.UNKNOWN_XID) {
                 return null;
