@@ -157,7 +157,8 @@ final class Sql {
      * {@code OwnedTransactions}; 0 from the one that does, which reads the column back), cause;
      * then the owner and the lease ms. Returns (xid, changes, heuristic_evidence) of every row
      * moved; an empty {@code heuristic_evidence} on a move to a final status says its branches went
-     * with it.
+     * with it. {@code entries} is {@code MATERIALIZED}: aggregated once, where the key-lookup plans
+     * (see {@code PostgresStoreConfig#KEY_LOOKUP_PLANS}) would aggregate it again for every move.
      */
     static final String TRANSITION_GLOBALS = """
             WITH v AS (
@@ -169,7 +170,7 @@ final class Sql {
             ), gone AS (
                 DELETE FROM cohort_branch b USING g WHERE g.fin AND b.xid = g.xid AND g.heuristic_evidence = ''
                 RETURNING b.xid, b.branch_id, b.resource_id, b.registered_at, b.registered_seq
-            ), entries AS (
+            ), entries AS MATERIALIZED (
                 SELECT xid, jsonb_agg(%s ORDER BY registered_seq) AS e FROM gone GROUP BY xid
             )
             UPDATE cohort_global_tx u SET status = g.t, reason = g.r,
