@@ -38,6 +38,9 @@ class PostgresPlansTest {
     /** How long a write may take on a loaded machine, and PostgreSQL's statistics to arrive (10 s when idle). */
     private static final Duration WAIT = Duration.ofSeconds(60);
 
+    /** The store's tables whose scans the growth test counts. */
+    private static final List<String> TABLES = List.of("cohort_global_tx", "cohort_branch", "cohort_row_lock");
+
     private DataSource admin;
     private PostgresTransactionStore store;
 
@@ -172,8 +175,6 @@ class PostgresPlansTest {
             assertThat(pages).as("pages the second count read, plan %s", plan).isLessThan(finished / 100);
         }
     }
-
-    private static final List<String> TABLES = List.of("cohort_global_tx", "cohort_branch", "cohort_row_lock");
 
     private void awaitStat(String table, String column, long atLeast) throws Exception {
         long deadline = System.nanoTime() + WAIT.toNanos();
