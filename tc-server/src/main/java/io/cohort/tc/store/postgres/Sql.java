@@ -70,7 +70,10 @@ final class Sql {
      * XID, branch id, acquisition time (epoch ms). Result rows are (xid, status, nulls) for every
      * known XID, (nulls, resource, table, pk, branch id) for every lock inserted, or (nulls, branch
      * id) for every branch row inserted: a branch id already stored (one an RM chose twice) inserts
-     * nothing rather than failing the batch.
+     * nothing rather than failing the batch. {@code begun} is one row, {@code MATERIALIZED}: the
+     * XIDs in BEGIN as one object, which each registration and row looks up by key; a join with
+     * {@code g} compared every row with every transaction of the batch (n² for a batch of n) under
+     * the key-lookup plans (see {@code PostgresStoreConfig#KEY_LOOKUP_PLANS}).
      */
     static final String REGISTER = register("FOR SHARE");
 
@@ -86,20 +89,22 @@ final class Sql {
         return """
             WITH g AS (
                 SELECT xid, status FROM cohort_global_tx WHERE xid = ANY (?::text[]) ORDER BY xid %4$s
+            ), begun AS MATERIALIZED (
+                SELECT coalesce(jsonb_object_agg(xid, true) FILTER (WHERE status = %2$d), '{}') AS xids FROM g
             ), b AS (
-                INSERT INTO cohort_branch (%s)
+                INSERT INTO cohort_branch (%1$s)
                 SELECT v.x, v.b, v.r, v.c, v.k::text[], decode(v.d, 'hex'), v.s, timestamptz 'epoch' + v.a * interval '1 millisecond', v.e
                 FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::smallint[],
-                            ?::bigint[], ?::text[]) AS v(x, b, r, c, k, d, s, a, e)
-                JOIN g ON g.xid = v.x AND g.status = %d
+                            ?::bigint[], ?::text[]) AS v(x, b, r, c, k, d, s, a, e), begun
+                WHERE begun.xids -> v.x IS NOT NULL
                 ON CONFLICT (branch_id) DO NOTHING
                 RETURNING branch_id
             ), l AS (
-                INSERT INTO cohort_row_lock (%s)
+                INSERT INTO cohort_row_lock (%3$s)
                 SELECT u.r, u.t, u.p, u.x, u.b, timestamptz 'epoch' + u.a * interval '1 millisecond'
                 FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[])
-                     WITH ORDINALITY AS u(r, t, p, x, b, a, n)
-                JOIN g ON g.xid = u.x AND g.status = %2$d
+                     WITH ORDINALITY AS u(r, t, p, x, b, a, n), begun
+                WHERE begun.xids -> u.x IS NOT NULL
                 ORDER BY u.r COLLATE "C", u.t COLLATE "C", u.p COLLATE "C", u.n
                 ON CONFLICT (resource_id, table_name, pk) DO NOTHING
                 RETURNING resource_id, table_name, pk, branch_id
@@ -157,8 +162,11 @@ final class Sql {
      * {@code OwnedTransactions}; 0 from the one that does, which reads the column back), cause;
      * then the owner and the lease ms. Returns (xid, changes, heuristic_evidence) of every row
      * moved; an empty {@code heuristic_evidence} on a move to a final status says its branches went
-     * with it. {@code entries} is {@code MATERIALIZED}: aggregated once, where the key-lookup plans
-     * (see {@code PostgresStoreConfig#KEY_LOOKUP_PLANS}) would aggregate it again for every move.
+     * with it. {@code entries} is one row, {@code MATERIALIZED}: the registrations of every
+     * transaction that went, aggregated once into one object keyed by XID, which each move looks up
+     * by key. The key-lookup plans (see {@code PostgresStoreConfig#KEY_LOOKUP_PLANS}) would
+     * aggregate a plain CTE again for every move, and a join with one row per XID compared every move
+     * with every XID's entries: n² for a batch of n (README "The TC alone").
      */
     static final String TRANSITION_GLOBALS = """
             WITH v AS (
@@ -171,12 +179,14 @@ final class Sql {
                 DELETE FROM cohort_branch b USING g WHERE g.fin AND b.xid = g.xid AND g.heuristic_evidence = ''
                 RETURNING b.xid, b.branch_id, b.resource_id, b.registered_at, b.registered_seq
             ), entries AS MATERIALIZED (
-                SELECT xid, jsonb_agg(%s ORDER BY registered_seq) AS e FROM gone GROUP BY xid
+                SELECT coalesce(jsonb_object_agg(xid, e), '{}') AS by_xid
+                FROM (SELECT xid, jsonb_agg(%s ORDER BY registered_seq) AS e FROM gone GROUP BY xid) per_xid
             )
             UPDATE cohort_global_tx u SET status = g.t, reason = g.r,
                 updated_at = timestamptz 'epoch' + g.at * interval '1 millisecond', owner = ?, lease_until = %s,
-                changes = u.changes + g.add, history = u.history || coalesce(entries.e, '[]') || jsonb_build_array(%s)
-            FROM g LEFT JOIN entries ON entries.xid = g.xid
+                changes = u.changes + g.add, history = u.history || coalesce(entries.by_xid -> g.xid, '[]')
+                    || jsonb_build_array(%s)
+            FROM g, entries
             WHERE u.xid = g.xid AND u.status = g.f
             RETURNING u.xid, u.changes, u.heuristic_evidence""".formatted(REGISTRATION_ENTRY, LEASE_END,
             entry("g.at", "0", "g.t", "g.c", "g.r"));

@@ -7,6 +7,7 @@ import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.tc.model.Branch;
+import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.store.RegisterResult;
@@ -19,6 +20,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -40,6 +42,10 @@ class PostgresPlansTest {
 
     /** The store's tables whose scans the growth test counts. */
     private static final List<String> TABLES = List.of("cohort_global_tx", "cohort_branch", "cohort_row_lock");
+
+    /** PostgreSQL's element type of each Java array type the store binds. */
+    private static final Map<Class<?>, String> ARRAY_TYPES = Map.of(String.class, "text", Long.class, "bigint",
+            Short.class, "smallint", Integer.class, "int", Boolean.class, "boolean");
 
     private DataSource admin;
     private PostgresTransactionStore store;
@@ -173,6 +179,102 @@ class PostgresPlansTest {
             assertThat(hit.find() && read.find()).as("buffers in %s", plan).isTrue();
             long pages = Long.parseLong(hit.group(1)) + Long.parseLong(read.group(1));
             assertThat(pages).as("pages the second count read, plan %s", plan).isLessThan(finished / 100);
+        }
+    }
+
+    /**
+     * A batch of 64 transactions' registrations (a branch and a row lock each), then their moves to
+     * a final status (which delete the branches into the history), each run under the store's
+     * session settings: every row finds its transaction by key. Before, both statements joined the
+     * batch's rows to its transactions in a nested loop that compared each row with every
+     * transaction of the batch: 64 × 63 comparisons dropped, the n² that grew PostgreSQL's time per
+     * transaction with the batch size at high concurrency.
+     */
+    @Test
+    void aBatchMatchesItsRowsToItsTransactionsByKey() throws Exception {
+        String url = TestPostgres.get().createDatabase("pg_plans");
+        admin = TestPostgres.get().dataSource(url, 2);
+        PostgresStoreConfig config = new PostgresStoreConfig(url, TestPostgres.get().user(),
+                TestPostgres.get().password(), 4);
+        store = PostgresTransactionStore.create(config, Clock.systemUTC(), new SimpleMeterRegistry(), true);
+        int n = 64;
+        execute("INSERT INTO cohort_global_tx (xid, protocol, status, begin_time, timeout_ms, updated_at)"
+                + " SELECT 'tc:batch-' || n, 1, " + GlobalStatus.BEGIN.code() + ", now(), 60000, now()"
+                + " FROM generate_series(1, " + n + ") n");
+        String[] xids = new String[n];
+        Long[] branchIds = new Long[n];
+        String[] pks = new String[n];
+        for (int i = 0; i < n; i++) {
+            xids[i] = "tc:batch-" + (i + 1);
+            branchIds[i] = 5000L + i;
+            pks[i] = "pk-" + i;
+        }
+        long now = System.currentTimeMillis();
+        try (HikariDataSource pool = config.createPool(); Connection c = pool.getConnection()) {
+            c.setAutoCommit(false);
+            String registered = plan(c, Sql.REGISTER, xids, xids, branchIds, filled(n, "db"), filled(n, "rm"),
+                    filled(n, "{account:x}"), filled(n, "01"), filled(n, (short) BranchStatus.REGISTERED.code()),
+                    filled(n, now), filled(n, ""), filled(n, "db"), filled(n, "account"), pks, xids, branchIds,
+                    filled(n, now));
+            c.commit();
+            assertThat(count("cohort_branch")).as("branches registered").isEqualTo(n);
+            assertThat(count("cohort_row_lock")).as("rows locked").isEqualTo(n);
+            String moved = plan(c, Sql.TRANSITION_GLOBALS, xids, filled(n, (short) GlobalStatus.BEGIN.code()),
+                    filled(n, (short) GlobalStatus.ROLLBACKED.code()), filled(n, true), filled(n, ""),
+                    filled(n, now), filled(n, 0), filled(n, ChangeCause.TM.code()), "tc-1", 30_000L);
+            c.commit();
+            assertThat(count("cohort_branch")).as("branches left after the final moves").isZero();
+            try (Connection a = admin.getConnection(); Statement s = a.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT count(*) FROM cohort_global_tx WHERE status = "
+                            + GlobalStatus.ROLLBACKED.code() + " AND jsonb_array_length(history) = 2")) {
+                rs.next();
+                assertThat(rs.getInt(1)).as("moved, each with its registration and its move").isEqualTo(n);
+            }
+            assertThat(rowsComparedAndDropped(registered)).as("the registration's plan %s", registered)
+                    .isLessThan(n);
+            assertThat(rowsComparedAndDropped(moved)).as("the moves' plan %s", moved).isLessThan(n);
+        }
+    }
+
+    /** Runs {@code sql} under EXPLAIN ANALYZE on {@code c} (which it changes) and returns the plan (JSON). */
+    private static String plan(Connection c, String sql, Object... parameters) throws SQLException {
+        try (PreparedStatement explain = c.prepareStatement("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)) {
+            for (int i = 0; i < parameters.length; i++) {
+                Object p = parameters[i];
+                if (p instanceof Object[] array) {
+                    explain.setArray(i + 1, c.createArrayOf(ARRAY_TYPES.get(array.getClass().getComponentType()), array));
+                } else {
+                    explain.setObject(i + 1, p);
+                }
+            }
+            try (ResultSet rs = explain.executeQuery()) {
+                rs.next();
+                return rs.getString(1);
+            }
+        }
+    }
+
+    /** All rows the plan's joins compared and dropped ("Rows Removed by Join Filter"). */
+    private static long rowsComparedAndDropped(String plan) {
+        Matcher removed = Pattern.compile("\"Rows Removed by Join Filter\": (\\d+)").matcher(plan);
+        long total = 0;
+        while (removed.find()) {
+            total += Long.parseLong(removed.group(1));
+        }
+        return total;
+    }
+
+    private static Object[] filled(int n, Object value) {
+        Object[] array = (Object[]) java.lang.reflect.Array.newInstance(value.getClass(), n);
+        Arrays.fill(array, value);
+        return array;
+    }
+
+    private long count(String table) throws SQLException {
+        try (Connection c = admin.getConnection(); Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT count(*) FROM " + table)) {
+            rs.next();
+            return rs.getLong(1);
         }
     }
 
