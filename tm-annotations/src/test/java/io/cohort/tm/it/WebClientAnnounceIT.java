@@ -131,12 +131,17 @@ class WebClientAnnounceIT {
                 .build();
     }
 
-    /** A client that has learnt from one Begin that the TC takes TM-made XIDs (that transaction rolled back). */
+    /**
+     * A client that has learnt from one Begin that the TC takes TM-made XIDs. That transaction is rolled
+     * back and has ended on return, so it holds none of the application's places.
+     */
     private static TcClient tmThatMakesXids(String address, String applicationId) throws InterruptedException {
         TcClient tm = new TcClient(config(address, applicationId));
         TcAnswering.await(tm);
-        tm.rollback(tm.begin("learns that the TC takes TM-made XIDs", Duration.ofMinutes(5),
-                TransactionProtocol.TWO_PHASE));
+        String learning = tm.begin("learns that the TC takes TM-made XIDs", Duration.ofMinutes(5),
+                TransactionProtocol.TWO_PHASE);
+        tm.rollback(learning);
+        TcAnswering.awaitEnded(tm, learning, CALL_TIMEOUT);
         return tm;
     }
 
