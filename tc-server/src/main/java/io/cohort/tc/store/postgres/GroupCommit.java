@@ -315,6 +315,10 @@ final class GroupCommit implements AutoCloseable {
         long changesAfter = -1;
         /** The move was to a final status and deleted the branches too (see {@link Sql#TRANSITION_GLOBALS}). */
         boolean branchesDeleted;
+        /** Rows whose locks the move deletes if it is made (a 2PC commit decision); null: none. */
+        Collection<RowKey> releases;
+        /** The move was made and deleted the locks of {@link #releases}. */
+        boolean locksReleased;
 
         Transition(String xid, GlobalStatus from, GlobalStatus to, String reason, long atMs, ChangeCause cause) {
             this.xid = xid;
@@ -340,6 +344,7 @@ final class GroupCommit implements AutoCloseable {
             super.reset();
             changesAfter = -1;
             branchesDeleted = false;
+            locksReleased = false;
         }
     }
 
@@ -755,6 +760,10 @@ final class GroupCommit implements AutoCloseable {
         Long[] at = new Long[n];
         Integer[] foreign = new Integer[n];
         Integer[] causes = new Integer[n];
+        List<String> resources = new ArrayList<>();
+        List<String> tables = new ArrayList<>();
+        List<String> pks = new ArrayList<>();
+        List<String> holders = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             Transition t = round.get(i);
             xids[i] = t.xid;
@@ -765,6 +774,14 @@ final class GroupCommit implements AutoCloseable {
             at[i] = t.atMs;
             foreign[i] = t.foreign ? 1 : 0;
             causes[i] = t.cause.code();
+            if (t.releases != null) {
+                for (RowKey row : t.releases) {
+                    resources.add(row.resourceId());
+                    tables.add(row.table());
+                    pks.add(row.pk());
+                    holders.add(t.xid);
+                }
+            }
         }
         int p = 1;
         ps.setArray(p++, c.createArrayOf("text", xids));
@@ -775,6 +792,10 @@ final class GroupCommit implements AutoCloseable {
         ps.setArray(p++, c.createArrayOf("bigint", at));
         ps.setArray(p++, c.createArrayOf("int4", foreign));
         ps.setArray(p++, c.createArrayOf("int4", causes));
+        ps.setArray(p++, c.createArrayOf("text", resources.toArray()));
+        ps.setArray(p++, c.createArrayOf("text", tables.toArray()));
+        ps.setArray(p++, c.createArrayOf("text", pks.toArray()));
+        ps.setArray(p++, c.createArrayOf("text", holders.toArray()));
         ps.setString(p++, owner.replicaId());
         ps.setLong(p, owner.leaseMs());
         Map<String, Transition> byXid = new HashMap<>();
@@ -788,6 +809,7 @@ final class GroupCommit implements AutoCloseable {
                 t.result = true;
                 t.changesAfter = rs.getLong(2);
                 t.branchesDeleted = t.to.isFinal() && rs.getString(3).isEmpty();
+                t.locksReleased = t.releases != null;
             }
         }
     }

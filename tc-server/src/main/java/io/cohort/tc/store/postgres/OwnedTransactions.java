@@ -6,6 +6,7 @@ import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -177,11 +178,26 @@ final class OwnedTransactions {
      */
     List<RowKey> lockableRows(String xid) {
         List<Branch> complete = branches(xid);
-        if (complete == null) {
+        return complete == null ? null : rowsOf(complete);
+    }
+
+    /**
+     * The rows of the branches this replica registered in {@code xid}, complete or not (null when it
+     * does not hold it): what its commit decision frees in the same write (see {@link #decisionReleased}).
+     */
+    List<RowKey> knownRows(String xid) {
+        Entry e = entries.get(xid);
+        if (e == null) {
             return null;
         }
+        synchronized (e) {
+            return rowsOf(e.branches);
+        }
+    }
+
+    private static List<RowKey> rowsOf(List<Branch> branches) {
         List<RowKey> rows = new ArrayList<>();
-        for (Branch b : complete) {
+        for (Branch b : branches) {
             rows.addAll(RowKey.expand(b.resourceId(), b.lockKeys())); // parsed at its registration already
         }
         return rows;
@@ -208,6 +224,20 @@ final class OwnedTransactions {
             synchronized (e) {
                 e.locksReleased = true;
             }
+        }
+    }
+
+    /**
+     * The decision of {@code xid} that deleted the locks of {@code rows} was written, and
+     * {@link #transitioned} has run for it: no lock is left if the memory is now complete and those rows
+     * are all its branches'. Otherwise (another replica's write, or a registration that landed after
+     * the rows were read) the flag stays unset, and the coordinator's release after the decision frees
+     * what is left.
+     */
+    void decisionReleased(String xid, Collection<RowKey> rows) {
+        List<RowKey> all = lockableRows(xid);
+        if (all != null && rows.containsAll(all)) {
+            locksReleased(xid);
         }
     }
 

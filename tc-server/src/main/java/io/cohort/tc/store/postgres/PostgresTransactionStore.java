@@ -223,6 +223,9 @@ public final class PostgresTransactionStore implements TransactionStore {
                                                        ChangeCause cause) {
         GroupCommit.Transition move = new GroupCommit.Transition(xid, from, to, reason, clock.millis(), cause);
         move.foreign = owned.global(xid) == null;
+        if (to == GlobalStatus.ASYNC_COMMITTING && !move.foreign) {
+            move.releases = owned.knownRows(xid); // a 2PC commit frees its rows with the decision
+        }
         return writes.submit(move);
     }
 
@@ -267,6 +270,9 @@ public final class PostgresTransactionStore implements TransactionStore {
             owned.registered(r.xid(), ok && r.result instanceof RegisterResult.Registered ? r.branch : null);
         } else if (w instanceof GroupCommit.Transition t) {
             owned.transitioned(t.xid, t.to, t.reason, t.atMs, ok && t.result, t.changesAfter);
+            if (ok && t.locksReleased) {
+                owned.decisionReleased(t.xid, t.releases);
+            }
         } else if (w instanceof GroupCommit.Heuristic h) {
             owned.heuristicMarked(h.xid, h.evidence, h.atMs, ok && h.result);
         } else if (w instanceof GroupCommit.UpdateBranch u) {
@@ -276,8 +282,9 @@ public final class PostgresTransactionStore implements TransactionStore {
 
     /**
      * The coordinator releases a 2PC transaction's locks at its decision and again before its end
-     * (in case a crash came between): the second costs nothing when this replica's memory has the
-     * first done (see {@link OwnedTransactions#decided}).
+     * (in case a crash came between). Neither costs anything when this replica's move to
+     * ASYNC_COMMITTING deleted them (see {@link Sql#TRANSITION_GLOBALS}), nor the second when this
+     * replica's memory has the first done (see {@link OwnedTransactions#decided}).
      */
     @Override
     public CompletableFuture<Void> releaseLocks(String xid) {

@@ -160,13 +160,20 @@ final class Sql {
      * move: XID, from, to, whether the branches go, reason, time (epoch ms), the addition to
      * {@code changes} (1 from a replica that does not hold the transaction in memory, see
      * {@code OwnedTransactions}; 0 from the one that does, which reads the column back), cause;
-     * then the owner and the lease ms. Returns (xid, changes, heuristic_evidence) of every row
+     * then the rows whose locks go (see below), the owner and the lease ms. Returns (xid, changes, heuristic_evidence) of every row
      * moved; an empty {@code heuristic_evidence} on a move to a final status says its branches went
      * with it. {@code entries} is one row, {@code MATERIALIZED}: the registrations of every
      * transaction that went, aggregated once into one object keyed by XID, which each move looks up
      * by key. The key-lookup plans (see {@code PostgresStoreConfig#KEY_LOOKUP_PLANS}) would
      * aggregate a plain CTE again for every move, and a join with one row per XID compared every move
      * with every XID's entries: n² for a batch of n (README "The TC alone").
+     *
+     * <p>A 2PC commit decision (a move to ASYNC_COMMITTING) frees the transaction's rows at once: its
+     * row locks are deleted by the same statement, by primary key as in {@link #RELEASE_LOCKS}, when
+     * the move is made (looked up by key in {@code moved}, as {@code entries}). Parameters 9-12 are
+     * those rows (resource, table, pk, holder XID), empty for the other moves; the coordinator's
+     * {@code releaseLocks} after the decision then has nothing left to do (see
+     * {@code PostgresTransactionStore#releaseLocks}): a statement and a commit fewer per transaction.
      */
     static final String TRANSITION_GLOBALS = """
             WITH v AS (
@@ -175,21 +182,32 @@ final class Sql {
             ), g AS (
                 SELECT c.xid, c.heuristic_evidence, v.f, v.t, v.fin, v.r, v.at, v.add, v.c
                 FROM cohort_global_tx c JOIN v ON c.xid = v.x AND c.status = v.f ORDER BY c.xid FOR UPDATE OF c
+            ), moved AS MATERIALIZED (
+                SELECT coalesce(jsonb_object_agg(xid, true), '{}') AS xids FROM g
+            ), released AS (
+                DELETE FROM cohort_row_lock l USING (
+                    SELECT h.resource_id, h.table_name, h.pk
+                    FROM moved, unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(r, t, p, x)
+                    JOIN cohort_row_lock h ON h.resource_id = u.r AND h.table_name = u.t AND h.pk = u.p AND h.xid = u.x
+                    WHERE moved.xids -> u.x IS NOT NULL
+                    ORDER BY %4$s FOR UPDATE OF h
+                ) s
+                WHERE l.resource_id = s.resource_id AND l.table_name = s.table_name AND l.pk = s.pk
             ), gone AS (
                 DELETE FROM cohort_branch b USING g WHERE g.fin AND b.xid = g.xid AND g.heuristic_evidence = ''
                 RETURNING b.xid, b.branch_id, b.resource_id, b.registered_at, b.registered_seq
             ), entries AS MATERIALIZED (
                 SELECT coalesce(jsonb_object_agg(xid, e), '{}') AS by_xid
-                FROM (SELECT xid, jsonb_agg(%s ORDER BY registered_seq) AS e FROM gone GROUP BY xid) per_xid
+                FROM (SELECT xid, jsonb_agg(%1$s ORDER BY registered_seq) AS e FROM gone GROUP BY xid) per_xid
             )
             UPDATE cohort_global_tx u SET status = g.t, reason = g.r,
-                updated_at = timestamptz 'epoch' + g.at * interval '1 millisecond', owner = ?, lease_until = %s,
+                updated_at = timestamptz 'epoch' + g.at * interval '1 millisecond', owner = ?, lease_until = %2$s,
                 changes = u.changes + g.add, history = u.history || coalesce(entries.by_xid -> g.xid, '[]')
-                    || jsonb_build_array(%s)
+                    || jsonb_build_array(%3$s)
             FROM g, entries
             WHERE u.xid = g.xid AND u.status = g.f
             RETURNING u.xid, u.changes, u.heuristic_evidence""".formatted(REGISTRATION_ENTRY, LEASE_END,
-            entry("g.at", "0", "g.t", "g.c", "g.r"));
+            entry("g.at", "0", "g.t", "g.c", "g.r"), prefixed("h.", LOCK_ORDER));
 
     /** The last parameter adds to {@code changes} as in {@link #TRANSITION_GLOBALS}. */
     static final String MARK_HEURISTIC =

@@ -183,9 +183,10 @@ class PostgresPlansTest {
     }
 
     /**
-     * A batch of 64 transactions' registrations (a branch and a row lock each), then their moves to
-     * a final status (which delete the branches into the history), each run under the store's
-     * session settings: every row finds its transaction by key. Before, both statements joined the
+     * A batch of 64 transactions' registrations (a branch and a row lock each), their commit
+     * decisions (which delete the row locks), then their moves to a final status (which delete the
+     * branches into the history), each run under the store's session settings: every row finds its
+     * transaction by key. Before, both statements joined the
      * batch's rows to its transactions in a nested loop that compared each row with every
      * transaction of the batch: 64 × 63 comparisons dropped, the n² that grew PostgreSQL's time per
      * transaction with the batch size at high concurrency.
@@ -219,19 +220,28 @@ class PostgresPlansTest {
             c.commit();
             assertThat(count("cohort_branch")).as("branches registered").isEqualTo(n);
             assertThat(count("cohort_row_lock")).as("rows locked").isEqualTo(n);
-            String moved = plan(c, Sql.TRANSITION_GLOBALS, xids, filled(n, (short) GlobalStatus.BEGIN.code()),
-                    filled(n, (short) GlobalStatus.ROLLBACKED.code()), filled(n, true), filled(n, ""),
-                    filled(n, now), filled(n, 0), filled(n, ChangeCause.TM.code()), "tc-1", 30_000L);
+            String decided = plan(c, Sql.TRANSITION_GLOBALS, xids, filled(n, (short) GlobalStatus.BEGIN.code()),
+                    filled(n, (short) GlobalStatus.ASYNC_COMMITTING.code()), filled(n, false), filled(n, ""),
+                    filled(n, now), filled(n, 0), filled(n, ChangeCause.TM.code()),
+                    filled(n, "db"), filled(n, "account"), pks, xids, "tc-1", 30_000L);
+            c.commit();
+            assertThat(count("cohort_row_lock")).as("rows locked after the commit decisions").isZero();
+            String moved = plan(c, Sql.TRANSITION_GLOBALS, xids,
+                    filled(n, (short) GlobalStatus.ASYNC_COMMITTING.code()),
+                    filled(n, (short) GlobalStatus.COMMITTED.code()), filled(n, true), filled(n, ""),
+                    filled(n, now), filled(n, 0), filled(n, ChangeCause.TC.code()),
+                    new String[0], new String[0], new String[0], new String[0], "tc-1", 30_000L);
             c.commit();
             assertThat(count("cohort_branch")).as("branches left after the final moves").isZero();
             try (Connection a = admin.getConnection(); Statement s = a.createStatement();
                     ResultSet rs = s.executeQuery("SELECT count(*) FROM cohort_global_tx WHERE status = "
-                            + GlobalStatus.ROLLBACKED.code() + " AND jsonb_array_length(history) = 2")) {
+                            + GlobalStatus.COMMITTED.code() + " AND jsonb_array_length(history) = 3")) {
                 rs.next();
-                assertThat(rs.getInt(1)).as("moved, each with its registration and its move").isEqualTo(n);
+                assertThat(rs.getInt(1)).as("moved, each with its registration and its two moves").isEqualTo(n);
             }
             assertThat(rowsComparedAndDropped(registered)).as("the registration's plan %s", registered)
                     .isLessThan(n);
+            assertThat(rowsComparedAndDropped(decided)).as("the decisions' plan %s", decided).isLessThan(n);
             assertThat(rowsComparedAndDropped(moved)).as("the moves' plan %s", moved).isLessThan(n);
         }
     }

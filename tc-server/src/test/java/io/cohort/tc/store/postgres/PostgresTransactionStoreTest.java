@@ -130,6 +130,52 @@ class PostgresTransactionStoreTest extends TransactionStoreContractTest {
     }
 
     @Test
+    void aCommitDecisionFreesItsRowsInTheSameWriteAndOnlyWhenItIsMade() {
+        store.insertGlobal(global("tc:1", 100)).join();
+        store.insertGlobal(global("tc:2", 101)).join();
+        store.insertGlobal(global("tc:3", 102)).join();
+        store.registerBranch(branch("tc:1", 11, "db1", "account:1,2"), rows("db1", "account:1,2")).join();
+        store.registerBranch(branch("tc:1", 12, "db2", "ledger:1"), rows("db2", "ledger:1")).join();
+        store.registerBranch(branch("tc:2", 21, "db1", "account:3"), rows("db1", "account:3")).join();
+        store.registerBranch(branch("tc:3", 31, "db1", "account:4"), rows("db1", "account:4")).join();
+        store.transitionGlobal("tc:2", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "").join();
+        Timer writes = registry.get("cohort.store.fsync").timer();
+
+        // Moved together, as concurrent decisions are: one is made, one loses to the rollback above.
+        var commit = store.transitionGlobal("tc:1", GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "");
+        var lost = store.transitionGlobal("tc:2", GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "");
+        assertThat(commit.join()).isTrue();
+        assertThat(lost.join()).isFalse();
+
+        assertThat(store.findLocks("tc:1")).as("the commit decision's rows, freed with it").isEmpty();
+        assertThat(store.findLocks("tc:2")).as("a lost move frees nothing: the rollback needs them").hasSize(1);
+        assertThat(store.findLocks("tc:3")).hasSize(1);
+        long afterDecision = writes.count();
+        store.releaseLocks("tc:1").join(); // what the coordinator does after the decision: nothing left to write
+        assertThat(writes.count()).isEqualTo(afterDecision);
+        store.insertGlobal(global("tc:4", 103)).join();
+        assertThat(store.registerBranch(branch("tc:4", 41, "db1", "account:1,2"), rows("db1", "account:1,2")).join())
+                .isEqualTo(new io.cohort.tc.store.RegisterResult.Registered(41));
+    }
+
+    @Test
+    void aCommitDecisionRacingARegistrationLeavesNoLockOnceTheCoordinatorReleases() {
+        // The decision frees the rows this replica knew when it was submitted; a registration that lands
+        // before it in the database but after that must not keep its rows locked past the release.
+        for (int i = 0; i < 50; i++) {
+            String xid = "tc:commit-race-" + i;
+            store.insertGlobal(global(xid, 100)).join();
+            store.registerBranch(branch(xid, 2000 + i, "db1", "account:a" + i), rows("db1", "account:a" + i)).join();
+            var late = store.registerBranch(branch(xid, 3000 + i, "db2", "ledger:b" + i), rows("db2", "ledger:b" + i));
+            var decision = store.transitionGlobal(xid, GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "");
+            late.join();
+            assertThat(decision.join()).isTrue();
+            store.releaseLocks(xid).join(); // what the coordinator does after the decision
+            assertThat(store.findLocks(xid)).as(xid).isEmpty();
+        }
+    }
+
+    @Test
     void aRegistrationAfterTheDecisionIsRefusedEvenWhenTheyRace() {
         // The decision and a registration on the same transaction, many times: a branch is either
         // registered before the decision (and seen by it) or refused.
