@@ -667,10 +667,7 @@ final class GroupCommit implements AutoCloseable {
      * lock keys cannot be parsed has its transaction's locks found by a scan instead.
      */
     private void release(Connection c, List<Write<?>> batch) throws SQLException {
-        List<String> resources = new ArrayList<>();
-        List<String> tables = new ArrayList<>();
-        List<String> pks = new ArrayList<>();
-        List<String> holders = new ArrayList<>();
+        LockRows rows = new LockRows();
         Set<String> unknown = new TreeSet<>();
         for (Write<?> w : batch) {
             ByXid release = (ByXid) w;
@@ -678,12 +675,7 @@ final class GroupCommit implements AutoCloseable {
                 unknown.add(release.xid);
                 continue;
             }
-            for (RowKey row : release.rows) {
-                resources.add(row.resourceId());
-                tables.add(row.table());
-                pks.add(row.pk());
-                holders.add(release.xid);
-            }
+            rows.add(release.xid, release.rows);
         }
         Set<String> scan = new TreeSet<>();
         if (!unknown.isEmpty()) {
@@ -692,31 +684,23 @@ final class GroupCommit implements AutoCloseable {
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         String xid = rs.getString(1);
-                        List<RowKey> rows;
+                        List<RowKey> stored;
                         try {
-                            rows = RowKey.expand(rs.getString(2), List.of((String[]) rs.getArray(3).getArray()));
+                            stored = RowKey.expand(rs.getString(2), List.of((String[]) rs.getArray(3).getArray()));
                         } catch (IllegalArgumentException e) {
                             log.warn("Releasing the locks of xid={}: a branch's stored lock keys do not parse ({});"
                                     + " finding its locks by a scan of cohort_row_lock", xid, e.getMessage());
                             scan.add(xid);
                             continue;
                         }
-                        for (RowKey row : rows) {
-                            resources.add(row.resourceId());
-                            tables.add(row.table());
-                            pks.add(row.pk());
-                            holders.add(xid);
-                        }
+                        rows.add(xid, stored);
                     }
                 }
             }
         }
-        if (!holders.isEmpty()) {
+        if (!rows.isEmpty()) {
             try (PreparedStatement ps = c.prepareStatement(Sql.RELEASE_LOCKS)) {
-                ps.setArray(1, c.createArrayOf("text", resources.toArray()));
-                ps.setArray(2, c.createArrayOf("text", tables.toArray()));
-                ps.setArray(3, c.createArrayOf("text", pks.toArray()));
-                ps.setArray(4, c.createArrayOf("text", holders.toArray()));
+                rows.bind(c, ps, 1);
                 ps.executeUpdate();
             }
         }
@@ -760,10 +744,7 @@ final class GroupCommit implements AutoCloseable {
         Long[] at = new Long[n];
         Integer[] foreign = new Integer[n];
         Integer[] causes = new Integer[n];
-        List<String> resources = new ArrayList<>();
-        List<String> tables = new ArrayList<>();
-        List<String> pks = new ArrayList<>();
-        List<String> holders = new ArrayList<>();
+        LockRows releases = new LockRows();
         for (int i = 0; i < n; i++) {
             Transition t = round.get(i);
             xids[i] = t.xid;
@@ -775,12 +756,7 @@ final class GroupCommit implements AutoCloseable {
             foreign[i] = t.foreign ? 1 : 0;
             causes[i] = t.cause.code();
             if (t.releases != null) {
-                for (RowKey row : t.releases) {
-                    resources.add(row.resourceId());
-                    tables.add(row.table());
-                    pks.add(row.pk());
-                    holders.add(t.xid);
-                }
+                releases.add(t.xid, t.releases);
             }
         }
         int p = 1;
@@ -792,10 +768,7 @@ final class GroupCommit implements AutoCloseable {
         ps.setArray(p++, c.createArrayOf("bigint", at));
         ps.setArray(p++, c.createArrayOf("int4", foreign));
         ps.setArray(p++, c.createArrayOf("int4", causes));
-        ps.setArray(p++, c.createArrayOf("text", resources.toArray()));
-        ps.setArray(p++, c.createArrayOf("text", tables.toArray()));
-        ps.setArray(p++, c.createArrayOf("text", pks.toArray()));
-        ps.setArray(p++, c.createArrayOf("text", holders.toArray()));
+        p = releases.bind(c, ps, p);
         ps.setString(p++, owner.replicaId());
         ps.setLong(p, owner.leaseMs());
         Map<String, Transition> byXid = new HashMap<>();
@@ -811,6 +784,35 @@ final class GroupCommit implements AutoCloseable {
                 t.branchesDeleted = t.to.isFinal() && rs.getString(3).isEmpty();
                 t.locksReleased = t.releases != null;
             }
+        }
+    }
+
+    /** Row locks to delete by primary key, as the four arrays (resource, table, pk, holder XID) the statements take. */
+    private static final class LockRows {
+        final List<String> resources = new ArrayList<>();
+        final List<String> tables = new ArrayList<>();
+        final List<String> pks = new ArrayList<>();
+        final List<String> holders = new ArrayList<>();
+
+        void add(String xid, Collection<RowKey> rows) {
+            for (RowKey row : rows) {
+                resources.add(row.resourceId());
+                tables.add(row.table());
+                pks.add(row.pk());
+                holders.add(xid);
+            }
+        }
+
+        boolean isEmpty() {
+            return holders.isEmpty();
+        }
+
+        /** Binds the four arrays from parameter {@code p} on; returns the next parameter's index. */
+        int bind(Connection c, PreparedStatement ps, int p) throws SQLException {
+            for (List<String> column : List.of(resources, tables, pks, holders)) {
+                ps.setArray(p++, c.createArrayOf("text", column.toArray()));
+            }
+            return p;
         }
     }
 

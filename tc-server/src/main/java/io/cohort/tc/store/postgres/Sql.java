@@ -160,9 +160,9 @@ final class Sql {
      * move: XID, from, to, whether the branches go, reason, time (epoch ms), the addition to
      * {@code changes} (1 from a replica that does not hold the transaction in memory, see
      * {@code OwnedTransactions}; 0 from the one that does, which reads the column back), cause;
-     * then the rows whose locks go (see below), the owner and the lease ms. Returns (xid, changes, heuristic_evidence) of every row
-     * moved; an empty {@code heuristic_evidence} on a move to a final status says its branches went
-     * with it. {@code entries} is one row, {@code MATERIALIZED}: the registrations of every
+     * then the rows whose locks go (see below), the owner and the lease ms. Returns (xid, changes,
+     * heuristic_evidence) of every row moved; an empty {@code heuristic_evidence} on a move to a
+     * final status says its branches went with it. {@code entries} is one row, {@code MATERIALIZED}: the registrations of every
      * transaction that went, aggregated once into one object keyed by XID, which each move looks up
      * by key. The key-lookup plans (see {@code PostgresStoreConfig#KEY_LOOKUP_PLANS}) would
      * aggregate a plain CTE again for every move, and a join with one row per XID compared every move
