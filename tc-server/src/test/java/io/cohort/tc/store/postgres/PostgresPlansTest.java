@@ -186,10 +186,10 @@ class PostgresPlansTest {
      * A batch of 64 transactions' registrations (a branch and a row lock each), their commit
      * decisions (which delete the row locks), then their moves to a final status (which delete the
      * branches into the history), each run under the store's session settings: every row finds its
-     * transaction by key. Before, both statements joined the
-     * batch's rows to its transactions in a nested loop that compared each row with every
-     * transaction of the batch: 64 × 63 comparisons dropped, the n² that grew PostgreSQL's time per
-     * transaction with the batch size at high concurrency.
+     * transaction by key. Before, the registrations and the moves joined the batch's rows to its
+     * transactions in a nested loop that compared each row with every transaction of the batch:
+     * 64 × 63 comparisons dropped, the n² that grew PostgreSQL's time per transaction with the batch
+     * size at high concurrency.
      */
     @Test
     void aBatchMatchesItsRowsToItsTransactionsByKey() throws Exception {
