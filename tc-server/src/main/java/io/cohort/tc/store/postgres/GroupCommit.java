@@ -317,8 +317,6 @@ final class GroupCommit implements AutoCloseable {
         boolean branchesDeleted;
         /** Rows whose locks the move deletes if it is made (a 2PC commit decision); null: none. */
         Collection<RowKey> releases;
-        /** The move was made and deleted the locks of {@link #releases}. */
-        boolean locksReleased;
 
         Transition(String xid, GlobalStatus from, GlobalStatus to, String reason, long atMs, ChangeCause cause) {
             this.xid = xid;
@@ -344,7 +342,6 @@ final class GroupCommit implements AutoCloseable {
             super.reset();
             changesAfter = -1;
             branchesDeleted = false;
-            locksReleased = false;
         }
     }
 
@@ -782,7 +779,6 @@ final class GroupCommit implements AutoCloseable {
                 t.result = true;
                 t.changesAfter = rs.getLong(2);
                 t.branchesDeleted = t.to.isFinal() && rs.getString(3).isEmpty();
-                t.locksReleased = t.releases != null;
             }
         }
     }

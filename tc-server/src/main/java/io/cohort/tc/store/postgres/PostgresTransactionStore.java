@@ -270,7 +270,7 @@ public final class PostgresTransactionStore implements TransactionStore {
             owned.registered(r.xid(), ok && r.result instanceof RegisterResult.Registered ? r.branch : null);
         } else if (w instanceof GroupCommit.Transition t) {
             owned.transitioned(t.xid, t.to, t.reason, t.atMs, ok && t.result, t.changesAfter);
-            if (ok && t.locksReleased) {
+            if (ok && t.result && t.releases != null) { // the move was made, so were its releases
                 owned.decisionReleased(t.xid, t.releases);
             }
         } else if (w instanceof GroupCommit.Heuristic h) {

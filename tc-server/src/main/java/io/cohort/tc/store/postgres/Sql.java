@@ -162,9 +162,9 @@ final class Sql {
      * {@code OwnedTransactions}; 0 from the one that does, which reads the column back), cause;
      * then the rows whose locks go (see below), the owner and the lease ms. Returns (xid, changes,
      * heuristic_evidence) of every row moved; an empty {@code heuristic_evidence} on a move to a
-     * final status says its branches went with it. {@code entries} is one row, {@code MATERIALIZED}: the registrations of every
-     * transaction that went, aggregated once into one object keyed by XID, which each move looks up
-     * by key. The key-lookup plans (see {@code PostgresStoreConfig#KEY_LOOKUP_PLANS}) would
+     * final status says its branches went with it. {@code entries} is one row, {@code MATERIALIZED}:
+     * the registrations of every transaction that went, aggregated once into one object keyed by XID,
+     * which each move looks up by key. The key-lookup plans (see {@code PostgresStoreConfig#KEY_LOOKUP_PLANS}) would
      * aggregate a plain CTE again for every move, and a join with one row per XID compared every move
      * with every XID's entries: n² for a batch of n (README "The TC alone").
      *
