@@ -248,13 +248,7 @@ class RollbackOnlyIT {
     }
 
     private static GlobalStatus awaitEnded(String xid) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        GlobalStatus status = GlobalStatus.fromWire(client.status(xid).getStatus());
-        while (!status.isEnded() && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-            status = GlobalStatus.fromWire(client.status(xid).getStatus());
-        }
-        return status;
+        return TcAnswering.awaitEnded(client, xid, Duration.ofSeconds(20));
     }
 
     private static long query(DataSource ds, String sql) throws SQLException {

@@ -3,9 +3,8 @@ package io.cohort.tm.it;
 import io.cohort.client.TcClient;
 import io.cohort.client.TcException;
 import io.cohort.client.TcUnavailableException;
-import io.cohort.protocol.v1.GlobalStatusCode;
+import io.cohort.protocol.GlobalStatus;
 import java.time.Duration;
-import java.util.Set;
 
 /** Waiting for a TC that was just started (directly or behind a proxy) to answer calls. */
 final class TcAnswering {
@@ -32,19 +31,18 @@ final class TcAnswering {
     }
 
     /**
-     * The TC answers a rollback once it is decided, and finishes phase 2 after the answer; until then the
-     * transaction still counts as unfinished (against {@code cohort.tc.limits.max-active-per-application}).
-     * Waits until {@code xid} has ended, as long as a call may take.
+     * Waits until the TC stops driving {@code xid} (final, or waiting for a person), as long as
+     * {@code max}, and returns its status then. The TC answers a commit or rollback once it is
+     * decided and finishes phase 2 after the answer; until then the transaction still counts as
+     * unfinished (against {@code cohort.tc.limits.max-active-per-application}).
      */
-    static void awaitEnded(TcClient client, String xid, Duration max) throws InterruptedException {
-        Set<GlobalStatusCode> ended = Set.of(GlobalStatusCode.GLOBAL_ROLLBACKED, GlobalStatusCode.GLOBAL_COMMITTED);
+    static GlobalStatus awaitEnded(TcClient client, String xid, Duration max) throws InterruptedException {
         long deadline = System.nanoTime() + max.toNanos();
-        GlobalStatusCode status;
-        while (!ended.contains(status = client.status(xid).getStatus())) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError(xid + " not ended within " + max + ": still " + status);
-            }
+        GlobalStatus status = GlobalStatus.fromWire(client.status(xid).getStatus());
+        while (!status.isEnded() && System.nanoTime() < deadline) {
             Thread.sleep(10);
+            status = GlobalStatus.fromWire(client.status(xid).getStatus());
         }
+        return status;
     }
 }

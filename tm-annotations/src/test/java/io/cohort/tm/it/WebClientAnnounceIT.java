@@ -10,6 +10,7 @@ import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
 import io.cohort.client.TcException;
 import io.cohort.client.TmMadeXids;
+import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.Protocol;
 import io.cohort.protocol.Xid;
 import io.cohort.protocol.v1.ErrorCode;
@@ -141,7 +142,8 @@ class WebClientAnnounceIT {
         String learning = tm.begin("learns that the TC takes TM-made XIDs", Duration.ofMinutes(5),
                 TransactionProtocol.TWO_PHASE);
         tm.rollback(learning);
-        TcAnswering.awaitEnded(tm, learning, CALL_TIMEOUT);
+        assertThat(TcAnswering.awaitEnded(tm, learning, CALL_TIMEOUT)).as("the learning transaction " + learning)
+                .isEqualTo(GlobalStatus.ROLLBACKED);
         return tm;
     }
 
