@@ -358,6 +358,14 @@ public final class Coordinator {
         return driver.attempts(xid);
     }
 
+    /**
+     * Whether the store holds {@code xid} in memory, so that a call on it waits on no database read
+     * (see {@link TransactionStore#findGlobalWithoutReading}).
+     */
+    public boolean holdsInMemory(String xid) {
+        return store.findGlobalWithoutReading(xid).isPresent();
+    }
+
     /** The status of {@code xid} if the store knows it (no validation: for lock holders, which are ours). */
     public Optional<GlobalStatus> findStatus(String xid) {
         return store.findGlobal(xid).map(GlobalTransaction::status);

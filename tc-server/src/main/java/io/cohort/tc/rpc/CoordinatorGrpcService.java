@@ -216,7 +216,8 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
 
     /**
      * Frames run where unary calls run: on the network thread when the store never blocks a call,
-     * else on the call executor, so one stream's calls do not wait for each other; at most
+     * else on the call executor, so one stream's calls do not wait for each other (those that
+     * {@link #waitsOnNoRead} run on the thread that read them); at most
      * {@code maxInFlight} at once, as on one connection; {@code maxFrameBytes}, the server's largest
      * message, is told to the client so that it sends a larger request unary.
      */
@@ -224,6 +225,27 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
         this.frameExecutor = executor;
         this.maxCallsPerStream = maxInFlight;
         this.maxFrameBytes = maxFrameBytes;
+    }
+
+    /**
+     * Whether {@code frame}'s call waits on no database read, so that it may run on the thread that
+     * read its frame: a call on a transaction the store holds in memory, or one that creates its
+     * transaction, a begin or a registration carrying the creation (their writes are futures; the
+     * cap's count is read again at most every 100 ms, by one caller). A call on another
+     * transaction, or a lock query, may read.
+     */
+    boolean waitsOnNoRead(CallFrame frame) {
+        return switch (frame.getRequestCase()) {
+            case BEGIN -> true;
+            case COMMIT -> coordinator.holdsInMemory(frame.getCommit().getXid());
+            case ROLLBACK -> coordinator.holdsInMemory(frame.getRollback().getXid());
+            case GET_STATUS -> coordinator.holdsInMemory(frame.getGetStatus().getXid());
+            case REGISTER_BRANCH -> frame.getRegisterBranch().hasCreation()
+                    || coordinator.holdsInMemory(frame.getRegisterBranch().getXid());
+            case REPORT_BRANCH -> coordinator.holdsInMemory(frame.getReportBranch().getXid());
+            case MARK_ROLLBACK_ONLY -> coordinator.holdsInMemory(frame.getMarkRollbackOnly().getXid());
+            default -> false;
+        };
     }
 
     /** Every unary call as a frame on one stream (minor 9), served by the methods above: see {@link CallsStream}. */

@@ -4,10 +4,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
+import io.cohort.client.TcException;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.GlobalStatusCode;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.testsupport.TestPostgres;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -98,6 +104,55 @@ class PostgresCoordinatorIT extends CoordinatorScenarios {
             assertThat(answers).isEqualTo(2L * transactions);
             // One message per answer when each completion sends its own (before group commits answered per batch).
             assertThat(messages).as("messages for %d answers", answers).isBetween(1L, answers / 2);
+        }
+    }
+
+    /**
+     * A call on a transaction this replica does not hold reads the database on the call pool, not on
+     * the thread that read its frame (which runs the calls that read nothing): while that read waits
+     * for a table lock, the same stream's next call, on a transaction held in memory, is answered.
+     */
+    @Test
+    void aCallWaitingOnADatabaseReadDoesNotHoldUpTheStreamsNextCall() throws Exception {
+        String unknown = "cohort:elsewhere:" + System.nanoTime();
+        try (TcClient streamed = CallsStreamIT.streamClient(CallsStreamIT.config(tc.grpcAddress(), "", 1));
+             Connection blocker = DriverManager.getConnection(url, TestPostgres.get().user(),
+                     TestPostgres.get().password());
+             Connection observer = DriverManager.getConnection(url, TestPostgres.get().user(),
+                     TestPostgres.get().password())) {
+            String held = streamed.begin("held", Duration.ofMinutes(1), TransactionProtocol.TWO_PHASE);
+            blocker.setAutoCommit(false);
+            try (Statement st = blocker.createStatement()) {
+                st.execute("LOCK TABLE cohort_global_tx IN ACCESS EXCLUSIVE MODE");
+            }
+            CompletableFuture<ErrorCode> read = CompletableFuture.supplyAsync(() -> {
+                try {
+                    streamed.status(unknown);
+                    return null;
+                } catch (TcException e) {
+                    return e.errorCode();
+                }
+            });
+            await(() -> aReadOfOneTransactionWaitsForALock(observer), () -> "the status read of " + unknown
+                    + " to wait for the table lock");
+
+            assertThat(streamed.status(held).getStatus()).as("answered while the other call's read waits")
+                    .isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
+            assertThat(read).as("the read still waits for the lock").isNotDone();
+            blocker.rollback();
+            assertThat(read.get(AWAIT_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).isEqualTo(ErrorCode.UNKNOWN_XID);
+        }
+    }
+
+    /** Whether a backend waits for a lock in the store's read of one transaction ({@code observer} in autocommit). */
+    private static boolean aReadOfOneTransactionWaitsForALock(Connection observer) {
+        try (Statement st = observer.createStatement(); ResultSet rs = st.executeQuery(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE "
+                        + "'SELECT xid, name%FROM cohort_global_tx WHERE xid = %'")) {
+            rs.next();
+            return rs.getInt(1) > 0;
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
         }
     }
 }
