@@ -188,8 +188,9 @@ public class TcConfiguration {
 
     /**
      * The embedded store answers reads from memory and writes through futures, so gRPC calls run
-     * on the network threads with no hand-off; the PostgreSQL store reads over JDBC, so its calls
-     * get a pool sized to its connections.
+     * on the network threads with no hand-off; the PostgreSQL store may read over JDBC, so its calls
+     * run on a pool sized to its connections (a Calls-stream call that reads nothing runs on the
+     * pool thread that read its frame, see {@code CallsStream}).
      */
     @Bean
     GrpcServer grpcServer(Coordinator coordinator, BranchDispatcher dispatcher, TcProperties properties, Endpoint endpoint,
