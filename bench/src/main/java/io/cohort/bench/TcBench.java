@@ -210,6 +210,7 @@ public final class TcBench {
         long[] tuples = pg == null ? new long[4] : pg.tuples();
         ThreadCounters tcThreads = atEnd[0].since(tcThreadsBefore);
         ThreadCounters benchThreads = atEnd[1].since(benchThreadsBefore);
+        long jitCpu = tcThreads.cpuNanosOf(ThreadCounters.JIT_COMPILERS);
         TcClient.CallsStreamTraffic traffic = client.callsStreamTraffic();
         if (store == null) {
             return; // warm-up
@@ -218,12 +219,12 @@ public final class TcBench {
         int total = all.length;
         System.out.printf(Locale.ROOT, "{\"benchmark\":\"tc-only\",\"store\":\"%s\",\"concurrency\":%d,\"hot_rows\":%d,"
                         + "\"seconds\":%.1f,\"committed\":%d,\"failed\":%d,\"tps\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,"
-                        + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f,\"bench_cpu_ms_per_tx\":%.3f,\"tc_switches_per_tx\":%.2f,"
+                        + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f,\"tc_jit_cpu_ms_per_tx\":%.3f,\"bench_cpu_ms_per_tx\":%.3f,\"tc_switches_per_tx\":%.2f,"
                         + "\"bench_switches_per_tx\":%.2f,\"calls_per_tx\":%.2f,\"call_messages_per_tx\":%.2f,"
                         + "\"answer_messages_per_tx\":%.2f%s,\"load_avg\":%.1f}%n",
                 store, concurrency, hotRows, seconds, total, run.failed(), total / seconds, LoadRun.percentileMs(all, 0.50),
                 LoadRun.percentileMs(all, 0.95), LoadRun.percentileMs(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total,
-                total == 0 ? 0 : benchCpu / 1e6 / total, total == 0 ? 0 : (double) tcThreads.switches() / total,
+                total == 0 ? 0 : jitCpu / 1e6 / total, total == 0 ? 0 : benchCpu / 1e6 / total, total == 0 ? 0 : (double) tcThreads.switches() / total,
                 total == 0 ? 0 : (double) benchThreads.switches() / total,
                 perTx(traffic.framesSent() - trafficBefore.framesSent(), total),
                 perTx(traffic.messagesSent() - trafficBefore.messagesSent(), total),
@@ -233,6 +234,11 @@ public final class TcBench {
                         pgCpu / 1e6 / total, (double) pgCommits / total, (double) (tuples[0] - tuplesBefore[0]) / total,
                         (double) (tuples[1] - tuplesBefore[1]) / total, (double) (tuples[3] - tuplesBefore[3]) / total,
                         (double) (tuples[2] - tuplesBefore[2]) / total), loadAverage());
+        if (cpu > 0 && jitCpu > cpu / 10) {
+            System.err.printf(Locale.ROOT, "The TC's JIT compilers used %d%% of its CPU in this measured run: its CPU and"
+                    + " throughput figures still include warm-up; measure again with a longer --warmup%n",
+                    Math.round(100.0 * jitCpu / cpu));
+        }
         if (threadCounts && total > 0) {
             System.out.print(tcThreads.perTransaction("tc   ", total) + benchThreads.perTransaction("bench", total));
         }

@@ -57,6 +57,15 @@ record ThreadCounters(Map<String, long[]> byGroup) {
         return new ThreadCounters(diff);
     }
 
+    /** The JIT compilers' threads (C1 and C2 count together), whose group name this is. */
+    static final String JIT_COMPILERS = "C# CompilerThre";
+
+    /** CPU nanoseconds of one group (0 when it has no thread). */
+    long cpuNanosOf(String group) {
+        long[] counters = byGroup.get(group);
+        return counters == null ? 0 : counters[CPU_NANOS];
+    }
+
     long switches() {
         return byGroup.values().stream().mapToLong(c -> c[SWITCHES]).sum();
     }
