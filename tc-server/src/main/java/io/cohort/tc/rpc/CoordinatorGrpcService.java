@@ -231,8 +231,8 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
      * Whether {@code frame}'s call waits on no database read, so that it may run on the thread that
      * read its frame: a call on a transaction the store holds in memory, or one that creates its
      * transaction, a begin or a registration carrying the creation (their writes are futures; the
-     * cap's count is read again at most every 100 ms, by one caller). A call on another
-     * transaction, or a lock query, may read.
+     * caps' count is read again at most every 100 ms, by one caller, and exactly only before a
+     * refusal). A call on another transaction, or a lock query, may read.
      */
     boolean waitsOnNoRead(CallFrame frame) {
         return switch (frame.getRequestCase()) {
