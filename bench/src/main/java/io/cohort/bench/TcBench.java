@@ -219,12 +219,14 @@ public final class TcBench {
         int total = all.length;
         System.out.printf(Locale.ROOT, "{\"benchmark\":\"tc-only\",\"store\":\"%s\",\"concurrency\":%d,\"hot_rows\":%d,"
                         + "\"seconds\":%.1f,\"committed\":%d,\"failed\":%d,\"tps\":%.0f,\"p50_ms\":%.2f,\"p95_ms\":%.2f,"
-                        + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f,\"tc_jit_cpu_ms_per_tx\":%.3f,\"bench_cpu_ms_per_tx\":%.3f,\"tc_switches_per_tx\":%.2f,"
+                        + "\"p99_ms\":%.2f,\"tc_cpu_ms_per_tx\":%.3f,\"tc_jit_cpu_ms_per_tx\":%.3f,"
+                        + "\"bench_cpu_ms_per_tx\":%.3f,\"tc_switches_per_tx\":%.2f,"
                         + "\"bench_switches_per_tx\":%.2f,\"calls_per_tx\":%.2f,\"call_messages_per_tx\":%.2f,"
                         + "\"answer_messages_per_tx\":%.2f%s,\"load_avg\":%.1f}%n",
                 store, concurrency, hotRows, seconds, total, run.failed(), total / seconds, LoadRun.percentileMs(all, 0.50),
                 LoadRun.percentileMs(all, 0.95), LoadRun.percentileMs(all, 0.99), total == 0 ? 0 : cpu / 1e6 / total,
-                total == 0 ? 0 : jitCpu / 1e6 / total, total == 0 ? 0 : benchCpu / 1e6 / total, total == 0 ? 0 : (double) tcThreads.switches() / total,
+                total == 0 ? 0 : jitCpu / 1e6 / total, total == 0 ? 0 : benchCpu / 1e6 / total,
+                total == 0 ? 0 : (double) tcThreads.switches() / total,
                 total == 0 ? 0 : (double) benchThreads.switches() / total,
                 perTx(traffic.framesSent() - trafficBefore.framesSent(), total),
                 perTx(traffic.messagesSent() - trafficBefore.messagesSent(), total),

@@ -115,7 +115,10 @@ class PostgresCoordinatorIT extends CoordinatorScenarios {
     @Test
     void aCallWaitingOnADatabaseReadDoesNotHoldUpTheStreamsNextCall() throws Exception {
         String unknown = "cohort:elsewhere:" + System.nanoTime();
-        try (TcClient streamed = CallsStreamIT.streamClient(CallsStreamIT.config(tc.grpcAddress(), "", 1));
+        // Calls wait as long as the test does: a held-up call fails by its deadline, not by the machine's speed.
+        TcClientConfig patient = new TcClientConfig(tc.grpcAddress(), "calls-it", "", AWAIT_DEADLINE, 1,
+                Duration.ofMillis(100));
+        try (TcClient streamed = CallsStreamIT.streamClient(patient);
              Connection blocker = DriverManager.getConnection(url, TestPostgres.get().user(),
                      TestPostgres.get().password());
              Connection observer = DriverManager.getConnection(url, TestPostgres.get().user(),
