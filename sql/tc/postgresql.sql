@@ -36,8 +36,8 @@ ALTER TABLE cohort_global_tx ADD COLUMN IF NOT EXISTS changes bigint NOT NULL DE
 -- the statement that makes each change, so a change costs no row (nor index entries) of its own:
 -- a JSON array, in write order, of {"at": epoch ms, "b": branch id (0: the transaction itself),
 -- "s": status code (GlobalStatus#code for b = 0, else BranchStatus#code), "c": ChangeCause#code,
--- "r": reason}. The begin is begin_time and a branch's registration its branch row; the
--- registrations are appended here when the branch rows are deleted at the end.
+-- "r": reason}. The begin is begin_time and a branch's registration its branch row (an older version
+-- deleted the branch rows at the final move and appended their registrations here).
 ALTER TABLE cohort_global_tx ADD COLUMN IF NOT EXISTS history jsonb NOT NULL DEFAULT '[]';
 
 -- When the transaction became final (COMMITTED, ROLLBACKED, TIMEOUT_ROLLBACKED: updated_at then), NULL
@@ -56,9 +56,12 @@ CREATE INDEX IF NOT EXISTS cohort_global_tx_finished ON cohort_global_tx (finish
 DROP INDEX IF EXISTS cohort_global_tx_status_updated;
 ALTER TABLE cohort_global_tx SET (fillfactor = 80);
 
--- One row per branch. No foreign key to cohort_global_tx: registration already holds a share lock
--- on the global row while it checks the status, and the purge deletes branches in the same statement
--- as their global row, so the key check would only add a lookup to the hot path.
+-- One row per branch, kept after its transaction ends until the retention purge deletes it with the
+-- global row: the final move writes nothing here. Once the transaction is final (and has no
+-- heuristic evidence) only its history reads the row, for the branch's registration. No foreign key
+-- to cohort_global_tx: registration already holds a share lock on the global row while it checks the
+-- status, and the purge deletes branches in the same statement as their global row, so the key check
+-- would only add a lookup to the hot path.
 CREATE TABLE IF NOT EXISTS cohort_branch (
     branch_id        bigint      PRIMARY KEY,          -- unique across the cluster (TC-assigned, or random from the RM)
     xid              text        NOT NULL,

@@ -133,7 +133,11 @@ public interface TransactionStore extends AutoCloseable {
         return false;
     }
 
-    /** Drops the branches of an ended transaction (its row in the global table stays). */
+    /**
+     * Drops the branches of an ended transaction (its row in the global table stays): neither
+     * {@link #findBranches} nor recovery sees them again. A store may keep their rows, read only by
+     * {@link #history}, until the retention purge.
+     */
     CompletableFuture<Void> deleteBranches(String xid);
 
     Optional<GlobalTransaction> findGlobal(String xid);

@@ -9,7 +9,6 @@ import io.cohort.tc.model.RowKey;
 import io.cohort.tc.store.RegisterResult;
 import io.cohort.tc.store.StoreUnavailableException;
 import io.cohort.tc.support.AfterCompletions;
-import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -37,7 +36,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Group commit for the PostgreSQL store: per kind of write (new transactions, registrations, status
- * changes, branch results, heuristic marks, lock releases, branch deletion) a few writer threads,
+ * changes, branch results, heuristic marks, lock releases) a few writer threads,
  * each of which takes every write of that kind queued for it while its previous batch was
  * committing, writes them all in one database transaction and then completes each caller's future.
  * A transaction's writes of one kind always go to the same writer (by XID). A batch of one kind is one round
@@ -151,8 +150,7 @@ final class GroupCommit implements AutoCloseable {
                     t.setDaemon(true);
                     return t;
                 });
-        for (String op : List.of("insertGlobal", "transitionGlobal", "markHeuristic", "updateBranch", "releaseLocks",
-                "deleteBranches")) {
+        for (String op : List.of("insertGlobal", "transitionGlobal", "markHeuristic", "updateBranch", "releaseLocks")) {
             lanes.put(op, new Lane(op, MAX_IMPLICIT, writersPerKind));
         }
         lanes.put("registerBranch", new Lane("registerBranch", MAX_BATCH, writersPerKind));
@@ -162,7 +160,7 @@ final class GroupCommit implements AutoCloseable {
     // ---- the writes
 
     /** One queued write: what it is, for whom (for messages), and its caller's future. */
-    abstract static sealed class Write<T> permits Register, Transition, Simple, ByXid {
+    abstract static sealed class Write<T> permits Register, Transition, Simple, Release {
         final CompletableFuture<T> future = new CompletableFuture<>();
         T result;
         RuntimeException failure;
@@ -313,8 +311,6 @@ final class GroupCommit implements AutoCloseable {
         final ChangeCause cause;
         /** {@code changes} of the moved row, -1 if not moved. */
         long changesAfter = -1;
-        /** The move was to a final status and deleted the branches too (see {@link Sql#TRANSITION_GLOBALS}). */
-        boolean branchesDeleted;
         /** Rows whose locks the move deletes if it is made (a 2PC commit decision); null: none. */
         Collection<RowKey> releases;
 
@@ -341,7 +337,6 @@ final class GroupCommit implements AutoCloseable {
         void reset() {
             super.reset();
             changesAfter = -1;
-            branchesDeleted = false;
         }
     }
 
@@ -427,45 +422,26 @@ final class GroupCommit implements AutoCloseable {
         }
     }
 
-    /**
-     * releaseLocks or deleteBranches: a batch of them is one statement over the batch's XIDs (lock
-     * releases: over their rows, see {@link #release}).
-     */
-    static final class ByXid extends Write<Void> {
-        final String op;
-        final String sql;
+    /** releaseLocks: a batch of them is one statement over their rows (see {@link #release}). */
+    static final class Release extends Write<Void> {
         final String xid;
         /**
          * releaseLocks made once this replica's memory had the transaction decided, so no lock can be
          * taken after it (see {@link OwnedTransactions#locksReleased}).
          */
         boolean afterDecision;
-        /** releaseLocks: every row the transaction can hold, from this replica's memory; null: read its branches. */
+        /** Every row the transaction can hold, from this replica's memory; null: read its branches. */
         final Collection<RowKey> rows;
 
-        /** How many parameters {@link #sql} has, each the batch's XIDs (not used by lock releases). */
-        final int parameters;
-
-        private ByXid(String op, String sql, int parameters, String xid, Collection<RowKey> rows) {
-            this.op = op;
-            this.sql = sql;
-            this.parameters = parameters;
+        /** @param rows every row {@code xid} can hold, or null when this replica does not know them */
+        Release(String xid, Collection<RowKey> rows) {
             this.xid = xid;
             this.rows = rows;
         }
 
-        /** @param rows every row {@code xid} can hold, or null when this replica does not know them */
-        static ByXid releaseLocks(String xid, Collection<RowKey> rows) {
-            return new ByXid("releaseLocks", Sql.RELEASE_LOCKS, 0, xid, rows); // see GroupCommit#release
-        }
-
-        static ByXid deleteBranches(String xid) {
-            return new ByXid("deleteBranches", Sql.DELETE_BRANCHES, 2, xid, null);
-        }
-
         @Override
         String op() {
-            return op;
+            return "releaseLocks";
         }
 
         @Override
@@ -614,22 +590,9 @@ final class GroupCommit implements AutoCloseable {
                 jdbc.recordDurableWrite(start, batch.size());
                 return;
             }
-            if (batch.get(0) instanceof ByXid byXid && byXid.op.equals("releaseLocks")) {
+            if (batch.get(0) instanceof Release) {
                 long start = System.nanoTime();
                 release(c, batch);
-                jdbc.recordDurableWrite(start, batch.size());
-                return;
-            }
-            if (batch.get(0) instanceof ByXid byXid) {
-                // One statement over the XIDs, in autocommit: rows of all of them locked in one order.
-                long start = System.nanoTime();
-                try (PreparedStatement ps = c.prepareStatement(byXid.sql)) {
-                    Array xids = c.createArrayOf("text", batch.stream().map(Write::xid).distinct().toArray());
-                    for (int p = 1; p <= byXid.parameters; p++) {
-                        ps.setArray(p, xids); // every parameter of these statements is the batch's XIDs
-                    }
-                    ps.executeUpdate();
-                }
                 jdbc.recordDurableWrite(start, batch.size());
                 return;
             }
@@ -667,7 +630,7 @@ final class GroupCommit implements AutoCloseable {
         LockRows rows = new LockRows();
         Set<String> unknown = new TreeSet<>();
         for (Write<?> w : batch) {
-            ByXid release = (ByXid) w;
+            Release release = (Release) w;
             if (release.rows == null) {
                 unknown.add(release.xid);
                 continue;
@@ -713,7 +676,7 @@ final class GroupCommit implements AutoCloseable {
      * The moves of a batch in XID order, in autocommit: one statement (one implicit transaction) per
      * round, a round taking each XID's next move in queue order, so a second move of one XID sees the
      * first (one statement updates a row once). Each move learns from the rows returned whether it
-     * moved, the row's {@code changes} and whether its branches went with it.
+     * moved and the row's {@code changes}.
      */
     private void move(Connection c, List<Transition> moves) throws SQLException {
         List<Transition> left = new ArrayList<>(moves);
@@ -736,7 +699,6 @@ final class GroupCommit implements AutoCloseable {
         String[] xids = new String[n];
         Short[] from = new Short[n];
         Short[] to = new Short[n];
-        Boolean[] branchesGo = new Boolean[n];
         String[] reasons = new String[n];
         Long[] at = new Long[n];
         Integer[] foreign = new Integer[n];
@@ -747,7 +709,6 @@ final class GroupCommit implements AutoCloseable {
             xids[i] = t.xid;
             from[i] = (short) t.from.code();
             to[i] = (short) t.to.code();
-            branchesGo[i] = t.to.isFinal(); // its branches go with a move to a final status
             reasons[i] = t.reason;
             at[i] = t.atMs;
             foreign[i] = t.foreign ? 1 : 0;
@@ -760,7 +721,6 @@ final class GroupCommit implements AutoCloseable {
         ps.setArray(p++, c.createArrayOf("text", xids));
         ps.setArray(p++, c.createArrayOf("smallint", from));
         ps.setArray(p++, c.createArrayOf("smallint", to));
-        ps.setArray(p++, c.createArrayOf("boolean", branchesGo));
         ps.setArray(p++, c.createArrayOf("text", reasons));
         ps.setArray(p++, c.createArrayOf("bigint", at));
         ps.setArray(p++, c.createArrayOf("int4", foreign));
@@ -778,7 +738,6 @@ final class GroupCommit implements AutoCloseable {
                 Transition t = byXid.get(rs.getString(1));
                 t.result = true;
                 t.changesAfter = rs.getLong(2);
-                t.branchesDeleted = t.to.isFinal() && rs.getString(3).isEmpty();
             }
         }
     }

@@ -57,12 +57,6 @@ final class OwnedTransactions {
     }
 
     private final Map<String, Entry> entries = new ConcurrentHashMap<>();
-    /**
-     * Transactions whose final move by this replica deleted their branches too, with when (nanoTime):
-     * the coordinator's {@code deleteBranches} that follows has nothing left to do. Forgotten then, or
-     * by the next recovery pass if it never comes.
-     */
-    private final Map<String, Long> branchesDeleted = new ConcurrentHashMap<>();
 
     /** A transaction this replica just stored (status BEGIN, no write of anyone else yet). */
     void begun(GlobalTransaction tx) {
@@ -252,23 +246,12 @@ final class OwnedTransactions {
         }
     }
 
-    /** This replica's move of {@code xid} to a final status deleted its branches. */
-    void branchesDeleted(String xid) {
-        branchesDeleted.put(xid, System.nanoTime());
-    }
-
-    /** Whether the branches of {@code xid} went with its final move; answers once. */
-    boolean takeBranchesDeleted(String xid) {
-        return branchesDeleted.remove(xid) != null;
-    }
-
     /**
      * After a recovery pass that started at {@code startNanos} answered the unended transactions
      * this replica holds: forgets those held here since before the pass that it no longer holds
      * or whose status moved through another replica.
      */
     void retainClaimed(List<GlobalTransaction> claimed, long startNanos) {
-        branchesDeleted.values().removeIf(at -> at - startNanos < 0);
         Map<String, GlobalStatus> statuses = new HashMap<>();
         claimed.forEach(tx -> statuses.put(tx.xid(), tx.status()));
         entries.entrySet().removeIf(en -> {

@@ -249,14 +249,11 @@ public final class PostgresTransactionStore implements TransactionStore {
     /** Brings this replica's memory of its transactions up to date with a write, before its caller hears of it. */
     private void written(GroupCommit.Write<?> w) {
         boolean ok = w.failure == null;
-        if (w instanceof GroupCommit.ByXid release) {
+        if (w instanceof GroupCommit.Release release) {
             if (ok && release.afterDecision) {
                 owned.locksReleased(release.xid);
             }
             return;
-        }
-        if (ok && w instanceof GroupCommit.Transition t && t.branchesDeleted) {
-            owned.branchesDeleted(t.xid);
         }
         if (w instanceof GroupCommit.InsertGlobal i) {
             if (ok && Boolean.TRUE.equals(i.result) && !i.tx.status().isFinal()) { // only what this replica created
@@ -291,18 +288,18 @@ public final class PostgresTransactionStore implements TransactionStore {
         if (owned.locksGone(xid)) {
             return CompletableFuture.completedFuture(null);
         }
-        GroupCommit.ByXid release = GroupCommit.ByXid.releaseLocks(xid, owned.lockableRows(xid));
+        GroupCommit.Release release = new GroupCommit.Release(xid, owned.lockableRows(xid));
         release.afterDecision = owned.decided(xid);
         return writes.submit(release);
     }
 
-    /** Nothing to write when this replica's move to the final status deleted them (see {@link Sql#TRANSITION_GLOBALS}). */
+    /**
+     * Nothing to write: the final move already hid the branches from every reader, and the
+     * retention purge deletes their rows with the global row (see {@link Sql#FIND_BRANCHES}).
+     */
     @Override
     public CompletableFuture<Void> deleteBranches(String xid) {
-        if (owned.takeBranchesDeleted(xid)) {
-            return CompletableFuture.completedFuture(null);
-        }
-        return writes.submit(GroupCommit.ByXid.deleteBranches(xid));
+        return CompletableFuture.completedFuture(null);
     }
 
     @Override

@@ -140,33 +140,23 @@ final class Sql {
                 cause, reason);
     }
 
-    /** The history entry of a branch's registration, from a deleted branch row (see {@link #DELETE_BRANCHES}). */
-    private static final String REGISTRATION_ENTRY = entry("(extract(epoch FROM registered_at) * 1000)::bigint",
-            "branch_id", Integer.toString(BranchStatus.REGISTERED.code()), Integer.toString(ChangeCause.RM.code()),
-            "'resource ' || resource_id");
-
     /**
      * The status moves of a batch, one statement for all of them (each XID at most once). Whoever
      * moves a transaction drives it next: the move takes the lease (see {@link #CLAIM}). The change
      * is appended to the row's {@code history} by the same UPDATE (no row of its own). The rows are
      * locked in XID order in their status {@code from} first, and the UPDATE re-checks it, so a move
-     * that loses a race to another writer records nothing. A move to a final status ({@code fin}) of a
-     * transaction without heuristic evidence also deletes its branches, appending their
-     * registrations to the history as {@link #DELETE_BRANCHES} does: nothing can register once it
-     * left BEGIN, and the coordinator deletes them right after that move anyway, so this saves it a
-     * statement and a commit (see {@code PostgresTransactionStore#deleteBranches}). One statement
-     * per batch rather than one execution per move (a JDBC batch): the set-up of each execution cost
-     * PostgreSQL 3-4 times the CPU (README "The TC alone"). Parameters, per
-     * move: XID, from, to, whether the branches go, reason, time (epoch ms), the addition to
-     * {@code changes} (1 from a replica that does not hold the transaction in memory, see
-     * {@code OwnedTransactions}; 0 from the one that does, which reads the column back), cause;
-     * then the rows whose locks go (see below), the owner and the lease ms. Returns (xid, changes,
-     * heuristic_evidence) of every row moved; an empty {@code heuristic_evidence} on a move to a
-     * final status says its branches went with it. {@code entries} is one row, {@code MATERIALIZED}:
-     * the registrations of every transaction that went, aggregated once into one object keyed by XID,
-     * which each move looks up by key. The key-lookup plans (see {@code PostgresStoreConfig#KEY_LOOKUP_PLANS}) would
-     * aggregate a plain CTE again for every move, and a join with one row per XID compared every move
-     * with every XID's entries: n² for a batch of n (README "The TC alone").
+     * that loses a race to another writer records nothing. A move to a final status leaves the
+     * branch rows where they are (see {@link #FIND_BRANCHES}). One statement per batch rather than
+     * one execution per move (a JDBC batch): the set-up of each execution cost PostgreSQL 3-4 times
+     * the CPU (README "The TC alone"). Parameters, per move: XID, from, to, reason, time (epoch ms),
+     * the addition to {@code changes} (1 from a replica that does not hold the transaction in
+     * memory, see {@code OwnedTransactions}; 0 from the one that does, which reads the column back),
+     * cause; then the rows whose locks go (see below), the owner and the lease ms. Returns (xid,
+     * changes) of every row moved. {@code moved} is one row, {@code MATERIALIZED}: the XIDs moved,
+     * as one object each lock row looks up by key. The key-lookup plans (see
+     * {@code PostgresStoreConfig#KEY_LOOKUP_PLANS}) would evaluate a plain CTE again for every row,
+     * and a join with one row per XID compared every row with every XID: n² for a batch of n
+     * (README "The TC alone").
      *
      * <p>A 2PC commit decision (a move to ASYNC_COMMITTING) frees the transaction's rows at once: its
      * row locks are deleted by the same statement, by primary key as in {@link #RELEASE_LOCKS}, when
@@ -177,10 +167,10 @@ final class Sql {
      */
     static final String TRANSITION_GLOBALS = """
             WITH v AS (
-                SELECT * FROM unnest(?::text[], ?::smallint[], ?::smallint[], ?::boolean[], ?::text[], ?::bigint[],
-                                     ?::int[], ?::int[]) AS v(x, f, t, fin, r, at, add, c)
+                SELECT * FROM unnest(?::text[], ?::smallint[], ?::smallint[], ?::text[], ?::bigint[], ?::int[], ?::int[])
+                    AS v(x, f, t, r, at, add, c)
             ), g AS (
-                SELECT c.xid, c.heuristic_evidence, v.f, v.t, v.fin, v.r, v.at, v.add, v.c
+                SELECT c.xid, v.f, v.t, v.r, v.at, v.add, v.c
                 FROM cohort_global_tx c JOIN v ON c.xid = v.x AND c.status = v.f ORDER BY c.xid FOR UPDATE OF c
             ), moved AS MATERIALIZED (
                 SELECT coalesce(jsonb_object_agg(xid, true), '{}') AS xids FROM g
@@ -190,24 +180,17 @@ final class Sql {
                     FROM moved, unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(r, t, p, x)
                     JOIN cohort_row_lock h ON h.resource_id = u.r AND h.table_name = u.t AND h.pk = u.p AND h.xid = u.x
                     WHERE moved.xids -> u.x IS NOT NULL
-                    ORDER BY %4$s FOR UPDATE OF h
+                    ORDER BY %3$s FOR UPDATE OF h
                 ) s
                 WHERE l.resource_id = s.resource_id AND l.table_name = s.table_name AND l.pk = s.pk
-            ), gone AS (
-                DELETE FROM cohort_branch b USING g WHERE g.fin AND b.xid = g.xid AND g.heuristic_evidence = ''
-                RETURNING b.xid, b.branch_id, b.resource_id, b.registered_at, b.registered_seq
-            ), entries AS MATERIALIZED (
-                SELECT coalesce(jsonb_object_agg(xid, e), '{}') AS by_xid
-                FROM (SELECT xid, jsonb_agg(%1$s ORDER BY registered_seq) AS e FROM gone GROUP BY xid) per_xid
             )
             UPDATE cohort_global_tx u SET status = g.t, reason = g.r,
-                updated_at = timestamptz 'epoch' + g.at * interval '1 millisecond', owner = ?, lease_until = %2$s,
-                changes = u.changes + g.add, history = u.history || coalesce(entries.by_xid -> g.xid, '[]')
-                    || jsonb_build_array(%3$s)
-            FROM g, entries
+                updated_at = timestamptz 'epoch' + g.at * interval '1 millisecond', owner = ?, lease_until = %1$s,
+                changes = u.changes + g.add, history = u.history || jsonb_build_array(%2$s)
+            FROM g
             WHERE u.xid = g.xid AND u.status = g.f
-            RETURNING u.xid, u.changes, u.heuristic_evidence""".formatted(REGISTRATION_ENTRY, LEASE_END,
-            entry("g.at", "0", "g.t", "g.c", "g.r"), prefixed("h.", LOCK_ORDER));
+            RETURNING u.xid, u.changes""".formatted(LEASE_END, entry("g.at", "0", "g.t", "g.c", "g.r"),
+            prefixed("h.", LOCK_ORDER));
 
     /** The last parameter adds to {@code changes} as in {@link #TRANSITION_GLOBALS}. */
     static final String MARK_HEURISTIC =
@@ -262,25 +245,10 @@ final class Sql {
             WHERE l.resource_id = s.resource_id AND l.table_name = s.table_name AND l.pk = s.pk""".formatted(LOCK_ORDER);
 
     /**
-     * The branches of a batch of transactions (parameter: their XIDs, twice); appends each branch's
-     * registration to its transaction's history (see {@link #HISTORY}). The global rows are locked
-     * first, in XID order like every writer's.
-     */
-    static final String DELETE_BRANCHES = """
-            WITH g AS (
-                SELECT xid FROM cohort_global_tx WHERE xid = ANY (?::text[]) ORDER BY xid FOR NO KEY UPDATE
-            ), gone AS (
-                DELETE FROM cohort_branch WHERE xid = ANY (?::text[]) AND EXISTS (SELECT 1 FROM g)
-                RETURNING xid, branch_id, resource_id, registered_at, registered_seq
-            ), entries AS (
-                SELECT xid, jsonb_agg(%s ORDER BY registered_seq) AS e FROM gone GROUP BY xid
-            )
-            UPDATE cohort_global_tx t SET history = t.history || entries.e FROM entries WHERE t.xid = entries.xid"""
-            .formatted(REGISTRATION_ENTRY);
-
-    /**
      * The history of one transaction (parameter: the XID, four times), oldest first: its begin, the
-     * registrations of the branches it still has, the changes written to {@code cohort_status_history}
+     * registrations of its branch rows (kept until the purge, ended or not: see {@link #FIND_BRANCHES};
+     * an older version deleted them at the final move and appended their registrations to
+     * {@code history} instead), the changes written to {@code cohort_status_history}
      * (before the history moved into the global row) and those in the global row's {@code history},
      * each source in its write order within one millisecond.
      */
@@ -322,8 +290,19 @@ final class Sql {
 
     static final String FIND_GLOBAL = "SELECT " + GLOBAL_COLUMNS + " FROM cohort_global_tx WHERE xid = ?";
 
-    static final String FIND_BRANCHES =
-            "SELECT " + BRANCH_COLUMNS + " FROM cohort_branch WHERE xid = ? ORDER BY registered_seq";
+    /**
+     * The branches of one transaction (parameter: the XID) in registration order; none once it has
+     * ended without heuristic evidence. Those branch rows stay, read only by {@link #HISTORY}, until
+     * the retention purge deletes them with their global row: deleting them at the final move, with
+     * their registrations copied into {@code history}, cost PostgreSQL a fifth of its CPU per
+     * transaction (README "The TC alone"). A heuristic transaction's branches stay readable, as
+     * evidence.
+     */
+    static final String FIND_BRANCHES = "SELECT " + prefixed("b.", BRANCH_COLUMNS) + """
+             FROM cohort_branch b WHERE b.xid = ? AND NOT EXISTS (
+                SELECT 1 FROM cohort_global_tx g
+                WHERE g.xid = b.xid AND g.finished_at IS NOT NULL AND g.heuristic_evidence = ''
+            ) ORDER BY b.registered_seq""";
 
     /** The REST API's view of one transaction: a scan of the lock table (no index on the holder). */
     static final String FIND_LOCKS =

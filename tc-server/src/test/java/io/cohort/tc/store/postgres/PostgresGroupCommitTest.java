@@ -191,7 +191,7 @@ class PostgresGroupCommitTest {
         assertThat(ended.join()).as("the move from the status the first move of the batch made").isTrue();
         assertThat(other.join()).isTrue();
         assertThat(store.findGlobal("tc:a").orElseThrow().status()).isEqualTo(GlobalStatus.ROLLBACKED);
-        assertThat(store.findBranches("tc:a")).as("deleted with the final move").isEmpty();
+        assertThat(store.findBranches("tc:a")).as("gone with the final move").isEmpty();
         assertThat(store.history("tc:a")).extracting(h -> h.branchId() + " " + h.status()).containsExactly(
                 "0 BEGIN", "11 REGISTERED", "0 ROLLBACKING", "0 ROLLBACKED");
         assertThat(store.findGlobal("tc:b").orElseThrow().status()).isEqualTo(GlobalStatus.ASYNC_COMMITTING);

@@ -98,13 +98,14 @@ class PostgresWritersTest {
      * Many transactions through their whole life at once, on 2 writers per kind, wanting
      * overlapping rows: batches of registrations, moves and releases run side by side and lock in
      * one order, so none fails (a deadlock that outlived the retries would), and each ends with no
-     * branch, no lock, and its registrations and moves in its history.
+     * branch found, no lock, and its registrations and moves in its history.
      */
     @Test
     void concurrentTransactionsOnSeveralWritersPerKindEndCleanly() throws Exception {
         open(32);
         assertThat(PostgresTransactionStore.writersPerKind(32)).isEqualTo(2);
         int transactions = 240;
+        int branchesStored = 0;
         ExecutorService callers = Executors.newFixedThreadPool(24);
         try {
             List<Future<List<Long>>> lives = new ArrayList<>();
@@ -114,7 +115,9 @@ class PostgresWritersTest {
             }
             for (int i = 0; i < transactions; i++) {
                 List<Long> registered = lives.get(i).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+                branchesStored += registered.size();
                 String xid = "tc:life-" + i;
+                assertThat(store.findBranches(xid)).as("the branches of an ended transaction").isEmpty();
                 GlobalStatus end = store.findGlobal(xid).orElseThrow().status();
                 List<StatusChange> history = store.history(xid);
                 assertThat(history).extracting(StatusChange::branchId)
@@ -126,7 +129,8 @@ class PostgresWritersTest {
         } finally {
             callers.shutdownNow();
         }
-        assertThat(count("cohort_branch")).isZero();
+        assertThat(count("cohort_branch")).as("the stored branches' rows, kept until the purge, and no refused one's")
+                .isEqualTo(branchesStored);
         assertThat(count("cohort_row_lock")).isZero();
         assertThat(count("cohort_global_tx WHERE status NOT IN (5, 9)")).isZero();
     }
@@ -180,14 +184,18 @@ class PostgresWritersTest {
         assertThat(writes()).as("the release after phase 2 of a decided transaction released before").isEqualTo(written);
 
         store.transitionGlobal("tc:1", GlobalStatus.ASYNC_COMMITTING, GlobalStatus.COMMITTED, "done").join();
-        assertThat(count("cohort_branch WHERE xid = 'tc:1'")).as("deleted with the final move").isZero();
         written = writes();
         store.deleteBranches("tc:1").join();
-        assertThat(writes()).as("nothing left to delete").isEqualTo(written);
+        assertThat(writes()).as("the branches' deletion").isEqualTo(written);
 
+        assertThat(store.findBranches("tc:1")).as("the branches of an ended transaction").isEmpty();
         assertThat(store.history("tc:1")).extracting(h -> h.branchId() + " " + h.status()).containsExactly(
                 "0 BEGIN", "11 REGISTERED", "12 REGISTERED", "0 ASYNC_COMMITTING", "0 COMMITTED");
         assertThat(store.findGlobal("tc:1").orElseThrow().status()).isEqualTo(GlobalStatus.COMMITTED);
+        assertThat(count("cohort_branch WHERE xid = 'tc:1'")).as("branch rows, kept until the purge").isEqualTo(2);
+
+        assertThat(store.purgeEndedBefore(System.currentTimeMillis() + 1).join()).isEqualTo(1);
+        assertThat(count("cohort_branch WHERE xid = 'tc:1'")).as("purged with their transaction").isZero();
     }
 
     /** The first registration of a TM-made XID waits for one commit, not for a creation's and then its own. */
