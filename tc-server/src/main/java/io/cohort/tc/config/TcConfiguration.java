@@ -189,8 +189,8 @@ public class TcConfiguration {
     /**
      * The embedded store answers reads from memory and writes through futures, so gRPC calls run
      * on the network threads with no hand-off; the PostgreSQL store may read over JDBC, so its calls
-     * run on a pool sized to its connections (a Calls-stream call that reads nothing runs on the
-     * pool thread that read its frame, see {@code CallsStream}).
+     * run on a pool sized to its connections, except a Calls-stream call that reads nothing, which
+     * runs on the network thread that read its frame (see {@code GrpcServer} and {@code CallsStream}).
      */
     @Bean
     GrpcServer grpcServer(Coordinator coordinator, BranchDispatcher dispatcher, TcProperties properties, Endpoint endpoint,

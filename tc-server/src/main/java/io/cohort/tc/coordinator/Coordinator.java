@@ -256,6 +256,16 @@ public final class Coordinator {
         });
     }
 
+    /**
+     * Whether a new transaction of {@code applicationId} passes the caps on the count the store has
+     * without a read (see {@link TransactionStore#countUnfinishedWithoutReading}): its begin or
+     * creation then reads nothing, since only a refusal counts again.
+     */
+    public boolean passesCapsWithoutReading(String applicationId) {
+        return store.countUnfinishedWithoutReading(applicationId).map(u -> u.total() < limits.maxActive()
+                && u.ofApplication() < limits.maxActivePerApplication()).orElse(false);
+    }
+
     private void checkLimits(String applicationId) {
         TransactionStore.Unfinished unfinished = store.countUnfinished(applicationId);
         if (unfinished.total() >= limits.maxActive() || unfinished.ofApplication() >= limits.maxActivePerApplication()) {

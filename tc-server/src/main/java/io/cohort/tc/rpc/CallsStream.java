@@ -52,8 +52,9 @@ final class CallsStream implements StreamObserver<CallFrame> {
      * Where a call that may wait on a database read runs, so that it does not hold up the stream's
      * next frames; null: every call runs on the thread that read its frame (the handlers never
      * block). A call that waits on no read ({@link CoordinatorGrpcService#waitsOnNoRead}) runs on
-     * that thread in any case: a hand-off per call cost the TC about 1.9 of its 7 context
-     * switches per transaction on the PostgreSQL store (README, "The TC alone").
+     * that thread in any case, a network thread (see {@code GrpcServer}): a hand-off per call cost
+     * the TC about 1.9 of its 7 context switches per transaction on the PostgreSQL store (README,
+     * "The TC alone").
      */
     private final Executor executor;
     private final TcObservations observations;

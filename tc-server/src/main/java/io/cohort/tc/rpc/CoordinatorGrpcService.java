@@ -215,9 +215,9 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
     }
 
     /**
-     * Frames run where unary calls run: on the network thread when the store never blocks a call,
-     * else on the call executor, so one stream's calls do not wait for each other (those that
-     * {@link #waitsOnNoRead} run on the thread that read them); at most
+     * Frames are read on the network threads; those that may read run on {@code executor} (null when
+     * the store never blocks a call), so that one stream's calls do not wait for each other, and
+     * those that {@link #waitsOnNoRead} on the thread that read them; at most
      * {@code maxInFlight} at once, as on one connection; {@code maxFrameBytes}, the server's largest
      * message, is told to the client so that it sends a larger request unary.
      */
@@ -228,20 +228,25 @@ public final class CoordinatorGrpcService extends TransactionCoordinatorGrpc.Tra
     }
 
     /**
-     * Whether {@code frame}'s call waits on no database read, so that it may run on the thread that
-     * read its frame: a call on a transaction the store holds in memory, or one that creates its
-     * transaction, a begin or a registration carrying the creation (their writes are futures; the
-     * caps' count is read again at most every 100 ms, by one caller, and exactly only before a
-     * refusal). A call on another transaction, or a lock query, may read.
+     * Whether {@code frame}'s call waits on no database read, so that it may run on the network
+     * thread that read its frame: a call on a transaction the store holds in memory, or one that
+     * creates its transaction under the caps (a begin, or a registration carrying the creation: their
+     * writes are futures, and the caps' count is read only before a refusal, see
+     * {@link Coordinator#passesCapsWithoutReading}). A call on another transaction (a begin naming
+     * an XID the TM made included: the TC reads whether it knows it), or a lock query, may read.
      */
     boolean waitsOnNoRead(CallFrame frame) {
         return switch (frame.getRequestCase()) {
-            case BEGIN -> true;
+            case BEGIN -> frame.getBegin().getXid().isEmpty()
+                    ? coordinator.passesCapsWithoutReading(Caller.current().applicationId(
+                            frame.getBegin().getApplicationId()))
+                    : coordinator.holdsInMemory(frame.getBegin().getXid());
             case COMMIT -> coordinator.holdsInMemory(frame.getCommit().getXid());
             case ROLLBACK -> coordinator.holdsInMemory(frame.getRollback().getXid());
             case GET_STATUS -> coordinator.holdsInMemory(frame.getGetStatus().getXid());
-            case REGISTER_BRANCH -> frame.getRegisterBranch().hasCreation()
-                    || coordinator.holdsInMemory(frame.getRegisterBranch().getXid());
+            case REGISTER_BRANCH -> coordinator.holdsInMemory(frame.getRegisterBranch().getXid())
+                    || frame.getRegisterBranch().hasCreation() && coordinator.passesCapsWithoutReading(
+                            Caller.current().applicationId(frame.getRegisterBranch().getCreation().getApplicationId()));
             case REPORT_BRANCH -> coordinator.holdsInMemory(frame.getReportBranch().getXid());
             case MARK_ROLLBACK_ONLY -> coordinator.holdsInMemory(frame.getMarkRollbackOnly().getXid());
             default -> false;

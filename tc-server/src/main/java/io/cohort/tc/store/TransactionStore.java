@@ -231,6 +231,14 @@ public interface TransactionStore extends AutoCloseable {
     }
 
     /**
+     * {@link #countUnfinished} if the store can answer it without a read on the caller's thread
+     * (from memory, or a recent count it refreshes in the background), else empty.
+     */
+    default Optional<Unfinished> countUnfinishedWithoutReading(String applicationId) {
+        return Optional.of(countUnfinished(applicationId));
+    }
+
+    /**
      * Why a well-formed XID may be unknown to this store, for the refusal a client or person reads:
      * it never began here, or it ended and is gone (and after how much).
      */

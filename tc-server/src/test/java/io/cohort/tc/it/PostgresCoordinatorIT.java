@@ -5,12 +5,21 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.cohort.client.TcClient;
 import io.cohort.client.TcClientConfig;
 import io.cohort.client.TcException;
+import io.cohort.protocol.Protocol;
+import io.cohort.protocol.Xid;
+import io.cohort.protocol.v1.BeginRequest;
+import io.cohort.protocol.v1.CallFrame;
 import io.cohort.protocol.v1.ErrorCode;
 import io.cohort.protocol.v1.GlobalStatusCode;
+import io.cohort.protocol.v1.ReplyFrame;
+import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
 import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.testsupport.TestPostgres;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -18,6 +27,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -147,13 +157,89 @@ class PostgresCoordinatorIT extends CoordinatorScenarios {
         }
     }
 
+    /**
+     * A begin naming an XID the TM made reads whether the TC knows it: while that read waits for a
+     * table lock, the same stream's next call is answered. (It ran where its frame was read, and held
+     * up the stream's next frames.)
+     */
+    @Test
+    void aBeginNamingAnUnknownTmMadeXidDoesNotHoldUpTheStreamsNextCall() throws Exception {
+        String held = client.begin("held", Duration.ofMinutes(1), TransactionProtocol.TWO_PHASE);
+        String tmMade = Xid.tmMade("10.0.0.1:8091", 1, new Random()).toString();
+        ManagedChannel channel = NettyChannelBuilder.forTarget(tc.grpcAddress()).usePlaintext().build();
+        try (Connection blocker = DriverManager.getConnection(url, TestPostgres.get().user(),
+                     TestPostgres.get().password());
+             Connection observer = DriverManager.getConnection(url, TestPostgres.get().user(),
+                     TestPostgres.get().password())) {
+            blocker.setAutoCommit(false);
+            try (Statement st = blocker.createStatement()) {
+                st.execute("LOCK TABLE cohort_global_tx IN ACCESS EXCLUSIVE MODE");
+            }
+            CallsStreamIT.RawStream<CallFrame> raw = CallsStreamIT.RawStream.open(channel,
+                    TransactionCoordinatorGrpc.getCallsMethod());
+            raw.call.sendMessage(CallFrame.newBuilder().setCallId(1).setBegin(BeginRequest.newBuilder()
+                    .setXid(tmMade).setName("announced").setProtocolMinor(Protocol.PROTOCOL_MINOR)).build());
+            await(() -> aReadOfOneTransactionWaitsForALock(observer), () -> "the begin's read of " + tmMade
+                    + " to wait for the table lock");
+
+            raw.call.sendMessage(CallsStreamIT.statusFrame(2, held));
+
+            ReplyFrame answer = raw.<ReplyFrame>awaitReplies(1).get(0);
+            assertThat(answer.getCallId()).as("the status, answered while the begin's read waits").isEqualTo(2);
+            assertThat(answer.getGlobalStatus().getStatus()).isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
+            blocker.rollback();
+            assertThat(raw.<ReplyFrame>awaitReplies(2).get(1).getBegin().getXid()).isEqualTo(tmMade);
+        } finally {
+            channel.shutdownNow();
+        }
+    }
+
+    /**
+     * A begin under the caps reads nothing: the caps' count, older than its 100 ms, is counted again
+     * in the background, and while that count waits for a table lock the same stream's next call is
+     * answered. (The begin counted again itself, where its frame was read, holding up the stream.)
+     */
+    @Test
+    void aBeginOnAnOldCapsCountDoesNotHoldUpTheStreamsNextCall() throws Exception {
+        TcClientConfig patient = new TcClientConfig(tc.grpcAddress(), "calls-it", "", AWAIT_DEADLINE, 1,
+                Duration.ofMillis(100));
+        try (TcClient streamed = CallsStreamIT.streamClient(patient);
+             Connection blocker = DriverManager.getConnection(url, TestPostgres.get().user(),
+                     TestPostgres.get().password());
+             Connection observer = DriverManager.getConnection(url, TestPostgres.get().user(),
+                     TestPostgres.get().password())) {
+            String held = streamed.begin("held", Duration.ofMinutes(1), TransactionProtocol.TWO_PHASE);
+            blocker.setAutoCommit(false);
+            try (Statement st = blocker.createStatement()) {
+                st.execute("LOCK TABLE cohort_global_tx IN ACCESS EXCLUSIVE MODE");
+            }
+            Thread.sleep(150); // every count taken so far is now older than the 100 ms after which it is taken again
+            CompletableFuture<String> begun = CompletableFuture.supplyAsync(() -> streamed.begin("next",
+                    Duration.ofMinutes(1), TransactionProtocol.TWO_PHASE));
+            await(() -> waitsForALock(observer, "SELECT application_id, count(*) FROM cohort_global_tx%"),
+                    () -> "the caps' count to wait for the table lock");
+
+            assertThat(streamed.status(held).getStatus()).as("answered while the count waits")
+                    .isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
+            blocker.rollback();
+            assertThat(begun.get(AWAIT_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).isNotEmpty();
+        }
+    }
+
     /** Whether a backend waits for a lock in the store's read of one transaction ({@code observer} in autocommit). */
     private static boolean aReadOfOneTransactionWaitsForALock(Connection observer) {
-        try (Statement st = observer.createStatement(); ResultSet rs = st.executeQuery(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE "
-                        + "'SELECT xid, name%FROM cohort_global_tx WHERE xid = %'")) {
-            rs.next();
-            return rs.getInt(1) > 0;
+        return waitsForALock(observer, "SELECT xid, name%FROM cohort_global_tx WHERE xid = %");
+    }
+
+    /** Whether a backend waits for a lock in a statement like {@code pattern} ({@code observer} in autocommit). */
+    private static boolean waitsForALock(Connection observer, String pattern) {
+        try (PreparedStatement ps = observer.prepareStatement(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE ?")) {
+            ps.setString(1, pattern);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getInt(1) > 0;
+            }
         } catch (SQLException e) {
             throw new IllegalStateException(e);
         }

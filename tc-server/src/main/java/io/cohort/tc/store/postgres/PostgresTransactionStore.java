@@ -559,6 +559,11 @@ public final class PostgresTransactionStore implements TransactionStore {
     }
 
     @Override
+    public Optional<Unfinished> countUnfinishedWithoutReading(String applicationId) {
+        return unfinished.countWithoutReading(applicationId);
+    }
+
+    @Override
     public String whyUnknown() {
         return "it never began, or it finished and was purged after the retention period (cohort.tc.recovery.retention)";
     }

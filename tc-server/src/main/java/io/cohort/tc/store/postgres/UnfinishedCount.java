@@ -1,22 +1,28 @@
 package io.cohort.tc.store.postgres;
 
 import io.cohort.tc.store.TransactionStore.Unfinished;
+import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The count of unfinished transactions for the caps at begin, without a query per begin: the
- * database's count (all applications in one statement) is taken again when it is older than
- * {@code maxAge}, and this replica's begins since it was taken are added to it. The answer errs high
- * (transactions that finished since the count still count) except for the begins of other replicas
- * since the count: a cap may be passed by what they begin within {@code maxAge}. The coordinator
- * asks for an exact count before it refuses a begin, so a cap never refuses on a stale count.
+ * database's count (all applications in one statement) is taken again, in the background, when it
+ * is older than {@code maxAge}, and this replica's begins since it was taken are added to it. The
+ * answer errs high (transactions that finished since the count still count) except for the begins of
+ * other replicas since the count: a cap may be passed by what they begin within {@code maxAge} (or
+ * while the database does not answer). The coordinator asks for an exact count before it refuses a
+ * begin, so a cap never refuses on a stale count. Only the first count and an exact one are read by
+ * the caller: a begin under the caps reads nothing (see {@link #countWithoutReading}).
  */
 final class UnfinishedCount {
 
@@ -39,6 +45,7 @@ final class UnfinishedCount {
     private final JdbcRunner jdbc;
     private final long maxAgeNanos;
     private final ReentrantLock refreshing = new ReentrantLock();
+    private final AtomicBoolean refreshingInBackground = new AtomicBoolean();
     private volatile Begun current = new Begun();
     private volatile Snapshot snapshot;
 
@@ -54,27 +61,55 @@ final class UnfinishedCount {
         b.byApplication.computeIfAbsent(applicationId == null ? "" : applicationId, k -> new LongAdder()).increment();
     }
 
+    /** The count, read now when it must be {@code exact} or none was taken yet. */
     Unfinished count(String applicationId, boolean exact) {
-        String app = applicationId == null ? "" : applicationId;
         Snapshot s = snapshot;
-        if (exact || s == null || System.nanoTime() - s.takenNanos > maxAgeNanos) {
-            // One thread counts; the others go on with the last count unless there is none (or it must be exact).
-            if (exact || s == null) {
-                refreshing.lock();
-            } else if (!refreshing.tryLock()) {
-                return answer(s, app);
-            }
+        if (exact || s == null) {
+            refreshing.lock();
             try {
-                Snapshot latest = snapshot;
-                if (exact || latest == null || latest == s) {
-                    refresh();
+                if (exact || snapshot == s) { // else another thread just counted
+                    long taken = System.nanoTime();
+                    Begun fresh = startCount();
+                    taken(taken, jdbc.sync("countUnfinished", null, UnfinishedCount::read), fresh);
                 }
             } finally {
                 refreshing.unlock();
             }
             s = snapshot;
+        } else {
+            refreshIfOld(s);
         }
-        return answer(s, app);
+        return answer(s, applicationId == null ? "" : applicationId);
+    }
+
+    /** The count without a read on the caller's thread (see {@link #count}); empty before the first count. */
+    Optional<Unfinished> countWithoutReading(String applicationId) {
+        Snapshot s = snapshot;
+        if (s == null) {
+            return Optional.empty();
+        }
+        refreshIfOld(s);
+        return Optional.of(answer(s, applicationId == null ? "" : applicationId));
+    }
+
+    /** One count at a time, on the store's JDBC threads; until it is in, callers go on with {@code s}. */
+    private void refreshIfOld(Snapshot s) {
+        if (System.nanoTime() - s.takenNanos <= maxAgeNanos || !refreshingInBackground.compareAndSet(false, true)) {
+            return;
+        }
+        long taken = System.nanoTime();
+        Begun fresh = startCount();
+        jdbc.async("countUnfinished", null, JdbcRunner.NO_BRANCH, UnfinishedCount::read).whenComplete((counts, failure) -> {
+            if (counts != null) {
+                refreshing.lock();
+                try {
+                    taken(taken, counts, fresh);
+                } finally {
+                    refreshing.unlock();
+                }
+            }
+            refreshingInBackground.set(false); // a failed count is tried again at the next begin
+        });
     }
 
     private Unfinished answer(Snapshot s, String app) {
@@ -85,20 +120,25 @@ final class UnfinishedCount {
         return new Unfinished(total, ofApp);
     }
 
-    /** A new count; begins from now on are added to it (those counted by it as well: high, never low). */
-    private void refresh() {
-        long taken = System.nanoTime();
+    /** Begins from now on are added to the count about to be read (those it counts as well: high, never low). */
+    private Begun startCount() {
         Begun fresh = new Begun();
         current = fresh;
-        Map<String, Long> byApplication = jdbc.sync("countUnfinished", null, c -> {
-            Map<String, Long> counts = new HashMap<>();
-            try (PreparedStatement ps = c.prepareStatement(Sql.COUNT_UNFINISHED); ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    counts.put(rs.getString(1), rs.getLong(2));
-                }
+        return fresh;
+    }
+
+    private static Map<String, Long> read(Connection c) throws SQLException {
+        Map<String, Long> byApplication = new HashMap<>();
+        try (PreparedStatement ps = c.prepareStatement(Sql.COUNT_UNFINISHED); ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                byApplication.put(rs.getString(1), rs.getLong(2));
             }
-            return counts;
-        });
+        }
+        return byApplication;
+    }
+
+    /** The count read from {@code taken} on, with this replica's begins since in {@code fresh}. */
+    private void taken(long taken, Map<String, Long> byApplication, Begun fresh) {
         long total = byApplication.values().stream().mapToLong(Long::longValue).sum();
         snapshot = new Snapshot(taken, total, byApplication, fresh);
     }
