@@ -125,19 +125,9 @@ class PostgresCoordinatorIT extends CoordinatorScenarios {
     @Test
     void aCallWaitingOnADatabaseReadDoesNotHoldUpTheStreamsNextCall() throws Exception {
         String unknown = "cohort:elsewhere:" + System.nanoTime();
-        // Calls wait as long as the test does: a held-up call fails by its deadline, not by the machine's speed.
-        TcClientConfig patient = new TcClientConfig(tc.grpcAddress(), "calls-it", "", AWAIT_DEADLINE, 1,
-                Duration.ofMillis(100));
-        try (TcClient streamed = CallsStreamIT.streamClient(patient);
-             Connection blocker = DriverManager.getConnection(url, TestPostgres.get().user(),
-                     TestPostgres.get().password());
-             Connection observer = DriverManager.getConnection(url, TestPostgres.get().user(),
-                     TestPostgres.get().password())) {
+        try (TcClient streamed = patientStreamClient(); Connection blocker = connect(); Connection observer = connect()) {
             String held = streamed.begin("held", Duration.ofMinutes(1), TransactionProtocol.TWO_PHASE);
-            blocker.setAutoCommit(false);
-            try (Statement st = blocker.createStatement()) {
-                st.execute("LOCK TABLE cohort_global_tx IN ACCESS EXCLUSIVE MODE");
-            }
+            lockTheGlobalTable(blocker);
             CompletableFuture<ErrorCode> read = CompletableFuture.supplyAsync(() -> {
                 try {
                     streamed.status(unknown);
@@ -167,14 +157,8 @@ class PostgresCoordinatorIT extends CoordinatorScenarios {
         String held = client.begin("held", Duration.ofMinutes(1), TransactionProtocol.TWO_PHASE);
         String tmMade = Xid.tmMade("10.0.0.1:8091", 1, new Random()).toString();
         ManagedChannel channel = NettyChannelBuilder.forTarget(tc.grpcAddress()).usePlaintext().build();
-        try (Connection blocker = DriverManager.getConnection(url, TestPostgres.get().user(),
-                     TestPostgres.get().password());
-             Connection observer = DriverManager.getConnection(url, TestPostgres.get().user(),
-                     TestPostgres.get().password())) {
-            blocker.setAutoCommit(false);
-            try (Statement st = blocker.createStatement()) {
-                st.execute("LOCK TABLE cohort_global_tx IN ACCESS EXCLUSIVE MODE");
-            }
+        try (Connection blocker = connect(); Connection observer = connect()) {
+            lockTheGlobalTable(blocker);
             CallsStreamIT.RawStream<CallFrame> raw = CallsStreamIT.RawStream.open(channel,
                     TransactionCoordinatorGrpc.getCallsMethod());
             raw.call.sendMessage(CallFrame.newBuilder().setCallId(1).setBegin(BeginRequest.newBuilder()
@@ -201,18 +185,9 @@ class PostgresCoordinatorIT extends CoordinatorScenarios {
      */
     @Test
     void aBeginOnAnOldCapsCountDoesNotHoldUpTheStreamsNextCall() throws Exception {
-        TcClientConfig patient = new TcClientConfig(tc.grpcAddress(), "calls-it", "", AWAIT_DEADLINE, 1,
-                Duration.ofMillis(100));
-        try (TcClient streamed = CallsStreamIT.streamClient(patient);
-             Connection blocker = DriverManager.getConnection(url, TestPostgres.get().user(),
-                     TestPostgres.get().password());
-             Connection observer = DriverManager.getConnection(url, TestPostgres.get().user(),
-                     TestPostgres.get().password())) {
+        try (TcClient streamed = patientStreamClient(); Connection blocker = connect(); Connection observer = connect()) {
             String held = streamed.begin("held", Duration.ofMinutes(1), TransactionProtocol.TWO_PHASE);
-            blocker.setAutoCommit(false);
-            try (Statement st = blocker.createStatement()) {
-                st.execute("LOCK TABLE cohort_global_tx IN ACCESS EXCLUSIVE MODE");
-            }
+            lockTheGlobalTable(blocker);
             Thread.sleep(150); // every count taken so far is now older than the 100 ms after which it is taken again
             CompletableFuture<String> begun = CompletableFuture.supplyAsync(() -> streamed.begin("next",
                     Duration.ofMinutes(1), TransactionProtocol.TWO_PHASE));
@@ -223,6 +198,27 @@ class PostgresCoordinatorIT extends CoordinatorScenarios {
                     .isEqualTo(GlobalStatusCode.GLOBAL_BEGIN);
             blocker.rollback();
             assertThat(begun.get(AWAIT_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).isNotEmpty();
+        }
+    }
+
+    /**
+     * A Calls-stream client whose calls wait as long as the test does: a held-up call fails by that
+     * deadline, not by the machine's speed.
+     */
+    private TcClient patientStreamClient() {
+        return CallsStreamIT.streamClient(new TcClientConfig(tc.grpcAddress(), "calls-it", "", AWAIT_DEADLINE, 1,
+                Duration.ofMillis(100)));
+    }
+
+    private Connection connect() throws SQLException {
+        return DriverManager.getConnection(url, TestPostgres.get().user(), TestPostgres.get().password());
+    }
+
+    /** {@code blocker} holds {@code cohort_global_tx} exclusively until it rolls back: every statement on it waits. */
+    private static void lockTheGlobalTable(Connection blocker) throws SQLException {
+        blocker.setAutoCommit(false);
+        try (Statement st = blocker.createStatement()) {
+            st.execute("LOCK TABLE cohort_global_tx IN ACCESS EXCLUSIVE MODE");
         }
     }
 
