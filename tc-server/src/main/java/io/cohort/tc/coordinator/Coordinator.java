@@ -262,13 +262,16 @@ public final class Coordinator {
      * creation then reads nothing, since only a refusal counts again.
      */
     public boolean passesCapsWithoutReading(String applicationId) {
-        return store.countUnfinishedWithoutReading(applicationId).map(u -> u.total() < limits.maxActive()
-                && u.ofApplication() < limits.maxActivePerApplication()).orElse(false);
+        return store.countUnfinishedWithoutReading(applicationId).map(this::underCaps).orElse(false);
+    }
+
+    private boolean underCaps(TransactionStore.Unfinished unfinished) {
+        return unfinished.total() < limits.maxActive() && unfinished.ofApplication() < limits.maxActivePerApplication();
     }
 
     private void checkLimits(String applicationId) {
         TransactionStore.Unfinished unfinished = store.countUnfinished(applicationId);
-        if (unfinished.total() >= limits.maxActive() || unfinished.ofApplication() >= limits.maxActivePerApplication()) {
+        if (!underCaps(unfinished)) {
             unfinished = store.countUnfinishedExactly(applicationId); // a recent count may be stale: refuse on a fresh one
         }
         if (unfinished.total() >= limits.maxActive()) {

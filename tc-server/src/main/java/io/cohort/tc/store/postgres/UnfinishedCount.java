@@ -63,23 +63,23 @@ final class UnfinishedCount {
 
     /** The count, read now when it must be {@code exact} or none was taken yet. */
     Unfinished count(String applicationId, boolean exact) {
-        Snapshot s = snapshot;
-        if (exact || s == null) {
-            refreshing.lock();
-            try {
-                if (exact || snapshot == s) { // else another thread just counted
-                    long taken = System.nanoTime();
-                    Begun fresh = startCount();
-                    taken(taken, jdbc.sync("countUnfinished", null, UnfinishedCount::read), fresh);
-                }
-            } finally {
-                refreshing.unlock();
+        if (!exact) {
+            Optional<Unfinished> recent = countWithoutReading(applicationId);
+            if (recent.isPresent()) {
+                return recent.get();
             }
-            s = snapshot;
-        } else {
-            refreshIfOld(s);
         }
-        return answer(s, applicationId == null ? "" : applicationId);
+        refreshing.lock();
+        try {
+            if (exact || snapshot == null) { // else another thread took the first count meanwhile
+                long taken = System.nanoTime();
+                Begun fresh = startCount();
+                taken(taken, jdbc.sync("countUnfinished", null, UnfinishedCount::read), fresh);
+            }
+        } finally {
+            refreshing.unlock();
+        }
+        return answer(snapshot, applicationId == null ? "" : applicationId);
     }
 
     /** The count without a read on the caller's thread (see {@link #count}); empty before the first count. */
