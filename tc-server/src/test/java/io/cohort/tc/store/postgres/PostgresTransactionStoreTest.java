@@ -63,9 +63,14 @@ class PostgresTransactionStoreTest extends TransactionStoreContractTest {
         return open(clock);
     }
 
+    /** The URL the store connects with: the database's, as a user configures it. */
+    String storeUrl(String databaseUrl) {
+        return databaseUrl;
+    }
+
     private TransactionStore open(Clock storeClock) {
         return PostgresTransactionStore.create(
-                new PostgresStoreConfig(url, TestPostgres.get().user(), TestPostgres.get().password(), 4),
+                new PostgresStoreConfig(storeUrl(url), TestPostgres.get().user(), TestPostgres.get().password(), 4),
                 storeClock, registry, true);
     }
 
