@@ -575,11 +575,19 @@ final class GroupCommit implements AutoCloseable {
             if (batch.get(0) instanceof Register) {
                 List<Register> registers = new ArrayList<>();
                 batch.forEach(w -> registers.add((Register) w));
-                JdbcRunner.inTransaction(c, tx -> {
-                    Registrations.run(tx, registers, owner);
-                    jdbc.commit(tx, batch.size());
-                    return null;
-                });
+                try {
+                    register(c, registers, false);
+                } catch (SQLException e) {
+                    if (!JdbcRunner.UNIQUE_VIOLATION.equals(e.getSQLState())) {
+                        throw e;
+                    }
+                    // A branch id stored already (an RM sent one twice) failed the plain insert and
+                    // the batch with it: once more, with the insert that skips such ids.
+                    log.debug("A batch of {} registrations met a branch id stored already; running it again",
+                            registers.size());
+                    registers.forEach(Write::reset);
+                    register(c, registers, true);
+                }
                 return;
             }
             if (batch.get(0) instanceof Transition) {
@@ -616,6 +624,14 @@ final class GroupCommit implements AutoCloseable {
                 jdbc.recordDurableWrite(start, batch.size());
             }
         }
+    }
+
+    private void register(Connection c, List<Register> registers, boolean idsMayBeStored) throws SQLException {
+        JdbcRunner.inTransaction(c, tx -> {
+            Registrations.run(tx, registers, owner, idsMayBeStored);
+            jdbc.commit(tx, registers.size());
+            return null;
+        });
     }
 
     /**

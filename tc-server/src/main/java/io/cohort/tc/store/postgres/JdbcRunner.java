@@ -61,6 +61,8 @@ final class JdbcRunner implements AutoCloseable {
 
     /** Marks a call that concerns no particular branch. */
     static final long NO_BRANCH = -1;
+    /** SQLState of a unique (or primary key) violation. */
+    static final String UNIQUE_VIOLATION = "23505";
 
     /** Runs {@code work} on the worker pool; the future completes on a worker thread. */
     <T> CompletableFuture<T> async(String op, String xid, long branchId, Work<T> work) {
@@ -162,7 +164,7 @@ final class JdbcRunner implements AutoCloseable {
 
     static RuntimeException translate(String where, SQLException e, int attempts) {
         String state = e.getSQLState();
-        if ("23505".equals(state)) {
+        if (UNIQUE_VIOLATION.equals(state)) {
             return new IllegalStateException(where + " failed: already exists (" + e.getMessage()
                     + ", SQLState 23505)", e);
         }

@@ -30,8 +30,9 @@ import java.util.TreeSet;
  *
  * <ol>
  * <li>One statement share-locks the global rows of all of them (a concurrent decision waits for the
- *     batch, or the batch sees it), inserts the branch rows of those in BEGIN and every wanted row
- *     lock with {@code ON CONFLICT DO NOTHING}, in lock order and, for one row, in queue order: of
+ *     batch, or the batch sees it), inserts the branch rows of those in BEGIN (for a branch id
+ *     stored already, see {@link Sql#register}) and every wanted row lock with
+ *     {@code ON CONFLICT DO NOTHING}, in lock order and, for one row, in queue order: of
  *     two registrations that want the same free row, the earlier gets it. It returns the statuses
  *     and the locks it inserted.</li>
  * <li>A row it did not insert is held by someone: a lock committed before (one query for all such
@@ -74,7 +75,13 @@ final class Registrations {
         }
     }
 
-    static void run(Connection c, List<GroupCommit.Register> writes, GroupCommit.Owner owner) throws SQLException {
+    /**
+     * Runs the registrations of {@code writes}. Without {@code idsMayBeStored} a branch id already
+     * stored fails the whole statement with SQLState 23505 (see {@link Sql#register}): the caller
+     * rolls back and runs the batch again with it.
+     */
+    static void run(Connection c, List<GroupCommit.Register> writes, GroupCommit.Owner owner, boolean idsMayBeStored)
+            throws SQLException {
         if (writes.isEmpty()) {
             return;
         }
@@ -90,11 +97,11 @@ final class Registrations {
         }
         Set<String> foreign = new TreeSet<>();
         for (GroupCommit.Register w : writes) {
-            if (w.foreign) {
+            if (w.foreign && !w.created) { // this replica holds what it created
                 foreign.add(w.xid());
             }
         }
-        String sql = foreign.isEmpty() ? Sql.REGISTER : Sql.REGISTER_EXCLUSIVE;
+        String sql = Sql.register(!foreign.isEmpty(), idsMayBeStored);
         List<Reg> stored = new ArrayList<>();
         for (int round = 1; !pending.isEmpty(); round++) {
             if (round > MAX_ROUNDS) {
@@ -117,7 +124,6 @@ final class Registrations {
     /**
      * Creates, in the batch's transaction, the transactions that registrations of TM-made XIDs carry
      * (the first write of each XID in queue order), unless they exist: one statement, in XID order.
-     * A write that created its transaction holds it (this replica owns it: not foreign).
      */
     private static void create(Connection c, List<GroupCommit.Register> writes, GroupCommit.Owner owner)
             throws SQLException {
@@ -171,9 +177,7 @@ final class Registrations {
             ps.setArray(p, c.createArrayOf("bigint", updated));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    GroupCommit.Register w = first.get(rs.getString(1));
-                    w.created = true;
-                    w.foreign = false; // this replica holds what it created
+                    first.get(rs.getString(1)).created = true;
                 }
             }
         }

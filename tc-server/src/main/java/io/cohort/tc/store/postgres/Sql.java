@@ -69,23 +69,32 @@ final class Sql {
      * application data (hex), status, registration time (epoch ms), reason; per row resource, table, pk,
      * XID, branch id, acquisition time (epoch ms). Result rows are (xid, status, nulls) for every
      * known XID, (nulls, resource, table, pk, branch id) for every lock inserted, or (nulls, branch
-     * id) for every branch row inserted: a branch id already stored (one an RM chose twice) inserts
-     * nothing rather than failing the batch. {@code begun} is one row, {@code MATERIALIZED}: the
+     * id) for every branch row inserted. {@code begun} is one row, {@code MATERIALIZED}: the
      * XIDs in BEGIN as one object, which each registration and row looks up by key; a join with
      * {@code g} compared every row with every transaction of the batch (n² for a batch of n) under
      * the key-lookup plans (see {@code PostgresStoreConfig#KEY_LOOKUP_PLANS}).
+     *
+     * <p>{@code exclusive}: for a batch with registrations of transactions this replica does not
+     * hold in memory, the global rows are locked for the update of {@link #COUNT_FOREIGN_CHANGES}
+     * right away, in XID order, rather than share-locked and then upgraded (two such batches could
+     * then deadlock).
+     *
+     * <p>{@code idsMayBeStored}: the branch rows go in with {@code ON CONFLICT (branch_id) DO
+     * NOTHING}, so a branch id already stored (one an RM sent twice) inserts nothing rather than
+     * failing the batch. Without it the insert is a plain one: an {@code ON CONFLICT} insert costs
+     * PostgreSQL a speculative insertion and its confirmation in the WAL, about 5% of its CPU per
+     * transaction (README "The TC alone"), for an id that is almost never stored. A batch that
+     * fails on a stored id runs again with it (see {@code GroupCommit}).
      */
-    static final String REGISTER = register("FOR SHARE");
+    static String register(boolean exclusive, boolean idsMayBeStored) {
+        return REGISTER[(exclusive ? 2 : 0) + (idsMayBeStored ? 1 : 0)];
+    }
 
-    /**
-     * {@link #REGISTER} for a batch with registrations of transactions this replica does not hold in
-     * memory: the global rows are locked for the update of {@link #COUNT_FOREIGN_CHANGES} right
-     * away, in XID order, rather than share-locked and then upgraded (two such batches could then
-     * deadlock).
-     */
-    static final String REGISTER_EXCLUSIVE = register("FOR NO KEY UPDATE");
+    private static final String[] REGISTER = {register("FOR SHARE", ""),
+            register("FOR SHARE", "ON CONFLICT (branch_id) DO NOTHING"), register("FOR NO KEY UPDATE", ""),
+            register("FOR NO KEY UPDATE", "ON CONFLICT (branch_id) DO NOTHING")};
 
-    private static String register(String lock) {
+    private static String register(String lock, String onStoredId) {
         return """
             WITH g AS (
                 SELECT xid, status FROM cohort_global_tx WHERE xid = ANY (?::text[]) ORDER BY xid %4$s
@@ -97,7 +106,7 @@ final class Sql {
                 FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::smallint[],
                             ?::bigint[], ?::text[]) AS v(x, b, r, c, k, d, s, a, e), begun
                 WHERE begun.xids -> v.x IS NOT NULL
-                ON CONFLICT (branch_id) DO NOTHING
+                %5$s
                 RETURNING branch_id
             ), l AS (
                 INSERT INTO cohort_row_lock (%3$s)
@@ -114,10 +123,10 @@ final class Sql {
             SELECT NULL, NULL, resource_id, table_name, pk, branch_id FROM l
             UNION ALL
             SELECT NULL, NULL, NULL, NULL, NULL, branch_id FROM b""".formatted(BRANCH_COLUMNS,
-            GlobalStatus.BEGIN.code(), LOCK_COLUMNS, lock);
+            GlobalStatus.BEGIN.code(), LOCK_COLUMNS, lock, onStoredId);
     }
 
-    /** Branch rows of registrations a batch refused after {@link #REGISTER} inserted them. */
+    /** Branch rows of registrations a batch refused after {@link #register} inserted them. */
     static final String DELETE_BATCH_BRANCHES = "DELETE FROM cohort_branch WHERE branch_id = ANY (?::bigint[])";
 
     /** Who holds each of the given rows (those not held are left out). */
@@ -211,7 +220,7 @@ final class Sql {
 
     /**
      * Registrations made through a replica that does not hold the transaction in memory tell the one
-     * that does (see {@code OwnedTransactions}); {@link #REGISTER_EXCLUSIVE} locked the rows first.
+     * that does (see {@code OwnedTransactions}); {@link #register}, exclusive, locked the rows first.
      */
     static final String COUNT_FOREIGN_CHANGES =
             "UPDATE cohort_global_tx SET changes = changes + 1 WHERE xid = ANY (?::text[])";

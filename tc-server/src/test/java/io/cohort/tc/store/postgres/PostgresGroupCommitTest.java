@@ -11,6 +11,7 @@ import io.cohort.tc.model.GlobalTransaction;
 import io.cohort.tc.model.RowKey;
 import io.cohort.tc.model.RowLock;
 import io.cohort.tc.store.RegisterResult;
+import io.cohort.tc.store.TransactionStore.CreatedRegistration;
 import io.cohort.testsupport.TestPostgres;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -114,6 +115,67 @@ class PostgresGroupCommitTest {
 
         DistributionSummary batches = registry.get("cohort.store.batch.size").summary();
         assertThat(batches.max()).as("the seven registrations were written in one batch").isGreaterThanOrEqualTo(7);
+    }
+
+    @Test
+    void aBranchIdStoredAlreadyFailsTheRegistrationStatementThatDoesNotExpectIt() throws Exception {
+        store.insertGlobal(global("tc:0")).join();
+        store.insertGlobal(global("tc:1")).join();
+        assertThat(store.registerBranch(branch("tc:0", 1, "s"), rows("s")).join())
+                .isEqualTo(new RegisterResult.Registered(1));
+        try (Connection c = admin.getConnection()) {
+            c.setAutoCommit(false);
+            List<GroupCommit.Register> writes = List.of(new GroupCommit.Register(branch("tc:1", 1, "t"), rows("t")));
+            GroupCommit.Owner owner = new GroupCommit.Owner("tc-test", 30_000);
+            // The hot path's plain insert: the caller runs the batch again with the other statement.
+            assertThatThrownBy(() -> Registrations.run(c, writes, owner, false)).isInstanceOf(SQLException.class)
+                    .extracting(e -> ((SQLException) e).getSQLState()).isEqualTo(JdbcRunner.UNIQUE_VIOLATION);
+            c.rollback();
+            Registrations.run(c, writes, owner, true);
+            c.commit();
+            assertThat(writes.get(0).result).isEqualTo(new RegisterResult.DuplicateBranch());
+        }
+        assertThat(store.findLocks("tc:1")).isEmpty();
+    }
+
+    @Test
+    void aBatchThatMeetsAStoredBranchIdRunsAgainAndOnlyThatRegistrationIsRefused() throws Exception {
+        for (String xid : List.of("tc:0", "tc:blocker", "tc:1", "tc:2")) {
+            store.insertGlobal(global(xid)).join();
+        }
+        assertThat(store.registerBranch(branch("tc:0", 1, "s"), rows("s")).join())
+                .isEqualTo(new RegisterResult.Registered(1));
+        GlobalTransaction tmMade = global("tm:new");
+
+        CompletableFuture<CreatedRegistration> created;
+        CompletableFuture<RegisterResult> stored;
+        CompletableFuture<RegisterResult> after;
+        CompletableFuture<RegisterResult> second;
+        try (Blocker blocker = new Blocker("tc:blocker")) {
+            CompletableFuture<RegisterResult> blocked = store.registerBranch(branch("tc:blocker", 2, "z"), rows("z"));
+            awaitWriterWaiting();
+            created = store.createAndRegister(tmMade, branch("tm:new", 31, "c1"), rows("c1"));
+            stored = store.registerBranch(branch("tc:1", 1, "d1"), rows("d1")); // tc:0's id
+            after = store.registerBranch(branch("tc:2", 32, "d1"), rows("d1"));
+            second = store.registerBranch(branch("tm:new", 33, "c2"), rows("c2"));
+            assertThat(List.of(created, stored, after, second)).noneMatch(CompletableFuture::isDone);
+            blocker.release();
+            assertThat(blocked.join()).isEqualTo(new RegisterResult.Registered(2));
+        }
+
+        // The first run failed on id 1 and was rolled back, creation included; the second made it again.
+        assertThat(created.join()).isEqualTo(new CreatedRegistration(true, new RegisterResult.Registered(31)));
+        assertThat(stored.join()).isEqualTo(new RegisterResult.DuplicateBranch());
+        assertThat(after.join()).as("d1 is free: the refused one left no lock").isEqualTo(new RegisterResult.Registered(32));
+        assertThat(second.join()).isEqualTo(new RegisterResult.Registered(33));
+        assertThat(store.findGlobal("tm:new")).isPresent();
+        assertThat(store.findBranches("tm:new")).extracting(Branch::branchId).containsExactly(31L, 33L);
+        assertThat(store.findBranches("tc:1")).isEmpty();
+        assertThat(store.findLocks("tc:1")).isEmpty();
+        assertThat(store.findBranches("tc:0")).extracting(Branch::xid).as("id 1 stays tc:0's").containsExactly("tc:0");
+        assertThat(store.findLocks("tc:2")).extracting(l -> l.row().pk()).containsExactly("d1");
+        DistributionSummary batches = registry.get("cohort.store.batch.size").summary();
+        assertThat(batches.max()).as("the four registrations were written in one batch").isGreaterThanOrEqualTo(4);
     }
 
     @Test

@@ -210,8 +210,8 @@ class PostgresPlansTest {
         long now = System.currentTimeMillis();
         try (HikariDataSource pool = config.createPool(); Connection c = pool.getConnection()) {
             c.setAutoCommit(false);
-            String registered = plan(c, Sql.REGISTER, xids, xids, branchIds, filled(n, "db"), filled(n, "rm"),
-                    filled(n, "{account:x}"), filled(n, "01"), filled(n, (short) BranchStatus.REGISTERED.code()),
+            String registered = plan(c, Sql.register(false, false), xids, xids, branchIds, filled(n, "db"),
+                    filled(n, "rm"), filled(n, "{account:x}"), filled(n, "01"), filled(n, (short) BranchStatus.REGISTERED.code()),
                     filled(n, now), filled(n, ""), filled(n, "db"), filled(n, "account"), pks, xids, branchIds,
                     filled(n, now));
             c.commit();
