@@ -11,9 +11,9 @@ import java.util.stream.Collectors;
  * Every statement of the PostgreSQL store, in one place so the round trips per call can be read off.
  * Schema: {@code sql/tc/postgresql.sql}.
  *
- * <p>Row locks are always taken in the same order, the "C" collation (byte order) of
- * (resource, table, pk), by registration and by release alike: two transactions that want
- * overlapping rows then queue on the first shared row instead of deadlocking.
+ * <p>Registrations take row locks in one order, the "C" collation (byte order) of (resource,
+ * table, pk): two transactions that want overlapping rows then queue on the first shared row
+ * instead of deadlocking. Releases need no order (see {@link #RELEASE_LOCKS}).
  */
 final class Sql {
 
@@ -184,22 +184,16 @@ final class Sql {
             ), moved AS MATERIALIZED (
                 SELECT coalesce(jsonb_object_agg(xid, true), '{}') AS xids FROM g
             ), released AS (
-                DELETE FROM cohort_row_lock l USING (
-                    SELECT h.resource_id, h.table_name, h.pk
-                    FROM moved, unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(r, t, p, x)
-                    JOIN cohort_row_lock h ON h.resource_id = u.r AND h.table_name = u.t AND h.pk = u.p AND h.xid = u.x
-                    WHERE moved.xids -> u.x IS NOT NULL
-                    ORDER BY %3$s FOR UPDATE OF h
-                ) s
-                WHERE l.resource_id = s.resource_id AND l.table_name = s.table_name AND l.pk = s.pk
+                DELETE FROM cohort_row_lock l USING moved, unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(r, t, p, x)
+                WHERE moved.xids -> u.x IS NOT NULL
+                    AND l.resource_id = u.r AND l.table_name = u.t AND l.pk = u.p AND l.xid = u.x
             )
             UPDATE cohort_global_tx u SET status = g.t, reason = g.r,
                 updated_at = timestamptz 'epoch' + g.at * interval '1 millisecond', owner = ?, lease_until = %1$s,
                 changes = u.changes + g.add, history = u.history || jsonb_build_array(%2$s)
             FROM g
             WHERE u.xid = g.xid AND u.status = g.f
-            RETURNING u.xid, u.changes""".formatted(LEASE_END, entry("g.at", "0", "g.t", "g.c", "g.r"),
-            prefixed("h.", LOCK_ORDER));
+            RETURNING u.xid, u.changes""".formatted(LEASE_END, entry("g.at", "0", "g.t", "g.c", "g.r"));
 
     /** The last parameter adds to {@code changes} as in {@link #TRANSITION_GLOBALS}. */
     static final String MARK_HEURISTIC =
@@ -226,19 +220,16 @@ final class Sql {
             "UPDATE cohort_global_tx SET changes = changes + 1 WHERE xid = ANY (?::text[])";
 
     /**
-     * The given rows of the given holders (parameters: per row resource, table, pk, holder XID),
-     * locked in the global order before they are deleted (see the class comment); a row another
-     * transaction holds stays. By primary key: the lock table has no index on the holder.
+     * The given rows of the given holders (parameters: per row resource, table, pk, holder XID); a
+     * row another transaction holds stays. By primary key: the lock table has no index on the holder.
+     * Deleted as found, not locked in the global order first (a lock record per row in the WAL): a
+     * registration never makes a release wait (it does not lock the rows it finds held, and the rows
+     * it inserts are not the holder's), so only two releases of the same rows at once could deadlock,
+     * and PostgreSQL then fails one, which is run again.
      */
     static final String RELEASE_LOCKS = """
-            DELETE FROM cohort_row_lock l USING (
-                SELECT h.resource_id, h.table_name, h.pk
-                FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(r, t, p, x)
-                JOIN cohort_row_lock h ON h.resource_id = u.r AND h.table_name = u.t AND h.pk = u.p AND h.xid = u.x
-                ORDER BY %s FOR UPDATE OF h
-            ) s
-            WHERE l.resource_id = s.resource_id AND l.table_name = s.table_name AND l.pk = s.pk""".formatted(
-            prefixed("h.", LOCK_ORDER));
+            DELETE FROM cohort_row_lock l USING unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(r, t, p, x)
+            WHERE l.resource_id = u.r AND l.table_name = u.t AND l.pk = u.p AND l.xid = u.x""";
 
     /** Where the rows to release come from when this replica's memory does not have them (parameter: the XIDs). */
     static final String FIND_LOCK_KEYS = "SELECT xid, resource_id, lock_keys FROM cohort_branch WHERE xid = ANY (?::text[])";
