@@ -639,8 +639,8 @@ final class GroupCommit implements AutoCloseable {
      * rows by primary key (no index on the holder's XID to keep up at every lock taken). The rows are
      * those this replica's memory has (its decided transactions) or, for the others, those their
      * branch rows' lock keys name, read first: every lock row goes in with its branch row and the
-     * branch rows stay until after the release (the final move deletes them). A branch whose stored
-     * lock keys cannot be parsed has its transaction's locks found by a scan instead.
+     * branch rows stay until the retention purge. A branch whose stored lock keys cannot be parsed
+     * has its transaction's locks found by a scan instead.
      */
     private void release(Connection c, List<Write<?>> batch) throws SQLException {
         LockRows rows = new LockRows();

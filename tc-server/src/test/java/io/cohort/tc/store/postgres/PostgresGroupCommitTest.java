@@ -19,6 +19,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -51,7 +52,11 @@ class PostgresGroupCommitTest {
     void open() {
         url = TestPostgres.get().createDatabase("pg_group");
         admin = TestPostgres.get().dataSource(url, 3);
-        store = PostgresTransactionStore.create(new PostgresStoreConfig(url, TestPostgres.get().user(),
+        store = openStore();
+    }
+
+    private PostgresTransactionStore openStore() {
+        return PostgresTransactionStore.create(new PostgresStoreConfig(url, TestPostgres.get().user(),
                 TestPostgres.get().password(), 4), Clock.systemUTC(), registry, true);
     }
 
@@ -313,6 +318,47 @@ class PostgresGroupCommitTest {
         }
         later.complete(store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, ""));
         assertThat(nextStep.get(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+    }
+
+    @Test
+    void aBatchOfMovesTakesGlobalRowsInXidOrder() throws Exception {
+        // The store's sessions would find a deadlock only after 10 minutes, so the batch is not
+        // failed and run again after a second, which would hide one: the writer's session fails.
+        try (Connection c = admin.getConnection(); Statement s = c.createStatement()) {
+            s.execute("ALTER DATABASE " + c.getCatalog() + " SET deadlock_timeout = '10min'");
+        }
+        store.close();
+        store = openStore();
+        for (String xid : List.of("tc:0", "tc:a", "tc:b")) {
+            store.insertGlobal(global(xid)).join();
+        }
+        try (Connection writer = admin.getConnection()) {
+            writer.setAutoCommit(false);
+            try (PreparedStatement ps = writer.prepareStatement(
+                    "SELECT 1 FROM cohort_global_tx WHERE xid = 'tc:a' FOR UPDATE")) {
+                ps.executeQuery().close(); // another writer in XID order: it holds tc:a and wants tc:b next
+            }
+            CompletableFuture<Boolean> first;
+            CompletableFuture<Boolean> later;
+            try (Blocker blocker = new Blocker("tc:0")) {
+                CompletableFuture<Boolean> blocked =
+                        store.transitionGlobal("tc:0", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "");
+                awaitWriterWaiting();
+                later = store.transitionGlobal("tc:b", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "");
+                first = store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "");
+                blocker.release();
+                assertThat(blocked.join()).isTrue();
+            }
+            awaitWriterWaiting(); // the batch of tc:b and tc:a, on tc:a
+            try (PreparedStatement ps = writer.prepareStatement(
+                    "UPDATE cohort_global_tx SET reason = 'writer' WHERE xid = 'tc:b'")) {
+                assertThat(ps.executeUpdate()).as("tc:b, not taken by the batch waiting on tc:a").isEqualTo(1);
+            }
+            writer.commit();
+            assertThat(first.get(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+            assertThat(later.get(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        }
+        assertThat(store.findGlobal("tc:b").orElseThrow().status()).isEqualTo(GlobalStatus.ROLLBACKING);
     }
 
     @Test
