@@ -27,6 +27,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -215,20 +216,11 @@ class PostgresGroupCommitTest {
     void statusChangesOfOneBatchAreCompareAndSetsEach() throws Exception {
         store.insertGlobal(global("tc:blocker")).join();
         store.insertGlobal(global("tc:a")).join();
-        CompletableFuture<Boolean> moved;
-        CompletableFuture<Boolean> raced;
-        try (Blocker blocker = new Blocker("tc:blocker")) {
-            CompletableFuture<Boolean> blocked =
-                    store.transitionGlobal("tc:blocker", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "");
-            awaitWriterWaiting();
-            moved = store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "first");
-            raced = store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "second");
-            assertThat(moved).isNotDone();
-            blocker.release();
-            assertThat(blocked.join()).isTrue();
-        }
-        assertThat(moved.join()).isTrue();
-        assertThat(raced.join()).as("a compare-and-set behind another of the same batch").isFalse();
+        List<CompletableFuture<Boolean>> batch = oneBatchOfMoves("tc:blocker", () -> List.of(
+                store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "first"),
+                store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "second")));
+        assertThat(batch.get(0).join()).isTrue();
+        assertThat(batch.get(1).join()).as("a compare-and-set behind another of the same batch").isFalse();
         assertThat(store.findGlobal("tc:a").orElseThrow().status()).isEqualTo(GlobalStatus.ROLLBACKING);
         assertThat(store.updateBranch("tc:a", 404, BranchStatus.PHASE2_ROLLBACKED, "").join()).isFalse();
     }
@@ -240,23 +232,13 @@ class PostgresGroupCommitTest {
         store.insertGlobal(global("tc:a")).join();
         store.insertGlobal(global("tc:b")).join();
         store.registerBranch(branch("tc:a", 11, "a"), rows("a")).join();
-        CompletableFuture<Boolean> decided;
-        CompletableFuture<Boolean> ended;
-        CompletableFuture<Boolean> other;
-        try (Blocker blocker = new Blocker("tc:blocker")) {
-            CompletableFuture<Boolean> blocked =
-                    store.transitionGlobal("tc:blocker", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "");
-            awaitWriterWaiting();
-            decided = store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "rollback");
-            ended = store.transitionGlobal("tc:a", GlobalStatus.ROLLBACKING, GlobalStatus.ROLLBACKED, "done");
-            other = store.transitionGlobal("tc:b", GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "commit");
-            assertThat(decided).isNotDone();
-            blocker.release();
-            assertThat(blocked.join()).isTrue();
-        }
-        assertThat(decided.join()).isTrue();
-        assertThat(ended.join()).as("the move from the status the first move of the batch made").isTrue();
-        assertThat(other.join()).isTrue();
+        List<CompletableFuture<Boolean>> batch = oneBatchOfMoves("tc:blocker", () -> List.of(
+                store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "rollback"),
+                store.transitionGlobal("tc:a", GlobalStatus.ROLLBACKING, GlobalStatus.ROLLBACKED, "done"),
+                store.transitionGlobal("tc:b", GlobalStatus.BEGIN, GlobalStatus.ASYNC_COMMITTING, "commit")));
+        assertThat(batch.get(0).join()).isTrue();
+        assertThat(batch.get(1).join()).as("the move from the status the first move of the batch made").isTrue();
+        assertThat(batch.get(2).join()).isTrue();
         assertThat(store.findGlobal("tc:a").orElseThrow().status()).isEqualTo(GlobalStatus.ROLLBACKED);
         assertThat(store.findBranches("tc:a")).as("gone with the final move").isEmpty();
         assertThat(store.history("tc:a")).extracting(h -> h.branchId() + " " + h.status()).containsExactly(
@@ -338,25 +320,18 @@ class PostgresGroupCommitTest {
                     "SELECT 1 FROM cohort_global_tx WHERE xid = 'tc:a' FOR UPDATE")) {
                 ps.executeQuery().close(); // another writer in XID order: it holds tc:a and wants tc:b next
             }
-            CompletableFuture<Boolean> first;
-            CompletableFuture<Boolean> later;
-            try (Blocker blocker = new Blocker("tc:0")) {
-                CompletableFuture<Boolean> blocked =
-                        store.transitionGlobal("tc:0", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "");
-                awaitWriterWaiting();
-                later = store.transitionGlobal("tc:b", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "");
-                first = store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "");
-                blocker.release();
-                assertThat(blocked.join()).isTrue();
-            }
+            List<CompletableFuture<Boolean>> batch = oneBatchOfMoves("tc:0", () -> List.of(
+                    store.transitionGlobal("tc:b", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, ""),
+                    store.transitionGlobal("tc:a", GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "")));
             awaitWriterWaiting(); // the batch of tc:b and tc:a, on tc:a
             try (PreparedStatement ps = writer.prepareStatement(
                     "UPDATE cohort_global_tx SET reason = 'writer' WHERE xid = 'tc:b'")) {
                 assertThat(ps.executeUpdate()).as("tc:b, not taken by the batch waiting on tc:a").isEqualTo(1);
             }
             writer.commit();
-            assertThat(first.get(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
-            assertThat(later.get(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+            for (CompletableFuture<Boolean> move : batch) {
+                assertThat(move.get(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+            }
         }
         assertThat(store.findGlobal("tc:b").orElseThrow().status()).isEqualTo(GlobalStatus.ROLLBACKING);
     }
@@ -388,6 +363,25 @@ class PostgresGroupCommitTest {
             }
             writer.commit();
             assertThat(renewed.get(WAIT.toSeconds(), TimeUnit.SECONDS)).as("renewed without a deadlock").isEqualTo(2);
+        }
+    }
+
+    /**
+     * The moves {@code queue} makes while the moves' writer waits on {@code blockerXid}'s global row,
+     * which the test holds: they form the writer's next batch, run once the row is let go.
+     */
+    private List<CompletableFuture<Boolean>> oneBatchOfMoves(String blockerXid,
+                                                             Supplier<List<CompletableFuture<Boolean>>> queue)
+            throws Exception {
+        try (Blocker blocker = new Blocker(blockerXid)) {
+            CompletableFuture<Boolean> blocked =
+                    store.transitionGlobal(blockerXid, GlobalStatus.BEGIN, GlobalStatus.ROLLBACKING, "");
+            awaitWriterWaiting();
+            List<CompletableFuture<Boolean>> queued = queue.get();
+            assertThat(queued).noneMatch(CompletableFuture::isDone);
+            blocker.release();
+            assertThat(blocked.join()).isTrue();
+            return queued;
         }
     }
 
