@@ -1,6 +1,7 @@
 package io.cohort.client;
 
 import io.grpc.ChannelLogger;
+import java.text.MessageFormat;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,8 +22,7 @@ final class GrpcChannelLog extends Handler implements AutoCloseable {
     private final boolean parentHandlersBefore = logger.getUseParentHandlers();
     private final List<String> lines = new ArrayList<>();
 
-    private GrpcChannelLog() {
-        setLevel(Level.ALL);
+    private GrpcChannelLog() { // a Handler takes every level unless told otherwise
     }
 
     static GrpcChannelLog capture() {
@@ -37,7 +37,7 @@ final class GrpcChannelLog extends Handler implements AutoCloseable {
     public synchronized void publish(LogRecord record) {
         Object[] parameters = record.getParameters();
         String message = parameters == null ? record.getMessage()
-                : java.text.MessageFormat.format(record.getMessage(), parameters);
+                : MessageFormat.format(record.getMessage(), parameters);
         lines.add(Instant.ofEpochMilli(record.getMillis()) + " [" + record.getLongThreadID() + "] " + message);
     }
 
