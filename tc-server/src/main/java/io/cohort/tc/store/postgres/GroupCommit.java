@@ -53,7 +53,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Failures are per call.</b> A registration that meets a lock held by another transaction
  * gets its {@code Conflict} and leaves nothing behind, while the others of the batch commit (see
- * {@link Registrations}); an existing XID fails only its own {@code insertGlobal}. A batch that
+ * {@link Registrations}); a branch id stored already makes its registration batch run again with
+ * the statement that skips such ids (see {@link Sql#register}), so only that registration is
+ * refused; an existing XID fails only its own {@code insertGlobal}. A batch that
  * fails as a whole on a deadlock or serialization failure is run again; one that fails otherwise is
  * split and each call run alone, so only the call at fault fails.
  *

@@ -82,8 +82,8 @@ final class Sql {
      * <p>{@code idsMayBeStored}: the branch rows go in with {@code ON CONFLICT (branch_id) DO
      * NOTHING}, so a branch id already stored (one an RM sent twice) inserts nothing rather than
      * failing the batch. Without it the insert is a plain one: an {@code ON CONFLICT} insert costs
-     * PostgreSQL a speculative insertion and its confirmation in the WAL, about 5% of its CPU per
-     * transaction (README "The TC alone"), for an id that is almost never stored. A batch that
+     * PostgreSQL a speculative insertion and its confirmation in the WAL per branch (measured in
+     * README "The TC alone"), for an id that is almost never stored. A batch that
      * fails on a stored id runs again with it (see {@code GroupCommit}).
      */
     static String register(boolean exclusive, boolean idsMayBeStored) {
