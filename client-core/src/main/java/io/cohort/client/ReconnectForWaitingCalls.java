@@ -23,10 +23,20 @@ import java.util.function.Supplier;
  * each call buys at most the immediate attempt at its start and one more when an attempt ends; calls
  * that start together share them.
  *
+ * <p>Only the end of an attempt pays what is owed, not the end of a connection that was up: a TC
+ * shut down gracefully (or a connection lost with streams still draining) may end its connection
+ * after the next attempt has started and after a call began to wait; resetting the backoff then is
+ * a no-op (the channel is connecting), and the attempt in flight, when it fails, would find nothing
+ * owed and leave the call to gRPC's backoff.
+ *
  * <p>A filter on the channel's transports (gRPC's experimental {@link ClientTransportFilter}): its
- * {@link #transportTerminated} is the one signal that a connection attempt ended, refused or lost.
+ * {@link #transportTerminated} is the one signal that a connection attempt ended, refused or lost;
+ * {@link #transportReady} marks the transports that connected.
  */
 final class ReconnectForWaitingCalls extends ClientTransportFilter {
+
+    /** Set on the attributes of a transport that connected: its end is not the end of an attempt. */
+    private static final Attributes.Key<Boolean> WAS_READY = Attributes.Key.create("cohort.transport-was-ready");
 
     private volatile ManagedChannel channel;
     /** Calls waiting for a connection now. */
@@ -65,8 +75,14 @@ final class ReconnectForWaitingCalls extends ClientTransportFilter {
     }
 
     @Override
+    public Attributes transportReady(Attributes transportAttrs) {
+        return transportAttrs.toBuilder().set(WAS_READY, true).build();
+    }
+
+    @Override
     public void transportTerminated(Attributes transportAttrs) {
-        if (waiting.get() > 0 && attemptOwed.compareAndSet(true, false)) {
+        boolean attemptEnded = transportAttrs.get(WAS_READY) == null;
+        if (attemptEnded && waiting.get() > 0 && attemptOwed.compareAndSet(true, false)) {
             channel.resetConnectBackoff();
         }
     }

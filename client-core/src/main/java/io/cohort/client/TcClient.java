@@ -218,6 +218,11 @@ public final class TcClient implements AutoCloseable {
         return openCallsStreams() > 0;
     }
 
+    /** The channel to the TC(s), for tests that open a call of their own on it. */
+    ManagedChannel channel() {
+        return channel;
+    }
+
     /** How many of this client's Calls streams are open now (the TC greeted them). */
     int openCallsStreams() {
         return streams == null ? 0 : streams.openCount();

@@ -41,6 +41,15 @@ final class GrpcChannelLog extends Handler implements AutoCloseable {
         lines.add(Instant.ofEpochMilli(record.getMillis()) + " [" + record.getLongThreadID() + "] " + message);
     }
 
+    /** The first line logged so far that contains {@code text}, or null. */
+    synchronized String firstLineWith(String text) {
+        return lines.stream().filter(line -> line.contains(text)).findFirst().orElse(null);
+    }
+
+    synchronized boolean contains(String text) {
+        return firstLineWith(text) != null;
+    }
+
     @Override
     public synchronized String toString() {
         return String.join("\n", lines);

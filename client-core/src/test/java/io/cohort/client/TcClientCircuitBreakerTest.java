@@ -4,6 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.cohort.protocol.Protocol;
+import io.cohort.protocol.v1.RmMessage;
+import io.cohort.protocol.v1.TcMessage;
+import io.cohort.protocol.v1.TransactionCoordinatorGrpc;
+import io.grpc.CallOptions;
+import io.grpc.ClientCall;
+import io.grpc.Metadata;
 import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -134,19 +140,55 @@ class TcClientCircuitBreakerTest {
         untilAnswered(() -> client.status("x:1:0"));
         PortWithoutTc attempts = restartWhileAnAttemptIsInFlight(tc, client);
 
-        CompletableFuture<String> begun = new CompletableFuture<>();
-        Thread caller = new Thread(() -> {
-            try {
-                begun.complete(client.begin("right-after", Duration.ofSeconds(10), null));
-            } catch (RuntimeException e) {
-                begun.completeExceptionally(e);
-            }
-        }, "begin-right-after");
-        caller.start();
-        untilTrue(() -> caller.getState() == Thread.State.WAITING || begun.isDone());
+        CompletableFuture<String> begun = beginWaiting(client);
         attempts.failHeldAttempts();
         // The call's own deadline (the call timeout) ends the wait if the client does not reconnect in time.
         assertThat(begun).succeedsWithin(CONNECT_WAIT).asString().startsWith(tc.address());
+    }
+
+    /**
+     * What made {@link #aBeginRightAfterATcRestartIsAnsweredAlthoughTheChannelWasWaitingToReconnect}
+     * fail once, made certain (the CI run's channel log showed it): the connection to the TC that went
+     * away ended only after the channel's next attempt had started and after a Begin began to wait.
+     * That end is not the end of an attempt: the Begin is still owed the end of the attempt in flight,
+     * which started before the TC was back, so that the channel tries again at once rather than after
+     * gRPC's backoff (a second or more, past the Begin's deadline). Here the TC is shut down gracefully
+     * with a stream open on the connection, which keeps the connection up until the test ends the stream.
+     */
+    @Test
+    void aBeginIsOwedTheEndOfTheAttemptInFlightNotTheEndOfTheConnectionTheTcDropped() {
+        GrpcChannelLog channelLog = closing(GrpcChannelLog.capture());
+        TestTcServer tc = closing(TestTcServer.start());
+        TcClient client = unaryClient(tc);
+        untilAnswered(() -> client.status("x:1:0"));
+        ClientCall<RmMessage, TcMessage> openStream = client.channel()
+                .newCall(TransactionCoordinatorGrpc.getConnectMethod(), CallOptions.DEFAULT);
+        openStream.start(new ClientCall.Listener<>() { }, new Metadata());
+        untilTrue(() -> tc.commandStreamsOpened() > 0);
+
+        tc.drain();
+        untilTrue(() -> channelLog.contains("SHUTDOWN with"));
+        String goneAway = channelLog.firstLineWith("SHUTDOWN with");
+        String droppedConnection = goneAway.substring(goneAway.lastIndexOf("] ") + 2, goneAway.indexOf(" SHUTDOWN with"));
+        PortWithoutTc attempts = closing(holdingOnceFree(tc.port()));
+        // Each failed call makes the channel try to connect at once: one such attempt reaches the port and is held.
+        untilTrue(() -> {
+            assertThatThrownBy(() -> client.status("x:1:2")).isInstanceOf(TcUnavailableException.class);
+            return attempts.accepted() > 0;
+        });
+        attempts.stopListening();
+        tc.restart();
+
+        CompletableFuture<String> begun = beginWaiting(client);
+        openStream.cancel("the test ends the stream that kept the dropped connection up", null);
+        untilTrue(() -> channelLog.contains(droppedConnection + " Terminated"));
+        attempts.failHeldAttempts();
+        try {
+            // The call's own deadline (the call timeout) ends the wait if the client does not reconnect in time.
+            assertThat(begun).succeedsWithin(CONNECT_WAIT).asString().startsWith(tc.address());
+        } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + "\nThe channel's log:\n" + channelLog, e);
+        }
     }
 
     /**
@@ -164,6 +206,35 @@ class TcClientCircuitBreakerTest {
         // The Begin's first attempt and the one more it is owed; gRPC's backoff (1 s at first) allows no other
         // within the call timeout. Resetting the backoff at every failed attempt would make about a hundred.
         assertThat(down.accepted()).as("connection attempts during the Begin").isBetween(1, 3);
+    }
+
+    /** A blocking Begin on its own thread, returned once that thread waits in the call (or it ended). */
+    private static CompletableFuture<String> beginWaiting(TcClient client) {
+        CompletableFuture<String> begun = new CompletableFuture<>();
+        Thread caller = new Thread(() -> {
+            try {
+                begun.complete(client.begin("right-after", Duration.ofSeconds(10), null));
+            } catch (RuntimeException e) {
+                begun.completeExceptionally(e);
+            }
+        }, "begin-right-after");
+        caller.start();
+        untilTrue(() -> caller.getState() == Thread.State.WAITING || begun.isDone());
+        return begun;
+    }
+
+    /** Holds the connection attempts on {@code port} once the TC that listened there has let it go. */
+    private static PortWithoutTc holdingOnceFree(int port) {
+        PortWithoutTc[] holding = new PortWithoutTc[1];
+        untilTrue(() -> {
+            try {
+                holding[0] = PortWithoutTc.holding(port);
+                return true;
+            } catch (UncheckedIOException stillListening) {
+                return false;
+            }
+        });
+        return holding[0];
     }
 
     /** A client of unary calls only (the test server has no Calls stream). */

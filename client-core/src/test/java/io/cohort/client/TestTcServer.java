@@ -23,6 +23,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -37,11 +39,14 @@ final class TestTcServer implements AutoCloseable {
     private final int port;
     private final AtomicLong xids = new AtomicLong();
     private final AtomicLong statusCalls = new AtomicLong();
+    private final AtomicLong commandStreams = new AtomicLong();
     private volatile Duration answerDelay = Duration.ZERO;
     /** The protocol minor Begin answers with: 0 like a TC from before minor 8. */
     private volatile int minor;
     private volatile Metadata lastHeaders;
     private Server server;
+    /** Servers shut down gracefully ({@link #drain}) and still finishing their calls. */
+    private final List<Server> draining = new ArrayList<>();
 
     private TestTcServer(int port) {
         this.port = port;
@@ -72,6 +77,11 @@ final class TestTcServer implements AutoCloseable {
     /** GetStatus calls received so far. */
     long statusCalls() {
         return statusCalls.get();
+    }
+
+    /** RM command streams opened so far. */
+    long commandStreamsOpened() {
+        return commandStreams.get();
     }
 
     /** Answers Begin as a TC of this protocol minor (its XIDs tagged, as such a TC's are). */
@@ -122,8 +132,18 @@ final class TestTcServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Like a TC shut down gracefully: it stops listening and says so to its clients (HTTP/2 GOAWAY),
+     * but a connection stays up until its last open call ends. {@link #restart} may listen again meanwhile.
+     */
+    void drain() {
+        server.shutdown();
+        draining.add(server);
+    }
+
     @Override
     public void close() {
+        draining.forEach(Server::shutdownNow);
         if (server != null && !server.isTerminated()) {
             stop();
         }
@@ -160,6 +180,7 @@ final class TestTcServer implements AutoCloseable {
 
         @Override
         public StreamObserver<RmMessage> connect(StreamObserver<TcMessage> toRm) {
+            commandStreams.incrementAndGet();
             return new StreamObserver<>() {
                 @Override
                 public void onNext(RmMessage message) {
