@@ -111,7 +111,7 @@ public class TcConfiguration {
      * The call pool of the PostgreSQL store: a work-stealing pool in FIFO mode. Its idle workers look
      * for work before they park, so a busy pool takes each call without waking a thread, where a
      * fixed pool's queue woke one per call (TC alone, C=64: 8.5–8.8 context switches per transaction
-     * before, 6.2–6.7 after; README "The TC alone"). A call that blocks on JDBC holds its worker, as
+     * before, 6.2–6.7 after; bench/MEASUREMENTS.md, "The TC alone"). A call that blocks on JDBC holds its worker, as
      * in a fixed pool of the same size.
      */
     private static ForkJoinPool callPool(int threads) {

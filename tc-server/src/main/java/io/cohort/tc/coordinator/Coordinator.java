@@ -721,7 +721,7 @@ public final class Coordinator {
 
     /**
      * Refuses a malformed XID. Only one the store does not hold is parsed: parsing the XID of every
-     * call cost about 2% of the TC's CPU under load (README, "The TC alone").
+     * call cost about 2% of the TC's CPU under load (bench/MEASUREMENTS.md, "The TC alone").
      */
     private static void checkXid(String xid) {
         try {

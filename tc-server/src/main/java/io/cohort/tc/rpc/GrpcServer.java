@@ -99,7 +99,7 @@ public final class GrpcServer implements SmartLifecycle {
         } else {
             builder.executor(callExecutor);
             // A hand-off to the pool per frame cost the TC 5.0-5.3 context switches per transaction
-            // against 1.8 without (README, "The TC alone").
+            // against 1.8 without (bench/MEASUREMENTS.md, "The TC alone").
             String calls = TransactionCoordinatorGrpc.getCallsMethod().getFullMethodName();
             builder.callExecutor(new ServerCallExecutorSupplier() {
                 @Override

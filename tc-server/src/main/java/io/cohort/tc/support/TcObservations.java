@@ -105,7 +105,7 @@ public final class TcObservations {
      * answered. Only for a caller whose trace is sampled: a request without a sampled trace context
      * gets {@link Observation#NOOP} (no span, no timer, no scope), since its span would be a root span of
      * one call that the sampler mostly drops, and observing it cost about a quarter of the TC's CPU per
-     * transaction (README, "The TC alone").
+     * transaction (bench/MEASUREMENTS.md, "The TC alone").
      */
     public Observation request(String operation, String xid) {
         return enabled() ? request(operation, xid, HEADERS.get()) : Observation.NOOP;

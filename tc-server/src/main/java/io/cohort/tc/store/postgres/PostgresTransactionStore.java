@@ -163,7 +163,7 @@ public final class PostgresTransactionStore implements TransactionStore {
      * hot kinds (begin, registration, status change, lock release) cannot hold every connection and
      * starve the reads and the lease renewal. One at the default pool of 16: a second writer halves
      * the batches, and on a small database server the extra commits cost more CPU than the shorter
-     * queue saves (README "Benchmarks").
+     * queue saves (bench/MEASUREMENTS.md, "PostgreSQL store, writers and statements").
      */
     static int writersPerKind(int poolSize) {
         return Math.max(1, Math.min(MAX_WRITERS_PER_KIND, poolSize / 16));

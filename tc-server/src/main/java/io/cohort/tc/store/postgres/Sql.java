@@ -83,7 +83,7 @@ final class Sql {
      * NOTHING}, so a branch id already stored (one an RM sent twice) inserts nothing rather than
      * failing the batch. Without it the insert is a plain one: an {@code ON CONFLICT} insert costs
      * PostgreSQL a speculative insertion and its confirmation in the WAL per branch (measured in
-     * README "The TC alone"), for an id that is almost never stored. A batch that
+     * bench/MEASUREMENTS.md, "The TC alone"), for an id that is almost never stored. A batch that
      * fails on a stored id runs again with it (see {@code GroupCommit}).
      */
     static String register(boolean exclusive, boolean idsMayBeStored) {
@@ -157,7 +157,7 @@ final class Sql {
      * that loses a race to another writer records nothing. A move to a final status leaves the
      * branch rows where they are (see {@link #FIND_BRANCHES}). One statement per batch rather than
      * one execution per move (a JDBC batch): the set-up of each execution cost PostgreSQL 3-4 times
-     * the CPU (README "The TC alone"). Parameters, per move: XID, from, to, reason, time (epoch ms),
+     * the CPU (bench/MEASUREMENTS.md, "The TC alone"). Parameters, per move: XID, from, to, reason, time (epoch ms),
      * the addition to {@code changes} (1 from a replica that does not hold the transaction in
      * memory, see {@code OwnedTransactions}; 0 from the one that does, which reads the column back),
      * cause; then the rows whose locks go (see below), the owner and the lease ms. Returns (xid,
@@ -165,7 +165,7 @@ final class Sql {
      * as one object each lock row looks up by key. The key-lookup plans (see
      * {@code PostgresStoreConfig#KEY_LOOKUP_PLANS}) would evaluate a plain CTE again for every row,
      * and a join with one row per XID compared every row with every XID: n² for a batch of n
-     * (README "The TC alone").
+     * (bench/MEASUREMENTS.md, "The TC alone").
      *
      * <p>A 2PC commit decision (a move to ASYNC_COMMITTING) frees the transaction's rows at once: its
      * row locks are deleted by the same statement, by primary key as in {@link #RELEASE_LOCKS}, when
@@ -295,7 +295,7 @@ final class Sql {
      * ended without heuristic evidence. Those branch rows stay, read only by {@link #HISTORY}, until
      * the retention purge deletes them with their global row: deleting them at the final move, with
      * their registrations copied into {@code history}, cost PostgreSQL a fifth of its CPU per
-     * transaction (README "The TC alone"). A heuristic transaction's branches stay readable, as
+     * transaction (bench/MEASUREMENTS.md, "The TC alone"). A heuristic transaction's branches stay readable, as
      * evidence.
      */
     static final String FIND_BRANCHES = "SELECT " + prefixed("b.", BRANCH_COLUMNS) + """
