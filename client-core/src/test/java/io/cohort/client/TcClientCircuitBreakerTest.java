@@ -172,14 +172,7 @@ class TcClientCircuitBreakerTest {
         String goneAway = channelLog.firstLineWith("SHUTDOWN with");
         int shutdownAt = goneAway.indexOf(" SHUTDOWN with");
         String droppedConnection = goneAway.substring(goneAway.lastIndexOf("] ", shutdownAt) + 2, shutdownAt);
-        PortWithoutTc attempts = closing(holdingOnceFree(tc.port()));
-        // Each failed call makes the channel try to connect at once: one such attempt reaches the port and is held.
-        untilTrue(() -> {
-            assertThatThrownBy(() -> client.status("x:1:2")).isInstanceOf(TcUnavailableException.class);
-            return attempts.accepted() > 0;
-        });
-        attempts.stopListening();
-        tc.restart();
+        PortWithoutTc attempts = restartOnceAnAttemptIsHeld(tc, client);
 
         CompletableFuture<String> begun = beginWaiting(client);
         openStream.cancel("the test ends the stream that kept the dropped connection up", null);
@@ -254,7 +247,15 @@ class TcClientCircuitBreakerTest {
         tc.stop();
         assertThatThrownBy(() -> client.status("x:1:1")).isInstanceOf(TcUnavailableException.class)
                 .hasMessageContaining("UNAVAILABLE");
-        PortWithoutTc attempts = closing(PortWithoutTc.holding(tc.port()));
+        return restartOnceAnAttemptIsHeld(tc, client);
+    }
+
+    /**
+     * Once {@code tc}'s port is free, lets one of the client's connection attempts reach it and hold
+     * there (accepted, never answered), then restarts the TC on the port; returns the held attempts.
+     */
+    private PortWithoutTc restartOnceAnAttemptIsHeld(TestTcServer tc, TcClient client) {
+        PortWithoutTc attempts = closing(holdingOnceFree(tc.port()));
         // Each failed call makes the channel try to connect at once: one such attempt reaches the port and is held.
         untilTrue(() -> {
             assertThatThrownBy(() -> client.status("x:1:2")).isInstanceOf(TcUnavailableException.class);
