@@ -184,7 +184,9 @@ final class LogFiles {
      * it is {@link EmbeddedStoreCorruptedException}: a batch is only written once the one before it
      * was fsynced, so that damage hit acknowledged data. Damage with no batch after it is the last,
      * never-acknowledged batch cut short (allowed only in the newest log, {@code newest}); the
-     * result says where the good part ends so the caller can truncate there.
+     * result says where the good part ends so the caller can truncate there. Nothing but zeros after
+     * the last batch of the newest log is the space its writer filled ahead (see {@link LogWriter}),
+     * not damage: the result is not torn, and still says where the log ends.
      */
     static ReadResult readLog(Path file, long generation, boolean newest, Consumer<LogRecord> sink) throws IOException {
         ByteBuffer buf = readWithHeader(file, LOG_MAGIC, generation);
@@ -231,7 +233,7 @@ final class LogFiles {
             records += batch.size();
             pos = (int) end;
         }
-        if (bad == null) {
+        if (bad == null || (newest && zerosFrom(buf, pos))) {
             return new ReadResult(pos, size, records, null);
         }
         int next = findFrame(buf, pos + 1, LogRecord.BATCH);
@@ -247,6 +249,21 @@ final class LogFiles {
                     + " torn write. Restore the directory from a backup");
         }
         return new ReadResult(pos, size, records, bad);
+    }
+
+    private static boolean zerosFrom(ByteBuffer buf, int pos) {
+        int at = pos;
+        for (; at + Long.BYTES <= buf.limit(); at += Long.BYTES) {
+            if (buf.getLong(at) != 0) {
+                return false;
+            }
+        }
+        for (; at < buf.limit(); at++) {
+            if (buf.get(at) != 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static int frameLength(ByteBuffer buf, int pos) {

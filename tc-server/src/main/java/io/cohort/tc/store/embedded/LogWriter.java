@@ -33,6 +33,13 @@ import org.slf4j.LoggerFactory;
  * {@link #RETRY_INTERVAL_NANOS} the writer then checks that the disk takes writes again (a probe
  * file the size of the failed batch, forced) and, if so, cuts the failed batch off the log and
  * has the store {@linkplain Reopener reopen} from what is on disk; see {@link EmbeddedTransactionStore}.
+ *
+ * <p>The log is written into space filled with zeros ahead of it ({@link #PREALLOCATED_BYTES} at a
+ * time), so an fsync of a batch flushes only data: appending past the file's end made every fsync
+ * also journal the file's new size, which cost about a third more CPU per fsync here
+ * (bench/MEASUREMENTS.md). Recovery reads the zeros after the last batch as unused space and cuts
+ * them off; a clean close and a segment switch cut them off first, so only a log that was being
+ * written when the process stopped ends in zeros.
  */
 final class LogWriter {
 
@@ -46,6 +53,8 @@ final class LogWriter {
     static final long RETRY_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
     static final String PROBE_FILE = "write-probe.tmp";
     private static final int MIN_PROBE_BYTES = 64 * 1024;
+    static final int PREALLOCATED_BYTES = 1024 * 1024;
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(64 * 1024);
 
     /**
      * Rebuilds the store from its files once the failed batch is cut off; called on the writer
@@ -73,6 +82,10 @@ final class LogWriter {
     private FileChannel channel;
     private long generation;
     private ByteBuffer buffer = ByteBuffer.allocateDirect(256 * 1024);
+    /** The file's size: zeros from the end of the last batch ({@code segmentBytes}) to here. */
+    private long allocatedBytes;
+    /** False once the disk refused the zeros: this segment is appended to as it grows. */
+    private boolean preallocating = true;
     private volatile StoreUnavailableException failure;
     private int failedBatchBytes;
     private long lastAttempt;
@@ -96,6 +109,7 @@ final class LogWriter {
         this.reopener = reopener;
         this.afterBatch = afterBatch;
         segmentBytes.set(channel.size());
+        allocatedBytes = channel.size();
         this.thread = new Thread(this::run, "cohort-store-writer");
         thread.setDaemon(true);
     }
@@ -164,7 +178,8 @@ final class LogWriter {
         try {
             if (failure == null) {
                 // Everything above is written and forced: mark the clean close (see CleanClose).
-                CleanClose.write(directory, generation, channel.size(), fsync);
+                cutUnusedSpace(channel);
+                CleanClose.write(directory, generation, segmentBytes.get(), fsync);
             }
         } catch (IOException e) {
             LOG.warn("Writing the clean-close marker in {} failed: {}; the next start will take a torn last batch for a"
@@ -210,6 +225,7 @@ final class LogWriter {
             long offset = segmentBytes.get();
             byte[] header = RecordCodec.encode(new LogRecord.Batch(records, bytes));
             try {
+                preallocate(offset, offset + header.length + bytes);
                 ByteBuffer buf = buffer(header.length + bytes);
                 buf.put(header);
                 for (Pending p : batch) {
@@ -224,7 +240,7 @@ final class LogWriter {
                     channel.force(false);
                     fsyncTimer.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
                 }
-                segmentBytes.addAndGet(header.length + bytes);
+                allocatedBytes = Math.max(allocatedBytes, segmentBytes.addAndGet(header.length + bytes));
                 batchSize.record(records);
             } catch (IOException | RuntimeException e) {
                 failedBatchBytes = header.length + bytes;
@@ -241,6 +257,44 @@ final class LogWriter {
                 }
             }
         }));
+    }
+
+    /**
+     * Makes sure the file reaches {@code end} for a batch written at {@code logEnd}, filling
+     * {@link #PREALLOCATED_BYTES} more with zeros when it does not (never below {@code logEnd}). The
+     * batch's fsync makes the new size durable with it. A disk that cannot take the zeros gets them
+     * taken back, and the segment is appended to as it grows from then on, so a nearly full disk
+     * fails on the same batch it always did and is not filled to its end by zeros again.
+     */
+    private void preallocate(long logEnd, long end) throws IOException {
+        if (end <= allocatedBytes || !preallocating) {
+            return;
+        }
+        long target = end + PREALLOCATED_BYTES;
+        try {
+            for (long at = Math.max(allocatedBytes, logEnd); at < target; ) {
+                ByteBuffer zeros = ZEROS.duplicate().limit((int) Math.min(ZEROS.capacity(), target - at));
+                at += channel.write(zeros, at);
+            }
+            allocatedBytes = target;
+        } catch (IOException e) {
+            channel.truncate(logEnd);
+            allocatedBytes = logEnd;
+            preallocating = false;
+            LOG.info("The disk did not take {} bytes of zeros ahead of the log {} ({}); appending to it as it grows",
+                    PREALLOCATED_BYTES, LogFiles.log(directory, generation), e.toString());
+        }
+    }
+
+    /** Cuts the zeros after the last batch off, durably: the file ends where the log does. */
+    private void cutUnusedSpace(FileChannel ch) throws IOException {
+        if (allocatedBytes > segmentBytes.get()) {
+            ch.truncate(segmentBytes.get());
+            if (fsync) {
+                ch.force(true);
+            }
+        }
+        allocatedBytes = segmentBytes.get();
     }
 
     @SuppressWarnings("unchecked")
@@ -302,6 +356,8 @@ final class LogWriter {
             channel = reopened.channel();
             generation = reopened.generation();
             segmentBytes.set(channel.size());
+            allocatedBytes = channel.size();
+            preallocating = true;
             failure = null;
             closeQuietly(old);
             LOG.warn("The transaction log {} takes writes again after {} attempt(s): cut back to its last acknowledged"
@@ -350,6 +406,7 @@ final class LogWriter {
      * Everything written so far is already forced, so the old segment is complete.
      */
     long roll() throws IOException {
+        cutUnusedSpace(channel); // only the newest log may end in zeros (see LogFiles.readLog)
         long next = generation + 1;
         Files.deleteIfExists(directory.resolve(LogFiles.log(directory, next).getFileName() + ".tmp"));
         FileChannel created = LogFiles.createLog(directory, next, fsync);
@@ -357,6 +414,8 @@ final class LogWriter {
         channel = created;
         generation = next;
         segmentBytes.set(created.size());
+        allocatedBytes = created.size();
+        preallocating = true;
         try {
             old.close();
         } catch (IOException e) {

@@ -17,7 +17,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Rebuilds the state from a data directory: the newest snapshot, then every log from its
  * generation on, in order. Only the newest log may end in a torn write (the crash interrupted the
- * last batch, whose futures never completed); that tail is cut off with a WARN. Anything else that
+ * last batch, whose futures never completed); that tail is cut off with a WARN. Zeros after its last
+ * batch (space its writer filled ahead, see {@link LogWriter}) are cut off without one. Anything else that
  * does not read back is {@link EmbeddedStoreCorruptedException}, and so is a newest log shorter than
  * the {@link CleanClose} marker says the store was closed with: that file was cut short.
  */
@@ -72,6 +73,8 @@ final class Recovery {
             }
             if (read.torn()) {
                 warnTorn(log.getValue(), read, closed.isEmpty());
+            }
+            if (read.validBytes() < read.fileSize()) { // a torn batch, or the zeros its writer filled ahead
                 try (FileChannel ch = FileChannel.open(log.getValue(), StandardOpenOption.WRITE)) {
                     ch.truncate(read.validBytes());
                     ch.force(true);

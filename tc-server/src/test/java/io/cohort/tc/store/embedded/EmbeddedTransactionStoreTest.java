@@ -196,7 +196,7 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
     @Test
     void lastRecordWithBadChecksumIsTreatedAsTornAndDropped() throws Exception {
         writeTransfers(2);
-        long beforeLast = Files.size(newestLog());
+        long beforeLast = logBytes();
         store.deleteBranches("tc:1").join();
         store.close();
         Files.delete(CleanClose.file(dir.resolve("data"))); // a torn last write: the store was not closed
@@ -232,6 +232,78 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
     }
 
     /**
+     * The writer fills space with zeros ahead of the log, so that an fsync flushes data only; a
+     * crash leaves them after the last batch. Recovery takes them for unused space, not for a torn
+     * write: no warning, nothing lost, the file cut back to the log, and new batches go after it.
+     */
+    @Test
+    void theZerosWrittenAheadOfTheLogAreCutOffAfterACrashWithoutAWarning() throws Exception {
+        writeTransfers(3);
+        StoreView before = StoreView.of(store);
+        long logEnd = logBytes();
+        assertThat(Files.size(newestLog())).as("zeros written ahead of the log").isGreaterThan(logEnd);
+        // What a crash leaves: the files as they are while the store runs (each acknowledged batch forced).
+        Path image = dir.resolve("crash-image");
+        Files.createDirectories(image);
+        try (Stream<Path> files = Files.list(config().directory())) {
+            for (Path f : files.toList()) {
+                if (!f.getFileName().toString().equals(LogFiles.LOCK_FILE)) {
+                    Files.copy(f, image.resolve(f.getFileName()));
+                }
+            }
+        }
+        store.close();
+        config = EmbeddedStoreConfig.defaults(image);
+
+        ListAppender<ILoggingEvent> logs = captureLogs(Recovery.class);
+        store = newStore();
+
+        assertThat(StoreView.of(store)).usingRecursiveComparison().isEqualTo(before);
+        assertThat(logs.list).noneSatisfy(e -> assertThat(e.getLevel()).isEqualTo(Level.WARN));
+        assertThat(Files.size(newestLog())).as("cut back to the log").isEqualTo(logEnd);
+        writeTransfersFrom(3, 2);
+        StoreView after = StoreView.of(store);
+        store = reopen(store);
+        assertThat(StoreView.of(store)).usingRecursiveComparison().isEqualTo(after);
+    }
+
+    /**
+     * Zeros are unused space only after the last batch of the newest log, the one being written: a
+     * segment switch and a clean close cut them off first. In an older log they are damage, and a
+     * torn batch before them is still a torn batch.
+     */
+    @Test
+    void onlyTheNewestLogMayEndInZerosAndZerosDoNotHideATornBatch() throws Exception {
+        writeTransfers(2);
+        store.close();
+        Path log = newestLog();
+        long generation = listing().logs().lastKey();
+        long logEnd = Files.size(log);
+        append(log, new byte[5000]);
+
+        LogFiles.ReadResult newest = LogFiles.readLog(log, generation, true, r -> { });
+        assertThat(newest.torn()).isFalse();
+        assertThat(newest.validBytes()).isEqualTo(logEnd);
+        assertThat(newest.fileSize()).isEqualTo(logEnd + 5000);
+        assertThatThrownBy(() -> LogFiles.readLog(log, generation, false, r -> { }))
+                .isInstanceOf(EmbeddedStoreCorruptedException.class).hasMessageContaining("offset " + logEnd);
+
+        try (FileChannel ch = FileChannel.open(log, StandardOpenOption.WRITE)) {
+            ch.truncate(logEnd);
+        }
+        byte[] frame = RecordCodec.encode(new LogRecord.DeleteBranches("tc:torn"));
+        append(log, java.util.Arrays.copyOf(frame, frame.length - 3));
+        append(log, new byte[5000]);
+        assertThat(LogFiles.readLog(log, generation, true, r -> { }).torn()).isTrue();
+
+        Files.delete(CleanClose.file(config().directory())); // a crash closes nothing
+        ListAppender<ILoggingEvent> logs = captureLogs(Recovery.class);
+        store = newStore();
+        assertThat(Files.size(log)).isEqualTo(logEnd);
+        assertThat(logs.list).anySatisfy(e -> assertThat(e.getFormattedMessage()).contains("incomplete batch at offset " + logEnd));
+    }
+
+    /**
      * A clean close leaves the {@link CleanClose} marker with the log's length. A log shorter than
      * that afterwards was cut short (here exactly at a batch boundary, which reads as a whole log):
      * the store refuses to open and says acknowledged records are lost, until the marker is deleted.
@@ -240,7 +312,7 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
     void aLogCutShortAfterACleanCloseRefusesToStartSayingAcknowledgedRecordsAreLost() throws Exception {
         writeTransfers(2);
         Path log = newestLog();
-        long boundary = Files.size(log);
+        long boundary = logBytes();
         store.deleteBranches("tc:1").join(); // acknowledged, and then cut off below
         store.close();
         Path marker = CleanClose.file(dir.resolve("data"));
@@ -604,6 +676,11 @@ class EmbeddedTransactionStoreTest extends TransactionStoreContractTest {
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
+    }
+
+    /** Where the open store's newest log ends (its file runs on, in zeros written ahead). */
+    private long logBytes() {
+        return (long) registry.get("cohort.store.log.bytes").gauge().value();
     }
 
     private Path newestLog() {
