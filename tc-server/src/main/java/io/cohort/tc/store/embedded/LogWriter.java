@@ -53,7 +53,7 @@ final class LogWriter {
     static final long RETRY_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
     static final String PROBE_FILE = "write-probe.tmp";
     private static final int MIN_PROBE_BYTES = 64 * 1024;
-    static final int PREALLOCATED_BYTES = 1024 * 1024;
+    private static final int PREALLOCATED_BYTES = 1024 * 1024;
     private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(64 * 1024);
 
     /**
