@@ -132,7 +132,7 @@ public class TcConfiguration {
     BranchDispatcher branchDispatcher(ExecutorService tcSendExecutor, ScheduledExecutorService tcScheduler,
                                       TcProperties properties) {
         return new BranchDispatcher(tcSendExecutor, tcScheduler, properties.recovery().commandTimeout(),
-                properties.connections().maxQueuedBytesPerStream());
+                properties.connections().maxQueuedBytesPerStream(), properties.recovery().commitBatchDelay());
     }
 
     @Bean

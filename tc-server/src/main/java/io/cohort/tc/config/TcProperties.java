@@ -139,15 +139,22 @@ public record TcProperties(
      * @param maxAttempts    retries of one transaction's phase 2 before it waits for a person
      * @param commandTimeout how long the TC waits for an RM's answer to a branch command
      * @param retention      how long ended transactions stay queryable with their outcome
+     * @param commitBatchDelay how long a two-phase commit's branch command may wait to share its RM
+     *                       stream message with the next ones (0s: sent at once)
      */
     public record Recovery(@DefaultValue("1s") Duration interval,
                            @DefaultValue("500ms") Duration initialBackoff,
                            @DefaultValue("60s") Duration maxBackoff,
                            @DefaultValue("100") int maxAttempts,
                            @DefaultValue("30s") Duration commandTimeout,
-                           @DefaultValue("24h") Duration retention) {
+                           @DefaultValue("24h") Duration retention,
+                           @DefaultValue("5ms") Duration commitBatchDelay) {
         public Recovery {
             requireAtLeast("cohort.tc.recovery.max-attempts", maxAttempts, 1);
+            if (commitBatchDelay.isNegative() || commitBatchDelay.compareTo(commandTimeout) >= 0) {
+                throw new IllegalArgumentException("cohort.tc.recovery.commit-batch-delay must be 0s or more and less "
+                        + "than cohort.tc.recovery.command-timeout (" + commandTimeout + "), was " + commitBatchDelay);
+            }
         }
     }
 

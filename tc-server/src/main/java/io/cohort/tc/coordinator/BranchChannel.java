@@ -31,11 +31,20 @@ public interface BranchChannel {
     }
 
     /**
+     * Whether a command must leave at once or may wait a moment for others to the same RM. A
+     * two-phase commit's command only lets the RM delete its undo log (the locks went with the
+     * decision, the TM has its answer), so it may wait and share a message with the next ones; a
+     * rollback or a 3PC command (locks are held until it is answered) may not.
+     */
+    enum Urgency { NOW, MAY_WAIT }
+
+    /**
      * Sends {@code action} for {@code branch} of {@code xid} to an RM holding its resource, carrying
      * {@code traceContext} (W3C headers). Never fails: an RM that cannot be reached, or does not
      * answer in time, completes as {@link Outcome#retryable}.
      */
-    CompletableFuture<Outcome> send(String xid, Branch branch, BranchAction action, Map<String, String> traceContext);
+    CompletableFuture<Outcome> send(String xid, Branch branch, BranchAction action, Map<String, String> traceContext,
+                                    Urgency urgency);
 
     /** Whether a connected RM announced {@code resourceId}: only then can its branches be finished here. */
     boolean hasResource(String resourceId);

@@ -3,6 +3,8 @@ package io.cohort.tc.coordinator;
 import io.cohort.protocol.BranchStatus;
 import io.cohort.protocol.GlobalStatus;
 import io.cohort.protocol.v1.BranchAction;
+import io.cohort.protocol.v1.TransactionProtocol;
+import io.cohort.tc.coordinator.BranchChannel.Urgency;
 import io.cohort.tc.model.Branch;
 import io.cohort.tc.model.ChangeCause;
 import io.cohort.tc.model.GlobalTransaction;
@@ -256,7 +258,7 @@ public final class Phase2Driver {
         ScheduledFuture<?> timeout = timer.schedule(() -> vote.complete(new BranchChannel.Outcome(BranchStatus.VOTED_NO,
                 "no vote within " + voteTimeout, false)), voteTimeout.toMillis(), TimeUnit.MILLISECONDS);
         vote.whenComplete((o, e) -> timeout.cancel(false));
-        send(xid, branch, BranchAction.CAN_COMMIT).whenComplete((outcome, error) -> {
+        send(xid, branch, BranchAction.CAN_COMMIT, Urgency.NOW).whenComplete((outcome, error) -> {
             if (error != null) {
                 vote.completeExceptionally(error);
             } else {
@@ -355,13 +357,15 @@ public final class Phase2Driver {
                                                    BranchStatus reached) {
         List<Branch> sentTo = new ArrayList<>();
         List<CompletableFuture<BranchChannel.Outcome>> sent = new ArrayList<>();
+        Urgency urgency = action == BranchAction.COMMIT && tx.protocol() == TransactionProtocol.TWO_PHASE
+                ? Urgency.MAY_WAIT : Urgency.NOW;
         for (Branch b : branches) {
             if (b.status() == reached || b.status() == BranchStatus.PHASE2_COMMITTED || b.status() == BranchStatus.PHASE1_FAILED) {
                 continue;
             }
             boolean rolledBackByRm = b.status() == BranchStatus.PHASE2_ROLLBACKED;
             sentTo.add(b);
-            sent.add(send(tx.xid(), b, rolledBackByRm ? BranchAction.REDO : action));
+            sent.add(rolledBackByRm ? send(tx.xid(), b, BranchAction.REDO, Urgency.NOW) : send(tx.xid(), b, action, urgency));
         }
         return CompletableFuture.allOf(sent.toArray(CompletableFuture[]::new)).thenCompose(v -> {
             List<CompletableFuture<?>> records = new ArrayList<>();
@@ -435,7 +439,7 @@ public final class Phase2Driver {
                 continue;
             }
             chain = chain.thenCompose(failed -> failed != null ? CompletableFuture.completedFuture(failed)
-                    : send(tx.xid(), b, BranchAction.ROLLBACK).thenCompose(o -> {
+                    : send(tx.xid(), b, BranchAction.ROLLBACK, Urgency.NOW).thenCompose(o -> {
                         if (o.status() == BranchStatus.PHASE2_ROLLBACKED) {
                             return store.updateBranch(tx.xid(), b.branchId(), o.status(), o.reason()).thenApply(x -> null);
                         }
@@ -474,11 +478,11 @@ public final class Phase2Driver {
         return durable.thenRun(() -> lockWaits.released(xid));
     }
 
-    private CompletableFuture<BranchChannel.Outcome> send(String xid, Branch b, BranchAction action) {
+    private CompletableFuture<BranchChannel.Outcome> send(String xid, Branch b, BranchAction action, Urgency urgency) {
         long start = System.nanoTime();
         attempts.computeIfAbsent(xid, k -> new ConcurrentHashMap<>()).merge(b.branchId(), 1, Integer::sum);
         TcObservations.Command traced = observations.command(xid, b.branchId(), b.resourceId(), action.name());
-        return channel.send(xid, b, action, traced.traceContext()).whenComplete((o, e) -> {
+        return channel.send(xid, b, action, traced.traceContext(), urgency).whenComplete((o, e) -> {
             metrics.branchPhase2(action, System.nanoTime() - start);
             traced.answered(o == null ? null : o.status().name(), e);
         });

@@ -32,6 +32,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -45,7 +46,8 @@ import org.slf4j.LoggerFactory;
  * and the branch commands in flight. A command goes to the RM that registered the branch when it
  * is connected, else to any RM announcing the resource. Commands for one RM are coalesced into one
  * stream message when they arrive together (those queued by one batch of store completions always
- * are, see {@link AfterCompletions}), and only as fast as the stream takes them (gRPC flow
+ * are, see {@link AfterCompletions}; a command that {@link Urgency#MAY_WAIT} waits a moment for
+ * others), and only as fast as the stream takes them (gRPC flow
  * control; see {@link RmSession}). A command with no answer within the command timeout, or whose
  * RM disconnects, completes as a retryable failure; the driver retries it later. A stream that
  * takes nothing for a command timeout is closed as a dead RM.
@@ -68,16 +70,22 @@ public final class BranchDispatcher implements BranchChannel {
     private final WarningThrottle stalledStreams = new WarningThrottle(log, "RM stream not reading its commands",
             20, Duration.ofSeconds(10), Clock.systemUTC());
     private final Executor sendExecutor;
+    private final ScheduledExecutorService scheduler;
+    private final long commitBatchDelayNanos;
     private final Duration commandTimeout;
     private final long maxQueuedBytesPerStream;
 
     /**
      * @param maxQueuedBytesPerStream bytes of commands held for one RM stream that does not take
      *                                them; more commands for it fail (retryable) until it reads
+     * @param commitBatchDelay        how long a command that {@link Urgency#MAY_WAIT} waits for others
+     *                                to share its stream message; zero sends it at once
      */
     public BranchDispatcher(Executor sendExecutor, ScheduledExecutorService scheduler, Duration commandTimeout,
-                            long maxQueuedBytesPerStream) {
+                            long maxQueuedBytesPerStream, Duration commitBatchDelay) {
         this.sendExecutor = sendExecutor;
+        this.scheduler = scheduler;
+        this.commitBatchDelayNanos = commitBatchDelay.toNanos();
         this.commandTimeout = commandTimeout;
         this.maxQueuedBytesPerStream = maxQueuedBytesPerStream;
         long period = Math.max(100, commandTimeout.toMillis() / 4);
@@ -118,6 +126,7 @@ public final class BranchDispatcher implements BranchChannel {
         private final Map<Long, BranchCommand> unsent = new LinkedHashMap<>();
         private final Map<CommandKey, Long> outstanding = new HashMap<>();
         private final AtomicBoolean flushScheduled = new AtomicBoolean();
+        private final AtomicBoolean delayedFlushScheduled = new AtomicBoolean();
         private long unsentBytes;
         private long stalledSinceNanos;
         private boolean streamClosed; // guarded by outbound
@@ -146,6 +155,29 @@ public final class BranchDispatcher implements BranchChannel {
         /** gRPC says the stream takes more: send what waits. */
         public void onReady() {
             scheduleFlush();
+        }
+
+        /**
+         * A command that may wait goes with the next flush: another command's, or at the latest its
+         * own, {@code commitBatchDelay} after the first such command found none scheduled: one
+         * message, and one answer, for the commits of several transactions.
+         */
+        private void scheduleFlush(Urgency urgency) {
+            if (urgency == Urgency.NOW || commitBatchDelayNanos == 0) {
+                scheduleFlush();
+                return;
+            }
+            if (delayedFlushScheduled.compareAndSet(false, true)) {
+                try {
+                    scheduler.schedule(() -> {
+                        delayedFlushScheduled.set(false);
+                        scheduleFlush();
+                    }, commitBatchDelayNanos, TimeUnit.NANOSECONDS);
+                } catch (RejectedExecutionException e) {
+                    delayedFlushScheduled.set(false); // the TC is stopping: send at once
+                    scheduleFlush();
+                }
+            }
         }
 
         /**
@@ -323,18 +355,21 @@ public final class BranchDispatcher implements BranchChannel {
     private final AtomicInteger roundRobin = new AtomicInteger();
 
     /**
-     * Sends {@code action} for {@code branch} to an RM holding its resource. Never fails: see
+     * Sends {@code action} for {@code branch} to an RM holding its resource, at once. Never fails: see
      * {@link Outcome}. When the stream already holds the same command, unsent or unanswered, this
      * waits for that one instead of sending a copy.
      */
     public CompletableFuture<Outcome> send(String xid, Branch branch, BranchAction action) {
-        return send(xid, branch, action, Map.of());
+        return send(xid, branch, action, Map.of(), Urgency.NOW);
     }
 
-    /** As {@link #send(String, Branch, BranchAction)}, the command carrying {@code traceContext} (W3C headers) to the RM. */
+    /**
+     * As {@link #send(String, Branch, BranchAction)}, the command carrying {@code traceContext} (W3C
+     * headers) to the RM, and sent at once or with the next flush as {@code urgency} says.
+     */
     @Override
     public CompletableFuture<Outcome> send(String xid, Branch branch, BranchAction action,
-                                           Map<String, String> traceContext) {
+                                           Map<String, String> traceContext, Urgency urgency) {
         RmSession session = pick(branch);
         if (session == null) {
             return CompletableFuture.completedFuture(Outcome.retryable(action,
@@ -386,7 +421,7 @@ public final class BranchDispatcher implements BranchChannel {
             session.unsentBytes += bytes;
             session.outstanding.put(key, requestId);
         }
-        session.scheduleFlush();
+        session.scheduleFlush(urgency);
         return future;
     }
 

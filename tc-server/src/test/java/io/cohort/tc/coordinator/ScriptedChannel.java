@@ -23,7 +23,7 @@ final class ScriptedChannel implements BranchChannel {
     private static final Duration HANDOFF = Duration.ofSeconds(10);
 
     /** One command the driver sent. */
-    record Command(String xid, long branchId, String resourceId, BranchAction action,
+    record Command(String xid, long branchId, String resourceId, BranchAction action, Urgency urgency,
                    CompletableFuture<Outcome> answer) {
 
         void answer(BranchStatus status) {
@@ -68,8 +68,8 @@ final class ScriptedChannel implements BranchChannel {
 
     @Override
     public CompletableFuture<Outcome> send(String xid, Branch branch, BranchAction action,
-                                           Map<String, String> traceContext) {
-        Command c = new Command(xid, branch.branchId(), branch.resourceId(), action, new CompletableFuture<>());
+                                           Map<String, String> traceContext, Urgency urgency) {
+        Command c = new Command(xid, branch.branchId(), branch.resourceId(), action, urgency, new CompletableFuture<>());
         sent.add(c);
         Outcome scripted = script.apply(c);
         if (scripted != null) {

@@ -131,6 +131,8 @@ class ScriptedCoordinatorTest {
         List<Command> sent = List.of(rms.next(), rms.next());
         assertThat(sent).extracting(Command::branchId).containsExactlyInAnyOrder(b1, b2);
         assertThat(sent).extracting(Command::action).containsOnly(BranchAction.COMMIT);
+        // The commits only let the RMs delete undo logs: they may wait to share a message with others.
+        assertThat(sent).extracting(Command::urgency).containsOnly(BranchChannel.Urgency.MAY_WAIT);
         // AT data is committed locally already: the rows are free before phase 2 ends.
         await(() -> coordinator.queryLocks(R1, List.of("account:1"), "").isEmpty(), () -> "the rows released");
         assertThat(status(xid)).isEqualTo(GlobalStatus.ASYNC_COMMITTING);
@@ -153,6 +155,7 @@ class ScriptedCoordinatorTest {
             Command c = rms.next();
             assertThat(c.branchId()).isEqualTo(expected);
             assertThat(c.action()).isEqualTo(BranchAction.ROLLBACK);
+            assertThat(c.urgency()).isEqualTo(BranchChannel.Urgency.NOW);
             assertThat(rms.waiting()).as("the next branch waits for this one's undo").isEmpty();
             assertThat(coordinator.queryLocks(R1, List.of("account:1"), "")).as("rows held while undoing").isPresent();
             c.succeed();
@@ -382,6 +385,7 @@ class ScriptedCoordinatorTest {
         CompletableFuture<GlobalTransaction> commit = coordinator.commit(xid);
         List<Command> votes = List.of(rms.next(), rms.next());
         assertThat(votes).extracting(Command::action).containsOnly(BranchAction.CAN_COMMIT);
+        assertThat(votes).extracting(Command::urgency).containsOnly(BranchChannel.Urgency.NOW);
         assertThat(commit).as("answered once every vote is in").isNotDone();
         assertThat(status(xid)).isEqualTo(GlobalStatus.PRE_COMMITTING);
         votes.forEach(Command::succeed);
@@ -392,6 +396,9 @@ class ScriptedCoordinatorTest {
         preCommits.forEach(Command::succeed);
         List<Command> doCommits = List.of(rms.next(), rms.next());
         assertThat(doCommits).extracting(Command::action).containsOnly(BranchAction.COMMIT);
+        // 3PC holds the rows until DoCommit is answered: every command leaves at once.
+        assertThat(preCommits).extracting(Command::urgency).containsOnly(BranchChannel.Urgency.NOW);
+        assertThat(doCommits).extracting(Command::urgency).containsOnly(BranchChannel.Urgency.NOW);
         assertThat(status(xid)).isEqualTo(GlobalStatus.COMMITTING);
         assertThat(coordinator.queryLocks(R1, List.of("account:1"), "")).as("held until DoCommit ends").isPresent();
         doCommits.forEach(Command::succeed);

@@ -25,6 +25,7 @@ import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
@@ -53,13 +54,11 @@ class BranchDispatcherTest {
     private final Thread testThread = Thread.currentThread();
     /** Flushes the test's own sends handed to the send executor (not the stream's onReady ones, from gRPC's threads). */
     private final AtomicInteger hops = new AtomicInteger();
+    /** Longer than the tests too, unless a test starts its own: a command that may wait waits for another. */
+    private static final Duration COMMIT_BATCH_DELAY = Duration.ofSeconds(60);
+
     private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
-    private final BranchDispatcher dispatcher = new BranchDispatcher(r -> {
-        if (Thread.currentThread() == testThread) {
-            hops.incrementAndGet();
-        }
-        sendExecutor.execute(r);
-    }, scheduler, COMMAND_TIMEOUT, MAX_QUEUED_BYTES);
+    private BranchDispatcher dispatcher;
     private final List<BranchCommand> received = new CopyOnWriteArrayList<>();
     /** Commands per stream message the RM received. */
     private final List<Integer> messages = new CopyOnWriteArrayList<>();
@@ -69,6 +68,16 @@ class BranchDispatcherTest {
 
     @BeforeEach
     void start() throws Exception {
+        start(COMMIT_BATCH_DELAY);
+    }
+
+    private void start(Duration commitBatchDelay) throws Exception {
+        dispatcher = new BranchDispatcher(r -> {
+            if (Thread.currentThread() == testThread) {
+                hops.incrementAndGet();
+            }
+            sendExecutor.execute(r);
+        }, scheduler, COMMAND_TIMEOUT, MAX_QUEUED_BYTES, commitBatchDelay);
         server = NettyServerBuilder.forPort(0).addService(new TransactionCoordinatorGrpc.TransactionCoordinatorImplBase() {
             @Override
             public StreamObserver<RmMessage> connect(StreamObserver<TcMessage> outbound) {
@@ -128,10 +137,58 @@ class BranchDispatcherTest {
 
     @AfterEach
     void stop() {
-        channel.shutdownNow();
-        server.shutdownNow();
+        stopStream();
         sendExecutor.shutdownNow();
         scheduler.shutdownNow();
+    }
+
+    private void stopStream() {
+        channel.shutdownNow();
+        server.shutdownNow();
+    }
+
+    /** One round trip, then the send executor idle: the stream's first onReady flush is over. */
+    private void settle() throws Exception {
+        rm.request(Integer.MAX_VALUE);
+        dispatcher.send("xid-0", branch("xid-0", 0, 16), BranchAction.ROLLBACK)
+                .orTimeout(COMMAND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).join();
+        sendExecutor.submit(() -> { }).get(COMMAND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        messages.clear();
+        hops.set(0);
+    }
+
+    @Test
+    void commitsThatMayWaitGoOutWithTheNextCommandThatMayNot() throws Exception {
+        settle();
+        List<CompletableFuture<BranchChannel.Outcome>> answers = new ArrayList<>();
+        for (long id = 1; id <= 3; id++) {
+            answers.add(dispatcher.send("xid-" + id, branch("xid-" + id, id, 16), BranchAction.COMMIT, Map.of(),
+                    BranchChannel.Urgency.MAY_WAIT));
+        }
+        assertThat(dispatcher.queuedBytes()).as("bytes of commits waiting for company").isPositive();
+        assertThat(messages).as("messages sent while the commits may wait").isEmpty();
+
+        answers.add(dispatcher.send("xid-4", branch("xid-4", 4, 16), BranchAction.ROLLBACK, Map.of(),
+                BranchChannel.Urgency.NOW));
+        answers.forEach(a -> a.orTimeout(COMMAND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).join());
+        assertThat(messages).as("commands per message: the rollback took the waiting commits along")
+                .containsExactly(4);
+        assertThat(dispatcher.queuedBytes()).isZero();
+    }
+
+    @Test
+    void aCommitThatMayWaitGoesOutByItselfOnceItsDelayIsOver() throws Exception {
+        Duration delay = Duration.ofMillis(300);
+        stopStream();
+        start(delay);
+        settle();
+
+        long sentAt = System.nanoTime();
+        CompletableFuture<BranchChannel.Outcome> answer = dispatcher.send("xid-1", branch("xid-1", 1, 16),
+                BranchAction.COMMIT, Map.of(), BranchChannel.Urgency.MAY_WAIT);
+        answer.orTimeout(COMMAND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).join();
+        assertThat(Duration.ofNanos(System.nanoTime() - sentAt)).as("time to the answer").isGreaterThanOrEqualTo(delay);
+        assertThat(messages).containsExactly(1);
     }
 
     @Test
@@ -159,13 +216,7 @@ class BranchDispatcherTest {
 
     @Test
     void theCommandsSentWhileABatchOfCompletionsRunsGoOutAfterItAsOneMessageFromItsThread() throws Exception {
-        rm.request(Integer.MAX_VALUE);
-        // A round trip first, and the send executor idle after it: the stream's first onReady flush is over.
-        dispatcher.send("xid-0", branch("xid-0", 0, 16), BranchAction.ROLLBACK)
-                .orTimeout(COMMAND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).join();
-        sendExecutor.submit(() -> { }).get(COMMAND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-        messages.clear();
-        hops.set(0);
+        settle();
 
         List<CompletableFuture<BranchChannel.Outcome>> answers = new ArrayList<>();
         AfterCompletions.run(() -> {
