@@ -40,13 +40,16 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The dispatcher over a real gRPC stream on loopback, to an RM that reads only when the test lets
- * it: commands wait for flow control, and a retry of a command still waiting adds no copy.
+ * it: commands wait for flow control, a retry of a command still waiting adds no copy, and a
+ * command that may wait goes with the next one that may not, or alone after its delay.
  */
 class BranchDispatcherTest {
 
     private static final String RESOURCE = "jdbc:postgresql://unit/bank";
     /** Longer than the tests: nothing here times out or is closed as stalled. */
     private static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(120);
+    /** Longer than the tests too, unless a test starts its own: a command that may wait waits for another. */
+    private static final Duration COMMIT_BATCH_DELAY = Duration.ofSeconds(60);
     private static final int PAYLOAD_BYTES = 256 * 1024;
     private static final long MAX_QUEUED_BYTES = 4L << 20;
 
@@ -54,9 +57,6 @@ class BranchDispatcherTest {
     private final Thread testThread = Thread.currentThread();
     /** Flushes the test's own sends handed to the send executor (not the stream's onReady ones, from gRPC's threads). */
     private final AtomicInteger hops = new AtomicInteger();
-    /** Longer than the tests too, unless a test starts its own: a command that may wait waits for another. */
-    private static final Duration COMMIT_BATCH_DELAY = Duration.ofSeconds(60);
-
     private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
     private BranchDispatcher dispatcher;
     private final List<BranchCommand> received = new CopyOnWriteArrayList<>();
