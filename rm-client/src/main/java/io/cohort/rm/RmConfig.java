@@ -38,6 +38,10 @@ import java.time.Duration;
  *                               ({@code cohort.rm.key-pinned-autocommit-updates}, true)
  * @param undoLogFormat          the form undo logs are written in; both are read
  *                               ({@code cohort.rm.undo-log-format}, {@link UndoLogFormat#JSON})
+ * @param imagesAtTc             a two-phase branch's undo log (up to 16 KiB; on PostgreSQL, of a branch that
+ *                               inserts nothing) is sent to the TC with its registration instead of written as
+ *                               a row in the branch's own database ({@code cohort.rm.undo.images-at-tc}, true).
+ *                               Off: every undo log is a row, and the TC's store holds no row data
  */
 public record RmConfig(
         Duration lockRetryInterval,
@@ -54,7 +58,8 @@ public record RmConfig(
         Duration terminationProbeTimeout,
         String decisionTable,
         boolean keyPinnedAutocommitUpdates,
-        UndoLogFormat undoLogFormat) {
+        UndoLogFormat undoLogFormat,
+        boolean imagesAtTc) {
 
     private static final String TABLE_NAME = "[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?";
 
@@ -88,21 +93,21 @@ public record RmConfig(
     public static RmConfig defaults() {
         return new RmConfig(Duration.ofMillis(20), 30, "undo_log", 4096, 64 * 1024 * 1024, 500,
                 Duration.ofMillis(200), Duration.ofDays(1), 2048, Duration.ofSeconds(30), Duration.ofSeconds(1),
-                Duration.ofSeconds(2), "cohort_branch_decision", true, UndoLogFormat.JSON);
+                Duration.ofSeconds(2), "cohort_branch_decision", true, UndoLogFormat.JSON, true);
     }
 
     /** 3PC: the termination timeout and how often it is checked. */
     public RmConfig withTermination(Duration timeout, Duration checkInterval) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, timeout, checkInterval,
-                terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat);
+                terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat, imagesAtTc);
     }
 
     /** 3PC: the deadline of the probe that finds out whether any TC replica answers. */
     public RmConfig withTerminationProbe(Duration probeTimeout) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
-                terminationCheckInterval, probeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat);
+                terminationCheckInterval, probeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat, imagesAtTc);
     }
 
     /**
@@ -124,33 +129,41 @@ public record RmConfig(
     public RmConfig withLockRetry(Duration interval, int attempts) {
         return new RmConfig(interval, attempts, undoTable, compressThreshold, maxInflatedBytes, deleteBatchSize,
                 deleteInterval, markerRetention, sqlCacheSize, terminationTimeout, terminationCheckInterval,
-                terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat);
+                terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat, imagesAtTc);
     }
 
     /** Whether key-pinned autocommit UPDATEs take the one-round-trip branch ({@code cohort.rm.key-pinned-autocommit-updates}). */
     public RmConfig withKeyPinnedAutocommitUpdates(boolean on) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
-                terminationCheckInterval, terminationProbeTimeout, decisionTable, on, undoLogFormat);
+                terminationCheckInterval, terminationProbeTimeout, decisionTable, on, undoLogFormat, imagesAtTc);
     }
 
     public RmConfig withCompressThreshold(int threshold) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, threshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
-                terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat);
+                terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat, imagesAtTc);
     }
 
     /** How often queued undo-log deletes are flushed ({@code cohort.rm.undo.delete-interval}). */
     public RmConfig withDeleteInterval(Duration interval) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
                 deleteBatchSize, interval, markerRetention, sqlCacheSize, terminationTimeout,
-                terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat);
+                terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat, imagesAtTc);
     }
 
     /** The form undo logs are written in ({@code cohort.rm.undo-log-format}). */
     public RmConfig withUndoLogFormat(UndoLogFormat format) {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
                 deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
-                terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, format);
+                terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, format, imagesAtTc);
+    }
+
+    /** Whether the TC may hold two-phase branches' undo logs ({@code cohort.rm.undo.images-at-tc}). */
+    public RmConfig withImagesAtTc(boolean on) {
+        return new RmConfig(lockRetryInterval, lockRetryAttempts, undoTable, compressThreshold, maxInflatedBytes,
+                deleteBatchSize, deleteInterval, markerRetention, sqlCacheSize, terminationTimeout,
+                terminationCheckInterval, terminationProbeTimeout, decisionTable, keyPinnedAutocommitUpdates, undoLogFormat,
+                on);
     }
 }

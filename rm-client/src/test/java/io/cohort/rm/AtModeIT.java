@@ -323,6 +323,7 @@ class AtModeIT extends AtModeSuite {
 
     @Test
     void anUndoLogThatCannotBeAppliedFailsOnlyItsOwnBranchAndTheRestOfTheBatchIsAnswered() throws Exception {
+        useUndoLogRows();
         Map<String, List<List<String>>> before = snapshot();
         String[] xids = {
                 runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1"), false),
@@ -373,6 +374,7 @@ class AtModeIT extends AtModeSuite {
 
     @Test
     void anUndoLogNamingATableTheBranchDidNotWriteIsRefused() throws Exception {
+        useUndoLogRows();
         PgFixture.exec(raw, """
                 CREATE TABLE IF NOT EXISTS shadow (id int PRIMARY KEY, v int);
                 TRUNCATE shadow;
@@ -400,6 +402,7 @@ class AtModeIT extends AtModeSuite {
 
     @Test
     void aRollbackThatOvertakesPhaseOneLeavesAMarkerThatStopsIt() throws Exception {
+        useUndoLogRows();
         Map<String, List<List<String>>> before = snapshot();
         // Long enough for phase 1 to register its branch in time on a busy machine (the timeout counts
         // from the begin; 1 s was missed with two CPU hogs beside the test JVM), as the trigger holds
@@ -565,6 +568,27 @@ class AtModeIT extends AtModeSuite {
         }
     }
 
+    /**
+     * Where the TC does not hold a two-phase branch's images, its undo log is a row, as before: a
+     * branch that inserts (PostgreSQL's locking read does not wait for an insert in flight, which a
+     * rollback from the TC's images would rely on) and an undo log over the size the TC holds.
+     */
+    @Test
+    void aBranchThatInsertsOrWhoseUndoLogIsLargeKeepsItsUndoLogAsARow() throws Exception {
+        Map<String, ?> before = snapshot();
+        String inserting = runInGlobal(c -> c.createStatement()
+                .executeUpdate("INSERT INTO account (id, owner, balance) VALUES (9, 'zed', 1)"), false);
+        assertThat(count("SELECT count(*) FROM undo_log WHERE log_status = 0 AND xid = '" + inserting + "'")).isEqualTo(1);
+        assertThat(tc.rollbackAndWait(inserting)).isEqualTo(GlobalStatus.ROLLBACKED);
+
+        // md5 digests: text the undo log's compression cannot shrink below the limit.
+        String large = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET owner ="
+                + " (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 1500) i) WHERE id = 1"), false);
+        assertThat(count("SELECT count(*) FROM undo_log WHERE log_status = 0 AND xid = '" + large + "'")).isEqualTo(1);
+        assertThat(tc.rollbackAndWait(large)).isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(snapshot()).isEqualTo(before);
+    }
+
     @Override
     String quote(String identifier) {
         return '"' + identifier + '"';
@@ -578,6 +602,11 @@ class AtModeIT extends AtModeSuite {
     @Override
     void exec(String sql) throws SQLException {
         PgFixture.exec(raw, sql);
+    }
+
+    @Override
+    long sessionsWaitingForARowLock() throws SQLException {
+        return count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
     }
 
     @Override

@@ -3,6 +3,7 @@ package io.cohort.rm;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.google.protobuf.ByteString;
 import com.zaxxer.hikari.HikariDataSource;
 import io.cohort.client.XidContext;
 import io.cohort.protocol.BranchStatus;
@@ -12,8 +13,10 @@ import io.cohort.protocol.v1.BranchCommand;
 import io.cohort.protocol.v1.BranchResult;
 import io.cohort.protocol.v1.GlobalStatusResponse;
 import io.cohort.protocol.v1.RegisterBranchResponse;
+import io.cohort.protocol.v1.TransactionProtocol;
 import io.cohort.rm.jdbc.ResourceManager;
 import io.cohort.rm.jdbc.RmInternals;
+import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -23,7 +26,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import javax.sql.DataSource;
@@ -78,6 +83,9 @@ abstract class AtModeSuite {
 
     /** Runs {@code sql} outside the RM, autocommit. */
     abstract void exec(String sql) throws SQLException;
+
+    /** How many of the database's sessions wait for a row lock now. */
+    abstract long sessionsWaitingForARowLock() throws SQLException;
 
     @BeforeAll
     void start() throws Exception {
@@ -150,7 +158,6 @@ abstract class AtModeSuite {
         String xid = runInGlobal(work, false);
         Map<String, ?> after = snapshot();
         assertThat(tc.branchIds(xid)).isNotEmpty();
-        assertThat(count("SELECT count(*) FROM undo_log")).isPositive();
 
         assertThat(tc.commitAndWait(xid)).isEqualTo(GlobalStatus.COMMITTED);
 
@@ -171,6 +178,7 @@ abstract class AtModeSuite {
 
     @Test
     void undoLogsThatOutlivedTheirDeleteAreDeletedWhenCommittedOrLongForgottenAndARunningOneIsKept() throws Exception {
+        useUndoLogRows();
         String committed = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 7 WHERE id = 1"), false);
         assertThat(tc.commitAndWait(committed)).isEqualTo(GlobalStatus.COMMITTED);
         rm.flushUndoDeletes();
@@ -215,7 +223,7 @@ abstract class AtModeSuite {
         assertThat(GlobalStatus.fromWire(ended.getStatus())).isEqualTo(GlobalStatus.ROLLBACK_FAILED);
         assertThat(ended.getReason()).contains("account pk 2").contains("balance=5.00 (expected 1.00)");
         assertThat(snapshot()).isEqualTo(dirty);
-        assertThat(count("SELECT count(*) FROM undo_log WHERE log_status = 0")).isEqualTo(1);
+        assertThat(count("SELECT count(*) FROM undo_log")).as("no row: the TC holds the branch's images").isZero();
         assertThat(tc.lockCount()).as("locks stay held while the rollback waits for a person").isEqualTo(2);
 
         // A person retries without repairing: same answer, still untouched. The POST returns once the TC
@@ -243,17 +251,148 @@ abstract class AtModeSuite {
 
     @Test
     void aRepeatedRollbackCommandAnswersDone() throws Exception {
+        List<byte[]> registered = recordApplicationData();
         Map<String, ?> before = snapshot();
         String xid = runInGlobal(c -> c.createStatement().executeUpdate("DELETE FROM account WHERE id = 1"), false);
         long branchId = tc.branchIds(xid).get(0);
         assertThat(tc.rollbackAndWait(xid)).isEqualTo(GlobalStatus.ROLLBACKED);
 
-        // The same command delivered again (the TC repeats what it got no answer for).
-        BranchResult again = RmInternals.handle(rm, BranchCommand.newBuilder().setRequestId(1).setXid(xid)
-                .setBranchId(branchId).setResourceId(resourceId()).setAction(BranchAction.ROLLBACK).build());
-
-        assertThat(again.getStatus()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
+        // The same command delivered again (the TC repeats what it got no answer for), with the images
+        // the TC holds for the branch: the rows are as the branch found them, nothing to undo.
+        BranchCommand repeat = BranchCommand.newBuilder().setRequestId(1).setXid(xid).setBranchId(branchId)
+                .setResourceId(resourceId()).setAction(BranchAction.ROLLBACK)
+                .setApplicationData(ByteString.copyFrom(registered.get(0))).build();
+        BranchResult again = RmInternals.handle(rm, repeat);
+        assertThat(again.getStatus()).as(again.getReason()).isEqualTo(BranchStatus.PHASE2_ROLLBACKED.toWire());
         assertThat(snapshot()).isEqualTo(before);
+        assertThat(count("SELECT count(*) FROM undo_log")).as("no undo-log row, no marker").isZero();
+    }
+
+    // ---- a two-phase branch's images held by the TC ----
+
+    /** The TC holds a two-phase branch's undo log: no row is written for it, and rollback and commit work from the TC's copy. */
+    @Test
+    void aTwoPhaseBranchWritesNoUndoLogRowAndRollsBackFromTheImagesTheTcHolds() throws Exception {
+        List<byte[]> registered = recordApplicationData();
+        Map<String, ?> before = snapshot();
+        String rolledBack = runInGlobal(c -> {
+            c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id IN (1, 2)");
+            c.createStatement().executeUpdate("UPDATE account SET balance = 2 WHERE id = 1");
+            c.createStatement().executeUpdate("DELETE FROM account WHERE id = 3");
+        }, false);
+        assertThat(count("SELECT count(*) FROM undo_log")).as("undo-log rows after phase 1").isZero();
+        assertThat(new String(registered.get(0), StandardCharsets.ISO_8859_1)).startsWith("cohort-undo/1\n");
+        assertThat(tc.rollbackAndWait(rolledBack)).as(tc.tm().status(rolledBack).getReason())
+                .isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(snapshot()).isEqualTo(before);
+
+        String committed = runInGlobal(c -> c.createStatement().executeUpdate("UPDATE account SET balance = 3 WHERE id = 4"),
+                false);
+        Map<String, ?> after = snapshot();
+        assertThat(tc.commitAndWait(committed)).isEqualTo(GlobalStatus.COMMITTED);
+        rm.flushUndoDeletes();
+        assertThat(snapshot()).isEqualTo(after);
+        assertThat(count("SELECT count(*) FROM undo_log")).isZero();
+    }
+
+    /**
+     * A branch registered at the TC whose local commit never happened (the registration's answer was
+     * lost on the way back): the rollback finds every row as the branch found it and undoes nothing.
+     */
+    @Test
+    void aBranchWhoseLocalCommitNeverHappenedRollsBackAsNothingToUndo() throws Exception {
+        List<Long> registered = new CopyOnWriteArrayList<>();
+        useCoordinator(real -> new ForwardingBranchCoordinator(real) {
+            @Override
+            public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long branchId) {
+                registered.add(super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs,
+                        branchId).getBranchId());
+                throw new IllegalStateException("answer lost on the way back");
+            }
+        });
+        Map<String, ?> before = snapshot();
+        String xid = begin();
+        assertThatThrownBy(() -> runInGlobal(xid, c -> {
+            c.createStatement().executeUpdate("UPDATE account SET balance = 1 WHERE id = 1");
+            c.createStatement().executeUpdate("UPDATE account SET balance = 2 WHERE id = 1");
+            c.createStatement().executeUpdate("DELETE FROM account WHERE id = 2");
+        }, false)).hasMessageContaining("answer lost");
+        assertThat(registered).hasSize(1).allSatisfy(id -> assertThat(id).isPositive());
+
+        // The RM made the global transaction rollback-only, on which the TC rolls it back at once.
+        GlobalStatusResponse ended = tc.awaitEnded(xid, Duration.ofSeconds(20));
+        assertThat(ended.getStatus()).as(ended.getReason()).isEqualTo(GlobalStatus.ROLLBACKED.toWire());
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(count("SELECT count(*) FROM undo_log")).as("no undo-log row, no marker").isZero();
+    }
+
+    /** An update, a delete and an insert: each the whole work of a branch whose local commit a test holds. */
+    Stream<Named<String>> heldCommits() {
+        return Stream.of(Named.of("update", "UPDATE account SET balance = 7 WHERE id = 1"),
+                Named.of("delete", "DELETE FROM account WHERE id = 2"),
+                Named.of("insert", "INSERT INTO account (id, owner, balance, version) VALUES (9, 'zed', 1.00, 0)"));
+    }
+
+    /**
+     * The TM rolls back while a branch's local commit is still to come (registered at the TC, its
+     * local transaction open, its rows locked). The rollback must wait for that commit and undo it, or
+     * make it fail: the rows end as before either way. With the images at the TC, the rollback's
+     * locking read waits for the rows (the test lets the commit go once the database shows a session
+     * waiting for a row lock); with an undo-log row, the rollback's marker makes the late insert fail.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("heldCommits")
+    void aRollbackThatArrivesBeforeTheLocalCommitEndsWithTheRowsAsBefore(String statement) throws Exception {
+        rollBackWhileTheLocalCommitIsHeld(begin(), statement);
+    }
+
+    /**
+     * As above for a three-phase branch: the TC holds its images too (the RM learns the protocol
+     * from the registration's answer), but its local commit writes an undo-log row, which the
+     * rollback must find once the commit it waited for has ended, and roll back from.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("heldCommits")
+    void aRollbackThatArrivesBeforeAThreePhaseLocalCommitEndsWithTheRowsAsBefore(String statement) throws Exception {
+        String xid = tc.tm().begin("held-3pc", Duration.ofSeconds(60), TransactionProtocol.THREE_PHASE);
+        begun.add(xid);
+        rollBackWhileTheLocalCommitIsHeld(xid, statement);
+    }
+
+    private void rollBackWhileTheLocalCommitIsHeld(String xid, String statement) throws Exception {
+        Map<String, ?> before = snapshot();
+        CompletableFuture<GlobalStatus> rollback = new CompletableFuture<>();
+        useCoordinator(real -> new ForwardingBranchCoordinator(real) {
+            @Override
+            public RegisterBranchResponse registerBranch(String x, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long branchId) {
+                RegisterBranchResponse answer = super.registerBranch(x, resourceId, lockKeys, applicationData, clientId,
+                        lockWaitMs, branchId);
+                CompletableFuture.runAsync(() -> rollback.complete(tc.rollbackAndWait(xid)));
+                long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+                try {
+                    while (!rollback.isDone() && sessionsWaitingForARowLock() == 0) {
+                        assertThat(System.nanoTime()).as("the rollback waits for the rows or ends").isLessThan(deadline);
+                        Thread.sleep(5);
+                    }
+                } catch (SQLException | InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                return answer;
+            }
+        });
+        try {
+            runInGlobal(xid, c -> c.createStatement().executeUpdate(statement), false);
+        } catch (SQLException e) {
+            assertThat(e.getMessage()).contains("already rolled back");
+        }
+        assertThat(rollback.get(60, TimeUnit.SECONDS)).as(tc.tm().status(xid).getReason())
+                .isEqualTo(GlobalStatus.ROLLBACKED);
+        assertThat(snapshot()).isEqualTo(before);
+        assertThat(count("SELECT count(*) FROM undo_log WHERE log_status <> 1")).isZero();
     }
 
     /** No branch for a statement that changes nothing, and the empty global transaction rolls back leaving nothing. */
@@ -404,6 +543,7 @@ abstract class AtModeSuite {
     /** The RM chooses the branch id, so its undo log can be written under it before the TC answers. */
     @Test
     void aBranchIsRegisteredUnderTheIdItsRmChose() throws Exception {
+        useUndoLogRows();
         List<long[]> chosenAndAnswered = new CopyOnWriteArrayList<>();
         useCoordinator(real -> new ForwardingBranchCoordinator(real) {
             @Override
@@ -437,6 +577,7 @@ abstract class AtModeSuite {
      */
     @Test
     void aTcThatAssignsItsOwnBranchIdGetsTheUndoLogReKeyed() throws Exception {
+        useUndoLogRows();
         useCoordinator(real -> new ForwardingBranchCoordinator(real) {
             @Override
             public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
@@ -497,9 +638,29 @@ abstract class AtModeSuite {
         GlobalWork.run(ds, xid, work, autoCommit);
     }
 
-    /** Replaces this test's RM by one whose calls to the TC go through {@code around}. */
+    /** Replaces this test's RM by one that records the application data of each branch it registers, in order. */
+    List<byte[]> recordApplicationData() {
+        List<byte[]> recorded = new CopyOnWriteArrayList<>();
+        useCoordinator(real -> new ForwardingBranchCoordinator(real) {
+            @Override
+            public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
+                                                         byte[] applicationData, String clientId, long lockWaitMs,
+                                                         long branchId) {
+                recorded.add(applicationData);
+                return super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, branchId);
+            }
+        });
+        return recorded;
+    }
+
+    /** Replaces this test's RM by one whose calls to the TC go through {@code around}, its settings kept. */
     void useCoordinator(UnaryOperator<BranchCoordinator> around) {
-        replaceRm(around.apply(BranchCoordinator.of(tc.freshTm())), config());
+        replaceRm(around.apply(BranchCoordinator.of(tc.freshTm())), rm.config());
+    }
+
+    /** Replaces this test's RM by one that writes every undo log as a row (the TC holds no images). */
+    void useUndoLogRows() {
+        replaceRm(BranchCoordinator.of(tc.freshTm()), config().withImagesAtTc(false));
     }
 
     /** Replaces this test's RM by one that writes its undo logs in {@code format}. */

@@ -1,6 +1,7 @@
 package io.cohort.rm;
 
 import io.cohort.testsupport.TestMariaDb;
+import java.sql.SQLException;
 
 /**
  * {@link MariaDbAtModeIT}'s suite against a MySQL 8 server through MySQL Connector/J: the server in
@@ -27,6 +28,12 @@ class MySqlServerAtModeIT extends MariaDbAtModeIT {
     @Override
     String jdbcUrl(String mysqlUrl) {
         return mysqlUrl + "?allowPublicKeyRetrieval=true";
+    }
+
+    /** MySQL 8 lists row-lock waits in {@code performance_schema} (on by default); its processlist has no {@code time_ms}. */
+    @Override
+    long sessionsWaitingForARowLock() throws SQLException {
+        return count("SELECT count(*) FROM performance_schema.data_lock_waits");
     }
 
     @Override

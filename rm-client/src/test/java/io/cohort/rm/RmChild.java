@@ -16,7 +16,8 @@ import javax.sql.DataSource;
  * log written, local commit), prints {@code PHASE1-DONE} and waits to be killed.
  *
  * <p>Arguments: tcAddress jdbcUrl user password resourceId xid sql [deleteInterval]; deleteInterval
- * (ISO-8601, e.g. PT1H) is how often the RM flushes its queued undo-log deletes.
+ * (ISO-8601, e.g. PT1H) is how often the RM flushes its queued undo-log deletes, and with it the RM
+ * writes every undo log as a row ({@code cohort.rm.undo.images-at-tc} off), so there are deletes to queue.
  */
 public final class RmChild {
 
@@ -31,7 +32,8 @@ public final class RmChild {
         pool.setPassword(args[3]);
         pool.setMaximumPoolSize(2);
         TcClient tc = new TcClient(TcClientConfig.of(tcAddress, "rm-child"));
-        RmConfig config = args.length > 7 ? RmConfig.defaults().withDeleteInterval(Duration.parse(args[7]))
+        RmConfig config = args.length > 7
+                ? RmConfig.defaults().withDeleteInterval(Duration.parse(args[7])).withImagesAtTc(false)
                 : RmConfig.defaults();
         ResourceManager rm = ResourceManager.builder(BranchCoordinator.of(tc)).config(config).build();
         DataSource ds = rm.wrap(pool, args[4]);

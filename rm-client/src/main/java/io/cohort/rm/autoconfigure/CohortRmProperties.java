@@ -169,6 +169,21 @@ public class CohortRmProperties {
          */
         private Duration markerRetention = Duration.ofDays(1);
 
+        /**
+         * Whether a two-phase branch's undo log (up to 16 KiB; on PostgreSQL, of a branch that inserts
+         * nothing) goes to the TC with its registration instead of into the undo-log table. Off: every
+         * undo log is a row in the service's database, and the TC's store holds no row data.
+         */
+        private boolean imagesAtTc = true;
+
+        public boolean isImagesAtTc() {
+            return imagesAtTc;
+        }
+
+        public void setImagesAtTc(boolean imagesAtTc) {
+            this.imagesAtTc = imagesAtTc;
+        }
+
         public String getTable() {
             return table;
         }
@@ -223,7 +238,7 @@ public class CohortRmProperties {
         return new RmConfig(lockRetryInterval, lockRetryAttempts, undo.table, undo.compressThreshold,
                 undo.maxInflatedBytes, undo.deleteBatchSize, undo.deleteInterval, undo.markerRetention, sqlCacheSize,
                 threePhase.terminationTimeout, threePhase.checkInterval, threePhase.probeTimeout, threePhase.decisionTable,
-                keyPinnedAutocommitUpdates, UndoLogFormat.parse(undoLogFormat));
+                keyPinnedAutocommitUpdates, UndoLogFormat.parse(undoLogFormat), undo.imagesAtTc);
     }
 
     public String getUndoLogFormat() {

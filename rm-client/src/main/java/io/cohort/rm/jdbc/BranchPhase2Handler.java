@@ -15,7 +15,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -26,10 +25,11 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>COMMIT: the data is already committed; queue the undo-log delete and answer
  *       PHASE2_COMMITTED at once. A repeat queues a delete that finds nothing;</li>
- *   <li>ROLLBACK: {@link LocalBranches#rollback} — apply the images backward, or write the
+ *   <li>ROLLBACK: {@link LocalBranches#rollback} — apply the images backward (from the undo-log
+ *       row, or from the command's application data where the TC held them), or write the
  *       empty-rollback marker, or report a dirty write. Only tables the branch wrote, as recorded at
- *       the TC ({@link BranchTables}, the command's application data), are touched. A repeat finds the
- *       marker or no undo log and answers PHASE2_ROLLBACKED;</li>
+ *       the TC ({@link BranchData}, the command's application data), are touched. A repeat finds the
+ *       marker or no undo log (or rows as the branch found them) and answers PHASE2_ROLLBACKED;</li>
  *   <li>CAN_COMMIT, PRE_COMMIT, REDO (three-phase commit): {@link LocalBranches} — vote on the
  *       undo log and the current rows, record the pre-commit durably, redo a branch this RM rolled
  *       back on its own. A COMMIT or ROLLBACK of a branch the RM finished on its own is answered
@@ -232,16 +232,16 @@ final class BranchPhase2Handler implements BranchCommandHandler {
             case COMMIT -> branches.needsCheckOnCommit(resource, xid, branchId)
                     ? branches.commitDecidedAlone(resource, xid, branchId) : queueCommit(resource, command);
             case ROLLBACK -> {
-                Set<String> tables;
+                BranchData.Recorded recorded;
                 try {
-                    tables = BranchTables.decode(command.getApplicationData().toByteArray());
+                    recorded = BranchData.decode(command.getApplicationData().toByteArray());
                 } catch (IllegalArgumentException e) {
                     String why = "cannot check the undo log of branch " + branchId + " of " + xid + " against the"
                             + " tables it wrote: " + e.getMessage() + "; roll it back by hand";
                     log.error("Rollback refused: {}", why);
                     yield new LocalBranches.Answer(BranchStatus.PHASE2_ROLLBACK_FAILED_UNRETRYABLE, why, false);
                 }
-                yield branches.rollback(resource, xid, branchId, tables);
+                yield branches.rollback(resource, xid, branchId, recorded);
             }
             case CAN_COMMIT -> branches.vote(resource, xid, branchId);
             case PRE_COMMIT -> branches.preCommit(resource, xid, branchId);

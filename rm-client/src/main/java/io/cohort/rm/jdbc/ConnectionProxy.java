@@ -17,6 +17,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -30,9 +31,9 @@ import org.slf4j.LoggerFactory;
 /**
  * A connection of a wrapped data source. Outside a global transaction it only forwards. Inside
  * one, its statements feed a {@link BranchBuffer}, and {@link #commit()} turns the local
- * transaction into a branch: register with the TC (taking global locks, retried on conflict),
- * insert the undo log in the same local transaction and commit (see {@link #commitBranch}). Not
- * thread-safe, like any JDBC connection.
+ * transaction into a branch: register with the TC (taking global locks, retried on conflict) with
+ * its undo log for the TC to hold, or insert the undo log in the same local transaction, and commit
+ * (see {@link #commitBranch}). Not thread-safe, like any JDBC connection.
  */
 final class ConnectionProxy extends DelegatingConnection {
 
@@ -249,25 +250,45 @@ final class ConnectionProxy extends DelegatingConnection {
     }
 
     /**
+     * The largest encoded undo log the TC holds for a branch ({@link #commitBranch}); a larger one
+     * stays a row in the application's database, so the TC's log and memory stay small per branch.
+     */
+    static final int MAX_IMAGES_AT_TC = 16 * 1024;
+
+    /**
      * Phase 1 of the branch {@code b}: registered with the TC under an id the RM chose
-     * ({@link BranchIds}), its undo log inserted in the same local transaction, committed. On
-     * PostgreSQL the insert rides with the COMMIT after the answer (one round trip). Where the
-     * dialect cannot do that (MySQL, MariaDB), the insert goes to the database on another thread
-     * while this one waits for the TC (the connection is not used here meanwhile), so that after the
-     * answer only the COMMIT is left — with, before it, the undo log's re-keying to the id the TC
-     * answered (a TC older than minor 7 assigns its own) or its three-phase mark. A registration
-     * that fails rolls the local transaction back whole, any undo log with it.
+     * ({@link BranchIds}), then committed. Where it can, the RM sends the branch's undo log to the TC
+     * inside the registration ({@link BranchData}), which makes it durable with the branch: a
+     * two-phase branch then commits its local transaction as it is, with no undo-log row to insert
+     * now or delete after phase 2, and a rollback reads from its rows whether the commit happened
+     * ({@link ImageApplier#undoImagesHeldByTc}). It does not when {@code cohort.rm.undo.images-at-tc} is
+     * off, and cannot for an undo log over
+     * {@link #MAX_IMAGES_AT_TC}, nor for a branch that inserts where a locking read does not wait for
+     * an insert in flight (PostgreSQL, {@link Dialect#lockingReadWaitsForInsertsInFlight}): a rollback
+     * arriving before the local commit would see no row and let the commit through. A three-phase
+     * branch (the TC's answer says which) writes its undo log as a row in any case: its RM may have
+     * to finish it alone, without the TC.
+     *
+     * <p>The undo-log row, where there is one, goes in the same local transaction. On PostgreSQL the
+     * insert rides with the COMMIT after the answer (one round trip). Where the dialect cannot do that
+     * (MySQL, MariaDB), a two-phase branch's undo log that stays a row goes to the database on another
+     * thread while this one waits for the TC (the connection is not used here meanwhile), so that after
+     * the answer only the COMMIT is left — with, before it, the undo log's re-keying to the id the TC
+     * answered (a TC older than minor 7 assigns its own) or its three-phase mark. A registration that
+     * fails rolls the local transaction back whole, any undo log with it.
      */
     private void commitBranch(BranchBuffer b, Observation observation) throws SQLException {
         String xid = b.xid();
         long chosen = BranchIds.next();
         byte[] undo = resource.undoCodec().encode(b.records());
-        CompletableFuture<Void> inserted = resource.undoLog().insertsWithCommit() ? null : insertUndoLog(xid, chosen, undo);
+        boolean imagesAtTc = tcMayHoldImages(b.records(), undo);
+        CompletableFuture<Void> inserted = imagesAtTc || resource.undoLog().insertsWithCommit() ? null
+                : insertUndoLog(xid, chosen, undo);
         long branchId;
         boolean threePhase;
         try {
             RegisterBranchResponse registered = GlobalLocks.register(resource, xid, b.lockKeys(),
-                    BranchTables.encode(b.records()), chosen);
+                    imagesAtTc ? BranchData.tablesAndImages(b.records(), undo) : BranchData.tables(b.records()), chosen);
             branchId = registered.getBranchId();
             threePhase = registered.getProtocol() == TransactionProtocol.THREE_PHASE;
             observation.highCardinalityKeyValue(TraceKeys.BRANCH_ID, Long.toString(branchId));
@@ -279,6 +300,10 @@ final class ConnectionProxy extends DelegatingConnection {
                 markRollbackOnly(xid, "its branch could not be registered: " + e.getMessage());
             }
             throw e;
+        }
+        if (imagesAtTc && !threePhase) {
+            commitWithImagesAtTc(xid, branchId);
+            return;
         }
         UndoLogStatus status = threePhase ? UndoLogStatus.THREE_PHASE : UndoLogStatus.TWO_PHASE;
         try {
@@ -302,6 +327,38 @@ final class ConnectionProxy extends DelegatingConnection {
             } else {
                 afterFailedCommit(xid, branchId, e);
             }
+            throw e;
+        }
+    }
+
+    /** Whether the TC may hold the undo log {@code undo} of a branch that wrote {@code records} (see {@link #commitBranch}). */
+    private boolean tcMayHoldImages(List<UndoRecord> records, byte[] undo) {
+        if (!resource.config().imagesAtTc() || undo.length > MAX_IMAGES_AT_TC) {
+            return false;
+        }
+        if (resource.dialect().lockingReadWaitsForInsertsInFlight()) {
+            return true;
+        }
+        for (UndoRecord r : records) {
+            if (r.op() == UndoRecord.Op.INSERT) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The local commit of a two-phase branch whose images the TC holds. If it fails, whether it
+     * happened cannot be told here (its answer may be what was lost), and it need not be: the global
+     * transaction is made rollback-only, and the rollback reads from the rows what there is to undo.
+     */
+    private void commitWithImagesAtTc(String xid, long branchId) throws SQLException {
+        try {
+            delegate.commit();
+        } catch (SQLException e) {
+            rollbackQuietly();
+            markRollbackOnly(xid, "the local commit of branch " + branchId + " failed, and may or may not have"
+                    + " happened: " + e.getMessage());
             throw e;
         }
     }

@@ -233,6 +233,16 @@ interface Dialect {
         return null;
     }
 
+    /**
+     * Whether a locking read by primary key ({@code SELECT ... FOR UPDATE}) of a row another
+     * transaction has inserted and not yet committed waits for that transaction to end (InnoDB: it
+     * waits, then sees the row), rather than finding no row at once (PostgreSQL). A rollback that
+     * reads the rows of a branch whose images the TC held relies on that wait to see a local commit
+     * still in flight, so where the read does not wait a branch that inserts keeps its undo log as a
+     * row (see {@code ConnectionProxy#commitBranch}).
+     */
+    boolean lockingReadWaitsForInsertsInFlight();
+
     /** Whether the exception is a unique-key violation. */
     boolean isUniqueViolation(SQLException e);
 

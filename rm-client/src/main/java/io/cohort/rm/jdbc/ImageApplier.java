@@ -34,6 +34,12 @@ final class ImageApplier {
     /** SQLSTATE class 22: a value the database cannot take. */
     private static final String DATA_EXCEPTION = "22";
 
+    /** A question for the database. */
+    @FunctionalInterface
+    interface SqlCheck {
+        boolean holds() throws SQLException;
+    }
+
     /** How applying an undo log ended. */
     record Outcome(BranchStatus status, String reason) {
     }
@@ -79,7 +85,7 @@ final class ImageApplier {
      * {@link Direction#done}, or a dirty write, an unreadable or refused log (the caller must then roll
      * back its transaction, so nothing of it stays applied).
      *
-     * @param tables the tables the branch wrote as the TC recorded them ({@link BranchTables}); an undo
+     * @param tables the tables the branch wrote as the TC recorded them ({@link BranchData}); an undo
      *               log naming any other is refused. Null: not recorded (an older RM, or no TC command at hand), not checked
      * @throws SQLException a database error other than a value it cannot take: worth retrying
      */
@@ -89,14 +95,87 @@ final class ImageApplier {
         try {
             records = codec.decode(info);
         } catch (UndoFormatException e) {
-            log.error("Undo log of branch {} of {} cannot be read: {}", branchId, xid, e.getMessage());
-            return new Outcome(direction.unretryable, "undo log unreadable, cannot be " + direction.verb + ": "
-                    + e.getMessage());
+            return unreadable(xid, branchId, direction, e);
         }
+        return apply(c, xid, branchId, records, direction, tables);
+    }
+
+    /**
+     * The TC's ROLLBACK of a branch whose images the TC held ({@link BranchData}): there is no
+     * undo-log row to say whether the branch's local commit happened, so its rows say it, read under
+     * lock. A local commit still in flight holds the locks of the rows it wrote (updated, deleted, or
+     * inserted where the database's locking read waits for an insert in flight, see
+     * {@link Dialect#lockingReadWaitsForInsertsInFlight}), so the read waits for it to end. Every row
+     * as the branch found it: its local commit never happened (or was undone already), nothing to do.
+     * Otherwise the images are applied backward as from an undo-log row, which finds a row that holds
+     * neither image dirty. The rows cannot have moved in between for another global transaction: the
+     * TC keeps the branch's global locks until this rollback is answered.
+     *
+     * @param stillNoUndoLogRow asked once the rows are locked, so once the branch's local commit has
+     *                          ended: whether it left no undo-log row (a three-phase branch writes one
+     *                          although the TC holds its images). If it did, null: nothing is written,
+     *                          and the caller rolls back from that row instead
+     */
+    Outcome undoImagesHeldByTc(Connection c, String xid, long branchId, byte[] info, Set<String> tables,
+                               SqlCheck stillNoUndoLogRow) throws SQLException {
+        List<UndoRecord> records;
+        try {
+            records = codec.decode(info);
+        } catch (UndoFormatException e) {
+            return unreadable(xid, branchId, Direction.BACKWARD, e);
+        }
+        boolean asFound = asTheBranchFoundThem(c, records);
+        if (!stillNoUndoLogRow.holds()) {
+            return null;
+        }
+        if (asFound) {
+            return new Outcome(Direction.BACKWARD.done, "every row as the branch found it: its local commit did not"
+                    + " happen (or it was undone already), nothing to undo");
+        }
+        return apply(c, xid, branchId, records, Direction.BACKWARD, tables);
+    }
+
+    /**
+     * Whether every row {@code records} wrote holds what the branch found before its first statement
+     * on it (no row, before an INSERT), read with locks held until the caller's transaction ends.
+     */
+    private boolean asTheBranchFoundThem(Connection c, List<UndoRecord> records) throws SQLException {
+        Set<String> seen = new HashSet<>();
+        for (UndoRecord r : records) {
+            TableMeta meta = rows.metaOf(c, r);
+            int[] pk = meta.primaryKeyIndexes();
+            boolean existed = r.op() != UndoRecord.Op.INSERT;
+            List<String[]> firstWritten = new ArrayList<>();
+            for (String[] image : existed ? r.before() : r.after()) {
+                if (seen.add(r.schema() + "." + r.table() + ":" + RowAccess.key(image, pk))) {
+                    firstWritten.add(image);
+                }
+            }
+            if (firstWritten.isEmpty()) {
+                continue;
+            }
+            List<String[]> current = rows.currentRows(c, meta, firstWritten, true);
+            for (int i = 0; i < firstWritten.size(); i++) {
+                if (!holds(c, meta, current.get(i), existed ? firstWritten.get(i) : null)) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    private static Outcome unreadable(String xid, long branchId, Direction direction, UndoFormatException e) {
+        log.error("Undo log of branch {} of {} cannot be read: {}", branchId, xid, e.getMessage());
+        return new Outcome(direction.unretryable, "undo log unreadable, cannot be " + direction.verb + ": "
+                + e.getMessage());
+    }
+
+    private Outcome apply(Connection c, String xid, long branchId, List<UndoRecord> records, Direction direction,
+                          Set<String> tables) throws SQLException {
         if (tables != null) {
             for (UndoRecord r : records) {
                 // Quoted with control characters escaped: the name comes from the row under suspicion.
-                String table = BranchTables.name(r.schema(), r.table()).replaceAll("\\p{Cntrl}", "?");
+                String table = BranchData.name(r.schema(), r.table()).replaceAll("\\p{Cntrl}", "?");
                 if (!tables.contains(table)) {
                     String why = "the undo log of branch " + branchId + " of " + xid + " names table '" + table
                             + "', which the branch did not write (it wrote " + String.join(", ", tables) + ", as the TC"

@@ -34,7 +34,7 @@ final class KeyPinnedUpdate {
      * @param sql      {@link Dialect#updateWritingUndoLog} for it
      * @param lockRow  the row token ({@link LockKeys#row}) of the key it pins
      * @param lockKeys the branch's lock keys
-     * @param tables   the branch's application data ({@link BranchTables})
+     * @param tables   the branch's application data ({@link BranchData})
      */
     record Pinned(SqlPlan.Update plan, TableMeta meta, String sql, String lockRow, List<String> lockKeys,
                   byte[] tables) {
@@ -85,7 +85,7 @@ final class KeyPinnedUpdate {
         }
         String lockRow = LockKeys.row(keyValues);
         return new Pinned(plan, meta, sql, lockRow, List.of(LockKeys.of(meta.lockName(), List.of(lockRow))),
-                BranchTables.encode(List.of(DmlExecutors.record(UndoRecord.Op.UPDATE, meta, List.of(), List.of()))));
+                BranchData.tables(List.of(DmlExecutors.record(UndoRecord.Op.UPDATE, meta, List.of(), List.of()))));
     }
 
     /**

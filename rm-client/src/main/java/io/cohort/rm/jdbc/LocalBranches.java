@@ -314,7 +314,11 @@ final class LocalBranches {
     }
 
     /**
-     * The TC's ROLLBACK, in one local transaction: lock the branch's undo-log row, then
+     * The TC's ROLLBACK, in one local transaction. For a branch whose images the TC held, undo what
+     * its rows show it committed ({@link ImageApplier#undoImagesHeldByTc}, which waits for a local
+     * commit still in flight, so no late phase 1 can follow and no marker is needed) — unless that
+     * commit wrote an undo-log row after all (a three-phase branch). Otherwise lock the branch's
+     * undo-log row, then
      * <ul>
      *   <li>none: write an empty-rollback marker so a late phase 1 of this branch fails on the unique
      *       key and can never commit;</li>
@@ -324,13 +328,30 @@ final class LocalBranches {
      *   <li>else apply the images backward ({@link ImageApplier}) and delete the row; a dirty write
      *       rolls back, touching nothing.</li>
      * </ul>
-     * Running it twice is harmless: the second run finds no undo log and writes (or finds) the marker.
+     * Running it twice is harmless: the second run finds no undo log and writes (or finds) the marker,
+     * or finds the rows of a branch whose images the TC held as the branch found them.
      *
-     * @param tables the tables the branch wrote, as recorded at the TC ({@link BranchTables});
-     *               an undo log naming any other is refused. Null: not recorded (an older RM), not checked
+     * @param recorded what the TC recorded for the branch ({@link BranchData}): the tables it wrote
+     *                 (an undo log naming any other is refused; null: not recorded, by an older RM, not
+     *                 checked) and, when the TC held them, its images
      */
-    Answer rollback(Resource r, String xid, long branchId, Set<String> tables) {
+    Answer rollback(Resource r, String xid, long branchId, BranchData.Recorded recorded) {
+        Set<String> tables = recorded.tables();
         Answer answer = inTransaction(r, xid, branchId, BranchStatus.PHASE2_ROLLBACK_FAILED_RETRYABLE, c -> {
+            if (recorded.images() != null) {
+                // The rows first: their locks make this wait for a local commit in flight, after which the
+                // undo-log row it may have written is there to read (an undo-log row locked first could
+                // hold, on MySQL, a gap lock that the commit's insert of that row would wait for).
+                ImageApplier.Outcome undone = r.images().undoImagesHeldByTc(c, xid, branchId, recorded.images(),
+                        tables, () -> noUndoLogRow(r, c, xid, branchId));
+                if (undone != null) {
+                    if (undone.status() != BranchStatus.PHASE2_ROLLBACKED) {
+                        c.rollback();
+                    }
+                    return Answer.of(undone.status(), undone.reason());
+                }
+                // Its local commit wrote an undo-log row after all (three-phase): rolled back from the row below.
+            }
             for (int attempt = 0; attempt < 3; attempt++) {
                 UndoLogTable.Row row;
                 try {
@@ -372,6 +393,15 @@ final class LocalBranches {
             markReported(r, xid, branchId);
         }
         return answer;
+    }
+
+    /** Whether the branch has no undo-log row (one in a state this version does not know counts as one). */
+    private static boolean noUndoLogRow(Resource r, Connection c, String xid, long branchId) throws SQLException {
+        try {
+            return r.undoLog().lock(c, xid, branchId) == null;
+        } catch (UndoLogTable.UnknownStatusException e) {
+            return false;
+        }
     }
 
     /**

@@ -435,6 +435,11 @@ final class MySqlDialect implements Dialect {
     }
 
     @Override
+    public boolean lockingReadWaitsForInsertsInFlight() {
+        return true;
+    }
+
+    @Override
     public boolean isUniqueViolation(SQLException e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof SQLException s && s.getErrorCode() == 1062) {

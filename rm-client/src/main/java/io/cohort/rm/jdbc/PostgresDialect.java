@@ -380,6 +380,11 @@ final class PostgresDialect implements Dialect {
     }
 
     @Override
+    public boolean lockingReadWaitsForInsertsInFlight() {
+        return false;
+    }
+
+    @Override
     public boolean isUniqueViolation(SQLException e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof SQLException s && "23505".equals(s.getSQLState())) {

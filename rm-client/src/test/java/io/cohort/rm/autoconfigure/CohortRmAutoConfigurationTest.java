@@ -70,11 +70,12 @@ class CohortRmAutoConfigurationTest {
                 "cohort.rm.undo.delete-interval=1s", "cohort.rm.undo.marker-retention=2h",
                 "cohort.rm.three-phase.termination-timeout=45s", "cohort.rm.three-phase.check-interval=250ms",
                 "cohort.rm.three-phase.probe-timeout=700ms", "cohort.rm.three-phase.decision-table=rm.decisions",
-                "cohort.rm.key-pinned-autocommit-updates=false", "cohort.rm.undo-log-format=binary").run(context ->
+                "cohort.rm.key-pinned-autocommit-updates=false", "cohort.rm.undo-log-format=binary",
+                "cohort.rm.undo.images-at-tc=false").run(context ->
                 assertThat(context.getBean(ResourceManager.class).config()).isEqualTo(new RmConfig(Duration.ofMillis(5), 7,
                         "rm.undo_log", 100, 1000, 10, Duration.ofSeconds(1), Duration.ofHours(2), 64,
                         Duration.ofSeconds(45), Duration.ofMillis(250), Duration.ofMillis(700), "rm.decisions", false,
-                        UndoLogFormat.BINARY)));
+                        UndoLogFormat.BINARY, false)));
         runner.run(context -> assertThat(context.getBean(ResourceManager.class).config()).isEqualTo(RmConfig.defaults()));
     }
 
