@@ -29,6 +29,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import javax.sql.DataSource;
@@ -302,15 +303,9 @@ abstract class AtModeSuite {
     @Test
     void aBranchWhoseLocalCommitNeverHappenedRollsBackAsNothingToUndo() throws Exception {
         List<Long> registered = new CopyOnWriteArrayList<>();
-        useCoordinator(real -> new ForwardingBranchCoordinator(real) {
-            @Override
-            public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
-                                                         byte[] applicationData, String clientId, long lockWaitMs,
-                                                         long branchId) {
-                registered.add(super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs,
-                        branchId).getBranchId());
-                throw new IllegalStateException("answer lost on the way back");
-            }
+        aroundRegistrations((applicationData, register) -> {
+            registered.add(register.get().getBranchId());
+            throw new IllegalStateException("answer lost on the way back");
         });
         Map<String, ?> before = snapshot();
         String xid = begin();
@@ -364,25 +359,19 @@ abstract class AtModeSuite {
     private void rollBackWhileTheLocalCommitIsHeld(String xid, String statement) throws Exception {
         Map<String, ?> before = snapshot();
         CompletableFuture<GlobalStatus> rollback = new CompletableFuture<>();
-        useCoordinator(real -> new ForwardingBranchCoordinator(real) {
-            @Override
-            public RegisterBranchResponse registerBranch(String x, String resourceId, List<String> lockKeys,
-                                                         byte[] applicationData, String clientId, long lockWaitMs,
-                                                         long branchId) {
-                RegisterBranchResponse answer = super.registerBranch(x, resourceId, lockKeys, applicationData, clientId,
-                        lockWaitMs, branchId);
-                CompletableFuture.runAsync(() -> rollback.complete(tc.rollbackAndWait(xid)));
-                long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-                try {
-                    while (!rollback.isDone() && sessionsWaitingForARowLock() == 0) {
-                        assertThat(System.nanoTime()).as("the rollback waits for the rows or ends").isLessThan(deadline);
-                        Thread.sleep(5);
-                    }
-                } catch (SQLException | InterruptedException e) {
-                    throw new IllegalStateException(e);
+        aroundRegistrations((applicationData, register) -> {
+            RegisterBranchResponse answer = register.get();
+            CompletableFuture.runAsync(() -> rollback.complete(tc.rollbackAndWait(xid)));
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            try {
+                while (!rollback.isDone() && sessionsWaitingForARowLock() == 0) {
+                    assertThat(System.nanoTime()).as("the rollback waits for the rows or ends").isLessThan(deadline);
+                    Thread.sleep(5);
                 }
-                return answer;
+            } catch (SQLException | InterruptedException e) {
+                throw new IllegalStateException(e);
             }
+            return answer;
         });
         try {
             runInGlobal(xid, c -> c.createStatement().executeUpdate(statement), false);
@@ -638,17 +627,31 @@ abstract class AtModeSuite {
         GlobalWork.run(ds, xid, work, autoCommit);
     }
 
-    /** Replaces this test's RM by one that records the application data of each branch it registers, in order. */
-    List<byte[]> recordApplicationData() {
-        List<byte[]> recorded = new CopyOnWriteArrayList<>();
+    /** What a test does around each registration of its RM: given the branch's application data and the real call. */
+    @FunctionalInterface
+    interface AroundRegistration {
+        RegisterBranchResponse around(byte[] applicationData, Supplier<RegisterBranchResponse> register);
+    }
+
+    /** Replaces this test's RM by one whose registrations (under the id the RM chose) go through {@code around}. */
+    void aroundRegistrations(AroundRegistration around) {
         useCoordinator(real -> new ForwardingBranchCoordinator(real) {
             @Override
             public RegisterBranchResponse registerBranch(String xid, String resourceId, List<String> lockKeys,
                                                          byte[] applicationData, String clientId, long lockWaitMs,
                                                          long branchId) {
-                recorded.add(applicationData);
-                return super.registerBranch(xid, resourceId, lockKeys, applicationData, clientId, lockWaitMs, branchId);
+                return around.around(applicationData, () -> super.registerBranch(xid, resourceId, lockKeys,
+                        applicationData, clientId, lockWaitMs, branchId));
             }
+        });
+    }
+
+    /** Replaces this test's RM by one that records the application data of each branch it registers, in order. */
+    List<byte[]> recordApplicationData() {
+        List<byte[]> recorded = new CopyOnWriteArrayList<>();
+        aroundRegistrations((applicationData, register) -> {
+            recorded.add(applicationData);
+            return register.get();
         });
         return recorded;
     }
