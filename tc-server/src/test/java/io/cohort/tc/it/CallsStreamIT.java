@@ -132,6 +132,9 @@ class CallsStreamIT {
             unary.registerBranch(committed, R1, List.of("account:1"), new byte[0], "rm-calls");
             assertThat(unary.commit(committed).getStatus()).isIn(GlobalStatusCode.GLOBAL_COMMITTED,
                     GlobalStatusCode.GLOBAL_ASYNC_COMMITTING, GlobalStatusCode.GLOBAL_COMMITTING);
+            // Its refusal names its status: wait for the last one, so that both paths see the same.
+            CoordinatorScenarios.await(() -> unary.status(committed).getStatus() == GlobalStatusCode.GLOBAL_COMMITTED,
+                    () -> committed + " to finish its phase 2");
             List<Function<TcClient, ?>> calls = List.of(
                     c -> c.status("cohort:unknown:1"),                                               // NOT_FOUND
                     c -> c.commit("cohort:unknown:2"),
