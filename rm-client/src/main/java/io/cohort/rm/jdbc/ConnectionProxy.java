@@ -261,11 +261,11 @@ final class ConnectionProxy extends DelegatingConnection {
      * inside the registration ({@link BranchData}), which makes it durable with the branch: a
      * two-phase branch then commits its local transaction as it is, with no undo-log row to insert
      * now or delete after phase 2, and a rollback reads from its rows whether the commit happened
-     * ({@link ImageApplier#undoImagesHeldByTc}). It does not when {@code cohort.rm.undo.images-at-tc} is
-     * off, and cannot for an undo log over
-     * {@link #MAX_IMAGES_AT_TC}, nor for a branch that inserts where a locking read does not wait for
-     * an insert in flight (PostgreSQL, {@link Dialect#lockingReadWaitsForInsertsInFlight}): a rollback
-     * arriving before the local commit would see no row and let the commit through. A three-phase
+     * ({@link ImageApplier#undoImagesHeldByTc}). It does not when {@code cohort.rm.undo.images-at-tc}
+     * is off, and cannot for an undo log over {@link #MAX_IMAGES_AT_TC}, nor for a branch that
+     * inserts where a locking read does not wait for an insert in flight (PostgreSQL,
+     * {@link Dialect#lockingReadWaitsForInsertsInFlight}): a rollback arriving before the local
+     * commit would see no row and let the commit through. A three-phase
      * branch (the TC's answer says which) writes its undo log as a row in any case: its RM may have
      * to finish it alone, without the TC.
      *
